@@ -43,3 +43,9 @@ sweep:
 	  if [ -n "$$ids" ]; then docker rm -f -v $$ids >/dev/null && echo "swept containers: $$ids"; fi
 	@ids=$$(docker network ls -q --filter label=pgshard.harness); \
 	  if [ -n "$$ids" ]; then docker network rm $$ids >/dev/null && echo "swept networks: $$ids"; fi
+
+# Loopback benchmark (not a test): direct PostgreSQL vs PgBouncer vs pgshard
+# with pgbench, no Docker; needs root. BENCH_QUICK=1 for a smoke run; the
+# knobs and how to read the table are in bench/README.md.
+.PHONY: bench
+bench: ; bench/run.sh

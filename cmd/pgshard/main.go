@@ -10,7 +10,9 @@ import (
 
 // cli is the command tree; each subcommand is a type with a Run method.
 type cli struct {
+	Serve   serveCmd   `cmd:"" help:"Run the proxy."`
 	Version versionCmd `cmd:"" help:"Print pgshard's version."`
+	Check   checkCmd   `cmd:"" help:"Validate a configuration file."`
 }
 
 func main() {

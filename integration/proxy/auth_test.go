@@ -1,0 +1,151 @@
+package proxy_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+func sqlState(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return ""
+}
+
+func TestAuthenticationMethods(t *testing.T) {
+	p := startProxy(t, proxyOptions{})
+	ctx := ctxFor(t, 30*time.Second)
+	cases := []struct {
+		user, password, wantCode string
+	}{
+		{"app", "app-secret", ""},         // SCRAM-SHA-256
+		{"app", "wrong", "28P01"},         // SCRAM, wrong password
+		{"legacy", "legacy-secret", ""},   // md5
+		{"legacy", "nope", "28P01"},       // md5, wrong password
+		{"monitor", "anything", ""},       // trust
+		{"nobody", "app-secret", "28P01"}, // unknown user: same answer as a wrong password
+	}
+	for _, c := range cases {
+		t.Run(c.user+"/"+c.password, func(t *testing.T) {
+			conn, err := pgx.Connect(ctx, p.DSN(c.user, c.password))
+			if c.wantCode == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close(ctx)
+				var one int
+				if err := conn.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil || one != 1 {
+					t.Fatalf("query: %v", err)
+				}
+				return
+			}
+			if got := sqlState(err); got != c.wantCode {
+				t.Fatalf("got %v (SQLSTATE %q), want %s", err, got, c.wantCode)
+			}
+		})
+	}
+	// The proxy keeps serving after refusals.
+	conn := connect(t, p.DSN("app", "app-secret"))
+	if _, err := conn.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := pgx.Connect(ctx, strings.Replace(p.DSN("app", "app-secret"), "/app?", "/nodb?", 1))
+	if got := sqlState(err); got != "3D000" {
+		t.Fatalf("unknown database: %v, want 3D000", err)
+	}
+}
+
+// testCA writes a CA and a server certificate for 127.0.0.1/localhost.
+func testCA(t *testing.T) (caFile, certFile, keyFile string) {
+	t.Helper()
+	dir := t.TempDir()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "pgshard test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalECPrivateKey(key)
+	write := func(name, typ string, b []byte) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	return write("ca.crt", "CERTIFICATE", caDER), write("server.crt", "CERTIFICATE", der), write("server.key", "EC PRIVATE KEY", keyDER)
+}
+
+func TestTLSRequireAndVerifyFull(t *testing.T) {
+	caFile, certFile, keyFile := testCA(t)
+	p := startProxy(t, proxyOptions{extra: "tls:\n  cert_file: " + certFile + "\n  key_file: " + keyFile})
+	ctx := ctxFor(t, 30*time.Second)
+	base := "postgres://app:app-secret@" + p.Addr + "/app"
+	for _, mode := range []string{"sslmode=require", "sslmode=verify-full&sslrootcert=" + caFile} {
+		t.Run(strings.SplitN(mode, "&", 2)[0], func(t *testing.T) {
+			conn, err := pgx.Connect(ctx, base+"?"+mode)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(ctx)
+			if _, ok := conn.PgConn().Conn().(*tls.Conn); !ok {
+				t.Fatalf("connection is %T, not TLS", conn.PgConn().Conn())
+			}
+			var one int
+			if err := conn.QueryRow(ctx, "SELECT $1::int", 1).Scan(&one); err != nil || one != 1 {
+				t.Fatalf("query over TLS: %v", err)
+			}
+		})
+	}
+	// verify-full rejects a certificate for another name.
+	wrongName, err := pgx.ParseConfig(base + "?sslmode=verify-full&sslrootcert=" + caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrongName.TLSConfig.ServerName = "other.invalid"
+	_, err = pgx.ConnectConfig(ctx, wrongName)
+	if err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("verify-full with wrong host: %v, want a certificate error", err)
+	}
+	// psql (libpq) over TLS with SCRAM channel binding required.
+	out, err := runPsql(base+"?sslmode=verify-full&sslrootcert="+caFile+"&channel_binding=require", "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+	if err != nil {
+		t.Fatalf("psql with channel_binding=require: %v\n%s", err, out)
+	}
+	if out != "t" && out != "f" {
+		t.Fatalf("psql over TLS answered %q", out)
+	}
+}

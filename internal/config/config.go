@@ -1,0 +1,180 @@
+package config
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+)
+
+// Config is a whole pgshard configuration file.
+type Config struct {
+	Listen          string        `yaml:"listen"`           // client address, default 127.0.0.1:6432
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"` // on SIGTERM, how long open transactions may finish; default 30s
+	MaxMessageSize  int           `yaml:"max_message_size"` // largest client message in bytes; default 64 MiB
+	TLS             *TLS          `yaml:"tls"`              // TLS offered to clients; nil: SSLRequest answered 'N'
+	Pool            Pool          `yaml:"pool"`
+	Users           []User        `yaml:"users"`
+	Databases       []Database    `yaml:"databases"`
+}
+
+// TLS is the certificate pgshard presents to clients.
+type TLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// PoolMode says when a server connection returns to its pool.
+type PoolMode string
+
+const (
+	PoolTransaction PoolMode = "transaction" // at the end of each transaction (default)
+	PoolSession     PoolMode = "session"     // when the client disconnects
+)
+
+// Pool holds the settings of every (database, user, node) pool.
+type Pool struct {
+	Mode           PoolMode      `yaml:"mode"`            // default transaction
+	Size           int           `yaml:"size"`            // server connections per pool, default 20
+	MinIdle        int           `yaml:"min_idle"`        // kept open when idle, default 0
+	ConnectTimeout time.Duration `yaml:"connect_timeout"` // opening a server connection, default 5s
+	QueueTimeout   time.Duration `yaml:"queue_timeout"`   // a client waiting for a connection, default 10s
+	IdleTimeout    time.Duration `yaml:"idle_timeout"`    // close connections idle longer, default 10m; 0 keeps them
+	ServerLifetime time.Duration `yaml:"server_lifetime"` // close connections older than this when released, default 1h; 0 keeps them
+	PreparedCache  int           `yaml:"prepared_cache"`  // prepared statements kept per server connection (LRU), default 256
+}
+
+// AuthMethod is how pgshard authenticates a client.
+type AuthMethod string
+
+const (
+	AuthSCRAM AuthMethod = "scram-sha-256" // default
+	AuthMD5   AuthMethod = "md5"
+	AuthTrust AuthMethod = "trust"
+)
+
+// User is a client role allowed to connect to pgshard.
+type User struct {
+	Name     string     `yaml:"name"`
+	Password Secret     `yaml:"password"` // plain text or a SCRAM-SHA-256$ verifier (scram) / md5 hash (md5)
+	Auth     AuthMethod `yaml:"auth"`     // default scram-sha-256
+	// Credentials pgshard uses on the servers for this user's pools; empty
+	// means the database's server_user/server_password.
+	ServerUser     string `yaml:"server_user"`
+	ServerPassword Secret `yaml:"server_password"`
+}
+
+// Database is a logical database clients connect to, spread over shards.
+type Database struct {
+	Name           string  `yaml:"name"`
+	ServerDatabase string  `yaml:"server_database"` // database name on the servers; default Name
+	ServerUser     string  `yaml:"server_user"`
+	ServerPassword Secret  `yaml:"server_password"`
+	Shards         []Shard `yaml:"shards"`
+}
+
+// Shard is one primary and its streaming replicas.
+type Shard struct {
+	Name     string `yaml:"name"` // default s<index>
+	Primary  Node   `yaml:"primary"`
+	Replicas []Node `yaml:"replicas"`
+}
+
+// Node is one PostgreSQL server.
+type Node struct {
+	Name    string    `yaml:"name"` // default <shard>-primary, <shard>-replica<n>
+	Host    string    `yaml:"host"`
+	Port    int       `yaml:"port"` // default 5432
+	TLSMode ServerTLS `yaml:"tls"`  // default prefer
+	CAFile  string    `yaml:"ca_file"`
+}
+
+// ServerTLS is libpq's sslmode for connections to a server.
+type ServerTLS string
+
+const (
+	ServerTLSDisable    ServerTLS = "disable"
+	ServerTLSPrefer     ServerTLS = "prefer"
+	ServerTLSRequire    ServerTLS = "require"
+	ServerTLSVerifyCA   ServerTLS = "verify-ca"
+	ServerTLSVerifyFull ServerTLS = "verify-full"
+)
+
+// Secret is a password: it never prints.
+//
+// Every way Go code commonly turns a value into text is covered, because a
+// Secret usually travels inside a User or Database that gets logged whole:
+// fmt with any verb (String, GoString, Format), log/slog (LogValue, and
+// MarshalText for the JSON handler, which encodes nested structs with
+// encoding/json), and encoding/json or YAML marshalling (MarshalText).
+type Secret string
+
+const redacted = "<redacted>"
+
+func (Secret) String() string { return redacted }
+
+// GoString is what %#v prints (through Format), instead of the quoted value.
+func (Secret) GoString() string { return `config.Secret("` + redacted + `")` }
+
+// Format covers the verbs String does not: fmt skips Stringer for a verb
+// that does not suit a string (%d) and then prints the raw value in its
+// "%!d(config.Secret=...)" complaint.
+func (s Secret) Format(f fmt.State, verb rune) {
+	if verb == 'v' && f.Flag('#') {
+		io.WriteString(f, s.GoString())
+		return
+	}
+	fmt.Fprintf(f, fmt.FormatString(f, verb), redacted)
+}
+
+// LogValue makes slog print the placeholder for a Secret passed as an attribute.
+func (Secret) LogValue() slog.Value { return slog.StringValue(redacted) }
+
+// MarshalText makes encoding/json, YAML and slog's JSON handler write the
+// placeholder. There is deliberately no UnmarshalText: decoding stays the
+// plain string decoding of the underlying type.
+func (Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+
+// Reveal returns the secret itself, for authentication only.
+func (s Secret) Reveal() string { return string(s) }
+
+// Database returns the database called name, or nil.
+func (c *Config) Database(name string) *Database {
+	for i := range c.Databases {
+		if c.Databases[i].Name == name {
+			return &c.Databases[i]
+		}
+	}
+	return nil
+}
+
+// User returns the user called name, or nil.
+func (c *Config) User(name string) *User {
+	for i := range c.Users {
+		if c.Users[i].Name == name {
+			return &c.Users[i]
+		}
+	}
+	return nil
+}
+
+// ServerCredentials returns the role and password pgshard logs in with on
+// d's servers when serving u. A user's server_user, when set, overrides the
+// database's, and then the user's server_password goes with it: the two are
+// a pair, so a user's role is never combined with the database role's
+// password. A nil u gets the database's credentials.
+func (d *Database) ServerCredentials(u *User) (user string, password Secret) {
+	if u != nil && u.ServerUser != "" {
+		return u.ServerUser, u.ServerPassword
+	}
+	return d.ServerUser, d.ServerPassword
+}
+
+// Nodes returns the number of servers in d: every primary and replica.
+func (d *Database) Nodes() int {
+	n := 0
+	for _, s := range d.Shards {
+		n += 1 + len(s.Replicas)
+	}
+	return n
+}

@@ -1,0 +1,468 @@
+package config
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+const examplePath = "../../docs/pgshard.example.yaml"
+
+// TestExample loads the documented example and checks every value, the
+// written ones and the defaulted ones.
+func TestExample(t *testing.T) {
+	got, err := Load(examplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := func(name, host string, port int, mode ServerTLS) Node {
+		return Node{Name: name, Host: host, Port: port, TLSMode: mode}
+	}
+	want := &Config{
+		Listen:          "0.0.0.0:6432",
+		ShutdownTimeout: time.Minute,
+		MaxMessageSize:  64 << 20,
+		Pool: Pool{
+			Mode: PoolTransaction, Size: 40, MinIdle: 2,
+			ConnectTimeout: 3 * time.Second, QueueTimeout: 10 * time.Second,
+			IdleTimeout: 10 * time.Minute, ServerLifetime: time.Hour, PreparedCache: 512,
+		},
+		Users: []User{
+			{Name: "app", Auth: AuthSCRAM, Password: "SCRAM-SHA-256$4096:5WiFhIGpxXWMvcHyQs7BEQ==$iLepsnh1Zf7aHr5+MEqshAmP0I5jOYL3zLeMzQd8wrY=:Kq5GDzVix+ldiHU5CRR7Epj6aCEo/GBOa2dkDWnQbxA="},
+			{Name: "legacy", Auth: AuthMD5, Password: "md5571c0c2fe9ae5e2c5f2a88d6bc0d98e3"},
+			{Name: "reporting", Auth: AuthSCRAM, Password: "reporting-secret", ServerUser: "reporting_ro", ServerPassword: "reporting-ro-secret"},
+			{Name: "monitor", Auth: AuthTrust},
+		},
+		Databases: []Database{
+			{
+				Name: "app", ServerDatabase: "app_prod", ServerUser: "pgshard", ServerPassword: "pgshard-secret",
+				Shards: []Shard{
+					{Name: "s0", Primary: node("s0-primary", "10.0.0.10", 5432, ServerTLSPrefer), Replicas: []Node{
+						node("s0-replica1", "10.0.0.11", 5432, ServerTLSRequire),
+						node("s0-eu", "10.0.1.11", 5433, ServerTLSPrefer),
+					}},
+					{Name: "s1", Primary: node("s1-primary", "10.0.0.20", 5432, ServerTLSRequire), Replicas: []Node{
+						node("s1-replica1", "10.0.0.21", 5432, ServerTLSPrefer),
+					}},
+				},
+			},
+			{
+				Name: "analytics", ServerDatabase: "analytics", ServerUser: "pgshard", ServerPassword: "pgshard-secret",
+				Shards: []Shard{{Name: "s0", Primary: node("s0-primary", "analytics-db.internal", 5432, ServerTLSPrefer)}},
+			},
+		},
+	}
+	if !reflect.DeepEqual(got, want) {
+		g, _ := json.MarshalIndent(got, "", "  ") // secrets are redacted, but the rest shows
+		t.Fatalf("example loaded as\n%s", g)
+	}
+
+	// The helpers the proxy uses.
+	app, reporting := got.Database("app"), got.User("reporting")
+	if app == nil || reporting == nil || got.Database("nope") != nil || got.User("nope") != nil {
+		t.Fatal("Database/User lookups wrong")
+	}
+	if u, p := app.ServerCredentials(reporting); u != "reporting_ro" || p.Reveal() != "reporting-ro-secret" {
+		t.Errorf("reporting's server credentials: %s", u)
+	}
+	if u, p := app.ServerCredentials(got.User("app")); u != "pgshard" || p.Reveal() != "pgshard-secret" {
+		t.Errorf("app's server credentials: %s", u)
+	}
+	if n := app.Nodes(); n != 5 {
+		t.Errorf("app has %d nodes, want 5", n)
+	}
+}
+
+// TestExampleInDocs keeps the copy of the example in configuration.md
+// identical to the file the tests load.
+func TestExampleInDocs(t *testing.T) {
+	example, err := os.ReadFile(examplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const open = "<!-- example: docs/pgshard.example.yaml -->\n```yaml\n"
+	_, rest, ok := bytes.Cut(md, []byte(open))
+	if !ok {
+		t.Fatalf("configuration.md has no %q", open)
+	}
+	block, _, ok := bytes.Cut(rest, []byte("```\n"))
+	if !ok || !bytes.Equal(block, example) {
+		t.Fatal("the example in docs/configuration.md differs from docs/pgshard.example.yaml; copy the file into the block")
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Load("testdata/minimal.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.Pool
+	if c.Listen != "127.0.0.1:6432" || c.ShutdownTimeout != 30*time.Second || c.MaxMessageSize != 67108864 || c.TLS != nil ||
+		p.Mode != PoolTransaction || p.Size != 20 || p.MinIdle != 0 || p.ConnectTimeout != 5*time.Second ||
+		p.QueueTimeout != 10*time.Second || p.IdleTimeout != 10*time.Minute || p.ServerLifetime != time.Hour || p.PreparedCache != 256 {
+		t.Errorf("top-level defaults: %+v", c)
+	}
+	d := c.Databases[0]
+	if c.Users[0].Auth != AuthSCRAM || d.ServerDatabase != "app" || d.Shards[0].Name != "s0" ||
+		d.Shards[0].Primary != (Node{Name: "s0-primary", Host: "localhost", Port: 5432, TLSMode: ServerTLSPrefer}) {
+		t.Errorf("item defaults: %+v", c)
+	}
+
+	// Zero where zero means something stays zero; null takes the default;
+	// merged keys count as set.
+	c, err = Parse([]byte(lines(
+		"pool: {idle_timeout: 0s, server_lifetime: ~, min_idle: 0}",
+		"users: [{name: u, password: pw}]",
+		"databases:",
+		"  - name: d",
+		"    server_user: s",
+		"    shards:",
+		"      - primary: &p {host: h, port: 6000, tls: disable}",
+		"      - primary: {<<: *p, host: h2}",
+	)), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Pool.IdleTimeout != 0 || c.Pool.ServerLifetime != time.Hour {
+		t.Errorf("pool: %+v", c.Pool)
+	}
+	if n := c.Databases[0].Shards[1].Primary; n.Port != 6000 || n.TLSMode != ServerTLSDisable || n.Host != "h2" {
+		t.Errorf("merged node: %+v", n)
+	}
+}
+
+func lines(l ...string) string { return strings.Join(l, "\n") + "\n" }
+
+// valid is a correct configuration after the given lines, which therefore
+// are lines 1, 2, ... of the file.
+func valid(first ...string) string {
+	return lines(first...) + lines(
+		"users:",
+		"  - name: u",
+		"    password: pw",
+		"databases:",
+		"  - name: d",
+		"    server_user: s",
+		"    shards:",
+		"      - primary:",
+		"          host: h",
+	)
+}
+
+// withNode is a correct configuration whose only node has the given extra
+// lines (indented under primary) from line 9 on.
+func withNode(extra ...string) string {
+	for i, l := range extra {
+		extra[i] = "          " + l
+	}
+	return lines(
+		"users:",
+		"  - name: u",
+		"    password: pw",
+		"databases:",
+		"  - name: d",
+		"    server_user: s",
+		"    shards:",
+		"      - primary:",
+	) + lines(extra...)
+}
+
+// user is a correct configuration whose only user has the given lines,
+// from line 3 on.
+func user(l ...string) string {
+	for i := range l {
+		l[i] = "    " + l[i]
+	}
+	return lines(append([]string{"users:", "  - name: u"}, l...)...) + lines(
+		"databases:",
+		"  - name: d",
+		"    server_user: s",
+		"    shards: [{primary: {host: h}}]",
+	)
+}
+
+const (
+	scramOK = "SCRAM-SHA-256$4096:5WiFhIGpxXWMvcHyQs7BEQ==$iLepsnh1Zf7aHr5+MEqshAmP0I5jOYL3zLeMzQd8wrY=:Kq5GDzVix+ldiHU5CRR7Epj6aCEo/GBOa2dkDWnQbxA="
+	md5OK   = "md5571c0c2fe9ae5e2c5f2a88d6bc0d98e3"
+)
+
+// TestErrors has one case per kind of mistake. Each wanted string must
+// start the error line for it, in order, and there must be no other errors.
+func TestErrors(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := selfSigned(t, dir, "a")
+	otherCert, _ := selfSigned(t, dir, "b")
+	notPEM := filepath.Join(dir, "not.pem")
+	if err := os.WriteFile(notPEM, []byte("hello"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing.pem")
+
+	for _, tc := range []struct {
+		name, doc string
+		want      []string
+	}{
+		// The file as a whole.
+		{"empty", "", []string{`t.yaml: empty configuration`}},
+		{"only comments", "# nothing\n", []string{`t.yaml: empty configuration`}},
+		{"null", "~\n", []string{`t.yaml:1: empty configuration`}},
+		{"not a mapping", "- a\n", []string{`t.yaml:1: the configuration must be a mapping of keys to values, got a list`}},
+		{"syntax", "pool:\n  mode: [\n", []string{`t.yaml:2: YAML syntax: did not find expected node content`}},
+		{"two documents", valid() + "---\nlisten: x\n", []string{`t.yaml:11: a second YAML document`}},
+		{"nothing configured", "{}\n", []string{
+			`t.yaml:1: users: at least one user is required`,
+			`t.yaml:1: databases: at least one database is required`}},
+
+		// Decoding: unknown keys, types, durations.
+		{"unknown key", valid("lisen: :6432"), []string{`t.yaml:1: lisen: unknown key; valid keys here are listen, shutdown_timeout,`}},
+		{"unknown nested key", valid("pool:", "  sise: 3"), []string{`t.yaml:2: pool.sise: unknown key; valid keys here are mode, size,`}},
+		{"unknown user key", user("pasword: x"), []string{
+			`t.yaml:2: users[0].password: required for auth scram-sha-256`,
+			`t.yaml:3: users[0].pasword: unknown key`}},
+		{"duplicate key", valid("pool:", "  size: 1", "  size: 2"), []string{`t.yaml:3: pool.size: key is set twice`}},
+		{"wrong type", valid("pool:", "  size: lots"), []string{`t.yaml:2: pool.size: want an integer, got "lots"`}},
+		{"wrong types on one line", valid("pool: {size: x, min_idle: x, idle_timeout: a long value}"), []string{
+			`t.yaml:1: pool.size: want an integer, got "x"`,
+			`t.yaml:1: pool.min_idle: want an integer, got "x"`,
+			`t.yaml:1: pool.idle_timeout: want a duration with a unit, such as "500ms", "5s" or "10m", got "a long value"`}},
+		{"wrong type for a section", valid("pool: [1]"), []string{`t.yaml:1: pool: want a mapping, got a list`}},
+		{"wrong type for a list", lines("users: u", "databases: [{name: d, server_user: s, shards: [{primary: {host: h}}]}]"),
+			[]string{`t.yaml:1: users: want a list, got "u"`}},
+		{"duration without unit", valid("pool:", "  connect_timeout: 5"), []string{`t.yaml:2: pool.connect_timeout: want a duration with a unit, such as "500ms", "5s" or "10m", got 5`}},
+		{"bad duration", valid("shutdown_timeout: 5 seconds"), []string{`t.yaml:1: shutdown_timeout: want a duration with a unit, such as "500ms", "5s" or "10m", got "5 seconds"`}},
+
+		// Values.
+		{"listen", valid("listen: 6432"), []string{`t.yaml:1: listen: "6432" is not host:port (missing port in address)`}},
+		{"listen port", valid("listen: localhost:http"), []string{`t.yaml:1: listen: port "http" of "localhost:http" is not a number`}},
+		{"negative duration", valid("shutdown_timeout: -1s"), []string{`t.yaml:1: shutdown_timeout: -1s is negative`}},
+		{"negative size", valid("max_message_size: -5"), []string{`t.yaml:1: max_message_size: -5 is not a positive number of bytes`}},
+		{"pool mode", valid("pool:", "  mode: sessoin"), []string{`t.yaml:2: pool.mode: "sessoin" is not one of transaction, session`}},
+		{"pool size", valid("pool:", "  size: 0"), []string{`t.yaml:2: pool.size: 0 is less than 1`}},
+		{"pool min_idle", valid("pool:", "  size: 2", "  min_idle: 3"), []string{`t.yaml:3: pool.min_idle: 3 is more than pool.size 2`}},
+		{"pool negatives", valid("pool:", "  min_idle: -1", "  idle_timeout: -1m", "  prepared_cache: -1", "  queue_timeout: 0s"), []string{
+			`t.yaml:2: pool.min_idle: -1 is negative`,
+			`t.yaml:3: pool.idle_timeout: -1m0s is negative`,
+			`t.yaml:4: pool.prepared_cache: -1 is negative`,
+			`t.yaml:5: pool.queue_timeout: must be more than 0`}},
+
+		// Users and passwords.
+		{"auth", user("auth: plain", "password: pw"), []string{`t.yaml:3: users[0].auth: "plain" is not one of scram-sha-256, md5, trust`}},
+		{"password required", user("auth: md5"), []string{`t.yaml:2: users[0].password: required for auth md5`}},
+		{"trust needs no password", user("auth: trust"), nil},
+		{"md5 hash", user("auth: md5", "password: "+md5OK), nil},
+		{"md5 hash malformed", user("auth: md5", "password: md5abc"), []string{`t.yaml:4: users[0].password: starts with "md5" but is not an md5 hash`}},
+		{"md5 with verifier", user("auth: md5", "password: "+scramOK), []string{`t.yaml:4: users[0].password: is a SCRAM-SHA-256 verifier, which cannot check md5 logins`}},
+		{"scram with md5 hash", user("password: " + md5OK), []string{`t.yaml:3: users[0].password: is an md5 hash, which cannot check scram-sha-256 logins`}},
+		{"scram verifier", user("password: " + scramOK), nil},
+		{"scram verifier shape", user("password: SCRAM-SHA-256$4096:c2FsdA==$abc"), []string{`t.yaml:3: users[0].password: is not a well-formed SCRAM-SHA-256 verifier: want SCRAM-SHA-256$<iterations>:<salt>$<storedkey>:<serverkey>`}},
+		{"scram verifier key", user("password: SCRAM-SHA-256$4096:c2FsdA==$c2FsdA==:c2FsdA=="), []string{`t.yaml:3: users[0].password: is not a well-formed SCRAM-SHA-256 verifier: the stored key is not 32 bytes in base64`}},
+		{"scram verifier iterations", user("password: SCRAM-SHA-256$0:c2FsdA==$c2FsdA==:c2FsdA=="), []string{`t.yaml:3: users[0].password: is not a well-formed SCRAM-SHA-256 verifier: the iteration count`}},
+		{"server_password alone", user("password: pw", "server_password: x"), []string{`t.yaml:4: users[0].server_password: set without server_user`}},
+		{"duplicate user", lines("users:", "  - {name: u, password: a, server_user: x}", "  - {name: u, password: b, server_user: x}",
+			"databases: [{name: d, shards: [{primary: {host: h}}]}]"), []string{`t.yaml:3: users[1].name: user "u" is already defined at line 2`}},
+		{"user without name", lines("users:", "  - password: a", "databases: [{name: d, server_user: s, shards: [{primary: {host: h}}]}]"),
+			[]string{`t.yaml:2: users[0].name: required`}},
+		{"no server_user anywhere", lines("users:", "  - {name: u, password: a}", "  - {name: v, password: a, server_user: v}", "  - {name: w, password: a}",
+			"databases:", "  - name: d", "    shards: [{primary: {host: h}}]"),
+			[]string{`t.yaml:6: databases[0].server_user: database "d" has no server_user and neither has user "u" (line 2), "w" (line 4)`}},
+
+		// Databases, shards, nodes.
+		{"duplicate database", lines("users: [{name: u, password: pw}]", "databases:", "  - {name: d, server_user: s, shards: [{primary: {host: h}}]}", "  - {name: d, server_user: s, shards: [{primary: {host: h}}]}"),
+			[]string{`t.yaml:4: databases[1].name: database "d" is already defined at line 3`}},
+		{"no shards", lines("users: [{name: u, password: pw}]", "databases:", "  - name: d", "    server_user: s"),
+			[]string{`t.yaml:3: databases[0].shards: at least one shard is required`}},
+		{"no primary", lines("users: [{name: u, password: pw}]", "databases:", "  - name: d", "    server_user: s", "    shards:", "      - name: a", "        replicas: [{host: r}]"),
+			[]string{`t.yaml:6: databases[0].shards[0].primary: required: every shard has a primary`}},
+		{"duplicate shard and node", lines("users: [{name: u, password: pw}]", "databases:", "  - name: d", "    server_user: s", "    shards:",
+			"      - {name: a, primary: {host: h}}", "      - {name: a, primary: {host: h, name: b}, replicas: [{host: r, name: b}]}"),
+			[]string{`t.yaml:7: databases[0].shards[1].name: shard "a" is already defined at line 6`,
+				`t.yaml:7: databases[0].shards[1].replicas[0].name: node "b" is already defined at line 7`}},
+		{"node host", withNode("port: 5432"), []string{`t.yaml:8: databases[0].shards[0].primary.host: required`}},
+		{"node port", withNode("host: h", "port: 70000"), []string{`t.yaml:10: databases[0].shards[0].primary.port: 70000 is out of range 1-65535`}},
+		{"node port zero", withNode("host: h", "port: 0"), []string{`t.yaml:10: databases[0].shards[0].primary.port: 0 is out of range`}},
+		{"node tls", withNode("host: h", "tls: verify"), []string{`t.yaml:10: databases[0].shards[0].primary.tls: "verify" is not one of disable, prefer, require, verify-ca, verify-full`}},
+		{"node tls needs ca", withNode("host: h", "tls: verify-full"), []string{`t.yaml:10: databases[0].shards[0].primary.tls: verify-full needs ca_file`}},
+		{"node ca ok", withNode("host: h", "tls: verify-ca", "ca_file: "+cert), nil},
+		{"node ca missing", withNode("host: h", "ca_file: "+missing), []string{`t.yaml:10: databases[0].shards[0].primary.ca_file: "` + missing + `": no such file or directory`}},
+		{"node ca not PEM", withNode("host: h", "ca_file: "+notPEM), []string{`t.yaml:10: databases[0].shards[0].primary.ca_file: "` + notPEM + `" holds no PEM certificate`}},
+
+		// Client TLS.
+		{"tls ok", valid("tls:", "  cert_file: "+cert, "  key_file: "+key), nil},
+		{"tls key missing", valid("tls:", "  cert_file: "+cert), []string{`t.yaml:1: tls.key_file: required`}},
+		{"tls files missing", valid("tls: {cert_file: " + missing + ", key_file: " + missing + "}"), []string{
+			`t.yaml:1: tls.cert_file: "` + missing + `": no such file or directory`,
+			`t.yaml:1: tls.key_file: "` + missing + `": no such file or directory`}},
+		{"tls not a pair", valid("tls:", "  cert_file: "+otherCert, "  key_file: "+key), []string{`t.yaml:1: tls: cert_file and key_file do not load as a certificate and its key: tls: private key does not match public key`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.doc), "t.yaml")
+			var got []string
+			if err != nil {
+				got = strings.Split(err.Error(), "\n")
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %d errors, want %d:\n%s", len(got), len(tc.want), err)
+			}
+			for i := range got {
+				if !strings.HasPrefix(got[i], tc.want[i]) {
+					t.Errorf("error %d:\n got  %s\n want %s...", i, got[i], tc.want[i])
+				}
+			}
+		})
+	}
+}
+
+// TestAllErrorsInLineOrder checks that one file's problems of every stage
+// (decoding, validation) come back together, sorted, and that a value that
+// failed to decode is not reported twice.
+func TestAllErrorsInLineOrder(t *testing.T) {
+	_, err := Load("testdata/broken.yaml")
+	want := []string{
+		`testdata/broken.yaml:1: listen: "6432" is not host:port`,
+		`testdata/broken.yaml:3: pool.mode: "sessoin" is not one of transaction, session`,
+		`testdata/broken.yaml:4: pool.size: want an integer, got "lots"`,
+		`testdata/broken.yaml:5: pool.min_idle: -1 is negative`,
+		`testdata/broken.yaml:6: pool.idle_timout: unknown key`,
+		`testdata/broken.yaml:8: users[0].password: required for auth md5`,
+		`testdata/broken.yaml:10: users[1].name: user "app" is already defined at line 8`,
+		`testdata/broken.yaml:13: databases[0].server_user: database "app" has no server_user`,
+		`testdata/broken.yaml:16: databases[0].shards[0].primary.host: required`,
+		`testdata/broken.yaml:17: databases[0].shards[0].primary.port: 70000 is out of range`,
+		`testdata/broken.yaml:18: databases[0].shards[1].name: shard "s0" is already defined at line 15`,
+		`testdata/broken.yaml:19: databases[0].shards[1].primary.name: node "s0-primary" is already defined at line 16`,
+		`testdata/broken.yaml:21: databases[0].shards[1].primary.tls: verify-full needs ca_file`,
+	}
+	if err == nil {
+		t.Fatal("broken.yaml loaded")
+	}
+	got := strings.Split(err.Error(), "\n")
+	if len(got) != len(want) {
+		t.Fatalf("got %d errors, want %d:\n%s", len(got), len(want), err)
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("error %d:\n got  %s\n want %s...", i, got[i], want[i])
+		}
+	}
+	var e *Error
+	if !errors.As(err, &e) || e.Line != 1 || e.Key != "listen" || e.File != "testdata/broken.yaml" {
+		t.Errorf("errors.As: %#v", e)
+	}
+	if _, err := Load("testdata/does-not-exist.yaml"); err == nil || !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+// TestRelativePaths: file names in the configuration are relative to the
+// configuration's directory, not to the working directory.
+func TestRelativePaths(t *testing.T) {
+	dir := t.TempDir()
+	selfSigned(t, dir, "server")
+	path := filepath.Join(dir, "pgshard.yaml")
+	if err := os.WriteFile(path, []byte(valid("tls: {cert_file: server.crt, key_file: server.key}")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TLS.CertFile != filepath.Join(dir, "server.crt") {
+		t.Errorf("cert_file = %s", c.TLS.CertFile)
+	}
+}
+
+// selfSigned writes a throwaway certificate and key as dir/name.crt and
+// dir/name.key, so no key is ever committed.
+func selfSigned(t *testing.T, dir, name string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: name},
+		DNSNames:     []string{"localhost"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IsCA:         true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
+// TestSecretNeverPrints tries every common way a password could reach a log
+// or a dump, alone and inside the structs that carry it.
+func TestSecretNeverPrints(t *testing.T) {
+	const pw = "hunter2-do-not-print"
+	u := User{Name: "u", Password: pw, ServerUser: "s", ServerPassword: pw}
+	c := &Config{Users: []User{u}, Databases: []Database{{Name: "d", ServerPassword: pw}}}
+	var outputs []string
+	for _, v := range []any{Secret(pw), u, &u, c} {
+		for _, verb := range []string{"%v", "%s", "%+v", "%#v", "%q", "%x", "%d"} {
+			outputs = append(outputs, fmt.Sprintf(verb, v))
+		}
+		j, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		y, err := yaml.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outputs = append(outputs, string(j), string(y))
+	}
+	var text, js bytes.Buffer
+	for _, h := range []slog.Handler{slog.NewTextHandler(&text, nil), slog.NewJSONHandler(&js, nil)} {
+		slog.New(h).Info("login", "password", Secret(pw), "user", u, slog.Any("config", c), slog.Group("g", "pw", Secret(pw)))
+	}
+	outputs = append(outputs, text.String(), js.String())
+	for _, out := range outputs {
+		if strings.Contains(out, pw) || strings.Contains(out, fmt.Sprintf("%x", pw)) {
+			t.Errorf("secret leaked: %s", out)
+		}
+		// encoding/json escapes < and >.
+		if !strings.Contains(out, "<redacted>") && !strings.Contains(out, `\u003credacted\u003e`) && !strings.Contains(out, fmt.Sprintf("%x", "<redacted>")) {
+			t.Errorf("no placeholder in: %s", out)
+		}
+	}
+	if got := Secret(pw).Reveal(); got != pw {
+		t.Errorf("Reveal = %q", got)
+	}
+}

@@ -1,0 +1,409 @@
+package config
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults for keys that are absent (or null) in the file.
+const (
+	DefaultListen          = "127.0.0.1:6432"
+	DefaultShutdownTimeout = 30 * time.Second
+	DefaultMaxMessageSize  = 64 << 20 // 64 MiB
+	DefaultPoolMode        = PoolTransaction
+	DefaultPoolSize        = 20
+	DefaultPoolMinIdle     = 0
+	DefaultConnectTimeout  = 5 * time.Second
+	DefaultQueueTimeout    = 10 * time.Second
+	DefaultIdleTimeout     = 10 * time.Minute
+	DefaultServerLifetime  = time.Hour
+	DefaultPreparedCache   = 256
+	DefaultAuth            = AuthSCRAM
+	DefaultPort            = 5432
+	DefaultServerTLS       = ServerTLSPrefer
+)
+
+var (
+	poolModes      = []PoolMode{PoolTransaction, PoolSession}
+	authMethods    = []AuthMethod{AuthSCRAM, AuthMD5, AuthTrust}
+	serverTLSModes = []ServerTLS{ServerTLSDisable, ServerTLSPrefer, ServerTLSRequire, ServerTLSVerifyCA, ServerTLSVerifyFull}
+)
+
+// applyDefaults fills in keys the file leaves out. It asks the index rather
+// than testing for zero values because several zeros are meaningful
+// (idle_timeout: 0 keeps idle connections; port: 0 must be reported, not
+// replaced). Relative file names are anchored at the file's directory.
+func applyDefaults(c *Config, ix *index, file string) {
+	set := func(path string, apply func()) {
+		if !ix.has(path) {
+			apply()
+		}
+	}
+	set("listen", func() { c.Listen = DefaultListen })
+	set("shutdown_timeout", func() { c.ShutdownTimeout = DefaultShutdownTimeout })
+	set("max_message_size", func() { c.MaxMessageSize = DefaultMaxMessageSize })
+	p := &c.Pool
+	set("pool.mode", func() { p.Mode = DefaultPoolMode })
+	set("pool.size", func() { p.Size = DefaultPoolSize })
+	set("pool.min_idle", func() { p.MinIdle = DefaultPoolMinIdle })
+	set("pool.connect_timeout", func() { p.ConnectTimeout = DefaultConnectTimeout })
+	set("pool.queue_timeout", func() { p.QueueTimeout = DefaultQueueTimeout })
+	set("pool.idle_timeout", func() { p.IdleTimeout = DefaultIdleTimeout })
+	set("pool.server_lifetime", func() { p.ServerLifetime = DefaultServerLifetime })
+	set("pool.prepared_cache", func() { p.PreparedCache = DefaultPreparedCache })
+
+	for i := range c.Users {
+		u := &c.Users[i]
+		set(fmt.Sprintf("users[%d].auth", i), func() { u.Auth = DefaultAuth })
+	}
+	dir := filepath.Dir(file)
+	if c.TLS != nil {
+		c.TLS.CertFile = anchor(dir, c.TLS.CertFile)
+		c.TLS.KeyFile = anchor(dir, c.TLS.KeyFile)
+	}
+	node := func(n *Node, path, name string) {
+		set(path+".name", func() { n.Name = name })
+		set(path+".port", func() { n.Port = DefaultPort })
+		set(path+".tls", func() { n.TLSMode = DefaultServerTLS })
+		n.CAFile = anchor(dir, n.CAFile)
+	}
+	for i := range c.Databases {
+		d := &c.Databases[i]
+		dp := fmt.Sprintf("databases[%d]", i)
+		set(dp+".server_database", func() { d.ServerDatabase = d.Name })
+		for j := range d.Shards {
+			s := &d.Shards[j]
+			sp := fmt.Sprintf("%s.shards[%d]", dp, j)
+			set(sp+".name", func() { s.Name = "s" + strconv.Itoa(j) })
+			node(&s.Primary, sp+".primary", s.Name+"-primary")
+			for k := range s.Replicas {
+				node(&s.Replicas[k], fmt.Sprintf("%s.replicas[%d]", sp, k), fmt.Sprintf("%s-replica%d", s.Name, k+1))
+			}
+		}
+	}
+}
+
+func anchor(dir, name string) string {
+	if name == "" || filepath.IsAbs(name) {
+		return name
+	}
+	return filepath.Join(dir, name)
+}
+
+// validator collects every problem rather than stopping at the first, so a
+// single run shows all there is to fix.
+type validator struct {
+	file string
+	ix   *index
+	errs []*Error
+}
+
+func (v *validator) errorf(path, format string, args ...any) {
+	v.errs = append(v.errs, &Error{File: v.file, Line: v.ix.line(path), Key: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func oneOf[T ~string](v *validator, path string, val T, valid []T) {
+	if slices.Contains(valid, val) {
+		return
+	}
+	names := make([]string, len(valid))
+	for i, x := range valid {
+		names[i] = string(x)
+	}
+	v.errorf(path, "%q is not one of %s", val, strings.Join(names, ", "))
+}
+
+// unique reports a name already seen (recording its path otherwise) and an
+// explicitly empty one; what is unique is the name within kind.
+func (v *validator) unique(seen map[string]string, path, kind, name string) {
+	switch first, dup := seen[name]; {
+	case name == "":
+		v.errorf(path, "must not be empty")
+	case dup:
+		v.errorf(path, "%s %q is already defined at line %d", kind, name, v.ix.line(first))
+	default:
+		seen[name] = path
+	}
+}
+
+func (v *validator) validate(c *Config) {
+	if _, port, err := net.SplitHostPort(c.Listen); err != nil {
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			err = errors.New(ae.Err)
+		}
+		v.errorf("listen", "%q is not host:port (%v)", c.Listen, err)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		// Port 0 is allowed: the kernel picks one, which tests rely on.
+		v.errorf("listen", "port %q of %q is not a number from 0 to 65535", port, c.Listen)
+	}
+	if c.ShutdownTimeout < 0 {
+		v.errorf("shutdown_timeout", "%v is negative", c.ShutdownTimeout)
+	}
+	if c.MaxMessageSize < 1 {
+		v.errorf("max_message_size", "%d is not a positive number of bytes", c.MaxMessageSize)
+	}
+	if c.TLS != nil {
+		v.serverCertificate(c.TLS)
+	}
+	v.pool(&c.Pool)
+	v.users(c.Users)
+	v.databases(c)
+}
+
+func (v *validator) serverCertificate(t *TLS) {
+	certOK := v.existingFile("tls.cert_file", t.CertFile)
+	keyOK := v.existingFile("tls.key_file", t.KeyFile)
+	if certOK && keyOK {
+		if _, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
+			v.errorf("tls", "cert_file and key_file do not load as a certificate and its key: %v", err)
+		}
+	}
+}
+
+// existingFile checks that a file named at path is set and is a readable
+// file, and reports whether it is.
+func (v *validator) existingFile(path, name string) bool {
+	if name == "" {
+		v.errorf(path, "required")
+		return false
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		v.errorf(path, "%q: %v", name, err)
+		return false
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || st.IsDir() {
+		v.errorf(path, "%q is not a regular file", name)
+		return false
+	}
+	return true
+}
+
+func (v *validator) pool(p *Pool) {
+	oneOf(v, "pool.mode", p.Mode, poolModes)
+	if p.Size < 1 {
+		v.errorf("pool.size", "%d is less than 1", p.Size)
+	}
+	switch {
+	case p.MinIdle < 0:
+		v.errorf("pool.min_idle", "%d is negative", p.MinIdle)
+	case p.Size >= 1 && p.MinIdle > p.Size:
+		v.errorf("pool.min_idle", "%d is more than pool.size %d", p.MinIdle, p.Size)
+	}
+	// A zero connect or queue timeout has no useful meaning (fail at once, or
+	// wait forever by accident), so both must be positive; idle_timeout and
+	// server_lifetime document 0 as "no limit".
+	for _, d := range []struct {
+		key    string
+		val    time.Duration
+		zeroOK bool
+	}{
+		{"pool.connect_timeout", p.ConnectTimeout, false},
+		{"pool.queue_timeout", p.QueueTimeout, false},
+		{"pool.idle_timeout", p.IdleTimeout, true},
+		{"pool.server_lifetime", p.ServerLifetime, true},
+	} {
+		switch {
+		case d.val < 0:
+			v.errorf(d.key, "%v is negative", d.val)
+		case d.val == 0 && !d.zeroOK:
+			v.errorf(d.key, "must be more than 0")
+		}
+	}
+	if p.PreparedCache < 0 {
+		v.errorf("pool.prepared_cache", "%d is negative", p.PreparedCache)
+	}
+}
+
+func (v *validator) users(users []User) {
+	if len(users) == 0 {
+		v.errorf("users", "at least one user is required")
+	}
+	seen := map[string]string{}
+	for i := range users {
+		u := &users[i]
+		p := fmt.Sprintf("users[%d]", i)
+		if !v.ix.has(p + ".name") {
+			v.errorf(p+".name", "required")
+		} else {
+			v.unique(seen, p+".name", "user", u.Name)
+		}
+		if !slices.Contains(authMethods, u.Auth) {
+			oneOf(v, p+".auth", u.Auth, authMethods)
+		} else if msg := passwordProblem(u.Auth, u.Password.Reveal()); msg != "" {
+			v.errorf(p+".password", "%s", msg)
+		}
+		if u.ServerPassword != "" && u.ServerUser == "" {
+			v.errorf(p+".server_password", "set without server_user; the two go together")
+		}
+	}
+}
+
+const scramPrefix = "SCRAM-SHA-256$"
+
+// passwordProblem checks that a user's password can serve its auth method.
+// A value starting with "md5" is taken as an md5 hash and one starting with
+// "SCRAM-SHA-256$" as a verifier; either must then be well formed, since a
+// mangled hash would otherwise be used as a plain-text password and every
+// login would fail with nothing pointing here. Messages never quote the
+// password.
+func passwordProblem(auth AuthMethod, pw string) string {
+	if auth == AuthTrust {
+		return ""
+	}
+	if pw == "" {
+		return fmt.Sprintf("required for auth %s (only trust needs none)", auth)
+	}
+	switch {
+	case strings.HasPrefix(pw, "md5"):
+		if !isMD5Hash(pw) {
+			return `starts with "md5" but is not an md5 hash ("md5" and 32 lowercase hex digits)`
+		}
+		if auth == AuthSCRAM {
+			return "is an md5 hash, which cannot check scram-sha-256 logins; give the plain-text password or a SCRAM-SHA-256 verifier"
+		}
+	case strings.HasPrefix(pw, scramPrefix):
+		if err := checkSCRAMVerifier(pw); err != nil {
+			return "is not a well-formed SCRAM-SHA-256 verifier: " + err.Error()
+		}
+		if auth == AuthMD5 {
+			return "is a SCRAM-SHA-256 verifier, which cannot check md5 logins; give the plain-text password or an md5 hash"
+		}
+	}
+	return ""
+}
+
+func isMD5Hash(s string) bool {
+	hex := strings.TrimPrefix(s, "md5")
+	if len(hex) != 32 {
+		return false
+	}
+	for _, c := range hex {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// checkSCRAMVerifier checks the shape PostgreSQL stores in pg_authid:
+// SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>, base64 fields,
+// keys of SHA-256 size.
+func checkSCRAMVerifier(s string) error {
+	const shape = "want SCRAM-SHA-256$<iterations>:<salt>$<storedkey>:<serverkey>"
+	iterSalt, keys, ok := strings.Cut(strings.TrimPrefix(s, scramPrefix), "$")
+	if !ok {
+		return errors.New(shape)
+	}
+	iter, salt, ok1 := strings.Cut(iterSalt, ":")
+	stored, server, ok2 := strings.Cut(keys, ":")
+	if !ok1 || !ok2 {
+		return errors.New(shape)
+	}
+	if n, err := strconv.Atoi(iter); err != nil || n < 1 {
+		return errors.New("the iteration count is not a positive integer")
+	}
+	if b, err := base64.StdEncoding.DecodeString(salt); err != nil || len(b) == 0 {
+		return errors.New("the salt is not base64")
+	}
+	for _, k := range []struct{ name, val string }{{"stored key", stored}, {"server key", server}} {
+		if b, err := base64.StdEncoding.DecodeString(k.val); err != nil || len(b) != 32 {
+			return fmt.Errorf("the %s is not 32 bytes in base64", k.name)
+		}
+	}
+	return nil
+}
+
+func (v *validator) databases(c *Config) {
+	if len(c.Databases) == 0 {
+		v.errorf("databases", "at least one database is required")
+	}
+	seen := map[string]string{}
+	for i := range c.Databases {
+		d := &c.Databases[i]
+		p := fmt.Sprintf("databases[%d]", i)
+		if !v.ix.has(p + ".name") {
+			v.errorf(p+".name", "required")
+		} else {
+			v.unique(seen, p+".name", "database", d.Name)
+		}
+		if v.ix.has(p+".server_database") && d.ServerDatabase == "" {
+			v.errorf(p+".server_database", "must not be empty")
+		}
+		if d.ServerPassword != "" && d.ServerUser == "" {
+			v.errorf(p+".server_password", "set without server_user; the two go together")
+		}
+		if d.ServerUser == "" {
+			v.serverUsers(p, d, c.Users)
+		}
+		if len(d.Shards) == 0 {
+			v.errorf(p+".shards", "at least one shard is required")
+		}
+		shards, nodes := map[string]string{}, map[string]string{}
+		for j := range d.Shards {
+			s := &d.Shards[j]
+			sp := fmt.Sprintf("%s.shards[%d]", p, j)
+			v.unique(shards, sp+".name", "shard", s.Name)
+			if !v.ix.has(sp + ".primary") {
+				v.errorf(sp+".primary", "required: every shard has a primary")
+			} else {
+				v.node(nodes, sp+".primary", &s.Primary)
+			}
+			for k := range s.Replicas {
+				v.node(nodes, fmt.Sprintf("%s.replicas[%d]", sp, k), &s.Replicas[k])
+			}
+		}
+	}
+}
+
+// serverUsers reports the users that would have no role on the servers of
+// d, which has no server_user of its own, in one error naming them all.
+func (v *validator) serverUsers(path string, d *Database, users []User) {
+	var missing []string
+	for i, u := range users {
+		if u.ServerUser == "" {
+			missing = append(missing, fmt.Sprintf("%q (line %d)", u.Name, v.ix.line(fmt.Sprintf("users[%d]", i))))
+		}
+	}
+	if len(missing) > 0 {
+		v.errorf(path+".server_user", "database %q has no server_user and neither has user %s; set it on the database or on every user",
+			d.Name, strings.Join(missing, ", "))
+	}
+}
+
+func (v *validator) node(seen map[string]string, path string, n *Node) {
+	v.unique(seen, path+".name", "node", n.Name)
+	if n.Host == "" {
+		v.errorf(path+".host", "required")
+	}
+	if n.Port < 1 || n.Port > 65535 {
+		v.errorf(path+".port", "%d is out of range 1-65535", n.Port)
+	}
+	oneOf(v, path+".tls", n.TLSMode, serverTLSModes)
+	if (n.TLSMode == ServerTLSVerifyCA || n.TLSMode == ServerTLSVerifyFull) && n.CAFile == "" {
+		v.errorf(path+".tls", "%s needs ca_file, the CA certificate the server's certificate is verified against", n.TLSMode)
+	}
+	if n.CAFile != "" && v.existingFile(path+".ca_file", n.CAFile) {
+		if pem, err := os.ReadFile(n.CAFile); err != nil {
+			v.errorf(path+".ca_file", "%v", err)
+		} else if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+			v.errorf(path+".ca_file", "%q holds no PEM certificate", n.CAFile)
+		}
+	}
+}

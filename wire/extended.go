@@ -1,0 +1,285 @@
+package wire
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+// The extended protocol. Prepared statements are virtual: Parse is answered
+// by pgshard and only recorded; the statement is prepared on whichever server
+// connection a later Bind or Describe runs on, under a name derived from its
+// text, and kept there in an LRU. That is what lets client-named statements
+// (pgx's cache, JDBC, pgbench -M prepared) work in transaction pooling, and
+// what lets a router choose the shard at Bind, when parameters are known.
+
+func (s *session) parse(body []byte) error {
+	if s.batchError {
+		return nil
+	}
+	s.batchOpen = true
+	var m pgproto3.Parse
+	if err := m.Decode(body); err != nil {
+		return fatalf(codeProtocolViolation, "invalid Parse message: "+err.Error())
+	}
+	if _, dup := s.stmts[m.Name]; dup && m.Name != "" {
+		return s.batchFail(errorf(codeDuplicatePreparedStmt, fmt.Sprintf("prepared statement %q already exists", m.Name)))
+	}
+	st := &statement{query: m.Query, oids: m.ParameterOIDs, key: statementKey(m.Query, m.ParameterOIDs)}
+	if m.Name != "" {
+		st.server = "pgshard_" + st.key
+	}
+	s.stmts[m.Name] = st
+	s.pending = append(s.pending, pendingResp{kind: 'P', action: actSynthetic, synth: '1'})
+	return nil
+}
+
+// statementKey identifies a statement's text and parameter types.
+func statementKey(query string, oids []uint32) string {
+	d := xxhash.New()
+	_, _ = d.WriteString(query)
+	var b [4]byte
+	for _, o := range oids {
+		binary.BigEndian.PutUint32(b[:], o)
+		_, _ = d.Write(b[:])
+	}
+	return strconv.FormatUint(d.Sum64(), 16)
+}
+
+func (s *session) lookup(name string) (*statement, *pgError) {
+	if st := s.stmts[name]; st != nil {
+		return st, nil
+	}
+	if name == "" {
+		return nil, errorf(codeInvalidSQLStatementName, "unnamed prepared statement does not exist")
+	}
+	return nil, errorf(codeInvalidSQLStatementName, fmt.Sprintf("prepared statement %q does not exist", name))
+}
+
+func (s *session) bind(ctx context.Context, body []byte) error {
+	if s.batchError {
+		return nil
+	}
+	s.batchOpen = true
+	portal, rest, ok1 := cutCString(body)
+	name, params, ok2 := cutCString(rest)
+	if !ok1 || !ok2 {
+		return fatalf(codeProtocolViolation, "invalid Bind message")
+	}
+	st, pe := s.lookup(name)
+	if pe != nil {
+		return s.batchFail(pe)
+	}
+	if err := s.serverFor(ctx, st); err != nil {
+		return err
+	}
+	// Rewrite only the statement name; parameters pass through as bytes.
+	out := s.scratch[:0]
+	out = append(out, portal...)
+	out = append(out, 0)
+	out = append(out, st.server...)
+	out = append(out, 0)
+	out = append(out, params...)
+	s.scratch = out
+	return s.forward('B', out, 'B')
+}
+
+func (s *session) describe(ctx context.Context, body []byte) error {
+	if s.batchError {
+		return nil
+	}
+	s.batchOpen = true
+	if len(body) < 2 {
+		return fatalf(codeProtocolViolation, "invalid Describe message")
+	}
+	if body[0] != 'S' {
+		if err := s.serverFor(ctx, nil); err != nil {
+			return err
+		}
+		return s.forward('D', body, 'D')
+	}
+	name, _, ok := cutCString(body[1:])
+	if !ok {
+		return fatalf(codeProtocolViolation, "invalid Describe message")
+	}
+	st, pe := s.lookup(name)
+	if pe != nil {
+		return s.batchFail(pe)
+	}
+	if err := s.serverFor(ctx, st); err != nil {
+		return err
+	}
+	out := append(append(append(s.scratch[:0], 'S'), st.server...), 0)
+	s.scratch = out
+	return s.forward('D', out, 'D')
+}
+
+func (s *session) execute(ctx context.Context, body []byte) error {
+	if s.batchError {
+		return nil
+	}
+	s.batchOpen = true
+	if err := s.serverFor(ctx, nil); err != nil {
+		return err
+	}
+	return s.forward('E', body, 'E')
+}
+
+func (s *session) closeMsg(ctx context.Context, body []byte) error {
+	if s.batchError {
+		return nil
+	}
+	s.batchOpen = true
+	if len(body) < 2 {
+		return fatalf(codeProtocolViolation, "invalid Close message")
+	}
+	if body[0] == 'S' {
+		// The server-side twin stays cached for other clients and later
+		// Parses; closing a name that does not exist is no error in Postgres.
+		name, _, _ := cutCString(body[1:])
+		delete(s.stmts, name)
+		s.pending = append(s.pending, pendingResp{kind: 'C', action: actSynthetic, synth: '3'})
+		return nil
+	}
+	if s.sc == nil {
+		// No server, so no portal: Postgres answers CloseComplete for a
+		// portal that does not exist.
+		s.pending = append(s.pending, pendingResp{kind: 'C', action: actSynthetic, synth: '3'})
+		return nil
+	}
+	return s.forward('C', body, 'C')
+}
+
+func (s *session) flush() error {
+	if s.batchError || s.sc == nil || !s.owesServer() {
+		return s.emitSynthetics(len(s.pending))
+	}
+	if err := writeFrame(s.sc.w, 'H', nil); err != nil {
+		return s.serverLost(err, false)
+	}
+	if err := s.sc.w.Flush(); err != nil {
+		return s.serverLost(err, false)
+	}
+	return s.relay(false)
+}
+
+func (s *session) sync(ctx context.Context) error {
+	defer func() {
+		s.batchOpen, s.batchUsed, s.batchError = false, false, false
+		s.maybeDetach()
+	}()
+	if s.sc == nil || !s.batchUsed {
+		if err := s.emitSynthetics(len(s.pending)); err != nil {
+			return err
+		}
+		s.pending = s.pending[:0]
+		return writeMsg(s.w, &s.scratch, &pgproto3.ReadyForQuery{TxStatus: s.txStatus})
+	}
+	if err := writeFrame(s.sc.w, 'S', nil); err != nil {
+		return s.serverLost(err, true)
+	}
+	if err := s.sc.w.Flush(); err != nil {
+		return s.serverLost(err, true)
+	}
+	return s.relay(true)
+}
+
+// serverFor attaches a server connection and, if st is given, makes sure
+// st is prepared on it. A failure ends the batch with an error.
+func (s *session) serverFor(ctx context.Context, st *statement) error {
+	if err := s.attach(ctx); err != nil {
+		var pe *pgError
+		if errors.As(err, &pe) && pe.Severity != "FATAL" {
+			return s.batchFail(pe)
+		}
+		return err
+	}
+	s.beginServerBatch()
+	if st == nil {
+		return nil
+	}
+	sc := s.sc
+	if st.server == "" {
+		if sc.unnamed == st.key {
+			return nil
+		}
+		sc.unnamed = st.key
+	} else {
+		if _, ok := sc.prepared.Get(st.server); ok {
+			return nil
+		}
+		// Marked now, not at ParseComplete, so a second Bind in the same
+		// batch does not prepare it twice; failBatch unmarks it.
+		sc.prepared.Add(st.server, struct{}{})
+	}
+	m := &pgproto3.Parse{Name: st.server, Query: st.query, ParameterOIDs: st.oids}
+	if err := writeMsg(sc.w, &s.scratch, m); err != nil {
+		return s.serverLost(err, false)
+	}
+	s.pending = append(s.pending, pendingResp{kind: 'P', action: actHidden, server: st.server})
+	return nil
+}
+
+// beginServerBatch runs before the first message of a batch goes to the
+// server: statements the LRU evicted are closed then, never mid-batch, so a
+// Bind in flight cannot lose its statement.
+func (s *session) beginServerBatch() {
+	if s.batchUsed {
+		return
+	}
+	s.batchUsed = true
+	sc := s.sc
+	for _, name := range sc.evicted {
+		_ = writeMsg(sc.w, &s.scratch, &pgproto3.Close{ObjectType: 'S', Name: name})
+		s.pending = append(s.pending, pendingResp{kind: 'C', action: actHidden})
+	}
+	sc.evicted = sc.evicted[:0]
+}
+
+// forward writes a client message to the server and expects its response.
+func (s *session) forward(typ byte, body []byte, kind byte) error {
+	if err := writeFrame(s.sc.w, typ, body); err != nil {
+		return s.serverLost(err, false)
+	}
+	s.pending = append(s.pending, pendingResp{kind: kind, action: actRelay})
+	return nil
+}
+
+// batchFail reports a pgshard-side error inside an extended batch exactly
+// as Postgres would: in its place among the responses, aborting the batch's
+// implicit transaction, then skipping messages until Sync. When the server
+// already ran part of the batch, pgshard makes the server fail at this point
+// (a Parse that cannot parse) and puts its own error in place of the
+// server's, so the server rolls back what the batch did.
+func (s *session) batchFail(pe *pgError) error {
+	if s.sc != nil && s.batchUsed {
+		m := &pgproto3.Parse{Query: "pgshard: injected error"}
+		if err := writeMsg(s.sc.w, &s.scratch, m); err != nil {
+			return s.serverLost(err, false)
+		}
+		s.sc.unnamed = ""
+		s.pending = append(s.pending, pendingResp{kind: 'P', action: actInjected, err: pe})
+		s.batchError = true
+		return nil
+	}
+	if err := s.emitSynthetics(len(s.pending)); err != nil {
+		return err
+	}
+	s.batchError = true
+	return writeMsg(s.w, &s.scratch, pe.response())
+}
+
+// cutCString splits b after its first NUL.
+func cutCString(b []byte) (string, []byte, bool) {
+	i := bytes.IndexByte(b, 0)
+	if i < 0 {
+		return "", nil, false
+	}
+	return string(b[:i]), b[i+1:], true
+}

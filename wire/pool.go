@@ -1,0 +1,290 @@
+package wire
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pgshard/pgshard/internal/config"
+)
+
+// poolKey names a pool: one per (database, user, node).
+type poolKey struct {
+	db, user, node string
+}
+
+// pool holds server connections to one node for one (database, user).
+// Checkout is LIFO among idle connections (warm caches, idle ones age out)
+// and FIFO among waiting clients.
+type pool struct {
+	key   poolKey
+	shard string
+	node  *config.Node
+	addr  string
+	dsn   string
+	cfg   config.Pool
+
+	mu      sync.Mutex
+	idle    []*serverConn
+	total   int // open plus being opened
+	waiters []chan grant
+	closed  bool
+	params  map[string]string // ParameterStatus of the last opened connection
+
+	stats poolStats
+}
+
+// grant answers a waiter: a connection, or permission to open one (a slot
+// already counted in total).
+type grant struct{ sc *serverConn }
+
+type poolStats struct {
+	waits, timeouts, connects, connectErrors int64
+}
+
+func newPool(key poolKey, shard string, node *config.Node, user string, password config.Secret, dbname string, cfg config.Pool) *pool {
+	addr := net.JoinHostPort(node.Host, strconv.Itoa(node.Port))
+	dsn := strings.Join([]string{
+		"host=" + dsnQuote(node.Host),
+		"port=" + strconv.Itoa(node.Port),
+		"user=" + dsnQuote(user),
+		"password=" + dsnQuote(password.Reveal()),
+		"dbname=" + dsnQuote(dbname),
+		"sslmode=" + string(node.TLSMode),
+	}, " ")
+	if node.CAFile != "" {
+		dsn += " sslrootcert=" + dsnQuote(node.CAFile)
+	}
+	return &pool{key: key, shard: shard, node: node, addr: addr, dsn: dsn, cfg: cfg}
+}
+
+// name is how errors and metrics name the pool; never includes secrets.
+func (p *pool) name() string {
+	return fmt.Sprintf("%s/%s@%s/%s", p.key.db, p.key.user, p.shard, p.node.Name)
+}
+
+// acquire returns a server connection, opening one if the pool has room, or
+// waits up to the queue timeout for one to be released.
+func (p *pool) acquire(ctx context.Context) (*serverConn, error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, fatalf(codeAdminShutdown, "pgshard is shutting down")
+	}
+	for len(p.idle) > 0 {
+		sc := p.idle[len(p.idle)-1]
+		p.idle = p.idle[:len(p.idle)-1]
+		if p.expired(sc, time.Now()) {
+			p.total--
+			p.mu.Unlock()
+			sc.close()
+			p.mu.Lock()
+			continue
+		}
+		p.mu.Unlock()
+		return sc, nil
+	}
+	if p.total < p.cfg.Size {
+		p.total++
+		p.mu.Unlock()
+		return p.open(ctx)
+	}
+	ch := make(chan grant, 1)
+	p.waiters = append(p.waiters, ch)
+	p.stats.waits++
+	p.mu.Unlock()
+
+	timer := time.NewTimer(p.cfg.QueueTimeout)
+	defer timer.Stop()
+	select {
+	case g, ok := <-ch:
+		if !ok {
+			return nil, fatalf(codeAdminShutdown, "pgshard is shutting down")
+		}
+		return p.take(ctx, g)
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	p.mu.Lock()
+	for i, w := range p.waiters {
+		if w == ch {
+			p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
+			break
+		}
+	}
+	p.stats.timeouts++
+	p.mu.Unlock()
+	// A grant may have arrived between the timer and the lock: pass it on.
+	select {
+	case g, ok := <-ch:
+		if !ok {
+			break
+		}
+		if g.sc != nil {
+			p.release(g.sc)
+		} else {
+			p.giveBackSlot()
+		}
+	default:
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	return nil, &pgError{
+		Code:    codeTooManyConnections,
+		Message: fmt.Sprintf("pgshard: no server connection in pool %s within queue_timeout %s (all %d in use)", p.name(), p.cfg.QueueTimeout, p.cfg.Size),
+		Hint:    "Raise pool.size or pool.queue_timeout, or shorten the transactions holding connections.",
+	}
+}
+
+func (p *pool) take(ctx context.Context, g grant) (*serverConn, error) {
+	if g.sc != nil {
+		return g.sc, nil
+	}
+	return p.open(ctx)
+}
+
+// open dials a connection for a slot already counted in total.
+func (p *pool) open(ctx context.Context) (*serverConn, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.ConnectTimeout)
+	defer cancel()
+	sc, err := dialServer(ctx, p)
+	p.mu.Lock()
+	p.stats.connects++
+	if err == nil {
+		p.params = sc.params
+	} else {
+		p.stats.connectErrors++
+	}
+	p.mu.Unlock()
+	if err != nil {
+		p.giveBackSlot()
+		return nil, &pgError{
+			Code:    codeCannotConnect,
+			Message: fmt.Sprintf("pgshard: cannot connect to shard %s node %s (%s): %s", p.shard, p.node.Name, p.addr, errorText(err)),
+			Hint:    "Check that the server is running and reachable; the session stays open and the next statement retries.",
+		}
+	}
+	return sc, nil
+}
+
+// errorText is an error's message without what pgconn adds about the
+// connection string, which would repeat host and user.
+func errorText(err error) string {
+	var ce *net.OpError
+	if errors.As(err, &ce) {
+		return ce.Err.Error()
+	}
+	return err.Error()
+}
+
+// giveBackSlot frees a slot after a failed or abandoned open, handing it to
+// the first waiter if any.
+func (p *pool) giveBackSlot() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.waiters) > 0 && !p.closed {
+		w := p.waiters[0]
+		p.waiters = p.waiters[1:]
+		w <- grant{}
+		return
+	}
+	p.total--
+}
+
+// release returns a connection; broken or expired ones are closed and their
+// slot passed on.
+func (p *pool) release(sc *serverConn) {
+	now := time.Now()
+	p.mu.Lock()
+	if sc.broken || p.closed || p.expired(sc, now) {
+		p.mu.Unlock()
+		sc.close()
+		p.giveBackSlot()
+		return
+	}
+	if len(p.waiters) > 0 {
+		w := p.waiters[0]
+		p.waiters = p.waiters[1:]
+		p.mu.Unlock()
+		w <- grant{sc: sc}
+		return
+	}
+	sc.idleAt = now
+	p.idle = append(p.idle, sc)
+	p.mu.Unlock()
+}
+
+// expired reports whether sc outlived server_lifetime.
+func (p *pool) expired(sc *serverConn, now time.Time) bool {
+	return p.cfg.ServerLifetime > 0 && now.Sub(sc.created) > p.cfg.ServerLifetime
+}
+
+// maintain closes connections idle longer than idle_timeout and opens
+// connections up to min_idle. The server's maintenance loop calls it.
+func (p *pool) maintain(ctx context.Context) {
+	now := time.Now()
+	var stale []*serverConn
+	p.mu.Lock()
+	keep := p.idle[:0]
+	for _, sc := range p.idle {
+		if (p.cfg.IdleTimeout > 0 && now.Sub(sc.idleAt) > p.cfg.IdleTimeout && len(keep) >= p.cfg.MinIdle) || p.expired(sc, now) {
+			stale = append(stale, sc)
+			p.total--
+			continue
+		}
+		keep = append(keep, sc)
+	}
+	p.idle = keep
+	missing := p.cfg.MinIdle - len(p.idle)
+	if room := p.cfg.Size - p.total; missing > room {
+		missing = room
+	}
+	if p.closed || missing < 0 {
+		missing = 0
+	}
+	p.total += missing
+	p.mu.Unlock()
+	for _, sc := range stale {
+		sc.close()
+	}
+	for range missing {
+		sc, err := p.open(ctx)
+		if err != nil {
+			return // open gave the slot back; try again next round
+		}
+		p.release(sc)
+	}
+}
+
+// close closes idle connections and refuses new checkouts; connections in
+// use are closed when released.
+func (p *pool) close() {
+	p.mu.Lock()
+	p.closed = true
+	idle := p.idle
+	p.idle = nil
+	p.total -= len(idle)
+	waiters := p.waiters
+	p.waiters = nil
+	p.mu.Unlock()
+	for _, sc := range idle {
+		sc.close()
+	}
+	for _, w := range waiters {
+		close(w)
+	}
+}
+
+// serverParams returns the ParameterStatus values of the pool's servers, or
+// nil if no connection has been opened yet.
+func (p *pool) serverParams() map[string]string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.params
+}

@@ -1,0 +1,194 @@
+package wire
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+// relay passes the attached server's responses to the client until the
+// server is done with what it was sent: until ReadyForQuery when wantRFQ,
+// otherwise (after a Flush) until no pending response is owed by the server.
+// Synthetic and hidden responses are resolved in queue order on the way.
+func (s *session) relay(wantRFQ bool) error {
+	sc := s.sc
+	s.sawError = false
+	for {
+		if !wantRFQ && !s.owesServer() {
+			return s.emitSynthetics(len(s.pending))
+		}
+		if sc.r.buffered() == 0 {
+			if err := s.w.Flush(); err != nil {
+				return s.clientLost()
+			}
+		}
+		typ, body, err := sc.r.next()
+		if err != nil {
+			return s.serverLost(err, wantRFQ)
+		}
+		switch typ {
+		case '1', '2', '3', 'T', 'n', 'C', 'I', 's':
+			if typ == 'C' {
+				s.lastTag = string(bytes.TrimRight(body, "\x00"))
+			}
+			if i := s.headServer(); i >= 0 && completes(s.pending[i].kind, typ) {
+				if err := s.emitSynthetics(i); err != nil {
+					return err
+				}
+				p := s.pending[0]
+				s.pending = s.pending[1:]
+				if p.action == actHidden {
+					continue
+				}
+			}
+		case 'E':
+			s.sawError = true
+			if i := s.headServer(); i >= 0 {
+				if err := s.emitSynthetics(i); err != nil {
+					return err
+				}
+				if p := s.pending[0]; p.action == actInjected {
+					if err := writeMsg(s.w, &s.scratch, p.err.response()); err != nil {
+						return s.clientLost()
+					}
+					s.failBatch(sc)
+					continue
+				}
+			}
+			s.failBatch(sc)
+		case 'Z':
+			if err := s.emitSynthetics(len(s.pending)); err != nil {
+				return err
+			}
+			if len(body) == 1 {
+				s.txStatus = body[0]
+			}
+			if err := writeFrame(s.w, typ, body); err != nil {
+				return s.clientLost()
+			}
+			if wantRFQ {
+				return nil
+			}
+			continue
+		case 'G':
+			if err := writeFrame(s.w, typ, body); err != nil {
+				return s.clientLost()
+			}
+			if err := s.copyIn(); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := writeFrame(s.w, typ, body); err != nil {
+			return s.clientLost()
+		}
+	}
+}
+
+// failBatch records that the server hit an error: it now discards messages
+// until Sync, so nothing else queued is answered, and statements it was
+// preparing for pgshard were not prepared.
+func (s *session) failBatch(sc *serverConn) {
+	for _, p := range s.pending {
+		if p.action == actHidden && p.kind == 'P' && p.server != "" {
+			sc.prepared.Remove(p.server)
+		}
+	}
+	s.pending = s.pending[:0]
+	sc.unnamed = ""
+	if s.batchOpen {
+		s.batchError = true
+	}
+}
+
+// headServer is the index of the first pending response the server owes,
+// or -1.
+func (s *session) headServer() int {
+	for i, p := range s.pending {
+		if p.action != actSynthetic {
+			return i
+		}
+	}
+	return -1
+}
+
+func (s *session) owesServer() bool { return s.headServer() >= 0 }
+
+// emitSynthetics sends the first n pending responses, which must all be
+// pgshard's own, and drops them from the queue.
+func (s *session) emitSynthetics(n int) error {
+	for _, p := range s.pending[:n] {
+		if p.action != actSynthetic {
+			continue // only reachable at ReadyForQuery after an error
+		}
+		if err := writeFrame(s.w, p.synth, nil); err != nil {
+			return s.clientLost()
+		}
+	}
+	s.pending = s.pending[n:]
+	return nil
+}
+
+// copyIn forwards the client's COPY data to the server until CopyDone or
+// CopyFail.
+func (s *session) copyIn() error {
+	if err := s.w.Flush(); err != nil {
+		return s.clientLost()
+	}
+	sc := s.sc
+	for {
+		typ, body, err := s.r.next()
+		if err != nil {
+			// The client left mid-COPY: the server is mid-statement, so the
+			// connection cannot be cleaned with a query. Close it.
+			sc.broken = true
+			return errClientGone
+		}
+		if err := writeFrame(sc.w, typ, body); err != nil {
+			return s.serverLost(err, true)
+		}
+		switch typ {
+		case 'c', 'f':
+			if err := sc.w.Flush(); err != nil {
+				return s.serverLost(err, true)
+			}
+			return nil
+		}
+	}
+}
+
+// clientLost marks the server connection unusable: the client went away in
+// the middle of a response, so the server is mid-statement.
+func (s *session) clientLost() error {
+	if s.sc != nil {
+		s.sc.broken = true
+	}
+	return errClientGone
+}
+
+// serverLost tells the client its server connection died and keeps the
+// session usable: the next statement gets a fresh connection.
+func (s *session) serverLost(err error, wantRFQ bool) error {
+	sc := s.sc
+	sc.broken = true
+	s.log.Warn("server connection lost", "pool", sc.pool.name(), "err", err)
+	s.pending = s.pending[:0]
+	s.detach()
+	pe := &pgError{
+		Code:    codeConnectionFailure,
+		Message: fmt.Sprintf("pgshard: lost the connection to shard %s node %s: %v", sc.pool.shard, sc.pool.node.Name, err),
+		Hint:    "The statement may or may not have been applied; any open transaction was rolled back. The next statement uses a new connection.",
+	}
+	if werr := writeMsg(s.w, &s.scratch, pe.response()); werr != nil {
+		return errClientGone
+	}
+	if s.batchOpen && !wantRFQ {
+		s.batchError = true
+		return nil
+	}
+	if werr := writeMsg(s.w, &s.scratch, &pgproto3.ReadyForQuery{TxStatus: 'I'}); werr != nil {
+		return errClientGone
+	}
+	return nil
+}

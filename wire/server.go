@@ -1,0 +1,267 @@
+package wire
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/xdg-go/scram"
+
+	"github.com/pgshard/pgshard/internal/config"
+)
+
+// Server accepts client connections and owns the pools behind them.
+type Server struct {
+	cfg        *config.Config
+	log        *slog.Logger
+	tls        *tls.Config
+	tlsLeaf    *x509.Certificate // for SCRAM channel binding
+	dbs        map[string]*database
+	scramCreds map[string]scram.StoredCredentials
+
+	poolsMu sync.Mutex
+	pools   map[poolKey]*pool
+
+	sessMu   sync.Mutex
+	sessions map[uint32]*session
+
+	draining atomic.Bool
+	hardEnd  atomic.Int64 // unix nanos after which draining sessions are cut
+}
+
+// database is a configured logical database at run time.
+type database struct {
+	cfg *config.Database
+}
+
+// backendKey is the BackendKeyData pgshard gives a client, to find the
+// session a CancelRequest is for.
+type backendKey struct {
+	pid    uint32
+	secret [4]byte
+}
+
+// NewServer prepares a server for cfg: TLS material is loaded and SCRAM
+// credentials derived once, not per connection.
+func NewServer(cfg *config.Config, log *slog.Logger) (*Server, error) {
+	srv := &Server{
+		cfg:        cfg,
+		log:        log,
+		dbs:        map[string]*database{},
+		scramCreds: map[string]scram.StoredCredentials{},
+		pools:      map[poolKey]*pool{},
+		sessions:   map[uint32]*session{},
+	}
+	if cfg.TLS != nil {
+		cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+		srv.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		srv.tlsLeaf = cert.Leaf
+	}
+	for i := range cfg.Databases {
+		d := &cfg.Databases[i]
+		srv.dbs[d.Name] = &database{cfg: d}
+	}
+	for i := range cfg.Users {
+		u := &cfg.Users[i]
+		if u.Auth != config.AuthSCRAM {
+			continue
+		}
+		creds, err := scramCredentials(u.Name, u.Password.Reveal())
+		if err != nil {
+			return nil, fmt.Errorf("user %q: %w", u.Name, err)
+		}
+		srv.scramCreds[u.Name] = creds
+	}
+	return srv, nil
+}
+
+// Serve accepts connections on ln until ctx is cancelled, then drains: no
+// new connections, idle sessions are told the server is shutting down,
+// open transactions may finish until shutdown_timeout, then every
+// connection is closed.
+func (srv *Server) Serve(ctx context.Context, ln net.Listener) error {
+	var wg sync.WaitGroup
+	connCtx, cancelConns := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelConns()
+	go srv.maintain(connCtx)
+
+	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
+	defer stop()
+	var acceptErr error
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() == nil {
+				acceptErr = fmt.Errorf("accept: %w", err)
+			}
+			break
+		}
+		if tc, ok := conn.(*net.TCPConn); ok {
+			_ = tc.SetNoDelay(true)
+		}
+		wg.Go(func() {
+			defer srv.recoverSession(conn)
+			srv.handshake(connCtx, conn)
+		})
+	}
+
+	srv.drain(&wg)
+	cancelConns()
+	srv.closePools()
+	return acceptErr
+}
+
+// drain waits for sessions to finish, up to the shutdown timeout.
+func (srv *Server) drain(wg *sync.WaitGroup) {
+	hard := time.Now().Add(srv.cfg.ShutdownTimeout)
+	srv.hardEnd.Store(hard.UnixNano())
+	srv.draining.Store(true)
+	srv.eachSession(func(s *session) { _ = s.conn.SetReadDeadline(time.Now()) })
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return
+	case <-time.After(time.Until(hard)):
+	}
+	srv.log.Warn("shutdown timeout reached; closing remaining sessions")
+	srv.eachSession(func(s *session) { _ = s.conn.Close() })
+	<-done
+}
+
+func (srv *Server) hardDeadline() time.Time { return time.Unix(0, srv.hardEnd.Load()) }
+
+// recoverSession keeps a bug in one session from taking the proxy down.
+func (srv *Server) recoverSession(conn net.Conn) {
+	if r := recover(); r != nil {
+		srv.log.Error("session panic", "remote", conn.RemoteAddr().String(), "panic", r)
+		_ = conn.Close()
+	}
+}
+
+// maintain runs pool upkeep every few seconds until ctx ends.
+func (srv *Server) maintain(ctx context.Context) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		srv.poolsMu.Lock()
+		pools := make([]*pool, 0, len(srv.pools))
+		for _, p := range srv.pools {
+			pools = append(pools, p)
+		}
+		srv.poolsMu.Unlock()
+		for _, p := range pools {
+			p.maintain(ctx)
+		}
+	}
+}
+
+func (srv *Server) closePools() {
+	srv.poolsMu.Lock()
+	defer srv.poolsMu.Unlock()
+	for _, p := range srv.pools {
+		p.close()
+	}
+}
+
+// route picks the pool for a session's next transaction. Until the router
+// decides per statement, every transaction runs on the primary of the
+// database's first shard.
+func (srv *Server) route(db *database, u *config.User) (*pool, error) {
+	if len(db.cfg.Shards) == 0 {
+		return nil, errorf(codeInternalError, fmt.Sprintf("database %q has no shards", db.cfg.Name))
+	}
+	sh := &db.cfg.Shards[0]
+	return srv.pool(db, u, sh, &sh.Primary), nil
+}
+
+// pool returns the pool for (database, user, node), creating it on first use.
+func (srv *Server) pool(db *database, u *config.User, sh *config.Shard, node *config.Node) *pool {
+	key := poolKey{db: db.cfg.Name, user: u.Name, node: sh.Name + "/" + node.Name}
+	srv.poolsMu.Lock()
+	defer srv.poolsMu.Unlock()
+	if p := srv.pools[key]; p != nil {
+		return p
+	}
+	user, password := db.cfg.ServerCredentials(u)
+	p := newPool(key, sh.Name, node, user, password, db.cfg.ServerDatabase, srv.cfg.Pool)
+	srv.pools[key] = p
+	return p
+}
+
+// register gives a session a unique BackendKeyData.
+func (srv *Server) register(s *session) backendKey {
+	srv.sessMu.Lock()
+	defer srv.sessMu.Unlock()
+	for {
+		var k backendKey
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		_, _ = rand.Read(k.secret[:])
+		k.pid = binary.BigEndian.Uint32(b[:]) & 0x7fffffff
+		if _, taken := srv.sessions[k.pid]; !taken && k.pid != 0 {
+			srv.sessions[k.pid] = s
+			return k
+		}
+	}
+}
+
+func (srv *Server) forget(s *session) {
+	srv.sessMu.Lock()
+	defer srv.sessMu.Unlock()
+	if srv.sessions[s.key.pid] == s {
+		delete(srv.sessions, s.key.pid)
+	}
+}
+
+func (srv *Server) eachSession(f func(*session)) {
+	srv.sessMu.Lock()
+	list := make([]*session, 0, len(srv.sessions))
+	for _, s := range srv.sessions {
+		list = append(list, s)
+	}
+	srv.sessMu.Unlock()
+	for _, s := range list {
+		f(s)
+	}
+}
+
+// cancel forwards a client's CancelRequest to the server connection its
+// session holds now. The session cannot release that connection until the
+// cancel is delivered, so it never reaches another client's query.
+func (srv *Server) cancel(pid uint32, secret []byte) {
+	srv.sessMu.Lock()
+	s := srv.sessions[pid]
+	srv.sessMu.Unlock()
+	if s == nil || subtle.ConstantTimeCompare(secret, s.key.secret[:]) != 1 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sc == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.sc.cancel(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		srv.log.Warn("cancel request failed", "pool", s.sc.pool.name(), "err", err)
+	}
+}

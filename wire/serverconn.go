@@ -1,0 +1,114 @@
+package wire
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+// serverConn is one connection to a PostgreSQL server, opened and
+// authenticated by pgconn and then driven message by message.
+type serverConn struct {
+	pool    *pool
+	conn    net.Conn
+	r       *frameReader
+	w       *bufio.Writer
+	pid     uint32
+	secret  []byte
+	params  map[string]string // ParameterStatus values reported at startup
+	created time.Time
+	idleAt  time.Time
+
+	// settings is the fingerprint of the session settings last applied (see
+	// session.applySettings); "" is the server's defaults.
+	settings string
+	// prepared holds the server-side statement names prepared on this
+	// connection, least recently used first out. Evicted names are closed on
+	// the server at the next opportunity.
+	prepared *lru.Cache[string, struct{}]
+	evicted  []string
+	// unnamed is the key of the statement the unnamed prepared statement
+	// holds, so a client's Bind("") after a pool switch can re-parse it.
+	unnamed string
+	// broken connections are closed instead of returned to the pool.
+	broken bool
+}
+
+// dialServer opens and authenticates a server connection with pgconn (SCRAM,
+// MD5, trust and TLS are pgconn's), then takes the socket over.
+func dialServer(ctx context.Context, p *pool) (*serverConn, error) {
+	cfg, err := pgconn.ParseConfig(p.dsn)
+	if err != nil {
+		return nil, fmt.Errorf("server config for %s: %w", p.node.Name, err)
+	}
+	pc, err := pgconn.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	hj, err := pc.Hijack()
+	if err != nil {
+		return nil, err
+	}
+	sc := &serverConn{
+		pool:    p,
+		conn:    hj.Conn,
+		r:       newFrameReader(hj.Conn, 1<<30),
+		w:       bufio.NewWriterSize(hj.Conn, 16*1024),
+		pid:     hj.PID,
+		secret:  hj.SecretKey,
+		params:  hj.ParameterStatuses,
+		created: time.Now(),
+	}
+	size := p.cfg.PreparedCache
+	if size < 1 {
+		size = 1
+	}
+	sc.prepared, _ = lru.NewWithEvict(size, func(name string, _ struct{}) {
+		sc.evicted = append(sc.evicted, name)
+	})
+	return sc, nil
+}
+
+
+// cancel asks the server to cancel whatever this connection runs now.
+func (sc *serverConn) cancel(ctx context.Context) error {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", sc.pool.addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	buf, err := (&pgproto3.CancelRequest{ProcessID: sc.pid, SecretKey: sc.secret}).Encode(nil)
+	if err != nil {
+		return err
+	}
+	if _, err := conn.Write(buf); err != nil {
+		return err
+	}
+	// The server closes the connection when done; waiting for that keeps the
+	// cancel from racing the next statement on this connection.
+	_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	_, _ = conn.Read(make([]byte, 1))
+	return nil
+}
+
+func (sc *serverConn) close() {
+	// Terminate lets the server end the backend cleanly instead of logging
+	// an unexpected EOF; errors do not matter on the way out.
+	_ = sc.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	_ = writeFrame(sc.w, 'X', nil)
+	_ = sc.w.Flush()
+	_ = sc.conn.Close()
+}
+
+// dsnQuote quotes a value for a libpq keyword/value connection string.
+func dsnQuote(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}

@@ -1,0 +1,268 @@
+package wire
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pgshard/pgshard/internal/config"
+)
+
+// session is one client connection after startup and authentication. It is
+// the protocol state machine: one goroutine reads a client message, forwards
+// or answers it, and relays the server's responses, so every ordering
+// question is answered in this file and relay.go.
+type session struct {
+	srv     *Server
+	log     *slog.Logger
+	conn    net.Conn
+	r       *frameReader
+	w       *bufio.Writer
+	scratch []byte
+
+	db   *database
+	user *config.User
+	mode config.PoolMode
+	key  backendKey
+
+	// Session settings carried from server connection to server connection
+	// in transaction mode (see settings.go).
+	settings sessionSettings
+
+	// The attached server connection; nil when none is checked out. mu
+	// guards sc against the cancel path, which runs on another goroutine.
+	mu       sync.Mutex
+	sc       *serverConn
+	txStatus byte // of the attached server's last ReadyForQuery; 'I' when none
+
+	stmts      map[string]*statement // client statement names ("" too)
+	pending    []pendingResp
+	batchOpen  bool // extended-protocol messages since the last Sync
+	batchUsed  bool // the batch sent something to the server
+	batchError bool // an error ended the batch; skip messages until Sync
+	sawError   bool // the last relay passed an ErrorResponse
+	lastTag    string
+}
+
+// statement is a client's prepared statement. Its server-side twin is named
+// by the hash of its text and parameter types, so clients preparing the same
+// statement share it on a server connection, and names never collide.
+type statement struct {
+	query  string
+	oids   []uint32
+	server string // server-side name; "" for the unnamed statement's key
+	key    string
+}
+
+func (s *session) run(ctx context.Context) {
+	defer s.end()
+	for {
+		if s.srv.draining.Load() && s.txStatus == 'I' && !s.batchOpen {
+			s.sendFatal(fatalf(codeAdminShutdown, "terminating connection: pgshard is shutting down"))
+			return
+		}
+		if s.r.buffered() == 0 {
+			if err := s.w.Flush(); err != nil {
+				return
+			}
+		}
+		typ, body, err := s.r.next()
+		if err != nil {
+			if errors.Is(err, errMessageTooLarge) {
+				s.sendFatal(&pgError{Severity: "FATAL", Code: codeProgramLimitExceeded, Message: "pgshard: " + err.Error(),
+					Hint: "Raise max_message_size in pgshard's configuration, or send smaller messages."})
+				return
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) && s.srv.draining.Load() && time.Now().Before(s.srv.hardDeadline()) {
+				// Draining woke the session. An open transaction may still
+				// finish until the hard deadline; an idle session leaves at
+				// the top of the loop.
+				_ = s.conn.SetReadDeadline(s.srv.hardDeadline())
+				continue
+			}
+			return
+		}
+		if err := s.handle(ctx, typ, body); err != nil {
+			var pe *pgError
+			if errors.As(err, &pe) && pe.Severity == "FATAL" {
+				s.sendFatal(pe)
+			} else if !errors.Is(err, errClientGone) {
+				s.log.Debug("session ended", "err", err)
+			}
+			return
+		}
+	}
+}
+
+// errClientGone ends a session whose client cannot be written to.
+var errClientGone = errors.New("client connection lost")
+
+func (s *session) handle(ctx context.Context, typ byte, body []byte) error {
+	switch typ {
+	case 'Q':
+		return s.simpleQuery(ctx, body)
+	case 'P':
+		return s.parse(body)
+	case 'B':
+		return s.bind(ctx, body)
+	case 'D':
+		return s.describe(ctx, body)
+	case 'E':
+		return s.execute(ctx, body)
+	case 'C':
+		return s.closeMsg(ctx, body)
+	case 'H':
+		return s.flush()
+	case 'S':
+		return s.sync(ctx)
+	case 'X':
+		return errClientGone
+	case 'd', 'c', 'f':
+		// Copy messages outside copy mode: Postgres ignores them too (a COPY
+		// failed while the client was still sending).
+		return nil
+	case 'F':
+		return s.refuse(errorf(codeFeatureNotSupported, "pgshard does not relay the fastpath function call protocol"))
+	default:
+		return fatalf(codeProtocolViolation, fmt.Sprintf("invalid frontend message type %q", typ))
+	}
+}
+
+// attach checks a server connection out for the session if it has none and
+// brings the connection's session settings in line with the client's.
+func (s *session) attach(ctx context.Context) error {
+	if s.sc != nil {
+		return nil
+	}
+	p, err := s.srv.route(s.db, s.user)
+	if err != nil {
+		return err
+	}
+	sc, err := p.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	if err := s.applySettings(sc); err != nil {
+		sc.broken = true
+		p.release(sc)
+		return err
+	}
+	s.mu.Lock()
+	s.sc = sc
+	s.mu.Unlock()
+	s.txStatus = 'I'
+	return nil
+}
+
+// detach returns the server connection to its pool when the session is
+// between transactions (transaction mode) or leaving.
+func (s *session) detach() {
+	sc := s.sc
+	if sc == nil {
+		return
+	}
+	s.mu.Lock()
+	s.sc = nil
+	s.mu.Unlock()
+	s.txStatus = 'I'
+	sc.pool.release(sc)
+}
+
+// maybeDetach releases the server after a transaction in transaction mode.
+func (s *session) maybeDetach() {
+	if s.mode == config.PoolTransaction && s.txStatus == 'I' && !s.batchOpen {
+		s.detach()
+	}
+}
+
+// end runs when the client leaves: a server connection still in a
+// transaction or mid-batch is rolled back, or closed if that fails, before
+// anyone else can get it.
+func (s *session) end() {
+	s.srv.forget(s)
+	if sc := s.sc; sc != nil {
+		if !sc.broken && (s.txStatus != 'I' || s.batchOpen || s.mode == config.PoolSession) {
+			if err := s.resetServer(sc); err != nil {
+				sc.broken = true
+			}
+		}
+		s.detach()
+	}
+	_ = s.conn.Close()
+}
+
+// resetServer brings a server connection back to a clean idle state with
+// one hidden round trip: end any transaction, and in session mode drop all
+// session state, as PgBouncer's server_reset_query does.
+func (s *session) resetServer(sc *serverConn) error {
+	q := "ROLLBACK"
+	if s.mode == config.PoolSession {
+		q = "ROLLBACK; DISCARD ALL"
+	}
+	rfqs := 1
+	if s.batchOpen {
+		// An unfinished extended batch: a Sync ends it before the query runs.
+		if err := writeFrame(sc.w, 'S', nil); err != nil {
+			return err
+		}
+		rfqs++
+	}
+	if err := s.hiddenQuery(sc, q, rfqs); err != nil {
+		return err
+	}
+	if s.mode == config.PoolSession {
+		sc.prepared.Purge()
+		sc.evicted = sc.evicted[:0]
+		sc.unnamed = ""
+		sc.settings = ""
+	}
+	return nil
+}
+
+// hiddenQuery runs a simple query the client never sees on sc and reads
+// responses until the rfqs-th ReadyForQuery. It returns the first server
+// error.
+func (s *session) hiddenQuery(sc *serverConn, q string, rfqs int) error {
+	_ = sc.conn.SetDeadline(time.Now().Add(10 * time.Second))
+	defer sc.conn.SetDeadline(time.Time{})
+	if err := writeMsg(sc.w, &s.scratch, &pgproto3.Query{String: q}); err != nil {
+		return err
+	}
+	if err := sc.w.Flush(); err != nil {
+		return err
+	}
+	var first *pgError
+	for rfqs > 0 {
+		typ, body, err := sc.r.next()
+		if err != nil {
+			return err
+		}
+		switch typ {
+		case 'E':
+			if first == nil {
+				first = serverError(body)
+			}
+		case 'Z':
+			rfqs--
+		}
+	}
+	if first != nil {
+		return first
+	}
+	return nil
+}
+
+// serverError decodes an ErrorResponse body into a pgError.
+func serverError(body []byte) *pgError {
+	var er pgproto3.ErrorResponse
+	_ = er.Decode(body)
+	return &pgError{Severity: er.Severity, Code: er.Code, Message: er.Message, Detail: er.Detail, Hint: er.Hint}
+}

@@ -1,0 +1,323 @@
+package wire
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/pgshard/pgshard/internal/config"
+)
+
+// In transaction mode a client's session settings (its startup parameters
+// and SET statements) must follow it from server connection to server
+// connection. Each server connection records the fingerprint of the settings
+// it carries; when a client attaches to one with another fingerprint, pgshard
+// replays the client's settings after RESET ALL in one hidden round trip. A
+// pool of clients with the same settings converges and pays nothing.
+
+// sessionSettings is a client's carried settings, in the order they were
+// made, one entry per parameter.
+type sessionSettings struct {
+	startup []setting
+	set     []setting
+	staged  []settingChange // made inside the open transaction
+	fp      string          // cached fingerprint; recomputed on change
+}
+
+type setting struct {
+	name string // lower case; "" for a statement kept whole
+	stmt string
+}
+
+type settingChange struct {
+	reset bool // RESET name, or RESET ALL when name is "*"
+	setting
+}
+
+var gucName = regexp.MustCompile(`^[a-z_][a-z0-9_.]*$`)
+
+// notCarried are startup parameters that are not settings.
+var notCarried = map[string]bool{"user": true, "database": true, "replication": true, "options": true}
+
+func newSessionSettings(params map[string]string) sessionSettings {
+	var ss sessionSettings
+	add := func(name, value string) {
+		name = strings.ToLower(name)
+		if notCarried[name] || !gucName.MatchString(name) {
+			return
+		}
+		ss.startup = append(ss.startup, setting{name: name, stmt: fmt.Sprintf("SET %s = %s", name, quoteLiteral(value))})
+	}
+	for name, value := range params {
+		add(name, value)
+	}
+	for name, value := range parseOptions(params["options"]) {
+		add(name, value)
+	}
+	// Map order is random: sort so equal parameters give equal fingerprints.
+	sortSettings(ss.startup)
+	ss.fp = ss.fingerprint()
+	return ss
+}
+
+func sortSettings(s []setting) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j].name < s[j-1].name; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
+
+// parseOptions reads "-c name=value" and "--name=value" from the startup
+// options parameter (backslash escapes a space).
+func parseOptions(opts string) map[string]string {
+	out := map[string]string{}
+	var words []string
+	var cur strings.Builder
+	esc := false
+	for _, r := range opts {
+		switch {
+		case esc:
+			cur.WriteRune(r)
+			esc = false
+		case r == '\\':
+			esc = true
+		case r == ' ' || r == '\t':
+			if cur.Len() > 0 {
+				words = append(words, cur.String())
+				cur.Reset()
+			}
+		default:
+			cur.WriteRune(r)
+		}
+	}
+	if cur.Len() > 0 {
+		words = append(words, cur.String())
+	}
+	for i := 0; i < len(words); i++ {
+		w := words[i]
+		switch {
+		case w == "-c" && i+1 < len(words):
+			i++
+			w = words[i]
+		case strings.HasPrefix(w, "-c"):
+			w = w[2:]
+		case strings.HasPrefix(w, "--"):
+			w = w[2:]
+		default:
+			continue
+		}
+		if name, value, ok := strings.Cut(w, "="); ok {
+			out[strings.ReplaceAll(name, "-", "_")] = value
+		}
+	}
+	return out
+}
+
+func (ss *sessionSettings) fingerprint() string {
+	if len(ss.startup) == 0 && len(ss.set) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	for _, s := range ss.startup {
+		b.WriteString(s.stmt)
+		b.WriteString(";\n")
+	}
+	for _, s := range ss.set {
+		b.WriteString(s.stmt)
+		b.WriteString(";\n")
+	}
+	return b.String()
+}
+
+func (ss *sessionSettings) apply(c settingChange) {
+	switch {
+	case c.reset && c.name == "*":
+		ss.set = nil
+	case c.reset:
+		ss.set = removeSetting(ss.set, c.name)
+	default:
+		ss.set = append(removeSetting(ss.set, c.name), c.setting)
+	}
+	ss.fp = ss.fingerprint()
+}
+
+func removeSetting(list []setting, name string) []setting {
+	out := list[:0]
+	for _, s := range list {
+		if s.name != name {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// applySettings makes sc carry the client's settings.
+func (s *session) applySettings(sc *serverConn) error {
+	fp := s.settings.fp
+	if sc.settings == fp {
+		return nil
+	}
+	script := "RESET ALL;\n" + fp
+	if err := s.hiddenQuery(sc, script, 1); err != nil {
+		return fmt.Errorf("pgshard: re-applying session settings on %s: %w", sc.pool.name(), err)
+	}
+	sc.settings = fp
+	return nil
+}
+
+// observe updates the client's settings after a simple query, keeping SETs
+// made inside a transaction until it ends: kept on commit, dropped on
+// rollback, as the server does.
+func (s *session) observe(sc *serverConn, stmts []string) {
+	if s.sawError {
+		if s.txStatus == 'I' {
+			s.settings.staged = nil // the implicit or explicit transaction rolled back
+		}
+		return
+	}
+	purge := false
+	for _, st := range stmts {
+		words := leadingWords(st, 3)
+		if len(words) == 0 {
+			continue
+		}
+		switch words[0] {
+		case "set", "reset":
+			if c, ok := settingChangeOf(st, words); ok {
+				s.settings.staged = append(s.settings.staged, c)
+			}
+		case "discard":
+			if len(words) > 1 && words[1] == "all" {
+				s.settings.staged = append(s.settings.staged, settingChange{reset: true, setting: setting{name: "*"}})
+				purge = true
+			}
+		case "deallocate":
+			purge = true
+		}
+	}
+	if purge {
+		// DEALLOCATE ALL and DISCARD ALL drop every prepared statement of the
+		// server session, the client's protocol-level ones included.
+		sc.prepared.Purge()
+		sc.evicted = sc.evicted[:0]
+		clear(s.stmts)
+	}
+	if s.txStatus != 'I' || len(s.settings.staged) == 0 {
+		return // nothing changed, or staged until the transaction ends
+	}
+	staged := s.settings.staged
+	s.settings.staged = nil
+	if s.lastTag == "ROLLBACK" {
+		return // the server dropped them too
+	}
+	serverReset := false
+	for _, c := range staged {
+		s.settings.apply(c)
+		serverReset = serverReset || c.reset && c.name == "*"
+	}
+	sc.settings = s.settings.fp
+	if serverReset {
+		// RESET ALL also dropped the startup parameters pgshard applied as
+		// SETs: the server's state is the defaults plus what followed.
+		sc.settings = "\x00after reset all"
+	}
+	if s.mode == config.PoolSession && sc.settings != s.settings.fp {
+		if err := s.applySettings(sc); err != nil {
+			sc.broken = true
+		}
+	}
+}
+
+// settingChangeOf interprets SET and RESET statements that change session
+// state. SET LOCAL and transaction-level SETs end with the transaction and
+// are not carried.
+func settingChangeOf(stmt string, words []string) (settingChange, bool) {
+	if words[0] == "reset" {
+		if len(words) < 2 {
+			return settingChange{}, false
+		}
+		name := words[1]
+		if name == "all" {
+			name = "*"
+		}
+		return settingChange{reset: true, setting: setting{name: canonicalGUC(name, words)}}, true
+	}
+	if len(words) < 2 {
+		return settingChange{}, false
+	}
+	name := words[1]
+	switch name {
+	case "local", "transaction", "constraints":
+		return settingChange{}, false
+	case "session":
+		if len(words) < 3 {
+			return settingChange{}, false
+		}
+		name = words[2]
+	}
+	return settingChange{setting: setting{name: canonicalGUC(name, words), stmt: strings.TrimSpace(stmt)}}, true
+}
+
+// canonicalGUC maps SET's special forms to the parameter they set.
+func canonicalGUC(name string, _ []string) string {
+	switch name {
+	case "time":
+		return "timezone"
+	case "schema":
+		return "search_path"
+	case "names":
+		return "client_encoding"
+	}
+	return name
+}
+
+// unsupportedInTransactionMode refuses statements whose effect outlives the
+// transaction on the server connection, which another client gets next.
+func unsupportedInTransactionMode(stmt string) *pgError {
+	words := leadingWords(stmt, 3)
+	if len(words) == 0 {
+		return nil
+	}
+	refuse := func(what string) *pgError {
+		return &pgError{
+			Code:    codeFeatureNotSupported,
+			Message: fmt.Sprintf("pgshard: %s is not supported in transaction pooling mode", what),
+			Hint:    "Use pool.mode: session for this workload, or a transaction-scoped alternative (SET LOCAL, pg_advisory_xact_lock, protocol-level prepared statements).",
+		}
+	}
+	switch words[0] {
+	case "listen":
+		return refuse("LISTEN")
+	case "prepare":
+		return refuse("SQL PREPARE")
+	case "execute":
+		return refuse("SQL EXECUTE of a prepared statement")
+	case "deallocate":
+		if !(len(words) > 1 && (words[1] == "all" || len(words) > 2 && words[1] == "prepare" && words[2] == "all")) {
+			return refuse("DEALLOCATE of a SQL prepared statement")
+		}
+	case "set", "reset":
+		if len(words) > 1 && (words[1] == "role" || words[1] == "session" && len(words) > 2 && words[2] == "authorization") {
+			return refuse("changing the role with " + strings.ToUpper(words[0]) + " ROLE / SESSION AUTHORIZATION")
+		}
+	case "declare":
+		if strings.Contains(strings.ToLower(stmt), " with hold") {
+			return refuse("DECLARE ... WITH HOLD")
+		}
+	case "create":
+		if len(words) > 1 && (words[1] == "temp" || words[1] == "temporary") && !strings.Contains(strings.ToLower(stmt), "on commit drop") {
+			return refuse("CREATE TEMPORARY TABLE without ON COMMIT DROP")
+		}
+	}
+	if l := strings.ToLower(stmt); strings.Contains(l, "pg_advisory_lock") || strings.Contains(l, "pg_try_advisory_lock") {
+		return refuse("a session-level advisory lock")
+	}
+	return nil
+}
+
+// quoteLiteral quotes a value as an SQL string literal.
+func quoteLiteral(v string) string {
+	return "'" + strings.ReplaceAll(v, "'", "''") + "'"
+}
+

@@ -1,0 +1,183 @@
+package wire
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+// startupTimeout bounds the handshake and authentication, like Postgres's
+// authentication_timeout.
+const startupTimeout = 60 * time.Second
+
+// handshake runs a new client connection from its first byte to
+// ReadyForQuery, then hands it to a session. Encryption and cancel requests
+// are answered here.
+func (srv *Server) handshake(ctx context.Context, conn net.Conn) {
+	_ = conn.SetDeadline(time.Now().Add(startupTimeout))
+	be := pgproto3.NewBackend(conn, conn)
+	var tlsState *tls.ConnectionState
+	var startup *pgproto3.StartupMessage
+	for startup == nil {
+		msg, err := be.ReceiveStartupMessage()
+		if err != nil {
+			srv.log.Debug("startup", "remote", conn.RemoteAddr().String(), "err", err)
+			_ = conn.Close()
+			return
+		}
+		switch m := msg.(type) {
+		case *pgproto3.SSLRequest:
+			if srv.tls == nil || tlsState != nil {
+				if _, err := conn.Write([]byte{'N'}); err != nil {
+					_ = conn.Close()
+					return
+				}
+				continue
+			}
+			if _, err := conn.Write([]byte{'S'}); err != nil {
+				_ = conn.Close()
+				return
+			}
+			tc := tls.Server(conn, srv.tls)
+			if err := tc.HandshakeContext(ctx); err != nil {
+				srv.log.Info("TLS handshake failed", "remote", conn.RemoteAddr().String(), "err", err)
+				_ = conn.Close()
+				return
+			}
+			st := tc.ConnectionState()
+			tlsState = &st
+			conn = tc
+			be = pgproto3.NewBackend(conn, conn)
+		case *pgproto3.GSSEncRequest:
+			if _, err := conn.Write([]byte{'N'}); err != nil {
+				_ = conn.Close()
+				return
+			}
+		case *pgproto3.CancelRequest:
+			srv.cancel(m.ProcessID, m.SecretKey)
+			_ = conn.Close()
+			return
+		case *pgproto3.StartupMessage:
+			startup = m
+		}
+	}
+
+	s, err := srv.login(ctx, conn, be, tlsState, startup)
+	if err != nil {
+		var pe *pgError
+		if !errors.As(err, &pe) {
+			pe = fatalf(codeProtocolViolation, err.Error())
+		}
+		pe.Severity = "FATAL"
+		be.Send(pe.response())
+		_ = be.Flush()
+		srv.log.Info("connection refused", "remote", conn.RemoteAddr().String(), "user", startup.Parameters["user"], "code", pe.Code, "reason", pe.Message)
+		_ = conn.Close()
+		return
+	}
+	_ = conn.SetDeadline(time.Time{})
+	s.run(ctx)
+}
+
+// login authenticates the client and greets it as Postgres would.
+func (srv *Server) login(ctx context.Context, conn net.Conn, be *pgproto3.Backend, tlsState *tls.ConnectionState, startup *pgproto3.StartupMessage) (*session, error) {
+	params := startup.Parameters
+	if params["replication"] != "" && params["replication"] != "false" && params["replication"] != "off" {
+		return nil, fatalf(codeFeatureNotSupported, "pgshard does not proxy replication connections; connect to the server directly")
+	}
+	name := params["user"]
+	if name == "" {
+		return nil, fatalf(codeInvalidAuthorization, "no PostgreSQL user name specified in startup packet")
+	}
+	if startup.ProtocolVersion != pgproto3.ProtocolVersion30 {
+		// pgshard speaks 3.0 to servers; 3.2's longer cancel keys are not relayed.
+		be.Send(&pgproto3.NegotiateProtocolVersion{NewestMinorProtocol: 0})
+	}
+	u := srv.cfg.User(name)
+	if err := srv.authenticate(be, tlsState, name, u); err != nil {
+		return nil, err
+	}
+	dbName := params["database"]
+	if dbName == "" {
+		dbName = name
+	}
+	db := srv.dbs[dbName]
+	if db == nil {
+		return nil, fatalf(codeInvalidCatalogName, fmt.Sprintf("database %q does not exist", dbName))
+	}
+	s := &session{
+		srv:      srv,
+		conn:     conn,
+		r:        newFrameReader(conn, srv.cfg.MaxMessageSize),
+		w:        bufio.NewWriterSize(conn, 16*1024),
+		db:       db,
+		user:     u,
+		mode:     srv.cfg.Pool.Mode,
+		txStatus: 'I',
+		stmts:    map[string]*statement{},
+		settings: newSessionSettings(params),
+	}
+	s.log = srv.log.With("user", name, "database", dbName)
+	s.key = srv.register(s)
+
+	be.Send(&pgproto3.AuthenticationOk{})
+	for k, v := range srv.parameterStatus(ctx, s, params) {
+		be.Send(&pgproto3.ParameterStatus{Name: k, Value: v})
+	}
+	be.Send(&pgproto3.BackendKeyData{ProcessID: s.key.pid, SecretKey: s.key.secret[:]})
+	be.Send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
+	if err := be.Flush(); err != nil {
+		srv.forget(s)
+		return nil, err
+	}
+	return s, nil
+}
+
+// fallbackParams are reported when no server could be reached at login, so
+// drivers that insist on these values still connect; the session's first
+// query reports errors properly.
+var fallbackParams = map[string]string{
+	"server_version":              "15.0",
+	"server_encoding":             "UTF8",
+	"client_encoding":             "UTF8",
+	"DateStyle":                   "ISO, MDY",
+	"IntervalStyle":               "postgres",
+	"TimeZone":                    "UTC",
+	"integer_datetimes":           "on",
+	"standard_conforming_strings": "on",
+	"is_superuser":                "off",
+}
+
+// parameterStatus is what the client is told at login: the servers' own
+// report, with the client's startup values in place of the servers'.
+func (srv *Server) parameterStatus(ctx context.Context, s *session, params map[string]string) map[string]string {
+	base := fallbackParams
+	if p, err := srv.route(s.db, s.user); err == nil {
+		if got := p.serverParams(); got != nil {
+			base = got
+		} else if sc, err := p.acquire(ctx); err == nil {
+			base = sc.params
+			p.release(sc)
+		}
+	}
+	out := make(map[string]string, len(base)+2)
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range params {
+		for name := range out {
+			if strings.EqualFold(name, k) {
+				out[name] = v
+			}
+		}
+	}
+	out["session_authorization"] = params["user"]
+	return out
+}
