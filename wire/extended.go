@@ -76,8 +76,8 @@ func (s *session) bind(ctx context.Context, body []byte) error {
 	if pe != nil {
 		return s.batchFail(pe)
 	}
-	if err := s.serverFor(ctx, st); err != nil {
-		return err
+	if err := s.serverFor(ctx, st); err != nil || s.sc == nil {
+		return err // nil: the batch failed and the client was told
 	}
 	// Rewrite only the statement name; parameters pass through as bytes.
 	out := s.scratch[:0]
@@ -99,8 +99,8 @@ func (s *session) describe(ctx context.Context, body []byte) error {
 		return fatalf(codeProtocolViolation, "invalid Describe message")
 	}
 	if body[0] != 'S' {
-		if err := s.serverFor(ctx, nil); err != nil {
-			return err
+		if err := s.serverFor(ctx, nil); err != nil || s.sc == nil {
+			return err // nil: the batch failed and the client was told
 		}
 		return s.forward('D', body, 'D')
 	}
@@ -112,8 +112,8 @@ func (s *session) describe(ctx context.Context, body []byte) error {
 	if pe != nil {
 		return s.batchFail(pe)
 	}
-	if err := s.serverFor(ctx, st); err != nil {
-		return err
+	if err := s.serverFor(ctx, st); err != nil || s.sc == nil {
+		return err // nil: the batch failed and the client was told
 	}
 	out := append(append(append(s.scratch[:0], 'S'), st.server...), 0)
 	s.scratch = out
@@ -125,8 +125,8 @@ func (s *session) execute(ctx context.Context, body []byte) error {
 		return nil
 	}
 	s.batchOpen = true
-	if err := s.serverFor(ctx, nil); err != nil {
-		return err
+	if err := s.serverFor(ctx, nil); err != nil || s.sc == nil {
+		return err // nil: the batch failed and the client was told
 	}
 	return s.forward('E', body, 'E')
 }

@@ -79,7 +79,7 @@ func (p *pool) acquire(ctx context.Context) (*serverConn, error) {
 	for len(p.idle) > 0 {
 		sc := p.idle[len(p.idle)-1]
 		p.idle = p.idle[:len(p.idle)-1]
-		if p.expired(sc, time.Now()) {
+		if p.expired(sc, time.Now()) || !sc.alive() {
 			p.total--
 			p.mu.Unlock()
 			sc.close()

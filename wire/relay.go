@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 )
@@ -44,6 +45,9 @@ func (s *session) relay(wantRFQ bool) error {
 			}
 		case 'E':
 			s.sawError = true
+			if isFatal(body) {
+				return s.serverFatal(body, wantRFQ)
+			}
 			if i := s.headServer(); i >= 0 {
 				if err := s.emitSynthetics(i); err != nil {
 					return err
@@ -156,6 +160,36 @@ func (s *session) copyIn() error {
 			return nil
 		}
 	}
+}
+
+// isFatal reports whether an ErrorResponse body has severity FATAL or
+// PANIC: the server is about to close the connection.
+func isFatal(body []byte) bool {
+	return bytes.HasPrefix(body, []byte("SFATAL\x00")) || bytes.HasPrefix(body, []byte("SPANIC\x00"))
+}
+
+// serverFatal relays a server's FATAL error (a terminated backend, a
+// server shutting down) as an ERROR: the server connection ends, but the
+// client's session with pgshard does not.
+func (s *session) serverFatal(body []byte, wantRFQ bool) error {
+	er := serverError(body)
+	er.Severity = "ERROR"
+	er.Hint = strings.TrimSpace(er.Hint + " pgshard will use a new server connection for the next statement.")
+	sc := s.sc
+	sc.broken = true
+	s.pending = s.pending[:0]
+	s.detach()
+	if err := writeMsg(s.w, &s.scratch, er.response()); err != nil {
+		return errClientGone
+	}
+	if s.batchOpen && !wantRFQ {
+		s.batchError = true
+		return nil
+	}
+	if err := writeMsg(s.w, &s.scratch, &pgproto3.ReadyForQuery{TxStatus: 'I'}); err != nil {
+		return errClientGone
+	}
+	return nil
 }
 
 // clientLost marks the server connection unusable: the client went away in

@@ -3,14 +3,17 @@ package wire
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"strings"
+	"syscall"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
+	"golang.org/x/sys/unix"
 )
 
 // serverConn is one connection to a PostgreSQL server, opened and
@@ -76,7 +79,6 @@ func dialServer(ctx context.Context, p *pool) (*serverConn, error) {
 	return sc, nil
 }
 
-
 // cancel asks the server to cancel whatever this connection runs now.
 func (sc *serverConn) cancel(ctx context.Context) error {
 	var d net.Dialer
@@ -97,6 +99,45 @@ func (sc *serverConn) cancel(ctx context.Context) error {
 	_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
 	_, _ = conn.Read(make([]byte, 1))
 	return nil
+}
+
+// alive checks, without blocking, that an idle connection has not been
+// ended by the server (a restart or pg_terminate_backend leaves a FATAL
+// error and EOF in the socket). An idle server sends nothing else that
+// matters, so any pending byte means the connection is not clean.
+func (sc *serverConn) alive() bool {
+	if sc.r.buffered() > 0 {
+		return false
+	}
+	if time.Since(sc.idleAt) < 100*time.Millisecond {
+		return true // just used: skip the syscall on the hot path
+	}
+	return socketQuiet(sc.conn)
+}
+
+// socketQuiet peeks at the kernel socket under conn (under TLS too: any
+// record pending on an idle connection is news) without consuming anything.
+func socketQuiet(conn net.Conn) bool {
+	if tc, ok := conn.(*tls.Conn); ok {
+		conn = tc.NetConn()
+	}
+	sysConn, ok := conn.(syscall.Conn)
+	if !ok {
+		return true
+	}
+	raw, err := sysConn.SyscallConn()
+	if err != nil {
+		return false
+	}
+	quiet := false
+	var buf [1]byte
+	err = raw.Read(func(fd uintptr) bool {
+		n, _, rerr := unix.Recvfrom(int(fd), buf[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		_ = n
+		quiet = rerr == unix.EAGAIN || rerr == unix.EWOULDBLOCK
+		return true // never wait
+	})
+	return err == nil && quiet
 }
 
 func (sc *serverConn) close() {

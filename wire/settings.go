@@ -320,4 +320,3 @@ func unsupportedInTransactionMode(stmt string) *pgError {
 func quoteLiteral(v string) string {
 	return "'" + strings.ReplaceAll(v, "'", "''") + "'"
 }
-

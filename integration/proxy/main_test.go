@@ -75,9 +75,6 @@ func startProxy(t testing.TB, opts proxyOptions) *proxy {
 shutdown_timeout: 5s
 %s
 pool:
-  mode: transaction
-  size: 5
-  queue_timeout: 5s
 %s
 users:
   - name: app
@@ -95,7 +92,7 @@ databases:
     shards:
       - name: s0
         primary: {host: %s, port: %s, tls: disable}
-`, ln.Addr(), opts.extra, indent(opts.pool, "  "), cluster.Password, host, port)
+`, ln.Addr(), opts.extra, poolYAML(opts.pool), cluster.Password, host, port)
 	path := t.TempDir() + "/pgshard.yaml"
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
@@ -136,15 +133,27 @@ databases:
 	return p
 }
 
-func indent(s, prefix string) string {
-	if s == "" {
-		return ""
+// poolYAML is the tests' pool section: small defaults, overridden key by
+// key by extra ("key: value" lines).
+func poolYAML(extra string) string {
+	keys := []string{"mode", "size", "queue_timeout"}
+	values := map[string]string{"mode": "transaction", "size": "5", "queue_timeout": "5s"}
+	for _, line := range strings.Split(extra, "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		k = strings.TrimSpace(k)
+		if _, seen := values[k]; !seen {
+			keys = append(keys, k)
+		}
+		values[k] = strings.TrimSpace(v)
 	}
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	for i := range lines {
-		lines[i] = prefix + lines[i]
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "  %s: %s\n", k, values[k])
 	}
-	return strings.Join(lines, "\n")
+	return strings.TrimRight(b.String(), "\n")
 }
 
 func connect(t testing.TB, dsn string) *pgx.Conn {

@@ -1,0 +1,313 @@
+package proxy_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+func TestCancelledSleepReturns57014Quickly(t *testing.T) {
+	p := startProxy(t, proxyOptions{})
+	conn := connect(t, p.DSN("app", "app-secret"))
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	// pgx sends a CancelRequest when the context ends mid-query.
+	_, err := conn.Exec(ctx, "SELECT pg_sleep(30)")
+	elapsed := time.Since(start)
+	if elapsed > 2*time.Second {
+		t.Fatalf("cancel took %s, want < 2s", elapsed)
+	}
+	if err == nil {
+		t.Fatal("cancelled query succeeded")
+	}
+	// pgx reports the context error; the server's answer is 57014 on the
+	// raw connection. Check with pgconn directly too.
+	pc, err := pgconn.Connect(context.Background(), p.DSN("app", "app-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close(context.Background())
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		_ = pc.CancelRequest(context.Background())
+	}()
+	start = time.Now()
+	_, err = pc.Exec(context.Background(), "SELECT pg_sleep(30)").ReadAll()
+	if got := sqlState(err); got != "57014" || time.Since(start) > 2*time.Second {
+		t.Fatalf("cancel: %v (SQLSTATE %q) after %s, want 57014 within 2s", err, got, time.Since(start))
+	}
+	if _, err := pc.Exec(context.Background(), "SELECT 1").ReadAll(); err != nil {
+		t.Fatalf("session after cancel: %v", err)
+	}
+}
+
+func TestQueueTimeoutIsAClearError(t *testing.T) {
+	p := startProxy(t, proxyOptions{pool: "size: 1\nqueue_timeout: 300ms"})
+	ctx := ctxFor(t, 30*time.Second)
+	holder := connect(t, p.DSN("app", "app-secret"))
+	tx, err := holder.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+	waiter := connect(t, p.DSN("app", "app-secret"))
+	start := time.Now()
+	_, err = waiter.Exec(ctx, "SELECT 1")
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "53300" || !strings.Contains(pe.Message, "queue_timeout") || !strings.Contains(pe.Message, "app/app@s0") {
+		t.Fatalf("got %v, want 53300 naming the pool and queue_timeout", err)
+	}
+	if d := time.Since(start); d < 250*time.Millisecond || d > 5*time.Second {
+		t.Fatalf("queue timeout after %s, want about 300ms", d)
+	}
+	_ = tx.Commit(ctx)
+	// The waiter's session is still usable once a connection is free.
+	if _, err := waiter.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatalf("after queue timeout: %v", err)
+	}
+}
+
+func TestNodeDownGivesErrorAndSessionSurvives(t *testing.T) {
+	// A port nothing listens on.
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := ln.Addr().String()
+	ln.Close()
+	p := startProxy(t, proxyOptions{primary: dead, pool: "connect_timeout: 1s"})
+	ctx := ctxFor(t, 30*time.Second)
+	conn := connect(t, p.DSN("app", "app-secret"))
+	for range 2 {
+		_, err := conn.Exec(ctx, "SELECT 1")
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "08001" || !strings.Contains(pe.Message, "shard s0 node s0-primary") {
+			t.Fatalf("got %v, want 08001 naming shard and node", err)
+		}
+	}
+}
+
+func TestServerRestartMidSessionNextQuerySucceeds(t *testing.T) {
+	p := startProxy(t, proxyOptions{})
+	ctx := ctxFor(t, 2*time.Minute)
+	conn := connect(t, p.DSN("app", "app-secret"))
+	var pid int
+	if err := conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	// Terminate the server backend pgshard holds (as a restart would): the
+	// pooled connection is dead, and the next query must get a new one.
+	admin, err := pgx.Connect(ctx, pg.Shards[0].Primary.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'postgres' AND pid <> pg_backend_pid() AND backend_type = 'client backend'"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	// pgshard notices the dead pooled connection before using it.
+	var got int
+	if err := conn.QueryRow(ctx, "SELECT 1").Scan(&got); err != nil {
+		t.Fatalf("first query after backend loss: %v", err)
+	}
+	// A real restart of the node, mid-session.
+	node := pg.Shards[0].Primary
+	if err := node.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Same port? The mapped port changes on restart, so point a fresh proxy
+	// at the node after it is back; this session's proxy must report the
+	// node down clearly meanwhile.
+	_, err = conn.Exec(ctx, "SELECT 1")
+	if c := sqlState(err); c != "08006" && c != "08001" && c != "57P01" {
+		t.Fatalf("query while node down: %v, want 08xxx", err)
+	}
+	if err := node.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p2 := startProxy(t, proxyOptions{})
+	conn2 := connect(t, p2.DSN("app", "app-secret"))
+	if err := conn2.QueryRow(ctx, "SELECT 2").Scan(&got); err != nil || got != 2 {
+		t.Fatalf("after restart: %v", err)
+	}
+	if err := pg.WaitStreaming(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A client that disconnects inside a transaction must not leave the server
+// connection in it: the next client on that connection sees a clean state
+// and the row lock is gone.
+func TestClientVanishingMidTransactionRollsBack(t *testing.T) {
+	p := startProxy(t, proxyOptions{pool: "size: 1"})
+	ctx := ctxFor(t, time.Minute)
+	setup := connect(t, p.DSN("app", "app-secret"))
+	if _, err := setup.Exec(ctx, "DROP TABLE IF EXISTS vanish; CREATE TABLE vanish (id int primary key, v int); INSERT INTO vanish VALUES (1, 0)"); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := pgconn.Connect(ctx, p.DSN("app", "app-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(ctx, "BEGIN; UPDATE vanish SET v = 99 WHERE id = 1").ReadAll(); err != nil {
+		t.Fatal(err)
+	}
+	_ = raw.Conn().Close() // no Terminate, no COMMIT
+	var v int
+	var state string
+	if err := setup.QueryRow(ctx, "SELECT v, (SELECT state FROM pg_stat_activity WHERE pid = pg_backend_pid()) FROM vanish WHERE id = 1").Scan(&v, &state); err != nil {
+		t.Fatal(err)
+	}
+	if v != 0 {
+		t.Fatalf("uncommitted update visible after client vanished: v=%d", v)
+	}
+	// Pool size 1: this ran on the same server connection, outside any
+	// transaction, and can take the row lock.
+	if _, err := setup.Exec(ctx, "UPDATE vanish SET v = 1 WHERE id = 1"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSessionSettingsFollowTheClient(t *testing.T) {
+	p := startProxy(t, proxyOptions{pool: "size: 2"})
+	ctx := ctxFor(t, time.Minute)
+	a := connect(t, p.DSN("app", "app-secret"))
+	b := connect(t, p.DSN("app", "app-secret"))
+	if _, err := a.Exec(ctx, "SET application_name = 'client-a'"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Exec(ctx, "SET statement_timeout TO '1234ms'"); err != nil {
+		t.Fatal(err)
+	}
+	// Inside a rolled-back transaction a SET does not stick.
+	if _, err := a.Exec(ctx, "BEGIN; SET work_mem = '7MB'; ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		// Interleave with another client so connections change hands.
+		var bName string
+		if err := b.QueryRow(ctx, "SHOW application_name").Scan(&bName); err != nil || bName == "client-a" {
+			t.Fatalf("client b sees application_name %q (%v)", bName, err)
+		}
+		var name, timeout, workMem string
+		if err := a.QueryRow(ctx, "SELECT current_setting('application_name'), current_setting('statement_timeout'), current_setting('work_mem')").Scan(&name, &timeout, &workMem); err != nil {
+			t.Fatal(err)
+		}
+		if name != "client-a" || timeout != "1234ms" || workMem == "7MB" {
+			t.Fatalf("round %d: client a sees %q %q %q", i, name, timeout, workMem)
+		}
+	}
+	if _, err := a.Exec(ctx, "RESET statement_timeout"); err != nil {
+		t.Fatal(err)
+	}
+	var timeout string
+	if err := a.QueryRow(ctx, "SHOW statement_timeout").Scan(&timeout); err != nil || timeout != "0" {
+		t.Fatalf("after RESET: %q %v", timeout, err)
+	}
+}
+
+func TestStatementsThatCannotBeCarriedAreRefused(t *testing.T) {
+	p := startProxy(t, proxyOptions{})
+	ctx := ctxFor(t, time.Minute)
+	conn := connect(t, p.DSN("app", "app-secret"))
+	for _, q := range []string{"LISTEN chan", "PREPARE p AS SELECT 1", "SELECT pg_advisory_lock(1)", "SET ROLE postgres", "CREATE TEMP TABLE tt (i int)"} {
+		_, err := conn.Exec(ctx, q)
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "0A000" || !strings.Contains(pe.Message, "transaction pooling") || pe.Hint == "" {
+			t.Errorf("%s: got %v, want 0A000 explaining transaction pooling", q, err)
+		}
+	}
+	// Inside a transaction the refusal aborts it, as a server error would.
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "LISTEN chan"); sqlState(err) != "0A000" {
+		t.Fatalf("in tx: %v", err)
+	}
+	if _, err := tx.Exec(ctx, "SELECT 1"); sqlState(err) != "25P02" {
+		t.Fatalf("after refusal in tx: %v, want 25P02 (transaction aborted)", err)
+	}
+	_ = tx.Rollback(ctx)
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_xact_lock(1)"); err != nil {
+		t.Fatalf("transaction-scoped lock: %v", err)
+	}
+}
+
+// A message larger than max_message_size gets an error and the connection
+// is closed; other clients are unaffected.
+func TestOversizedMessageIsRefused(t *testing.T) {
+	p := startProxy(t, proxyOptions{extra: "max_message_size: 1048576"})
+	ctx := ctxFor(t, 30*time.Second)
+	conn, err := pgconn.Connect(ctx, p.DSN("app", "app-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc := conn.Conn()
+	var hdr [5]byte
+	hdr[0] = 'Q'
+	binary.BigEndian.PutUint32(hdr[1:], 64<<20)
+	if _, err := nc.Write(hdr[:]); err != nil {
+		t.Fatal(err)
+	}
+	_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	fe := pgproto3.NewFrontend(nc, nc)
+	msg, err := fe.Receive()
+	if err != nil {
+		t.Fatal(err)
+	}
+	er, ok := msg.(*pgproto3.ErrorResponse)
+	if !ok || er.Code != "54000" || er.Severity != "FATAL" {
+		t.Fatalf("got %#v, want FATAL 54000", msg)
+	}
+	if _, err := fe.Receive(); !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("connection not closed after oversized message: %v", err)
+	}
+	other := connect(t, p.DSN("app", "app-secret"))
+	if _, err := other.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// SIGTERM-style shutdown: an open transaction may finish, then the session
+// is told the server is going away.
+func TestShutdownLetsTransactionsFinish(t *testing.T) {
+	p := startProxy(t, proxyOptions{})
+	ctx := ctxFor(t, time.Minute)
+	busy := connect(t, p.DSN("app", "app-secret"))
+	idle := connect(t, p.DSN("app", "app-secret"))
+	tx, err := busy.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(p.stop)
+	time.Sleep(300 * time.Millisecond)
+	if _, err := tx.Exec(ctx, "SELECT 2"); err != nil {
+		t.Fatalf("open transaction during drain: %v", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatalf("commit during drain: %v", err)
+	}
+	wg.Wait()
+	if _, err := idle.Exec(ctx, "SELECT 1"); err == nil {
+		t.Fatal("idle session still served after shutdown")
+	}
+	if _, err := net.DialTimeout("tcp", p.Addr, time.Second); err == nil {
+		t.Fatal("still accepting connections after shutdown")
+	}
+}
