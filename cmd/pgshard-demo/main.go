@@ -1,5 +1,6 @@
 // Command pgshard-demo starts a local sharded PostgreSQL cluster in Docker
-// and keeps it up until Ctrl-C or SIGTERM, then removes it. It is separate
+// with pgshard in front of it on 127.0.0.1:6432, and keeps both up until
+// Ctrl-C or SIGTERM, then removes the cluster. It is separate
 // from the pgshard binary so the proxy, which may run as a sidecar, carries
 // no Docker client.
 package main
@@ -7,7 +8,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"net"
 	"os"
+	"strings"
 	"os/signal"
 	"syscall"
 	"time"
@@ -15,12 +19,21 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/pgshard/pgshard/integration/cluster"
+	"github.com/pgshard/pgshard/internal/config"
+	"github.com/pgshard/pgshard/wire"
 )
 
 type cli struct {
-	Shards   int `default:"2" help:"Number of shards."`
-	Replicas int `default:"1" help:"Streaming replicas per shard."`
+	Shards   int    `default:"2" help:"Number of shards."`
+	Replicas int    `default:"1" help:"Streaming replicas per shard."`
+	Listen   string `default:"127.0.0.1:6432" help:"Address pgshard listens on."`
 }
+
+// Demo credentials: clients connect as app/app to database app.
+const (
+	demoUser     = "app"
+	demoPassword = "app"
+)
 
 func main() {
 	var args cli
@@ -55,7 +68,52 @@ func run(args cli) error {
 			fmt.Printf("node %d/%s %s %s\n", s.Index, n.Name, n.Role(), n.DSN())
 		}
 	}
-	fmt.Fprintln(os.Stderr, "cluster up; press Ctrl-C to stop and remove it")
+
+	srv, ln, err := startProxy(c, args.Listen)
+	if err != nil {
+		return err
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, ln) }()
+	fmt.Printf("ready postgres://%s:%s@%s/app?sslmode=disable\n", demoUser, demoPassword, ln.Addr())
+	fmt.Fprintln(os.Stderr, "pgshard and the cluster are up; press Ctrl-C to stop and remove them")
 	<-ctx.Done()
-	return nil
+	return <-served
+}
+
+// startProxy serves pgshard in front of the cluster, configured through the
+// same loader as `pgshard serve`.
+func startProxy(c *cluster.Cluster, listen string) (*wire.Server, net.Listener, error) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "listen: %s\nshutdown_timeout: 5s\n", listen)
+	fmt.Fprintf(&b, "users:\n  - name: %s\n    password: %s\n", demoUser, demoPassword)
+	fmt.Fprintf(&b, "databases:\n  - name: app\n    server_database: postgres\n    server_user: postgres\n    server_password: %s\n    shards:\n", cluster.Password)
+	for _, s := range c.Shards {
+		fmt.Fprintf(&b, "      - name: s%d\n        primary: %s\n", s.Index, nodeYAML(s.Primary))
+		if len(s.Replicas) > 0 {
+			b.WriteString("        replicas:\n")
+			for _, r := range s.Replicas {
+				fmt.Fprintf(&b, "          - %s\n", nodeYAML(r))
+			}
+		}
+	}
+	cfg, err := config.Parse([]byte(b.String()), "demo.yaml")
+	if err != nil {
+		return nil, nil, fmt.Errorf("demo config: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	srv, err := wire.NewServer(cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen: %w", err)
+	}
+	return srv, ln, nil
+}
+
+func nodeYAML(n *cluster.Node) string {
+	host, port, _ := net.SplitHostPort(n.Addr())
+	return fmt.Sprintf("{name: %s, host: %s, port: %s, tls: disable}", strings.ReplaceAll(n.Name, "_", "-"), host, port)
 }
