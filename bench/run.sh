@@ -124,8 +124,13 @@ reap_wrapper() {
 port_in_use() { (: >"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # Runs a command as the postgres user from inside the temp dir (the user
-# cannot necessarily read the caller's working directory).
-as_pg() { (cd "$TMP" && exec runuser -u postgres -- "$@"); }
+# cannot necessarily read the caller's working directory). runuser's
+# pam_limits resets the soft open-file limit to 1024; RAISE_NOFILE sets it
+# back to ours. For a background process, repeat the subshell inline so that
+# $! is runuser's PID.
+# shellcheck disable=SC2016 # expanded by the inner sh
+RAISE_NOFILE='ulimit -n "$0" 2>/dev/null; exec "$@"'
+as_pg() { (cd "$TMP" && exec runuser -u postgres -- sh -c "$RAISE_NOFILE" "$(ulimit -n)" "$@"); }
 
 # The line worth showing from a log: the first error if there is one, else
 # the first complaint, else the last line. One line, no tabs, at most 200 chars.
@@ -158,6 +163,133 @@ apt_install() {
 		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "$@"; } || rc=$?
 	[ "$made_policy" = 0 ] || rm -f /usr/sbin/policy-rc.d
 	return "$rc"
+}
+
+# ------------------------------------------------------- report helpers ----
+# Defined up front so that an interrupted run can still write what it has.
+summary_table() {
+	local na_list=
+	for t in $TARGETS; do
+		[ -z "${NA[$t]:-}" ] || na_list+="$t"$'\t'"${NA[$t]}"$'\n'
+	done
+	NA_LIST=$na_list awk -F'\t' -v modes="$MODES" -v clients="$CLIENTS" -v targets="$TARGETS" '
+	function md(s) { gsub(/\|/, "\\|", s); return s }
+	function median(a, n,   i, j, t) {
+		for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j+1] = a[j]; a[j+1] = t }
+		return (n % 2) ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
+	}
+	BEGIN {
+		nm = split(modes, M, " "); nc = split(clients, C, " "); nt = split(targets, T, " ")
+		nn = split(ENVIRON["NA_LIST"], L, "\n")
+		for (i = 1; i <= nn; i++) if (L[i] != "") { split(L[i], kv, "\t"); NA[kv[1]] = md(kv[2]) }
+	}
+	{
+		k = $2 SUBSEP $3 SUBSEP $4
+		runs[k]++
+		if ($5 == "ok") {
+			ok[k]++; TPS[k, ok[k]] = $6 + 0
+			if ($7 != "-") { nl[k]++; LAT[k, nl[k]] = $7 + 0 }
+			if ($10 != "-") { ncpu[k]++; CPU[k, ncpu[k]] = $10 + 0 }
+			fails[k] += $8
+		} else {
+			nf[k]++
+			if (!(k in ferr)) ferr[k] = md($11)
+			if ($8 != "-") fails[k] += $8
+		}
+	}
+	END {
+		print "| mode | clients | target | TPS (median) | latency ms (median) | failed tx (sum) | proxy CPU µs/tx (median) | TPS vs direct | TPS vs pgbouncer |"
+		print "|---|---:|---|---:|---:|---:|---:|---:|---:|"
+		for (mi = 1; mi <= nm; mi++) for (ci = 1; ci <= nc; ci++) {
+			m = M[mi]; c = C[ci]
+			for (ti = 1; ti <= nt; ti++) {
+				t = T[ti]; k = m SUBSEP c SUBSEP t
+				medtps[t] = ""
+				if (ok[k] > 0) {
+					for (i = 1; i <= ok[k]; i++) v[i] = TPS[k, i]
+					medtps[t] = median(v, ok[k])
+				}
+			}
+			for (ti = 1; ti <= nt; ti++) {
+				t = T[ti]; k = m SUBSEP c SUBSEP t
+				if (!(k in runs)) {
+					why = (t in NA) ? t ": not available (" NA[t] ")" : "not run"
+					printf "| %s | %s | %s | %s | - | - | - | - | - |\n", m, c, t, why
+					continue
+				}
+				if (ok[k] == 0) {
+					printf "| %s | %s | %s | FAIL (%d/%d): %s | - | %s | - | - | - |\n", m, c, t, nf[k], runs[k], ferr[k], (k in fails) ? fails[k] : "-"
+					continue
+				}
+				tps = sprintf("%.0f", medtps[t])
+				if (nf[k] > 0) tps = tps sprintf(" (%d/%d FAIL)", nf[k], runs[k])
+				lat = "-"; if (nl[k] > 0) { for (i = 1; i <= nl[k]; i++) v[i] = LAT[k, i]; lat = sprintf("%.3f", median(v, nl[k])) }
+				cpu = "-"; if (ncpu[k] > 0) { for (i = 1; i <= ncpu[k]; i++) v[i] = CPU[k, i]; cpu = sprintf("%.1f", median(v, ncpu[k])) }
+				rd = (medtps["direct"] != "" && medtps["direct"] > 0) ? sprintf("%.2f", medtps[t] / medtps["direct"]) : "-"
+				rb = (medtps["pgbouncer"] != "" && medtps["pgbouncer"] > 0) ? sprintf("%.2f", medtps[t] / medtps["pgbouncer"]) : "-"
+				printf "| %s | %s | %s | %s | %s | %d | %s | %s | %s |\n", m, c, t, tps, lat, fails[k], cpu, rd, rb
+			}
+		}
+	}' "$TMP/raw.tsv"
+}
+
+rss_table() {
+	[ ${#RSS_ROWS[@]} -gt 0 ] || return 0
+	echo "| proxy | idle clients | RSS before MiB | RSS with clients MiB | delta MiB | KiB per client | peak RSS MiB | note |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---|"
+	printf '%s\n' "${RSS_ROWS[@]}" | awk -F'\t' '
+	function md(s) { gsub(/\|/, "\\|", s); return s }
+	function mib(k) { return (k == "-" || k == "") ? "-" : sprintf("%.1f", k / 1024) }
+	{
+		if ($6 == "ok") {
+			per = ($2 > 0) ? sprintf("%.1f", ($4 - $3) / $2) : "-"
+			printf "| %s | %s | %s | %s | %s | %s | %s | |\n", $1, $2, mib($3), mib($4), mib($4 - $3), per, mib($5)
+		} else {
+			printf "| %s | - | %s | - | - | - | - | %s |\n", $1, mib($3), md($6)
+		}
+	}'
+}
+
+raw_table() {
+	echo "| rep | mode | clients | target | status | TPS | latency ms | failed tx | transactions | proxy CPU µs/tx | note |"
+	echo "|---:|---|---:|---|---|---:|---:|---:|---:|---:|---|"
+	awk -F'\t' '
+	function md(s) { gsub(/\|/, "\\|", s); return s }
+	{ printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, md($11) }' "$TMP/raw.tsv"
+}
+
+write_report() {
+	local title=${1:-} rev dirty=
+	rev=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
+	[ -z "$(git -C "$REPO" status --porcelain 2>/dev/null)" ] || dirty=" (uncommitted changes)"
+	{
+		echo "# pgshard benchmark $STAMP${title:+ — $title}"
+		echo
+		echo "- commit: $rev$dirty"
+		echo "- host: $(nproc) cores, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(uname -sr)"
+		echo "- PostgreSQL ${PG_VERSION:-?} (fsync=off, shared_buffers=256MB, max_connections=300), pgbench -i -s $SCALE"
+		echo "- PgBouncer: ${PGBOUNCER_VERSION:-n/a}; pgshard: ${PGSHARD_VERSION:-n/a}; both transaction pooling, pool size $POOL_SIZE"
+		echo "- workload: pgbench -n -S -M <mode> -c <clients> -j min(clients,2) -T $DURATION, $REPS repetition(s), targets alternating: $TARGETS"
+		echo "- everything on 127.0.0.1, client sslmode=disable; pgbench shares the $(nproc) cores with the servers"
+		for t in $TARGETS; do
+			[ -z "${NA[$t]:-}" ] || echo "- $t: not available (${NA[$t]})"
+		done
+		echo
+		echo "## Select-only throughput"
+		echo
+		summary_table
+		if [ ${#RSS_ROWS[@]} -gt 0 ]; then
+			echo
+			echo "## Memory with $IDLE_CONNS idle clients"
+			echo
+			rss_table
+		fi
+		echo
+		echo "## Raw runs"
+		echo
+		raw_table
+	} >"$REPORT"
+	REPORT_DONE=1
 }
 
 # ------------------------------------------------------ state + cleanup ----
@@ -290,7 +422,8 @@ EOF
 # with pg_ctl stop all the same.
 log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
 PG_STARTED=1
-(cd "$TMP" && exec runuser -u postgres -- "$PGBIN/postgres" -D "$TMP/pgdata") >"$TMP/postgres.log" 2>&1 &
+(cd "$TMP" && exec runuser -u postgres -- sh -c "$RAISE_NOFILE" "$(ulimit -n)" \
+	"$PGBIN/postgres" -D "$TMP/pgdata") >"$TMP/postgres.log" 2>&1 &
 PG_WRAPPER_PID=$!
 for ((i = 0; i < 600; i++)); do
 	alive "$PG_WRAPPER_PID" || die "PostgreSQL did not start: $(first_error "$TMP/postgres.log")"
@@ -372,7 +505,8 @@ EOF
 	chown postgres:postgres "$TMP/userlist.txt" "$TMP/pgbouncer.ini"
 	chmod 600 "$TMP/userlist.txt"
 	log "starting PgBouncer on 127.0.0.1:$PGBOUNCER_PORT"
-	(cd "$TMP" && exec runuser -u postgres -- "$PGBOUNCER_BIN" "$TMP/pgbouncer.ini") >"$TMP/pgbouncer.out" 2>&1 &
+	(cd "$TMP" && exec runuser -u postgres -- sh -c "$RAISE_NOFILE" "$(ulimit -n)" \
+		"$PGBOUNCER_BIN" "$TMP/pgbouncer.ini") >"$TMP/pgbouncer.out" 2>&1 &
 	PGBOUNCER_WRAPPER_PID=$!
 	# runuser stays as the parent; the PID to measure and stop is PgBouncer's own.
 	local i
@@ -559,131 +693,6 @@ if [ "$IDLE_CONNS" -gt 0 ]; then
 fi
 
 # ---------------------------------------------------------------- report ----
-summary_table() {
-	local na_list=
-	for t in $TARGETS; do
-		[ -z "${NA[$t]:-}" ] || na_list+="$t"$'\t'"${NA[$t]}"$'\n'
-	done
-	NA_LIST=$na_list awk -F'\t' -v modes="$MODES" -v clients="$CLIENTS" -v targets="$TARGETS" '
-	function md(s) { gsub(/\|/, "\\|", s); return s }
-	function median(a, n,   i, j, t) {
-		for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j+1] = a[j]; a[j+1] = t }
-		return (n % 2) ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
-	}
-	BEGIN {
-		nm = split(modes, M, " "); nc = split(clients, C, " "); nt = split(targets, T, " ")
-		nn = split(ENVIRON["NA_LIST"], L, "\n")
-		for (i = 1; i <= nn; i++) if (L[i] != "") { split(L[i], kv, "\t"); NA[kv[1]] = md(kv[2]) }
-	}
-	{
-		k = $2 SUBSEP $3 SUBSEP $4
-		runs[k]++
-		if ($5 == "ok") {
-			ok[k]++; TPS[k, ok[k]] = $6 + 0
-			if ($7 != "-") { nl[k]++; LAT[k, nl[k]] = $7 + 0 }
-			if ($10 != "-") { ncpu[k]++; CPU[k, ncpu[k]] = $10 + 0 }
-			fails[k] += $8
-		} else {
-			nf[k]++
-			if (!(k in ferr)) ferr[k] = md($11)
-			if ($8 != "-") fails[k] += $8
-		}
-	}
-	END {
-		print "| mode | clients | target | TPS (median) | latency ms (median) | failed tx (sum) | proxy CPU µs/tx (median) | TPS vs direct | TPS vs pgbouncer |"
-		print "|---|---:|---|---:|---:|---:|---:|---:|---:|"
-		for (mi = 1; mi <= nm; mi++) for (ci = 1; ci <= nc; ci++) {
-			m = M[mi]; c = C[ci]
-			for (ti = 1; ti <= nt; ti++) {
-				t = T[ti]; k = m SUBSEP c SUBSEP t
-				medtps[t] = ""
-				if (ok[k] > 0) {
-					for (i = 1; i <= ok[k]; i++) v[i] = TPS[k, i]
-					medtps[t] = median(v, ok[k])
-				}
-			}
-			for (ti = 1; ti <= nt; ti++) {
-				t = T[ti]; k = m SUBSEP c SUBSEP t
-				if (!(k in runs)) {
-					why = (t in NA) ? t ": not available (" NA[t] ")" : "not run"
-					printf "| %s | %s | %s | %s | - | - | - | - | - |\n", m, c, t, why
-					continue
-				}
-				if (ok[k] == 0) {
-					printf "| %s | %s | %s | FAIL (%d/%d): %s | - | %s | - | - | - |\n", m, c, t, nf[k], runs[k], ferr[k], (k in fails) ? fails[k] : "-"
-					continue
-				}
-				tps = sprintf("%.0f", medtps[t])
-				if (nf[k] > 0) tps = tps sprintf(" (%d/%d FAIL)", nf[k], runs[k])
-				lat = "-"; if (nl[k] > 0) { for (i = 1; i <= nl[k]; i++) v[i] = LAT[k, i]; lat = sprintf("%.3f", median(v, nl[k])) }
-				cpu = "-"; if (ncpu[k] > 0) { for (i = 1; i <= ncpu[k]; i++) v[i] = CPU[k, i]; cpu = sprintf("%.1f", median(v, ncpu[k])) }
-				rd = (medtps["direct"] != "" && medtps["direct"] > 0) ? sprintf("%.2f", medtps[t] / medtps["direct"]) : "-"
-				rb = (medtps["pgbouncer"] != "" && medtps["pgbouncer"] > 0) ? sprintf("%.2f", medtps[t] / medtps["pgbouncer"]) : "-"
-				printf "| %s | %s | %s | %s | %s | %d | %s | %s | %s |\n", m, c, t, tps, lat, fails[k], cpu, rd, rb
-			}
-		}
-	}' "$TMP/raw.tsv"
-}
-
-rss_table() {
-	[ ${#RSS_ROWS[@]} -gt 0 ] || return 0
-	echo "| proxy | idle clients | RSS before MiB | RSS with clients MiB | delta MiB | KiB per client | peak RSS MiB | note |"
-	echo "|---|---:|---:|---:|---:|---:|---:|---|"
-	printf '%s\n' "${RSS_ROWS[@]}" | awk -F'\t' '
-	function md(s) { gsub(/\|/, "\\|", s); return s }
-	function mib(k) { return (k == "-" || k == "") ? "-" : sprintf("%.1f", k / 1024) }
-	{
-		if ($6 == "ok") {
-			per = ($2 > 0) ? sprintf("%.1f", ($4 - $3) / $2) : "-"
-			printf "| %s | %s | %s | %s | %s | %s | %s | |\n", $1, $2, mib($3), mib($4), mib($4 - $3), per, mib($5)
-		} else {
-			printf "| %s | - | %s | - | - | - | - | %s |\n", $1, mib($3), md($6)
-		}
-	}'
-}
-
-raw_table() {
-	echo "| rep | mode | clients | target | status | TPS | latency ms | failed tx | transactions | proxy CPU µs/tx | note |"
-	echo "|---:|---|---:|---|---|---:|---:|---:|---:|---:|---|"
-	awk -F'\t' '
-	function md(s) { gsub(/\|/, "\\|", s); return s }
-	{ printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, md($11) }' "$TMP/raw.tsv"
-}
-
-write_report() {
-	local title=${1:-} rev dirty=
-	rev=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
-	[ -z "$(git -C "$REPO" status --porcelain 2>/dev/null)" ] || dirty=" (uncommitted changes)"
-	{
-		echo "# pgshard benchmark $STAMP${title:+ — $title}"
-		echo
-		echo "- commit: $rev$dirty"
-		echo "- host: $(nproc) cores, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(uname -sr)"
-		echo "- PostgreSQL ${PG_VERSION:-?} (fsync=off, shared_buffers=256MB, max_connections=300), pgbench -i -s $SCALE"
-		echo "- PgBouncer: ${PGBOUNCER_VERSION:-n/a}; pgshard: ${PGSHARD_VERSION:-n/a}; both transaction pooling, pool size $POOL_SIZE"
-		echo "- workload: pgbench -n -S -M <mode> -c <clients> -j min(clients,2) -T $DURATION, $REPS repetition(s), targets alternating: $TARGETS"
-		echo "- everything on 127.0.0.1, client sslmode=disable; pgbench shares the $(nproc) cores with the servers"
-		for t in $TARGETS; do
-			[ -z "${NA[$t]:-}" ] || echo "- $t: not available (${NA[$t]})"
-		done
-		echo
-		echo "## Select-only throughput"
-		echo
-		summary_table
-		if [ ${#RSS_ROWS[@]} -gt 0 ]; then
-			echo
-			echo "## Memory with $IDLE_CONNS idle clients"
-			echo
-			rss_table
-		fi
-		echo
-		echo "## Raw runs"
-		echo
-		raw_table
-	} >"$REPORT"
-	REPORT_DONE=1
-}
-
 write_report
 echo
 echo "## Select-only throughput (${REPS}x${DURATION}s, median)"
