@@ -40,7 +40,11 @@ func scramCredentials(user string, password string) (scram.StoredCredentials, er
 	if err != nil {
 		return scram.StoredCredentials{}, fmt.Errorf("SCRAM credentials for user %q: %w", user, err)
 	}
-	return client.GetStoredCredentials(scram.KeyFactors{Salt: string(salt), Iters: scramIterations}), nil
+	creds, err := client.GetStoredCredentialsWithError(scram.KeyFactors{Salt: string(salt), Iters: scramIterations})
+	if err != nil {
+		return scram.StoredCredentials{}, fmt.Errorf("SCRAM credentials for user %q: %w", user, err)
+	}
+	return creds, nil
 }
 
 func parseSCRAMVerifier(v string) (scram.StoredCredentials, error) {

@@ -209,10 +209,13 @@ func (p *pool) release(sc *serverConn) {
 		return
 	}
 	if len(p.waiters) > 0 {
+		// Sent under the lock (the channel has room for its one grant), so a
+		// waiter that times out and finds itself gone from the queue is sure
+		// to find the grant in its channel and pass it on.
 		w := p.waiters[0]
 		p.waiters = p.waiters[1:]
-		p.mu.Unlock()
 		w <- grant{sc: sc}
+		p.mu.Unlock()
 		return
 	}
 	sc.idleAt = now

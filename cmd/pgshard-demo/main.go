@@ -11,8 +11,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"strings"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
