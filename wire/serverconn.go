@@ -55,8 +55,16 @@ func dialServer(ctx context.Context, p *pool) (*serverConn, error) {
 	if err != nil {
 		return nil, err
 	}
+	// pgconn may still have a background read in flight from the handshake;
+	// it would swallow the first bytes of the server's next response, and
+	// that session would wait forever. SyncConn waits for it.
+	if err := pc.SyncConn(ctx); err != nil {
+		_ = pc.Close(ctx)
+		return nil, err
+	}
 	hj, err := pc.Hijack()
 	if err != nil {
+		_ = pc.Close(ctx)
 		return nil, err
 	}
 	sc := &serverConn{
