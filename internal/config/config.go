@@ -71,7 +71,36 @@ type Database struct {
 	ServerUser     string  `yaml:"server_user"`
 	ServerPassword Secret  `yaml:"server_password"`
 	Shards         []Shard `yaml:"shards"`
+	Sharding       Sharding `yaml:"sharding"`
 }
+
+// Sharding says where each table's rows live.
+type Sharding struct {
+	// Tables split across the shards by the hash of a key column.
+	Tables []ShardedTable `yaml:"tables"`
+	// Tables with a full copy on every shard: reads go to one shard, writes
+	// to all of them in one transaction.
+	ReferenceTables []string `yaml:"reference_tables"`
+	// Shard holding every table not listed; default the first shard.
+	DefaultShard string `yaml:"default_shard"`
+	// What an UPDATE or DELETE of a sharded table without its key does.
+	KeylessWrites KeylessWrites `yaml:"keyless_writes"`
+}
+
+// ShardedTable is a table whose rows are placed by the hash of one column.
+type ShardedTable struct {
+	Name    string `yaml:"name"`     // table name, optionally schema-qualified
+	Key     string `yaml:"key"`      // the shard key column
+	KeyType string `yaml:"key_type"` // bigint (any integer width), text or uuid; default bigint
+}
+
+// KeylessWrites is the policy for writes that name no shard key.
+type KeylessWrites string
+
+const (
+	KeylessRefuse    KeylessWrites = "refuse"     // answer 0A000 naming the table and key (default)
+	KeylessAllShards KeylessWrites = "all_shards" // run the write on every shard
+)
 
 // Shard is one primary and its streaming replicas.
 type Shard struct {

@@ -31,12 +31,18 @@ const (
 	DefaultAuth            = AuthSCRAM
 	DefaultPort            = 5432
 	DefaultServerTLS       = ServerTLSPrefer
+	DefaultKeyType         = "bigint"
+	DefaultKeylessWrites   = KeylessRefuse
 )
 
 var (
 	poolModes      = []PoolMode{PoolTransaction, PoolSession}
 	authMethods    = []AuthMethod{AuthSCRAM, AuthMD5, AuthTrust}
 	serverTLSModes = []ServerTLS{ServerTLSDisable, ServerTLSPrefer, ServerTLSRequire, ServerTLSVerifyCA, ServerTLSVerifyFull}
+	keylessWrites  = []KeylessWrites{KeylessRefuse, KeylessAllShards}
+	// Column types a shard key may have; the router canonicalizes integer
+	// widths so 42 hashes alike as int2, int4 or int8.
+	keyTypes = []string{"bigint", "int8", "integer", "int4", "int", "smallint", "int2", "text", "varchar", "uuid"}
 )
 
 // applyDefaults fills in keys the file leaves out. It asks the index rather
@@ -89,6 +95,17 @@ func applyDefaults(c *Config, ix *index, file string) {
 			for k := range s.Replicas {
 				node(&s.Replicas[k], fmt.Sprintf("%s.replicas[%d]", sp, k), fmt.Sprintf("%s-replica%d", s.Name, k+1))
 			}
+		}
+		sh := &d.Sharding
+		set(dp+".sharding.keyless_writes", func() { sh.KeylessWrites = DefaultKeylessWrites })
+		set(dp+".sharding.default_shard", func() {
+			if len(d.Shards) > 0 {
+				sh.DefaultShard = d.Shards[0].Name
+			}
+		})
+		for j := range sh.Tables {
+			t := &sh.Tables[j]
+			set(fmt.Sprintf("%s.sharding.tables[%d].key_type", dp, j), func() { t.KeyType = DefaultKeyType })
 		}
 	}
 }
@@ -369,6 +386,41 @@ func (v *validator) databases(c *Config) {
 				v.node(nodes, fmt.Sprintf("%s.replicas[%d]", sp, k), &s.Replicas[k])
 			}
 		}
+		v.sharding(p+".sharding", d)
+	}
+}
+
+// sharding checks table roles: each table has one role, keys are named,
+// and the default shard exists.
+func (v *validator) sharding(path string, d *Database) {
+	sh := &d.Sharding
+	oneOf(v, path+".keyless_writes", sh.KeylessWrites, keylessWrites)
+	if sh.DefaultShard != "" && !slices.ContainsFunc(d.Shards, func(s Shard) bool { return s.Name == sh.DefaultShard }) {
+		v.errorf(path+".default_shard", "no shard is called %q", sh.DefaultShard)
+	}
+	tables := map[string]string{}
+	for i := range sh.Tables {
+		t := &sh.Tables[i]
+		tp := fmt.Sprintf("%s.tables[%d]", path, i)
+		if t.Name == "" {
+			v.errorf(tp+".name", "required")
+		} else {
+			v.unique(tables, tp+".name", "table", strings.ToLower(t.Name))
+		}
+		if t.Key == "" {
+			v.errorf(tp+".key", "required: the column whose hash places each row")
+		}
+		if !slices.Contains(keyTypes, strings.ToLower(t.KeyType)) {
+			v.errorf(tp+".key_type", "%q is not a supported shard key type; use one of %s", t.KeyType, strings.Join(keyTypes, ", "))
+		}
+	}
+	for i, name := range sh.ReferenceTables {
+		rp := fmt.Sprintf("%s.reference_tables[%d]", path, i)
+		if name == "" {
+			v.errorf(rp, "must not be empty")
+			continue
+		}
+		v.unique(tables, rp, "table", strings.ToLower(name))
 	}
 }
 
