@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/pgshard/pgshard/internal/config"
+	"github.com/pgshard/pgshard/internal/sqltext"
 )
 
 // simpleQuery runs a Query message: one or more statements, answered up to
@@ -16,7 +17,7 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 	if !ok {
 		return fatalf(codeProtocolViolation, "invalid Query message")
 	}
-	stmts := splitStatements(q)
+	stmts := sqltext.Split(q)
 	if s.mode == config.PoolTransaction {
 		for _, st := range stmts {
 			if pe := unsupportedInTransactionMode(st); pe != nil {

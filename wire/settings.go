@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/pgshard/pgshard/internal/config"
+	"github.com/pgshard/pgshard/internal/sqltext"
 )
 
 // In transaction mode a client's session settings (its startup parameters
@@ -178,7 +179,7 @@ func (s *session) observe(sc *serverConn, stmts []string) {
 	}
 	purge := false
 	for _, st := range stmts {
-		words := leadingWords(st, 3)
+		words := sqltext.LeadingWords(st, 3)
 		if len(words) == 0 {
 			continue
 		}
@@ -275,7 +276,7 @@ func canonicalGUC(name string, _ []string) string {
 // unsupportedInTransactionMode refuses statements whose effect outlives the
 // transaction on the server connection, which another client gets next.
 func unsupportedInTransactionMode(stmt string) *pgError {
-	words := leadingWords(stmt, 3)
+	words := sqltext.LeadingWords(stmt, 3)
 	if len(words) == 0 {
 		return nil
 	}

@@ -1,19 +1,13 @@
-package wire
+package sqltext
 
 import (
 	"strings"
 	"unicode"
 )
 
-// A minimal SQL scanner for the few decisions the wire layer makes before
-// the router parses statements: where statements of a simple query begin
-// and end, and their leading keywords. It understands comments, quoted
-// strings and identifiers, E'' escapes and dollar quoting, so a ';' or a
-// keyword inside them is never mistaken.
-
-// splitStatements splits a simple query at top-level semicolons, dropping
+// Split splits a simple query at top-level semicolons, dropping
 // empty statements.
-func splitStatements(q string) []string {
+func Split(q string) []string {
 	var out []string
 	start := 0
 	for i := 0; i < len(q); {
@@ -25,7 +19,7 @@ func splitStatements(q string) []string {
 			i++
 			start = i
 		default:
-			i = skipToken(q, i)
+			i = SkipToken(q, i)
 		}
 	}
 	if st := strings.TrimSpace(q[start:]); st != "" {
@@ -34,9 +28,9 @@ func splitStatements(q string) []string {
 	return out
 }
 
-// skipToken returns the index after the token (comment, quoted text or one
+// SkipToken returns the index after the token (comment, quoted text or one
 // byte) that starts at i.
-func skipToken(q string, i int) int {
+func SkipToken(q string, i int) int {
 	switch {
 	case strings.HasPrefix(q[i:], "--"):
 		if j := strings.IndexByte(q[i:], '\n'); j >= 0 {
@@ -122,9 +116,9 @@ func isIdentByte(c byte) bool {
 	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c >= 0x80
 }
 
-// leadingWords returns up to n leading keywords or identifiers of stmt,
+// LeadingWords returns up to n leading keywords or identifiers of stmt,
 // lower-cased, skipping comments; it stops at anything else.
-func leadingWords(stmt string, n int) []string {
+func LeadingWords(stmt string, n int) []string {
 	var out []string
 	for i := 0; i < len(stmt) && len(out) < n; {
 		c := stmt[i]
@@ -132,7 +126,7 @@ func leadingWords(stmt string, n int) []string {
 		case unicode.IsSpace(rune(c)):
 			i++
 		case strings.HasPrefix(stmt[i:], "--"), strings.HasPrefix(stmt[i:], "/*"):
-			i = skipToken(stmt, i)
+			i = SkipToken(stmt, i)
 		case isIdentByte(c) && !(c >= '0' && c <= '9'):
 			j := i
 			for j < len(stmt) && isIdentByte(stmt[j]) {

@@ -1,0 +1,47 @@
+package sqltext
+
+import (
+	"reflect"
+	"testing"
+)
+
+func TestSplitStatements(t *testing.T) {
+	cases := []struct {
+		in   string
+		want []string
+	}{
+		{"SELECT 1", []string{"SELECT 1"}},
+		{"SET a = 1; SELECT 2;", []string{"SET a = 1", "SELECT 2"}},
+		{"SELECT ';' ; SELECT 'it''s;'", []string{"SELECT ';'", "SELECT 'it''s;'"}},
+		{`SELECT "a;b" FROM t`, []string{`SELECT "a;b" FROM t`}},
+		{"SELECT $$;$$; SELECT $tag$ a;$$ $tag$", []string{"SELECT $$;$$", "SELECT $tag$ a;$$ $tag$"}},
+		{"SELECT 1 -- ; comment\n; SELECT 2", []string{"SELECT 1 -- ; comment", "SELECT 2"}},
+		{"SELECT /* a /* nested; */ ; */ 1", []string{"SELECT /* a /* nested; */ ; */ 1"}},
+		{"SELECT E'\\';'", []string{"SELECT E'\\';'"}},
+		{"SELECT foo$1; SELECT 2", []string{"SELECT foo$1", "SELECT 2"}},
+		{" ; ;", nil},
+	}
+	for _, c := range cases {
+		if got := Split(c.in); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("Split(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+func TestLeadingWords(t *testing.T) {
+	cases := []struct {
+		in   string
+		n    int
+		want []string
+	}{
+		{"  /* hint */ SET  LOCAL x = 1", 3, []string{"set", "local", "x"}},
+		{"-- c\nReset ALL", 2, []string{"reset", "all"}},
+		{"SELECT(1)", 3, []string{"select"}},
+		{"", 2, nil},
+	}
+	for _, c := range cases {
+		if got := LeadingWords(c.in, c.n); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("LeadingWords(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
