@@ -66,11 +66,11 @@ type User struct {
 
 // Database is a logical database clients connect to, spread over shards.
 type Database struct {
-	Name           string  `yaml:"name"`
-	ServerDatabase string  `yaml:"server_database"` // database name on the servers; default Name
-	ServerUser     string  `yaml:"server_user"`
-	ServerPassword Secret  `yaml:"server_password"`
-	Shards         []Shard `yaml:"shards"`
+	Name           string   `yaml:"name"`
+	ServerDatabase string   `yaml:"server_database"` // database name on the servers; default Name
+	ServerUser     string   `yaml:"server_user"`
+	ServerPassword Secret   `yaml:"server_password"`
+	Shards         []Shard  `yaml:"shards"`
 	Sharding       Sharding `yaml:"sharding"`
 }
 
