@@ -1,0 +1,102 @@
+package merge
+
+// Column is one column of a shard's RowDescription.
+type Column struct {
+	Name    string
+	TypeOID uint32
+	Format  int16 // 0 text, 1 binary
+}
+
+// Row is one DataRow's fields; a nil field is SQL NULL.
+type Row [][]byte
+
+// SortKey is one ORDER BY item. The router fills NullsFirst explicitly
+// because the default depends on the direction (PostgreSQL: NULLS LAST for
+// ASC, NULLS FIRST for DESC) and this package never sees the SQL.
+type SortKey struct {
+	Col        int
+	Desc       bool
+	NullsFirst bool
+}
+
+// AggKind says how the per-shard partial aggregates in a column combine.
+type AggKind uint8
+
+const (
+	// AggCount: Col holds each shard's count (int8); the result is their
+	// sum, 0 when no shard produced a row.
+	AggCount AggKind = iota
+	// AggSum: Col holds each shard's sum; the result is the sum of the
+	// non-NULL shard sums in the column's own type, NULL if all are NULL.
+	// Supported column types: int2/int4/int8, numeric, float4/float8,
+	// interval.
+	AggSum
+	// AggMin and AggMax keep the smallest/largest non-NULL value, as the
+	// shard sent it.
+	AggMin
+	AggMax
+	// AggAvg: Col holds the shard sum, CountCol the shard count; the
+	// result is total sum / total count the way PostgreSQL's avg computes
+	// it, NULL when the total count is 0. OutOID is the result type
+	// (numeric 1700 for int/numeric sums, float8 701 for float sums); 0
+	// means "infer from the sum column's type".
+	AggAvg
+	// AggBoolAnd and AggBoolOr combine bool_and/bool_or (every, some)
+	// partials; NULL if every shard's partial is NULL.
+	AggBoolAnd
+	AggBoolOr
+)
+
+// Agg describes one aggregate column of the shard rows.
+type Agg struct {
+	Col      int
+	Kind     AggKind
+	CountCol int    // AggAvg only
+	OutOID   uint32 // AggAvg only; see AggAvg
+}
+
+// Spec says how to merge. The router derives it from the rewritten query.
+type Spec struct {
+	// GroupBy lists the group key columns. When Aggs is non-empty and
+	// GroupBy is empty the query is a global aggregate and produces exactly
+	// one row (before HAVING), even if no shard returned a row.
+	GroupBy []int
+	// Aggs lists the aggregate columns. Columns that are neither group keys
+	// nor aggregates take their value from one (the first seen) input row
+	// of the group, so they must be functionally dependent on the group key
+	// (e.g. constants, or expressions of the keys).
+	Aggs []Agg
+	// Having filters merged rows, before DISTINCT, ORDER BY and LIMIT.
+	// ColRef indexes refer to the merged row (avg columns already hold the
+	// average). nil means no filter.
+	Having Expr
+	// Distinct removes rows equal on the first Output columns (by type
+	// equality, so numeric 1.0 = 1.00 and NULLs are equal to each other).
+	Distinct bool
+	OrderBy  []SortKey
+	Offset   int64
+	Limit    int64 // -1: no limit
+	// Output is the number of leading columns the client sees; the rest are
+	// helper columns (avg counts, hidden sort keys, HAVING aggregates).
+	Output int
+}
+
+// Error is a failure the wire layer should forward to the client as an
+// ErrorResponse with SQLSTATE Code (severity ERROR).
+type Error struct {
+	Code    string // SQLSTATE, e.g. "22003"
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message + " (SQLSTATE " + e.Code + ")" }
+
+// SQLSTATE codes used by this package.
+const (
+	CodeNumericOutOfRange  = "22003" // "bigint out of range", float overflow
+	CodeDatetimeOverflow   = "22008" // "interval out of range"
+	CodeInvalidText        = "22P02" // a shard sent a value we cannot decode
+	CodeFeatureUnsupported = "0A000" // type/aggregate combination not supported
+	CodeInternal           = "XX000" // inconsistent Spec
+)
+
+func errorf(code, msg string) *Error { return &Error{Code: code, Message: msg} }

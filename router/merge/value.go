@@ -1,0 +1,288 @@
+package merge
+
+import (
+	"math"
+	"strconv"
+	"sync"
+
+	"github.com/jackc/pgx/v5/pgtype"
+)
+
+// Type OIDs this package understands.
+const (
+	oidBool        = 16
+	oidBytea       = 17
+	oidChar        = 18
+	oidName        = 19
+	oidInt8        = 20
+	oidInt2        = 21
+	oidInt4        = 23
+	oidText        = 25
+	oidOID         = 26
+	oidFloat4      = 700
+	oidFloat8      = 701
+	oidUnknown     = 705
+	oidBPChar      = 1042
+	oidVarchar     = 1043
+	oidDate        = 1082
+	oidTime        = 1083
+	oidTimestamp   = 1114
+	oidTimestamptz = 1184
+	oidInterval    = 1186
+	oidNumeric     = 1700
+	oidUUID        = 2950
+)
+
+var (
+	nan    = math.NaN()
+	posInf = math.Inf(1)
+	negInf = math.Inf(-1)
+)
+
+// vkind is the comparison domain of a decoded value.
+type vkind uint8
+
+const (
+	vNull     vkind = iota
+	vInt            // i
+	vFloat          // f
+	vNumeric        // n
+	vBool           // i: 0 false, 1 true
+	vBytes          // b, compared bytewise
+	vTime           // i: days (date) or microseconds; ±infinity as MinInt64/MaxInt64
+	vInterval       // mon, day, i (microseconds), kept unnormalized for sums
+)
+
+// value is a decoded field. Only the fields of its kind are meaningful.
+type value struct {
+	k        vkind
+	i        int64
+	f        float64
+	n        decimal
+	b        []byte
+	mon, day int32
+}
+
+var nullValue = value{}
+
+// decoder turns one field of a fixed column (type and format) into a value.
+type decoder func(src []byte) (value, error)
+
+// mapPool recycles pgtype.Maps: a Map memoizes plans and is not safe for
+// concurrent use, and Merge runs concurrently for different sessions.
+var mapPool = sync.Pool{New: func() any { return pgtype.NewMap() }}
+
+// newDecoder builds a decoder for a column. needOrder says the caller will
+// compare the values; an unknown type in binary format then fails early,
+// because its bytes have no ordering we could trust.
+func newDecoder(m *pgtype.Map, oid uint32, format int16, needOrder bool) (decoder, error) {
+	fail := func(err error) (value, error) {
+		return value{}, errorf(CodeInvalidText, "cannot decode shard value of type "+strconv.Itoa(int(oid))+": "+err.Error())
+	}
+	switch oid {
+	case oidInt2, oidInt4, oidInt8:
+		var x int64
+		plan := m.PlanScan(oid, format, &x)
+		return func(src []byte) (value, error) {
+			if src == nil {
+				return nullValue, nil
+			}
+			if err := plan.Scan(src, &x); err != nil {
+				return fail(err)
+			}
+			return value{k: vInt, i: x}, nil
+		}, nil
+	case oidOID:
+		var x uint32
+		plan := m.PlanScan(oid, format, &x)
+		return func(src []byte) (value, error) {
+			if src == nil {
+				return nullValue, nil
+			}
+			if err := plan.Scan(src, &x); err != nil {
+				return fail(err)
+			}
+			return value{k: vInt, i: int64(x)}, nil
+		}, nil
+	case oidFloat4, oidFloat8:
+		var x float64
+		plan := m.PlanScan(oid, format, &x)
+		return func(src []byte) (value, error) {
+			if src == nil {
+				return nullValue, nil
+			}
+			if err := plan.Scan(src, &x); err != nil {
+				return fail(err)
+			}
+			return value{k: vFloat, f: x}, nil
+		}, nil
+	case oidBool:
+		var x bool
+		plan := m.PlanScan(oid, format, &x)
+		return func(src []byte) (value, error) {
+			if src == nil {
+				return nullValue, nil
+			}
+			if err := plan.Scan(src, &x); err != nil {
+				return fail(err)
+			}
+			v := value{k: vBool}
+			if x {
+				v.i = 1
+			}
+			return v, nil
+		}, nil
+	case oidNumeric:
+		return func(src []byte) (value, error) {
+			if src == nil {
+				return nullValue, nil
+			}
+			var d decimal
+			var err error
+			if format == 1 {
+				d, err = parseNumericBinary(src)
+			} else {
+				d, err = parseNumericText(src)
+			}
+			if err != nil {
+				return value{}, err
+			}
+			return value{k: vNumeric, n: d}, nil
+		}, nil
+	case oidText, oidVarchar, oidName, oidChar, oidUnknown:
+		// Text and binary forms are the same bytes; C collation makes the
+		// byte order the sort order.
+		return bytesDecoder, nil
+	case oidBPChar:
+		// bpchar compares ignoring trailing blanks ('a ' = 'a').
+		return func(src []byte) (value, error) {
+			if src == nil {
+				return nullValue, nil
+			}
+			n := len(src)
+			for n > 0 && src[n-1] == ' ' {
+				n--
+			}
+			return value{k: vBytes, b: src[:n]}, nil
+		}, nil
+	case oidBytea:
+		if format == 1 {
+			return bytesDecoder, nil
+		}
+		var x []byte
+		plan := m.PlanScan(oid, format, &x)
+		return func(src []byte) (value, error) {
+			if src == nil {
+				return nullValue, nil
+			}
+			if err := plan.Scan(src, &x); err != nil {
+				return fail(err)
+			}
+			return value{k: vBytes, b: x}, nil
+		}, nil
+	case oidUUID:
+		var x pgtype.UUID
+		plan := m.PlanScan(oid, format, &x)
+		return func(src []byte) (value, error) {
+			if src == nil {
+				return nullValue, nil
+			}
+			if err := plan.Scan(src, &x); err != nil {
+				return fail(err)
+			}
+			b := x.Bytes
+			return value{k: vBytes, b: b[:]}, nil
+		}, nil
+	case oidDate:
+		var x pgtype.Date
+		plan := m.PlanScan(oid, format, &x)
+		return func(src []byte) (value, error) {
+			if src == nil {
+				return nullValue, nil
+			}
+			if err := plan.Scan(src, &x); err != nil {
+				return fail(err)
+			}
+			return value{k: vTime, i: infOr(x.InfinityModifier, func() int64 {
+				return floorDiv(x.Time.Unix(), 86400)
+			})}, nil
+		}, nil
+	case oidTimestamp:
+		var x pgtype.Timestamp
+		plan := m.PlanScan(oid, format, &x)
+		return func(src []byte) (value, error) {
+			if src == nil {
+				return nullValue, nil
+			}
+			if err := plan.Scan(src, &x); err != nil {
+				return fail(err)
+			}
+			return value{k: vTime, i: infOr(x.InfinityModifier, x.Time.UnixMicro)}, nil
+		}, nil
+	case oidTimestamptz:
+		var x pgtype.Timestamptz
+		plan := m.PlanScan(oid, format, &x)
+		return func(src []byte) (value, error) {
+			if src == nil {
+				return nullValue, nil
+			}
+			if err := plan.Scan(src, &x); err != nil {
+				return fail(err)
+			}
+			return value{k: vTime, i: infOr(x.InfinityModifier, x.Time.UnixMicro)}, nil
+		}, nil
+	case oidTime:
+		var x pgtype.Time
+		plan := m.PlanScan(oid, format, &x)
+		return func(src []byte) (value, error) {
+			if src == nil {
+				return nullValue, nil
+			}
+			if err := plan.Scan(src, &x); err != nil {
+				return fail(err)
+			}
+			return value{k: vTime, i: x.Microseconds}, nil
+		}, nil
+	case oidInterval:
+		var x pgtype.Interval
+		plan := m.PlanScan(oid, format, &x)
+		return func(src []byte) (value, error) {
+			if src == nil {
+				return nullValue, nil
+			}
+			if err := plan.Scan(src, &x); err != nil {
+				return fail(err)
+			}
+			return value{k: vInterval, i: x.Microseconds, day: x.Days, mon: x.Months}, nil
+		}, nil
+	}
+	if format != 0 && needOrder {
+		return nil, errorf(CodeFeatureUnsupported, "cannot compare binary values of type OID "+strconv.Itoa(int(oid))+"; request text format")
+	}
+	return bytesDecoder, nil
+}
+
+func bytesDecoder(src []byte) (value, error) {
+	if src == nil {
+		return nullValue, nil
+	}
+	return value{k: vBytes, b: src}, nil
+}
+
+func infOr(m pgtype.InfinityModifier, finite func() int64) int64 {
+	switch m {
+	case pgtype.Infinity:
+		return math.MaxInt64
+	case pgtype.NegativeInfinity:
+		return math.MinInt64
+	}
+	return finite()
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if (a%b != 0) && ((a < 0) != (b < 0)) {
+		q--
+	}
+	return q
+}
