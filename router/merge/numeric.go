@@ -41,6 +41,10 @@ const (
 	numPInf   = 0xD000
 	numNInf   = 0xF000
 	numDigits = 4
+	// infDscale is what numeric_send puts in the dscale word of ±Infinity
+	// (header bits leaking through NUMERIC_DSCALE); clients ignore it, but
+	// matching it keeps our bytes identical to a real server's.
+	infDscale = 32
 )
 
 var bigTen = big.NewInt(10)
@@ -202,9 +206,9 @@ func (d decimal) appendBinary(buf []byte) []byte {
 	case decNaN:
 		sign = numNaN
 	case decPosInf:
-		sign = numPInf
+		sign, dscale = numPInf, infDscale
 	case decNegInf:
-		sign = numNInf
+		sign, dscale = numNInf, infDscale
 	default:
 		var neg bool
 		neg, digits, weight = d.groups()
