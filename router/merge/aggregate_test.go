@@ -222,6 +222,8 @@ func TestSum(t *testing.T) {
 		{"float8", oidFloat8, []string{"0.1", "0.2"}, "0.30000000000000004", ""},
 		{"interval", oidInterval, []string{"1 day", "-25:00:00", "1 year 2 mons"}, "1 year 2 mons 1 day -25:00:00", ""},
 		{"interval mixed signs", oidInterval, []string{"-1 days", "02:00:00.5"}, "-1 days +02:00:00.5", ""},
+		// sum(float4) adds in float4: 16777216 + 1 + 1 stays 16777216.
+		{"float4 precision", oidFloat4, []string{"1.6777216e+07", "1", "1"}, "1.6777216e+07", ""},
 		{"all null", oidInt8, []string{null, null}, "NULL", ""},
 		{"int8", oidInt8, []string{"9223372036854775806", "1"}, "9223372036854775807", ""},
 		{"int8 overflow", oidInt8, []string{"9223372036854775807", "1"}, "", "bigint out of range"},

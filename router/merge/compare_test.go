@@ -144,3 +144,18 @@ func TestUnknownBinaryTypeNeedsText(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+// TestBPCharIgnoresTrailingBlanks: bpchar compares without its padding
+// (PG 15.18: 'a'::char(3) < E'a\x01'::char(3), and 'a '::bpchar = 'a').
+func TestBPCharIgnoresTrailingBlanks(t *testing.T) {
+	cols := textCols(oidBPChar)
+	parts := [][]Row{{row("a\x01 ")}, {row("a  ")}}
+	got := join(strs(mustMerge(t, cols, parts, &Spec{OrderBy: []SortKey{{Col: 0}}, Limit: -1, Output: 1})))
+	if want := "a  \na\x01 \n"; got != want {
+		t.Fatalf("ORDER BY got %q, want %q", got, want)
+	}
+	parts = [][]Row{{row("a ")}, {row("a")}}
+	if rows := mustMerge(t, cols, parts, &Spec{Distinct: true, Limit: -1, Output: 1}); len(rows) != 1 {
+		t.Fatalf("DISTINCT kept %d rows", len(rows))
+	}
+}

@@ -1,0 +1,103 @@
+package merge
+
+import (
+	"strconv"
+	"testing"
+)
+
+func intParts(parts ...[]int) [][]Row {
+	out := make([][]Row, len(parts))
+	for i, p := range parts {
+		for _, v := range p {
+			out[i] = append(out[i], row(strconv.Itoa(v), "p"+strconv.Itoa(i)))
+		}
+	}
+	return out
+}
+
+func TestLimitOffset(t *testing.T) {
+	cols := textCols(oidInt4, oidText)
+	parts := intParts([]int{1, 4, 7, 10}, []int{2, 5, 8}, []int{3, 6, 9, 11, 12})
+	for _, tc := range []struct {
+		name          string
+		order         bool
+		offset, limit int64
+		want          string
+	}{
+		{"ordered all", true, 0, -1, "1 2 3 4 5 6 7 8 9 10 11 12"},
+		{"ordered window", true, 2, 3, "3 4 5"},
+		{"ordered limit 0", true, 0, 0, ""},
+		{"ordered offset past end", true, 100, 5, ""},
+		{"ordered tail", true, 9, 100, "10 11 12"},
+		{"ordered negative offset", true, -3, 2, "1 2"},
+		{"concat window", false, 3, 4, "10 2 5 8"},
+		{"concat limit 0", false, 0, 0, ""},
+		{"concat offset past end", false, 12, -1, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := &Spec{Offset: tc.offset, Limit: tc.limit, Output: 1}
+			if tc.order {
+				spec.OrderBy = []SortKey{{Col: 0}}
+			}
+			out := mustMerge(t, cols, parts, spec)
+			got := ""
+			for i, r := range out {
+				if len(r) != 1 {
+					t.Fatalf("row has %d columns, want Output=1", len(r))
+				}
+				if i > 0 {
+					got += " "
+				}
+				got += string(r[0])
+			}
+			if got != tc.want {
+				t.Fatalf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestLimitAfterAggregation(t *testing.T) {
+	spec := groupSpec()
+	spec.Offset, spec.Limit = 1, 2
+	got := join(strs(mustMerge(t, groupCols, groupParts, spec)))
+	want := "a|3|6|1|3|2.0000000000000000\nb|4|11|-4|10|3.6666666666666667\n"
+	if got != want {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestPlainPathsShareBytes: the streaming paths must hand back the shard's
+// own field slices, not copies.
+func TestPlainPathsShareBytes(t *testing.T) {
+	cols := textCols(oidInt4, oidText)
+	for _, spec := range []*Spec{
+		{Limit: -1, Output: 2},
+		{OrderBy: []SortKey{{Col: 0, Desc: true}}, Limit: 2, Output: 2},
+	} {
+		parts := intParts([]int{9, 1}, []int{5})
+		out := mustMerge(t, cols, parts, spec)
+		if &out[0][0][0] != &parts[0][0][0][0] {
+			t.Fatalf("first row field was copied (spec %+v)", spec)
+		}
+	}
+}
+
+func BenchmarkMerge(b *testing.B) {
+	cols := []Column{{Name: "id", TypeOID: oidInt4, Format: 1}, {Name: "v", TypeOID: oidText}}
+	parts := make([][]Row, 3)
+	for p := range parts {
+		for i := range 1000 {
+			id := i*3 + p
+			parts[p] = append(parts[p], Row{toBinary(b, oidInt4, strconv.Itoa(id)), []byte("payload")})
+		}
+	}
+	spec := &Spec{OrderBy: []SortKey{{Col: 0}}, Limit: 10, Output: 2}
+	b.ReportAllocs()
+	for b.Loop() {
+		rows, err := Merge(cols, parts, spec)
+		if err != nil || len(rows) != 10 {
+			b.Fatal(err, len(rows))
+		}
+	}
+}
