@@ -1,0 +1,235 @@
+package sqltext
+
+import (
+	"strings"
+)
+
+// Literal is a constant token of a statement: a number or a string in any
+// of its quoted forms.
+type Literal struct {
+	Pos    int    // byte offset of the token (of its E/B/X/N prefix, if any)
+	End    int    // byte offset after it
+	Minus  int    // offset of a unary minus applying to a number, else -1
+	String bool   // a quoted string (its Value is unescaped), not a number
+	Value  string // the number as written, or the string's contents
+}
+
+// Normalized is a statement with its literals taken out: statements that
+// differ only in constants, whitespace or comments share a Key, so the
+// router can reuse one plan and read the constants it needs from Literals.
+type Normalized struct {
+	Key      string
+	Literals []Literal
+	Hints    []string // contents of /* pgshard: ... */ comments, in order
+	Params   int      // the highest $n placeholder
+}
+
+// Normalize scans one statement. Literal markers in the Key distinguish
+// numbers from strings, since the two can parse differently (42 is an
+// integer constant, '42' one of unknown type).
+func Normalize(q string) Normalized {
+	var n Normalized
+	var b strings.Builder
+	b.Grow(len(q))
+	space := false
+	emit := func(s string) {
+		if space && b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		space = false
+		b.WriteString(s)
+	}
+	for i := 0; i < len(q); {
+		c := q[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
+			space = true
+			i++
+		case strings.HasPrefix(q[i:], "--"):
+			i = SkipToken(q, i)
+			space = true
+		case strings.HasPrefix(q[i:], "/*"):
+			j := SkipToken(q, i)
+			if h, ok := hint(q[i:j]); ok {
+				n.Hints = append(n.Hints, h)
+			}
+			i = j
+			space = true
+		case c == '\'' || (c == 'e' || c == 'E' || c == 'b' || c == 'B' || c == 'x' || c == 'X' || c == 'n' || c == 'N') && i+1 < len(q) && q[i+1] == '\'' && !identBefore(q, i):
+			start := i
+			if c != '\'' {
+				i++
+			}
+			j := SkipToken(q, i)
+			raw := q[i:j]
+			val, ok := unquote(raw, c == 'e' || c == 'E')
+			if !ok || c == 'b' || c == 'B' || c == 'x' || c == 'X' {
+				// Bit strings and undecodable escapes stay in the key: the
+				// router cannot read them as a key value anyway.
+				emit(q[start:j])
+				i = j
+				continue
+			}
+			n.Literals = append(n.Literals, Literal{Pos: start, End: j, Minus: -1, String: true, Value: val})
+			emit("\x00s")
+			i = j
+		case c == '$':
+			if tag, ok := dollarTag(q[i:]); ok {
+				j := SkipToken(q, i)
+				end := j - len(tag)
+				if end < i+len(tag) {
+					end = i + len(tag) // unterminated
+				}
+				n.Literals = append(n.Literals, Literal{Pos: i, End: j, Minus: -1, String: true, Value: q[i+len(tag) : end]})
+				emit("\x00s")
+				i = j
+				continue
+			}
+			j := i + 1
+			p := 0
+			for j < len(q) && q[j] >= '0' && q[j] <= '9' {
+				p = p*10 + int(q[j]-'0')
+				j++
+			}
+			n.Params = max(n.Params, p)
+			emit(q[i:j])
+			i = j
+		case c >= '0' && c <= '9' || c == '.' && i+1 < len(q) && q[i+1] >= '0' && q[i+1] <= '9':
+			j := numberEnd(q, i)
+			lit := Literal{Pos: i, End: j, Minus: unaryMinus(q, i, b.String()), Value: q[i:j]}
+			n.Literals = append(n.Literals, lit)
+			emit("\x00n")
+			i = j
+		case isIdentByte(c) || c == '"':
+			j := SkipToken(q, i)
+			emit(q[i:j])
+			i = j
+		default:
+			emit(q[i : i+1])
+			i++
+		}
+	}
+	n.Key = b.String()
+	return n
+}
+
+// identBefore says whether q[i] continues an identifier (so the quote after
+// it is not a prefixed string: "name'x'" cannot happen, but "tablee'x'" must
+// not be read as an E string either).
+func identBefore(q string, i int) bool {
+	return i > 0 && (isIdentByte(q[i-1]) || q[i-1] == '$')
+}
+
+// numberEnd returns the end of the numeric literal starting at i: digits,
+// one decimal point, an exponent, and PostgreSQL 16's 0x/0o/0b and
+// underscores, which a newer server accepts and the key must not split.
+func numberEnd(q string, i int) int {
+	j := i
+	for j < len(q) {
+		c := q[j]
+		switch {
+		case c >= '0' && c <= '9' || c == '.' || c == '_':
+			j++
+		case (c == 'e' || c == 'E') && j+1 < len(q) && (q[j+1] >= '0' && q[j+1] <= '9' || (q[j+1] == '+' || q[j+1] == '-') && j+2 < len(q) && q[j+2] >= '0' && q[j+2] <= '9'):
+			j += 2
+		case isIdentByte(c):
+			// 0x1F, or junk like 123abc that the server rejects: keep it in
+			// one token either way.
+			j++
+		default:
+			return j
+		}
+	}
+	return j
+}
+
+// unaryMinus returns the offset of a '-' that negates the number at i (the
+// parser folds "- 42" into the constant -42 located at the minus), or -1.
+// The minus is unary when what precedes it cannot end an operand.
+func unaryMinus(q string, i int, keySoFar string) int {
+	j := i - 1
+	for j >= 0 && (q[j] == ' ' || q[j] == '\t' || q[j] == '\n' || q[j] == '\r') {
+		j--
+	}
+	if j < 0 || q[j] != '-' || j > 0 && q[j-1] == '-' {
+		return -1
+	}
+	k := strings.TrimRight(keySoFar, " ")
+	k = strings.TrimSuffix(k, "-")
+	k = strings.TrimRight(k, " ")
+	if k == "" {
+		return j
+	}
+	switch last := k[len(k)-1]; {
+	case last == ')' || last == ']' || last == '"' || last == 0 || isIdentByte(last) && !endsWithKeyword(k):
+		return -1
+	}
+	return j
+}
+
+// endsWithKeyword reports a few keywords after which an operand starts, so
+// "LIMIT -1" or "THEN -1" is unary although it follows a word.
+func endsWithKeyword(k string) bool {
+	i := len(k)
+	for i > 0 && isIdentByte(k[i-1]) {
+		i--
+	}
+	switch strings.ToLower(k[i:]) {
+	case "select", "where", "and", "or", "not", "in", "values", "limit", "offset", "then", "else", "when", "case",
+		"return", "returning", "by", "set", "on", "having", "is", "like", "between", "any", "all", "array":
+		return true
+	}
+	return false
+}
+
+// unquote decodes a quoted string token. E strings support the common
+// backslash escapes; an escape pgshard does not decode reports !ok.
+func unquote(raw string, escapes bool) (string, bool) {
+	if len(raw) < 2 || raw[0] != '\'' || raw[len(raw)-1] != '\'' {
+		return "", false
+	}
+	body := raw[1 : len(raw)-1]
+	if !escapes {
+		return strings.ReplaceAll(body, "''", "'"), true
+	}
+	var b strings.Builder
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		switch {
+		case c == '\'' && i+1 < len(body) && body[i+1] == '\'':
+			b.WriteByte('\'')
+			i++
+		case c == '\\' && i+1 < len(body):
+			i++
+			switch body[i] {
+			case 'n':
+				b.WriteByte('\n')
+			case 't':
+				b.WriteByte('\t')
+			case 'r':
+				b.WriteByte('\r')
+			case 'b':
+				b.WriteByte('\b')
+			case 'f':
+				b.WriteByte('\f')
+			case '\\', '\'', '"':
+				b.WriteByte(body[i])
+			default:
+				return "", false
+			}
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String(), true
+}
+
+// hint returns the body of a /* pgshard: ... */ comment.
+func hint(comment string) (string, bool) {
+	body := strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(comment, "/*"), "*/"))
+	rest, ok := strings.CutPrefix(body, "pgshard:")
+	if !ok {
+		return "", false
+	}
+	return strings.TrimSpace(rest), true
+}

@@ -1,0 +1,474 @@
+package router
+
+import (
+	"fmt"
+	"strings"
+
+	pg "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/pgshard/pgshard/internal/sqltext"
+)
+
+// rel is one relation named in a statement.
+type rel struct {
+	role  role
+	table *Table // for roleSharded
+	name  string
+	alias string
+	pins  [][]Source // each pin: the key equals one of these values
+	up    int        // union-find parent: co-located relations share a root
+}
+
+// scope is one query level's FROM list, for resolving column references.
+type scope struct {
+	rels   []int
+	parent *scope
+}
+
+// analyzer walks one statement's tree, recording relations, key pins and
+// equalities between keys, and the constructs routing must know about.
+type analyzer struct {
+	schema  *Schema
+	lits    []sqltext.Literal
+	rels    []rel
+	ctes    map[string]bool
+	walked  map[*pg.SubLink]bool // sublinks conjuncts already walked
+	setop   bool                 // the statement is a UNION of queries
+	version int32
+	exact   bool   // a constant was used that the literal list does not hold
+	writes  bool   // a data-modifying statement anywhere (CTEs included)
+	locks   bool   // FOR UPDATE/SHARE
+	window  string // first window function seen, for the refusal
+	nested  string // a construct in a nested query that scatter cannot merge
+	depth   int
+}
+
+func (a *analyzer) addRel(rv *pg.RangeVar) int {
+	name := strings.ToLower(rv.Relname)
+	schema := strings.ToLower(rv.Schemaname)
+	if schema == "" && a.ctes[name] {
+		return -1
+	}
+	r := rel{name: name, up: len(a.rels)}
+	r.role, r.table = a.schema.lookup(schema, name)
+	if rv.Alias != nil {
+		r.alias = strings.ToLower(rv.Alias.Aliasname)
+	}
+	a.rels = append(a.rels, r)
+	return len(a.rels) - 1
+}
+
+func (a *analyzer) find(i int) int {
+	for a.rels[i].up != i {
+		a.rels[i].up = a.rels[a.rels[i].up].up
+		i = a.rels[i].up
+	}
+	return i
+}
+
+func (a *analyzer) union(i, j int) {
+	ri, rj := a.find(i), a.find(j)
+	if ri != rj && a.rels[ri].table.KeyType == a.rels[rj].table.KeyType {
+		a.rels[rj].up = ri
+	}
+}
+
+// source reads a constant or parameter, through casts.
+func (a *analyzer) source(n *pg.Node) (Source, bool) {
+	switch {
+	case n == nil:
+		return Source{}, false
+	case n.GetTypeCast() != nil:
+		return a.source(n.GetTypeCast().Arg)
+	case n.GetParamRef() != nil:
+		return Source{Param: int(n.GetParamRef().Number)}, true
+	case n.GetAConst() != nil:
+		c := n.GetAConst()
+		if c.Isnull {
+			return Source{}, false
+		}
+		loc := int(c.Location)
+		for i, l := range a.lits {
+			if l.Pos == loc {
+				return Source{Lit: i}, true
+			}
+			if l.Minus == loc {
+				return Source{Lit: i, Negate: true}, true
+			}
+		}
+		a.exact = true
+		return Source{Lit: -1, Const: constText(c)}, true
+	}
+	return Source{}, false
+}
+
+func constText(c *pg.A_Const) string {
+	switch v := c.Val.(type) {
+	case *pg.A_Const_Ival:
+		return fmt.Sprint(v.Ival.Ival)
+	case *pg.A_Const_Fval:
+		return v.Fval.Fval
+	case *pg.A_Const_Sval:
+		return v.Sval.Sval
+	case *pg.A_Const_Boolval:
+		return fmt.Sprint(v.Boolval.Boolval)
+	}
+	return ""
+}
+
+// column resolves a column reference to a relation in scope and says
+// whether the column is that relation's shard key.
+func (a *analyzer) column(cr *pg.ColumnRef, sc *scope) (int, bool) {
+	var qual, col string
+	switch f := cr.Fields; len(f) {
+	case 1:
+		col = f[0].GetString_().GetSval()
+	case 2:
+		qual, col = f[0].GetString_().GetSval(), f[1].GetString_().GetSval()
+	case 3:
+		qual, col = f[1].GetString_().GetSval(), f[2].GetString_().GetSval()
+	default:
+		return -1, false
+	}
+	if col == "" {
+		return -1, false // a star
+	}
+	col = strings.ToLower(col)
+	qual = strings.ToLower(qual)
+	for s := sc; s != nil; s = s.parent {
+		found := -1
+		for _, i := range s.rels {
+			r := &a.rels[i]
+			if qual != "" {
+				if r.alias == qual || r.alias == "" && r.name == qual {
+					found = i
+				}
+				continue
+			}
+			if r.role == roleSharded && r.table.Key == col {
+				if found >= 0 && a.find(found) != a.find(i) {
+					return -1, false // ambiguous: the server will say so
+				}
+				if found < 0 {
+					found = i
+				}
+			}
+		}
+		if found >= 0 {
+			r := &a.rels[found]
+			return found, r.role == roleSharded && r.table.Key == col
+		}
+	}
+	return -1, false
+}
+
+// keyColumn resolves n to a relation whose shard key it is.
+func (a *analyzer) keyColumn(n *pg.Node, sc *scope) (int, bool) {
+	if n.GetTypeCast() != nil {
+		n = n.GetTypeCast().Arg
+	}
+	if cr := n.GetColumnRef(); cr != nil {
+		if i, key := a.column(cr, sc); key {
+			return i, true
+		}
+	}
+	return -1, false
+}
+
+// conjuncts applies the top-level AND terms of a WHERE or ON clause.
+func (a *analyzer) conjuncts(n *pg.Node, sc *scope) {
+	if n == nil {
+		return
+	}
+	if b := n.GetBoolExpr(); b != nil && b.Boolop == pg.BoolExprType_AND_EXPR {
+		for _, arg := range b.Args {
+			a.conjuncts(arg, sc)
+		}
+		return
+	}
+	if i, vals, ok := a.pin(n, sc); ok {
+		a.rels[i].pins = append(a.rels[i].pins, vals)
+		return
+	}
+	if e := n.GetAExpr(); e != nil && e.Kind == pg.A_Expr_Kind_AEXPR_OP && opName(e) == "=" {
+		i, ki := a.keyColumn(e.Lexpr, sc)
+		j, kj := a.keyColumn(e.Rexpr, sc)
+		if ki && kj {
+			a.union(i, j)
+		}
+		return
+	}
+	// key IN (SELECT key FROM co-located table ...)
+	if sl := n.GetSubLink(); sl != nil && sl.SubLinkType == pg.SubLinkType_ANY_SUBLINK {
+		i, ki := a.keyColumn(sl.Testexpr, sc)
+		sub := sl.Subselect.GetSelectStmt()
+		if !ki || sub == nil || len(sub.TargetList) != 1 {
+			return
+		}
+		inner := &scope{parent: sc}
+		a.walked[sl] = true
+		a.depth++
+		a.selectStmt(sub, inner)
+		a.depth--
+		if j, kj := a.keyColumn(sub.TargetList[0].GetResTarget().GetVal(), inner); kj {
+			a.union(i, j)
+		}
+	}
+}
+
+func opName(e *pg.A_Expr) string {
+	if len(e.Name) == 0 {
+		return ""
+	}
+	return e.Name[len(e.Name)-1].GetString_().GetSval()
+}
+
+// pin recognizes "key = v", "key IN (v, ...)", "key = ANY(ARRAY[...])" and
+// ORs of pins of one relation.
+func (a *analyzer) pin(n *pg.Node, sc *scope) (int, []Source, bool) {
+	if b := n.GetBoolExpr(); b != nil && b.Boolop == pg.BoolExprType_OR_EXPR {
+		rel := -1
+		var all []Source
+		for _, arg := range b.Args {
+			i, vals, ok := a.pin(arg, sc)
+			if !ok || rel >= 0 && i != rel {
+				return -1, nil, false
+			}
+			rel = i
+			all = append(all, vals...)
+		}
+		return rel, all, rel >= 0
+	}
+	e := n.GetAExpr()
+	if e == nil || opName(e) != "=" {
+		return -1, nil, false
+	}
+	l, r := e.Lexpr, e.Rexpr
+	i, key := a.keyColumn(l, sc)
+	if !key && e.Kind == pg.A_Expr_Kind_AEXPR_OP {
+		l, r = r, l
+		i, key = a.keyColumn(l, sc)
+	}
+	if !key {
+		return -1, nil, false
+	}
+	var items []*pg.Node
+	switch e.Kind {
+	case pg.A_Expr_Kind_AEXPR_OP:
+		items = []*pg.Node{r}
+	case pg.A_Expr_Kind_AEXPR_IN:
+		items = r.GetList().GetItems()
+	case pg.A_Expr_Kind_AEXPR_OP_ANY:
+		if arr := r.GetAArrayExpr(); arr != nil {
+			items = arr.Elements
+		} else if tc := r.GetTypeCast(); tc != nil && tc.Arg.GetAArrayExpr() != nil {
+			items = tc.Arg.GetAArrayExpr().Elements
+		}
+	}
+	if len(items) == 0 {
+		return -1, nil, false
+	}
+	vals := make([]Source, 0, len(items))
+	for _, it := range items {
+		v, ok := a.source(it)
+		if !ok {
+			return -1, nil, false
+		}
+		vals = append(vals, v)
+	}
+	return i, vals, true
+}
+
+// fromList adds a FROM clause's relations to sc and applies JOIN ... ON.
+func (a *analyzer) fromList(items []*pg.Node, sc *scope) {
+	for _, it := range items {
+		a.fromItem(it, sc)
+	}
+}
+
+func (a *analyzer) fromItem(n *pg.Node, sc *scope) {
+	switch {
+	case n.GetRangeVar() != nil:
+		if i := a.addRel(n.GetRangeVar()); i >= 0 {
+			sc.rels = append(sc.rels, i)
+		}
+	case n.GetJoinExpr() != nil:
+		j := n.GetJoinExpr()
+		a.fromItem(j.Larg, sc)
+		a.fromItem(j.Rarg, sc)
+		if j.Jointype == pg.JoinType_JOIN_INNER {
+			a.conjuncts(j.Quals, sc)
+		} else {
+			a.keyEqualities(j.Quals, sc)
+		}
+		a.expr(j.Quals, sc)
+		if len(j.UsingClause) > 0 {
+			a.using(j, sc)
+		}
+	case n.GetRangeSubselect() != nil:
+		a.query(n.GetRangeSubselect().Subquery, &scope{parent: sc})
+	case n.GetRangeFunction() != nil:
+		for _, f := range n.GetRangeFunction().Functions {
+			a.expr(f, sc)
+		}
+	}
+}
+
+// keyEqualities applies only key = key equalities: in an outer join's ON
+// clause a constant does not filter the preserved side, but co-location
+// still holds.
+func (a *analyzer) keyEqualities(n *pg.Node, sc *scope) {
+	if n == nil {
+		return
+	}
+	if b := n.GetBoolExpr(); b != nil && b.Boolop == pg.BoolExprType_AND_EXPR {
+		for _, arg := range b.Args {
+			a.keyEqualities(arg, sc)
+		}
+		return
+	}
+	if e := n.GetAExpr(); e != nil && e.Kind == pg.A_Expr_Kind_AEXPR_OP && opName(e) == "=" {
+		i, ki := a.keyColumn(e.Lexpr, sc)
+		j, kj := a.keyColumn(e.Rexpr, sc)
+		if ki && kj {
+			a.union(i, j)
+		}
+	}
+}
+
+// using treats JOIN ... USING (key) as key equality of the joined tables.
+func (a *analyzer) using(j *pg.JoinExpr, sc *scope) {
+	for _, u := range j.UsingClause {
+		col := strings.ToLower(u.GetString_().GetSval())
+		var same []int
+		for _, i := range sc.rels {
+			if r := a.rels[i]; r.role == roleSharded && r.table.Key == col {
+				same = append(same, i)
+			}
+		}
+		for k := 1; k < len(same); k++ {
+			a.union(same[0], same[k])
+		}
+	}
+}
+
+// query walks a nested query (subquery, CTE, set operation branch).
+func (a *analyzer) query(n *pg.Node, sc *scope) {
+	switch {
+	case n == nil:
+	case n.GetSelectStmt() != nil:
+		a.selectStmt(n.GetSelectStmt(), sc)
+	case n.GetInsertStmt() != nil, n.GetUpdateStmt() != nil, n.GetDeleteStmt() != nil:
+		a.writes = true
+		a.dml(n, sc)
+	}
+}
+
+func (a *analyzer) selectStmt(s *pg.SelectStmt, sc *scope) {
+	a.depth++
+	defer func() { a.depth-- }()
+	a.with(s.WithClause, sc)
+	if s.Op != pg.SetOperation_SETOP_NONE {
+		if a.depth == 1 {
+			a.setop = true
+		}
+		a.selectStmt(s.Larg, &scope{parent: sc.parent})
+		a.selectStmt(s.Rarg, &scope{parent: sc.parent})
+		return
+	}
+	if len(s.LockingClause) > 0 {
+		a.locks = true
+	}
+	a.fromList(s.FromClause, sc)
+	a.conjuncts(s.WhereClause, sc)
+	for _, l := range s.ValuesLists {
+		a.expr(l, sc)
+	}
+	for _, t := range s.TargetList {
+		a.expr(t, sc)
+	}
+	a.expr(s.WhereClause, sc)
+	a.expr(s.HavingClause, sc)
+	if a.depth > 1 && a.nested == "" {
+		switch {
+		case len(s.GroupClause) > 0 || hasAggregate(s.TargetList) || s.HavingClause != nil:
+			a.nested = "an aggregate in a subquery"
+		case len(s.DistinctClause) > 0:
+			a.nested = "DISTINCT in a subquery"
+		case s.LimitCount != nil || s.LimitOffset != nil:
+			a.nested = "LIMIT or OFFSET in a subquery"
+		}
+	}
+}
+
+func (a *analyzer) with(w *pg.WithClause, sc *scope) {
+	if w == nil {
+		return
+	}
+	for _, c := range w.Ctes {
+		cte := c.GetCommonTableExpr()
+		a.ctes[strings.ToLower(cte.Ctename)] = true
+		a.depth++
+		a.query(cte.Ctequery, &scope{parent: sc.parent})
+		a.depth--
+	}
+}
+
+// expr looks inside an expression for subqueries and for functions that
+// matter to routing.
+func (a *analyzer) expr(n *pg.Node, sc *scope) {
+	if n == nil {
+		return
+	}
+	switch {
+	case n.GetSubLink() != nil:
+		sl := n.GetSubLink()
+		if a.walked[sl] {
+			return
+		}
+		a.expr(sl.Testexpr, sc)
+		a.depth++
+		a.query(sl.Subselect, &scope{parent: sc})
+		a.depth--
+		return
+	case n.GetFuncCall() != nil:
+		f := n.GetFuncCall()
+		if f.Over != nil && a.window == "" {
+			a.window = funcName(f)
+		}
+		switch funcName(f) {
+		case "nextval", "setval":
+			a.writes = true
+		}
+	}
+	walkChildren(n, func(c *pg.Node) { a.expr(c, sc) })
+}
+
+func funcName(f *pg.FuncCall) string {
+	if len(f.Funcname) == 0 {
+		return ""
+	}
+	return strings.ToLower(f.Funcname[len(f.Funcname)-1].GetString_().GetSval())
+}
+
+var aggregates = map[string]bool{"count": true, "sum": true, "min": true, "max": true, "avg": true,
+	"bool_and": true, "bool_or": true, "every": true, "array_agg": true, "string_agg": true, "stddev": true,
+	"variance": true, "json_agg": true, "jsonb_agg": true, "percentile_cont": true, "percentile_disc": true,
+	"mode": true, "json_object_agg": true, "jsonb_object_agg": true, "xmlagg": true, "bit_and": true, "bit_or": true,
+	"stddev_pop": true, "stddev_samp": true, "var_pop": true, "var_samp": true, "corr": true, "covar_pop": true,
+	"covar_samp": true, "regr_count": true}
+
+func isAggregate(f *pg.FuncCall) bool { return f.Over == nil && (aggregates[funcName(f)] || f.AggStar) }
+
+func hasAggregate(list []*pg.Node) bool {
+	found := false
+	for _, n := range list {
+		visit(n, func(c *pg.Node) bool {
+			if f := c.GetFuncCall(); f != nil && isAggregate(f) {
+				found = true
+			}
+			return !found && c.GetSubLink() == nil
+		})
+	}
+	return found
+}

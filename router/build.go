@@ -1,0 +1,283 @@
+package router
+
+import (
+	"fmt"
+	"strings"
+
+	pg "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/pgshard/pgshard/internal/sqltext"
+)
+
+// build plans one parsed statement.
+func (s *Schema) build(stmt *pg.Node, lits []sqltext.Literal, version int32) *Plan {
+	a := &analyzer{schema: s, lits: lits, ctes: map[string]bool{}, walked: map[*pg.SubLink]bool{}, version: version}
+	switch {
+	case stmt.GetSelectStmt() != nil:
+		sel := stmt.GetSelectStmt()
+		a.selectStmt(sel, &scope{})
+		p := a.decide("SELECT")
+		if p.Kind == KindRefuse {
+			return p
+		}
+		p.Read = !a.locks && !a.writes
+		if a.writes && p.Kind == KindAny {
+			p.Kind = KindDefault
+		}
+		if p.Kind == KindScatter || p.Kind == KindShard && a.mayFanOut() {
+			if why := a.unmergeable(); why != "" {
+				if p.Kind == KindScatter {
+					return refuseScatter(why, a)
+				}
+				p.mergeErr = why
+			} else if err := a.mergePlan(p, stmt); err != nil {
+				if p.Kind == KindScatter {
+					return refuse(codeFeatureNotSupported, err.Error(), scatterHint(a))
+				}
+				p.mergeErr = err.Error()
+			}
+		}
+		p.Exact = p.Exact || a.exact
+		return p
+	case stmt.GetInsertStmt() != nil, stmt.GetUpdateStmt() != nil, stmt.GetDeleteStmt() != nil:
+		return a.writePlan(stmt)
+	case stmt.GetTransactionStmt() != nil, stmt.GetVariableSetStmt() != nil, stmt.GetVariableShowStmt() != nil,
+		stmt.GetDiscardStmt() != nil, stmt.GetDeallocateStmt() != nil, stmt.GetPrepareStmt() != nil,
+		stmt.GetExecuteStmt() != nil, stmt.GetListenStmt() != nil, stmt.GetUnlistenStmt() != nil,
+		stmt.GetNotifyStmt() != nil, stmt.GetFetchStmt() != nil, stmt.GetClosePortalStmt() != nil,
+		stmt.GetLoadStmt() != nil, stmt.GetConstraintsSetStmt() != nil:
+		return &Plan{Kind: KindSession}
+	case stmt.GetExplainStmt() != nil:
+		inner := s.build(stmt.GetExplainStmt().Query, lits, version)
+		if inner.Kind == KindScatter || inner.Kind == KindAll {
+			return refuse(codeFeatureNotSupported, "pgshard: EXPLAIN of a statement that runs on every shard is not supported",
+				"Add a shard key condition, or a /* pgshard: shard=N */ hint to explain it on one shard.")
+		}
+		return &Plan{Kind: inner.Kind, Class: inner.Class, Read: true, Exact: inner.Exact, mergeErr: "EXPLAIN across shards"}
+	case stmt.GetDeclareCursorStmt() != nil:
+		inner := s.build(stmt.GetDeclareCursorStmt().Query, lits, version)
+		if inner.Kind == KindScatter {
+			return refuse(codeFeatureNotSupported, "pgshard: a cursor over rows of every shard is not supported",
+				"Pin the cursor's query to one shard with a shard key condition.")
+		}
+		return &Plan{Kind: inner.Kind, Class: inner.Class, Exact: inner.Exact, mergeErr: "a cursor across shards"}
+	case stmt.GetCopyStmt() != nil:
+		return a.copyPlan(stmt.GetCopyStmt())
+	case stmt.GetTruncateStmt() != nil:
+		sc := &scope{}
+		for _, r := range stmt.GetTruncateStmt().Relations {
+			a.fromItem(r, sc)
+		}
+		if a.onlyLocal() {
+			return &Plan{Kind: KindDefault}
+		}
+		return &Plan{Kind: KindAll}
+	case stmt.GetDoStmt() != nil, stmt.GetCallStmt() != nil:
+		return &Plan{Kind: KindDefault}
+	}
+	// Everything else is DDL or maintenance: the schema is the same on
+	// every shard.
+	return &Plan{Kind: KindAll}
+}
+
+// decide turns the relations and pins found into a plan kind.
+func (a *analyzer) decide(command string) *Plan {
+	p := &Plan{Command: command}
+	var sharded, local []string
+	for i := range a.rels {
+		r := &a.rels[i]
+		switch r.role {
+		case roleSharded:
+			sharded = append(sharded, r.name)
+		case roleLocal:
+			local = append(local, r.name)
+		}
+	}
+	p.Tables = append(sharded, local...)
+	switch {
+	case len(sharded) == 0 && len(local) > 0:
+		p.Kind = KindDefault
+		return p
+	case len(sharded) == 0:
+		p.Kind = KindAny
+		return p
+	case len(local) > 0:
+		return refuse(codeFeatureNotSupported,
+			fmt.Sprintf("pgshard: %s combines sharded table %s with table %s, which lives only on the default shard", command, sharded[0], local[0]),
+			fmt.Sprintf("Declare %s a reference table (copied to every shard) or shard it on the same key.", local[0]))
+	}
+	// One Pin per co-location class; a class with no pin scatters.
+	roots := map[int]*Pin{}
+	var order []int
+	unpinned := map[int]bool{}
+	for i := range a.rels {
+		r := &a.rels[i]
+		if r.role != roleSharded {
+			continue
+		}
+		root := a.find(i)
+		if _, seen := roots[root]; !seen && !unpinned[root] {
+			order = append(order, root)
+		}
+		for _, vals := range r.pins {
+			if pin := roots[root]; pin == nil || len(vals) < len(pin.Values) {
+				roots[root] = &Pin{Table: r.table, Values: vals}
+			}
+		}
+		if roots[root] == nil {
+			unpinned[root] = true
+		}
+	}
+	classes := 0
+	for _, root := range order {
+		if roots[root] != nil {
+			delete(unpinned, root)
+		}
+		classes++
+	}
+	if len(unpinned) > 0 {
+		if classes > 1 && a.nested != "" {
+			return refuse(codeFeatureNotSupported, "pgshard: cannot merge "+a.nested+" over rows of sharded tables across shards", scatterHint(a))
+		}
+		if classes > 1 && !a.setop {
+			var names []string
+			for _, root := range order {
+				names = append(names, a.rels[root].name)
+			}
+			return refuse(codeFeatureNotSupported,
+				fmt.Sprintf("pgshard: %s joins sharded tables %s without equating their shard keys, so matching rows may be on different shards", command, strings.Join(names, " and ")),
+				"Join sharded tables on their shard key (e.g. a.user_id = b.user_id), or pin every one to the same key value.")
+		}
+		p.Kind = KindScatter
+		return p
+	}
+	p.Kind = KindShard
+	for _, root := range order {
+		p.Class = append(p.Class, *roots[root])
+	}
+	p.setop = a.setop
+	return p
+}
+
+// mayFanOut says whether a pinned plan can still reach several shards.
+func (a *analyzer) mayFanOut() bool { return true }
+
+// unmergeable names a construct whose result on several shards cannot be
+// combined into the one-server answer.
+func (a *analyzer) unmergeable() string {
+	switch {
+	case a.window != "":
+		return fmt.Sprintf("window function %s() over rows of sharded tables", a.window)
+	case a.nested != "":
+		return a.nested + " over rows of sharded tables"
+	}
+	return ""
+}
+
+func refuseScatter(why string, a *analyzer) *Plan {
+	return refuse(codeFeatureNotSupported, "pgshard: cannot merge "+why+" across shards", scatterHint(a))
+}
+
+func scatterHint(a *analyzer) string {
+	for _, r := range a.rels {
+		if r.role == roleSharded {
+			return fmt.Sprintf("Add a condition on %s.%s so the query runs on one shard.", r.name, r.table.Key)
+		}
+	}
+	return ""
+}
+
+func (a *analyzer) onlyLocal() bool {
+	for _, r := range a.rels {
+		if r.role != roleLocal {
+			return false
+		}
+	}
+	return true
+}
+
+// dml walks an INSERT, UPDATE or DELETE for its relations and pins.
+func (a *analyzer) dml(n *pg.Node, sc *scope) {
+	switch {
+	case n.GetInsertStmt() != nil:
+		ins := n.GetInsertStmt()
+		a.with(ins.WithClause, sc)
+		if i := a.addRel(ins.Relation); i >= 0 {
+			sc.rels = append(sc.rels, i)
+		}
+		a.query(ins.SelectStmt, &scope{parent: sc.parent})
+	case n.GetUpdateStmt() != nil:
+		up := n.GetUpdateStmt()
+		a.with(up.WithClause, sc)
+		if i := a.addRel(up.Relation); i >= 0 {
+			sc.rels = append(sc.rels, i)
+		}
+		a.fromList(up.FromClause, sc)
+		a.conjuncts(up.WhereClause, sc)
+		a.expr(up.WhereClause, sc)
+		for _, t := range up.TargetList {
+			a.expr(t, sc)
+		}
+	case n.GetDeleteStmt() != nil:
+		del := n.GetDeleteStmt()
+		a.with(del.WithClause, sc)
+		if i := a.addRel(del.Relation); i >= 0 {
+			sc.rels = append(sc.rels, i)
+		}
+		a.fromList(del.UsingClause, sc)
+		a.conjuncts(del.WhereClause, sc)
+		a.expr(del.WhereClause, sc)
+	}
+}
+
+// writePlan plans INSERT, UPDATE and DELETE.
+func (a *analyzer) writePlan(stmt *pg.Node) *Plan {
+	var target *pg.RangeVar
+	var command string
+	switch {
+	case stmt.GetInsertStmt() != nil:
+		target, command = stmt.GetInsertStmt().Relation, "INSERT"
+	case stmt.GetUpdateStmt() != nil:
+		target, command = stmt.GetUpdateStmt().Relation, "UPDATE"
+	default:
+		target, command = stmt.GetDeleteStmt().Relation, "DELETE"
+	}
+	role, table := a.schema.lookup(strings.ToLower(target.Schemaname), strings.ToLower(target.Relname))
+	a.writes = true
+	if ins := stmt.GetInsertStmt(); ins != nil && role == roleSharded {
+		return a.insertPlan(ins, table)
+	}
+	a.dml(stmt, &scope{})
+	if up := stmt.GetUpdateStmt(); up != nil && role == roleSharded {
+		for _, t := range up.TargetList {
+			if strings.EqualFold(t.GetResTarget().GetName(), table.Key) {
+				return refuse(codeFeatureNotSupported,
+					fmt.Sprintf("pgshard: UPDATE of shard key %s.%s would move the row to another shard", table, table.Key),
+					"Delete the row and insert it with the new key instead.")
+			}
+		}
+	}
+	p := a.decide(command)
+	p.Exact = p.Exact || a.exact
+	switch {
+	case p.Kind == KindRefuse:
+		return p
+	case role == roleReference:
+		if len(p.Tables) > 0 {
+			return refuse(codeFeatureNotSupported,
+				fmt.Sprintf("pgshard: %s of reference table %s reads table %s; a reference table's copies must stay identical", command, target.Relname, p.Tables[0]),
+				"Write reference tables from constants or other reference tables only.")
+		}
+		p.Kind = KindAll
+	case role == roleLocal && p.Kind == KindAny:
+		p.Kind = KindDefault
+	case p.Kind == KindScatter:
+		if !a.schema.KeylessWrites {
+			return refuse(codeFeatureNotSupported,
+				fmt.Sprintf("pgshard: %s of sharded table %s without a condition on its shard key %s would touch every shard", command, table, table.Key),
+				fmt.Sprintf("Add WHERE %s = ... (or IN (...)), or set sharding.keyless_writes: all_shards to allow it.", table.Key))
+		}
+		p.Kind = KindAll
+	}
+	return p
+}

@@ -1,0 +1,81 @@
+package router
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/pgshard/pgshard/router/merge"
+)
+
+// Describe prints a route for people: `pgshard route`, the admin SHOW
+// ROUTE statement and the golden files of the router's tests.
+func (r *Route) Describe() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "kind=%s", r.Kind)
+	if r.Err != nil {
+		fmt.Fprintf(&b, " error=%s %q", r.Err.Code, r.Err.Message)
+		return b.String()
+	}
+	if len(r.Shards) > 0 {
+		fmt.Fprintf(&b, " shards=%v", r.Shards)
+	}
+	if r.Plan != nil && r.Plan.Read {
+		b.WriteString(" read")
+	}
+	for i, sql := range r.SQL {
+		fmt.Fprintf(&b, "\n  shard %d: %s", r.Shards[i], sql)
+		if r.Params != nil && len(r.Params[i]) > 0 {
+			fmt.Fprintf(&b, " params=%v", r.Params[i])
+		}
+	}
+	if r.Plan != nil && r.Plan.ShardSQL != "" && len(r.Shards) > 1 {
+		fmt.Fprintf(&b, "\n  sent: %s", r.Plan.ShardSQL)
+	}
+	if r.Merge != nil && len(r.Shards) > 1 {
+		fmt.Fprintf(&b, "\n  merge: %s", describeSpec(r.Merge))
+	}
+	return b.String()
+}
+
+func describeSpec(s *merge.Spec) string {
+	var parts []string
+	if len(s.GroupBy) > 0 {
+		parts = append(parts, fmt.Sprintf("group=%v", s.GroupBy))
+	}
+	for _, a := range s.Aggs {
+		name := [...]string{"count", "sum", "min", "max", "avg", "bool_and", "bool_or"}[a.Kind]
+		if a.Kind == merge.AggAvg {
+			parts = append(parts, fmt.Sprintf("%s(%d/%d)", name, a.Col, a.CountCol))
+		} else {
+			parts = append(parts, fmt.Sprintf("%s(%d)", name, a.Col))
+		}
+	}
+	if s.Having != nil {
+		parts = append(parts, fmt.Sprintf("having=%+v", s.Having))
+	}
+	if s.Distinct {
+		parts = append(parts, "distinct")
+	}
+	for _, k := range s.OrderBy {
+		dir := "asc"
+		if k.Desc {
+			dir = "desc"
+		}
+		nulls := "last"
+		if k.NullsFirst {
+			nulls = "first"
+		}
+		parts = append(parts, fmt.Sprintf("order(%d %s nulls %s)", k.Col, dir, nulls))
+	}
+	if s.Limit >= 0 {
+		parts = append(parts, fmt.Sprintf("limit=%d", s.Limit))
+	}
+	if s.Offset > 0 {
+		parts = append(parts, fmt.Sprintf("offset=%d", s.Offset))
+	}
+	parts = append(parts, fmt.Sprintf("output=%d", s.Output))
+	if len(parts) == 1 {
+		return "concat " + parts[0]
+	}
+	return strings.Join(parts, " ")
+}

@@ -1,0 +1,175 @@
+package router
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/pgshard/pgshard/internal/sqltext"
+	"github.com/pgshard/pgshard/shard"
+)
+
+// values are one execution's constants: the statement's literals and, for
+// the extended protocol, the Bind parameters.
+type values struct {
+	lits    []sqltext.Literal
+	params  [][]byte
+	formats []int16
+	text    string
+}
+
+// point hashes one key value of type t.
+func (v *values) point(s Source, t shard.KeyType) (shard.Point, error) {
+	switch {
+	case s.Param > 0:
+		i := s.Param - 1
+		if i >= len(v.params) {
+			return 0, fmt.Errorf("there is no parameter $%d", s.Param)
+		}
+		if v.params[i] == nil {
+			return 0, shard.ErrNullKey
+		}
+		if i < len(v.formats) && v.formats[i] == 1 {
+			return shard.PointFromBinary(t, v.params[i])
+		}
+		return shard.PointFromTextBytes(t, v.params[i])
+	case s.Lit >= 0 && s.Lit < len(v.lits):
+		val := v.lits[s.Lit].Value
+		if s.Negate {
+			val = "-" + val
+		}
+		return shard.PointFromText(t, val)
+	}
+	val := s.Const
+	if s.Negate {
+		val = "-" + val
+	}
+	return shard.PointFromText(t, val)
+}
+
+// int64 reads a LIMIT or OFFSET value.
+func (v *values) int64(s *Source) (int64, error) {
+	if s == nil {
+		return -1, nil
+	}
+	var txt string
+	switch {
+	case s.Param > 0:
+		i := s.Param - 1
+		if i >= len(v.params) {
+			return 0, fmt.Errorf("there is no parameter $%d", s.Param)
+		}
+		if v.params[i] == nil {
+			return -1, nil
+		}
+		if i < len(v.formats) && v.formats[i] == 1 {
+			b := v.params[i]
+			switch len(b) {
+			case 8:
+				return int64(uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 | uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7])), nil
+			case 4:
+				return int64(int32(uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]))), nil
+			}
+			return 0, fmt.Errorf("LIMIT/OFFSET parameter $%d has %d bytes", s.Param, len(b))
+		}
+		txt = string(v.params[i])
+	case s.Lit >= 0 && s.Lit < len(v.lits):
+		txt = v.lits[s.Lit].Value
+	default:
+		txt = s.Const
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(txt), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("LIMIT/OFFSET %q is not an integer", txt)
+	}
+	return n, nil
+}
+
+// route evaluates p for one execution against shard map m.
+func (p *Plan) route(m *shard.Map, def shard.ShardID, v values, hints []string) *Route {
+	rt := &Route{Plan: p, Kind: p.Kind, Version: m.Version(), Merge: p.Merge}
+	if h, err := parseHints(hints); err != nil {
+		return refuseRoute(rt, &Error{Code: codeInvalidParam, Message: "pgshard: " + err.Error(),
+			Hint: "Hints are /* pgshard: shard=<index> */ or /* pgshard: shard_key=<value> */."})
+	} else if h != nil && p.Kind != KindSession && p.Kind != KindRefuse {
+		id, err := h.shard(m, p)
+		if err != nil {
+			return refuseRoute(rt, &Error{Code: codeInvalidParam, Message: "pgshard: " + err.Error()})
+		}
+		rt.Kind = KindShard
+		rt.Shards = []shard.ShardID{id}
+		rt.Merge = nil
+		return rt
+	}
+	switch p.Kind {
+	case KindRefuse:
+		rt.Err = p.Err
+	case KindDefault:
+		rt.Shards = []shard.ShardID{def}
+	case KindAny, KindSession:
+		// The wire layer picks: the session's current shard if any.
+	case KindScatter, KindAll:
+		rt.Shards = m.Shards()
+	case KindShard:
+		if p.Insert != nil {
+			return p.splitInsert(rt, m, v)
+		}
+		set := map[shard.ShardID]bool{}
+		for _, pin := range p.Class {
+			for _, s := range pin.Values {
+				pt, err := v.point(s, pin.Table.KeyType)
+				if errors.Is(err, shard.ErrNullKey) {
+					continue // key = NULL matches no row anywhere
+				}
+				if err != nil {
+					return refuseRoute(rt, keyError(pin.Table, err))
+				}
+				set[m.Lookup(pt)] = true
+			}
+		}
+		for id := range set {
+			rt.Shards = append(rt.Shards, id)
+		}
+		slices.Sort(rt.Shards)
+		switch {
+		case len(rt.Shards) == 0:
+			rt.Shards = []shard.ShardID{def} // nothing can match: any shard answers
+		case len(rt.Shards) > 1 && len(p.Class) > 1 && !p.setop:
+			return refuseRoute(rt, &Error{Code: codeFeatureNotSupported,
+				Message: "pgshard: the statement joins sharded rows whose keys are on different shards",
+				Hint:    "Join sharded tables on their shard key, or pin them to keys on one shard."})
+		case len(rt.Shards) > 1 && !p.Read && p.Command != "SELECT":
+			rt.Kind = KindAll
+		case len(rt.Shards) > 1 && p.mergeErr != "":
+			return refuseRoute(rt, &Error{Code: codeFeatureNotSupported, Message: "pgshard: cannot merge " + p.mergeErr + " across shards",
+				Hint: "Pin the statement to one shard key value."})
+		}
+	}
+	if rt.Merge != nil && len(rt.Shards) > 1 {
+		limit, err := v.int64(p.LimitSrc)
+		if err == nil {
+			var off int64
+			off, err = v.int64(p.OffSrc)
+			spec := *p.Merge
+			spec.Limit, spec.Offset = limit, max(off, 0)
+			rt.Merge = &spec
+		}
+		if err != nil {
+			return refuseRoute(rt, &Error{Code: codeInvalidParam, Message: "pgshard: " + err.Error()})
+		}
+	}
+	return rt
+}
+
+func refuseRoute(rt *Route, e *Error) *Route {
+	rt.Kind = KindRefuse
+	rt.Err = e
+	rt.Shards = nil
+	return rt
+}
+
+func keyError(t *Table, err error) *Error {
+	return &Error{Code: "22P02", Message: fmt.Sprintf("pgshard: invalid value for shard key %s.%s: %v", t, t.Key, err)}
+}

@@ -1,0 +1,63 @@
+package router
+
+import (
+	"strings"
+	"testing"
+
+	pg "github.com/pganalyze/pg_query_go/v6"
+)
+
+// TestParserLimits checks the guard against libpg_query's recursion: what
+// the guard lets through parses (or fails cleanly), and chains long enough
+// to crash the parser never reach it.
+func TestParserLimits(t *testing.T) {
+	chain := func(n int) string { return "SELECT 1" + strings.Repeat("+1", n) }
+	parens := func(n int) string { return "SELECT " + strings.Repeat("(", n) + "1" + strings.Repeat(")", n) }
+	for _, q := range []string{chain(maxNesting - 10), parens(maxNesting - 10)} {
+		if why := tooComplex(q); why != "" {
+			t.Fatalf("guard refuses a statement at the limit: %s", why)
+		}
+		if _, err := pg.Parse(q); err != nil {
+			t.Fatalf("libpg_query fails below the guard's limit (%d bytes): %v", len(q), err)
+		}
+	}
+	// Well past the limit the guard answers; the parser is never called
+	// with these (30,000 terms crash it).
+	for _, q := range []string{chain(30000), parens(30000), "SELECT " + strings.Repeat("-", 40000) + "1"} {
+		if why := tooComplex(q); why == "" {
+			t.Fatalf("guard lets %d bytes through", len(q))
+		}
+	}
+	r := testRouter(t)
+	rt := r.Simple(chain(30000))[0].Route
+	if rt.Err == nil || rt.Err.Code != "54001" {
+		t.Fatalf("deep statement routed as %s", rt.Describe())
+	}
+	// Long flat lists are not limited.
+	in := "SELECT * FROM users WHERE user_id IN (" + strings.Repeat("1,", 20000) + "1) OR user_id = 2" + strings.Repeat(" OR user_id = 3", 5000)
+	if rt := r.Simple(in)[0].Route; rt.Err != nil {
+		t.Fatalf("long IN/OR list refused: %s", rt.Describe())
+	}
+}
+
+// FuzzRoute feeds arbitrary statement text to the router: it must never
+// panic or crash, whatever libpg_query makes of it.
+func FuzzRoute(f *testing.F) {
+	src, err := readLines("testdata/routes.sql")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range src {
+		f.Add(s)
+	}
+	f.Add("SELECT (((((1")
+	f.Add("SELECT 1" + strings.Repeat("*2", 4000))
+	r := testRouter(f)
+	f.Fuzz(func(t *testing.T, q string) {
+		for _, st := range r.Simple(q) {
+			_ = st.Route.Describe()
+		}
+		p := r.Prepare(q)
+		_ = r.Bind(p, q, [][]byte{[]byte("1"), nil, {0, 0, 0, 1}}, []int16{0, 0, 1})
+	})
+}

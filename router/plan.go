@@ -1,0 +1,117 @@
+package router
+
+import (
+	"github.com/pgshard/pgshard/internal/sqltext"
+	"github.com/pgshard/pgshard/router/merge"
+	"github.com/pgshard/pgshard/shard"
+)
+
+// Kind is what a plan does with a statement.
+type Kind uint8
+
+const (
+	// KindShard runs the statement on the shard(s) owning its key values;
+	// on several shards the results are merged.
+	KindShard Kind = iota
+	// KindDefault runs it on the default shard (tables that are not sharded).
+	KindDefault
+	// KindAny runs it on any one shard: reads of reference tables only,
+	// statements naming no table. The session's current shard is best.
+	KindAny
+	// KindScatter runs it on every shard and merges the results.
+	KindScatter
+	// KindAll runs it on every shard, as a write: DDL, reference tables.
+	KindAll
+	// KindSession is transaction control and session state (BEGIN, SET,
+	// SHOW...): it goes with the session, not with data.
+	KindSession
+	// KindRefuse answers an error without running anything.
+	KindRefuse
+)
+
+var kindNames = [...]string{"shard", "default", "any", "scatter", "all", "session", "refuse"}
+
+func (k Kind) String() string { return kindNames[k] }
+
+// Source says where a value the plan needs comes from in one execution.
+type Source struct {
+	Param  int // 1-based $n of a Bind; 0 when Lit is used
+	Lit    int // index into the statement's literals, when Param is 0
+	Negate bool
+	Const  string // a value written in the plan itself (Param 0, Lit -1)
+}
+
+// Pin is a shard key constraint: the key of Table equals one of Values.
+type Pin struct {
+	Table  *Table
+	Values []Source
+}
+
+// Plan is a statement's routing, independent of its constant values: it
+// is cached and evaluated per execution with the values.
+type Plan struct {
+	Kind Kind
+	Err  *Error // for KindRefuse
+
+	Command  string // INSERT, SELECT...: the leading command word
+	Read     bool   // changes nothing (a SELECT without locking or writing functions)
+	Tables   []string
+	Class    []Pin // KindShard: the key constraints; all must resolve to shards
+	Insert   *insertSplit
+	Merge    *merge.Spec // KindScatter/KindShard across shards: how to merge
+	LimitSrc *Source     // merge limit from a value
+	OffSrc   *Source     // merge offset from a value
+	ShardSQL string      // the text to send to each shard when it differs from the client's
+	// Exact means the plan embeds the statement's own constants (a
+	// rewritten text): it is cached by exact text, never shared by
+	// normalized form.
+	Exact bool
+	// mergeErr says why the results of this pinned statement cannot be
+	// merged, should its key values land on several shards.
+	mergeErr string
+
+	setop bool // a UNION: pinned branches may be on different shards
+
+	lits  []sqltext.Literal // a prepared statement's own literals
+	hints []string          // a prepared statement's hint comments
+}
+
+// Route is a plan evaluated for one execution.
+type Route struct {
+	Plan   *Plan
+	Kind   Kind
+	Shards []shard.ShardID // where to run; one for a single-shard route
+	// SQL per shard when a statement is split (multi-row INSERT): index
+	// aligned with Shards; nil means every shard gets the same text.
+	SQL []string
+	// Params per shard for a split extended-protocol statement: which of
+	// the client's parameters (0-based) each shard's statement takes.
+	Params  [][]int
+	Merge   *merge.Spec
+	Version uint64 // of the shard map the route was computed with
+	Err     *Error
+}
+
+// Single reports whether the route runs on exactly one shard as is.
+func (r *Route) Single() bool { return r.Err == nil && len(r.Shards) == 1 && r.SQL == nil }
+
+// Error is a refusal: SQLSTATE and a message telling the client what to do.
+type Error struct {
+	Code    string
+	Message string
+	Hint    string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+const (
+	codeFeatureNotSupported = "0A000"
+	codeSyntax              = "42601"
+	codeProgramLimit        = "54001"
+	codeInvalidParam        = "22023"
+	codeNullKey             = "23502"
+)
+
+func refuse(code, msg, hint string) *Plan {
+	return &Plan{Kind: KindRefuse, Err: &Error{Code: code, Message: msg, Hint: hint}}
+}

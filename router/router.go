@@ -1,0 +1,189 @@
+package router
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	pg "github.com/pganalyze/pg_query_go/v6"
+	"github.com/pganalyze/pg_query_go/v6/parser"
+
+	"github.com/pgshard/pgshard/internal/sqltext"
+	"github.com/pgshard/pgshard/shard"
+)
+
+// Router plans statements for one logical database.
+type Router struct {
+	schema *Schema
+	maps   *shard.Holder
+	cache  *lru.Cache[string, *Plan]
+}
+
+// New returns a router over schema whose shard map is read from maps for
+// every statement, so a map replaced during a range move takes effect at
+// the next statement. cacheSize bounds the plan cache.
+func New(schema *Schema, maps *shard.Holder, cacheSize int) *Router {
+	c, err := lru.New[string, *Plan](max(cacheSize, 16))
+	if err != nil {
+		panic(err) // only for a non-positive size
+	}
+	return &Router{schema: schema, maps: maps, cache: c}
+}
+
+// Schema returns the table roles the router routes by.
+func (r *Router) Schema() *Schema { return r.schema }
+
+// Statement is one statement of a simple query with its route.
+type Statement struct {
+	Text  string
+	Route *Route
+}
+
+// exactOnly marks a normalized form whose plans embed constants.
+var exactOnly = &Plan{}
+
+// Simple routes the statements of a simple-protocol Query.
+func (r *Router) Simple(q string) []Statement {
+	stmts := sqltext.Split(q)
+	out := make([]Statement, 0, len(stmts))
+	m := r.maps.Load()
+	for _, text := range stmts {
+		n := sqltext.Normalize(text)
+		p := r.planNormalized(text, &n)
+		out = append(out, Statement{Text: text, Route: p.route(m, r.schema.Default, values{lits: n.Literals, text: text}, n.Hints)})
+	}
+	return out
+}
+
+func (r *Router) planNormalized(text string, n *sqltext.Normalized) *Plan {
+	key := "n" + n.Key
+	if p, ok := r.cache.Get(key); ok {
+		if p != exactOnly {
+			return p
+		}
+		if p, ok := r.cache.Get("x" + text); ok {
+			return p
+		}
+	}
+	p := r.plan(text, n.Literals)
+	if p.Exact {
+		r.cache.Add(key, exactOnly)
+		r.cache.Add("x"+text, p)
+	} else {
+		r.cache.Add(key, p)
+	}
+	return p
+}
+
+// Prepare plans an extended-protocol statement (at Parse): its key values
+// come from Bind parameters, so the plan is cached by its text.
+func (r *Router) Prepare(q string) *Plan {
+	key := "p" + q
+	if p, ok := r.cache.Get(key); ok {
+		return p
+	}
+	n := sqltext.Normalize(q)
+	p := r.plan(q, n.Literals)
+	if p.Kind != KindRefuse {
+		p.lits, p.hints = n.Literals, n.Hints
+	}
+	r.cache.Add(key, p)
+	return p
+}
+
+// Bind evaluates a prepared plan with a Bind's parameters. formats holds
+// one format code per parameter (already expanded from the Bind's short
+// forms); text is the statement text, for splitting.
+func (r *Router) Bind(p *Plan, text string, params [][]byte, formats []int16) *Route {
+	return p.route(r.maps.Load(), r.schema.Default, values{lits: p.lits, params: params, formats: formats, text: text}, p.hints)
+}
+
+// plan parses one statement and plans it; it never panics on bad input
+// and never hands libpg_query a statement that could crash it.
+func (r *Router) plan(text string, lits []sqltext.Literal) *Plan {
+	if why := tooComplex(text); why != "" {
+		return refuse(codeProgramLimit, "pgshard: statement is too complex for pgshard's router: "+why,
+			"Split the statement, or simplify the expression.")
+	}
+	tree, err := pg.Parse(text)
+	if err != nil {
+		return parseError(err)
+	}
+	if len(tree.Stmts) != 1 {
+		if len(tree.Stmts) == 0 {
+			return &Plan{Kind: KindAny} // only comments
+		}
+		return refuse(codeSyntax, "pgshard: one statement expected", "")
+	}
+	return r.schema.build(tree.Stmts[0].Stmt, lits, tree.Version)
+}
+
+// parseError turns libpg_query's error into what Postgres would answer.
+func parseError(err error) *Plan {
+	var pe *parser.Error
+	msg := err.Error()
+	if errors.As(err, &pe) {
+		msg = pe.Message
+	}
+	return refuse(codeSyntax, msg, "")
+}
+
+// maxNesting bounds what the router hands to libpg_query. The parser
+// recurses once per nesting level of an expression: a chain of binary
+// operators (1+1+1...) nests one level per operator, parentheses one level
+// each. libpg_query crashes the process (a C stack overflow Go cannot
+// recover) at about 24,000 levels and reports a stack-depth error from
+// about 5,000; TestParserLimits checks that this bound stays below both.
+// AND, OR and commas do not nest (the parser flattens them), so long OR
+// lists and IN lists are not limited.
+const maxNesting = 3000
+
+// tooComplex estimates the nesting depth of q without parsing it.
+func tooComplex(q string) string {
+	var base []int // nesting at each open parenthesis
+	level, chain, deepest := 0, 0, 0
+	for i := 0; i < len(q); {
+		switch c := q[i]; c {
+		case '(', '[':
+			base = append(base, chain)
+			level = chain + 1
+			chain = level
+			i++
+		case ')', ']':
+			if n := len(base); n > 0 {
+				chain = base[n-1]
+				base = base[:n-1]
+				level = 0
+				if n > 1 {
+					level = base[n-2] + 1
+				}
+			}
+			i++
+		case ',', ';':
+			chain = level
+			i++
+		case '+', '-', '*', '/', '<', '>', '=', '%', '^', '|', '&', '#', '~', '!', '@':
+			j := i + 1
+			for j < len(q) && strings.IndexByte("+-*/<>=%^|&#~!@", q[j]) >= 0 && !strings.HasPrefix(q[j:], "--") && !strings.HasPrefix(q[j:], "/*") {
+				j++
+			}
+			chain++
+			deepest = max(deepest, chain)
+			i = j
+		default:
+			j := sqltext.SkipToken(q, i)
+			if j-i == 2 || j-i == 3 {
+				if w := strings.ToLower(q[i:j]); w == "and" || w == "or" {
+					chain = level
+				}
+			}
+			i = j
+		}
+		deepest = max(deepest, chain)
+	}
+	if deepest > maxNesting {
+		return fmt.Sprintf("expressions nested about %d levels deep (at most %d)", deepest, maxNesting)
+	}
+	return ""
+}

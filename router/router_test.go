@@ -1,0 +1,81 @@
+package router
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/pgshard/pgshard/internal/config"
+	"github.com/pgshard/pgshard/shard"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func testRouter(t testing.TB) *Router {
+	t.Helper()
+	d := &config.Database{
+		Shards: []config.Shard{{Name: "s0"}, {Name: "s1"}, {Name: "s2"}},
+		Sharding: config.Sharding{
+			Tables: []config.ShardedTable{
+				{Name: "users", Key: "user_id", KeyType: "bigint"},
+				{Name: "orders", Key: "user_id", KeyType: "bigint"},
+				{Name: "sessions", Key: "token", KeyType: "uuid"},
+			},
+			ReferenceTables: []string{"countries"},
+			DefaultShard:    "s0",
+			KeylessWrites:   config.KeylessRefuse,
+		},
+	}
+	s, err := NewSchema(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return New(s, shard.NewHolder(shard.EqualMap(3)), 1000)
+}
+
+// TestGoldenRoutes plans representative statements and compares the routes
+// with testdata/routes.golden (go test ./router -run Golden -update).
+func TestGoldenRoutes(t *testing.T) {
+	lines, err := readLines("testdata/routes.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := testRouter(t)
+	var out strings.Builder
+	for _, line := range lines {
+		for _, st := range r.Simple(line) {
+			fmt.Fprintf(&out, "%s\n  %s\n", st.Text, strings.ReplaceAll(st.Route.Describe(), "\n", "\n  "))
+		}
+	}
+	golden := "testdata/routes.golden"
+	if *update {
+		if err := os.WriteFile(golden, []byte(out.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != string(want) {
+		t.Errorf("routes differ from %s (run with -update and review the diff):\n%s", golden, out.String())
+	}
+}
+
+// readLines returns the statements of a .sql test file: one per line,
+// without blank lines and # comments.
+func readLines(name string) ([]string, error) {
+	src, err := os.ReadFile(name)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, line := range strings.Split(string(src), "\n") {
+		if strings.TrimSpace(line) != "" && !strings.HasPrefix(line, "#") {
+			out = append(out, line)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,92 @@
+package router
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/pgshard/pgshard/internal/config"
+	"github.com/pgshard/pgshard/shard"
+)
+
+// Table is a sharded table: its rows are placed by the hash of Key.
+type Table struct {
+	Schema  string // "" when the configuration did not qualify the name
+	Name    string
+	Key     string
+	KeyType shard.KeyType
+}
+
+func (t *Table) String() string {
+	if t.Schema != "" {
+		return t.Schema + "." + t.Name
+	}
+	return t.Name
+}
+
+// Schema is a database's table roles, as configured.
+type Schema struct {
+	sharded   map[string][]*Table // by lower-case table name
+	reference map[string][]string // by table name: the schemas configured ("" = any)
+	Default   shard.ShardID
+	Shards    int
+	// KeylessWrites lets UPDATE/DELETE without a key run on every shard.
+	KeylessWrites bool
+}
+
+// NewSchema reads the table roles of d.
+func NewSchema(d *config.Database) (*Schema, error) {
+	s := &Schema{sharded: map[string][]*Table{}, reference: map[string][]string{}, Shards: len(d.Shards)}
+	for i, sh := range d.Shards {
+		if sh.Name == d.Sharding.DefaultShard {
+			s.Default = shard.ShardID(i)
+		}
+	}
+	s.KeylessWrites = d.Sharding.KeylessWrites == config.KeylessAllShards
+	for _, t := range d.Sharding.Tables {
+		kt, err := shard.ParseKeyType(t.KeyType)
+		if err != nil {
+			return nil, fmt.Errorf("table %s: %w", t.Name, err)
+		}
+		schema, name := splitName(t.Name)
+		tab := &Table{Schema: schema, Name: name, Key: strings.ToLower(t.Key), KeyType: kt}
+		s.sharded[name] = append(s.sharded[name], tab)
+	}
+	for _, r := range d.Sharding.ReferenceTables {
+		schema, name := splitName(r)
+		s.reference[name] = append(s.reference[name], schema)
+	}
+	return s, nil
+}
+
+func splitName(n string) (schema, name string) {
+	n = strings.ToLower(n)
+	if i := strings.LastIndexByte(n, '.'); i >= 0 {
+		return n[:i], n[i+1:]
+	}
+	return "", n
+}
+
+// role says what a relation named in a statement is.
+type role uint8
+
+const (
+	roleLocal     role = iota // lives on the default shard
+	roleSharded               // split by key
+	roleReference             // copied to every shard
+)
+
+// lookup classifies schema.name as written in a statement (schema may be
+// empty). An unqualified configured name matches any schema.
+func (s *Schema) lookup(schema, name string) (role, *Table) {
+	for _, t := range s.sharded[name] {
+		if t.Schema == "" || t.Schema == schema || schema == "" && t.Schema == "public" {
+			return roleSharded, t
+		}
+	}
+	for _, sc := range s.reference[name] {
+		if sc == "" || sc == schema || schema == "" && sc == "public" {
+			return roleReference, nil
+		}
+	}
+	return roleLocal, nil
+}

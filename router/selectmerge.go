@@ -1,0 +1,519 @@
+package router
+
+import (
+	"fmt"
+	"strings"
+
+	pg "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/pgshard/pgshard/router/merge"
+)
+
+// Column indexes in a merge.Spec built at plan time may be negative: -k is
+// the k-th column from the end, for columns pgshard appends after a "*"
+// whose width only the RowDescription tells. Output <= 0 means "all
+// columns but -Output". Resolve fixes them once the width is known.
+
+// mergePlan derives how to merge the results of a SELECT run on several
+// shards, rewriting what each shard is sent where the merge needs other
+// columns than the client asked for (avg → sum and count, hidden sort
+// keys, HAVING aggregates, LIMIT l OFFSET o → LIMIT l+o).
+func (a *analyzer) mergePlan(p *Plan, stmt *pg.Node) error {
+	sel := stmt.GetSelectStmt()
+	m := &mergeBuilder{a: a, sel: sel, spec: &merge.Spec{Limit: -1}}
+	if sel.Op != pg.SetOperation_SETOP_NONE {
+		return m.setOperation(p)
+	}
+	if err := m.targets(); err != nil {
+		return err
+	}
+	if err := m.groupBy(); err != nil {
+		return err
+	}
+	if err := m.having(); err != nil {
+		return err
+	}
+	if len(sel.DistinctClause) > 0 {
+		if d := sel.DistinctClause[0]; d != nil && d.Node != nil {
+			return fmt.Errorf("pgshard: cannot merge SELECT DISTINCT ON across shards")
+		}
+		m.spec.Distinct = true
+	}
+	if err := m.orderBy(); err != nil {
+		return err
+	}
+	if err := m.limit(p); err != nil {
+		return err
+	}
+	m.finish()
+	p.Merge = m.spec
+	if m.rewritten {
+		out, err := pg.Deparse(&pg.ParseResult{Version: a.version, Stmts: []*pg.RawStmt{{Stmt: stmt}}})
+		if err != nil {
+			return fmt.Errorf("pgshard: rewriting the query for the shards: %w", err)
+		}
+		p.ShardSQL = out
+		p.Exact = true
+	}
+	return nil
+}
+
+type mergeBuilder struct {
+	a         *analyzer
+	sel       *pg.SelectStmt
+	spec      *merge.Spec
+	star      int // index of the first "*" target, or -1
+	visible   int // targets the client asked for
+	hidden    []*pg.Node
+	keys      []string // exprKey of each visible target
+	names     []string // output name of each visible target
+	aggs      bool
+	rewritten bool
+}
+
+// col returns the spec index of visible target i.
+func (m *mergeBuilder) col(i int) (int, bool) {
+	if m.star >= 0 && i >= m.star {
+		return 0, false
+	}
+	return i, true
+}
+
+// addHidden appends a column for the merge only and returns its index
+// placeholder, fixed up by finish.
+func (m *mergeBuilder) addHidden(n *pg.Node) int {
+	m.hidden = append(m.hidden, n)
+	m.sel.TargetList = append(m.sel.TargetList, &pg.Node{Node: &pg.Node_ResTarget{ResTarget: &pg.ResTarget{
+		Name: fmt.Sprintf("pgshard_%d", len(m.hidden)), Val: n}}})
+	m.rewritten = true
+	return hiddenBase + len(m.hidden) - 1
+}
+
+const hiddenBase = 1 << 20
+
+// fix turns hidden placeholders into real (or from-the-end) indexes.
+func (m *mergeBuilder) fix(c int) int {
+	if c < hiddenBase {
+		return c
+	}
+	k := c - hiddenBase
+	if m.star >= 0 {
+		return -(len(m.hidden) - k)
+	}
+	return m.visible + k
+}
+
+func (m *mergeBuilder) finish() {
+	s := m.spec
+	for i := range s.GroupBy {
+		s.GroupBy[i] = m.fix(s.GroupBy[i])
+	}
+	for i := range s.Aggs {
+		s.Aggs[i].Col = m.fix(s.Aggs[i].Col)
+		s.Aggs[i].CountCol = m.fix(s.Aggs[i].CountCol)
+	}
+	for i := range s.OrderBy {
+		s.OrderBy[i].Col = m.fix(s.OrderBy[i].Col)
+	}
+	s.Having = fixExpr(s.Having, m.fix)
+	if m.star >= 0 {
+		s.Output = -len(m.hidden)
+	} else {
+		s.Output = m.visible
+	}
+}
+
+func fixExpr(e merge.Expr, fix func(int) int) merge.Expr {
+	switch e := e.(type) {
+	case merge.ColRef:
+		return merge.ColRef{Col: fix(e.Col)}
+	case merge.Cmp:
+		return merge.Cmp{Op: e.Op, L: fixExpr(e.L, fix), R: fixExpr(e.R, fix)}
+	case merge.And:
+		args := make([]merge.Expr, len(e.Args))
+		for i, x := range e.Args {
+			args[i] = fixExpr(x, fix)
+		}
+		return merge.And{Args: args}
+	case merge.Or:
+		args := make([]merge.Expr, len(e.Args))
+		for i, x := range e.Args {
+			args[i] = fixExpr(x, fix)
+		}
+		return merge.Or{Args: args}
+	case merge.Not:
+		return merge.Not{Arg: fixExpr(e.Arg, fix)}
+	case merge.IsNull:
+		return merge.IsNull{Arg: fixExpr(e.Arg, fix), Not: e.Not}
+	}
+	return e
+}
+
+var aggKinds = map[string]merge.AggKind{"count": merge.AggCount, "sum": merge.AggSum, "min": merge.AggMin, "max": merge.AggMax,
+	"avg": merge.AggAvg, "bool_and": merge.AggBoolAnd, "every": merge.AggBoolAnd, "bool_or": merge.AggBoolOr}
+
+// aggregate records target (or hidden) column col holding aggregate f,
+// rewriting avg into sum plus a hidden count.
+func (m *mergeBuilder) aggregate(f *pg.FuncCall, col int) error {
+	name := funcName(f)
+	kind, ok := aggKinds[name]
+	if !ok {
+		return fmt.Errorf("pgshard: cannot merge aggregate %s() across shards", name)
+	}
+	if f.AggDistinct {
+		return fmt.Errorf("pgshard: cannot merge %s(DISTINCT ...) across shards", name)
+	}
+	if len(f.AggOrder) > 0 && kind != merge.AggCount {
+		return fmt.Errorf("pgshard: cannot merge %s(... ORDER BY ...) across shards", name)
+	}
+	agg := merge.Agg{Col: col, Kind: kind}
+	if kind == merge.AggAvg {
+		count := proto.Clone(f).(*pg.FuncCall)
+		count.Funcname = []*pg.Node{pg.MakeStrNode("count")}
+		f.Funcname = []*pg.Node{pg.MakeStrNode("sum")}
+		agg.CountCol = m.addHidden(&pg.Node{Node: &pg.Node_FuncCall{FuncCall: count}})
+		m.rewritten = true
+	}
+	m.spec.Aggs = append(m.spec.Aggs, agg)
+	m.aggs = true
+	return nil
+}
+
+func (m *mergeBuilder) targets() error {
+	m.star = -1
+	m.visible = len(m.sel.TargetList)
+	for i, t := range m.sel.TargetList {
+		rt := t.GetResTarget()
+		v := rt.GetVal()
+		name := rt.GetName()
+		if cr := v.GetColumnRef(); cr != nil {
+			if cr.Fields[len(cr.Fields)-1].GetAStar() != nil {
+				if m.star < 0 {
+					m.star = i
+				}
+			} else if name == "" {
+				name = cr.Fields[len(cr.Fields)-1].GetString_().GetSval()
+			}
+		}
+		m.names = append(m.names, strings.ToLower(name))
+		m.keys = append(m.keys, exprKey(v))
+	}
+	for i, t := range m.sel.TargetList[:m.visible] {
+		v := t.GetResTarget().GetVal()
+		f := v.GetFuncCall()
+		if f != nil && isAggregate(f) {
+			col, ok := m.col(i)
+			if !ok {
+				return fmt.Errorf("pgshard: cannot merge aggregates listed after * across shards; name the columns")
+			}
+			if err := m.aggregate(f, col); err != nil {
+				return err
+			}
+			continue
+		}
+		if hasAggregate([]*pg.Node{v}) {
+			return fmt.Errorf("pgshard: cannot merge an expression over an aggregate (select list item %d) across shards; select the aggregate itself", i+1)
+		}
+	}
+	return nil
+}
+
+// find returns the visible target matching n: a position, an output name
+// or the same expression.
+func (m *mergeBuilder) find(n *pg.Node, positional bool) (int, bool) {
+	if c := n.GetAConst(); c != nil && positional {
+		if iv, ok := c.Val.(*pg.A_Const_Ival); ok {
+			i := int(iv.Ival.Ival) - 1
+			if i >= 0 && i < m.visible {
+				return m.col(i)
+			}
+		}
+		return 0, false
+	}
+	if cr := n.GetColumnRef(); cr != nil && len(cr.Fields) == 1 {
+		name := strings.ToLower(cr.Fields[0].GetString_().GetSval())
+		for i, tn := range m.names {
+			if tn == name && name != "" {
+				return m.col(i)
+			}
+		}
+	}
+	key := exprKey(n)
+	for i, k := range m.keys {
+		if k == key {
+			return m.col(i)
+		}
+	}
+	return 0, false
+}
+
+func (m *mergeBuilder) groupBy() error {
+	for _, g := range m.sel.GroupClause {
+		if g.GetGroupingSet() != nil {
+			return fmt.Errorf("pgshard: cannot merge GROUPING SETS, ROLLUP or CUBE across shards")
+		}
+		col, ok := m.find(g, true)
+		if !ok {
+			if g.GetAConst() != nil {
+				return fmt.Errorf("pgshard: GROUP BY position is not in the select list")
+			}
+			col = m.addHidden(proto.Clone(g).(*pg.Node))
+		}
+		m.spec.GroupBy = append(m.spec.GroupBy, col)
+	}
+	if len(m.sel.GroupClause) > 0 && !m.aggs {
+		// GROUP BY without aggregates is a DISTINCT on the group key; the
+		// merge needs an aggregate list to group, so count a hidden one.
+		m.spec.Aggs = append(m.spec.Aggs, merge.Agg{Col: m.addHidden(countStar()), Kind: merge.AggCount})
+		m.aggs = true
+	}
+	return nil
+}
+
+func countStar() *pg.Node {
+	return &pg.Node{Node: &pg.Node_FuncCall{FuncCall: &pg.FuncCall{Funcname: []*pg.Node{pg.MakeStrNode("count")}, AggStar: true}}}
+}
+
+// having moves HAVING from the shards to the merge.
+func (m *mergeBuilder) having() error {
+	h := m.sel.HavingClause
+	if h == nil {
+		return nil
+	}
+	e, err := m.havingExpr(h)
+	if err != nil {
+		return err
+	}
+	m.spec.Having = e
+	m.sel.HavingClause = nil
+	m.rewritten = true
+	if !m.aggs {
+		m.spec.Aggs = append(m.spec.Aggs, merge.Agg{Col: m.addHidden(countStar()), Kind: merge.AggCount})
+		m.aggs = true
+	}
+	return nil
+}
+
+func (m *mergeBuilder) havingExpr(n *pg.Node) (merge.Expr, error) {
+	switch {
+	case n.GetBoolExpr() != nil:
+		b := n.GetBoolExpr()
+		var args []merge.Expr
+		for _, x := range b.Args {
+			e, err := m.havingExpr(x)
+			if err != nil {
+				return nil, err
+			}
+			args = append(args, e)
+		}
+		switch b.Boolop {
+		case pg.BoolExprType_AND_EXPR:
+			return merge.And{Args: args}, nil
+		case pg.BoolExprType_OR_EXPR:
+			return merge.Or{Args: args}, nil
+		default:
+			return merge.Not{Arg: args[0]}, nil
+		}
+	case n.GetAExpr() != nil && n.GetAExpr().Kind == pg.A_Expr_Kind_AEXPR_OP:
+		e := n.GetAExpr()
+		op := opName(e)
+		switch op {
+		case "=", "<>", "!=", "<", "<=", ">", ">=":
+		default:
+			return nil, fmt.Errorf("pgshard: cannot merge HAVING with operator %s across shards", op)
+		}
+		l, err := m.havingExpr(e.Lexpr)
+		if err != nil {
+			return nil, err
+		}
+		r, err := m.havingExpr(e.Rexpr)
+		if err != nil {
+			return nil, err
+		}
+		return merge.Cmp{Op: op, L: l, R: r}, nil
+	case n.GetNullTest() != nil:
+		t := n.GetNullTest()
+		arg, err := m.havingExpr(t.Arg)
+		if err != nil {
+			return nil, err
+		}
+		return merge.IsNull{Arg: arg, Not: t.Nulltesttype == pg.NullTestType_IS_NOT_NULL}, nil
+	case n.GetAConst() != nil:
+		c := n.GetAConst()
+		return merge.Const{Text: constText(c), Null: c.Isnull}, nil
+	case n.GetTypeCast() != nil && n.GetTypeCast().Arg.GetAConst() != nil:
+		return m.havingExpr(n.GetTypeCast().Arg)
+	}
+	if col, ok := m.find(n, false); ok {
+		return merge.ColRef{Col: col}, nil
+	}
+	if f := n.GetFuncCall(); f != nil && isAggregate(f) {
+		clone := proto.Clone(f).(*pg.FuncCall)
+		col := m.addHidden(&pg.Node{Node: &pg.Node_FuncCall{FuncCall: clone}})
+		if err := m.aggregate(clone, col); err != nil {
+			return nil, err
+		}
+		return merge.ColRef{Col: col}, nil
+	}
+	return nil, fmt.Errorf("pgshard: cannot merge this HAVING condition across shards; compare aggregates or grouped columns with constants")
+}
+
+func (m *mergeBuilder) orderBy() error {
+	for _, s := range m.sel.SortClause {
+		sb := s.GetSortBy()
+		if sb.SortbyDir == pg.SortByDir_SORTBY_USING {
+			return fmt.Errorf("pgshard: cannot merge ORDER BY ... USING across shards")
+		}
+		col, ok := m.find(sb.Node, true)
+		if !ok {
+			if sb.Node.GetAConst() != nil {
+				return fmt.Errorf("pgshard: ORDER BY position is not in the select list")
+			}
+			clone := proto.Clone(sb.Node).(*pg.Node)
+			col = m.addHidden(clone)
+			if f := clone.GetFuncCall(); f != nil && isAggregate(f) {
+				if err := m.aggregate(f, col); err != nil {
+					return err
+				}
+			} else if hasAggregate([]*pg.Node{clone}) {
+				return fmt.Errorf("pgshard: cannot merge ORDER BY an expression over an aggregate across shards; select it and order by its position")
+			}
+		}
+		desc := sb.SortbyDir == pg.SortByDir_SORTBY_DESC
+		nullsFirst := desc
+		switch sb.SortbyNulls {
+		case pg.SortByNulls_SORTBY_NULLS_FIRST:
+			nullsFirst = true
+		case pg.SortByNulls_SORTBY_NULLS_LAST:
+			nullsFirst = false
+		}
+		m.spec.OrderBy = append(m.spec.OrderBy, merge.SortKey{Col: col, Desc: desc, NullsFirst: nullsFirst})
+	}
+	return nil
+}
+
+// limit records LIMIT/OFFSET for the merge and rewrites what the shards
+// get: with aggregation or DISTINCT the shards must return every group;
+// otherwise each returns its first limit+offset rows.
+func (m *mergeBuilder) limit(p *Plan) error {
+	sel := m.sel
+	if sel.LimitOption == pg.LimitOption_LIMIT_OPTION_WITH_TIES {
+		return fmt.Errorf("pgshard: cannot merge FETCH ... WITH TIES across shards")
+	}
+	read := func(n *pg.Node) (*Source, error) {
+		if n == nil || n.GetAConst() != nil && n.GetAConst().Isnull {
+			return nil, nil
+		}
+		src, ok := m.a.source(n)
+		if !ok {
+			return nil, fmt.Errorf("pgshard: cannot merge a LIMIT or OFFSET that is not a constant or parameter across shards")
+		}
+		return &src, nil
+	}
+	var err error
+	if p.LimitSrc, err = read(sel.LimitCount); err != nil {
+		return err
+	}
+	if p.OffSrc, err = read(sel.LimitOffset); err != nil {
+		return err
+	}
+	switch {
+	case p.LimitSrc == nil && p.OffSrc == nil:
+	case m.aggs || m.spec.Distinct:
+		sel.LimitCount, sel.LimitOffset = nil, nil
+		m.rewritten = true
+	case p.OffSrc != nil:
+		if sel.LimitCount != nil {
+			sel.LimitCount = &pg.Node{Node: &pg.Node_AExpr{AExpr: &pg.A_Expr{Kind: pg.A_Expr_Kind_AEXPR_OP,
+				Name: []*pg.Node{pg.MakeStrNode("+")}, Lexpr: sel.LimitCount, Rexpr: sel.LimitOffset}}}
+		}
+		sel.LimitOffset = nil
+		m.rewritten = true
+	}
+	return nil
+}
+
+// setOperation merges UNION [ALL] of queries: concatenation, or DISTINCT
+// for UNION. ORDER BY and LIMIT on the whole are not merged.
+func (m *mergeBuilder) setOperation(p *Plan) error {
+	sel := m.sel
+	if sel.Op != pg.SetOperation_SETOP_UNION {
+		return fmt.Errorf("pgshard: cannot merge INTERSECT or EXCEPT across shards")
+	}
+	if len(sel.SortClause) > 0 || sel.LimitCount != nil || sel.LimitOffset != nil {
+		return fmt.Errorf("pgshard: cannot merge ORDER BY or LIMIT over a UNION across shards")
+	}
+	for s := sel; s.Op != pg.SetOperation_SETOP_NONE; s = s.Larg {
+		if !s.All {
+			m.spec.Distinct = true
+		}
+		if s.Rarg.Op != pg.SetOperation_SETOP_NONE {
+			return fmt.Errorf("pgshard: cannot merge nested set operations across shards")
+		}
+	}
+	m.spec.Output = 0 // every column
+	p.Merge = m.spec
+	return nil
+}
+
+// exprKey identifies an expression regardless of where it is written.
+func exprKey(n *pg.Node) string {
+	if n == nil {
+		return ""
+	}
+	c := proto.Clone(n)
+	clearLocations(c.ProtoReflect())
+	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(c)
+	return string(b)
+}
+
+func clearLocations(m protoreflect.Message) {
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.Name() == "location":
+			m.Clear(fd)
+		case fd.Message() != nil && fd.IsList():
+			l := v.List()
+			for i := 0; i < l.Len(); i++ {
+				clearLocations(l.Get(i).Message())
+			}
+		case fd.Message() != nil && !fd.IsMap():
+			clearLocations(v.Message())
+		}
+		return true
+	})
+}
+
+// Resolve returns spec with from-the-end column indexes made absolute for
+// a result of ncols columns, and limit and offset set.
+func Resolve(spec *merge.Spec, ncols int, limit, offset int64) *merge.Spec {
+	s := *spec
+	abs := func(c int) int {
+		if c < 0 {
+			return ncols + c
+		}
+		return c
+	}
+	s.GroupBy = make([]int, len(spec.GroupBy))
+	for i, c := range spec.GroupBy {
+		s.GroupBy[i] = abs(c)
+	}
+	s.Aggs = make([]merge.Agg, len(spec.Aggs))
+	for i, a := range spec.Aggs {
+		a.Col, a.CountCol = abs(a.Col), abs(a.CountCol)
+		s.Aggs[i] = a
+	}
+	s.OrderBy = make([]merge.SortKey, len(spec.OrderBy))
+	for i, k := range spec.OrderBy {
+		k.Col = abs(k.Col)
+		s.OrderBy[i] = k
+	}
+	s.Having = fixExpr(spec.Having, abs)
+	if spec.Output <= 0 {
+		s.Output = ncols + spec.Output
+	}
+	s.Limit, s.Offset = limit, offset
+	return &s
+}

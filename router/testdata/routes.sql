@@ -1,0 +1,67 @@
+# One statement per line; the golden file holds each one's route.
+SELECT * FROM users WHERE user_id = 42
+SELECT * FROM users WHERE user_id = '42'
+SELECT * FROM users WHERE user_id = 42::bigint
+SELECT * FROM users WHERE user_id = -7
+SELECT * FROM users WHERE user_id IN (1, 6, 9, 10)
+SELECT * FROM users WHERE user_id = ANY(ARRAY[1, 2])
+SELECT * FROM users WHERE user_id = 1 OR user_id = 2
+SELECT * FROM users u JOIN orders o ON o.user_id = u.user_id WHERE u.user_id = 42
+SELECT * FROM users u JOIN orders o USING (user_id) WHERE user_id = 42
+SELECT * FROM users u JOIN orders o ON o.user_id = u.user_id
+SELECT * FROM users u JOIN orders o ON o.amount = u.user_id
+SELECT * FROM users WHERE user_id = 42 AND EXISTS (SELECT 1 FROM orders o WHERE o.user_id = users.user_id)
+SELECT * FROM users WHERE user_id IN (SELECT user_id FROM orders WHERE amount > 5)
+SELECT * FROM users u JOIN countries c ON c.code = u.country WHERE u.user_id = 3
+SELECT * FROM countries
+SELECT * FROM settings WHERE k = 'a'
+SELECT * FROM users u JOIN settings s ON true
+SELECT now()
+SELECT * FROM users
+SELECT * FROM users ORDER BY name DESC NULLS LAST LIMIT 10
+SELECT name, user_id FROM users ORDER BY 2 LIMIT 10 OFFSET 5
+SELECT count(*), sum(balance), min(name), max(user_id), avg(balance) FROM users
+SELECT country, count(*) FROM users GROUP BY country HAVING count(*) > 2 ORDER BY country
+SELECT country FROM users GROUP BY country
+SELECT DISTINCT country FROM users ORDER BY 1
+SELECT country, avg(balance) FROM users GROUP BY 1 ORDER BY avg(balance) DESC LIMIT 3
+SELECT user_id, row_number() OVER () FROM users
+SELECT count(DISTINCT country) FROM users
+SELECT * FROM users WHERE balance > (SELECT avg(balance) FROM users)
+SELECT name FROM users UNION SELECT name FROM orders
+SELECT * FROM users FOR UPDATE
+SELECT * FROM users WHERE user_id = 5 FOR UPDATE
+INSERT INTO users (user_id, name) VALUES (1, 'a')
+INSERT INTO users (user_id, name) VALUES (1, 'a'), (6, 'b'), (9, 'c'), (8, $$d$$)
+INSERT INTO users (name, user_id) VALUES ('a', 1) ON CONFLICT (user_id) DO UPDATE SET name = excluded.name RETURNING *
+INSERT INTO users VALUES (1, 'a')
+INSERT INTO users (name) VALUES ('a')
+INSERT INTO users (user_id, name) VALUES (NULL, 'x')
+INSERT INTO users (user_id) SELECT 1
+INSERT INTO countries (code) VALUES ('fr')
+INSERT INTO settings (k) VALUES ('a')
+UPDATE users SET name = 'x' WHERE user_id = 9
+UPDATE users SET name = 'x'
+UPDATE users SET user_id = 3 WHERE user_id = 9
+DELETE FROM orders WHERE user_id IN (1, 9)
+DELETE FROM orders WHERE amount < 0
+UPDATE countries SET name = 'France' WHERE code = 'fr'
+CREATE TABLE t (id int)
+CREATE INDEX ON users (name)
+TRUNCATE users
+BEGIN
+SET search_path = public
+SHOW search_path
+COMMIT
+SELECT * FROM sessions WHERE token = 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'
+SELECT * FROM sessions WHERE token = '{a0eebc999c0b4ef8bb6d6bb9bd380a11}'
+SELECT * FROM sessions WHERE token = 'not-a-uuid'
+SELECT /* pgshard: shard=2 */ * FROM users
+SELECT /* pgshard: shard_key=42 */ * FROM orders
+SELECT /* pgshard: shard=9 */ 1
+SELEKT 1
+SET a = 1; SELECT * FROM users WHERE user_id = 1
+EXPLAIN SELECT * FROM users WHERE user_id = 1
+COPY users FROM STDIN
+COPY countries TO STDOUT
+WITH x AS (SELECT * FROM users WHERE user_id = 4) SELECT * FROM x
