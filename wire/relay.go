@@ -31,7 +31,10 @@ func (s *session) relay(wantRFQ bool) error {
 		switch typ {
 		case '1', '2', '3', 'T', 'n', 'C', 'I', 's':
 			if typ == 'C' {
-				s.lastTag = string(bytes.TrimRight(body, "\x00"))
+				// Compared first so a repeated tag costs no allocation.
+				if tag := bytes.TrimRight(body, "\x00"); s.lastTag != string(tag) {
+					s.lastTag = string(tag)
+				}
 			}
 			if i := s.headServer(); i >= 0 && completes(s.pending[i].kind, typ) {
 				if err := s.emitSynthetics(i); err != nil {

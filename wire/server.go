@@ -42,6 +42,10 @@ type Server struct {
 // database is a configured logical database at run time.
 type database struct {
 	cfg *config.Database
+	// primaries caches route's answer per user (*config.User → *pool):
+	// pools live as long as the server, and this spares every transaction
+	// a key built with a string concatenation and a lock.
+	primaries sync.Map
 }
 
 // backendKey is the BackendKeyData pgshard gives a client, to find the
@@ -114,7 +118,17 @@ func (srv *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 		wg.Go(func() {
 			defer srv.recoverSession(conn)
-			srv.handshake(connCtx, conn)
+			s := srv.handshake(connCtx, conn)
+			if s == nil {
+				return
+			}
+			// The session runs on a goroutine of its own: the handshake's
+			// (TLS, SCRAM) grew this one's stack, which an idle session
+			// would otherwise keep until a GC shrinks it.
+			wg.Go(func() {
+				defer srv.recoverSession(conn)
+				s.run(connCtx)
+			})
 		})
 	}
 
@@ -189,8 +203,13 @@ func (srv *Server) route(db *database, u *config.User) (*pool, error) {
 	if len(db.cfg.Shards) == 0 {
 		return nil, errorf(codeInternalError, fmt.Sprintf("database %q has no shards", db.cfg.Name))
 	}
+	if p, ok := db.primaries.Load(u); ok {
+		return p.(*pool), nil
+	}
 	sh := &db.cfg.Shards[0]
-	return srv.pool(db, u, sh, &sh.Primary), nil
+	p := srv.pool(db, u, sh, &sh.Primary)
+	db.primaries.Store(u, p)
+	return p, nil
 }
 
 // pool returns the pool for (database, user, node), creating it on first use.

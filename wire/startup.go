@@ -1,7 +1,6 @@
 package wire
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -18,9 +17,10 @@ import (
 const startupTimeout = 60 * time.Second
 
 // handshake runs a new client connection from its first byte to
-// ReadyForQuery, then hands it to a session. Encryption and cancel requests
-// are answered here.
-func (srv *Server) handshake(ctx context.Context, conn net.Conn) {
+// ReadyForQuery and returns its session, or nil when the connection ended
+// (refused, or a cancel or encryption request). Encryption and cancel
+// requests are answered here.
+func (srv *Server) handshake(ctx context.Context, conn net.Conn) *session {
 	_ = conn.SetDeadline(time.Now().Add(startupTimeout))
 	be := pgproto3.NewBackend(conn, conn)
 	var tlsState *tls.ConnectionState
@@ -30,26 +30,26 @@ func (srv *Server) handshake(ctx context.Context, conn net.Conn) {
 		if err != nil {
 			srv.log.Debug("startup", "remote", conn.RemoteAddr().String(), "err", err)
 			_ = conn.Close()
-			return
+			return nil
 		}
 		switch m := msg.(type) {
 		case *pgproto3.SSLRequest:
 			if srv.tls == nil || tlsState != nil {
 				if _, err := conn.Write([]byte{'N'}); err != nil {
 					_ = conn.Close()
-					return
+					return nil
 				}
 				continue
 			}
 			if _, err := conn.Write([]byte{'S'}); err != nil {
 				_ = conn.Close()
-				return
+				return nil
 			}
 			tc := tls.Server(conn, srv.tls)
 			if err := tc.HandshakeContext(ctx); err != nil {
 				srv.log.Info("TLS handshake failed", "remote", conn.RemoteAddr().String(), "err", err)
 				_ = conn.Close()
-				return
+				return nil
 			}
 			st := tc.ConnectionState()
 			tlsState = &st
@@ -58,12 +58,12 @@ func (srv *Server) handshake(ctx context.Context, conn net.Conn) {
 		case *pgproto3.GSSEncRequest:
 			if _, err := conn.Write([]byte{'N'}); err != nil {
 				_ = conn.Close()
-				return
+				return nil
 			}
 		case *pgproto3.CancelRequest:
 			srv.cancel(m.ProcessID, m.SecretKey)
 			_ = conn.Close()
-			return
+			return nil
 		case *pgproto3.StartupMessage:
 			startup = m
 		}
@@ -80,10 +80,10 @@ func (srv *Server) handshake(ctx context.Context, conn net.Conn) {
 		_ = be.Flush()
 		srv.log.Info("connection refused", "remote", conn.RemoteAddr().String(), "user", startup.Parameters["user"], "code", pe.Code, "reason", pe.Message)
 		_ = conn.Close()
-		return
+		return nil
 	}
 	_ = conn.SetDeadline(time.Time{})
-	s.run(ctx)
+	return s
 }
 
 // login authenticates the client and greets it as Postgres would.
@@ -115,8 +115,7 @@ func (srv *Server) login(ctx context.Context, conn net.Conn, be *pgproto3.Backen
 	s := &session{
 		srv:      srv,
 		conn:     conn,
-		r:        newFrameReader(conn, srv.cfg.MaxMessageSize),
-		w:        bufio.NewWriterSize(conn, 16*1024),
+		r:        newClientFrameReader(conn, srv.cfg.MaxMessageSize),
 		db:       db,
 		user:     u,
 		mode:     srv.cfg.Pool.Mode,
@@ -125,6 +124,7 @@ func (srv *Server) login(ctx context.Context, conn net.Conn, be *pgproto3.Backen
 		settings: newSessionSettings(params),
 	}
 	s.log = srv.log.With("user", name, "database", dbName)
+	s.lendBuffers()
 	s.key = srv.register(s)
 
 	be.Send(&pgproto3.AuthenticationOk{})
