@@ -115,3 +115,24 @@ const (
 func refuse(code, msg, hint string) *Plan {
 	return &Plan{Kind: KindRefuse, Err: &Error{Code: code, Message: msg, Hint: hint}}
 }
+
+// UsesParams says whether routing needs a Bind's parameter values, so the
+// wire layer decodes a Bind only then.
+func (p *Plan) UsesParams() bool {
+	uses := func(s Source) bool { return s.Param > 0 }
+	for _, pin := range p.Class {
+		for _, v := range pin.Values {
+			if uses(v) {
+				return true
+			}
+		}
+	}
+	if p.Insert != nil {
+		for _, v := range p.Insert.Rows {
+			if uses(v) {
+				return true
+			}
+		}
+	}
+	return p.LimitSrc != nil && uses(*p.LimitSrc) || p.OffSrc != nil && uses(*p.OffSrc) || len(p.hints) > 0
+}

@@ -208,6 +208,11 @@ func (m *mergeBuilder) targets() error {
 			if !ok {
 				return fmt.Errorf("pgshard: cannot merge aggregates listed after * across shards; name the columns")
 			}
+			if funcName(f) == "avg" && t.GetResTarget().GetName() == "" {
+				// The shards compute sum in its place; the client still
+				// sees the column named as PostgreSQL names it.
+				t.GetResTarget().Name = "avg"
+			}
 			if err := m.aggregate(f, col); err != nil {
 				return err
 			}
@@ -426,13 +431,19 @@ func (m *mergeBuilder) limit(p *Plan) error {
 		m.rewritten = true
 	case p.OffSrc != nil:
 		if sel.LimitCount != nil {
+			// Typed, so parameters of unknown type add up.
 			sel.LimitCount = &pg.Node{Node: &pg.Node_AExpr{AExpr: &pg.A_Expr{Kind: pg.A_Expr_Kind_AEXPR_OP,
-				Name: []*pg.Node{pg.MakeStrNode("+")}, Lexpr: sel.LimitCount, Rexpr: sel.LimitOffset}}}
+				Name: []*pg.Node{pg.MakeStrNode("+")}, Lexpr: asBigint(sel.LimitCount), Rexpr: asBigint(sel.LimitOffset)}}}
 		}
 		sel.LimitOffset = nil
 		m.rewritten = true
 	}
 	return nil
+}
+
+func asBigint(n *pg.Node) *pg.Node {
+	return &pg.Node{Node: &pg.Node_TypeCast{TypeCast: &pg.TypeCast{Arg: n, TypeName: &pg.TypeName{
+		Names: []*pg.Node{pg.MakeStrNode("pg_catalog"), pg.MakeStrNode("int8")}, Typemod: -1}}}}
 }
 
 // setOperation merges UNION [ALL] of queries: concatenation, or DISTINCT

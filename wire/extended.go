@@ -10,6 +10,8 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pgshard/pgshard/shard"
 )
 
 // The extended protocol. Prepared statements are virtual: Parse is answered
@@ -76,7 +78,23 @@ func (s *session) bind(ctx context.Context, body []byte) error {
 	if pe != nil {
 		return s.batchFail(pe)
 	}
-	if err := s.serverFor(ctx, st); err != nil || s.sc == nil {
+	if st.plan == nil {
+		st.plan = s.db.router.Prepare(st.query)
+	}
+	id, vp, pe := s.routeBind(st, body)
+	if pe != nil {
+		return s.batchFail(pe)
+	}
+	delete(s.portals, portal)
+	if vp != nil {
+		if s.portals == nil {
+			s.portals = map[string]*vportal{}
+		}
+		s.portals[portal] = vp
+		s.pending = append(s.pending, pendingResp{kind: 'B', action: actSynthetic, synth: '2'})
+		return nil
+	}
+	if err := s.serverFor(ctx, st, id); err != nil || s.sc == nil {
 		return err // nil: the batch failed and the client was told
 	}
 	// Rewrite only the statement name; parameters pass through as bytes.
@@ -99,7 +117,11 @@ func (s *session) describe(ctx context.Context, body []byte) error {
 		return fatalf(codeProtocolViolation, "invalid Describe message")
 	}
 	if body[0] != 'S' {
-		if err := s.serverFor(ctx, nil); err != nil || s.sc == nil {
+		name, _, _ := cutCString(body[1:])
+		if vp := s.portals[name]; vp != nil {
+			return s.describePortal(ctx, vp)
+		}
+		if err := s.serverFor(ctx, nil, s.currentShard()); err != nil || s.sc == nil {
 			return err // nil: the batch failed and the client was told
 		}
 		return s.forward('D', body, 'D')
@@ -112,7 +134,7 @@ func (s *session) describe(ctx context.Context, body []byte) error {
 	if pe != nil {
 		return s.batchFail(pe)
 	}
-	if err := s.serverFor(ctx, st); err != nil || s.sc == nil {
+	if err := s.serverFor(ctx, st, s.currentShard()); err != nil || s.sc == nil {
 		return err // nil: the batch failed and the client was told
 	}
 	out := append(append(append(s.scratch[:0], 'S'), st.server...), 0)
@@ -125,7 +147,14 @@ func (s *session) execute(ctx context.Context, body []byte) error {
 		return nil
 	}
 	s.batchOpen = true
-	if err := s.serverFor(ctx, nil); err != nil || s.sc == nil {
+	name, rest, ok := cutCString(body)
+	if !ok || len(rest) < 4 {
+		return fatalf(codeProtocolViolation, "invalid Execute message")
+	}
+	if vp := s.portals[name]; vp != nil {
+		return s.executePortal(ctx, vp, int(int32(binary.BigEndian.Uint32(rest))))
+	}
+	if err := s.serverFor(ctx, nil, s.currentShard()); err != nil || s.sc == nil {
 		return err // nil: the batch failed and the client was told
 	}
 	return s.forward('E', body, 'E')
@@ -144,6 +173,11 @@ func (s *session) closeMsg(ctx context.Context, body []byte) error {
 		// Parses; closing a name that does not exist is no error in Postgres.
 		name, _, _ := cutCString(body[1:])
 		delete(s.stmts, name)
+		s.pending = append(s.pending, pendingResp{kind: 'C', action: actSynthetic, synth: '3'})
+		return nil
+	}
+	if name, _, _ := cutCString(body[1:]); s.portals[name] != nil {
+		delete(s.portals, name)
 		s.pending = append(s.pending, pendingResp{kind: 'C', action: actSynthetic, synth: '3'})
 		return nil
 	}
@@ -172,6 +206,9 @@ func (s *session) flush() error {
 func (s *session) sync(ctx context.Context) error {
 	defer func() {
 		s.batchOpen, s.batchUsed, s.batchError = false, false, false
+		if s.txStatus == 'I' {
+			clear(s.portals) // portals end with their transaction
+		}
 		s.maybeDetach()
 	}()
 	if s.sc == nil || !s.batchUsed {
@@ -192,8 +229,15 @@ func (s *session) sync(ctx context.Context) error {
 
 // serverFor attaches a server connection and, if st is given, makes sure
 // st is prepared on it. A failure ends the batch with an error.
-func (s *session) serverFor(ctx context.Context, st *statement) error {
-	if err := s.attach(ctx); err != nil {
+func (s *session) serverFor(ctx context.Context, st *statement, id shard.ShardID) error {
+	if s.sc != nil && s.shardOf(s.sc) != id && s.txStatus == 'I' && s.batchUsed {
+		// An implicit transaction (a batch up to Sync) moves to another
+		// shard: the part already sent is completed on its shard first.
+		if err := s.syncAway(); err != nil || s.batchError {
+			return err
+		}
+	}
+	if err := s.attachShard(ctx, id); err != nil {
 		var pe *pgError
 		if errors.As(err, &pe) && pe.Severity != "FATAL" {
 			return s.batchFail(pe)

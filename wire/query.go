@@ -8,6 +8,7 @@ import (
 
 	"github.com/pgshard/pgshard/internal/config"
 	"github.com/pgshard/pgshard/internal/sqltext"
+	"github.com/pgshard/pgshard/router"
 )
 
 // simpleQuery runs a Query message: one or more statements, answered up to
@@ -17,15 +18,44 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 	if !ok {
 		return fatalf(codeProtocolViolation, "invalid Query message")
 	}
-	stmts := sqltext.Split(q)
+	routed := s.db.router.Simple(q)
 	if s.mode == config.PoolTransaction {
-		for _, st := range stmts {
-			if pe := unsupportedInTransactionMode(st); pe != nil {
+		for _, st := range routed {
+			if pe := unsupportedInTransactionMode(st.Text); pe != nil {
 				return s.refuse(pe)
 			}
 		}
 	}
-	if err := s.attach(ctx); err != nil {
+	if len(routed) == 0 {
+		// Only comments or semicolons: Postgres answers EmptyQueryResponse.
+		if err := writeFrame(s.w, 'I', nil); err != nil {
+			return errClientGone
+		}
+		return writeMsg(s.w, &s.scratch, &pgproto3.ReadyForQuery{TxStatus: s.txStatus})
+	}
+	t := s.targetOf(routed)
+	if s.sc == nil && s.txStatus == 'E' && t.end == "" {
+		return s.refuse(errorf(codeInFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block"))
+	}
+	switch {
+	case t.err != nil:
+		return s.refuse(t.err)
+	case t.begin:
+		return s.deferBegin(routed[0].Text)
+	case t.end != "":
+		return s.endDeferred(t.end)
+	case t.multi != nil:
+		return s.multiSimple(ctx, t.multi)
+	}
+	if s.deferred != "" && s.sc == nil && len(routed) == 1 && routed[0].Route.Kind == router.KindSession {
+		if w := sqltext.LeadingWords(routed[0].Text, 1); len(w) == 1 && w[0] == "set" {
+			// SET inside a transaction that has no shard yet: it goes with
+			// the BEGIN to whichever shard the transaction picks.
+			s.deferred += ";\n" + routed[0].Text
+			return s.complete("SET")
+		}
+	}
+	if err := s.attachShard(ctx, t.id); err != nil {
 		var pe *pgError
 		if errors.As(err, &pe) && pe.Severity != "FATAL" {
 			return s.refuse(pe)
@@ -49,9 +79,39 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 	s.batchUsed = false
 	// A simple query replaces the unnamed prepared statement.
 	sc.unnamed = ""
+	stmts := make([]string, len(routed))
+	for i, st := range routed {
+		stmts[i] = st.Text
+	}
 	s.observe(sc, stmts)
 	s.maybeDetach()
 	return nil
+}
+
+// deferBegin answers BEGIN without a server: the transaction's shard is not
+// known until its first statement that touches data.
+func (s *session) deferBegin(stmt string) error {
+	s.deferred = stmt
+	s.txStatus = 'T'
+	return s.complete("BEGIN")
+}
+
+// endDeferred ends a transaction that never reached a server.
+func (s *session) endDeferred(tag string) error {
+	if s.txStatus == 'E' {
+		tag = "ROLLBACK"
+	}
+	s.deferred = ""
+	s.txStatus = 'I'
+	return s.complete(tag)
+}
+
+// complete answers a statement pgshard handled itself.
+func (s *session) complete(tag string) error {
+	if err := writeMsg(s.w, &s.scratch, &pgproto3.CommandComplete{CommandTag: []byte(tag)}); err != nil {
+		return errClientGone
+	}
+	return writeMsg(s.w, &s.scratch, &pgproto3.ReadyForQuery{TxStatus: s.txStatus})
 }
 
 // refuse answers a Query with an error, as Postgres would: inside a
@@ -73,6 +133,12 @@ func (s *session) refuse(pe *pgError) error {
 	}
 	if err := writeMsg(s.w, &s.scratch, pe.response()); err != nil {
 		return errClientGone
+	}
+	if s.sc == nil && s.txStatus != 'I' {
+		// A transaction that has not reached a server fails here, as the
+		// server's would.
+		s.txStatus = 'E'
+		s.deferred = ""
 	}
 	return writeMsg(s.w, &s.scratch, &pgproto3.ReadyForQuery{TxStatus: s.txStatus})
 }

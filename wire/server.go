@@ -18,6 +18,7 @@ import (
 	"github.com/xdg-go/scram"
 
 	"github.com/pgshard/pgshard/internal/config"
+	"github.com/pgshard/pgshard/router"
 )
 
 // Server accepts client connections and owns the pools behind them.
@@ -46,6 +47,10 @@ type database struct {
 	// pools live as long as the server, and this spares every transaction
 	// a key built with a string concatenation and a lock.
 	primaries sync.Map
+	// router plans each statement; shardPools caches the pool of each
+	// (user, shard) primary (shardPoolKey → *pool) for the same reason.
+	router     *router.Router
+	shardPools sync.Map
 }
 
 // backendKey is the BackendKeyData pgshard gives a client, to find the
@@ -76,7 +81,11 @@ func NewServer(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	}
 	for i := range cfg.Databases {
 		d := &cfg.Databases[i]
-		srv.dbs[d.Name] = &database{cfg: d}
+		rt, err := newRouter(d, cfg.Pool.PreparedCache*16+1024)
+		if err != nil {
+			return nil, err
+		}
+		srv.dbs[d.Name] = &database{cfg: d, router: rt}
 	}
 	for i := range cfg.Users {
 		u := &cfg.Users[i]

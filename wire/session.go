@@ -14,6 +14,8 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/pgshard/pgshard/internal/config"
+	"github.com/pgshard/pgshard/router"
+	"github.com/pgshard/pgshard/shard"
 )
 
 // session is one client connection after startup and authentication. It is
@@ -43,7 +45,16 @@ type session struct {
 	sc       *serverConn
 	txStatus byte // of the attached server's last ReadyForQuery; 'I' when none
 
+	// deferred is a BEGIN (and SETs after it) pgshard answered itself, to be
+	// sent once the transaction's first routed statement picks its shard.
+	deferred string
+	// parked holds, in session pooling, the connections to shards other
+	// than the attached one: a session keeps one per shard it used.
+	parked map[shard.ShardID]*serverConn
+
 	stmts      map[string]*statement // client statement names ("" too)
+	portals    map[string]*vportal   // portals whose statement runs on several shards
+	multi      []multiConn           // connections of a running multi-shard statement, for cancel
 	pending    []pendingResp
 	batchOpen  bool // extended-protocol messages since the last Sync
 	batchUsed  bool // the batch sent something to the server
@@ -60,6 +71,7 @@ type statement struct {
 	oids   []uint32
 	server string // server-side name; "" for the unnamed statement's key
 	key    string
+	plan   *router.Plan
 }
 
 func (s *session) run(ctx context.Context) {
@@ -136,16 +148,9 @@ func (s *session) handle(ctx context.Context, typ byte, body []byte) error {
 	}
 }
 
-// attach checks a server connection out for the session if it has none and
+// attachPool checks a server connection out of p for the session and
 // brings the connection's session settings in line with the client's.
-func (s *session) attach(ctx context.Context) error {
-	if s.sc != nil {
-		return nil
-	}
-	p, err := s.srv.route(s.db, s.user)
-	if err != nil {
-		return err
-	}
+func (s *session) attachPool(ctx context.Context, p *pool) error {
 	sc, err := p.acquire(ctx)
 	if err != nil {
 		return err
@@ -195,6 +200,15 @@ func (s *session) end() {
 			}
 		}
 		s.detach()
+	}
+	for id, sc := range s.parked {
+		if !sc.broken {
+			if err := s.resetServer(sc); err != nil {
+				sc.broken = true
+			}
+		}
+		delete(s.parked, id)
+		sc.pool.release(sc)
 	}
 	_ = s.conn.Close()
 }

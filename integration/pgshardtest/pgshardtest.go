@@ -1,0 +1,100 @@
+// Package pgshardtest runs pgshard in-process for integration tests: a
+// configuration written from the test's YAML, a listener on a free
+// loopback port, and a stop that waits for the server to drain.
+package pgshardtest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgshard/pgshard/integration/cluster"
+	"github.com/pgshard/pgshard/internal/config"
+	"github.com/pgshard/pgshard/wire"
+)
+
+// Proxy is a running in-process pgshard.
+type Proxy struct {
+	Addr   string
+	Config *config.Config
+	Stop   func()
+}
+
+// DSN is a libpq URL for user/password to database app through the proxy.
+func (p *Proxy) DSN(user, password string) string {
+	return fmt.Sprintf("postgres://%s:%s@%s/app?sslmode=disable", user, password, p.Addr)
+}
+
+// Start runs pgshard with the configuration yaml returns for its listen
+// address; it stops when the test ends.
+func Start(t testing.TB, yaml func(listen string) string) *Proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := yaml(ln.Addr().String())
+	path := t.TempDir() + "/pgshard.yaml"
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatalf("config:\n%s\n%v", text, err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() && os.Getenv("PGSHARD_TEST_LOG") != "" {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	srv, err := wire.NewServer(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	p := &Proxy{Addr: ln.Addr().String(), Config: cfg}
+	stopped := false
+	p.Stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("proxy did not stop within 30s")
+		}
+	}
+	t.Cleanup(p.Stop)
+	return p
+}
+
+// ShardsYAML lists c's shards (primaries and replicas) as a database's
+// shards: section, indented for a database entry.
+func ShardsYAML(c *cluster.Cluster) string {
+	var b strings.Builder
+	b.WriteString("    shards:\n")
+	for _, sh := range c.Shards {
+		host, port, _ := net.SplitHostPort(sh.Primary.Addr())
+		fmt.Fprintf(&b, "      - name: s%d\n        primary: {host: %s, port: %s, tls: disable}\n", sh.Index, host, port)
+		if len(sh.Replicas) > 0 {
+			b.WriteString("        replicas:\n")
+			for _, r := range sh.Replicas {
+				host, port, _ := net.SplitHostPort(r.Addr())
+				fmt.Fprintf(&b, "          - {host: %s, port: %s, tls: disable}\n", host, port)
+			}
+		}
+	}
+	return b.String()
+}

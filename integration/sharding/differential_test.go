@@ -1,0 +1,272 @@
+package sharding_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// query is one corpus entry. Ordered queries are compared row by row; the
+// others as multisets (SQL promises no order without ORDER BY).
+type query struct {
+	sql     string
+	args    []string // text parameters: run with the extended protocol
+	ordered bool
+}
+
+// corpus returns hand-written shapes followed by generated ones.
+func corpus() []query {
+	q := func(sql string, ordered bool, args ...string) query { return query{sql: sql, ordered: ordered, args: args} }
+	c := []query{
+		q(`SELECT * FROM users WHERE user_id = 42`, false),
+		q(`SELECT * FROM users WHERE user_id = '42'`, false),
+		q(`SELECT * FROM users WHERE user_id = 42::bigint`, false),
+		q(`SELECT * FROM users WHERE user_id = -1`, false),
+		q(`SELECT name FROM users WHERE user_id IN (1, 2, 3, 400, 599, 9999)`, false),
+		q(`SELECT name FROM users WHERE user_id = ANY(ARRAY[5, 6, 7])`, false),
+		q(`SELECT name FROM users WHERE user_id = 8 OR user_id = 9`, false),
+		q(`SELECT * FROM users`, false),
+		q(`SELECT count(*) FROM users`, true),
+		q(`SELECT count(*), count(country), count(balance) FROM users`, true),
+		q(`SELECT sum(balance), sum(score), min(balance), max(balance), min(name), max(name), min(created), max(created) FROM users`, true),
+		q(`SELECT avg(score), avg(balance) FROM users`, true),
+		q(`SELECT avg(score) FROM users WHERE user_id < 0`, true),
+		q(`SELECT count(*), sum(score) FROM users WHERE user_id < 0`, true),
+		q(`SELECT bool_and(score > 5), bool_or(score > 98) FROM users`, true),
+		q(`SELECT country, count(*) FROM users GROUP BY country ORDER BY country NULLS FIRST`, true),
+		q(`SELECT country, count(*), sum(balance), avg(balance), min(score), max(score) FROM users GROUP BY country ORDER BY 1`, true),
+		q(`SELECT country, count(*) FROM users GROUP BY country HAVING count(*) > 80 ORDER BY 1`, true),
+		q(`SELECT country, avg(score) FROM users GROUP BY country HAVING avg(score) > 49 AND count(*) > 10 ORDER BY 1`, true),
+		q(`SELECT country FROM users GROUP BY country ORDER BY 1 DESC NULLS LAST`, true),
+		q(`SELECT score % 10 AS bucket, count(*) FROM users GROUP BY score % 10 ORDER BY bucket`, true),
+		q(`SELECT country, count(*) FROM users GROUP BY country ORDER BY count(*) DESC, country LIMIT 3`, true),
+		q(`SELECT country, sum(balance) FROM users WHERE score > 50 GROUP BY 1 ORDER BY 2 DESC NULLS LAST, 1 LIMIT 4 OFFSET 1`, true),
+		q(`SELECT DISTINCT country FROM users ORDER BY 1`, true),
+		q(`SELECT DISTINCT country FROM users`, false),
+		q(`SELECT DISTINCT score / 10 FROM users ORDER BY 1 DESC`, true),
+		q(`SELECT user_id, name FROM users ORDER BY user_id LIMIT 10`, true),
+		q(`SELECT user_id, name FROM users ORDER BY user_id DESC LIMIT 10 OFFSET 20`, true),
+		q(`SELECT user_id, balance FROM users ORDER BY balance NULLS FIRST, user_id LIMIT 15`, true),
+		q(`SELECT user_id, balance FROM users ORDER BY balance DESC NULLS LAST, user_id DESC LIMIT 15`, true),
+		q(`SELECT name FROM users ORDER BY created, user_id LIMIT 5`, true),
+		q(`SELECT user_id FROM users ORDER BY score * 2 - user_id, user_id LIMIT 7`, true),
+		q(`SELECT * FROM users ORDER BY name LIMIT 3`, true),
+		q(`SELECT user_id FROM users ORDER BY user_id OFFSET 590`, true),
+		q(`SELECT u.name, o.order_id, o.amount FROM users u JOIN orders o ON o.user_id = u.user_id WHERE u.user_id = 17 ORDER BY o.order_id`, true),
+		q(`SELECT u.name, count(*) FROM users u JOIN orders o ON o.user_id = u.user_id GROUP BY u.name ORDER BY 2 DESC, 1 LIMIT 10`, true),
+		q(`SELECT o.status, count(*), sum(o.amount), avg(o.amount) FROM users u JOIN orders o USING (user_id) WHERE u.country = 'fr' GROUP BY o.status ORDER BY 1`, true),
+		q(`SELECT count(*) FROM users u WHERE EXISTS (SELECT 1 FROM orders o WHERE o.user_id = u.user_id AND o.status = 'paid')`, true),
+		q(`SELECT count(*) FROM users WHERE user_id IN (SELECT user_id FROM orders WHERE amount > 250)`, true),
+		q(`SELECT c.name, count(*) FROM users u JOIN countries c ON c.code = u.country GROUP BY c.name ORDER BY 1`, true),
+		q(`SELECT * FROM countries ORDER BY code`, true),
+		q(`SELECT * FROM settings ORDER BY k`, true),
+		q(`SELECT name FROM users WHERE user_id = 3 UNION ALL SELECT name FROM users WHERE user_id = 4`, false),
+		q(`SELECT country FROM users UNION SELECT status FROM orders`, false),
+		q(`WITH u AS (SELECT * FROM users WHERE user_id = 77) SELECT name, score FROM u`, false),
+		q(`SELECT 1 + 1, 'x'`, false),
+		q(`SELECT * FROM users WHERE user_id = $1`, false, "100"),
+		q(`SELECT name FROM users WHERE user_id IN ($1, $2, $3)`, false, "1", "2", "300"),
+		q(`SELECT user_id FROM users ORDER BY user_id LIMIT $1 OFFSET $2`, true, "5", "100"),
+		q(`SELECT country, count(*) FROM users WHERE score > $1 GROUP BY country ORDER BY 1`, true, "30"),
+		q(`SELECT avg(balance) FROM users WHERE score BETWEEN $1 AND $2`, true, "10", "20"),
+		q(`SELECT o.* FROM orders o WHERE o.user_id = $1 ORDER BY order_id`, true, "250"),
+	}
+	r := rand.New(rand.NewPCG(7, 7))
+	key := func() int { return r.IntN(nUsers+40) - 20 }
+	for range 50 {
+		c = append(c, q(fmt.Sprintf(`SELECT * FROM users WHERE user_id = %d`, key()), false))
+	}
+	for range 40 {
+		ids := make([]string, 1+r.IntN(8))
+		for i := range ids {
+			ids[i] = fmt.Sprint(key())
+		}
+		c = append(c, q(fmt.Sprintf(`SELECT user_id, name, score FROM users WHERE user_id IN (%s) ORDER BY user_id`, strings.Join(ids, ", ")), true))
+	}
+	cols := []string{"balance", "score", "name", "country", "created"}
+	for range 60 {
+		col := cols[r.IntN(len(cols))]
+		dir := []string{"", " ASC", " DESC"}[r.IntN(3)]
+		nulls := []string{"", " NULLS FIRST", " NULLS LAST"}[r.IntN(3)]
+		limit := ""
+		if r.IntN(4) > 0 {
+			limit = fmt.Sprintf(" LIMIT %d", r.IntN(30))
+		}
+		if r.IntN(2) == 0 {
+			limit += fmt.Sprintf(" OFFSET %d", r.IntN(50))
+		}
+		c = append(c, q(fmt.Sprintf(`SELECT user_id, %s FROM users WHERE score >= %d ORDER BY %s%s%s, user_id%s`, col, r.IntN(60), col, dir, nulls, limit), true))
+	}
+	aggs := []string{"count(*)", "count(balance)", "sum(balance)", "sum(score)", "min(score)", "max(balance)", "avg(score)", "avg(balance)", "min(name)", "max(created)"}
+	for range 60 {
+		a1, a2 := aggs[r.IntN(len(aggs))], aggs[r.IntN(len(aggs))]
+		where := fmt.Sprintf("score < %d", 20+r.IntN(80))
+		switch r.IntN(4) {
+		case 0:
+			c = append(c, q(fmt.Sprintf(`SELECT %s, %s FROM users WHERE %s`, a1, a2, where), true))
+		case 1:
+			c = append(c, q(fmt.Sprintf(`SELECT country, %s, %s FROM users WHERE %s GROUP BY country ORDER BY country`, a1, a2, where), true))
+		case 2:
+			c = append(c, q(fmt.Sprintf(`SELECT country, %s FROM users WHERE %s GROUP BY country HAVING count(*) > %d ORDER BY 1 DESC`, a1, where, r.IntN(60)), true))
+		default:
+			c = append(c, q(fmt.Sprintf(`SELECT score / 25 AS band, %s FROM users WHERE %s GROUP BY 1 ORDER BY 1 LIMIT %d`, a1, where, 1+r.IntN(4)), true))
+		}
+	}
+	for range 30 {
+		c = append(c, q(`SELECT user_id, name FROM users WHERE user_id = $1`, false, fmt.Sprint(key())))
+	}
+	for range 20 {
+		c = append(c, q(`SELECT count(*), sum(o.amount) FROM orders o WHERE o.user_id IN ($1, $2) AND o.status <> $3`, true,
+			fmt.Sprint(key()), fmt.Sprint(key()), []string{"new", "paid"}[r.IntN(2)]))
+	}
+	return c
+}
+
+// refused are queries pgshard cannot answer exactly across shards.
+var refused = []string{
+	`SELECT user_id, row_number() OVER (ORDER BY user_id) FROM users`,
+	`SELECT count(DISTINCT country) FROM users`,
+	`SELECT * FROM users u JOIN orders o ON o.order_id = u.user_id`,
+	`SELECT * FROM users WHERE balance > (SELECT avg(balance) FROM users)`,
+	`SELECT string_agg(name, ',') FROM users`,
+	`SELECT * FROM users u JOIN settings s ON true`,
+	`UPDATE users SET score = 0`,
+	`DELETE FROM orders WHERE amount > 1000`,
+	`UPDATE users SET user_id = 1000 WHERE user_id = 1`,
+	`SELECT max(score) + 1 FROM users`,
+	`SELECT country FROM users INTERSECT SELECT status FROM orders`,
+}
+
+// TestDifferentialAgainstOnePostgres loads the same data through pgshard
+// into three shards and directly into one PostgreSQL, then checks every
+// corpus query gives the same answer both ways.
+func TestDifferentialAgainstOnePostgres(t *testing.T) {
+	ctx := ctxFor(t, 5*time.Minute)
+	p := startPgshard(t)
+	through := connect(t, p.DSN("app", "app-secret"))
+	direct := connect(t, single.Shards[0].Primary.DSN())
+	d := makeDataset()
+	load(ctx, t, through, d)
+	load(ctx, t, direct, d)
+
+	qs := corpus()
+	if len(qs) < 300 {
+		t.Fatalf("corpus has %d queries, want at least 300", len(qs))
+	}
+	for i, q := range qs {
+		want, werr := run(ctx, direct, q)
+		got, gerr := run(ctx, through, q)
+		if werr != nil {
+			t.Fatalf("query %d on the reference server: %s: %v", i, q.sql, werr)
+		}
+		if gerr != nil {
+			t.Errorf("query %d through pgshard: %s %v: %v", i, q.sql, q.args, gerr)
+			continue
+		}
+		if diff := compare(want, got, q.ordered); diff != "" {
+			t.Errorf("query %d differs: %s %v\n%s", i, q.sql, q.args, diff)
+		}
+	}
+	for _, sql := range refused {
+		_, err := run(ctx, through, query{sql: sql})
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "0A000" {
+			t.Errorf("%s: want 0A000, got %v", sql, err)
+		}
+		// The session goes on.
+		if _, err := run(ctx, through, query{sql: "SELECT 1"}); err != nil {
+			t.Fatalf("session broken after refusal: %v", err)
+		}
+	}
+}
+
+// result is a query's answer as text.
+type result struct {
+	cols []string
+	rows [][]string
+	tag  string
+}
+
+func run(ctx context.Context, conn *pgx.Conn, q query) (*result, error) {
+	var rr *pgconn.ResultReader
+	if q.args == nil {
+		results, err := conn.PgConn().Exec(ctx, q.sql).ReadAll()
+		if err != nil {
+			return nil, err
+		}
+		res := results[len(results)-1]
+		return toResult(res.FieldDescriptions, res.Rows, res.CommandTag.String()), nil
+	}
+	params := make([][]byte, len(q.args))
+	for i, a := range q.args {
+		params[i] = []byte(a)
+	}
+	rr = conn.PgConn().ExecParams(ctx, q.sql, params, nil, nil, nil)
+	res := rr.Read()
+	if res.Err != nil {
+		return nil, res.Err
+	}
+	return toResult(res.FieldDescriptions, res.Rows, res.CommandTag.String()), nil
+}
+
+func toResult(fields []pgconn.FieldDescription, rows [][][]byte, tag string) *result {
+	r := &result{tag: tag}
+	for _, f := range fields {
+		r.cols = append(r.cols, f.Name)
+	}
+	for _, row := range rows {
+		var out []string
+		for _, v := range row {
+			if v == nil {
+				out = append(out, "NULL")
+			} else {
+				out = append(out, string(bytes.Clone(v)))
+			}
+		}
+		r.rows = append(r.rows, out)
+	}
+	return r
+}
+
+// compare describes how got differs from want, or returns "".
+func compare(want, got *result, ordered bool) string {
+	if !slices.Equal(want.cols, got.cols) {
+		return fmt.Sprintf("columns: want %v, got %v", want.cols, got.cols)
+	}
+	if want.tag != got.tag {
+		return fmt.Sprintf("command tag: want %q, got %q", want.tag, got.tag)
+	}
+	w, g := lines(want.rows), lines(got.rows)
+	if !ordered {
+		slices.Sort(w)
+		slices.Sort(g)
+	}
+	if !slices.Equal(w, g) {
+		return fmt.Sprintf("rows (%d vs %d):\nwant: %s\ngot:  %s", len(w), len(g), abbreviate(w), abbreviate(g))
+	}
+	return ""
+}
+
+func lines(rows [][]string) []string {
+	out := make([]string, len(rows))
+	for i, r := range rows {
+		out[i] = strings.Join(r, "|")
+	}
+	return out
+}
+
+func abbreviate(l []string) string {
+	if len(l) > 8 {
+		return strings.Join(l[:8], "; ") + fmt.Sprintf("; ... (%d more)", len(l)-8)
+	}
+	return strings.Join(l, "; ")
+}

@@ -1,0 +1,82 @@
+package sharding_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgshard/pgshard/integration/cluster"
+	"github.com/pgshard/pgshard/integration/pgshardtest"
+)
+
+// sharded holds three shards behind pgshard; single is one unsharded
+// PostgreSQL that gets the same data directly: the reference answer.
+var sharded, single *cluster.Cluster
+
+func TestMain(m *testing.M) {
+	ctx := context.Background()
+	var err error
+	if sharded, err = cluster.Start(ctx, cluster.Spec{Shards: 3}); err != nil {
+		fmt.Fprintln(os.Stderr, "start sharded cluster:", err)
+		os.Exit(1)
+	}
+	if single, err = cluster.Start(ctx, cluster.Spec{Shards: 1}); err != nil {
+		fmt.Fprintln(os.Stderr, "start reference server:", err)
+		_ = sharded.Terminate(ctx)
+		os.Exit(1)
+	}
+	code := m.Run()
+	for _, c := range []*cluster.Cluster{sharded, single} {
+		if err := c.Terminate(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "terminate cluster:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// startPgshard runs pgshard over the sharded cluster with the test schema's
+// table roles.
+func startPgshard(t testing.TB) *pgshardtest.Proxy {
+	return pgshardtest.Start(t, func(listen string) string {
+		return fmt.Sprintf(`listen: %s
+pool: {size: 8, queue_timeout: 10s}
+users:
+  - name: app
+    password: app-secret
+databases:
+  - name: app
+    server_database: postgres
+    server_user: postgres
+    server_password: %s
+    sharding:
+      tables:
+        - {name: users, key: user_id}
+        - {name: orders, key: user_id}
+        - {name: placed, key: k}
+      reference_tables: [countries]
+%s`, listen, cluster.Password, pgshardtest.ShardsYAML(sharded))
+	})
+}
+
+func connect(t testing.TB, dsn string) *pgx.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("connect %s: %v", dsn, err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+func ctxFor(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}

@@ -1,0 +1,451 @@
+package wire
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pgshard/pgshard/router"
+	"github.com/pgshard/pgshard/router/merge"
+	"github.com/pgshard/pgshard/shard"
+)
+
+const codeInFailedTransaction = "25P02"
+
+// A statement the router sends to several shards runs on one connection per
+// shard, all sent before any is read so the shards work in parallel; the
+// answers are read whole, merged (router/merge) and sent to the client as
+// the one answer a single server would have given.
+
+// shardResult is one shard's answer.
+type shardResult struct {
+	id    shard.ShardID
+	cols  []pgproto3.FieldDescription
+	rows  []merge.Row
+	tag   string
+	err   *pgError
+	txEnd byte // the ReadyForQuery status, 0 if none was read
+}
+
+// multiJob is what to send: per shard a text (and for the extended protocol
+// the client's Bind, cut to the parameters that text takes).
+type multiJob struct {
+	route *router.Route
+	sql   []string
+	bind  *pgproto3.Bind // nil: simple protocol
+	oids  []uint32
+}
+
+func newMultiJob(rt *router.Route, text string) *multiJob {
+	j := &multiJob{route: rt, sql: rt.SQL}
+	if j.sql == nil {
+		if rt.Plan != nil && rt.Plan.ShardSQL != "" {
+			text = rt.Plan.ShardSQL
+		}
+		j.sql = make([]string, len(rt.Shards))
+		for i := range j.sql {
+			j.sql[i] = text
+		}
+	}
+	return j
+}
+
+// multiConn is a connection used for one multi-shard statement.
+type multiConn struct {
+	id       shard.ShardID
+	sc       *serverConn
+	borrowed bool // the session's attached connection, not checked out here
+}
+
+// runMulti runs a job and returns each shard's answer, in shard order.
+func (s *session) runMulti(ctx context.Context, j *multiJob) ([]*shardResult, error) {
+	conns := make([]multiConn, 0, len(j.route.Shards))
+	release := func() {
+		for _, c := range conns {
+			if !c.borrowed {
+				c.sc.pool.release(c.sc)
+			}
+		}
+	}
+	inTx := s.txStatus != 'I'
+	for _, id := range j.route.Shards {
+		if s.sc != nil && inTx && s.shardOf(s.sc) == id {
+			conns = append(conns, multiConn{id: id, sc: s.sc, borrowed: true})
+			continue
+		}
+		p, err := s.shardPool(id)
+		if err != nil {
+			release()
+			return nil, err
+		}
+		sc, err := p.acquire(ctx)
+		if err != nil {
+			release()
+			return nil, err
+		}
+		if err := s.applySettings(sc); err != nil {
+			sc.broken = true
+			p.release(sc)
+			release()
+			return nil, err
+		}
+		conns = append(conns, multiConn{id: id, sc: sc})
+	}
+	defer release()
+	s.mu.Lock()
+	s.multi = conns
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.multi = nil
+		s.mu.Unlock()
+	}()
+
+	results := make([]*shardResult, len(conns))
+	for i, c := range conns {
+		results[i] = &shardResult{id: c.id}
+		if err := s.sendMulti(c, j, i); err != nil {
+			c.sc.broken = true
+			results[i].err = s.lostShard(c, err)
+		}
+	}
+	for i, c := range conns {
+		if results[i].err != nil {
+			continue
+		}
+		if err := s.readMulti(c, results[i], j.bind != nil && c.borrowed); err != nil {
+			c.sc.broken = true
+			results[i].err = s.lostShard(c, err)
+		}
+	}
+	for i, c := range conns {
+		if c.borrowed {
+			if results[i].err != nil {
+				s.txStatus = 'E'
+			}
+			if results[i].txEnd != 0 {
+				s.txStatus = results[i].txEnd
+			}
+			if c.sc.broken {
+				s.detach()
+			}
+		} else if results[i].txEnd != 'I' {
+			c.sc.broken = true
+		}
+	}
+	return results, nil
+}
+
+func (s *session) lostShard(c multiConn, err error) *pgError {
+	return &pgError{Code: codeConnectionFailure,
+		Message: fmt.Sprintf("pgshard: lost the connection to shard %s node %s: %v", c.sc.pool.shard, c.sc.pool.node.Name, err)}
+}
+
+func (s *session) sendMulti(c multiConn, j *multiJob, i int) error {
+	sc := c.sc
+	sql := j.sql[i]
+	if j.bind == nil {
+		if err := writeMsg(sc.w, &s.scratch, &pgproto3.Query{String: sql}); err != nil {
+			return err
+		}
+		return sc.w.Flush()
+	}
+	b := *j.bind
+	b.DestinationPortal, b.PreparedStatement = "", ""
+	oids := j.oids
+	if j.route.Params != nil {
+		keep := j.route.Params[i]
+		b.Parameters = make([][]byte, len(keep))
+		b.ParameterFormatCodes = make([]int16, len(keep))
+		oids = make([]uint32, len(keep))
+		for k, old := range keep {
+			b.Parameters[k] = j.bind.Parameters[old]
+			b.ParameterFormatCodes[k] = formatOf(j.bind.ParameterFormatCodes, old)
+			if old < len(j.oids) {
+				oids[k] = j.oids[old]
+			}
+		}
+	}
+	sc.unnamed = ""
+	msgs := []encoder{
+		&pgproto3.Parse{Query: sql, ParameterOIDs: oids},
+		&b,
+		&pgproto3.Describe{ObjectType: 'P'},
+		&pgproto3.Execute{},
+	}
+	if c.borrowed {
+		msgs = append(msgs, &pgproto3.Flush{})
+	} else {
+		msgs = append(msgs, &pgproto3.Sync{})
+	}
+	for _, m := range msgs {
+		if err := writeMsg(sc.w, &s.scratch, m); err != nil {
+			return err
+		}
+	}
+	return sc.w.Flush()
+}
+
+// formatOf expands a Bind's format codes: none means text, one applies to
+// all.
+func formatOf(codes []int16, i int) int16 {
+	switch len(codes) {
+	case 0:
+		return 0
+	case 1:
+		return codes[0]
+	}
+	if i < len(codes) {
+		return codes[i]
+	}
+	return 0
+}
+
+// readMulti reads one shard's answer: up to ReadyForQuery, or, on a
+// borrowed connection inside a client's batch, up to the Execute's end.
+func (s *session) readMulti(c multiConn, res *shardResult, untilExecute bool) error {
+	sc := c.sc
+	for {
+		typ, body, err := sc.r.next()
+		if err != nil {
+			return err
+		}
+		switch typ {
+		case 'T':
+			var rd pgproto3.RowDescription
+			if err := rd.Decode(append([]byte(nil), body...)); err != nil {
+				return err
+			}
+			res.cols = rd.Fields
+		case 'D':
+			row, err := dataRow(append([]byte(nil), body...))
+			if err != nil {
+				return err
+			}
+			res.rows = append(res.rows, row)
+		case 'C':
+			res.tag = strings.TrimRight(string(body), "\x00")
+			if untilExecute {
+				return nil
+			}
+		case 'I':
+			if untilExecute {
+				return nil
+			}
+		case 'E':
+			if res.err == nil {
+				res.err = serverError(body)
+			}
+			if isFatal(body) {
+				sc.broken = true
+				return errors.New(res.err.Message)
+			}
+			if untilExecute {
+				return nil
+			}
+		case 'N':
+			if err := writeFrame(s.w, typ, body); err != nil {
+				return s.clientLost()
+			}
+		case 'Z':
+			if len(body) == 1 {
+				res.txEnd = body[0]
+			}
+			return nil
+		case 'G', 'H', 'W':
+			sc.broken = true
+			return errors.New("COPY is not supported in a statement that runs on several shards")
+		}
+	}
+}
+
+// dataRow splits a DataRow body into its fields (nil for NULL), sharing
+// the body's bytes.
+func dataRow(b []byte) (merge.Row, error) {
+	if len(b) < 2 {
+		return nil, errors.New("short DataRow")
+	}
+	n := int(binary.BigEndian.Uint16(b))
+	b = b[2:]
+	row := make(merge.Row, n)
+	for i := range row {
+		if len(b) < 4 {
+			return nil, errors.New("short DataRow")
+		}
+		l := int(int32(binary.BigEndian.Uint32(b)))
+		b = b[4:]
+		if l < 0 {
+			continue
+		}
+		if l > len(b) {
+			return nil, errors.New("short DataRow")
+		}
+		row[i] = b[:l:l]
+		b = b[l:]
+	}
+	return row, nil
+}
+
+// answer is the merged result of a multi-shard statement.
+type answer struct {
+	desc *pgproto3.RowDescription // nil: the statement returns no rows
+	rows []merge.Row
+	tag  string
+	err  *pgError
+}
+
+// combine merges the shards' answers into one.
+func (s *session) combine(rt *router.Route, results []*shardResult) answer {
+	var failed, applied []string
+	var first *pgError
+	for _, r := range results {
+		name := s.db.cfg.Shards[r.id].Name
+		if r.err != nil {
+			failed = append(failed, name)
+			if first == nil {
+				first = r.err
+			}
+		} else {
+			applied = append(applied, name)
+		}
+	}
+	if first != nil {
+		e := *first
+		if rt.Plan != nil && !rt.Plan.Read && len(applied) > 0 {
+			e.Detail = strings.TrimSpace(e.Detail + fmt.Sprintf(" pgshard: the statement was applied on shard(s) %s and failed on %s.",
+				strings.Join(applied, ", "), strings.Join(failed, ", ")))
+		}
+		return answer{err: &e}
+	}
+	var cols []pgproto3.FieldDescription
+	for _, r := range results {
+		if r.cols != nil {
+			cols = r.cols
+			break
+		}
+	}
+	a := answer{}
+	if cols == nil {
+		a.tag = combineTags(results)
+		return a
+	}
+	mcols := make([]merge.Column, len(cols))
+	for i, f := range cols {
+		mcols[i] = merge.Column{Name: string(f.Name), TypeOID: f.DataTypeOID, Format: f.Format}
+	}
+	parts := make([][]merge.Row, len(results))
+	for i, r := range results {
+		parts[i] = r.rows
+	}
+	spec := rt.Merge
+	if spec == nil {
+		spec = &merge.Spec{Limit: -1}
+	}
+	spec = router.Resolve(spec, len(cols), spec.Limit, spec.Offset)
+	rows, err := merge.Merge(mcols, parts, spec)
+	if err != nil {
+		var me *merge.Error
+		if errors.As(err, &me) {
+			return answer{err: &pgError{Code: me.Code, Message: me.Message}}
+		}
+		return answer{err: &pgError{Code: codeInternalError, Message: "pgshard: merging shard results: " + err.Error()}}
+	}
+	out := merge.OutColumns(mcols, spec)
+	desc := &pgproto3.RowDescription{Fields: make([]pgproto3.FieldDescription, len(out))}
+	for i, c := range out {
+		f := cols[i]
+		if c.TypeOID != f.DataTypeOID {
+			f.DataTypeOID, f.DataTypeSize, f.TypeModifier = c.TypeOID, merge.TypeLen(c.TypeOID), -1
+		}
+		desc.Fields[i] = f
+	}
+	a.desc, a.rows = desc, rows
+	a.tag = combineTags(results)
+	if strings.HasPrefix(a.tag, "SELECT") || a.tag == "" {
+		a.tag = "SELECT " + strconv.Itoa(len(rows))
+	}
+	return a
+}
+
+// combineTags adds up the row counts of command tags ("INSERT 0 3",
+// "UPDATE 2"); other tags (DDL) are the same on every shard.
+func combineTags(results []*shardResult) string {
+	var prefix string
+	total := int64(0)
+	for _, r := range results {
+		i := strings.LastIndexByte(r.tag, ' ')
+		if i < 0 {
+			return r.tag
+		}
+		n, err := strconv.ParseInt(r.tag[i+1:], 10, 64)
+		if err != nil {
+			return r.tag
+		}
+		prefix = r.tag[:i]
+		total += n
+	}
+	if prefix == "" {
+		return ""
+	}
+	return prefix + " " + strconv.FormatInt(total, 10)
+}
+
+// multiSimple runs a simple-protocol statement on several shards.
+func (s *session) multiSimple(ctx context.Context, st *router.Statement) error {
+	rt := st.Route
+	if pe := s.multiAllowed(rt); pe != nil {
+		return s.refuse(pe)
+	}
+	results, err := s.runMulti(ctx, newMultiJob(rt, st.Text))
+	if err != nil {
+		var pe *pgError
+		if errors.As(err, &pe) && pe.Severity != "FATAL" {
+			return s.refuse(pe)
+		}
+		return err
+	}
+	a := s.combine(rt, results)
+	if a.err != nil {
+		if err := writeMsg(s.w, &s.scratch, a.err.response()); err != nil {
+			return errClientGone
+		}
+	} else if err := s.writeAnswer(a, true, 0, len(a.rows)); err != nil {
+		return err
+	}
+	s.maybeDetach()
+	return writeMsg(s.w, &s.scratch, &pgproto3.ReadyForQuery{TxStatus: s.txStatus})
+}
+
+// multiAllowed refuses multi-shard writes inside a transaction: they would
+// need two-phase commit, which pgshard does not run yet.
+func (s *session) multiAllowed(rt *router.Route) *pgError {
+	if s.txStatus != 'I' && (rt.Plan == nil || !rt.Plan.Read) {
+		return &pgError{Code: codeFeatureNotSupported,
+			Message: "pgshard: a write to several shards inside a transaction is not supported",
+			Hint:    "Run it outside the transaction block, or pin it to one shard key."}
+	}
+	return nil
+}
+
+// writeAnswer sends rows [from, to) of a, with its RowDescription if desc.
+func (s *session) writeAnswer(a answer, desc bool, from, to int) error {
+	if a.desc != nil && desc {
+		if err := writeMsg(s.w, &s.scratch, a.desc); err != nil {
+			return errClientGone
+		}
+	}
+	for _, row := range a.rows[from:to] {
+		if err := writeMsg(s.w, &s.scratch, &pgproto3.DataRow{Values: row}); err != nil {
+			return errClientGone
+		}
+	}
+	if to < len(a.rows) {
+		return nil
+	}
+	return writeMsg(s.w, &s.scratch, &pgproto3.CommandComplete{CommandTag: []byte(a.tag)})
+}

@@ -1,0 +1,216 @@
+package wire
+
+import (
+	"context"
+	"errors"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pgshard/pgshard/internal/config"
+	"github.com/pgshard/pgshard/internal/sqltext"
+	"github.com/pgshard/pgshard/router"
+	"github.com/pgshard/pgshard/shard"
+)
+
+// vportal is a portal pgshard runs itself: its statement goes to several
+// shards (and is merged), or it is a BEGIN/COMMIT of a transaction that has
+// not reached a server yet.
+type vportal struct {
+	route  *router.Route
+	st     *statement
+	bind   *pgproto3.Bind
+	local  string // BEGIN, COMMIT or ROLLBACK answered by pgshard
+	ran    bool
+	answer answer
+	next   int // rows already sent (Execute with a row limit)
+}
+
+// routeBind decides where a Bind runs: a shard, or a virtual portal.
+func (s *session) routeBind(st *statement, body []byte) (shard.ShardID, *vportal, *pgError) {
+	p := st.plan
+	var bind *pgproto3.Bind
+	var params [][]byte
+	var formats []int16
+	if p.UsesParams() {
+		bind = &pgproto3.Bind{}
+		if err := bind.Decode(append([]byte(nil), body...)); err != nil {
+			return 0, nil, fatalf(codeProtocolViolation, "invalid Bind message: "+err.Error())
+		}
+		params = bind.Parameters
+		formats = make([]int16, len(params))
+		for i := range formats {
+			formats[i] = formatOf(bind.ParameterFormatCodes, i)
+		}
+	}
+	rt := s.db.router.Bind(p, st.query, params, formats)
+	switch {
+	case rt.Err != nil:
+		return 0, nil, routeError(rt.Err)
+	case rt.Kind == router.KindSession || rt.Kind == router.KindAny:
+		if tag := s.localTransactionTag(st.query); tag != "" {
+			return 0, &vportal{local: tag, st: st}, nil
+		}
+		return s.currentShard(), nil, nil
+	case rt.Single():
+		return rt.Shards[0], nil, nil
+	}
+	if pe := s.multiAllowed(rt); pe != nil {
+		return 0, nil, pe
+	}
+	if bind == nil {
+		bind = &pgproto3.Bind{}
+		if err := bind.Decode(append([]byte(nil), body...)); err != nil {
+			return 0, nil, fatalf(codeProtocolViolation, "invalid Bind message: "+err.Error())
+		}
+	}
+	return 0, &vportal{route: rt, st: st, bind: bind}, nil
+}
+
+// localTransactionTag says whether pgshard answers a transaction statement
+// itself: BEGIN while no shard is chosen, and the end of a transaction that
+// never reached a server.
+func (s *session) localTransactionTag(q string) string {
+	if s.sc != nil || s.mode != config.PoolTransaction {
+		return ""
+	}
+	w := sqltext.LeadingWords(q, 2)
+	if len(w) == 0 || len(w) > 1 && (w[1] == "prepared" || w[1] == "to") {
+		return ""
+	}
+	switch w[0] {
+	case "begin", "start":
+		if s.txStatus == 'I' && s.deferred == "" {
+			return "BEGIN"
+		}
+	case "commit", "end":
+		if s.txStatus != 'I' {
+			return "COMMIT"
+		}
+	case "rollback", "abort":
+		if s.txStatus != 'I' {
+			return "ROLLBACK"
+		}
+	}
+	return ""
+}
+
+// drainServer makes the attached server answer everything sent so far in
+// the batch, so what pgshard writes itself comes in protocol order.
+func (s *session) drainServer() error {
+	if s.sc != nil && s.owesServer() {
+		if err := writeFrame(s.sc.w, 'H', nil); err != nil {
+			return s.serverLost(err, false)
+		}
+		if err := s.sc.w.Flush(); err != nil {
+			return s.serverLost(err, false)
+		}
+		return s.relay(false)
+	}
+	return s.emitSynthetics(len(s.pending))
+}
+
+// runPortal executes a virtual portal once.
+func (s *session) runPortal(ctx context.Context, vp *vportal) error {
+	if vp.ran {
+		return nil
+	}
+	vp.ran = true
+	if vp.local != "" {
+		switch vp.local {
+		case "BEGIN":
+			s.deferred = vp.st.query
+			s.txStatus = 'T'
+		default:
+			if s.txStatus == 'E' {
+				vp.local = "ROLLBACK"
+			}
+			s.deferred = ""
+			s.txStatus = 'I'
+		}
+		vp.answer = answer{tag: vp.local}
+		return nil
+	}
+	j := newMultiJob(vp.route, vp.st.query)
+	j.bind, j.oids = vp.bind, vp.st.oids
+	results, err := s.runMulti(ctx, j)
+	if err != nil {
+		var pe *pgError
+		if errors.As(err, &pe) && pe.Severity != "FATAL" {
+			vp.answer = answer{err: pe}
+			return nil
+		}
+		return err
+	}
+	vp.answer = s.combine(vp.route, results)
+	return nil
+}
+
+func (s *session) describePortal(ctx context.Context, vp *vportal) error {
+	if err := s.drainServer(); err != nil || s.batchError {
+		return err
+	}
+	if err := s.runPortal(ctx, vp); err != nil {
+		return err
+	}
+	if vp.answer.err != nil {
+		return s.portalError(vp)
+	}
+	if vp.answer.desc == nil {
+		if err := writeFrame(s.w, 'n', nil); err != nil {
+			return errClientGone
+		}
+		return nil
+	}
+	if err := writeMsg(s.w, &s.scratch, vp.answer.desc); err != nil {
+		return errClientGone
+	}
+	return nil
+}
+
+func (s *session) executePortal(ctx context.Context, vp *vportal, maxRows int) error {
+	if err := s.drainServer(); err != nil || s.batchError {
+		return err
+	}
+	if err := s.runPortal(ctx, vp); err != nil {
+		return err
+	}
+	a := vp.answer
+	if a.err != nil {
+		return s.portalError(vp)
+	}
+	to := len(a.rows)
+	if maxRows > 0 && vp.next+maxRows < to {
+		to = vp.next + maxRows
+	}
+	if err := s.writeAnswer(a, false, vp.next, to); err != nil {
+		return err
+	}
+	vp.next = to
+	if to < len(a.rows) {
+		if err := writeFrame(s.w, 's', nil); err != nil {
+			return errClientGone
+		}
+	}
+	return nil
+}
+
+// portalError reports a virtual portal's failure in its place in the batch
+// and skips the rest of the batch, as Postgres does.
+func (s *session) portalError(vp *vportal) error {
+	if s.txStatus == 'T' && s.sc == nil {
+		s.txStatus = 'E'
+	}
+	s.batchError = true
+	if err := writeMsg(s.w, &s.scratch, vp.answer.err.response()); err != nil {
+		return errClientGone
+	}
+	return nil
+}
+
+// syncAway is asked to move an implicit transaction to another shard in
+// the middle of a batch.
+func (s *session) syncAway() error {
+	return s.batchFail(&pgError{Code: codeFeatureNotSupported,
+		Message: "pgshard: statements of one extended-protocol batch (up to Sync) run on different shards",
+		Hint:    "Send a Sync between statements for different shard keys, or wrap them in a transaction on one shard."})
+}

@@ -1,0 +1,218 @@
+package wire
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/pgshard/pgshard/internal/config"
+	"github.com/pgshard/pgshard/internal/sqltext"
+	"github.com/pgshard/pgshard/router"
+	"github.com/pgshard/pgshard/shard"
+)
+
+// The session asks the router where each statement goes, then attaches the
+// server connection of that shard's primary. A transaction stays on the
+// shard its first routed statement picked: BEGIN is answered by pgshard and
+// sent to the server only once that shard is known.
+
+// newRouter builds the router of a configured database.
+func newRouter(d *config.Database, cacheSize int) (*router.Router, error) {
+	schema, err := router.NewSchema(d)
+	if err != nil {
+		return nil, fmt.Errorf("database %s: %w", d.Name, err)
+	}
+	return router.New(schema, shard.NewHolder(shard.EqualMap(len(d.Shards))), cacheSize), nil
+}
+
+type shardPoolKey struct {
+	user *config.User
+	id   shard.ShardID
+}
+
+// shardPool returns the pool of shard id's primary for the session's user.
+func (s *session) shardPool(id shard.ShardID) (*pool, error) {
+	db := s.db
+	if int(id) < 0 || int(id) >= len(db.cfg.Shards) {
+		return nil, errorf(codeInternalError, fmt.Sprintf("pgshard: database %q has no shard %d", db.cfg.Name, id))
+	}
+	k := shardPoolKey{s.user, id}
+	if p, ok := db.shardPools.Load(k); ok {
+		return p.(*pool), nil
+	}
+	sh := &db.cfg.Shards[id]
+	p := s.srv.pool(db, s.user, sh, &sh.Primary)
+	db.shardPools.Store(k, p)
+	return p, nil
+}
+
+// shardOf returns the shard index a server connection belongs to.
+func (s *session) shardOf(sc *serverConn) shard.ShardID {
+	for i := range s.db.cfg.Shards {
+		if s.db.cfg.Shards[i].Name == sc.pool.shard {
+			return shard.ShardID(i)
+		}
+	}
+	return -1
+}
+
+// errCrossShard is the answer when a transaction would leave its shard.
+func errCrossShard(s *session, from, to shard.ShardID) *pgError {
+	return &pgError{
+		Code: codeFeatureNotSupported,
+		Message: fmt.Sprintf("pgshard: this transaction runs on shard %s and the statement needs shard %s; a transaction writing to several shards is not supported",
+			s.db.cfg.Shards[from].Name, s.db.cfg.Shards[to].Name),
+		Hint: "Keep a transaction's statements on one shard key, or commit before touching another key.",
+	}
+}
+
+// target is where a simple query's statements run.
+type target struct {
+	id    shard.ShardID // the one shard, when multi is nil
+	multi *router.Statement
+	err   *pgError
+	// begin: the query is a lone BEGIN that pgshard answers itself.
+	begin bool
+	// end: a lone COMMIT or ROLLBACK of a transaction that never reached a
+	// server.
+	end string
+}
+
+// targetOf combines the routes of a simple query's statements. Statements
+// that run on several shards must come alone: one Query is one implicit
+// transaction, and pgshard does not span one across shards.
+func (s *session) targetOf(stmts []router.Statement) target {
+	t := target{id: -1}
+	for i := range stmts {
+		rt := stmts[i].Route
+		if rt.Err != nil {
+			return target{err: routeError(rt.Err)}
+		}
+		switch {
+		case rt.Kind == router.KindSession || rt.Kind == router.KindAny:
+			continue
+		case rt.Single():
+			if t.id >= 0 && t.id != rt.Shards[0] {
+				return target{err: &pgError{Code: codeFeatureNotSupported,
+					Message: fmt.Sprintf("pgshard: statements of one query string run on different shards (%s and %s)",
+						s.db.cfg.Shards[t.id].Name, s.db.cfg.Shards[rt.Shards[0]].Name),
+					Hint: "Send the statements as separate queries."}}
+			}
+			t.id = rt.Shards[0]
+		default:
+			if len(stmts) > 1 {
+				return target{err: &pgError{Code: codeFeatureNotSupported,
+					Message: "pgshard: a statement that runs on several shards must be sent as a query of its own: " + abbreviate(stmts[i].Text),
+					Hint:    "Send it separately from the other statements."}}
+			}
+			t.multi = &stmts[i]
+			return t
+		}
+	}
+	if t.id < 0 {
+		if len(stmts) == 1 && s.sc == nil && s.mode == config.PoolTransaction {
+			switch w := sqltext.LeadingWords(stmts[0].Text, 2); {
+			case len(w) > 0 && (w[0] == "begin" || w[0] == "start") && s.txStatus == 'I' && s.deferred == "":
+				t.begin = true
+				return t
+			case len(w) > 0 && s.txStatus != 'I' && (w[0] == "commit" || w[0] == "end" || w[0] == "rollback" || w[0] == "abort") &&
+				!(len(w) > 1 && (w[1] == "prepared" || w[1] == "to")):
+				t.end = strings.ToUpper(w[0])
+				if t.end == "END" {
+					t.end = "COMMIT"
+				} else if t.end == "ABORT" {
+					t.end = "ROLLBACK"
+				}
+				return t
+			}
+		}
+		t.id = s.currentShard()
+	}
+	return t
+}
+
+// currentShard is where statements that name no data go: the attached
+// server's shard, else the default shard.
+func (s *session) currentShard() shard.ShardID {
+	if s.sc != nil {
+		return s.shardOf(s.sc)
+	}
+	return s.db.router.Schema().Default
+}
+
+func routeError(e *router.Error) *pgError {
+	return &pgError{Code: e.Code, Message: e.Message, Hint: e.Hint}
+}
+
+func abbreviate(q string) string {
+	q = strings.Join(strings.Fields(q), " ")
+	if len(q) > 80 {
+		return q[:77] + "..."
+	}
+	return q
+}
+
+// attachShard attaches a connection to shard id's primary. Between
+// transactions the session moves freely; inside one it cannot leave its
+// shard. A deferred BEGIN is sent first.
+func (s *session) attachShard(ctx context.Context, id shard.ShardID) error {
+	if s.sc != nil {
+		if s.shardOf(s.sc) == id {
+			return nil
+		}
+		if s.txStatus != 'I' || s.batchUsed {
+			return errCrossShard(s, s.shardOf(s.sc), id)
+		}
+		s.park()
+	}
+	if sc := s.parked[id]; sc != nil {
+		delete(s.parked, id)
+		s.mu.Lock()
+		s.sc = sc
+		s.mu.Unlock()
+		s.txStatus = 'I'
+	} else {
+		p, err := s.shardPool(id)
+		if err != nil {
+			return err
+		}
+		if err := s.attachPool(ctx, p); err != nil {
+			return err
+		}
+	}
+	if s.deferred != "" {
+		begin := s.deferred
+		s.deferred = ""
+		if err := s.hiddenQuery(s.sc, begin, 1); err != nil {
+			var pe *pgError
+			if errors.As(err, &pe) {
+				s.txStatus = 'E'
+				return pe
+			}
+			s.sc.broken = true
+			s.detach()
+			return err
+		}
+		s.txStatus = 'T'
+	}
+	return nil
+}
+
+// park sets the attached connection aside: in session mode the session
+// keeps one connection per shard it used; in transaction mode the
+// connection simply goes back to its pool.
+func (s *session) park() {
+	if s.mode != config.PoolSession {
+		s.detach()
+		return
+	}
+	sc := s.sc
+	s.mu.Lock()
+	s.sc = nil
+	s.mu.Unlock()
+	if s.parked == nil {
+		s.parked = map[shard.ShardID]*serverConn{}
+	}
+	s.parked[s.shardOf(sc)] = sc
+}
