@@ -110,7 +110,7 @@ func (p *Plan) route(m *shard.Map, def shard.ShardID, v values, hints []string) 
 		rt.Shards = []shard.ShardID{def}
 	case KindAny, KindSession:
 		// The wire layer picks: the session's current shard if any.
-	case KindScatter, KindAll:
+	case KindScatter, KindAll, KindCopyIn:
 		rt.Shards = m.Shards()
 	case KindShard:
 		if p.Insert != nil {

@@ -107,9 +107,7 @@ func (a *analyzer) copyPlan(c *pg.CopyStmt) *Plan {
 		return &Plan{Kind: KindAny}
 	}
 	if c.IsFrom {
-		return refuse(codeFeatureNotSupported,
-			fmt.Sprintf("pgshard: COPY FROM into sharded table %s is not supported yet", t),
-			"Load the rows with multi-row INSERT ... VALUES through pgshard.")
+		return copyInPlan(c, t)
 	}
 	return refuse(codeFeatureNotSupported,
 		fmt.Sprintf("pgshard: COPY %s TO reads every shard and is not supported yet", t),

@@ -27,9 +27,12 @@ const (
 	KindSession
 	// KindRefuse answers an error without running anything.
 	KindRefuse
+	// KindCopyIn is COPY FROM STDIN into a sharded table: every shard runs
+	// the COPY and pgshard sends each data row to the shard owning its key.
+	KindCopyIn
 )
 
-var kindNames = [...]string{"shard", "default", "any", "scatter", "all", "session", "refuse"}
+var kindNames = [...]string{"shard", "default", "any", "scatter", "all", "session", "refuse", "copy-split"}
 
 func (k Kind) String() string { return kindNames[k] }
 
@@ -58,6 +61,7 @@ type Plan struct {
 	Tables   []string
 	Class    []Pin // KindShard: the key constraints; all must resolve to shards
 	Insert   *insertSplit
+	Copy     *CopyIn
 	Merge    *merge.Spec // KindScatter/KindShard across shards: how to merge
 	LimitSrc *Source     // merge limit from a value
 	OffSrc   *Source     // merge offset from a value

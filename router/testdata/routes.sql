@@ -65,3 +65,6 @@ EXPLAIN SELECT * FROM users WHERE user_id = 1
 COPY users FROM STDIN
 COPY countries TO STDOUT
 WITH x AS (SELECT * FROM users WHERE user_id = 4) SELECT * FROM x
+COPY users (name, user_id) FROM STDIN WITH (FORMAT csv, HEADER)
+COPY users (name) FROM STDIN
+COPY users FROM STDIN (FORMAT binary)

@@ -1,0 +1,114 @@
+package router
+
+import (
+	"fmt"
+	"strings"
+
+	pg "github.com/pganalyze/pg_query_go/v6"
+)
+
+// CopyIn describes COPY ... FROM STDIN into a sharded table: enough to find
+// each data row's shard key.
+type CopyIn struct {
+	Table   *Table
+	Schema  string   // as written, for looking up the column order
+	Name    string   // as written
+	Columns []string // the column list; empty means every column in order
+	KeyCol  int      // index of the key in Columns; -1 when Columns is empty
+	CSV     bool
+	Delim   byte
+	Quote   byte
+	Escape  byte
+	Null    string
+	Header  bool
+}
+
+func copyInPlan(c *pg.CopyStmt, t *Table) *Plan {
+	if c.Filename != "" || c.IsProgram {
+		return &Plan{Kind: KindAll, Command: "COPY"}
+	}
+	ci := &CopyIn{Table: t, Schema: c.Relation.Schemaname, Name: c.Relation.Relname, KeyCol: -1, Delim: '\t', Null: `\N`}
+	for i, a := range c.Attlist {
+		col := strings.ToLower(a.GetString_().GetSval())
+		ci.Columns = append(ci.Columns, col)
+		if col == t.Key {
+			ci.KeyCol = i
+		}
+	}
+	if len(ci.Columns) > 0 && ci.KeyCol < 0 {
+		return refuse(codeFeatureNotSupported,
+			fmt.Sprintf("pgshard: COPY into sharded table %s does not include its shard key %s", t, t.Key),
+			"Include the key column in the COPY column list.")
+	}
+	for _, o := range c.Options {
+		d := o.GetDefElem()
+		val := defElemString(d)
+		switch strings.ToLower(d.Defname) {
+		case "format":
+			switch strings.ToLower(val) {
+			case "csv":
+				ci.CSV = true
+				ci.Delim, ci.Quote, ci.Escape, ci.Null = ',', '"', '"', ""
+			case "binary":
+				return refuse(codeFeatureNotSupported,
+					fmt.Sprintf("pgshard: COPY FROM in binary format into sharded table %s is not supported", t),
+					"Use text or CSV format.")
+			}
+		case "delimiter":
+			ci.Delim = firstByte(val, ci.Delim)
+		case "quote":
+			ci.Quote = firstByte(val, ci.Quote)
+		case "escape":
+			ci.Escape = firstByte(val, ci.Escape)
+		case "null":
+			ci.Null = val
+		case "header":
+			ci.Header = val == "" || strings.EqualFold(val, "true") || strings.EqualFold(val, "on") || val == "1" || strings.EqualFold(val, "match")
+		}
+	}
+	// Options may come before FORMAT csv; apply the CSV defaults only where
+	// the statement set nothing.
+	if ci.CSV {
+		for _, o := range c.Options {
+			d := o.GetDefElem()
+			val := defElemString(d)
+			switch strings.ToLower(d.Defname) {
+			case "delimiter":
+				ci.Delim = firstByte(val, ',')
+			case "quote":
+				ci.Quote = firstByte(val, '"')
+			case "escape":
+				ci.Escape = firstByte(val, ci.Quote)
+			case "null":
+				ci.Null = val
+			}
+		}
+	}
+	return &Plan{Kind: KindCopyIn, Command: "COPY", Tables: []string{t.Name}, Copy: ci}
+}
+
+func defElemString(d *pg.DefElem) string {
+	if d.Arg == nil {
+		return ""
+	}
+	if s := d.Arg.GetString_(); s != nil {
+		return s.Sval
+	}
+	if b := d.Arg.GetBoolean(); b != nil {
+		if b.Boolval {
+			return "true"
+		}
+		return "false"
+	}
+	if i := d.Arg.GetInteger(); i != nil {
+		return fmt.Sprint(i.Ival)
+	}
+	return ""
+}
+
+func firstByte(s string, def byte) byte {
+	if s == "" {
+		return def
+	}
+	return s[0]
+}
