@@ -64,37 +64,9 @@ type multiConn struct {
 
 // runMulti runs a job and returns each shard's answer, in shard order.
 func (s *session) runMulti(ctx context.Context, j *multiJob) ([]*shardResult, error) {
-	conns := make([]multiConn, 0, len(j.route.Shards))
-	release := func() {
-		for _, c := range conns {
-			if !c.borrowed {
-				c.sc.pool.release(c.sc)
-			}
-		}
-	}
-	inTx := s.txStatus != 'I'
-	for _, id := range j.route.Shards {
-		if s.sc != nil && inTx && s.shardOf(s.sc) == id {
-			conns = append(conns, multiConn{id: id, sc: s.sc, borrowed: true})
-			continue
-		}
-		p, err := s.shardPool(id)
-		if err != nil {
-			release()
-			return nil, err
-		}
-		sc, err := p.acquire(ctx)
-		if err != nil {
-			release()
-			return nil, err
-		}
-		if err := s.applySettings(sc); err != nil {
-			sc.broken = true
-			p.release(sc)
-			release()
-			return nil, err
-		}
-		conns = append(conns, multiConn{id: id, sc: sc})
+	conns, release, err := s.acquireShards(ctx, j.route.Shards, true)
+	if err != nil {
+		return nil, err
 	}
 	defer release()
 	s.mu.Lock()
@@ -139,6 +111,44 @@ func (s *session) runMulti(ctx context.Context, j *multiJob) ([]*shardResult, er
 		}
 	}
 	return results, nil
+}
+
+// acquireShards checks out a connection to each shard, in shard order so
+// two sessions never wait on each other's. Inside a transaction the
+// session's attached connection is borrowed for its shard when borrow.
+func (s *session) acquireShards(ctx context.Context, ids []shard.ShardID, borrow bool) ([]multiConn, func(), error) {
+	conns := make([]multiConn, 0, len(ids))
+	release := func() {
+		for _, c := range conns {
+			if !c.borrowed {
+				c.sc.pool.release(c.sc)
+			}
+		}
+	}
+	for _, id := range ids {
+		if borrow && s.sc != nil && s.txStatus != 'I' && s.shardOf(s.sc) == id {
+			conns = append(conns, multiConn{id: id, sc: s.sc, borrowed: true})
+			continue
+		}
+		p, err := s.shardPool(id)
+		if err != nil {
+			release()
+			return nil, nil, err
+		}
+		sc, err := p.acquire(ctx)
+		if err != nil {
+			release()
+			return nil, nil, err
+		}
+		if err := s.applySettings(sc); err != nil {
+			sc.broken = true
+			p.release(sc)
+			release()
+			return nil, nil, err
+		}
+		conns = append(conns, multiConn{id: id, sc: sc})
+	}
+	return conns, release, nil
 }
 
 func (s *session) lostShard(c multiConn, err error) *pgError {

@@ -44,6 +44,8 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 		return s.deferBegin(routed[0].Text)
 	case t.end != "":
 		return s.endDeferred(t.end)
+	case t.multi != nil && t.multi.Route.Kind == router.KindCopyIn:
+		return s.copySplit(ctx, t.multi)
 	case t.multi != nil:
 		return s.multiSimple(ctx, t.multi)
 	}

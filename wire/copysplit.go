@@ -1,0 +1,475 @@
+package wire
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pgshard/pgshard/router"
+	"github.com/pgshard/pgshard/shard"
+)
+
+// COPY ... FROM STDIN into a sharded table: every shard runs the COPY, and
+// each data row the client sends goes to the shard owning its key. Rows are
+// cut from the CopyData stream (a row may span messages) and batched per
+// shard.
+
+const copyBatch = 64 << 10
+
+// copySplit runs a split COPY FROM STDIN.
+func (s *session) copySplit(ctx context.Context, st *router.Statement) error {
+	rt := st.Route
+	ci := rt.Plan.Copy
+	if s.txStatus != 'I' {
+		return s.refuse(&pgError{Code: codeFeatureNotSupported,
+			Message: "pgshard: COPY into a sharded table inside a transaction is not supported",
+			Hint:    "Run the COPY outside a transaction block."})
+	}
+	conns, release, err := s.acquireShards(ctx, rt.Shards, false)
+	if err != nil {
+		var pe *pgError
+		if errors.As(err, &pe) && pe.Severity != "FATAL" {
+			return s.refuse(pe)
+		}
+		return err
+	}
+	defer release()
+	keyCol := ci.KeyCol
+	if keyCol < 0 {
+		if keyCol, err = s.columnIndex(conns[0].sc, ci); err != nil {
+			var pe *pgError
+			if errors.As(err, &pe) {
+				return s.refuse(pe)
+			}
+			conns[0].sc.broken = true
+			return s.refuse(&pgError{Code: codeConnectionFailure, Message: "pgshard: reading the columns of " + ci.Name + ": " + err.Error()})
+		}
+	}
+	// Start the COPY everywhere; each shard answers CopyInResponse.
+	var first []byte
+	var startErr *pgError
+	started := make([]bool, len(conns))
+	for _, c := range conns {
+		if err := writeMsg(c.sc.w, &s.scratch, &pgproto3.Query{String: st.Text}); err != nil {
+			c.sc.broken = true
+			startErr = s.lostShard(c, err)
+		} else if err := c.sc.w.Flush(); err != nil {
+			c.sc.broken = true
+			startErr = s.lostShard(c, err)
+		}
+	}
+	for i, c := range conns {
+		if c.sc.broken {
+			continue
+		}
+		typ, body, err := s.untilCopyIn(c.sc)
+		switch {
+		case err != nil:
+			c.sc.broken = true
+			startErr = s.lostShard(c, err)
+		case typ == 'G':
+			started[i] = true
+			if first == nil {
+				first = append([]byte(nil), body...)
+			}
+		default: // an error, and the shard's ReadyForQuery was read
+			if startErr == nil {
+				startErr = serverError(body)
+			}
+		}
+	}
+	if startErr != nil {
+		s.endCopies(conns, started, "pgshard: COPY did not start on every shard")
+		return s.refuse(startErr)
+	}
+	if err := writeFrame(s.w, 'G', first); err != nil {
+		return errClientGone
+	}
+	if err := s.w.Flush(); err != nil {
+		return errClientGone
+	}
+
+	m := s.db.router.Map()
+	split := &rowSplitter{ci: ci, keyCol: keyCol}
+	out := make([][]byte, len(conns))
+	index := map[shard.ShardID]int{}
+	for i, c := range conns {
+		index[c.id] = i
+	}
+	send := func(i int) error {
+		if len(out[i]) == 0 {
+			return nil
+		}
+		err := writeFrame(conns[i].sc.w, 'd', out[i])
+		out[i] = out[i][:0]
+		return err
+	}
+	var abort *pgError
+	rows := 0
+	for {
+		typ, body, err := s.r.next()
+		if err != nil {
+			// The client left mid-COPY: the shards roll the COPY back.
+			for i := range conns {
+				conns[i].sc.broken = true
+			}
+			return errClientGone
+		}
+		switch typ {
+		case 'd':
+			if abort != nil {
+				continue
+			}
+			split.feed(body)
+			for {
+				row, ok := split.next()
+				if !ok {
+					break
+				}
+				rows++
+				if split.header {
+					split.header = false
+					for i := range out {
+						out[i] = append(out[i], row...)
+					}
+					continue
+				}
+				id, pe := split.shardOf(row, m, rows)
+				if pe != nil {
+					abort = pe
+					break
+				}
+				i := index[id]
+				out[i] = append(out[i], row...)
+				if len(out[i]) >= copyBatch {
+					if err := send(i); err != nil {
+						conns[i].sc.broken = true
+						abort = s.lostShard(conns[i], err)
+						break
+					}
+				}
+			}
+		case 'c', 'f':
+			if typ == 'c' && abort == nil {
+				if rest := split.rest(); len(rest) > 0 {
+					// The last row may lack its newline, as Postgres allows.
+					rows++
+					if id, pe := split.shardOf(rest, m, rows); pe != nil {
+						abort = pe
+					} else {
+						out[index[id]] = append(out[index[id]], rest...)
+					}
+				}
+			}
+			if typ == 'f' && abort == nil {
+				msg, _, _ := cutCString(body)
+				abort = &pgError{Code: "57014", Message: "COPY from stdin failed: " + msg}
+			}
+			return s.finishCopy(conns, out, send, abort)
+		case 'H', 'S':
+			// Flush and Sync mean nothing during COPY.
+		default:
+			for i := range conns {
+				conns[i].sc.broken = true
+			}
+			return fatalf(codeProtocolViolation, fmt.Sprintf("unexpected message type %q during COPY from stdin", typ))
+		}
+	}
+}
+
+// finishCopy ends the COPY on every shard (CopyDone, or CopyFail after an
+// error) and answers the client.
+func (s *session) finishCopy(conns []multiConn, out [][]byte, send func(int) error, abort *pgError) error {
+	results := make([]*shardResult, len(conns))
+	for i, c := range conns {
+		results[i] = &shardResult{id: c.id}
+		if c.sc.broken {
+			results[i].err = s.lostShard(c, errors.New("connection failed during COPY"))
+			continue
+		}
+		var err error
+		if abort != nil {
+			err = writeMsg(c.sc.w, &s.scratch, &pgproto3.CopyFail{Message: "pgshard: " + abort.Message})
+		} else if err = send(i); err == nil {
+			err = writeFrame(c.sc.w, 'c', nil)
+		}
+		if err == nil {
+			err = c.sc.w.Flush()
+		}
+		if err != nil {
+			c.sc.broken = true
+			results[i].err = s.lostShard(c, err)
+		}
+	}
+	for i, c := range conns {
+		if results[i].err != nil {
+			continue
+		}
+		if err := s.readMulti(c, results[i], false); err != nil {
+			c.sc.broken = true
+			results[i].err = s.lostShard(c, err)
+		}
+		if results[i].txEnd != 'I' {
+			c.sc.broken = true
+		}
+	}
+	if abort != nil {
+		return s.refuse(abort)
+	}
+	rt := &router.Route{Plan: &router.Plan{Command: "COPY"}}
+	a := s.combine(rt, results)
+	if a.err != nil {
+		return s.refuse(a.err)
+	}
+	if err := writeMsg(s.w, &s.scratch, &pgproto3.CommandComplete{CommandTag: []byte(a.tag)}); err != nil {
+		return errClientGone
+	}
+	return writeMsg(s.w, &s.scratch, &pgproto3.ReadyForQuery{TxStatus: s.txStatus})
+}
+
+// endCopies ends the COPYs that started, when another shard could not.
+func (s *session) endCopies(conns []multiConn, started []bool, why string) {
+	for i, c := range conns {
+		if !started[i] || c.sc.broken {
+			continue
+		}
+		if writeMsg(c.sc.w, &s.scratch, &pgproto3.CopyFail{Message: why}) != nil || c.sc.w.Flush() != nil {
+			c.sc.broken = true
+			continue
+		}
+		if err := s.readMulti(c, &shardResult{}, false); err != nil {
+			c.sc.broken = true
+		}
+	}
+}
+
+// untilCopyIn reads a shard's answer to the COPY statement: CopyInResponse,
+// or an ErrorResponse (then its ReadyForQuery is consumed too).
+func (s *session) untilCopyIn(sc *serverConn) (byte, []byte, error) {
+	for {
+		typ, body, err := sc.r.next()
+		if err != nil {
+			return 0, nil, err
+		}
+		switch typ {
+		case 'G':
+			return typ, body, nil
+		case 'E':
+			body = append([]byte(nil), body...)
+			for {
+				t, _, err := sc.r.next()
+				if err != nil {
+					return 0, nil, err
+				}
+				if t == 'Z' {
+					return 'E', body, nil
+				}
+			}
+		}
+	}
+}
+
+// columnIndex finds the key's position among the table's columns, for a
+// COPY without a column list.
+func (s *session) columnIndex(sc *serverConn, ci *router.CopyIn) (int, error) {
+	name := pgx.Identifier{ci.Name}
+	if ci.Schema != "" {
+		name = pgx.Identifier{ci.Schema, ci.Name}
+	}
+	q := "SELECT attname FROM pg_attribute WHERE attrelid = " + quoteLiteral(name.Sanitize()) +
+		"::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
+	cols, err := s.hiddenRows(sc, q)
+	if err != nil {
+		return -1, err
+	}
+	for i, c := range cols {
+		if c == ci.Table.Key {
+			return i, nil
+		}
+	}
+	return -1, &pgError{Code: codeFeatureNotSupported,
+		Message: fmt.Sprintf("pgshard: table %s has no column %s, its configured shard key", ci.Name, ci.Table.Key)}
+}
+
+// hiddenRows runs a one-column query the client never sees.
+func (s *session) hiddenRows(sc *serverConn, q string) ([]string, error) {
+	if err := writeMsg(sc.w, &s.scratch, &pgproto3.Query{String: q}); err != nil {
+		return nil, err
+	}
+	if err := sc.w.Flush(); err != nil {
+		return nil, err
+	}
+	var out []string
+	var first *pgError
+	for {
+		typ, body, err := sc.r.next()
+		if err != nil {
+			return nil, err
+		}
+		switch typ {
+		case 'D':
+			row, err := dataRow(body)
+			if err != nil {
+				return nil, err
+			}
+			if len(row) > 0 {
+				out = append(out, string(row[0]))
+			}
+		case 'E':
+			if first == nil {
+				first = serverError(body)
+			}
+		case 'Z':
+			if first != nil {
+				return nil, first
+			}
+			return out, nil
+		}
+	}
+}
+
+// rowSplitter cuts COPY data into rows and reads each row's key.
+type rowSplitter struct {
+	ci      *router.CopyIn
+	keyCol  int
+	buf     []byte
+	pos     int  // how far buf has been scanned for the current row's end
+	quoted  bool // CSV: inside a quoted field at pos
+	header  bool
+	started bool
+}
+
+func (r *rowSplitter) feed(b []byte) {
+	if !r.started {
+		r.started = true
+		r.header = r.ci.Header
+	}
+	r.buf = append(r.buf, b...)
+}
+
+// next returns the next complete row, newline included.
+func (r *rowSplitter) next() ([]byte, bool) {
+	ci := r.ci
+	for i := r.pos; i < len(r.buf); i++ {
+		c := r.buf[i]
+		switch {
+		case ci.CSV && c == ci.Quote && (!r.quoted || ci.Escape == ci.Quote || i == 0 || r.buf[i-1] != ci.Escape):
+			r.quoted = !r.quoted
+		case c == '\n' && !r.quoted:
+			row := r.buf[:i+1:i+1]
+			r.buf = r.buf[i+1:]
+			r.pos = 0
+			return row, true
+		}
+	}
+	r.pos = len(r.buf)
+	return nil, false
+}
+
+// rest is what remains after the last newline.
+func (r *rowSplitter) rest() []byte {
+	if len(bytes.TrimSpace(r.buf)) == 0 || string(bytes.TrimRight(r.buf, "\r\n")) == `\.` {
+		return nil
+	}
+	return r.buf
+}
+
+// shardOf reads the key of a row and returns its shard.
+func (r *rowSplitter) shardOf(row []byte, m *shard.Map, n int) (shard.ShardID, *pgError) {
+	line := strings.TrimRight(string(row), "\r\n")
+	t := r.ci.Table
+	var key string
+	var null bool
+	if r.ci.CSV {
+		key, null = csvField(line, r.keyCol, r.ci)
+	} else {
+		if line == `\.` {
+			return 0, nil
+		}
+		fields := strings.Split(line, string(r.ci.Delim))
+		if r.keyCol < len(fields) {
+			key = fields[r.keyCol]
+			null = key == r.ci.Null
+			key = unescapeCopyText(key)
+		} else {
+			null = true
+		}
+	}
+	if null {
+		return 0, &pgError{Code: "23502", Message: fmt.Sprintf("pgshard: COPY row %d has a null value in shard key column %s of %s", n, t.Key, t)}
+	}
+	pt, err := shard.PointFromText(t.KeyType, key)
+	if err != nil {
+		return 0, &pgError{Code: "22P02", Message: fmt.Sprintf("pgshard: COPY row %d: invalid value for shard key %s.%s: %v", n, t, t.Key, err)}
+	}
+	return m.Lookup(pt), nil
+}
+
+// csvField returns field i of a CSV line and whether it is NULL (unquoted
+// and equal to the NULL string).
+func csvField(line string, i int, ci *router.CopyIn) (string, bool) {
+	field := 0
+	for pos := 0; pos <= len(line); {
+		var val strings.Builder
+		quoted := false
+		if pos < len(line) && line[pos] == ci.Quote {
+			quoted = true
+			pos++
+			for pos < len(line) {
+				c := line[pos]
+				if c == ci.Escape && pos+1 < len(line) && (line[pos+1] == ci.Quote || line[pos+1] == ci.Escape && ci.Escape != ci.Quote) {
+					val.WriteByte(line[pos+1])
+					pos += 2
+					continue
+				}
+				pos++
+				if c == ci.Quote {
+					break
+				}
+				val.WriteByte(c)
+			}
+		}
+		for pos < len(line) && line[pos] != ci.Delim {
+			val.WriteByte(line[pos])
+			pos++
+		}
+		if field == i {
+			v := val.String()
+			return v, !quoted && v == ci.Null
+		}
+		field++
+		pos++
+	}
+	return "", true
+}
+
+// unescapeCopyText decodes COPY text format's backslash escapes.
+func unescapeCopyText(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' || i+1 >= len(s) {
+			b.WriteByte(s[i])
+			continue
+		}
+		i++
+		switch s[i] {
+		case 'n':
+			b.WriteByte('\n')
+		case 't':
+			b.WriteByte('\t')
+		case 'r':
+			b.WriteByte('\r')
+		default:
+			b.WriteByte(s[i])
+		}
+	}
+	return b.String()
+}
