@@ -39,9 +39,20 @@ func (s *session) copySplit(ctx context.Context, st *router.Statement) error {
 		return err
 	}
 	defer release()
+	// One transaction over every shard: the COPY commits everywhere with
+	// two-phase commit, or nowhere.
+	for _, c := range conns {
+		if err := s.hiddenQuery(c.sc, "BEGIN", 1); err != nil {
+			c.sc.broken = true
+			return s.refuse(s.lostShard(c, err))
+		}
+	}
 	keyCol := ci.KeyCol
 	if keyCol < 0 {
 		if keyCol, err = s.columnIndex(conns[0].sc, ci); err != nil {
+			for _, c := range conns {
+				s.hiddenOrBreak(c.sc, "ROLLBACK")
+			}
 			var pe *pgError
 			if errors.As(err, &pe) {
 				return s.refuse(pe)
@@ -85,6 +96,9 @@ func (s *session) copySplit(ctx context.Context, st *router.Statement) error {
 	}
 	if startErr != nil {
 		s.endCopies(conns, started, "pgshard: COPY did not start on every shard")
+		for _, c := range conns {
+			s.hiddenOrBreak(c.sc, "ROLLBACK")
+		}
 		return s.refuse(startErr)
 	}
 	if err := writeFrame(s.w, 'G', first); err != nil {
@@ -170,7 +184,7 @@ func (s *session) copySplit(ctx context.Context, st *router.Statement) error {
 				msg, _, _ := cutCString(body)
 				abort = &pgError{Code: "57014", Message: "COPY from stdin failed: " + msg}
 			}
-			return s.finishCopy(conns, out, send, abort)
+			return s.finishCopy(ctx, conns, out, send, abort)
 		case 'H', 'S':
 			// Flush and Sync mean nothing during COPY.
 		default:
@@ -184,7 +198,7 @@ func (s *session) copySplit(ctx context.Context, st *router.Statement) error {
 
 // finishCopy ends the COPY on every shard (CopyDone, or CopyFail after an
 // error) and answers the client.
-func (s *session) finishCopy(conns []multiConn, out [][]byte, send func(int) error, abort *pgError) error {
+func (s *session) finishCopy(ctx context.Context, conns []multiConn, out [][]byte, send func(int) error, abort *pgError) error {
 	results := make([]*shardResult, len(conns))
 	for i, c := range conns {
 		results[i] = &shardResult{id: c.id}
@@ -214,13 +228,14 @@ func (s *session) finishCopy(conns []multiConn, out [][]byte, send func(int) err
 			c.sc.broken = true
 			results[i].err = s.lostShard(c, err)
 		}
-		if results[i].txEnd != 'I' {
-			c.sc.broken = true
-		}
 	}
 	if abort != nil {
+		for _, c := range conns {
+			s.hiddenOrBreak(c.sc, "ROLLBACK")
+		}
 		return s.refuse(abort)
 	}
+	results = s.commitMulti(ctx, conns, results)
 	rt := &router.Route{Plan: &router.Plan{Command: "COPY"}}
 	a := s.combine(rt, results)
 	if a.err != nil {

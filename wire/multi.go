@@ -1,10 +1,12 @@
 package wire
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -64,11 +66,25 @@ type multiConn struct {
 
 // runMulti runs a job and returns each shard's answer, in shard order.
 func (s *session) runMulti(ctx context.Context, j *multiJob) ([]*shardResult, error) {
-	conns, release, err := s.acquireShards(ctx, j.route.Shards, true)
+	write := j.route.Plan == nil || !j.route.Plan.Read
+	conns, release, err := s.acquireShards(ctx, j.route.Shards, write)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
+	// A write on several shards outside a transaction is one transaction:
+	// it commits everywhere with two-phase commit, or nowhere.
+	atomic := write && s.txStatus == 'I' && len(conns) > 1
+	if atomic {
+		for _, c := range conns {
+			if err := s.hiddenQuery(c.sc, "BEGIN", 1); err != nil {
+				for _, c := range conns {
+					c.sc.broken = true // some are in a transaction: close them all
+				}
+				return nil, err
+			}
+		}
+	}
 	s.mu.Lock()
 	s.multi = conns
 	s.mu.Unlock()
@@ -95,20 +111,22 @@ func (s *session) runMulti(ctx context.Context, j *multiJob) ([]*shardResult, er
 			results[i].err = s.lostShard(c, err)
 		}
 	}
+	if atomic {
+		return s.commitMulti(ctx, conns, results), nil
+	}
+	failed := false
 	for i, c := range conns {
 		if c.borrowed {
-			if results[i].err != nil {
-				s.txStatus = 'E'
-			}
-			if results[i].txEnd != 0 {
-				s.txStatus = results[i].txEnd
-			}
-			if c.sc.broken {
+			failed = failed || results[i].err != nil || results[i].txEnd == 'E'
+			if c.sc.broken && c.sc == s.sc {
 				s.detach()
 			}
 		} else if results[i].txEnd != 'I' {
 			c.sc.broken = true
 		}
+	}
+	if s.txStatus != 'I' && failed {
+		s.txStatus = 'E'
 	}
 	return results, nil
 }
@@ -116,7 +134,7 @@ func (s *session) runMulti(ctx context.Context, j *multiJob) ([]*shardResult, er
 // acquireShards checks out a connection to each shard, in shard order so
 // two sessions never wait on each other's. Inside a transaction the
 // session's attached connection is borrowed for its shard when borrow.
-func (s *session) acquireShards(ctx context.Context, ids []shard.ShardID, borrow bool) ([]multiConn, func(), error) {
+func (s *session) acquireShards(ctx context.Context, ids []shard.ShardID, write bool) ([]multiConn, func(), error) {
 	conns := make([]multiConn, 0, len(ids))
 	release := func() {
 		for _, c := range conns {
@@ -125,9 +143,14 @@ func (s *session) acquireShards(ctx context.Context, ids []shard.ShardID, borrow
 			}
 		}
 	}
+	inTx := s.txStatus == 'T'
 	for _, id := range ids {
-		if borrow && s.sc != nil && s.txStatus != 'I' && s.shardOf(s.sc) == id {
+		switch {
+		case inTx && s.sc != nil && s.shardOf(s.sc) == id:
 			conns = append(conns, multiConn{id: id, sc: s.sc, borrowed: true})
+			continue
+		case inTx && s.parked[id] != nil && slices.Contains(s.txShards, id):
+			conns = append(conns, multiConn{id: id, sc: s.parked[id], borrowed: true})
 			continue
 		}
 		p, err := s.shardPool(id)
@@ -146,7 +169,26 @@ func (s *session) acquireShards(ctx context.Context, ids []shard.ShardID, borrow
 			release()
 			return nil, nil, err
 		}
-		conns = append(conns, multiConn{id: id, sc: sc})
+		c := multiConn{id: id, sc: sc}
+		if inTx && write {
+			// A write joins this shard to the open transaction.
+			if err := s.hiddenQuery(sc, cmp.Or(s.txBegin, "BEGIN"), 1); err != nil {
+				sc.broken = true
+				p.release(sc)
+				release()
+				return nil, nil, err
+			}
+			if s.sc != nil {
+				s.joinTx(s.shardOf(s.sc))
+			}
+			s.joinTx(id)
+			if s.parked == nil {
+				s.parked = map[shard.ShardID]*serverConn{}
+			}
+			s.parked[id] = sc
+			c.borrowed = true
+		}
+		conns = append(conns, c)
 	}
 	return conns, release, nil
 }
@@ -431,15 +473,52 @@ func (s *session) multiSimple(ctx context.Context, st *router.Statement) error {
 	return writeMsg(s.w, &s.scratch, &pgproto3.ReadyForQuery{TxStatus: s.txStatus})
 }
 
-// multiAllowed refuses multi-shard writes inside a transaction: they would
-// need two-phase commit, which pgshard does not run yet.
+// multiAllowed refuses statements in a failed transaction, as Postgres
+// does.
 func (s *session) multiAllowed(rt *router.Route) *pgError {
-	if s.txStatus != 'I' && (rt.Plan == nil || !rt.Plan.Read) {
-		return &pgError{Code: codeFeatureNotSupported,
-			Message: "pgshard: a write to several shards inside a transaction is not supported",
-			Hint:    "Run it outside the transaction block, or pin it to one shard key."}
+	if s.txStatus == 'E' {
+		return errorf(codeInFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block")
 	}
 	return nil
+}
+
+// commitMulti ends the implicit transaction of a write that ran on several
+// shards: two-phase commit when every shard succeeded, else rollback
+// everywhere. A commit failure becomes every shard's error.
+func (s *session) commitMulti(ctx context.Context, conns []multiConn, results []*shardResult) []*shardResult {
+	ps := make([]participant, len(conns))
+	ok := true
+	for i, c := range conns {
+		ps[i] = participant{c.id, c.sc}
+		ok = ok && results[i].err == nil && !c.sc.broken
+	}
+	if !ok {
+		for _, p := range ps {
+			s.hiddenOrBreak(p.sc, "ROLLBACK")
+		}
+		var first *pgError
+		for _, r := range results {
+			if r.err != nil {
+				first = r.err
+				break
+			}
+		}
+		if first == nil {
+			first = &pgError{Code: codeConnectionFailure, Message: "pgshard: a shard's connection failed"}
+		}
+		e := *first
+		e.Detail = strings.TrimSpace(e.Detail + " pgshard: the statement was rolled back on every shard.")
+		for _, r := range results {
+			r.err = &e
+		}
+		return results
+	}
+	if pe := s.commitAll(ctx, ps); pe != nil {
+		for _, r := range results {
+			r.err = pe
+		}
+	}
+	return results
 }
 
 // writeAnswer sends rows [from, to) of a, with its RowDescription if desc.

@@ -20,6 +20,8 @@ type vportal struct {
 	st     *statement
 	bind   *pgproto3.Bind
 	local  string // BEGIN, COMMIT or ROLLBACK answered by pgshard
+	// twoPhase: local ends a transaction spread over several shards.
+	twoPhase bool
 	ran    bool
 	answer answer
 	next   int // rows already sent (Execute with a row limit)
@@ -46,6 +48,16 @@ func (s *session) routeBind(st *statement, body []byte) (shard.ShardID, *vportal
 	switch {
 	case rt.Err != nil:
 		return 0, nil, routeError(rt.Err)
+	case rt.Kind == router.KindSession && len(s.txShards) > 0 && s.txStatus != 'I':
+		switch tag := txControl(st.query); tag {
+		case "COMMIT", "ROLLBACK":
+			return 0, &vportal{local: tag, st: st, twoPhase: true}, nil
+		case "other":
+			return 0, nil, &pgError{Code: codeFeatureNotSupported,
+				Message: "pgshard: savepoints and PREPARE TRANSACTION are not supported in a transaction that spans several shards",
+				Hint:    "Keep the transaction on one shard key to use savepoints."}
+		}
+		return s.currentShard(), nil, nil
 	case rt.Kind == router.KindSession || rt.Kind == router.KindAny:
 		if tag := s.localTransactionTag(st.query); tag != "" {
 			return 0, &vportal{local: tag, st: st}, nil
@@ -115,6 +127,14 @@ func (s *session) runPortal(ctx context.Context, vp *vportal) error {
 		return nil
 	}
 	vp.ran = true
+	if vp.twoPhase {
+		if err := s.drainServer(); err != nil {
+			return err
+		}
+		tag, pe := s.finishTransaction(ctx, vp.local == "COMMIT")
+		vp.answer = answer{tag: tag, err: pe}
+		return nil
+	}
 	if vp.local != "" {
 		switch vp.local {
 		case "BEGIN":

@@ -33,6 +33,18 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 		}
 		return writeMsg(s.w, &s.scratch, &pgproto3.ReadyForQuery{TxStatus: s.txStatus})
 	}
+	if len(s.txShards) > 0 && s.txStatus != 'I' && len(routed) == 1 {
+		switch txControl(routed[0].Text) {
+		case "COMMIT":
+			return s.endTransaction(ctx, true)
+		case "ROLLBACK":
+			return s.endTransaction(ctx, false)
+		case "other":
+			return s.refuse(&pgError{Code: codeFeatureNotSupported,
+				Message: "pgshard: savepoints and PREPARE TRANSACTION are not supported in a transaction that spans several shards",
+				Hint:    "Keep the transaction on one shard key to use savepoints."})
+		}
+	}
 	t := s.targetOf(routed)
 	if s.sc == nil && s.txStatus == 'E' && t.end == "" {
 		return s.refuse(errorf(codeInFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block"))
@@ -88,6 +100,34 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 	s.observe(sc, stmts)
 	s.maybeDetach()
 	return nil
+}
+
+// txControl classifies a statement that ends a transaction or works on its
+// savepoints: "COMMIT", "ROLLBACK", "other", or "" for anything else.
+func txControl(stmt string) string {
+	w := sqltext.LeadingWords(stmt, 3)
+	if len(w) == 0 {
+		return ""
+	}
+	switch w[0] {
+	case "commit", "end":
+		if len(w) > 1 && (w[1] == "prepared" || w[1] == "and") || len(w) > 2 && w[2] == "and" {
+			return "other"
+		}
+		return "COMMIT"
+	case "rollback", "abort":
+		if len(w) > 1 && (w[1] == "prepared" || w[1] == "to" || w[1] == "and") || len(w) > 2 && (w[2] == "to" || w[2] == "and") {
+			return "other"
+		}
+		return "ROLLBACK"
+	case "savepoint", "release":
+		return "other"
+	case "prepare":
+		if len(w) > 1 && w[1] == "transaction" {
+			return "other"
+		}
+	}
+	return ""
 }
 
 // deferBegin answers BEGIN without a server: the transaction's shard is not

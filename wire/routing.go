@@ -1,9 +1,11 @@
 package wire
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/pgshard/pgshard/internal/config"
@@ -57,13 +59,14 @@ func (s *session) shardOf(sc *serverConn) shard.ShardID {
 	return -1
 }
 
-// errCrossShard is the answer when a transaction would leave its shard.
+// errCrossShard is the answer when a statement cannot join the shard it
+// needs to the transaction.
 func errCrossShard(s *session, from, to shard.ShardID) *pgError {
 	return &pgError{
 		Code: codeFeatureNotSupported,
-		Message: fmt.Sprintf("pgshard: this transaction runs on shard %s and the statement needs shard %s; a transaction writing to several shards is not supported",
-			s.db.cfg.Shards[from].Name, s.db.cfg.Shards[to].Name),
-		Hint: "Keep a transaction's statements on one shard key, or commit before touching another key.",
+		Message: fmt.Sprintf("pgshard: this statement needs shard %s while responses from shard %s are pending in the same batch",
+			s.db.cfg.Shards[to].Name, s.db.cfg.Shards[from].Name),
+		Hint: "Send a Sync (or Flush and read the results) before a statement for another shard key.",
 	}
 }
 
@@ -161,42 +164,87 @@ func (s *session) attachShard(ctx context.Context, id shard.ShardID) error {
 		if s.shardOf(s.sc) == id {
 			return nil
 		}
-		if s.txStatus != 'I' || s.batchUsed {
+		switch {
+		case s.txStatus == 'I' && !s.batchUsed:
+			s.park()
+		case s.txStatus == 'E':
+			return errorf(codeInFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block")
+		case s.txStatus == 'T' && s.owesServer():
+			return errCrossShard(s, s.shardOf(s.sc), id)
+		case s.txStatus == 'T':
+			// The transaction spreads to another shard: its connection here
+			// stays in the transaction, to be committed with two-phase
+			// commit.
+			s.keep()
+		default:
 			return errCrossShard(s, s.shardOf(s.sc), id)
 		}
-		s.park()
 	}
+	inTx := s.txStatus == 'T'
 	if sc := s.parked[id]; sc != nil {
 		delete(s.parked, id)
 		s.mu.Lock()
 		s.sc = sc
 		s.mu.Unlock()
-		s.txStatus = 'I'
-	} else {
-		p, err := s.shardPool(id)
-		if err != nil {
-			return err
+		if !inTx {
+			s.txStatus = 'I'
 		}
-		if err := s.attachPool(ctx, p); err != nil {
-			return err
-		}
+		return nil
+	}
+	p, err := s.shardPool(id)
+	if err != nil {
+		return err
+	}
+	if err := s.attachPool(ctx, p); err != nil {
+		return err
+	}
+	begin := s.deferred
+	if begin == "" && inTx {
+		begin = cmp.Or(s.txBegin, "BEGIN")
+	}
+	if begin == "" {
+		return nil
 	}
 	if s.deferred != "" {
-		begin := s.deferred
-		s.deferred = ""
-		if err := s.hiddenQuery(s.sc, begin, 1); err != nil {
-			var pe *pgError
-			if errors.As(err, &pe) {
-				s.txStatus = 'E'
-				return pe
-			}
-			s.sc.broken = true
-			s.detach()
-			return err
+		s.txBegin = strings.SplitN(s.deferred, ";", 2)[0]
+	}
+	s.deferred = ""
+	if err := s.hiddenQuery(s.sc, begin, 1); err != nil {
+		var pe *pgError
+		if errors.As(err, &pe) {
+			s.txStatus = 'E'
+			return pe
 		}
-		s.txStatus = 'T'
+		s.sc.broken = true
+		s.detach()
+		return err
+	}
+	s.txStatus = 'T'
+	if len(s.txShards) > 0 {
+		s.joinTx(id)
 	}
 	return nil
+}
+
+// keep sets the attached connection aside as a participant of the open
+// transaction.
+func (s *session) keep() {
+	sc := s.sc
+	s.joinTx(s.shardOf(sc))
+	s.mu.Lock()
+	s.sc = nil
+	s.mu.Unlock()
+	if s.parked == nil {
+		s.parked = map[shard.ShardID]*serverConn{}
+	}
+	s.parked[s.shardOf(sc)] = sc
+}
+
+// joinTx records that shard id takes part in the open transaction.
+func (s *session) joinTx(id shard.ShardID) {
+	if !slices.Contains(s.txShards, id) {
+		s.txShards = append(s.txShards, id)
+	}
 }
 
 // park sets the attached connection aside: in session mode the session

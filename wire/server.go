@@ -36,6 +36,10 @@ type Server struct {
 	sessMu   sync.Mutex
 	sessions map[uint32]*session
 
+	// decisionsReady records (database/shard) where the two-phase commit
+	// decisions table exists.
+	decisionsReady sync.Map
+
 	draining atomic.Bool
 	hardEnd  atomic.Int64 // unix nanos after which draining sessions are cut
 }
@@ -110,6 +114,11 @@ func (srv *Server) Serve(ctx context.Context, ln net.Listener) error {
 	connCtx, cancelConns := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelConns()
 	go srv.maintain(connCtx)
+	resolved := make(chan struct{})
+	go func() {
+		defer close(resolved)
+		srv.resolveInDoubt(connCtx)
+	}()
 
 	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
 	defer stop()
@@ -143,6 +152,7 @@ func (srv *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 	srv.drain(&wg)
 	cancelConns()
+	<-resolved
 	srv.closePools()
 	return acceptErr
 }
@@ -284,12 +294,20 @@ func (srv *Server) cancel(pid uint32, secret []byte) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.sc == nil {
-		return
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := s.sc.cancel(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		srv.log.Warn("cancel request failed", "pool", s.sc.pool.name(), "err", err)
+	targets := make([]*serverConn, 0, 1+len(s.multi))
+	if s.sc != nil {
+		targets = append(targets, s.sc)
+	}
+	for _, c := range s.multi {
+		if c.sc != s.sc {
+			targets = append(targets, c.sc)
+		}
+	}
+	for _, sc := range targets {
+		if err := sc.cancel(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			srv.log.Warn("cancel request failed", "pool", sc.pool.name(), "err", err)
+		}
 	}
 }

@@ -48,6 +48,12 @@ type session struct {
 	// deferred is a BEGIN (and SETs after it) pgshard answered itself, to be
 	// sent once the transaction's first routed statement picks its shard.
 	deferred string
+	// txBegin is the BEGIN the open transaction started with, sent to each
+	// shard the transaction spreads to.
+	txBegin string
+	// txShards lists the shards an open transaction has spread to, when
+	// more than one: COMMIT then runs two-phase commit over them.
+	txShards []shard.ShardID
 	// parked holds, in session pooling, the connections to shards other
 	// than the attached one: a session keeps one per shard it used.
 	parked map[shard.ShardID]*serverConn

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,9 +42,10 @@ func TestMain(m *testing.M) {
 
 // startPgshard runs pgshard over the sharded cluster with the test schema's
 // table roles.
-func startPgshard(t testing.TB) *pgshardtest.Proxy {
+func startPgshard(t testing.TB, extra ...string) *pgshardtest.Proxy {
 	return pgshardtest.Start(t, func(listen string) string {
 		return fmt.Sprintf(`listen: %s
+%s
 pool: {size: 8, queue_timeout: 10s}
 users:
   - name: app
@@ -58,8 +60,9 @@ databases:
         - {name: users, key: user_id}
         - {name: orders, key: user_id}
         - {name: placed, key: k}
+        - {name: tp, key: k}
       reference_tables: [countries]
-%s`, listen, cluster.Password, pgshardtest.ShardsYAML(sharded))
+%s`, listen, strings.Join(extra, "\n"), cluster.Password, pgshardtest.ShardsYAML(sharded))
 	})
 }
 

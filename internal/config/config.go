@@ -14,6 +14,7 @@ type Config struct {
 	MaxMessageSize  int           `yaml:"max_message_size"` // largest client message in bytes; default 64 MiB
 	TLS             *TLS          `yaml:"tls"`              // TLS offered to clients; nil: SSLRequest answered 'N'
 	Pool            Pool          `yaml:"pool"`
+	TwoPhase        TwoPhase      `yaml:"two_phase"`
 	Users           []User        `yaml:"users"`
 	Databases       []Database    `yaml:"databases"`
 }
@@ -42,6 +43,17 @@ type Pool struct {
 	IdleTimeout    time.Duration `yaml:"idle_timeout"`    // close connections idle longer, default 10m; 0 keeps them
 	ServerLifetime time.Duration `yaml:"server_lifetime"` // close connections older than this when released, default 1h; 0 keeps them
 	PreparedCache  int           `yaml:"prepared_cache"`  // prepared statements kept per server connection (LRU), default 256
+}
+
+// TwoPhase tunes the resolution of in-doubt two-phase transactions: those a
+// crashed or disconnected pgshard left prepared on the shards.
+type TwoPhase struct {
+	// ResolveAfter is how old a prepared transaction must be before pgshard
+	// resolves it: longer than any pgshard takes between its PREPAREs and
+	// its first COMMIT PREPARED. Default 30s.
+	ResolveAfter time.Duration `yaml:"resolve_after"`
+	// ResolveInterval is how often the shards are checked. Default 15s.
+	ResolveInterval time.Duration `yaml:"resolve_interval"`
 }
 
 // AuthMethod is how pgshard authenticates a client.

@@ -44,6 +44,7 @@ func TestExample(t *testing.T) {
 			ConnectTimeout: 3 * time.Second, QueueTimeout: 10 * time.Second,
 			IdleTimeout: 10 * time.Minute, ServerLifetime: time.Hour, PreparedCache: 512,
 		},
+		TwoPhase: TwoPhase{ResolveAfter: 30 * time.Second, ResolveInterval: 15 * time.Second},
 		Users: []User{
 			{Name: "app", Auth: AuthSCRAM, Password: "SCRAM-SHA-256$4096:5WiFhIGpxXWMvcHyQs7BEQ==$iLepsnh1Zf7aHr5+MEqshAmP0I5jOYL3zLeMzQd8wrY=:Kq5GDzVix+ldiHU5CRR7Epj6aCEo/GBOa2dkDWnQbxA="},
 			{Name: "legacy", Auth: AuthMD5, Password: "md5571c0c2fe9ae5e2c5f2a88d6bc0d98e3"},

@@ -32,6 +32,8 @@ const (
 	DefaultPort            = 5432
 	DefaultServerTLS       = ServerTLSPrefer
 	DefaultKeyType         = "bigint"
+	DefaultResolveAfter    = 30 * time.Second
+	DefaultResolveInterval = 15 * time.Second
 	DefaultKeylessWrites   = KeylessRefuse
 )
 
@@ -58,6 +60,8 @@ func applyDefaults(c *Config, ix *index, file string) {
 	set("listen", func() { c.Listen = DefaultListen })
 	set("shutdown_timeout", func() { c.ShutdownTimeout = DefaultShutdownTimeout })
 	set("max_message_size", func() { c.MaxMessageSize = DefaultMaxMessageSize })
+	set("two_phase.resolve_after", func() { c.TwoPhase.ResolveAfter = DefaultResolveAfter })
+	set("two_phase.resolve_interval", func() { c.TwoPhase.ResolveInterval = DefaultResolveInterval })
 	p := &c.Pool
 	set("pool.mode", func() { p.Mode = DefaultPoolMode })
 	set("pool.size", func() { p.Size = DefaultPoolSize })
@@ -163,6 +167,12 @@ func (v *validator) validate(c *Config) {
 	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		// Port 0 is allowed: the kernel picks one, which tests rely on.
 		v.errorf("listen", "port %q of %q is not a number from 0 to 65535", port, c.Listen)
+	}
+	if c.TwoPhase.ResolveAfter <= 0 {
+		v.errorf("two_phase.resolve_after", "%v must be more than 0", c.TwoPhase.ResolveAfter)
+	}
+	if c.TwoPhase.ResolveInterval <= 0 {
+		v.errorf("two_phase.resolve_interval", "%v must be more than 0", c.TwoPhase.ResolveInterval)
 	}
 	if c.ShutdownTimeout < 0 {
 		v.errorf("shutdown_timeout", "%v is negative", c.ShutdownTimeout)

@@ -1,0 +1,225 @@
+package sharding_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgshard/pgshard/shard"
+)
+
+// keysOnShards returns one key owned by each shard, distinct from avoid.
+func keysOnShards(start int64) []int64 {
+	m := shard.EqualMap(len(sharded.Shards))
+	keys := make([]int64, len(sharded.Shards))
+	found := 0
+	for k := start; found < len(keys); k++ {
+		if id := m.Lookup(shard.HashInt(k)); keys[id] == 0 {
+			keys[id] = k
+			found++
+		}
+	}
+	return keys
+}
+
+// onShard counts rows of tp with key k directly on the shard owning k.
+func rowsOnShard(ctx context.Context, t *testing.T, k int64) int {
+	t.Helper()
+	id := shard.EqualMap(len(sharded.Shards)).Lookup(shard.HashInt(k))
+	conn := connect(t, sharded.Shards[id].Primary.DSN())
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM tp WHERE k = $1`, k).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// preparedLeft counts pgshard's prepared transactions on every shard.
+func preparedLeft(ctx context.Context, t *testing.T) int {
+	t.Helper()
+	total := 0
+	for _, sh := range sharded.Shards {
+		conn := connect(t, sh.Primary.DSN())
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_prepared_xacts WHERE gid LIKE 'pgshard:%'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		total += n
+	}
+	return total
+}
+
+func createTP(ctx context.Context, t *testing.T, conn *pgx.Conn) {
+	for _, q := range []string{`DROP TABLE IF EXISTS tp`,
+		`CREATE TABLE tp (k bigint NOT NULL, v int, note text, CONSTRAINT tp_v UNIQUE (v) DEFERRABLE INITIALLY DEFERRED)`} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
+// TestTransactionsAcrossShards: a transaction that writes on several
+// shards commits everywhere with two-phase commit or nowhere.
+func TestTransactionsAcrossShards(t *testing.T) {
+	ctx := ctxFor(t, 2*time.Minute)
+	p := startPgshard(t)
+	conn := connect(t, p.DSN("app", "app-secret"))
+	createTP(ctx, t, conn)
+	k := keysOnShards(1000)
+
+	t.Run("commit", func(t *testing.T) {
+		for _, q := range []string{"BEGIN",
+			fmt.Sprintf("INSERT INTO tp (k, v) VALUES (%d, 1)", k[0]),
+			fmt.Sprintf("INSERT INTO tp (k, v) VALUES (%d, 2)", k[1]),
+			fmt.Sprintf("UPDATE tp SET note = 'x' WHERE k = %d", k[2]),
+			"COMMIT"} {
+			if _, err := conn.Exec(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		if rowsOnShard(ctx, t, k[0]) != 1 || rowsOnShard(ctx, t, k[1]) != 1 {
+			t.Fatal("a committed cross-shard transaction is missing rows")
+		}
+		if n := preparedLeft(ctx, t); n != 0 {
+			t.Fatalf("%d prepared transactions left behind", n)
+		}
+	})
+	t.Run("rollback", func(t *testing.T) {
+		for _, q := range []string{"BEGIN",
+			fmt.Sprintf("INSERT INTO tp (k, v) VALUES (%d, 11)", k[0]+100000),
+			fmt.Sprintf("INSERT INTO tp (k, v) VALUES (%d, 12)", k[1]),
+			"ROLLBACK"} {
+			if _, err := conn.Exec(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		if rowsOnShard(ctx, t, k[1]) != 1 {
+			t.Fatal("ROLLBACK kept a row")
+		}
+	})
+	t.Run("failure at prepare rolls back every shard", func(t *testing.T) {
+		// v is unique, checked at commit: the second shard's PREPARE fails.
+		k2 := keysOnShards(5000)
+		if _, err := conn.Exec(ctx, "BEGIN"); err != nil {
+			t.Fatal(err)
+		}
+		// v = 1 exists on shard 0 (uniqueness is per shard).
+		for _, q := range []string{fmt.Sprintf("INSERT INTO tp (k, v) VALUES (%d, 100)", k2[1]), fmt.Sprintf("INSERT INTO tp (k, v) VALUES (%d, 1)", k2[0])} {
+			if _, err := conn.Exec(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		_, err := conn.Exec(ctx, "COMMIT")
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "23505" {
+			t.Fatalf("COMMIT: want 23505 from the failed PREPARE, got %v", err)
+		}
+		if rowsOnShard(ctx, t, k2[1]) != 0 {
+			t.Fatal("the shard whose PREPARE succeeded kept its row")
+		}
+		if n := preparedLeft(ctx, t); n != 0 {
+			t.Fatalf("%d prepared transactions left behind", n)
+		}
+		var one int
+		if err := conn.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
+			t.Fatalf("session after a failed commit: %v", err)
+		}
+	})
+	t.Run("pgx transaction with parameters", func(t *testing.T) {
+		k3 := keysOnShards(9000)
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, key := range k3 {
+			if _, err := tx.Exec(ctx, `INSERT INTO tp (k, v, note) VALUES ($1, $2, $3)`, key, 9000+i, "pgx"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, key := range k3 {
+			if rowsOnShard(ctx, t, key) != 1 {
+				t.Fatalf("key %d missing after commit", key)
+			}
+		}
+	})
+	t.Run("one statement on several shards is atomic", func(t *testing.T) {
+		k4 := keysOnShards(20000)
+		// The second row's v collides with a row on its shard at commit.
+		q := fmt.Sprintf("INSERT INTO tp (k, v) VALUES (%d, 501), (%d, 2), (%d, 503)", k4[0], k4[1], k4[2])
+		_, err := conn.Exec(ctx, q)
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "23505" {
+			t.Fatalf("want 23505, got %v", err)
+		}
+		for _, key := range k4 {
+			if rowsOnShard(ctx, t, key) != 0 {
+				t.Fatalf("key %d was inserted although the statement failed", key)
+			}
+		}
+		q = fmt.Sprintf("INSERT INTO tp (k, v) VALUES (%d, 601), (%d, 602), (%d, 603)", k4[0], k4[1], k4[2])
+		if tag, err := conn.Exec(ctx, q); err != nil || tag.RowsAffected() != 3 {
+			t.Fatalf("%v %v", tag, err)
+		}
+	})
+}
+
+// TestInDoubtTransactionsAreResolved leaves prepared transactions as a
+// crashed pgshard would, then starts pgshard: the one whose coordinator
+// recorded the decision commits, the other rolls back.
+func TestInDoubtTransactionsAreResolved(t *testing.T) {
+	ctx := ctxFor(t, 2*time.Minute)
+	setup := startPgshard(t)
+	createTP(ctx, t, connect(t, setup.DSN("app", "app-secret")))
+	setup.Stop()
+
+	k := keysOnShards(30000)
+	direct := func(i int) *pgx.Conn { return connect(t, sharded.Shards[i].Primary.DSN()) }
+	exec := func(c *pgx.Conn, qs ...string) {
+		t.Helper()
+		for _, q := range qs {
+			if _, err := c.Exec(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+	}
+	coord, other := direct(0), direct(1)
+	exec(coord, `CREATE TABLE IF NOT EXISTS pgshard_2pc_decisions (gid text PRIMARY KEY, decided_at timestamptz NOT NULL DEFAULT now())`)
+	// Decided: the coordinator committed, the other shard is in doubt.
+	exec(coord, "BEGIN", `INSERT INTO pgshard_2pc_decisions (gid) VALUES ('pgshard:0:decided')`,
+		fmt.Sprintf("INSERT INTO tp (k, note) VALUES (%d, 'decided')", k[0]), "PREPARE TRANSACTION 'pgshard:0:decided'", "COMMIT PREPARED 'pgshard:0:decided'")
+	exec(other, "BEGIN", fmt.Sprintf("INSERT INTO tp (k, note) VALUES (%d, 'decided')", k[1]), "PREPARE TRANSACTION 'pgshard:0:decided'")
+	// Undecided: both prepared, no decision committed.
+	exec(coord, "BEGIN", `INSERT INTO pgshard_2pc_decisions (gid) VALUES ('pgshard:0:undecided')`,
+		fmt.Sprintf("INSERT INTO tp (k, note) VALUES (%d, 'undecided')", k[0]), "PREPARE TRANSACTION 'pgshard:0:undecided'")
+	exec(other, "BEGIN", fmt.Sprintf("INSERT INTO tp (k, note) VALUES (%d, 'undecided')", k[1]), "PREPARE TRANSACTION 'pgshard:0:undecided'")
+
+	startPgshard(t, "two_phase: {resolve_after: 1s, resolve_interval: 200ms}")
+	deadline := time.Now().Add(30 * time.Second)
+	for preparedLeft(ctx, t) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d in-doubt transactions still prepared after 30s", preparedLeft(ctx, t))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	count := func(c *pgx.Conn, note string) int {
+		var n int
+		if err := c.QueryRow(ctx, `SELECT count(*) FROM tp WHERE note = $1`, note).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if count(other, "decided") != 1 {
+		t.Error("the decided transaction was not committed on the in-doubt shard")
+	}
+	if count(coord, "undecided") != 0 || count(other, "undecided") != 0 {
+		t.Error("the undecided transaction was not rolled back everywhere")
+	}
+}

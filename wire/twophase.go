@@ -1,0 +1,227 @@
+package wire
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pgshard/pgshard/internal/config"
+	"github.com/pgshard/pgshard/shard"
+)
+
+// Two-phase commit across shards.
+//
+// A transaction that wrote on several shards commits with PREPARE
+// TRANSACTION on every participant, then COMMIT PREPARED. The decision is
+// made durable before any participant commits: the coordinator (the
+// participant on the lowest shard) inserts the global transaction id into
+// pgshard_2pc_decisions inside the transaction itself, and is committed
+// first. So, after a crash, an in-doubt prepared transaction is committed
+// exactly when its coordinator's decision row exists, and rolled back
+// otherwise (presumed abort). The resolver (resolveInDoubt) applies that
+// rule to prepared transactions older than a grace period, so it never
+// races a live pgshard between its PREPAREs and its first COMMIT PREPARED.
+
+const (
+	gidPrefix      = "pgshard:"
+	decisionsTable = "pgshard_2pc_decisions"
+	createDecision = "CREATE TABLE IF NOT EXISTS " + decisionsTable + " (gid text PRIMARY KEY, decided_at timestamptz NOT NULL DEFAULT now())"
+)
+
+var gidCounter atomic.Uint64
+
+// participant is one shard's connection in a transaction being committed.
+type participant struct {
+	id shard.ShardID
+	sc *serverConn
+}
+
+// participants lists the connections of the open transaction in shard
+// order.
+func (s *session) participants() []participant {
+	var ps []participant
+	if s.sc != nil {
+		ps = append(ps, participant{s.shardOf(s.sc), s.sc})
+	}
+	for id, sc := range s.parked {
+		if slices.Contains(s.txShards, id) {
+			ps = append(ps, participant{id, sc})
+		}
+	}
+	slices.SortFunc(ps, func(a, b participant) int { return int(a.id) - int(b.id) })
+	return ps
+}
+
+// commitAll commits a transaction spread over several shards with
+// two-phase commit. It returns the error to report, or nil when the
+// transaction committed. Every participant ends outside a transaction.
+func (s *session) commitAll(ctx context.Context, ps []participant) *pgError {
+	coord := ps[0]
+	gid := fmt.Sprintf("%s%d:%d.%d.%d", gidPrefix, coord.id, time.Now().UnixNano(), s.key.pid, gidCounter.Add(1))
+	if err := s.srv.ensureDecisions(ctx, s, coord.id); err != nil {
+		s.rollbackAll(ps)
+		return err
+	}
+	// The decision row commits with the coordinator's transaction.
+	if err := s.hiddenQuery(coord.sc, "INSERT INTO "+decisionsTable+" (gid) VALUES ("+quoteLiteral(gid)+")", 1); err != nil {
+		s.rollbackAll(ps)
+		return twoPhaseError(err, "recording the commit decision on shard "+s.db.cfg.Shards[coord.id].Name)
+	}
+	prepared := make([]bool, len(ps))
+	for i, p := range ps {
+		if err := s.hiddenQuery(p.sc, "PREPARE TRANSACTION "+quoteLiteral(gid), 1); err != nil {
+			// PREPARE failing aborts that participant; the others roll back.
+			for j, q := range ps {
+				switch {
+				case prepared[j]:
+					s.hiddenOrBreak(q.sc, "ROLLBACK PREPARED "+quoteLiteral(gid))
+				case j != i:
+					s.hiddenOrBreak(q.sc, "ROLLBACK")
+				}
+			}
+			return twoPhaseError(err, "preparing the transaction on shard "+s.db.cfg.Shards[p.id].Name)
+		}
+		prepared[i] = true
+	}
+	if err := s.hiddenQuery(coord.sc, "COMMIT PREPARED "+quoteLiteral(gid), 1); err != nil {
+		// The outcome is whatever the coordinator did; the resolver
+		// finishes the others either way.
+		coord.sc.broken = true
+		s.log.Error("two-phase commit: outcome unknown", "gid", gid, "err", err)
+		return &pgError{Code: "08007", Message: "pgshard: lost the connection while committing; the transaction's outcome is unknown until pgshard resolves it",
+			Detail: "Global transaction id " + gid + "."}
+	}
+	for _, p := range ps[1:] {
+		if err := s.hiddenQuery(p.sc, "COMMIT PREPARED "+quoteLiteral(gid), 1); err != nil {
+			// Committed logically: the resolver completes this shard.
+			p.sc.broken = true
+			s.log.Warn("two-phase commit: a participant will be committed by the resolver", "gid", gid, "shard", s.db.cfg.Shards[p.id].Name, "err", err)
+		}
+	}
+	s.hiddenOrBreak(coord.sc, "DELETE FROM "+decisionsTable+" WHERE gid = "+quoteLiteral(gid))
+	return nil
+}
+
+// rollbackAll rolls every participant back.
+func (s *session) rollbackAll(ps []participant) {
+	for _, p := range ps {
+		s.hiddenOrBreak(p.sc, "ROLLBACK")
+	}
+}
+
+// hiddenOrBreak runs q, and marks the connection broken if that fails: it
+// is then closed rather than reused in an unknown state.
+func (s *session) hiddenOrBreak(sc *serverConn, q string) {
+	if sc.broken {
+		return
+	}
+	if err := s.hiddenQuery(sc, q, 1); err != nil {
+		var pe *pgError
+		if !errors.As(err, &pe) {
+			sc.broken = true
+		}
+	}
+}
+
+// twoPhaseError explains a failed two-phase step.
+func twoPhaseError(err error, step string) *pgError {
+	var pe *pgError
+	if !errors.As(err, &pe) {
+		return &pgError{Code: codeConnectionFailure, Message: "pgshard: " + step + ": " + err.Error(),
+			Hint: "The transaction was rolled back on every shard."}
+	}
+	e := *pe
+	if e.Code == "55000" && strings.Contains(e.Message, "prepared transactions are disabled") {
+		return &pgError{Code: codeFeatureNotSupported,
+			Message: "pgshard: this transaction wrote to several shards, which needs two-phase commit, but the servers have max_prepared_transactions = 0",
+			Hint:    "Set max_prepared_transactions on every shard, or keep each transaction on one shard key. The transaction was rolled back."}
+	}
+	e.Detail = strings.TrimSpace(e.Detail + " pgshard: while " + step + "; the transaction was rolled back on every shard.")
+	return &e
+}
+
+// endTransaction answers COMMIT or ROLLBACK of a transaction spread over
+// several shards.
+func (s *session) endTransaction(ctx context.Context, commit bool) error {
+	tag, pe := s.finishTransaction(ctx, commit)
+	if pe != nil {
+		if err := writeMsg(s.w, &s.scratch, pe.response()); err != nil {
+			return errClientGone
+		}
+		return writeMsg(s.w, &s.scratch, &pgproto3.ReadyForQuery{TxStatus: 'I'})
+	}
+	return s.complete(tag)
+}
+
+// finishTransaction ends the transaction on every participant: two-phase
+// commit, or rollback (also of a COMMIT of a failed transaction, which
+// Postgres answers with ROLLBACK).
+func (s *session) finishTransaction(ctx context.Context, commit bool) (string, *pgError) {
+	ps := s.participants()
+	failed := s.txStatus == 'E'
+	for _, p := range ps {
+		if p.sc.broken {
+			failed = true
+		}
+	}
+	var pe *pgError
+	tag := "ROLLBACK"
+	if commit && !failed {
+		pe = s.commitAll(ctx, ps)
+		tag = "COMMIT"
+	} else {
+		s.rollbackAll(ps)
+	}
+	s.txShards = s.txShards[:0]
+	s.txBegin = ""
+	s.txStatus = 'I'
+	s.releaseParticipants()
+	return tag, pe
+}
+
+// releaseParticipants returns every connection of a finished transaction
+// to its pool (session pooling keeps them).
+func (s *session) releaseParticipants() {
+	if s.mode != config.PoolSession {
+		s.detach()
+		for id, sc := range s.parked {
+			delete(s.parked, id)
+			sc.pool.release(sc)
+		}
+	}
+}
+
+// ensureDecisions creates the decisions table on a shard once per server
+// run, on a connection of its own (the transaction may not run DDL).
+func (srv *Server) ensureDecisions(ctx context.Context, s *session, id shard.ShardID) *pgError {
+	key := s.db.cfg.Name + "/" + strconv.Itoa(int(id))
+	if _, ok := srv.decisionsReady.Load(key); ok {
+		return nil
+	}
+	p, err := s.shardPool(id)
+	if err != nil {
+		return twoPhaseError(err, "creating "+decisionsTable)
+	}
+	sc, err := p.acquire(ctx)
+	if err != nil {
+		return twoPhaseError(err, "creating "+decisionsTable)
+	}
+	err = s.hiddenQuery(sc, createDecision, 1)
+	var pe *pgError
+	if err != nil && !errors.As(err, &pe) {
+		sc.broken = true
+	}
+	p.release(sc)
+	if err != nil {
+		return twoPhaseError(err, "creating "+decisionsTable+" on shard "+s.db.cfg.Shards[id].Name)
+	}
+	srv.decisionsReady.Store(key, true)
+	return nil
+}
