@@ -72,9 +72,11 @@ func (s *session) runMulti(ctx context.Context, j *multiJob) ([]*shardResult, er
 		return nil, err
 	}
 	defer release()
-	// A write on several shards outside a transaction is one transaction:
-	// it commits everywhere with two-phase commit, or nowhere.
-	atomic := write && s.txStatus == 'I' && len(conns) > 1
+	// A data change on several shards outside a transaction is one
+	// transaction: it commits everywhere with two-phase commit, or nowhere.
+	// DDL runs shard by shard (VACUUM, CREATE INDEX CONCURRENTLY... cannot
+	// run in a transaction), and a partial failure names the shards.
+	atomic := write && s.txStatus == 'I' && len(conns) > 1 && isDML(j.route.Plan)
 	if atomic {
 		for _, c := range conns {
 			if err := s.hiddenQuery(c.sc, "BEGIN", 1); err != nil {
@@ -129,6 +131,17 @@ func (s *session) runMulti(ctx context.Context, j *multiJob) ([]*shardResult, er
 		s.txStatus = 'E'
 	}
 	return results, nil
+}
+
+func isDML(p *router.Plan) bool {
+	if p == nil {
+		return false
+	}
+	switch p.Command {
+	case "INSERT", "UPDATE", "DELETE", "COPY":
+		return true
+	}
+	return false
 }
 
 // acquireShards checks out a connection to each shard, in shard order so
