@@ -18,6 +18,9 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 	if !ok {
 		return fatalf(codeProtocolViolation, "invalid Query message")
 	}
+	if ok, err := s.adminRoute(q); ok {
+		return err
+	}
 	routed := s.db.router.Simple(q)
 	if s.mode == config.PoolTransaction {
 		for _, st := range routed {

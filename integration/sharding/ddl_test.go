@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -38,5 +39,41 @@ func TestDDLRunsOnEveryShardAndReportsPartialFailure(t *testing.T) {
 	}
 	if !strings.Contains(pe.Detail, "applied on shard(s) s0, s2") || !strings.Contains(pe.Detail, "failed on s1") {
 		t.Fatalf("the error does not say where the DDL applied: detail %q", pe.Detail)
+	}
+}
+
+// TestRouteAdminStatement asks pgshard over psql's protocol where
+// statements would go.
+func TestRouteAdminStatement(t *testing.T) {
+	ctx := ctxFor(t, time.Minute)
+	p := startPgshard(t)
+	conn := connect(t, p.DSN("app", "app-secret"))
+	lines := func(q string) string {
+		t.Helper()
+		rows, err := conn.Query(ctx, q, pgx.QueryExecModeSimpleProtocol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for rows.Next() {
+			var l string
+			if err := rows.Scan(&l); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, l)
+		}
+		if rows.Err() != nil {
+			t.Fatal(rows.Err())
+		}
+		return strings.Join(out, "\n")
+	}
+	if got := lines(`PGSHARD ROUTE SELECT * FROM users WHERE user_id = 7`); !strings.Contains(got, "kind=shard") || strings.Count(got, "shards: ") != 1 {
+		t.Errorf("single-shard route:\n%s", got)
+	}
+	if got := lines(`pgshard route SELECT country, avg(balance) FROM users GROUP BY 1`); !strings.Contains(got, "shards: s0, s1, s2") || !strings.Contains(got, "avg(") {
+		t.Errorf("scatter route:\n%s", got)
+	}
+	if got := lines(`PGSHARD ROUTE UPDATE users SET name = 'x'`); !strings.Contains(got, "0A000") {
+		t.Errorf("refused route:\n%s", got)
 	}
 }
