@@ -566,6 +566,11 @@ databases:
     shards:
       - name: s0
         primary: {host: 127.0.0.1, port: $PG_PORT, tls: disable}
+    # The router does its full work on every statement (normalise, plan
+    # cache, key hash, map lookup) even with one shard.
+    sharding:
+      tables:
+        - {name: pgbench_accounts, key: aid}
 EOF
 		chmod 600 "$TMP/pgshard.yaml"
 		log "starting pgshard on 127.0.0.1:$PGSHARD_PORT"
