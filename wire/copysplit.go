@@ -66,6 +66,7 @@ func (s *session) copySplit(ctx context.Context, st *router.Statement) error {
 	var startErr *pgError
 	started := make([]bool, len(conns))
 	for _, c := range conns {
+		c.sc.unnamed = ""
 		if err := writeMsg(c.sc.w, &s.scratch, &pgproto3.Query{String: st.Text}); err != nil {
 			c.sc.broken = true
 			startErr = s.lostShard(c, err)
@@ -313,6 +314,7 @@ func (s *session) columnIndex(sc *serverConn, ci *router.CopyIn) (int, error) {
 
 // hiddenRows runs a one-column query the client never sees.
 func (s *session) hiddenRows(sc *serverConn, q string) ([]string, error) {
+	sc.unnamed = ""
 	if err := writeMsg(sc.w, &s.scratch, &pgproto3.Query{String: q}); err != nil {
 		return nil, err
 	}

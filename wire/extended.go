@@ -11,6 +11,8 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/jackc/pgx/v5/pgproto3"
 
+	"github.com/pgshard/pgshard/internal/config"
+	"github.com/pgshard/pgshard/router"
 	"github.com/pgshard/pgshard/shard"
 )
 
@@ -32,6 +34,11 @@ func (s *session) parse(body []byte) error {
 	}
 	if _, dup := s.stmts[m.Name]; dup && m.Name != "" {
 		return s.batchFail(errorf(codeDuplicatePreparedStmt, fmt.Sprintf("prepared statement %q already exists", m.Name)))
+	}
+	if s.mode == config.PoolTransaction {
+		if pe := unsupportedInTransactionMode(m.Query); pe != nil {
+			return s.batchFail(pe)
+		}
 	}
 	st := &statement{query: m.Query, oids: m.ParameterOIDs, key: statementKey(m.Query, m.ParameterOIDs)}
 	if m.Name != "" {
@@ -86,6 +93,14 @@ func (s *session) bind(ctx context.Context, body []byte) error {
 		return s.batchFail(pe)
 	}
 	delete(s.portals, portal)
+	if st.plan.Kind == router.KindSession {
+		if s.portalSets == nil {
+			s.portalSets = map[string]string{}
+		}
+		s.portalSets[portal] = st.query
+	} else if len(s.portalSets) > 0 {
+		delete(s.portalSets, portal)
+	}
 	if vp != nil {
 		if s.portals == nil {
 			s.portals = map[string]*vportal{}
@@ -153,6 +168,11 @@ func (s *session) execute(ctx context.Context, body []byte) error {
 	}
 	if vp := s.portals[name]; vp != nil {
 		return s.executePortal(ctx, vp, int(int32(binary.BigEndian.Uint32(rest))))
+	}
+	if q, ok := s.portalSets[name]; ok {
+		// A SET through the extended protocol: carried like a simple one
+		// once the batch succeeds.
+		s.batchSets = append(s.batchSets, q)
 	}
 	if err := s.serverFor(ctx, nil, s.currentShard()); err != nil || s.sc == nil {
 		return err // nil: the batch failed and the client was told
@@ -224,7 +244,15 @@ func (s *session) sync(ctx context.Context) error {
 	if err := s.sc.w.Flush(); err != nil {
 		return s.serverLost(err, true)
 	}
-	return s.relay(true)
+	sc := s.sc
+	err := s.relay(true)
+	if len(s.batchSets) > 0 {
+		if err == nil && !s.batchError && s.sc == sc {
+			s.observe(sc, s.batchSets)
+		}
+		s.batchSets = s.batchSets[:0]
+	}
+	return err
 }
 
 // serverFor attaches a server connection and, if st is given, makes sure

@@ -214,6 +214,7 @@ func (s *session) lostShard(c multiConn, err error) *pgError {
 func (s *session) sendMulti(c multiConn, j *multiJob, i int) error {
 	sc := c.sc
 	sql := j.sql[i]
+	sc.unnamed = ""
 	if j.bind == nil {
 		if err := writeMsg(sc.w, &s.scratch, &pgproto3.Query{String: sql}); err != nil {
 			return err
@@ -236,7 +237,6 @@ func (s *session) sendMulti(c multiConn, j *multiJob, i int) error {
 			}
 		}
 	}
-	sc.unnamed = ""
 	msgs := []encoder{
 		&pgproto3.Parse{Query: sql, ParameterOIDs: oids},
 		&b,

@@ -61,6 +61,8 @@ type session struct {
 	stmts      map[string]*statement // client statement names ("" too)
 	portals    map[string]*vportal   // portals whose statement runs on several shards
 	multi      []multiConn           // connections of a running multi-shard statement, for cancel
+	portalSets map[string]string     // portals whose statement sets session state (SET, RESET...)
+	batchSets  []string              // such statements executed in the current batch
 	pending    []pendingResp
 	batchOpen  bool // extended-protocol messages since the last Sync
 	batchUsed  bool // the batch sent something to the server
@@ -253,6 +255,8 @@ func (s *session) resetServer(sc *serverConn) error {
 func (s *session) hiddenQuery(sc *serverConn, q string, rfqs int) error {
 	_ = sc.conn.SetDeadline(time.Now().Add(10 * time.Second))
 	defer sc.conn.SetDeadline(time.Time{})
+	// A simple query drops the server's unnamed prepared statement.
+	sc.unnamed = ""
 	if err := writeMsg(sc.w, &s.scratch, &pgproto3.Query{String: q}); err != nil {
 		return err
 	}

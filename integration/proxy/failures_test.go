@@ -311,3 +311,30 @@ func TestShutdownLetsTransactionsFinish(t *testing.T) {
 		t.Fatal("still accepting connections after shutdown")
 	}
 }
+
+// TestExtendedProtocolSetFollowsTheClient: a SET sent with Parse/Bind/
+// Execute (as JDBC does) is carried to later server connections like a
+// simple-protocol one; LISTEN through Parse is refused like a simple one.
+func TestExtendedProtocolSetFollowsTheClient(t *testing.T) {
+	p := startProxy(t, proxyOptions{pool: "size: 2"})
+	ctx := ctxFor(t, time.Minute)
+	a := connect(t, p.DSN("app", "app-secret"))
+	b := connect(t, p.DSN("app", "app-secret"))
+	if err := a.PgConn().ExecParams(ctx, "SET application_name = 'ext-a'", nil, nil, nil, nil).Read().Err; err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		var other string
+		if err := b.QueryRow(ctx, "SHOW application_name").Scan(&other); err != nil || other == "ext-a" {
+			t.Fatalf("client b sees application_name %q (%v)", other, err)
+		}
+		res := a.PgConn().ExecParams(ctx, "SELECT current_setting('application_name')", nil, nil, nil, nil).Read()
+		if res.Err != nil || len(res.Rows) != 1 || string(res.Rows[0][0]) != "ext-a" {
+			t.Fatalf("round %d: client a sees %q (%v)", i, res.Rows, res.Err)
+		}
+	}
+	err := a.PgConn().ExecParams(ctx, "LISTEN somewhere", nil, nil, nil, nil).Read().Err
+	if sqlState(err) != "0A000" {
+		t.Fatalf("LISTEN through the extended protocol: want 0A000, got %v", err)
+	}
+}
