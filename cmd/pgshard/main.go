@@ -13,6 +13,7 @@ type cli struct {
 	Serve   serveCmd   `cmd:"" help:"Run the proxy."`
 	Version versionCmd `cmd:"" help:"Print pgshard's version."`
 	Check   checkCmd   `cmd:"" help:"Validate a configuration file."`
+	Route   routeCmd   `cmd:"" help:"Print where statements would run (shards, split SQL, merge), without connecting to any server. Exits 1 if one would be refused."`
 }
 
 func main() {
