@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/xdg-go/scram"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/pgshard/pgshard/internal/config"
 	"github.com/pgshard/pgshard/router"
@@ -39,6 +40,7 @@ type Server struct {
 	// decisionsReady records (database/shard) where the two-phase commit
 	// decisions table exists.
 	decisionsReady sync.Map
+	decisionsOnce  singleflight.Group
 
 	draining atomic.Bool
 	hardEnd  atomic.Int64 // unix nanos after which draining sessions are cut

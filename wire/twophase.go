@@ -200,28 +200,41 @@ func (s *session) releaseParticipants() {
 
 // ensureDecisions creates the decisions table on a shard once per server
 // run, on a connection of its own (the transaction may not run DDL).
+// Concurrent first commits share one attempt: two CREATE TABLE IF NOT
+// EXISTS racing in the catalog make one fail with 23505.
 func (srv *Server) ensureDecisions(ctx context.Context, s *session, id shard.ShardID) *pgError {
 	key := s.db.cfg.Name + "/" + strconv.Itoa(int(id))
 	if _, ok := srv.decisionsReady.Load(key); ok {
 		return nil
 	}
-	p, err := s.shardPool(id)
-	if err != nil {
-		return twoPhaseError(err, "creating "+decisionsTable)
-	}
-	sc, err := p.acquire(ctx)
-	if err != nil {
-		return twoPhaseError(err, "creating "+decisionsTable)
-	}
-	err = s.hiddenQuery(sc, createDecision, 1)
-	var pe *pgError
-	if err != nil && !errors.As(err, &pe) {
-		sc.broken = true
-	}
-	p.release(sc)
+	_, err, _ := srv.decisionsOnce.Do(key, func() (any, error) {
+		if _, ok := srv.decisionsReady.Load(key); ok {
+			return nil, nil
+		}
+		p, err := s.shardPool(id)
+		if err != nil {
+			return nil, err
+		}
+		sc, err := p.acquire(ctx)
+		if err != nil {
+			return nil, err
+		}
+		err = s.hiddenQuery(sc, createDecision, 1)
+		var pe *pgError
+		if err != nil && !errors.As(err, &pe) {
+			sc.broken = true
+		}
+		p.release(sc)
+		if errors.As(err, &pe) && (pe.Code == "23505" || pe.Code == "42P07") {
+			err = nil // created by another pgshard at the same moment
+		}
+		if err == nil {
+			srv.decisionsReady.Store(key, true)
+		}
+		return nil, err
+	})
 	if err != nil {
 		return twoPhaseError(err, "creating "+decisionsTable+" on shard "+s.db.cfg.Shards[id].Name)
 	}
-	srv.decisionsReady.Store(key, true)
 	return nil
 }
