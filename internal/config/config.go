@@ -15,6 +15,9 @@ type Config struct {
 	TLS             *TLS          `yaml:"tls"`              // TLS offered to clients; nil: SSLRequest answered 'N'
 	Pool            Pool          `yaml:"pool"`
 	TwoPhase        TwoPhase      `yaml:"two_phase"`
+	Admin           Admin         `yaml:"admin"`   // admin HTTP listener: /metrics, /healthz, /readyz, /status
+	Reads           Reads         `yaml:"reads"`   // when reads go to replicas, for every database
+	Monitor         Monitor       `yaml:"monitor"` // node health and replication lag polling
 	Users           []User        `yaml:"users"`
 	Databases       []Database    `yaml:"databases"`
 }
@@ -54,6 +57,68 @@ type TwoPhase struct {
 	ResolveAfter time.Duration `yaml:"resolve_after"`
 	// ResolveInterval is how often the shards are checked. Default 15s.
 	ResolveInterval time.Duration `yaml:"resolve_interval"`
+}
+
+// AdminOff is the admin.listen value that disables the admin listener.
+const AdminOff = "off"
+
+// Admin is the admin HTTP listener, separate from the data port.
+type Admin struct {
+	// Listen is the listener's host:port, default 127.0.0.1:6433; AdminOff
+	// ("off") disables it.
+	Listen string `yaml:"listen"`
+	// Token is the bearer token /metrics and /status require
+	// ("Authorization: Bearer <token>"); /healthz and /readyz stay open.
+	// Required when Listen is not a loopback address; empty: no
+	// authentication.
+	Token Secret `yaml:"token"`
+}
+
+// Enabled reports whether the admin listener is to be started.
+func (a *Admin) Enabled() bool { return a.Listen != AdminOff }
+
+// ReadFallback is what a read does when no replica qualifies.
+type ReadFallback string
+
+const (
+	FallbackPrimary ReadFallback = "primary" // run it on the primary (default)
+	FallbackError   ReadFallback = "error"   // answer an error naming the shard
+)
+
+// Reads decides when a read may run on a replica. It applies to every
+// database.
+type Reads struct {
+	// Replicas sends reads to replicas that qualify; false keeps every
+	// statement on the primaries. Default true.
+	Replicas bool `yaml:"replicas"`
+	// MaxLagBytes is the most WAL a replica may be behind its primary
+	// (primary's current LSN minus the replica's replay LSN) and still take
+	// reads. Default 16 MiB; 0 tolerates no lag.
+	MaxLagBytes int64 `yaml:"max_lag_bytes"`
+	// MaxLag is the most replay delay, in time, a replica may have. Default
+	// 1s; 0 tolerates none.
+	MaxLag time.Duration `yaml:"max_lag"`
+	// Fallback is what happens when no replica qualifies. Default primary.
+	Fallback ReadFallback `yaml:"fallback"`
+	// ReadYourWrites sends a session's reads to a replica only once it has
+	// replayed the session's last commit. Default true.
+	ReadYourWrites bool `yaml:"read_your_writes"`
+	// ReadYourWritesWait bounds how long a read waits for a replica to catch
+	// up with the session's last commit before falling back; 0 falls back
+	// at once. Default 0s.
+	ReadYourWritesWait time.Duration `yaml:"read_your_writes_wait"`
+}
+
+// Monitor tunes the polling of every node for health and replication lag,
+// and the bans after connection failures.
+type Monitor struct {
+	Interval time.Duration `yaml:"interval"` // between polls of one node, default 250ms
+	Timeout  time.Duration `yaml:"timeout"`  // one poll (connect and query), default 1s
+	// BanBase is how long a node is kept out of routing after a
+	// connection-level failure; each further failure doubles it, up to
+	// BanMax. Defaults 1s and 30s.
+	BanBase time.Duration `yaml:"ban_base"`
+	BanMax  time.Duration `yaml:"ban_max"`
 }
 
 // AuthMethod is how pgshard authenticates a client.

@@ -356,11 +356,13 @@ func abbreviate(v string) string {
 // describeType names a Go type the way the configuration's reader thinks of it.
 func describeType(goType string) string {
 	switch goType {
-	case "int":
+	case "int", "int64":
 		return "an integer"
+	case "bool":
+		return "true or false"
 	case "time.Duration":
 		return `a duration with a unit, such as "500ms", "5s" or "10m"`
-	case "string", "config.Secret", "config.PoolMode", "config.AuthMethod", "config.ServerTLS":
+	case "string", "config.Secret", "config.PoolMode", "config.AuthMethod", "config.ServerTLS", "config.ReadFallback":
 		return "a string"
 	}
 	switch {
@@ -390,7 +392,7 @@ func describeNode(n *yaml.Node) string {
 var sections = map[string]reflect.Type{}
 
 func init() {
-	for _, v := range []any{Config{}, TLS{}, Pool{}, User{}, Database{}, Shard{}, Node{}} {
+	for _, v := range []any{Config{}, TLS{}, Pool{}, TwoPhase{}, Admin{}, Reads{}, Monitor{}, User{}, Database{}, Shard{}, Node{}} {
 		t := reflect.TypeOf(v)
 		sections[t.String()] = t
 	}

@@ -45,6 +45,12 @@ func TestExample(t *testing.T) {
 			IdleTimeout: 10 * time.Minute, ServerLifetime: time.Hour, PreparedCache: 512,
 		},
 		TwoPhase: TwoPhase{ResolveAfter: 30 * time.Second, ResolveInterval: 15 * time.Second},
+		Admin:    Admin{Listen: "0.0.0.0:6433", Token: "replace-with-a-long-random-string"},
+		Reads: Reads{
+			Replicas: true, MaxLagBytes: 8 << 20, MaxLag: time.Second, Fallback: FallbackPrimary,
+			ReadYourWrites: true, ReadYourWritesWait: 100 * time.Millisecond,
+		},
+		Monitor: Monitor{Interval: 500 * time.Millisecond, Timeout: time.Second, BanBase: time.Second, BanMax: 30 * time.Second},
 		Users: []User{
 			{Name: "app", Auth: AuthSCRAM, Password: "SCRAM-SHA-256$4096:5WiFhIGpxXWMvcHyQs7BEQ==$iLepsnh1Zf7aHr5+MEqshAmP0I5jOYL3zLeMzQd8wrY=:Kq5GDzVix+ldiHU5CRR7Epj6aCEo/GBOa2dkDWnQbxA="},
 			{Name: "legacy", Auth: AuthMD5, Password: "md5571c0c2fe9ae5e2c5f2a88d6bc0d98e3"},
@@ -134,6 +140,15 @@ func TestDefaults(t *testing.T) {
 		p.Mode != PoolTransaction || p.Size != 20 || p.MinIdle != 0 || p.ConnectTimeout != 5*time.Second ||
 		p.QueueTimeout != 10*time.Second || p.IdleTimeout != 10*time.Minute || p.ServerLifetime != time.Hour || p.PreparedCache != 256 {
 		t.Errorf("top-level defaults: %+v", c)
+	}
+	if c.Admin != (Admin{Listen: "127.0.0.1:6433"}) || !c.Admin.Enabled() {
+		t.Errorf("admin defaults: %+v", c.Admin)
+	}
+	if c.Reads != (Reads{Replicas: true, MaxLagBytes: 16 << 20, MaxLag: time.Second, Fallback: FallbackPrimary, ReadYourWrites: true}) {
+		t.Errorf("reads defaults: %+v", c.Reads)
+	}
+	if c.Monitor != (Monitor{Interval: 250 * time.Millisecond, Timeout: time.Second, BanBase: time.Second, BanMax: 30 * time.Second}) {
+		t.Errorf("monitor defaults: %+v", c.Monitor)
 	}
 	d := c.Databases[0]
 	if c.Users[0].Auth != AuthSCRAM || d.ServerDatabase != "app" || d.Shards[0].Name != "s0" ||
@@ -277,6 +292,39 @@ func TestErrors(t *testing.T) {
 			`t.yaml:3: pool.idle_timeout: -1m0s is negative`,
 			`t.yaml:4: pool.prepared_cache: -1 is negative`,
 			`t.yaml:5: pool.queue_timeout: must be more than 0`}},
+
+		// Admin listener, reads, monitor.
+		{"admin off", valid("admin: {listen: off}"), nil},
+		{"admin loopback without token", valid("admin:", "  listen: '[::1]:7000'"), nil},
+		{"admin localhost without token", valid("admin:", "  listen: localhost:7000"), nil},
+		{"admin public with token", valid("admin:", "  listen: 0.0.0.0:7000", "  token: s3cret-Token_1"), nil},
+		{"admin empty listen", valid("admin:", "  listen: ''"), []string{`t.yaml:2: admin.listen: must not be empty; write "off" to disable`}},
+		{"admin listen", valid("admin:", "  listen: 6433"), []string{`t.yaml:2: admin.listen: "6433" is not host:port (missing port in address)`}},
+		{"admin listen port", valid("admin:", "  listen: localhost:admin"), []string{`t.yaml:2: admin.listen: port "admin" of "localhost:admin" is not a number`}},
+		{"admin on the data port", valid("listen: 127.0.0.1:6432", "admin:", "  listen: 127.0.0.1:6432"), []string{`t.yaml:3: admin.listen: "127.0.0.1:6432" is the data port (listen)`}},
+		{"admin public needs a token", valid("admin:", "  listen: 0.0.0.0:6433"), []string{`t.yaml:1: admin.token: required when admin.listen "0.0.0.0:6433" is not a loopback address`}},
+		{"admin every interface needs a token", valid("admin:", "  listen: :6433"), []string{`t.yaml:1: admin.token: required when admin.listen ":6433" is not a loopback address`}},
+		{"admin token empty", valid("admin:", "  token: ''"), []string{`t.yaml:2: admin.token: must not be empty`}},
+		{"admin token with a space", valid("admin:", "  token: two words"), []string{`t.yaml:2: admin.token: character 4 is not visible ASCII`}},
+		{"admin unknown key", valid("admin:", "  tokn: x"), []string{`t.yaml:2: admin.tokn: unknown key; valid keys here are listen, token`}},
+		{"reads mistakes", valid("reads:", "  fallback: replica", "  max_lag_bytes: -1", "  max_lag: -1s", "  read_your_writes_wait: -1s"), []string{
+			`t.yaml:2: reads.fallback: "replica" is not one of primary, error`,
+			`t.yaml:3: reads.max_lag_bytes: -1 is negative`,
+			`t.yaml:4: reads.max_lag: -1s is negative`,
+			`t.yaml:5: reads.read_your_writes_wait: -1s is negative`}},
+		{"reads wait without read_your_writes", valid("reads:", "  read_your_writes: false", "  read_your_writes_wait: 1s"), []string{
+			`t.yaml:3: reads.read_your_writes_wait: 1s has no effect with read_your_writes: false`}},
+		{"reads zero lag", valid("reads: {max_lag_bytes: 0, max_lag: 0s, replicas: false}"), nil},
+		{"reads types", valid("reads:", "  replicas: maybe", "  max_lag_bytes: 16MiB", "  max_lag: 1"), []string{
+			`t.yaml:2: reads.replicas: want true or false, got "maybe"`,
+			`t.yaml:3: reads.max_lag_bytes: want an integer, got "16MiB"`,
+			`t.yaml:4: reads.max_lag: want a duration with a unit, such as "500ms", "5s" or "10m", got 1`}},
+		{"reads unknown key", valid("reads:", "  max_lag_seconds: 1s"), []string{`t.yaml:2: reads.max_lag_seconds: unknown key; valid keys here are replicas, max_lag_bytes, max_lag, fallback, read_your_writes, read_your_writes_wait`}},
+		{"monitor mistakes", valid("monitor:", "  interval: 0s", "  timeout: -1s", "  ban_base: 10s", "  ban_max: 5s"), []string{
+			`t.yaml:2: monitor.interval: 0s must be more than 0`,
+			`t.yaml:3: monitor.timeout: -1s must be more than 0`,
+			`t.yaml:5: monitor.ban_max: 5s is less than monitor.ban_base 10s`}},
+		{"monitor unknown key", valid("monitor:", "  ban: 1s"), []string{`t.yaml:2: monitor.ban: unknown key; valid keys here are interval, timeout, ban_base, ban_max`}},
 
 		// Users and passwords.
 		{"auth", user("auth: plain", "password: pw"), []string{`t.yaml:3: users[0].auth: "plain" is not one of scram-sha-256, md5, trust`}},
@@ -461,7 +509,7 @@ func selfSigned(t *testing.T, dir, name string) (certFile, keyFile string) {
 func TestSecretNeverPrints(t *testing.T) {
 	const pw = "hunter2-do-not-print"
 	u := User{Name: "u", Password: pw, ServerUser: "s", ServerPassword: pw}
-	c := &Config{Users: []User{u}, Databases: []Database{{Name: "d", ServerPassword: pw}}}
+	c := &Config{Users: []User{u}, Databases: []Database{{Name: "d", ServerPassword: pw}}, Admin: Admin{Token: pw}}
 	var outputs []string
 	for _, v := range []any{Secret(pw), u, &u, c} {
 		for _, verb := range []string{"%v", "%s", "%+v", "%#v", "%q", "%x", "%d"} {

@@ -35,6 +35,18 @@ const (
 	DefaultResolveAfter    = 30 * time.Second
 	DefaultResolveInterval = 15 * time.Second
 	DefaultKeylessWrites   = KeylessRefuse
+
+	DefaultAdminListen        = "127.0.0.1:6433"
+	DefaultReadReplicas       = true
+	DefaultMaxLagBytes        = 16 << 20 // 16 MiB
+	DefaultMaxLag             = time.Second
+	DefaultReadFallback       = FallbackPrimary
+	DefaultReadYourWrites     = true
+	DefaultReadYourWritesWait = 0
+	DefaultMonitorInterval    = 250 * time.Millisecond
+	DefaultMonitorTimeout     = time.Second
+	DefaultBanBase            = time.Second
+	DefaultBanMax             = 30 * time.Second
 )
 
 var (
@@ -42,6 +54,7 @@ var (
 	authMethods    = []AuthMethod{AuthSCRAM, AuthMD5, AuthTrust}
 	serverTLSModes = []ServerTLS{ServerTLSDisable, ServerTLSPrefer, ServerTLSRequire, ServerTLSVerifyCA, ServerTLSVerifyFull}
 	keylessWrites  = []KeylessWrites{KeylessRefuse, KeylessAllShards}
+	readFallbacks  = []ReadFallback{FallbackPrimary, FallbackError}
 	// Column types a shard key may have; the router canonicalizes integer
 	// widths so 42 hashes alike as int2, int4 or int8.
 	keyTypes = []string{"bigint", "int8", "integer", "int4", "int", "smallint", "int2", "text", "varchar", "uuid"}
@@ -62,6 +75,19 @@ func applyDefaults(c *Config, ix *index, file string) {
 	set("max_message_size", func() { c.MaxMessageSize = DefaultMaxMessageSize })
 	set("two_phase.resolve_after", func() { c.TwoPhase.ResolveAfter = DefaultResolveAfter })
 	set("two_phase.resolve_interval", func() { c.TwoPhase.ResolveInterval = DefaultResolveInterval })
+	set("admin.listen", func() { c.Admin.Listen = DefaultAdminListen })
+	r := &c.Reads
+	set("reads.replicas", func() { r.Replicas = DefaultReadReplicas })
+	set("reads.max_lag_bytes", func() { r.MaxLagBytes = DefaultMaxLagBytes })
+	set("reads.max_lag", func() { r.MaxLag = DefaultMaxLag })
+	set("reads.fallback", func() { r.Fallback = DefaultReadFallback })
+	set("reads.read_your_writes", func() { r.ReadYourWrites = DefaultReadYourWrites })
+	set("reads.read_your_writes_wait", func() { r.ReadYourWritesWait = DefaultReadYourWritesWait })
+	m := &c.Monitor
+	set("monitor.interval", func() { m.Interval = DefaultMonitorInterval })
+	set("monitor.timeout", func() { m.Timeout = DefaultMonitorTimeout })
+	set("monitor.ban_base", func() { m.BanBase = DefaultBanBase })
+	set("monitor.ban_max", func() { m.BanMax = DefaultBanMax })
 	p := &c.Pool
 	set("pool.mode", func() { p.Mode = DefaultPoolMode })
 	set("pool.size", func() { p.Size = DefaultPoolSize })
@@ -158,16 +184,7 @@ func (v *validator) unique(seen map[string]string, path, kind, name string) {
 }
 
 func (v *validator) validate(c *Config) {
-	if _, port, err := net.SplitHostPort(c.Listen); err != nil {
-		var ae *net.AddrError
-		if errors.As(err, &ae) {
-			err = errors.New(ae.Err)
-		}
-		v.errorf("listen", "%q is not host:port (%v)", c.Listen, err)
-	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		// Port 0 is allowed: the kernel picks one, which tests rely on.
-		v.errorf("listen", "port %q of %q is not a number from 0 to 65535", port, c.Listen)
-	}
+	v.listenAddr("listen", c.Listen)
 	if c.TwoPhase.ResolveAfter <= 0 {
 		v.errorf("two_phase.resolve_after", "%v must be more than 0", c.TwoPhase.ResolveAfter)
 	}
@@ -184,8 +201,116 @@ func (v *validator) validate(c *Config) {
 		v.serverCertificate(c.TLS)
 	}
 	v.pool(&c.Pool)
+	v.admin(c)
+	v.reads(&c.Reads)
+	v.monitor(&c.Monitor)
 	v.users(c.Users)
 	v.databases(c)
+}
+
+// listenAddr checks a host:port to listen on and reports whether it is one.
+func (v *validator) listenAddr(path, addr string) bool {
+	if _, port, err := net.SplitHostPort(addr); err != nil {
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			err = errors.New(ae.Err)
+		}
+		v.errorf(path, "%q is not host:port (%v)", addr, err)
+		return false
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		// Port 0 is allowed: the kernel picks one, which tests rely on.
+		v.errorf(path, "port %q of %q is not a number from 0 to 65535", port, addr)
+		return false
+	}
+	return true
+}
+
+// admin checks the admin listener: a real address other than the data
+// port's, and a token whenever it is reachable from other machines, since
+// /metrics and /status describe the topology.
+func (v *validator) admin(c *Config) {
+	a := &c.Admin
+	if v.ix.has("admin.token") {
+		if msg := tokenProblem(a.Token.Reveal()); msg != "" {
+			v.errorf("admin.token", "%s", msg)
+		}
+	}
+	switch {
+	case a.Listen == AdminOff:
+		return
+	case a.Listen == "":
+		v.errorf("admin.listen", `must not be empty; write "off" to disable the admin listener`)
+		return
+	case !v.listenAddr("admin.listen", a.Listen):
+		return
+	}
+	if a.Listen == c.Listen && !strings.HasSuffix(a.Listen, ":0") {
+		v.errorf("admin.listen", "%q is the data port (listen); the admin listener needs an address of its own", a.Listen)
+	}
+	if a.Token == "" && !loopback(a.Listen) {
+		v.errorf("admin.token", "required when admin.listen %q is not a loopback address: /metrics and /status would be open to the network", a.Listen)
+	}
+}
+
+// loopback reports whether addr (host:port) listens on the loopback
+// interface only. An empty host (":6433") means every interface.
+func loopback(addr string) bool {
+	host, _, _ := net.SplitHostPort(addr)
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// tokenProblem checks that a bearer token can be sent in an HTTP header as
+// it is (RFC 6750's b64token allows less; any visible ASCII is accepted).
+// Messages never quote the token.
+func tokenProblem(tok string) string {
+	if tok == "" {
+		return "must not be empty; leave the key out for no authentication (loopback listeners only)"
+	}
+	for i := 0; i < len(tok); i++ {
+		if tok[i] <= ' ' || tok[i] > '~' {
+			return fmt.Sprintf("character %d is not visible ASCII; a bearer token is sent as it is in an HTTP header", i+1)
+		}
+	}
+	return ""
+}
+
+func (v *validator) reads(r *Reads) {
+	oneOf(v, "reads.fallback", r.Fallback, readFallbacks)
+	if r.MaxLagBytes < 0 {
+		v.errorf("reads.max_lag_bytes", "%d is negative", r.MaxLagBytes)
+	}
+	if r.MaxLag < 0 {
+		v.errorf("reads.max_lag", "%v is negative", r.MaxLag)
+	}
+	switch {
+	case r.ReadYourWritesWait < 0:
+		v.errorf("reads.read_your_writes_wait", "%v is negative", r.ReadYourWritesWait)
+	case r.ReadYourWritesWait > 0 && !r.ReadYourWrites:
+		v.errorf("reads.read_your_writes_wait", "%v has no effect with read_your_writes: false", r.ReadYourWritesWait)
+	}
+}
+
+func (v *validator) monitor(m *Monitor) {
+	for _, d := range []struct {
+		key string
+		val time.Duration
+	}{
+		{"monitor.interval", m.Interval},
+		{"monitor.timeout", m.Timeout},
+		{"monitor.ban_base", m.BanBase},
+		{"monitor.ban_max", m.BanMax},
+	} {
+		if d.val <= 0 {
+			v.errorf(d.key, "%v must be more than 0", d.val)
+		}
+	}
+	if m.BanBase > 0 && m.BanMax > 0 && m.BanMax < m.BanBase {
+		v.errorf("monitor.ban_max", "%v is less than monitor.ban_base %v", m.BanMax, m.BanBase)
+	}
 }
 
 func (v *validator) serverCertificate(t *TLS) {
