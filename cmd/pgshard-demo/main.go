@@ -27,6 +27,7 @@ type cli struct {
 	Shards   int    `default:"2" help:"Number of shards."`
 	Replicas int    `default:"1" help:"Streaming replicas per shard."`
 	Listen   string `default:"127.0.0.1:6432" help:"Address pgshard listens on."`
+	Sample   bool   `default:"true" negatable:"" help:"Create the sample schema (users, orders, countries, app_settings) and its rows through pgshard before printing ready."`
 }
 
 // Demo credentials: clients connect as app/app to database app.
@@ -75,7 +76,25 @@ func run(args cli) error {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, ln) }()
-	fmt.Printf("ready postgres://%s:%s@%s/app?sslmode=disable\n", demoUser, demoPassword, ln.Addr())
+	dsn := fmt.Sprintf("postgres://%s:%s@%s/app?sslmode=disable", demoUser, demoPassword, ln.Addr())
+	if args.Sample {
+		start := time.Now()
+		n, err := loadSample(ctx, dsn)
+		if err != nil {
+			stop()
+			<-served
+			return fmt.Errorf("sample data through pgshard: %w", err)
+		}
+		fmt.Fprintf(os.Stderr, "sample schema loaded through pgshard in %s: %d countries (every shard), %d users and %d orders (sharded by user_id), %d app_settings (shard s0)\n",
+			time.Since(start).Round(time.Millisecond), n.countries, n.users, n.orders, n.settings)
+	}
+	fmt.Printf("ready %s\n", dsn)
+	if args.Sample {
+		for _, q := range tryQueries {
+			fmt.Printf("try %s\n", q)
+		}
+		fmt.Fprintf(os.Stderr, "run the try queries with psql '%s': the first reads one shard, the second every shard (results merged), the join one shard (orders live with their user); PGSHARD ROUTE <query> shows where a query runs\n", dsn)
+	}
 	fmt.Fprintln(os.Stderr, "pgshard and the cluster are up; press Ctrl-C to stop and remove them")
 	<-ctx.Done()
 	return <-served
@@ -97,6 +116,7 @@ func startProxy(c *cluster.Cluster, listen string) (*wire.Server, net.Listener, 
 			}
 		}
 	}
+	b.WriteString(shardingYAML)
 	cfg, err := config.Parse([]byte(b.String()), "demo.yaml")
 	if err != nil {
 		return nil, nil, fmt.Errorf("demo config: %w", err)
