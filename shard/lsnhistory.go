@@ -22,7 +22,6 @@ type lsnSample struct {
 type lsnHistory struct {
 	buf      []lsnSample
 	start, n int
-	lastSeen time.Time // last observation of any LSN, duplicates included
 }
 
 func newLSNHistory(size int) *lsnHistory {
@@ -36,14 +35,12 @@ func (h *lsnHistory) add(at time.Time, l LSN) {
 	if h.n > 0 {
 		newest := h.at(h.n - 1)
 		if l == newest.lsn {
-			h.lastSeen = at
 			return
 		}
 		if l < newest.lsn {
 			h.start, h.n = 0, 0
 		}
 	}
-	h.lastSeen = at
 	if h.n < len(h.buf) {
 		h.buf[(h.start+h.n)%len(h.buf)] = lsnSample{at, l}
 		h.n++
