@@ -216,6 +216,17 @@ func (a *analyzer) conjuncts(n *pg.Node, sc *scope) {
 	}
 }
 
+// paramOf returns n for "$n" (through casts such as $1::bigint[]), else 0.
+func paramOf(n *pg.Node) int {
+	if tc := n.GetTypeCast(); tc != nil {
+		n = tc.Arg
+	}
+	if pr := n.GetParamRef(); pr != nil {
+		return int(pr.Number)
+	}
+	return 0
+}
+
 func opName(e *pg.A_Expr) string {
 	if len(e.Name) == 0 {
 		return ""
@@ -259,6 +270,9 @@ func (a *analyzer) pin(n *pg.Node, sc *scope) (int, []Source, bool) {
 	case pg.A_Expr_Kind_AEXPR_IN:
 		items = r.GetList().GetItems()
 	case pg.A_Expr_Kind_AEXPR_OP_ANY:
+		if pr := paramOf(r); pr > 0 {
+			return i, []Source{{Param: pr, Array: true}}, true
+		}
 		if arr := r.GetAArrayExpr(); arr != nil {
 			items = arr.Elements
 		} else if tc := r.GetTypeCast(); tc != nil && tc.Arg.GetAArrayExpr() != nil {

@@ -119,14 +119,16 @@ func (p *Plan) route(m *shard.Map, def shard.ShardID, v values, hints []string) 
 		set := map[shard.ShardID]bool{}
 		for _, pin := range p.Class {
 			for _, s := range pin.Values {
-				pt, err := v.point(s, pin.Table.KeyType)
+				pts, err := v.points(s, pin.Table.KeyType)
 				if errors.Is(err, shard.ErrNullKey) {
 					continue // key = NULL matches no row anywhere
 				}
 				if err != nil {
 					return refuseRoute(rt, keyError(pin.Table, err))
 				}
-				set[m.Lookup(pt)] = true
+				for _, pt := range pts {
+					set[m.Lookup(pt)] = true
+				}
 			}
 		}
 		for id := range set {
@@ -145,6 +147,9 @@ func (p *Plan) route(m *shard.Map, def shard.ShardID, v values, hints []string) 
 		case len(rt.Shards) > 1 && p.mergeErr != "":
 			return refuseRoute(rt, &Error{Code: codeFeatureNotSupported, Message: "pgshard: cannot merge " + p.mergeErr + " across shards",
 				Hint: "Pin the statement to one shard key value."})
+		}
+		if len(rt.Shards) > 1 && rt.Err == nil {
+			rt = p.splitIn(rt, m, v)
 		}
 	}
 	if rt.Merge != nil && len(rt.Shards) > 1 {

@@ -42,6 +42,7 @@ type Source struct {
 	Lit    int // index into the statement's literals, when Param is 0
 	Negate bool
 	Const  string // a value written in the plan itself (Param 0, Lit -1)
+	Array  bool   // Param is an array of keys (key = ANY($n))
 }
 
 // Pin is a shard key constraint: the key of Table equals one of Values.

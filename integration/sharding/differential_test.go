@@ -79,6 +79,9 @@ func corpus() []query {
 		q(`SELECT country, count(*) FROM users WHERE score > $1 GROUP BY country ORDER BY 1`, true, "30"),
 		q(`SELECT avg(balance) FROM users WHERE score BETWEEN $1 AND $2`, true, "10", "20"),
 		q(`SELECT o.* FROM orders o WHERE o.user_id = $1 ORDER BY order_id`, true, "250"),
+		q(`SELECT name FROM users WHERE user_id = ANY($1::bigint[]) ORDER BY name`, true, "{1,2,300,451}"),
+		q(`SELECT count(*), sum(amount) FROM orders WHERE user_id = ANY($1)`, true, "{5,6,7,8,9,10}"),
+		q(`SELECT user_id, count(*) FROM orders WHERE user_id IN (3, 4, 5, 6, 7, 8) GROUP BY user_id ORDER BY 1`, true),
 	}
 	r := rand.New(rand.NewPCG(7, 7))
 	key := func() int { return r.IntN(nUsers+40) - 20 }
