@@ -5,15 +5,16 @@ import (
 	"unicode"
 )
 
-// Split splits a simple query at top-level semicolons, dropping
-// empty statements.
+// Split splits a simple query at top-level semicolons, dropping empty
+// statements and pieces that hold only comments ("SELECT 1; -- done"),
+// which the server ignores too.
 func Split(q string) []string {
 	var out []string
 	start := 0
 	for i := 0; i < len(q); {
 		switch c := q[i]; {
 		case c == ';':
-			if st := strings.TrimSpace(q[start:i]); st != "" {
+			if st := strings.TrimSpace(q[start:i]); st != "" && !onlyComments(st) {
 				out = append(out, st)
 			}
 			i++
@@ -22,10 +23,28 @@ func Split(q string) []string {
 			i = SkipToken(q, i)
 		}
 	}
-	if st := strings.TrimSpace(q[start:]); st != "" {
+	if st := strings.TrimSpace(q[start:]); st != "" && !onlyComments(st) {
 		out = append(out, st)
 	}
 	return out
+}
+
+// onlyComments reports whether a trimmed statement is nothing but comments.
+func onlyComments(st string) bool {
+	if !strings.HasPrefix(st, "--") && !strings.HasPrefix(st, "/*") {
+		return false
+	}
+	for i := 0; i < len(st); {
+		switch {
+		case st[i] == ' ' || st[i] == '\t' || st[i] == '\n' || st[i] == '\r':
+			i++
+		case strings.HasPrefix(st[i:], "--"), strings.HasPrefix(st[i:], "/*"):
+			i = SkipToken(st, i)
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // SkipToken returns the index after the token (comment, quoted text or one

@@ -20,6 +20,9 @@ func TestSplitStatements(t *testing.T) {
 		{"SELECT E'\\';'", []string{"SELECT E'\\';'"}},
 		{"SELECT foo$1; SELECT 2", []string{"SELECT foo$1", "SELECT 2"}},
 		{" ; ;", nil},
+		{"SELECT 1; -- all shards", []string{"SELECT 1"}},
+		{"/* a */ ; SELECT 2 /* b */; /* c */ -- d", []string{"SELECT 2 /* b */"}},
+		{"-- only\nSELECT 3", []string{"-- only\nSELECT 3"}},
 	}
 	for _, c := range cases {
 		if got := Split(c.in); !reflect.DeepEqual(got, c.want) {
