@@ -59,23 +59,29 @@ func (h *lsnHistory) latest() (LSN, bool) {
 }
 
 // lagTime is how far behind the primary a replica that has replayed up to
-// replay is, in time, as of now:
+// replay is, in time, as of now. The replica holds what the primary held at
+// the last moment the primary's LSN was still ≤ replay; the lag is the time
+// since that moment, estimated from the samples:
 //
 //   - replay ≥ the newest primary LSN: 0. The replica has everything the
-//     primary was last seen to have, however long ago the primary wrote it;
-//     this is why an idle primary gives no lag (unlike
+//     primary was last seen at, however long ago the primary wrote it; this
+//     is why an idle primary gives no lag (unlike
 //     now() − pg_last_xact_replay_timestamp(), which grows while nothing is
 //     written).
-//   - otherwise, with S the earliest stored sample whose LSN ≥ replay:
-//     now − S.at. The WAL at replay was written after the sample before S and
+//   - otherwise, with S the earliest stored sample whose LSN is > replay:
+//     now − S.at. The primary moved past replay after the poll before S and
 //     no later than S, so the true lag is at least this and at most one
-//     sample gap (one poll interval while the primary writes) more. Since
-//     only the earliest sample counts, a stale replay position keeps its lag
-//     growing with now even if the primary later idles.
-//   - replay ≤ the oldest stored LSN (older than the whole history, or the
-//     primary was already there when its first sample was taken): the WAL at
-//     replay was written at or before the oldest sample, so the lag is at
-//     least now − oldest.at; that value is returned with lowerBound true.
+//     primary poll gap (one Interval while its poller succeeds) more. A
+//     replay position that stops moving keeps its lag growing with now, even
+//     if the primary later idles.
+//   - every stored LSN is > replay (the replica is older than the whole
+//     history, or was already behind when the primary was first polled): the
+//     primary moved past replay before the oldest sample, so the lag is more
+//     than now − oldest.at; that value is returned with lowerBound true.
+//
+// S is the first sample strictly past replay, not the first at or past it:
+// a replica stopped exactly at an LSN the primary sat idle on for an hour is
+// behind only since the primary's next write, not by an hour.
 //
 // ok is false when there is no history (the primary has not been polled).
 func (h *lsnHistory) lagTime(now time.Time, replay LSN) (lag time.Duration, lowerBound, ok bool) {
@@ -85,12 +91,12 @@ func (h *lsnHistory) lagTime(now time.Time, replay LSN) (lag time.Duration, lowe
 	if replay >= h.at(h.n-1).lsn {
 		return 0, false, true
 	}
-	// Binary search for the earliest sample with lsn ≥ replay; one exists
-	// because the newest is greater than replay.
+	// Binary search for the earliest sample with lsn > replay; one exists
+	// because the newest is.
 	lo, hi := 0, h.n-1
 	for lo < hi {
 		mid := (lo + hi) / 2
-		if h.at(mid).lsn >= replay {
+		if h.at(mid).lsn > replay {
 			hi = mid
 		} else {
 			lo = mid + 1

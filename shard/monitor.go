@@ -25,8 +25,9 @@ package shard
 // Lag in bytes is the primary's last pg_current_wal_lsn() minus the replica's
 // pg_last_wal_replay_lsn(). Lag in time comes from the primary poller's own
 // history of (time, LSN) samples (lsnHistory.lagTime gives the exact rule):
-// the time since the primary first reached the replica's replay position, or
-// 0 when the replica has replayed everything the primary was last seen at.
+// the time since the primary was first seen past the replica's replay
+// position, or 0 when the replica has replayed everything the primary was
+// last seen at.
 // PostgreSQL's own measures mislead here: now() −
 // pg_last_xact_replay_timestamp() grows on an idle primary, and
 // pg_stat_replication.replay_lag freezes while replay is paused.
