@@ -36,7 +36,8 @@ type analyzer struct {
 	setop   bool                 // the statement is a UNION of queries
 	version int32
 	exact   bool   // a constant was used that the literal list does not hold
-	writes  bool   // a data-modifying statement anywhere (CTEs included)
+	writes  bool   // a data-modifying statement anywhere (CTEs included), or a function that may write
+	writer  string // the first function not known to be read-only
 	locks   bool   // FOR UPDATE/SHARE
 	window  string // first window function seen, for the refusal
 	nested  string // a construct in a nested query that scatter cannot merge
@@ -450,9 +451,13 @@ func (a *analyzer) expr(n *pg.Node, sc *scope) {
 		if f.Over != nil && a.window == "" {
 			a.window = funcName(f)
 		}
-		switch funcName(f) {
-		case "nextval", "setval":
+		if name := funcName(f); !isAggregate(f) && !readOnlyFunctions[name] && !a.schema.readOnly[name] {
+			// Not known to be read-only: it may write (nextval, a user
+			// function), so the statement is not sent to a replica.
 			a.writes = true
+			if a.writer == "" {
+				a.writer = name
+			}
 		}
 	}
 	walkChildren(n, func(c *pg.Node) { a.expr(c, sc) })

@@ -31,6 +31,8 @@ type Schema struct {
 	Shards    int
 	// KeylessWrites lets UPDATE/DELETE without a key run on every shard.
 	KeylessWrites bool
+	// readOnly adds functions to the built-in read-only list.
+	readOnly map[string]bool
 }
 
 // NewSchema reads the table roles of d.
@@ -42,6 +44,10 @@ func NewSchema(d *config.Database) (*Schema, error) {
 		}
 	}
 	s.KeylessWrites = d.Sharding.KeylessWrites == config.KeylessAllShards
+	s.readOnly = map[string]bool{}
+	for _, f := range d.Sharding.ReadOnlyFunctions {
+		s.readOnly[strings.ToLower(f)] = true
+	}
 	for _, t := range d.Sharding.Tables {
 		kt, err := shard.ParseKeyType(t.KeyType)
 		if err != nil {

@@ -162,6 +162,9 @@ type Sharding struct {
 	DefaultShard string `yaml:"default_shard"`
 	// What an UPDATE or DELETE of a sharded table without its key does.
 	KeylessWrites KeylessWrites `yaml:"keyless_writes"`
+	// Functions, beyond the built-in list, that never write: a SELECT
+	// calling only read-only functions may be sent to a replica.
+	ReadOnlyFunctions []string `yaml:"read_only_functions"`
 }
 
 // ShardedTable is a table whose rows are placed by the hash of one column.

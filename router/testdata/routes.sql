@@ -68,3 +68,6 @@ WITH x AS (SELECT * FROM users WHERE user_id = 4) SELECT * FROM x
 COPY users (name, user_id) FROM STDIN WITH (FORMAT csv, HEADER)
 COPY users (name) FROM STDIN
 COPY users FROM STDIN (FORMAT binary)
+SELECT nextval('users_seq')
+SELECT lower(name), count(*) FROM users WHERE user_id = 3 GROUP BY 1
+SELECT my_function(user_id) FROM users WHERE user_id = 3
