@@ -1,0 +1,190 @@
+package admin
+
+import (
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pgshard/pgshard/internal/config"
+	"github.com/pgshard/pgshard/internal/metrics"
+)
+
+// Status is the body of /status.
+type Status struct {
+	Ready     bool               `json:"ready"`
+	Reason    string             `json:"reason,omitempty"` // why not ready
+	Databases []DatabaseStatus   `json:"databases"`
+	Pools     []metrics.PoolStat `json:"pools"`
+}
+
+// DatabaseStatus is one configured database.
+type DatabaseStatus struct {
+	Name   string        `json:"name"`
+	Shards []ShardStatus `json:"shards"`
+}
+
+// ShardStatus is one shard: its primary first, then its replicas.
+type ShardStatus struct {
+	Name  string       `json:"name"`
+	Nodes []NodeStatus `json:"nodes"`
+}
+
+// Node states, in the order they are decided.
+const (
+	StateUnknown      = "unknown"       // the monitor has not reported the node
+	StateBanned       = "banned"        // kept out of routing after connection failures
+	StateDown         = "down"          // its last poll failed, or is too old
+	StateRoleMismatch = "role-mismatch" // not what it is configured to be
+	StateLagging      = "lagging"       // a replica up but not taking reads (lag over the limits, or unknown)
+	StateUnhealthy    = "unhealthy"     // a primary up but not taking traffic
+	StateUp           = "up"
+)
+
+// NodeStatus is one node.
+type NodeStatus struct {
+	Name        string     `json:"name"`
+	Role        string     `json:"role"` // as configured: primary or replica
+	Address     string     `json:"address"`
+	State       string     `json:"state"`
+	Up          bool       `json:"up"`
+	Healthy     bool       `json:"healthy"`
+	LagBytes    *int64     `json:"lag_bytes"`   // null while unknown (and for primaries)
+	LagSeconds  *float64   `json:"lag_seconds"` // likewise
+	BannedUntil *time.Time `json:"banned_until,omitempty"`
+	Error       string     `json:"error,omitempty"`
+}
+
+// NodeState derives a node's state from what the monitor reports.
+func NodeState(n *metrics.NodeStat) string {
+	switch {
+	case n == nil:
+		return StateUnknown
+	case n.Banned:
+		return StateBanned
+	case !n.Up:
+		return StateDown
+	case n.RoleMismatch:
+		return StateRoleMismatch
+	case n.Healthy:
+		return StateUp
+	case n.Role == "replica":
+		return StateLagging
+	default:
+		return StateUnhealthy
+	}
+}
+
+// Topology is a StatusSource built from the configuration (which nodes
+// exist) and the metrics sources (how they are). Its fields are read per
+// request; set them before serving.
+type Topology struct {
+	Config *config.Config
+	Nodes  metrics.NodeSource // nil: no monitor; every node is unknown and readiness ignores nodes
+	Pools  metrics.PoolSource // nil: no pools listed
+	// Listening reports whether the data port accepts connections; nil
+	// counts as listening.
+	Listening func() bool
+}
+
+type nodeKey struct{ db, shard, node string }
+
+func (t *Topology) nodes() map[nodeKey]*metrics.NodeStat {
+	m := map[nodeKey]*metrics.NodeStat{}
+	if t.Nodes == nil {
+		return m
+	}
+	stats := t.Nodes.Nodes()
+	for i := range stats {
+		n := &stats[i]
+		m[nodeKey{n.Database, n.Shard, n.Node}] = n
+	}
+	return m
+}
+
+// Ready: the data port is listening and, when a monitor reports nodes,
+// every database has a reachable primary in its primary role (at least
+// one of its shards can be written to).
+func (t *Topology) Ready() (bool, string) {
+	if t.Listening != nil && !t.Listening() {
+		return false, "the data port is not listening"
+	}
+	if t.Nodes == nil || t.Config == nil {
+		return true, ""
+	}
+	nodes := t.nodes()
+	var missing []string
+	for i := range t.Config.Databases {
+		d := &t.Config.Databases[i]
+		reachable := false
+		for j := range d.Shards {
+			n := nodes[nodeKey{d.Name, d.Shards[j].Name, d.Shards[j].Primary.Name}]
+			if n != nil && n.Up && !n.RoleMismatch {
+				reachable = true
+				break
+			}
+		}
+		if !reachable {
+			missing = append(missing, strconv.Quote(d.Name))
+		}
+	}
+	if len(missing) > 0 {
+		return false, "no primary reachable for database " + strings.Join(missing, ", ")
+	}
+	return true, ""
+}
+
+// Status lists every configured node, with what the monitor says of it.
+func (t *Topology) Status() Status {
+	st := Status{Databases: []DatabaseStatus{}, Pools: []metrics.PoolStat{}}
+	st.Ready, st.Reason = t.Ready()
+	if t.Pools != nil {
+		if p := t.Pools.Pools(); p != nil {
+			st.Pools = p
+		}
+	}
+	if t.Config == nil {
+		return st
+	}
+	nodes := t.nodes()
+	for i := range t.Config.Databases {
+		d := &t.Config.Databases[i]
+		ds := DatabaseStatus{Name: d.Name, Shards: []ShardStatus{}}
+		for j := range d.Shards {
+			sh := &d.Shards[j]
+			ss := ShardStatus{Name: sh.Name}
+			add := func(n *config.Node, role string) {
+				ss.Nodes = append(ss.Nodes, nodeStatus(n, role, nodes[nodeKey{d.Name, sh.Name, n.Name}]))
+			}
+			add(&sh.Primary, "primary")
+			for k := range sh.Replicas {
+				add(&sh.Replicas[k], "replica")
+			}
+			ds.Shards = append(ds.Shards, ss)
+		}
+		st.Databases = append(st.Databases, ds)
+	}
+	return st
+}
+
+func nodeStatus(n *config.Node, role string, s *metrics.NodeStat) NodeStatus {
+	ns := NodeStatus{
+		Name:    n.Name,
+		Role:    role,
+		Address: net.JoinHostPort(n.Host, strconv.Itoa(n.Port)),
+		State:   NodeState(s),
+	}
+	if s == nil {
+		return ns
+	}
+	ns.Up, ns.Healthy, ns.Error = s.Up, s.Healthy, s.Err
+	if s.LagKnown {
+		b, sec := s.LagBytes, s.Lag.Seconds()
+		ns.LagBytes, ns.LagSeconds = &b, &sec
+	}
+	if s.Banned && !s.BannedUntil.IsZero() {
+		u := s.BannedUntil
+		ns.BannedUntil = &u
+	}
+	return ns
+}

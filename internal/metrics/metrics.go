@@ -1,0 +1,275 @@
+// Package metrics holds the Prometheus metric families pgshard exposes on
+// the admin listener's /metrics, all named pgshard_*.
+//
+// Two kinds of state reach it differently:
+//
+//   - Events on the hot path (a statement routed, its latency, a two-phase
+//     commit's outcome) are counted by the code where they happen, through
+//     handles taken once, ahead of time. Registry.Database returns a
+//     *Database whose methods index fixed arrays of prometheus.Counter and
+//     prometheus.Observer children curried with every label value at
+//     construction, so counting a statement costs an array index and an
+//     atomic add: no label strings, no map lookup, no allocation. Hold the
+//     *Database (one per configured database, e.g. beside the router) for
+//     the life of the server; do not call Registry.Database per statement.
+//   - State that already exists elsewhere (node health and lag in the
+//     monitor, pool sizes and wait counts in the server's pools) is pulled
+//     at scrape time through NodeSource and PoolSource, which the owners of
+//     that state implement. Nothing is copied into gauges on the hot path
+//     and nothing can go stale between scrapes.
+//
+// A nil *Database is valid and counts nothing, so code can run without
+// metrics (tests, tools).
+package metrics
+
+import (
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// RouteKind is what the router decided for a statement. The values and
+// names are those of router.Kind, in the same order, so the wire layer
+// converts with RouteKind(plan.Kind) (a test keeps the two in step).
+type RouteKind uint8
+
+const (
+	KindShard     RouteKind = iota // the shard(s) owning the statement's key values
+	KindDefault                    // the default shard (unsharded tables)
+	KindAny                        // any one shard (reference tables, no table)
+	KindScatter                    // every shard, results merged
+	KindAll                        // every shard, as a write (DDL, reference tables)
+	KindSession                    // transaction control and session state
+	KindRefuse                     // refused without running
+	KindCopySplit                  // COPY FROM STDIN split by key
+	numKinds
+)
+
+var kindNames = [numKinds]string{"shard", "default", "any", "scatter", "all", "session", "refuse", "copy-split"}
+
+func (k RouteKind) String() string {
+	if k < numKinds {
+		return kindNames[k]
+	}
+	return "unknown"
+}
+
+// Target is the kind of node a statement ran on.
+type Target uint8
+
+const (
+	TargetPrimary Target = iota
+	TargetReplica
+	numTargets
+)
+
+var targetNames = [numTargets]string{"primary", "replica"}
+
+func (t Target) String() string {
+	if t < numTargets {
+		return targetNames[t]
+	}
+	return "unknown"
+}
+
+// TwoPhaseOutcome is how a two-phase commit ended for the client.
+type TwoPhaseOutcome uint8
+
+const (
+	TwoPhaseCommitted  TwoPhaseOutcome = iota // every participant committed
+	TwoPhaseRolledBack                        // a PREPARE failed; every participant rolled back
+	TwoPhaseUnknown                           // the client got 08007: the resolver finishes it
+	numOutcomes
+)
+
+var outcomeNames = [numOutcomes]string{"committed", "rolled_back", "unknown"}
+
+func (o TwoPhaseOutcome) String() string {
+	if o < numOutcomes {
+		return outcomeNames[o]
+	}
+	return "invalid"
+}
+
+// ResolveDecision is what the in-doubt resolver did with a prepared
+// transaction.
+type ResolveDecision uint8
+
+const (
+	ResolveCommit   ResolveDecision = iota // the coordinator's decision row existed
+	ResolveRollback                        // presumed abort
+	numDecisions
+)
+
+var decisionNames = [numDecisions]string{"commit", "rollback"}
+
+func (d ResolveDecision) String() string {
+	if d < numDecisions {
+		return decisionNames[d]
+	}
+	return "invalid"
+}
+
+// LatencyBuckets are the statement latency histogram's upper bounds in
+// seconds: from 100µs (a pooled single-shard statement on loopback) to 10s.
+var LatencyBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+
+// Registry is pgshard's metric registry: the pgshard_* families, the Go
+// runtime and process collectors, and the pulled node and pool state.
+type Registry struct {
+	reg *prometheus.Registry
+
+	statements *prometheus.CounterVec   // database, kind, target
+	latency    *prometheus.HistogramVec // database, kind
+	twoPhase   [numOutcomes]prometheus.Counter
+	resolved   [numDecisions]prometheus.Counter
+
+	pulled *pulled
+
+	mu  sync.Mutex
+	dbs map[string]*Database
+}
+
+// New returns a Registry with every family registered.
+func New() *Registry {
+	r := &Registry{
+		reg: prometheus.NewRegistry(),
+		statements: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pgshard_route_statements_total",
+			Help: "Statements routed, by database, routing kind and the kind of node they ran on.",
+		}, []string{"database", "kind", "target"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "pgshard_statement_duration_seconds",
+			Help:    "Time from a statement's arrival to the end of its answer, by database and routing kind.",
+			Buckets: LatencyBuckets,
+		}, []string{"database", "kind"}),
+		pulled: &pulled{},
+		dbs:    map[string]*Database{},
+	}
+	twoPhase := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "pgshard_two_phase_commits_total",
+		Help: "Two-phase commits of transactions that wrote on several shards, by outcome: committed, rolled_back (a PREPARE failed), unknown (the client got 08007; the resolver finishes it).",
+	}, []string{"outcome"})
+	for o := range numOutcomes {
+		r.twoPhase[o] = twoPhase.WithLabelValues(o.String())
+	}
+	resolved := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "pgshard_two_phase_resolved_total",
+		Help: "In-doubt prepared transactions the resolver finished, by decision: commit or rollback.",
+	}, []string{"decision"})
+	for d := range numDecisions {
+		r.resolved[d] = resolved.WithLabelValues(d.String())
+	}
+	r.reg.MustRegister(
+		r.statements, r.latency, twoPhase, resolved, r.pulled,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return r
+}
+
+// Gatherer is what promhttp.HandlerFor serves.
+func (r *Registry) Gatherer() prometheus.Gatherer { return r.reg }
+
+// Registerer lets other packages add collectors of their own; their names
+// should start with pgshard_ too.
+func (r *Registry) Registerer() prometheus.Registerer { return r.reg }
+
+// AddNodeSource adds a source of node state, read at every scrape.
+func (r *Registry) AddNodeSource(s NodeSource) { r.pulled.addNodes(s) }
+
+// AddPoolSource adds a source of pool state, read at every scrape.
+func (r *Registry) AddPoolSource(s PoolSource) { r.pulled.addPools(s) }
+
+// TwoPhase returns the counter of two-phase commits that ended with o.
+// Counters are created up front; keep the handle or call this per commit
+// (an array index).
+func (r *Registry) TwoPhase(o TwoPhaseOutcome) prometheus.Counter {
+	if r == nil || o >= numOutcomes {
+		return discard{}
+	}
+	return r.twoPhase[o]
+}
+
+// Resolved returns the counter of in-doubt transactions the resolver
+// finished with d.
+func (r *Registry) Resolved(d ResolveDecision) prometheus.Counter {
+	if r == nil || d >= numDecisions {
+		return discard{}
+	}
+	return r.resolved[d]
+}
+
+// Database returns the hot-path handles of one database, creating every
+// (kind, target) counter and kind histogram for it, so each series is
+// exported from zero. Call it once per database when the server starts
+// and keep the result; it takes a lock. A nil Registry returns nil, which
+// counts nothing.
+func (r *Registry) Database(name string) *Database {
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if d := r.dbs[name]; d != nil {
+		return d
+	}
+	d := &Database{}
+	for k := range numKinds {
+		for t := range numTargets {
+			d.statements[k][t] = r.statements.WithLabelValues(name, k.String(), t.String())
+		}
+		d.latency[k] = r.latency.WithLabelValues(name, k.String())
+	}
+	r.dbs[name] = d
+	return d
+}
+
+// Database is one database's curried metric children. Its methods are
+// safe for concurrent use and do not allocate.
+type Database struct {
+	statements [numKinds][numTargets]prometheus.Counter
+	latency    [numKinds]prometheus.Observer
+}
+
+// Statement counts one statement routed as kind and run on target.
+func (d *Database) Statement(kind RouteKind, target Target) {
+	if d == nil || kind >= numKinds || target >= numTargets {
+		return
+	}
+	d.statements[kind][target].Inc()
+}
+
+// Observe records a statement's latency under kind.
+func (d *Database) Observe(kind RouteKind, elapsed time.Duration) {
+	if d == nil || kind >= numKinds {
+		return
+	}
+	d.latency[kind].Observe(elapsed.Seconds())
+}
+
+// StatementCounter returns the counter Statement increments, for a caller
+// that wants to hold it (e.g. one per prepared plan).
+func (d *Database) StatementCounter(kind RouteKind, target Target) prometheus.Counter {
+	if d == nil || kind >= numKinds || target >= numTargets {
+		return discard{}
+	}
+	return d.statements[kind][target]
+}
+
+// LatencyObserver returns the histogram child Observe feeds.
+func (d *Database) LatencyObserver(kind RouteKind) prometheus.Observer {
+	if d == nil || kind >= numKinds {
+		return discard{}
+	}
+	return d.latency[kind]
+}
+
+// discard is the Counter and Observer handed out where nothing is counted.
+type discard struct{ prometheus.Counter }
+
+func (discard) Inc()            {}
+func (discard) Add(float64)     {}
+func (discard) Observe(float64) {}

@@ -1,0 +1,187 @@
+package metrics
+
+import (
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// NodeStat is one server node as the health and lag monitor last saw it.
+type NodeStat struct {
+	Database string
+	Shard    string // shard name, as configured
+	Node     string // node name, as configured
+	Role     string // as configured: "primary" or "replica"
+	Address  string // host:port, for /status; never credentials
+
+	// Up: the node's last poll succeeded and is recent.
+	Up bool
+	// Healthy: the node may take traffic in its role now: up, the role it
+	// is configured for, not banned, and for a replica its lag known and
+	// within the reads limits. The monitor or router decides.
+	Healthy bool
+	// RoleMismatch: the node is not what it is configured to be (a primary
+	// in recovery, a promoted replica).
+	RoleMismatch bool
+
+	// Lag of a replica behind its primary. LagKnown is false for primaries
+	// and while either side cannot be polled; the lag gauges are then left
+	// out rather than reported as 0.
+	LagKnown bool
+	LagBytes int64
+	Lag      time.Duration
+
+	// Banned: kept out of routing after connection failures, until
+	// BannedUntil (or a later successful poll).
+	Banned      bool
+	BannedUntil time.Time
+
+	// Err is the last poll's error for operators, or "". It must not hold
+	// secrets (DSNs with passwords).
+	Err string
+}
+
+// PoolStat is one server connection pool: (database, user, node).
+type PoolStat struct {
+	Database string `json:"database"`
+	User     string `json:"user"`
+	Shard    string `json:"shard"`
+	Node     string `json:"node"`
+
+	Open    int `json:"open"`    // connections open, idle or in use
+	Idle    int `json:"idle"`    // open and waiting in the pool
+	InUse   int `json:"in_use"`  // open and held by a client
+	Waiting int `json:"waiting"` // clients waiting for a connection now
+
+	Waits         uint64 `json:"waits"`          // clients that had to wait, since start
+	WaitTimeouts  uint64 `json:"wait_timeouts"`  // waits that ended in queue_timeout (53300)
+	Connects      uint64 `json:"connects"`       // server connections opened
+	ConnectErrors uint64 `json:"connect_errors"` // attempts that failed
+}
+
+// NodeSource reports every monitored node. Nodes is called at each scrape
+// and by /status, from any goroutine: it must be safe for concurrent use,
+// cheap (a snapshot under a read lock), and must not block on the network.
+type NodeSource interface{ Nodes() []NodeStat }
+
+// PoolSource reports every pool, under the same rules as NodeSource.
+type PoolSource interface{ Pools() []PoolStat }
+
+// NodeSourceFunc and PoolSourceFunc adapt functions to the interfaces.
+type (
+	NodeSourceFunc func() []NodeStat
+	PoolSourceFunc func() []PoolStat
+)
+
+func (f NodeSourceFunc) Nodes() []NodeStat { return f() }
+func (f PoolSourceFunc) Pools() []PoolStat { return f() }
+
+var (
+	nodeLabels = []string{"database", "shard", "node", "role"}
+	poolLabels = []string{"database", "user", "shard", "node"}
+
+	nodeUp = prometheus.NewDesc("pgshard_node_up",
+		"1 while the node's last health poll succeeded and is recent, else 0.", nodeLabels, nil)
+	nodeHealthy = prometheus.NewDesc("pgshard_node_healthy",
+		"1 while the node may take traffic in its configured role (up, right role, not banned, replica lag within the reads limits), else 0.", nodeLabels, nil)
+	nodeBanned = prometheus.NewDesc("pgshard_node_banned",
+		"1 while the node is banned from routing after connection failures, else 0.", nodeLabels, nil)
+	nodeLagBytes = prometheus.NewDesc("pgshard_node_lag_bytes",
+		"Bytes of WAL a replica has not yet replayed, against its primary's current position. Absent while unknown.", nodeLabels, nil)
+	nodeLagSeconds = prometheus.NewDesc("pgshard_node_lag_seconds",
+		"How far a replica's replay trails its primary, in seconds. Absent while unknown.", nodeLabels, nil)
+
+	poolOpen = prometheus.NewDesc("pgshard_pool_connections_open",
+		"Server connections open in the pool, idle or in use.", poolLabels, nil)
+	poolIdle = prometheus.NewDesc("pgshard_pool_connections_idle",
+		"Server connections idle in the pool.", poolLabels, nil)
+	poolInUse = prometheus.NewDesc("pgshard_pool_connections_in_use",
+		"Server connections held by clients.", poolLabels, nil)
+	poolWaiting = prometheus.NewDesc("pgshard_pool_clients_waiting",
+		"Clients waiting for a server connection now.", poolLabels, nil)
+	poolWaits = prometheus.NewDesc("pgshard_pool_waits_total",
+		"Clients that had to wait for a server connection.", poolLabels, nil)
+	poolWaitTimeouts = prometheus.NewDesc("pgshard_pool_wait_timeouts_total",
+		"Waits that ended with queue_timeout (53300).", poolLabels, nil)
+	poolConnects = prometheus.NewDesc("pgshard_pool_connects_total",
+		"Server connections opened.", poolLabels, nil)
+	poolConnectErrors = prometheus.NewDesc("pgshard_pool_connect_errors_total",
+		"Server connection attempts that failed.", poolLabels, nil)
+)
+
+// pulled is the prometheus.Collector reading the sources at scrape time.
+type pulled struct {
+	mu    sync.Mutex
+	nodes []NodeSource
+	pools []PoolSource
+}
+
+func (p *pulled) addNodes(s NodeSource) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.nodes = append(p.nodes, s)
+}
+
+func (p *pulled) addPools(s PoolSource) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pools = append(p.pools, s)
+}
+
+func (p *pulled) sources() ([]NodeSource, []PoolSource) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]NodeSource(nil), p.nodes...), append([]PoolSource(nil), p.pools...)
+}
+
+func (p *pulled) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{
+		nodeUp, nodeHealthy, nodeBanned, nodeLagBytes, nodeLagSeconds,
+		poolOpen, poolIdle, poolInUse, poolWaiting, poolWaits, poolWaitTimeouts, poolConnects, poolConnectErrors,
+	} {
+		ch <- d
+	}
+}
+
+func (p *pulled) Collect(ch chan<- prometheus.Metric) {
+	nodes, pools := p.sources()
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	for _, src := range nodes {
+		for _, n := range src.Nodes() {
+			l := []string{n.Database, n.Shard, n.Node, n.Role}
+			gauge(nodeUp, b2f(n.Up), l...)
+			gauge(nodeHealthy, b2f(n.Healthy), l...)
+			gauge(nodeBanned, b2f(n.Banned), l...)
+			if n.LagKnown {
+				gauge(nodeLagBytes, float64(n.LagBytes), l...)
+				gauge(nodeLagSeconds, n.Lag.Seconds(), l...)
+			}
+		}
+	}
+	for _, src := range pools {
+		for _, s := range src.Pools() {
+			l := []string{s.Database, s.User, s.Shard, s.Node}
+			gauge(poolOpen, float64(s.Open), l...)
+			gauge(poolIdle, float64(s.Idle), l...)
+			gauge(poolInUse, float64(s.InUse), l...)
+			gauge(poolWaiting, float64(s.Waiting), l...)
+			counter(poolWaits, s.Waits, l...)
+			counter(poolWaitTimeouts, s.WaitTimeouts, l...)
+			counter(poolConnects, s.Connects, l...)
+			counter(poolConnectErrors, s.ConnectErrors, l...)
+		}
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
