@@ -21,7 +21,9 @@ import (
 const token = "t0ken-for-tests"
 
 // fakeNodes is a NodeSource whose answer the test changes.
-type fakeNodes struct{ v atomic.Pointer[[]metrics.NodeStat] }
+type fakeNodes struct {
+	v atomic.Pointer[[]metrics.NodeStat]
+}
 
 func (f *fakeNodes) set(n ...metrics.NodeStat) { f.v.Store(&n) }
 func (f *fakeNodes) Nodes() []metrics.NodeStat { return *f.v.Load() }
