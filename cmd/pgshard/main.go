@@ -14,6 +14,7 @@ type cli struct {
 	Version versionCmd `cmd:"" help:"Print pgshard's version."`
 	Check   checkCmd   `cmd:"" help:"Validate a configuration file."`
 	Route   routeCmd   `cmd:"" help:"Print where statements would run (shards, split SQL, merge), without connecting to any server. Exits 1 if one would be refused."`
+	Status  statusCmd  `cmd:"" help:"Print the topology a running pgshard reports on its admin listener: nodes with role, state, lag and bans; pools."`
 }
 
 func main() {

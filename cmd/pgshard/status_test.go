@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bytes"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/pgshard/pgshard/internal/admin"
+	"github.com/pgshard/pgshard/internal/config"
+	"github.com/pgshard/pgshard/internal/metrics"
+)
+
+const statusToken = "status-test-token"
+
+// adminServer serves the real admin handler over a configuration of two
+// shards, with a monitor's answers made up.
+func adminServer(t *testing.T, now time.Time) *httptest.Server {
+	t.Helper()
+	cfg, err := config.Parse([]byte(`
+users: [{name: app, password: pw}]
+admin: {token: `+statusToken+`}
+databases:
+  - name: app
+    server_user: s
+    shards:
+      - primary: {host: 10.0.0.1}
+        replicas: [{host: 10.0.0.2}, {name: s0-eu, host: 10.0.1.2}]
+      - primary: {host: 10.0.0.3}
+`), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := metrics.NodeSourceFunc(func() []metrics.NodeStat {
+		return []metrics.NodeStat{
+			{Database: "app", Shard: "s0", Node: "s0-primary", Role: "primary", Up: true, Healthy: true},
+			{Database: "app", Shard: "s0", Node: "s0-replica1", Role: "replica", Up: true, Healthy: true, LagKnown: true, LagBytes: 0, Lag: 0},
+			{Database: "app", Shard: "s0", Node: "s0-eu", Role: "replica", Up: true, LagKnown: true, LagBytes: 52428800, Lag: 2500 * time.Millisecond},
+			{Database: "app", Shard: "s1", Node: "s1-primary", Role: "primary", Banned: true, BannedUntil: now.Add(4 * time.Second), Err: "dial tcp 10.0.0.3:5432: connect: connection refused"},
+		}
+	})
+	pools := metrics.PoolSourceFunc(func() []metrics.PoolStat {
+		return []metrics.PoolStat{{Database: "app", User: "app", Shard: "s0", Node: "s0-primary", Open: 5, Idle: 2, InUse: 3, Waiting: 1, Waits: 40, WaitTimeouts: 2}}
+	})
+	topo := &admin.Topology{Config: cfg, Nodes: nodes, Pools: pools}
+	srv := httptest.NewServer(admin.New(cfg.Admin, metrics.New(), topo, nil).Handler())
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestStatus(t *testing.T) {
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	srv := adminServer(t, now)
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte(statusToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	c := &statusCmd{Admin: srv.URL, TokenFile: tokenFile, Timeout: 5 * time.Second, now: func() time.Time { return now }}
+	if err := c.run(&out); err != nil {
+		t.Fatal(err)
+	}
+	want := `ready
+
+DATABASE  SHARD  NODE         ROLE     STATE    LAG BYTES  LAG SECONDS  BANNED
+app       s0     s0-primary   primary  up       -          -            -
+app       s0     s0-replica1  replica  up       0          0.000        -
+app       s0     s0-eu        replica  lagging  52428800   2.500        -
+app       s1     s1-primary   primary  banned   -          -            until 2030-01-02T03:04:09Z (4s left)
+
+app/s1/s1-primary (10.0.0.3:5432): dial tcp 10.0.0.3:5432: connect: connection refused
+
+POOL                   OPEN  IDLE  IN USE  WAITING  WAITS  WAIT TIMEOUTS  CONNECT ERRORS
+app/app@s0/s0-primary  5     2     3       1        40     2              0
+`
+	if out.String() != want {
+		t.Errorf("output:\n%s\nwant:\n%s", out.String(), want)
+	}
+
+	// The token from the environment; host:port without a scheme; JSON.
+	t.Setenv(tokenEnv, statusToken)
+	out.Reset()
+	c = &statusCmd{Admin: strings.TrimPrefix(srv.URL, "http://") + "/", Timeout: 5 * time.Second, JSON: true}
+	if err := c.run(&out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out.String(), "{\n  \"ready\": true,") || !strings.Contains(out.String(), `"lag_bytes": 52428800`) {
+		t.Errorf("JSON output:\n%s", out.String())
+	}
+}
+
+func TestStatusErrors(t *testing.T) {
+	srv := adminServer(t, time.Now())
+	empty := filepath.Join(t.TempDir(), "empty")
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wrong := filepath.Join(t.TempDir(), "wrong")
+	if err := os.WriteFile(wrong, []byte("nope"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(tokenEnv, "")
+	for _, tc := range []struct {
+		c    statusCmd
+		want string
+	}{
+		{statusCmd{Admin: srv.URL}, "401 Unauthorized: give the admin token with --token-file or $PGSHARD_ADMIN_TOKEN"},
+		{statusCmd{Admin: srv.URL, TokenFile: wrong}, "401 Unauthorized: the token given is not admin.token"},
+		{statusCmd{Admin: srv.URL, TokenFile: empty}, "is empty"},
+		{statusCmd{Admin: srv.URL + "/nowhere"}, "404 Not Found: 404 page not found"},
+		{statusCmd{Admin: "http://127.0.0.1:1"}, "cannot reach pgshard's admin listener"},
+	} {
+		tc.c.Timeout = 5 * time.Second
+		err := tc.c.run(&bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: got %v, want %q", tc.c, err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "nope") {
+			t.Errorf("the token reached the error: %v", err)
+		}
+	}
+}
+
+// TestStatusCommandLine goes through kong, as `pgshard status` does.
+func TestStatusCommandLine(t *testing.T) {
+	srv := adminServer(t, time.Now())
+	t.Setenv(tokenEnv, statusToken)
+	var c cli
+	parser, err := kong.New(&c, kong.Name("pgshard"), kong.Exit(func(int) {}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, err := parser.Parse([]string{"status", "--admin", srv.URL, "--json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Status.Timeout != 5*time.Second || !c.Status.JSON {
+		t.Errorf("flags: %+v", c.Status)
+	}
+	if ctx.Command() != "status" {
+		t.Errorf("command %q", ctx.Command())
+	}
+	if _, err := parser.Parse([]string{"status"}); err != nil || c.Status.Admin != "http://127.0.0.1:6433" {
+		t.Errorf("default --admin: %q, %v", c.Status.Admin, err)
+	}
+}
