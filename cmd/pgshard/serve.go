@@ -8,9 +8,12 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"sync/atomic"
 	"syscall"
 
+	"github.com/pgshard/pgshard/internal/admin"
 	"github.com/pgshard/pgshard/internal/config"
+	"github.com/pgshard/pgshard/internal/metrics"
 	"github.com/pgshard/pgshard/wire"
 )
 
@@ -50,14 +53,47 @@ func (c *serveCmd) Run() error {
 	if err != nil {
 		return err
 	}
+	// The admin listener's view: the wire layer and the monitor add their
+	// sources here (reg.AddPoolSource, topo.Pools, topo.Nodes) before it
+	// starts serving.
+	reg := metrics.New()
+	var listening atomic.Bool
+	topo := &admin.Topology{Config: cfg, Listening: listening.Load}
+
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The admin listener outlives the data port's drain, so /readyz says
+	// "not ready" and /metrics stays readable while sessions finish.
+	adminCtx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopAdmin()
+	adminDone := make(chan struct{})
+	if cfg.Admin.Enabled() {
+		aln, err := net.Listen("tcp", cfg.Admin.Listen)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("admin listen: %w", err)
+		}
+		adm := admin.New(cfg.Admin, reg, topo, log)
+		go func() {
+			defer close(adminDone)
+			if err := adm.Serve(adminCtx, aln); err != nil {
+				log.Error("admin listener stopped", "err", err)
+			}
+		}()
+		log.Info("pgshard admin listening", "addr", aln.Addr().String(), "token", cfg.Admin.Token != "")
+	} else {
+		close(adminDone)
+	}
+	listening.Store(true)
+	context.AfterFunc(ctx, func() { listening.Store(false) })
 	log.Info("pgshard listening", "addr", ln.Addr().String(), "pool_mode", string(cfg.Pool.Mode), "databases", len(cfg.Databases))
 	err = srv.Serve(ctx, ln)
+	stopAdmin()
+	<-adminDone
 	log.Info("pgshard stopped")
 	return err
 }
