@@ -90,10 +90,15 @@ func (v *values) int64(s *Source) (int64, error) {
 // route evaluates p for one execution against shard map m.
 func (p *Plan) route(m *shard.Map, def shard.ShardID, v values, hints []string) *Route {
 	rt := &Route{Plan: p, Kind: p.Kind, Version: m.Version(), Merge: p.Merge}
-	if h, err := parseHints(hints); err != nil {
+	h, err := parseHints(hints)
+	if err != nil {
 		return refuseRoute(rt, &Error{Code: codeInvalidParam, Message: "pgshard: " + err.Error(),
-			Hint: "Hints are /* pgshard: shard=<index> */ or /* pgshard: shard_key=<value> */."})
-	} else if h != nil && p.Kind != KindSession && p.Kind != KindRefuse {
+			Hint: "Hints are /* pgshard: shard=<index> */, /* pgshard: shard_key=<value> */ or /* pgshard: target=primary */."})
+	}
+	if h != nil {
+		rt.Target = h.target
+	}
+	if h != nil && (h.shardIndex >= 0 || h.hasKey) && p.Kind != KindSession && p.Kind != KindRefuse {
 		id, err := h.shard(m, p)
 		if err != nil {
 			return refuseRoute(rt, &Error{Code: codeInvalidParam, Message: "pgshard: " + err.Error()})

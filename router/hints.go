@@ -14,6 +14,7 @@ type hint struct {
 	shardIndex int // -1 when not given
 	key        string
 	hasKey     bool
+	target     string // "primary", "replica" or "" (automatic)
 }
 
 func parseHints(hints []string) (*hint, error) {
@@ -38,14 +39,19 @@ func parseHints(hints []string) (*hint, error) {
 			case "shard_key":
 				h.key, h.hasKey = val, true
 			case "target":
-				// Read routing (primary or replica) is decided by the wire
-				// layer; accepted here so the hint is not an error.
+				switch v := strings.ToLower(val); v {
+				case "primary", "replica":
+					h.target = v
+				case "auto":
+				default:
+					return nil, fmt.Errorf("hint target=%s: want primary, replica or auto", val)
+				}
 			default:
 				return nil, fmt.Errorf("unknown hint %q", name)
 			}
 		}
 	}
-	if h.shardIndex < 0 && !h.hasKey {
+	if h.shardIndex < 0 && !h.hasKey && h.target == "" {
 		return nil, nil
 	}
 	return h, nil

@@ -95,6 +95,9 @@ type Route struct {
 	Merge   *merge.Spec
 	Version uint64 // of the shard map the route was computed with
 	Err     *Error
+	// Target is a /* pgshard: target=primary|replica */ hint: where a read
+	// should run; "" leaves it to the read policy.
+	Target string
 }
 
 // Single reports whether the route runs on exactly one shard as is.

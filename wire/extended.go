@@ -88,7 +88,7 @@ func (s *session) bind(ctx context.Context, body []byte) error {
 	if st.plan == nil {
 		st.plan = s.db.router.Prepare(st.query)
 	}
-	id, vp, pe := s.routeBind(st, body)
+	id, rt, vp, pe := s.routeBind(st, body)
 	if pe != nil {
 		return s.batchFail(pe)
 	}
@@ -108,6 +108,14 @@ func (s *session) bind(ctx context.Context, body []byte) error {
 		s.portals[portal] = vp
 		s.pending = append(s.pending, pendingResp{kind: 'B', action: actSynthetic, synth: '2'})
 		return nil
+	}
+	read := rt.Kind == router.KindSession || rt.Plan != nil && rt.Plan.Read
+	if err := s.attachFor(ctx, id, rt.Kind, read, rt.Target == "primary"); err != nil {
+		var pe *pgError
+		if errors.As(err, &pe) && pe.Severity != "FATAL" {
+			return s.batchFail(pe)
+		}
+		return err
 	}
 	if err := s.serverFor(ctx, st, id); err != nil || s.sc == nil {
 		return err // nil: the batch failed and the client was told
@@ -229,6 +237,7 @@ func (s *session) sync(ctx context.Context) error {
 		if s.txStatus == 'I' {
 			clear(s.portals) // portals end with their transaction
 		}
+		s.settleWrites()
 		s.maybeDetach()
 	}()
 	if s.sc == nil || !s.batchUsed {
@@ -258,14 +267,9 @@ func (s *session) sync(ctx context.Context) error {
 // serverFor attaches a server connection and, if st is given, makes sure
 // st is prepared on it. A failure ends the batch with an error.
 func (s *session) serverFor(ctx context.Context, st *statement, id shard.ShardID) error {
-	if s.sc != nil && s.shardOf(s.sc) != id && s.txStatus == 'I' && s.batchUsed {
-		// An implicit transaction (a batch up to Sync) moves to another
-		// shard: the part already sent is completed on its shard first.
-		if err := s.syncAway(); err != nil || s.batchError {
-			return err
-		}
-	}
-	if err := s.attachShard(ctx, id); err != nil {
+	if s.sc != nil && s.shardOf(s.sc) == id {
+		// Stay on the attached node (a replica serving this batch's read).
+	} else if err := s.attachShard(ctx, id); err != nil {
 		var pe *pgError
 		if errors.As(err, &pe) && pe.Severity != "FATAL" {
 			return s.batchFail(pe)

@@ -71,6 +71,11 @@ func (s *session) runMulti(ctx context.Context, j *multiJob) ([]*shardResult, er
 	if err != nil {
 		return nil, err
 	}
+	if write {
+		for _, c := range conns {
+			s.noteWrite(c.id)
+		}
+	}
 	defer release()
 	// A data change on several shards outside a transaction is one
 	// transaction: it commits everywhere with two-phase commit, or nowhere.
@@ -482,6 +487,7 @@ func (s *session) multiSimple(ctx context.Context, st *router.Statement) error {
 	} else if err := s.writeAnswer(a, true, 0, len(a.rows)); err != nil {
 		return err
 	}
+	s.settleWrites()
 	s.maybeDetach()
 	return writeMsg(s.w, &s.scratch, &pgproto3.ReadyForQuery{TxStatus: s.txStatus})
 }

@@ -49,6 +49,13 @@ type poolStats struct {
 
 func newPool(key poolKey, shard string, node *config.Node, user string, password config.Secret, dbname string, cfg config.Pool) *pool {
 	addr := net.JoinHostPort(node.Host, strconv.Itoa(node.Port))
+	dsn := nodeDSN(node, user, password, dbname)
+	return &pool{key: key, shard: shard, node: node, addr: addr, dsn: dsn, cfg: cfg}
+}
+
+// nodeDSN is the libpq connection string for node; the pools and the lag
+// monitor connect the same way.
+func nodeDSN(node *config.Node, user string, password config.Secret, dbname string) string {
 	dsn := strings.Join([]string{
 		"host=" + dsnQuote(node.Host),
 		"port=" + strconv.Itoa(node.Port),
@@ -60,7 +67,14 @@ func newPool(key poolKey, shard string, node *config.Node, user string, password
 	if node.CAFile != "" {
 		dsn += " sslrootcert=" + dsnQuote(node.CAFile)
 	}
-	return &pool{key: key, shard: shard, node: node, addr: addr, dsn: dsn, cfg: cfg}
+	return dsn
+}
+
+// busy is the number of connections checked out now.
+func (p *pool) busy() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.total - len(p.idle)
 }
 
 // name is how errors and metrics name the pool; never includes secrets.

@@ -28,7 +28,7 @@ type vportal struct {
 }
 
 // routeBind decides where a Bind runs: a shard, or a virtual portal.
-func (s *session) routeBind(st *statement, body []byte) (shard.ShardID, *vportal, *pgError) {
+func (s *session) routeBind(st *statement, body []byte) (shard.ShardID, *router.Route, *vportal, *pgError) {
 	p := st.plan
 	var bind *pgproto3.Bind
 	var params [][]byte
@@ -36,7 +36,7 @@ func (s *session) routeBind(st *statement, body []byte) (shard.ShardID, *vportal
 	if p.UsesParams() {
 		bind = &pgproto3.Bind{}
 		if err := bind.Decode(append([]byte(nil), body...)); err != nil {
-			return 0, nil, fatalf(codeProtocolViolation, "invalid Bind message: "+err.Error())
+			return 0, nil, nil, fatalf(codeProtocolViolation, "invalid Bind message: "+err.Error())
 		}
 		params = bind.Parameters
 		formats = make([]int16, len(params))
@@ -47,35 +47,35 @@ func (s *session) routeBind(st *statement, body []byte) (shard.ShardID, *vportal
 	rt := s.db.router.Bind(p, st.query, params, formats)
 	switch {
 	case rt.Err != nil:
-		return 0, nil, routeError(rt.Err)
+		return 0, nil, nil, routeError(rt.Err)
 	case rt.Kind == router.KindSession && len(s.txShards) > 0 && s.txStatus != 'I':
 		switch tag := txControl(st.query); tag {
 		case "COMMIT", "ROLLBACK":
-			return 0, &vportal{local: tag, st: st, twoPhase: true}, nil
+			return 0, rt, &vportal{local: tag, st: st, twoPhase: true}, nil
 		case "other":
-			return 0, nil, &pgError{Code: codeFeatureNotSupported,
+			return 0, nil, nil, &pgError{Code: codeFeatureNotSupported,
 				Message: "pgshard: savepoints and PREPARE TRANSACTION are not supported in a transaction that spans several shards",
 				Hint:    "Keep the transaction on one shard key to use savepoints."}
 		}
-		return s.currentShard(), nil, nil
+		return s.currentShard(), rt, nil, nil
 	case rt.Kind == router.KindSession || rt.Kind == router.KindAny:
 		if tag := s.localTransactionTag(st.query); tag != "" {
-			return 0, &vportal{local: tag, st: st}, nil
+			return 0, rt, &vportal{local: tag, st: st}, nil
 		}
-		return s.currentShard(), nil, nil
+		return s.currentShard(), rt, nil, nil
 	case rt.Single():
-		return rt.Shards[0], nil, nil
+		return rt.Shards[0], rt, nil, nil
 	}
 	if pe := s.multiAllowed(rt); pe != nil {
-		return 0, nil, pe
+		return 0, nil, nil, pe
 	}
 	if bind == nil {
 		bind = &pgproto3.Bind{}
 		if err := bind.Decode(append([]byte(nil), body...)); err != nil {
-			return 0, nil, fatalf(codeProtocolViolation, "invalid Bind message: "+err.Error())
+			return 0, nil, nil, fatalf(codeProtocolViolation, "invalid Bind message: "+err.Error())
 		}
 	}
-	return 0, &vportal{route: rt, st: st, bind: bind}, nil
+	return 0, rt, &vportal{route: rt, st: st, bind: bind}, nil
 }
 
 // localTransactionTag says whether pgshard answers a transaction statement
@@ -227,10 +227,25 @@ func (s *session) portalError(vp *vportal) error {
 	return nil
 }
 
-// syncAway is asked to move an implicit transaction to another shard in
-// the middle of a batch.
+// syncAway completes the part of a batch already sent to the attached
+// server with a Sync of pgshard's own, whose ReadyForQuery the client does
+// not see, so the batch can go on on another node. The implicit
+// transaction of the batch is thereby split at this point: what ran before
+// is committed. A failure there ends the batch as Postgres would.
 func (s *session) syncAway() error {
-	return s.batchFail(&pgError{Code: codeFeatureNotSupported,
-		Message: "pgshard: statements of one extended-protocol batch (up to Sync) run on different shards",
-		Hint:    "Send a Sync between statements for different shard keys, or wrap them in a transaction on one shard."})
+	sc := s.sc
+	if err := writeFrame(sc.w, 'S', nil); err != nil {
+		return s.serverLost(err, false)
+	}
+	if err := sc.w.Flush(); err != nil {
+		return s.serverLost(err, false)
+	}
+	s.swallowRFQ = true
+	err := s.relay(true)
+	s.swallowRFQ = false
+	if err != nil || s.sc == nil {
+		return err
+	}
+	s.batchUsed = false
+	return nil
 }

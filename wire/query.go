@@ -21,6 +21,9 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 	if ok, err := s.adminRoute(q); ok {
 		return err
 	}
+	if ok, err := s.pgshardSet(q); ok {
+		return err
+	}
 	routed := s.db.router.Simple(q)
 	if s.mode == config.PoolTransaction {
 		for _, st := range routed {
@@ -72,7 +75,7 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 			return s.complete("SET")
 		}
 	}
-	if err := s.attachShard(ctx, t.id); err != nil {
+	if err := s.attachFor(ctx, t.id, t.kind, t.read, t.primary); err != nil {
 		var pe *pgError
 		if errors.As(err, &pe) && pe.Severity != "FATAL" {
 			return s.refuse(pe)
@@ -101,6 +104,7 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 		stmts[i] = st.Text
 	}
 	s.observe(sc, stmts)
+	s.settleWrites()
 	s.maybeDetach()
 	return nil
 }

@@ -71,6 +71,10 @@ func (s *session) relay(wantRFQ bool) error {
 			if len(body) == 1 {
 				s.txStatus = body[0]
 			}
+			if s.swallowRFQ {
+				// pgshard's own Sync (syncAway): the client's comes later.
+				return nil
+			}
 			if err := writeFrame(s.w, typ, body); err != nil {
 				return s.clientLost()
 			}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/pgshard/pgshard/internal/config"
+	"github.com/pgshard/pgshard/internal/metrics"
 	"github.com/pgshard/pgshard/internal/sqltext"
 	"github.com/pgshard/pgshard/router"
 	"github.com/pgshard/pgshard/shard"
@@ -73,6 +74,10 @@ func errCrossShard(s *session, from, to shard.ShardID) *pgError {
 // target is where a simple query's statements run.
 type target struct {
 	id    shard.ShardID // the one shard, when multi is nil
+	// read: every statement reads (or only sets session state), so a
+	// replica may serve it; primary: a hint asks for the primary.
+	read, primary bool
+	kind          router.Kind
 	multi *router.Statement
 	err   *pgError
 	// begin: the query is a lone BEGIN that pgshard answers itself.
@@ -86,12 +91,17 @@ type target struct {
 // that run on several shards must come alone: one Query is one implicit
 // transaction, and pgshard does not span one across shards.
 func (s *session) targetOf(stmts []router.Statement) target {
-	t := target{id: -1}
+	t := target{id: -1, read: true, kind: router.KindSession}
 	for i := range stmts {
 		rt := stmts[i].Route
 		if rt.Err != nil {
 			return target{err: routeError(rt.Err)}
 		}
+		if rt.Kind != router.KindSession {
+			t.kind = rt.Kind
+			t.read = t.read && rt.Plan != nil && rt.Plan.Read
+		}
+		t.primary = t.primary || rt.Target == "primary"
 		switch {
 		case rt.Kind == router.KindSession || rt.Kind == router.KindAny:
 			continue
@@ -131,8 +141,50 @@ func (s *session) targetOf(stmts []router.Statement) target {
 			}
 		}
 		t.id = s.currentShard()
+		t.read = t.read && t.kind == router.KindAny
 	}
 	return t
+}
+
+// readable says whether the next statement may run on a replica: in
+// transaction pooling, outside a transaction or in one begun READ ONLY that
+// has not reached a server, and not in the middle of a batch already on a
+// server.
+func (s *session) readable() bool {
+	if s.mode != config.PoolTransaction || s.target == targetPrimary || s.db.topo == nil {
+		return false
+	}
+	if s.sc != nil && (s.batchUsed || s.txStatus != 'I') {
+		return false
+	}
+	switch {
+	case s.txStatus == 'I':
+		return true
+	case s.deferred != "":
+		return strings.Contains(strings.ToLower(s.deferred), "read only")
+	}
+	return false
+}
+
+// attachFor attaches the connection a routed statement runs on: a replica
+// for a read when one qualifies, the primary otherwise.
+func (s *session) attachFor(ctx context.Context, id shard.ShardID, kind router.Kind, read, primary bool) error {
+	if read && !primary && s.readable() {
+		return s.attachRead(ctx, id, kind)
+	}
+	if !read {
+		s.noteWrite(id)
+	}
+	if err := s.attachShard(ctx, id); err != nil {
+		return err
+	}
+	s.onReplica = s.isReplica(s.sc)
+	target := metrics.TargetPrimary
+	if s.onReplica {
+		target = metrics.TargetReplica
+	}
+	s.dbm.Statement(metrics.RouteKind(kind), target)
+	return nil
 }
 
 // currentShard is where statements that name no data go: the attached
@@ -160,17 +212,40 @@ func abbreviate(q string) string {
 // transactions the session moves freely; inside one it cannot leave its
 // shard. A deferred BEGIN is sent first.
 func (s *session) attachShard(ctx context.Context, id shard.ShardID) error {
+	return s.attachNode(ctx, id, nil)
+}
+
+// attachNode attaches a connection to node of shard id; nil means the
+// shard's primary.
+func (s *session) attachNode(ctx context.Context, id shard.ShardID, node *config.Node) error {
+	if node == nil && int(id) >= 0 && int(id) < len(s.db.cfg.Shards) {
+		node = &s.db.cfg.Shards[id].Primary
+	}
 	if s.sc != nil {
-		if s.shardOf(s.sc) == id {
+		if s.shardOf(s.sc) == id && (s.sc.pool.node == node || s.txStatus != 'I') {
+			// Same node; or inside a transaction, which stays where it
+			// started (a READ ONLY one on its replica).
 			return nil
 		}
 		switch {
-		case s.txStatus == 'I' && !s.batchUsed:
+		case s.txStatus == 'I' && s.batchUsed:
+			// An implicit transaction (a batch up to Sync) moves: the part
+			// already sent is completed where it ran first.
+			if err := s.syncAway(); err != nil {
+				return err
+			}
+			if s.sc != nil {
+				s.park()
+			}
+		case s.txStatus == 'I':
 			s.park()
 		case s.txStatus == 'E':
 			return errorf(codeInFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block")
 		case s.txStatus == 'T' && s.owesServer():
 			return errCrossShard(s, s.shardOf(s.sc), id)
+		case s.txStatus == 'T' && s.isReplica(s.sc):
+			return &pgError{Code: "25006", Message: "pgshard: a READ ONLY transaction runs on one replica and cannot reach another shard",
+				Hint: "Start the transaction without READ ONLY to read several shards in one transaction."}
 		case s.txStatus == 'T':
 			// The transaction spreads to another shard: its connection here
 			// stays in the transaction, to be committed with two-phase
@@ -181,7 +256,7 @@ func (s *session) attachShard(ctx context.Context, id shard.ShardID) error {
 		}
 	}
 	inTx := s.txStatus == 'T'
-	if sc := s.parked[id]; sc != nil {
+	if sc := s.parked[id]; sc != nil && sc.pool.node == node {
 		delete(s.parked, id)
 		s.mu.Lock()
 		s.sc = sc
@@ -191,9 +266,14 @@ func (s *session) attachShard(ctx context.Context, id shard.ShardID) error {
 		}
 		return nil
 	}
-	p, err := s.shardPool(id)
-	if err != nil {
-		return err
+	var p *pool
+	if node == &s.db.cfg.Shards[id].Primary {
+		var err error
+		if p, err = s.shardPool(id); err != nil {
+			return err
+		}
+	} else {
+		p = s.srv.pool(s.db, s.user, &s.db.cfg.Shards[id], node)
 	}
 	if err := s.attachPool(ctx, p); err != nil {
 		return err
@@ -237,7 +317,20 @@ func (s *session) keep() {
 	if s.parked == nil {
 		s.parked = map[shard.ShardID]*serverConn{}
 	}
+	if old := s.parked[s.shardOf(sc)]; old != nil {
+		s.releaseParked(old)
+	}
 	s.parked[s.shardOf(sc)] = sc
+}
+
+// releaseParked cleans a session-mode connection set aside and returns it.
+func (s *session) releaseParked(sc *serverConn) {
+	if !sc.broken {
+		if err := s.resetServer(sc); err != nil {
+			sc.broken = true
+		}
+	}
+	sc.pool.release(sc)
 }
 
 // joinTx records that shard id takes part in the open transaction.

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/pgshard/pgshard/internal/config"
+	"github.com/pgshard/pgshard/internal/metrics"
 	"github.com/pgshard/pgshard/router"
 )
 
@@ -39,6 +40,8 @@ type Server struct {
 
 	// decisionsReady records (database/shard) where the two-phase commit
 	// decisions table exists.
+	metrics *metrics.Registry // nil: nothing counted
+
 	decisionsReady sync.Map
 	decisionsOnce  singleflight.Group
 
@@ -57,6 +60,10 @@ type database struct {
 	// (user, shard) primary (shardPoolKey → *pool) for the same reason.
 	router     *router.Router
 	shardPools sync.Map
+	// topo is the lag monitor's view of the nodes; nil when the database
+	// has no user to poll with.
+	topo *topology
+	dbm  *metrics.Database
 }
 
 // backendKey is the BackendKeyData pgshard gives a client, to find the
@@ -91,7 +98,13 @@ func NewServer(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		srv.dbs[d.Name] = &database{cfg: d, router: rt}
+		db := &database{cfg: d, router: rt}
+		if u := srv.resolverUser(db); u != nil {
+			if db.topo, err = newTopology(d, u, cfg.Monitor); err != nil {
+				return nil, err
+			}
+		}
+		srv.dbs[d.Name] = db
 	}
 	for i := range cfg.Users {
 		u := &cfg.Users[i]
@@ -121,6 +134,12 @@ func (srv *Server) Serve(ctx context.Context, ln net.Listener) error {
 		defer close(resolved)
 		srv.resolveInDoubt(connCtx)
 	}()
+	var monitors sync.WaitGroup
+	for _, db := range srv.dbs {
+		if db.topo != nil {
+			monitors.Go(func() { db.topo.mon.Run(connCtx) })
+		}
+	}
 
 	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
 	defer stop()
@@ -155,6 +174,7 @@ func (srv *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv.drain(&wg)
 	cancelConns()
 	<-resolved
+	monitors.Wait()
 	srv.closePools()
 	return acceptErr
 }

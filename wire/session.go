@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/pgshard/pgshard/internal/config"
+	"github.com/pgshard/pgshard/internal/metrics"
 	"github.com/pgshard/pgshard/router"
 	"github.com/pgshard/pgshard/shard"
 )
@@ -62,6 +63,16 @@ type session struct {
 	portals    map[string]*vportal   // portals whose statement runs on several shards
 	multi      []multiConn           // connections of a running multi-shard statement, for cancel
 	portalSets map[string]string     // portals whose statement sets session state (SET, RESET...)
+	swallowRFQ bool                  // relay: the ReadyForQuery answers pgshard's own Sync
+
+	// Replica reads (replicas.go).
+	target        string                         // SET pgshard.target: "" (auto) or "primary"
+	ryw           bool                           // read-your-writes on
+	minLSN        shard.LSN                      // SET pgshard.min_lsn: a floor for every shard
+	wroteAt       map[shard.ShardID]time.Time    // when the session's last write on a shard committed
+	pendingWrites map[shard.ShardID]bool         // writes of the open transaction
+	onReplica     bool                           // the attached connection serves a read on a replica
+	dbm           *metrics.Database
 	batchSets  []string              // such statements executed in the current batch
 	pending    []pendingResp
 	batchOpen  bool // extended-protocol messages since the last Sync
@@ -193,6 +204,7 @@ func (s *session) detach() {
 func (s *session) maybeDetach() {
 	if s.mode == config.PoolTransaction && s.txStatus == 'I' && !s.batchOpen {
 		s.detach()
+		s.onReplica = false
 	}
 }
 

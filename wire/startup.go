@@ -122,6 +122,8 @@ func (srv *Server) login(ctx context.Context, conn net.Conn, be *pgproto3.Backen
 		txStatus: 'I',
 		stmts:    map[string]*statement{},
 		settings: newSessionSettings(params),
+		ryw:      srv.cfg.Reads.ReadYourWrites,
+		dbm:      db.dbm,
 	}
 	s.log = srv.log.With("user", name, "database", dbName)
 	s.lendBuffers()

@@ -182,6 +182,7 @@ func (s *session) finishTransaction(ctx context.Context, commit bool) (string, *
 	s.txShards = s.txShards[:0]
 	s.txBegin = ""
 	s.txStatus = 'I'
+	s.settleWrites()
 	s.releaseParticipants()
 	return tag, pe
 }

@@ -53,12 +53,12 @@ func (c *serveCmd) Run() error {
 	if err != nil {
 		return err
 	}
-	// The admin listener's view: the wire layer and the monitor add their
-	// sources here (reg.AddPoolSource, topo.Pools, topo.Nodes) before it
-	// starts serving.
+	// The admin listener's view: the server counts statements and reports
+	// its pools and the lag monitor's nodes at scrape time.
 	reg := metrics.New()
+	srv.UseMetrics(reg)
 	var listening atomic.Bool
-	topo := &admin.Topology{Config: cfg, Listening: listening.Load}
+	topo := &admin.Topology{Config: cfg, Listening: listening.Load, Nodes: srv, Pools: srv}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

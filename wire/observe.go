@@ -1,0 +1,83 @@
+package wire
+
+import (
+	"net"
+	"strconv"
+
+	"github.com/pgshard/pgshard/internal/config"
+	"github.com/pgshard/pgshard/internal/metrics"
+	"github.com/pgshard/pgshard/shard"
+)
+
+// UseMetrics makes the server count statements and two-phase outcomes in
+// reg and report its pools and nodes at scrape time. Call it before Serve.
+func (srv *Server) UseMetrics(reg *metrics.Registry) {
+	srv.metrics = reg
+	for name, db := range srv.dbs {
+		db.dbm = reg.Database(name)
+	}
+	reg.AddPoolSource(srv)
+	reg.AddNodeSource(srv)
+}
+
+// Pools reports every pool's connections and waits (metrics.PoolSource).
+func (srv *Server) Pools() []metrics.PoolStat {
+	srv.poolsMu.Lock()
+	ps := make([]*pool, 0, len(srv.pools))
+	for _, p := range srv.pools {
+		ps = append(ps, p)
+	}
+	srv.poolsMu.Unlock()
+	out := make([]metrics.PoolStat, 0, len(ps))
+	for _, p := range ps {
+		p.mu.Lock()
+		out = append(out, metrics.PoolStat{Database: p.key.db, User: p.key.user, Shard: p.shard, Node: p.node.Name,
+			Open: p.total, Idle: len(p.idle), InUse: p.total - len(p.idle), Waiting: len(p.waiters),
+			Waits: uint64(p.stats.waits), WaitTimeouts: uint64(p.stats.timeouts),
+			Connects: uint64(p.stats.connects - p.stats.connectErrors), ConnectErrors: uint64(p.stats.connectErrors)})
+		p.mu.Unlock()
+	}
+	return out
+}
+
+// Nodes reports every node as the lag monitor last saw it
+// (metrics.NodeSource). Healthy means the node may take traffic in its
+// role now.
+func (srv *Server) Nodes() []metrics.NodeStat {
+	var out []metrics.NodeStat
+	for name, db := range srv.dbs {
+		if db.topo == nil {
+			continue
+		}
+		r := &srv.cfg.Reads
+		for _, st := range db.topo.mon.Snapshot() {
+			sh := &db.cfg.Shards[st.ID.Shard]
+			role, addr := "replica", ""
+			if st.Configured == shard.RolePrimary {
+				role = "primary"
+				addr = nodeAddr(&sh.Primary)
+			} else {
+				for k := range sh.Replicas {
+					if sh.Replicas[k].Name == st.ID.Name {
+						addr = nodeAddr(&sh.Replicas[k])
+					}
+				}
+			}
+			healthy := st.Healthy && !st.RoleMismatch && !st.Banned
+			if role == "replica" {
+				healthy = db.topo.mon.Eligible(st.ID, r.MaxLagBytes, r.MaxLag)
+			}
+			n := metrics.NodeStat{Database: name, Shard: sh.Name, Node: st.ID.Name, Role: role, Address: addr,
+				Up: st.Healthy, Healthy: healthy, RoleMismatch: st.RoleMismatch,
+				LagKnown: st.LagKnown, LagBytes: st.LagBytes, Lag: st.LagTime,
+				Banned: st.Banned, BannedUntil: st.BannedUntil}
+			if st.Err != nil {
+				n.Err = st.Err.Error()
+			}
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func nodeAddr(n *config.Node) string { return net.JoinHostPort(n.Host, strconv.Itoa(n.Port)) }
