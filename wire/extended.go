@@ -49,6 +49,70 @@ func (s *session) parse(body []byte) error {
 	return nil
 }
 
+// describeDetached answers Describe of a statement from a connection the
+// session does not keep: Parse (unnamed), Describe, Sync there, and the
+// ParameterDescription and RowDescription (or NoData) relayed in this
+// message's place.
+func (s *session) describeDetached(ctx context.Context, st *statement) error {
+	if err := s.drainServer(); err != nil || s.batchError {
+		return err
+	}
+	p, err := s.shardPool(s.currentShard())
+	if err != nil {
+		return s.batchFail(toPgError(err))
+	}
+	sc, err := p.acquire(ctx)
+	if err != nil {
+		return s.batchFail(toPgError(err))
+	}
+	defer p.release(sc)
+	sc.unnamed = ""
+	for _, m := range []encoder{&pgproto3.Parse{Query: st.query, ParameterOIDs: st.oids}, &pgproto3.Describe{ObjectType: 'S'}, &pgproto3.Sync{}} {
+		if err := writeMsg(sc.w, &s.scratch, m); err != nil {
+			sc.broken = true
+			return s.batchFail(toPgError(err))
+		}
+	}
+	if err := sc.w.Flush(); err != nil {
+		sc.broken = true
+		return s.batchFail(toPgError(err))
+	}
+	var failed *pgError
+	for {
+		typ, body, err := sc.r.next()
+		if err != nil {
+			sc.broken = true
+			return s.batchFail(toPgError(err))
+		}
+		switch typ {
+		case 't', 'T', 'n':
+			if failed == nil {
+				if err := writeFrame(s.w, typ, body); err != nil {
+					return errClientGone
+				}
+			}
+		case 'E':
+			if failed == nil {
+				failed = serverError(body)
+			}
+		case 'Z':
+			if failed != nil {
+				return s.batchFail(failed)
+			}
+			return nil
+		}
+	}
+}
+
+// toPgError makes any error something a client can be told.
+func toPgError(err error) *pgError {
+	var pe *pgError
+	if errors.As(err, &pe) {
+		return pe
+	}
+	return &pgError{Code: codeConnectionFailure, Message: "pgshard: " + err.Error()}
+}
+
 // statementKey identifies a statement's text and parameter types.
 func statementKey(query string, oids []uint32) string {
 	d := xxhash.New()
@@ -156,6 +220,12 @@ func (s *session) describe(ctx context.Context, body []byte) error {
 	st, pe := s.lookup(name)
 	if pe != nil {
 		return s.batchFail(pe)
+	}
+	if s.sc == nil && s.deferred != "" {
+		// A transaction that has not chosen its shard and node yet: a
+		// statement description is the same everywhere, so it comes from a
+		// connection of its own rather than pinning the transaction.
+		return s.describeDetached(ctx, st)
 	}
 	if err := s.serverFor(ctx, st, s.currentShard()); err != nil || s.sc == nil {
 		return err // nil: the batch failed and the client was told

@@ -171,15 +171,29 @@ func (s *session) acquireShards(ctx context.Context, ids []shard.ShardID, write 
 			conns = append(conns, multiConn{id: id, sc: s.parked[id], borrowed: true})
 			continue
 		}
-		p, err := s.shardPool(id)
-		if err != nil {
-			release()
-			return nil, nil, err
+		var sc *serverConn
+		var p *pool
+		if !write && !inTx && s.readable() {
+			// A read on several shards uses each shard's replicas too.
+			if node, _ := s.readTarget(ctx, id); node != nil {
+				p = s.srv.pool(s.db, s.user, &s.db.cfg.Shards[id], node)
+				var err error
+				if sc, err = p.acquire(ctx); err != nil {
+					s.banNode(id, node, err)
+					sc = nil
+				}
+			}
 		}
-		sc, err := p.acquire(ctx)
-		if err != nil {
-			release()
-			return nil, nil, err
+		if sc == nil {
+			var err error
+			if p, err = s.shardPool(id); err != nil {
+				release()
+				return nil, nil, err
+			}
+			if sc, err = p.acquire(ctx); err != nil {
+				release()
+				return nil, nil, err
+			}
 		}
 		if err := s.applySettings(sc); err != nil {
 			sc.broken = true

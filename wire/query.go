@@ -82,20 +82,30 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 		}
 		return err
 	}
-	sc := s.sc
-	s.beginServerBatch()
-	if err := writeFrame(sc.w, 'Q', body); err != nil {
-		return s.serverLost(err, true)
-	}
-	if err := sc.w.Flush(); err != nil {
-		return s.serverLost(err, true)
-	}
-	if err := s.relay(true); err != nil {
+	if err := s.runQuery(body); err != nil {
 		return err
+	}
+	if s.retryRead {
+		// The replica failed the read before any of it reached the client:
+		// ban it and run the read on the primary.
+		s.retryRead = false
+		s.banNode(t.id, s.lastNode, errors.New("read failed on the replica"))
+		if err := s.attachShard(ctx, t.id); err != nil {
+			var pe *pgError
+			if errors.As(err, &pe) && pe.Severity != "FATAL" {
+				return s.refuse(pe)
+			}
+			return err
+		}
+		s.onReplica = false
+		if err := s.runQuery(body); err != nil {
+			return err
+		}
 	}
 	if s.sc == nil {
 		return nil // the server was lost; the client has been told
 	}
+	sc := s.sc
 	s.batchUsed = false
 	// A simple query replaces the unnamed prepared statement.
 	sc.unnamed = ""
@@ -135,6 +145,24 @@ func txControl(stmt string) string {
 		}
 	}
 	return ""
+}
+
+// runQuery sends a Query to the attached server and relays the answer. A
+// read on a replica may come back with retryRead set instead.
+func (s *session) runQuery(body []byte) error {
+	sc := s.sc
+	s.lastNode = sc.pool.node
+	s.readRetry = s.onReplica && s.txStatus == 'I'
+	s.relayed = 0
+	defer func() { s.readRetry = false }()
+	s.beginServerBatch()
+	if err := writeFrame(sc.w, 'Q', body); err != nil {
+		return s.serverLost(err, true)
+	}
+	if err := sc.w.Flush(); err != nil {
+		return s.serverLost(err, true)
+	}
+	return s.relay(true)
 }
 
 // deferBegin answers BEGIN without a server: the transaction's shard is not

@@ -48,6 +48,11 @@ func (s *session) relay(wantRFQ bool) error {
 			}
 		case 'E':
 			s.sawError = true
+			if s.readRetry && s.relayed == 0 && (isFatal(body) || recoveryConflict(body)) {
+				// A replica failed a read before anything reached the
+				// client: the caller runs it again elsewhere.
+				return s.abandonRead(sc, isFatal(body))
+			}
 			if isFatal(body) {
 				return s.serverFatal(body, wantRFQ)
 			}
@@ -91,10 +96,43 @@ func (s *session) relay(wantRFQ bool) error {
 			}
 			continue
 		}
+		s.relayed++
 		if err := writeFrame(s.w, typ, body); err != nil {
 			return s.clientLost()
 		}
 	}
+}
+
+// recoveryConflict reports SQLSTATE 40001, which a replica raises when
+// replay cancels a query (a recovery conflict) — the same read succeeds on
+// the primary.
+func recoveryConflict(body []byte) bool {
+	return bytes.Contains(body, []byte("\x00C40001\x00")) || bytes.HasPrefix(body, []byte("C40001\x00"))
+}
+
+// abandonRead gives up a replica read that failed before any response
+// reached the client. The connection is discarded when the server ended
+// it, else drained to ReadyForQuery and kept.
+func (s *session) abandonRead(sc *serverConn, fatal bool) error {
+	s.retryRead = true
+	s.pending = s.pending[:0]
+	if !fatal {
+		for {
+			typ, _, err := sc.r.next()
+			if err != nil {
+				sc.broken = true
+				break
+			}
+			if typ == 'Z' {
+				break
+			}
+		}
+	} else {
+		sc.broken = true
+	}
+	s.detach()
+	s.txStatus = 'I'
+	return nil
 }
 
 // failBatch records that the server hit an error: it now discards messages
@@ -213,6 +251,10 @@ func (s *session) clientLost() error {
 func (s *session) serverLost(err error, wantRFQ bool) error {
 	sc := s.sc
 	sc.broken = true
+	if s.readRetry && s.relayed == 0 {
+		s.log.Info("replica connection lost during a read; running it again elsewhere", "pool", sc.pool.name(), "err", err)
+		return s.abandonRead(sc, true)
+	}
 	s.log.Warn("server connection lost", "pool", sc.pool.name(), "err", err)
 	s.pending = s.pending[:0]
 	s.detach()

@@ -72,6 +72,10 @@ type session struct {
 	wroteAt       map[shard.ShardID]time.Time    // when the session's last write on a shard committed
 	pendingWrites map[shard.ShardID]bool         // writes of the open transaction
 	onReplica     bool                           // the attached connection serves a read on a replica
+	readRetry     bool                           // the running read may be retried elsewhere if it fails first
+	retryRead     bool                           // it failed before reaching the client: run it again
+	relayed       int                            // server messages relayed to the client by the running statement
+	lastNode      *config.Node                   // the node the running statement was sent to
 	dbm           *metrics.Database
 	batchSets  []string              // such statements executed in the current batch
 	pending    []pendingResp

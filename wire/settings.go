@@ -179,21 +179,20 @@ func (s *session) observe(sc *serverConn, stmts []string) {
 	}
 	purge := false
 	for _, st := range stmts {
-		words := sqltext.LeadingWords(st, 3)
-		if len(words) == 0 {
-			continue
-		}
-		switch words[0] {
-		case "set", "reset":
-			if c, ok := settingChangeOf(st, words); ok {
+		// Compared in place: most statements are neither, and lower-cased
+		// copies are made only for the SETs that are recorded.
+		words := sqltext.FirstWords(st)
+		switch {
+		case words.Is(0, "set"), words.Is(0, "reset"):
+			if c, ok := settingChangeOf(st, sqltext.LeadingWords(st, 3)); ok {
 				s.settings.staged = append(s.settings.staged, c)
 			}
-		case "discard":
-			if len(words) > 1 && words[1] == "all" {
+		case words.Is(0, "discard"):
+			if words.Is(1, "all") {
 				s.settings.staged = append(s.settings.staged, settingChange{reset: true, setting: setting{name: "*"}})
 				purge = true
 			}
-		case "deallocate":
+		case words.Is(0, "deallocate"):
 			purge = true
 		}
 	}
@@ -274,10 +273,12 @@ func canonicalGUC(name string, _ []string) string {
 }
 
 // unsupportedInTransactionMode refuses statements whose effect outlives the
-// transaction on the server connection, which another client gets next.
+// transaction on the server connection, which another client gets next. It
+// runs for every statement in transaction mode, so it reads stmt in place:
+// no lower-cased copy, no allocation unless it refuses.
 func unsupportedInTransactionMode(stmt string) *pgError {
-	words := sqltext.LeadingWords(stmt, 3)
-	if len(words) == 0 {
+	words := sqltext.FirstWords(stmt)
+	if words.Len() == 0 {
 		return nil
 	}
 	refuse := func(what string) *pgError {
@@ -287,34 +288,59 @@ func unsupportedInTransactionMode(stmt string) *pgError {
 			Hint:    "Use pool.mode: session for this workload, or a transaction-scoped alternative (SET LOCAL, pg_advisory_xact_lock, protocol-level prepared statements).",
 		}
 	}
-	switch words[0] {
-	case "listen":
+	switch {
+	case words.Is(0, "listen"):
 		return refuse("LISTEN")
-	case "prepare":
+	case words.Is(0, "prepare"):
 		return refuse("SQL PREPARE")
-	case "execute":
+	case words.Is(0, "execute"):
 		return refuse("SQL EXECUTE of a prepared statement")
-	case "deallocate":
-		if !(len(words) > 1 && (words[1] == "all" || len(words) > 2 && words[1] == "prepare" && words[2] == "all")) {
+	case words.Is(0, "deallocate"):
+		if !(words.Is(1, "all") || words.Is(1, "prepare") && words.Is(2, "all")) {
 			return refuse("DEALLOCATE of a SQL prepared statement")
 		}
-	case "set", "reset":
-		if len(words) > 1 && (words[1] == "role" || words[1] == "session" && len(words) > 2 && words[2] == "authorization") {
-			return refuse("changing the role with " + strings.ToUpper(words[0]) + " ROLE / SESSION AUTHORIZATION")
+	case words.Is(0, "set"), words.Is(0, "reset"):
+		if words.Is(1, "role") || words.Is(1, "session") && words.Is(2, "authorization") {
+			return refuse("changing the role with " + strings.ToUpper(words.Word(0)) + " ROLE / SESSION AUTHORIZATION")
 		}
-	case "declare":
-		if strings.Contains(strings.ToLower(stmt), " with hold") {
+	case words.Is(0, "declare"):
+		if sqltext.ContainsFold(stmt, " with hold") {
 			return refuse("DECLARE ... WITH HOLD")
 		}
-	case "create":
-		if len(words) > 1 && (words[1] == "temp" || words[1] == "temporary") && !strings.Contains(strings.ToLower(stmt), "on commit drop") {
+	case words.Is(0, "create"):
+		if (words.Is(1, "temp") || words.Is(1, "temporary")) && !sqltext.ContainsFold(stmt, "on commit drop") {
 			return refuse("CREATE TEMPORARY TABLE without ON COMMIT DROP")
 		}
 	}
-	if l := strings.ToLower(stmt); strings.Contains(l, "pg_advisory_lock") || strings.Contains(l, "pg_try_advisory_lock") {
+	if sessionAdvisoryLock(stmt) {
 		return refuse("a session-level advisory lock")
 	}
 	return nil
+}
+
+// sessionAdvisoryLock reports whether stmt mentions pg_advisory_lock or
+// pg_try_advisory_lock (and their _shared forms), in any case, anywhere:
+// one pass for "advisory_lock", then a look at what precedes it. The
+// transaction-level pg_advisory_xact_lock does not match.
+func sessionAdvisoryLock(stmt string) bool {
+	const word = "advisory_lock"
+	for i := 0; ; {
+		j := sqltext.IndexFold(stmt[i:], word)
+		if j < 0 {
+			return false
+		}
+		at := i + j
+		if endsWithFold(stmt[:at], "pg_") || endsWithFold(stmt[:at], "pg_try_") {
+			return true
+		}
+		i = at + 1
+	}
+}
+
+// endsWithFold reports whether s ends with lower-case suffix, ignoring
+// ASCII case.
+func endsWithFold(s, suffix string) bool {
+	return len(s) >= len(suffix) && sqltext.IndexFold(s[len(s)-len(suffix):], suffix) == 0
 }
 
 // quoteLiteral quotes a value as an SQL string literal.

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/pgshard/pgshard/internal/sqltext"
@@ -57,6 +58,82 @@ func TestUnsupportedInTransactionMode(t *testing.T) {
 	for _, q := range allowed {
 		if pe := unsupportedInTransactionMode(q); pe != nil {
 			t.Errorf("%q: refused: %v", q, pe)
+		}
+	}
+}
+
+// unsupportedReference is unsupportedInTransactionMode as it was written
+// before it stopped copying statements: the new one must agree with it.
+func unsupportedReference(stmt string) bool {
+	words := sqltext.LeadingWords(stmt, 3)
+	if len(words) == 0 {
+		return false
+	}
+	switch words[0] {
+	case "listen", "prepare", "execute":
+		return true
+	case "deallocate":
+		if !(len(words) > 1 && (words[1] == "all" || len(words) > 2 && words[1] == "prepare" && words[2] == "all")) {
+			return true
+		}
+	case "set", "reset":
+		if len(words) > 1 && (words[1] == "role" || words[1] == "session" && len(words) > 2 && words[2] == "authorization") {
+			return true
+		}
+	case "declare":
+		if strings.Contains(strings.ToLower(stmt), " with hold") {
+			return true
+		}
+	case "create":
+		if len(words) > 1 && (words[1] == "temp" || words[1] == "temporary") && !strings.Contains(strings.ToLower(stmt), "on commit drop") {
+			return true
+		}
+	}
+	l := strings.ToLower(stmt)
+	return strings.Contains(l, "pg_advisory_lock") || strings.Contains(l, "pg_try_advisory_lock")
+}
+
+func TestUnsupportedInTransactionModeCases(t *testing.T) {
+	stmts := []string{
+		"listen x", "Listen x", "/* c */ LISTEN x", "PREPARE p AS SELECT 1", "Execute p", "DEALLOCATE p",
+		"DEALLOCATE ALL", "deallocate prepare all", "DEALLOCATE PREPARE p", "Deallocate",
+		"SET ROLE r", "set Role r", "RESET ROLE", "SET SESSION AUTHORIZATION u", "set session authorization default",
+		"SET SESSION statement_timeout = 1", "SET search_path = a", "reset all",
+		"DECLARE c CURSOR WITH HOLD FOR SELECT 1", "declare c cursor With Hold for select 1", "DECLARE c CURSOR FOR SELECT 1",
+		"CREATE TEMP TABLE t (i int)", "create temporary table t (i int) on commit drop", "CREATE TEMP TABLE t (i int) ON COMMIT DROP",
+		"CREATE TEMP TABLE t (i int) ON COMMIT DELETE ROWS", "CREATE TABLE t (i int)",
+		"SELECT pg_advisory_lock(1)", "SELECT PG_ADVISORY_LOCK(1)", "select Pg_Try_Advisory_Lock(1)", "SELECT pg_advisory_lock_shared(1)",
+		"SELECT pg_try_advisory_lock_shared(1)", "SELECT pg_advisory_xact_lock(1)", "SELECT pg_try_advisory_xact_lock(1)",
+		"SELECT pg_advisory_unlock(1)", "SELECT my_advisory_lock(1)", "SELECT xpg_advisory_lock(1)", "SELECT advisory_lock",
+		"SELECT pg_advisory_xact_lock(1), pg_advisory_lock(2)", "SELECT 'pg_advisory_lock'", "SELECT pg_", "",
+		"SELECT 1", "UNLISTEN *", "SELECT 'listen'", "   ", "-- only a comment", "(SELECT 1)",
+	}
+	for _, q := range stmts {
+		want := unsupportedReference(q)
+		if got := unsupportedInTransactionMode(q) != nil; got != want {
+			t.Errorf("%q: refused = %v, want %v", q, got, want)
+		}
+	}
+}
+
+func TestUnsupportedInTransactionModeAllocates(t *testing.T) {
+	for _, q := range []string{
+		"SELECT abalance FROM pgbench_accounts WHERE aid = 42;",
+		"UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = 42",
+		"DECLARE c CURSOR FOR SELECT 1", "CREATE TEMP TABLE t (i int) ON COMMIT DROP", "SET search_path = a",
+	} {
+		if n := testing.AllocsPerRun(100, func() { _ = unsupportedInTransactionMode(q) }); n != 0 {
+			t.Errorf("%q: %v allocations", q, n)
+		}
+	}
+}
+
+func BenchmarkUnsupportedInTransactionMode(b *testing.B) {
+	const q = "SELECT abalance FROM pgbench_accounts WHERE aid = 42;"
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if unsupportedInTransactionMode(q) != nil {
+			b.Fatal("refused")
 		}
 	}
 }

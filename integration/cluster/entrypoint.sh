@@ -32,11 +32,23 @@ HBA
     ;;
   replica)
     until pg_isready -q -h "$PGSHARD_PRIMARY_HOST" -p 5432; do sleep 0.2; done
-    if ! PGPASSWORD="$PGSHARD_PASSWORD" pg_basebackup -h "$PGSHARD_PRIMARY_HOST" -p 5432 -U postgres \
-      -D "$PGDATA" -R -X stream -c fast -C -S "$PGSHARD_NODE"; then
+    # A clone can fail transiently while the primary is busy starting its
+    # siblings: retry a few times, dropping the slot a failed try created.
+    tries=0
+    until PGPASSWORD="$PGSHARD_PASSWORD" pg_basebackup -h "$PGSHARD_PRIMARY_HOST" -p 5432 -U postgres \
+      -D "$PGDATA" -R -X stream -c fast -C -S "$PGSHARD_NODE"; do
+      tries=$((tries + 1))
       rm -rf "$PGDATA"
-      exit 1
-    fi
+      if [ "$tries" -ge 5 ]; then
+        exit 1
+      fi
+      echo "entrypoint: pg_basebackup failed (try $tries), retrying" >&2
+      PGPASSWORD="$PGSHARD_PASSWORD" psql -h "$PGSHARD_PRIMARY_HOST" -p 5432 -U postgres -d postgres -Atq \
+        -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$PGSHARD_NODE'" || true
+      mkdir -p "$PGDATA"
+      chmod 700 "$PGDATA"
+      sleep 1
+    done
     ;;
   *)
     echo "entrypoint: PGSHARD_ROLE must be primary or replica, not '$PGSHARD_ROLE'" >&2

@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"github.com/pgshard/pgshard/integration/cluster"
+	"github.com/pgshard/pgshard/internal/admin"
 	"github.com/pgshard/pgshard/internal/config"
+	"github.com/pgshard/pgshard/internal/metrics"
 	"github.com/pgshard/pgshard/wire"
 )
 
@@ -24,6 +26,9 @@ type Proxy struct {
 	Addr   string
 	Config *config.Config
 	Stop   func()
+	// Admin is the admin listener's base URL (/metrics, /status ...),
+	// served without a token.
+	Admin string
 }
 
 // DSN is a libpq URL for user/password to database app through the proxy.
@@ -56,10 +61,20 @@ func Start(t testing.TB, yaml func(listen string) string) *Proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
+	reg := metrics.New()
+	srv.UseMetrics(reg)
+	aln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Admin.Token = ""
+	adm := admin.New(cfg.Admin, reg, &admin.Topology{Config: cfg, Nodes: srv, Pools: srv}, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	adminDone := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
-	p := &Proxy{Addr: ln.Addr().String(), Config: cfg}
+	go func() { adminDone <- adm.Serve(ctx, aln) }()
+	p := &Proxy{Addr: ln.Addr().String(), Config: cfg, Admin: "http://" + aln.Addr().String()}
 	stopped := false
 	p.Stop = func() {
 		if stopped {
@@ -74,6 +89,9 @@ func Start(t testing.TB, yaml func(listen string) string) *Proxy {
 			}
 		case <-time.After(30 * time.Second):
 			t.Errorf("proxy did not stop within 30s")
+		}
+		if err := <-adminDone; err != nil {
+			t.Errorf("admin: %v", err)
 		}
 	}
 	t.Cleanup(p.Stop)

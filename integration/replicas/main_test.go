@@ -1,0 +1,122 @@
+package replicas_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgshard/pgshard/integration/cluster"
+	"github.com/pgshard/pgshard/integration/pgshardtest"
+)
+
+var pg *cluster.Cluster
+
+func TestMain(m *testing.M) {
+	ctx := context.Background()
+	c, err := cluster.Start(ctx, cluster.Spec{Shards: 2, Replicas: 2})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start cluster:", err)
+		os.Exit(1)
+	}
+	pg = c
+	code := m.Run()
+	if err := c.Terminate(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "terminate cluster:", err)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+// startPgshard runs pgshard over the cluster with rw sharded by k; reads
+// is the reads: section's body.
+func startPgshard(t testing.TB, reads string) *pgshardtest.Proxy {
+	return pgshardtest.Start(t, func(listen string) string {
+		return fmt.Sprintf(`listen: %s
+pool: {size: 10, queue_timeout: 10s}
+monitor: {interval: 100ms, timeout: 1s, ban_base: 500ms, ban_max: 2s}
+reads: {%s}
+users:
+  - name: app
+    password: app-secret
+databases:
+  - name: app
+    server_database: postgres
+    server_user: postgres
+    server_password: %s
+    sharding:
+      tables:
+        - {name: rw, key: k}
+%s`, listen, reads, cluster.Password, pgshardtest.ShardsYAML(pg))
+	})
+}
+
+func connect(t testing.TB, dsn string) *pgx.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatalf("connect %s: %v", dsn, err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+func ctxFor(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// servedBy runs a read that names the node answering it (the harness sets
+// cluster_name to the node name).
+func servedBy(ctx context.Context, conn *pgx.Conn, sql string, args ...any) (string, error) {
+	var node string
+	err := conn.QueryRow(ctx, sql, args...).Scan(&node)
+	return node, err
+}
+
+// waitFor polls cond every 50ms until it holds or d passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > d {
+			t.Fatalf("%s: not within %v", what, d)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// resetTable recreates rw through pgshard and waits until every replica
+// has it.
+func resetTable(ctx context.Context, t *testing.T, conn *pgx.Conn) {
+	t.Helper()
+	for _, q := range []string{`DROP TABLE IF EXISTS rw`, `CREATE TABLE rw (k bigint PRIMARY KEY, v int NOT NULL)`} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	for _, sh := range pg.Shards {
+		for _, r := range sh.Replicas {
+			waitFor(t, 10*time.Second, "rw on "+r.Name, func() bool {
+				c, err := r.Connect(ctx)
+				if err != nil {
+					return false
+				}
+				defer c.Close(ctx)
+				var ok bool
+				return c.QueryRow(ctx, `SELECT to_regclass('rw') IS NOT NULL`).Scan(&ok) == nil && ok
+			})
+		}
+	}
+}
