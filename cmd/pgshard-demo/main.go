@@ -19,7 +19,9 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/pgshard/pgshard/integration/cluster"
+	"github.com/pgshard/pgshard/internal/admin"
 	"github.com/pgshard/pgshard/internal/config"
+	"github.com/pgshard/pgshard/internal/metrics"
 	"github.com/pgshard/pgshard/wire"
 )
 
@@ -70,10 +72,21 @@ func run(args cli) error {
 		}
 	}
 
-	srv, ln, err := startProxy(c, args.Listen)
+	srv, cfg, ln, err := startProxy(c, args.Listen)
 	if err != nil {
 		return err
 	}
+	// The admin listener: /metrics, /status, /healthz, /readyz.
+	reg := metrics.New()
+	srv.UseMetrics(reg)
+	aln, err := net.Listen("tcp", cfg.Admin.Listen)
+	if err != nil {
+		return fmt.Errorf("admin listen: %w", err)
+	}
+	adm := admin.New(cfg.Admin, reg, &admin.Topology{Config: cfg, Nodes: srv, Pools: srv}, nil)
+	adminDone := make(chan error, 1)
+	go func() { adminDone <- adm.Serve(ctx, aln) }()
+	defer func() { <-adminDone }()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, ln) }()
 	dsn := fmt.Sprintf("postgres://%s:%s@%s/app?sslmode=disable", demoUser, demoPassword, ln.Addr())
@@ -88,6 +101,7 @@ func run(args cli) error {
 		fmt.Fprintf(os.Stderr, "sample schema loaded through pgshard in %s: %d countries (every shard), %d users and %d orders (sharded by user_id), %d app_settings (shard s0)\n",
 			time.Since(start).Round(time.Millisecond), n.countries, n.users, n.orders, n.settings)
 	}
+	fmt.Printf("admin http://%s\n", aln.Addr())
 	fmt.Printf("ready %s\n", dsn)
 	if args.Sample {
 		for _, q := range tryQueries {
@@ -102,7 +116,7 @@ func run(args cli) error {
 
 // startProxy serves pgshard in front of the cluster, configured through the
 // same loader as `pgshard serve`.
-func startProxy(c *cluster.Cluster, listen string) (*wire.Server, net.Listener, error) {
+func startProxy(c *cluster.Cluster, listen string) (*wire.Server, *config.Config, net.Listener, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "listen: %s\nshutdown_timeout: 5s\n", listen)
 	fmt.Fprintf(&b, "users:\n  - name: %s\n    password: %s\n", demoUser, demoPassword)
@@ -119,18 +133,18 @@ func startProxy(c *cluster.Cluster, listen string) (*wire.Server, net.Listener, 
 	b.WriteString(shardingYAML)
 	cfg, err := config.Parse([]byte(b.String()), "demo.yaml")
 	if err != nil {
-		return nil, nil, fmt.Errorf("demo config: %w", err)
+		return nil, nil, nil, fmt.Errorf("demo config: %w", err)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	srv, err := wire.NewServer(cfg, log)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return nil, nil, fmt.Errorf("listen: %w", err)
+		return nil, nil, nil, fmt.Errorf("listen: %w", err)
 	}
-	return srv, ln, nil
+	return srv, cfg, ln, nil
 }
 
 func nodeYAML(n *cluster.Node) string {
