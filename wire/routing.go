@@ -146,6 +146,23 @@ func (s *session) targetOf(stmts []router.Statement) target {
 	return t
 }
 
+// primaryInRecovery refuses a write to a shard whose configured primary
+// reports pg_is_in_recovery() = true (demoted, or a replica put in its
+// place): pgshard never writes to a node in recovery.
+func (s *session) primaryInRecovery(id shard.ShardID) *pgError {
+	t := s.db.topo
+	if t == nil {
+		return nil
+	}
+	st, ok := t.mon.State(t.primaries[id])
+	if !ok || !st.Healthy || !st.RoleMismatch {
+		return nil
+	}
+	return &pgError{Code: "25006",
+		Message: fmt.Sprintf("pgshard: the primary of shard %s (%s) is in recovery; writes are refused until the configuration names a new primary", s.db.cfg.Shards[id].Name, st.ID.Name),
+		Hint:    "Promote a replica and point the shard's primary at it (docs/operations.md, Failover)."}
+}
+
 // readable says whether the next statement may run on a replica: in
 // transaction pooling, outside a transaction or in one begun READ ONLY that
 // has not reached a server, and not in the middle of a batch already on a
@@ -174,6 +191,9 @@ func (s *session) attachFor(ctx context.Context, id shard.ShardID, kind router.K
 	}
 	if !read {
 		s.noteWrite(id)
+		if pe := s.primaryInRecovery(id); pe != nil {
+			return pe
+		}
 	}
 	if err := s.attachShard(ctx, id); err != nil {
 		return err
