@@ -1,7 +1,9 @@
 package sqltext
 
 import (
+	"bytes"
 	"strings"
+	"unsafe"
 )
 
 // Literal is a constant token of a statement: a number or a string in any
@@ -29,32 +31,36 @@ type Normalized struct {
 // integer constant, '42' one of unknown type).
 func Normalize(q string) Normalized {
 	var n Normalized
-	var b strings.Builder
-	b.Grow(len(q))
-	space := false
-	emit := func(s string) {
-		if space && b.Len() > 0 {
-			b.WriteByte(' ')
-		}
-		space = false
-		b.WriteString(s)
-	}
+	key := AppendNormalized(make([]byte, 0, len(q)), q, &n)
+	// key is never written again: share its bytes, as strings.Builder does.
+	n.Key = unsafe.String(unsafe.SliceData(key), len(key))
+	return n
+}
+
+// AppendNormalized is Normalize for callers that reuse memory: it appends
+// q's key to key (after whatever key already holds, such as a prefix) and
+// returns the extended slice, and fills n's Literals, Hints and Params,
+// reusing the capacity of n.Literals and n.Hints. n.Key is left empty.
+// Literal values are substrings of q, or new strings when unescaped.
+func AppendNormalized(key []byte, q string, n *Normalized) []byte {
+	n.Key, n.Literals, n.Hints, n.Params = "", n.Literals[:0], n.Hints[:0], 0
+	w := keyWriter{b: key, base: len(key)}
 	for i := 0; i < len(q); {
 		c := q[i]
 		switch {
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
-			space = true
+			w.space = true
 			i++
-		case strings.HasPrefix(q[i:], "--"):
+		case c == '-' && i+1 < len(q) && q[i+1] == '-':
 			i = SkipToken(q, i)
-			space = true
-		case strings.HasPrefix(q[i:], "/*"):
+			w.space = true
+		case c == '/' && i+1 < len(q) && q[i+1] == '*':
 			j := SkipToken(q, i)
 			if h, ok := hint(q[i:j]); ok {
 				n.Hints = append(n.Hints, h)
 			}
 			i = j
-			space = true
+			w.space = true
 		case c == '\'' || (c == 'e' || c == 'E' || c == 'b' || c == 'B' || c == 'x' || c == 'X' || c == 'n' || c == 'N') && i+1 < len(q) && q[i+1] == '\'' && !identBefore(q, i):
 			start := i
 			if c != '\'' {
@@ -66,12 +72,12 @@ func Normalize(q string) Normalized {
 			if !ok || c == 'b' || c == 'B' || c == 'x' || c == 'X' {
 				// Bit strings and undecodable escapes stay in the key: the
 				// router cannot read them as a key value anyway.
-				emit(q[start:j])
+				w.emit(q[start:j])
 				i = j
 				continue
 			}
 			n.Literals = append(n.Literals, Literal{Pos: start, End: j, Minus: -1, String: true, Value: val})
-			emit("\x00s")
+			w.emit("\x00s")
 			i = j
 		case c == '$':
 			if tag, ok := dollarTag(q[i:]); ok {
@@ -81,7 +87,7 @@ func Normalize(q string) Normalized {
 					end = i + len(tag) // unterminated
 				}
 				n.Literals = append(n.Literals, Literal{Pos: i, End: j, Minus: -1, String: true, Value: q[i+len(tag) : end]})
-				emit("\x00s")
+				w.emit("\x00s")
 				i = j
 				continue
 			}
@@ -92,25 +98,48 @@ func Normalize(q string) Normalized {
 				j++
 			}
 			n.Params = max(n.Params, p)
-			emit(q[i:j])
+			w.emit(q[i:j])
 			i = j
 		case c >= '0' && c <= '9' || c == '.' && i+1 < len(q) && q[i+1] >= '0' && q[i+1] <= '9':
 			j := numberEnd(q, i)
-			lit := Literal{Pos: i, End: j, Minus: unaryMinus(q, i, b.String()), Value: q[i:j]}
+			lit := Literal{Pos: i, End: j, Minus: unaryMinus(q, i, w.b[w.base:]), Value: q[i:j]}
 			n.Literals = append(n.Literals, lit)
-			emit("\x00n")
+			w.emit("\x00n")
 			i = j
-		case isIdentByte(c) || c == '"':
+		case isIdentByte(c):
+			// A whole word, as SkipToken reads it ($ continues a word).
+			j := i + 1
+			for j < len(q) && (isIdentByte(q[j]) || q[j] == '$') {
+				j++
+			}
+			w.emit(q[i:j])
+			i = j
+		case c == '"':
 			j := SkipToken(q, i)
-			emit(q[i:j])
+			w.emit(q[i:j])
 			i = j
 		default:
-			emit(q[i : i+1])
+			w.emit(q[i : i+1])
 			i++
 		}
 	}
-	n.Key = b.String()
-	return n
+	return w.b
+}
+
+// keyWriter appends the tokens of a normalized key, one space between
+// tokens that had whitespace or a comment between them.
+type keyWriter struct {
+	b     []byte
+	base  int // where the key starts in b
+	space bool
+}
+
+func (w *keyWriter) emit(s string) {
+	if w.space && len(w.b) > w.base {
+		w.b = append(w.b, ' ')
+	}
+	w.space = false
+	w.b = append(w.b, s...)
 }
 
 // identBefore says whether q[i] continues an identifier (so the quote after
@@ -146,7 +175,7 @@ func numberEnd(q string, i int) int {
 // unaryMinus returns the offset of a '-' that negates the number at i (the
 // parser folds "- 42" into the constant -42 located at the minus), or -1.
 // The minus is unary when what precedes it cannot end an operand.
-func unaryMinus(q string, i int, keySoFar string) int {
+func unaryMinus(q string, i int, keySoFar []byte) int {
 	j := i - 1
 	for j >= 0 && (q[j] == ' ' || q[j] == '\t' || q[j] == '\n' || q[j] == '\r') {
 		j--
@@ -154,10 +183,10 @@ func unaryMinus(q string, i int, keySoFar string) int {
 	if j < 0 || q[j] != '-' || j > 0 && q[j-1] == '-' {
 		return -1
 	}
-	k := strings.TrimRight(keySoFar, " ")
-	k = strings.TrimSuffix(k, "-")
-	k = strings.TrimRight(k, " ")
-	if k == "" {
+	k := bytes.TrimRight(keySoFar, " ")
+	k = bytes.TrimSuffix(k, []byte("-"))
+	k = bytes.TrimRight(k, " ")
+	if len(k) == 0 {
 		return j
 	}
 	switch last := k[len(k)-1]; {
@@ -169,12 +198,23 @@ func unaryMinus(q string, i int, keySoFar string) int {
 
 // endsWithKeyword reports a few keywords after which an operand starts, so
 // "LIMIT -1" or "THEN -1" is unary although it follows a word.
-func endsWithKeyword(k string) bool {
+func endsWithKeyword(k []byte) bool {
 	i := len(k)
 	for i > 0 && isIdentByte(k[i-1]) {
 		i--
 	}
-	switch strings.ToLower(k[i:]) {
+	var lower [len("returning")]byte
+	if len(k)-i > len(lower) {
+		return false
+	}
+	w := lower[:len(k)-i]
+	for x, c := range k[i:] {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		w[x] = c
+	}
+	switch string(w) {
 	case "select", "where", "and", "or", "not", "in", "values", "limit", "offset", "then", "else", "when", "case",
 		"return", "returning", "by", "set", "on", "having", "is", "like", "between", "any", "all", "array":
 		return true

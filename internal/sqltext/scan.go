@@ -10,23 +10,32 @@ import (
 // which the server ignores too.
 func Split(q string) []string {
 	var out []string
-	start := 0
-	for i := 0; i < len(q); {
-		switch c := q[i]; {
-		case c == ';':
-			if st := strings.TrimSpace(q[start:i]); st != "" && !onlyComments(st) {
-				out = append(out, st)
-			}
-			i++
-			start = i
-		default:
-			i = SkipToken(q, i)
-		}
-	}
-	if st := strings.TrimSpace(q[start:]); st != "" && !onlyComments(st) {
+	for st, i := NextStatement(q, 0); st != ""; st, i = NextStatement(q, i) {
 		out = append(out, st)
 	}
 	return out
+}
+
+// NextStatement returns the first statement of q[i:] as Split would, and
+// the offset to look for the next one at: Split without allocating. It
+// returns "" when no statement is left.
+func NextStatement(q string, i int) (stmt string, next int) {
+	start := i
+	for i < len(q) {
+		if q[i] != ';' {
+			i = SkipToken(q, i)
+			continue
+		}
+		if st := strings.TrimSpace(q[start:i]); st != "" && !onlyComments(st) {
+			return st, i + 1
+		}
+		i++
+		start = i
+	}
+	if st := strings.TrimSpace(q[start:]); st != "" && !onlyComments(st) {
+		return st, len(q)
+	}
+	return "", len(q)
 }
 
 // onlyComments reports whether a trimmed statement is nothing but comments.
@@ -50,13 +59,13 @@ func onlyComments(st string) bool {
 // SkipToken returns the index after the token (comment, quoted text or one
 // byte) that starts at i.
 func SkipToken(q string, i int) int {
-	switch {
-	case strings.HasPrefix(q[i:], "--"):
+	switch c := q[i]; {
+	case c == '-' && i+1 < len(q) && q[i+1] == '-':
 		if j := strings.IndexByte(q[i:], '\n'); j >= 0 {
 			return i + j + 1
 		}
 		return len(q)
-	case strings.HasPrefix(q[i:], "/*"):
+	case c == '/' && i+1 < len(q) && q[i+1] == '*':
 		// Postgres block comments nest.
 		depth := 0
 		for j := i; j < len(q)-1; j++ {
@@ -73,7 +82,7 @@ func SkipToken(q string, i int) int {
 			}
 		}
 		return len(q)
-	case q[i] == '\'':
+	case c == '\'':
 		escapes := i > 0 && (q[i-1] == 'e' || q[i-1] == 'E')
 		for j := i + 1; j < len(q); j++ {
 			switch {
@@ -88,7 +97,7 @@ func SkipToken(q string, i int) int {
 			}
 		}
 		return len(q)
-	case q[i] == '"':
+	case c == '"':
 		for j := i + 1; j < len(q); j++ {
 			if q[j] == '"' {
 				if j+1 < len(q) && q[j+1] == '"' {
@@ -99,14 +108,14 @@ func SkipToken(q string, i int) int {
 			}
 		}
 		return len(q)
-	case q[i] == '$':
+	case c == '$':
 		if tag, ok := dollarTag(q[i:]); ok {
 			if j := strings.Index(q[i+len(tag):], tag); j >= 0 {
 				return i + len(tag) + j + len(tag)
 			}
 			return len(q)
 		}
-	case isIdentByte(q[i]):
+	case isIdentByte(c):
 		// A whole word, so "$" inside an identifier (foo$1) is not a quote.
 		j := i
 		for j < len(q) && (isIdentByte(q[j]) || q[j] == '$') {
@@ -131,15 +140,37 @@ func dollarTag(s string) (string, bool) {
 	return "", false
 }
 
-func isIdentByte(c byte) bool {
-	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c >= 0x80
-}
+func isIdentByte(c byte) bool { return identBytes[c] }
+
+// identBytes marks the bytes of keywords and unquoted identifiers: ASCII
+// letters, digits, '_' and every byte of a multi-byte character.
+var identBytes = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c >= 0x80
+	}
+	return t
+}()
 
 // LeadingWords returns up to n leading keywords or identifiers of stmt,
-// lower-cased, skipping comments; it stops at anything else.
+// lower-cased, skipping comments; it stops at anything else. FirstWords
+// does the same for up to three words without allocating.
 func LeadingWords(stmt string, n int) []string {
 	var out []string
-	for i := 0; i < len(stmt) && len(out) < n; {
+	for i := 0; len(out) < n; {
+		start, end := nextWord(stmt, i)
+		if start < 0 {
+			break
+		}
+		out = append(out, strings.ToLower(stmt[start:end]))
+		i = end
+	}
+	return out
+}
+
+// nextWord finds the keyword or identifier at or after i, skipping space
+// and comments: its bounds, or -1 when something else comes first.
+func nextWord(stmt string, i int) (start, end int) {
+	for i < len(stmt) {
 		c := stmt[i]
 		switch {
 		case unicode.IsSpace(rune(c)):
@@ -151,11 +182,98 @@ func LeadingWords(stmt string, n int) []string {
 			for j < len(stmt) && isIdentByte(stmt[j]) {
 				j++
 			}
-			out = append(out, strings.ToLower(stmt[i:j]))
-			i = j
+			return i, j
 		default:
-			return out
+			return -1, -1
 		}
 	}
-	return out
+	return -1, -1
+}
+
+// Words are the first (up to) three words of a statement, as LeadingWords
+// finds them, but as written: comparing them with Is needs no lower-cased
+// copy.
+type Words struct {
+	n int
+	w [3]string
+}
+
+// FirstWords returns the first three words of stmt (fewer if it has
+// fewer), without allocating.
+func FirstWords(stmt string) Words {
+	var ws Words
+	for i := 0; ws.n < len(ws.w); {
+		start, end := nextWord(stmt, i)
+		if start < 0 {
+			break
+		}
+		ws.w[ws.n] = stmt[start:end]
+		ws.n++
+		i = end
+	}
+	return ws
+}
+
+// Len is the number of words found.
+func (ws *Words) Len() int { return ws.n }
+
+// Is reports whether word i exists and is word, ignoring ASCII case; word
+// is written in lower case.
+func (ws *Words) Is(i int, word string) bool {
+	return i < ws.n && equalFoldASCII(ws.w[i], word)
+}
+
+// Word returns word i as written, or "".
+func (ws *Words) Word(i int) string {
+	if i >= ws.n {
+		return ""
+	}
+	return ws.w[i]
+}
+
+// Lower returns word i lower-cased as LeadingWords would (allocating only
+// when the word has upper-case letters), or "".
+func (ws *Words) Lower(i int) string { return strings.ToLower(ws.Word(i)) }
+
+// equalFoldASCII compares s with lower-case ASCII word, folding only ASCII
+// letters of s (a multi-byte character never equals a letter of word).
+func equalFoldASCII(s, word string) bool {
+	if len(s) != len(word) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != word[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// ContainsFold reports whether s contains substr, ignoring ASCII case,
+// without copying s; substr is written in lower case.
+func ContainsFold(s, substr string) bool {
+	return IndexFold(s, substr) >= 0
+}
+
+// IndexFold is the index of the first instance of lower-case substr in s,
+// ignoring ASCII case, or -1.
+func IndexFold(s, substr string) int {
+	if substr == "" {
+		return 0
+	}
+	first := substr[0]
+	upper := first
+	if 'a' <= first && first <= 'z' {
+		upper -= 'a' - 'A'
+	}
+	for i := 0; i+len(substr) <= len(s); i++ {
+		if c := s[i]; (c == first || c == upper) && equalFoldASCII(s[i:i+len(substr)], substr) {
+			return i
+		}
+	}
+	return -1
 }
