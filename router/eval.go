@@ -89,7 +89,12 @@ func (v *values) int64(s *Source) (int64, error) {
 
 // route evaluates p for one execution against shard map m.
 func (p *Plan) route(m *shard.Map, def shard.ShardID, v values, hints []string) *Route {
-	rt := &Route{Plan: p, Kind: p.Kind, Version: m.Version(), Merge: p.Merge}
+	return p.routeInto(&Route{}, m, def, v, hints)
+}
+
+// routeInto is route writing into rt, a zero Route the caller allocated.
+func (p *Plan) routeInto(rt *Route, m *shard.Map, def shard.ShardID, v values, hints []string) *Route {
+	*rt = Route{Plan: p, Kind: p.Kind, Version: m.Version(), Merge: p.Merge}
 	h, err := parseHints(hints)
 	if err != nil {
 		return refuseRoute(rt, &Error{Code: codeInvalidParam, Message: "pgshard: " + err.Error(),
@@ -104,7 +109,7 @@ func (p *Plan) route(m *shard.Map, def shard.ShardID, v values, hints []string) 
 			return refuseRoute(rt, &Error{Code: codeInvalidParam, Message: "pgshard: " + err.Error()})
 		}
 		rt.Kind = KindShard
-		rt.Shards = []shard.ShardID{id}
+		rt.Shards = rt.only(id)
 		rt.Merge = nil
 		return rt
 	}
@@ -112,7 +117,7 @@ func (p *Plan) route(m *shard.Map, def shard.ShardID, v values, hints []string) 
 	case KindRefuse:
 		rt.Err = p.Err
 	case KindDefault:
-		rt.Shards = []shard.ShardID{def}
+		rt.Shards = rt.only(def)
 	case KindAny, KindSession:
 		// The wire layer picks: the session's current shard if any.
 	case KindScatter, KindAll, KindCopyIn:
@@ -121,9 +126,43 @@ func (p *Plan) route(m *shard.Map, def shard.ShardID, v values, hints []string) 
 		if p.Insert != nil {
 			return p.splitInsert(rt, m, v)
 		}
-		set := map[shard.ShardID]bool{}
+		// The distinct shards, deduplicated in a small slice (most
+		// statements pin one key), with a map only for long lists spread
+		// over many shards.
+		rt.Shards = rt.one[:0]
+		var set map[shard.ShardID]bool
+		add := func(id shard.ShardID) {
+			switch {
+			case set != nil:
+				if !set[id] {
+					set[id] = true
+					rt.Shards = append(rt.Shards, id)
+				}
+			case slices.Contains(rt.Shards, id):
+			case len(rt.Shards) < 16:
+				rt.Shards = append(rt.Shards, id)
+			default:
+				set = make(map[shard.ShardID]bool, 2*len(rt.Shards))
+				for _, s := range rt.Shards {
+					set[s] = true
+				}
+				set[id] = true
+				rt.Shards = append(rt.Shards, id)
+			}
+		}
 		for _, pin := range p.Class {
 			for _, s := range pin.Values {
+				if !s.Array {
+					pt, err := v.point(s, pin.Table.KeyType)
+					if errors.Is(err, shard.ErrNullKey) {
+						continue // key = NULL matches no row anywhere
+					}
+					if err != nil {
+						return refuseRoute(rt, keyError(pin.Table, err))
+					}
+					add(m.Lookup(pt))
+					continue
+				}
 				pts, err := v.points(s, pin.Table.KeyType)
 				if errors.Is(err, shard.ErrNullKey) {
 					continue // key = NULL matches no row anywhere
@@ -132,17 +171,14 @@ func (p *Plan) route(m *shard.Map, def shard.ShardID, v values, hints []string) 
 					return refuseRoute(rt, keyError(pin.Table, err))
 				}
 				for _, pt := range pts {
-					set[m.Lookup(pt)] = true
+					add(m.Lookup(pt))
 				}
 			}
-		}
-		for id := range set {
-			rt.Shards = append(rt.Shards, id)
 		}
 		slices.Sort(rt.Shards)
 		switch {
 		case len(rt.Shards) == 0:
-			rt.Shards = []shard.ShardID{def} // nothing can match: any shard answers
+			rt.Shards = rt.only(def) // nothing can match: any shard answers
 		case len(rt.Shards) > 1 && len(p.Class) > 1 && !p.setop:
 			return refuseRoute(rt, &Error{Code: codeFeatureNotSupported,
 				Message: "pgshard: the statement joins sharded rows whose keys are on different shards",
@@ -171,6 +207,12 @@ func (p *Plan) route(m *shard.Map, def shard.ShardID, v values, hints []string) 
 		}
 	}
 	return rt
+}
+
+// only returns a one-shard list stored in rt itself.
+func (rt *Route) only(id shard.ShardID) []shard.ShardID {
+	rt.one[0] = id
+	return rt.one[:]
 }
 
 func refuseRoute(rt *Route, e *Error) *Route {

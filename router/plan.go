@@ -98,6 +98,8 @@ type Route struct {
 	// Target is a /* pgshard: target=primary|replica */ hint: where a read
 	// should run; "" leaves it to the read policy.
 	Target string
+
+	one [1]shard.ShardID // Shards' storage for a route to one shard
 }
 
 // Single reports whether the route runs on exactly one shard as is.

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"unsafe"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	pg "github.com/pganalyze/pg_query_go/v6"
@@ -45,20 +47,64 @@ var exactOnly = &Plan{}
 
 // Simple routes the statements of a simple-protocol Query.
 func (r *Router) Simple(q string) []Statement {
-	stmts := sqltext.Split(q)
-	out := make([]Statement, 0, len(stmts))
+	first, next := sqltext.NextStatement(q, 0)
+	if first == "" {
+		return []Statement{}
+	}
+	sc := scratchPool.Get().(*scratch)
+	defer sc.release()
 	m := r.maps.Load()
-	for _, text := range stmts {
-		n := sqltext.Normalize(text)
-		p := r.planNormalized(text, &n)
-		out = append(out, Statement{Text: text, Route: p.route(m, r.schema.Default, values{lits: n.Literals, text: text}, n.Hints)})
+	if second, _ := sqltext.NextStatement(q, next); second == "" {
+		// The usual case, one statement: one allocation for the result.
+		one := &singleStatement{}
+		one.st[0] = Statement{Text: first, Route: r.routeSimple(sc, m, first, &one.rt)}
+		return one.st[:]
+	}
+	var out []Statement
+	for text, i := first, next; text != ""; text, i = sqltext.NextStatement(q, i) {
+		out = append(out, Statement{Text: text, Route: r.routeSimple(sc, m, text, &Route{})})
 	}
 	return out
 }
 
-func (r *Router) planNormalized(text string, n *sqltext.Normalized) *Plan {
-	key := "n" + n.Key
-	if p, ok := r.cache.Get(key); ok {
+// singleStatement is the result of a one-statement Simple, allocated at once.
+type singleStatement struct {
+	st [1]Statement
+	rt Route
+}
+
+// scratch is a Simple call's working memory, reused through scratchPool:
+// the cache key and the literals, which no plan or route keeps.
+type scratch struct {
+	key []byte
+	n   sqltext.Normalized
+}
+
+var scratchPool = sync.Pool{New: func() any { return &scratch{key: make([]byte, 0, 256)} }}
+
+func (sc *scratch) release() {
+	if cap(sc.key) > 64<<10 || cap(sc.n.Literals) > 1024 || cap(sc.n.Hints) > 64 {
+		return // a huge statement: let its memory go
+	}
+	clear(sc.n.Literals) // drop references to the statement's text
+	clear(sc.n.Hints)
+	sc.n.Literals, sc.n.Hints = sc.n.Literals[:0], sc.n.Hints[:0]
+	scratchPool.Put(sc)
+}
+
+// routeSimple plans and routes one statement of a simple query into rt.
+func (r *Router) routeSimple(sc *scratch, m *shard.Map, text string, rt *Route) *Route {
+	sc.key = sqltext.AppendNormalized(append(sc.key[:0], 'n'), text, &sc.n)
+	p := r.planNormalized(sc, text)
+	return p.routeInto(rt, m, r.schema.Default, values{lits: sc.n.Literals, text: text}, sc.n.Hints)
+}
+
+// planNormalized returns the plan of text, whose "n"-prefixed normalized
+// key is in sc.key and literals in sc.n.
+func (r *Router) planNormalized(sc *scratch, text string) *Plan {
+	// The cache only reads a key it is asked for: look up the scratch
+	// bytes in place, and copy them only to add an entry.
+	if p, ok := r.cache.Get(unsafe.String(unsafe.SliceData(sc.key), len(sc.key))); ok {
 		if p != exactOnly {
 			return p
 		}
@@ -66,7 +112,8 @@ func (r *Router) planNormalized(text string, n *sqltext.Normalized) *Plan {
 			return p
 		}
 	}
-	p := r.plan(text, n.Literals)
+	key := string(sc.key)
+	p := r.plan(text, sc.n.Literals)
 	if p.Exact {
 		r.cache.Add(key, exactOnly)
 		r.cache.Add("x"+text, p)
