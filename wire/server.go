@@ -209,13 +209,27 @@ func (srv *Server) recoverSession(conn net.Conn) {
 
 // maintain runs pool upkeep every few seconds until ctx ends.
 func (srv *Server) maintain(ctx context.Context) {
+	if srv.cfg.Pool.MinIdle > 0 {
+		// Warm the primaries' pools of every user at start, so the first
+		// clients find min_idle connections open.
+		for _, db := range srv.dbs {
+			for i := range srv.cfg.Users {
+				for k := range db.cfg.Shards {
+					sh := &db.cfg.Shards[k]
+					srv.pool(db, &srv.cfg.Users[i], sh, &sh.Primary)
+				}
+			}
+		}
+	}
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	for first := true; ; first = false {
+		if !first {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
 		}
 		srv.poolsMu.Lock()
 		pools := make([]*pool, 0, len(srv.pools))

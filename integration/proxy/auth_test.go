@@ -149,3 +149,27 @@ func TestTLSRequireAndVerifyFull(t *testing.T) {
 		t.Fatalf("psql over TLS answered %q", out)
 	}
 }
+
+// TestServerConnectionsOverTLS: with a node's tls set to require, pgshard's
+// server connections are encrypted (pg_stat_ssl on the server says so);
+// with disable they are not.
+func TestServerConnectionsOverTLS(t *testing.T) {
+	ctx := ctxFor(t, time.Minute)
+	for _, tc := range []struct {
+		mode string
+		want bool
+	}{{"require", true}, {"prefer", true}, {"disable", false}} {
+		p := startProxy(t, proxyOptions{serverTLS: tc.mode})
+		conn := connect(t, p.DSN("app", "app-secret"))
+		var ssl bool
+		var version string
+		err := conn.QueryRow(ctx, `SELECT ssl, coalesce(version, '') FROM pg_stat_ssl WHERE pid = pg_backend_pid()`, pgx.QueryExecModeSimpleProtocol).Scan(&ssl, &version)
+		if err != nil {
+			t.Fatalf("tls %s: %v", tc.mode, err)
+		}
+		if ssl != tc.want {
+			t.Errorf("tls %s: server connection ssl = %v (%s), want %v", tc.mode, ssl, version, tc.want)
+		}
+		p.stop()
+	}
+}

@@ -338,3 +338,33 @@ func TestExtendedProtocolSetFollowsTheClient(t *testing.T) {
 		t.Fatalf("LISTEN through the extended protocol: want 0A000, got %v", err)
 	}
 }
+
+// TestMinIdleConnectionsAreOpenedAtStart: with pool.min_idle, every user's
+// pool to the primary holds that many connections before any client
+// connects.
+func TestMinIdleConnectionsAreOpenedAtStart(t *testing.T) {
+	ctx := ctxFor(t, time.Minute)
+	direct, err := pg.Shards[0].Primary.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close(ctx)
+	count := func() int {
+		var n int
+		if err := direct.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'
+			AND pid <> pg_backend_pid() AND application_name <> 'pgshard-monitor'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := count()
+	startProxy(t, proxyOptions{pool: "min_idle: 2"})
+	// Three users (app, legacy, monitor), two connections each.
+	deadline := time.Now().Add(10 * time.Second)
+	for count()-before < 6 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d server connections opened by min_idle, want 6", count()-before)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -1,6 +1,7 @@
 package proxy_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -23,7 +24,11 @@ var pg *cluster.Cluster
 
 func TestMain(m *testing.M) {
 	ctx := context.Background()
-	c, err := cluster.Start(ctx, cluster.Spec{Shards: 1, Replicas: 1})
+	// TLS on the server side with the image's snakeoil certificate (from
+	// Debian's ssl-cert, which postgresql depends on), so pgshard's
+	// connections to servers can be tested over TLS too.
+	c, err := cluster.Start(ctx, cluster.Spec{Shards: 1, Replicas: 1, Settings: []string{
+		"ssl=on", "ssl_cert_file=/etc/ssl/certs/ssl-cert-snakeoil.pem", "ssl_key_file=/etc/ssl/private/ssl-cert-snakeoil.key"}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "start cluster:", err)
 		os.Exit(1)
@@ -55,6 +60,8 @@ type proxyOptions struct {
 	extra string // extra top-level YAML
 	// primary overrides the shard's primary address (host:port).
 	primary string
+	// serverTLS is the primary's tls mode (libpq sslmode); default disable.
+	serverTLS string
 }
 
 // startProxy writes a configuration for the cluster's first shard, loads it
@@ -91,8 +98,8 @@ databases:
     server_password: %s
     shards:
       - name: s0
-        primary: {host: %s, port: %s, tls: disable}
-`, ln.Addr(), opts.extra, poolYAML(opts.pool), cluster.Password, host, port)
+        primary: {host: %s, port: %s, tls: %s}
+`, ln.Addr(), opts.extra, poolYAML(opts.pool), cluster.Password, host, port, cmp.Or(opts.serverTLS, "disable"))
 	path := t.TempDir() + "/pgshard.yaml"
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
