@@ -176,7 +176,7 @@ func (s *session) acquireShards(ctx context.Context, ids []shard.ShardID, write 
 		if !write && !inTx && s.readable() {
 			// A read on several shards uses each shard's replicas too.
 			if node, _ := s.readTarget(ctx, id); node != nil {
-				p = s.srv.pool(s.db, s.user, &s.db.cfg.Shards[id], node)
+				p = s.nodePool(id, node)
 				var err error
 				if sc, err = p.acquire(ctx); err != nil {
 					s.banNode(id, node, err)

@@ -160,8 +160,24 @@ func (s *session) currentWithoutPrimary(nid shard.NodeID, id shard.ShardID) bool
 }
 
 func (s *session) replicaBusy(id shard.ShardID, k int) int {
-	sh := &s.db.cfg.Shards[id]
-	return s.srv.pool(s.db, s.user, sh, &sh.Replicas[k]).busy()
+	return s.nodePool(id, &s.db.cfg.Shards[id].Replicas[k]).busy()
+}
+
+type nodePoolKey struct {
+	user *config.User
+	node *config.Node
+}
+
+// nodePool returns the pool of node (of shard id) for the session's user,
+// cached without building the server's string key on every read.
+func (s *session) nodePool(id shard.ShardID, node *config.Node) *pool {
+	k := nodePoolKey{s.user, node}
+	if p, ok := s.db.nodePools.Load(k); ok {
+		return p.(*pool)
+	}
+	p := s.srv.pool(s.db, s.user, &s.db.cfg.Shards[id], node)
+	s.db.nodePools.Store(k, p)
+	return p
 }
 
 // banNode takes a node out of the read rotation after a connection-level

@@ -293,7 +293,7 @@ func (s *session) attachNode(ctx context.Context, id shard.ShardID, node *config
 			return err
 		}
 	} else {
-		p = s.srv.pool(s.db, s.user, &s.db.cfg.Shards[id], node)
+		p = s.nodePool(id, node)
 	}
 	if err := s.attachPool(ctx, p); err != nil {
 		return err

@@ -60,6 +60,7 @@ type database struct {
 	// (user, shard) primary (shardPoolKey → *pool) for the same reason.
 	router     *router.Router
 	shardPools sync.Map
+	nodePools  sync.Map // nodePoolKey → *pool, for replicas
 	// topo is the lag monitor's view of the nodes; nil when the database
 	// has no user to poll with.
 	topo *topology
