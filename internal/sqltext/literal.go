@@ -31,7 +31,8 @@ type Normalized struct {
 // integer constant, '42' one of unknown type).
 func Normalize(q string) Normalized {
 	var n Normalized
-	key := AppendNormalized(make([]byte, 0, len(q)), q, &n)
+	// A one-digit literal becomes a two-byte marker: leave room for a few.
+	key := AppendNormalized(make([]byte, 0, len(q)+16), q, &n)
 	// key is never written again: share its bytes, as strings.Builder does.
 	n.Key = unsafe.String(unsafe.SliceData(key), len(key))
 	return n
