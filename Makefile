@@ -29,6 +29,7 @@ demo: image
 	@.bin/pgshard-demo --shards $(SHARDS) --replicas $(REPLICAS)
 
 vet:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 

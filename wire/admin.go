@@ -14,8 +14,7 @@ import (
 // `pgshard route` on the command line. It reveals nothing the client could
 // not learn by running the statement.
 func (s *session) adminRoute(q string) (bool, error) {
-	w := sqltext.LeadingWords(q, 2)
-	if len(w) < 2 || w[0] != "pgshard" || w[1] != "route" {
+	if w := sqltext.FirstWords(q); !w.Is(0, "pgshard") || !w.Is(1, "route") {
 		return false, nil
 	}
 	i := strings.Index(strings.ToLower(q), "route") + len("route")

@@ -378,7 +378,7 @@ func (r *rowSplitter) next() ([]byte, bool) {
 		case ci.CSV && c == ci.Quote && (!r.quoted || ci.Escape == ci.Quote || i == 0 || r.buf[i-1] != ci.Escape):
 			r.quoted = !r.quoted
 		case c == '\n' && !r.quoted:
-			row := r.buf[:i+1:i+1]
+			row := r.buf[: i+1 : i+1]
 			r.buf = r.buf[i+1:]
 			r.pos = 0
 			return row, true

@@ -16,15 +16,15 @@ import (
 // shards (and is merged), or it is a BEGIN/COMMIT of a transaction that has
 // not reached a server yet.
 type vportal struct {
-	route  *router.Route
-	st     *statement
-	bind   *pgproto3.Bind
-	local  string // BEGIN, COMMIT or ROLLBACK answered by pgshard
+	route *router.Route
+	st    *statement
+	bind  *pgproto3.Bind
+	local string // BEGIN, COMMIT or ROLLBACK answered by pgshard
 	// twoPhase: local ends a transaction spread over several shards.
 	twoPhase bool
-	ran    bool
-	answer answer
-	next   int // rows already sent (Execute with a row limit)
+	ran      bool
+	answer   answer
+	next     int // rows already sent (Execute with a row limit)
 }
 
 // routeBind decides where a Bind runs: a shard, or a virtual portal.
@@ -85,20 +85,20 @@ func (s *session) localTransactionTag(q string) string {
 	if s.sc != nil || s.mode != config.PoolTransaction {
 		return ""
 	}
-	w := sqltext.LeadingWords(q, 2)
-	if len(w) == 0 || len(w) > 1 && (w[1] == "prepared" || w[1] == "to") {
+	w := sqltext.FirstWords(q)
+	if w.Len() == 0 || w.Is(1, "prepared") || w.Is(1, "to") {
 		return ""
 	}
-	switch w[0] {
-	case "begin", "start":
+	switch {
+	case w.Is(0, "begin") || w.Is(0, "start"):
 		if s.txStatus == 'I' && s.deferred == "" {
 			return "BEGIN"
 		}
-	case "commit", "end":
+	case w.Is(0, "commit") || w.Is(0, "end"):
 		if s.txStatus != 'I' {
 			return "COMMIT"
 		}
-	case "rollback", "abort":
+	case w.Is(0, "rollback") || w.Is(0, "abort"):
 		if s.txStatus != 'I' {
 			return "ROLLBACK"
 		}

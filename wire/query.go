@@ -68,7 +68,7 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 		return s.multiSimple(ctx, t.multi)
 	}
 	if s.deferred != "" && s.sc == nil && len(routed) == 1 && routed[0].Route.Kind == router.KindSession {
-		if w := sqltext.LeadingWords(routed[0].Text, 1); len(w) == 1 && w[0] == "set" {
+		if w := sqltext.FirstWords(routed[0].Text); w.Is(0, "set") {
 			// SET inside a transaction that has no shard yet: it goes with
 			// the BEGIN to whichever shard the transaction picks.
 			s.deferred += ";\n" + routed[0].Text
@@ -122,27 +122,22 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 // txControl classifies a statement that ends a transaction or works on its
 // savepoints: "COMMIT", "ROLLBACK", "other", or "" for anything else.
 func txControl(stmt string) string {
-	w := sqltext.LeadingWords(stmt, 3)
-	if len(w) == 0 {
-		return ""
-	}
-	switch w[0] {
-	case "commit", "end":
-		if len(w) > 1 && (w[1] == "prepared" || w[1] == "and") || len(w) > 2 && w[2] == "and" {
+	w := sqltext.FirstWords(stmt)
+	switch {
+	case w.Is(0, "commit") || w.Is(0, "end"):
+		if w.Is(1, "prepared") || w.Is(1, "and") || w.Is(2, "and") {
 			return "other"
 		}
 		return "COMMIT"
-	case "rollback", "abort":
-		if len(w) > 1 && (w[1] == "prepared" || w[1] == "to" || w[1] == "and") || len(w) > 2 && (w[2] == "to" || w[2] == "and") {
+	case w.Is(0, "rollback") || w.Is(0, "abort"):
+		if w.Is(1, "prepared") || w.Is(1, "to") || w.Is(1, "and") || w.Is(2, "to") || w.Is(2, "and") {
 			return "other"
 		}
 		return "ROLLBACK"
-	case "savepoint", "release":
+	case w.Is(0, "savepoint") || w.Is(0, "release"):
 		return "other"
-	case "prepare":
-		if len(w) > 1 && w[1] == "transaction" {
-			return "other"
-		}
+	case w.Is(0, "prepare") && w.Is(1, "transaction"):
+		return "other"
 	}
 	return ""
 }

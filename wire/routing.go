@@ -73,13 +73,13 @@ func errCrossShard(s *session, from, to shard.ShardID) *pgError {
 
 // target is where a simple query's statements run.
 type target struct {
-	id    shard.ShardID // the one shard, when multi is nil
+	id shard.ShardID // the one shard, when multi is nil
 	// read: every statement reads (or only sets session state), so a
 	// replica may serve it; primary: a hint asks for the primary.
 	read, primary bool
 	kind          router.Kind
-	multi *router.Statement
-	err   *pgError
+	multi         *router.Statement
+	err           *pgError
 	// begin: the query is a lone BEGIN that pgshard answers itself.
 	begin bool
 	// end: a lone COMMIT or ROLLBACK of a transaction that never reached a
@@ -125,16 +125,15 @@ func (s *session) targetOf(stmts []router.Statement) target {
 	}
 	if t.id < 0 {
 		if len(stmts) == 1 && s.sc == nil && s.mode == config.PoolTransaction {
-			switch w := sqltext.LeadingWords(stmts[0].Text, 2); {
-			case len(w) > 0 && (w[0] == "begin" || w[0] == "start") && s.txStatus == 'I' && s.deferred == "":
+			w := sqltext.FirstWords(stmts[0].Text)
+			switch {
+			case (w.Is(0, "begin") || w.Is(0, "start")) && s.txStatus == 'I' && s.deferred == "":
 				t.begin = true
 				return t
-			case len(w) > 0 && s.txStatus != 'I' && (w[0] == "commit" || w[0] == "end" || w[0] == "rollback" || w[0] == "abort") &&
-				!(len(w) > 1 && (w[1] == "prepared" || w[1] == "to")):
-				t.end = strings.ToUpper(w[0])
-				if t.end == "END" {
-					t.end = "COMMIT"
-				} else if t.end == "ABORT" {
+			case s.txStatus != 'I' && (w.Is(0, "commit") || w.Is(0, "end") || w.Is(0, "rollback") || w.Is(0, "abort")) &&
+				!w.Is(1, "prepared") && !w.Is(1, "to"):
+				t.end = "COMMIT"
+				if w.Is(0, "rollback") || w.Is(0, "abort") {
 					t.end = "ROLLBACK"
 				}
 				return t

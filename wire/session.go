@@ -66,24 +66,24 @@ type session struct {
 	swallowRFQ bool                  // relay: the ReadyForQuery answers pgshard's own Sync
 
 	// Replica reads (replicas.go).
-	target        string                         // SET pgshard.target: "" (auto) or "primary"
-	ryw           bool                           // read-your-writes on
-	minLSN        shard.LSN                      // SET pgshard.min_lsn: a floor for every shard
-	wroteAt       map[shard.ShardID]time.Time    // when the session's last write on a shard committed
-	pendingWrites map[shard.ShardID]bool         // writes of the open transaction
-	onReplica     bool                           // the attached connection serves a read on a replica
-	readRetry     bool                           // the running read may be retried elsewhere if it fails first
-	retryRead     bool                           // it failed before reaching the client: run it again
-	relayed       int                            // server messages relayed to the client by the running statement
-	lastNode      *config.Node                   // the node the running statement was sent to
+	target        string                      // SET pgshard.target: "" (auto) or "primary"
+	ryw           bool                        // read-your-writes on
+	minLSN        shard.LSN                   // SET pgshard.min_lsn: a floor for every shard
+	wroteAt       map[shard.ShardID]time.Time // when the session's last write on a shard committed
+	pendingWrites map[shard.ShardID]bool      // writes of the open transaction
+	onReplica     bool                        // the attached connection serves a read on a replica
+	readRetry     bool                        // the running read may be retried elsewhere if it fails first
+	retryRead     bool                        // it failed before reaching the client: run it again
+	relayed       int                         // server messages relayed to the client by the running statement
+	lastNode      *config.Node                // the node the running statement was sent to
 	dbm           *metrics.Database
-	batchSets  []string              // such statements executed in the current batch
-	pending    []pendingResp
-	batchOpen  bool // extended-protocol messages since the last Sync
-	batchUsed  bool // the batch sent something to the server
-	batchError bool // an error ended the batch; skip messages until Sync
-	sawError   bool // the last relay passed an ErrorResponse
-	lastTag    string
+	batchSets     []string // such statements executed in the current batch
+	pending       []pendingResp
+	batchOpen     bool // extended-protocol messages since the last Sync
+	batchUsed     bool // the batch sent something to the server
+	batchError    bool // an error ended the batch; skip messages until Sync
+	sawError      bool // the last relay passed an ErrorResponse
+	lastTag       string
 }
 
 // statement is a client's prepared statement. Its server-side twin is named

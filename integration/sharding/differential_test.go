@@ -25,7 +25,9 @@ type query struct {
 
 // corpus returns hand-written shapes followed by generated ones.
 func corpus() []query {
-	q := func(sql string, ordered bool, args ...string) query { return query{sql: sql, ordered: ordered, args: args} }
+	q := func(sql string, ordered bool, args ...string) query {
+		return query{sql: sql, ordered: ordered, args: args}
+	}
 	c := []query{
 		q(`SELECT * FROM users WHERE user_id = 42`, false),
 		q(`SELECT * FROM users WHERE user_id = '42'`, false),

@@ -6,7 +6,9 @@ import (
 )
 
 func TestNormalize(t *testing.T) {
-	num := func(pos, end, minus int, v string) Literal { return Literal{Pos: pos, End: end, Minus: minus, Value: v} }
+	num := func(pos, end, minus int, v string) Literal {
+		return Literal{Pos: pos, End: end, Minus: minus, Value: v}
+	}
 	str := func(pos, end int, v string) Literal {
 		return Literal{Pos: pos, End: end, Minus: -1, String: true, Value: v}
 	}
