@@ -552,6 +552,9 @@ start_pgshard() {
 		yaml_pw=${PASSWORD//\'/\'\'}
 		cat >"$TMP/pgshard.yaml" <<EOF
 listen: 127.0.0.1:$PGSHARD_PORT
+# No admin listener: the benchmark measures the data path only (and the
+# default admin port may be the data port chosen here).
+admin: {listen: "off"}
 pool:
   mode: transaction
   size: $POOL_SIZE
