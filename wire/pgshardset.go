@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/pgshard/pgshard/internal/sqltext"
 	"github.com/pgshard/pgshard/shard"
 )
 
@@ -19,7 +20,7 @@ var pgshardSetting = regexp.MustCompile(`(?is)^\s*(set|reset)\s+(?:session\s+)?p
 // pgshardSet handles a SET or RESET of a pgshard.* setting; ok is false for
 // any other statement.
 func (s *session) pgshardSet(q string) (bool, error) {
-	if !strings.Contains(strings.ToLower(q), "pgshard.") {
+	if !sqltext.ContainsFold(q, "pgshard.") {
 		return false, nil
 	}
 	m := pgshardSetting.FindStringSubmatch(q)

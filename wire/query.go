@@ -109,11 +109,7 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 	s.batchUsed = false
 	// A simple query replaces the unnamed prepared statement.
 	sc.unnamed = ""
-	stmts := make([]string, len(routed))
-	for i, st := range routed {
-		stmts[i] = st.Text
-	}
-	s.observe(sc, stmts)
+	s.observeRouted(sc, routed)
 	s.settleWrites()
 	s.maybeDetach()
 	return nil

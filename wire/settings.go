@@ -7,6 +7,7 @@ import (
 
 	"github.com/pgshard/pgshard/internal/config"
 	"github.com/pgshard/pgshard/internal/sqltext"
+	"github.com/pgshard/pgshard/router"
 )
 
 // In transaction mode a client's session settings (its startup parameters
@@ -171,6 +172,16 @@ func (s *session) applySettings(sc *serverConn) error {
 // made inside a transaction until it ends: kept on commit, dropped on
 // rollback, as the server does.
 func (s *session) observe(sc *serverConn, stmts []string) {
+	s.observeEach(sc, len(stmts), func(i int) string { return stmts[i] })
+}
+
+// observeRouted is observe for a simple query's routed statements, without
+// building a slice of their texts on every query.
+func (s *session) observeRouted(sc *serverConn, routed []router.Statement) {
+	s.observeEach(sc, len(routed), func(i int) string { return routed[i].Text })
+}
+
+func (s *session) observeEach(sc *serverConn, n int, stmt func(int) string) {
 	if s.sawError {
 		if s.txStatus == 'I' {
 			s.settings.staged = nil // the implicit or explicit transaction rolled back
@@ -178,7 +189,8 @@ func (s *session) observe(sc *serverConn, stmts []string) {
 		return
 	}
 	purge := false
-	for _, st := range stmts {
+	for i := range n {
+		st := stmt(i)
 		// Compared in place: most statements are neither, and lower-cased
 		// copies are made only for the SETs that are recorded.
 		words := sqltext.FirstWords(st)
