@@ -174,6 +174,13 @@ func (a *analyzer) unmergeable() string {
 	return ""
 }
 
+// keyless marks a refusal that only a shard key was missing for: a
+// session's SET pgshard.shard_key routes such a statement.
+func keyless(p *Plan) *Plan {
+	p.keyless = true
+	return p
+}
+
 func refuseScatter(why string, a *analyzer) *Plan {
 	return refuse(codeFeatureNotSupported, "pgshard: cannot merge "+why+" across shards", scatterHint(a))
 }
@@ -273,9 +280,9 @@ func (a *analyzer) writePlan(stmt *pg.Node) *Plan {
 		p.Kind = KindDefault
 	case p.Kind == KindScatter:
 		if !a.schema.KeylessWrites {
-			return refuse(codeFeatureNotSupported,
+			return keyless(refuse(codeFeatureNotSupported,
 				fmt.Sprintf("pgshard: %s of sharded table %s without a condition on its shard key %s would touch every shard", command, table, table.Key),
-				fmt.Sprintf("Add WHERE %s = ... (or IN (...)), or set sharding.keyless_writes: all_shards to allow it.", table.Key))
+				fmt.Sprintf("Add WHERE %s = ... (or IN (...)), or set sharding.keyless_writes: all_shards to allow it.", table.Key)))
 		}
 		p.Kind = KindAll
 	}

@@ -103,7 +103,10 @@ func (p *Plan) routeInto(rt *Route, m *shard.Map, def shard.ShardID, v values, h
 	if h != nil {
 		rt.Target = h.target
 	}
-	if h != nil && (h.shardIndex >= 0 || h.hasKey) && p.Kind != KindSession && p.Kind != KindRefuse {
+	if h != nil && h.session && h.shardIndex < 0 && !(p.Kind == KindScatter || p.keyless) {
+		h = nil // the statement's own key (or table) decides
+	}
+	if h != nil && (h.shardIndex >= 0 || h.hasKey) && p.Kind != KindSession && (p.Kind != KindRefuse || p.keyless) {
 		id, err := h.shard(m, p)
 		if err != nil {
 			return refuseRoute(rt, &Error{Code: codeInvalidParam, Message: "pgshard: " + err.Error()})

@@ -15,7 +15,15 @@ type hint struct {
 	key        string
 	hasKey     bool
 	target     string // "primary", "replica" or "" (automatic)
+	// session: the key comes from SET pgshard.shard_key, and applies only
+	// to statements that name no key of their own.
+	session bool
 }
+
+// sessionKeyHint marks the shard key a session set with SET
+// pgshard.shard_key, passed with the statement's own hints (NUL cannot
+// appear in a comment).
+const sessionKeyHint = "\x00shard_key="
 
 func parseHints(hints []string) (*hint, error) {
 	if len(hints) == 0 {
@@ -23,6 +31,13 @@ func parseHints(hints []string) (*hint, error) {
 	}
 	h := &hint{shardIndex: -1}
 	for _, text := range hints {
+		if key, ok := strings.CutPrefix(text, sessionKeyHint); ok {
+			// SET pgshard.shard_key: the value as given, spaces and all.
+			if !h.hasKey {
+				h.key, h.hasKey, h.session = key, true, true
+			}
+			continue
+		}
 		for _, f := range strings.Fields(text) {
 			name, val, ok := strings.Cut(f, "=")
 			if !ok {

@@ -75,7 +75,8 @@ type Plan struct {
 	// merged, should its key values land on several shards.
 	mergeErr string
 
-	setop bool // a UNION: pinned branches may be on different shards
+	setop   bool // a UNION: pinned branches may be on different shards
+	keyless bool // refused only because no shard key was given
 
 	lits  []sqltext.Literal // a prepared statement's own literals
 	hints []string          // a prepared statement's hint comments

@@ -46,7 +46,12 @@ type Statement struct {
 var exactOnly = &Plan{}
 
 // Simple routes the statements of a simple-protocol Query.
-func (r *Router) Simple(q string) []Statement {
+func (r *Router) Simple(q string) []Statement { return r.SimpleKeyed(q, "") }
+
+// SimpleKeyed is Simple for a session that set pgshard.shard_key: key (when
+// not "") routes every statement as a /* pgshard: shard_key=... */ hint
+// would.
+func (r *Router) SimpleKeyed(q, key string) []Statement {
 	first, next := sqltext.NextStatement(q, 0)
 	if first == "" {
 		return []Statement{}
@@ -57,12 +62,12 @@ func (r *Router) Simple(q string) []Statement {
 	if second, _ := sqltext.NextStatement(q, next); second == "" {
 		// The usual case, one statement: one allocation for the result.
 		one := &singleStatement{}
-		one.st[0] = Statement{Text: first, Route: r.routeSimple(sc, m, first, &one.rt)}
+		one.st[0] = Statement{Text: first, Route: r.routeSimple(sc, m, first, &one.rt, key)}
 		return one.st[:]
 	}
 	var out []Statement
 	for text, i := first, next; text != ""; text, i = sqltext.NextStatement(q, i) {
-		out = append(out, Statement{Text: text, Route: r.routeSimple(sc, m, text, &Route{})})
+		out = append(out, Statement{Text: text, Route: r.routeSimple(sc, m, text, &Route{}, key)})
 	}
 	return out
 }
@@ -93,10 +98,14 @@ func (sc *scratch) release() {
 }
 
 // routeSimple plans and routes one statement of a simple query into rt.
-func (r *Router) routeSimple(sc *scratch, m *shard.Map, text string, rt *Route) *Route {
+func (r *Router) routeSimple(sc *scratch, m *shard.Map, text string, rt *Route, key string) *Route {
 	sc.key = sqltext.AppendNormalized(append(sc.key[:0], 'n'), text, &sc.n)
 	p := r.planNormalized(sc, text)
-	return p.routeInto(rt, m, r.schema.Default, values{lits: sc.n.Literals, text: text}, sc.n.Hints)
+	hints := sc.n.Hints
+	if key != "" {
+		hints = append(hints, sessionKeyHint+key)
+	}
+	return p.routeInto(rt, m, r.schema.Default, values{lits: sc.n.Literals, text: text}, hints)
 }
 
 // planNormalized returns the plan of text, whose "n"-prefixed normalized
@@ -143,7 +152,17 @@ func (r *Router) Prepare(q string) *Plan {
 // one format code per parameter (already expanded from the Bind's short
 // forms); text is the statement text, for splitting.
 func (r *Router) Bind(p *Plan, text string, params [][]byte, formats []int16) *Route {
-	return p.route(r.maps.Load(), r.schema.Default, values{lits: p.lits, params: params, formats: formats, text: text}, p.hints)
+	return r.BindKeyed(p, text, params, formats, "")
+}
+
+// BindKeyed is Bind for a session that set pgshard.shard_key (see
+// SimpleKeyed).
+func (r *Router) BindKeyed(p *Plan, text string, params [][]byte, formats []int16, key string) *Route {
+	hints := p.hints
+	if key != "" {
+		hints = append(hints[:len(hints):len(hints)], sessionKeyHint+key)
+	}
+	return p.route(r.maps.Load(), r.schema.Default, values{lits: p.lits, params: params, formats: formats, text: text}, hints)
 }
 
 // plan parses one statement and plans it; it never panics on bad input

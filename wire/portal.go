@@ -44,7 +44,7 @@ func (s *session) routeBind(st *statement, body []byte) (shard.ShardID, *router.
 			formats[i] = formatOf(bind.ParameterFormatCodes, i)
 		}
 	}
-	rt := s.db.router.Bind(p, st.query, params, formats)
+	rt := s.db.router.BindKeyed(p, st.query, params, formats, s.shardKey())
 	switch {
 	case rt.Err != nil:
 		return 0, nil, nil, routeError(rt.Err)

@@ -24,7 +24,7 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 	if ok, err := s.pgshardSet(q); ok {
 		return err
 	}
-	routed := s.db.router.Simple(q)
+	routed := s.db.router.SimpleKeyed(q, s.shardKey())
 	if s.mode == config.PoolTransaction {
 		for _, st := range routed {
 			if pe := unsupportedInTransactionMode(st.Text); pe != nil {

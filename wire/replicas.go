@@ -242,6 +242,9 @@ func (s *session) noteWrite(id shard.ShardID) {
 
 // settleWrites turns writes of a finished transaction into floors.
 func (s *session) settleWrites() {
+	if s.txStatus == 'I' {
+		s.txKeyHint = "" // SET LOCAL pgshard.shard_key ends with the transaction
+	}
 	if s.txStatus != 'I' || len(s.pendingWrites) == 0 {
 		return
 	}

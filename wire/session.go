@@ -69,6 +69,8 @@ type session struct {
 	target        string                      // SET pgshard.target: "" (auto) or "primary"
 	ryw           bool                        // read-your-writes on
 	minLSN        shard.LSN                   // SET pgshard.min_lsn: a floor for every shard
+	keyHint       string                      // SET pgshard.shard_key: the key of statements that name none
+	txKeyHint     string                      // SET LOCAL pgshard.shard_key: the same, until the transaction ends
 	wroteAt       map[shard.ShardID]time.Time // when the session's last write on a shard committed
 	pendingWrites map[shard.ShardID]bool      // writes of the open transaction
 	onReplica     bool                        // the attached connection serves a read on a replica
@@ -169,6 +171,14 @@ func (s *session) handle(ctx context.Context, typ byte, body []byte) error {
 	default:
 		return fatalf(codeProtocolViolation, fmt.Sprintf("invalid frontend message type %q", typ))
 	}
+}
+
+// shardKey is the pgshard.shard_key in effect, or "".
+func (s *session) shardKey() string {
+	if s.txKeyHint != "" {
+		return s.txKeyHint
+	}
+	return s.keyHint
 }
 
 // attachPool checks a server connection out of p for the session and
