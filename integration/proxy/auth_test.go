@@ -170,6 +170,6 @@ func TestServerConnectionsOverTLS(t *testing.T) {
 		if ssl != tc.want {
 			t.Errorf("tls %s: server connection ssl = %v (%s), want %v", tc.mode, ssl, version, tc.want)
 		}
-		p.stop()
+		p.Stop()
 	}
 }

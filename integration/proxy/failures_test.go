@@ -295,7 +295,7 @@ func TestShutdownLetsTransactionsFinish(t *testing.T) {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
-	wg.Go(p.stop)
+	wg.Go(p.Stop)
 	time.Sleep(300 * time.Millisecond)
 	if _, err := tx.Exec(ctx, "SELECT 2"); err != nil {
 		t.Fatalf("open transaction during drain: %v", err)

@@ -4,8 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"os"
 	"strings"
@@ -15,8 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgshard/pgshard/integration/cluster"
-	"github.com/pgshard/pgshard/internal/config"
-	"github.com/pgshard/pgshard/wire"
+	"github.com/pgshard/pgshard/integration/pgshardtest"
 )
 
 // pg is the package's cluster: one shard, a primary and a replica.
@@ -42,18 +39,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// proxy is a running in-process pgshard.
-type proxy struct {
-	Addr string
-	cfg  *config.Config
-	stop func()
-}
-
-// DSN is a libpq URL for user/password through the proxy.
-func (p *proxy) DSN(user, password string) string {
-	return fmt.Sprintf("postgres://%s:%s@%s/app?sslmode=disable", user, password, p.Addr)
-}
-
 // proxyOptions adjusts the YAML the proxy starts with.
 type proxyOptions struct {
 	pool  string // extra lines under pool:
@@ -64,21 +49,17 @@ type proxyOptions struct {
 	serverTLS string
 }
 
-// startProxy writes a configuration for the cluster's first shard, loads it
-// with the real loader, and serves it on a free loopback port until the
-// test ends.
-func startProxy(t testing.TB, opts proxyOptions) *proxy {
+// startProxy writes a configuration for the cluster's first shard and
+// serves it in-process (pgshardtest.Start) until the test ends.
+func startProxy(t testing.TB, opts proxyOptions) *pgshardtest.Proxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	primary := opts.primary
 	if primary == "" {
 		primary = pg.Shards[0].Primary.Addr()
 	}
 	host, port, _ := net.SplitHostPort(primary)
-	yaml := fmt.Sprintf(`listen: %s
+	return pgshardtest.Start(t, func(listen string) string {
+		return fmt.Sprintf(`listen: %s
 shutdown_timeout: 5s
 %s
 pool:
@@ -99,45 +80,8 @@ databases:
     shards:
       - name: s0
         primary: {host: %s, port: %s, tls: %s}
-`, ln.Addr(), opts.extra, poolYAML(opts.pool), cluster.Password, host, port, cmp.Or(opts.serverTLS, "disable"))
-	path := t.TempDir() + "/pgshard.yaml"
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatalf("config:\n%s\n%v", yaml, err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	srv, err := wire.NewServer(cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	p := &proxy{Addr: ln.Addr().String(), cfg: cfg}
-	var once bool
-	p.stop = func() {
-		if once {
-			return
-		}
-		once = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("proxy did not stop within 30s")
-		}
-	}
-	t.Cleanup(p.stop)
-	return p
+`, listen, opts.extra, poolYAML(opts.pool), cluster.Password, host, port, cmp.Or(opts.serverTLS, "disable"))
+	})
 }
 
 // poolYAML is the tests' pool section: small defaults, overridden key by
@@ -163,20 +107,6 @@ func poolYAML(extra string) string {
 	return strings.TrimRight(b.String(), "\n")
 }
 
-func connect(t testing.TB, dsn string) *pgx.Conn {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("connect %s: %v", dsn, err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	return conn
-}
+func connect(t testing.TB, dsn string) *pgx.Conn { return pgshardtest.Connect(t, dsn) }
 
-func ctxFor(t testing.TB, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxFor(t testing.TB, d time.Duration) context.Context { return pgshardtest.Context(t, d) }

@@ -76,62 +76,20 @@ var mapPool = sync.Pool{New: func() any { return pgtype.NewMap() }}
 // compare the values; an unknown type in binary format then fails early,
 // because its bytes have no ordering we could trust.
 func newDecoder(m *pgtype.Map, oid uint32, format int16, needOrder bool) (decoder, error) {
-	fail := func(err error) (value, error) {
-		return value{}, errorf(CodeInvalidText, "cannot decode shard value of type "+strconv.Itoa(int(oid))+": "+err.Error())
-	}
 	switch oid {
 	case oidInt2, oidInt4, oidInt8:
-		var x int64
-		plan := m.PlanScan(oid, format, &x)
-		return func(src []byte) (value, error) {
-			if src == nil {
-				return nullValue, nil
-			}
-			if err := plan.Scan(src, &x); err != nil {
-				return fail(err)
-			}
-			return value{k: vInt, i: x}, nil
-		}, nil
+		return scanning(m, oid, format, func(x *int64) value { return value{k: vInt, i: *x} }), nil
 	case oidOID:
-		var x uint32
-		plan := m.PlanScan(oid, format, &x)
-		return func(src []byte) (value, error) {
-			if src == nil {
-				return nullValue, nil
-			}
-			if err := plan.Scan(src, &x); err != nil {
-				return fail(err)
-			}
-			return value{k: vInt, i: int64(x)}, nil
-		}, nil
+		return scanning(m, oid, format, func(x *uint32) value { return value{k: vInt, i: int64(*x)} }), nil
 	case oidFloat4, oidFloat8:
-		var x float64
-		plan := m.PlanScan(oid, format, &x)
-		return func(src []byte) (value, error) {
-			if src == nil {
-				return nullValue, nil
-			}
-			if err := plan.Scan(src, &x); err != nil {
-				return fail(err)
-			}
-			return value{k: vFloat, f: x}, nil
-		}, nil
+		return scanning(m, oid, format, func(x *float64) value { return value{k: vFloat, f: *x} }), nil
 	case oidBool:
-		var x bool
-		plan := m.PlanScan(oid, format, &x)
-		return func(src []byte) (value, error) {
-			if src == nil {
-				return nullValue, nil
+		return scanning(m, oid, format, func(x *bool) value {
+			if *x {
+				return value{k: vBool, i: 1}
 			}
-			if err := plan.Scan(src, &x); err != nil {
-				return fail(err)
-			}
-			v := value{k: vBool}
-			if x {
-				v.i = 1
-			}
-			return v, nil
-		}, nil
+			return value{k: vBool}
+		}), nil
 	case oidNumeric:
 		return func(src []byte) (value, error) {
 			if src == nil {
@@ -169,97 +127,54 @@ func newDecoder(m *pgtype.Map, oid uint32, format int16, needOrder bool) (decode
 		if format == 1 {
 			return bytesDecoder, nil
 		}
-		var x []byte
-		plan := m.PlanScan(oid, format, &x)
-		return func(src []byte) (value, error) {
-			if src == nil {
-				return nullValue, nil
-			}
-			if err := plan.Scan(src, &x); err != nil {
-				return fail(err)
-			}
-			return value{k: vBytes, b: x}, nil
-		}, nil
+		return scanning(m, oid, format, func(x *[]byte) value { return value{k: vBytes, b: *x} }), nil
 	case oidUUID:
-		var x pgtype.UUID
-		plan := m.PlanScan(oid, format, &x)
-		return func(src []byte) (value, error) {
-			if src == nil {
-				return nullValue, nil
-			}
-			if err := plan.Scan(src, &x); err != nil {
-				return fail(err)
-			}
+		return scanning(m, oid, format, func(x *pgtype.UUID) value {
 			b := x.Bytes
-			return value{k: vBytes, b: b[:]}, nil
-		}, nil
+			return value{k: vBytes, b: b[:]}
+		}), nil
 	case oidDate:
-		var x pgtype.Date
-		plan := m.PlanScan(oid, format, &x)
-		return func(src []byte) (value, error) {
-			if src == nil {
-				return nullValue, nil
-			}
-			if err := plan.Scan(src, &x); err != nil {
-				return fail(err)
-			}
+		return scanning(m, oid, format, func(x *pgtype.Date) value {
 			return value{k: vTime, i: infOr(x.InfinityModifier, func() int64 {
 				return floorDiv(x.Time.Unix(), 86400)
-			})}, nil
-		}, nil
+			})}
+		}), nil
 	case oidTimestamp:
-		var x pgtype.Timestamp
-		plan := m.PlanScan(oid, format, &x)
-		return func(src []byte) (value, error) {
-			if src == nil {
-				return nullValue, nil
-			}
-			if err := plan.Scan(src, &x); err != nil {
-				return fail(err)
-			}
-			return value{k: vTime, i: infOr(x.InfinityModifier, x.Time.UnixMicro)}, nil
-		}, nil
+		return scanning(m, oid, format, func(x *pgtype.Timestamp) value {
+			return value{k: vTime, i: infOr(x.InfinityModifier, x.Time.UnixMicro)}
+		}), nil
 	case oidTimestamptz:
-		var x pgtype.Timestamptz
-		plan := m.PlanScan(oid, format, &x)
-		return func(src []byte) (value, error) {
-			if src == nil {
-				return nullValue, nil
-			}
-			if err := plan.Scan(src, &x); err != nil {
-				return fail(err)
-			}
-			return value{k: vTime, i: infOr(x.InfinityModifier, x.Time.UnixMicro)}, nil
-		}, nil
+		return scanning(m, oid, format, func(x *pgtype.Timestamptz) value {
+			return value{k: vTime, i: infOr(x.InfinityModifier, x.Time.UnixMicro)}
+		}), nil
 	case oidTime:
-		var x pgtype.Time
-		plan := m.PlanScan(oid, format, &x)
-		return func(src []byte) (value, error) {
-			if src == nil {
-				return nullValue, nil
-			}
-			if err := plan.Scan(src, &x); err != nil {
-				return fail(err)
-			}
-			return value{k: vTime, i: x.Microseconds}, nil
-		}, nil
+		return scanning(m, oid, format, func(x *pgtype.Time) value { return value{k: vTime, i: x.Microseconds} }), nil
 	case oidInterval:
-		var x pgtype.Interval
-		plan := m.PlanScan(oid, format, &x)
-		return func(src []byte) (value, error) {
-			if src == nil {
-				return nullValue, nil
-			}
-			if err := plan.Scan(src, &x); err != nil {
-				return fail(err)
-			}
-			return value{k: vInterval, i: x.Microseconds, day: x.Days, mon: x.Months}, nil
-		}, nil
+		return scanning(m, oid, format, func(x *pgtype.Interval) value {
+			return value{k: vInterval, i: x.Microseconds, day: x.Days, mon: x.Months}
+		}), nil
 	}
 	if format != 0 && needOrder {
 		return nil, errorf(CodeFeatureUnsupported, "cannot compare binary values of type OID "+strconv.Itoa(int(oid))+"; request text format")
 	}
 	return bytesDecoder, nil
+}
+
+// scanning is a decoder that scans a field with pgtype's plan for the
+// column into a T and converts it with conv. The plan is made once per
+// column; the T is reused, so conv must copy what it keeps.
+func scanning[T any](m *pgtype.Map, oid uint32, format int16, conv func(*T) value) decoder {
+	var x T
+	plan := m.PlanScan(oid, format, &x)
+	return func(src []byte) (value, error) {
+		if src == nil {
+			return nullValue, nil
+		}
+		if err := plan.Scan(src, &x); err != nil {
+			return value{}, errorf(CodeInvalidText, "cannot decode shard value of type "+strconv.Itoa(int(oid))+": "+err.Error())
+		}
+		return conv(&x), nil
+	}
 }
 
 func bytesDecoder(src []byte) (value, error) {
