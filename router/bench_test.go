@@ -6,35 +6,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pgshard/pgshard/internal/config"
 	"github.com/pgshard/pgshard/internal/sqltext"
 	"github.com/pgshard/pgshard/shard"
 )
 
-// benchRouter is testRouter's schema plus pgbench_accounts sharded by aid,
-// as bench/run.sh configures it.
-func benchRouter(b *testing.B) *Router {
-	b.Helper()
-	d := &config.Database{
-		Shards: []config.Shard{{Name: "s0"}, {Name: "s1"}, {Name: "s2"}},
-		Sharding: config.Sharding{
-			Tables: []config.ShardedTable{
-				{Name: "users", Key: "user_id", KeyType: "bigint"},
-				{Name: "orders", Key: "user_id", KeyType: "bigint"},
-				{Name: "sessions", Key: "token", KeyType: "uuid"},
-				{Name: "pgbench_accounts", Key: "aid", KeyType: "bigint"},
-			},
-			ReferenceTables: []string{"countries"},
-			DefaultShard:    "s0",
-			KeylessWrites:   config.KeylessRefuse,
-		},
-	}
-	s, err := NewSchema(d)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return New(s, shard.NewHolder(shard.EqualMap(3)), 1000)
-}
+// benchRouter is testRouter, whose schema also shards pgbench_accounts
+// by aid as bench/run.sh configures it.
+func benchRouter(b *testing.B) *Router { return testRouter(b) }
 
 // variants returns n texts of format with %d replaced by different keys,
 // so a benchmark measures routing, not Sprintf.

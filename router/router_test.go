@@ -22,6 +22,7 @@ func testRouter(t testing.TB) *Router {
 				{Name: "users", Key: "user_id", KeyType: "bigint"},
 				{Name: "orders", Key: "user_id", KeyType: "bigint"},
 				{Name: "sessions", Key: "token", KeyType: "uuid"},
+				{Name: "pgbench_accounts", Key: "aid", KeyType: "bigint"},
 			},
 			ReferenceTables: []string{"countries"},
 			DefaultShard:    "s0",
