@@ -181,6 +181,13 @@ func (s *session) bind(ctx context.Context, body []byte) error {
 		}
 		return err
 	}
+	if s.onReplica && s.txStatus == 'I' && !s.recording {
+		// A read batch on a replica: recorded from here to Sync.
+		s.recording = true
+		s.relayed = 0
+		s.lastNode = s.sc.pool.node
+		s.recordMsg('B', body)
+	}
 	if err := s.serverFor(ctx, st, id); err != nil || s.sc == nil {
 		return err // nil: the batch failed and the client was told
 	}
@@ -310,6 +317,28 @@ func (s *session) sync(ctx context.Context) error {
 		s.settleWrites()
 		s.maybeDetach()
 	}()
+	sc := s.sc
+	s.readRetry = s.recording && s.onReplica && s.txStatus == 'I'
+	err := s.syncServer()
+	s.readRetry = false
+	if err == nil && s.retryRead {
+		err = s.retryBatch(ctx)
+	}
+	s.recording = false
+	clear(s.replay)
+	s.replay = s.replay[:0]
+	if len(s.batchSets) > 0 {
+		if err == nil && !s.batchError && s.sc == sc {
+			s.observe(sc, s.batchSets)
+		}
+		s.batchSets = s.batchSets[:0]
+	}
+	return err
+}
+
+// syncServer ends the batch on the attached server (or answers the Sync
+// itself when the batch never reached one).
+func (s *session) syncServer() error {
 	if s.sc == nil || !s.batchUsed {
 		if err := s.emitSynthetics(len(s.pending)); err != nil {
 			return err
@@ -323,15 +352,42 @@ func (s *session) sync(ctx context.Context) error {
 	if err := s.sc.w.Flush(); err != nil {
 		return s.serverLost(err, true)
 	}
-	sc := s.sc
-	err := s.relay(true)
-	if len(s.batchSets) > 0 {
-		if err == nil && !s.batchError && s.sc == sc {
-			s.observe(sc, s.batchSets)
-		}
-		s.batchSets = s.batchSets[:0]
+	return s.relay(true)
+}
+
+// recordMsg keeps a copy of a client message of a read batch running on a
+// replica, to run the batch again on the primary should the replica fail
+// it before any response reached the client.
+func (s *session) recordMsg(typ byte, body []byte) {
+	s.replay = append(s.replay, clientMsg{typ: typ, body: append([]byte(nil), body...)})
+}
+
+// clientMsg is a recorded client message.
+type clientMsg struct {
+	typ  byte
+	body []byte
+}
+
+// retryBatch runs a read batch a replica failed again on the primary: the
+// replica is banned, the recorded messages are handled once more with the
+// primary as target, and the batch is synced there.
+func (s *session) retryBatch(ctx context.Context) error {
+	s.retryRead = false
+	if s.lastNode != nil {
+		s.banNode(s.shardOfNode(s.lastNode), s.lastNode, errors.New("read failed on the replica"))
 	}
-	return err
+	replay := s.replay
+	s.replay, s.recording = nil, false
+	saved := s.target
+	s.target = targetPrimary
+	defer func() { s.target = saved }()
+	s.batchUsed, s.batchError, s.batchOpen = false, false, true
+	for _, m := range replay {
+		if err := s.handle(ctx, m.typ, m.body); err != nil {
+			return err
+		}
+	}
+	return s.syncServer()
 }
 
 // serverFor attaches a server connection and, if st is given, makes sure

@@ -48,7 +48,7 @@ func (s *session) relay(wantRFQ bool) error {
 			}
 		case 'E':
 			s.sawError = true
-			if s.readRetry && s.relayed == 0 && (isFatal(body) || recoveryConflict(body)) {
+			if s.readRetry && s.relayed == 0 && s.retryable() && (isFatal(body) || recoveryConflict(body)) {
 				// A replica failed a read before anything reached the
 				// client: the caller runs it again elsewhere.
 				return s.abandonRead(sc, isFatal(body))
@@ -103,6 +103,21 @@ func (s *session) relay(wantRFQ bool) error {
 	}
 }
 
+// retryable says whether the pending responses allow running the batch
+// again elsewhere: every answer pgshard makes itself comes before every
+// answer the server owes, so dropping the server's keeps the order.
+func (s *session) retryable() bool {
+	serverSeen := false
+	for _, p := range s.pending {
+		if p.action != actSynthetic {
+			serverSeen = true
+		} else if serverSeen {
+			return false
+		}
+	}
+	return true
+}
+
 // recoveryConflict reports SQLSTATE 40001, which a replica raises when
 // replay cancels a query (a recovery conflict) — the same read succeeds on
 // the primary.
@@ -115,7 +130,15 @@ func recoveryConflict(body []byte) bool {
 // it, else drained to ReadyForQuery and kept.
 func (s *session) abandonRead(sc *serverConn, fatal bool) error {
 	s.retryRead = true
-	s.pending = s.pending[:0]
+	// What the server owed goes with it; pgshard's own answers stay queued,
+	// ahead of what the retry will owe (retryable checked the order).
+	kept := s.pending[:0]
+	for _, p := range s.pending {
+		if p.action == actSynthetic {
+			kept = append(kept, p)
+		}
+	}
+	s.pending = kept
 	if !fatal {
 		for {
 			typ, _, err := sc.r.next()
@@ -251,7 +274,7 @@ func (s *session) clientLost() error {
 func (s *session) serverLost(err error, wantRFQ bool) error {
 	sc := s.sc
 	sc.broken = true
-	if s.readRetry && s.relayed == 0 {
+	if s.readRetry && s.relayed == 0 && s.retryable() {
 		s.log.Info("replica connection lost during a read; running it again elsewhere", "pool", sc.pool.name(), "err", err)
 		return s.abandonRead(sc, true)
 	}

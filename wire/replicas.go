@@ -262,3 +262,19 @@ const (
 	targetAuto    = ""
 	targetPrimary = "primary"
 )
+
+// shardOfNode returns the shard a configured node belongs to.
+func (s *session) shardOfNode(n *config.Node) shard.ShardID {
+	for i := range s.db.cfg.Shards {
+		sh := &s.db.cfg.Shards[i]
+		if n == &sh.Primary {
+			return shard.ShardID(i)
+		}
+		for k := range sh.Replicas {
+			if n == &sh.Replicas[k] {
+				return shard.ShardID(i)
+			}
+		}
+	}
+	return -1
+}

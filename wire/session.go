@@ -78,6 +78,8 @@ type session struct {
 	retryRead     bool                        // it failed before reaching the client: run it again
 	relayed       int                         // server messages relayed to the client by the running statement
 	lastNode      *config.Node                // the node the running statement was sent to
+	recording     bool                        // an extended read batch on a replica is being recorded
+	replay        []clientMsg                 // its client messages, to run it again on the primary
 	dbm           *metrics.Database
 	batchSets     []string // such statements executed in the current batch
 	pending       []pendingResp
@@ -143,6 +145,12 @@ func (s *session) run(ctx context.Context) {
 var errClientGone = errors.New("client connection lost")
 
 func (s *session) handle(ctx context.Context, typ byte, body []byte) error {
+	if s.recording {
+		switch typ {
+		case 'B', 'D', 'E', 'C', 'H':
+			s.recordMsg(typ, body)
+		}
+	}
 	switch typ {
 	case 'Q':
 		return s.simpleQuery(ctx, body)

@@ -265,8 +265,12 @@ func TestReplicaKilledMidLoad(t *testing.T) {
 	var firstErr atomic.Value
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	for range 6 {
+	// Half the clients use the simple protocol, half pgx's default
+	// (prepared statements over the extended protocol).
+	modes := []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeCacheStatement}
+	for c := range 6 {
 		conn := connect(t, p.DSN("app", "app-secret"))
+		mode := modes[c%2]
 		wg.Go(func() {
 			for {
 				select {
@@ -274,7 +278,7 @@ func TestReplicaKilledMidLoad(t *testing.T) {
 					return
 				default:
 				}
-				if _, err := servedBy(ctx, conn, whoAmI, pgx.QueryExecModeSimpleProtocol); err != nil {
+				if _, err := servedBy(ctx, conn, whoAmI, mode); err != nil {
 					failures.Add(1)
 					firstErr.CompareAndSwap(nil, err.Error())
 				}
