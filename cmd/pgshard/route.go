@@ -57,7 +57,7 @@ func (c *routeCmd) run(w io.Writer) error {
 		if i > 0 {
 			b.WriteByte('\n')
 		}
-		if describe(&b, d, maps.Load(), st) {
+		if describe(&b, d, r, st) {
 			refused++
 		}
 	}
@@ -89,7 +89,7 @@ func (c *routeCmd) database(cfg *config.Config) (*config.Database, error) {
 }
 
 // describe writes one statement's route and reports whether it is refused.
-func describe(b *strings.Builder, d *config.Database, m *shard.Map, st router.Statement) bool {
+func describe(b *strings.Builder, d *config.Database, r *router.Router, st router.Statement) bool {
 	rt := st.Route
 	fmt.Fprintf(b, "statement: %s\n", strings.TrimSpace(st.Text))
 	fmt.Fprintf(b, "  route: %s\n", rt.Kind)
@@ -108,9 +108,14 @@ func describe(b *strings.Builder, d *config.Database, m *shard.Map, st router.St
 	default:
 		fmt.Fprintf(b, "  shards: any one: the session's current shard, else the default shard %s\n", d.Shards[schemaDefault(d)].Name)
 	}
-	b.WriteString("  target: primary\n")
+	switch {
+	case rt.Target == "primary" || rt.Plan == nil || !rt.Plan.Read:
+		b.WriteString("  target: primary\n")
+	default:
+		b.WriteString("  target: a replica within the lag limits (reads.replicas), else the primary\n")
+	}
 	if rt.Plan != nil && rt.Plan.Kind == router.KindShard {
-		keys(b, d, m, st)
+		keys(b, d, r, st)
 	}
 	detail := rt.Describe()
 	for _, id := range rt.Shards {
@@ -138,68 +143,31 @@ func shardNames(d *config.Database, ids []shard.ShardID) string {
 	return strings.Join(names, ", ")
 }
 
-// keys writes which shard key values went to which shard. The router has
-// no API answering this, so it re-reads the plan's key sources (literals of
-// the statement, or constants in the plan) the way the router evaluates a
-// simple query. A statement routed by a hint comment is not routed by its
-// keys, and says so.
-func keys(b *strings.Builder, d *config.Database, m *shard.Map, st router.Statement) {
-	n := sqltext.Normalize(st.Text)
-	if len(n.Hints) > 0 {
+// keys writes which shard key values went to which shard, grouped per
+// shard and key column in the order written.
+func keys(b *strings.Builder, d *config.Database, r *router.Router, st router.Statement) {
+	if len(sqltext.Normalize(st.Text).Hints) > 0 {
 		b.WriteString("  keys: none used: a /* pgshard: ... */ hint picks the shard\n")
 		return
 	}
-	type key struct {
-		table *router.Table
-		src   router.Source
-	}
-	var ks []key
-	p := st.Route.Plan
-	if p.Insert != nil {
-		for _, s := range p.Insert.Rows {
-			ks = append(ks, key{p.Insert.Table, s})
-		}
-	}
-	for _, pin := range p.Class {
-		for _, s := range pin.Values {
-			ks = append(ks, key{pin.Table, s})
-		}
-	}
-	// Per shard, per key column, the values in the order written.
 	type group struct {
 		id           int // shard index, -1 when unknown
 		where, label string
 	}
 	var order []group
 	vals := map[group][]string{}
-	for _, k := range ks {
-		val, ok := "", true
+	for _, k := range r.Keys(st.Text) {
+		g := group{int(k.Shard), "?", k.Table.String() + "." + k.Table.Key}
 		switch {
-		case k.src.Param > 0:
-			ok = false
-			val = fmt.Sprintf("$%d", k.src.Param)
-		case k.src.Lit >= 0 && k.src.Lit < len(n.Literals):
-			val = n.Literals[k.src.Lit].Value
-		default:
-			val = k.src.Const
+		case k.Err != nil:
+			g.where = "(" + k.Err.Error() + ")"
+		case k.Shard >= 0:
+			g.where = d.Shards[k.Shard].Name
 		}
-		if ok && k.src.Negate {
-			val = "-" + val
-		}
-		id, where := -1, "?"
-		if ok {
-			if pt, err := shard.PointFromText(k.table.KeyType, val); err == nil {
-				id = int(m.Lookup(pt))
-				where = d.Shards[id].Name
-			} else {
-				where = "(" + err.Error() + ")"
-			}
-		}
-		g := group{id, where, k.table.String() + "." + k.table.Key}
 		if _, seen := vals[g]; !seen {
 			order = append(order, g)
 		}
-		vals[g] = append(vals[g], val)
+		vals[g] = append(vals[g], k.Value)
 	}
 	slices.SortStableFunc(order, func(a, b group) int { return a.id - b.id })
 	for _, g := range order {

@@ -47,7 +47,7 @@ func TestRoute(t *testing.T) {
 		{
 			name: "single shard by key",
 			sql:  "SELECT * FROM users WHERE user_id = 9",
-			want: []string{"route: shard\n", "shards: s1\n", "target: primary\n", "keys on s1: users.user_id = 9\n", "kind=shard shards=[1] read"},
+			want: []string{"route: shard\n", "shards: s1\n", "target: a replica within the lag limits (reads.replicas), else the primary\n", "keys on s1: users.user_id = 9\n", "kind=shard shards=[1] read"},
 		},
 		{
 			name: "join pinned through one key",

@@ -1,0 +1,64 @@
+package router
+
+import (
+	"fmt"
+
+	"github.com/pgshard/pgshard/internal/sqltext"
+	"github.com/pgshard/pgshard/shard"
+)
+
+// KeyPlacement is one shard key value of a statement and where it lives:
+// what `pgshard route` prints as "keys on s1: users.user_id = 9, 10".
+type KeyPlacement struct {
+	Table *Table
+	Value string        // as written, or "$n" for a parameter
+	Shard shard.ShardID // -1 when unknown (a parameter, a bad value)
+	Err   error         // why the value has no shard
+}
+
+// Keys lists the shard key values one statement (simple protocol) pins or
+// inserts, hashed exactly as routing hashes them. A statement routed by a
+// hint comment uses no keys and gives none.
+func (r *Router) Keys(stmt string) []KeyPlacement {
+	n := sqltext.Normalize(stmt)
+	if len(n.Hints) > 0 {
+		return nil
+	}
+	p := r.plan(stmt, n.Literals)
+	v := values{lits: n.Literals, text: stmt}
+	m := r.maps.Load()
+	var out []KeyPlacement
+	add := func(t *Table, s Source) {
+		k := KeyPlacement{Table: t, Shard: -1}
+		switch {
+		case s.Param > 0:
+			k.Value = fmt.Sprintf("$%d", s.Param)
+		case s.Lit >= 0 && s.Lit < len(n.Literals):
+			k.Value = n.Literals[s.Lit].Value
+		default:
+			k.Value = s.Const
+		}
+		if s.Negate && s.Param == 0 {
+			k.Value = "-" + k.Value
+		}
+		if s.Param == 0 {
+			if pt, err := v.point(s, t.KeyType); err != nil {
+				k.Err = err
+			} else {
+				k.Shard = m.Lookup(pt)
+			}
+		}
+		out = append(out, k)
+	}
+	if p.Insert != nil {
+		for _, s := range p.Insert.Rows {
+			add(p.Insert.Table, s)
+		}
+	}
+	for _, pin := range p.Class {
+		for _, s := range pin.Values {
+			add(pin.Table, s)
+		}
+	}
+	return out
+}
