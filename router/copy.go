@@ -21,6 +21,8 @@ type CopyIn struct {
 	Escape  byte
 	Null    string
 	Header  bool
+	// Broadcast: a reference table, every row goes to every shard.
+	Broadcast bool
 }
 
 func copyInPlan(c *pg.CopyStmt, t *Table) *Plan {
@@ -31,11 +33,11 @@ func copyInPlan(c *pg.CopyStmt, t *Table) *Plan {
 	for i, a := range c.Attlist {
 		col := strings.ToLower(a.GetString_().GetSval())
 		ci.Columns = append(ci.Columns, col)
-		if col == t.Key {
+		if t != nil && col == t.Key {
 			ci.KeyCol = i
 		}
 	}
-	if len(ci.Columns) > 0 && ci.KeyCol < 0 {
+	if t != nil && len(ci.Columns) > 0 && ci.KeyCol < 0 {
 		return refuse(codeFeatureNotSupported,
 			fmt.Sprintf("pgshard: COPY into sharded table %s does not include its shard key %s", t, t.Key),
 			"Include the key column in the COPY column list.")
@@ -51,7 +53,7 @@ func copyInPlan(c *pg.CopyStmt, t *Table) *Plan {
 				ci.Delim, ci.Quote, ci.Escape, ci.Null = ',', '"', '"', ""
 			case "binary":
 				return refuse(codeFeatureNotSupported,
-					fmt.Sprintf("pgshard: COPY FROM in binary format into sharded table %s is not supported", t),
+					fmt.Sprintf("pgshard: COPY in binary format of table %s over several shards is not supported", c.Relation.Relname),
 					"Use text or CSV format.")
 			}
 		case "delimiter":
@@ -84,7 +86,7 @@ func copyInPlan(c *pg.CopyStmt, t *Table) *Plan {
 			}
 		}
 	}
-	return &Plan{Kind: KindCopyIn, Command: "COPY", Tables: []string{t.Name}, Copy: ci}
+	return &Plan{Kind: KindCopyIn, Command: "COPY", Tables: []string{strings.ToLower(c.Relation.Relname)}, Copy: ci}
 }
 
 func defElemString(d *pg.DefElem) string {

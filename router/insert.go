@@ -101,6 +101,14 @@ func (a *analyzer) copyPlan(c *pg.CopyStmt) *Plan {
 	case roleLocal:
 		return &Plan{Kind: KindDefault}
 	case roleReference:
+		if c.IsFrom && c.Filename == "" && !c.IsProgram {
+			// Every row to every shard, in one two-phase transaction.
+			p := copyInPlan(c, nil)
+			if p.Copy != nil {
+				p.Copy.Broadcast = true
+			}
+			return p
+		}
 		if c.IsFrom {
 			return &Plan{Kind: KindAll}
 		}
@@ -109,7 +117,19 @@ func (a *analyzer) copyPlan(c *pg.CopyStmt) *Plan {
 	if c.IsFrom {
 		return copyInPlan(c, t)
 	}
-	return refuse(codeFeatureNotSupported,
-		fmt.Sprintf("pgshard: COPY %s TO reads every shard and is not supported yet", t),
-		fmt.Sprintf("Use COPY (SELECT ... FROM %s WHERE %s = ...) TO STDOUT, or SELECT through pgshard.", t.Name, t.Key))
+	if c.Filename != "" || c.IsProgram {
+		return refuse(codeFeatureNotSupported, fmt.Sprintf("pgshard: COPY %s TO a server file reads every shard", t), "Use COPY ... TO STDOUT.")
+	}
+	// COPY TO STDOUT: every shard's rows, one shard after the other.
+	p := copyInPlan(c, t)
+	if p.Kind == KindRefuse {
+		return p
+	}
+	if p.Copy.Header {
+		return refuse(codeFeatureNotSupported, fmt.Sprintf("pgshard: COPY %s TO STDOUT with HEADER over every shard is not supported", t),
+			"Leave HEADER out; the column names are those of the table.")
+	}
+	p.Kind = KindCopyOut
+	p.Read = true
+	return p
 }

@@ -28,11 +28,15 @@ const (
 	// KindRefuse answers an error without running anything.
 	KindRefuse
 	// KindCopyIn is COPY FROM STDIN into a sharded table: every shard runs
-	// the COPY and pgshard sends each data row to the shard owning its key.
+	// the COPY and pgshard sends each data row to the shard owning its key
+	// (or, for a reference table, to every shard).
 	KindCopyIn
+	// KindCopyOut is COPY TO STDOUT of a sharded table: every shard's rows,
+	// one shard after the other.
+	KindCopyOut
 )
 
-var kindNames = [...]string{"shard", "default", "any", "scatter", "all", "session", "refuse", "copy-split"}
+var kindNames = [...]string{"shard", "default", "any", "scatter", "all", "session", "refuse", "copy-split", "copy-out"}
 
 func (k Kind) String() string { return kindNames[k] }
 

@@ -48,7 +48,7 @@ func (s *session) copySplit(ctx context.Context, st *router.Statement) error {
 		}
 	}
 	keyCol := ci.KeyCol
-	if keyCol < 0 {
+	if keyCol < 0 && !ci.Broadcast {
 		if keyCol, err = s.columnIndex(conns[0].sc, ci); err != nil {
 			for _, c := range conns {
 				s.hiddenOrBreak(c.sc, "ROLLBACK")
@@ -147,10 +147,18 @@ func (s *session) copySplit(ctx context.Context, st *router.Statement) error {
 					break
 				}
 				rows++
-				if split.header {
+				if split.header || ci.Broadcast {
+					// A header line, or a row of a reference table: every
+					// shard gets it.
 					split.header = false
 					for i := range out {
 						out[i] = append(out[i], row...)
+						if len(out[i]) >= copyBatch {
+							if err := send(i); err != nil {
+								conns[i].sc.broken = true
+								abort = s.lostShard(conns[i], err)
+							}
+						}
 					}
 					continue
 				}
@@ -171,7 +179,11 @@ func (s *session) copySplit(ctx context.Context, st *router.Statement) error {
 			}
 		case 'c', 'f':
 			if typ == 'c' && abort == nil {
-				if rest := split.rest(); len(rest) > 0 {
+				if rest := split.rest(); len(rest) > 0 && ci.Broadcast {
+					for i := range out {
+						out[i] = append(out[i], rest...)
+					}
+				} else if len(rest) > 0 {
 					// The last row may lack its newline, as Postgres allows.
 					rows++
 					if id, pe := split.shardOf(rest, m, rows); pe != nil {

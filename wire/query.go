@@ -64,6 +64,8 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 		return s.endDeferred(t.end)
 	case t.multi != nil && t.multi.Route.Kind == router.KindCopyIn:
 		return s.copySplit(ctx, t.multi)
+	case t.multi != nil && t.multi.Route.Kind == router.KindCopyOut:
+		return s.copyOut(ctx, t.multi)
 	case t.multi != nil:
 		return s.multiSimple(ctx, t.multi)
 	}

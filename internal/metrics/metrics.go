@@ -44,10 +44,11 @@ const (
 	KindSession                    // transaction control and session state
 	KindRefuse                     // refused without running
 	KindCopySplit                  // COPY FROM STDIN split by key
+	KindCopyOut                    // COPY TO STDOUT of every shard
 	numKinds
 )
 
-var kindNames = [numKinds]string{"shard", "default", "any", "scatter", "all", "session", "refuse", "copy-split"}
+var kindNames = [numKinds]string{"shard", "default", "any", "scatter", "all", "session", "refuse", "copy-split", "copy-out"}
 
 func (k RouteKind) String() string {
 	if k < numKinds {

@@ -71,3 +71,6 @@ COPY users FROM STDIN (FORMAT binary)
 SELECT nextval('users_seq')
 SELECT lower(name), count(*) FROM users WHERE user_id = 3 GROUP BY 1
 SELECT my_function(user_id) FROM users WHERE user_id = 3
+COPY countries (code, name) FROM STDIN
+COPY users TO STDOUT
+COPY users TO STDOUT WITH (FORMAT csv, HEADER)
