@@ -15,6 +15,8 @@ import (
 func (s *session) relay(wantRFQ bool) error {
 	sc := s.sc
 	s.sawError = false
+	s.holding = s.readRetry
+	defer func() { s.holding, s.held = false, s.held[:0] }()
 	for {
 		if !wantRFQ && !s.owesServer() {
 			return s.emitSynthetics(len(s.pending))
@@ -61,6 +63,9 @@ func (s *session) relay(wantRFQ bool) error {
 					return err
 				}
 				if p := s.pending[0]; p.action == actInjected {
+					if err := s.releaseHeld(); err != nil {
+						return s.clientLost()
+					}
 					if err := writeMsg(s.w, &s.scratch, p.err.response()); err != nil {
 						return s.clientLost()
 					}
@@ -80,7 +85,7 @@ func (s *session) relay(wantRFQ bool) error {
 				// pgshard's own Sync (syncAway): the client's comes later.
 				return nil
 			}
-			if err := writeFrame(s.w, typ, body); err != nil {
+			if err := s.emit(typ, body, false); err != nil {
 				return s.clientLost()
 			}
 			if wantRFQ {
@@ -88,7 +93,7 @@ func (s *session) relay(wantRFQ bool) error {
 			}
 			continue
 		case 'G':
-			if err := writeFrame(s.w, typ, body); err != nil {
+			if err := s.emit(typ, body, false); err != nil {
 				return s.clientLost()
 			}
 			if err := s.copyIn(); err != nil {
@@ -96,11 +101,51 @@ func (s *session) relay(wantRFQ bool) error {
 			}
 			continue
 		}
-		s.relayed++
-		if err := writeFrame(s.w, typ, body); err != nil {
+		if err := s.emit(typ, body, false); err != nil {
 			return s.clientLost()
 		}
 	}
+}
+
+// heldMsg is a response held back while a replica read may still be run
+// again elsewhere.
+type heldMsg struct {
+	typ       byte
+	body      []byte
+	synthetic bool // pgshard's own answer, which a retry does not repeat
+}
+
+// emit passes a message to the client. While a read on a replica may still
+// be retried (holding), the messages that precede its rows — ParseComplete,
+// BindComplete, RowDescription, notices — are held back, so a replica that
+// fails the read before its first row leaves no trace the retry would
+// repeat; the first row, completion, error or ReadyForQuery releases them.
+func (s *session) emit(typ byte, body []byte, synthetic bool) error {
+	if s.holding {
+		switch typ {
+		case '1', '2', '3', 'T', 'n', 't', 'S', 'N':
+			s.held = append(s.held, heldMsg{typ: typ, body: append([]byte(nil), body...), synthetic: synthetic})
+			return nil
+		}
+		if err := s.releaseHeld(); err != nil {
+			return err
+		}
+	}
+	s.relayed++
+	return writeFrame(s.w, typ, body)
+}
+
+// releaseHeld sends what emit held back, in order.
+func (s *session) releaseHeld() error {
+	s.holding = false
+	for _, m := range s.held {
+		s.relayed++
+		if err := writeFrame(s.w, m.typ, m.body); err != nil {
+			return err
+		}
+	}
+	s.held = s.held[:0]
+	return nil
 }
 
 // retryable says whether the pending responses allow running the batch
@@ -130,6 +175,15 @@ func recoveryConflict(body []byte) bool {
 // it, else drained to ReadyForQuery and kept.
 func (s *session) abandonRead(sc *serverConn, fatal bool) error {
 	s.retryRead = true
+	held := s.held
+	s.holding, s.held = false, s.held[:0]
+	for _, m := range held {
+		if m.synthetic {
+			if err := writeFrame(s.w, m.typ, m.body); err != nil {
+				return s.clientLost()
+			}
+		}
+	}
 	// What the server owed goes with it; pgshard's own answers stay queued,
 	// ahead of what the retry will owe (retryable checked the order).
 	kept := s.pending[:0]
@@ -194,7 +248,7 @@ func (s *session) emitSynthetics(n int) error {
 		if p.action != actSynthetic {
 			continue // only reachable at ReadyForQuery after an error
 		}
-		if err := writeFrame(s.w, p.synth, nil); err != nil {
+		if err := s.emit(p.synth, nil, true); err != nil {
 			return s.clientLost()
 		}
 	}
@@ -240,6 +294,9 @@ func isFatal(body []byte) bool {
 // server shutting down) as an ERROR: the server connection ends, but the
 // client's session with pgshard does not.
 func (s *session) serverFatal(body []byte, wantRFQ bool) error {
+	if err := s.releaseHeld(); err != nil {
+		return errClientGone
+	}
 	er := serverError(body)
 	er.Severity = "ERROR"
 	er.Hint = strings.TrimSpace(er.Hint + " pgshard will use a new server connection for the next statement.")
@@ -277,6 +334,9 @@ func (s *session) serverLost(err error, wantRFQ bool) error {
 	if s.readRetry && s.relayed == 0 && s.retryable() {
 		s.log.Info("replica connection lost during a read; running it again elsewhere", "pool", sc.pool.name(), "err", err)
 		return s.abandonRead(sc, true)
+	}
+	if err := s.releaseHeld(); err != nil {
+		return errClientGone
 	}
 	s.log.Warn("server connection lost", "pool", sc.pool.name(), "err", err)
 	s.pending = s.pending[:0]

@@ -79,6 +79,8 @@ type session struct {
 	relayed       int                         // server messages relayed to the client by the running statement
 	lastNode      *config.Node                // the node the running statement was sent to
 	recording     bool                        // an extended read batch on a replica is being recorded
+	holding       bool                        // relay holds responses back while the read may be retried
+	held          []heldMsg                   // what it holds
 	replay        []clientMsg                 // its client messages, to run it again on the primary
 	dbm           *metrics.Database
 	batchSets     []string // such statements executed in the current batch
