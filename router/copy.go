@@ -21,6 +21,7 @@ type CopyIn struct {
 	Escape  byte
 	Null    string
 	Header  bool
+	Binary  bool
 	// Broadcast: a reference table, every row goes to every shard.
 	Broadcast bool
 }
@@ -52,9 +53,7 @@ func copyInPlan(c *pg.CopyStmt, t *Table) *Plan {
 				ci.CSV = true
 				ci.Delim, ci.Quote, ci.Escape, ci.Null = ',', '"', '"', ""
 			case "binary":
-				return refuse(codeFeatureNotSupported,
-					fmt.Sprintf("pgshard: COPY in binary format of table %s over several shards is not supported", c.Relation.Relname),
-					"Use text or CSV format.")
+				ci.Binary = true
 			}
 		case "delimiter":
 			ci.Delim = firstByte(val, ci.Delim)

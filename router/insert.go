@@ -125,10 +125,6 @@ func (a *analyzer) copyPlan(c *pg.CopyStmt) *Plan {
 	if p.Kind == KindRefuse {
 		return p
 	}
-	if p.Copy.Header {
-		return refuse(codeFeatureNotSupported, fmt.Sprintf("pgshard: COPY %s TO STDOUT with HEADER over every shard is not supported", t),
-			"Leave HEADER out; the column names are those of the table.")
-	}
 	p.Kind = KindCopyOut
 	p.Read = true
 	return p

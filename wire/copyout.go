@@ -39,7 +39,9 @@ func (s *session) copyOut(ctx context.Context, st *router.Statement) error {
 	var total int64
 	started := false
 	var failed *pgError
-	for _, c := range conns {
+	join := newCopyOutJoin(st.Route.Plan.Copy)
+	for i, c := range conns {
+		join.startShard(i == 0)
 		// Every shard is read to its ReadyForQuery, so each connection
 		// goes back clean whatever happened on another.
 		for {
@@ -60,8 +62,16 @@ func (s *session) copyOut(ctx context.Context, st *router.Statement) error {
 					}
 				}
 			case 'd':
-				if failed == nil {
-					if err := writeFrame(s.w, typ, body); err != nil {
+				if failed != nil {
+					break
+				}
+				data, pe := join.data(body)
+				if pe != nil {
+					failed = pe
+					break
+				}
+				if len(data) > 0 {
+					if err := writeFrame(s.w, typ, data); err != nil {
 						return s.clientLost()
 					}
 				}
@@ -92,8 +102,80 @@ func (s *session) copyOut(ctx context.Context, st *router.Statement) error {
 		}
 		return writeMsg(s.w, &s.scratch, &pgproto3.ReadyForQuery{TxStatus: s.txStatus})
 	}
+	if trailer := join.end(); trailer != nil {
+		if err := writeFrame(s.w, 'd', trailer); err != nil {
+			return errClientGone
+		}
+	}
 	if err := writeFrame(s.w, 'c', nil); err != nil {
 		return errClientGone
 	}
 	return s.complete("COPY " + strconv.FormatInt(total, 10))
+}
+
+// copyOutJoin makes one COPY stream of several shards' COPY TO output. Text
+// and CSV rows pass through untouched; a HEADER line is kept from the first
+// shard only; in binary format, the header is kept from the first shard,
+// each shard's trailer dropped and one trailer sent at the end.
+type copyOutJoin struct {
+	ci     *router.CopyIn
+	first  bool
+	header bool // text: this shard's header line is still to be dropped
+	lines  rowSplitter
+	bin    binaryRows
+	buf    []byte
+}
+
+func newCopyOutJoin(ci *router.CopyIn) *copyOutJoin {
+	return &copyOutJoin{ci: ci}
+}
+
+// startShard resets the state for the next shard's stream.
+func (j *copyOutJoin) startShard(first bool) {
+	j.first = first
+	if j.ci == nil {
+		return
+	}
+	j.header = j.ci.Header && !j.ci.Binary && !first
+	j.lines = rowSplitter{ci: j.ci}
+	j.bin = binaryRows{}
+}
+
+// data returns what of a shard's CopyData payload goes to the client.
+func (j *copyOutJoin) data(body []byte) ([]byte, *pgError) {
+	switch {
+	case j.ci == nil:
+		return body, nil
+	case j.ci.Binary:
+		j.bin.feed(body)
+		j.buf = j.buf[:0]
+		for {
+			part, kind, ok, pe := j.bin.next()
+			if pe != nil {
+				return nil, pe
+			}
+			if !ok {
+				return j.buf, nil
+			}
+			if kind == binaryTuple || kind == binaryHeader && j.first {
+				j.buf = append(j.buf, part...)
+			}
+		}
+	case j.header:
+		j.lines.feed(body)
+		if _, _, ok, _ := j.lines.next(); !ok {
+			return nil, nil
+		}
+		j.header = false
+		return j.lines.buf, nil
+	}
+	return body, nil
+}
+
+// end returns the binary trailer, once, after every shard.
+func (j *copyOutJoin) end() []byte {
+	if j.ci == nil || !j.ci.Binary {
+		return nil
+	}
+	return []byte{0xff, 0xff}
 }

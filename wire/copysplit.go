@@ -110,7 +110,10 @@ func (s *session) copySplit(ctx context.Context, st *router.Statement) error {
 	}
 
 	m := s.db.router.Map()
-	split := &rowSplitter{ci: ci, keyCol: keyCol}
+	var split copyRows = &rowSplitter{ci: ci, keyCol: keyCol}
+	if ci.Binary {
+		split = &binarySplitter{ci: ci, keyCol: keyCol}
+	}
 	out := make([][]byte, len(conns))
 	index := map[shard.ShardID]int{}
 	for i, c := range conns {
@@ -124,8 +127,38 @@ func (s *session) copySplit(ctx context.Context, st *router.Statement) error {
 		out[i] = out[i][:0]
 		return err
 	}
-	var abort *pgError
 	rows := 0
+	// add queues a row for shard i and sends the shard's batch once it is
+	// big enough.
+	add := func(i int, row []byte) *pgError {
+		out[i] = append(out[i], row...)
+		if len(out[i]) >= copyBatch {
+			if err := send(i); err != nil {
+				conns[i].sc.broken = true
+				return s.lostShard(conns[i], err)
+			}
+		}
+		return nil
+	}
+	place := func(row []byte, everywhere bool) *pgError {
+		if !everywhere {
+			rows++
+		}
+		if everywhere || ci.Broadcast {
+			for i := range out {
+				if pe := add(i, row); pe != nil {
+					return pe
+				}
+			}
+			return nil
+		}
+		id, pe := split.shardOf(row, m, rows)
+		if pe != nil {
+			return pe
+		}
+		return add(index[id], row)
+	}
+	var abort *pgError
 	for {
 		typ, body, err := s.r.next()
 		if err != nil {
@@ -141,63 +174,35 @@ func (s *session) copySplit(ctx context.Context, st *router.Statement) error {
 				continue
 			}
 			split.feed(body)
-			for {
-				row, ok := split.next()
+			for abort == nil {
+				row, everywhere, ok, pe := split.next()
+				if pe != nil {
+					abort = pe
+				}
 				if !ok {
 					break
 				}
-				rows++
-				if split.header || ci.Broadcast {
-					// A header line, or a row of a reference table: every
-					// shard gets it.
-					split.header = false
-					for i := range out {
-						out[i] = append(out[i], row...)
-						if len(out[i]) >= copyBatch {
-							if err := send(i); err != nil {
-								conns[i].sc.broken = true
-								abort = s.lostShard(conns[i], err)
-							}
-						}
-					}
-					continue
-				}
-				id, pe := split.shardOf(row, m, rows)
-				if pe != nil {
-					abort = pe
-					break
-				}
-				i := index[id]
-				out[i] = append(out[i], row...)
-				if len(out[i]) >= copyBatch {
-					if err := send(i); err != nil {
-						conns[i].sc.broken = true
-						abort = s.lostShard(conns[i], err)
-						break
-					}
-				}
+				abort = place(row, everywhere)
 			}
 		case 'c', 'f':
 			if typ == 'c' && abort == nil {
-				if rest := split.rest(); len(rest) > 0 && ci.Broadcast {
-					for i := range out {
-						out[i] = append(out[i], rest...)
-					}
-				} else if len(rest) > 0 {
-					// The last row may lack its newline, as Postgres allows.
-					rows++
-					if id, pe := split.shardOf(rest, m, rows); pe != nil {
-						abort = pe
-					} else {
-						out[index[id]] = append(out[index[id]], rest...)
-					}
+				if row, everywhere, pe := split.end(); pe != nil {
+					abort = pe
+				} else if row != nil {
+					abort = place(row, everywhere)
 				}
 			}
 			if typ == 'f' && abort == nil {
 				msg, _, _ := cutCString(body)
 				abort = &pgError{Code: "57014", Message: "COPY from stdin failed: " + msg}
 			}
-			return s.finishCopy(ctx, conns, out, send, abort)
+			tag := ""
+			if ci.Broadcast {
+				// Every shard counted every row; one Postgres would
+				// count each once.
+				tag = fmt.Sprintf("COPY %d", rows)
+			}
+			return s.finishCopy(ctx, conns, out, send, abort, tag)
 		case 'H', 'S':
 			// Flush and Sync mean nothing during COPY.
 		default:
@@ -210,8 +215,9 @@ func (s *session) copySplit(ctx context.Context, st *router.Statement) error {
 }
 
 // finishCopy ends the COPY on every shard (CopyDone, or CopyFail after an
-// error) and answers the client.
-func (s *session) finishCopy(ctx context.Context, conns []multiConn, out [][]byte, send func(int) error, abort *pgError) error {
+// error) and answers the client; a non-empty tag replaces the shards'
+// added-up one.
+func (s *session) finishCopy(ctx context.Context, conns []multiConn, out [][]byte, send func(int) error, abort *pgError, tag string) error {
 	results := make([]*shardResult, len(conns))
 	for i, c := range conns {
 		results[i] = &shardResult{id: c.id}
@@ -254,7 +260,10 @@ func (s *session) finishCopy(ctx context.Context, conns []multiConn, out [][]byt
 	if a.err != nil {
 		return s.refuse(a.err)
 	}
-	if err := writeMsg(s.w, &s.scratch, &pgproto3.CommandComplete{CommandTag: []byte(a.tag)}); err != nil {
+	if tag == "" {
+		tag = a.tag
+	}
+	if err := writeMsg(s.w, &s.scratch, &pgproto3.CommandComplete{CommandTag: []byte(tag)}); err != nil {
 		return errClientGone
 	}
 	return writeMsg(s.w, &s.scratch, &pgproto3.ReadyForQuery{TxStatus: s.txStatus})
@@ -362,7 +371,19 @@ func (s *session) hiddenRows(sc *serverConn, q string) ([]string, error) {
 	}
 }
 
-// rowSplitter cuts COPY data into rows and reads each row's key.
+// copyRows cuts the client's COPY data into rows and finds their shards.
+type copyRows interface {
+	feed(chunk []byte)
+	// next returns the next complete row, and whether every shard gets it
+	// (a header, an end marker); ok is false when more data is needed.
+	next() (row []byte, everywhere, ok bool, pe *pgError)
+	// end is called at CopyDone: what remains, if it is a row.
+	end() (row []byte, everywhere bool, pe *pgError)
+	// shardOf returns the shard owning a data row; n counts data rows.
+	shardOf(row []byte, m *shard.Map, n int) (shard.ShardID, *pgError)
+}
+
+// rowSplitter cuts text and CSV COPY data into rows and reads each row's key.
 type rowSplitter struct {
 	ci      *router.CopyIn
 	keyCol  int
@@ -382,7 +403,7 @@ func (r *rowSplitter) feed(b []byte) {
 }
 
 // next returns the next complete row, newline included.
-func (r *rowSplitter) next() ([]byte, bool) {
+func (r *rowSplitter) next() ([]byte, bool, bool, *pgError) {
 	ci := r.ci
 	for i := r.pos; i < len(r.buf); i++ {
 		c := r.buf[i]
@@ -393,19 +414,27 @@ func (r *rowSplitter) next() ([]byte, bool) {
 			row := r.buf[: i+1 : i+1]
 			r.buf = r.buf[i+1:]
 			r.pos = 0
-			return row, true
+			everywhere := r.header || isEndMarker(row)
+			r.header = false
+			return row, everywhere, true, nil
 		}
 	}
 	r.pos = len(r.buf)
-	return nil, false
+	return nil, false, false, nil
 }
 
-// rest is what remains after the last newline.
-func (r *rowSplitter) rest() []byte {
-	if len(bytes.TrimSpace(r.buf)) == 0 || string(bytes.TrimRight(r.buf, "\r\n")) == `\.` {
-		return nil
+// end returns what remains after the last newline: a last row, which
+// Postgres accepts without its newline.
+func (r *rowSplitter) end() ([]byte, bool, *pgError) {
+	if len(bytes.TrimSpace(r.buf)) == 0 {
+		return nil, false, nil
 	}
-	return r.buf
+	return r.buf, isEndMarker(r.buf), nil
+}
+
+// isEndMarker reports whether a text COPY line is the end-of-data marker.
+func isEndMarker(line []byte) bool {
+	return string(bytes.TrimRight(line, "\r\n")) == `\.`
 }
 
 // shardOf reads the key of a row and returns its shard.
@@ -417,9 +446,6 @@ func (r *rowSplitter) shardOf(row []byte, m *shard.Map, n int) (shard.ShardID, *
 	if r.ci.CSV {
 		key, null = csvField(line, r.keyCol, r.ci)
 	} else {
-		if line == `\.` {
-			return 0, nil
-		}
 		fields := strings.Split(line, string(r.ci.Delim))
 		if r.keyCol < len(fields) {
 			key = fields[r.keyCol]

@@ -43,14 +43,11 @@ func TestCopyOutAndReferenceCopyIn(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("COPY TO returned %d lines, want the 300 rows once each", len(got))
 	}
-	if _, err := conn.Exec(ctx, `COPY placed TO STDOUT WITH (FORMAT csv, HEADER)`); err == nil {
-		t.Fatal("COPY TO with HEADER over every shard was not refused")
-	}
 
 	data := "fr\tFrance\nde\tGermany\nit\tItaly\n"
 	tag, err = conn.PgConn().CopyFrom(ctx, strings.NewReader(data), `COPY countries (code, name) FROM STDIN`)
-	if err != nil || tag.RowsAffected() != 9 {
-		// Postgres counts rows per shard: 3 rows on 3 shards.
+	if err != nil || tag.RowsAffected() != 3 {
+		// Every shard got 3 rows; the client is told 3, as by one Postgres.
 		t.Fatalf("COPY FROM into a reference table: %v %v", tag, err)
 	}
 	for i, sh := range sharded.Shards {

@@ -61,6 +61,7 @@ databases:
         - {name: orders, key: user_id}
         - {name: placed, key: k}
         - {name: tp, key: k}
+        - {name: bincopy, key: k}
       reference_tables: [countries]
 %s`, listen, strings.Join(extra, "\n"), cluster.Password, pgshardtest.ShardsYAML(sharded))
 	})
