@@ -48,12 +48,7 @@ func (s *Schema) build(stmt *pg.Node, lits []sqltext.Literal, version int32) *Pl
 		stmt.GetLoadStmt() != nil, stmt.GetConstraintsSetStmt() != nil:
 		return &Plan{Kind: KindSession}
 	case stmt.GetExplainStmt() != nil:
-		inner := s.build(stmt.GetExplainStmt().Query, lits, version)
-		if inner.Kind == KindScatter || inner.Kind == KindAll {
-			return refuse(codeFeatureNotSupported, "pgshard: EXPLAIN of a statement that runs on every shard is not supported",
-				"Add a shard key condition, or a /* pgshard: shard=N */ hint to explain it on one shard.")
-		}
-		return &Plan{Kind: inner.Kind, Class: inner.Class, Read: true, Exact: inner.Exact, mergeErr: "EXPLAIN across shards"}
+		return s.explainPlan(stmt, lits, version)
 	case stmt.GetDeclareCursorStmt() != nil:
 		inner := s.build(stmt.GetDeclareCursorStmt().Query, lits, version)
 		if inner.Kind == KindScatter {

@@ -31,6 +31,9 @@ func (r *Route) Describe() string {
 	if r.Plan != nil && r.Plan.ShardSQL != "" && len(r.Shards) > 1 {
 		fmt.Fprintf(&b, "\n  sent: %s", r.Plan.ShardSQL)
 	}
+	if r.Plan != nil && r.Plan.Explain != "" {
+		fmt.Fprintf(&b, "\n  explain: %s", r.Plan.Explain)
+	}
 	if r.Merge != nil && len(r.Shards) > 1 {
 		fmt.Fprintf(&b, "\n  merge: %s", describeSpec(r.Merge))
 	}

@@ -71,6 +71,9 @@ type Plan struct {
 	LimitSrc *Source     // merge limit from a value
 	OffSrc   *Source     // merge offset from a value
 	ShardSQL string      // the text to send to each shard when it differs from the client's
+	// Explain is the first line of an EXPLAIN that every shard answers: how
+	// pgshard merges the rows. Each shard's plan follows under its name.
+	Explain string
 	// Exact means the plan embeds the statement's own constants (a
 	// rewritten text): it is cached by exact text, never shared by
 	// normalized form.

@@ -418,6 +418,9 @@ func (s *session) combine(rt *router.Route, results []*shardResult) answer {
 		a.tag = combineTags(results)
 		return a
 	}
+	if rt.Plan != nil && rt.Plan.Explain != "" {
+		return s.explainAnswer(rt, cols, results)
+	}
 	mcols := make([]merge.Column, len(cols))
 	for i, f := range cols {
 		mcols[i] = merge.Column{Name: string(f.Name), TypeOID: f.DataTypeOID, Format: f.Format}

@@ -62,6 +62,7 @@ databases:
         - {name: placed, key: k}
         - {name: tp, key: k}
         - {name: bincopy, key: k}
+        - {name: ex, key: k}
       reference_tables: [countries]
 %s`, listen, strings.Join(extra, "\n"), cluster.Password, pgshardtest.ShardsYAML(sharded))
 	})
