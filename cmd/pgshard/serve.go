@@ -26,6 +26,7 @@ type serveCmd struct {
 
 // Run serves until SIGINT or SIGTERM, then drains (see wire.Server.Serve).
 func (c *serveCmd) Run() error {
+	keepSysmonAwake()
 	cfg, err := config.Load(c.Config)
 	if err != nil {
 		return err
