@@ -43,48 +43,7 @@ func copyInPlan(c *pg.CopyStmt, t *Table) *Plan {
 			fmt.Sprintf("pgshard: COPY into sharded table %s does not include its shard key %s", t, t.Key),
 			"Include the key column in the COPY column list.")
 	}
-	for _, o := range c.Options {
-		d := o.GetDefElem()
-		val := defElemString(d)
-		switch strings.ToLower(d.Defname) {
-		case "format":
-			switch strings.ToLower(val) {
-			case "csv":
-				ci.CSV = true
-				ci.Delim, ci.Quote, ci.Escape, ci.Null = ',', '"', '"', ""
-			case "binary":
-				ci.Binary = true
-			}
-		case "delimiter":
-			ci.Delim = firstByte(val, ci.Delim)
-		case "quote":
-			ci.Quote = firstByte(val, ci.Quote)
-		case "escape":
-			ci.Escape = firstByte(val, ci.Escape)
-		case "null":
-			ci.Null = val
-		case "header":
-			ci.Header = val == "" || strings.EqualFold(val, "true") || strings.EqualFold(val, "on") || val == "1" || strings.EqualFold(val, "match")
-		}
-	}
-	// Options may come before FORMAT csv; apply the CSV defaults only where
-	// the statement set nothing.
-	if ci.CSV {
-		for _, o := range c.Options {
-			d := o.GetDefElem()
-			val := defElemString(d)
-			switch strings.ToLower(d.Defname) {
-			case "delimiter":
-				ci.Delim = firstByte(val, ',')
-			case "quote":
-				ci.Quote = firstByte(val, '"')
-			case "escape":
-				ci.Escape = firstByte(val, ci.Quote)
-			case "null":
-				ci.Null = val
-			}
-		}
-	}
+	applyCopyOptions(ci, c.Options)
 	return &Plan{Kind: KindCopyIn, Command: "COPY", Tables: []string{strings.ToLower(c.Relation.Relname)}, Copy: ci}
 }
 
@@ -112,4 +71,51 @@ func firstByte(s string, def byte) byte {
 		return def
 	}
 	return s[0]
+}
+
+// applyCopyOptions reads COPY's WITH options that shape the data stream:
+// format, delimiter, quote, escape, NULL string, header.
+func applyCopyOptions(ci *CopyIn, options []*pg.Node) {
+	for _, o := range options {
+		d := o.GetDefElem()
+		val := defElemString(d)
+		switch strings.ToLower(d.Defname) {
+		case "format":
+			switch strings.ToLower(val) {
+			case "csv":
+				ci.CSV = true
+				ci.Delim, ci.Quote, ci.Escape, ci.Null = ',', '"', '"', ""
+			case "binary":
+				ci.Binary = true
+			}
+		case "delimiter":
+			ci.Delim = firstByte(val, ci.Delim)
+		case "quote":
+			ci.Quote = firstByte(val, ci.Quote)
+		case "escape":
+			ci.Escape = firstByte(val, ci.Escape)
+		case "null":
+			ci.Null = val
+		case "header":
+			ci.Header = val == "" || strings.EqualFold(val, "true") || strings.EqualFold(val, "on") || val == "1" || strings.EqualFold(val, "match")
+		}
+	}
+	// Options may come before FORMAT csv; apply the CSV defaults only where
+	// the statement set nothing.
+	if ci.CSV {
+		for _, o := range options {
+			d := o.GetDefElem()
+			val := defElemString(d)
+			switch strings.ToLower(d.Defname) {
+			case "delimiter":
+				ci.Delim = firstByte(val, ',')
+			case "quote":
+				ci.Quote = firstByte(val, '"')
+			case "escape":
+				ci.Escape = firstByte(val, ci.Quote)
+			case "null":
+				ci.Null = val
+			}
+		}
+	}
 }

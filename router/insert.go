@@ -85,14 +85,24 @@ func (a *analyzer) insertPlan(ins *pg.InsertStmt, t *Table) *Plan {
 	return p
 }
 
-// copyPlan routes COPY. COPY FROM STDIN into a sharded table needs every
-// row's key; pgshard does not split COPY streams yet.
+// copyPlan routes COPY: into or out of a table by the table's role, and
+// COPY (query) TO by where the query runs.
 func (a *analyzer) copyPlan(c *pg.CopyStmt) *Plan {
 	if c.Query != nil {
 		inner := a.schema.build(c.Query, a.lits, a.version)
-		if inner.Kind == KindScatter || inner.Kind == KindShard && inner.Insert != nil {
-			return refuse(codeFeatureNotSupported, "pgshard: COPY (query) TO over every shard is not supported yet",
-				"Pin the query to one shard, or SELECT the rows through pgshard.")
+		switch {
+		case inner.Kind == KindRefuse:
+			return inner
+		case inner.Kind == KindScatter && inner.Read && !needsMerge(inner):
+			// Every shard's rows, one shard after the other, as one COPY:
+			// exactly the rows one server would give, in some order.
+			ci := &CopyIn{KeyCol: -1, Delim: '\t', Null: `\N`}
+			applyCopyOptions(ci, c.Options)
+			return &Plan{Kind: KindCopyOut, Command: "COPY", Read: true, Tables: inner.Tables, Exact: inner.Exact, Copy: ci}
+		case inner.Kind == KindScatter || inner.Kind == KindShard && inner.Insert != nil:
+			return refuse(codeFeatureNotSupported,
+				"pgshard: COPY (query) TO over every shard is supported only for queries whose rows need no merging (no ORDER BY, aggregates, DISTINCT or LIMIT)",
+				"Run the query as a SELECT through pgshard, which merges it, or pin it to one shard.")
 		}
 		return &Plan{Kind: inner.Kind, Class: inner.Class, Exact: inner.Exact, mergeErr: "COPY across shards"}
 	}

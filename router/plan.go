@@ -154,3 +154,14 @@ func (p *Plan) UsesParams() bool {
 	}
 	return p.LimitSrc != nil && uses(*p.LimitSrc) || p.OffSrc != nil && uses(*p.OffSrc) || len(p.hints) > 0
 }
+
+// needsMerge reports whether a scatter read's rows need more than
+// concatenation to be one server's answer.
+func needsMerge(p *Plan) bool {
+	s := p.Merge
+	if p.LimitSrc != nil || p.OffSrc != nil {
+		return true
+	}
+	return s != nil && (len(s.GroupBy) > 0 || len(s.Aggs) > 0 || s.Having != nil || s.Distinct ||
+		len(s.OrderBy) > 0 || s.Limit >= 0 || s.Offset > 0)
+}
