@@ -44,6 +44,7 @@ func (a *analyzer) mergePlan(p *Plan, stmt *pg.Node) error {
 	if err := m.orderBy(); err != nil {
 		return err
 	}
+	m.groupByDistinct()
 	if err := m.limit(p); err != nil {
 		return err
 	}
@@ -71,6 +72,7 @@ type mergeBuilder struct {
 	names     []string // output name of each visible target
 	aggs      bool
 	rewritten bool
+	distinct  *pg.Node // the x of count(DISTINCT x), if the query has one
 }
 
 // col returns the spec index of visible target i.
@@ -154,19 +156,28 @@ func fixExpr(e merge.Expr, fix func(int) int) merge.Expr {
 var aggKinds = map[string]merge.AggKind{"count": merge.AggCount, "sum": merge.AggSum, "min": merge.AggMin, "max": merge.AggMax,
 	"avg": merge.AggAvg, "bool_and": merge.AggBoolAnd, "every": merge.AggBoolAnd, "bool_or": merge.AggBoolOr}
 
-// aggregate records target (or hidden) column col holding aggregate f,
-// rewriting avg into sum plus a hidden count.
-func (m *mergeBuilder) aggregate(f *pg.FuncCall, col int) error {
+// aggregate records target (or hidden) column col holding aggregate call
+// n, rewriting avg into sum plus a hidden count, and count(DISTINCT x)
+// into x itself with the shards grouping by x too (see countDistinct).
+func (m *mergeBuilder) aggregate(n *pg.Node, col int) error {
+	f := n.GetFuncCall()
 	name := funcName(f)
 	kind, ok := aggKinds[name]
 	if !ok {
 		return fmt.Errorf("pgshard: cannot merge aggregate %s() across shards", name)
 	}
-	if f.AggDistinct {
-		return fmt.Errorf("pgshard: cannot merge %s(DISTINCT ...) across shards", name)
-	}
 	if len(f.AggOrder) > 0 && kind != merge.AggCount {
 		return fmt.Errorf("pgshard: cannot merge %s(... ORDER BY ...) across shards", name)
+	}
+	if f.AggDistinct {
+		switch {
+		case kind == merge.AggMin || kind == merge.AggMax:
+			// DISTINCT changes nothing for min and max.
+		case kind == merge.AggCount && f.AggFilter == nil:
+			return m.countDistinct(n, col)
+		default:
+			return fmt.Errorf("pgshard: cannot merge %s(DISTINCT ...) across shards", name)
+		}
 	}
 	agg := merge.Agg{Col: col, Kind: kind}
 	if kind == merge.AggAvg {
@@ -179,6 +190,44 @@ func (m *mergeBuilder) aggregate(f *pg.FuncCall, col int) error {
 	m.spec.Aggs = append(m.spec.Aggs, agg)
 	m.aggs = true
 	return nil
+}
+
+// countDistinct plans count(DISTINCT x) in column col: each shard returns
+// x itself and groups by x as well as by the query's GROUP BY, so it sends
+// every distinct value of every group once, and the merge counts the
+// distinct values over all shards. The other aggregates stay exact: a
+// shard's count, sum, min or max per (group, x) combines into the group's
+// as the shards' partials already do. Only one DISTINCT expression per
+// query can be planned this way.
+func (m *mergeBuilder) countDistinct(n *pg.Node, col int) error {
+	f := n.GetFuncCall()
+	if len(f.Args) != 1 {
+		return fmt.Errorf("pgshard: cannot merge count(DISTINCT ...) of %d arguments across shards", len(f.Args))
+	}
+	x := f.Args[0]
+	if x.GetAConst() != nil {
+		// A constant appended to GROUP BY would read as a column position.
+		return fmt.Errorf("pgshard: cannot merge count(DISTINCT constant) across shards")
+	}
+	key := exprKey(x)
+	if m.distinct != nil && exprKey(m.distinct) != key {
+		return fmt.Errorf("pgshard: cannot merge aggregates over two different DISTINCT expressions across shards")
+	}
+	if m.distinct == nil {
+		m.distinct = proto.Clone(x).(*pg.Node)
+	}
+	n.Node = proto.Clone(x).(*pg.Node).Node
+	m.spec.Aggs = append(m.spec.Aggs, merge.Agg{Col: col, Kind: merge.AggCountDistinct})
+	m.aggs = true
+	m.rewritten = true
+	return nil
+}
+
+// groupByDistinct adds the DISTINCT expression to what the shards group by.
+func (m *mergeBuilder) groupByDistinct() {
+	if m.distinct != nil {
+		m.sel.GroupClause = append(m.sel.GroupClause, m.distinct)
+	}
 }
 
 func (m *mergeBuilder) targets() error {
@@ -208,12 +257,13 @@ func (m *mergeBuilder) targets() error {
 			if !ok {
 				return fmt.Errorf("pgshard: cannot merge aggregates listed after * across shards; name the columns")
 			}
-			if funcName(f) == "avg" && t.GetResTarget().GetName() == "" {
-				// The shards compute sum in its place; the client still
-				// sees the column named as PostgreSQL names it.
-				t.GetResTarget().Name = "avg"
+			if name := funcName(f); (name == "avg" || name == "count" && f.AggDistinct) && t.GetResTarget().GetName() == "" {
+				// The shards compute sum (or return the DISTINCT
+				// expression) in its place; the client still sees the
+				// column named as PostgreSQL names it.
+				t.GetResTarget().Name = name
 			}
-			if err := m.aggregate(f, col); err != nil {
+			if err := m.aggregate(v, col); err != nil {
 				return err
 			}
 			continue
@@ -355,8 +405,8 @@ func (m *mergeBuilder) havingExpr(n *pg.Node) (merge.Expr, error) {
 		return merge.ColRef{Col: col}, nil
 	}
 	if f := n.GetFuncCall(); f != nil && isAggregate(f) {
-		clone := proto.Clone(f).(*pg.FuncCall)
-		col := m.addHidden(&pg.Node{Node: &pg.Node_FuncCall{FuncCall: clone}})
+		clone := &pg.Node{Node: &pg.Node_FuncCall{FuncCall: proto.Clone(f).(*pg.FuncCall)}}
+		col := m.addHidden(clone)
 		if err := m.aggregate(clone, col); err != nil {
 			return nil, err
 		}
@@ -379,7 +429,7 @@ func (m *mergeBuilder) orderBy() error {
 			clone := proto.Clone(sb.Node).(*pg.Node)
 			col = m.addHidden(clone)
 			if f := clone.GetFuncCall(); f != nil && isAggregate(f) {
-				if err := m.aggregate(f, col); err != nil {
+				if err := m.aggregate(clone, col); err != nil {
 					return err
 				}
 			} else if hasAggregate([]*pg.Node{clone}) {

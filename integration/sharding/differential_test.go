@@ -52,6 +52,13 @@ func corpus() []query {
 		q(`SELECT score % 10 AS bucket, count(*) FROM users GROUP BY score % 10 ORDER BY bucket`, true),
 		q(`SELECT country, count(*) FROM users GROUP BY country ORDER BY count(*) DESC, country LIMIT 3`, true),
 		q(`SELECT country, sum(balance) FROM users WHERE score > 50 GROUP BY 1 ORDER BY 2 DESC NULLS LAST, 1 LIMIT 4 OFFSET 1`, true),
+		q(`SELECT count(DISTINCT country) FROM users`, true),
+		q(`SELECT count(DISTINCT score), count(*), sum(balance), min(DISTINCT score), max(name) FROM users`, true),
+		q(`SELECT country, count(DISTINCT score), avg(balance) FROM users GROUP BY country ORDER BY 2 DESC, 1 NULLS FIRST`, true),
+		q(`SELECT country, count(DISTINCT score % 7) AS k FROM users GROUP BY country HAVING count(DISTINCT score % 7) > 6 ORDER BY 1`, true),
+		q(`SELECT o.status, count(DISTINCT o.user_id) FROM orders o GROUP BY o.status ORDER BY count(DISTINCT o.user_id) DESC, 1 LIMIT 2`, true),
+		q(`SELECT count(DISTINCT balance) FROM users WHERE user_id < 0`, true),
+		q(`SELECT count(DISTINCT created) FROM users WHERE score > $1`, true, "40"),
 		q(`SELECT DISTINCT country FROM users ORDER BY 1`, true),
 		q(`SELECT DISTINCT country FROM users`, false),
 		q(`SELECT DISTINCT score / 10 FROM users ORDER BY 1 DESC`, true),
@@ -139,7 +146,8 @@ func corpus() []query {
 // refused are queries pgshard cannot answer exactly across shards.
 var refused = []string{
 	`SELECT user_id, row_number() OVER (ORDER BY user_id) FROM users`,
-	`SELECT count(DISTINCT country) FROM users`,
+	`SELECT count(DISTINCT country), count(DISTINCT score) FROM users`,
+	`SELECT sum(DISTINCT score) FROM users`,
 	`SELECT * FROM users u JOIN orders o ON o.order_id = u.user_id`,
 	`SELECT * FROM users WHERE balance > (SELECT avg(balance) FROM users)`,
 	`SELECT string_agg(name, ',') FROM users`,

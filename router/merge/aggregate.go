@@ -19,10 +19,11 @@ type aggPlan struct {
 
 // aggState accumulates one aggregate of one group.
 type aggState struct {
-	seen  bool   // a non-NULL partial was seen
-	acc   value  // running sum, current min/max, running bool
-	raw   []byte // min/max: the winning field exactly as a shard sent it
-	count int64  // AggCount total, or AggAvg's total count
+	seen  bool                // a non-NULL partial was seen
+	acc   value               // running sum, current min/max, running bool
+	raw   []byte              // min/max: the winning field exactly as a shard sent it
+	count int64               // AggCount total, or AggAvg's total count
+	set   map[string]struct{} // AggCountDistinct: the values seen, by key
 }
 
 // avgOutOID resolves Agg.OutOID for an avg over a sum column of type sum.
@@ -45,7 +46,7 @@ func planAggs(m *pgtype.Map, cols []Column, spec *Spec) ([]aggPlan, error) {
 		}
 		c := cols[a.Col]
 		p := aggPlan{Agg: a, inOID: c.TypeOID, outOID: c.TypeOID, format: c.Format}
-		needOrder := a.Kind == AggMin || a.Kind == AggMax
+		needOrder := a.Kind == AggMin || a.Kind == AggMax || a.Kind == AggCountDistinct
 		dec, err := newDecoder(m, c.TypeOID, c.Format, needOrder)
 		if err != nil {
 			return nil, err
@@ -53,6 +54,8 @@ func planAggs(m *pgtype.Map, cols []Column, spec *Spec) ([]aggPlan, error) {
 		p.in = dec
 		switch a.Kind {
 		case AggCount, AggMin, AggMax:
+		case AggCountDistinct:
+			p.outOID = oidInt8
 		case AggSum:
 			switch c.TypeOID {
 			case oidInt2, oidInt4, oidInt8, oidNumeric, oidFloat4, oidFloat8, oidInterval:
@@ -198,6 +201,14 @@ func (p *aggPlan) step(st *aggState, row Row) error {
 			}
 		}
 		st.acc, st.raw, st.seen = v, row[p.Col], true
+	case AggCountDistinct:
+		if v.k == vNull {
+			return nil
+		}
+		if st.set == nil {
+			st.set = map[string]struct{}{}
+		}
+		st.set[string(appendKey(nil, v))] = struct{}{}
 	case AggBoolAnd, AggBoolOr:
 		if v.k == vNull {
 			return nil
@@ -217,6 +228,8 @@ func (p *aggPlan) final(st *aggState) ([]byte, error) {
 	switch p.Kind {
 	case AggCount:
 		return encodeValue(value{k: vInt, i: st.count}, p.inOID, p.format)
+	case AggCountDistinct:
+		return encodeValue(value{k: vInt, i: int64(len(st.set))}, oidInt8, p.format)
 	case AggMin, AggMax:
 		return st.raw, nil
 	case AggAvg:

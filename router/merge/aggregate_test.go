@@ -340,3 +340,34 @@ func TestSpecErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestCountDistinct: each shard sends one row per (group, value); values
+// equal by type count once (numeric 1.0 = 1.00), NULLs not at all, and a
+// global count over no rows is 0, typed int8 whatever the value's type.
+func TestCountDistinct(t *testing.T) {
+	cols := textCols(oidText, oidNumeric, oidInt8)
+	spec := &Spec{
+		GroupBy: []int{0},
+		Aggs:    []Agg{{Col: 1, Kind: AggCountDistinct}, {Col: 2, Kind: AggCount}},
+		OrderBy: []SortKey{{Col: 0}},
+		Limit:   -1,
+		Output:  3,
+	}
+	parts := [][]Row{
+		{row("a", "1.0", "2"), row("a", "2", "1"), row("b", null, "4")},
+		{row("a", "1.00", "1"), row("a", "3.5", "1"), row("b", "7", "1")},
+		{row("a", "2.000", "5"), row("b", null, "1")},
+	}
+	got := join(strs(mustMerge(t, cols, parts, spec)))
+	// a: {1, 2, 3.5} and 10 rows; b: {7} and 6 rows.
+	if want := "a|3|10\nb|1|6\n"; got != want {
+		t.Fatalf("got\n%swant\n%s", got, want)
+	}
+	if out := OutColumns(cols, spec); out[1].TypeOID != oidInt8 {
+		t.Fatalf("count(DISTINCT numeric) column typed %d, want int8", out[1].TypeOID)
+	}
+	global := &Spec{Aggs: []Agg{{Col: 0, Kind: AggCountDistinct}}, Limit: -1, Output: 1}
+	if got := join(strs(mustMerge(t, textCols(oidText), [][]Row{{}, {}}, global))); got != "0\n" {
+		t.Fatalf("count(DISTINCT) over no rows = %q, want 0", got)
+	}
+}

@@ -10,17 +10,30 @@ import (
 
 // OutColumns returns the RowDescription the client must see: the first
 // spec.Output columns, with each AggAvg column's TypeOID replaced by the
-// avg result type (numeric or float8). For a changed column the wire layer
+// avg result type (numeric or float8) and each AggCountDistinct column's
+// by int8. For a changed column the wire layer
 // must also send typlen TypeLen(oid) and typmod -1.
 func OutColumns(cols []Column, spec *Spec) []Column {
 	n := min(max(spec.Output, 0), len(cols))
 	out := slices.Clone(cols[:n])
+	setAggTypes(out, spec)
+	return out
+}
+
+// setAggTypes gives aggregate columns whose merged type differs from the
+// shards' column their merged type.
+func setAggTypes(cols []Column, spec *Spec) {
 	for _, a := range spec.Aggs {
-		if a.Kind == AggAvg && a.Col >= 0 && a.Col < n {
-			out[a.Col].TypeOID = avgOutOID(a, cols[a.Col].TypeOID)
+		if a.Col < 0 || a.Col >= len(cols) {
+			continue
+		}
+		switch a.Kind {
+		case AggAvg:
+			cols[a.Col].TypeOID = avgOutOID(a, cols[a.Col].TypeOID)
+		case AggCountDistinct:
+			cols[a.Col].TypeOID = oidInt8
 		}
 	}
-	return out
 }
 
 // TypeLen is pg_type.typlen for the OIDs OutColumns can produce (and the
@@ -47,11 +60,7 @@ func TypeLen(oid uint32) int16 {
 // type, except avg columns which now hold the average.
 func mergedColumns(cols []Column, spec *Spec) []Column {
 	out := slices.Clone(cols)
-	for _, a := range spec.Aggs {
-		if a.Kind == AggAvg && a.Col >= 0 && a.Col < len(cols) {
-			out[a.Col].TypeOID = avgOutOID(a, cols[a.Col].TypeOID)
-		}
-	}
+	setAggTypes(out, spec)
 	return out
 }
 

@@ -45,6 +45,11 @@ const (
 	// partials; NULL if every shard's partial is NULL.
 	AggBoolAnd
 	AggBoolOr
+	// AggCountDistinct: Col holds a value of the DISTINCT expression (the
+	// shards group by it too, so each returns every distinct value of
+	// each group once); the result, as int8, is the number of distinct
+	// non-NULL values over all shards, equal by type as in GroupBy.
+	AggCountDistinct
 )
 
 // Agg describes one aggregate column of the shard rows.

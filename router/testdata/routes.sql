@@ -84,3 +84,5 @@ COPY (SELECT user_id, name FROM users WHERE name LIKE 'a%') TO STDOUT WITH (FORM
 COPY (SELECT user_id, name FROM users ORDER BY name) TO STDOUT
 COPY (SELECT count(*) FROM users) TO STDOUT
 COPY (SELECT * FROM users WHERE user_id = 7) TO STDOUT
+SELECT country, count(DISTINCT score), count(*), avg(balance) FROM users GROUP BY country HAVING count(DISTINCT score) > 2 ORDER BY 2 DESC
+SELECT count(DISTINCT country), count(DISTINCT score) FROM users
