@@ -79,7 +79,11 @@ func FuzzClientStream(f *testing.F) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			srv.handshake(context.Background(), server)
+			// As Serve does, without its recover: a panic must fail the
+			// fuzzer, not be logged.
+			if s := srv.handshake(context.Background(), server); s != nil {
+				s.run(context.Background())
+			}
 		}()
 		go func() { _, _ = io.Copy(io.Discard, client) }()
 		_ = client.SetWriteDeadline(time.Now().Add(5 * time.Second))
