@@ -34,9 +34,12 @@ vet:
 	$(GO) tool staticcheck ./...
 
 # The whole suite: static checks, then every package under the race detector,
-# integration tests included (they start their clusters in Docker).
+# integration tests included (they start their clusters in Docker), then the
+# allocation check, which needs an uninstrumented build (the race detector
+# allocates on its own) and skips itself under -race.
 test: image vet
 	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -count=1 -run '^TestCacheHitAllocations$$' ./router/
 
 # Removes containers and networks a killed run left behind.
 sweep:

@@ -132,7 +132,7 @@ func BenchmarkParseUncached(b *testing.B) {
 // back: one for a single statement's result, one for a prepared Bind.
 func TestCacheHitAllocations(t *testing.T) {
 	if testing.CoverMode() != "" || raceEnabled {
-		t.Skip("instrumented build")
+		t.Skip("allocation counts need an uninstrumented build; `make test` runs this test again without -race")
 	}
 	r := testRouter(t)
 	qs := variants("SELECT * FROM users WHERE user_id = %d;", 64)
