@@ -157,8 +157,9 @@ var aggKinds = map[string]merge.AggKind{"count": merge.AggCount, "sum": merge.Ag
 	"avg": merge.AggAvg, "bool_and": merge.AggBoolAnd, "every": merge.AggBoolAnd, "bool_or": merge.AggBoolOr}
 
 // aggregate records target (or hidden) column col holding aggregate call
-// n, rewriting avg into sum plus a hidden count, and count(DISTINCT x)
-// into x itself with the shards grouping by x too (see countDistinct).
+// n, rewriting avg into sum plus a hidden count, and count, sum or
+// avg(DISTINCT x) into x itself with the shards grouping by x too (see
+// distinctAgg).
 func (m *mergeBuilder) aggregate(n *pg.Node, col int) error {
 	f := n.GetFuncCall()
 	name := funcName(f)
@@ -173,8 +174,12 @@ func (m *mergeBuilder) aggregate(n *pg.Node, col int) error {
 		switch {
 		case kind == merge.AggMin || kind == merge.AggMax:
 			// DISTINCT changes nothing for min and max.
-		case kind == merge.AggCount && f.AggFilter == nil:
-			return m.countDistinct(n, col)
+		case f.AggFilter == nil && kind == merge.AggCount:
+			return m.distinctAgg(n, col, merge.AggCountDistinct)
+		case f.AggFilter == nil && kind == merge.AggSum:
+			return m.distinctAgg(n, col, merge.AggSumDistinct)
+		case f.AggFilter == nil && kind == merge.AggAvg:
+			return m.distinctAgg(n, col, merge.AggAvgDistinct)
 		default:
 			return fmt.Errorf("pgshard: cannot merge %s(DISTINCT ...) across shards", name)
 		}
@@ -192,22 +197,23 @@ func (m *mergeBuilder) aggregate(n *pg.Node, col int) error {
 	return nil
 }
 
-// countDistinct plans count(DISTINCT x) in column col: each shard returns
-// x itself and groups by x as well as by the query's GROUP BY, so it sends
-// every distinct value of every group once, and the merge counts the
-// distinct values over all shards. The other aggregates stay exact: a
+// distinctAgg plans count, sum or avg(DISTINCT x) in column col: each
+// shard returns x itself and groups by x as well as by the query's GROUP
+// BY, so it sends every distinct value of every group once, and the merge
+// counts, sums or averages the distinct values over all shards. The other aggregates stay exact: a
 // shard's count, sum, min or max per (group, x) combines into the group's
 // as the shards' partials already do. Only one DISTINCT expression per
 // query can be planned this way.
-func (m *mergeBuilder) countDistinct(n *pg.Node, col int) error {
+func (m *mergeBuilder) distinctAgg(n *pg.Node, col int, kind merge.AggKind) error {
 	f := n.GetFuncCall()
+	name := funcName(f)
 	if len(f.Args) != 1 {
-		return fmt.Errorf("pgshard: cannot merge count(DISTINCT ...) of %d arguments across shards", len(f.Args))
+		return fmt.Errorf("pgshard: cannot merge %s(DISTINCT ...) of %d arguments across shards", name, len(f.Args))
 	}
 	x := f.Args[0]
 	if x.GetAConst() != nil {
 		// A constant appended to GROUP BY would read as a column position.
-		return fmt.Errorf("pgshard: cannot merge count(DISTINCT constant) across shards")
+		return fmt.Errorf("pgshard: cannot merge %s(DISTINCT constant) across shards", name)
 	}
 	key := exprKey(x)
 	if m.distinct != nil && exprKey(m.distinct) != key {
@@ -217,7 +223,7 @@ func (m *mergeBuilder) countDistinct(n *pg.Node, col int) error {
 		m.distinct = proto.Clone(x).(*pg.Node)
 	}
 	n.Node = proto.Clone(x).(*pg.Node).Node
-	m.spec.Aggs = append(m.spec.Aggs, merge.Agg{Col: col, Kind: merge.AggCountDistinct})
+	m.spec.Aggs = append(m.spec.Aggs, merge.Agg{Col: col, Kind: kind})
 	m.aggs = true
 	m.rewritten = true
 	return nil
@@ -257,7 +263,7 @@ func (m *mergeBuilder) targets() error {
 			if !ok {
 				return fmt.Errorf("pgshard: cannot merge aggregates listed after * across shards; name the columns")
 			}
-			if name := funcName(f); (name == "avg" || name == "count" && f.AggDistinct) && t.GetResTarget().GetName() == "" {
+			if name := funcName(f); (name == "avg" || f.AggDistinct) && t.GetResTarget().GetName() == "" {
 				// The shards compute sum (or return the DISTINCT
 				// expression) in its place; the client still sees the
 				// column named as PostgreSQL names it.

@@ -2,6 +2,7 @@ package merge
 
 import (
 	"math"
+	"slices"
 	"strconv"
 
 	"github.com/jackc/pgx/v5/pgtype"
@@ -19,11 +20,11 @@ type aggPlan struct {
 
 // aggState accumulates one aggregate of one group.
 type aggState struct {
-	seen  bool                // a non-NULL partial was seen
-	acc   value               // running sum, current min/max, running bool
-	raw   []byte              // min/max: the winning field exactly as a shard sent it
-	count int64               // AggCount total, or AggAvg's total count
-	set   map[string]struct{} // AggCountDistinct: the values seen, by key
+	seen  bool             // a non-NULL partial was seen
+	acc   value            // running sum, current min/max, running bool
+	raw   []byte           // min/max: the winning field exactly as a shard sent it
+	count int64            // AggCount total, or AggAvg's total count
+	set   map[string]value // distinct aggregates: the values seen, by key
 }
 
 // avgOutOID resolves Agg.OutOID for an avg over a sum column of type sum.
@@ -46,7 +47,7 @@ func planAggs(m *pgtype.Map, cols []Column, spec *Spec) ([]aggPlan, error) {
 		}
 		c := cols[a.Col]
 		p := aggPlan{Agg: a, inOID: c.TypeOID, outOID: c.TypeOID, format: c.Format}
-		needOrder := a.Kind == AggMin || a.Kind == AggMax || a.Kind == AggCountDistinct
+		needOrder := a.Kind == AggMin || a.Kind == AggMax || a.Kind >= AggCountDistinct
 		dec, err := newDecoder(m, c.TypeOID, c.Format, needOrder)
 		if err != nil {
 			return nil, err
@@ -56,6 +57,12 @@ func planAggs(m *pgtype.Map, cols []Column, spec *Spec) ([]aggPlan, error) {
 		case AggCount, AggMin, AggMax:
 		case AggCountDistinct:
 			p.outOID = oidInt8
+		case AggSumDistinct, AggAvgDistinct:
+			out, ok := distinctOutOID(a.Kind, c.TypeOID)
+			if !ok {
+				return nil, errorf(CodeFeatureUnsupported, "cannot merge sum/avg(DISTINCT) over type OID "+strconv.Itoa(int(c.TypeOID)))
+			}
+			p.outOID = out
 		case AggSum:
 			switch c.TypeOID {
 			case oidInt2, oidInt4, oidInt8, oidNumeric, oidFloat4, oidFloat8, oidInterval:
@@ -201,14 +208,14 @@ func (p *aggPlan) step(st *aggState, row Row) error {
 			}
 		}
 		st.acc, st.raw, st.seen = v, row[p.Col], true
-	case AggCountDistinct:
+	case AggCountDistinct, AggSumDistinct, AggAvgDistinct:
 		if v.k == vNull {
 			return nil
 		}
 		if st.set == nil {
-			st.set = map[string]struct{}{}
+			st.set = map[string]value{}
 		}
-		st.set[string(appendKey(nil, v))] = struct{}{}
+		st.set[string(appendKey(nil, v))] = v
 	case AggBoolAnd, AggBoolOr:
 		if v.k == vNull {
 			return nil
@@ -230,6 +237,8 @@ func (p *aggPlan) final(st *aggState) ([]byte, error) {
 		return encodeValue(value{k: vInt, i: st.count}, p.inOID, p.format)
 	case AggCountDistinct:
 		return encodeValue(value{k: vInt, i: int64(len(st.set))}, oidInt8, p.format)
+	case AggSumDistinct, AggAvgDistinct:
+		return p.finalDistinct(st)
 	case AggMin, AggMax:
 		return st.raw, nil
 	case AggAvg:
@@ -312,4 +321,80 @@ func aggregate(m *pgtype.Map, cols []Column, parts [][]Row, spec *Spec) ([]Row, 
 		out[gi] = row
 	}
 	return out, nil
+}
+
+// distinctOutOID is the result type of sum or avg over a column of type in.
+func distinctOutOID(kind AggKind, in uint32) (uint32, bool) {
+	switch in {
+	case oidInt2, oidInt4:
+		if kind == AggSumDistinct {
+			return oidInt8, true
+		}
+		return oidNumeric, true
+	case oidInt8, oidNumeric:
+		return oidNumeric, true
+	case oidFloat4:
+		if kind == AggSumDistinct {
+			return oidFloat4, true
+		}
+		return oidFloat8, true
+	case oidFloat8:
+		return oidFloat8, true
+	}
+	return 0, false
+}
+
+// finalDistinct sums (and for avg divides) the distinct values of a group.
+func (p *aggPlan) finalDistinct(st *aggState) ([]byte, error) {
+	if len(st.set) == 0 {
+		return nil, nil
+	}
+	vals := make([]value, 0, len(st.set))
+	for _, v := range st.set {
+		vals = append(vals, v)
+	}
+	slices.SortFunc(vals, func(a, b value) int { c, _ := compareValues(a, b); return c })
+	var acc value
+	switch {
+	case p.outOID == oidInt8:
+		acc = value{k: vInt}
+		for _, v := range vals {
+			var err error
+			if acc.i, err = addInt64(acc.i, v.i); err != nil {
+				return nil, err
+			}
+		}
+	case p.outOID == oidNumeric:
+		acc = value{k: vNumeric, n: decFromInt(0)}
+		for _, v := range vals {
+			if v.k == vInt {
+				v = value{k: vNumeric, n: decFromInt(v.i)}
+			}
+			acc.n = addDecimal(acc.n, v.n)
+		}
+	default: // float4 or float8, added in ascending order
+		acc = value{k: vFloat}
+		addOID := p.outOID
+		if p.Kind == AggAvgDistinct {
+			addOID = oidFloat8
+		}
+		for i, v := range vals {
+			if i == 0 {
+				acc = v
+				continue
+			}
+			var err error
+			if acc, err = addValues(acc, v, addOID); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if p.Kind == AggAvgDistinct {
+		n := int64(len(vals))
+		if acc.k == vFloat {
+			return encodeValue(value{k: vFloat, f: acc.f / float64(n)}, oidFloat8, p.format)
+		}
+		return encodeValue(value{k: vNumeric, n: avgDecimal(acc.n, n)}, oidNumeric, p.format)
+	}
+	return encodeValue(acc, p.outOID, p.format)
 }

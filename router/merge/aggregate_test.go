@@ -371,3 +371,26 @@ func TestCountDistinct(t *testing.T) {
 		t.Fatalf("count(DISTINCT) over no rows = %q, want 0", got)
 	}
 }
+
+// TestSumAvgDistinct: the distinct values of all shards are summed and
+// averaged with the result types PostgreSQL gives sum and avg.
+func TestSumAvgDistinct(t *testing.T) {
+	spec := &Spec{Aggs: []Agg{{Col: 0, Kind: AggSumDistinct}, {Col: 1, Kind: AggAvgDistinct}}, Limit: -1, Output: 2}
+	ints := [][]Row{{row("1", "1"), row("2", "2")}, {row("2", "2"), row("3", "3"), row(null, null)}}
+	if got := join(strs(mustMerge(t, textCols(oidInt4, oidInt4), ints, spec))); got != "6|2.0000000000000000\n" {
+		t.Fatalf("int4: %q", got)
+	}
+	if out := OutColumns(textCols(oidInt4, oidInt4), spec); out[0].TypeOID != oidInt8 || out[1].TypeOID != oidNumeric {
+		t.Fatalf("int4 sum/avg typed %d/%d, want int8/numeric", out[0].TypeOID, out[1].TypeOID)
+	}
+	floats := [][]Row{{row("0.5", "0.5"), row("1.5", "1.5")}, {row("0.5", "0.5")}}
+	if got := join(strs(mustMerge(t, textCols(oidFloat8, oidFloat8), floats, spec))); got != "2|1\n" {
+		t.Fatalf("float8: %q", got)
+	}
+	if got := join(strs(mustMerge(t, textCols(oidInt8, oidInt8), [][]Row{{}}, spec))); got != "NULL|NULL\n" {
+		t.Fatalf("no rows: %q, want NULLs", got)
+	}
+	if e := mergeErr(t, textCols(oidText, oidText), [][]Row{{row("a", "a")}}, spec); e.Code != CodeFeatureUnsupported {
+		t.Fatalf("sum(DISTINCT text): %v", e)
+	}
+}

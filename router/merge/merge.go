@@ -32,6 +32,10 @@ func setAggTypes(cols []Column, spec *Spec) {
 			cols[a.Col].TypeOID = avgOutOID(a, cols[a.Col].TypeOID)
 		case AggCountDistinct:
 			cols[a.Col].TypeOID = oidInt8
+		case AggSumDistinct, AggAvgDistinct:
+			if out, ok := distinctOutOID(a.Kind, cols[a.Col].TypeOID); ok {
+				cols[a.Col].TypeOID = out
+			}
 		}
 	}
 }

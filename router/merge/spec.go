@@ -50,6 +50,14 @@ const (
 	// each group once); the result, as int8, is the number of distinct
 	// non-NULL values over all shards, equal by type as in GroupBy.
 	AggCountDistinct
+	// AggSumDistinct and AggAvgDistinct: as AggCountDistinct, the sum or
+	// average of the distinct non-NULL values, typed as PostgreSQL types
+	// sum and avg of the column (sum: int2/int4 → int8, int8 → numeric;
+	// avg: integers and numeric → numeric, floats → float8). Floats are
+	// added in ascending order, the order PostgreSQL's DISTINCT aggregate
+	// feeds them in, so rounding matches too.
+	AggSumDistinct
+	AggAvgDistinct
 )
 
 // Agg describes one aggregate column of the shard rows.

@@ -86,3 +86,4 @@ COPY (SELECT count(*) FROM users) TO STDOUT
 COPY (SELECT * FROM users WHERE user_id = 7) TO STDOUT
 SELECT country, count(DISTINCT score), count(*), avg(balance) FROM users GROUP BY country HAVING count(DISTINCT score) > 2 ORDER BY 2 DESC
 SELECT count(DISTINCT country), count(DISTINCT score) FROM users
+SELECT country, sum(DISTINCT score), avg(DISTINCT score) FROM users GROUP BY country
