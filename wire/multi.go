@@ -121,6 +121,9 @@ func (s *session) runMulti(ctx context.Context, j *multiJob) ([]*shardResult, er
 	if atomic {
 		return s.commitMulti(ctx, conns, results), nil
 	}
+	if !write && s.txStatus == 'I' {
+		s.retryOnPrimaries(ctx, j, conns, results)
+	}
 	failed := false
 	for i, c := range conns {
 		if c.borrowed {
@@ -136,6 +139,61 @@ func (s *session) runMulti(ctx context.Context, j *multiJob) ([]*shardResult, er
 		s.txStatus = 'E'
 	}
 	return results, nil
+}
+
+// retryOnPrimaries runs again, on its shard's primary, each part of a
+// multi-shard read that a replica failed: its connection was lost, or the
+// replica cancelled the query for a recovery conflict (40001). Nothing of
+// a multi-shard answer reaches the client before every shard has answered,
+// so the retry is invisible to it, as for a single-shard read
+// (relay.go). A lost replica is banned as when a connect fails.
+func (s *session) retryOnPrimaries(ctx context.Context, j *multiJob, conns []multiConn, results []*shardResult) {
+	for i, c := range conns {
+		res := results[i]
+		if c.borrowed || res.err == nil || c.sc.pool.node.Name == s.db.cfg.Shards[c.id].Primary.Name {
+			continue
+		}
+		lost := c.sc.broken
+		if !lost && res.err.Code != "40001" {
+			continue // an error the primary would give too
+		}
+		node := c.sc.pool.node
+		if lost {
+			s.banNode(c.id, node, errors.New(res.err.Message))
+		}
+		s.log.Info("replica failed a multi-shard read; running its part on the primary",
+			"shard", c.sc.pool.shard, "node", node.Name, "err", res.err.Message)
+		p, err := s.shardPool(c.id)
+		if err != nil {
+			continue
+		}
+		sc, err := p.acquire(ctx)
+		if err != nil {
+			continue // the replica's error stands
+		}
+		if err := s.applySettings(sc); err != nil {
+			sc.broken = true
+			p.release(sc)
+			continue
+		}
+		retry := multiConn{id: c.id, sc: sc}
+		// The primary's connection takes the replica's place, for cancel
+		// and for the caller's release; the replica's goes back now.
+		s.mu.Lock()
+		conns[i] = retry
+		s.mu.Unlock()
+		c.sc.pool.release(c.sc)
+		results[i] = &shardResult{id: c.id}
+		if err := s.sendMulti(retry, j, i); err != nil {
+			sc.broken = true
+			results[i].err = s.lostShard(retry, err)
+			continue
+		}
+		if err := s.readMulti(retry, results[i], false); err != nil {
+			sc.broken = true
+			results[i].err = s.lostShard(retry, err)
+		}
+	}
 }
 
 func isDML(p *router.Plan) bool {

@@ -54,7 +54,7 @@ func TestRecoveryConflictRetriedOnPrimary(t *testing.T) {
 	// primary makes dead rows and vacuums them: replay of the cleanup
 	// conflicts with the read's snapshot.
 	// Pinned to one key on shard 0, so the read runs on one of its
-	// replicas (a scatter read over replicas is not retried).
+	// replicas (scatter reads are covered by scatter_test.go).
 	slow := fmt.Sprintf(`SELECT current_setting('cluster_name'), count(*) FROM rw, generate_series(1, 2000000) g WHERE rw.k = %d`, keyOnShard0(0))
 	conflicts := 0
 	const attempts = 5
