@@ -30,7 +30,9 @@ func (s *session) copySplit(ctx context.Context, st *router.Statement) error {
 			Message: "pgshard: COPY into a sharded table inside a transaction is not supported",
 			Hint:    "Run the COPY outside a transaction block."})
 	}
-	conns, release, err := s.acquireShards(ctx, rt.Shards, false)
+	// A write: the primaries, whatever the read policy (outside a
+	// transaction acquireShards joins none).
+	conns, release, err := s.acquireShards(ctx, rt.Shards, true)
 	if err != nil {
 		var pe *pgError
 		if errors.As(err, &pe) && pe.Severity != "FATAL" {
@@ -39,6 +41,9 @@ func (s *session) copySplit(ctx context.Context, st *router.Statement) error {
 		return err
 	}
 	defer release()
+	for _, c := range conns {
+		s.noteWrite(c.id) // read-your-writes: later reads wait for these rows
+	}
 	// One transaction over every shard: the COPY commits everywhere with
 	// two-phase commit, or nowhere.
 	for _, c := range conns {

@@ -1,0 +1,42 @@
+package replicas_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// TestCopyWithReplicas: with replica reads on, COPY FROM STDIN (text and
+// binary) still writes to the primaries, and the session reads its rows
+// back at once; COPY TO STDOUT, a read, returns them all.
+func TestCopyWithReplicas(t *testing.T) {
+	ctx := ctxFor(t, time.Minute)
+	p := startPgshard(t, "max_lag: 1h, max_lag_bytes: 1000000000")
+	conn := connect(t, p.DSN("app", "app-secret"))
+	resetTable(ctx, t, conn)
+	var text strings.Builder
+	for k := range 300 {
+		fmt.Fprintf(&text, "%d\t1\n", k)
+	}
+	if tag, err := conn.PgConn().CopyFrom(ctx, strings.NewReader(text.String()), `COPY rw (k, v) FROM STDIN`); err != nil || tag.RowsAffected() != 300 {
+		t.Fatalf("COPY FROM STDIN (text) with replicas configured: %v %v", tag, err)
+	}
+	var rows [][]any
+	for k := 300; k < 600; k++ {
+		rows = append(rows, []any{int64(k), int32(2)})
+	}
+	if n, err := conn.CopyFrom(ctx, pgx.Identifier{"rw"}, []string{"k", "v"}, pgx.CopyFromRows(rows)); err != nil || n != 300 {
+		t.Fatalf("COPY FROM STDIN (binary) with replicas configured: %d %v", n, err)
+	}
+	var n, sum int64
+	if err := conn.QueryRow(ctx, `SELECT count(*), sum(v) FROM rw`).Scan(&n, &sum); err != nil || n != 600 || sum != 900 {
+		t.Fatalf("read after the COPYs: %d rows, sum %d (%v); want 600 and 900", n, sum, err)
+	}
+	var out strings.Builder
+	if tag, err := conn.PgConn().CopyTo(ctx, &out, `COPY rw TO STDOUT`); err != nil || tag.RowsAffected() != 600 {
+		t.Fatalf("COPY TO STDOUT: %v %v", tag, err)
+	}
+}
