@@ -23,7 +23,9 @@ func (s *Schema) explainPlan(stmt *pg.Node, lits []sqltext.Literal, version int3
 		return inner
 	}
 	if inner.Kind != KindScatter && inner.Kind != KindAll {
-		return &Plan{Kind: inner.Kind, Class: inner.Class, Read: true, Exact: inner.Exact, mergeErr: "EXPLAIN across shards"}
+		// EXPLAIN ANALYZE runs the statement: of a write, it is a write.
+		read := inner.Read || !explainAnalyze(ex)
+		return &Plan{Kind: inner.Kind, Class: inner.Class, Read: read, Exact: inner.Exact, mergeErr: "EXPLAIN across shards"}
 	}
 	if inner.Kind != KindScatter || !inner.Read {
 		return refuse(codeFeatureNotSupported, "pgshard: EXPLAIN of a statement that writes on every shard is not supported",
@@ -49,6 +51,23 @@ func (s *Schema) explainPlan(stmt *pg.Node, lits []sqltext.Literal, version int3
 		p.Exact = true
 	}
 	return p
+}
+
+// explainAnalyze reports whether EXPLAIN runs its statement: ANALYZE, in
+// the option list or the old syntax (EXPLAIN ANALYZE ...), unless set false.
+func explainAnalyze(ex *pg.ExplainStmt) bool {
+	for _, o := range ex.Options {
+		d := o.GetDefElem()
+		if d == nil || !strings.EqualFold(d.Defname, "analyze") {
+			continue
+		}
+		switch strings.ToLower(defElemString(d)) {
+		case "false", "off", "0", "no":
+			return false
+		}
+		return true
+	}
+	return false
 }
 
 // mergeSummary says in words how pgshard combines a scatter read's rows.

@@ -87,3 +87,7 @@ COPY (SELECT * FROM users WHERE user_id = 7) TO STDOUT
 SELECT country, count(DISTINCT score), count(*), avg(balance) FROM users GROUP BY country HAVING count(DISTINCT score) > 2 ORDER BY 2 DESC
 SELECT count(DISTINCT country), count(DISTINCT score) FROM users
 SELECT country, sum(DISTINCT score), avg(DISTINCT score) FROM users GROUP BY country
+EXPLAIN ANALYZE INSERT INTO users (user_id, name) VALUES (1, $$a$$)
+EXPLAIN INSERT INTO users (user_id, name) VALUES (1, $$a$$)
+EXPLAIN (ANALYZE false) UPDATE users SET name = $$b$$ WHERE user_id = 1
+EXPLAIN (ANALYZE) SELECT * FROM users WHERE user_id = 1

@@ -1,5 +1,8 @@
 package replicas_test
 
+// Statements that write must reach the primary however they are spelled:
+// COPY FROM, EXPLAIN ANALYZE of a write.
+
 import (
 	"fmt"
 	"strings"
@@ -38,5 +41,36 @@ func TestCopyWithReplicas(t *testing.T) {
 	var out strings.Builder
 	if tag, err := conn.PgConn().CopyTo(ctx, &out, `COPY rw TO STDOUT`); err != nil || tag.RowsAffected() != 600 {
 		t.Fatalf("COPY TO STDOUT: %v %v", tag, err)
+	}
+}
+
+// TestExplainAnalyzeOfAWriteOnThePrimary: EXPLAIN ANALYZE runs its
+// statement, so of a write it must run on the primary even with replica
+// reads on; a plain EXPLAIN, which runs nothing, may use a replica.
+func TestExplainAnalyzeOfAWriteOnThePrimary(t *testing.T) {
+	ctx := ctxFor(t, time.Minute)
+	p := startPgshard(t, "max_lag: 1h, max_lag_bytes: 1000000000")
+	conn := connect(t, p.DSN("app", "app-secret"))
+	resetTable(ctx, t, conn)
+	// Reads on shard 0 go to its replicas before each statement below.
+	onReplica := func() bool {
+		n, err := servedBy(ctx, conn, whoAmI+` FROM rw WHERE k = 7 UNION ALL `+whoAmI+` LIMIT 1`)
+		return err == nil && strings.Contains(n, "replica")
+	}
+	for _, q := range []string{
+		`EXPLAIN (ANALYZE, COSTS OFF) INSERT INTO rw (k, v) VALUES (7, 1)`,
+		`EXPLAIN ANALYZE UPDATE rw SET v = v + 1 WHERE k = 7`,
+		`EXPLAIN (ANALYZE true) DELETE FROM rw WHERE k = 8`,
+		`EXPLAIN INSERT INTO rw (k, v) VALUES (9, 1)`,
+		`EXPLAIN (ANALYZE false) UPDATE rw SET v = 0 WHERE k = 7`,
+	} {
+		waitFor(t, 10*time.Second, "reads on replicas", onReplica)
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	var v int
+	if err := conn.QueryRow(ctx, `SELECT v FROM rw WHERE k = 7`).Scan(&v); err != nil || v != 2 {
+		t.Fatalf("after EXPLAIN ANALYZE INSERT and UPDATE: v = %d (%v), want 2", v, err)
 	}
 }
