@@ -4,6 +4,7 @@ package replicas_test
 // COPY FROM, EXPLAIN ANALYZE of a write.
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -20,6 +21,7 @@ func TestCopyWithReplicas(t *testing.T) {
 	p := startPgshard(t, "max_lag: 1h, max_lag_bytes: 1000000000")
 	conn := connect(t, p.DSN("app", "app-secret"))
 	resetTable(ctx, t, conn)
+	waitFor(t, 10*time.Second, "reads on replicas", func() bool { return readsOnReplica(ctx, conn) })
 	var text strings.Builder
 	for k := range 300 {
 		fmt.Fprintf(&text, "%d\t1\n", k)
@@ -53,10 +55,7 @@ func TestExplainAnalyzeOfAWriteOnThePrimary(t *testing.T) {
 	conn := connect(t, p.DSN("app", "app-secret"))
 	resetTable(ctx, t, conn)
 	// Reads on shard 0 go to its replicas before each statement below.
-	onReplica := func() bool {
-		n, err := servedBy(ctx, conn, whoAmI+` FROM rw WHERE k = 7 UNION ALL `+whoAmI+` LIMIT 1`)
-		return err == nil && strings.Contains(n, "replica")
-	}
+	onReplica := func() bool { return readsOnReplica(ctx, conn) }
 	for _, q := range []string{
 		`EXPLAIN (ANALYZE, COSTS OFF) INSERT INTO rw (k, v) VALUES (7, 1)`,
 		`EXPLAIN ANALYZE UPDATE rw SET v = v + 1 WHERE k = 7`,
@@ -73,4 +72,11 @@ func TestExplainAnalyzeOfAWriteOnThePrimary(t *testing.T) {
 	if err := conn.QueryRow(ctx, `SELECT v FROM rw WHERE k = 7`).Scan(&v); err != nil || v != 2 {
 		t.Fatalf("after EXPLAIN ANALYZE INSERT and UPDATE: v = %d (%v), want 2", v, err)
 	}
+}
+
+// readsOnReplica reports whether a read of key 7 (shard 0) is answered by
+// a replica now.
+func readsOnReplica(ctx context.Context, conn *pgx.Conn) bool {
+	n, err := servedBy(ctx, conn, whoAmI+` FROM rw WHERE k = 7 UNION ALL `+whoAmI+` LIMIT 1`)
+	return err == nil && strings.Contains(n, "replica")
 }
