@@ -13,6 +13,10 @@ import (
 func (s *Schema) build(stmt *pg.Node, lits []sqltext.Literal, version int32) *Plan {
 	a := &analyzer{schema: s, lits: lits, ctes: map[string]bool{}, walked: map[*pg.SubLink]bool{}, version: version}
 	switch {
+	case stmt.GetSelectStmt() != nil && stmt.GetSelectStmt().IntoClause != nil:
+		// SELECT ... INTO creates a table: DDL, run on every shard like
+		// CREATE TABLE ... AS, and never a read a replica could serve.
+		return &Plan{Kind: KindAll, Command: "SELECT"}
 	case stmt.GetSelectStmt() != nil:
 		sel := stmt.GetSelectStmt()
 		a.selectStmt(sel, &scope{})

@@ -1,7 +1,7 @@
 package replicas_test
 
 // Statements that write must reach the primary however they are spelled:
-// COPY FROM, EXPLAIN ANALYZE of a write.
+// COPY FROM, EXPLAIN ANALYZE of a write, SELECT ... INTO.
 
 import (
 	"context"
@@ -46,10 +46,12 @@ func TestCopyWithReplicas(t *testing.T) {
 	}
 }
 
-// TestExplainAnalyzeOfAWriteOnThePrimary: EXPLAIN ANALYZE runs its
+// TestWritesThatLookLikeReadsReachThePrimary: EXPLAIN ANALYZE runs its
 // statement, so of a write it must run on the primary even with replica
 // reads on; a plain EXPLAIN, which runs nothing, may use a replica.
-func TestExplainAnalyzeOfAWriteOnThePrimary(t *testing.T) {
+//
+// SELECT ... INTO creates a table (on every shard, as CREATE TABLE AS).
+func TestWritesThatLookLikeReadsReachThePrimary(t *testing.T) {
 	ctx := ctxFor(t, time.Minute)
 	p := startPgshard(t, "max_lag: 1h, max_lag_bytes: 1000000000")
 	conn := connect(t, p.DSN("app", "app-secret"))
@@ -62,6 +64,9 @@ func TestExplainAnalyzeOfAWriteOnThePrimary(t *testing.T) {
 		`EXPLAIN (ANALYZE true) DELETE FROM rw WHERE k = 8`,
 		`EXPLAIN INSERT INTO rw (k, v) VALUES (9, 1)`,
 		`EXPLAIN (ANALYZE false) UPDATE rw SET v = 0 WHERE k = 7`,
+		`DROP TABLE IF EXISTS rw_copy`,
+		`SELECT * INTO rw_copy FROM rw WHERE k = 7`,
+		`DROP TABLE rw_copy`,
 	} {
 		waitFor(t, 10*time.Second, "reads on replicas", onReplica)
 		if _, err := conn.Exec(ctx, q); err != nil {

@@ -91,3 +91,11 @@ EXPLAIN ANALYZE INSERT INTO users (user_id, name) VALUES (1, $$a$$)
 EXPLAIN INSERT INTO users (user_id, name) VALUES (1, $$a$$)
 EXPLAIN (ANALYZE false) UPDATE users SET name = $$b$$ WHERE user_id = 1
 EXPLAIN (ANALYZE) SELECT * FROM users WHERE user_id = 1
+SELECT * INTO users_copy FROM users WHERE user_id = 1
+CALL my_proc(1)
+DO $$BEGIN PERFORM 1; END$$
+LOCK TABLE users IN SHARE MODE
+CREATE TABLE users2 AS SELECT * FROM users WHERE user_id = 1
+WITH x AS (DELETE FROM users WHERE user_id = 3 RETURNING *) SELECT * FROM x
+SELECT pg_advisory_xact_lock(1)
+REFRESH MATERIALIZED VIEW mv
