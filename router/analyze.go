@@ -35,13 +35,17 @@ type analyzer struct {
 	walked  map[*pg.SubLink]bool // sublinks conjuncts already walked
 	setop   bool                 // the statement is a UNION of queries
 	version int32
-	exact   bool   // a constant was used that the literal list does not hold
-	writes  bool   // a data-modifying statement anywhere (CTEs included), or a function that may write
-	writer  string // the first function not known to be read-only
-	locks   bool   // FOR UPDATE/SHARE
-	window  string // first window function seen, for the refusal
-	nested  string // a construct in a nested query that scatter cannot merge
-	depth   int
+	exact   bool // a constant was used that the literal list does not hold
+	writes  bool // a data-modifying statement anywhere (CTEs included), or a function that may write
+	// nestedDML is the target of the first INSERT/UPDATE/DELETE nested in
+	// a query (a data-modifying WITH); refWrite the first such target that
+	// is a reference table.
+	nestedDML, refWrite string
+	writer              string // the first function not known to be read-only
+	locks               bool   // FOR UPDATE/SHARE
+	window              string // first window function seen, for the refusal
+	nested              string // a construct in a nested query that scatter cannot merge
+	depth               int
 }
 
 func (a *analyzer) addRel(rv *pg.RangeVar) int {
@@ -375,8 +379,30 @@ func (a *analyzer) query(n *pg.Node, sc *scope) {
 		a.selectStmt(n.GetSelectStmt(), sc)
 	case n.GetInsertStmt() != nil, n.GetUpdateStmt() != nil, n.GetDeleteStmt() != nil:
 		a.writes = true
+		if t := dmlTarget(n); t != nil {
+			name := strings.ToLower(t.Relname)
+			if a.nestedDML == "" {
+				a.nestedDML = name
+			}
+			if role, _ := a.schema.lookup(strings.ToLower(t.Schemaname), name); role == roleReference && a.refWrite == "" {
+				a.refWrite = name
+			}
+		}
 		a.dml(n, sc)
 	}
+}
+
+// dmlTarget is the table an INSERT, UPDATE or DELETE writes.
+func dmlTarget(n *pg.Node) *pg.RangeVar {
+	switch {
+	case n.GetInsertStmt() != nil:
+		return n.GetInsertStmt().Relation
+	case n.GetUpdateStmt() != nil:
+		return n.GetUpdateStmt().Relation
+	case n.GetDeleteStmt() != nil:
+		return n.GetDeleteStmt().Relation
+	}
+	return nil
 }
 
 func (a *analyzer) selectStmt(s *pg.SelectStmt, sc *scope) {

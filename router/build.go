@@ -24,6 +24,9 @@ func (s *Schema) build(stmt *pg.Node, lits []sqltext.Literal, version int32) *Pl
 		if p.Kind == KindRefuse {
 			return p
 		}
+		if dml := a.dmlInSelect(p); dml != nil {
+			return dml
+		}
 		p.Read = !a.locks && !a.writes
 		if a.writes && p.Kind == KindAny {
 			p.Kind = KindDefault
@@ -71,12 +74,69 @@ func (s *Schema) build(stmt *pg.Node, lits []sqltext.Literal, version int32) *Pl
 			return &Plan{Kind: KindDefault}
 		}
 		return &Plan{Kind: KindAll}
+	case stmt.GetMergeStmt() != nil:
+		return a.mergeStmtPlan(stmt.GetMergeStmt())
 	case stmt.GetDoStmt() != nil, stmt.GetCallStmt() != nil:
 		return &Plan{Kind: KindDefault}
 	}
 	// Everything else is DDL or maintenance: the schema is the same on
 	// every shard.
 	return &Plan{Kind: KindAll}
+}
+
+// mergeStmtPlan plans MERGE by its target's role. Into a sharded table it
+// is refused: its WHEN NOT MATCHED THEN INSERT would run on every shard and
+// place rows without their key. Into a reference table it runs on every
+// shard and answers once, provided its source is the same everywhere.
+func (a *analyzer) mergeStmtPlan(m *pg.MergeStmt) *Plan {
+	t := m.Relation
+	role, table := a.schema.lookup(strings.ToLower(t.Schemaname), strings.ToLower(t.Relname))
+	switch role {
+	case roleSharded:
+		return refuse(codeFeatureNotSupported,
+			fmt.Sprintf("pgshard: MERGE into sharded table %s is not supported", table),
+			fmt.Sprintf("Use INSERT ... ON CONFLICT, UPDATE or DELETE with a condition on %s.", table.Key))
+	case roleReference:
+		sc := &scope{}
+		a.fromItem(m.SourceRelation, sc)
+		if p := a.decide("MERGE"); p.Kind == KindRefuse || len(p.Tables) > 0 {
+			return refuse(codeFeatureNotSupported,
+				fmt.Sprintf("pgshard: MERGE into reference table %s reads a table that differs between shards; a reference table's copies must stay identical", t.Relname),
+				"Merge from constants or other reference tables only.")
+		}
+		return &Plan{Kind: KindAll, Command: "MERGE", Replicated: true, Exact: a.exact}
+	}
+	// An unsharded table lives on the default shard, which holds only its
+	// own part of any sharded source.
+	a.fromItem(m.SourceRelation, &scope{})
+	if p := a.decide("MERGE"); p.Kind != KindDefault && p.Kind != KindAny {
+		return refuse(codeFeatureNotSupported,
+			fmt.Sprintf("pgshard: MERGE into %s from a sharded table is not supported", t.Relname),
+			"Merge from constants, reference tables or tables on the default shard.")
+	}
+	return &Plan{Kind: KindDefault, Command: "MERGE", Exact: a.exact}
+}
+
+// dmlInSelect plans a SELECT with a data-modifying WITH, or returns nil
+// when it has none or the ordinary plan serves. A write to a reference table
+// must reach every copy: the statement runs on every shard, atomically, and
+// answers once (Replicated), provided it reads nothing that differs
+// between shards. A write to a sharded table must name its key: over every
+// shard it would run outside the two-phase commit that guards such writes.
+func (a *analyzer) dmlInSelect(p *Plan) *Plan {
+	switch {
+	case a.refWrite != "" && len(p.Tables) > 0:
+		return refuse(codeFeatureNotSupported,
+			fmt.Sprintf("pgshard: a WITH clause writes reference table %s while the query reads table %s; a reference table's copies must stay identical", a.refWrite, p.Tables[0]),
+			"Write the reference table in a statement of its own.")
+	case a.refWrite != "":
+		return &Plan{Kind: KindAll, Command: "SELECT", Replicated: true, Exact: a.exact}
+	case a.nestedDML != "" && p.Kind == KindScatter:
+		return refuse(codeFeatureNotSupported,
+			fmt.Sprintf("pgshard: a WITH clause writes sharded table %s without a condition on its shard key; it would run on every shard", a.nestedDML),
+			"Add a shard key condition to the data-modifying WITH query.")
+	}
+	return nil
 }
 
 // decide turns the relations and pins found into a plan kind.
@@ -275,6 +335,11 @@ func (a *analyzer) writePlan(stmt *pg.Node) *Plan {
 				"Write reference tables from constants or other reference tables only.")
 		}
 		p.Kind = KindAll
+		p.Replicated = true
+	case a.refWrite != "":
+		return refuse(codeFeatureNotSupported,
+			fmt.Sprintf("pgshard: %s of %s writes reference table %s in a WITH clause; a reference table is written on every shard", command, target.Relname, a.refWrite),
+			"Write the reference table in a statement of its own.")
 	case role == roleLocal && p.Kind == KindAny:
 		p.Kind = KindDefault
 	case p.Kind == KindScatter:

@@ -71,6 +71,10 @@ type Plan struct {
 	LimitSrc *Source     // merge limit from a value
 	OffSrc   *Source     // merge offset from a value
 	ShardSQL string      // the text to send to each shard when it differs from the client's
+	// Replicated: a write to a reference table, run on every shard so the
+	// copies stay identical; every shard returns the same answer, and the
+	// client gets it once, as from one server.
+	Replicated bool
 	// Explain is the first line of an EXPLAIN that every shard answers: how
 	// pgshard merges the rows. Each shard's plan follows under its name.
 	Explain string

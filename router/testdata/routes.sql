@@ -99,3 +99,12 @@ CREATE TABLE users2 AS SELECT * FROM users WHERE user_id = 1
 WITH x AS (DELETE FROM users WHERE user_id = 3 RETURNING *) SELECT * FROM x
 SELECT pg_advisory_xact_lock(1)
 REFRESH MATERIALIZED VIEW mv
+WITH u AS (UPDATE countries SET name = $$x$$ WHERE code = $$fr$$ RETURNING *) SELECT * FROM u
+SELECT * FROM countries FOR UPDATE
+INSERT INTO countries (code, name) VALUES ($$zz$$, $$Z$$) ON CONFLICT (code) DO NOTHING RETURNING *
+MERGE INTO countries c USING (VALUES ($$fr$$)) v(code) ON c.code = v.code WHEN MATCHED THEN DELETE
+MERGE INTO users u USING (VALUES (1)) v(id) ON u.user_id = v.id WHEN MATCHED THEN DELETE
+WITH d AS (DELETE FROM users RETURNING *) SELECT count(*) FROM d
+UPDATE countries SET name = $$x$$ WHERE code = $$fr$$ RETURNING *
+MERGE INTO settings s USING (VALUES ($$a$$)) v(k) ON s.k = v.k WHEN MATCHED THEN DELETE
+MERGE INTO countries c USING users u ON c.code = u.country WHEN MATCHED THEN DELETE
