@@ -108,3 +108,21 @@ WITH d AS (DELETE FROM users RETURNING *) SELECT count(*) FROM d
 UPDATE countries SET name = $$x$$ WHERE code = $$fr$$ RETURNING *
 MERGE INTO settings s USING (VALUES ($$a$$)) v(k) ON s.k = v.k WHEN MATCHED THEN DELETE
 MERGE INTO countries c USING users u ON c.code = u.country WHEN MATCHED THEN DELETE
+SELECT * FROM users WHERE user_id = 1 OR name = 'x'
+SELECT * FROM users WHERE NOT (user_id = 1)
+SELECT * FROM users WHERE user_id <> 1
+SELECT * FROM users WHERE user_id = 1::int + 1
+SELECT * FROM users WHERE (user_id, name) = (1, 'a')
+SELECT * FROM users WHERE CASE WHEN user_id = 1 THEN true END
+SELECT * FROM users WHERE user_id = ANY('{1,2}')
+SELECT * FROM users WHERE user_id = 1 AND user_id = 2
+SELECT * FROM users WHERE user_id IS NULL
+SELECT * FROM users u LEFT JOIN orders o ON o.user_id = u.user_id AND u.user_id = 5
+SELECT * FROM users u FULL JOIN orders o ON o.user_id = u.user_id WHERE o.user_id = 5
+SELECT * FROM users WHERE user_id = 1 OR user_id IN (SELECT user_id FROM orders)
+SELECT * FROM users WHERE coalesce(user_id, 0) = 1
+SELECT * FROM users WHERE user_id::text = '1'
+SELECT * FROM users WHERE user_id = 1 OR true
+SELECT * FROM users WHERE user_id BETWEEN 1 AND 1
+UPDATE users SET name = 'x' WHERE user_id = 1 OR score > 5
+DELETE FROM users WHERE NOT user_id = 1
