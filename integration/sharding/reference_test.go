@@ -21,16 +21,9 @@ func TestReferenceWritesAnswerOnce(t *testing.T) {
 	p := startPgshard(t)
 	through := connect(t, p.DSN("app", "app-secret"))
 	ref := connect(t, single.Shards[0].Primary.DSN())
-	for _, c := range []*pgx.Conn{through, ref} {
-		for _, q := range []string{`DROP TABLE IF EXISTS countries`, `CREATE TABLE countries (code text PRIMARY KEY, name text NOT NULL)`,
-			`INSERT INTO countries VALUES ('fr', 'France'), ('de', 'Germany')`} {
-			if _, err := c.Exec(ctx, q); err != nil {
-				t.Fatalf("%s: %v", q, err)
-			}
-		}
-	}
+	mode := pgx.QueryExecModeSimpleProtocol
 	answer := func(c *pgx.Conn, q string) string {
-		rows, err := c.Query(ctx, q, pgx.QueryExecModeSimpleProtocol)
+		rows, err := c.Query(ctx, q, mode)
 		if err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
@@ -47,19 +40,30 @@ func TestReferenceWritesAnswerOnce(t *testing.T) {
 		}
 		return rows.CommandTag().String() + " " + strings.Join(out, "; ")
 	}
-	for _, q := range []string{
-		`INSERT INTO countries (code, name) VALUES ('zz', 'Z') RETURNING code, name`,
-		`INSERT INTO countries (code, name) VALUES ('zz', 'Z') ON CONFLICT (code) DO NOTHING RETURNING code`,
-		`UPDATE countries SET name = name || '!' WHERE code IN ('fr', 'de')`,
-		`WITH u AS (UPDATE countries SET name = 'Zed' WHERE code = 'zz' RETURNING code, name) SELECT * FROM u`,
-		`MERGE INTO countries c USING (VALUES ('de', 'Deutschland'), ('it', 'Italy')) v(code, name) ON c.code = v.code
+	// Both protocols, each from the same start on both sides.
+	for _, mode = range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeCacheStatement} {
+		for _, c := range []*pgx.Conn{through, ref} {
+			for _, q := range []string{`DROP TABLE IF EXISTS countries`, `CREATE TABLE countries (code text PRIMARY KEY, name text NOT NULL)`,
+				`INSERT INTO countries VALUES ('fr', 'France'), ('de', 'Germany')`} {
+				if _, err := c.Exec(ctx, q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+		}
+		for _, q := range []string{
+			`INSERT INTO countries (code, name) VALUES ('zz', 'Z') RETURNING code, name`,
+			`INSERT INTO countries (code, name) VALUES ('zz', 'Z') ON CONFLICT (code) DO NOTHING RETURNING code`,
+			`UPDATE countries SET name = name || '!' WHERE code IN ('fr', 'de')`,
+			`WITH u AS (UPDATE countries SET name = 'Zed' WHERE code = 'zz' RETURNING code, name) SELECT * FROM u`,
+			`MERGE INTO countries c USING (VALUES ('de', 'Deutschland'), ('it', 'Italy')) v(code, name) ON c.code = v.code
 			WHEN MATCHED THEN UPDATE SET name = v.name WHEN NOT MATCHED THEN INSERT VALUES (v.code, v.name)`,
-		`DELETE FROM countries WHERE code = 'fr' RETURNING name`,
-		`SELECT code, name FROM countries ORDER BY code`,
-	} {
-		got, want := answer(through, q), answer(ref, q)
-		if got != want {
-			t.Errorf("%s\n through pgshard: %s\n one PostgreSQL:  %s", q, got, want)
+			`DELETE FROM countries WHERE code = 'fr' RETURNING name`,
+			`SELECT code, name FROM countries ORDER BY code`,
+		} {
+			got, want := answer(through, q), answer(ref, q)
+			if got != want {
+				t.Errorf("%s (%v)\n through pgshard: %s\n one PostgreSQL:  %s", q, mode, got, want)
+			}
 		}
 	}
 	want := answer(ref, `SELECT code, name FROM countries ORDER BY code`)
