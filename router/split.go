@@ -68,9 +68,16 @@ func (p *Plan) splitInsert(rt *Route, m *shard.Map, v values) *Route {
 				params[k] = n - 1
 			}
 		}
+		var positions []int
+		for i := range rows {
+			if owner[i] == id {
+				positions = append(positions, i)
+			}
+		}
 		rt.Shards = append(rt.Shards, id)
 		rt.SQL = append(rt.SQL, sql)
 		rt.Params = append(rt.Params, params)
+		rt.Rows = append(rt.Rows, positions)
 	}
 	return rt
 }

@@ -493,6 +493,9 @@ func (s *session) combine(rt *router.Route, results []*shardResult) answer {
 	for i, r := range results {
 		parts[i] = r.rows
 	}
+	if rows := valuesOrder(rt, results); rows != nil {
+		parts = [][]merge.Row{rows}
+	}
 	spec := rt.Merge
 	if spec == nil {
 		spec = &merge.Spec{Limit: -1}
@@ -525,6 +528,39 @@ func (s *session) combine(rt *router.Route, results []*shardResult) answer {
 
 // combineTags adds up the row counts of command tags ("INSERT 0 3",
 // "UPDATE 2"); other tags (DDL) are the same on every shard.
+// valuesOrder puts the RETURNING rows of a multi-row INSERT split over
+// shards back in VALUES order, the order one server returns them in (ORMs
+// match returned ids to their objects by position). Each shard returns its
+// rows in the order it got them; when a shard returned fewer (ON CONFLICT
+// DO NOTHING skipped some), which row is which cannot be told, and the
+// shards' order stands. nil means nothing to reorder.
+func valuesOrder(rt *router.Route, results []*shardResult) []merge.Row {
+	if len(rt.Rows) != len(results) || len(results) < 2 {
+		return nil
+	}
+	total := 0
+	for i, r := range results {
+		if len(r.rows) != len(rt.Rows[i]) {
+			return nil
+		}
+		total += len(r.rows)
+	}
+	if total == 0 {
+		return nil
+	}
+	out := make([]merge.Row, total)
+	for i, r := range results {
+		for j, row := range r.rows {
+			pos := rt.Rows[i][j]
+			if pos < 0 || pos >= total || out[pos] != nil {
+				return nil
+			}
+			out[pos] = row
+		}
+	}
+	return out
+}
+
 // oneCopy keeps one shard's answer to a write on a reference table: every
 // shard wrote its own copy of the same rows, and one server would have
 // answered once. Copies that answered differently have drifted apart
