@@ -103,11 +103,11 @@ type Route struct {
 	SQL []string
 	// Params per shard for a split extended-protocol statement: which of
 	// the client's parameters (0-based) each shard's statement takes.
-	Params  [][]int
+	Params [][]int
 	// Rows, for a multi-row INSERT split over shards: per shard (as
 	// Shards), the positions in VALUES of the rows it got, so RETURNING
 	// rows can be put back in the order one server returns them.
-	Rows [][]int
+	Rows    [][]int
 	Merge   *merge.Spec
 	Version uint64 // of the shard map the route was computed with
 	Err     *Error
