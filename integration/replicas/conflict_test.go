@@ -24,9 +24,21 @@ func TestRecoveryConflictRetriedOnPrimary(t *testing.T) {
 			}
 		}
 		t.Cleanup(func() {
-			c := connect(t, r.DSN())
-			_, _ = c.Exec(context.Background(), `ALTER SYSTEM RESET max_standby_streaming_delay`)
-			_, _ = c.Exec(context.Background(), `SELECT pg_reload_conf()`)
+			// With the delay at 0 even a new connection's startup can be
+			// cancelled by replay (FATAL 40001): retry until the reset
+			// sticks, or later tests would run with it.
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				err := resetStandbyDelay(r.DSN())
+				if err == nil {
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Errorf("resetting max_standby_streaming_delay on %s: %v", r.Name, err)
+					return
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
 		})
 	}
 	p := startPgshard(t, "max_lag: 1h, max_lag_bytes: 1000000000")
@@ -89,4 +101,21 @@ func TestRecoveryConflictRetriedOnPrimary(t *testing.T) {
 	if conflicts == 0 {
 		t.Fatalf("no recovery conflict in %d tries: the test did not exercise the retry", attempts)
 	}
+}
+
+// resetStandbyDelay puts a replica's max_standby_streaming_delay back.
+func resetStandbyDelay(dsn string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer c.Close(ctx)
+	for _, q := range []string{`ALTER SYSTEM RESET max_standby_streaming_delay`, `SELECT pg_reload_conf()`} {
+		if _, err := c.Exec(ctx, q); err != nil {
+			return err
+		}
+	}
+	return nil
 }
