@@ -100,6 +100,10 @@ func (s *session) runMulti(ctx context.Context, j *multiJob) ([]*shardResult, er
 		s.multi = nil
 		s.mu.Unlock()
 	}()
+	// Every shard raises the same notices (DROP ... IF EXISTS, say); one
+	// server would have raised each once.
+	s.notices = map[string]struct{}{}
+	defer func() { s.notices = nil }()
 
 	results := make([]*shardResult, len(conns))
 	for i, c := range conns {
@@ -394,6 +398,12 @@ func (s *session) readMulti(c multiConn, res *shardResult, untilExecute bool) er
 				return nil
 			}
 		case 'N':
+			if s.notices != nil {
+				if _, dup := s.notices[string(body)]; dup {
+					break
+				}
+				s.notices[string(body)] = struct{}{}
+			}
 			if err := writeFrame(s.w, typ, body); err != nil {
 				return s.clientLost()
 			}

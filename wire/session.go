@@ -62,6 +62,7 @@ type session struct {
 	stmts      map[string]*statement // client statement names ("" too)
 	portals    map[string]*vportal   // portals whose statement runs on several shards
 	multi      []multiConn           // connections of a running multi-shard statement, for cancel
+	notices    map[string]struct{}   // notices a running multi-shard statement passed on, to pass each once
 	portalSets map[string]string     // portals whose statement sets session state (SET, RESET...)
 	swallowRFQ bool                  // relay: the ReadyForQuery answers pgshard's own Sync
 

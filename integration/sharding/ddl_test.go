@@ -77,3 +77,28 @@ func TestRouteAdminStatement(t *testing.T) {
 		t.Errorf("refused route:\n%s", got)
 	}
 }
+
+// TestDDLNoticesOnce: every shard raises the same notice for DDL (DROP ...
+// IF EXISTS of a missing table); the client hears it once, as from one
+// server.
+func TestDDLNoticesOnce(t *testing.T) {
+	ctx := ctxFor(t, time.Minute)
+	p := startPgshard(t)
+	var notices []string
+	cfg, err := pgx.ParseConfig(p.DSN("app", "app-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) { notices = append(notices, n.Message) }
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `DROP TABLE IF EXISTS no_such_table_here`); err != nil {
+		t.Fatal(err)
+	}
+	if len(notices) != 1 || !strings.Contains(notices[0], "does not exist, skipping") {
+		t.Fatalf("notices %q, want the one notice one server sends", notices)
+	}
+}
