@@ -100,10 +100,14 @@ func (s *session) runMulti(ctx context.Context, j *multiJob) ([]*shardResult, er
 		s.multi = nil
 		s.mu.Unlock()
 	}()
-	// Every shard raises the same notices (DROP ... IF EXISTS, say); one
-	// server would have raised each once.
-	s.notices = map[string]struct{}{}
-	defer func() { s.notices = nil }()
+	// A statement every shard runs whole (DDL, a reference-table write)
+	// raises the same notices on each (DROP ... IF EXISTS, say); one server
+	// would have raised each once. Shards reading or writing their own rows
+	// raise their own, all passed on.
+	if j.route.Kind == router.KindAll {
+		s.notices = map[string]struct{}{}
+		defer func() { s.notices = nil }()
+	}
 
 	results := make([]*shardResult, len(conns))
 	for i, c := range conns {
