@@ -58,6 +58,10 @@ func TestReferenceWritesAnswerOnce(t *testing.T) {
 			`MERGE INTO countries c USING (VALUES ('de', 'Deutschland'), ('it', 'Italy')) v(code, name) ON c.code = v.code
 			WHEN MATCHED THEN UPDATE SET name = v.name WHEN NOT MATCHED THEN INSERT VALUES (v.code, v.name)`,
 			`DELETE FROM countries WHERE code = 'fr' RETURNING name`,
+			`BEGIN`,
+			`UPDATE countries SET name = upper(name) WHERE code = 'it' RETURNING name`,
+			`INSERT INTO countries VALUES ('es', 'Spain') RETURNING code`,
+			`COMMIT`,
 			`SELECT code, name FROM countries ORDER BY code`,
 		} {
 			got, want := answer(through, q), answer(ref, q)
