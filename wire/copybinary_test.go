@@ -42,23 +42,33 @@ type binaryPartSeen struct {
 	data []byte
 }
 
-// cutBinary feeds stream in chunks of size n and collects the parts.
-func cutBinary(t *testing.T, stream []byte, n int) []binaryPartSeen {
-	t.Helper()
-	var rows binaryRows
+// feedBinary feeds stream to rows in chunks of size n and collects the
+// parts, stopping at the first error.
+func feedBinary(rows *binaryRows, stream []byte, n int) ([]binaryPartSeen, *pgError) {
 	var seen []binaryPartSeen
 	for off := 0; off < len(stream); off += n {
 		rows.feed(stream[off:min(off+n, len(stream))])
 		for {
 			part, kind, ok, pe := rows.next()
 			if pe != nil {
-				t.Fatalf("chunk size %d: %v", n, pe.Message)
+				return seen, pe
 			}
 			if !ok {
 				break
 			}
 			seen = append(seen, binaryPartSeen{kind, append([]byte(nil), part...)})
 		}
+	}
+	return seen, nil
+}
+
+// cutBinary is feedBinary for a well-formed stream.
+func cutBinary(t *testing.T, stream []byte, n int) []binaryPartSeen {
+	t.Helper()
+	var rows binaryRows
+	seen, pe := feedBinary(&rows, stream, n)
+	if pe != nil {
+		t.Fatalf("chunk size %d: %v", n, pe.Message)
 	}
 	if rows.pending() {
 		t.Fatalf("chunk size %d: bytes left over", n)
@@ -223,26 +233,19 @@ func FuzzBinaryRows(f *testing.F) {
 	f.Add(binaryStream(3), uint8(1))
 	f.Add([]byte("PGCOPY\n\xff\r\n\x00\x00\x00\x00\x00\x7f\xff\xff\xff"), uint8(5))
 	f.Fuzz(func(t *testing.T, data []byte, chunk uint8) {
-		n := int(chunk)%16 + 1
 		var rows binaryRows
+		seen, pe := feedBinary(&rows, data, int(chunk)%16+1)
+		if pe != nil {
+			return
+		}
 		var got []byte
-		for off := 0; off < len(data); off += n {
-			rows.feed(data[off:min(off+n, len(data))])
-			for {
-				part, kind, ok, pe := rows.next()
-				if pe != nil {
-					return
+		for _, p := range seen {
+			if p.kind == binaryTuple {
+				if _, ok := binaryField(p.data, 0); !ok && len(p.data) > 2 {
+					t.Fatalf("tuple %x has fields but field 0 is missing", p.data)
 				}
-				if !ok {
-					break
-				}
-				if kind == binaryTuple {
-					if _, ok := binaryField(part, 0); !ok && len(part) > 2 {
-						t.Fatalf("tuple %x has fields but field 0 is missing", part)
-					}
-				}
-				got = append(got, part...)
 			}
+			got = append(got, p.data...)
 		}
 		got = append(got, rows.buf...)
 		if !bytes.Equal(got, data) {
