@@ -126,3 +126,6 @@ SELECT * FROM users WHERE user_id = 1 OR true
 SELECT * FROM users WHERE user_id BETWEEN 1 AND 1
 UPDATE users SET name = 'x' WHERE user_id = 1 OR score > 5
 DELETE FROM users WHERE NOT user_id = 1
+SELECT * FROM users FOR UPDATE
+SELECT * FROM users WHERE user_id IN (1, 2, 3) FOR UPDATE
+SELECT * FROM users ORDER BY user_id LIMIT 5 FOR UPDATE
