@@ -126,6 +126,9 @@ type Error struct {
 	Code    string
 	Message string
 	Hint    string
+	// Position is where in the statement text the error is, counted in
+	// characters from 1 as in ErrorResponse's P field; 0 when none.
+	Position int
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }

@@ -38,7 +38,9 @@ func (r *Router) Schema() *Schema { return r.schema }
 
 // Statement is one statement of a simple query with its route.
 type Statement struct {
-	Text  string
+	Text string
+	// At is where Text starts in the query string, for error positions.
+	At    int
 	Route *Route
 }
 
@@ -52,22 +54,22 @@ func (r *Router) Simple(q string) []Statement { return r.SimpleKeyed(q, "") }
 // not "") routes every statement as a /* pgshard: shard_key=... */ hint
 // would.
 func (r *Router) SimpleKeyed(q, key string) []Statement {
-	first, next := sqltext.NextStatement(q, 0)
+	first, at, next := sqltext.NextStatement(q, 0)
 	if first == "" {
 		return []Statement{}
 	}
 	sc := scratchPool.Get().(*scratch)
 	defer sc.release()
 	m := r.maps.Load()
-	if second, _ := sqltext.NextStatement(q, next); second == "" {
+	if second, _, _ := sqltext.NextStatement(q, next); second == "" {
 		// The usual case, one statement: one allocation for the result.
 		one := &singleStatement{}
-		one.st[0] = Statement{Text: first, Route: r.routeSimple(sc, m, first, &one.rt, key)}
+		one.st[0] = Statement{Text: first, At: at, Route: r.routeSimple(sc, m, first, &one.rt, key)}
 		return one.st[:]
 	}
 	var out []Statement
-	for text, i := first, next; text != ""; text, i = sqltext.NextStatement(q, i) {
-		out = append(out, Statement{Text: text, Route: r.routeSimple(sc, m, text, &Route{}, key)})
+	for text, i := first, next; text != ""; text, at, i = sqltext.NextStatement(q, i) {
+		out = append(out, Statement{Text: text, At: at, Route: r.routeSimple(sc, m, text, &Route{}, key)})
 	}
 	return out
 }
@@ -185,14 +187,21 @@ func (r *Router) plan(text string, lits []sqltext.Literal) *Plan {
 	return r.schema.build(tree.Stmts[0].Stmt, lits, tree.Version)
 }
 
-// parseError turns libpg_query's error into what Postgres would answer.
+// parseError turns libpg_query's error into what Postgres would answer,
+// cursor position included. The position belongs to this text, not to
+// others of the same normalized form (literals of other lengths before
+// the error would move it), so the plan is cached by exact text.
 func parseError(err error) *Plan {
 	var pe *parser.Error
 	msg := err.Error()
+	pos := 0
 	if errors.As(err, &pe) {
-		msg = pe.Message
+		msg, pos = pe.Message, pe.Cursorpos
 	}
-	return refuse(codeSyntax, msg, "")
+	p := refuse(codeSyntax, msg, "")
+	p.Err.Position = pos
+	p.Exact = pos > 0
+	return p
 }
 
 // maxNesting bounds what the router hands to libpg_query. The parser

@@ -29,6 +29,7 @@ type pgError struct {
 	Message  string
 	Detail   string
 	Hint     string
+	Position int // in the client's query string, from 1; 0 for none
 }
 
 func (e *pgError) Error() string { return e.Code + ": " + e.Message }
@@ -40,7 +41,7 @@ func (e *pgError) response() *pgproto3.ErrorResponse {
 	}
 	return &pgproto3.ErrorResponse{
 		Severity: sev, SeverityUnlocalized: sev, Code: e.Code,
-		Message: e.Message, Detail: e.Detail, Hint: e.Hint,
+		Message: e.Message, Detail: e.Detail, Hint: e.Hint, Position: int32(e.Position),
 	}
 }
 

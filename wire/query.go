@@ -51,7 +51,7 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 				Hint:    "Keep the transaction on one shard key to use savepoints."})
 		}
 	}
-	t := s.targetOf(routed)
+	t := s.targetOf(q, routed)
 	if s.sc == nil && s.txStatus == 'E' && t.end == "" {
 		return s.refuse(errorf(codeInFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block"))
 	}

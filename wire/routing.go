@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/pgshard/pgshard/internal/config"
 	"github.com/pgshard/pgshard/internal/metrics"
@@ -90,12 +91,17 @@ type target struct {
 // targetOf combines the routes of a simple query's statements. Statements
 // that run on several shards must come alone: one Query is one implicit
 // transaction, and pgshard does not span one across shards.
-func (s *session) targetOf(stmts []router.Statement) target {
+func (s *session) targetOf(q string, stmts []router.Statement) target {
 	t := target{id: -1, read: true, kind: router.KindSession}
 	for i := range stmts {
 		rt := stmts[i].Route
 		if rt.Err != nil {
-			return target{err: routeError(rt.Err)}
+			pe := routeError(rt.Err)
+			if pe.Position > 0 {
+				// Positions count from the start of the whole query string.
+				pe.Position += utf8.RuneCountInString(q[:stmts[i].At])
+			}
+			return target{err: pe}
 		}
 		if rt.Kind != router.KindSession {
 			t.kind = rt.Kind
@@ -216,7 +222,7 @@ func (s *session) currentShard() shard.ShardID {
 }
 
 func routeError(e *router.Error) *pgError {
-	return &pgError{Code: e.Code, Message: e.Message, Hint: e.Hint}
+	return &pgError{Code: e.Code, Message: e.Message, Hint: e.Hint, Position: e.Position}
 }
 
 func abbreviate(q string) string {

@@ -100,7 +100,10 @@ func TestAppendNormalized(t *testing.T) {
 func TestNextStatement(t *testing.T) {
 	const q = " /* a */ ; SELECT 1 ;; SELECT ';' -- c\n; -- only\n"
 	var got []string
-	for st, i := NextStatement(q, 0); st != ""; st, i = NextStatement(q, i) {
+	for st, at, i := NextStatement(q, 0); st != ""; st, at, i = NextStatement(q, i) {
+		if q[at:at+len(st)] != st {
+			t.Errorf("NextStatement: %q said to start at %d, where %q is", st, at, q[at:])
+		}
 		got = append(got, st)
 	}
 	if want := Split(q); !reflect.DeepEqual(got, want) || len(got) != 2 {

@@ -10,32 +10,39 @@ import (
 // which the server ignores too.
 func Split(q string) []string {
 	var out []string
-	for st, i := NextStatement(q, 0); st != ""; st, i = NextStatement(q, i) {
+	for st, _, i := NextStatement(q, 0); st != ""; st, _, i = NextStatement(q, i) {
 		out = append(out, st)
 	}
 	return out
 }
 
-// NextStatement returns the first statement of q[i:] as Split would, and
-// the offset to look for the next one at: Split without allocating. It
-// returns "" when no statement is left.
-func NextStatement(q string, i int) (stmt string, next int) {
+// NextStatement returns the first statement of q[i:] as Split would, where
+// it starts in q (error positions are counted from the start of the whole
+// query string), and the offset to look for the next one at: Split without
+// allocating. It returns "" when no statement is left.
+func NextStatement(q string, i int) (stmt string, at, next int) {
 	start := i
 	for i < len(q) {
 		if q[i] != ';' {
 			i = SkipToken(q, i)
 			continue
 		}
-		if st := strings.TrimSpace(q[start:i]); st != "" && !onlyComments(st) {
-			return st, i + 1
+		if st, at := trimmed(q, start, i); st != "" && !onlyComments(st) {
+			return st, at, i + 1
 		}
 		i++
 		start = i
 	}
-	if st := strings.TrimSpace(q[start:]); st != "" && !onlyComments(st) {
-		return st, len(q)
+	if st, at := trimmed(q, start, len(q)); st != "" && !onlyComments(st) {
+		return st, at, len(q)
 	}
-	return "", len(q)
+	return "", len(q), len(q)
+}
+
+// trimmed is strings.TrimSpace(q[from:to]) and where that starts in q.
+func trimmed(q string, from, to int) (string, int) {
+	st := strings.TrimLeftFunc(q[from:to], unicode.IsSpace)
+	return strings.TrimRightFunc(st, unicode.IsSpace), to - len(st)
 }
 
 // onlyComments reports whether a trimmed statement is nothing but comments.
