@@ -1,0 +1,56 @@
+package proxy_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgshard/pgshard/integration/cluster"
+	"github.com/pgshard/pgshard/integration/pgshardtest"
+)
+
+// A JDBC application through pgshard's transaction pool sees exactly what
+// it sees on PostgreSQL: testdata/jdbc/Transcript.java (its header lists
+// the pgjdbc habits it covers) runs once directly and once through pgshard,
+// each in a schema of its own, and the transcripts must be identical.
+func TestJDBCTranscriptMatchesPostgres(t *testing.T) {
+	jdbc := pgshardtest.NeedJDBC(t)
+	p := startProxy(t, proxyOptions{})
+	ctx := ctxFor(t, 3*time.Minute)
+	admin := connect(t, pg.Shards[0].Primary.DSN())
+	if _, err := admin.Exec(ctx, "DROP SCHEMA IF EXISTS jdbc_direct, jdbc_proxy CASCADE; CREATE SCHEMA jdbc_direct; CREATE SCHEMA jdbc_proxy; GRANT ALL ON SCHEMA jdbc_proxy TO PUBLIC"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = admin.Exec(ctxFor(t, time.Minute), "DROP SCHEMA IF EXISTS jdbc_direct, jdbc_proxy CASCADE")
+	})
+
+	const program = "testdata/jdbc/Transcript.java"
+	direct := jdbc.Run(t, ctx, program, pgshardtest.URL(pg.Shards[0].Primary.Addr(), "postgres", "jdbc_direct"), "postgres", cluster.Password)
+	proxied := jdbc.Run(t, ctx, program, pgshardtest.URL(p.Addr, "app", "jdbc_proxy"), "app", "app-secret")
+	if d := pgshardtest.DiffLines(direct, proxied); d != "" {
+		t.Errorf("JDBC transcripts differ:\n%s\nthrough pgshard:\n%s", d, proxied)
+	}
+	// Equal transcripts of a run that went wrong both ways would prove
+	// nothing: the direct one must show each scenario working (lines that
+	// start so).
+	for _, want := range []string{
+		"prepared int 7 row 14 | V7 |",
+		"batch mixed counts [10, 5, 1]",
+		"tx result row 1003 | kept too |",
+		"tx isolation row serializable |",
+		"fetch interleaved a1:11 b1 a2:21 b2",
+		"error syntax 42601 ERROR: syntax error at or near \"SELEC\"   Position: 1",
+		"timeout 57014 within 3s: true",
+		"keys deleted row 3 | deleted |",
+		"copy out rows 100 same as copied in: true",
+		"simple mode syntax 42601 ERROR: syntax error at or near \"items\"   Position: 28",
+		"concurrent clients all ok",
+		"concurrent total row 300 | 2400 |",
+		"done",
+	} {
+		if !strings.Contains("\n"+direct, "\n"+want) {
+			t.Errorf("direct transcript lacks %q:\n%s", want, direct)
+		}
+	}
+}
