@@ -30,6 +30,15 @@ func (s *session) relay(wantRFQ bool) error {
 		if err != nil {
 			return s.serverLost(err, wantRFQ)
 		}
+		if i := s.headServer(); i > 0 && !asyncMsg(typ) {
+			// The message answers the server's first pending response:
+			// pgshard's own answers queued ahead of it go first (a
+			// ParameterDescription must follow the ParseComplete pgshard
+			// owes for a Parse it kept to itself).
+			if err := s.emitSynthetics(i); err != nil {
+				return err
+			}
+		}
 		switch typ {
 		case '1', '2', '3', 'T', 'n', 'C', 'I', 's':
 			if typ == 'C' {
@@ -106,6 +115,10 @@ func (s *session) relay(wantRFQ bool) error {
 		}
 	}
 }
+
+// asyncMsg reports the messages a server may send at any point, which
+// answer none of the client's messages.
+func asyncMsg(typ byte) bool { return typ == 'N' || typ == 'S' || typ == 'A' }
 
 // heldMsg is a response held back while a replica read may still be run
 // again elsewhere.

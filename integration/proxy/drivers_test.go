@@ -187,3 +187,34 @@ func TestPgbenchAllProtocols(t *testing.T) {
 		})
 	}
 }
+
+// pgx prepares the statements of a batch in a pipeline (Parse, Describe,
+// Sync) and requires the answers in order. When the server connection
+// already holds the statement, pgshard's own ParseComplete must still come
+// before the server's ParameterDescription. One server connection, two
+// clients preparing the same text: the second finds it prepared.
+func TestBatchPreparesAStatementTheServerConnectionHolds(t *testing.T) {
+	p := startProxy(t, proxyOptions{pool: "size: 1"})
+	ctx := ctxFor(t, time.Minute)
+	for client := range 2 {
+		conn := connect(t, p.DSN("app", "app-secret"))
+		b := &pgx.Batch{}
+		b.Queue("SELECT $1::int + 1", client)
+		b.Queue("SELECT $1::text || 'x'", "a")
+		br := conn.SendBatch(ctx, b)
+		var n int
+		var s string
+		if err := br.QueryRow().Scan(&n); err != nil {
+			t.Fatalf("client %d: first query: %v", client, err)
+		}
+		if err := br.QueryRow().Scan(&s); err != nil {
+			t.Fatalf("client %d: second query: %v", client, err)
+		}
+		if err := br.Close(); err != nil {
+			t.Fatalf("client %d: %v", client, err)
+		}
+		if n != client+1 || s != "ax" {
+			t.Fatalf("client %d: got %d %q", client, n, s)
+		}
+	}
+}
