@@ -179,8 +179,12 @@ func (s *session) bind(ctx context.Context, body []byte) error {
 		if errors.As(err, &pe) && pe.Severity != "FATAL" {
 			return s.batchFail(pe)
 		}
+		if err == errBatchEnded {
+			return nil
+		}
 		return err
 	}
+	s.batchWrote = s.batchWrote || !read
 	if s.onReplica && s.txStatus == 'I' && !s.recording {
 		// A read batch on a replica: recorded from here to Sync.
 		s.recording = true
@@ -310,7 +314,7 @@ func (s *session) flush() error {
 
 func (s *session) sync(ctx context.Context) error {
 	defer func() {
-		s.batchOpen, s.batchUsed, s.batchError = false, false, false
+		s.batchOpen, s.batchUsed, s.batchError, s.batchWrote = false, false, false, false
 		if s.txStatus == 'I' {
 			clear(s.portals) // portals end with their transaction
 		}
@@ -319,7 +323,7 @@ func (s *session) sync(ctx context.Context) error {
 	}()
 	sc := s.sc
 	s.readRetry = s.recording && s.onReplica && s.txStatus == 'I'
-	err := s.syncServer()
+	err := s.syncServer(ctx)
 	s.readRetry = false
 	if err == nil && s.retryRead {
 		err = s.retryBatch(ctx)
@@ -338,7 +342,10 @@ func (s *session) sync(ctx context.Context) error {
 
 // syncServer ends the batch on the attached server (or answers the Sync
 // itself when the batch never reached one).
-func (s *session) syncServer() error {
+func (s *session) syncServer(ctx context.Context) error {
+	if s.batchTx {
+		return s.syncBatchTx(ctx)
+	}
 	if s.sc == nil || !s.batchUsed {
 		if err := s.emitSynthetics(len(s.pending)); err != nil {
 			return err
@@ -387,7 +394,7 @@ func (s *session) retryBatch(ctx context.Context) error {
 			return err
 		}
 	}
-	return s.syncServer()
+	return s.syncServer(ctx)
 }
 
 // serverFor attaches a server connection and, if st is given, makes sure
@@ -399,6 +406,9 @@ func (s *session) serverFor(ctx context.Context, st *statement, id shard.ShardID
 		var pe *pgError
 		if errors.As(err, &pe) && pe.Severity != "FATAL" {
 			return s.batchFail(pe)
+		}
+		if err == errBatchEnded {
+			return nil
 		}
 		return err
 	}

@@ -82,6 +82,9 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 		if errors.As(err, &pe) && pe.Severity != "FATAL" {
 			return s.refuse(pe)
 		}
+		if err == errBatchEnded {
+			return nil // a Query inside a failed batch is ignored until Sync
+		}
 		return err
 	}
 	if err := s.runQuery(body); err != nil {

@@ -253,15 +253,35 @@ func (s *session) attachNode(ctx context.Context, id shard.ShardID, node *config
 			return nil
 		}
 		switch {
+		case s.txStatus == 'I' && s.batchUsed && s.batchWrote:
+			// A batch (one implicit transaction up to Sync) that wrote here
+			// goes on on another shard. PostgreSQL commits a batch whole or
+			// not at all, so it becomes a transaction over several shards,
+			// committed with two-phase commit at the client's Sync.
+			if err := s.openBatchTx(); err != nil {
+				return err
+			}
+			s.keep()
 		case s.txStatus == 'I' && s.batchUsed:
-			// An implicit transaction (a batch up to Sync) moves: the part
-			// already sent is completed where it ran first.
+			// A batch that only read here moves: that part is completed
+			// where it ran.
 			if err := s.syncAway(); err != nil {
 				return err
+			}
+			if s.batchError {
+				return errBatchEnded
 			}
 			if s.sc != nil {
 				s.park()
 			}
+		case s.txStatus == 'T' && s.batchTx && s.owesServer():
+			if err := s.drainServer(); err != nil {
+				return err
+			}
+			if s.sc == nil || s.batchError {
+				return errBatchEnded
+			}
+			s.keep()
 		case s.txStatus == 'I':
 			s.park()
 		case s.txStatus == 'E':

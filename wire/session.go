@@ -89,8 +89,12 @@ type session struct {
 	batchOpen     bool // extended-protocol messages since the last Sync
 	batchUsed     bool // the batch sent something to the server
 	batchError    bool // an error ended the batch; skip messages until Sync
-	sawError      bool // the last relay passed an ErrorResponse
-	lastTag       string
+	batchWrote    bool // the batch sent a write to the attached server
+	// batchTx: the batch's writes reached several shards; its implicit
+	// transaction is an explicit one on each, committed at Sync.
+	batchTx  bool
+	sawError bool // the last relay passed an ErrorResponse
+	lastTag  string
 }
 
 // statement is a client's prepared statement. Its server-side twin is named

@@ -147,6 +147,68 @@ func twoPhaseError(err error, step string) *pgError {
 	return &e
 }
 
+// errBatchEnded: an error already reported to the client ended the batch
+// while pgshard moved it to another shard; the message that asked for the
+// move is skipped, as PostgreSQL skips messages until Sync after an error.
+var errBatchEnded = errors.New("batch ended by an error")
+
+// openBatchTx turns the batch's implicit transaction on the attached server
+// into a transaction block that pgshard can commit with two-phase commit
+// (BEGIN inside an implicit transaction keeps what it already did). What
+// the server owes for the batch is read first: an error there has ended
+// the batch, and the server would ignore the BEGIN until Sync.
+func (s *session) openBatchTx() error {
+	if err := s.drainServer(); err != nil {
+		return err
+	}
+	if s.sc == nil || s.batchError {
+		return errBatchEnded
+	}
+	if err := s.hiddenQuery(s.sc, "BEGIN", 1); err != nil {
+		s.sc.broken = true
+		return s.serverLost(err, false)
+	}
+	s.txStatus = 'T'
+	s.txBegin = "BEGIN"
+	s.batchTx = true
+	return nil
+}
+
+// syncBatchTx ends, at the client's Sync, a batch whose writes spread over
+// several shards: committed on all of them with two-phase commit, or, after
+// any error, rolled back on all. The client sees what PostgreSQL sends for
+// a batch, ending in ReadyForQuery idle.
+func (s *session) syncBatchTx(ctx context.Context) error {
+	s.batchTx = false
+	if s.sc != nil {
+		if err := writeFrame(s.sc.w, 'S', nil); err != nil {
+			return s.serverLost(err, true)
+		}
+		if err := s.sc.w.Flush(); err != nil {
+			return s.serverLost(err, true)
+		}
+		s.swallowRFQ = true
+		err := s.relay(true)
+		s.swallowRFQ = false
+		if err != nil {
+			return err
+		}
+		if s.sc == nil {
+			// The connection was lost, and the client told so (with its
+			// ReadyForQuery): the other shards roll back.
+			s.finishTransaction(ctx, false)
+			return nil
+		}
+	}
+	_, pe := s.finishTransaction(ctx, s.txStatus == 'T' && !s.batchError)
+	if pe != nil {
+		if err := writeMsg(s.w, &s.scratch, pe.response()); err != nil {
+			return errClientGone
+		}
+	}
+	return writeMsg(s.w, &s.scratch, &pgproto3.ReadyForQuery{TxStatus: 'I'})
+}
+
 // endTransaction answers COMMIT or ROLLBACK of a transaction spread over
 // several shards.
 func (s *session) endTransaction(ctx context.Context, commit bool) error {

@@ -1,0 +1,118 @@
+package sharding_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgshard/pgshard/shard"
+)
+
+// A pipelined batch (pgx SendBatch, JDBC executeBatch: every Bind/Execute
+// before one Sync) is one implicit transaction in PostgreSQL: it commits
+// whole at Sync, or not at all. Through pgshard a batch whose writes reach
+// several shards must keep that: a failure on any shard leaves no row of
+// the batch anywhere. Each batch runs on pgshard and on one PostgreSQL,
+// and the tables and errors must match.
+func TestPipelinedBatchAcrossShardsIsAtomic(t *testing.T) {
+	ctx := ctxFor(t, 2*time.Minute)
+	p := startPgshard(t)
+	through := connect(t, p.DSN("app", "app-secret"))
+	ref := connect(t, single.Shards[0].Primary.DSN())
+	for _, c := range []*pgx.Conn{through, ref} {
+		for _, q := range []string{`DROP TABLE IF EXISTS placed`, `CREATE TABLE placed (k bigint PRIMARY KEY, src text NOT NULL)`} {
+			if _, err := c.Exec(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+	}
+	k := keysOnShards(5000) // k[i] lives on shard i
+	const ins = `INSERT INTO placed (k, src) VALUES ($1, $2)`
+	type stmt struct {
+		sql  string
+		args []any
+	}
+	for _, tc := range []struct {
+		name  string
+		batch []stmt
+	}{
+		{"every shard, all succeed", []stmt{{ins, []any{k[0], "a"}}, {ins, []any{k[1], "a"}}, {ins, []any{k[2], "a"}}}},
+		{"last shard fails", []stmt{{ins, []any{k[1] + 3, "b"}}, {ins, []any{k[2] + 3, "b"}}, {ins, []any{k[0], "dup"}}}},
+		{"middle shard fails, rest skipped", []stmt{{ins, []any{k[0] + 7, "c"}}, {ins, []any{k[1], "dup"}}, {ins, []any{k[2] + 7, "c"}}}},
+		{"back to the first shard, then fails", []stmt{{ins, []any{k[0] + 11, "d"}}, {ins, []any{k[1] + 11, "d"}},
+			{`UPDATE placed SET src = 'd2' WHERE k = $1`, []any{k[0]}}, {ins, []any{k[2], "dup"}}}},
+		{"reads then writes", []stmt{{`SELECT count(*) FROM placed WHERE k = $1`, []any{k[2]}}, {ins, []any{k[0] + 13, "e"}},
+			{`UPDATE placed SET src = 'e2' WHERE k = $1`, []any{k[1]}}, {`SELECT src FROM placed WHERE k = $1`, []any{k[1]}}}},
+		{"a failing statement's error, not a commit error", []stmt{{ins, []any{k[0] + 17, "f"}}, {`SELECT 1 / (k - k) FROM placed WHERE k = $1`, []any{k[1]}}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			run := func(c *pgx.Conn) string {
+				b := &pgx.Batch{}
+				for _, st := range tc.batch {
+					b.Queue(st.sql, st.args...)
+				}
+				err := c.SendBatch(ctx, b).Close()
+				var pe *pgconn.PgError
+				switch {
+				case errors.As(err, &pe):
+					return pe.Code + " " + pe.Message
+				case err != nil:
+					t.Fatalf("batch: %v", err)
+				}
+				return "ok"
+			}
+			got, want := run(through), run(ref)
+			if got != want {
+				t.Errorf("batch outcome: pgshard %q, PostgreSQL %q", got, want)
+			}
+			if g, w := contents(ctx, t, through), contents(ctx, t, ref); g != w {
+				t.Errorf("after the batch:\n pgshard:    %s\n PostgreSQL: %s", g, w)
+			}
+		})
+	}
+	if n := preparedLeft(ctx, t); n != 0 {
+		t.Errorf("%d prepared transactions left on the shards", n)
+	}
+	// Each row sits on the shard that owns its key, and only there.
+	m := shard.EqualMap(len(sharded.Shards))
+	for i, sh := range sharded.Shards {
+		rows, err := connect(t, sh.Primary.DSN()).Query(ctx, `SELECT k FROM placed`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, key := range keys {
+			if owner := m.Lookup(shard.HashInt(key)); int(owner) != i {
+				t.Errorf("key %d is on shard %d, owned by shard %d", key, i, owner)
+			}
+		}
+	}
+}
+
+// contents lists placed's rows in key order.
+func contents(ctx context.Context, t *testing.T, c *pgx.Conn) string {
+	t.Helper()
+	rows, err := c.Query(ctx, `SELECT k, src FROM placed ORDER BY k`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
+		var k int64
+		var src string
+		err := r.Scan(&k, &src)
+		return fmt.Sprintf("%d:%s", k, src), err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(got, " ")
+}
