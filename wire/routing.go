@@ -274,7 +274,11 @@ func (s *session) attachNode(ctx context.Context, id shard.ShardID, node *config
 			if s.sc != nil {
 				s.park()
 			}
-		case s.txStatus == 'T' && s.batchTx && s.owesServer():
+		case s.txStatus == 'T' && s.owesServer() && !s.isReplica(s.sc):
+			// A pipelined transaction (JDBC's executeBatch in one, or a
+			// batch that became one above) goes on on another shard: what
+			// this shard owes is read first, since an error in it ends the
+			// batch here.
 			if err := s.drainServer(); err != nil {
 				return err
 			}

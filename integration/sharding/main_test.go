@@ -63,6 +63,7 @@ databases:
         - {name: tp, key: k}
         - {name: bincopy, key: k}
         - {name: ex, key: k}
+        - {name: jaccounts, key: id}
       reference_tables: [countries]
 %s`, listen, strings.Join(extra, "\n"), cluster.Password, pgshardtest.ShardsYAML(sharded))
 	})

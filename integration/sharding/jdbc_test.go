@@ -1,0 +1,47 @@
+package sharding_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgshard/pgshard/integration/cluster"
+	"github.com/pgshard/pgshard/integration/pgshardtest"
+)
+
+// A JDBC application over a sharded table gets through pgshard exactly
+// the answers one PostgreSQL gives: testdata/jdbc/Sharded.java (its header
+// lists what it covers) runs against both and the transcripts must match.
+func TestJDBCOverShardsMatchesOnePostgres(t *testing.T) {
+	jdbc := pgshardtest.NeedJDBC(t)
+	ctx := ctxFor(t, 3*time.Minute)
+	p := startPgshard(t)
+	const program = "testdata/jdbc/Sharded.java"
+	want := jdbc.Run(t, ctx, program, pgshardtest.URL(single.Shards[0].Primary.Addr(), "postgres", "public"), "postgres", cluster.Password)
+	got := jdbc.Run(t, ctx, program, pgshardtest.URL(p.Addr, "app", "public"), "app", "app-secret")
+	if d := pgshardtest.DiffLines(want, got); d != "" {
+		t.Errorf("JDBC transcripts differ:\n%s\nthrough pgshard:\n%s", d, got)
+	}
+	for _, line := range []string{
+		"batch insert 120 statements, 120 rows",
+		"failing batch 23505",
+		"after failing batch: count=120 count=0",
+		"fetch in chunks: 120 rows, first 120, sum 7260",
+		"batch delete in a transaction: 11",
+		"done",
+	} {
+		if !strings.Contains("\n"+want, "\n"+line) {
+			t.Errorf("PostgreSQL's transcript lacks %q:\n%s", line, want)
+		}
+	}
+	// The table was spread: every shard holds some of its rows.
+	for i, sh := range sharded.Shards {
+		var n int
+		if err := connect(t, sh.Primary.DSN()).QueryRow(ctx, `SELECT count(*) FROM jaccounts`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			t.Errorf("shard %d holds no rows of jaccounts", i)
+		}
+	}
+}

@@ -1,0 +1,134 @@
+// Sharded runs what a JDBC application does with a table sharded by its
+// key and prints a transcript of every answer. The Go test (jdbc_test.go)
+// runs it through pgshard, over several shards, and against one unsharded
+// PostgreSQL, and requires identical transcripts.
+//
+// Usage: java -cp postgresql.jar Sharded.java URL USER PASSWORD
+//
+// It covers executeBatch with rows for every shard (one pipelined batch,
+// which must commit whole or not at all), a PreparedStatement routed by its
+// key parameter before and after pgjdbc switches to a named statement,
+// merged reads across shards, a fetchSize read of a merged result in a
+// transaction, and a transaction that writes on several shards.
+import java.math.BigDecimal;
+import java.sql.BatchUpdateException;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.ResultSetMetaData;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.Arrays;
+import java.util.Properties;
+
+public class Sharded {
+    public static void main(String[] args) throws Exception {
+        Properties props = new Properties();
+        props.setProperty("user", args[1]);
+        props.setProperty("password", args[2]);
+        try (Connection c = DriverManager.getConnection(args[0], props)) {
+            try (Statement s = c.createStatement()) {
+                s.execute("DROP TABLE IF EXISTS jaccounts");
+                s.execute("CREATE TABLE jaccounts (id bigint PRIMARY KEY, owner text NOT NULL, balance numeric(12,2) NOT NULL)");
+            }
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO jaccounts (id, owner, balance) VALUES (?, ?, ?)")) {
+                for (long id = 1; id <= 120; id++) {
+                    ps.setLong(1, id);
+                    ps.setString(2, "owner-" + (id % 9));
+                    ps.setBigDecimal(3, new BigDecimal(id * 37 % 1000).movePointLeft(1));
+                    ps.addBatch();
+                }
+                int[] counts = ps.executeBatch();
+                System.out.println("batch insert " + counts.length + " statements, " + Arrays.stream(counts).sum() + " rows");
+            }
+            // A batch for every shard whose last row repeats a key: PostgreSQL
+            // inserts none of it.
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO jaccounts (id, owner, balance) VALUES (?, ?, ?)")) {
+                for (long id : new long[] {1001, 1002, 1003, 1004, 1005, 1006, 7}) {
+                    ps.setLong(1, id);
+                    ps.setString(2, "late");
+                    ps.setBigDecimal(3, BigDecimal.ONE);
+                    ps.addBatch();
+                }
+                ps.executeBatch();
+                System.out.println("failing batch accepted");
+            } catch (BatchUpdateException e) {
+                System.out.println("failing batch " + e.getSQLState());
+            }
+            query(c, "after failing batch", "SELECT count(*), count(*) FILTER (WHERE owner = 'late') FROM jaccounts");
+
+            try (PreparedStatement ps = c.prepareStatement("SELECT owner, balance FROM jaccounts WHERE id = ?")) {
+                for (long id = 3; id <= 30; id += 3) {
+                    ps.setLong(1, id);
+                    try (ResultSet rs = ps.executeQuery()) {
+                        print("by key " + id, rs);
+                    }
+                }
+            }
+            try (PreparedStatement ps = c.prepareStatement("UPDATE jaccounts SET balance = balance + ? WHERE id = ?")) {
+                for (long id = 10; id <= 16; id++) {
+                    ps.setBigDecimal(1, new BigDecimal("0.50"));
+                    ps.setLong(2, id);
+                    System.out.println("update " + id + ": " + ps.executeUpdate());
+                }
+            }
+            query(c, "merged aggregate", "SELECT count(*), sum(balance), min(balance), max(balance), avg(balance) FROM jaccounts");
+            query(c, "merged group", "SELECT owner, count(*), sum(balance) FROM jaccounts GROUP BY owner HAVING count(*) > 12 ORDER BY owner");
+            query(c, "merged top", "SELECT id, balance FROM jaccounts ORDER BY balance DESC, id LIMIT 5 OFFSET 2");
+
+            c.setAutoCommit(false);
+            try (Statement s = c.createStatement()) {
+                s.setFetchSize(25);
+                try (ResultSet rs = s.executeQuery("SELECT id FROM jaccounts ORDER BY id DESC")) {
+                    long n = 0, sum = 0, first = -1;
+                    while (rs.next()) {
+                        if (first < 0) {
+                            first = rs.getLong(1);
+                        }
+                        n++;
+                        sum += rs.getLong(1);
+                    }
+                    System.out.println("fetch in chunks: " + n + " rows, first " + first + ", sum " + sum);
+                }
+            }
+            c.commit();
+
+            try (Statement s = c.createStatement()) {
+                s.executeUpdate("UPDATE jaccounts SET balance = balance - 5 WHERE id = 1");
+                s.executeUpdate("UPDATE jaccounts SET balance = balance + 5 WHERE id = 2");
+                s.executeUpdate("UPDATE jaccounts SET balance = balance + 1 WHERE id = 3");
+            }
+            c.commit();
+            try (PreparedStatement ps = c.prepareStatement("DELETE FROM jaccounts WHERE id = ?")) {
+                for (long id = 100; id <= 110; id++) {
+                    ps.setLong(1, id);
+                    ps.addBatch();
+                }
+                System.out.println("batch delete in a transaction: " + Arrays.stream(ps.executeBatch()).sum());
+            }
+            c.rollback();
+            c.setAutoCommit(true);
+            query(c, "after transactions", "SELECT id, balance FROM jaccounts WHERE id IN (1, 2, 3, 100, 110) ORDER BY id");
+            query(c, "final", "SELECT count(*), sum(balance) FROM jaccounts");
+        }
+        System.out.println("done");
+    }
+
+    static void query(Connection c, String label, String sql) throws SQLException {
+        try (Statement s = c.createStatement(); ResultSet rs = s.executeQuery(sql)) {
+            print(label, rs);
+        }
+    }
+
+    static void print(String label, ResultSet rs) throws SQLException {
+        ResultSetMetaData md = rs.getMetaData();
+        while (rs.next()) {
+            StringBuilder row = new StringBuilder();
+            for (int i = 1; i <= md.getColumnCount(); i++) {
+                row.append(md.getColumnLabel(i)).append('=').append(rs.getString(i)).append(' ');
+            }
+            System.out.println(label + ": " + row.toString().trim());
+        }
+    }
+}
