@@ -63,9 +63,33 @@ func (j *JDBC) Run(t testing.TB, ctx context.Context, source string, args ...str
 	return stdout.String()
 }
 
-// DiffLines describes the first lines where two transcripts differ, or
+// Endpoint is where and as whom a JDBC program connects.
+type Endpoint struct {
+	URL, User, Password string
+}
+
+// CompareTranscripts runs the program against PostgreSQL (want) and
+// through pgshard (got) and fails the test unless both print the same
+// transcript. Equal transcripts of a run that went wrong both ways would
+// prove nothing, so PostgreSQL's must also hold a line starting with each
+// of mustHave.
+func (j *JDBC) CompareTranscripts(t testing.TB, ctx context.Context, source string, want, got Endpoint, mustHave []string) {
+	t.Helper()
+	ref := j.Run(t, ctx, source, want.URL, want.User, want.Password)
+	through := j.Run(t, ctx, source, got.URL, got.User, got.Password)
+	if d := diffLines(ref, through); d != "" {
+		t.Errorf("JDBC transcripts differ:\n%s\nthrough pgshard:\n%s", d, through)
+	}
+	for _, line := range mustHave {
+		if !strings.Contains("\n"+ref, "\n"+line) {
+			t.Errorf("PostgreSQL's transcript lacks %q:\n%s", line, ref)
+		}
+	}
+}
+
+// diffLines describes the first lines where two transcripts differ, or
 // returns "" when they are equal.
-func DiffLines(want, got string) string {
+func diffLines(want, got string) string {
 	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
 	var b strings.Builder
 	shown := 0
