@@ -52,8 +52,12 @@ func TestReadsSplitEvenlyBetweenHealthyReplicas(t *testing.T) {
 			t.Errorf("%s served %d of 10,000 reads, want 5,000 ± 20%%", r, c)
 		}
 	}
-	if counts["s0_primary"] > 0 {
-		t.Errorf("the primary served %d reads while both replicas were healthy", counts["s0_primary"])
+	// A replica counts only while its last successful poll is at most two
+	// intervals old (200 ms here); on a loaded CI machine both polls are
+	// now and then late at once, and a read goes to the primary then, as
+	// it should. Anything beyond such stragglers is a selection bug.
+	if c := counts["s0_primary"]; c > 50 {
+		t.Errorf("the primary served %d of 10,000 reads while both replicas were healthy", c)
 	}
 }
 
