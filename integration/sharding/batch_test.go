@@ -25,13 +25,7 @@ func TestPipelinedBatchAcrossShardsIsAtomic(t *testing.T) {
 	p := startPgshard(t)
 	through := connect(t, p.DSN("app", "app-secret"))
 	ref := connect(t, single.Shards[0].Primary.DSN())
-	for _, c := range []*pgx.Conn{through, ref} {
-		for _, q := range []string{`DROP TABLE IF EXISTS placed`, `CREATE TABLE placed (k bigint PRIMARY KEY, src text NOT NULL)`} {
-			if _, err := c.Exec(ctx, q); err != nil {
-				t.Fatalf("%s: %v", q, err)
-			}
-		}
-	}
+	execOnEach(ctx, t, []*pgx.Conn{through, ref}, `DROP TABLE IF EXISTS placed`, `CREATE TABLE placed (k bigint PRIMARY KEY, src text NOT NULL)`)
 	k := keysOnShards(5000) // k[i] lives on shard i
 	const ins = `INSERT INTO placed (k, src) VALUES ($1, $2)`
 	type stmt struct {

@@ -72,3 +72,16 @@ databases:
 func connect(t testing.TB, dsn string) *pgx.Conn { return pgshardtest.Connect(t, dsn) }
 
 func ctxFor(t testing.TB, d time.Duration) context.Context { return pgshardtest.Context(t, d) }
+
+// execOnEach runs the statements, in order, on each connection: the same
+// schema set up through pgshard and on the reference server.
+func execOnEach(ctx context.Context, t testing.TB, conns []*pgx.Conn, stmts ...string) {
+	t.Helper()
+	for _, c := range conns {
+		for _, q := range stmts {
+			if _, err := c.Exec(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+	}
+}

@@ -42,14 +42,8 @@ func TestReferenceWritesAnswerOnce(t *testing.T) {
 	}
 	// Both protocols, each from the same start on both sides.
 	for _, mode = range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeCacheStatement} {
-		for _, c := range []*pgx.Conn{through, ref} {
-			for _, q := range []string{`DROP TABLE IF EXISTS countries`, `CREATE TABLE countries (code text PRIMARY KEY, name text NOT NULL)`,
-				`INSERT INTO countries VALUES ('fr', 'France'), ('de', 'Germany')`} {
-				if _, err := c.Exec(ctx, q); err != nil {
-					t.Fatalf("%s: %v", q, err)
-				}
-			}
-		}
+		execOnEach(ctx, t, []*pgx.Conn{through, ref}, `DROP TABLE IF EXISTS countries`, `CREATE TABLE countries (code text PRIMARY KEY, name text NOT NULL)`,
+			`INSERT INTO countries VALUES ('fr', 'France'), ('de', 'Germany')`)
 		for _, q := range []string{
 			`INSERT INTO countries (code, name) VALUES ('zz', 'Z') RETURNING code, name`,
 			`INSERT INTO countries (code, name) VALUES ('zz', 'Z') ON CONFLICT (code) DO NOTHING RETURNING code`,

@@ -18,13 +18,7 @@ func TestMultiRowInsertReturningOrder(t *testing.T) {
 	p := startPgshard(t)
 	through := connect(t, p.DSN("app", "app-secret"))
 	ref := connect(t, single.Shards[0].Primary.DSN())
-	for _, c := range []*pgx.Conn{through, ref} {
-		for _, q := range []string{`DROP TABLE IF EXISTS placed`, `CREATE TABLE placed (k bigint NOT NULL, src text NOT NULL)`} {
-			if _, err := c.Exec(ctx, q); err != nil {
-				t.Fatalf("%s: %v", q, err)
-			}
-		}
-	}
+	execOnEach(ctx, t, []*pgx.Conn{through, ref}, `DROP TABLE IF EXISTS placed`, `CREATE TABLE placed (k bigint NOT NULL, src text NOT NULL)`)
 	returned := func(c *pgx.Conn, q string, mode pgx.QueryExecMode, args ...any) string {
 		rows, err := c.Query(ctx, q, append([]any{mode}, args...)...)
 		if err != nil {
