@@ -18,6 +18,8 @@ type values struct {
 	params  [][]byte
 	formats []int16
 	text    string
+	// keyCols: for an INSERT without a column list, where the key is.
+	keyCols KeyColumns
 }
 
 // point hashes one key value of type t.
@@ -126,8 +128,19 @@ func (p *Plan) routeInto(rt *Route, m *shard.Map, def shard.ShardID, v values, h
 	case KindScatter, KindAll, KindCopyIn, KindCopyOut:
 		rt.Shards = m.Shards()
 	case KindShard:
-		if p.Insert != nil {
-			return p.splitInsert(rt, m, v)
+		if ins := p.Insert; ins != nil {
+			if ins.ByPosition != nil {
+				key, ok := v.keyCols[ins.Table]
+				if !ok {
+					rt.NeedColumns = &ins.Relation
+					return refuseRoute(rt, needColumnsError(ins.Table))
+				}
+				var e *Error
+				if ins, e = ins.atPosition(key); e != nil {
+					return refuseRoute(rt, e)
+				}
+			}
+			return p.splitInsert(ins, rt, m, v)
 		}
 		// The distinct shards, deduplicated in a small slice (most
 		// statements pin one key), with a map only for long lists spread

@@ -12,7 +12,31 @@ import (
 type insertSplit struct {
 	Table *Table
 	Rows  []Source
+	// ByPosition is set instead of Rows for an INSERT without a column
+	// list: every row's values in order. Which of them is the key depends
+	// on the table's column order, which only the servers know; the wire
+	// layer reads it for each execution (KeyColumns) and the route picks
+	// the key from it.
+	ByPosition [][]rowValue
+	Relation   TableRef // the table as the statement names it
 }
+
+// rowValue is one value of a VALUES row, when routing may need it as a key.
+type rowValue struct {
+	Source
+	ok   bool // a constant or a parameter
+	null bool // the NULL constant
+}
+
+// TableRef is a table as a statement names it.
+type TableRef struct {
+	Table        *Table
+	Schema, Name string // as written; Schema "" when unqualified
+}
+
+// KeyColumns gives, for INSERTs without a column list, the 0-based position
+// of each sharded table's key among its columns, as read from a server.
+type KeyColumns map[*Table]int
 
 func (a *analyzer) insertPlan(ins *pg.InsertStmt, t *Table) *Plan {
 	p := &Plan{Command: "INSERT", Tables: []string{t.Name}}
@@ -25,12 +49,7 @@ func (a *analyzer) insertPlan(ins *pg.InsertStmt, t *Table) *Plan {
 			keyCol = i
 		}
 	}
-	if len(ins.Cols) == 0 {
-		return refuse(codeFeatureNotSupported,
-			fmt.Sprintf("pgshard: INSERT into sharded table %s must list its columns, so pgshard can find shard key %s", t, t.Key),
-			fmt.Sprintf("Write INSERT INTO %s (%s, ...) VALUES (...).", t.Name, t.Key))
-	}
-	if keyCol < 0 {
+	if len(ins.Cols) > 0 && keyCol < 0 {
 		return refuse(codeFeatureNotSupported,
 			fmt.Sprintf("pgshard: INSERT into sharded table %s does not set its shard key %s", t, t.Key),
 			fmt.Sprintf("Include %s in the column list: a row's key decides its shard.", t.Key))
@@ -49,6 +68,9 @@ func (a *analyzer) insertPlan(ins *pg.InsertStmt, t *Table) *Plan {
 			fmt.Sprintf("pgshard: INSERT ... SELECT into sharded table %s is not supported", t),
 			"Insert the rows with VALUES (several rows per statement are fine) or COPY.")
 	}
+	if len(ins.Cols) == 0 {
+		return a.positionalInsert(p, ins, t, sel)
+	}
 	split := &insertSplit{Table: t}
 	for n, row := range sel.ValuesLists {
 		items := row.GetList().GetItems()
@@ -56,15 +78,11 @@ func (a *analyzer) insertPlan(ins *pg.InsertStmt, t *Table) *Plan {
 			return refuse(codeSyntax, "INSERT has more target columns than expressions", "")
 		}
 		if c := items[keyCol].GetAConst(); c != nil && c.Isnull {
-			return refuse(codeNullKey,
-				fmt.Sprintf("pgshard: null value in shard key column %s of row %d of INSERT into %s", t.Key, n+1, t),
-				"Every row of a sharded table needs a shard key.")
+			return refuse(codeNullKey, nullKeyMessage(t, n), "Every row of a sharded table needs a shard key.")
 		}
 		src, ok := a.source(items[keyCol])
 		if !ok {
-			return refuse(codeFeatureNotSupported,
-				fmt.Sprintf("pgshard: row %d of INSERT into %s gives shard key %s as an expression; pgshard needs a constant or a parameter", n+1, t, t.Key),
-				"Compute the key in the application and pass it as a value.")
+			return refuse(codeFeatureNotSupported, keyExpressionMessage(t, n), "Compute the key in the application and pass it as a value.")
 		}
 		split.Rows = append(split.Rows, src)
 	}
@@ -138,4 +156,68 @@ func (a *analyzer) copyPlan(c *pg.CopyStmt) *Plan {
 	p.Kind = KindCopyOut
 	p.Read = true
 	return p
+}
+
+// positionalInsert plans an INSERT without a column list: every value that
+// could be the key is recorded, and the route picks the key's position once
+// the wire layer has read the table's column order.
+func (a *analyzer) positionalInsert(p *Plan, ins *pg.InsertStmt, t *Table, sel *pg.SelectStmt) *Plan {
+	split := &insertSplit{Table: t, Relation: TableRef{Table: t, Schema: ins.Relation.Schemaname, Name: ins.Relation.Relname}}
+	for _, row := range sel.ValuesLists {
+		items := row.GetList().GetItems()
+		vals := make([]rowValue, len(items))
+		for i, it := range items {
+			if c := it.GetAConst(); c != nil && c.Isnull {
+				vals[i].null = true
+				continue
+			}
+			vals[i].Source, vals[i].ok = a.source(it)
+		}
+		split.ByPosition = append(split.ByPosition, vals)
+	}
+	sc := &scope{}
+	for _, r := range ins.ReturningList {
+		a.expr(r, sc)
+	}
+	p.Kind = KindShard
+	p.Insert = split
+	p.Exact = a.exact
+	return p
+}
+
+// atPosition is the insert with the key taken from position key of every
+// row; nil and the refusal when a row's key is missing, NULL or computed.
+func (ins *insertSplit) atPosition(key int) (*insertSplit, *Error) {
+	out := &insertSplit{Table: ins.Table, Rows: make([]Source, 0, len(ins.ByPosition))}
+	t := ins.Table
+	for n, row := range ins.ByPosition {
+		switch {
+		case key >= len(row):
+			return nil, &Error{Code: codeFeatureNotSupported,
+				Message: fmt.Sprintf("pgshard: row %d of INSERT into sharded table %s does not set its shard key %s (column %d)", n+1, t, t.Key, key+1),
+				Hint:    fmt.Sprintf("Give a value for %s: a row's key decides its shard.", t.Key)}
+		case row[key].null:
+			return nil, &Error{Code: codeNullKey, Message: nullKeyMessage(t, n), Hint: "Every row of a sharded table needs a shard key."}
+		case !row[key].ok:
+			return nil, &Error{Code: codeFeatureNotSupported, Message: keyExpressionMessage(t, n), Hint: "Compute the key in the application and pass it as a value."}
+		}
+		out.Rows = append(out.Rows, row[key].Source)
+	}
+	return out, nil
+}
+
+// needColumnsError is the answer when nobody told the route where the key
+// is in an INSERT without a column list (pgshard route has no server to ask).
+func needColumnsError(t *Table) *Error {
+	return &Error{Code: codeFeatureNotSupported,
+		Message: fmt.Sprintf("pgshard: INSERT into sharded table %s without a column list: which value is shard key %s depends on the table's column order on the servers", t, t.Key),
+		Hint:    fmt.Sprintf("Write INSERT INTO %s (%s, ...) VALUES (...).", t.Name, t.Key)}
+}
+
+func nullKeyMessage(t *Table, row int) string {
+	return fmt.Sprintf("pgshard: null value in shard key column %s of row %d of INSERT into %s", t.Key, row+1, t)
+}
+
+func keyExpressionMessage(t *Table, row int) string {
+	return fmt.Sprintf("pgshard: row %d of INSERT into %s gives shard key %s as an expression; pgshard needs a constant or a parameter", row+1, t, t.Key)
 }

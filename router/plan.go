@@ -114,6 +114,10 @@ type Route struct {
 	// Target is a /* pgshard: target=primary|replica */ hint: where a read
 	// should run; "" leaves it to the read policy.
 	Target string
+	// NeedColumns is set, with a refusal, when the statement is an INSERT
+	// without a column list and the caller gave no KeyColumns for its
+	// table: read the table's column order and route again with it.
+	NeedColumns *TableRef
 
 	one [1]shard.ShardID // Shards' storage for a route to one shard
 }
@@ -160,6 +164,13 @@ func (p *Plan) UsesParams() bool {
 		for _, v := range p.Insert.Rows {
 			if uses(v) {
 				return true
+			}
+		}
+		for _, row := range p.Insert.ByPosition {
+			for _, v := range row {
+				if uses(v.Source) {
+					return true
+				}
 			}
 		}
 	}

@@ -53,7 +53,11 @@ func (r *Router) Simple(q string) []Statement { return r.SimpleKeyed(q, "") }
 // SimpleKeyed is Simple for a session that set pgshard.shard_key: key (when
 // not "") routes every statement as a /* pgshard: shard_key=... */ hint
 // would.
-func (r *Router) SimpleKeyed(q, key string) []Statement {
+func (r *Router) SimpleKeyed(q, key string) []Statement { return r.SimpleWith(q, key, nil) }
+
+// SimpleWith is SimpleKeyed with the key positions of tables that INSERTs
+// without a column list name (see Route.NeedColumns).
+func (r *Router) SimpleWith(q, key string, cols KeyColumns) []Statement {
 	first, at, next := sqltext.NextStatement(q, 0)
 	if first == "" {
 		return []Statement{}
@@ -64,12 +68,12 @@ func (r *Router) SimpleKeyed(q, key string) []Statement {
 	if second, _, _ := sqltext.NextStatement(q, next); second == "" {
 		// The usual case, one statement: one allocation for the result.
 		one := &singleStatement{}
-		one.st[0] = Statement{Text: first, At: at, Route: r.routeSimple(sc, m, first, &one.rt, key)}
+		one.st[0] = Statement{Text: first, At: at, Route: r.routeSimple(sc, m, first, &one.rt, key, cols)}
 		return one.st[:]
 	}
 	var out []Statement
 	for text, i := first, next; text != ""; text, at, i = sqltext.NextStatement(q, i) {
-		out = append(out, Statement{Text: text, At: at, Route: r.routeSimple(sc, m, text, &Route{}, key)})
+		out = append(out, Statement{Text: text, At: at, Route: r.routeSimple(sc, m, text, &Route{}, key, cols)})
 	}
 	return out
 }
@@ -100,14 +104,14 @@ func (sc *scratch) release() {
 }
 
 // routeSimple plans and routes one statement of a simple query into rt.
-func (r *Router) routeSimple(sc *scratch, m *shard.Map, text string, rt *Route, key string) *Route {
+func (r *Router) routeSimple(sc *scratch, m *shard.Map, text string, rt *Route, key string, cols KeyColumns) *Route {
 	sc.key = sqltext.AppendNormalized(append(sc.key[:0], 'n'), text, &sc.n)
 	p := r.planNormalized(sc, text)
 	hints := sc.n.Hints
 	if key != "" {
 		hints = append(hints, sessionKeyHint+key)
 	}
-	return p.routeInto(rt, m, r.schema.Default, values{lits: sc.n.Literals, text: text}, hints)
+	return p.routeInto(rt, m, r.schema.Default, values{lits: sc.n.Literals, text: text, keyCols: cols}, hints)
 }
 
 // planNormalized returns the plan of text, whose "n"-prefixed normalized
@@ -160,11 +164,17 @@ func (r *Router) Bind(p *Plan, text string, params [][]byte, formats []int16) *R
 // BindKeyed is Bind for a session that set pgshard.shard_key (see
 // SimpleKeyed).
 func (r *Router) BindKeyed(p *Plan, text string, params [][]byte, formats []int16, key string) *Route {
+	return r.BindWith(p, text, params, formats, key, nil)
+}
+
+// BindWith is BindKeyed with the key positions of tables that INSERTs
+// without a column list name (see Route.NeedColumns).
+func (r *Router) BindWith(p *Plan, text string, params [][]byte, formats []int16, key string, cols KeyColumns) *Route {
 	hints := p.hints
 	if key != "" {
 		hints = append(hints[:len(hints):len(hints)], sessionKeyHint+key)
 	}
-	return p.route(r.maps.Load(), r.schema.Default, values{lits: p.lits, params: params, formats: formats, text: text}, hints)
+	return p.route(r.maps.Load(), r.schema.Default, values{lits: p.lits, params: params, formats: formats, text: text, keyCols: cols}, hints)
 }
 
 // plan parses one statement and plans it; it never panics on bad input

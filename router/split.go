@@ -11,8 +11,7 @@ import (
 
 // splitInsert routes a multi-row INSERT: each shard is sent only its own
 // rows, as a statement of its own built from the client's text.
-func (p *Plan) splitInsert(rt *Route, m *shard.Map, v values) *Route {
-	ins := p.Insert
+func (p *Plan) splitInsert(ins *insertSplit, rt *Route, m *shard.Map, v values) *Route {
 	owner := make([]shard.ShardID, len(ins.Rows))
 	var order []shard.ShardID
 	seen := map[shard.ShardID]bool{}

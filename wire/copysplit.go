@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/pgshard/pgshard/router"
@@ -319,23 +318,15 @@ func (s *session) untilCopyIn(sc *serverConn) (byte, []byte, error) {
 // columnIndex finds the key's position among the table's columns, for a
 // COPY without a column list.
 func (s *session) columnIndex(sc *serverConn, ci *router.CopyIn) (int, error) {
-	name := pgx.Identifier{ci.Name}
-	if ci.Schema != "" {
-		name = pgx.Identifier{ci.Schema, ci.Name}
-	}
-	q := "SELECT attname FROM pg_attribute WHERE attrelid = " + quoteLiteral(name.Sanitize()) +
-		"::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
-	cols, err := s.hiddenRows(sc, q)
+	cols, err := s.hiddenRows(sc, columnsQuery(ci.Schema, ci.Name))
 	if err != nil {
 		return -1, err
 	}
-	for i, c := range cols {
-		if c == ci.Table.Key {
-			return i, nil
-		}
+	i, pe := keyIndex(cols, ci.Table)
+	if pe != nil {
+		return -1, pe
 	}
-	return -1, &pgError{Code: codeFeatureNotSupported,
-		Message: fmt.Sprintf("pgshard: table %s has no column %s, its configured shard key", ci.Name, ci.Table.Key)}
+	return i, nil
 }
 
 // hiddenRows runs a one-column query the client never sees.

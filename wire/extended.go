@@ -152,7 +152,7 @@ func (s *session) bind(ctx context.Context, body []byte) error {
 	if st.plan == nil {
 		st.plan = s.db.router.Prepare(st.query)
 	}
-	id, rt, vp, pe := s.routeBind(st, body)
+	id, rt, vp, pe := s.routeBind(ctx, st, body)
 	if pe != nil {
 		return s.batchFail(pe)
 	}

@@ -28,7 +28,7 @@ type vportal struct {
 }
 
 // routeBind decides where a Bind runs: a shard, or a virtual portal.
-func (s *session) routeBind(st *statement, body []byte) (shard.ShardID, *router.Route, *vportal, *pgError) {
+func (s *session) routeBind(ctx context.Context, st *statement, body []byte) (shard.ShardID, *router.Route, *vportal, *pgError) {
 	p := st.plan
 	var bind *pgproto3.Bind
 	var params [][]byte
@@ -45,6 +45,15 @@ func (s *session) routeBind(st *statement, body []byte) (shard.ShardID, *router.
 		}
 	}
 	rt := s.db.router.BindKeyed(p, st.query, params, formats, s.shardKey())
+	if rt.NeedColumns != nil {
+		// Mid-batch, the session's own connection may owe responses: read
+		// the column order on a connection of its own.
+		cols, err := s.keyColumns(ctx, nil, []*router.TableRef{rt.NeedColumns})
+		if err != nil {
+			return 0, nil, nil, asPgError(err, "reading the column order of "+rt.NeedColumns.Name)
+		}
+		rt = s.db.router.BindWith(p, st.query, params, formats, s.shardKey(), cols)
+	}
 	switch {
 	case rt.Err != nil:
 		return 0, nil, nil, routeError(rt.Err)

@@ -25,6 +25,22 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 		return err
 	}
 	routed := s.db.router.SimpleKeyed(q, s.shardKey())
+	if refs := needColumns(routed); refs != nil {
+		var own *serverConn
+		if s.sc != nil && !s.batchOpen {
+			own = s.sc
+		}
+		cols, err := s.keyColumns(ctx, own, refs)
+		var pe *pgError
+		switch {
+		case err == nil:
+			routed = s.db.router.SimpleWith(q, s.shardKey(), cols)
+		case own != nil && !errors.As(err, &pe):
+			return s.serverLost(err, true)
+		default:
+			return s.refuse(asPgError(err, "reading the column order of "+refs[0].Name))
+		}
+	}
 	if s.mode == config.PoolTransaction {
 		for _, st := range routed {
 			if pe := unsupportedInTransactionMode(st.Text); pe != nil {

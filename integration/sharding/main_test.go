@@ -64,6 +64,7 @@ databases:
         - {name: bincopy, key: k}
         - {name: ex, key: k}
         - {name: jaccounts, key: id}
+        - {name: positional, key: k}
       reference_tables: [countries]
 %s`, listen, strings.Join(extra, "\n"), cluster.Password, pgshardtest.ShardsYAML(sharded))
 	})
