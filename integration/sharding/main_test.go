@@ -43,6 +43,11 @@ func TestMain(m *testing.M) {
 // startPgshard runs pgshard over the sharded cluster with the test schema's
 // table roles.
 func startPgshard(t testing.TB, extra ...string) *pgshardtest.Proxy {
+	return startPgshardOver(t, sharded, extra...)
+}
+
+// startPgshardOver is startPgshard over another cluster.
+func startPgshardOver(t testing.TB, c *cluster.Cluster, extra ...string) *pgshardtest.Proxy {
 	return pgshardtest.Start(t, func(listen string) string {
 		return fmt.Sprintf(`listen: %s
 %s
@@ -66,7 +71,7 @@ databases:
         - {name: jaccounts, key: id}
         - {name: positional, key: k}
       reference_tables: [countries]
-%s`, listen, strings.Join(extra, "\n"), cluster.Password, pgshardtest.ShardsYAML(sharded))
+%s`, listen, strings.Join(extra, "\n"), cluster.Password, pgshardtest.ShardsYAML(c))
 	})
 }
 
