@@ -312,20 +312,26 @@ func (s *session) attachNode(ctx context.Context, id shard.ShardID, node *config
 		s.mu.Unlock()
 		if !inTx {
 			s.txStatus = 'I'
+			return nil
 		}
-		return nil
-	}
-	var p *pool
-	if node == &s.db.cfg.Shards[id].Primary {
-		var err error
-		if p, err = s.shardPool(id); err != nil {
+		if slices.Contains(s.txShards, id) {
+			return nil // a participant of this transaction already
+		}
+		// A connection session pooling kept from before the transaction:
+		// the transaction starts on it now, as on a fresh one.
+	} else {
+		var p *pool
+		if node == &s.db.cfg.Shards[id].Primary {
+			var err error
+			if p, err = s.shardPool(id); err != nil {
+				return err
+			}
+		} else {
+			p = s.nodePool(id, node)
+		}
+		if err := s.attachPool(ctx, p); err != nil {
 			return err
 		}
-	} else {
-		p = s.nodePool(id, node)
-	}
-	if err := s.attachPool(ctx, p); err != nil {
-		return err
 	}
 	begin := s.deferred
 	if begin == "" && inTx {

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgshard/pgshard/integration/pgshardtest"
 	"github.com/pgshard/pgshard/shard"
 )
 
@@ -21,8 +22,15 @@ import (
 // the batch anywhere. Each batch runs on pgshard and on one PostgreSQL,
 // and the tables and errors must match.
 func TestPipelinedBatchAcrossShardsIsAtomic(t *testing.T) {
+	for _, mode := range []string{"transaction", "session"} {
+		t.Run(mode+" pooling", func(t *testing.T) {
+			batchesAcrossShards(t, startPgshard(t, "pool: {mode: "+mode+", size: 8, queue_timeout: 10s}"))
+		})
+	}
+}
+
+func batchesAcrossShards(t *testing.T, p *pgshardtest.Proxy) {
 	ctx := ctxFor(t, 2*time.Minute)
-	p := startPgshard(t)
 	through := connect(t, p.DSN("app", "app-secret"))
 	ref := connect(t, single.Shards[0].Primary.DSN())
 	execOnEach(ctx, t, []*pgx.Conn{through, ref}, `DROP TABLE IF EXISTS placed`, `CREATE TABLE placed (k bigint PRIMARY KEY, src text NOT NULL)`)

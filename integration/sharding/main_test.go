@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -41,17 +42,22 @@ func TestMain(m *testing.M) {
 }
 
 // startPgshard runs pgshard over the sharded cluster with the test schema's
-// table roles.
+// table roles. extra lines go at the top of the configuration; a "pool:"
+// line among them replaces the default pool settings.
 func startPgshard(t testing.TB, extra ...string) *pgshardtest.Proxy {
 	return startPgshardOver(t, sharded, extra...)
 }
 
 // startPgshardOver is startPgshard over another cluster.
 func startPgshardOver(t testing.TB, c *cluster.Cluster, extra ...string) *pgshardtest.Proxy {
+	pool := "pool: {size: 8, queue_timeout: 10s}"
+	if i := slices.IndexFunc(extra, func(l string) bool { return strings.HasPrefix(l, "pool:") }); i >= 0 {
+		pool, extra = extra[i], slices.Delete(slices.Clone(extra), i, i+1)
+	}
 	return pgshardtest.Start(t, func(listen string) string {
 		return fmt.Sprintf(`listen: %s
 %s
-pool: {size: 8, queue_timeout: 10s}
+%s
 users:
   - name: app
     password: app-secret
@@ -71,7 +77,7 @@ databases:
         - {name: jaccounts, key: id}
         - {name: positional, key: k}
       reference_tables: [countries]
-%s`, listen, strings.Join(extra, "\n"), cluster.Password, pgshardtest.ShardsYAML(c))
+%s`, listen, strings.Join(extra, "\n"), pool, cluster.Password, pgshardtest.ShardsYAML(c))
 	})
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgshard/pgshard/integration/pgshardtest"
 	"github.com/pgshard/pgshard/shard"
 )
 
@@ -65,9 +66,18 @@ func createTP(ctx context.Context, t *testing.T, conn *pgx.Conn) {
 
 // TestTransactionsAcrossShards: a transaction that writes on several
 // shards commits everywhere with two-phase commit or nowhere.
+// Session pooling keeps a connection per shard the session used: one that
+// a transaction reaches later must join the transaction too.
 func TestTransactionsAcrossShards(t *testing.T) {
+	for _, mode := range []string{"transaction", "session"} {
+		t.Run(mode+" pooling", func(t *testing.T) {
+			transactionsAcrossShards(t, startPgshard(t, "pool: {mode: "+mode+", size: 8, queue_timeout: 10s}"))
+		})
+	}
+}
+
+func transactionsAcrossShards(t *testing.T, p *pgshardtest.Proxy) {
 	ctx := ctxFor(t, 2*time.Minute)
-	p := startPgshard(t)
 	conn := connect(t, p.DSN("app", "app-secret"))
 	createTP(ctx, t, conn)
 	k := keysOnShards(1000)
