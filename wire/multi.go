@@ -239,6 +239,20 @@ func (s *session) acquireShards(ctx context.Context, ids []shard.ShardID, write 
 		case inTx && s.parked[id] != nil && slices.Contains(s.txShards, id):
 			conns = append(conns, multiConn{id: id, sc: s.parked[id], borrowed: true})
 			continue
+		case inTx && write && s.parked[id] != nil:
+			// Session pooling kept this shard's connection from before the
+			// transaction: the write joins the transaction there.
+			sc := s.parked[id]
+			if err := s.hiddenQuery(sc, cmp.Or(s.txBegin, "BEGIN"), 1); err != nil {
+				delete(s.parked, id)
+				sc.broken = true
+				sc.pool.release(sc)
+				release()
+				return nil, nil, err
+			}
+			s.joinTxWith(id)
+			conns = append(conns, multiConn{id: id, sc: sc, borrowed: true})
+			continue
 		}
 		var sc *serverConn
 		var p *pool
@@ -279,10 +293,7 @@ func (s *session) acquireShards(ctx context.Context, ids []shard.ShardID, write 
 				release()
 				return nil, nil, err
 			}
-			if s.sc != nil {
-				s.joinTx(s.shardOf(s.sc))
-			}
-			s.joinTx(id)
+			s.joinTxWith(id)
 			if s.parked == nil {
 				s.parked = map[shard.ShardID]*serverConn{}
 			}
@@ -292,6 +303,15 @@ func (s *session) acquireShards(ctx context.Context, ids []shard.ShardID, write 
 		conns = append(conns, c)
 	}
 	return conns, release, nil
+}
+
+// joinTxWith records that a write on several shards brings shard id into
+// the open transaction, together with the attached connection's shard.
+func (s *session) joinTxWith(id shard.ShardID) {
+	if s.sc != nil {
+		s.joinTx(s.shardOf(s.sc))
+	}
+	s.joinTx(id)
 }
 
 func (s *session) lostShard(c multiConn, err error) *pgError {

@@ -160,6 +160,28 @@ func transactionsAcrossShards(t *testing.T, p *pgshardtest.Proxy) {
 			}
 		}
 	})
+	t.Run("multi-shard writes inside transactions, again and again", func(t *testing.T) {
+		// More rounds than the pool has connections per shard: a round that
+		// left a connection checked out would starve the next ones.
+		for round := range 12 {
+			k5 := keysOnShards(int64(30000 + 1000*round))
+			end := []string{"COMMIT", "ROLLBACK"}[round%2]
+			for _, q := range []string{"BEGIN",
+				fmt.Sprintf("UPDATE tp SET note = 'r' WHERE k = %d", k5[0]),
+				fmt.Sprintf("INSERT INTO tp (k, v) VALUES (%d, %d), (%d, %d), (%d, %d)", k5[0], 30000+3*round, k5[1], 30001+3*round, k5[2], 30002+3*round),
+				end} {
+				if _, err := conn.Exec(ctx, q); err != nil {
+					t.Fatalf("round %d: %s: %v", round, q, err)
+				}
+			}
+			want := 1 - round%2
+			for _, key := range k5 {
+				if n := rowsOnShard(ctx, t, key); n != want {
+					t.Fatalf("round %d (%s): key %d has %d rows, want %d", round, end, key, n, want)
+				}
+			}
+		}
+	})
 	t.Run("one statement on several shards is atomic", func(t *testing.T) {
 		k4 := keysOnShards(20000)
 		// The second row's v collides with a row on its shard at commit.
