@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
+	"github.com/pgshard/pgshard/internal/config"
 	"github.com/pgshard/pgshard/router"
 	"github.com/pgshard/pgshard/router/merge"
 	"github.com/pgshard/pgshard/shard"
@@ -231,22 +232,36 @@ func (s *session) acquireShards(ctx context.Context, ids []shard.ShardID, write 
 		}
 	}
 	inTx := s.txStatus == 'T'
+	session := s.mode == config.PoolSession
 	for _, id := range ids {
 		switch {
-		case inTx && s.sc != nil && s.shardOf(s.sc) == id:
+		case (inTx || session) && s.sc != nil && s.shardOf(s.sc) == id:
 			conns = append(conns, multiConn{id: id, sc: s.sc, borrowed: true})
 			continue
 		case inTx && s.parked[id] != nil && slices.Contains(s.txShards, id):
 			conns = append(conns, multiConn{id: id, sc: s.parked[id], borrowed: true})
 			continue
+		case session && s.parked[id] != nil && !(inTx && write):
+			// Session pooling: the session's own connection to this shard,
+			// outside any transaction, for a read or a write of its own.
+			sc := s.parked[id]
+			if err := s.applySettings(sc); err != nil {
+				s.dropParked(id)
+				release()
+				return nil, nil, err
+			}
+			conns = append(conns, multiConn{id: id, sc: sc, borrowed: true})
+			continue
 		case inTx && write && s.parked[id] != nil:
 			// Session pooling kept this shard's connection from before the
 			// transaction: the write joins the transaction there.
 			sc := s.parked[id]
-			if err := s.hiddenQuery(sc, cmp.Or(s.txBegin, "BEGIN"), 1); err != nil {
-				delete(s.parked, id)
-				sc.broken = true
-				sc.pool.release(sc)
+			err := s.applySettings(sc)
+			if err == nil {
+				err = s.hiddenQuery(sc, cmp.Or(s.txBegin, "BEGIN"), 1)
+			}
+			if err != nil {
+				s.dropParked(id)
 				release()
 				return nil, nil, err
 			}
@@ -285,6 +300,15 @@ func (s *session) acquireShards(ctx context.Context, ids []shard.ShardID, write 
 			return nil, nil, err
 		}
 		c := multiConn{id: id, sc: sc}
+		if session && !(inTx && write) {
+			// Session pooling: the connection stays with the session,
+			// with the session state just applied.
+			if s.parked == nil {
+				s.parked = map[shard.ShardID]*serverConn{}
+			}
+			s.parked[id] = sc
+			c.borrowed = true
+		}
 		if inTx && write {
 			// A write joins this shard to the open transaction.
 			if err := s.hiddenQuery(sc, cmp.Or(s.txBegin, "BEGIN"), 1); err != nil {
@@ -303,6 +327,15 @@ func (s *session) acquireShards(ctx context.Context, ids []shard.ShardID, write 
 		conns = append(conns, c)
 	}
 	return conns, release, nil
+}
+
+// dropParked closes the session's kept connection to shard id after it
+// failed pgshard's own statement on it.
+func (s *session) dropParked(id shard.ShardID) {
+	sc := s.parked[id]
+	delete(s.parked, id)
+	sc.broken = true
+	sc.pool.release(sc)
 }
 
 // joinTxWith records that a write on several shards brings shard id into

@@ -187,6 +187,20 @@ func (p *pool) open(ctx context.Context) (*serverConn, error) {
 	return sc, nil
 }
 
+// dialOutside opens a connection of the pool's node that is not one of the
+// pool's: for pgshard's own one-time work, which must not wait behind
+// clients for a slot. The caller closes it.
+func (p *pool) dialOutside(ctx context.Context) (*serverConn, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.ConnectTimeout)
+	defer cancel()
+	sc, err := dialServer(ctx, p)
+	if err != nil {
+		return nil, &pgError{Code: codeCannotConnect,
+			Message: fmt.Sprintf("pgshard: cannot connect to shard %s node %s (%s): %s", p.shard, p.node.Name, p.addr, errorText(err))}
+	}
+	return sc, nil
+}
+
 // errorText is an error's message without what pgconn adds about the
 // connection string, which would repeat host and user.
 func errorText(err error) string {

@@ -310,15 +310,21 @@ func (s *session) attachNode(ctx context.Context, id shard.ShardID, node *config
 		s.mu.Lock()
 		s.sc = sc
 		s.mu.Unlock()
+		if inTx && slices.Contains(s.txShards, id) {
+			return nil // a participant of this transaction already
+		}
+		// A connection session pooling kept while a SET ran elsewhere.
+		if err := s.applySettings(sc); err != nil {
+			sc.broken = true
+			s.detach()
+			return err
+		}
 		if !inTx {
 			s.txStatus = 'I'
 			return nil
 		}
-		if slices.Contains(s.txShards, id) {
-			return nil // a participant of this transaction already
-		}
-		// A connection session pooling kept from before the transaction:
-		// the transaction starts on it now, as on a fresh one.
+		// Kept from before the transaction: the transaction starts on it
+		// now, as on a fresh one.
 	} else {
 		var p *pool
 		if node == &s.db.cfg.Shards[id].Primary {

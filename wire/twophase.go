@@ -262,9 +262,12 @@ func (s *session) releaseParticipants() {
 }
 
 // ensureDecisions creates the decisions table on a shard once per server
-// run, on a connection of its own (the transaction may not run DDL).
-// Concurrent first commits share one attempt: two CREATE TABLE IF NOT
-// EXISTS racing in the catalog make one fail with 23505.
+// run, on a connection of its own: not the transaction's (a CREATE racing
+// another pgshard's would fail the client's transaction), and not one from
+// the pool, which session pooling may have handed out entirely to clients
+// that are waiting on this very commit. Concurrent first commits share one
+// attempt: two CREATE TABLE IF NOT EXISTS racing in the catalog make one
+// fail with 23505.
 func (srv *Server) ensureDecisions(ctx context.Context, s *session, id shard.ShardID) *pgError {
 	key := s.db.cfg.Name + "/" + strconv.Itoa(int(id))
 	if _, ok := srv.decisionsReady.Load(key); ok {
@@ -278,16 +281,13 @@ func (srv *Server) ensureDecisions(ctx context.Context, s *session, id shard.Sha
 		if err != nil {
 			return nil, err
 		}
-		sc, err := p.acquire(ctx)
+		sc, err := p.dialOutside(ctx)
 		if err != nil {
 			return nil, err
 		}
 		err = s.hiddenQuery(sc, createDecision, 1)
+		sc.close()
 		var pe *pgError
-		if err != nil && !errors.As(err, &pe) {
-			sc.broken = true
-		}
-		p.release(sc)
 		if errors.As(err, &pe) && (pe.Code == "23505" || pe.Code == "42P07") {
 			err = nil // created by another pgshard at the same moment
 		}
