@@ -13,6 +13,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgshard/pgshard/integration/pgshardtest"
 )
 
 // query is one corpus entry. Ordered queries are compared row by row; the
@@ -166,10 +168,18 @@ var refused = []string{
 
 // TestDifferentialAgainstOnePostgres loads the same data through pgshard
 // into three shards and directly into one PostgreSQL, then checks every
-// corpus query gives the same answer both ways.
+// corpus query gives the same answer both ways, in both pool modes (session
+// pooling runs multi-shard statements on the session's own connections).
 func TestDifferentialAgainstOnePostgres(t *testing.T) {
+	for _, mode := range []string{"transaction", "session"} {
+		t.Run(mode+" pooling", func(t *testing.T) {
+			differential(t, startPgshard(t, "pool: {mode: "+mode+", size: 8, queue_timeout: 10s}"))
+		})
+	}
+}
+
+func differential(t *testing.T, p *pgshardtest.Proxy) {
 	ctx := ctxFor(t, 5*time.Minute)
-	p := startPgshard(t)
 	through := connect(t, p.DSN("app", "app-secret"))
 	direct := connect(t, single.Shards[0].Primary.DSN())
 	d := makeDataset()
