@@ -57,12 +57,7 @@ func (s *Schema) build(stmt *pg.Node, lits []sqltext.Literal, version int32) *Pl
 	case stmt.GetExplainStmt() != nil:
 		return s.explainPlan(stmt, lits, version)
 	case stmt.GetDeclareCursorStmt() != nil:
-		inner := s.build(stmt.GetDeclareCursorStmt().Query, lits, version)
-		if inner.Kind == KindScatter {
-			return refuse(codeFeatureNotSupported, "pgshard: a cursor over rows of every shard is not supported",
-				"Pin the cursor's query to one shard with a shard key condition.")
-		}
-		return &Plan{Kind: inner.Kind, Class: inner.Class, Exact: inner.Exact, mergeErr: "a cursor across shards"}
+		return s.declarePlan(stmt.GetDeclareCursorStmt(), lits, version)
 	case stmt.GetCopyStmt() != nil:
 		return a.copyPlan(stmt.GetCopyStmt())
 	case stmt.GetTruncateStmt() != nil:

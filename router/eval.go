@@ -123,7 +123,7 @@ func (p *Plan) routeInto(rt *Route, m *shard.Map, def shard.ShardID, v values, h
 		rt.Err = p.Err
 	case KindDefault:
 		rt.Shards = rt.only(def)
-	case KindAny, KindSession:
+	case KindAny, KindSession, KindCursor:
 		// The wire layer picks: the session's current shard if any.
 	case KindScatter, KindAll, KindCopyIn, KindCopyOut:
 		rt.Shards = m.Shards()

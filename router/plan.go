@@ -34,9 +34,12 @@ const (
 	// KindCopyOut is COPY TO STDOUT of a sharded table: every shard's rows,
 	// one shard after the other.
 	KindCopyOut
+	// KindCursor is DECLARE CURSOR whose query needs several shards:
+	// pgshard runs the query and holds the cursor (Plan.Cursor).
+	KindCursor
 )
 
-var kindNames = [...]string{"shard", "default", "any", "scatter", "all", "session", "refuse", "copy-split", "copy-out"}
+var kindNames = [...]string{"shard", "default", "any", "scatter", "all", "session", "refuse", "copy-split", "copy-out", "cursor"}
 
 func (k Kind) String() string { return kindNames[k] }
 
@@ -67,6 +70,7 @@ type Plan struct {
 	Class    []Pin // KindShard: the key constraints; all must resolve to shards
 	Insert   *insertSplit
 	Copy     *CopyIn
+	Cursor   *Cursor     // KindCursor
 	Merge    *merge.Spec // KindScatter/KindShard across shards: how to merge
 	LimitSrc *Source     // merge limit from a value
 	OffSrc   *Source     // merge offset from a value

@@ -232,6 +232,9 @@ func (s *session) describe(ctx context.Context, body []byte) error {
 	if pe != nil {
 		return s.batchFail(pe)
 	}
+	if ok, err := s.describeCursorFetch(st); ok {
+		return err
+	}
 	if s.sc == nil && s.deferred != "" {
 		// A transaction that has not chosen its shard and node yet: a
 		// statement description is the same everywhere, so it comes from a

@@ -22,6 +22,10 @@ type vportal struct {
 	local string // BEGIN, COMMIT or ROLLBACK answered by pgshard
 	// twoPhase: local ends a transaction spread over several shards.
 	twoPhase bool
+	// cursor: the statement is a cursor statement pgshard answers
+	// (cursor.go); cursorOp is nil for the DECLARE.
+	cursor   bool
+	cursorOp *router.CursorOp
 	ran      bool
 	answer   answer
 	next     int // rows already sent (Execute with a row limit)
@@ -45,6 +49,17 @@ func (s *session) routeBind(ctx context.Context, st *statement, body []byte) (sh
 		}
 	}
 	rt := s.db.router.BindKeyed(p, st.query, params, formats, s.shardKey())
+	if op, ok := s.cursorStatement(st.query, rt); ok {
+		if bind == nil {
+			// Its parameters go to the cursor's query, its result formats
+			// shape what FETCH returns.
+			bind = &pgproto3.Bind{}
+			if err := bind.Decode(append([]byte(nil), body...)); err != nil {
+				return 0, nil, nil, fatalf(codeProtocolViolation, "invalid Bind message: "+err.Error())
+			}
+		}
+		return 0, rt, &vportal{route: rt, st: st, bind: bind, cursor: true, cursorOp: op}, nil
+	}
 	if rt.NeedColumns != nil {
 		// Mid-batch, the session's own connection may owe responses: read
 		// the column order on a connection of its own.
@@ -136,6 +151,10 @@ func (s *session) runPortal(ctx context.Context, vp *vportal) error {
 		return nil
 	}
 	vp.ran = true
+	if vp.cursor {
+		vp.answer = s.runCursor(ctx, vp.st.query, vp.route, vp.cursorOp, vp.bind, vp.st.oids)
+		return nil
+	}
 	if vp.twoPhase {
 		if err := s.drainServer(); err != nil {
 			return err

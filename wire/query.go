@@ -48,6 +48,17 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 			}
 		}
 	}
+	for i := range routed {
+		op, ok := s.cursorStatement(routed[i].Text, routed[i].Route)
+		switch {
+		case ok && len(routed) == 1:
+			return s.simpleCursor(ctx, routed[0], op)
+		case ok:
+			return s.refuse(&pgError{Code: codeFeatureNotSupported,
+				Message: "pgshard: a cursor over rows of several shards must be declared, fetched and closed in queries of their own: " + abbreviate(routed[i].Text),
+				Hint:    "Send the statement separately from the others."})
+		}
+	}
 	if len(routed) == 0 {
 		// Only comments or semicolons: Postgres answers EmptyQueryResponse.
 		if err := writeFrame(s.w, 'I', nil); err != nil {

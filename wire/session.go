@@ -58,6 +58,8 @@ type session struct {
 	// parked holds, in session pooling, the connections to shards other
 	// than the attached one: a session keeps one per shard it used.
 	parked map[shard.ShardID]*serverConn
+	// vcursors are the cursors pgshard holds for the client (cursor.go).
+	vcursors map[string]*vcursor
 
 	stmts      map[string]*statement // client statement names ("" too)
 	portals    map[string]*vportal   // portals whose statement runs on several shards
@@ -157,6 +159,9 @@ func (s *session) handle(ctx context.Context, typ byte, body []byte) error {
 		case 'B', 'D', 'E', 'C', 'H':
 			s.recordMsg(typ, body)
 		}
+	}
+	if len(s.vcursors) > 0 && s.txStatus == 'I' && !s.batchOpen && (typ == 'Q' || typ == 'B') {
+		s.dropTxCursors() // the transaction that declared them has ended
 	}
 	switch typ {
 	case 'Q':

@@ -76,6 +76,7 @@ databases:
         - {name: ex, key: k}
         - {name: jaccounts, key: id}
         - {name: positional, key: k}
+        - {name: curs, key: k}
       reference_tables: [countries]
 %s`, listen, strings.Join(extra, "\n"), pool, cluster.Password, pgshardtest.ShardsYAML(c))
 	})

@@ -129,3 +129,9 @@ DELETE FROM users WHERE NOT user_id = 1
 SELECT * FROM users FOR UPDATE
 SELECT * FROM users WHERE user_id IN (1, 2, 3) FOR UPDATE
 SELECT * FROM users ORDER BY user_id LIMIT 5 FOR UPDATE
+# Cursors: on the shard their query needs, or held by pgshard over several.
+DECLARE c CURSOR FOR SELECT * FROM users WHERE user_id = 1
+DECLARE c SCROLL CURSOR WITH HOLD FOR SELECT * FROM users ORDER BY user_id
+DECLARE c NO SCROLL CURSOR FOR SELECT * FROM users WHERE user_id IN (1, 2, 3)
+DECLARE c CURSOR FOR SELECT count(*) FROM users
+FETCH 10 FROM c

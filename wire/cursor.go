@@ -1,0 +1,350 @@
+package wire
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/pgshard/pgshard/internal/sqltext"
+	"github.com/pgshard/pgshard/router"
+	"github.com/pgshard/pgshard/router/merge"
+)
+
+// A cursor whose query needs several shards (router.KindCursor) is held by
+// the session: DECLARE runs the query once over the shards, merged as a
+// SELECT would be, and FETCH, MOVE and CLOSE are answered from those rows
+// with PostgreSQL's cursor rules. The rows are what one server's
+// insensitive cursor would return, since PostgreSQL fixes them at DECLARE
+// too; they are held in pgshard's memory, as a SELECT over several shards
+// is while it is merged. Cursors whose query stays on one shard are the
+// server's own.
+
+const (
+	codeDuplicateCursor  = "42P03"
+	codeNoActiveSQLTx    = "25P01"
+	codeObjectNotInState = "55000"
+	codeSyntaxError      = "42601"
+)
+
+// vcursor is a cursor pgshard holds.
+type vcursor struct {
+	desc   *pgproto3.RowDescription
+	rows   []merge.Row
+	pos    int // 0 before the first row, len(rows)+1 after the last
+	scroll bool
+	hold   bool
+}
+
+// cursorStatement reports whether stmt is pgshard's to answer as a cursor
+// statement: a DECLARE the router made a KindCursor, or a FETCH, MOVE or
+// CLOSE naming a cursor the session holds. CLOSE ALL closes the held
+// cursors and still goes to the server, for the server's own.
+func (s *session) cursorStatement(text string, rt *router.Route) (*router.CursorOp, bool) {
+	if rt.Kind == router.KindCursor {
+		return nil, true
+	}
+	if len(s.vcursors) == 0 {
+		return nil, false
+	}
+	if w := sqltext.FirstWords(text); !w.Is(0, "fetch") && !w.Is(0, "move") && !w.Is(0, "close") {
+		return nil, false
+	}
+	op, ok := router.ParseCursorOp(text)
+	if !ok {
+		return nil, false
+	}
+	if op.Close && op.Name == "" {
+		clear(s.vcursors)
+		return nil, false
+	}
+	_, held := s.vcursors[op.Name]
+	return op, held
+}
+
+// runCursor answers a cursor statement cursorStatement claimed. bind is
+// the extended protocol's Bind (nil for a simple query): its parameters
+// are the DECLARE query's, its result formats those of FETCH's rows.
+func (s *session) runCursor(ctx context.Context, text string, rt *router.Route, op *router.CursorOp, bind *pgproto3.Bind, oids []uint32) answer {
+	if s.txStatus == 'E' {
+		return answer{err: errorf(codeInFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block")}
+	}
+	if op == nil {
+		return s.declareCursor(ctx, text, rt.Plan.Cursor, bind, oids)
+	}
+	c := s.vcursors[op.Name]
+	if op.Close {
+		delete(s.vcursors, op.Name)
+		return answer{tag: "CLOSE CURSOR"}
+	}
+	rows, pe := c.fetch(op)
+	if pe != nil {
+		return answer{err: pe}
+	}
+	if op.Move {
+		return answer{tag: "MOVE " + strconv.Itoa(rows.moved)}
+	}
+	a := answer{desc: c.desc, rows: rows.rows, tag: "FETCH " + strconv.Itoa(len(rows.rows))}
+	if bind != nil {
+		return inFormats(a, bind.ResultFormatCodes)
+	}
+	return a
+}
+
+// declareCursor runs the cursor's query over the shards and keeps its rows.
+func (s *session) declareCursor(ctx context.Context, text string, c *router.Cursor, bind *pgproto3.Bind, oids []uint32) answer {
+	switch {
+	case !c.Hold && s.txStatus == 'I':
+		return answer{err: errorf(codeNoActiveSQLTx, "DECLARE CURSOR can only be used in transaction blocks")}
+	case c.Binary:
+		return answer{err: &pgError{Code: codeFeatureNotSupported,
+			Message: "pgshard: a BINARY cursor over rows of several shards is not supported",
+			Hint:    "Declare the cursor without BINARY, or pin its query to one shard key."}}
+	case s.vcursors[c.Name] != nil:
+		return answer{err: errorf(codeDuplicateCursor, fmt.Sprintf("cursor %q already exists", c.Name))}
+	}
+	query, ok := router.CursorQuery(text)
+	if !ok {
+		return answer{err: errorf(codeSyntaxError, "pgshard: cannot find the query of this DECLARE")}
+	}
+	var rt *router.Route
+	var j *multiJob
+	if bind != nil && len(bind.Parameters) > 0 {
+		// The rows are kept as text: a FETCH asks for its own formats.
+		formats := make([]int16, len(bind.Parameters))
+		for i := range formats {
+			formats[i] = formatOf(bind.ParameterFormatCodes, i)
+		}
+		rt = s.db.router.BindKeyed(s.db.router.Prepare(query), query, bind.Parameters, formats, s.shardKey())
+		j = newMultiJob(rt, query)
+		j.bind = &pgproto3.Bind{ParameterFormatCodes: bind.ParameterFormatCodes, Parameters: bind.Parameters}
+		j.oids = oids
+	} else {
+		stmts := s.db.router.SimpleKeyed(query, s.shardKey())
+		if len(stmts) != 1 {
+			return answer{err: errorf(codeSyntaxError, "pgshard: a cursor's query must be one statement")}
+		}
+		rt = stmts[0].Route
+		j = newMultiJob(rt, query)
+	}
+	if rt.Err != nil {
+		return answer{err: routeError(rt.Err)}
+	}
+	results, err := s.runMulti(ctx, j)
+	if err != nil {
+		var pe *pgError
+		if !errors.As(err, &pe) {
+			pe = &pgError{Code: codeConnectionFailure, Message: "pgshard: running the cursor's query: " + err.Error()}
+		}
+		return answer{err: pe}
+	}
+	a := s.combine(rt, results)
+	if a.err != nil {
+		return a
+	}
+	if s.vcursors == nil {
+		s.vcursors = map[string]*vcursor{}
+	}
+	s.vcursors[c.Name] = &vcursor{desc: a.desc, rows: a.rows, scroll: c.Scroll, hold: c.Hold}
+	return answer{tag: "DECLARE CURSOR"}
+}
+
+// dropTxCursors closes, once the transaction that declared them has ended,
+// the held cursors that were not declared WITH HOLD.
+func (s *session) dropTxCursors() {
+	for name, c := range s.vcursors {
+		if !c.hold {
+			delete(s.vcursors, name)
+		}
+	}
+}
+
+// fetched is what a FETCH returns, or how many rows a MOVE passed.
+type fetched struct {
+	rows  []merge.Row
+	moved int
+}
+
+// errNoScroll is PostgreSQL's answer to a backward move on a NO SCROLL cursor.
+var errNoScroll = &pgError{Code: codeObjectNotInState, Message: "cursor can only scan forward",
+	Hint: "Declare it with SCROLL option to enable backward scan."}
+
+// fetch moves the cursor as PostgreSQL's DoPortalRunFetch does and returns
+// the rows it passes (FETCH) or their count (MOVE).
+func (c *vcursor) fetch(op *router.CursorOp) (fetched, *pgError) {
+	n := len(c.rows)
+	switch op.Dir {
+	case router.FetchAbsolute:
+		target := int(min(max(op.Count, -int64(n)-1), int64(n)+1))
+		if op.Count < 0 {
+			target = n + 1 + target
+		}
+		// A row at or before the current position needs a rewind, and
+		// counting from the end (LAST) reads backward; a cursor that has
+		// not moved yet rewinds for free.
+		if !c.scroll && (op.Count < 0 || c.pos != 0 && op.Count <= int64(c.pos)) {
+			return fetched{}, errNoScroll
+		}
+		return c.positionAt(target), nil
+	case router.FetchRelative:
+		if op.Count == 0 {
+			return c.refetch(op)
+		}
+		if !c.scroll && op.Count < 0 {
+			return fetched{}, errNoScroll
+		}
+		target := int(min(max(int64(c.pos)+op.Count, -1), int64(n)+1))
+		return c.positionAt(target), nil
+	}
+	count, forward := op.Count, op.Dir == router.FetchForward
+	if count < 0 {
+		count, forward = -count, !forward
+	}
+	if count == 0 {
+		return c.refetch(op)
+	}
+	if !forward && !c.scroll {
+		return fetched{}, errNoScroll
+	}
+	var out fetched
+	for k := int64(0); k < count; k++ {
+		if forward {
+			if c.pos > n {
+				break
+			}
+			c.pos++
+		} else {
+			if c.pos < 1 {
+				break
+			}
+			c.pos--
+		}
+		if c.pos < 1 || c.pos > n {
+			break
+		}
+		out.rows = append(out.rows, c.rows[c.pos-1])
+	}
+	out.moved = len(out.rows)
+	return out, nil
+}
+
+// positionAt puts the cursor on row target (clamped to just before the
+// first or after the last) and returns that row if there is one.
+func (c *vcursor) positionAt(target int) fetched {
+	c.pos = min(max(target, 0), len(c.rows)+1)
+	return c.current()
+}
+
+// refetch is FETCH 0 (or RELATIVE 0): the row the cursor is on, which
+// PostgreSQL reads again by stepping back one row, so a NO SCROLL cursor
+// sitting on a row refuses it; MOVE 0 only reports whether it is on one.
+func (c *vcursor) refetch(op *router.CursorOp) (fetched, *pgError) {
+	f := c.current()
+	if !op.Move && !c.scroll && f.moved == 1 {
+		return fetched{}, errNoScroll
+	}
+	return f, nil
+}
+
+// current is the row the cursor is on, if any.
+func (c *vcursor) current() fetched {
+	if c.pos < 1 || c.pos > len(c.rows) {
+		return fetched{}
+	}
+	return fetched{rows: []merge.Row{c.rows[c.pos-1]}, moved: 1}
+}
+
+// inFormats returns a FETCH's answer in the result formats its Bind asked
+// for. The rows are held as text; a column asked for in binary is
+// converted with pgx's codec for its type.
+func inFormats(a answer, codes []int16) answer {
+	if a.desc == nil || !slices.Contains(codes, 1) {
+		return a
+	}
+	desc := &pgproto3.RowDescription{Fields: slices.Clone(a.desc.Fields)}
+	rows := make([]merge.Row, len(a.rows))
+	for i := range rows {
+		rows[i] = slices.Clone(a.rows[i])
+	}
+	for col := range desc.Fields {
+		if formatOf(codes, col) != 1 {
+			continue
+		}
+		f := &desc.Fields[col]
+		f.Format = 1
+		for _, row := range rows {
+			if row[col] == nil {
+				continue
+			}
+			b, err := textToBinary(f.DataTypeOID, row[col])
+			if err != nil {
+				return answer{err: &pgError{Code: codeFeatureNotSupported,
+					Message: fmt.Sprintf("pgshard: cannot return column %q of a cursor over several shards in binary format: %v", f.Name, err),
+					Hint:    "Fetch it in text format."}}
+			}
+			row[col] = b
+		}
+	}
+	return answer{desc: desc, rows: rows, tag: a.tag}
+}
+
+// typeMap knows PostgreSQL's built-in types' text and binary forms.
+var typeMap = pgtype.NewMap()
+
+func textToBinary(oid uint32, text []byte) ([]byte, error) {
+	t, ok := typeMap.TypeForOID(oid)
+	if !ok {
+		return nil, fmt.Errorf("type %d is not a built-in type", oid)
+	}
+	v, err := t.Codec.DecodeValue(typeMap, oid, pgtype.TextFormatCode, text)
+	if err != nil {
+		return nil, err
+	}
+	return typeMap.Encode(oid, pgtype.BinaryFormatCode, v, nil)
+}
+
+// describeCursorFetch answers a statement Describe of a FETCH from a held
+// cursor, which no server could describe: no parameters, the cursor's
+// columns in text format.
+func (s *session) describeCursorFetch(st *statement) (bool, error) {
+	if len(s.vcursors) == 0 {
+		return false, nil
+	}
+	op, ok := s.cursorStatement(st.query, &router.Route{})
+	if !ok || op.Close {
+		return false, nil
+	}
+	if err := s.drainServer(); err != nil || s.batchError {
+		return true, err
+	}
+	if err := writeMsg(s.w, &s.scratch, &pgproto3.ParameterDescription{}); err != nil {
+		return true, errClientGone
+	}
+	if c := s.vcursors[op.Name]; !op.Move && c.desc != nil {
+		return true, writeMsgOrGone(s, c.desc)
+	}
+	return true, writeMsgOrGone(s, &pgproto3.NoData{})
+}
+
+func writeMsgOrGone(s *session, m encoder) error {
+	if err := writeMsg(s.w, &s.scratch, m); err != nil {
+		return errClientGone
+	}
+	return nil
+}
+
+// simpleCursor answers a simple query that is one cursor statement.
+func (s *session) simpleCursor(ctx context.Context, st router.Statement, op *router.CursorOp) error {
+	a := s.runCursor(ctx, st.Text, st.Route, op, nil, nil)
+	if a.err != nil {
+		return s.refuse(a.err)
+	}
+	if err := s.writeAnswer(a, true, 0, len(a.rows)); err != nil {
+		return err
+	}
+	return writeMsg(s.w, &s.scratch, &pgproto3.ReadyForQuery{TxStatus: s.txStatus})
+}
