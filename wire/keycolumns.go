@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgshard/pgshard/router"
+	"github.com/pgshard/pgshard/shard"
 )
 
 // An INSERT without a column list gives a sharded table's key by its
@@ -17,12 +19,13 @@ import (
 // migration run on the shards) would otherwise send rows to the wrong shard
 // without anyone noticing. Listing the columns avoids the extra round trip.
 
-// keyColumns reads where the key is for each table in refs. own, when not
-// nil, is the session's server connection with nothing outstanding on it:
-// it sees tables its transaction created and holds the client's
-// search_path. Otherwise a connection of the default shard's primary is
-// borrowed; any shard would do, as a sharded table exists on every shard.
-func (s *session) keyColumns(ctx context.Context, own *serverConn, refs []*router.TableRef) (router.KeyColumns, error) {
+// keyColumns reads where the key is for each table in refs, on a
+// connection the session already holds when it can (catalogConn: it sees
+// tables its transaction created and holds the client's search_path), else
+// on one borrowed from the default shard's primary; any shard would do, as
+// a sharded table exists on every shard. A connection of the session's that
+// fails is reported as lost (errOwnConnLost wraps the cause).
+func (s *session) keyColumns(ctx context.Context, refs []*router.TableRef) (router.KeyColumns, error) {
 	cols := router.KeyColumns{}
 	for _, ref := range refs {
 		if _, done := cols[ref.Table]; done {
@@ -33,8 +36,20 @@ func (s *session) keyColumns(ctx context.Context, own *serverConn, refs []*route
 		}
 		var names []string
 		var err error
-		if own != nil {
+		if own, parked := s.catalogConn(); own != nil {
 			names, err = read(own)
+			var pe *pgError
+			if err != nil && !errors.As(err, &pe) {
+				if parked >= 0 {
+					if slices.Contains(s.txShards, parked) {
+						own.broken = true // a participant: the transaction cannot commit now
+					} else {
+						s.dropParked(parked)
+					}
+					return nil, &pgError{Code: codeConnectionFailure, Message: "pgshard: lost a connection while reading the column order of " + ref.Name + ": " + err.Error()}
+				}
+				return nil, fmt.Errorf("%w: %w", errOwnConnLost, err)
+			}
 		} else {
 			names, err = s.onShard(ctx, s.db.router.Schema().Default, read)
 		}
@@ -48,6 +63,35 @@ func (s *session) keyColumns(ctx context.Context, own *serverConn, refs []*route
 		cols[ref.Table] = i
 	}
 	return cols, nil
+}
+
+// errOwnConnLost: the session's attached connection failed pgshard's own
+// query.
+var errOwnConnLost = errors.New("the attached server connection failed")
+
+// catalogConn is a connection of the session's on which pgshard may run a
+// query of its own between the client's messages: the attached one when
+// nothing of the current batch has reached it, else one set aside for
+// another shard (session pooling, or a transaction over several shards:
+// those owe the client nothing), preferably outside the transaction, with
+// its shard (-1 for the attached one). nil when there is none: a pool
+// connection must be borrowed, which session pooling may not have to spare.
+func (s *session) catalogConn() (*serverConn, shard.ShardID) {
+	if sc := s.sc; sc != nil && !sc.broken && !s.batchUsed && len(s.pending) == 0 {
+		return sc, -1
+	}
+	var inTx *serverConn
+	txID := shard.ShardID(-1)
+	for id, sc := range s.parked {
+		switch {
+		case sc.broken:
+		case !slices.Contains(s.txShards, id):
+			return sc, id
+		default:
+			inTx, txID = sc, id
+		}
+	}
+	return inTx, txID
 }
 
 // columnsQuery lists a table's columns in order. The cast to regclass

@@ -61,9 +61,13 @@ func (s *session) routeBind(ctx context.Context, st *statement, body []byte) (sh
 		return 0, rt, &vportal{route: rt, st: st, bind: bind, cursor: true, cursorOp: op}, nil
 	}
 	if rt.NeedColumns != nil {
-		// Mid-batch, the session's own connection may owe responses: read
-		// the column order on a connection of its own.
-		cols, err := s.keyColumns(ctx, nil, []*router.TableRef{rt.NeedColumns})
+		cols, err := s.keyColumns(ctx, []*router.TableRef{rt.NeedColumns})
+		if errors.Is(err, errOwnConnLost) {
+			// Nothing of this batch reached it: close it, and the error
+			// below ends the batch; the next statement gets a fresh one.
+			s.sc.broken = true
+			s.detach()
+		}
 		if err != nil {
 			return 0, nil, nil, asPgError(err, "reading the column order of "+rt.NeedColumns.Name)
 		}

@@ -26,16 +26,11 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 	}
 	routed := s.db.router.SimpleKeyed(q, s.shardKey())
 	if refs := needColumns(routed); refs != nil {
-		var own *serverConn
-		if s.sc != nil && !s.batchOpen {
-			own = s.sc
-		}
-		cols, err := s.keyColumns(ctx, own, refs)
-		var pe *pgError
+		cols, err := s.keyColumns(ctx, refs)
 		switch {
 		case err == nil:
 			routed = s.db.router.SimpleWith(q, s.shardKey(), cols)
-		case own != nil && !errors.As(err, &pe):
+		case errors.Is(err, errOwnConnLost):
 			return s.serverLost(err, true)
 		default:
 			return s.refuse(asPgError(err, "reading the column order of "+refs[0].Name))

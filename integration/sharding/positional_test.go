@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgshard/pgshard/integration/pgshardtest"
 	"github.com/pgshard/pgshard/shard"
 )
 
@@ -19,10 +20,17 @@ import (
 // from a server, so each row lands on the shard owning the value in the
 // key's position — by simple and extended protocol, one row or many, inside
 // a transaction too — and keeps doing so after the column order changes
-// behind its back (a column dropped directly on the shards).
+// behind its back (a column dropped directly on the shards). In session
+// pooling with one connection per shard, the column order is read on the
+// session's own connections.
 func TestInsertWithoutColumnList(t *testing.T) {
+	for _, pool := range []string{"pool: {size: 8, queue_timeout: 10s}", "pool: {mode: session, size: 1, queue_timeout: 3s}"} {
+		t.Run(pool, func(t *testing.T) { insertWithoutColumnList(t, startPgshard(t, pool)) })
+	}
+}
+
+func insertWithoutColumnList(t *testing.T, p *pgshardtest.Proxy) {
 	ctx := ctxFor(t, 2*time.Minute)
-	p := startPgshard(t)
 	conn := connect(t, p.DSN("app", "app-secret"))
 	execOnEach(ctx, t, []*pgx.Conn{conn},
 		`DROP TABLE IF EXISTS positional`,
