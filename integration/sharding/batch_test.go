@@ -12,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgshard/pgshard/integration/pgshardtest"
-	"github.com/pgshard/pgshard/shard"
 )
 
 // A pipelined batch (pgx SendBatch, JDBC executeBatch: every Bind/Execute
@@ -82,22 +81,7 @@ func batchesAcrossShards(t *testing.T, p *pgshardtest.Proxy) {
 		t.Errorf("%d prepared transactions left on the shards", n)
 	}
 	// Each row sits on the shard that owns its key, and only there.
-	m := shard.EqualMap(len(sharded.Shards))
-	for i, sh := range sharded.Shards {
-		rows, err := connect(t, sh.Primary.DSN()).Query(ctx, `SELECT k FROM placed`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keys, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, key := range keys {
-			if owner := m.Lookup(shard.HashInt(key)); int(owner) != i {
-				t.Errorf("key %d is on shard %d, owned by shard %d", key, i, owner)
-			}
-		}
-	}
+	placedKeys(ctx, t, "placed")
 }
 
 // contents lists placed's rows in key order.

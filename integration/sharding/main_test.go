@@ -13,6 +13,7 @@ import (
 
 	"github.com/pgshard/pgshard/integration/cluster"
 	"github.com/pgshard/pgshard/integration/pgshardtest"
+	"github.com/pgshard/pgshard/shard"
 )
 
 // sharded holds three shards behind pgshard; single is one unsharded
@@ -97,4 +98,30 @@ func execOnEach(ctx context.Context, t testing.TB, conns []*pgx.Conn, stmts ...s
 			}
 		}
 	}
+}
+
+// placedKeys reads column k of table directly on every shard of the sharded
+// cluster, reports any key found on a shard that does not own it, and
+// returns all keys found.
+func placedKeys(ctx context.Context, t *testing.T, table string) []int64 {
+	t.Helper()
+	m := shard.EqualMap(len(sharded.Shards))
+	var all []int64
+	for i, sh := range sharded.Shards {
+		rows, err := connect(t, sh.Primary.DSN()).Query(ctx, `SELECT k FROM `+table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, key := range keys {
+			if owner := m.Lookup(shard.HashInt(key)); int(owner) != i {
+				t.Errorf("key %d of %s is on shard %d, owned by shard %d", key, table, i, owner)
+			}
+		}
+		all = append(all, keys...)
+	}
+	return all
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgshard/pgshard/integration/pgshardtest"
-	"github.com/pgshard/pgshard/shard"
 )
 
 // TestInsertWithoutColumnList: INSERT INTO t VALUES (...) into a sharded
@@ -117,25 +116,7 @@ func insertWithoutColumnList(t *testing.T, p *pgshardtest.Proxy) {
 // on the shard owning its hash, and there is nothing else.
 func checkPositional(ctx context.Context, t *testing.T, want []int64) {
 	t.Helper()
-	m := shard.EqualMap(len(sharded.Shards))
-	var got []int64
-	for i, sh := range sharded.Shards {
-		rows, err := connect(t, sh.Primary.DSN()).Query(ctx, `SELECT k FROM positional`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ks, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, k := range ks {
-			if owner := m.Lookup(shard.HashInt(k)); int(owner) != i {
-				t.Errorf("key %d is on shard %d, but shard %d owns it", k, i, owner)
-			}
-		}
-		got = append(got, ks...)
-	}
-	slices.Sort(got)
+	got := slices.Sorted(slices.Values(placedKeys(ctx, t, "positional")))
 	want = slices.Sorted(slices.Values(want))
 	if !slices.Equal(got, want) {
 		t.Errorf("keys on the shards:\n%v\nwant:\n%v", got, want)

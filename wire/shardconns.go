@@ -1,0 +1,143 @@
+package wire
+
+import (
+	"cmp"
+	"context"
+	"slices"
+
+	"github.com/pgshard/pgshard/internal/config"
+	"github.com/pgshard/pgshard/shard"
+)
+
+// The connections a statement over several shards runs on: borrowed from
+// the session where it holds one (its attached connection, connections
+// set aside in a transaction or, in session pooling, for the session's
+// life), else checked out of each shard's pool for the statement.
+
+// acquireShards checks out a connection to each shard, in shard order so
+// two sessions never wait on each other's. Inside a transaction the
+// session's attached connection is borrowed for its shard when borrow.
+func (s *session) acquireShards(ctx context.Context, ids []shard.ShardID, write bool) ([]multiConn, func(), error) {
+	conns := make([]multiConn, 0, len(ids))
+	release := func() {
+		for _, c := range conns {
+			if !c.borrowed {
+				c.sc.pool.release(c.sc)
+			}
+		}
+	}
+	inTx := s.txStatus == 'T'
+	session := s.mode == config.PoolSession
+	for _, id := range ids {
+		switch {
+		case (inTx || session) && s.sc != nil && s.shardOf(s.sc) == id:
+			conns = append(conns, multiConn{id: id, sc: s.sc, borrowed: true})
+			continue
+		case inTx && s.parked[id] != nil && slices.Contains(s.txShards, id):
+			conns = append(conns, multiConn{id: id, sc: s.parked[id], borrowed: true})
+			continue
+		case session && s.parked[id] != nil && !(inTx && write):
+			// Session pooling: the session's own connection to this shard,
+			// outside any transaction, for a read or a write of its own.
+			sc := s.parked[id]
+			if err := s.applySettings(sc); err != nil {
+				s.dropParked(id)
+				release()
+				return nil, nil, err
+			}
+			conns = append(conns, multiConn{id: id, sc: sc, borrowed: true})
+			continue
+		case inTx && write && s.parked[id] != nil:
+			// Session pooling kept this shard's connection from before the
+			// transaction: the write joins the transaction there.
+			sc := s.parked[id]
+			err := s.applySettings(sc)
+			if err == nil {
+				err = s.hiddenQuery(sc, cmp.Or(s.txBegin, "BEGIN"), 1)
+			}
+			if err != nil {
+				s.dropParked(id)
+				release()
+				return nil, nil, err
+			}
+			s.joinTxWith(id)
+			conns = append(conns, multiConn{id: id, sc: sc, borrowed: true})
+			continue
+		}
+		var sc *serverConn
+		var p *pool
+		if !write && !inTx && s.readable() {
+			// A read on several shards uses each shard's replicas too.
+			if node, _ := s.readTarget(ctx, id); node != nil {
+				p = s.nodePool(id, node)
+				var err error
+				if sc, err = p.acquire(ctx); err != nil {
+					s.banNode(id, node, err)
+					sc = nil
+				}
+			}
+		}
+		if sc == nil {
+			var err error
+			if p, err = s.shardPool(id); err != nil {
+				release()
+				return nil, nil, err
+			}
+			if sc, err = p.acquire(ctx); err != nil {
+				release()
+				return nil, nil, err
+			}
+		}
+		if err := s.applySettings(sc); err != nil {
+			sc.broken = true
+			p.release(sc)
+			release()
+			return nil, nil, err
+		}
+		c := multiConn{id: id, sc: sc}
+		if session && !(inTx && write) {
+			// Session pooling: the connection stays with the session,
+			// with the session state just applied.
+			if s.parked == nil {
+				s.parked = map[shard.ShardID]*serverConn{}
+			}
+			s.parked[id] = sc
+			c.borrowed = true
+		}
+		if inTx && write {
+			// A write joins this shard to the open transaction.
+			if err := s.hiddenQuery(sc, cmp.Or(s.txBegin, "BEGIN"), 1); err != nil {
+				sc.broken = true
+				p.release(sc)
+				release()
+				return nil, nil, err
+			}
+			s.joinTxWith(id)
+			if s.parked == nil {
+				s.parked = map[shard.ShardID]*serverConn{}
+			}
+			s.parked[id] = sc
+			c.borrowed = true
+		}
+		conns = append(conns, c)
+	}
+	return conns, release, nil
+}
+
+// dropParked closes the session's kept connection to shard id after it
+// failed pgshard's own statement on it.
+func (s *session) dropParked(id shard.ShardID) {
+	sc := s.parked[id]
+	delete(s.parked, id)
+	sc.broken = true
+	sc.pool.release(sc)
+}
+
+// joinTxWith records that a write on several shards brings shard id into
+// the open transaction, together with the attached connection's shard.
+func (s *session) joinTxWith(id shard.ShardID) {
+	if s.sc != nil {
+		s.joinTx(s.shardOf(s.sc))
+	}
+	s.joinTx(id)
+}
