@@ -74,6 +74,17 @@ func TestCursorsOverShards(t *testing.T) {
 		}
 	}
 
+	t.Run("WITH HOLD in session pooling", func(t *testing.T) {
+		sp := startPgshard(t, "pool: {mode: session, size: 2, queue_timeout: 3s}")
+		script := []string{"DECLARE h SCROLL CURSOR WITH HOLD FOR SELECT k, v FROM curs ORDER BY v DESC, k", "FETCH 3 FROM h",
+			"BEGIN", "FETCH 2 FROM h", "COMMIT", "FETCH PRIOR FROM h", "BEGIN", "DECLARE t CURSOR FOR SELECT k FROM curs ORDER BY k",
+			"ROLLBACK", "FETCH 1 FROM h", "CLOSE h", "FETCH 1 FROM h"}
+		want, got := cursorTranscript(ctx, t, ref, script), cursorTranscript(ctx, t, connect(t, sp.DSN("app", "app-secret")), script)
+		if strings.Join(want, "\n") != strings.Join(got, "\n") {
+			t.Errorf("transcripts differ:\n PostgreSQL:\n%s\n pgshard:\n%s", strings.Join(want, "\n"), strings.Join(got, "\n"))
+		}
+	})
+
 	t.Run("psql FETCH_COUNT", func(t *testing.T) {
 		if _, err := exec.LookPath("psql"); err != nil {
 			t.Skip("psql is not installed on this machine")
