@@ -56,6 +56,9 @@ func describeSpec(s *merge.Spec) string {
 	if s.Having != nil {
 		parts = append(parts, fmt.Sprintf("having=%+v", s.Having))
 	}
+	if s.DistinctOn > 0 {
+		parts = append(parts, fmt.Sprintf("distinct-on=%d", s.DistinctOn))
+	}
 	if s.Distinct {
 		parts = append(parts, "distinct")
 	}

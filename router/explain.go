@@ -83,6 +83,9 @@ func mergeSummary(p *Plan) string {
 	if s.Having != nil {
 		parts = append(parts, "HAVING applied")
 	}
+	if s.DistinctOn > 0 {
+		parts = append(parts, "DISTINCT ON applied")
+	}
 	if s.Distinct {
 		parts = append(parts, "DISTINCT applied")
 	}

@@ -188,6 +188,6 @@ func needsMerge(p *Plan) bool {
 	if p.LimitSrc != nil || p.OffSrc != nil {
 		return true
 	}
-	return s != nil && (len(s.GroupBy) > 0 || len(s.Aggs) > 0 || s.Having != nil || s.Distinct ||
+	return s != nil && (len(s.GroupBy) > 0 || len(s.Aggs) > 0 || s.Having != nil || s.Distinct || s.DistinctOn > 0 ||
 		len(s.OrderBy) > 0 || s.Limit >= 0 || s.Offset > 0)
 }

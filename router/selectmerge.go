@@ -35,14 +35,24 @@ func (a *analyzer) mergePlan(p *Plan, stmt *pg.Node) error {
 	if err := m.having(); err != nil {
 		return err
 	}
+	var on []*pg.Node
 	if len(sel.DistinctClause) > 0 {
 		if d := sel.DistinctClause[0]; d != nil && d.Node != nil {
-			return fmt.Errorf("pgshard: cannot merge SELECT DISTINCT ON across shards")
+			if m.aggs || len(sel.GroupClause) > 0 {
+				return fmt.Errorf("pgshard: cannot merge SELECT DISTINCT ON with GROUP BY or aggregates across shards")
+			}
+			on = sel.DistinctClause
+		} else {
+			m.spec.Distinct = true
 		}
-		m.spec.Distinct = true
 	}
 	if err := m.orderBy(); err != nil {
 		return err
+	}
+	if on != nil {
+		if err := m.distinctOn(on); err != nil {
+			return err
+		}
 	}
 	m.groupByDistinct()
 	if err := m.limit(p); err != nil {
@@ -455,6 +465,53 @@ func (m *mergeBuilder) orderBy() error {
 	return nil
 }
 
+// distinctOn merges SELECT DISTINCT ON (...): each shard keeps the first
+// row per key in the query's order, and pgshard sorts all of them the same
+// way and keeps the first per key again. PostgreSQL requires DISTINCT ON's
+// expressions to lead the ORDER BY; without ORDER BY the rows come in no
+// particular order, so sorting by the DISTINCT ON expressions is one.
+func (m *mergeBuilder) distinctOn(exprs []*pg.Node) error {
+	k := len(exprs)
+	if len(m.sel.SortClause) == 0 {
+		for _, e := range exprs {
+			col, ok := m.find(e, true)
+			if !ok {
+				if e.GetAConst() != nil {
+					return fmt.Errorf("pgshard: DISTINCT ON position is not in the select list")
+				}
+				col = m.addHidden(proto.Clone(e).(*pg.Node))
+			}
+			m.spec.OrderBy = append(m.spec.OrderBy, merge.SortKey{Col: col})
+		}
+		m.spec.DistinctOn = k
+		return nil
+	}
+	errLead := fmt.Errorf("pgshard: cannot merge SELECT DISTINCT ON across shards unless its expressions are written as the leading ORDER BY expressions")
+	if len(m.spec.OrderBy) < k {
+		return errLead
+	}
+	lead := map[int]bool{}
+	for _, key := range m.spec.OrderBy[:k] {
+		lead[key.Col] = true
+	}
+	for _, e := range exprs {
+		col, ok := m.find(e, true)
+		if !ok {
+			for i, s := range m.sel.SortClause[:k] {
+				if exprKey(s.GetSortBy().Node) == exprKey(e) {
+					col, ok = m.spec.OrderBy[i].Col, true
+					break
+				}
+			}
+		}
+		if !ok || !lead[col] {
+			return errLead
+		}
+	}
+	m.spec.DistinctOn = k
+	return nil
+}
+
 // limit records LIMIT/OFFSET for the merge and rewrites what the shards
 // get: with aggregation or DISTINCT the shards must return every group;
 // otherwise each returns its first limit+offset rows.
@@ -482,7 +539,7 @@ func (m *mergeBuilder) limit(p *Plan) error {
 	}
 	switch {
 	case p.LimitSrc == nil && p.OffSrc == nil:
-	case m.aggs || m.spec.Distinct:
+	case m.aggs || m.spec.Distinct || m.spec.DistinctOn > 0:
 		sel.LimitCount, sel.LimitOffset = nil, nil
 		m.rewritten = true
 	case p.OffSrc != nil:

@@ -55,6 +55,13 @@ func corpus() []query {
 		q(`SELECT country, count(*) FROM users GROUP BY country ORDER BY count(*) DESC, country LIMIT 3`, true),
 		q(`SELECT country, sum(balance) FROM users WHERE score > 50 GROUP BY 1 ORDER BY 2 DESC NULLS LAST, 1 LIMIT 4 OFFSET 1`, true),
 		q(`SELECT count(DISTINCT country) FROM users`, true),
+		q(`SELECT DISTINCT ON (country) country, user_id, score FROM users ORDER BY country, score DESC, user_id`, true),
+		q(`SELECT DISTINCT ON (country) user_id FROM users ORDER BY country NULLS FIRST, user_id DESC`, true),
+		q(`SELECT DISTINCT ON (1) country, user_id FROM users ORDER BY country DESC, user_id`, true),
+		q(`SELECT DISTINCT ON (score % 5, country) score % 5 AS m, country, name FROM users ORDER BY score % 5, country, user_id LIMIT 7 OFFSET 2`, true),
+		q(`SELECT DISTINCT ON (o.user_id) o.user_id, o.order_id, o.amount FROM orders o ORDER BY o.user_id, o.amount DESC NULLS LAST, o.order_id LIMIT 20`, true),
+		q(`SELECT DISTINCT ON (country) country FROM users`, false),
+		q(`SELECT DISTINCT ON (country) country, user_id FROM users WHERE score > $1 ORDER BY country, user_id`, true, "40"),
 		q(`SELECT count(DISTINCT score), count(*), sum(balance), min(DISTINCT score), max(name) FROM users`, true),
 		q(`SELECT country, count(DISTINCT score), avg(balance) FROM users GROUP BY country ORDER BY 2 DESC, 1 NULLS FIRST`, true),
 		q(`SELECT country, count(DISTINCT score % 7) AS k FROM users GROUP BY country HAVING count(DISTINCT score % 7) > 6 ORDER BY 1`, true),
@@ -164,6 +171,7 @@ var refused = []string{
 	`UPDATE users SET user_id = 1000 WHERE user_id = 1`,
 	`SELECT max(score) + 1 FROM users`,
 	`SELECT country FROM users INTERSECT SELECT status FROM orders`,
+	`SELECT DISTINCT ON (country) country, count(*) FROM users GROUP BY country ORDER BY country`,
 }
 
 // TestDifferentialAgainstOnePostgres loads the same data through pgshard

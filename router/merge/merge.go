@@ -83,7 +83,7 @@ func Merge(cols []Column, parts [][]Row, spec *Spec) ([]Row, error) {
 	defer mapPool.Put(m)
 
 	aggregated := len(spec.GroupBy) > 0 || len(spec.Aggs) > 0
-	if !aggregated && !spec.Distinct && spec.Having == nil {
+	if !aggregated && !spec.Distinct && spec.DistinctOn == 0 && spec.Having == nil {
 		if len(spec.OrderBy) == 0 {
 			return concatLimit(parts, spec), nil
 		}
@@ -123,6 +123,12 @@ func Merge(cols []Column, parts [][]Row, spec *Spec) ([]Row, error) {
 			return nil, err
 		}
 	}
+	if spec.DistinctOn > 0 {
+		var err error
+		if rows, err = distinctOn(m, merged, rows, spec.OrderBy[:spec.DistinctOn]); err != nil {
+			return nil, err
+		}
+	}
 	rows = window(rows, spec)
 	for i, r := range rows {
 		rows[i] = r[:spec.Output:spec.Output]
@@ -133,6 +139,9 @@ func Merge(cols []Column, parts [][]Row, spec *Spec) ([]Row, error) {
 func validate(cols []Column, parts [][]Row, spec *Spec) error {
 	if spec.Output < 0 || spec.Output > len(cols) {
 		return errorf(CodeInternal, "Output "+strconv.Itoa(spec.Output)+" exceeds the "+strconv.Itoa(len(cols))+" columns")
+	}
+	if spec.DistinctOn < 0 || spec.DistinctOn > len(spec.OrderBy) {
+		return errorf(CodeInternal, "DISTINCT ON "+strconv.Itoa(spec.DistinctOn)+" exceeds the ORDER BY keys")
 	}
 	for _, k := range spec.OrderBy {
 		if k.Col < 0 || k.Col >= len(cols) {
@@ -393,6 +402,26 @@ func distinct(m *pgtype.Map, cols []Column, rows []Row) ([]Row, error) {
 		}
 		seen[string(key)] = struct{}{}
 		out = append(out, r)
+	}
+	return out, nil
+}
+
+// distinctOn keeps the first of each run of sorted rows equal on keys.
+func distinctOn(m *pgtype.Map, cols []Column, rows []Row, keys []SortKey) ([]Row, error) {
+	decs, err := sortDecoders(m, cols, keys)
+	if err != nil {
+		return nil, err
+	}
+	out := rows[:0]
+	prev, cur := make([]value, len(keys)), make([]value, len(keys))
+	for i, r := range rows {
+		if err := decodeKeys(cur, decs, keys, r); err != nil {
+			return nil, err
+		}
+		if i == 0 || compareKeys(prev, cur, keys) != 0 {
+			out = append(out, r)
+			prev, cur = cur, prev
+		}
 	}
 	return out, nil
 }

@@ -101,3 +101,33 @@ func BenchmarkMerge(b *testing.B) {
 		}
 	}
 }
+
+// TestDistinctOn: rows from several shards, each already one per key on
+// its shard, are sorted and the first per key kept; NULL keys are one key,
+// and LIMIT/OFFSET apply to what is kept.
+func TestDistinctOn(t *testing.T) {
+	cols := textCols(oidText, oidInt4, oidText)
+	parts := [][]Row{
+		{row("a", "3", "s0"), row("b", "9", "s0"), row(null, "4", "s0")},
+		{row("a", "1", "s1"), row("c", "2", "s1")},
+		{row("b", "5", "s2"), row(null, "2", "s2"), row("c", "7", "s2")},
+	}
+	for _, tc := range []struct {
+		name          string
+		desc          bool
+		offset, limit int64
+		want          string
+	}{
+		{"lowest per key", false, 0, -1, "a|1|s1\nb|5|s2\nc|2|s1\nNULL|2|s2\n"},
+		{"highest per key", true, 0, -1, "a|3|s0\nb|9|s0\nc|7|s2\nNULL|4|s0\n"},
+		{"window over the kept rows", false, 1, 2, "b|5|s2\nc|2|s1\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := &Spec{DistinctOn: 1, OrderBy: []SortKey{{Col: 0}, {Col: 1, Desc: tc.desc, NullsFirst: tc.desc}},
+				Offset: tc.offset, Limit: tc.limit, Output: 3}
+			if got := join(strs(mustMerge(t, cols, parts, spec))); got != tc.want {
+				t.Fatalf("got\n%s\nwant\n%s", got, tc.want)
+			}
+		})
+	}
+}

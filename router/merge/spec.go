@@ -86,9 +86,13 @@ type Spec struct {
 	// Distinct removes rows equal on the first Output columns (by type
 	// equality, so numeric 1.0 = 1.00 and NULLs are equal to each other).
 	Distinct bool
-	OrderBy  []SortKey
-	Offset   int64
-	Limit    int64 // -1: no limit
+	// DistinctOn, when above 0, keeps of the rows equal on the first
+	// DistinctOn OrderBy keys only the first in OrderBy order (SELECT
+	// DISTINCT ON, whose expressions lead the ORDER BY).
+	DistinctOn int
+	OrderBy    []SortKey
+	Offset     int64
+	Limit      int64 // -1: no limit
 	// Output is the number of leading columns the client sees; the rest are
 	// helper columns (avg counts, hidden sort keys, HAVING aggregates).
 	Output int

@@ -135,3 +135,6 @@ DECLARE c SCROLL CURSOR WITH HOLD FOR SELECT * FROM users ORDER BY user_id
 DECLARE c NO SCROLL CURSOR FOR SELECT * FROM users WHERE user_id IN (1, 2, 3)
 DECLARE c CURSOR FOR SELECT count(*) FROM users
 FETCH 10 FROM c
+# DISTINCT ON over shards: sorted and deduplicated again after the merge.
+SELECT DISTINCT ON (country) user_id, name FROM users ORDER BY country, score DESC LIMIT 3
+SELECT DISTINCT ON (country) country FROM users
