@@ -24,7 +24,10 @@ func (a *analyzer) mergePlan(p *Plan, stmt *pg.Node) error {
 	sel := stmt.GetSelectStmt()
 	m := &mergeBuilder{a: a, sel: sel, spec: &merge.Spec{Limit: -1}}
 	if sel.Op != pg.SetOperation_SETOP_NONE {
-		return m.setOperation(p)
+		if err := m.setOperation(p); err != nil {
+			return err
+		}
+		return m.rewrite(p, stmt)
 	}
 	if err := m.targets(); err != nil {
 		return err
@@ -60,14 +63,20 @@ func (a *analyzer) mergePlan(p *Plan, stmt *pg.Node) error {
 	}
 	m.finish()
 	p.Merge = m.spec
-	if m.rewritten {
-		out, err := pg.Deparse(&pg.ParseResult{Version: a.version, Stmts: []*pg.RawStmt{{Stmt: stmt}}})
-		if err != nil {
-			return fmt.Errorf("pgshard: rewriting the query for the shards: %w", err)
-		}
-		p.ShardSQL = out
-		p.Exact = true
+	return m.rewrite(p, stmt)
+}
+
+// rewrite records what the shards are sent when the merge changed it.
+func (m *mergeBuilder) rewrite(p *Plan, stmt *pg.Node) error {
+	if !m.rewritten {
+		return nil
 	}
+	out, err := pg.Deparse(&pg.ParseResult{Version: m.a.version, Stmts: []*pg.RawStmt{{Stmt: stmt}}})
+	if err != nil {
+		return fmt.Errorf("pgshard: rewriting the query for the shards: %w", err)
+	}
+	p.ShardSQL = out
+	p.Exact = true
 	return nil
 }
 
@@ -452,17 +461,22 @@ func (m *mergeBuilder) orderBy() error {
 				return fmt.Errorf("pgshard: cannot merge ORDER BY an expression over an aggregate across shards; select it and order by its position")
 			}
 		}
-		desc := sb.SortbyDir == pg.SortByDir_SORTBY_DESC
-		nullsFirst := desc
-		switch sb.SortbyNulls {
-		case pg.SortByNulls_SORTBY_NULLS_FIRST:
-			nullsFirst = true
-		case pg.SortByNulls_SORTBY_NULLS_LAST:
-			nullsFirst = false
-		}
-		m.spec.OrderBy = append(m.spec.OrderBy, merge.SortKey{Col: col, Desc: desc, NullsFirst: nullsFirst})
+		m.spec.OrderBy = append(m.spec.OrderBy, sortKey(sb, col))
 	}
 	return nil
+}
+
+// sortKey is an ORDER BY item's direction and NULLS placement for column col.
+func sortKey(sb *pg.SortBy, col int) merge.SortKey {
+	desc := sb.SortbyDir == pg.SortByDir_SORTBY_DESC
+	nullsFirst := desc
+	switch sb.SortbyNulls {
+	case pg.SortByNulls_SORTBY_NULLS_FIRST:
+		nullsFirst = true
+	case pg.SortByNulls_SORTBY_NULLS_LAST:
+		nullsFirst = false
+	}
+	return merge.SortKey{Col: col, Desc: desc, NullsFirst: nullsFirst}
 }
 
 // distinctOn merges SELECT DISTINCT ON (...): each shard keeps the first
@@ -560,15 +574,16 @@ func asBigint(n *pg.Node) *pg.Node {
 }
 
 // setOperation merges UNION [ALL] of queries: concatenation, or DISTINCT
-// for UNION. ORDER BY and LIMIT on the whole are not merged.
+// for UNION; then ORDER BY on result columns (each shard sorts its part,
+// pgshard merges) and LIMIT/OFFSET (each shard returns its first
+// limit+offset rows, which hold the first limit+offset of the whole, also
+// after removing duplicates).
 func (m *mergeBuilder) setOperation(p *Plan) error {
 	sel := m.sel
 	if sel.Op != pg.SetOperation_SETOP_UNION {
 		return fmt.Errorf("pgshard: cannot merge INTERSECT or EXCEPT across shards")
 	}
-	if len(sel.SortClause) > 0 || sel.LimitCount != nil || sel.LimitOffset != nil {
-		return fmt.Errorf("pgshard: cannot merge ORDER BY or LIMIT over a UNION across shards")
-	}
+	left := sel
 	for s := sel; s.Op != pg.SetOperation_SETOP_NONE; s = s.Larg {
 		if !s.All {
 			m.spec.Distinct = true
@@ -576,10 +591,46 @@ func (m *mergeBuilder) setOperation(p *Plan) error {
 		if s.Rarg.Op != pg.SetOperation_SETOP_NONE {
 			return fmt.Errorf("pgshard: cannot merge nested set operations across shards")
 		}
+		left = s.Larg
 	}
 	m.spec.Output = 0 // every column
 	p.Merge = m.spec
-	return nil
+	if len(sel.SortClause) == 0 && sel.LimitCount == nil && sel.LimitOffset == nil {
+		return nil
+	}
+	// The result's columns are named by the first query's select list.
+	m.star = -1
+	m.visible = len(left.TargetList)
+	for i, t := range left.TargetList {
+		rt := t.GetResTarget()
+		name := rt.GetName()
+		if cr := rt.GetVal().GetColumnRef(); cr != nil {
+			if cr.Fields[len(cr.Fields)-1].GetAStar() != nil {
+				if m.star < 0 {
+					m.star = i
+				}
+			} else if name == "" {
+				name = cr.Fields[len(cr.Fields)-1].GetString_().GetSval()
+			}
+		}
+		m.names = append(m.names, strings.ToLower(name))
+		m.keys = append(m.keys, "\x00") // matched by name or position only
+	}
+	for _, s := range sel.SortClause {
+		sb := s.GetSortBy()
+		col, ok := m.find(sb.Node, true)
+		if !ok || sb.SortbyDir == pg.SortByDir_SORTBY_USING {
+			return fmt.Errorf("pgshard: cannot merge this ORDER BY over a UNION across shards; order by result columns, by name or position, listed without *")
+		}
+		m.spec.OrderBy = append(m.spec.OrderBy, sortKey(sb, col))
+	}
+	// limit strips LIMIT from the shards under DISTINCT; over a UNION the
+	// pushed-down limit+offset stays correct (see above), so it is kept.
+	distinct := m.spec.Distinct
+	m.spec.Distinct = false
+	err := m.limit(p)
+	m.spec.Distinct = distinct
+	return err
 }
 
 // exprKey identifies an expression regardless of where it is written.

@@ -138,3 +138,6 @@ FETCH 10 FROM c
 # DISTINCT ON over shards: sorted and deduplicated again after the merge.
 SELECT DISTINCT ON (country) user_id, name FROM users ORDER BY country, score DESC LIMIT 3
 SELECT DISTINCT ON (country) country FROM users
+# ORDER BY and LIMIT over a UNION: sorted parts merged, limit+offset pushed down.
+SELECT user_id FROM users UNION SELECT user_id FROM orders ORDER BY 1 DESC LIMIT 5 OFFSET 2
+SELECT user_id FROM users UNION ALL SELECT user_id FROM orders ORDER BY user_id + 1
