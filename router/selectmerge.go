@@ -2,6 +2,7 @@ package router
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
@@ -91,7 +92,7 @@ type mergeBuilder struct {
 	names     []string // output name of each visible target
 	aggs      bool
 	rewritten bool
-	distinct  *pg.Node // the x of count(DISTINCT x), if the query has one
+	distinct  []*pg.Node // the x of each count(DISTINCT x), once per expression
 }
 
 // col returns the spec index of visible target i.
@@ -235,11 +236,8 @@ func (m *mergeBuilder) distinctAgg(n *pg.Node, col int, kind merge.AggKind) erro
 		return fmt.Errorf("pgshard: cannot merge %s(DISTINCT constant) across shards", name)
 	}
 	key := exprKey(x)
-	if m.distinct != nil && exprKey(m.distinct) != key {
-		return fmt.Errorf("pgshard: cannot merge aggregates over two different DISTINCT expressions across shards")
-	}
-	if m.distinct == nil {
-		m.distinct = proto.Clone(x).(*pg.Node)
+	if !slices.ContainsFunc(m.distinct, func(d *pg.Node) bool { return exprKey(d) == key }) {
+		m.distinct = append(m.distinct, proto.Clone(x).(*pg.Node))
 	}
 	n.Node = proto.Clone(x).(*pg.Node).Node
 	m.spec.Aggs = append(m.spec.Aggs, merge.Agg{Col: col, Kind: kind})
@@ -248,11 +246,12 @@ func (m *mergeBuilder) distinctAgg(n *pg.Node, col int, kind merge.AggKind) erro
 	return nil
 }
 
-// groupByDistinct adds the DISTINCT expression to what the shards group by.
+// groupByDistinct adds the DISTINCT expressions to what the shards group
+// by: each shard returns one row per group and combination of their
+// values, and pgshard counts (or sums) each expression's distinct values
+// on its own. Several expressions multiply the rows the shards send.
 func (m *mergeBuilder) groupByDistinct() {
-	if m.distinct != nil {
-		m.sel.GroupClause = append(m.sel.GroupClause, m.distinct)
-	}
+	m.sel.GroupClause = append(m.sel.GroupClause, m.distinct...)
 }
 
 func (m *mergeBuilder) targets() error {

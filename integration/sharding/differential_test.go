@@ -55,6 +55,9 @@ func corpus() []query {
 		q(`SELECT country, count(*) FROM users GROUP BY country ORDER BY count(*) DESC, country LIMIT 3`, true),
 		q(`SELECT country, sum(balance) FROM users WHERE score > 50 GROUP BY 1 ORDER BY 2 DESC NULLS LAST, 1 LIMIT 4 OFFSET 1`, true),
 		q(`SELECT count(DISTINCT country) FROM users`, true),
+		q(`SELECT count(DISTINCT country), count(DISTINCT score) FROM users`, true),
+		q(`SELECT sum(DISTINCT score), avg(DISTINCT balance), count(*), max(name) FROM users`, true),
+		q(`SELECT country, count(DISTINCT score % 10), sum(DISTINCT score), avg(balance) FROM users GROUP BY country HAVING count(DISTINCT created) > 3 ORDER BY 1 NULLS FIRST`, true),
 		q(`SELECT user_id FROM users WHERE score > 90 UNION ALL SELECT user_id FROM orders WHERE amount > 900 ORDER BY 1 DESC LIMIT 10 OFFSET 3`, true),
 		q(`SELECT country AS c FROM users UNION SELECT status FROM orders ORDER BY c NULLS FIRST`, true),
 		q(`SELECT country FROM users UNION SELECT status FROM orders ORDER BY country DESC LIMIT 3 OFFSET 1`, true),
@@ -165,8 +168,6 @@ func corpus() []query {
 // refused are queries pgshard cannot answer exactly across shards.
 var refused = []string{
 	`SELECT user_id, row_number() OVER (ORDER BY user_id) FROM users`,
-	`SELECT count(DISTINCT country), count(DISTINCT score) FROM users`,
-	`SELECT sum(DISTINCT score), avg(DISTINCT balance) FROM users`,
 	`SELECT * FROM users u JOIN orders o ON o.order_id = u.user_id`,
 	`SELECT * FROM users WHERE balance > (SELECT avg(balance) FROM users)`,
 	`SELECT string_agg(name, ',') FROM users`,
