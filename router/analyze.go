@@ -2,6 +2,7 @@ package router
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
@@ -431,15 +432,74 @@ func (a *analyzer) selectStmt(s *pg.SelectStmt, sc *scope) {
 	a.expr(s.WhereClause, sc)
 	a.expr(s.HavingClause, sc)
 	if a.depth > 1 && a.nested == "" {
-		switch {
-		case len(s.GroupClause) > 0 || hasAggregate(s.TargetList) || s.HavingClause != nil:
-			a.nested = "an aggregate in a subquery"
-		case len(s.DistinctClause) > 0:
-			a.nested = "DISTINCT in a subquery"
-		case s.LimitCount != nil || s.LimitOffset != nil:
-			a.nested = "LIMIT or OFFSET in a subquery"
+		a.nested = a.subqueryMerge(s, sc)
+	}
+}
+
+// subqueryMerge names what a subquery computes over rows of several shards
+// that its shard's part alone would get wrong, or "". A subquery evaluated
+// per row of an enclosing query and tied to that row by shard key
+// equality (o.user_id = u.user_id) reads rows of one key, all on the outer
+// row's shard, so anything in it is exact. Otherwise groups by a shard key
+// and DISTINCT rows that include one are each whole on one shard, while a
+// LIMIT over rows of several shards never is.
+func (a *analyzer) subqueryMerge(s *pg.SelectStmt, sc *scope) string {
+	if a.correlatedOnKey(sc) {
+		return ""
+	}
+	switch {
+	case (len(s.GroupClause) > 0 || hasAggregate(s.TargetList) || s.HavingClause != nil) && !a.ownKeyIn(s.GroupClause, sc):
+		return "an aggregate in a subquery"
+	case len(s.DistinctClause) > 0 && !a.ownKeyIn(targetValues(s.TargetList), sc):
+		return "DISTINCT in a subquery"
+	case s.LimitCount != nil || s.LimitOffset != nil:
+		return "LIMIT or OFFSET in a subquery"
+	}
+	return ""
+}
+
+// correlatedOnKey says whether every sharded relation of sc, a subquery's
+// scope, is joined by key equality to a sharded relation of an enclosing
+// query (and there is at least one).
+func (a *analyzer) correlatedOnKey(sc *scope) bool {
+	outer := map[int]bool{}
+	for s := sc.parent; s != nil; s = s.parent {
+		for _, i := range s.rels {
+			if a.rels[i].role == roleSharded {
+				outer[a.find(i)] = true
+			}
 		}
 	}
+	tied := false
+	for _, i := range sc.rels {
+		if a.rels[i].role != roleSharded {
+			continue
+		}
+		if !outer[a.find(i)] {
+			return false
+		}
+		tied = true
+	}
+	return tied
+}
+
+// ownKeyIn says whether one of exprs is the shard key of a relation of sc
+// itself (not of an enclosing query).
+func (a *analyzer) ownKeyIn(exprs []*pg.Node, sc *scope) bool {
+	for _, e := range exprs {
+		if i, ok := a.keyColumn(e, sc); ok && slices.Contains(sc.rels, i) {
+			return true
+		}
+	}
+	return false
+}
+
+func targetValues(targets []*pg.Node) []*pg.Node {
+	out := make([]*pg.Node, 0, len(targets))
+	for _, t := range targets {
+		out = append(out, t.GetResTarget().GetVal())
+	}
+	return out
 }
 
 func (a *analyzer) with(w *pg.WithClause, sc *scope) {
@@ -474,7 +534,9 @@ func (a *analyzer) expr(n *pg.Node, sc *scope) {
 		return
 	case n.GetFuncCall() != nil:
 		f := n.GetFuncCall()
-		if f.Over != nil && a.window == "" {
+		if f.Over != nil && a.window == "" && !a.ownKeyIn(f.Over.PartitionClause, sc) {
+			// A window partitioned by a shard key has each partition whole
+			// on one shard; any other spans shards.
 			a.window = funcName(f)
 		}
 		if name := funcName(f); !isAggregate(f) && !readOnlyFunctions[name] && !a.schema.readOnly[name] {

@@ -24,6 +24,9 @@ var readOnlyFunctions = setOf(
 	"jsonb_build_array", "json_build_array", "to_json", "to_jsonb", "jsonb_extract_path", "jsonb_extract_path_text",
 	"json_extract_path", "json_extract_path_text", "jsonb_typeof", "jsonb_array_length", "jsonb_set",
 	"row_to_json", "jsonb_pretty", "gen_random_uuid",
+	// window functions
+	"row_number", "rank", "dense_rank", "percent_rank", "cume_dist", "ntile", "lag", "lead", "first_value",
+	"last_value", "nth_value",
 	// system information
 	"current_setting", "version", "pg_backend_pid", "current_database", "current_schema", "current_user",
 	"pg_is_in_recovery", "pg_last_wal_replay_lsn", "pg_last_wal_receive_lsn", "txid_current_if_assigned",

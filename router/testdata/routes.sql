@@ -141,3 +141,9 @@ SELECT DISTINCT ON (country) country FROM users
 # ORDER BY and LIMIT over a UNION: sorted parts merged, limit+offset pushed down.
 SELECT user_id FROM users UNION SELECT user_id FROM orders ORDER BY 1 DESC LIMIT 5 OFFSET 2
 SELECT user_id FROM users UNION ALL SELECT user_id FROM orders ORDER BY user_id + 1
+# Subqueries and windows whose rows stay on one shard per key.
+SELECT u.user_id, (SELECT count(*) FROM orders o WHERE o.user_id = u.user_id) FROM users u
+SELECT * FROM (SELECT user_id, count(*) AS n FROM orders GROUP BY user_id) t WHERE n > 2
+SELECT user_id, row_number() OVER (PARTITION BY user_id ORDER BY amount) FROM orders
+SELECT user_id, row_number() OVER (ORDER BY amount) FROM orders
+SELECT * FROM (SELECT user_id FROM orders ORDER BY amount LIMIT 5) t
