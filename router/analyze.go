@@ -16,6 +16,11 @@ type rel struct {
 	table *Table // for roleSharded
 	name  string
 	alias string
+	// key is the shard key's column name as this relation shows it: the
+	// table's key, or for a derived table (derived) the output column
+	// that carries its inner table's key.
+	key     string
+	derived bool
 	pins  [][]Source // each pin: the key equals one of these values
 	up    int        // union-find parent: co-located relations share a root
 }
@@ -57,6 +62,9 @@ func (a *analyzer) addRel(rv *pg.RangeVar) int {
 	}
 	r := rel{name: name, up: len(a.rels)}
 	r.role, r.table = a.schema.lookup(schema, name)
+	if r.table != nil {
+		r.key = r.table.Key
+	}
 	if rv.Alias != nil {
 		r.alias = strings.ToLower(rv.Alias.Aliasname)
 	}
@@ -151,7 +159,7 @@ func (a *analyzer) column(cr *pg.ColumnRef, sc *scope) (int, bool) {
 				}
 				continue
 			}
-			if r.role == roleSharded && r.table.Key == col {
+			if r.role == roleSharded && r.key == col {
 				if found >= 0 && a.find(found) != a.find(i) {
 					return -1, false // ambiguous: the server will say so
 				}
@@ -162,7 +170,7 @@ func (a *analyzer) column(cr *pg.ColumnRef, sc *scope) (int, bool) {
 		}
 		if found >= 0 {
 			r := &a.rels[found]
-			return found, r.role == roleSharded && r.table.Key == col
+			return found, r.role == roleSharded && r.key == col
 		}
 	}
 	return -1, false
@@ -326,11 +334,45 @@ func (a *analyzer) fromItem(n *pg.Node, sc *scope) {
 			a.using(j, sc)
 		}
 	case n.GetRangeSubselect() != nil:
-		a.query(n.GetRangeSubselect().Subquery, &scope{parent: sc})
+		rs := n.GetRangeSubselect()
+		inner := &scope{parent: sc}
+		a.query(rs.Subquery, inner)
+		a.derivedKey(rs, inner, sc)
 	case n.GetRangeFunction() != nil:
 		for _, f := range n.GetRangeFunction().Functions {
 			a.expr(f, sc)
 		}
+	}
+}
+
+// derivedKey makes a derived table (a subquery in FROM) a relation of sc
+// when one of its output columns is the shard key of a table it reads:
+// joining it on that column (x.user_id = u.user_id) then co-locates it
+// like a table, each of its rows on the shard of that key.
+func (a *analyzer) derivedKey(rs *pg.RangeSubselect, inner, sc *scope) {
+	sel := rs.Subquery.GetSelectStmt()
+	if sel == nil || sel.Op != pg.SetOperation_SETOP_NONE || rs.Alias == nil {
+		return
+	}
+	for pos, t := range sel.TargetList {
+		rt := t.GetResTarget()
+		i, ok := a.keyColumn(rt.GetVal(), inner)
+		if !ok || !slices.Contains(inner.rels, i) {
+			continue
+		}
+		name := rt.GetName()
+		if cr := rt.GetVal().GetColumnRef(); name == "" && cr != nil {
+			name = cr.Fields[len(cr.Fields)-1].GetString_().GetSval()
+		}
+		if pos < len(rs.Alias.Colnames) {
+			name = rs.Alias.Colnames[pos].GetString_().GetSval()
+		}
+		alias := strings.ToLower(rs.Alias.Aliasname)
+		a.rels = append(a.rels, rel{role: roleSharded, table: a.rels[i].table, name: alias, alias: alias,
+			key: strings.ToLower(name), derived: true, up: len(a.rels)})
+		a.union(len(a.rels)-1, i)
+		sc.rels = append(sc.rels, len(a.rels)-1)
+		return
 	}
 }
 
@@ -362,7 +404,7 @@ func (a *analyzer) using(j *pg.JoinExpr, sc *scope) {
 		col := strings.ToLower(u.GetString_().GetSval())
 		var same []int
 		for _, i := range sc.rels {
-			if r := a.rels[i]; r.role == roleSharded && r.table.Key == col {
+			if r := a.rels[i]; r.role == roleSharded && r.key == col {
 				same = append(same, i)
 			}
 		}

@@ -142,7 +142,9 @@ func (a *analyzer) decide(command string) *Plan {
 		r := &a.rels[i]
 		switch r.role {
 		case roleSharded:
-			sharded = append(sharded, r.name)
+			if !r.derived {
+				sharded = append(sharded, r.name)
+			}
 		case roleLocal:
 			local = append(local, r.name)
 		}

@@ -147,3 +147,5 @@ SELECT * FROM (SELECT user_id, count(*) AS n FROM orders GROUP BY user_id) t WHE
 SELECT user_id, row_number() OVER (PARTITION BY user_id ORDER BY amount) FROM orders
 SELECT user_id, row_number() OVER (ORDER BY amount) FROM orders
 SELECT * FROM (SELECT user_id FROM orders ORDER BY amount LIMIT 5) t
+SELECT u.user_id, x.total FROM users u JOIN (SELECT user_id, sum(amount) AS total FROM orders GROUP BY user_id) x ON x.user_id = u.user_id
+SELECT x.* FROM (SELECT user_id, max(amount) FROM orders GROUP BY user_id) x WHERE x.user_id = 42
