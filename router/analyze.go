@@ -21,8 +21,8 @@ type rel struct {
 	// that carries its inner table's key.
 	key     string
 	derived bool
-	pins  [][]Source // each pin: the key equals one of these values
-	up    int        // union-find parent: co-located relations share a root
+	pins    [][]Source // each pin: the key equals one of these values
+	up      int        // union-find parent: co-located relations share a root
 }
 
 // scope is one query level's FROM list, for resolving column references.
