@@ -2,6 +2,7 @@ package router
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
@@ -63,10 +64,13 @@ func (a *analyzer) insertPlan(ins *pg.InsertStmt, t *Table) *Plan {
 		}
 	}
 	sel := ins.SelectStmt.GetSelectStmt()
-	if sel == nil || len(sel.ValuesLists) == 0 {
+	if sel == nil {
 		return refuse(codeFeatureNotSupported,
-			fmt.Sprintf("pgshard: INSERT ... SELECT into sharded table %s is not supported", t),
-			"Insert the rows with VALUES (several rows per statement are fine) or COPY.")
+			fmt.Sprintf("pgshard: INSERT ... DEFAULT VALUES into sharded table %s cannot set its shard key %s", t, t.Key),
+			fmt.Sprintf("Give %s a value: a row's key decides its shard.", t.Key))
+	}
+	if len(sel.ValuesLists) == 0 {
+		return a.insertSelect(ins, t, sel, keyCol)
 	}
 	if len(ins.Cols) == 0 {
 		return a.positionalInsert(p, ins, t, sel)
@@ -220,4 +224,50 @@ func nullKeyMessage(t *Table, row int) string {
 
 func keyExpressionMessage(t *Table, row int) string {
 	return fmt.Sprintf("pgshard: row %d of INSERT into %s gives shard key %s as an expression; pgshard needs a constant or a parameter", row+1, t, t.Key)
+}
+
+// insertSelect plans INSERT INTO t (..., key, ...) SELECT ... whose value for
+// t's key is the shard key of a table the SELECT reads (of the same key
+// type): every row a shard selects has a key that shard owns, so each
+// shard inserts its own rows, and the statement runs on the shards the
+// SELECT needs — atomically when they are several. Anything the SELECT
+// computes must then be exact per shard, as for a subquery.
+func (a *analyzer) insertSelect(ins *pg.InsertStmt, t *Table, sel *pg.SelectStmt, keyCol int) *Plan {
+	refuseIt := func(why string) *Plan {
+		return refuse(codeFeatureNotSupported,
+			fmt.Sprintf("pgshard: INSERT ... SELECT into sharded table %s: %s", t, why),
+			fmt.Sprintf("Select %s from a table sharded on the same kind of key, so each row stays on its shard, or insert the rows with VALUES or COPY.", t.Key))
+	}
+	switch {
+	case keyCol < 0:
+		return refuseIt(fmt.Sprintf("list the target columns, so pgshard can find shard key %s", t.Key))
+	case sel.Op != pg.SetOperation_SETOP_NONE:
+		return refuseIt("the rows come from a UNION, INTERSECT or EXCEPT")
+	}
+	target := a.addRel(ins.Relation)
+	sc := &scope{}
+	a.selectStmt(sel, sc)
+	if keyCol >= len(sel.TargetList) {
+		return refuse(codeSyntax, "INSERT has more target columns than expressions", "")
+	}
+	if why := a.subqueryMerge(sel, sc); why != "" {
+		return refuseIt(strings.TrimSuffix(why, " in a subquery") + " over rows of several shards")
+	}
+	if why := a.unmergeable(); why != "" {
+		return refuseIt(why)
+	}
+	src, ok := a.keyColumn(sel.TargetList[keyCol].GetResTarget().GetVal(), sc)
+	if !ok || !slices.Contains(sc.rels, src) || a.rels[src].table.KeyType != t.KeyType {
+		return refuseIt(fmt.Sprintf("the value for %s is not the shard key of a table the SELECT reads", t.Key))
+	}
+	a.union(target, src)
+	for _, r := range ins.ReturningList {
+		a.expr(r, sc)
+	}
+	p := a.decide("INSERT")
+	if p.Kind == KindScatter {
+		p.Kind = KindAll
+	}
+	p.Exact = p.Exact || a.exact
+	return p
 }

@@ -78,6 +78,7 @@ databases:
         - {name: jaccounts, key: id}
         - {name: positional, key: k}
         - {name: curs, key: k}
+        - {name: archive, key: user_id}
       reference_tables: [countries]
 %s`, listen, strings.Join(extra, "\n"), pool, cluster.Password, pgshardtest.ShardsYAML(c))
 	})

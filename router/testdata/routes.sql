@@ -149,3 +149,10 @@ SELECT user_id, row_number() OVER (ORDER BY amount) FROM orders
 SELECT * FROM (SELECT user_id FROM orders ORDER BY amount LIMIT 5) t
 SELECT u.user_id, x.total FROM users u JOIN (SELECT user_id, sum(amount) AS total FROM orders GROUP BY user_id) x ON x.user_id = u.user_id
 SELECT x.* FROM (SELECT user_id, max(amount) FROM orders GROUP BY user_id) x WHERE x.user_id = 42
+# INSERT ... SELECT whose key comes from a table sharded the same way: each shard inserts its own rows.
+INSERT INTO orders (user_id, order_id, amount) SELECT user_id, 0, score FROM users WHERE score > 90
+INSERT INTO orders (order_id, user_id) SELECT 1, user_id FROM users WHERE user_id IN (1, 2)
+INSERT INTO orders (user_id, order_id) SELECT user_id, count(*) FROM users GROUP BY user_id
+INSERT INTO orders (user_id, order_id) SELECT score, 1 FROM users
+INSERT INTO orders (user_id, order_id) SELECT user_id, 1 FROM users ORDER BY score LIMIT 3
+INSERT INTO orders SELECT * FROM users

@@ -1,0 +1,113 @@
+package sharding_test
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgshard/pgshard/shard"
+)
+
+// TestInsertSelectStaysOnEachShard: INSERT ... SELECT into a sharded table,
+// its key selected from a table sharded the same way, runs on every shard
+// the SELECT needs, each inserting its own rows. The same statements run
+// on one PostgreSQL must leave the same table (and RETURNING the same
+// rows), and every row must sit on the shard owning its key.
+func TestInsertSelectStaysOnEachShard(t *testing.T) {
+	ctx := ctxFor(t, 2*time.Minute)
+	p := startPgshard(t)
+	through := connect(t, p.DSN("app", "app-secret"))
+	ref := connect(t, single.Shards[0].Primary.DSN())
+	d := makeDataset()
+	load(ctx, t, through, d)
+	load(ctx, t, ref, d)
+	execOnEach(ctx, t, []*pgx.Conn{through, ref}, `DROP TABLE IF EXISTS archive`,
+		`CREATE TABLE archive (user_id bigint NOT NULL, order_id bigint NOT NULL, amount numeric(12,2), note text)`)
+
+	type stmt struct {
+		sql  string
+		args []any
+	}
+	for _, st := range []stmt{
+		{`INSERT INTO archive (user_id, order_id, amount, note) SELECT user_id, order_id, amount, 'big' FROM orders WHERE amount > 700`, nil},
+		{`INSERT INTO archive (order_id, user_id, amount, note) SELECT o.order_id, u.user_id, o.amount, u.country FROM orders o JOIN users u ON u.user_id = o.user_id WHERE u.score < 5`, nil},
+		{`INSERT INTO archive (user_id, order_id, amount, note) SELECT user_id, -1, sum(amount), 'total' FROM orders GROUP BY user_id HAVING count(*) > 4 RETURNING user_id, amount`, nil},
+		{`INSERT INTO archive (user_id, order_id, note) SELECT user_id, order_id, status FROM orders WHERE user_id IN (3, 4, 5, 6) RETURNING *`, nil},
+		{`INSERT INTO archive (user_id, order_id, amount) SELECT user_id, order_id, amount FROM orders WHERE amount < $1`, []any{20}},
+		{`INSERT INTO archive (user_id, order_id, note) SELECT user_id, 0, name FROM users WHERE user_id = 42 ON CONFLICT DO NOTHING`, nil},
+	} {
+		run := func(c *pgx.Conn) string {
+			rows, err := c.Query(ctx, st.sql, st.args...)
+			if err != nil {
+				t.Fatalf("%s: %v", st.sql, err)
+			}
+			var out []string
+			for rows.Next() {
+				vals, err := rows.Values()
+				if err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, fmt.Sprint(vals...))
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatalf("%s: %v", st.sql, err)
+			}
+			slices.Sort(out) // RETURNING follows the SELECT's order, which SQL leaves open
+			return rows.CommandTag().String() + "\n" + strings.Join(out, "\n")
+		}
+		if want, got := run(ref), run(through); want != got {
+			t.Errorf("%s:\n PostgreSQL: %.300s\n pgshard:    %.300s", st.sql, want, got)
+		}
+	}
+	contents := func(c *pgx.Conn) string {
+		rows, err := c.Query(ctx, `SELECT user_id, order_id, amount, note FROM archive ORDER BY 1, 2, 3, 4`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
+			v, err := r.Values()
+			return fmt.Sprint(v...), err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(all, "\n")
+	}
+	if want, got := contents(ref), contents(through); want != got {
+		t.Errorf("archive differs from PostgreSQL's (%d vs %d bytes)", len(want), len(got))
+	}
+	m := shard.EqualMap(len(sharded.Shards))
+	for i, sh := range sharded.Shards {
+		rows, err := connect(t, sh.Primary.DSN()).Query(ctx, `SELECT user_id FROM archive`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range keys {
+			if owner := m.Lookup(shard.HashInt(k)); int(owner) != i {
+				t.Fatalf("archive row of user %d is on shard %d, owned by shard %d", k, i, owner)
+			}
+		}
+	}
+	for _, q := range []string{
+		`INSERT INTO archive (user_id, order_id) SELECT score, 1 FROM users`,
+		`INSERT INTO archive (user_id, order_id) SELECT user_id, 1 FROM orders ORDER BY amount LIMIT 3`,
+		`INSERT INTO archive SELECT user_id, order_id, amount, status FROM orders`,
+		`INSERT INTO archive (user_id, order_id) SELECT u.user_id, count(*) FROM users u GROUP BY u.country, u.user_id HAVING false UNION SELECT 1, 1`,
+	} {
+		_, err := through.Exec(ctx, q)
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "0A000" {
+			t.Errorf("%s: %v, want 0A000", q, err)
+		}
+	}
+}
