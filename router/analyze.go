@@ -51,6 +51,7 @@ type analyzer struct {
 	locks               bool   // FOR UPDATE/SHARE
 	window              string // first window function seen, for the refusal
 	nested              string // a construct in a nested query that scatter cannot merge
+	top                 *scope // the scope of a SELECT statement's own FROM list
 	depth               int
 }
 

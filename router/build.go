@@ -19,7 +19,8 @@ func (s *Schema) build(stmt *pg.Node, lits []sqltext.Literal, version int32) *Pl
 		return &Plan{Kind: KindAll, Command: "SELECT"}
 	case stmt.GetSelectStmt() != nil:
 		sel := stmt.GetSelectStmt()
-		a.selectStmt(sel, &scope{})
+		a.top = &scope{}
+		a.selectStmt(sel, a.top)
 		p := a.decide("SELECT")
 		if p.Kind == KindRefuse {
 			return p

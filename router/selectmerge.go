@@ -24,6 +24,10 @@ import (
 func (a *analyzer) mergePlan(p *Plan, stmt *pg.Node) error {
 	sel := stmt.GetSelectStmt()
 	m := &mergeBuilder{a: a, sel: sel, spec: &merge.Spec{Limit: -1}}
+	// Grouped by a shard key, every group is whole on one shard: each
+	// shard's groups are final, whatever the aggregates, and the rows only
+	// need what a plain SELECT's need.
+	m.local = a.top != nil && len(sel.GroupClause) > 0 && a.ownKeyIn(sel.GroupClause, a.top)
 	if sel.Op != pg.SetOperation_SETOP_NONE {
 		if err := m.setOperation(p); err != nil {
 			return err
@@ -93,6 +97,7 @@ type mergeBuilder struct {
 	aggs      bool
 	rewritten bool
 	distinct  []*pg.Node // the x of each count(DISTINCT x), once per expression
+	local     bool       // grouped by a shard key: groups are final on their shard
 }
 
 // col returns the spec index of visible target i.
@@ -222,8 +227,7 @@ func (m *mergeBuilder) aggregate(n *pg.Node, col int) error {
 // BY, so it sends every distinct value of every group once, and the merge
 // counts, sums or averages the distinct values over all shards. The other aggregates stay exact: a
 // shard's count, sum, min or max per (group, x) combines into the group's
-// as the shards' partials already do. Only one DISTINCT expression per
-// query can be planned this way.
+// as the shards' partials already do.
 func (m *mergeBuilder) distinctAgg(n *pg.Node, col int, kind merge.AggKind) error {
 	f := n.GetFuncCall()
 	name := funcName(f)
@@ -276,6 +280,9 @@ func (m *mergeBuilder) targets() error {
 	for i, t := range m.sel.TargetList[:m.visible] {
 		v := t.GetResTarget().GetVal()
 		f := v.GetFuncCall()
+		if m.local {
+			continue
+		}
 		if f != nil && isAggregate(f) {
 			col, ok := m.col(i)
 			if !ok {
@@ -329,6 +336,9 @@ func (m *mergeBuilder) find(n *pg.Node, positional bool) (int, bool) {
 }
 
 func (m *mergeBuilder) groupBy() error {
+	if m.local {
+		return nil
+	}
 	for _, g := range m.sel.GroupClause {
 		if g.GetGroupingSet() != nil {
 			return fmt.Errorf("pgshard: cannot merge GROUPING SETS, ROLLUP or CUBE across shards")
@@ -358,8 +368,8 @@ func countStar() *pg.Node {
 // having moves HAVING from the shards to the merge.
 func (m *mergeBuilder) having() error {
 	h := m.sel.HavingClause
-	if h == nil {
-		return nil
+	if h == nil || m.local {
+		return nil // with local groups the shards apply HAVING themselves
 	}
 	e, err := m.havingExpr(h)
 	if err != nil {
@@ -452,11 +462,15 @@ func (m *mergeBuilder) orderBy() error {
 			}
 			clone := proto.Clone(sb.Node).(*pg.Node)
 			col = m.addHidden(clone)
-			if f := clone.GetFuncCall(); f != nil && isAggregate(f) {
+			// With local groups the shard computes the group's value in the
+			// hidden column, aggregates included.
+			switch f := clone.GetFuncCall(); {
+			case m.local:
+			case f != nil && isAggregate(f):
 				if err := m.aggregate(clone, col); err != nil {
 					return err
 				}
-			} else if hasAggregate([]*pg.Node{clone}) {
+			case hasAggregate([]*pg.Node{clone}):
 				return fmt.Errorf("pgshard: cannot merge ORDER BY an expression over an aggregate across shards; select it and order by its position")
 			}
 		}

@@ -156,3 +156,5 @@ INSERT INTO orders (user_id, order_id) SELECT user_id, count(*) FROM users GROUP
 INSERT INTO orders (user_id, order_id) SELECT score, 1 FROM users
 INSERT INTO orders (user_id, order_id) SELECT user_id, 1 FROM users ORDER BY score LIMIT 3
 INSERT INTO orders SELECT * FROM users
+# GROUP BY a shard key: each shard's groups are final, any aggregate goes.
+SELECT user_id, array_agg(order_id ORDER BY order_id) FROM orders GROUP BY user_id ORDER BY count(*) DESC LIMIT 5
