@@ -361,16 +361,13 @@ func (a *analyzer) derivedKey(rs *pg.RangeSubselect, inner, sc *scope) {
 		if !ok || !slices.Contains(inner.rels, i) {
 			continue
 		}
-		name := rt.GetName()
-		if cr := rt.GetVal().GetColumnRef(); name == "" && cr != nil {
-			name = cr.Fields[len(cr.Fields)-1].GetString_().GetSval()
-		}
+		name, _ := outputName(rt)
 		if pos < len(rs.Alias.Colnames) {
-			name = rs.Alias.Colnames[pos].GetString_().GetSval()
+			name = strings.ToLower(rs.Alias.Colnames[pos].GetString_().GetSval())
 		}
 		alias := strings.ToLower(rs.Alias.Aliasname)
 		a.rels = append(a.rels, rel{role: roleSharded, table: a.rels[i].table, name: alias, alias: alias,
-			key: strings.ToLower(name), derived: true, up: len(a.rels)})
+			key: name, derived: true, up: len(a.rels)})
 		a.union(len(a.rels)-1, i)
 		sc.rels = append(sc.rels, len(a.rels)-1)
 		return

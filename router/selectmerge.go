@@ -262,20 +262,12 @@ func (m *mergeBuilder) targets() error {
 	m.star = -1
 	m.visible = len(m.sel.TargetList)
 	for i, t := range m.sel.TargetList {
-		rt := t.GetResTarget()
-		v := rt.GetVal()
-		name := rt.GetName()
-		if cr := v.GetColumnRef(); cr != nil {
-			if cr.Fields[len(cr.Fields)-1].GetAStar() != nil {
-				if m.star < 0 {
-					m.star = i
-				}
-			} else if name == "" {
-				name = cr.Fields[len(cr.Fields)-1].GetString_().GetSval()
-			}
+		name, star := outputName(t.GetResTarget())
+		if star && m.star < 0 {
+			m.star = i
 		}
-		m.names = append(m.names, strings.ToLower(name))
-		m.keys = append(m.keys, exprKey(v))
+		m.names = append(m.names, name)
+		m.keys = append(m.keys, exprKey(t.GetResTarget().GetVal()))
 	}
 	for i, t := range m.sel.TargetList[:m.visible] {
 		v := t.GetResTarget().GetVal()
@@ -304,6 +296,23 @@ func (m *mergeBuilder) targets() error {
 		}
 	}
 	return nil
+}
+
+// outputName is the lower-cased name a select-list item gives its column
+// (its alias, or a plain column's own name; "" otherwise), and whether the
+// item is a "*".
+func outputName(rt *pg.ResTarget) (name string, star bool) {
+	name = rt.GetName()
+	if cr := rt.GetVal().GetColumnRef(); cr != nil {
+		last := cr.Fields[len(cr.Fields)-1]
+		if last.GetAStar() != nil {
+			return "", true
+		}
+		if name == "" {
+			name = last.GetString_().GetSval()
+		}
+	}
+	return strings.ToLower(name), false
 }
 
 // find returns the visible target matching n: a position, an output name
@@ -615,18 +624,11 @@ func (m *mergeBuilder) setOperation(p *Plan) error {
 	m.star = -1
 	m.visible = len(left.TargetList)
 	for i, t := range left.TargetList {
-		rt := t.GetResTarget()
-		name := rt.GetName()
-		if cr := rt.GetVal().GetColumnRef(); cr != nil {
-			if cr.Fields[len(cr.Fields)-1].GetAStar() != nil {
-				if m.star < 0 {
-					m.star = i
-				}
-			} else if name == "" {
-				name = cr.Fields[len(cr.Fields)-1].GetString_().GetSval()
-			}
+		name, star := outputName(t.GetResTarget())
+		if star && m.star < 0 {
+			m.star = i
 		}
-		m.names = append(m.names, strings.ToLower(name))
+		m.names = append(m.names, name)
 		m.keys = append(m.keys, "\x00") // matched by name or position only
 	}
 	for _, s := range sel.SortClause {

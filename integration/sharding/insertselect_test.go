@@ -2,7 +2,6 @@ package sharding_test
 
 import (
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -43,40 +42,16 @@ func TestInsertSelectStaysOnEachShard(t *testing.T) {
 		{`INSERT INTO archive (user_id, order_id, note) SELECT user_id, 0, name FROM users WHERE user_id = 42 ON CONFLICT DO NOTHING`, nil},
 	} {
 		run := func(c *pgx.Conn) string {
-			rows, err := c.Query(ctx, st.sql, st.args...)
-			if err != nil {
-				t.Fatalf("%s: %v", st.sql, err)
-			}
-			var out []string
-			for rows.Next() {
-				vals, err := rows.Values()
-				if err != nil {
-					t.Fatal(err)
-				}
-				out = append(out, fmt.Sprint(vals...))
-			}
-			if err := rows.Err(); err != nil {
-				t.Fatalf("%s: %v", st.sql, err)
-			}
+			out, tag := queryRows(ctx, t, c, st.sql, st.args...)
 			slices.Sort(out) // RETURNING follows the SELECT's order, which SQL leaves open
-			return rows.CommandTag().String() + "\n" + strings.Join(out, "\n")
+			return tag + "\n" + strings.Join(out, "\n")
 		}
 		if want, got := run(ref), run(through); want != got {
 			t.Errorf("%s:\n PostgreSQL: %.300s\n pgshard:    %.300s", st.sql, want, got)
 		}
 	}
 	contents := func(c *pgx.Conn) string {
-		rows, err := c.Query(ctx, `SELECT user_id, order_id, amount, note FROM archive ORDER BY 1, 2, 3, 4`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
-			v, err := r.Values()
-			return fmt.Sprint(v...), err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		all, _ := queryRows(ctx, t, c, `SELECT user_id, order_id, amount, note FROM archive ORDER BY 1, 2, 3, 4`)
 		return strings.Join(all, "\n")
 	}
 	if want, got := contents(ref), contents(through); want != got {

@@ -126,3 +126,25 @@ func placedKeys(ctx context.Context, t *testing.T, table string) []int64 {
 	}
 	return all
 }
+
+// queryRows runs q and returns each row's values printed on one line, and
+// the command tag.
+func queryRows(ctx context.Context, t *testing.T, c *pgx.Conn, q string, args ...any) ([]string, string) {
+	t.Helper()
+	rows, err := c.Query(ctx, q, args...)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	var out []string
+	for rows.Next() {
+		vals, err := rows.Values()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, fmt.Sprint(vals...))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return out, rows.CommandTag().String()
+}

@@ -2,7 +2,6 @@ package sharding_test
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -23,22 +22,8 @@ func TestReferenceWritesAnswerOnce(t *testing.T) {
 	ref := connect(t, single.Shards[0].Primary.DSN())
 	mode := pgx.QueryExecModeSimpleProtocol
 	answer := func(c *pgx.Conn, q string) string {
-		rows, err := c.Query(ctx, q, mode)
-		if err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-		var out []string
-		for rows.Next() {
-			vals, err := rows.Values()
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, fmt.Sprint(vals...))
-		}
-		if rows.Err() != nil {
-			t.Fatalf("%s: %v", q, rows.Err())
-		}
-		return rows.CommandTag().String() + " " + strings.Join(out, "; ")
+		out, tag := queryRows(ctx, t, c, q, mode)
+		return tag + " " + strings.Join(out, "; ")
 	}
 	// Both protocols, each from the same start on both sides.
 	for _, mode = range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeCacheStatement} {
