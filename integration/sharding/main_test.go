@@ -101,15 +101,19 @@ func execOnEach(ctx context.Context, t testing.TB, conns []*pgx.Conn, stmts ...s
 	}
 }
 
-// placedKeys reads column k of table directly on every shard of the sharded
-// cluster, reports any key found on a shard that does not own it, and
-// returns all keys found.
-func placedKeys(ctx context.Context, t *testing.T, table string) []int64 {
+// placedKeys reads table's shard key column (k unless named) directly on
+// every shard of the sharded cluster, reports any key found on a shard that
+// does not own it, and returns all keys found.
+func placedKeys(ctx context.Context, t *testing.T, table string, column ...string) []int64 {
 	t.Helper()
+	col := "k"
+	if len(column) > 0 {
+		col = column[0]
+	}
 	m := shard.EqualMap(len(sharded.Shards))
 	var all []int64
 	for i, sh := range sharded.Shards {
-		rows, err := connect(t, sh.Primary.DSN()).Query(ctx, `SELECT k FROM `+table)
+		rows, err := connect(t, sh.Primary.DSN()).Query(ctx, `SELECT `+col+` FROM `+table)
 		if err != nil {
 			t.Fatal(err)
 		}
