@@ -52,12 +52,22 @@ func FuzzRoute(f *testing.F) {
 	}
 	f.Add("SELECT (((((1")
 	f.Add("SELECT 1" + strings.Repeat("*2", 4000))
+	f.Add("INSERT INTO users VALUES ($1, 2), (3)")
+	f.Add("DECLARE c CURSOR FOR SELECT * FROM users")
 	r := testRouter(f)
+	_, users := r.Schema().lookup("", "users")
+	cols := KeyColumns{users: 1}
 	f.Fuzz(func(t *testing.T, q string) {
 		for _, st := range r.Simple(q) {
 			_ = st.Route.Describe()
 		}
+		for _, st := range r.SimpleWith(q, "", cols) {
+			_ = st.Route.Describe()
+		}
 		p := r.Prepare(q)
 		_ = r.Bind(p, q, [][]byte{[]byte("1"), nil, {0, 0, 0, 1}}, []int16{0, 0, 1})
+		_ = r.BindWith(p, q, [][]byte{[]byte("1"), nil}, []int16{0, 0}, "", cols)
+		_, _ = CursorQuery(q)
+		_, _ = ParseCursorOp(q)
 	})
 }
