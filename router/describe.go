@@ -46,7 +46,8 @@ func describeSpec(s *merge.Spec) string {
 		parts = append(parts, fmt.Sprintf("group=%v", s.GroupBy))
 	}
 	for _, a := range s.Aggs {
-		name := [...]string{"count", "sum", "min", "max", "avg", "bool_and", "bool_or", "count_distinct", "sum_distinct", "avg_distinct"}[a.Kind]
+		name := [...]string{"count", "sum", "min", "max", "avg", "bool_and", "bool_or", "count_distinct", "sum_distinct", "avg_distinct",
+			"string_agg", "array_agg", "json_agg"}[a.Kind]
 		if a.Kind == merge.AggAvg {
 			parts = append(parts, fmt.Sprintf("%s(%d/%d)", name, a.Col, a.CountCol))
 		} else {

@@ -179,7 +179,8 @@ func fixExpr(e merge.Expr, fix func(int) int) merge.Expr {
 }
 
 var aggKinds = map[string]merge.AggKind{"count": merge.AggCount, "sum": merge.AggSum, "min": merge.AggMin, "max": merge.AggMax,
-	"avg": merge.AggAvg, "bool_and": merge.AggBoolAnd, "every": merge.AggBoolAnd, "bool_or": merge.AggBoolOr}
+	"avg": merge.AggAvg, "bool_and": merge.AggBoolAnd, "every": merge.AggBoolAnd, "bool_or": merge.AggBoolOr,
+	"string_agg": merge.AggStringAgg, "array_agg": merge.AggArrayAgg, "json_agg": merge.AggJSONAgg, "jsonb_agg": merge.AggJSONAgg}
 
 // aggregate records target (or hidden) column col holding aggregate call
 // n, rewriting avg into sum plus a hidden count, and count, sum or
@@ -210,6 +211,14 @@ func (m *mergeBuilder) aggregate(n *pg.Node, col int) error {
 		}
 	}
 	agg := merge.Agg{Col: col, Kind: kind}
+	if kind == merge.AggStringAgg {
+		c := f.Args[len(f.Args)-1].GetAConst()
+		if len(f.Args) != 2 || c == nil || c.GetSval() == nil {
+			return fmt.Errorf("pgshard: cannot merge string_agg across shards unless its separator is a string constant")
+		}
+		agg.Sep = c.GetSval().Sval
+		m.a.exact = true // the separator is in the plan: cache it by exact text
+	}
 	if kind == merge.AggAvg {
 		count := proto.Clone(f).(*pg.FuncCall)
 		count.Funcname = []*pg.Node{pg.MakeStrNode("count")}

@@ -25,6 +25,7 @@ type aggState struct {
 	raw   []byte           // min/max: the winning field exactly as a shard sent it
 	count int64            // AggCount total, or AggAvg's total count
 	set   map[string]value // distinct aggregates: the values seen, by key
+	parts [][]byte         // concatenating aggregates: the non-NULL partials
 }
 
 // avgOutOID resolves Agg.OutOID for an avg over a sum column of type sum.
@@ -47,6 +48,23 @@ func planAggs(m *pgtype.Map, cols []Column, spec *Spec) ([]aggPlan, error) {
 		}
 		c := cols[a.Col]
 		p := aggPlan{Agg: a, inOID: c.TypeOID, outOID: c.TypeOID, format: c.Format}
+		switch a.Kind {
+		case AggStringAgg:
+			if c.TypeOID != oidText && c.TypeOID != oidVarchar {
+				return nil, errorf(CodeFeatureUnsupported, "cannot merge string_agg over type OID "+strconv.Itoa(int(c.TypeOID)))
+			}
+			plans[i] = p
+			continue
+		case AggJSONAgg:
+			if c.TypeOID != oidJSON && c.TypeOID != oidJSONB {
+				return nil, errorf(CodeInternal, "json_agg column is not json")
+			}
+			plans[i] = p
+			continue
+		case AggArrayAgg:
+			plans[i] = p // checked as it is joined
+			continue
+		}
 		needOrder := a.Kind == AggMin || a.Kind == AggMax || a.Kind >= AggCountDistinct
 		dec, err := newDecoder(m, c.TypeOID, c.Format, needOrder)
 		if err != nil {
@@ -157,6 +175,12 @@ func addValues(a, b value, oid uint32) (value, error) {
 }
 
 func (p *aggPlan) step(st *aggState, row Row) error {
+	if p.Kind >= AggStringAgg {
+		if b := row[p.Col]; b != nil {
+			st.parts = append(st.parts, b)
+		}
+		return nil
+	}
 	v, err := p.in(row[p.Col])
 	if err != nil {
 		return err
@@ -233,6 +257,8 @@ func (p *aggPlan) step(st *aggState, row Row) error {
 
 func (p *aggPlan) final(st *aggState) ([]byte, error) {
 	switch p.Kind {
+	case AggStringAgg, AggArrayAgg, AggJSONAgg:
+		return p.concatParts(st.parts)
 	case AggCount:
 		return encodeValue(value{k: vInt, i: st.count}, p.inOID, p.format)
 	case AggCountDistinct:

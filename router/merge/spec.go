@@ -58,6 +58,15 @@ const (
 	// feeds them in, so rounding matches too.
 	AggSumDistinct
 	AggAvgDistinct
+	// AggStringAgg, AggArrayAgg and AggJSONAgg (json_agg and jsonb_agg):
+	// Col holds each shard's partial of an aggregate without an ORDER BY
+	// of its own, whose order PostgreSQL leaves open; the result joins the
+	// non-NULL partials — text with Sep, arrays along their first
+	// dimension, JSON arrays element after element. NULL when every
+	// partial is NULL. string_agg over text only.
+	AggStringAgg
+	AggArrayAgg
+	AggJSONAgg
 )
 
 // Agg describes one aggregate column of the shard rows.
@@ -66,6 +75,7 @@ type Agg struct {
 	Kind     AggKind
 	CountCol int    // AggAvg only
 	OutOID   uint32 // AggAvg only; see AggAvg
+	Sep      string // AggStringAgg only: the separator
 }
 
 // Spec says how to merge. The router derives it from the rewritten query.
