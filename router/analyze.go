@@ -8,6 +8,7 @@ import (
 	pg "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/pgshard/pgshard/internal/sqltext"
+	"github.com/pgshard/pgshard/shard"
 )
 
 // rel is one relation named in a statement.
@@ -52,7 +53,10 @@ type analyzer struct {
 	window              string // first window function seen, for the refusal
 	nested              string // a construct in a nested query that scatter cannot merge
 	top                 *scope // the scope of a SELECT statement's own FROM list
-	depth               int
+	// keyOut records, per simple SELECT, the select-list positions that
+	// are the shard key of a table it reads, and that key's type.
+	keyOut map[*pg.SelectStmt]keyOutputs
+	depth  int
 }
 
 func (a *analyzer) addRel(rv *pg.RangeVar) int {
@@ -474,6 +478,52 @@ func (a *analyzer) selectStmt(s *pg.SelectStmt, sc *scope) {
 	if a.depth > 1 && a.nested == "" {
 		a.nested = a.subqueryMerge(s, sc)
 	}
+	a.recordKeyOutputs(s, sc)
+}
+
+type keyOutputs struct {
+	pos []int
+	typ shard.KeyType
+}
+
+func (a *analyzer) recordKeyOutputs(s *pg.SelectStmt, sc *scope) {
+	var out keyOutputs
+	for pos, t := range s.TargetList {
+		if i, ok := a.keyColumn(t.GetResTarget().GetVal(), sc); ok && slices.Contains(sc.rels, i) {
+			out.pos = append(out.pos, pos)
+			out.typ = a.rels[i].table.KeyType
+		}
+	}
+	if out.pos != nil {
+		if a.keyOut == nil {
+			a.keyOut = map[*pg.SelectStmt]keyOutputs{}
+		}
+		a.keyOut[s] = out
+	}
+}
+
+// keyAligned says whether every query of a set operation selects the
+// shard key of a table it reads in one same column, keys of one type: a
+// row's value there is its key, so equal rows share a shard.
+func (a *analyzer) keyAligned(leaves []*pg.SelectStmt) bool {
+	first, ok := a.keyOut[leaves[0]]
+	if !ok {
+		return false
+	}
+	for _, p := range first.pos {
+		aligned := true
+		for _, l := range leaves[1:] {
+			o, ok := a.keyOut[l]
+			if !ok || o.typ != first.typ || !slices.Contains(o.pos, p) {
+				aligned = false
+				break
+			}
+		}
+		if aligned {
+			return true
+		}
+	}
+	return false
 }
 
 // subqueryMerge names what a subquery computes over rows of several shards

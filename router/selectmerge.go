@@ -46,8 +46,8 @@ func (a *analyzer) mergePlan(p *Plan, stmt *pg.Node) error {
 	var on []*pg.Node
 	if len(sel.DistinctClause) > 0 {
 		if d := sel.DistinctClause[0]; d != nil && d.Node != nil {
-			if m.aggs || len(sel.GroupClause) > 0 {
-				return fmt.Errorf("pgshard: cannot merge SELECT DISTINCT ON with GROUP BY or aggregates across shards")
+			if !m.local && (m.aggs || len(sel.GroupClause) > 0) {
+				return fmt.Errorf("pgshard: cannot merge SELECT DISTINCT ON with GROUP BY or aggregates across shards unless grouped by the shard key")
 			}
 			on = sel.DistinctClause
 		} else {
@@ -611,18 +611,25 @@ func asBigint(n *pg.Node) *pg.Node {
 // after removing duplicates).
 func (m *mergeBuilder) setOperation(p *Plan) error {
 	sel := m.sel
-	if sel.Op != pg.SetOperation_SETOP_UNION {
-		return fmt.Errorf("pgshard: cannot merge INTERSECT or EXCEPT across shards")
-	}
 	left := sel
+	leaves := []*pg.SelectStmt{}
+	onlyUnion := true
 	for s := sel; s.Op != pg.SetOperation_SETOP_NONE; s = s.Larg {
-		if !s.All {
+		if s.Op == pg.SetOperation_SETOP_UNION && !s.All {
 			m.spec.Distinct = true
 		}
+		onlyUnion = onlyUnion && s.Op == pg.SetOperation_SETOP_UNION
 		if s.Rarg.Op != pg.SetOperation_SETOP_NONE {
 			return fmt.Errorf("pgshard: cannot merge nested set operations across shards")
 		}
 		left = s.Larg
+		leaves = append(leaves, s.Rarg)
+	}
+	leaves = append(leaves, left)
+	if !onlyUnion && !m.a.keyAligned(leaves) {
+		// Equal rows are then on one shard, so each shard's INTERSECT or
+		// EXCEPT of its own rows is its part of the whole.
+		return fmt.Errorf("pgshard: cannot merge INTERSECT or EXCEPT across shards unless every query selects its table's shard key in the same column")
 	}
 	m.spec.Output = 0 // every column
 	p.Merge = m.spec

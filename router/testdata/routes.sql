@@ -158,3 +158,6 @@ INSERT INTO orders (user_id, order_id) SELECT user_id, 1 FROM users ORDER BY sco
 INSERT INTO orders SELECT * FROM users
 # GROUP BY a shard key: each shard's groups are final, any aggregate goes.
 SELECT user_id, array_agg(order_id ORDER BY order_id) FROM orders GROUP BY user_id ORDER BY count(*) DESC LIMIT 5
+# INTERSECT/EXCEPT: exact per shard when every query selects its key in the same column.
+SELECT user_id FROM users INTERSECT SELECT user_id FROM orders ORDER BY 1 LIMIT 3
+SELECT user_id, name FROM users EXCEPT SELECT order_id, status FROM orders
