@@ -11,6 +11,11 @@ import (
 // ROUTE statement and the golden files of the router's tests.
 func (r *Route) Describe() string {
 	var b strings.Builder
+	if c := r.NeedColumns; c != nil {
+		// Not a refusal: the session reads the column order and routes.
+		fmt.Fprintf(&b, "kind=shard shards chosen at run time: each row's value for %s.%s, found by the table's column order on a server", c.Table, c.Table.Key)
+		return b.String()
+	}
 	fmt.Fprintf(&b, "kind=%s", r.Kind)
 	if r.Err != nil {
 		fmt.Fprintf(&b, " error=%s %q", r.Err.Code, r.Err.Message)

@@ -92,6 +92,10 @@ func (c *routeCmd) database(cfg *config.Config) (*config.Database, error) {
 func describe(b *strings.Builder, d *config.Database, r *router.Router, st router.Statement) bool {
 	rt := st.Route
 	fmt.Fprintf(b, "statement: %s\n", strings.TrimSpace(st.Text))
+	if c := rt.NeedColumns; c != nil {
+		fmt.Fprintf(b, "  route: shard\n  shards: chosen at run time: pgshard reads the column order of %s from a server to find shard key %s in each row (list the columns to spare that round trip)\n  target: primary\n", c.Table, c.Table.Key)
+		return false
+	}
 	fmt.Fprintf(b, "  route: %s\n", rt.Kind)
 	if rt.Err != nil {
 		fmt.Fprintf(b, "  refused: %s %s\n", rt.Err.Code, rt.Err.Message)
@@ -105,6 +109,8 @@ func describe(b *strings.Builder, d *config.Database, r *router.Router, st route
 		fmt.Fprintf(b, "  shards: %s\n", shardNames(d, rt.Shards))
 	case rt.Kind == router.KindSession:
 		b.WriteString("  shards: the session's current one (transaction control and session state follow the session)\n")
+	case rt.Kind == router.KindCursor:
+		b.WriteString("  shards: those the cursor's query needs; pgshard runs it at DECLARE, merged, and answers FETCH/MOVE/CLOSE itself\n")
 	default:
 		fmt.Fprintf(b, "  shards: any one: the session's current shard, else the default shard %s\n", d.Shards[schemaDefault(d)].Name)
 	}

@@ -50,6 +50,16 @@ func TestRoute(t *testing.T) {
 			want: []string{"route: shard\n", "shards: s1\n", "target: a replica within the lag limits (reads.replicas), else the primary\n", "keys on s1: users.user_id = 9\n", "kind=shard shards=[1] read"},
 		},
 		{
+			name: "insert without a column list: routed at run time",
+			sql:  "INSERT INTO users VALUES ('ann', 9)",
+			want: []string{"route: shard\n", "shards: chosen at run time: pgshard reads the column order of users from a server to find shard key user_id", "target: primary\n"},
+		},
+		{
+			name: "cursor over every shard",
+			sql:  "DECLARE c CURSOR FOR SELECT * FROM users ORDER BY user_id",
+			want: []string{"route: cursor\n", "pgshard runs it at DECLARE, merged", "kind=cursor read"},
+		},
+		{
 			name: "join pinned through one key",
 			sql:  "SELECT u.name, sum(o.amount) FROM users u JOIN orders o ON o.user_id = u.user_id WHERE u.user_id = 7 GROUP BY u.name",
 			want: []string{"route: shard\n", "shards: s0\n", "keys on s0: users.user_id = 7\n"},
