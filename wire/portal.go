@@ -182,6 +182,14 @@ func (s *session) runPortal(ctx context.Context, vp *vportal) error {
 		vp.answer = answer{tag: vp.local}
 		return nil
 	}
+	if s.txStatus == 'I' && s.batchOpen && isDML(vp.route.Plan) && (vp.route.Plan == nil || !vp.route.Plan.Read) {
+		if err := s.batchTxForWrite(); err != nil {
+			if err == errBatchEnded {
+				return nil
+			}
+			return err
+		}
+	}
 	j := newMultiJob(vp.route, vp.st.query)
 	j.bind, j.oids = vp.bind, vp.st.oids
 	results, err := s.runMulti(ctx, j)

@@ -30,7 +30,10 @@ func (s *session) acquireShards(ctx context.Context, ids []shard.ShardID, write 
 	session := s.mode == config.PoolSession
 	for _, id := range ids {
 		switch {
-		case (inTx || session) && s.sc != nil && s.shardOf(s.sc) == id:
+		case (inTx || session && !s.batchUsed) && s.sc != nil && s.shardOf(s.sc) == id:
+			// The attached connection: in a transaction, or in session
+			// pooling unless a batch is under way on it, whose implicit
+			// transaction must not take pgshard's own BEGIN.
 			conns = append(conns, multiConn{id: id, sc: s.sc, borrowed: true})
 			continue
 		case inTx && s.parked[id] != nil && slices.Contains(s.txShards, id):
@@ -95,7 +98,7 @@ func (s *session) acquireShards(ctx context.Context, ids []shard.ShardID, write 
 			return nil, nil, err
 		}
 		c := multiConn{id: id, sc: sc}
-		if session && !(inTx && write) {
+		if session && !(inTx && write) && (s.sc == nil || s.shardOf(s.sc) != id) {
 			// Session pooling: the connection stays with the session,
 			// with the session state just applied.
 			if s.parked == nil {

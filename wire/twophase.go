@@ -174,6 +174,38 @@ func (s *session) openBatchTx() error {
 	return nil
 }
 
+// batchTxForWrite makes the pipelined batch a transaction over several
+// shards before a write over several shards runs in it: that write then
+// commits or rolls back with the rest of the batch at Sync, as one
+// server's batch would, instead of committing on its own. What the batch
+// did on the attached connection joins the transaction if it wrote there;
+// a part that only read is completed where it ran.
+func (s *session) batchTxForWrite() error {
+	switch {
+	case s.sc != nil && s.batchUsed && s.batchWrote:
+		if err := s.openBatchTx(); err != nil {
+			return err
+		}
+		s.keep()
+	case s.sc != nil && s.batchUsed:
+		if err := s.syncAway(); err != nil {
+			return err
+		}
+		if s.batchError {
+			return errBatchEnded
+		}
+		if s.sc != nil {
+			s.park()
+		}
+	case s.sc != nil:
+		s.park()
+	}
+	s.txStatus = 'T'
+	s.txBegin = "BEGIN"
+	s.batchTx = true
+	return nil
+}
+
 // syncBatchTx ends, at the client's Sync, a batch whose writes spread over
 // several shards: committed on all of them with two-phase commit, or, after
 // any error, rolled back on all. The client sees what PostgreSQL sends for

@@ -35,6 +35,7 @@ func batchesAcrossShards(t *testing.T, p *pgshardtest.Proxy) {
 	execOnEach(ctx, t, []*pgx.Conn{through, ref}, `DROP TABLE IF EXISTS placed`, `CREATE TABLE placed (k bigint PRIMARY KEY, src text NOT NULL)`)
 	k := keysOnShards(5000) // k[i] lives on shard i
 	const ins = `INSERT INTO placed (k, src) VALUES ($1, $2)`
+	const ins2 = `INSERT INTO placed (k, src) VALUES ($1, $2), ($3, $4)`
 	type stmt struct {
 		sql  string
 		args []any
@@ -51,6 +52,11 @@ func batchesAcrossShards(t *testing.T, p *pgshardtest.Proxy) {
 		{"reads then writes", []stmt{{`SELECT count(*) FROM placed WHERE k = $1`, []any{k[2]}}, {ins, []any{k[0] + 13, "e"}},
 			{`UPDATE placed SET src = 'e2' WHERE k = $1`, []any{k[1]}}, {`SELECT src FROM placed WHERE k = $1`, []any{k[1]}}}},
 		{"a failing statement's error, not a commit error", []stmt{{ins, []any{k[0] + 17, "f"}}, {`SELECT 1 / (k - k) FROM placed WHERE k = $1`, []any{k[1]}}}},
+		{"a statement over several shards mid-batch, all succeed", []stmt{{ins, []any{k[0] + 29, "h"}}, {ins2, []any{k[1] + 29, "h", k[2] + 29, "h"}}, {ins, []any{k[0] + 31, "h"}}}},
+		{"a statement over several shards mid-batch, then a failure", []stmt{{ins, []any{k[0] + 37, "i"}}, {ins2, []any{k[1] + 37, "i", k[2] + 37, "i"}}, {ins, []any{k[0], "dup"}}}},
+		{"a read over several shards, then writes", []stmt{{`SELECT count(*) FROM placed WHERE k > $1`, []any{0}}, {ins, []any{k[0] + 43, "k"}}, {ins, []any{k[1] + 43, "k"}},
+			{`SELECT count(*) FROM placed WHERE k > $1`, []any{0}}}},
+		{"a statement over several shards first, then a failure", []stmt{{ins2, []any{k[0] + 41, "j", k[1] + 41, "j"}}, {ins, []any{k[2], "dup"}}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			run := func(c *pgx.Conn) string {
