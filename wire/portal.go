@@ -182,7 +182,11 @@ func (s *session) runPortal(ctx context.Context, vp *vportal) error {
 		vp.answer = answer{tag: vp.local}
 		return nil
 	}
-	if s.txStatus == 'I' && s.batchOpen && isDML(vp.route.Plan) && (vp.route.Plan == nil || !vp.route.Plan.Read) {
+	// A write over several shards inside a batch, or any statement over
+	// several shards after the batch wrote: one transaction with the rest
+	// of the batch, so it commits with it and sees the batch's own rows.
+	write := isDML(vp.route.Plan) && (vp.route.Plan == nil || !vp.route.Plan.Read)
+	if s.txStatus == 'I' && s.batchOpen && (write || s.sc != nil && s.batchUsed && s.batchWrote) {
 		if err := s.batchTxForWrite(); err != nil {
 			if err == errBatchEnded {
 				return nil

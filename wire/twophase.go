@@ -175,11 +175,12 @@ func (s *session) openBatchTx() error {
 }
 
 // batchTxForWrite makes the pipelined batch a transaction over several
-// shards before a write over several shards runs in it: that write then
+// shards before a statement over several shards runs in it: a write then
 // commits or rolls back with the rest of the batch at Sync, as one
-// server's batch would, instead of committing on its own. What the batch
-// did on the attached connection joins the transaction if it wrote there;
-// a part that only read is completed where it ran.
+// server's batch would, instead of committing on its own, and a read sees
+// what the batch already wrote. What the batch did on the attached
+// connection joins the transaction if it wrote there; a part that only
+// read is completed where it ran.
 func (s *session) batchTxForWrite() error {
 	switch {
 	case s.sc != nil && s.batchUsed && s.batchWrote:

@@ -56,23 +56,37 @@ func batchesAcrossShards(t *testing.T, p *pgshardtest.Proxy) {
 		{"a statement over several shards mid-batch, then a failure", []stmt{{ins, []any{k[0] + 37, "i"}}, {ins2, []any{k[1] + 37, "i", k[2] + 37, "i"}}, {ins, []any{k[0], "dup"}}}},
 		{"a read over several shards, then writes", []stmt{{`SELECT count(*) FROM placed WHERE k > $1`, []any{0}}, {ins, []any{k[0] + 43, "k"}}, {ins, []any{k[1] + 43, "k"}},
 			{`SELECT count(*) FROM placed WHERE k > $1`, []any{0}}}},
+		{"a write, then a read over several shards that sees it", []stmt{{ins, []any{k[0] + 47, "l"}}, {`SELECT count(*), max(k) FROM placed WHERE k > $1`, []any{0}},
+			{ins, []any{k[1] + 47, "l"}}}},
 		{"a statement over several shards first, then a failure", []stmt{{ins2, []any{k[0] + 41, "j", k[1] + 41, "j"}}, {ins, []any{k[2], "dup"}}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			// Each statement's rows (what a read saw of the batch's own
+			// writes) and the batch's outcome.
 			run := func(c *pgx.Conn) string {
 				b := &pgx.Batch{}
+				var seen []string
 				for _, st := range tc.batch {
-					b.Queue(st.sql, st.args...)
+					b.Queue(st.sql, st.args...).Query(func(rows pgx.Rows) error {
+						for rows.Next() {
+							vals, err := rows.Values()
+							if err != nil {
+								return err
+							}
+							seen = append(seen, fmt.Sprint(vals...))
+						}
+						return rows.Err()
+					})
 				}
 				err := c.SendBatch(ctx, b).Close()
 				var pe *pgconn.PgError
 				switch {
 				case errors.As(err, &pe):
-					return pe.Code + " " + pe.Message
+					return pe.Code + " " + pe.Message + " after " + strings.Join(seen, "; ")
 				case err != nil:
 					t.Fatalf("batch: %v", err)
 				}
-				return "ok"
+				return "ok " + strings.Join(seen, "; ")
 			}
 			got, want := run(through), run(ref)
 			if got != want {
