@@ -339,17 +339,10 @@ func (s *session) attachNode(ctx context.Context, id shard.ShardID, node *config
 			return err
 		}
 	}
-	begin := s.deferred
-	if begin == "" && inTx {
-		begin = cmp.Or(s.txBegin, "BEGIN")
-	}
-	if begin == "" {
+	if s.deferred == "" && !inTx {
 		return nil
 	}
-	if s.deferred != "" {
-		s.txBegin = strings.SplitN(s.deferred, ";", 2)[0]
-	}
-	s.deferred = ""
+	begin := s.txStart()
 	if err := s.hiddenQuery(s.sc, begin, 1); err != nil {
 		var pe *pgError
 		if errors.As(err, &pe) {
@@ -365,6 +358,17 @@ func (s *session) attachNode(ctx context.Context, id shard.ShardID, node *config
 		s.joinTx(id)
 	}
 	return nil
+}
+
+// txStart is the script that starts the open transaction on a connection
+// joining it: the client's deferred BEGIN, with any SETs sent before the
+// transaction reached a server, which from then on starts it on every
+// shard it reaches.
+func (s *session) txStart() string {
+	if s.deferred != "" {
+		s.txBegin, s.deferred = s.deferred, ""
+	}
+	return cmp.Or(s.txBegin, "BEGIN")
 }
 
 // keep sets the attached connection aside as a participant of the open

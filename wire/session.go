@@ -49,8 +49,8 @@ type session struct {
 	// deferred is a BEGIN (and SETs after it) pgshard answered itself, to be
 	// sent once the transaction's first routed statement picks its shard.
 	deferred string
-	// txBegin is the BEGIN the open transaction started with, sent to each
-	// shard the transaction spreads to.
+	// txBegin is the BEGIN the open transaction started with (and the SETs
+	// sent before it reached a server), sent to each shard it spreads to.
 	txBegin string
 	// txShards lists the shards an open transaction has spread to, when
 	// more than one: COMMIT then runs two-phase commit over them.

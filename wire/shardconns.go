@@ -1,7 +1,6 @@
 package wire
 
 import (
-	"cmp"
 	"context"
 	"slices"
 
@@ -56,7 +55,7 @@ func (s *session) acquireShards(ctx context.Context, ids []shard.ShardID, write 
 			sc := s.parked[id]
 			err := s.applySettings(sc)
 			if err == nil {
-				err = s.hiddenQuery(sc, cmp.Or(s.txBegin, "BEGIN"), 1)
+				err = s.hiddenQuery(sc, s.txStart(), 1)
 			}
 			if err != nil {
 				s.dropParked(id)
@@ -109,7 +108,7 @@ func (s *session) acquireShards(ctx context.Context, ids []shard.ShardID, write 
 		}
 		if inTx && write {
 			// A write joins this shard to the open transaction.
-			if err := s.hiddenQuery(sc, cmp.Or(s.txBegin, "BEGIN"), 1); err != nil {
+			if err := s.hiddenQuery(sc, s.txStart(), 1); err != nil {
 				sc.broken = true
 				p.release(sc)
 				release()

@@ -255,3 +255,58 @@ func TestInDoubtTransactionsAreResolved(t *testing.T) {
 		t.Error("the undecided transaction was not rolled back everywhere")
 	}
 }
+
+// TestTransactionStartingOnSeveralShards: a transaction whose first
+// statement runs on several shards (a split INSERT, DDL) starts on each
+// of them with the client's own BEGIN — its isolation level included — and
+// what it did is visible to its later statements, by either protocol.
+func TestTransactionStartingOnSeveralShards(t *testing.T) {
+	ctx := ctxFor(t, time.Minute)
+	p := startPgshard(t)
+	conn := connect(t, p.DSN("app", "app-secret"))
+	createTP(ctx, t, conn)
+	k := keysOnShards(40000)
+
+	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, fmt.Sprintf("INSERT INTO tp (k, v) VALUES (%d, 1), (%d, 2), (%d, 3)", k[0], k[1], k[2]), pgx.QueryExecModeSimpleProtocol); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := tx.Query(ctx, "SELECT DISTINCT current_setting('transaction_isolation') FROM tp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	levels, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(levels) != 1 || levels[0] != "repeatable read" {
+		t.Fatalf("isolation on the shards: %v %v, want only repeatable read", levels, err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// DDL first, then rows into the new table, by the extended protocol
+	// (pgx prepares: the statement is described inside the transaction).
+	if _, err := conn.Exec(ctx, `DROP TABLE IF EXISTS positional`); err != nil {
+		t.Fatal(err)
+	}
+	tx, err = conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `CREATE TABLE positional (note text, k bigint NOT NULL, n int)`); err != nil {
+		t.Fatal(err)
+	}
+	for i := int64(1); i <= 6; i++ {
+		if _, err := tx.Exec(ctx, `INSERT INTO positional VALUES ($1, $2, $3)`, "x", i, 1); err != nil {
+			t.Fatalf("insert %d into the table the transaction created: %v", i, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(placedKeys(ctx, t, "positional")); n != 6 {
+		t.Fatalf("%d rows on the shards, want 6", n)
+	}
+}
