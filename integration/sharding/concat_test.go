@@ -20,11 +20,7 @@ import (
 func TestConcatenatingAggregates(t *testing.T) {
 	ctx := ctxFor(t, 2*time.Minute)
 	p := startPgshard(t)
-	through := connect(t, p.DSN("app", "app-secret"))
-	ref := connect(t, single.Shards[0].Primary.DSN())
-	d := makeDataset()
-	load(ctx, t, through, d)
-	load(ctx, t, ref, d)
+	through, ref := loadedPair(ctx, t, p)
 
 	queries := []string{
 		`SELECT string_agg(name, ',') FROM users`,

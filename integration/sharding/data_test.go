@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/pgshard/pgshard/integration/pgshardtest"
 )
 
 // The test schema: users and orders sharded by user_id, countries copied
@@ -105,4 +107,16 @@ func load(ctx context.Context, t testing.TB, conn *pgx.Conn, d dataset) {
 			t.Fatalf("orders: %v", err)
 		}
 	}
+}
+
+// loadedPair connects through pgshard p and to the reference server, and
+// loads the test dataset into both: the same rows sharded and on one server.
+func loadedPair(ctx context.Context, t testing.TB, p *pgshardtest.Proxy) (through, ref *pgx.Conn) {
+	t.Helper()
+	through = connect(t, p.DSN("app", "app-secret"))
+	ref = connect(t, single.Shards[0].Primary.DSN())
+	d := makeDataset()
+	load(ctx, t, through, d)
+	load(ctx, t, ref, d)
+	return through, ref
 }

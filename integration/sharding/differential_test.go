@@ -228,11 +228,7 @@ func TestDifferentialAgainstOnePostgres(t *testing.T) {
 
 func differential(t *testing.T, p *pgshardtest.Proxy) {
 	ctx := ctxFor(t, 5*time.Minute)
-	through := connect(t, p.DSN("app", "app-secret"))
-	direct := connect(t, single.Shards[0].Primary.DSN())
-	d := makeDataset()
-	load(ctx, t, through, d)
-	load(ctx, t, direct, d)
+	through, direct := loadedPair(ctx, t, p)
 
 	qs := corpus()
 	if len(qs) < 300 {

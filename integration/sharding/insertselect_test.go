@@ -19,11 +19,7 @@ import (
 func TestInsertSelectStaysOnEachShard(t *testing.T) {
 	ctx := ctxFor(t, 2*time.Minute)
 	p := startPgshard(t)
-	through := connect(t, p.DSN("app", "app-secret"))
-	ref := connect(t, single.Shards[0].Primary.DSN())
-	d := makeDataset()
-	load(ctx, t, through, d)
-	load(ctx, t, ref, d)
+	through, ref := loadedPair(ctx, t, p)
 	execOnEach(ctx, t, []*pgx.Conn{through, ref}, `DROP TABLE IF EXISTS archive`,
 		`CREATE TABLE archive (user_id bigint NOT NULL, order_id bigint NOT NULL, amount numeric(12,2), note text)`)
 
