@@ -17,7 +17,8 @@ PGBIN=${BENCH_PGBIN:-/usr/lib/postgresql/15/bin}
 PG_PORT=${BENCH_PG_PORT:-55432}
 PGBOUNCER_PORT=${BENCH_PGBOUNCER_PORT:-56432}
 PGSHARD_PORT=${BENCH_PGSHARD_PORT:-6433}
-TARGETS=${BENCH_TARGETS:-direct pgbouncer pgshard}
+GORELAY_PORT=${BENCH_GORELAY_PORT:-6434}
+TARGETS=${BENCH_TARGETS:-direct pgbouncer gorelay pgshard}
 MODES=${BENCH_MODES:-simple extended prepared}
 QUICK=${BENCH_QUICK:-0}
 if [ "$QUICK" = 1 ]; then
@@ -47,7 +48,7 @@ die() {
 }
 
 is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
-for v in PG_PORT PGBOUNCER_PORT PGSHARD_PORT REPS DURATION SCALE POOL_SIZE IDLE_CONNS; do
+for v in PG_PORT PGBOUNCER_PORT PGSHARD_PORT GORELAY_PORT REPS DURATION SCALE POOL_SIZE IDLE_CONNS; do
 	is_uint "${!v}" || die "$v must be a non-negative integer, got '${!v}'"
 done
 for c in $CLIENTS; do
@@ -57,11 +58,11 @@ for m in $MODES; do
 	case $m in simple | extended | prepared) ;; *) die "BENCH_MODES: unknown mode '$m'" ;; esac
 done
 for t in $TARGETS; do
-	case $t in direct | pgbouncer | pgshard) ;; *) die "BENCH_TARGETS: unknown target '$t' (want direct, pgbouncer, pgshard)" ;; esac
+	case $t in direct | pgbouncer | gorelay | pgshard) ;; *) die "BENCH_TARGETS: unknown target '$t' (want direct, pgbouncer, gorelay, pgshard)" ;; esac
 done
 [ "$REPS" -ge 1 ] || die "BENCH_REPS must be at least 1"
-if [ "$PG_PORT" = "$PGBOUNCER_PORT" ] || [ "$PG_PORT" = "$PGSHARD_PORT" ] || [ "$PGBOUNCER_PORT" = "$PGSHARD_PORT" ]; then
-	die "the three ports must differ"
+if [ "$(printf '%s\n' "$PG_PORT" "$PGBOUNCER_PORT" "$PGSHARD_PORT" "$GORELAY_PORT" | sort -u | wc -l)" != 4 ]; then
+	die "the four ports must differ"
 fi
 
 has_target() { [[ " $TARGETS " == *" $1 "* ]]; }
@@ -269,6 +270,7 @@ write_report() {
 		echo "- host: $(nproc) cores, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(uname -sr)"
 		echo "- PostgreSQL ${PG_VERSION:-?} (fsync=off, shared_buffers=256MB, max_connections=300), pgbench -i -s $SCALE"
 		echo "- PgBouncer: ${PGBOUNCER_VERSION:-n/a}; pgshard: ${PGSHARD_VERSION:-n/a}; both transaction pooling, pool size $POOL_SIZE"
+		has_target gorelay && echo "- gorelay: bench/gorelay, the floor of a Go proxy (one server connection per client, no parsing)"
 		echo "- workload: pgbench -n -S -M <mode> -c <clients> -j min(clients,2) -T $DURATION, $REPS repetition(s), targets alternating: $TARGETS"
 		echo "- everything on 127.0.0.1, client sslmode=disable; pgbench shares the $(nproc) cores with the servers"
 		for t in $TARGETS; do
@@ -300,6 +302,7 @@ POSTMASTER_PID=
 PGBOUNCER_PID=
 PGBOUNCER_WRAPPER_PID=
 PGSHARD_PID=
+GORELAY_PID=
 PGBENCH_PID=
 IDLE_PID=
 REPORT_DONE=0
@@ -309,8 +312,8 @@ PGBOUNCER_VERSION=
 PGSHARD_VERSION=
 WHY=
 declare -A NA=()   # target -> reason it is not available
-declare -A PID_OF=([direct]="" [pgbouncer]="" [pgshard]="")
-declare -A PORT_OF=([direct]=$PG_PORT [pgbouncer]=$PGBOUNCER_PORT [pgshard]=$PGSHARD_PORT)
+declare -A PID_OF=([direct]="" [pgbouncer]="" [gorelay]="" [pgshard]="")
+declare -A PORT_OF=([direct]=$PG_PORT [pgbouncer]=$PGBOUNCER_PORT [gorelay]=$GORELAY_PORT [pgshard]=$PGSHARD_PORT)
 
 cleanup() {
 	local rc=$?
@@ -321,6 +324,7 @@ cleanup() {
 	reap_wrapper "$IDLE_PID" 100
 	stop_pid "$PGBENCH_PID" 5
 	stop_pid "$PGSHARD_PID" 10
+	stop_pid "$GORELAY_PID" 5
 	stop_pid "$PGBOUNCER_PID" 10
 	reap_wrapper "$PGBOUNCER_WRAPPER_PID"
 	if [ "$PG_STARTED" = 1 ]; then
@@ -346,7 +350,7 @@ cleanup() {
 		local logs=$OUT_DIR/logs-$STAMP f
 		mkdir -p "$logs"
 		for f in postgres.log initdb.log pgbench-init.log pgbouncer.log pgbouncer.out pgshard-build.log \
-			pgshard.log pgshard.yaml idle-pgshard.out idle-pgbouncer.out raw.tsv; do
+			pgshard.log pgshard.yaml gorelay-build.log gorelay.log idle-pgshard.out idle-pgbouncer.out raw.tsv; do
 			[ -s "$TMP/$f" ] && cp "$TMP/$f" "$logs/"
 		done
 		[ -d "$TMP/runs" ] && cp -r "$TMP/runs" "$logs/"
@@ -375,8 +379,8 @@ if [ ${#pkgs[@]} -gt 0 ]; then
 fi
 id postgres >/dev/null 2>&1 || die "no postgres system user (the postgresql-15 package creates it)"
 
-for p in "$PG_PORT" "$PGBOUNCER_PORT" "$PGSHARD_PORT"; do
-	! port_in_use "$p" || die "127.0.0.1:$p is already in use (override with BENCH_PG_PORT / BENCH_PGBOUNCER_PORT / BENCH_PGSHARD_PORT)"
+for p in "$PG_PORT" "$PGBOUNCER_PORT" "$PGSHARD_PORT" "$GORELAY_PORT"; do
+	! port_in_use "$p" || die "127.0.0.1:$p is already in use (override with BENCH_PG_PORT / BENCH_PGBOUNCER_PORT / BENCH_PGSHARD_PORT / BENCH_GORELAY_PORT)"
 done
 
 # 1,000 idle clients plus pools need far more than the usual 1024 descriptors.
@@ -593,7 +597,36 @@ EOF
 	PGSHARD_PID=
 }
 
+# ---------------------------------------------------------------- gorelay ----
+start_gorelay() {
+	if ! command -v go >/dev/null; then
+		NA[gorelay]="go toolchain not found"
+	else
+		log "building gorelay"
+		if ! go build -o "$TMP/gorelay" ./bench/gorelay >"$TMP/gorelay-build.log" 2>&1; then
+			NA[gorelay]="build failed: $(first_error "$TMP/gorelay-build.log")"
+		fi
+	fi
+	if [ -z "${NA[gorelay]:-}" ]; then
+		log "starting gorelay on 127.0.0.1:$GORELAY_PORT"
+		# The same runtime setting pgshard gives itself (cmd/pgshard/sysmon.go),
+		# so that the floor and pgshard run on equal terms.
+		GODEBUG=schedtrace=2147483647 "$TMP/gorelay" -listen "127.0.0.1:$GORELAY_PORT" \
+			-server "127.0.0.1:$PG_PORT" >"$TMP/gorelay.log" 2>&1 &
+		GORELAY_PID=$!
+		if wait_ready "$GORELAY_PID" "$GORELAY_PORT" 10 "$TMP/gorelay.log"; then
+			PID_OF[gorelay]=$GORELAY_PID
+			return 0
+		fi
+		NA[gorelay]=$WHY
+	fi
+	log "gorelay: not available (${NA[gorelay]})"
+	stop_pid "$GORELAY_PID" 5
+	GORELAY_PID=
+}
+
 if has_target pgbouncer; then start_pgbouncer; fi
+if has_target gorelay; then start_gorelay; fi
 if has_target pgshard; then start_pgshard; fi
 
 # ------------------------------------------------------------ pgbench runs ----
