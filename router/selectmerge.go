@@ -144,6 +144,10 @@ func (m *mergeBuilder) finish() {
 	for i := range s.OrderBy {
 		s.OrderBy[i].Col = m.fix(s.OrderBy[i].Col)
 	}
+	for i := range s.Derived {
+		s.Derived[i].Col = m.fix(s.Derived[i].Col)
+		s.Derived[i].From = m.fix(s.Derived[i].From)
+	}
 	s.Having = fixExpr(s.Having, m.fix)
 	if m.star >= 0 {
 		s.Output = -len(m.hidden)
@@ -301,10 +305,112 @@ func (m *mergeBuilder) targets() error {
 			continue
 		}
 		if hasAggregate([]*pg.Node{v}) {
-			return fmt.Errorf("pgshard: cannot merge an expression over an aggregate (select list item %d) across shards; select the aggregate itself", i+1)
+			if err := m.derived(i, t.GetResTarget()); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+// derived plans a select-list item that casts an aggregate or falls back
+// from it to a constant — count(*)::int, COALESCE(sum(x), 0), or both —
+// whose value pgshard computes from the merged aggregate (merge.Derived).
+// The shards compute the aggregate in a hidden column and, in the item's
+// place, CASE WHEN false THEN item END under the item's name: a NULL of
+// the item's type, so the RowDescription is PostgreSQL's own, and no cast
+// of a shard's partial aggregate can fail where the whole's would not.
+func (m *mergeBuilder) derived(i int, rt *pg.ResTarget) error {
+	refuse := fmt.Errorf("pgshard: cannot merge an expression over an aggregate (select list item %d) across shards; select the aggregate itself, cast it to a number or text type, or COALESCE it with a number", i+1)
+	var steps []merge.Step
+	n := rt.GetVal()
+	for {
+		if tc := n.GetTypeCast(); tc != nil {
+			oid, ok := castTarget(tc.TypeName)
+			if !ok {
+				return refuse
+			}
+			steps = append(steps, merge.Step{CastOID: oid})
+			n = tc.Arg
+			continue
+		}
+		if ce := n.GetCoalesceExpr(); ce != nil {
+			def, ok := numberConst(ce.Args)
+			if !ok {
+				return refuse
+			}
+			steps = append(steps, merge.Step{Default: def})
+			n = ce.Args[0]
+			continue
+		}
+		break
+	}
+	f := n.GetFuncCall()
+	if f == nil || !isAggregate(f) || len(steps) == 0 {
+		return refuse
+	}
+	col, ok := m.col(i)
+	if !ok {
+		return fmt.Errorf("pgshard: cannot merge aggregates listed after * across shards; name the columns")
+	}
+	slices.Reverse(steps)
+	agg := proto.Clone(n).(*pg.Node)
+	from := m.addHidden(agg)
+	if err := m.aggregate(agg, from); err != nil {
+		return err
+	}
+	if rt.Name == "" {
+		rt.Name = derivedName(rt.Val)
+	}
+	rt.Val = &pg.Node{Node: &pg.Node_CaseExpr{CaseExpr: &pg.CaseExpr{Args: []*pg.Node{{Node: &pg.Node_CaseWhen{CaseWhen: &pg.CaseWhen{
+		Expr:   &pg.Node{Node: &pg.Node_AConst{AConst: &pg.A_Const{Val: &pg.A_Const_Boolval{Boolval: &pg.Boolean{Boolval: false}}}}},
+		Result: rt.Val}}}}}}}
+	m.spec.Derived = append(m.spec.Derived, merge.Derived{Col: col, From: from, Steps: steps})
+	m.rewritten = true
+	return nil
+}
+
+// castTarget is the type OID of a cast pgshard can compute: a number or
+// text type without a type modifier or array bounds.
+func castTarget(t *pg.TypeName) (uint32, bool) {
+	if t == nil || len(t.Names) == 0 || len(t.Typmods) > 0 || len(t.ArrayBounds) > 0 || t.Setof {
+		return 0, false
+	}
+	oid, ok := merge.CastOIDs[strings.ToLower(t.Names[len(t.Names)-1].GetString_().GetSval())]
+	return oid, ok
+}
+
+// numberConst is the constant of COALESCE(x, constant) when it is an
+// integer or a decimal number.
+func numberConst(args []*pg.Node) (string, bool) {
+	if len(args) != 2 {
+		return "", false
+	}
+	c := args[1].GetAConst()
+	switch {
+	case c == nil || c.Isnull:
+		return "", false
+	case c.GetIval() != nil:
+		return fmt.Sprint(c.GetIval().Ival), true
+	case c.GetFval() != nil && !strings.ContainsAny(c.GetFval().Fval, "eE"):
+		return c.GetFval().Fval, true
+	}
+	return "", false
+}
+
+// derivedName is the column name PostgreSQL gives a derived item without
+// an alias (FigureColname): a cast is named after what it casts, COALESCE
+// "coalesce", a function call after the function.
+func derivedName(n *pg.Node) string {
+	switch {
+	case n.GetTypeCast() != nil:
+		return derivedName(n.GetTypeCast().Arg)
+	case n.GetCoalesceExpr() != nil:
+		return "coalesce"
+	case n.GetFuncCall() != nil:
+		return funcName(n.GetFuncCall())
+	}
+	return "?column?"
 }
 
 // outputName is the lower-cased name a select-list item gives its column
@@ -715,6 +821,11 @@ func Resolve(spec *merge.Spec, ncols int, limit, offset int64) *merge.Spec {
 	for i, k := range spec.OrderBy {
 		k.Col = abs(k.Col)
 		s.OrderBy[i] = k
+	}
+	s.Derived = make([]merge.Derived, len(spec.Derived))
+	for i, d := range spec.Derived {
+		d.Col, d.From = abs(d.Col), abs(d.From)
+		s.Derived[i] = d
 	}
 	s.Having = fixExpr(spec.Having, abs)
 	if spec.Output <= 0 {

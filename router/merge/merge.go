@@ -105,6 +105,11 @@ func Merge(cols []Column, parts [][]Row, spec *Spec) ([]Row, error) {
 		}
 	}
 	merged := mergedColumns(cols, spec)
+	if len(spec.Derived) > 0 {
+		if err := derive(m, merged, rows, spec.Derived); err != nil {
+			return nil, err
+		}
+	}
 	if spec.Having != nil {
 		var err error
 		if rows, err = filterHaving(m, merged, rows, spec.Having); err != nil {

@@ -89,6 +89,9 @@ type Spec struct {
 	// of the group, so they must be functionally dependent on the group key
 	// (e.g. constants, or expressions of the keys).
 	Aggs []Agg
+	// Derived lists the columns computed from merged aggregates (casts,
+	// COALESCE with a constant), computed before HAVING.
+	Derived []Derived
 	// Having filters merged rows, before DISTINCT, ORDER BY and LIMIT.
 	// ColRef indexes refer to the merged row (avg columns already hold the
 	// average). nil means no filter.

@@ -161,3 +161,7 @@ SELECT user_id, array_agg(order_id ORDER BY order_id) FROM orders GROUP BY user_
 # INTERSECT/EXCEPT: exact per shard when every query selects its key in the same column.
 SELECT user_id FROM users INTERSECT SELECT user_id FROM orders ORDER BY 1 LIMIT 3
 SELECT user_id, name FROM users EXCEPT SELECT order_id, status FROM orders
+# Casts of aggregates and COALESCE with a number: computed from the merged aggregate.
+SELECT status, count(*)::int AS n, COALESCE(sum(amount), 0) FROM orders GROUP BY status ORDER BY n DESC
+SELECT avg(amount)::numeric::int, CAST(max(amount) AS text) FROM orders
+SELECT max(amount) + 1, COALESCE(max(status), 'none'), count(*)::numeric(10,2) FROM orders
