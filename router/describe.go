@@ -96,6 +96,9 @@ func describeSpec(s *merge.Spec) string {
 	if s.Offset > 0 {
 		parts = append(parts, fmt.Sprintf("offset=%d", s.Offset))
 	}
+	if s.WithTies {
+		parts = append(parts, "with-ties")
+	}
 	parts = append(parts, fmt.Sprintf("output=%d", s.Output))
 	if len(parts) == 1 {
 		return "concat " + parts[0]

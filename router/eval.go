@@ -217,6 +217,9 @@ func (p *Plan) routeInto(rt *Route, m *shard.Map, def shard.ShardID, v values, h
 			spec := *p.Merge
 			spec.Limit, spec.Offset = limit, max(off, 0)
 			rt.Merge = &spec
+			if spec.WithTies && p.LimitSrc != nil && limit < 0 {
+				return refuseRoute(rt, &Error{Code: codeInvalidRowCount, Message: "row count cannot be null in FETCH FIRST ... WITH TIES clause"})
+			}
 		}
 		if err != nil {
 			return refuseRoute(rt, &Error{Code: codeInvalidParam, Message: "pgshard: " + err.Error()})

@@ -147,6 +147,7 @@ const (
 	codeProgramLimit        = "54001"
 	codeInvalidParam        = "22023"
 	codeNullKey             = "23502"
+	codeInvalidRowCount     = "2201W" // invalid_row_count_in_limit_clause
 )
 
 func refuse(code, msg, hint string) *Plan {

@@ -668,9 +668,11 @@ func (m *mergeBuilder) distinctOn(exprs []*pg.Node) error {
 // otherwise each returns its first limit+offset rows.
 func (m *mergeBuilder) limit(p *Plan) error {
 	sel := m.sel
-	if sel.LimitOption == pg.LimitOption_LIMIT_OPTION_WITH_TIES {
-		return fmt.Errorf("pgshard: cannot merge FETCH ... WITH TIES across shards")
-	}
+	// FETCH ... WITH TIES: the rows of the whole are those ordered no later
+	// than its last row within the window; a shard's among them are within
+	// its own first limit+offset rows and their ties, so the shards keep
+	// the clause and the merge extends the window over the ties.
+	m.spec.WithTies = sel.LimitOption == pg.LimitOption_LIMIT_OPTION_WITH_TIES
 	read := func(n *pg.Node) (*Source, error) {
 		if n == nil || n.GetAConst() != nil && n.GetAConst().Isnull {
 			return nil, nil
@@ -692,6 +694,7 @@ func (m *mergeBuilder) limit(p *Plan) error {
 	case p.LimitSrc == nil && p.OffSrc == nil:
 	case m.aggs || m.spec.Distinct || m.spec.DistinctOn > 0:
 		sel.LimitCount, sel.LimitOffset = nil, nil
+		sel.LimitOption = pg.LimitOption_LIMIT_OPTION_DEFAULT
 		m.rewritten = true
 	case p.OffSrc != nil:
 		if sel.LimitCount != nil {

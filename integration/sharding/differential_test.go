@@ -128,6 +128,13 @@ func corpus() []query {
 		q(`SELECT status, COALESCE(sum(amount), 0)::int, count(DISTINCT user_id)::smallint, CAST(avg(amount) AS numeric)::bigint FROM orders GROUP BY status ORDER BY 1`, true),
 		q(`SELECT country, avg(score)::int, COALESCE(avg(balance), 0)::real, sum(balance)::float8::text FROM users GROUP BY country ORDER BY 2, 1 NULLS FIRST`, true),
 		q(`SELECT country, COALESCE(sum(balance), 0)::int AS total FROM users WHERE score > $1 GROUP BY country ORDER BY total DESC, 1 NULLS FIRST`, true, "40"),
+		// FETCH ... WITH TIES: which rows tie is exact, their order is not.
+		q(`SELECT user_id, score FROM users ORDER BY score DESC FETCH FIRST 5 ROWS WITH TIES`, false),
+		q(`SELECT score / 10 AS s FROM users ORDER BY s OFFSET 30 ROWS FETCH NEXT 4 ROWS WITH TIES`, true),
+		q(`SELECT country, count(*) FROM users GROUP BY country ORDER BY count(*) DESC FETCH FIRST 2 ROWS WITH TIES`, false),
+		q(`SELECT DISTINCT score / 10 FROM users ORDER BY 1 FETCH FIRST 2 ROWS WITH TIES`, true),
+		q(`SELECT score FROM users UNION ALL SELECT score FROM users ORDER BY 1 FETCH FIRST 3 ROWS WITH TIES`, true),
+		q(`SELECT user_id FROM users ORDER BY score FETCH FIRST $1 ROWS WITH TIES`, false, "7"),
 		q(`SELECT count(*) FROM users u WHERE EXISTS (SELECT 1 FROM orders o WHERE o.user_id = u.user_id AND o.status = 'paid')`, true),
 		q(`SELECT count(*) FROM users WHERE user_id IN (SELECT user_id FROM orders WHERE amount > 250)`, true),
 		q(`SELECT c.name, count(*) FROM users u JOIN countries c ON c.code = u.country GROUP BY c.name ORDER BY 1`, true),

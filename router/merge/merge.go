@@ -134,7 +134,10 @@ func Merge(cols []Column, parts [][]Row, spec *Spec) ([]Row, error) {
 			return nil, err
 		}
 	}
-	rows = window(rows, spec)
+	rows, err := window(m, merged, rows, spec)
+	if err != nil {
+		return nil, err
+	}
 	for i, r := range rows {
 		rows[i] = r[:spec.Output:spec.Output]
 	}
@@ -173,9 +176,30 @@ func bounds(n int, spec *Spec) (lo, hi int) {
 	return lo, hi
 }
 
-func window(rows []Row, spec *Spec) []Row {
+// window keeps the rows within OFFSET and LIMIT of the sorted rows, and
+// with WITH TIES the rows after them equal to the last on the ORDER BY.
+func window(m *pgtype.Map, cols []Column, rows []Row, spec *Spec) ([]Row, error) {
 	lo, hi := bounds(len(rows), spec)
-	return rows[lo:hi]
+	if spec.WithTies && hi > lo && hi < len(rows) {
+		decs, err := sortDecoders(m, cols, spec.OrderBy)
+		if err != nil {
+			return nil, err
+		}
+		last := make([]value, len(spec.OrderBy))
+		next := make([]value, len(spec.OrderBy))
+		if err := decodeKeys(last, decs, spec.OrderBy, rows[hi-1]); err != nil {
+			return nil, err
+		}
+		for ; hi < len(rows); hi++ {
+			if err := decodeKeys(next, decs, spec.OrderBy, rows[hi]); err != nil {
+				return nil, err
+			}
+			if compareKeys(last, next, spec.OrderBy) != 0 {
+				break
+			}
+		}
+	}
+	return rows[lo:hi], nil
 }
 
 // concatLimit is the no-ORDER-BY case: any order is correct, so shard order
@@ -312,10 +336,17 @@ func kMerge(m *pgtype.Map, cols []Column, parts [][]Row, spec *Spec) (rows []Row
 	lo, hi := bounds(total, spec)
 	out := make([]Row, 0, hi-lo)
 	next := make([]value, len(keys))
-	for i := 0; i < hi; i++ {
+	var last []value // WITH TIES: the keys of the window's last row so far
+	for i := 0; len(h.cs) > 0; i++ {
 		c := h.cs[0]
+		if i >= hi && (last == nil || compareKeys(c.keys, last, keys) != 0) {
+			break
+		}
 		if i >= lo {
 			out = append(out, parts[c.part][c.pos][:spec.Output:spec.Output])
+			if spec.WithTies {
+				last = append(last[:0], c.keys...)
+			}
 		}
 		c.pos++
 		if c.pos == len(parts[c.part]) {

@@ -1,7 +1,9 @@
 package merge
 
 import (
+	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -54,6 +56,46 @@ func TestLimitOffset(t *testing.T) {
 				t.Fatalf("got %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestWithTies checks FETCH ... WITH TIES on both merge paths: the k-way
+// merge of sorted parts and the sort after DISTINCT. Each part is what a
+// shard returns for its own LIMIT offset+limit WITH TIES.
+func TestWithTies(t *testing.T) {
+	cols := textCols(oidInt4, oidText)
+	parts := intParts([]int{1, 3, 3, 5}, []int{3, 4}, []int{2, 3, 5, 5})
+	// Sorted: 1 2 3(p0) 3(p0) 3(p1) 3(p2) 4 5(p0) 5(p2) 5(p2); DISTINCT on
+	// (value, part) drops the second 3(p0) and 5(p2).
+	for _, tc := range []struct {
+		name           string
+		offset, limit  int64
+		want, distinct string
+	}{
+		{"ties after the window", 0, 3, "1 2 3 3 3 3", "1 2 3 3 3"},
+		{"no tie at the end", 0, 6, "1 2 3 3 3 3", "1 2 3 3 3 4"},
+		{"offset then ties", 2, 1, "3 3 3 3", "3 3 3"},
+		{"window ends in the last group", 0, 8, "1 2 3 3 3 3 4 5 5 5", "1 2 3 3 3 4 5 5"},
+		{"limit 0 keeps nothing", 0, 0, "", ""},
+		{"past the end", 20, 1, "", ""},
+	} {
+		for _, distinct := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s distinct=%v", tc.name, distinct), func(t *testing.T) {
+				spec := &Spec{Offset: tc.offset, Limit: tc.limit, WithTies: true, Distinct: distinct,
+					OrderBy: []SortKey{{Col: 0}}, Output: 2}
+				var got []string
+				for _, r := range mustMerge(t, cols, parts, spec) {
+					got = append(got, string(r[0]))
+				}
+				want := tc.want
+				if distinct {
+					want = tc.distinct
+				}
+				if s := strings.Join(got, " "); s != want {
+					t.Fatalf("got %q, want %q", s, want)
+				}
+			})
+		}
 	}
 }
 

@@ -106,6 +106,9 @@ type Spec struct {
 	OrderBy    []SortKey
 	Offset     int64
 	Limit      int64 // -1: no limit
+	// WithTies (FETCH ... WITH TIES) extends the Limit rows with those
+	// equal to the last of them on every OrderBy key.
+	WithTies bool
 	// Output is the number of leading columns the client sees; the rest are
 	// helper columns (avg counts, hidden sort keys, HAVING aggregates).
 	Output int

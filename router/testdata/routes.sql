@@ -165,3 +165,7 @@ SELECT user_id, name FROM users EXCEPT SELECT order_id, status FROM orders
 SELECT status, count(*)::int AS n, COALESCE(sum(amount), 0) FROM orders GROUP BY status ORDER BY n DESC
 SELECT avg(amount)::numeric::int, CAST(max(amount) AS text) FROM orders
 SELECT max(amount) + 1, COALESCE(max(status), 'none'), count(*)::numeric(10,2) FROM orders
+# FETCH ... WITH TIES: each shard keeps the clause (limit plus offset); the merge extends the window over ties.
+SELECT user_id, amount FROM orders ORDER BY amount DESC FETCH FIRST 3 ROWS WITH TIES
+SELECT user_id, amount FROM orders ORDER BY amount OFFSET 2 ROWS FETCH FIRST 3 ROWS WITH TIES
+SELECT status, count(*) FROM orders GROUP BY status ORDER BY count(*) DESC FETCH FIRST 1 ROW WITH TIES
