@@ -57,6 +57,11 @@ type analyzer struct {
 	// are the shard key of a table it reads, and that key's type.
 	keyOut map[*pg.SelectStmt]keyOutputs
 	depth  int
+	// cteQueries holds each CTE's query, for rowsFromShards.
+	cteQueries map[string]*pg.Node
+	// foreignRows names why a SELECT's rows do not come from its shards
+	// alone (see rowsFromShards), or is "".
+	foreignRows string
 }
 
 func (a *analyzer) addRel(rv *pg.RangeVar) int {
@@ -599,6 +604,10 @@ func (a *analyzer) with(w *pg.WithClause, sc *scope) {
 	for _, c := range w.Ctes {
 		cte := c.GetCommonTableExpr()
 		a.ctes[strings.ToLower(cte.Ctename)] = true
+		if a.cteQueries == nil {
+			a.cteQueries = map[string]*pg.Node{}
+		}
+		a.cteQueries[strings.ToLower(cte.Ctename)] = cte.Ctequery
 		a.depth++
 		a.query(cte.Ctequery, &scope{parent: sc.parent})
 		a.depth--

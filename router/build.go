@@ -21,6 +21,11 @@ func (s *Schema) build(stmt *pg.Node, lits []sqltext.Literal, version int32) *Pl
 		sel := stmt.GetSelectStmt()
 		a.top = &scope{}
 		a.selectStmt(sel, a.top)
+		// A UNION's own DISTINCT makes the repeats of a branch without
+		// sharded rows one again.
+		if !a.rowsFromShards(stmt) && !(sel.Op == pg.SetOperation_SETOP_UNION && !sel.All) {
+			a.foreignRows = "a query whose rows do not all come from sharded tables (a reference table's rows, or a SELECT without FROM, would repeat on every shard)"
+		}
 		p := a.decide("SELECT")
 		if p.Kind == KindRefuse {
 			return p
@@ -227,6 +232,8 @@ func (a *analyzer) unmergeable() string {
 		return fmt.Sprintf("window function %s() over rows of sharded tables", a.window)
 	case a.nested != "":
 		return a.nested + " over rows of sharded tables"
+	case a.foreignRows != "":
+		return a.foreignRows
 	}
 	return ""
 }

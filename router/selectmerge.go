@@ -722,10 +722,16 @@ func (m *mergeBuilder) setOperation(p *Plan) error {
 	sel := m.sel
 	left := sel
 	leaves := []*pg.SelectStmt{}
-	onlyUnion := true
+	onlyUnion, innerDistinct := true, false
 	for s := sel; s.Op != pg.SetOperation_SETOP_NONE; s = s.Larg {
 		if s.Op == pg.SetOperation_SETOP_UNION && !s.All {
-			m.spec.Distinct = true
+			// Only the outermost UNION's DISTINCT covers every row; an inner
+			// one's (A UNION B) UNION ALL C must not merge C's repeats.
+			if s == sel {
+				m.spec.Distinct = true
+			} else {
+				innerDistinct = true
+			}
 		}
 		onlyUnion = onlyUnion && s.Op == pg.SetOperation_SETOP_UNION
 		if s.Rarg.Op != pg.SetOperation_SETOP_NONE {
@@ -735,6 +741,9 @@ func (m *mergeBuilder) setOperation(p *Plan) error {
 		leaves = append(leaves, s.Rarg)
 	}
 	leaves = append(leaves, left)
+	if innerDistinct && !m.spec.Distinct && !m.a.keyAligned(leaves) {
+		return fmt.Errorf("pgshard: cannot merge a UNION ALL over the result of a UNION without ALL across shards unless every query selects its table's shard key in the same column")
+	}
 	if !onlyUnion && !m.a.keyAligned(leaves) {
 		// Equal rows are then on one shard, so each shard's INTERSECT or
 		// EXCEPT of its own rows is its part of the whole.

@@ -169,3 +169,12 @@ SELECT max(amount) + 1, COALESCE(max(status), 'none'), count(*)::numeric(10,2) F
 SELECT user_id, amount FROM orders ORDER BY amount DESC FETCH FIRST 3 ROWS WITH TIES
 SELECT user_id, amount FROM orders ORDER BY amount OFFSET 2 ROWS FETCH FIRST 3 ROWS WITH TIES
 SELECT status, count(*) FROM orders GROUP BY status ORDER BY count(*) DESC FETCH FIRST 1 ROW WITH TIES
+# Rows that do not come from sharded tables would repeat on every shard: refused over several shards.
+SELECT EXISTS (SELECT 1 FROM orders WHERE amount > 5)
+SELECT * FROM countries c WHERE EXISTS (SELECT 1 FROM users u WHERE u.country = c.code)
+SELECT * FROM countries WHERE code IN (SELECT country FROM users WHERE user_id = 5)
+SELECT code FROM countries UNION ALL SELECT country FROM users
+SELECT code FROM countries UNION SELECT country FROM users
+WITH x AS (SELECT * FROM orders) SELECT * FROM x
+WITH x AS (SELECT * FROM orders) SELECT EXISTS (SELECT 1 FROM x)
+SELECT country FROM users UNION SELECT country FROM users UNION ALL SELECT country FROM users
