@@ -26,6 +26,9 @@ func (s *Schema) build(stmt *pg.Node, lits []sqltext.Literal, version int32) *Pl
 		if !a.rowsFromShards(stmt) && !(sel.Op == pg.SetOperation_SETOP_UNION && !sel.All) {
 			a.foreignRows = "a query whose rows do not all come from sharded tables (a reference table's rows, or a SELECT without FROM, would repeat on every shard)"
 		}
+		if a.outerJoinRepeats(stmt) {
+			a.foreignRows = "an outer join that keeps the rows of a table that is not sharded (each shard would return those matching none of its own rows)"
+		}
 		p := a.decide("SELECT")
 		if p.Kind == KindRefuse {
 			return p

@@ -57,3 +57,58 @@ func (a *analyzer) itemRows(n *pg.Node, seen map[string]bool) bool {
 	}
 	return false
 }
+
+// outerJoinRepeats says whether a query joins, outside of subqueries in
+// expressions, a side without sharded rows to a side with them by an
+// outer join that keeps the former (countries LEFT JOIN users): each
+// shard would return the kept side's rows that match none of its own
+// rows, NULL-extended, whether or not another shard matches them.
+func (a *analyzer) outerJoinRepeats(n *pg.Node) bool {
+	return a.queryRepeats(n, map[string]bool{})
+}
+
+func (a *analyzer) queryRepeats(n *pg.Node, seen map[string]bool) bool {
+	s := n.GetSelectStmt()
+	switch {
+	case s == nil:
+		return false
+	case s.Op != pg.SetOperation_SETOP_NONE:
+		return a.queryRepeats(&pg.Node{Node: &pg.Node_SelectStmt{SelectStmt: s.Larg}}, seen) ||
+			a.queryRepeats(&pg.Node{Node: &pg.Node_SelectStmt{SelectStmt: s.Rarg}}, seen)
+	}
+	for _, item := range s.FromClause {
+		if a.itemRepeats(item, seen) {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *analyzer) itemRepeats(n *pg.Node, seen map[string]bool) bool {
+	switch {
+	case n.GetRangeVar() != nil:
+		name := strings.ToLower(n.GetRangeVar().Relname)
+		if q, ok := a.cteQueries[name]; ok && n.GetRangeVar().Schemaname == "" && !seen[name] {
+			seen[name] = true
+			defer delete(seen, name)
+			return a.queryRepeats(q, seen)
+		}
+	case n.GetJoinExpr() != nil:
+		j := n.GetJoinExpr()
+		if a.itemRepeats(j.Larg, seen) || a.itemRepeats(j.Rarg, seen) {
+			return true
+		}
+		left, right := a.itemRows(j.Larg, map[string]bool{}), a.itemRows(j.Rarg, map[string]bool{})
+		switch j.Jointype {
+		case pg.JoinType_JOIN_LEFT:
+			return !left && right
+		case pg.JoinType_JOIN_RIGHT:
+			return left && !right
+		case pg.JoinType_JOIN_FULL:
+			return left != right
+		}
+	case n.GetRangeSubselect() != nil:
+		return a.queryRepeats(n.GetRangeSubselect().Subquery, seen)
+	}
+	return false
+}

@@ -178,3 +178,7 @@ SELECT code FROM countries UNION SELECT country FROM users
 WITH x AS (SELECT * FROM orders) SELECT * FROM x
 WITH x AS (SELECT * FROM orders) SELECT EXISTS (SELECT 1 FROM x)
 SELECT country FROM users UNION SELECT country FROM users UNION ALL SELECT country FROM users
+# An outer join keeping a reference table's rows would NULL-extend them on every shard that does not match them.
+SELECT c.code, u.user_id FROM countries c LEFT JOIN users u ON u.country = c.code
+SELECT c.code, u.user_id FROM users u FULL JOIN countries c ON u.country = c.code
+SELECT u.user_id, c.name FROM users u LEFT JOIN countries c ON u.country = c.code
