@@ -88,7 +88,11 @@ func describeSpec(s *merge.Spec) string {
 		if k.NullsFirst {
 			nulls = "first"
 		}
-		parts = append(parts, fmt.Sprintf("order(%d %s nulls %s)", k.Col, dir, nulls))
+		collate := ""
+		if k.Bytewise {
+			collate = " collate-c"
+		}
+		parts = append(parts, fmt.Sprintf("order(%d %s nulls %s%s)", k.Col, dir, nulls, collate))
 	}
 	if s.Limit >= 0 {
 		parts = append(parts, fmt.Sprintf("limit=%d", s.Limit))

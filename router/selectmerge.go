@@ -215,6 +215,9 @@ func (m *mergeBuilder) aggregate(n *pg.Node, col int) error {
 		}
 	}
 	agg := merge.Agg{Col: col, Kind: kind}
+	if len(f.Args) == 1 {
+		agg.Bytewise = bytewiseCollation(f.Args[0])
+	}
 	if kind == merge.AggStringAgg {
 		c := f.Args[len(f.Args)-1].GetAConst()
 		if len(f.Args) != 2 || c == nil || c.GetSval() == nil {
@@ -598,13 +601,15 @@ func (m *mergeBuilder) orderBy() error {
 				return fmt.Errorf("pgshard: cannot merge ORDER BY an expression over an aggregate across shards; select it and order by its position")
 			}
 		}
-		m.spec.OrderBy = append(m.spec.OrderBy, sortKey(sb, col))
+		m.spec.OrderBy = append(m.spec.OrderBy, sortKey(sb, col, m.sel.TargetList))
 	}
 	return nil
 }
 
-// sortKey is an ORDER BY item's direction and NULLS placement for column col.
-func sortKey(sb *pg.SortBy, col int) merge.SortKey {
+// sortKey is an ORDER BY item's direction and NULLS placement for column
+// col, and whether it orders text bytewise: COLLATE "C" on the item or on
+// the select-list item it names (targets).
+func sortKey(sb *pg.SortBy, col int, targets []*pg.Node) merge.SortKey {
 	desc := sb.SortbyDir == pg.SortByDir_SORTBY_DESC
 	nullsFirst := desc
 	switch sb.SortbyNulls {
@@ -613,7 +618,25 @@ func sortKey(sb *pg.SortBy, col int) merge.SortKey {
 	case pg.SortByNulls_SORTBY_NULLS_LAST:
 		nullsFirst = false
 	}
-	return merge.SortKey{Col: col, Desc: desc, NullsFirst: nullsFirst}
+	bytewise := bytewiseCollation(sb.Node)
+	if col >= 0 && col < len(targets) {
+		bytewise = bytewise || bytewiseCollation(targets[col].GetResTarget().GetVal())
+	}
+	return merge.SortKey{Col: col, Desc: desc, NullsFirst: nullsFirst, Bytewise: bytewise}
+}
+
+// bytewiseCollation says whether n is an expression with COLLATE "C" (or
+// "POSIX" or "ucs_basic"), which order text by its bytes as merges do.
+func bytewiseCollation(n *pg.Node) bool {
+	cc := n.GetCollateClause()
+	if cc == nil || len(cc.Collname) == 0 {
+		return false
+	}
+	switch strings.ToLower(cc.Collname[len(cc.Collname)-1].GetString_().GetSval()) {
+	case "c", "posix", "ucs_basic":
+		return true
+	}
+	return false
 }
 
 // distinctOn merges SELECT DISTINCT ON (...): each shard keeps the first
@@ -771,7 +794,7 @@ func (m *mergeBuilder) setOperation(p *Plan) error {
 		if !ok || sb.SortbyDir == pg.SortByDir_SORTBY_USING {
 			return fmt.Errorf("pgshard: cannot merge this ORDER BY over a UNION across shards; order by result columns, by name or position, listed without *")
 		}
-		m.spec.OrderBy = append(m.spec.OrderBy, sortKey(sb, col))
+		m.spec.OrderBy = append(m.spec.OrderBy, sortKey(sb, col, left.TargetList))
 	}
 	// limit strips LIMIT from the shards under DISTINCT; over a UNION the
 	// pushed-down limit+offset stays correct (see above), so it is kept.

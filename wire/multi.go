@@ -437,6 +437,11 @@ func (s *session) combine(rt *router.Route, results []*shardResult) answer {
 		spec = &merge.Spec{Limit: -1}
 	}
 	spec = router.Resolve(spec, len(cols), spec.Limit, spec.Offset)
+	for _, r := range results {
+		if s.db.textOrder[r.id].Load() == textOrderCollated {
+			spec.CollatedText = true
+		}
+	}
 	rows, err := merge.Merge(mcols, parts, spec)
 	if err != nil {
 		var me *merge.Error

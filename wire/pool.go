@@ -35,6 +35,8 @@ type pool struct {
 	waiters []chan grant
 	closed  bool
 	params  map[string]string // ParameterStatus of the last opened connection
+	// textOrder is the shard's, learnt by the first connection opened.
+	textOrder *textOrder
 
 	stats poolStats
 }

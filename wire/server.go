@@ -65,6 +65,9 @@ type database struct {
 	// has no user to poll with.
 	topo *topology
 	dbm  *metrics.Database
+	// textOrder is, per shard, whether its database's default collation
+	// orders text bytewise as merges do (see probeTextOrder).
+	textOrder []textOrder
 }
 
 // backendKey is the BackendKeyData pgshard gives a client, to find the
@@ -99,7 +102,7 @@ func NewServer(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		db := &database{cfg: d, router: rt}
+		db := &database{cfg: d, router: rt, textOrder: make([]textOrder, len(d.Shards))}
 		if u := srv.resolverUser(db); u != nil {
 			if db.topo, err = newTopology(d, u, cfg.Monitor); err != nil {
 				return nil, err
@@ -278,6 +281,11 @@ func (srv *Server) pool(db *database, u *config.User, sh *config.Shard, node *co
 	}
 	user, password := db.cfg.ServerCredentials(u)
 	p := newPool(key, sh.Name, node, user, password, db.cfg.ServerDatabase, srv.cfg.Pool)
+	for i := range db.cfg.Shards {
+		if &db.cfg.Shards[i] == sh {
+			p.textOrder = &db.textOrder[i]
+		}
+	}
 	srv.pools[key] = p
 	return p
 }

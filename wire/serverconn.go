@@ -62,6 +62,9 @@ func dialServer(ctx context.Context, p *pool) (*serverConn, error) {
 		_ = pc.Close(ctx)
 		return nil, err
 	}
+	if p.textOrder != nil && p.textOrder.Load() == textOrderUnknown {
+		probeTextOrder(ctx, pc, p)
+	}
 	hj, err := pc.Hijack()
 	if err != nil {
 		_ = pc.Close(ctx)

@@ -156,6 +156,11 @@ func validate(cols []Column, parts [][]Row, spec *Spec) error {
 			return errorf(CodeInternal, "ORDER BY column "+strconv.Itoa(k.Col)+" out of range")
 		}
 	}
+	if spec.CollatedText {
+		if err := checkTextOrder(cols, spec); err != nil {
+			return err
+		}
+	}
 	for _, p := range parts {
 		for _, r := range p {
 			if len(r) != len(cols) {
@@ -460,4 +465,32 @@ func distinctOn(m *pgtype.Map, cols []Column, rows []Row, keys []SortKey) ([]Row
 		}
 	}
 	return out, nil
+}
+
+// checkTextOrder refuses the merges that would order text under
+// CollatedText: pgshard compares text bytewise, which is only PostgreSQL's
+// order under the C collation.
+func checkTextOrder(cols []Column, spec *Spec) error {
+	collated := func(c int) bool {
+		switch cols[c].TypeOID {
+		case oidText, oidVarchar, oidBPChar, oidUnknown:
+			return true
+		}
+		return false
+	}
+	for _, k := range spec.OrderBy {
+		if !k.Bytewise && collated(k.Col) {
+			return errorf(CodeFeatureUnsupported, "pgshard: cannot merge ORDER BY column "+strconv.Quote(cols[k.Col].Name)+
+				" across shards: the shards order text by a collation other than C, and pgshard compares text bytewise; "+
+				`order by it with COLLATE "C", or pin the query to one shard key`)
+		}
+	}
+	for _, a := range spec.Aggs {
+		if (a.Kind == AggMin || a.Kind == AggMax) && !a.Bytewise && a.Col >= 0 && a.Col < len(cols) && collated(a.Col) {
+			return errorf(CodeFeatureUnsupported, "pgshard: cannot merge min or max of text column "+strconv.Quote(cols[a.Col].Name)+
+				" across shards: the shards order text by a collation other than C, and pgshard compares text bytewise; "+
+				`use min(x COLLATE "C"), or pin the query to one shard key`)
+		}
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package merge
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -169,6 +170,36 @@ func TestDistinctOn(t *testing.T) {
 				Offset: tc.offset, Limit: tc.limit, Output: 3}
 			if got := join(strs(mustMerge(t, cols, parts, spec))); got != tc.want {
 				t.Fatalf("got\n%s\nwant\n%s", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestCollatedText checks that under CollatedText the merges that would
+// order text fail, and only those.
+func TestCollatedText(t *testing.T) {
+	cols := textCols(oidText, oidInt4)
+	parts := [][]Row{{row("b", "1")}, {row("B", "2")}}
+	for _, tc := range []struct {
+		name string
+		spec Spec
+		fail bool
+	}{
+		{"order by text", Spec{OrderBy: []SortKey{{Col: 0}}}, true},
+		{"order by text COLLATE C", Spec{OrderBy: []SortKey{{Col: 0, Bytewise: true}}}, false},
+		{"order by int", Spec{OrderBy: []SortKey{{Col: 1}}}, false},
+		{"max of text", Spec{Aggs: []Agg{{Col: 0, Kind: AggMax}}}, true},
+		{"max of text COLLATE C", Spec{Aggs: []Agg{{Col: 0, Kind: AggMax, Bytewise: true}}}, false},
+		{"group by text", Spec{GroupBy: []int{0}, Aggs: []Agg{{Col: 1, Kind: AggSum}}}, false},
+		{"distinct", Spec{Distinct: true}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := tc.spec
+			spec.CollatedText, spec.Limit, spec.Output = true, -1, 2
+			_, err := Merge(cols, parts, &spec)
+			var me *Error
+			if failed := errors.As(err, &me) && me.Code == CodeFeatureUnsupported; failed != tc.fail {
+				t.Fatalf("err = %v, want failure %v", err, tc.fail)
 			}
 		})
 	}

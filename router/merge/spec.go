@@ -17,6 +17,9 @@ type SortKey struct {
 	Col        int
 	Desc       bool
 	NullsFirst bool
+	// Bytewise says the query orders this key with COLLATE "C": text
+	// compares by its bytes whatever the shards' default collation.
+	Bytewise bool
 }
 
 // AggKind says how the per-shard partial aggregates in a column combine.
@@ -76,6 +79,8 @@ type Agg struct {
 	CountCol int    // AggAvg only
 	OutOID   uint32 // AggAvg only; see AggAvg
 	Sep      string // AggStringAgg only: the separator
+	// Bytewise: AggMin/AggMax of text with COLLATE "C" (see CollatedText).
+	Bytewise bool
 }
 
 // Spec says how to merge. The router derives it from the rewritten query.
@@ -109,6 +114,12 @@ type Spec struct {
 	// WithTies (FETCH ... WITH TIES) extends the Limit rows with those
 	// equal to the last of them on every OrderBy key.
 	WithTies bool
+	// CollatedText says a shard's database orders text by a collation
+	// other than its bytes (en_US, ICU): merges that would have to order
+	// text that way — ORDER BY without COLLATE "C", min and max — fail
+	// with CodeFeatureUnsupported instead of ordering it bytewise. Set by
+	// the caller, which knows the shards.
+	CollatedText bool
 	// Output is the number of leading columns the client sees; the rest are
 	// helper columns (avg counts, hidden sort keys, HAVING aggregates).
 	Output int

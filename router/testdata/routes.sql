@@ -182,3 +182,5 @@ SELECT country FROM users UNION SELECT country FROM users UNION ALL SELECT count
 SELECT c.code, u.user_id FROM countries c LEFT JOIN users u ON u.country = c.code
 SELECT c.code, u.user_id FROM users u FULL JOIN countries c ON u.country = c.code
 SELECT u.user_id, c.name FROM users u LEFT JOIN countries c ON u.country = c.code
+# COLLATE "C" orders text bytewise, as merges do, whatever the shards' default collation.
+SELECT name FROM users ORDER BY name COLLATE "C" LIMIT 5

@@ -1,0 +1,118 @@
+package sharding_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgshard/pgshard/integration/cluster"
+	"github.com/pgshard/pgshard/integration/pgshardtest"
+)
+
+// TestTextOrderUnderAnotherCollation runs pgshard over shard databases
+// whose default collation is ICU's en-US, where 'a' sorts before 'B'.
+// pgshard compares text bytewise (C's order), so a merge that would order
+// text must be refused rather than answered in another order; with
+// COLLATE "C" it is exact, and so is anything on one shard.
+func TestTextOrderUnderAnotherCollation(t *testing.T) {
+	ctx := ctxFor(t, 3*time.Minute)
+	for i, sh := range sharded.Shards {
+		c := connect(t, sh.Primary.DSN())
+		if _, err := c.Exec(ctx, `CREATE DATABASE collated LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C' TEMPLATE template0`); err != nil {
+			t.Fatalf("shard %d: %v", i, err)
+		}
+		t.Cleanup(func() {
+			c := connect(t, sh.Primary.DSN())
+			_, _ = c.Exec(ctxFor(t, time.Minute), `DROP DATABASE collated WITH (FORCE)`)
+		})
+	}
+	p := pgshardtest.Start(t, func(listen string) string {
+		return fmt.Sprintf(`listen: %s
+users:
+  - name: app
+    password: app-secret
+databases:
+  - name: app
+    server_database: collated
+    server_user: postgres
+    server_password: %s
+    sharding:
+      tables:
+        - {name: words, key: k}
+%s`, listen, cluster.Password, pgshardtest.ShardsYAML(sharded))
+	})
+	conn := connect(t, p.DSN("app", "app-secret"))
+	words := []string{"apple", "Banana", "banana", "Apple", "_under", "-dash", "zebra", "Zulu", "école", "eclair", "1st", "Ärger", "arm"}
+	if _, err := conn.Exec(ctx, `CREATE TABLE words (k int PRIMARY KEY, w text)`); err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range words {
+		if _, err := conn.Exec(ctx, `INSERT INTO words VALUES ($1, $2)`, i, w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// PostgreSQL's own answers, from one server holding every word.
+	ref := connect(t, sharded.Shards[0].Primary.DSN())
+	bytewise := column(ctx, t, ref, `SELECT w FROM unnest($1::text[]) w ORDER BY w COLLATE "C"`, words)
+	linguistic := column(ctx, t, ref, `SELECT w FROM unnest($1::text[]) w ORDER BY w COLLATE "en-US-x-icu"`, words)
+	if slices.Equal(bytewise, linguistic) {
+		t.Fatalf("the words sort the same bytewise and in en-US (%v): the test proves nothing", bytewise)
+	}
+
+	for _, q := range []string{
+		`SELECT w FROM words ORDER BY w`,
+		`SELECT w FROM words ORDER BY w DESC LIMIT 3`,
+		`SELECT min(w), max(w) FROM words`,
+		`SELECT w AS x FROM words UNION ALL SELECT w FROM words ORDER BY x`,
+	} {
+		_, err := conn.Exec(ctx, q)
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "0A000" || !strings.Contains(pe.Message, `COLLATE "C"`) {
+			t.Errorf("%s: want 0A000 naming COLLATE \"C\", got %v", q, err)
+		}
+	}
+	if got := column(ctx, t, conn, `SELECT w FROM words ORDER BY w COLLATE "C"`); !slices.Equal(got, bytewise) {
+		t.Errorf("ORDER BY w COLLATE \"C\": got %v, want %v", got, bytewise)
+	}
+	if got := column(ctx, t, conn, `SELECT w COLLATE "C" AS x FROM words ORDER BY x DESC LIMIT 4`); !slices.Equal(got, reversed(bytewise)[:4]) {
+		t.Errorf("ORDER BY an alias with COLLATE \"C\": got %v, want %v", got, reversed(bytewise)[:4])
+	}
+	if got := column(ctx, t, conn, `SELECT min(w COLLATE "C") FROM words`); !slices.Equal(got, bytewise[:1]) {
+		t.Errorf("min(w COLLATE \"C\"): got %v, want %v", got, bytewise[:1])
+	}
+	// On one shard the shard itself orders, by its own collation.
+	if got := column(ctx, t, conn, `SELECT w FROM words WHERE k = 3 ORDER BY w`); !slices.Equal(got, []string{"Apple"}) {
+		t.Errorf("one shard: got %v", got)
+	}
+	// Merges that do not order text are unaffected.
+	if got := column(ctx, t, conn, `SELECT count(DISTINCT w)::text FROM words`); !slices.Equal(got, []string{fmt.Sprint(len(words))}) {
+		t.Errorf("count(DISTINCT w): got %v", got)
+	}
+}
+
+// column runs a query returning one text column and collects it.
+func column(ctx context.Context, t *testing.T, c *pgx.Conn, sql string, args ...any) []string {
+	t.Helper()
+	rows, err := c.Query(ctx, sql, args...)
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return out
+}
+
+func reversed(s []string) []string {
+	r := slices.Clone(s)
+	slices.Reverse(r)
+	return r
+}
