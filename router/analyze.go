@@ -539,7 +539,7 @@ func (a *analyzer) keyAligned(leaves []*pg.SelectStmt) bool {
 // and DISTINCT rows that include one are each whole on one shard, while a
 // LIMIT over rows of several shards never is.
 func (a *analyzer) subqueryMerge(s *pg.SelectStmt, sc *scope) string {
-	if a.correlatedOnKey(sc) {
+	if a.correlatedOnKey(sc) || !a.readsSharded(s) {
 		return ""
 	}
 	switch {

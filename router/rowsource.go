@@ -112,3 +112,33 @@ func (a *analyzer) itemRepeats(n *pg.Node, seen map[string]bool) bool {
 	}
 	return false
 }
+
+// readsSharded says whether a query reads a sharded table anywhere: in
+// FROM, in subqueries, or through a CTE. One that does not computes the
+// same on every shard (reference tables are whole on each), so nothing in
+// it needs merging.
+func (a *analyzer) readsSharded(s *pg.SelectStmt) bool {
+	return a.nodeReadsSharded(&pg.Node{Node: &pg.Node_SelectStmt{SelectStmt: s}}, map[string]bool{})
+}
+
+func (a *analyzer) nodeReadsSharded(n *pg.Node, seen map[string]bool) bool {
+	found := false
+	visit(n, func(c *pg.Node) bool {
+		rv := c.GetRangeVar()
+		if found || rv == nil {
+			return !found
+		}
+		name, schema := strings.ToLower(rv.Relname), strings.ToLower(rv.Schemaname)
+		if q, ok := a.cteQueries[name]; ok && schema == "" {
+			if !seen[name] {
+				seen[name] = true
+				found = a.nodeReadsSharded(q, seen)
+			}
+			return false
+		}
+		role, _ := a.schema.lookup(schema, name)
+		found = role == roleSharded
+		return false
+	})
+	return found
+}

@@ -184,3 +184,7 @@ SELECT c.code, u.user_id FROM users u FULL JOIN countries c ON u.country = c.cod
 SELECT u.user_id, c.name FROM users u LEFT JOIN countries c ON u.country = c.code
 # COLLATE "C" orders text bytewise, as merges do, whatever the shards' default collation.
 SELECT name FROM users ORDER BY name COLLATE "C" LIMIT 5
+# A subquery that reads no sharded table computes the same on every shard: anything goes in it.
+SELECT (SELECT count(*) FROM countries), user_id FROM users
+SELECT * FROM users WHERE country IN (SELECT code FROM countries ORDER BY code LIMIT 2)
+SELECT (SELECT count(*) FROM countries WHERE code IN (SELECT country FROM users)), user_id FROM users
