@@ -232,6 +232,9 @@ var refused = []string{
 	`WITH x AS (SELECT * FROM orders) SELECT EXISTS (SELECT 1 FROM x)`,
 	`SELECT country FROM users UNION SELECT country FROM users UNION ALL SELECT country FROM users`,
 	`SELECT c.code, u.user_id FROM countries c LEFT JOIN users u ON u.country = c.code`,
+	// Types whose order their text does not follow: ARRAY[10] > ARRAY[9].
+	`SELECT ARRAY[score] AS a FROM users ORDER BY a LIMIT 5`,
+	`SELECT max(ARRAY[score]) FROM users`,
 	`SELECT (SELECT count(*) FROM countries WHERE code IN (SELECT country FROM users WHERE score > 90)), user_id FROM users`,
 	`SELECT c.code, count(u.user_id) FROM users u RIGHT JOIN countries c ON u.country = c.code GROUP BY 1`,
 	`SELECT count(*)::numeric(10,2) FROM users`,

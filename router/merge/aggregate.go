@@ -65,6 +65,9 @@ func planAggs(m *pgtype.Map, cols []Column, spec *Spec) ([]aggPlan, error) {
 			plans[i] = p // checked as it is joined
 			continue
 		}
+		if (a.Kind == AggMin || a.Kind == AggMax) && !orderable(c.TypeOID) {
+			return nil, unorderable("min or max", c)
+		}
 		needOrder := a.Kind == AggMin || a.Kind == AggMax || a.Kind >= AggCountDistinct
 		dec, err := newDecoder(m, c.TypeOID, c.Format, needOrder)
 		if err != nil {

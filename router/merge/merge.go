@@ -234,6 +234,9 @@ func concatLimit(parts [][]Row, spec *Spec) []Row {
 func sortDecoders(m *pgtype.Map, cols []Column, keys []SortKey) ([]decoder, error) {
 	decs := make([]decoder, len(keys))
 	for i, k := range keys {
+		if !orderable(cols[k.Col].TypeOID) {
+			return nil, unorderable("ORDER BY", cols[k.Col])
+		}
 		d, err := newDecoder(m, cols[k.Col].TypeOID, cols[k.Col].Format, true)
 		if err != nil {
 			return nil, err

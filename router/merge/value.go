@@ -160,6 +160,26 @@ func newDecoder(m *pgtype.Map, oid uint32, format int16, needOrder bool) (decode
 	return bytesDecoder, nil
 }
 
+// orderable says whether pgshard orders values of type oid as PostgreSQL
+// does. Other types (enums, arrays, inet, money, jsonb, ranges, …) have an
+// order their text form does not follow, so merges that sort or take min
+// and max of them refuse instead of comparing bytes.
+func orderable(oid uint32) bool {
+	switch oid {
+	case oidInt2, oidInt4, oidInt8, oidOID, oidFloat4, oidFloat8, oidNumeric, oidBool,
+		oidText, oidVarchar, oidName, oidChar, oidUnknown, oidBPChar, oidBytea, oidUUID,
+		oidDate, oidTime, oidTimestamp, oidTimestamptz, oidInterval:
+		return true
+	}
+	return false
+}
+
+func unorderable(what string, c Column) *Error {
+	return errorf(CodeFeatureUnsupported, "pgshard: cannot merge "+what+" of column "+strconv.Quote(c.Name)+
+		" (type OID "+strconv.Itoa(int(c.TypeOID))+") across shards: pgshard orders numbers, text, booleans, bytea, uuid, dates and times only; "+
+		"pin the query to one shard key, or order by a cast of the column to one of those")
+}
+
 // scanning is a decoder that scans a field with pgtype's plan for the
 // column into a T and converts it with conv. The plan is made once per
 // column; the T is reused, so conv must copy what it keeps.
