@@ -60,15 +60,7 @@ func describeSpec(s *merge.Spec) string {
 		}
 	}
 	for _, d := range s.Derived {
-		steps := make([]string, len(d.Steps))
-		for i, st := range d.Steps {
-			if st.CastOID == 0 {
-				steps[i] = "coalesce " + st.Default
-			} else {
-				steps[i] = fmt.Sprintf("cast %d", st.CastOID)
-			}
-		}
-		parts = append(parts, fmt.Sprintf("derive(%d from %d: %s)", d.Col, d.From, strings.Join(steps, ", ")))
+		parts = append(parts, fmt.Sprintf("derive(%d = %s)", d.Col, d.Expr))
 	}
 	if s.Having != nil {
 		parts = append(parts, fmt.Sprintf("having=%+v", s.Having))

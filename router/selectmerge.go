@@ -1,8 +1,10 @@
 package router
 
 import (
+	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
@@ -146,7 +148,7 @@ func (m *mergeBuilder) finish() {
 	}
 	for i := range s.Derived {
 		s.Derived[i].Col = m.fix(s.Derived[i].Col)
-		s.Derived[i].From = m.fix(s.Derived[i].From)
+		s.Derived[i].Expr = merge.MapCols(s.Derived[i].Expr, m.fix)
 	}
 	s.Having = fixExpr(s.Having, m.fix)
 	if m.star >= 0 {
@@ -316,51 +318,24 @@ func (m *mergeBuilder) targets() error {
 	return nil
 }
 
-// derived plans a select-list item that casts an aggregate or falls back
-// from it to a constant — count(*)::int, COALESCE(sum(x), 0), or both —
-// whose value pgshard computes from the merged aggregate (merge.Derived).
-// The shards compute the aggregate in a hidden column and, in the item's
-// place, CASE WHEN false THEN item END under the item's name: a NULL of
-// the item's type, so the RowDescription is PostgreSQL's own, and no cast
-// of a shard's partial aggregate can fail where the whole's would not.
+// derived plans a select-list item computed from aggregates — casts to a
+// number or text type, COALESCE, + - * /, round(x[, n]) over aggregates
+// and numeric constants: count(*)::int, COALESCE(sum(x), 0),
+// sum(amount) / count(*), round(avg(x), 2) — whose value pgshard computes
+// from the merged aggregates (merge.Derived). The shards compute each
+// aggregate in a hidden column and, in the item's place, CASE WHEN false
+// THEN item END under the item's name: a NULL of the item's type, so the
+// RowDescription is PostgreSQL's own and nothing a shard computes from
+// its partial aggregates can fail where the whole's would not.
 func (m *mergeBuilder) derived(i int, rt *pg.ResTarget) error {
-	refuse := fmt.Errorf("pgshard: cannot merge an expression over an aggregate (select list item %d) across shards; select the aggregate itself, cast it to a number or text type, or COALESCE it with a number", i+1)
-	var steps []merge.Step
-	n := rt.GetVal()
-	for {
-		if tc := n.GetTypeCast(); tc != nil {
-			oid, ok := castTarget(tc.TypeName)
-			if !ok {
-				return refuse
-			}
-			steps = append(steps, merge.Step{CastOID: oid})
-			n = tc.Arg
-			continue
-		}
-		if ce := n.GetCoalesceExpr(); ce != nil {
-			def, ok := numberConst(ce.Args)
-			if !ok {
-				return refuse
-			}
-			steps = append(steps, merge.Step{Default: def})
-			n = ce.Args[0]
-			continue
-		}
-		break
-	}
-	f := n.GetFuncCall()
-	if f == nil || !isAggregate(f) || len(steps) == 0 {
-		return refuse
-	}
 	col, ok := m.col(i)
 	if !ok {
 		return fmt.Errorf("pgshard: cannot merge aggregates listed after * across shards; name the columns")
 	}
-	slices.Reverse(steps)
-	agg := proto.Clone(n).(*pg.Node)
-	from := m.addHidden(agg)
-	if err := m.aggregate(agg, from); err != nil {
-		return err
+	expr, err := m.calc(rt.GetVal())
+	if err != nil {
+		return fmt.Errorf("pgshard: cannot merge an expression over an aggregate (select list item %d) across shards: %w; "+
+			"aggregates may be cast to a number or text type, combined with + - * / and numbers, passed to COALESCE or round", i+1, err)
 	}
 	if rt.Name == "" {
 		rt.Name = derivedName(rt.Val)
@@ -368,9 +343,96 @@ func (m *mergeBuilder) derived(i int, rt *pg.ResTarget) error {
 	rt.Val = &pg.Node{Node: &pg.Node_CaseExpr{CaseExpr: &pg.CaseExpr{Args: []*pg.Node{{Node: &pg.Node_CaseWhen{CaseWhen: &pg.CaseWhen{
 		Expr:   &pg.Node{Node: &pg.Node_AConst{AConst: &pg.A_Const{Val: &pg.A_Const_Boolval{Boolval: &pg.Boolean{Boolval: false}}}}},
 		Result: rt.Val}}}}}}}
-	m.spec.Derived = append(m.spec.Derived, merge.Derived{Col: col, From: from, Steps: steps})
+	m.spec.Derived = append(m.spec.Derived, merge.Derived{Col: col, Expr: expr})
 	m.rewritten = true
 	return nil
+}
+
+// calc turns an expression over aggregates into a merge.Calc, adding a
+// hidden column for each aggregate in it. Its constants become part of
+// the plan, so the plan is cached by the statement's exact text.
+func (m *mergeBuilder) calc(n *pg.Node) (merge.Calc, error) {
+	switch {
+	case n.GetFuncCall() != nil && isAggregate(n.GetFuncCall()):
+		agg := proto.Clone(n).(*pg.Node)
+		from := m.addHidden(agg)
+		if err := m.aggregate(agg, from); err != nil {
+			return nil, err
+		}
+		return merge.CalcCol{Col: from}, nil
+	case n.GetFuncCall() != nil && funcName(n.GetFuncCall()) == "round" && n.GetFuncCall().Over == nil:
+		f := n.GetFuncCall()
+		if len(f.Args) < 1 || len(f.Args) > 2 || f.AggStar || f.AggDistinct || len(f.AggOrder) > 0 || f.AggFilter != nil {
+			return nil, errors.New("round() takes a value and an optional integer scale")
+		}
+		arg, err := m.calc(f.Args[0])
+		if err != nil {
+			return nil, err
+		}
+		r := merge.CalcRound{Arg: arg}
+		if len(f.Args) == 2 {
+			c := f.Args[1].GetAConst()
+			if c == nil || c.GetIval() == nil {
+				return nil, errors.New("round()'s scale must be an integer constant")
+			}
+			r.Scale, r.HasScale = c.GetIval().Ival, true
+			m.a.exact = true
+		}
+		return r, nil
+	case n.GetAConst() != nil:
+		c := n.GetAConst()
+		m.a.exact = true
+		switch {
+		case c.GetIval() != nil:
+			return merge.CalcNum{Text: strconv.Itoa(int(c.GetIval().Ival))}, nil
+		case c.GetFval() != nil && !strings.ContainsAny(c.GetFval().Fval, "eE"):
+			return merge.CalcNum{Text: c.GetFval().Fval}, nil
+		}
+		return nil, errors.New("its constants must be numbers")
+	case n.GetTypeCast() != nil:
+		tc := n.GetTypeCast()
+		oid, ok := castTarget(tc.TypeName)
+		if !ok {
+			return nil, errors.New("it casts to a type pgshard does not compute")
+		}
+		arg, err := m.calc(tc.Arg)
+		if err != nil {
+			return nil, err
+		}
+		return merge.CalcCast{Arg: arg, OID: oid}, nil
+	case n.GetCoalesceExpr() != nil:
+		var args []merge.Calc
+		for _, a := range n.GetCoalesceExpr().Args {
+			c, err := m.calc(a)
+			if err != nil {
+				return nil, err
+			}
+			args = append(args, c)
+		}
+		return merge.CalcCoalesce{Args: args}, nil
+	case n.GetAExpr() != nil && n.GetAExpr().Kind == pg.A_Expr_Kind_AEXPR_OP:
+		e := n.GetAExpr()
+		op := opName(e)
+		if len(op) != 1 || !strings.Contains("+-*/", op) || e.Lexpr == nil && op != "-" && op != "+" {
+			return nil, fmt.Errorf("operator %s is not computed", op)
+		}
+		r, err := m.calc(e.Rexpr)
+		if err != nil {
+			return nil, err
+		}
+		if e.Lexpr == nil {
+			if op == "+" {
+				return r, nil
+			}
+			return merge.CalcOp{Op: '-', R: r}, nil
+		}
+		l, err := m.calc(e.Lexpr)
+		if err != nil {
+			return nil, err
+		}
+		return merge.CalcOp{Op: op[0], L: l, R: r}, nil
+	}
+	return nil, errors.New("it uses something other than aggregates, numbers, casts, COALESCE, round and + - * /")
 }
 
 // castTarget is the type OID of a cast pgshard can compute: a number or
@@ -383,31 +445,19 @@ func castTarget(t *pg.TypeName) (uint32, bool) {
 	return oid, ok
 }
 
-// numberConst is the constant of COALESCE(x, constant) when it is an
-// integer or a decimal number.
-func numberConst(args []*pg.Node) (string, bool) {
-	if len(args) != 2 {
-		return "", false
-	}
-	c := args[1].GetAConst()
-	switch {
-	case c == nil || c.Isnull:
-		return "", false
-	case c.GetIval() != nil:
-		return fmt.Sprint(c.GetIval().Ival), true
-	case c.GetFval() != nil && !strings.ContainsAny(c.GetFval().Fval, "eE"):
-		return c.GetFval().Fval, true
-	}
-	return "", false
-}
-
 // derivedName is the column name PostgreSQL gives a derived item without
 // an alias (FigureColname): a cast is named after what it casts, COALESCE
 // "coalesce", a function call after the function.
 func derivedName(n *pg.Node) string {
 	switch {
 	case n.GetTypeCast() != nil:
-		return derivedName(n.GetTypeCast().Arg)
+		// A cast of something without a name of its own is named after
+		// the type.
+		if name := derivedName(n.GetTypeCast().Arg); name != "?column?" {
+			return name
+		}
+		names := n.GetTypeCast().TypeName.Names
+		return strings.ToLower(names[len(names)-1].GetString_().GetSval())
 	case n.GetCoalesceExpr() != nil:
 		return "coalesce"
 	case n.GetFuncCall() != nil:
@@ -859,7 +909,7 @@ func Resolve(spec *merge.Spec, ncols int, limit, offset int64) *merge.Spec {
 	}
 	s.Derived = make([]merge.Derived, len(spec.Derived))
 	for i, d := range spec.Derived {
-		d.Col, d.From = abs(d.Col), abs(d.From)
+		d.Col, d.Expr = abs(d.Col), merge.MapCols(d.Expr, abs)
 		s.Derived[i] = d
 	}
 	s.Having = fixExpr(spec.Having, abs)

@@ -8,22 +8,14 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
-// Derived is a select-list column computed from a merged aggregate by
-// casts and COALESCE with a constant, as in count(*)::int or
-// COALESCE(sum(amount), 0). The shards send the column only for its
+// Derived is a select-list column computed from merged aggregates, as in
+// count(*)::int, COALESCE(sum(amount), 0), sum(amount) / count(*) or
+// round(avg(x), 2). The shards send the column only for its
 // RowDescription (its name and type); the merge computes its value from
-// column From, which holds the aggregate, applying Steps in order.
+// Expr, whose CalcCol leaves are merged aggregate columns.
 type Derived struct {
-	Col   int
-	From  int
-	Steps []Step
-}
-
-// Step is one operation of a Derived column: a cast to the type CastOID
-// or, when CastOID is 0, COALESCE with the numeric constant Default.
-type Step struct {
-	CastOID uint32
-	Default string
+	Col  int
+	Expr Calc
 }
 
 // CastOIDs are the types a Derived column may be cast to: the integer,
@@ -35,43 +27,30 @@ var CastOIDs = map[string]uint32{
 	"float8": oidFloat8, "float4": oidFloat4, "real": oidFloat4, "text": oidText, "varchar": oidVarchar,
 }
 
-// derive computes the Derived columns of the merged rows.
+// derive computes the Derived columns of the merged rows. The type the
+// expression works out to must be the one the shards reported for the
+// column: if pgshard's reading of PostgreSQL's type rules were wrong for
+// some expression, it fails instead of answering in another type.
 func derive(m *pgtype.Map, cols []Column, rows []Row, ds []Derived) error {
 	for _, d := range ds {
-		if d.Col < 0 || d.Col >= len(cols) || d.From < 0 || d.From >= len(cols) {
+		if d.Col < 0 || d.Col >= len(cols) {
 			return errorf(CodeInternal, "derived column out of range")
 		}
-		dec, err := newDecoder(m, cols[d.From].TypeOID, cols[d.From].Format, false)
+		ev := &calcEval{m: m, cols: cols, decs: map[int]decoder{}}
+		oid, err := ev.typeOf(d.Expr)
 		if err != nil {
 			return err
 		}
+		if want := cols[d.Col].TypeOID; oid != want {
+			return errorf(CodeFeatureUnsupported, "pgshard: cannot compute column "+strconv.Quote(cols[d.Col].Name)+
+				" across shards: its type (OID "+strconv.Itoa(int(want))+") is not the one pgshard works out (OID "+strconv.Itoa(int(oid))+")")
+		}
 		for _, r := range rows {
-			v, err := dec(r[d.From])
+			v, err := ev.eval(d.Expr, r)
 			if err != nil {
 				return err
 			}
-			oid := cols[d.From].TypeOID
-			for _, s := range d.Steps {
-				if s.CastOID == 0 {
-					if v.k == vNull {
-						if v, err = constValue(s.Default, oid); err != nil {
-							return err
-						}
-					}
-					continue
-				}
-				if v, err = castValue(v, oid, s.CastOID); err != nil {
-					return err
-				}
-				oid = s.CastOID
-			}
-			// The COALESCE or cast the column ends with may leave the value
-			// in another type than the column's (COALESCE(count(*), 0.5) is
-			// numeric); PostgreSQL's result is the column's type.
-			if v, err = castValue(v, oid, cols[d.Col].TypeOID); err != nil {
-				return err
-			}
-			b, err := encodeDerived(v, cols[d.Col].TypeOID, cols[d.Col].Format)
+			b, err := encodeDerived(v, oid, cols[d.Col].Format)
 			if err != nil {
 				return err
 			}
@@ -79,27 +58,6 @@ func derive(m *pgtype.Map, cols []Column, rows []Row, ds []Derived) error {
 		}
 	}
 	return nil
-}
-
-// constValue is COALESCE's numeric constant in the domain of a value of
-// type oid: a float when the aggregate is a float (PostgreSQL then
-// resolves the COALESCE to float8), else an integer or a numeric.
-func constValue(text string, oid uint32) (value, error) {
-	if oid == oidFloat4 || oid == oidFloat8 {
-		f, err := strconv.ParseFloat(text, 64)
-		if err != nil {
-			return value{}, errorf(CodeInvalidText, "invalid COALESCE constant "+strconv.Quote(text))
-		}
-		return value{k: vFloat, f: f}, nil
-	}
-	if i, err := strconv.ParseInt(text, 10, 64); err == nil {
-		return value{k: vInt, i: i}, nil
-	}
-	d, err := parseNumericText([]byte(text))
-	if err != nil {
-		return value{}, errorf(CodeInvalidText, "invalid COALESCE constant "+strconv.Quote(text))
-	}
-	return value{k: vNumeric, n: d}, nil
 }
 
 // castValue converts v, of type from, to type to, with the rounding and

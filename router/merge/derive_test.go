@@ -15,47 +15,47 @@ func TestDerived(t *testing.T) {
 		name    string
 		fromOID uint32 // type of the merged aggregate
 		value   string // the merged aggregate, text format
-		steps   []Step
+		steps   []step
 		colOID  uint32 // the column's type (the last step's, or COALESCE's)
 		want    string
 		code    string // SQLSTATE when the cast fails
 	}{
-		{"count::int", oidInt8, "42", []Step{{CastOID: oidInt4}}, oidInt4, "42", ""},
-		{"count::int overflow", oidInt8, "2147483648", []Step{{CastOID: oidInt4}}, oidInt4, "", CodeNumericOutOfRange},
-		{"count::smallint overflow", oidInt8, "40000", []Step{{CastOID: oidInt2}}, oidInt2, "", CodeNumericOutOfRange},
-		{"count::numeric", oidInt8, "7", []Step{{CastOID: oidNumeric}}, oidNumeric, "7", ""},
-		{"count::text", oidInt8, "-7", []Step{{CastOID: oidText}}, oidText, "-7", ""},
-		{"count::float4", oidInt8, "16777217", []Step{{CastOID: oidFloat4}}, oidFloat4, "1.6777216e+07", ""},
-		{"sum numeric::int rounds half away from zero", oidNumeric, "2.50", []Step{{CastOID: oidInt4}}, oidInt4, "3", ""},
-		{"negative half", oidNumeric, "-2.5", []Step{{CastOID: oidInt8}}, oidInt8, "-3", ""},
-		{"below half", oidNumeric, "2.4999", []Step{{CastOID: oidInt4}}, oidInt4, "2", ""},
-		{"numeric NaN::int", oidNumeric, "NaN", []Step{{CastOID: oidInt4}}, oidInt4, "", CodeFeatureUnsupported},
-		{"numeric::bigint overflow", oidNumeric, "9223372036854775808", []Step{{CastOID: oidInt8}}, oidInt8, "", CodeNumericOutOfRange},
-		{"numeric::float8", oidNumeric, "0.1", []Step{{CastOID: oidFloat8}}, oidFloat8, "0.1", ""},
-		{"numeric::text keeps the scale", oidNumeric, "12.50", []Step{{CastOID: oidText}}, oidText, "12.50", ""},
-		{"numeric::real overflow", oidNumeric, "1e39", []Step{{CastOID: oidFloat4}}, oidFloat4, "", CodeNumericOutOfRange},
-		{"float::int rounds half to even", oidFloat8, "2.5", []Step{{CastOID: oidInt4}}, oidInt4, "2", ""},
-		{"float::int 3.5", oidFloat8, "3.5", []Step{{CastOID: oidInt4}}, oidInt4, "4", ""},
-		{"float NaN::int", oidFloat8, "NaN", []Step{{CastOID: oidInt4}}, oidInt4, "", CodeNumericOutOfRange},
-		{"float::real overflow", oidFloat8, "1e300", []Step{{CastOID: oidFloat4}}, oidFloat4, "", CodeNumericOutOfRange},
-		{"float::text", oidFloat8, "0.30000000000000004", []Step{{CastOID: oidText}}, oidText, "0.30000000000000004", ""},
-		{"float::numeric is not computed", oidFloat8, "1.5", []Step{{CastOID: oidNumeric}}, oidNumeric, "", CodeFeatureUnsupported},
-		{"coalesce keeps a value", oidInt8, "5", []Step{{Default: "0"}}, oidInt8, "5", ""},
-		{"coalesce of NULL", oidInt8, null, []Step{{Default: "0"}}, oidInt8, "0", ""},
-		{"coalesce numeric default keeps its scale", oidNumeric, null, []Step{{Default: "0.00"}}, oidNumeric, "0.00", ""},
-		{"coalesce int to a numeric column", oidInt8, "3", []Step{{Default: "0.5"}}, oidNumeric, "3", ""},
-		{"coalesce float", oidFloat8, null, []Step{{Default: "-1"}}, oidFloat8, "-1", ""},
-		{"coalesce then cast", oidNumeric, null, []Step{{Default: "-1.5"}, {CastOID: oidInt4}}, oidInt4, "-2", ""},
-		{"cast then coalesce", oidNumeric, "7.5", []Step{{CastOID: oidInt4}, {Default: "0"}}, oidInt4, "8", ""},
-		{"cast chain rounds in between", oidNumeric, "2.5", []Step{{CastOID: oidInt4}, {CastOID: oidNumeric}}, oidNumeric, "3", ""},
-		{"NULL stays NULL", oidInt8, null, []Step{{CastOID: oidText}}, oidText, null, ""},
-		{"date is not computed", oidDate, "2024-01-01", []Step{{CastOID: oidText}}, oidText, "", CodeFeatureUnsupported},
+		{"count::int", oidInt8, "42", []step{{cast: oidInt4}}, oidInt4, "42", ""},
+		{"count::int overflow", oidInt8, "2147483648", []step{{cast: oidInt4}}, oidInt4, "", CodeNumericOutOfRange},
+		{"count::smallint overflow", oidInt8, "40000", []step{{cast: oidInt2}}, oidInt2, "", CodeNumericOutOfRange},
+		{"count::numeric", oidInt8, "7", []step{{cast: oidNumeric}}, oidNumeric, "7", ""},
+		{"count::text", oidInt8, "-7", []step{{cast: oidText}}, oidText, "-7", ""},
+		{"count::float4", oidInt8, "16777217", []step{{cast: oidFloat4}}, oidFloat4, "1.6777216e+07", ""},
+		{"sum numeric::int rounds half away from zero", oidNumeric, "2.50", []step{{cast: oidInt4}}, oidInt4, "3", ""},
+		{"negative half", oidNumeric, "-2.5", []step{{cast: oidInt8}}, oidInt8, "-3", ""},
+		{"below half", oidNumeric, "2.4999", []step{{cast: oidInt4}}, oidInt4, "2", ""},
+		{"numeric NaN::int", oidNumeric, "NaN", []step{{cast: oidInt4}}, oidInt4, "", CodeFeatureUnsupported},
+		{"numeric::bigint overflow", oidNumeric, "9223372036854775808", []step{{cast: oidInt8}}, oidInt8, "", CodeNumericOutOfRange},
+		{"numeric::float8", oidNumeric, "0.1", []step{{cast: oidFloat8}}, oidFloat8, "0.1", ""},
+		{"numeric::text keeps the scale", oidNumeric, "12.50", []step{{cast: oidText}}, oidText, "12.50", ""},
+		{"numeric::real overflow", oidNumeric, "1e39", []step{{cast: oidFloat4}}, oidFloat4, "", CodeNumericOutOfRange},
+		{"float::int rounds half to even", oidFloat8, "2.5", []step{{cast: oidInt4}}, oidInt4, "2", ""},
+		{"float::int 3.5", oidFloat8, "3.5", []step{{cast: oidInt4}}, oidInt4, "4", ""},
+		{"float NaN::int", oidFloat8, "NaN", []step{{cast: oidInt4}}, oidInt4, "", CodeNumericOutOfRange},
+		{"float::real overflow", oidFloat8, "1e300", []step{{cast: oidFloat4}}, oidFloat4, "", CodeNumericOutOfRange},
+		{"float::text", oidFloat8, "0.30000000000000004", []step{{cast: oidText}}, oidText, "0.30000000000000004", ""},
+		{"float::numeric is not computed", oidFloat8, "1.5", []step{{cast: oidNumeric}}, oidNumeric, "", CodeFeatureUnsupported},
+		{"coalesce keeps a value", oidInt8, "5", []step{{def: "0"}}, oidInt8, "5", ""},
+		{"coalesce of NULL", oidInt8, null, []step{{def: "0"}}, oidInt8, "0", ""},
+		{"coalesce numeric default keeps its scale", oidNumeric, null, []step{{def: "0.00"}}, oidNumeric, "0.00", ""},
+		{"coalesce int to a numeric column", oidInt8, "3", []step{{def: "0.5"}}, oidNumeric, "3", ""},
+		{"coalesce float", oidFloat8, null, []step{{def: "-1"}}, oidFloat8, "-1", ""},
+		{"coalesce then cast", oidNumeric, null, []step{{def: "-1.5"}, {cast: oidInt4}}, oidInt4, "-2", ""},
+		{"cast then coalesce", oidNumeric, "7.5", []step{{cast: oidInt4}, {def: "0"}}, oidInt4, "8", ""},
+		{"cast chain rounds in between", oidNumeric, "2.5", []step{{cast: oidInt4}, {cast: oidNumeric}}, oidNumeric, "3", ""},
+		{"NULL stays NULL", oidInt8, null, []step{{cast: oidText}}, oidText, null, ""},
+		{"date is not computed", oidDate, "2024-01-01", []step{{cast: oidText}}, oidText, "", CodeFeatureUnsupported},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cols := []Column{{Name: "d", TypeOID: tt.colOID}, {Name: "agg", TypeOID: tt.fromOID}}
 			rows := []Row{row("shard value", tt.value)}
-			err := derive(testMap, cols, rows, []Derived{{Col: 0, From: 1, Steps: tt.steps}})
+			err := derive(testMap, cols, rows, []Derived{{Col: 0, Expr: chain(tt.steps)}})
 			if tt.code != "" {
 				var me *Error
 				if !errors.As(err, &me) || me.Code != tt.code {
@@ -77,6 +77,25 @@ func TestDerived(t *testing.T) {
 	}
 }
 
+// step is one cast (or, with cast 0, a COALESCE with def) of a chain over
+// column 1.
+type step struct {
+	cast uint32
+	def  string
+}
+
+func chain(steps []step) Calc {
+	var c Calc = CalcCol{Col: 1}
+	for _, s := range steps {
+		if s.cast != 0 {
+			c = CalcCast{Arg: c, OID: s.cast}
+		} else {
+			c = CalcCoalesce{Args: []Calc{c, CalcNum{Text: s.def}}}
+		}
+	}
+	return c
+}
+
 // TestDerivedBinary checks a derived column a client asked for in binary.
 func TestDerivedBinary(t *testing.T) {
 	for _, tc := range []struct {
@@ -85,7 +104,7 @@ func TestDerivedBinary(t *testing.T) {
 	}{{oidInt4, "8"}, {oidInt2, "8"}, {oidNumeric, "7.5"}, {oidFloat8, "7.5"}, {oidText, "7.5"}} {
 		cols := []Column{{Name: "d", TypeOID: tc.oid, Format: 1}, {Name: "agg", TypeOID: oidNumeric}}
 		rows := []Row{{nil, []byte("7.5")}}
-		if err := derive(testMap, cols, rows, []Derived{{Col: 0, From: 1, Steps: []Step{{CastOID: tc.oid}}}}); err != nil {
+		if err := derive(testMap, cols, rows, []Derived{{Col: 0, Expr: CalcCast{Arg: CalcCol{Col: 1}, OID: tc.oid}}}); err != nil {
 			t.Fatal(err)
 		}
 		if want := toBinary(t, tc.oid, tc.want); string(rows[0][0]) != string(want) {
@@ -105,7 +124,7 @@ func TestMergeDerived(t *testing.T) {
 		{row("a", null, "9"), row("c", null, "2")},
 	}
 	spec := &Spec{GroupBy: []int{0}, Aggs: []Agg{{Col: 2, Kind: AggCount}}, Limit: -1, Output: 2,
-		Derived: []Derived{{Col: 1, From: 2, Steps: []Step{{CastOID: oidInt4}}}},
+		Derived: []Derived{{Col: 1, Expr: CalcCast{Arg: CalcCol{Col: 2}, OID: oidInt4}}},
 		OrderBy: []SortKey{{Col: 1, Desc: true, NullsFirst: true}}}
 	rows, err := Merge(cols, parts, spec)
 	if err != nil {

@@ -137,6 +137,7 @@ func (e *Error) Error() string { return e.Message + " (SQLSTATE " + e.Code + ")"
 // SQLSTATE codes used by this package.
 const (
 	CodeNumericOutOfRange  = "22003" // "bigint out of range", float overflow
+	CodeDivisionByZero     = "22012"
 	CodeDatetimeOverflow   = "22008" // "interval out of range"
 	CodeInvalidText        = "22P02" // a shard sent a value we cannot decode
 	CodeFeatureUnsupported = "0A000" // type/aggregate combination not supported

@@ -188,3 +188,7 @@ SELECT name FROM users ORDER BY name COLLATE "C" LIMIT 5
 SELECT (SELECT count(*) FROM countries), user_id FROM users
 SELECT * FROM users WHERE country IN (SELECT code FROM countries ORDER BY code LIMIT 2)
 SELECT (SELECT count(*) FROM countries WHERE code IN (SELECT country FROM users)), user_id FROM users
+# Arithmetic, round and COALESCE over aggregates, computed from the merged aggregates.
+SELECT status, sum(amount) / count(*) AS mean, round(avg(amount), 2), max(amount) - min(amount) FROM orders GROUP BY status ORDER BY mean DESC
+SELECT 100.0 * count(*) FILTER (WHERE status = 'paid') / count(*) AS paid_pct FROM orders
+SELECT sum(amount) / 2.0 + length('x') FROM orders
