@@ -249,7 +249,12 @@ func keyless(p *Plan) *Plan {
 }
 
 func refuseScatter(why string, a *analyzer) *Plan {
-	return refuse(codeFeatureNotSupported, "pgshard: cannot merge "+why+" across shards", scatterHint(a))
+	hint := scatterHint(a)
+	if why == a.foreignRows && hint != "" {
+		hint = "Read the sharded table in FROM (to test for rows: SELECT 1 FROM it WHERE ... LIMIT 1), or " +
+			strings.ToLower(hint[:1]) + hint[1:]
+	}
+	return refuse(codeFeatureNotSupported, "pgshard: cannot merge "+why+" across shards", hint)
 }
 
 func scatterHint(a *analyzer) string {

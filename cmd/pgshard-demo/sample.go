@@ -51,7 +51,7 @@ var sampleDDL = []string{
 // The example queries printed after "ready", each prefixed "try ".
 var tryQueries = []string{
 	"SELECT * FROM users WHERE user_id = 42;",
-	"SELECT country, count(*), avg(balance) FROM users GROUP BY country ORDER BY 2 DESC;",
+	"SELECT country, count(*), round(avg(balance), 2) AS avg_balance FROM users GROUP BY country ORDER BY 2 DESC;",
 	"SELECT u.name, sum(o.amount) FROM users u JOIN orders o ON o.user_id = u.user_id WHERE u.user_id = 7 GROUP BY u.name;",
 	"SELECT u.user_id, u.name, (SELECT o.amount FROM orders o WHERE o.user_id = u.user_id ORDER BY o.created_at DESC LIMIT 1) AS last_order FROM users u ORDER BY u.user_id LIMIT 5;",
 }
