@@ -340,12 +340,30 @@ func (m *mergeBuilder) derived(i int, rt *pg.ResTarget) error {
 	if rt.Name == "" {
 		rt.Name = derivedName(rt.Val)
 	}
-	rt.Val = &pg.Node{Node: &pg.Node_CaseExpr{CaseExpr: &pg.CaseExpr{Args: []*pg.Node{{Node: &pg.Node_CaseWhen{CaseWhen: &pg.CaseWhen{
-		Expr:   &pg.Node{Node: &pg.Node_AConst{AConst: &pg.A_Const{Val: &pg.A_Const_Boolval{Boolval: &pg.Boolean{Boolval: false}}}}},
-		Result: rt.Val}}}}}}}
+	rt.Val = caseWhenFalse(rt.Val)
 	m.spec.Derived = append(m.spec.Derived, merge.Derived{Col: col, Expr: expr})
 	m.rewritten = true
 	return nil
+}
+
+// hiddenDerived adds a hidden column holding n, an expression over
+// aggregates for ORDER BY or HAVING, computed by the merge as derived
+// computes a select-list item.
+func (m *mergeBuilder) hiddenDerived(n *pg.Node) (int, error) {
+	expr, err := m.calc(n)
+	if err != nil {
+		return 0, err
+	}
+	col := m.addHidden(caseWhenFalse(proto.Clone(n).(*pg.Node)))
+	m.spec.Derived = append(m.spec.Derived, merge.Derived{Col: col, Expr: expr})
+	return col, nil
+}
+
+// caseWhenFalse is CASE WHEN false THEN n END: a NULL of n's type.
+func caseWhenFalse(n *pg.Node) *pg.Node {
+	return &pg.Node{Node: &pg.Node_CaseExpr{CaseExpr: &pg.CaseExpr{Args: []*pg.Node{{Node: &pg.Node_CaseWhen{CaseWhen: &pg.CaseWhen{
+		Expr:   &pg.Node{Node: &pg.Node_AConst{AConst: &pg.A_Const{Val: &pg.A_Const_Boolval{Boolval: &pg.Boolean{Boolval: false}}}}},
+		Result: n}}}}}}}
 }
 
 // calc turns an expression over aggregates into a merge.Calc, adding a
@@ -587,6 +605,12 @@ func (m *mergeBuilder) havingExpr(n *pg.Node) (merge.Expr, error) {
 		op := opName(e)
 		switch op {
 		case "=", "<>", "!=", "<", "<=", ">", ">=":
+		case "+", "-", "*", "/":
+			col, err := m.hiddenDerived(n)
+			if err != nil {
+				return nil, fmt.Errorf("pgshard: cannot merge this HAVING condition across shards: %w", err)
+			}
+			return merge.ColRef{Col: col}, nil
 		default:
 			return nil, fmt.Errorf("pgshard: cannot merge HAVING with operator %s across shards", op)
 		}
@@ -623,6 +647,13 @@ func (m *mergeBuilder) havingExpr(n *pg.Node) (merge.Expr, error) {
 		}
 		return merge.ColRef{Col: col}, nil
 	}
+	if hasAggregate([]*pg.Node{n}) {
+		col, err := m.hiddenDerived(n)
+		if err != nil {
+			return nil, fmt.Errorf("pgshard: cannot merge this HAVING condition across shards: %w", err)
+		}
+		return merge.ColRef{Col: col}, nil
+	}
 	return nil, fmt.Errorf("pgshard: cannot merge this HAVING condition across shards; compare aggregates or grouped columns with constants")
 }
 
@@ -637,18 +668,22 @@ func (m *mergeBuilder) orderBy() error {
 			if sb.Node.GetAConst() != nil {
 				return fmt.Errorf("pgshard: ORDER BY position is not in the select list")
 			}
+			if f := sb.Node.GetFuncCall(); !m.local && hasAggregate([]*pg.Node{sb.Node}) && (f == nil || !isAggregate(f)) {
+				c, err := m.hiddenDerived(sb.Node)
+				if err != nil {
+					return fmt.Errorf("pgshard: cannot merge ORDER BY an expression over an aggregate across shards: %w", err)
+				}
+				m.spec.OrderBy = append(m.spec.OrderBy, sortKey(sb, c, nil))
+				continue
+			}
 			clone := proto.Clone(sb.Node).(*pg.Node)
 			col = m.addHidden(clone)
 			// With local groups the shard computes the group's value in the
 			// hidden column, aggregates included.
-			switch f := clone.GetFuncCall(); {
-			case m.local:
-			case f != nil && isAggregate(f):
+			if f := clone.GetFuncCall(); !m.local && f != nil && isAggregate(f) {
 				if err := m.aggregate(clone, col); err != nil {
 					return err
 				}
-			case hasAggregate([]*pg.Node{clone}):
-				return fmt.Errorf("pgshard: cannot merge ORDER BY an expression over an aggregate across shards; select it and order by its position")
 			}
 		}
 		m.spec.OrderBy = append(m.spec.OrderBy, sortKey(sb, col, m.sel.TargetList))

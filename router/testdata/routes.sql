@@ -192,3 +192,6 @@ SELECT (SELECT count(*) FROM countries WHERE code IN (SELECT country FROM users)
 SELECT status, sum(amount) / count(*) AS mean, round(avg(amount), 2), max(amount) - min(amount) FROM orders GROUP BY status ORDER BY mean DESC
 SELECT 100.0 * count(*) FILTER (WHERE status = 'paid') / count(*) AS paid_pct FROM orders
 SELECT sum(amount) / 2.0 + length('x') FROM orders
+# ORDER BY and HAVING over expressions of aggregates: hidden columns the merge computes.
+SELECT status FROM orders GROUP BY status ORDER BY sum(amount) / count(*) DESC
+SELECT status, count(*) FROM orders GROUP BY status HAVING round(avg(amount), 1) >= 250.5 AND count(*)::int > 3
