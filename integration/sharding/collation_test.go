@@ -1,7 +1,6 @@
 package sharding_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -9,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgshard/pgshard/integration/cluster"
@@ -60,8 +58,8 @@ databases:
 	}
 	// PostgreSQL's own answers, from one server holding every word.
 	ref := connect(t, sharded.Shards[0].Primary.DSN())
-	bytewise := column(ctx, t, ref, `SELECT w FROM unnest($1::text[]) w ORDER BY w COLLATE "C"`, words)
-	linguistic := column(ctx, t, ref, `SELECT w FROM unnest($1::text[]) w ORDER BY w COLLATE "en-US-x-icu"`, words)
+	bytewise := textColumn(t, ref, `SELECT w FROM unnest($1::text[]) w ORDER BY w COLLATE "C"`, words)
+	linguistic := textColumn(t, ref, `SELECT w FROM unnest($1::text[]) w ORDER BY w COLLATE "en-US-x-icu"`, words)
 	if slices.Equal(bytewise, linguistic) {
 		t.Fatalf("the words sort the same bytewise and in en-US (%v): the test proves nothing", bytewise)
 	}
@@ -78,37 +76,23 @@ databases:
 			t.Errorf("%s: want 0A000 naming COLLATE \"C\", got %v", q, err)
 		}
 	}
-	if got := column(ctx, t, conn, `SELECT w FROM words ORDER BY w COLLATE "C"`); !slices.Equal(got, bytewise) {
+	if got := textColumn(t, conn, `SELECT w FROM words ORDER BY w COLLATE "C"`); !slices.Equal(got, bytewise) {
 		t.Errorf("ORDER BY w COLLATE \"C\": got %v, want %v", got, bytewise)
 	}
-	if got := column(ctx, t, conn, `SELECT w COLLATE "C" AS x FROM words ORDER BY x DESC LIMIT 4`); !slices.Equal(got, reversed(bytewise)[:4]) {
+	if got := textColumn(t, conn, `SELECT w COLLATE "C" AS x FROM words ORDER BY x DESC LIMIT 4`); !slices.Equal(got, reversed(bytewise)[:4]) {
 		t.Errorf("ORDER BY an alias with COLLATE \"C\": got %v, want %v", got, reversed(bytewise)[:4])
 	}
-	if got := column(ctx, t, conn, `SELECT min(w COLLATE "C") FROM words`); !slices.Equal(got, bytewise[:1]) {
+	if got := textColumn(t, conn, `SELECT min(w COLLATE "C") FROM words`); !slices.Equal(got, bytewise[:1]) {
 		t.Errorf("min(w COLLATE \"C\"): got %v, want %v", got, bytewise[:1])
 	}
 	// On one shard the shard itself orders, by its own collation.
-	if got := column(ctx, t, conn, `SELECT w FROM words WHERE k = 3 ORDER BY w`); !slices.Equal(got, []string{"Apple"}) {
+	if got := textColumn(t, conn, `SELECT w FROM words WHERE k = 3 ORDER BY w`); !slices.Equal(got, []string{"Apple"}) {
 		t.Errorf("one shard: got %v", got)
 	}
 	// Merges that do not order text are unaffected.
-	if got := column(ctx, t, conn, `SELECT count(DISTINCT w)::text FROM words`); !slices.Equal(got, []string{fmt.Sprint(len(words))}) {
+	if got := textColumn(t, conn, `SELECT count(DISTINCT w)::text FROM words`); !slices.Equal(got, []string{fmt.Sprint(len(words))}) {
 		t.Errorf("count(DISTINCT w): got %v", got)
 	}
-}
-
-// column runs a query returning one text column and collects it.
-func column(ctx context.Context, t *testing.T, c *pgx.Conn, sql string, args ...any) []string {
-	t.Helper()
-	rows, err := c.Query(ctx, sql, args...)
-	if err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-	return out
 }
 
 func reversed(s []string) []string {

@@ -7,23 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
-
-// planLines runs an EXPLAIN and returns its QUERY PLAN lines.
-func planLines(t *testing.T, conn *pgx.Conn, q string, args ...any) []string {
-	t.Helper()
-	rows, err := conn.Query(ctxFor(t, 30*time.Second), q, args...)
-	if err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-	return lines
-}
 
 // TestExplainAcrossShards: EXPLAIN of a read that runs on every shard shows
 // how pgshard merges, then every shard's own plan, each exactly what that
@@ -50,7 +35,7 @@ func TestExplainAcrossShards(t *testing.T) {
 	}
 
 	const q = `EXPLAIN (COSTS OFF) SELECT k, v FROM ex WHERE v > 10 ORDER BY v DESC LIMIT 5 OFFSET 2`
-	got := planLines(t, conn, q)
+	got := textColumn(t, conn, q)
 	if !strings.HasPrefix(got[0], "pgshard: Scatter to every shard") || !strings.Contains(got[0], "ORDER BY") || !strings.Contains(got[0], "LIMIT") {
 		t.Fatalf("first line %q does not say how the rows are merged", got[0])
 	}
@@ -59,7 +44,7 @@ func TestExplainAcrossShards(t *testing.T) {
 	want := []string{got[0]}
 	for _, sh := range sharded.Shards {
 		want = append(want, fmt.Sprintf("  ->  Shard s%d", sh.Index))
-		for _, l := range planLines(t, connect(t, sh.Primary.DSN()), sent) {
+		for _, l := range textColumn(t, connect(t, sh.Primary.DSN()), sent) {
 			want = append(want, "        "+l)
 		}
 	}
@@ -69,14 +54,14 @@ func TestExplainAcrossShards(t *testing.T) {
 
 	// avg is computed from every shard's sum and count: the shards' plans
 	// show the rewritten aggregates.
-	verbose := strings.Join(planLines(t, conn, `EXPLAIN (VERBOSE, COSTS OFF) SELECT avg(v) FROM ex`), "\n")
+	verbose := strings.Join(textColumn(t, conn, `EXPLAIN (VERBOSE, COSTS OFF) SELECT avg(v) FROM ex`), "\n")
 	if !strings.Contains(verbose, "sum(v)") || !strings.Contains(verbose, "count(v)") || !strings.Contains(verbose, "aggregates combined") {
 		t.Fatalf("EXPLAIN VERBOSE of avg does not show the rewritten query:\n%s", verbose)
 	}
 
 	// ANALYZE runs the read on every shard; the extended protocol with a
 	// parameter works too.
-	analyzed := planLines(t, conn, `EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) SELECT count(*) FROM ex WHERE v > $1`, 100)
+	analyzed := textColumn(t, conn, `EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) SELECT count(*) FROM ex WHERE v > $1`, 100)
 	if n := strings.Count(strings.Join(analyzed, "\n"), "actual rows="); n < len(sharded.Shards) {
 		t.Fatalf("EXPLAIN ANALYZE shows %d executed nodes, want at least one per shard:\n%s", n, strings.Join(analyzed, "\n"))
 	}

@@ -86,6 +86,21 @@ databases:
 
 func connect(t testing.TB, dsn string) *pgx.Conn { return pgshardtest.Connect(t, dsn) }
 
+// textColumn runs a query whose answer is one text column (an EXPLAIN's
+// QUERY PLAN, say) and returns its values.
+func textColumn(t *testing.T, conn *pgx.Conn, q string, args ...any) []string {
+	t.Helper()
+	rows, err := conn.Query(ctxFor(t, 30*time.Second), q, args...)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return lines
+}
+
 func ctxFor(t testing.TB, d time.Duration) context.Context { return pgshardtest.Context(t, d) }
 
 // execOnEach runs the statements, in order, on each connection: the same

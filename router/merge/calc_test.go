@@ -1,9 +1,6 @@
 package merge
 
-import (
-	"errors"
-	"testing"
-)
+import "testing"
 
 // TestCalc checks expressions over merged aggregates against PostgreSQL
 // 15's answers for the same values (e.g. SELECT 7::int8 / -2 is -3,
@@ -47,24 +44,7 @@ func TestCalc(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cols := []Column{{Name: "d", TypeOID: tt.colOID}, {Name: "a", TypeOID: tt.aOID}, {Name: "b", TypeOID: tt.bOID}}
 			rows := []Row{row("shard value", tt.a, tt.b)}
-			err := derive(testMap, cols, rows, []Derived{{Col: 0, Expr: tt.expr}})
-			if tt.code != "" {
-				var me *Error
-				if !errors.As(err, &me) || me.Code != tt.code {
-					t.Fatalf("err = %v, want SQLSTATE %s", err, tt.code)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := string(rows[0][0])
-			if rows[0][0] == nil {
-				got = null
-			}
-			if got != tt.want {
-				t.Errorf("got %q, want %q", got, tt.want)
-			}
+			checkDerived(t, cols, rows, tt.expr, tt.want, tt.code)
 		})
 	}
 }

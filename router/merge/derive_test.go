@@ -55,24 +55,7 @@ func TestDerived(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cols := []Column{{Name: "d", TypeOID: tt.colOID}, {Name: "agg", TypeOID: tt.fromOID}}
 			rows := []Row{row("shard value", tt.value)}
-			err := derive(testMap, cols, rows, []Derived{{Col: 0, Expr: chain(tt.steps)}})
-			if tt.code != "" {
-				var me *Error
-				if !errors.As(err, &me) || me.Code != tt.code {
-					t.Fatalf("err = %v, want SQLSTATE %s", err, tt.code)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := string(rows[0][0])
-			if rows[0][0] == nil {
-				got = null
-			}
-			if got != tt.want {
-				t.Errorf("got %q, want %q", got, tt.want)
-			}
+			checkDerived(t, cols, rows, chain(tt.steps), tt.want, tt.code)
 		})
 	}
 }
@@ -136,5 +119,29 @@ func TestMergeDerived(t *testing.T) {
 	}
 	if want := []string{"a=10", "b=5", "c=2"}; !slices.Equal(got, want) {
 		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+// checkDerived computes column 0 of rows from expr and checks it is want
+// (null for NULL), or that it fails with SQLSTATE code when code is set.
+func checkDerived(t *testing.T, cols []Column, rows []Row, expr Calc, want, code string) {
+	t.Helper()
+	err := derive(testMap, cols, rows, []Derived{{Col: 0, Expr: expr}})
+	if code != "" {
+		var me *Error
+		if !errors.As(err, &me) || me.Code != code {
+			t.Fatalf("err = %v, want SQLSTATE %s", err, code)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(rows[0][0])
+	if rows[0][0] == nil {
+		got = null
+	}
+	if got != want {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }
