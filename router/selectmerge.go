@@ -293,6 +293,12 @@ func (m *mergeBuilder) targets() error {
 		if m.local {
 			continue
 		}
+		if f != nil && isAggregate(f) && varianceAggs[funcName(f)] != nil {
+			if err := m.derived(i, t.GetResTarget()); err != nil {
+				return err
+			}
+			continue
+		}
 		if f != nil && isAggregate(f) {
 			col, ok := m.col(i)
 			if !ok {
@@ -371,6 +377,8 @@ func caseWhenFalse(n *pg.Node) *pg.Node {
 // the plan, so the plan is cached by the statement's exact text.
 func (m *mergeBuilder) calc(n *pg.Node) (merge.Calc, error) {
 	switch {
+	case n.GetFuncCall() != nil && isAggregate(n.GetFuncCall()) && varianceAggs[funcName(n.GetFuncCall())] != nil:
+		return m.variance(n.GetFuncCall())
 	case n.GetFuncCall() != nil && isAggregate(n.GetFuncCall()):
 		agg := proto.Clone(n).(*pg.Node)
 		from := m.addHidden(agg)
@@ -451,6 +459,51 @@ func (m *mergeBuilder) calc(n *pg.Node) (merge.Calc, error) {
 		return merge.CalcOp{Op: op[0], L: l, R: r}, nil
 	}
 	return nil, errors.New("it uses something other than aggregates, numbers, casts, COALESCE, round and + - * /")
+}
+
+// varianceAggs maps the variance and standard deviation aggregates to
+// what they compute: [sample, square root].
+var varianceAggs = map[string]*[2]bool{
+	"stddev": {true, true}, "stddev_samp": {true, true}, "stddev_pop": {false, true},
+	"variance": {true, false}, "var_samp": {true, false}, "var_pop": {false, false},
+}
+
+// variance plans stddev or variance of x from three merged aggregates with
+// f's FILTER: count(x), sum(x::numeric) and sum(x::numeric * x::numeric).
+// Over floats PostgreSQL computes otherwise (float8 arithmetic); the
+// result type (float8, not numeric) then makes the merge refuse.
+func (m *mergeBuilder) variance(f *pg.FuncCall) (merge.Calc, error) {
+	name := funcName(f)
+	if len(f.Args) != 1 || f.AggStar || f.AggDistinct || len(f.AggOrder) > 0 {
+		return nil, fmt.Errorf("%s() is merged over one argument, without DISTINCT or ORDER BY", name)
+	}
+	asNumeric := func() *pg.Node {
+		return &pg.Node{Node: &pg.Node_TypeCast{TypeCast: &pg.TypeCast{Arg: proto.Clone(f.Args[0]).(*pg.Node),
+			TypeName: &pg.TypeName{Names: []*pg.Node{pg.MakeStrNode("pg_catalog"), pg.MakeStrNode("numeric")}, Typemod: -1}}}}
+	}
+	partial := func(fn string, arg *pg.Node) (merge.Calc, error) {
+		call := proto.Clone(f).(*pg.FuncCall)
+		call.Funcname = []*pg.Node{pg.MakeStrNode(fn)}
+		call.Args = []*pg.Node{arg}
+		n := &pg.Node{Node: &pg.Node_FuncCall{FuncCall: call}}
+		col := m.addHidden(n)
+		return merge.CalcCol{Col: col}, m.aggregate(n, col)
+	}
+	n, err := partial("count", proto.Clone(f.Args[0]).(*pg.Node))
+	if err != nil {
+		return nil, err
+	}
+	sumX, err := partial("sum", asNumeric())
+	if err != nil {
+		return nil, err
+	}
+	sumX2, err := partial("sum", &pg.Node{Node: &pg.Node_AExpr{AExpr: &pg.A_Expr{Kind: pg.A_Expr_Kind_AEXPR_OP,
+		Name: []*pg.Node{pg.MakeStrNode("*")}, Lexpr: asNumeric(), Rexpr: asNumeric()}}})
+	if err != nil {
+		return nil, err
+	}
+	kind := varianceAggs[name]
+	return merge.CalcVariance{N: n, SumX: sumX, SumX2: sumX2, Sample: kind[0], Sqrt: kind[1]}, nil
 }
 
 // castTarget is the type OID of a cast pgshard can compute: a number or
@@ -639,7 +692,7 @@ func (m *mergeBuilder) havingExpr(n *pg.Node) (merge.Expr, error) {
 	if col, ok := m.find(n, false); ok {
 		return merge.ColRef{Col: col}, nil
 	}
-	if f := n.GetFuncCall(); f != nil && isAggregate(f) {
+	if f := n.GetFuncCall(); f != nil && isAggregate(f) && varianceAggs[funcName(f)] == nil {
 		clone := &pg.Node{Node: &pg.Node_FuncCall{FuncCall: proto.Clone(f).(*pg.FuncCall)}}
 		col := m.addHidden(clone)
 		if err := m.aggregate(clone, col); err != nil {
@@ -668,7 +721,7 @@ func (m *mergeBuilder) orderBy() error {
 			if sb.Node.GetAConst() != nil {
 				return fmt.Errorf("pgshard: ORDER BY position is not in the select list")
 			}
-			if f := sb.Node.GetFuncCall(); !m.local && hasAggregate([]*pg.Node{sb.Node}) && (f == nil || !isAggregate(f)) {
+			if f := sb.Node.GetFuncCall(); !m.local && hasAggregate([]*pg.Node{sb.Node}) && (f == nil || !isAggregate(f) || varianceAggs[funcName(f)] != nil) {
 				c, err := m.hiddenDerived(sb.Node)
 				if err != nil {
 					return fmt.Errorf("pgshard: cannot merge ORDER BY an expression over an aggregate across shards: %w", err)

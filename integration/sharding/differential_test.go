@@ -154,6 +154,12 @@ func corpus() []query {
 		q(`SELECT country FROM users GROUP BY country ORDER BY sum(balance) / count(*) DESC, country NULLS FIRST`, true),
 		q(`SELECT country, count(*) FROM users GROUP BY country HAVING round(avg(score), 1) >= 49.5 AND count(*)::int > 3 ORDER BY 1 NULLS FIRST`, true),
 		q(`SELECT status, count(*) FROM orders WHERE amount > $1 GROUP BY status HAVING sum(amount) / count(*) > 100 ORDER BY 1`, true, "5"),
+		// Standard deviation and variance from merged count, sum and sum of squares.
+		q(`SELECT stddev(score), variance(score), stddev_pop(balance), var_pop(balance), stddev_samp(score), var_samp(balance) FROM users`, true),
+		q(`SELECT country, stddev(balance), round(variance(score), 3) FROM users GROUP BY country ORDER BY 1 NULLS FIRST`, true),
+		q(`SELECT status, stddev(amount) FROM orders GROUP BY status HAVING stddev(amount) > 10 ORDER BY stddev(amount) DESC`, true),
+		q(`SELECT stddev(score) FILTER (WHERE score > 50), stddev(balance) FROM users WHERE user_id < 0`, true),
+		q(`SELECT country, stddev(score) FILTER (WHERE score > 50) FROM users WHERE score > $1 GROUP BY country ORDER BY 1 NULLS FIRST`, true, "20"),
 		q(`SELECT count(*) FROM users u WHERE EXISTS (SELECT 1 FROM orders o WHERE o.user_id = u.user_id AND o.status = 'paid')`, true),
 		q(`SELECT count(*) FROM users WHERE user_id IN (SELECT user_id FROM orders WHERE amount > 250)`, true),
 		q(`SELECT c.name, count(*) FROM users u JOIN countries c ON c.code = u.country GROUP BY c.name ORDER BY 1`, true),
@@ -237,6 +243,8 @@ var refused = []string{
 	`UPDATE users SET user_id = 1000 WHERE user_id = 1`,
 	`SELECT max(score) + length(max(name)) FROM users`,
 	`SELECT sum(score::float8) / count(*) FROM users`,
+	`SELECT stddev(score::float8) FROM users`,
+	`SELECT stddev(DISTINCT score) FROM users`,
 	// Rows that would repeat on every shard.
 	`SELECT EXISTS (SELECT 1 FROM orders WHERE amount > 5)`,
 	`SELECT * FROM countries WHERE code IN (SELECT country FROM users)`,

@@ -43,6 +43,28 @@ type CalcRound struct {
 	HasScale bool
 }
 
+// CalcVariance is var_samp (Sample) or var_pop, or with Sqrt stddev_samp
+// or stddev_pop, from the merged count(x), sum(x::numeric) and
+// sum(x::numeric * x::numeric) as PostgreSQL's numeric_stddev_internal
+// computes it for integers and numerics.
+type CalcVariance struct {
+	N, SumX, SumX2 Calc
+	Sample, Sqrt   bool
+}
+
+func (c CalcVariance) String() string {
+	name := "var"
+	if c.Sqrt {
+		name = "stddev"
+	}
+	if c.Sample {
+		name += "_samp"
+	} else {
+		name += "_pop"
+	}
+	return name + "(" + c.N.String() + ", " + c.SumX.String() + ", " + c.SumX2.String() + ")"
+}
+
 func (c CalcCol) String() string { return "$" + strconv.Itoa(c.Col) }
 func (c CalcNum) String() string { return c.Text }
 func (c CalcCast) String() string {
@@ -86,6 +108,8 @@ func MapCols(c Calc, f func(int) int) Calc {
 		return out
 	case CalcRound:
 		return CalcRound{Arg: MapCols(c.Arg, f), Scale: c.Scale, HasScale: c.HasScale}
+	case CalcVariance:
+		return CalcVariance{N: MapCols(c.N, f), SumX: MapCols(c.SumX, f), SumX2: MapCols(c.SumX2, f), Sample: c.Sample, Sqrt: c.Sqrt}
 	}
 	return c
 }
@@ -202,6 +226,13 @@ func (ev *calcEval) typeOf(c Calc) (uint32, error) {
 			return 0, unsupportedCalc("round() of type OID " + strconv.Itoa(int(t)))
 		}
 		return oidNumeric, nil
+	case CalcVariance:
+		for _, x := range []Calc{c.N, c.SumX, c.SumX2} {
+			if _, err := ev.typeOf(x); err != nil {
+				return 0, err
+			}
+		}
+		return oidNumeric, nil
 	}
 	return 0, errorf(CodeInternal, "unknown derived expression")
 }
@@ -276,8 +307,74 @@ func (ev *calcEval) eval(c Calc, row Row) (value, error) {
 			return v, nil // round keeps NaN and ±Infinity
 		}
 		return value{k: vNumeric, n: roundDecimal(v.n, c.Scale)}, nil
+	case CalcVariance:
+		return ev.variance(c, row)
 	}
 	return value{}, errorf(CodeInternal, "unknown derived expression")
+}
+
+// variance follows numeric_stddev_internal: NULL without enough rows,
+// NaN over NaN or infinities, 0 when rounding would make the numerator
+// negative, else (N·ΣX² − (ΣX)²) / (N·(N−1)) (or N·N) at
+// select_div_scale, and its square root at the same scale.
+func (ev *calcEval) variance(c CalcVariance, row Row) (value, error) {
+	var vals [3]value
+	for i, x := range []Calc{c.N, c.SumX, c.SumX2} {
+		t, err := ev.typeOf(x)
+		if err != nil {
+			return value{}, err
+		}
+		v, err := ev.eval(x, row)
+		if err != nil {
+			return value{}, err
+		}
+		if i > 0 && v.k != vNull {
+			if v, err = castValue(v, t, oidNumeric); err != nil {
+				return value{}, err
+			}
+		}
+		vals[i] = v
+	}
+	n, sumX, sumX2 := vals[0], vals[1], vals[2]
+	comp := int64(0)
+	if c.Sample {
+		comp = 1
+	}
+	if n.k == vNull || n.i <= comp || sumX.k == vNull || sumX2.k == vNull {
+		return nullValue, nil
+	}
+	if sumX.n.special != decFinite || sumX2.n.special != decFinite {
+		return value{k: vNumeric, n: decimal{special: decNaN}}, nil
+	}
+	sq := new(big.Int).Mul(sumX.n.coef, sumX.n.coef) // scale 2·dscale(ΣX)
+	nSum2 := decimal{coef: new(big.Int).Mul(big.NewInt(n.i), sumX2.n.coef), scale: sumX2.n.scale}
+	num := addDecimal(nSum2, decimal{coef: sq.Neg(sq), scale: 2 * sumX.n.scale})
+	if num.coef.Sign() <= 0 {
+		return value{k: vNumeric, n: decFromInt(0)}, nil
+	}
+	other := n.i // var_pop divides by N·N
+	if c.Sample {
+		other = n.i - 1 // var_samp by N·(N−1)
+	}
+	q := divDecimal(num, decimal{coef: new(big.Int).Mul(big.NewInt(n.i), big.NewInt(other))})
+	if !c.Sqrt {
+		return value{k: vNumeric, n: q}, nil
+	}
+	return value{k: vNumeric, n: sqrtDecimal(q)}, nil
+}
+
+// sqrtDecimal is sqrt_var of d ≥ 0 at d's own scale: the exact root
+// rounded half away from zero.
+func sqrtDecimal(d decimal) decimal {
+	// √(coef·10^-s)·10^s = √(coef·10^s); one more digit decides the rounding.
+	m := new(big.Int).Mul(d.coef, pow10(d.scale+2))
+	r := new(big.Int).Sqrt(m)
+	last := new(big.Int)
+	r.QuoRem(r, big.NewInt(10), last)
+	if last.Int64() >= 5 {
+		r.Add(r, big.NewInt(1))
+	}
+	return decimal{coef: r, scale: d.scale}
 }
 
 // op computes an arithmetic CalcOp in its result type.

@@ -48,3 +48,36 @@ func TestCalc(t *testing.T) {
 		})
 	}
 }
+
+// TestVariance checks stddev and variance from merged partials against
+// PostgreSQL 15, e.g. SELECT stddev(x) FROM unnest(ARRAY[1,2,3,4,10]) x.
+func TestVariance(t *testing.T) {
+	tests := []struct {
+		name           string
+		n, sumX, sumX2 string
+		sample, sqrt   bool
+		want           string
+	}{
+		{"stddev", "5", "20", "130", true, true, "3.5355339059327376"},
+		{"variance", "5", "20", "130", true, false, "12.5000000000000000"},
+		{"stddev_pop", "5", "20", "130", false, true, "3.1622776601683793"},
+		{"var_pop", "5", "20", "130", false, false, "10.0000000000000000"},
+		{"numeric stddev", "3", "0.625", "17.078125", true, true, "2.9110064124514280"},
+		{"numeric variance", "3", "0.625", "17.078125", true, false, "8.4739583333333333"},
+		{"one row: no sample", "1", "7", "49", true, true, null},
+		{"one row: population 0", "1", "7", "49", false, false, "0"},
+		{"equal values", "3", "15", "75", true, true, "0"},
+		{"large values", "3", "200000000002", "19999999999800000000010", true, true, "57735026917"},
+		{"no rows", "0", null, null, false, false, null},
+		{"NaN", "2", "NaN", "NaN", true, true, "NaN"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cols := []Column{{Name: "d", TypeOID: oidNumeric}, {Name: "n", TypeOID: oidInt8},
+				{Name: "sx", TypeOID: oidNumeric}, {Name: "sx2", TypeOID: oidNumeric}}
+			rows := []Row{row("shard value", tt.n, tt.sumX, tt.sumX2)}
+			expr := CalcVariance{N: CalcCol{Col: 1}, SumX: CalcCol{Col: 2}, SumX2: CalcCol{Col: 3}, Sample: tt.sample, Sqrt: tt.sqrt}
+			checkDerived(t, cols, rows, expr, tt.want, "")
+		})
+	}
+}

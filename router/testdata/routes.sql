@@ -195,3 +195,6 @@ SELECT sum(amount) / 2.0 + length('x') FROM orders
 # ORDER BY and HAVING over expressions of aggregates: hidden columns the merge computes.
 SELECT status FROM orders GROUP BY status ORDER BY sum(amount) / count(*) DESC
 SELECT status, count(*) FROM orders GROUP BY status HAVING round(avg(amount), 1) >= 250.5 AND count(*)::int > 3
+# stddev and variance: count, sum and sum of squares on the shards, the rest in the merge.
+SELECT status, round(stddev_pop(amount), 2) AS sd FROM orders GROUP BY status ORDER BY var_samp(amount) DESC
+SELECT stddev(DISTINCT amount) FROM orders
