@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/pgshard/pgshard/internal/sqltext"
+	"github.com/pgshard/pgshard/router/merge"
 	"github.com/pgshard/pgshard/shard"
 )
 
@@ -217,6 +218,9 @@ func (p *Plan) routeInto(rt *Route, m *shard.Map, def shard.ShardID, v values, h
 			spec := *p.Merge
 			spec.Limit, spec.Offset = limit, max(off, 0)
 			rt.Merge = &spec
+			if spec.Having != nil {
+				spec.Having, err = v.bindHaving(spec.Having)
+			}
 			if spec.WithTies && p.LimitSrc != nil && limit < 0 {
 				return refuseRoute(rt, &Error{Code: codeInvalidRowCount, Message: "row count cannot be null in FETCH FIRST ... WITH TIES clause"})
 			}
@@ -243,4 +247,55 @@ func refuseRoute(rt *Route, e *Error) *Route {
 
 func keyError(t *Table, err error) *Error {
 	return &Error{Code: "22P02", Message: fmt.Sprintf("pgshard: invalid value for shard key %s.%s: %v", t, t.Key, err)}
+}
+
+// bindHaving replaces the $n constants of a merged HAVING with the Bind
+// values, in the format the client sent them.
+func (v *values) bindHaving(e merge.Expr) (merge.Expr, error) {
+	switch e := e.(type) {
+	case merge.Const:
+		if e.Param == 0 {
+			return e, nil
+		}
+		i := e.Param - 1
+		if i >= len(v.params) {
+			return nil, fmt.Errorf("there is no parameter $%d", e.Param)
+		}
+		c := merge.Const{TypeOID: e.TypeOID, Null: v.params[i] == nil, Text: string(v.params[i])}
+		if i < len(v.formats) {
+			c.Format = v.formats[i]
+		}
+		return c, nil
+	case merge.Cmp:
+		l, err := v.bindHaving(e.L)
+		if err != nil {
+			return nil, err
+		}
+		r, err := v.bindHaving(e.R)
+		return merge.Cmp{Op: e.Op, L: l, R: r}, err
+	case merge.And:
+		args, err := v.bindAll(e.Args)
+		return merge.And{Args: args}, err
+	case merge.Or:
+		args, err := v.bindAll(e.Args)
+		return merge.Or{Args: args}, err
+	case merge.Not:
+		arg, err := v.bindHaving(e.Arg)
+		return merge.Not{Arg: arg}, err
+	case merge.IsNull:
+		arg, err := v.bindHaving(e.Arg)
+		return merge.IsNull{Arg: arg, Not: e.Not}, err
+	}
+	return e, nil
+}
+
+func (v *values) bindAll(es []merge.Expr) ([]merge.Expr, error) {
+	out := make([]merge.Expr, len(es))
+	for i, e := range es {
+		var err error
+		if out[i], err = v.bindHaving(e); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }

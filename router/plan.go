@@ -1,6 +1,8 @@
 package router
 
 import (
+	"slices"
+
 	"github.com/pgshard/pgshard/internal/sqltext"
 	"github.com/pgshard/pgshard/router/merge"
 	"github.com/pgshard/pgshard/shard"
@@ -179,7 +181,27 @@ func (p *Plan) UsesParams() bool {
 			}
 		}
 	}
-	return p.LimitSrc != nil && uses(*p.LimitSrc) || p.OffSrc != nil && uses(*p.OffSrc) || len(p.hints) > 0
+	return p.LimitSrc != nil && uses(*p.LimitSrc) || p.OffSrc != nil && uses(*p.OffSrc) || len(p.hints) > 0 ||
+		p.Merge != nil && havingParams(p.Merge.Having)
+}
+
+// havingParams reports whether a merged HAVING compares with a $n.
+func havingParams(e merge.Expr) bool {
+	switch e := e.(type) {
+	case merge.Const:
+		return e.Param > 0
+	case merge.Cmp:
+		return havingParams(e.L) || havingParams(e.R)
+	case merge.And:
+		return slices.ContainsFunc(e.Args, havingParams)
+	case merge.Or:
+		return slices.ContainsFunc(e.Args, havingParams)
+	case merge.Not:
+		return havingParams(e.Arg)
+	case merge.IsNull:
+		return havingParams(e.Arg)
+	}
+	return false
 }
 
 // needsMerge reports whether a scatter read's rows need more than

@@ -151,6 +151,7 @@ func (m *mergeBuilder) finish() {
 		s.Derived[i].Expr = merge.MapCols(s.Derived[i].Expr, m.fix)
 	}
 	s.Having = fixExpr(s.Having, m.fix)
+	s.Hidden = len(m.hidden)
 	if m.star >= 0 {
 		s.Output = -len(m.hidden)
 	} else {
@@ -625,6 +626,13 @@ func (m *mergeBuilder) having() error {
 	}
 	m.spec.Having = e
 	m.sel.HavingClause = nil
+	if havingParams(e) {
+		// The shards must still see the $n it uses, for PostgreSQL to
+		// infer their types as it would for the whole statement; "true
+		// OR ..." keeps every group and never evaluates the rest.
+		m.sel.HavingClause = &pg.Node{Node: &pg.Node_BoolExpr{BoolExpr: &pg.BoolExpr{Boolop: pg.BoolExprType_OR_EXPR,
+			Args: []*pg.Node{{Node: &pg.Node_AConst{AConst: &pg.A_Const{Val: &pg.A_Const_Boolval{Boolval: &pg.Boolean{Boolval: true}}}}}, h}}}}
+	}
 	m.rewritten = true
 	if !m.aggs {
 		m.spec.Aggs = append(m.spec.Aggs, merge.Agg{Col: m.addHidden(countStar()), Kind: merge.AggCount})
@@ -688,6 +696,16 @@ func (m *mergeBuilder) havingExpr(n *pg.Node) (merge.Expr, error) {
 		return merge.Const{Text: constText(c), Null: c.Isnull}, nil
 	case n.GetTypeCast() != nil && n.GetTypeCast().Arg.GetAConst() != nil:
 		return m.havingExpr(n.GetTypeCast().Arg)
+	case n.GetParamRef() != nil:
+		// Bound at execution (values.bindHaving); PostgreSQL infers its
+		// type from the other operand, and so does the merge.
+		return merge.Const{Param: int(n.GetParamRef().Number)}, nil
+	case n.GetTypeCast() != nil && n.GetTypeCast().Arg.GetParamRef() != nil:
+		oid, ok := castTarget(n.GetTypeCast().TypeName)
+		if !ok {
+			return nil, fmt.Errorf("pgshard: cannot merge HAVING with a parameter cast to that type across shards")
+		}
+		return merge.Const{Param: int(n.GetTypeCast().Arg.GetParamRef().Number), TypeOID: oid}, nil
 	}
 	if col, ok := m.find(n, false); ok {
 		return merge.ColRef{Col: col}, nil

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -233,6 +234,11 @@ func (s *session) sendMulti(c multiConn, j *multiJob, i int) error {
 	}
 	b := *j.bind
 	b.DestinationPortal, b.PreparedStatement = "", ""
+	if m := j.route.Merge; m != nil && m.Hidden > 0 && len(b.ResultFormatCodes) > 1 {
+		// Per-column formats name the client's columns; the merge's own
+		// trailing columns come as text.
+		b.ResultFormatCodes = append(slices.Clip(b.ResultFormatCodes), make([]int16, m.Hidden)...)
+	}
 	oids := j.oids
 	if j.route.Params != nil {
 		keep := j.route.Params[i]

@@ -160,6 +160,9 @@ func corpus() []query {
 		q(`SELECT status, stddev(amount) FROM orders GROUP BY status HAVING stddev(amount) > 10 ORDER BY stddev(amount) DESC`, true),
 		q(`SELECT stddev(score) FILTER (WHERE score > 50), stddev(balance) FROM users WHERE user_id < 0`, true),
 		q(`SELECT country, stddev(score) FILTER (WHERE score > 50) FROM users WHERE score > $1 GROUP BY country ORDER BY 1 NULLS FIRST`, true, "20"),
+		// HAVING with Bind parameters, in text here (pgx sends them in binary: TestHavingParameters).
+		q(`SELECT status, count(*) FROM orders GROUP BY status HAVING count(*) > $1 ORDER BY 1`, true, "3"),
+		q(`SELECT country, sum(balance) FROM users WHERE score > $2 GROUP BY country HAVING sum(balance) >= $1 AND count(*) > $3 ORDER BY 1 NULLS FIRST`, true, "100.5", "20", "2"),
 		q(`SELECT count(*) FROM users u WHERE EXISTS (SELECT 1 FROM orders o WHERE o.user_id = u.user_id AND o.status = 'paid')`, true),
 		q(`SELECT count(*) FROM users WHERE user_id IN (SELECT user_id FROM orders WHERE amount > 250)`, true),
 		q(`SELECT c.name, count(*) FROM users u JOIN countries c ON c.code = u.country GROUP BY c.name ORDER BY 1`, true),

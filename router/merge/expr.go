@@ -15,13 +15,18 @@ type Expr interface{ isExpr() }
 // ColRef is the value of column Col of the merged row.
 type ColRef struct{ Col int }
 
-// Const is a literal in PostgreSQL text form. TypeOID 0 or 705 (unknown)
+// Const is a literal in PostgreSQL text form, or in binary form when
+// Format is 1 (a Bind parameter's bytes). TypeOID 0 or 705 (unknown)
 // means "the type of the other operand of the comparison", like an untyped
-// SQL literal.
+// SQL literal or a parameter PostgreSQL infers from the other operand.
+// Param > 0 marks a plan's $n, which the router replaces with the Bind
+// value before merging.
 type Const struct {
 	Text    string
 	TypeOID uint32
 	Null    bool
+	Format  int16
+	Param   int
 }
 
 // Cmp compares L and R with Op: = <> != < <= > >=. NULL if either is NULL.
@@ -135,10 +140,16 @@ func compileConst(m *pgtype.Map, c Const, oid uint32) (evalFn, error) {
 	if c.Null {
 		return func([]value) (value, error) { return nullValue, nil }, nil
 	}
+	if c.Param > 0 {
+		return nil, errorf(CodeInternal, "HAVING parameter $"+strconv.Itoa(c.Param)+" was not bound")
+	}
 	if oid == 0 {
 		oid = oidUnknown
 	}
-	dec, err := newDecoder(m, oid, 0, true)
+	if c.Format == 1 && oid == oidUnknown {
+		return nil, errorf(CodeFeatureUnsupported, "pgshard: cannot compare a binary parameter of unknown type in HAVING across shards; send it in text format or cast it")
+	}
+	dec, err := newDecoder(m, oid, c.Format, true)
 	if err != nil {
 		return nil, err
 	}

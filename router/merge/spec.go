@@ -120,6 +120,10 @@ type Spec struct {
 	// with CodeFeatureUnsupported instead of ordering it bytewise. Set by
 	// the caller, which knows the shards.
 	CollatedText bool
+	// Hidden is the number of trailing columns the shards return for the
+	// merge only (the rest of Output's "helper columns"): a Bind's
+	// per-column result formats must be extended by as many.
+	Hidden int
 	// Output is the number of leading columns the client sees; the rest are
 	// helper columns (avg counts, hidden sort keys, HAVING aggregates).
 	Output int
