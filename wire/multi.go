@@ -120,7 +120,7 @@ func (s *session) runMulti(ctx context.Context, j *multiJob) ([]*shardResult, er
 		if results[i].err != nil {
 			continue
 		}
-		if err := s.readMulti(c, results[i], j.bind != nil && c.borrowed); err != nil {
+		if err := s.readMulti(c, results[i], j.bind != nil && s.midBatch(c)); err != nil {
 			c.sc.broken = true
 			results[i].err = s.lostShard(c, err)
 		}
@@ -259,7 +259,7 @@ func (s *session) sendMulti(c multiConn, j *multiJob, i int) error {
 		&pgproto3.Describe{ObjectType: 'P'},
 		&pgproto3.Execute{},
 	}
-	if c.borrowed {
+	if s.midBatch(c) {
 		msgs = append(msgs, &pgproto3.Flush{})
 	} else {
 		msgs = append(msgs, &pgproto3.Sync{})
@@ -285,6 +285,15 @@ func formatOf(codes []int16, i int) int16 {
 		return codes[i]
 	}
 	return 0
+}
+
+// midBatch says whether c is the session's attached connection with the
+// client's batch under way on it: the client's Sync will reach it, so an
+// extended statement over several shards ends there with a Flush. Every
+// other connection gets a Sync of its own: one left waiting for a Sync
+// that never comes would, after an error, ignore all that follows.
+func (s *session) midBatch(c multiConn) bool {
+	return c.borrowed && c.sc == s.sc && s.batchUsed
 }
 
 // readMulti reads one shard's answer: up to ReadyForQuery, or, on a

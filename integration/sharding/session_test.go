@@ -64,3 +64,43 @@ func TestSessionPoolingUsesTheSessionsOwnConnections(t *testing.T) {
 		t.Fatalf("rows: %d %v, want %d", n, err, 6*clients)
 	}
 }
+
+// TestFailedStatementOverShardsLeavesSessionUsable: an extended-protocol
+// statement over several shards that the shards fail — at Parse (an
+// unknown column) or while running (division by zero) — is answered with
+// the error, and the session's next statements run, in both pool modes,
+// in a transaction too. In session pooling the session keeps its shard
+// connections; one left waiting for a Sync after the error used to ignore
+// everything after it, and the session hung.
+func TestFailedStatementOverShardsLeavesSessionUsable(t *testing.T) {
+	for _, mode := range []string{"transaction", "session"} {
+		t.Run(mode+" pooling", func(t *testing.T) {
+			ctx := ctxFor(t, time.Minute)
+			through, ref := loadedPair(ctx, t, startPgshard(t, "pool: {mode: "+mode+", size: 8, queue_timeout: 10s}"))
+			want, _ := queryRows(ctx, t, ref, `SELECT count(*) FROM users WHERE score > 10`)
+			failing := []string{`SELECT count(nope) FROM users WHERE score > $1`, `SELECT count(*) FROM users WHERE score / ($1 - $1) > 0`}
+			for _, tx := range []bool{false, true} {
+				for _, bad := range failing {
+					if tx {
+						if _, err := through.Exec(ctx, `BEGIN`); err != nil {
+							t.Fatal(err)
+						}
+					}
+					rr := through.PgConn().ExecParams(ctx, bad, [][]byte{[]byte("10")}, nil, nil, nil)
+					if res := rr.Read(); res.Err == nil {
+						t.Fatalf("%s: no error", bad)
+					}
+					if tx {
+						if _, err := through.Exec(ctx, `ROLLBACK`); err != nil {
+							t.Fatalf("ROLLBACK after %s: %v", bad, err)
+						}
+					}
+					got, _ := queryRows(ctx, t, through, `SELECT count(*) FROM users WHERE score > $1`, 10)
+					if fmt.Sprint(got) != fmt.Sprint(want) {
+						t.Fatalf("after %s (transaction %v): got %v, want %v", bad, tx, got, want)
+					}
+				}
+			}
+		})
+	}
+}
