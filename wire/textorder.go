@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -32,6 +33,9 @@ const textOrderProbe = `SELECT array_agg(x ORDER BY x) = array_agg(x ORDER BY x 
 // opened for p. A failure leaves the order unknown, which merges treat as
 // bytewise, and is logged: the connection itself is fine.
 func probeTextOrder(ctx context.Context, pc *pgconn.PgConn, p *pool) {
+	// Bounded: a connection being opened must not wait on the probe.
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
 	results, err := pc.Exec(ctx, textOrderProbe).ReadAll()
 	if err == nil && (len(results) != 1 || len(results[0].Rows) != 1 || len(results[0].Rows[0]) != 1) {
 		err = errUnexpectedProbe
