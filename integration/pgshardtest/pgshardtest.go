@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -90,7 +91,10 @@ func Start(t testing.TB, yaml func(listen string) string) *Proxy {
 				t.Errorf("serve: %v", err)
 			}
 		case <-time.After(30 * time.Second):
-			t.Errorf("proxy did not stop within 30s")
+			// What it waits on is the diagnosis: every goroutine's stack.
+			buf := make([]byte, 4<<20)
+			buf = buf[:runtime.Stack(buf, true)]
+			t.Errorf("proxy did not stop within 30s; goroutines:\n%s", pgshardStacks(buf))
 		}
 		if err := <-adminDone; err != nil {
 			t.Errorf("admin: %v", err)
@@ -137,4 +141,16 @@ func Context(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// pgshardStacks keeps, of a goroutine dump, the goroutines running
+// pgshard's own code: the test's and the runtime's are noise.
+func pgshardStacks(dump []byte) string {
+	var keep []string
+	for _, g := range strings.Split(string(dump), "\n\n") {
+		if strings.Contains(g, "github.com/pgshard/pgshard/") && !strings.Contains(g, "integration/pgshardtest.Start") {
+			keep = append(keep, g)
+		}
+	}
+	return strings.Join(keep, "\n\n")
 }
