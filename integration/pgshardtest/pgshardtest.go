@@ -85,16 +85,26 @@ func Start(t testing.TB, yaml func(listen string) string) *Proxy {
 		}
 		stopped = true
 		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve: %v", err)
+		// pgshard lets sessions still in a transaction or a query finish
+		// for shutdown_timeout, then closes them; past a few seconds the
+		// test log gets the stacks of what it waits on, and only a proxy
+		// still running after shutdown_timeout fails the test.
+		slow := time.After(5 * time.Second)
+		limit := time.After(cfg.ShutdownTimeout + 10*time.Second)
+	wait:
+		for {
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("serve: %v", err)
+				}
+				break wait
+			case <-slow:
+				t.Logf("proxy still stopping after 5s; pgshard goroutines:\n%s", pgshardStacks())
+			case <-limit:
+				t.Errorf("proxy did not stop within shutdown_timeout (%s) + 10s; pgshard goroutines:\n%s", cfg.ShutdownTimeout, pgshardStacks())
+				break wait
 			}
-		case <-time.After(30 * time.Second):
-			// What it waits on is the diagnosis: every goroutine's stack.
-			buf := make([]byte, 4<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			t.Errorf("proxy did not stop within 30s; goroutines:\n%s", pgshardStacks(buf))
 		}
 		if err := <-adminDone; err != nil {
 			t.Errorf("admin: %v", err)
@@ -143,9 +153,11 @@ func Context(t testing.TB, d time.Duration) context.Context {
 	return ctx
 }
 
-// pgshardStacks keeps, of a goroutine dump, the goroutines running
-// pgshard's own code: the test's and the runtime's are noise.
-func pgshardStacks(dump []byte) string {
+// pgshardStacks dumps the goroutines running pgshard's own code: the
+// test's and the runtime's are noise.
+func pgshardStacks() string {
+	dump := make([]byte, 4<<20)
+	dump = dump[:runtime.Stack(dump, true)]
 	var keep []string
 	for _, g := range strings.Split(string(dump), "\n\n") {
 		if strings.Contains(g, "github.com/pgshard/pgshard/") && !strings.Contains(g, "integration/pgshardtest.Start") {
