@@ -197,8 +197,41 @@ func (srv *Server) drain(wg *sync.WaitGroup) {
 	case <-time.After(time.Until(hard)):
 	}
 	srv.log.Warn("shutdown timeout reached; closing remaining sessions")
-	srv.eachSession(func(s *session) { _ = s.conn.Close() })
+	// Closing a client does not end a session waiting on a server (a
+	// long query, a server that stopped answering): its server work is
+	// cancelled and its reads from servers end now.
+	var aborts sync.WaitGroup
+	srv.eachSession(func(s *session) {
+		_ = s.conn.Close()
+		aborts.Go(s.abortServerWork)
+	})
+	aborts.Wait()
 	<-done
+}
+
+// abortServerWork, at the shutdown deadline, sends a CancelRequest for
+// what the session's server connections run and makes their pending reads
+// fail at once, so the session ends whatever the servers do. It holds the
+// session's lock as srv.cancel does: no connection it cancels can go back
+// to a pool meanwhile.
+func (s *session) abortServerWork() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	conns := make([]*serverConn, 0, 1+len(s.multi))
+	if s.sc != nil {
+		conns = append(conns, s.sc)
+	}
+	for _, c := range s.multi {
+		if c.sc != s.sc {
+			conns = append(conns, c.sc)
+		}
+	}
+	for _, sc := range conns {
+		_ = sc.conn.SetReadDeadline(time.Now())
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = sc.cancel(ctx)
+		cancel()
+	}
 }
 
 func (srv *Server) hardDeadline() time.Time { return time.Unix(0, srv.hardEnd.Load()) }

@@ -368,3 +368,48 @@ func TestMinIdleConnectionsAreOpenedAtStart(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestShutdownEndsQueriesAtTheDeadline: a query still running when the
+// shutdown timeout (5s here) runs out does not keep pgshard up: the
+// session is closed, the server is told to cancel the query, and the
+// proxy stops, where the query alone would have run two minutes.
+func TestShutdownEndsQueriesAtTheDeadline(t *testing.T) {
+	p := startProxy(t, proxyOptions{})
+	ctx := ctxFor(t, time.Minute)
+	busy := connect(t, p.DSN("app", "app-secret"))
+	failed := make(chan error, 1)
+	go func() {
+		_, err := busy.Exec(ctx, "SELECT pg_sleep(120) /* shutdown-deadline */")
+		failed <- err
+	}()
+	direct, err := pg.Shards[0].Primary.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close(ctx)
+	running := func() int {
+		var n int
+		if err := direct.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%shutdown-deadline%' AND pid <> pg_backend_pid() AND state = 'active'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for deadline := time.Now().Add(10 * time.Second); running() == 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the query never started on the server")
+		}
+	}
+	start := time.Now()
+	p.Stop()
+	if took := time.Since(start); took > 9*time.Second {
+		t.Errorf("stopping took %s with shutdown_timeout 5s", took)
+	}
+	if err := <-failed; err == nil {
+		t.Error("the query ended without an error although pgshard closed its session")
+	}
+	for deadline := time.Now().Add(5 * time.Second); running() > 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the server still runs the query after pgshard stopped")
+		}
+	}
+}
