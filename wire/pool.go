@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -37,6 +38,7 @@ type pool struct {
 	params  map[string]string // ParameterStatus of the last opened connection
 	// textOrder is the shard's, learnt by the first connection opened.
 	textOrder *textOrder
+	log       *slog.Logger
 
 	stats poolStats
 }

@@ -109,11 +109,21 @@ func (s *session) onShard(ctx context.Context, id shard.ShardID, f func(*serverC
 	if err != nil {
 		return nil, err
 	}
+	// The resolver's statements are short: a server that does not answer
+	// within resolverTimeout, or a shutdown, ends the wait (the
+	// connection is then closed) instead of holding the resolver, and
+	// with it pgshard's shutdown, for as long as the socket lives.
+	ctx, cancel := context.WithTimeout(ctx, resolverTimeout)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { _ = sc.conn.SetDeadline(time.Now()) })
 	out, err := f(sc)
 	var pe *pgError
-	if err != nil && !errors.As(err, &pe) {
+	if !stop() || err != nil && !errors.As(err, &pe) {
 		sc.broken = true
 	}
 	p.release(sc)
 	return out, err
 }
+
+// resolverTimeout bounds each statement of the two-phase resolver.
+const resolverTimeout = 30 * time.Second

@@ -314,6 +314,7 @@ func (srv *Server) pool(db *database, u *config.User, sh *config.Shard, node *co
 	}
 	user, password := db.cfg.ServerCredentials(u)
 	p := newPool(key, sh.Name, node, user, password, db.cfg.ServerDatabase, srv.cfg.Pool)
+	p.log = srv.log
 	for i := range db.cfg.Shards {
 		if &db.cfg.Shards[i] == sh {
 			p.textOrder = &db.textOrder[i]

@@ -3,7 +3,6 @@ package wire
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"sync/atomic"
 	"time"
 
@@ -41,7 +40,7 @@ func probeTextOrder(ctx context.Context, pc *pgconn.PgConn, p *pool) {
 		err = errUnexpectedProbe
 	}
 	if err != nil {
-		slog.Warn("pgshard: could not learn how the shard's database orders text; merges order it bytewise",
+		p.log.Warn("could not learn how the shard's database orders text; merges order it bytewise",
 			"shard", p.shard, "node", p.node.Name, "err", err)
 		return
 	}
