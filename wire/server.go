@@ -209,14 +209,10 @@ func (srv *Server) drain(wg *sync.WaitGroup) {
 	<-done
 }
 
-// abortServerWork, at the shutdown deadline, sends a CancelRequest for
-// what the session's server connections run and makes their pending reads
-// fail at once, so the session ends whatever the servers do. It holds the
-// session's lock as srv.cancel does: no connection it cancels can go back
-// to a pool meanwhile.
-func (s *session) abortServerWork() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// busyConnsLocked lists the server connections the session may be running
+// something on: its attached one and those of a statement over several
+// shards. The caller holds s.mu.
+func (s *session) busyConnsLocked() []*serverConn {
 	conns := make([]*serverConn, 0, 1+len(s.multi))
 	if s.sc != nil {
 		conns = append(conns, s.sc)
@@ -226,7 +222,18 @@ func (s *session) abortServerWork() {
 			conns = append(conns, c.sc)
 		}
 	}
-	for _, sc := range conns {
+	return conns
+}
+
+// abortServerWork, at the shutdown deadline, sends a CancelRequest for
+// what the session's server connections run and makes their pending reads
+// fail at once, so the session ends whatever the servers do. It holds the
+// session's lock as srv.cancel does: no connection it cancels can go back
+// to a pool meanwhile.
+func (s *session) abortServerWork() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sc := range s.busyConnsLocked() {
 		_ = sc.conn.SetReadDeadline(time.Now())
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = sc.cancel(ctx)
@@ -375,16 +382,7 @@ func (srv *Server) cancel(pid uint32, secret []byte) {
 	defer s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	targets := make([]*serverConn, 0, 1+len(s.multi))
-	if s.sc != nil {
-		targets = append(targets, s.sc)
-	}
-	for _, c := range s.multi {
-		if c.sc != s.sc {
-			targets = append(targets, c.sc)
-		}
-	}
-	for _, sc := range targets {
+	for _, sc := range s.busyConnsLocked() {
 		if err := sc.cancel(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			srv.log.Warn("cancel request failed", "pool", sc.pool.name(), "err", err)
 		}
