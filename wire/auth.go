@@ -79,7 +79,7 @@ func authFailed(user string) *pgError {
 // authenticate runs the exchange configured for the user. u is nil for an
 // unknown user: the exchange still runs against throw-away credentials and
 // fails the same way, so user names cannot be probed.
-func (srv *Server) authenticate(be *pgproto3.Backend, tlsState *tls.ConnectionState, name string, u *config.User) error {
+func (srv *Server) authenticate(be *pgproto3.Backend, l *loaded, tlsState *tls.ConnectionState, name string, u *config.User) error {
 	method := config.AuthSCRAM
 	if u != nil {
 		method = u.Auth
@@ -90,7 +90,7 @@ func (srv *Server) authenticate(be *pgproto3.Backend, tlsState *tls.ConnectionSt
 	case config.AuthMD5:
 		return srv.authMD5(be, name, u)
 	default:
-		return srv.authSCRAM(be, tlsState, name, u)
+		return srv.authSCRAM(be, l, tlsState, name, u)
 	}
 }
 
@@ -139,8 +139,8 @@ func md5hex(s string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-func (srv *Server) authSCRAM(be *pgproto3.Backend, tlsState *tls.ConnectionState, name string, u *config.User) error {
-	creds, ok := srv.scramCreds[name]
+func (srv *Server) authSCRAM(be *pgproto3.Backend, l *loaded, tlsState *tls.ConnectionState, name string, u *config.User) error {
+	creds, ok := l.scramCreds[name]
 	if u == nil || !ok {
 		// Unknown user: random credentials that no password matches.
 		var err error
@@ -154,11 +154,11 @@ func (srv *Server) authSCRAM(be *pgproto3.Backend, tlsState *tls.ConnectionState
 	}
 	mechanisms := []string{"SCRAM-SHA-256"}
 	var binding scram.ChannelBinding
-	if tlsState != nil && srv.tlsLeaf != nil {
+	if tlsState != nil && l.tlsLeaf != nil {
 		// tls-server-end-point binds to the hash of the server certificate.
 		// xdg-go/scram computes it from a connection state's peer
 		// certificate, as a client sees it, so hand it the server's own.
-		seen := &tls.ConnectionState{PeerCertificates: []*x509.Certificate{srv.tlsLeaf}}
+		seen := &tls.ConnectionState{PeerCertificates: []*x509.Certificate{l.tlsLeaf}}
 		if binding, err = scram.NewTLSServerEndpointBinding(seen); err == nil {
 			mechanisms = []string{"SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"}
 		}

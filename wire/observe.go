@@ -49,7 +49,7 @@ func (srv *Server) Nodes() []metrics.NodeStat {
 		if db.topo == nil {
 			continue
 		}
-		r := &srv.cfg.Reads
+		r := &srv.conf().Reads
 		for _, st := range db.topo.mon.Snapshot() {
 			sh := &db.cfg.Shards[st.ID.Shard]
 			role, addr := "replica", ""

@@ -48,7 +48,7 @@ func (s *session) pgshardSet(q string) (bool, error) {
 	case "read_your_writes":
 		switch {
 		case reset:
-			s.ryw = s.srv.cfg.Reads.ReadYourWrites
+			s.ryw = s.srv.conf().Reads.ReadYourWrites
 		case val == "on" || val == "true" || val == "1":
 			s.ryw = true
 		case val == "off" || val == "false" || val == "0":

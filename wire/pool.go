@@ -28,9 +28,11 @@ type pool struct {
 	node  *config.Node
 	addr  string
 	dsn   string
-	cfg   config.Pool
 
-	mu      sync.Mutex
+	mu sync.Mutex
+	// cfg is the pool settings in force; a reload may change them
+	// (reconfigure).
+	cfg     config.Pool
 	idle    []*serverConn
 	total   int // open plus being opened
 	waiters []chan grant
@@ -107,7 +109,8 @@ func (p *pool) acquire(ctx context.Context) (*serverConn, error) {
 		p.mu.Unlock()
 		return sc, nil
 	}
-	if p.total < p.cfg.Size {
+	size, queueTimeout := p.cfg.Size, p.cfg.QueueTimeout
+	if p.total < size {
 		p.total++
 		p.mu.Unlock()
 		return p.open(ctx)
@@ -117,7 +120,7 @@ func (p *pool) acquire(ctx context.Context) (*serverConn, error) {
 	p.stats.waits++
 	p.mu.Unlock()
 
-	timer := time.NewTimer(p.cfg.QueueTimeout)
+	timer := time.NewTimer(queueTimeout)
 	defer timer.Stop()
 	select {
 	case g, ok := <-ch:
@@ -155,7 +158,7 @@ func (p *pool) acquire(ctx context.Context) (*serverConn, error) {
 	}
 	return nil, &pgError{
 		Code:    codeTooManyConnections,
-		Message: fmt.Sprintf("pgshard: no server connection in pool %s within queue_timeout %s (all %d in use)", p.name(), p.cfg.QueueTimeout, p.cfg.Size),
+		Message: fmt.Sprintf("pgshard: no server connection in pool %s within queue_timeout %s (all %d in use)", p.name(), queueTimeout, size),
 		Hint:    "Raise pool.size or pool.queue_timeout, or shorten the transactions holding connections.",
 	}
 }
@@ -169,7 +172,7 @@ func (p *pool) take(ctx context.Context, g grant) (*serverConn, error) {
 
 // open dials a connection for a slot already counted in total.
 func (p *pool) open(ctx context.Context) (*serverConn, error) {
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.ConnectTimeout)
+	ctx, cancel := context.WithTimeout(ctx, p.settings().ConnectTimeout)
 	defer cancel()
 	sc, err := dialServer(ctx, p)
 	p.mu.Lock()
@@ -195,7 +198,7 @@ func (p *pool) open(ctx context.Context) (*serverConn, error) {
 // pool's: for pgshard's own one-time work, which must not wait behind
 // clients for a slot. The caller closes it.
 func (p *pool) dialOutside(ctx context.Context) (*serverConn, error) {
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.ConnectTimeout)
+	ctx, cancel := context.WithTimeout(ctx, p.settings().ConnectTimeout)
 	defer cancel()
 	sc, err := dialServer(ctx, p)
 	if err != nil {
@@ -234,6 +237,13 @@ func (p *pool) giveBackSlot() {
 func (p *pool) release(sc *serverConn) {
 	now := time.Now()
 	p.mu.Lock()
+	if p.total > p.cfg.Size && !p.closed {
+		// A reload made the pool smaller: shrink as connections come back.
+		p.total--
+		p.mu.Unlock()
+		sc.close()
+		return
+	}
 	if sc.broken || p.closed || p.expired(sc, now) {
 		p.mu.Unlock()
 		sc.close()
@@ -255,7 +265,39 @@ func (p *pool) release(sc *serverConn) {
 	p.mu.Unlock()
 }
 
-// expired reports whether sc outlived server_lifetime.
+// settings returns the pool settings in force.
+func (p *pool) settings() config.Pool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cfg
+}
+
+// reconfigure puts new settings in force. A larger pool lets waiting
+// clients open connections at once; a smaller one closes idle connections
+// beyond its size now and busy ones as they are released.
+func (p *pool) reconfigure(cfg config.Pool) {
+	p.mu.Lock()
+	p.cfg = cfg
+	for len(p.waiters) > 0 && p.total < cfg.Size && !p.closed {
+		w := p.waiters[0]
+		p.waiters = p.waiters[1:]
+		p.total++
+		w <- grant{}
+	}
+	var excess []*serverConn
+	for p.total > cfg.Size && len(p.idle) > 0 {
+		// The oldest idle connections go first: the LIFO end stays warm.
+		excess = append(excess, p.idle[0])
+		p.idle = p.idle[1:]
+		p.total--
+	}
+	p.mu.Unlock()
+	for _, sc := range excess {
+		sc.close()
+	}
+}
+
+// expired reports whether sc outlived server_lifetime. The caller holds p.mu.
 func (p *pool) expired(sc *serverConn, now time.Time) bool {
 	return p.cfg.ServerLifetime > 0 && now.Sub(sc.created) > p.cfg.ServerLifetime
 }

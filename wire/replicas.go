@@ -63,7 +63,7 @@ func newTopology(d *config.Database, u *config.User, opts config.Monitor) (*topo
 // error and no replica qualifies.
 func (s *session) readTarget(ctx context.Context, id shard.ShardID) (*config.Node, *pgError) {
 	t := s.db.topo
-	r := &s.srv.cfg.Reads
+	r := &s.srv.conf().Reads
 	if t == nil || !r.Replicas || s.target == targetPrimary || len(t.replicas[id]) == 0 {
 		return nil, nil
 	}
@@ -102,7 +102,7 @@ func (s *session) readTarget(ctx context.Context, id shard.ShardID) (*config.Nod
 // primary that started after at.
 func (s *session) waitFloor(ctx context.Context, id shard.ShardID, at time.Time) (shard.LSN, bool) {
 	mon := s.db.topo.mon
-	deadline := time.Now().Add(s.srv.cfg.Reads.ReadYourWritesWait)
+	deadline := time.Now().Add(s.srv.conf().Reads.ReadYourWritesWait)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		time.Sleep(mon.Options().Interval / 4)
 		if lsn, ok := mon.PrimaryLSNAfter(id, at); ok {
@@ -116,7 +116,7 @@ func (s *session) waitFloor(ctx context.Context, id shard.ShardID, at time.Time)
 // past floor, preferring the less busy of two random candidates.
 func (s *session) pickReplica(id shard.ShardID, floor shard.LSN) *config.Node {
 	t := s.db.topo
-	r := &s.srv.cfg.Reads
+	r := &s.srv.conf().Reads
 	primaryDown := false
 	if st, ok := t.mon.State(t.primaries[id]); ok && !st.Healthy {
 		primaryDown = true
@@ -156,7 +156,7 @@ func (s *session) currentWithoutPrimary(nid shard.NodeID, id shard.ShardID) bool
 		return false
 	}
 	last := s.db.topo.mon.LastPrimaryLSN(id)
-	return last != 0 && last.Sub(st.ReplayLSN) <= s.srv.cfg.Reads.MaxLagBytes
+	return last != 0 && last.Sub(st.ReplayLSN) <= s.srv.conf().Reads.MaxLagBytes
 }
 
 func (s *session) replicaBusy(id shard.ShardID, k int) int {

@@ -16,7 +16,7 @@ import (
 // every two_phase.resolve_interval, until ctx ends. See twophase.go for the
 // rule.
 func (srv *Server) resolveInDoubt(ctx context.Context) {
-	t := time.NewTicker(srv.cfg.TwoPhase.ResolveInterval)
+	t := time.NewTicker(srv.conf().TwoPhase.ResolveInterval)
 	defer t.Stop()
 	for {
 		for _, db := range srv.dbs {
@@ -33,9 +33,10 @@ func (srv *Server) resolveInDoubt(ctx context.Context) {
 // resolverUser picks the client user whose server credentials the resolver
 // uses on db: any user works, since pools log in with server credentials.
 func (srv *Server) resolverUser(db *database) *config.User {
-	for i := range srv.cfg.Users {
-		if u, _ := db.cfg.ServerCredentials(&srv.cfg.Users[i]); u != "" {
-			return &srv.cfg.Users[i]
+	cfg := srv.conf()
+	for i := range cfg.Users {
+		if u, _ := db.cfg.ServerCredentials(&cfg.Users[i]); u != "" {
+			return &cfg.Users[i]
 		}
 	}
 	return nil
@@ -47,7 +48,7 @@ func (srv *Server) resolveDatabase(ctx context.Context, db *database) {
 		return
 	}
 	s := &session{srv: srv, db: db, user: u, log: srv.log}
-	age := strconv.FormatFloat(srv.cfg.TwoPhase.ResolveAfter.Seconds(), 'f', 3, 64)
+	age := strconv.FormatFloat(srv.conf().TwoPhase.ResolveAfter.Seconds(), 'f', 3, 64)
 	for i := range db.cfg.Shards {
 		id := shard.ShardID(i)
 		gids, err := s.onShard(ctx, id, func(sc *serverConn) ([]string, error) {

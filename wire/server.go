@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -15,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/xdg-go/scram"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/pgshard/pgshard/internal/config"
@@ -25,12 +22,13 @@ import (
 
 // Server accepts client connections and owns the pools behind them.
 type Server struct {
-	cfg        *config.Config
-	log        *slog.Logger
-	tls        *tls.Config
-	tlsLeaf    *x509.Certificate // for SCRAM channel binding
-	dbs        map[string]*database
-	scramCreds map[string]scram.StoredCredentials
+	// live is the configuration in force and what is derived from it;
+	// Reload replaces it.
+	live atomic.Pointer[loaded]
+	// reloadMu serialises reloads.
+	reloadMu sync.Mutex
+	log      *slog.Logger
+	dbs      map[string]*database
 
 	poolsMu sync.Mutex
 	pools   map[poolKey]*pool
@@ -81,21 +79,16 @@ type backendKey struct {
 // credentials derived once, not per connection.
 func NewServer(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	srv := &Server{
-		cfg:        cfg,
-		log:        log,
-		dbs:        map[string]*database{},
-		scramCreds: map[string]scram.StoredCredentials{},
-		pools:      map[poolKey]*pool{},
-		sessions:   map[uint32]*session{},
+		log:      log,
+		dbs:      map[string]*database{},
+		pools:    map[poolKey]*pool{},
+		sessions: map[uint32]*session{},
 	}
-	if cfg.TLS != nil {
-		cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls: %w", err)
-		}
-		srv.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		srv.tlsLeaf = cert.Leaf
+	l, err := load(cfg)
+	if err != nil {
+		return nil, err
 	}
+	srv.live.Store(l)
 	for i := range cfg.Databases {
 		d := &cfg.Databases[i]
 		rt, err := newRouter(d, cfg.Pool.PreparedCache*16+1024)
@@ -109,17 +102,6 @@ func NewServer(cfg *config.Config, log *slog.Logger) (*Server, error) {
 			}
 		}
 		srv.dbs[d.Name] = db
-	}
-	for i := range cfg.Users {
-		u := &cfg.Users[i]
-		if u.Auth != config.AuthSCRAM {
-			continue
-		}
-		creds, err := scramCredentials(u.Name, u.Password.Reveal())
-		if err != nil {
-			return nil, fmt.Errorf("user %q: %w", u.Name, err)
-		}
-		srv.scramCreds[u.Name] = creds
 	}
 	return srv, nil
 }
@@ -185,7 +167,7 @@ func (srv *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 // drain waits for sessions to finish, up to the shutdown timeout.
 func (srv *Server) drain(wg *sync.WaitGroup) {
-	hard := time.Now().Add(srv.cfg.ShutdownTimeout)
+	hard := time.Now().Add(srv.conf().ShutdownTimeout)
 	srv.hardEnd.Store(hard.UnixNano())
 	srv.draining.Store(true)
 	srv.eachSession(func(s *session) { _ = s.conn.SetReadDeadline(time.Now()) })
@@ -253,18 +235,7 @@ func (srv *Server) recoverSession(conn net.Conn) {
 
 // maintain runs pool upkeep every few seconds until ctx ends.
 func (srv *Server) maintain(ctx context.Context) {
-	if srv.cfg.Pool.MinIdle > 0 {
-		// Warm the primaries' pools of every user at start, so the first
-		// clients find min_idle connections open.
-		for _, db := range srv.dbs {
-			for i := range srv.cfg.Users {
-				for k := range db.cfg.Shards {
-					sh := &db.cfg.Shards[k]
-					srv.pool(db, &srv.cfg.Users[i], sh, &sh.Primary)
-				}
-			}
-		}
-	}
+	srv.warmPools()
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for first := true; ; first = false {
@@ -283,6 +254,24 @@ func (srv *Server) maintain(ctx context.Context) {
 		srv.poolsMu.Unlock()
 		for _, p := range pools {
 			p.maintain(ctx)
+		}
+	}
+}
+
+// warmPools creates the primaries' pools of every user when min_idle asks
+// for open connections, so that the next maintenance round opens them and
+// the first clients find them ready.
+func (srv *Server) warmPools() {
+	cfg := srv.conf()
+	if cfg.Pool.MinIdle == 0 {
+		return
+	}
+	for _, db := range srv.dbs {
+		for i := range cfg.Users {
+			for k := range db.cfg.Shards {
+				sh := &db.cfg.Shards[k]
+				srv.pool(db, &cfg.Users[i], sh, &sh.Primary)
+			}
 		}
 	}
 }
@@ -320,7 +309,7 @@ func (srv *Server) pool(db *database, u *config.User, sh *config.Shard, node *co
 		return p
 	}
 	user, password := db.cfg.ServerCredentials(u)
-	p := newPool(key, sh.Name, node, user, password, db.cfg.ServerDatabase, srv.cfg.Pool)
+	p := newPool(key, sh.Name, node, user, password, db.cfg.ServerDatabase, srv.conf().Pool)
 	p.log = srv.log
 	for i := range db.cfg.Shards {
 		if &db.cfg.Shards[i] == sh {

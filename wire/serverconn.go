@@ -80,7 +80,7 @@ func dialServer(ctx context.Context, p *pool) (*serverConn, error) {
 		params:  hj.ParameterStatuses,
 		created: time.Now(),
 	}
-	size := p.cfg.PreparedCache
+	size := p.settings().PreparedCache
 	if size < 1 {
 		size = 1
 	}

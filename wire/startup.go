@@ -22,6 +22,10 @@ const startupTimeout = 60 * time.Second
 // requests are answered here.
 func (srv *Server) handshake(ctx context.Context, conn net.Conn) *session {
 	_ = conn.SetDeadline(time.Now().Add(startupTimeout))
+	// One configuration serves the whole start-up, even if a reload
+	// happens meanwhile: the certificate channel binding hashes must be
+	// the one the handshake presented.
+	l := srv.live.Load()
 	be := pgproto3.NewBackend(conn, conn)
 	var tlsState *tls.ConnectionState
 	var startup *pgproto3.StartupMessage
@@ -34,7 +38,7 @@ func (srv *Server) handshake(ctx context.Context, conn net.Conn) *session {
 		}
 		switch m := msg.(type) {
 		case *pgproto3.SSLRequest:
-			if srv.tls == nil || tlsState != nil {
+			if l.tls == nil || tlsState != nil {
 				if _, err := conn.Write([]byte{'N'}); err != nil {
 					_ = conn.Close()
 					return nil
@@ -45,7 +49,7 @@ func (srv *Server) handshake(ctx context.Context, conn net.Conn) *session {
 				_ = conn.Close()
 				return nil
 			}
-			tc := tls.Server(conn, srv.tls)
+			tc := tls.Server(conn, l.tls)
 			if err := tc.HandshakeContext(ctx); err != nil {
 				srv.log.Info("TLS handshake failed", "remote", conn.RemoteAddr().String(), "err", err)
 				_ = conn.Close()
@@ -69,7 +73,7 @@ func (srv *Server) handshake(ctx context.Context, conn net.Conn) *session {
 		}
 	}
 
-	s, err := srv.login(ctx, conn, be, tlsState, startup)
+	s, err := srv.login(ctx, conn, be, l, tlsState, startup)
 	if err != nil {
 		var pe *pgError
 		if !errors.As(err, &pe) {
@@ -87,7 +91,7 @@ func (srv *Server) handshake(ctx context.Context, conn net.Conn) *session {
 }
 
 // login authenticates the client and greets it as Postgres would.
-func (srv *Server) login(ctx context.Context, conn net.Conn, be *pgproto3.Backend, tlsState *tls.ConnectionState, startup *pgproto3.StartupMessage) (*session, error) {
+func (srv *Server) login(ctx context.Context, conn net.Conn, be *pgproto3.Backend, l *loaded, tlsState *tls.ConnectionState, startup *pgproto3.StartupMessage) (*session, error) {
 	params := startup.Parameters
 	if params["replication"] != "" && params["replication"] != "false" && params["replication"] != "off" {
 		return nil, fatalf(codeFeatureNotSupported, "pgshard does not proxy replication connections; connect to the server directly")
@@ -100,8 +104,8 @@ func (srv *Server) login(ctx context.Context, conn net.Conn, be *pgproto3.Backen
 		// pgshard speaks 3.0 to servers; 3.2's longer cancel keys are not relayed.
 		be.Send(&pgproto3.NegotiateProtocolVersion{NewestMinorProtocol: 0})
 	}
-	u := srv.cfg.User(name)
-	if err := srv.authenticate(be, tlsState, name, u); err != nil {
+	u := l.cfg.User(name)
+	if err := srv.authenticate(be, l, tlsState, name, u); err != nil {
 		return nil, err
 	}
 	dbName := params["database"]
@@ -115,14 +119,14 @@ func (srv *Server) login(ctx context.Context, conn net.Conn, be *pgproto3.Backen
 	s := &session{
 		srv:      srv,
 		conn:     conn,
-		r:        newClientFrameReader(conn, srv.cfg.MaxMessageSize),
+		r:        newClientFrameReader(conn, l.cfg.MaxMessageSize),
 		db:       db,
 		user:     u,
-		mode:     srv.cfg.Pool.Mode,
+		mode:     l.cfg.Pool.Mode,
 		txStatus: 'I',
 		stmts:    map[string]*statement{},
 		settings: newSessionSettings(params),
-		ryw:      srv.cfg.Reads.ReadYourWrites,
+		ryw:      l.cfg.Reads.ReadYourWrites,
 		dbm:      db.dbm,
 	}
 	s.log = srv.log.With("user", name, "database", dbName)

@@ -25,6 +25,7 @@ type serveCmd struct {
 }
 
 // Run serves until SIGINT or SIGTERM, then drains (see wire.Server.Serve).
+// SIGHUP reloads the configuration file (see wire.Server.Reload).
 func (c *serveCmd) Run() error {
 	keepSysmonAwake()
 	cfg, err := config.Load(c.Config)
@@ -50,6 +51,10 @@ func (c *serveCmd) Run() error {
 		defer pprof.StopCPUProfile()
 	}
 
+	// SIGHUP is caught from here on, so one sent while pgshard starts
+	// waits for the reloader instead of ending the process.
+	hup, stopHangups := notifyHangup()
+	defer stopHangups()
 	srv, err := wire.NewServer(cfg, log)
 	if err != nil {
 		return err
@@ -91,6 +96,13 @@ func (c *serveCmd) Run() error {
 	}
 	listening.Store(true)
 	context.AfterFunc(ctx, func() { listening.Store(false) })
+	reloadCtx, stopReloads := context.WithCancel(ctx)
+	reloads := make(chan struct{})
+	go func() {
+		defer close(reloads)
+		reloadOnHangup(reloadCtx, hup, c.Config, srv, log)
+	}()
+	defer func() { stopReloads(); <-reloads }()
 	log.Info("pgshard listening", "addr", ln.Addr().String(), "pool_mode", string(cfg.Pool.Mode), "databases", len(cfg.Databases))
 	err = srv.Serve(ctx, ln)
 	stopAdmin()

@@ -32,6 +32,24 @@ type Proxy struct {
 	// Admin is the admin listener's base URL (/metrics, /status ...),
 	// served without a token.
 	Admin string
+
+	srv  *wire.Server
+	path string
+}
+
+// Reload writes the configuration yaml returns for the proxy's listen
+// address over the file the proxy started from and applies it as SIGHUP
+// does (config.Load, then Server.Reload), returning what Reload did.
+func (p *Proxy) Reload(t testing.TB, yaml func(listen string) string) ([]string, error) {
+	t.Helper()
+	if err := os.WriteFile(p.path, []byte(yaml(p.Addr)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(p.path)
+	if err != nil {
+		return nil, err
+	}
+	return p.srv.Reload(cfg)
 }
 
 // DSN is a libpq URL for user/password to database app through the proxy.
@@ -77,7 +95,7 @@ func Start(t testing.TB, yaml func(listen string) string) *Proxy {
 	adminDone := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
 	go func() { adminDone <- adm.Serve(ctx, aln) }()
-	p := &Proxy{Addr: ln.Addr().String(), Config: cfg, Admin: "http://" + aln.Addr().String()}
+	p := &Proxy{Addr: ln.Addr().String(), Config: cfg, Admin: "http://" + aln.Addr().String(), srv: srv, path: path}
 	stopped := false
 	p.Stop = func() {
 		if stopped {

@@ -47,18 +47,25 @@ type proxyOptions struct {
 	primary string
 	// serverTLS is the primary's tls mode (libpq sslmode); default disable.
 	serverTLS string
+	// users is extra entries of the users: list.
+	users string
 }
 
 // startProxy writes a configuration for the cluster's first shard and
 // serves it in-process (pgshardtest.Start) until the test ends.
 func startProxy(t testing.TB, opts proxyOptions) *pgshardtest.Proxy {
 	t.Helper()
+	return pgshardtest.Start(t, proxyYAML(opts))
+}
+
+// proxyYAML is the configuration startProxy serves.
+func proxyYAML(opts proxyOptions) func(listen string) string {
 	primary := opts.primary
 	if primary == "" {
 		primary = pg.Shards[0].Primary.Addr()
 	}
 	host, port, _ := net.SplitHostPort(primary)
-	return pgshardtest.Start(t, func(listen string) string {
+	return func(listen string) string {
 		return fmt.Sprintf(`listen: %s
 shutdown_timeout: 5s
 %s
@@ -72,6 +79,7 @@ users:
     password: legacy-secret
   - name: monitor
     auth: trust
+%s
 databases:
   - name: app
     server_database: postgres
@@ -80,8 +88,8 @@ databases:
     shards:
       - name: s0
         primary: {host: %s, port: %s, tls: %s}
-`, listen, opts.extra, poolYAML(opts.pool), cluster.Password, host, port, cmp.Or(opts.serverTLS, "disable"))
-	})
+`, listen, opts.extra, poolYAML(opts.pool), opts.users, cluster.Password, host, port, cmp.Or(opts.serverTLS, "disable"))
+	}
 }
 
 // poolYAML is the tests' pool section: small defaults, overridden key by

@@ -1,0 +1,131 @@
+package wire
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/pgshard/pgshard/internal/config"
+)
+
+// ErrNeedsRestart is what Reload returns, wrapped with the settings' names,
+// when the new configuration changes settings only a restart can apply.
+var ErrNeedsRestart = errors.New("these settings change only with a restart")
+
+// Reload puts cfg in force on a running server, all of it or nothing:
+//
+//   - users: added, removed, new passwords and auth methods, for the
+//     connections that log in from now on (sessions already open stay);
+//   - pool sizes and timeouts (not the mode or prepared_cache), for every
+//     pool at once;
+//   - the TLS certificate and key, read again even if their paths did not
+//     change, so a renewed certificate is picked up;
+//   - reads (replica lag limits, fallback), shutdown_timeout and
+//     max_message_size.
+//
+// Any other difference (listen address, databases, shards and their nodes,
+// sharding, server credentials, pool mode, admin, monitor, two-phase
+// settings) refuses the whole reload with ErrNeedsRestart naming the
+// settings, as does a certificate that cannot be read; the configuration in
+// force is then untouched. cfg must have been loaded and validated by
+// config.Load. Reload returns the names of the settings it changed.
+func (srv *Server) Reload(cfg *config.Config) ([]string, error) {
+	srv.reloadMu.Lock()
+	defer srv.reloadMu.Unlock()
+	old := srv.conf()
+	if fixed := fixedChanges(old, cfg); len(fixed) > 0 {
+		return nil, fmt.Errorf("%w: %s", ErrNeedsRestart, strings.Join(fixed, ", "))
+	}
+	l, err := load(cfg)
+	if err != nil {
+		return nil, err
+	}
+	changed := reloadableChanges(old, cfg)
+	srv.live.Store(l)
+	if !reflect.DeepEqual(old.Pool, cfg.Pool) {
+		srv.poolsMu.Lock()
+		for _, p := range srv.pools {
+			p.reconfigure(cfg.Pool)
+		}
+		srv.poolsMu.Unlock()
+	}
+	for _, db := range srv.dbs {
+		// Pools are cached per *config.User: forget the old configuration's
+		// users, whose sessions still find their pools by name.
+		db.primaries.Clear()
+		db.shardPools.Clear()
+		db.nodePools.Clear()
+	}
+	srv.warmPools()
+	return changed, nil
+}
+
+// fixedChanges names the settings that differ between old and cfg and that
+// Reload cannot apply.
+func fixedChanges(old, cfg *config.Config) []string {
+	var out []string
+	check := func(name string, a, b any) {
+		if !reflect.DeepEqual(a, b) {
+			out = append(out, name)
+		}
+	}
+	check("listen", old.Listen, cfg.Listen)
+	check("pool.mode", old.Pool.Mode, cfg.Pool.Mode)
+	check("pool.prepared_cache", old.Pool.PreparedCache, cfg.Pool.PreparedCache)
+	check("two_phase", old.TwoPhase, cfg.TwoPhase)
+	check("admin", old.Admin, cfg.Admin)
+	check("monitor", old.Monitor, cfg.Monitor)
+	if len(old.Databases) != len(cfg.Databases) {
+		out = append(out, "databases")
+	} else {
+		for i := range old.Databases {
+			check("databases["+old.Databases[i].Name+"]", old.Databases[i], cfg.Databases[i])
+		}
+	}
+	// A user's server credentials name the role its pools log in with,
+	// and the lag monitor may use them: they change with a restart.
+	for i := range old.Users {
+		was := &old.Users[i]
+		if now := cfg.User(was.Name); now != nil &&
+			(now.ServerUser != was.ServerUser || now.ServerPassword != was.ServerPassword) {
+			out = append(out, "users["+was.Name+"].server_user/server_password")
+		}
+	}
+	return out
+}
+
+// reloadableChanges names the settings Reload applies that differ between
+// old and cfg. The TLS files count only if their paths changed: their
+// contents are read again in any case.
+func reloadableChanges(old, cfg *config.Config) []string {
+	var out []string
+	check := func(name string, a, b any) {
+		if !reflect.DeepEqual(a, b) {
+			out = append(out, name)
+		}
+	}
+	check("tls", old.TLS, cfg.TLS)
+	check("pool", old.Pool, cfg.Pool)
+	check("reads", old.Reads, cfg.Reads)
+	check("shutdown_timeout", old.ShutdownTimeout, cfg.ShutdownTimeout)
+	check("max_message_size", old.MaxMessageSize, cfg.MaxMessageSize)
+	for i := range cfg.Users {
+		now := &cfg.Users[i]
+		was := old.User(now.Name)
+		switch {
+		case was == nil:
+			out = append(out, "users["+now.Name+"] added")
+		case !reflect.DeepEqual(*was, *now):
+			out = append(out, "users["+now.Name+"] changed")
+		}
+	}
+	for i := range old.Users {
+		if cfg.User(old.Users[i].Name) == nil {
+			out = append(out, "users["+old.Users[i].Name+"] removed")
+		}
+	}
+	slices.Sort(out)
+	return out
+}
