@@ -51,6 +51,7 @@ func dialServer(ctx context.Context, p *pool) (*serverConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server config for %s: %w", p.node.Name, err)
 	}
+	cfg.DialFunc = serverDialer(p.settings().TCPUserTimeout)
 	pc, err := pgconn.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -88,6 +89,33 @@ func dialServer(ctx context.Context, p *pool) (*serverConn, error) {
 		sc.evicted = append(sc.evicted, name)
 	})
 	return sc, nil
+}
+
+// Keepalive probes on server connections start after keepaliveIdle of
+// silence: with tcp_user_timeout they make a dead idle connection fail
+// within about that timeout, so the pool's liveness check sees it.
+const (
+	keepaliveIdle     = 15 * time.Second
+	keepaliveInterval = 5 * time.Second
+	keepaliveCount    = 3
+)
+
+// serverDialer dials server sockets with keepalives and, for TCP, the
+// pool's tcp_user_timeout: a server whose host died or was cut off without
+// closing its connections then fails a query after that long instead of
+// after the kernel's retransmissions give up (about 15 minutes).
+func serverDialer(userTimeout time.Duration) pgconn.DialFunc {
+	d := &net.Dialer{KeepAliveConfig: net.KeepAliveConfig{
+		Enable: true, Idle: keepaliveIdle, Interval: keepaliveInterval, Count: keepaliveCount}}
+	if userTimeout > 0 {
+		d.Control = func(network, _ string, c syscall.RawConn) error {
+			if !strings.HasPrefix(network, "tcp") {
+				return nil // a Unix socket: no network to lose
+			}
+			return setUserTimeout(c, userTimeout)
+		}
+	}
+	return d.DialContext
 }
 
 // cancel asks the server to cancel whatever this connection runs now.

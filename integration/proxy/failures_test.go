@@ -14,6 +14,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pgshard/pgshard/integration/pgshardtest"
 )
 
 func TestCancelledSleepReturns57014Quickly(t *testing.T) {
@@ -411,5 +413,49 @@ func TestShutdownEndsQueriesAtTheDeadline(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("the server still runs the query after pgshard stopped")
 		}
+	}
+}
+
+// TestQueryToVanishedServerFails: a server whose network goes silent (its
+// packets dropped: no answer, no acknowledgement, no reset, as when its
+// host loses power) fails the client's query with 08006 once
+// pool.tcp_user_timeout has passed, instead of after the kernel's
+// retransmissions give up a quarter of an hour later; once the network is
+// back the same session runs again.
+func TestQueryToVanishedServerFails(t *testing.T) {
+	pgshardtest.NeedBlackHole(t)
+	link := pgshardtest.NewLink(t, pg.Shards[0].Primary.Addr())
+	p := startProxy(t, proxyOptions{primary: link.Addr, pool: "tcp_user_timeout: 3s\nconnect_timeout: 2s"})
+	ctx := ctxFor(t, time.Minute)
+	conn := connect(t, p.DSN("app", "app-secret"))
+	if _, err := conn.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+
+	link.Cut()
+	start := time.Now()
+	_, err := conn.Exec(ctx, "SELECT 1")
+	took := time.Since(start)
+	if code := sqlState(err); code != "08006" {
+		t.Fatalf("query to a silent server: %v, want 08006", err)
+	}
+	if took < 2*time.Second || took > 15*time.Second {
+		t.Errorf("the query failed after %s, want about tcp_user_timeout (3s)", took.Round(time.Millisecond))
+	}
+	t.Logf("failed after %s", took.Round(time.Millisecond))
+
+	link.Heal()
+	// The lag monitor may have banned the node meanwhile: 08001 until the
+	// ban ends, then the session's statements run again.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := conn.Exec(ctx, "SELECT 1")
+		if err == nil {
+			break
+		}
+		if code := sqlState(err); code != "08001" || time.Now().After(deadline) {
+			t.Fatalf("after the network came back: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

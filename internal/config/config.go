@@ -46,6 +46,11 @@ type Pool struct {
 	IdleTimeout    time.Duration `yaml:"idle_timeout"`    // close connections idle longer, default 10m; 0 keeps them
 	ServerLifetime time.Duration `yaml:"server_lifetime"` // close connections older than this when released, default 1h; 0 keeps them
 	PreparedCache  int           `yaml:"prepared_cache"`  // prepared statements kept per server connection (LRU), default 256
+	// TCPUserTimeout bounds how long data sent to a server may stay
+	// unacknowledged, and an idle connection's unanswered keepalives,
+	// before the connection counts as dead (Linux TCP_USER_TIMEOUT).
+	// Default 30s; 0 leaves the kernel's default (about 15 minutes).
+	TCPUserTimeout time.Duration `yaml:"tcp_user_timeout"`
 }
 
 // TwoPhase tunes the resolution of in-doubt two-phase transactions: those a

@@ -28,6 +28,7 @@ const (
 	DefaultIdleTimeout     = 10 * time.Minute
 	DefaultServerLifetime  = time.Hour
 	DefaultPreparedCache   = 256
+	DefaultTCPUserTimeout  = 30 * time.Second
 	DefaultAuth            = AuthSCRAM
 	DefaultPort            = 5432
 	DefaultServerTLS       = ServerTLSPrefer
@@ -97,6 +98,7 @@ func applyDefaults(c *Config, ix *index, file string) {
 	set("pool.idle_timeout", func() { p.IdleTimeout = DefaultIdleTimeout })
 	set("pool.server_lifetime", func() { p.ServerLifetime = DefaultServerLifetime })
 	set("pool.prepared_cache", func() { p.PreparedCache = DefaultPreparedCache })
+	set("pool.tcp_user_timeout", func() { p.TCPUserTimeout = DefaultTCPUserTimeout })
 
 	for i := range c.Users {
 		u := &c.Users[i]
@@ -360,7 +362,8 @@ func (v *validator) pool(p *Pool) {
 	}
 	// A zero connect or queue timeout has no useful meaning (fail at once, or
 	// wait forever by accident), so both must be positive; idle_timeout and
-	// server_lifetime document 0 as "no limit".
+	// server_lifetime document 0 as "no limit", tcp_user_timeout as "the
+	// kernel's default".
 	for _, d := range []struct {
 		key    string
 		val    time.Duration
@@ -370,6 +373,7 @@ func (v *validator) pool(p *Pool) {
 		{"pool.queue_timeout", p.QueueTimeout, false},
 		{"pool.idle_timeout", p.IdleTimeout, true},
 		{"pool.server_lifetime", p.ServerLifetime, true},
+		{"pool.tcp_user_timeout", p.TCPUserTimeout, true},
 	} {
 		switch {
 		case d.val < 0:

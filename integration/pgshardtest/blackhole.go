@@ -1,0 +1,108 @@
+package pgshardtest
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"testing"
+)
+
+// Link is a TCP relay on a loopback port to a server, which a test can
+// turn into a black hole: the relay's port then drops every packet, as a
+// host that lost power or a network cut would, so nothing is answered,
+// acknowledged or reset.
+type Link struct {
+	// Addr is the relay's host:port, to configure in place of the
+	// server's.
+	Addr string
+	port string
+	t    testing.TB
+}
+
+// NewLink relays connections to target until the test ends.
+func NewLink(t testing.TB, target string) *Link {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+		wg    sync.WaitGroup
+	)
+	t.Cleanup(func() {
+		_ = ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				_ = c.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, c, s)
+			mu.Unlock()
+			pipe := func(dst, src net.Conn) {
+				_, _ = io.Copy(dst, src)
+				_ = dst.Close()
+				_ = src.Close()
+			}
+			wg.Go(func() { pipe(s, c) })
+			wg.Go(func() { pipe(c, s) })
+		}
+	})
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return &Link{Addr: ln.Addr().String(), port: port, t: t}
+}
+
+// NeedBlackHole skips the test unless this machine lets it drop packets
+// (root and iptables).
+func NeedBlackHole(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("dropping packets needs root (iptables)")
+	}
+	if _, err := exec.LookPath("iptables"); err != nil {
+		t.Skip("dropping packets needs iptables, not found")
+	}
+}
+
+// Cut drops every packet sent to the relay's port from now until Heal or
+// the end of the test.
+func (l *Link) Cut() {
+	l.t.Helper()
+	if out, err := exec.Command("iptables", l.rule("-I")...).CombinedOutput(); err != nil {
+		l.t.Fatalf("iptables: %v: %s", err, out)
+	}
+	l.t.Cleanup(l.Heal)
+}
+
+// Heal removes Cut's rule; healing a link that is not cut does nothing.
+func (l *Link) Heal() {
+	err := exec.Command("iptables", l.rule("-D")...).Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		l.t.Errorf("iptables: %v", err)
+	}
+}
+
+func (l *Link) rule(op string) []string {
+	return []string{op, "INPUT", "-i", "lo", "-p", "tcp", "--dport", l.port, "-j", "DROP",
+		"-m", "comment", "--comment", "pgshard test " + strconv.Itoa(os.Getpid())}
+}
