@@ -62,26 +62,30 @@ func (srv *Server) Reload(cfg *config.Config) ([]string, error) {
 	return changed, nil
 }
 
+// differences collects the names of settings whose values differ.
+type differences []string
+
+func (d *differences) check(name string, a, b any) {
+	if !reflect.DeepEqual(a, b) {
+		*d = append(*d, name)
+	}
+}
+
 // fixedChanges names the settings that differ between old and cfg and that
 // Reload cannot apply.
 func fixedChanges(old, cfg *config.Config) []string {
-	var out []string
-	check := func(name string, a, b any) {
-		if !reflect.DeepEqual(a, b) {
-			out = append(out, name)
-		}
-	}
-	check("listen", old.Listen, cfg.Listen)
-	check("pool.mode", old.Pool.Mode, cfg.Pool.Mode)
-	check("pool.prepared_cache", old.Pool.PreparedCache, cfg.Pool.PreparedCache)
-	check("two_phase", old.TwoPhase, cfg.TwoPhase)
-	check("admin", old.Admin, cfg.Admin)
-	check("monitor", old.Monitor, cfg.Monitor)
+	var out differences
+	out.check("listen", old.Listen, cfg.Listen)
+	out.check("pool.mode", old.Pool.Mode, cfg.Pool.Mode)
+	out.check("pool.prepared_cache", old.Pool.PreparedCache, cfg.Pool.PreparedCache)
+	out.check("two_phase", old.TwoPhase, cfg.TwoPhase)
+	out.check("admin", old.Admin, cfg.Admin)
+	out.check("monitor", old.Monitor, cfg.Monitor)
 	if len(old.Databases) != len(cfg.Databases) {
 		out = append(out, "databases")
 	} else {
 		for i := range old.Databases {
-			check("databases["+old.Databases[i].Name+"]", old.Databases[i], cfg.Databases[i])
+			out.check("databases["+old.Databases[i].Name+"]", old.Databases[i], cfg.Databases[i])
 		}
 	}
 	// A user's server credentials name the role its pools log in with,
@@ -100,17 +104,12 @@ func fixedChanges(old, cfg *config.Config) []string {
 // old and cfg. The TLS files count only if their paths changed: their
 // contents are read again in any case.
 func reloadableChanges(old, cfg *config.Config) []string {
-	var out []string
-	check := func(name string, a, b any) {
-		if !reflect.DeepEqual(a, b) {
-			out = append(out, name)
-		}
-	}
-	check("tls", old.TLS, cfg.TLS)
-	check("pool", old.Pool, cfg.Pool)
-	check("reads", old.Reads, cfg.Reads)
-	check("shutdown_timeout", old.ShutdownTimeout, cfg.ShutdownTimeout)
-	check("max_message_size", old.MaxMessageSize, cfg.MaxMessageSize)
+	var out differences
+	out.check("tls", old.TLS, cfg.TLS)
+	out.check("pool", old.Pool, cfg.Pool)
+	out.check("reads", old.Reads, cfg.Reads)
+	out.check("shutdown_timeout", old.ShutdownTimeout, cfg.ShutdownTimeout)
+	out.check("max_message_size", old.MaxMessageSize, cfg.MaxMessageSize)
 	for i := range cfg.Users {
 		now := &cfg.Users[i]
 		was := old.User(now.Name)
