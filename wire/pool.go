@@ -30,9 +30,10 @@ type pool struct {
 	dsn   string
 
 	mu sync.Mutex
-	// cfg is the pool settings in force; a reload may change them
+	// cfg and tcp are the settings in force; a reload may change them
 	// (reconfigure).
 	cfg     config.Pool
+	tcp     config.TCP
 	idle    []*serverConn
 	total   int // open plus being opened
 	waiters []chan grant
@@ -53,10 +54,10 @@ type poolStats struct {
 	waits, timeouts, connects, connectErrors int64
 }
 
-func newPool(key poolKey, shard string, node *config.Node, user string, password config.Secret, dbname string, cfg config.Pool) *pool {
+func newPool(key poolKey, shard string, node *config.Node, user string, password config.Secret, dbname string, cfg config.Pool, tcp config.TCP) *pool {
 	addr := net.JoinHostPort(node.Host, strconv.Itoa(node.Port))
 	dsn := nodeDSN(node, user, password, dbname)
-	return &pool{key: key, shard: shard, node: node, addr: addr, dsn: dsn, cfg: cfg}
+	return &pool{key: key, shard: shard, node: node, addr: addr, dsn: dsn, cfg: cfg, tcp: tcp}
 }
 
 // nodeDSN is the libpq connection string for node; the pools and the lag
@@ -272,12 +273,20 @@ func (p *pool) settings() config.Pool {
 	return p.cfg
 }
 
+// tcpSettings returns the socket settings for connections opened now.
+func (p *pool) tcpSettings() config.TCP {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.tcp
+}
+
 // reconfigure puts new settings in force. A larger pool lets waiting
 // clients open connections at once; a smaller one closes idle connections
-// beyond its size now and busy ones as they are released.
-func (p *pool) reconfigure(cfg config.Pool) {
+// beyond its size now and busy ones as they are released. tcp applies to
+// connections opened from now on.
+func (p *pool) reconfigure(cfg config.Pool, tcp config.TCP) {
 	p.mu.Lock()
-	p.cfg = cfg
+	p.cfg, p.tcp = cfg, tcp
 	for len(p.waiters) > 0 && p.total < cfg.Size && !p.closed {
 		w := p.waiters[0]
 		p.waiters = p.waiters[1:]

@@ -22,6 +22,7 @@ var ErrNeedsRestart = errors.New("these settings change only with a restart")
 //     pool at once;
 //   - the TLS certificate and key, read again even if their paths did not
 //     change, so a renewed certificate is picked up;
+//   - tcp (keepalives, user timeout), for connections opened from now on;
 //   - reads (replica lag limits, fallback), shutdown_timeout and
 //     max_message_size.
 //
@@ -44,10 +45,10 @@ func (srv *Server) Reload(cfg *config.Config) ([]string, error) {
 	}
 	changed := reloadableChanges(old, cfg)
 	srv.live.Store(l)
-	if !reflect.DeepEqual(old.Pool, cfg.Pool) {
+	if !reflect.DeepEqual(old.Pool, cfg.Pool) || old.TCP != cfg.TCP {
 		srv.poolsMu.Lock()
 		for _, p := range srv.pools {
-			p.reconfigure(cfg.Pool)
+			p.reconfigure(cfg.Pool, cfg.TCP)
 		}
 		srv.poolsMu.Unlock()
 	}
@@ -107,6 +108,7 @@ func reloadableChanges(old, cfg *config.Config) []string {
 	var out differences
 	out.check("tls", old.TLS, cfg.TLS)
 	out.check("pool", old.Pool, cfg.Pool)
+	out.check("tcp", old.TCP, cfg.TCP)
 	out.check("reads", old.Reads, cfg.Reads)
 	out.check("shutdown_timeout", old.ShutdownTimeout, cfg.ShutdownTimeout)
 	out.check("max_message_size", old.MaxMessageSize, cfg.MaxMessageSize)

@@ -307,7 +307,7 @@ func TestReconfigureResizesPool(t *testing.T) {
 	port := silentServer(t)
 	cfg := config.Pool{Size: 1, ConnectTimeout: 5 * time.Second, QueueTimeout: 10 * time.Second, PreparedCache: 8}
 	node := &config.Node{Name: "s0-primary", Host: "127.0.0.1", Port: port, TLSMode: config.ServerTLSDisable}
-	p := newPool(poolKey{db: "app", user: "app", node: "s0/s0-primary"}, "s0", node, "app", "", "app", cfg)
+	p := newPool(poolKey{db: "app", user: "app", node: "s0/s0-primary"}, "s0", node, "app", "", "app", cfg, config.TCP{})
 	t.Cleanup(p.close)
 	ctx := context.Background()
 	counts := func() (total, idle int) {
@@ -340,7 +340,7 @@ func TestReconfigureResizesPool(t *testing.T) {
 	// ...until the pool grows: it then opens its own, long before the
 	// queue timeout.
 	cfg.Size = 2
-	p.reconfigure(cfg)
+	p.reconfigure(cfg, config.TCP{})
 	select {
 	case err := <-second:
 		if err != nil {
@@ -355,7 +355,7 @@ func TestReconfigureResizesPool(t *testing.T) {
 
 	// Shrinking while both are busy closes one as it comes back.
 	cfg.Size = 1
-	p.reconfigure(cfg)
+	p.reconfigure(cfg, config.TCP{})
 	p.release(first)
 	if total, idle := counts(); total != 1 || idle != 0 {
 		t.Errorf("after one release: total %d idle %d, want 1 and 0", total, idle)
@@ -367,7 +367,7 @@ func TestReconfigureResizesPool(t *testing.T) {
 
 	// Shrinking with idle connections closes the extra ones at once.
 	cfg.Size = 3
-	p.reconfigure(cfg)
+	p.reconfigure(cfg, config.TCP{})
 	var held []*serverConn
 	for range 3 {
 		sc, err := p.acquire(ctx)
@@ -380,7 +380,7 @@ func TestReconfigureResizesPool(t *testing.T) {
 		p.release(sc)
 	}
 	cfg.Size = 1
-	p.reconfigure(cfg)
+	p.reconfigure(cfg, config.TCP{})
 	if total, idle := counts(); total != 1 || idle != 1 {
 		t.Errorf("after shrinking an idle pool: total %d idle %d, want 1 and 1", total, idle)
 	}

@@ -141,6 +141,7 @@ func (srv *Server) Serve(ctx context.Context, ln net.Listener) error {
 		if tc, ok := conn.(*net.TCPConn); ok {
 			_ = tc.SetNoDelay(true)
 		}
+		watchClient(conn, srv.conf().TCP)
 		wg.Go(func() {
 			defer srv.recoverSession(conn)
 			s := srv.handshake(connCtx, conn)
@@ -309,7 +310,7 @@ func (srv *Server) pool(db *database, u *config.User, sh *config.Shard, node *co
 		return p
 	}
 	user, password := db.cfg.ServerCredentials(u)
-	p := newPool(key, sh.Name, node, user, password, db.cfg.ServerDatabase, srv.conf().Pool)
+	p := newPool(key, sh.Name, node, user, password, db.cfg.ServerDatabase, srv.conf().Pool, srv.conf().TCP)
 	p.log = srv.log
 	for i := range db.cfg.Shards {
 		if &db.cfg.Shards[i] == sh {

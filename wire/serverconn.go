@@ -14,6 +14,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 	"golang.org/x/sys/unix"
+
+	"github.com/pgshard/pgshard/internal/config"
 )
 
 // serverConn is one connection to a PostgreSQL server, opened and
@@ -51,7 +53,7 @@ func dialServer(ctx context.Context, p *pool) (*serverConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server config for %s: %w", p.node.Name, err)
 	}
-	cfg.DialFunc = serverDialer(p.settings().TCPUserTimeout)
+	cfg.DialFunc = serverDialer(p.tcpSettings())
 	pc, err := pgconn.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -91,28 +93,22 @@ func dialServer(ctx context.Context, p *pool) (*serverConn, error) {
 	return sc, nil
 }
 
-// Keepalive probes on server connections start after keepaliveIdle of
-// silence: with tcp_user_timeout they make a dead idle connection fail
-// within about that timeout, so the pool's liveness check sees it.
-const (
-	keepaliveIdle     = 15 * time.Second
-	keepaliveInterval = 5 * time.Second
-	keepaliveCount    = 3
-)
-
-// serverDialer dials server sockets with keepalives and, for TCP, the
-// pool's tcp_user_timeout: a server whose host died or was cut off without
+// serverDialer dials server sockets with tcp's keepalives and, for TCP,
+// its user timeout: a server whose host died or was cut off without
 // closing its connections then fails a query after that long instead of
-// after the kernel's retransmissions give up (about 15 minutes).
-func serverDialer(userTimeout time.Duration) pgconn.DialFunc {
-	d := &net.Dialer{KeepAliveConfig: net.KeepAliveConfig{
-		Enable: true, Idle: keepaliveIdle, Interval: keepaliveInterval, Count: keepaliveCount}}
-	if userTimeout > 0 {
+// after the kernel's retransmissions give up (about 15 minutes), and an
+// idle connection to it fails its probes before the pool hands it out.
+func serverDialer(tcp config.TCP) pgconn.DialFunc {
+	d := &net.Dialer{KeepAliveConfig: keepAlive(tcp)}
+	if !d.KeepAliveConfig.Enable {
+		d.KeepAlive = -1 // what turns net.Dialer's default keepalives off
+	}
+	if tcp.UserTimeout > 0 {
 		d.Control = func(network, _ string, c syscall.RawConn) error {
 			if !strings.HasPrefix(network, "tcp") {
 				return nil // a Unix socket: no network to lose
 			}
-			return setUserTimeout(c, userTimeout)
+			return setUserTimeout(c, tcp.UserTimeout)
 		}
 	}
 	return d.DialContext

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"context"
+	"net"
 	"syscall"
 	"testing"
 	"time"
@@ -11,54 +12,92 @@ import (
 	"github.com/pgshard/pgshard/internal/config"
 )
 
-// TestServerSocketsDetectDeadPeers: server connections carry keepalives
-// and the pool's tcp_user_timeout, which is what makes the kernel fail a
-// connection to a host that vanished; 0 leaves the kernel's default.
+// socketOptions reads the dead-peer options of conn's socket.
+func socketOptions(t *testing.T, conn net.Conn) map[string]int {
+	t.Helper()
+	raw, err := conn.(syscall.Conn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	if err := raw.Control(func(fd uintptr) {
+		for name, opt := range map[string][2]int{
+			"TCP_USER_TIMEOUT": {unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT},
+			"SO_KEEPALIVE":     {unix.SOL_SOCKET, unix.SO_KEEPALIVE},
+			"TCP_KEEPIDLE":     {unix.IPPROTO_TCP, unix.TCP_KEEPIDLE},
+			"TCP_KEEPINTVL":    {unix.IPPROTO_TCP, unix.TCP_KEEPINTVL},
+			"TCP_KEEPCNT":      {unix.IPPROTO_TCP, unix.TCP_KEEPCNT},
+		} {
+			v, err := unix.GetsockoptInt(int(fd), opt[0], opt[1])
+			if err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+			got[name] = v
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+var tcpCases = []struct {
+	tcp  config.TCP
+	want map[string]int
+}{
+	{config.TCP{KeepaliveIdle: 11 * time.Second, KeepaliveInterval: 4 * time.Second, KeepaliveCount: 2, UserTimeout: 7 * time.Second},
+		map[string]int{"TCP_USER_TIMEOUT": 7000, "SO_KEEPALIVE": 1, "TCP_KEEPIDLE": 11, "TCP_KEEPINTVL": 4, "TCP_KEEPCNT": 2}},
+	{config.TCP{KeepaliveInterval: 4 * time.Second, KeepaliveCount: 2},
+		map[string]int{"TCP_USER_TIMEOUT": 0, "SO_KEEPALIVE": 0}},
+}
+
+// TestServerSocketsDetectDeadPeers: server connections carry the tcp
+// section's keepalives and user timeout, which is what makes the kernel
+// fail a connection to a host that vanished; zeros leave them off.
 func TestServerSocketsDetectDeadPeers(t *testing.T) {
 	port := silentServer(t)
 	node := &config.Node{Name: "s0-primary", Host: "127.0.0.1", Port: port, TLSMode: config.ServerTLSDisable}
-	for _, c := range []struct {
-		userTimeout time.Duration
-		want        int // TCP_USER_TIMEOUT in ms
-	}{
-		{7 * time.Second, 7000},
-		{0, 0},
-	} {
-		cfg := config.Pool{Size: 1, ConnectTimeout: 5 * time.Second, QueueTimeout: time.Second, TCPUserTimeout: c.userTimeout}
-		p := newPool(poolKey{db: "app", user: "app", node: "s0/s0-primary"}, "s0", node, "app", "", "app", cfg)
+	for _, c := range tcpCases {
+		cfg := config.Pool{Size: 1, ConnectTimeout: 5 * time.Second, QueueTimeout: time.Second}
+		p := newPool(poolKey{db: "app", user: "app", node: "s0/s0-primary"}, "s0", node, "app", "", "app", cfg, c.tcp)
 		sc, err := p.acquire(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
-		raw, err := sc.conn.(syscall.Conn).SyscallConn()
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := map[string]int{}
-		if err := raw.Control(func(fd uintptr) {
-			for name, opt := range map[string][2]int{
-				"TCP_USER_TIMEOUT": {unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT},
-				"SO_KEEPALIVE":     {unix.SOL_SOCKET, unix.SO_KEEPALIVE},
-				"TCP_KEEPIDLE":     {unix.IPPROTO_TCP, unix.TCP_KEEPIDLE},
-				"TCP_KEEPCNT":      {unix.IPPROTO_TCP, unix.TCP_KEEPCNT},
-			} {
-				v, err := unix.GetsockoptInt(int(fd), opt[0], opt[1])
-				if err != nil {
-					t.Errorf("%s: %v", name, err)
-				}
-				got[name] = v
-			}
-		}); err != nil {
-			t.Fatal(err)
-		}
-		want := map[string]int{"TCP_USER_TIMEOUT": c.want, "SO_KEEPALIVE": 1,
-			"TCP_KEEPIDLE": int(keepaliveIdle / time.Second), "TCP_KEEPCNT": keepaliveCount}
-		for name, w := range want {
+		got := socketOptions(t, sc.conn)
+		for name, w := range c.want {
 			if got[name] != w {
-				t.Errorf("tcp_user_timeout %s: %s = %d, want %d", c.userTimeout, name, got[name], w)
+				t.Errorf("%+v: %s = %d, want %d", c.tcp, name, got[name], w)
 			}
 		}
 		p.release(sc)
 		p.close()
+	}
+}
+
+// TestClientSocketsDetectDeadPeers: the same for accepted client sockets.
+func TestClientSocketsDetectDeadPeers(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	for _, c := range tcpCases {
+		client, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		watchClient(conn, c.tcp)
+		got := socketOptions(t, conn)
+		for name, w := range c.want {
+			if got[name] != w {
+				t.Errorf("%+v: %s = %d, want %d", c.tcp, name, got[name], w)
+			}
+		}
+		_ = conn.Close()
+		_ = client.Close()
 	}
 }

@@ -1,7 +1,6 @@
 package pgshardtest
 
 import (
-	"errors"
 	"io"
 	"net"
 	"os"
@@ -19,6 +18,8 @@ type Link struct {
 	// Addr is the relay's host:port, to configure in place of the
 	// server's.
 	Addr string
+	// Heal undoes Cut.
+	Heal func()
 	port string
 	t    testing.TB
 }
@@ -68,7 +69,7 @@ func NewLink(t testing.TB, target string) *Link {
 		}
 	})
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return &Link{Addr: ln.Addr().String(), port: port, t: t}
+	return &Link{Addr: ln.Addr().String(), Heal: func() {}, port: port, t: t}
 }
 
 // NeedBlackHole skips the test unless this machine lets it drop packets
@@ -85,24 +86,29 @@ func NeedBlackHole(t testing.TB) {
 
 // Cut drops every packet sent to the relay's port from now until Heal or
 // the end of the test.
-func (l *Link) Cut() {
-	l.t.Helper()
-	if out, err := exec.Command("iptables", l.rule("-I")...).CombinedOutput(); err != nil {
-		l.t.Fatalf("iptables: %v: %s", err, out)
-	}
-	l.t.Cleanup(l.Heal)
-}
+func (l *Link) Cut() { l.Heal = Drop(l.t, l.port) }
 
-// Heal removes Cut's rule; healing a link that is not cut does nothing.
-func (l *Link) Heal() {
-	err := exec.Command("iptables", l.rule("-D")...).Run()
-	var exit *exec.ExitError
-	if err != nil && !errors.As(err, &exit) {
-		l.t.Errorf("iptables: %v", err)
+// Drop drops every packet sent to the loopback port from now until the
+// returned function is called or the test ends. Cutting a proxy's own
+// port silences its clients: the proxy's packets still leave, but nothing
+// it is sent, acknowledgements included, arrives.
+func Drop(t testing.TB, port string) (heal func()) {
+	t.Helper()
+	rule := func(op string) []string {
+		return []string{op, "INPUT", "-i", "lo", "-p", "tcp", "--dport", port, "-j", "DROP",
+			"-m", "comment", "--comment", "pgshard test " + strconv.Itoa(os.Getpid())}
 	}
-}
-
-func (l *Link) rule(op string) []string {
-	return []string{op, "INPUT", "-i", "lo", "-p", "tcp", "--dport", l.port, "-j", "DROP",
-		"-m", "comment", "--comment", "pgshard test " + strconv.Itoa(os.Getpid())}
+	if out, err := exec.Command("iptables", rule("-I")...).CombinedOutput(); err != nil {
+		t.Fatalf("iptables: %v: %s", err, out)
+	}
+	var once sync.Once
+	heal = func() {
+		once.Do(func() {
+			if out, err := exec.Command("iptables", rule("-D")...).CombinedOutput(); err != nil {
+				t.Errorf("iptables: %v: %s", err, out)
+			}
+		})
+	}
+	t.Cleanup(heal)
+	return heal
 }

@@ -419,13 +419,13 @@ func TestShutdownEndsQueriesAtTheDeadline(t *testing.T) {
 // TestQueryToVanishedServerFails: a server whose network goes silent (its
 // packets dropped: no answer, no acknowledgement, no reset, as when its
 // host loses power) fails the client's query with 08006 once
-// pool.tcp_user_timeout has passed, instead of after the kernel's
+// tcp.user_timeout has passed, instead of after the kernel's
 // retransmissions give up a quarter of an hour later; once the network is
 // back the same session runs again.
 func TestQueryToVanishedServerFails(t *testing.T) {
 	pgshardtest.NeedBlackHole(t)
 	link := pgshardtest.NewLink(t, pg.Shards[0].Primary.Addr())
-	p := startProxy(t, proxyOptions{primary: link.Addr, pool: "tcp_user_timeout: 3s\nconnect_timeout: 2s"})
+	p := startProxy(t, proxyOptions{primary: link.Addr, pool: "connect_timeout: 2s", extra: "tcp: {user_timeout: 3s}"})
 	ctx := ctxFor(t, time.Minute)
 	conn := connect(t, p.DSN("app", "app-secret"))
 	if _, err := conn.Exec(ctx, "SELECT 1"); err != nil {
@@ -440,7 +440,7 @@ func TestQueryToVanishedServerFails(t *testing.T) {
 		t.Fatalf("query to a silent server: %v, want 08006", err)
 	}
 	if took < 2*time.Second || took > 15*time.Second {
-		t.Errorf("the query failed after %s, want about tcp_user_timeout (3s)", took.Round(time.Millisecond))
+		t.Errorf("the query failed after %s, want about tcp.user_timeout (3s)", took.Round(time.Millisecond))
 	}
 	t.Logf("failed after %s", took.Round(time.Millisecond))
 
@@ -457,5 +457,50 @@ func TestQueryToVanishedServerFails(t *testing.T) {
 			t.Fatalf("after the network came back: %v", err)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestVanishedClientReleasesItsTransaction: a client that goes silent
+// inside a transaction (its packets dropped: no FIN, no reset, as when its
+// host loses power or its laptop sleeps) is found dead by keepalives; its
+// session ends, the transaction is rolled back and the row it locked is
+// free again within seconds, not after the kernel's default of minutes.
+func TestVanishedClientReleasesItsTransaction(t *testing.T) {
+	pgshardtest.NeedBlackHole(t)
+	ctx := ctxFor(t, time.Minute)
+	direct, err := pg.Shards[0].Primary.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close(ctx)
+	if _, err := direct.Exec(ctx, `DROP TABLE IF EXISTS vanish; CREATE TABLE vanish (id int PRIMARY KEY, v int); INSERT INTO vanish VALUES (1, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	p := startProxy(t, proxyOptions{extra: "tcp: {keepalive_idle: 1s, keepalive_interval: 1s, keepalive_count: 2, user_timeout: 3s}"})
+	client := connect(t, p.DSN("app", "app-secret"))
+	if _, err := client.Exec(ctx, "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Exec(ctx, "UPDATE vanish SET v = v + 1 WHERE id = 1"); err != nil {
+		t.Fatal(err)
+	}
+
+	_, port, _ := net.SplitHostPort(p.Addr)
+	heal := pgshardtest.Drop(t, port)
+	start := time.Now()
+	// Waits for the client's row lock; a lock_timeout error means the
+	// transaction was still open after 20s.
+	if _, err := direct.Exec(ctx, "SET lock_timeout = '20s'; UPDATE vanish SET v = v + 10 WHERE id = 1"); err != nil {
+		t.Fatalf("the row stayed locked: %v", err)
+	}
+	took := time.Since(start)
+	heal()
+	if took > 15*time.Second {
+		t.Errorf("the vanished client's transaction ended after %s, want a few seconds (keepalives 1s+2x1s)", took.Round(time.Millisecond))
+	}
+	t.Logf("the row was free after %s", took.Round(time.Millisecond))
+	var v int
+	if err := direct.QueryRow(ctx, "SELECT v FROM vanish WHERE id = 1").Scan(&v); err != nil || v != 10 {
+		t.Errorf("v = %d (%v), want 10: the vanished client's update rolled back", v, err)
 	}
 }

@@ -14,6 +14,7 @@ type Config struct {
 	MaxMessageSize  int           `yaml:"max_message_size"` // largest client message in bytes; default 64 MiB
 	TLS             *TLS          `yaml:"tls"`              // TLS offered to clients; nil: SSLRequest answered 'N'
 	Pool            Pool          `yaml:"pool"`
+	TCP             TCP           `yaml:"tcp"` // dead-peer detection on client and server sockets
 	TwoPhase        TwoPhase      `yaml:"two_phase"`
 	Admin           Admin         `yaml:"admin"`   // admin HTTP listener: /metrics, /healthz, /readyz, /status
 	Reads           Reads         `yaml:"reads"`   // when reads go to replicas, for every database
@@ -46,11 +47,24 @@ type Pool struct {
 	IdleTimeout    time.Duration `yaml:"idle_timeout"`    // close connections idle longer, default 10m; 0 keeps them
 	ServerLifetime time.Duration `yaml:"server_lifetime"` // close connections older than this when released, default 1h; 0 keeps them
 	PreparedCache  int           `yaml:"prepared_cache"`  // prepared statements kept per server connection (LRU), default 256
-	// TCPUserTimeout bounds how long data sent to a server may stay
-	// unacknowledged, and an idle connection's unanswered keepalives,
-	// before the connection counts as dead (Linux TCP_USER_TIMEOUT).
-	// Default 30s; 0 leaves the kernel's default (about 15 minutes).
-	TCPUserTimeout time.Duration `yaml:"tcp_user_timeout"`
+}
+
+// TCP tunes how pgshard finds out that the other end of a client or server
+// connection is gone without having closed it (a dead host, a network
+// cut, a laptop that went to sleep).
+type TCP struct {
+	// Keepalive probes start after KeepaliveIdle of silence and are sent
+	// KeepaliveInterval apart; KeepaliveCount unanswered ones end the
+	// connection. Defaults 15s, 5s and 3. KeepaliveIdle 0s turns
+	// keepalives off.
+	KeepaliveIdle     time.Duration `yaml:"keepalive_idle"`
+	KeepaliveInterval time.Duration `yaml:"keepalive_interval"`
+	KeepaliveCount    int           `yaml:"keepalive_count"`
+	// UserTimeout bounds how long data pgshard sent may stay
+	// unacknowledged before the connection counts as dead (Linux
+	// TCP_USER_TIMEOUT). Default 30s; 0 leaves the kernel's default (about
+	// 15 minutes of retransmissions).
+	UserTimeout time.Duration `yaml:"user_timeout"`
 }
 
 // TwoPhase tunes the resolution of in-doubt two-phase transactions: those a

@@ -42,8 +42,9 @@ func TestExample(t *testing.T) {
 		Pool: Pool{
 			Mode: PoolTransaction, Size: 40, MinIdle: 2,
 			ConnectTimeout: 3 * time.Second, QueueTimeout: 10 * time.Second,
-			IdleTimeout: 10 * time.Minute, ServerLifetime: time.Hour, PreparedCache: 512, TCPUserTimeout: 30 * time.Second,
+			IdleTimeout: 10 * time.Minute, ServerLifetime: time.Hour, PreparedCache: 512,
 		},
+		TCP:      TCP{KeepaliveIdle: 15 * time.Second, KeepaliveInterval: 5 * time.Second, KeepaliveCount: 3, UserTimeout: 30 * time.Second},
 		TwoPhase: TwoPhase{ResolveAfter: 30 * time.Second, ResolveInterval: 15 * time.Second},
 		Admin:    Admin{Listen: "0.0.0.0:6433", Token: "replace-with-a-long-random-string"},
 		Reads: Reads{
@@ -139,7 +140,7 @@ func TestDefaults(t *testing.T) {
 	if c.Listen != "127.0.0.1:6432" || c.ShutdownTimeout != 30*time.Second || c.MaxMessageSize != 67108864 || c.TLS != nil ||
 		p.Mode != PoolTransaction || p.Size != 20 || p.MinIdle != 0 || p.ConnectTimeout != 5*time.Second ||
 		p.QueueTimeout != 10*time.Second || p.IdleTimeout != 10*time.Minute || p.ServerLifetime != time.Hour || p.PreparedCache != 256 ||
-		p.TCPUserTimeout != 30*time.Second {
+		c.TCP != (TCP{KeepaliveIdle: 15 * time.Second, KeepaliveInterval: 5 * time.Second, KeepaliveCount: 3, UserTimeout: 30 * time.Second}) {
 		t.Errorf("top-level defaults: %+v", c)
 	}
 	if c.Admin != (Admin{Listen: "127.0.0.1:6433"}) || !c.Admin.Enabled() {
@@ -308,6 +309,9 @@ func TestErrors(t *testing.T) {
 		{"admin token empty", valid("admin:", "  token: ''"), []string{`t.yaml:2: admin.token: must not be empty`}},
 		{"admin token with a space", valid("admin:", "  token: two words"), []string{`t.yaml:2: admin.token: character 4 is not visible ASCII`}},
 		{"admin unknown key", valid("admin:", "  tokn: x"), []string{`t.yaml:2: admin.tokn: unknown key; valid keys here are listen, token`}},
+		{"tcp keepalive count 0", valid("tcp:", "  keepalive_count: 0"), []string{`t.yaml:2: tcp.keepalive_count: 0 is less than 1`}},
+		{"tcp keepalive interval 0", valid("tcp:", "  keepalive_interval: 0s"), []string{`t.yaml:2: tcp.keepalive_interval: must be more than 0`}},
+		{"tcp user timeout negative", valid("tcp:", "  user_timeout: -1s"), []string{`t.yaml:2: tcp.user_timeout: -1s is negative`}},
 		{"reads mistakes", valid("reads:", "  fallback: replica", "  max_lag_bytes: -1", "  max_lag: -1s", "  read_your_writes_wait: -1s"), []string{
 			`t.yaml:2: reads.fallback: "replica" is not one of primary, error`,
 			`t.yaml:3: reads.max_lag_bytes: -1 is negative`,

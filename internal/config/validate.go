@@ -17,25 +17,28 @@ import (
 
 // Defaults for keys that are absent (or null) in the file.
 const (
-	DefaultListen          = "127.0.0.1:6432"
-	DefaultShutdownTimeout = 30 * time.Second
-	DefaultMaxMessageSize  = 64 << 20 // 64 MiB
-	DefaultPoolMode        = PoolTransaction
-	DefaultPoolSize        = 20
-	DefaultPoolMinIdle     = 0
-	DefaultConnectTimeout  = 5 * time.Second
-	DefaultQueueTimeout    = 10 * time.Second
-	DefaultIdleTimeout     = 10 * time.Minute
-	DefaultServerLifetime  = time.Hour
-	DefaultPreparedCache   = 256
-	DefaultTCPUserTimeout  = 30 * time.Second
-	DefaultAuth            = AuthSCRAM
-	DefaultPort            = 5432
-	DefaultServerTLS       = ServerTLSPrefer
-	DefaultKeyType         = "bigint"
-	DefaultResolveAfter    = 30 * time.Second
-	DefaultResolveInterval = 15 * time.Second
-	DefaultKeylessWrites   = KeylessRefuse
+	DefaultListen            = "127.0.0.1:6432"
+	DefaultShutdownTimeout   = 30 * time.Second
+	DefaultMaxMessageSize    = 64 << 20 // 64 MiB
+	DefaultPoolMode          = PoolTransaction
+	DefaultPoolSize          = 20
+	DefaultPoolMinIdle       = 0
+	DefaultConnectTimeout    = 5 * time.Second
+	DefaultQueueTimeout      = 10 * time.Second
+	DefaultIdleTimeout       = 10 * time.Minute
+	DefaultServerLifetime    = time.Hour
+	DefaultPreparedCache     = 256
+	DefaultKeepaliveIdle     = 15 * time.Second
+	DefaultKeepaliveInterval = 5 * time.Second
+	DefaultKeepaliveCount    = 3
+	DefaultTCPUserTimeout    = 30 * time.Second
+	DefaultAuth              = AuthSCRAM
+	DefaultPort              = 5432
+	DefaultServerTLS         = ServerTLSPrefer
+	DefaultKeyType           = "bigint"
+	DefaultResolveAfter      = 30 * time.Second
+	DefaultResolveInterval   = 15 * time.Second
+	DefaultKeylessWrites     = KeylessRefuse
 
 	DefaultAdminListen        = "127.0.0.1:6433"
 	DefaultReadReplicas       = true
@@ -98,7 +101,11 @@ func applyDefaults(c *Config, ix *index, file string) {
 	set("pool.idle_timeout", func() { p.IdleTimeout = DefaultIdleTimeout })
 	set("pool.server_lifetime", func() { p.ServerLifetime = DefaultServerLifetime })
 	set("pool.prepared_cache", func() { p.PreparedCache = DefaultPreparedCache })
-	set("pool.tcp_user_timeout", func() { p.TCPUserTimeout = DefaultTCPUserTimeout })
+	tc := &c.TCP
+	set("tcp.keepalive_idle", func() { tc.KeepaliveIdle = DefaultKeepaliveIdle })
+	set("tcp.keepalive_interval", func() { tc.KeepaliveInterval = DefaultKeepaliveInterval })
+	set("tcp.keepalive_count", func() { tc.KeepaliveCount = DefaultKeepaliveCount })
+	set("tcp.user_timeout", func() { tc.UserTimeout = DefaultTCPUserTimeout })
 
 	for i := range c.Users {
 		u := &c.Users[i]
@@ -203,6 +210,7 @@ func (v *validator) validate(c *Config) {
 		v.serverCertificate(c.TLS)
 	}
 	v.pool(&c.Pool)
+	v.tcp(&c.TCP)
 	v.admin(c)
 	v.reads(&c.Reads)
 	v.monitor(&c.Monitor)
@@ -362,8 +370,7 @@ func (v *validator) pool(p *Pool) {
 	}
 	// A zero connect or queue timeout has no useful meaning (fail at once, or
 	// wait forever by accident), so both must be positive; idle_timeout and
-	// server_lifetime document 0 as "no limit", tcp_user_timeout as "the
-	// kernel's default".
+	// server_lifetime document 0 as "no limit".
 	for _, d := range []struct {
 		key    string
 		val    time.Duration
@@ -373,7 +380,6 @@ func (v *validator) pool(p *Pool) {
 		{"pool.queue_timeout", p.QueueTimeout, false},
 		{"pool.idle_timeout", p.IdleTimeout, true},
 		{"pool.server_lifetime", p.ServerLifetime, true},
-		{"pool.tcp_user_timeout", p.TCPUserTimeout, true},
 	} {
 		switch {
 		case d.val < 0:
@@ -384,6 +390,30 @@ func (v *validator) pool(p *Pool) {
 	}
 	if p.PreparedCache < 0 {
 		v.errorf("pool.prepared_cache", "%d is negative", p.PreparedCache)
+	}
+}
+
+// tcp checks the dead-peer settings: keepalive_idle 0s turns keepalives
+// off and user_timeout 0s keeps the kernel's default, but an interval or a
+// count of 0 has no meaning.
+func (v *validator) tcp(t *TCP) {
+	for _, d := range []struct {
+		key string
+		val time.Duration
+	}{
+		{"tcp.keepalive_idle", t.KeepaliveIdle},
+		{"tcp.keepalive_interval", t.KeepaliveInterval},
+		{"tcp.user_timeout", t.UserTimeout},
+	} {
+		if d.val < 0 {
+			v.errorf(d.key, "%v is negative", d.val)
+		}
+	}
+	if t.KeepaliveInterval == 0 {
+		v.errorf("tcp.keepalive_interval", "must be more than 0")
+	}
+	if t.KeepaliveCount < 1 {
+		v.errorf("tcp.keepalive_count", "%d is less than 1", t.KeepaliveCount)
 	}
 }
 
