@@ -62,7 +62,8 @@ type TCP struct {
 	KeepaliveCount    int           `yaml:"keepalive_count"`
 	// UserTimeout bounds how long data pgshard sent may stay
 	// unacknowledged before the connection counts as dead (Linux
-	// TCP_USER_TIMEOUT). Default 30s; 0 leaves the kernel's default (about
+	// TCP_USER_TIMEOUT). It also cuts a live peer that stops reading for
+	// that long, so it is off by default (0: the kernel's default, about
 	// 15 minutes of retransmissions).
 	UserTimeout time.Duration `yaml:"user_timeout"`
 }

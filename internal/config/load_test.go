@@ -44,7 +44,7 @@ func TestExample(t *testing.T) {
 			ConnectTimeout: 3 * time.Second, QueueTimeout: 10 * time.Second,
 			IdleTimeout: 10 * time.Minute, ServerLifetime: time.Hour, PreparedCache: 512,
 		},
-		TCP:      TCP{KeepaliveIdle: 15 * time.Second, KeepaliveInterval: 5 * time.Second, KeepaliveCount: 3, UserTimeout: 30 * time.Second},
+		TCP:      TCP{KeepaliveIdle: 15 * time.Second, KeepaliveInterval: 5 * time.Second, KeepaliveCount: 3},
 		TwoPhase: TwoPhase{ResolveAfter: 30 * time.Second, ResolveInterval: 15 * time.Second},
 		Admin:    Admin{Listen: "0.0.0.0:6433", Token: "replace-with-a-long-random-string"},
 		Reads: Reads{
@@ -140,7 +140,7 @@ func TestDefaults(t *testing.T) {
 	if c.Listen != "127.0.0.1:6432" || c.ShutdownTimeout != 30*time.Second || c.MaxMessageSize != 67108864 || c.TLS != nil ||
 		p.Mode != PoolTransaction || p.Size != 20 || p.MinIdle != 0 || p.ConnectTimeout != 5*time.Second ||
 		p.QueueTimeout != 10*time.Second || p.IdleTimeout != 10*time.Minute || p.ServerLifetime != time.Hour || p.PreparedCache != 256 ||
-		c.TCP != (TCP{KeepaliveIdle: 15 * time.Second, KeepaliveInterval: 5 * time.Second, KeepaliveCount: 3, UserTimeout: 30 * time.Second}) {
+		c.TCP != (TCP{KeepaliveIdle: 15 * time.Second, KeepaliveInterval: 5 * time.Second, KeepaliveCount: 3}) {
 		t.Errorf("top-level defaults: %+v", c)
 	}
 	if c.Admin != (Admin{Listen: "127.0.0.1:6433"}) || !c.Admin.Enabled() {

@@ -31,7 +31,7 @@ const (
 	DefaultKeepaliveIdle     = 15 * time.Second
 	DefaultKeepaliveInterval = 5 * time.Second
 	DefaultKeepaliveCount    = 3
-	DefaultTCPUserTimeout    = 30 * time.Second
+	DefaultTCPUserTimeout    = time.Duration(0)
 	DefaultAuth              = AuthSCRAM
 	DefaultPort              = 5432
 	DefaultServerTLS         = ServerTLSPrefer
