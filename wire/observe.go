@@ -13,8 +13,8 @@ import (
 // reg and report its pools and nodes at scrape time. Call it before Serve.
 func (srv *Server) UseMetrics(reg *metrics.Registry) {
 	srv.metrics = reg
-	for name, db := range srv.dbs {
-		db.dbm = reg.Database(name)
+	for name, slot := range srv.dbs {
+		slot.Load().dbm = reg.Database(name)
 	}
 	reg.AddPoolSource(srv)
 	reg.AddNodeSource(srv)
@@ -45,7 +45,8 @@ func (srv *Server) Pools() []metrics.PoolStat {
 // role now.
 func (srv *Server) Nodes() []metrics.NodeStat {
 	var out []metrics.NodeStat
-	for name, db := range srv.dbs {
+	for name, slot := range srv.dbs {
+		db := slot.Load()
 		if db.topo == nil {
 			continue
 		}

@@ -38,6 +38,10 @@ type pool struct {
 	total   int // open plus being opened
 	waiters []chan grant
 	closed  bool
+	// retired: a reload replaced the generation of the database this pool
+	// belongs to (owner); closed is set too.
+	retired bool
+	owner   *database
 	params  map[string]string // ParameterStatus of the last opened connection
 	// textOrder is the shard's, learnt by the first connection opened.
 	textOrder *textOrder
@@ -95,7 +99,7 @@ func (p *pool) acquire(ctx context.Context) (*serverConn, error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		return nil, fatalf(codeAdminShutdown, "pgshard is shutting down")
+		return nil, p.closedError()
 	}
 	for len(p.idle) > 0 {
 		sc := p.idle[len(p.idle)-1]
@@ -126,7 +130,7 @@ func (p *pool) acquire(ctx context.Context) (*serverConn, error) {
 	select {
 	case g, ok := <-ch:
 		if !ok {
-			return nil, fatalf(codeAdminShutdown, "pgshard is shutting down")
+			return nil, p.closedError()
 		}
 		return p.take(ctx, g)
 	case <-timer.C:
@@ -346,6 +350,34 @@ func (p *pool) maintain(ctx context.Context) {
 		}
 		p.release(sc)
 	}
+}
+
+// closedError is what a checkout from a closed pool gets: the end of the
+// session at shutdown; after a reload moved the pool's node, an error for
+// the statement only, since the session's next transaction uses the new
+// node.
+func (p *pool) closedError() error {
+	if !p.isRetired() {
+		return fatalf(codeAdminShutdown, "pgshard is shutting down")
+	}
+	return &pgError{Code: codeConnectionFailure,
+		Message: fmt.Sprintf("pgshard: a configuration reload moved the nodes of database %s while this session held connections to the old ones; pool %s is retired", p.key.db, p.name()),
+		Hint:    "Roll back and run the transaction again (in session pooling, reconnect): it will use the nodes now configured."}
+}
+
+// isRetired says whether a reload retired the pool.
+func (p *pool) isRetired() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.retired
+}
+
+// retire closes a pool a reload replaced, as close does.
+func (p *pool) retire() {
+	p.mu.Lock()
+	p.retired = true
+	p.mu.Unlock()
+	p.close()
 }
 
 // close closes idle connections and refuses new checkouts; connections in

@@ -24,14 +24,18 @@ var ErrNeedsRestart = errors.New("these settings change only with a restart")
 //     change, so a renewed certificate is picked up;
 //   - tcp (keepalives, user timeout), for connections opened from now on;
 //   - reads (replica lag limits, fallback), shutdown_timeout and
-//     max_message_size.
+//     max_message_size;
+//   - a database's nodes: a shard's primary and replicas (address, TLS)
+//     and the server credentials of the database or of users. Sessions
+//     move to the new nodes between transactions (generation.go).
 //
-// Any other difference (listen address, databases, shards and their nodes,
-// sharding, server credentials, pool mode, admin, monitor, two-phase
-// settings) refuses the whole reload with ErrNeedsRestart naming the
-// settings, as does a certificate that cannot be read; the configuration in
-// force is then untouched. cfg must have been loaded and validated by
-// config.Load. Reload returns the names of the settings it changed.
+// Any other difference (listen address, databases added, removed or
+// renamed, their shards, server_database or sharding, pool mode, admin,
+// monitor, two-phase settings) refuses the whole reload with
+// ErrNeedsRestart naming the settings, as does a certificate that cannot
+// be read; the configuration in force is then untouched. cfg must have
+// been loaded and validated by config.Load. Reload returns the names of
+// the settings it changed.
 func (srv *Server) Reload(cfg *config.Config) ([]string, error) {
 	srv.reloadMu.Lock()
 	defer srv.reloadMu.Unlock()
@@ -43,7 +47,19 @@ func (srv *Server) Reload(cfg *config.Config) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	moved := nodesMoved(old, cfg)
+	next := make([]*database, 0, len(moved))
+	for _, name := range moved {
+		db, err := srv.nextGeneration(srv.database(name), cfg.Database(name), cfg)
+		if err != nil {
+			return nil, err
+		}
+		next = append(next, db)
+	}
 	changed := reloadableChanges(old, cfg)
+	for _, name := range moved {
+		changed = append(changed, "databases["+name+"] nodes")
+	}
 	srv.live.Store(l)
 	if !reflect.DeepEqual(old.Pool, cfg.Pool) || old.TCP != cfg.TCP {
 		srv.poolsMu.Lock()
@@ -52,7 +68,10 @@ func (srv *Server) Reload(cfg *config.Config) ([]string, error) {
 		}
 		srv.poolsMu.Unlock()
 	}
-	for _, db := range srv.dbs {
+	for _, db := range next {
+		srv.swapIn(db)
+	}
+	for _, db := range srv.databases() {
 		// Pools are cached per *config.User: forget the old configuration's
 		// users, whose sessions still find their pools by name.
 		db.primaries.Clear()
@@ -83,19 +102,19 @@ func fixedChanges(old, cfg *config.Config) []string {
 	out.check("admin", old.Admin, cfg.Admin)
 	out.check("monitor", old.Monitor, cfg.Monitor)
 	if len(old.Databases) != len(cfg.Databases) {
-		out = append(out, "databases")
+		out = append(out, "databases (added or removed)")
 	} else {
 		for i := range old.Databases {
-			out.check("databases["+old.Databases[i].Name+"]", old.Databases[i], cfg.Databases[i])
-		}
-	}
-	// A user's server credentials name the role its pools log in with,
-	// and the lag monitor may use them: they change with a restart.
-	for i := range old.Users {
-		was := &old.Users[i]
-		if now := cfg.User(was.Name); now != nil &&
-			(now.ServerUser != was.ServerUser || now.ServerPassword != was.ServerPassword) {
-			out = append(out, "users["+was.Name+"].server_user/server_password")
+			was, now := &old.Databases[i], &cfg.Databases[i]
+			if was.Name != now.Name {
+				out = append(out, "databases["+was.Name+"] (renamed)")
+				continue
+			}
+			// The nodes may move; the shards and how rows are placed on
+			// them may not.
+			out.check("databases["+was.Name+"].server_database", was.ServerDatabase, now.ServerDatabase)
+			out.check("databases["+was.Name+"].sharding", was.Sharding, now.Sharding)
+			out.check("databases["+was.Name+"].shards (added, removed or renamed)", shardNames(was), shardNames(now))
 		}
 	}
 	return out

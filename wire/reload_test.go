@@ -175,6 +175,7 @@ databases:
     server_user: app
     shards:
       - {name: s0, primary: {host: 127.0.0.1, port: %d, tls: disable}}
+    sharding: {reference_tables: [countries]}
 users:
   - {name: alice, password: first, server_user: app, server_password: y}
   - {name: bob, password: bob-pw}
@@ -182,16 +183,22 @@ users:
 	if !errors.Is(err, ErrNeedsRestart) {
 		t.Fatalf("Reload: %v, want ErrNeedsRestart", err)
 	}
-	for _, name := range []string{"listen", "pool.mode", "databases[app]", "users[alice].server_user/server_password"} {
+	for _, name := range []string{"listen", "pool.mode", "databases[app].sharding"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("the error does not name %s: %v", name, err)
 		}
 	}
-	if strings.Contains(err.Error(), "pool.size") || strings.Contains(err.Error(), "users[bob]") {
-		t.Errorf("the error names reloadable settings: %v", err)
+	// A new primary, pool size, user and server password are reloadable.
+	for _, name := range []string{"pool.size", "users[", "primary", "nodes"} {
+		if strings.Contains(err.Error(), name) {
+			t.Errorf("the error names reloadable settings (%s): %v", name, err)
+		}
 	}
 	if srv.conf() != before {
 		t.Error("a refused reload replaced the configuration")
+	}
+	if db := srv.database("app"); db.replaced.Load() || db.cfg.Shards[0].Primary.Port != port {
+		t.Error("a refused reload moved the primary")
 	}
 	if _, code := login(t, addr, "bob", "bob-pw"); code != codeInvalidPassword {
 		t.Errorf("bob, added by a refused reload: got %q, want %s", code, codeInvalidPassword)

@@ -28,6 +28,8 @@ type topology struct {
 	mon       *shard.Monitor
 	primaries []shard.NodeID
 	replicas  [][]shard.NodeID // per shard, aligned with cfg.Shards[i].Replicas
+	// stop ends the monitor's run; nil until it runs (generation.go).
+	stop context.CancelFunc
 }
 
 // newTopology builds the lag monitor of d; it polls with the credentials

@@ -19,7 +19,7 @@ func (srv *Server) resolveInDoubt(ctx context.Context) {
 	t := time.NewTicker(srv.conf().TwoPhase.ResolveInterval)
 	defer t.Stop()
 	for {
-		for _, db := range srv.dbs {
+		for _, db := range srv.databases() {
 			srv.resolveDatabase(ctx, db)
 		}
 		select {
@@ -33,9 +33,13 @@ func (srv *Server) resolveInDoubt(ctx context.Context) {
 // resolverUser picks the client user whose server credentials the resolver
 // uses on db: any user works, since pools log in with server credentials.
 func (srv *Server) resolverUser(db *database) *config.User {
-	cfg := srv.conf()
+	return resolverUserIn(srv.conf(), db.cfg)
+}
+
+// resolverUserIn is resolverUser for database d of cfg.
+func resolverUserIn(cfg *config.Config, d *config.Database) *config.User {
 	for i := range cfg.Users {
-		if u, _ := db.cfg.ServerCredentials(&cfg.Users[i]); u != "" {
+		if u, _ := d.ServerCredentials(&cfg.Users[i]); u != "" {
 			return &cfg.Users[i]
 		}
 	}

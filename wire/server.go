@@ -28,7 +28,10 @@ type Server struct {
 	// reloadMu serialises reloads.
 	reloadMu sync.Mutex
 	log      *slog.Logger
-	dbs      map[string]*database
+	// dbs holds each configured database's generation in force: a reload
+	// that moves its nodes swaps in a new one (generation.go). The names
+	// never change while the server runs.
+	dbs map[string]*atomic.Pointer[database]
 
 	poolsMu sync.Mutex
 	pools   map[poolKey]*pool
@@ -45,6 +48,12 @@ type Server struct {
 
 	draining atomic.Bool
 	hardEnd  atomic.Int64 // unix nanos after which draining sessions are cut
+
+	// monCtx, set by Serve, is what lag monitors run under, those of
+	// generations a reload makes later too; monitors waits for them.
+	monMu    sync.Mutex
+	monCtx   context.Context
+	monitors sync.WaitGroup
 }
 
 // database is a configured logical database at run time.
@@ -64,8 +73,12 @@ type database struct {
 	topo *topology
 	dbm  *metrics.Database
 	// textOrder is, per shard, whether its database's default collation
-	// orders text bytewise as merges do (see probeTextOrder).
+	// orders text bytewise as merges do (see probeTextOrder). Generations
+	// share it: the shards' data is the same whatever node serves it.
 	textOrder []textOrder
+	// replaced is set once a reload put a newer generation in force; its
+	// pools are retired and no new ones are made for it.
+	replaced atomic.Bool
 }
 
 // backendKey is the BackendKeyData pgshard gives a client, to find the
@@ -80,7 +93,7 @@ type backendKey struct {
 func NewServer(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	srv := &Server{
 		log:      log,
-		dbs:      map[string]*database{},
+		dbs:      map[string]*atomic.Pointer[database]{},
 		pools:    map[poolKey]*pool{},
 		sessions: map[uint32]*session{},
 	}
@@ -101,7 +114,8 @@ func NewServer(cfg *config.Config, log *slog.Logger) (*Server, error) {
 				return nil, err
 			}
 		}
-		srv.dbs[d.Name] = db
+		srv.dbs[d.Name] = &atomic.Pointer[database]{}
+		srv.dbs[d.Name].Store(db)
 	}
 	return srv, nil
 }
@@ -120,12 +134,7 @@ func (srv *Server) Serve(ctx context.Context, ln net.Listener) error {
 		defer close(resolved)
 		srv.resolveInDoubt(connCtx)
 	}()
-	var monitors sync.WaitGroup
-	for _, db := range srv.dbs {
-		if db.topo != nil {
-			monitors.Go(func() { db.topo.mon.Run(connCtx) })
-		}
-	}
+	srv.runMonitors(connCtx)
 
 	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
 	defer stop()
@@ -161,7 +170,7 @@ func (srv *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv.drain(&wg)
 	cancelConns()
 	<-resolved
-	monitors.Wait()
+	srv.monitors.Wait()
 	srv.closePools()
 	return acceptErr
 }
@@ -267,7 +276,7 @@ func (srv *Server) warmPools() {
 	if cfg.Pool.MinIdle == 0 {
 		return
 	}
-	for _, db := range srv.dbs {
+	for _, db := range srv.databases() {
 		for i := range cfg.Users {
 			for k := range db.cfg.Shards {
 				sh := &db.cfg.Shards[k]
@@ -302,16 +311,25 @@ func (srv *Server) route(db *database, u *config.User) (*pool, error) {
 }
 
 // pool returns the pool for (database, user, node), creating it on first use.
+// For a generation a reload replaced, the pool is a retired one that only
+// refuses checkouts: its sessions move to the new generation between
+// transactions.
 func (srv *Server) pool(db *database, u *config.User, sh *config.Shard, node *config.Node) *pool {
 	key := poolKey{db: db.cfg.Name, user: u.Name, node: sh.Name + "/" + node.Name}
 	srv.poolsMu.Lock()
 	defer srv.poolsMu.Unlock()
+	user, password := db.cfg.ServerCredentials(u)
+	if db.replaced.Load() {
+		p := newPool(key, sh.Name, node, user, password, db.cfg.ServerDatabase, srv.conf().Pool, srv.conf().TCP)
+		p.closed, p.retired = true, true
+		return p
+	}
 	if p := srv.pools[key]; p != nil {
 		return p
 	}
-	user, password := db.cfg.ServerCredentials(u)
 	p := newPool(key, sh.Name, node, user, password, db.cfg.ServerDatabase, srv.conf().Pool, srv.conf().TCP)
 	p.log = srv.log
+	p.owner = db
 	for i := range db.cfg.Shards {
 		if &db.cfg.Shards[i] == sh {
 			p.textOrder = &db.textOrder[i]

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -31,10 +32,13 @@ type session struct {
 	w       *bufio.Writer
 	scratch []byte
 
-	db   *database
-	user *config.User
-	mode config.PoolMode
-	key  backendKey
+	db *database
+	// dbSlot holds the database's generation in force; the session moves
+	// to it between transactions (generation.go).
+	dbSlot *atomic.Pointer[database]
+	user   *config.User
+	mode   config.PoolMode
+	key    backendKey
 
 	// Session settings carried from server connection to server connection
 	// in transaction mode (see settings.go).
@@ -154,6 +158,7 @@ func (s *session) run(ctx context.Context) {
 var errClientGone = errors.New("client connection lost")
 
 func (s *session) handle(ctx context.Context, typ byte, body []byte) error {
+	s.followReload()
 	if s.recording {
 		switch typ {
 		case 'B', 'D', 'E', 'C', 'H':
@@ -205,6 +210,13 @@ func (s *session) shardKey() string {
 // brings the connection's session settings in line with the client's.
 func (s *session) attachPool(ctx context.Context, p *pool) error {
 	sc, err := p.acquire(ctx)
+	if err != nil {
+		// A reload moved the database's nodes while the session waited.
+		if np := s.poolAfterReload(p); np != nil {
+			p = np
+			sc, err = p.acquire(ctx)
+		}
+	}
 	if err != nil {
 		return err
 	}

@@ -85,7 +85,16 @@ func (s *session) acquireShards(ctx context.Context, ids []shard.ShardID, write 
 				release()
 				return nil, nil, err
 			}
-			if sc, err = p.acquire(ctx); err != nil {
+			sc, err = p.acquire(ctx)
+			if err != nil && len(conns) == 0 {
+				if np := s.poolAfterReload(p); np != nil {
+					// A reload moved the nodes before this statement took
+					// any connection: it runs on the new generation.
+					p = np
+					sc, err = p.acquire(ctx)
+				}
+			}
+			if err != nil {
 				release()
 				return nil, nil, err
 			}

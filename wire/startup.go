@@ -112,7 +112,7 @@ func (srv *Server) login(ctx context.Context, conn net.Conn, be *pgproto3.Backen
 	if dbName == "" {
 		dbName = name
 	}
-	db := srv.dbs[dbName]
+	db := srv.database(dbName)
 	if db == nil {
 		return nil, fatalf(codeInvalidCatalogName, fmt.Sprintf("database %q does not exist", dbName))
 	}
@@ -121,6 +121,7 @@ func (srv *Server) login(ctx context.Context, conn net.Conn, be *pgproto3.Backen
 		conn:     conn,
 		r:        newClientFrameReader(conn, l.cfg.MaxMessageSize),
 		db:       db,
+		dbSlot:   srv.dbs[dbName],
 		user:     u,
 		mode:     l.cfg.Pool.Mode,
 		txStatus: 'I',

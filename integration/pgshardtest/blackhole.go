@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -19,10 +20,14 @@ type Link struct {
 	// server's.
 	Addr string
 	// Heal undoes Cut.
-	Heal func()
-	port string
-	t    testing.TB
+	Heal     func()
+	port     string
+	t        testing.TB
+	accepted *atomic.Int64
 }
+
+// Accepted is the number of connections the relay has accepted.
+func (l *Link) Accepted() int64 { return l.accepted.Load() }
 
 // NewLink relays connections to target until the test ends.
 func NewLink(t testing.TB, target string) *Link {
@@ -32,9 +37,10 @@ func NewLink(t testing.TB, target string) *Link {
 		t.Fatal(err)
 	}
 	var (
-		mu    sync.Mutex
-		conns []net.Conn
-		wg    sync.WaitGroup
+		mu       sync.Mutex
+		conns    []net.Conn
+		wg       sync.WaitGroup
+		accepted atomic.Int64
 	)
 	t.Cleanup(func() {
 		_ = ln.Close()
@@ -51,6 +57,7 @@ func NewLink(t testing.TB, target string) *Link {
 			if err != nil {
 				return
 			}
+			accepted.Add(1)
 			s, err := net.Dial("tcp", target)
 			if err != nil {
 				_ = c.Close()
@@ -69,7 +76,7 @@ func NewLink(t testing.TB, target string) *Link {
 		}
 	})
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return &Link{Addr: ln.Addr().String(), Heal: func() {}, port: port, t: t}
+	return &Link{Addr: ln.Addr().String(), Heal: func() {}, port: port, t: t, accepted: &accepted}
 }
 
 // NeedBlackHole skips the test unless this machine lets it drop packets

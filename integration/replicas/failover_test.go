@@ -1,0 +1,129 @@
+package replicas_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgshard/pgshard/integration/cluster"
+	"github.com/pgshard/pgshard/integration/pgshardtest"
+)
+
+// failoverYAML configures one shard with primary and replicas (nodes of
+// the test's own cluster) for pgshard listening on listen.
+func failoverYAML(primary *cluster.Node, replicas ...*cluster.Node) func(listen string) string {
+	node := func(n *cluster.Node) string {
+		host, port, _ := net.SplitHostPort(n.Addr())
+		return fmt.Sprintf("{name: %s, host: %s, port: %s, tls: disable}", n.Name, host, port)
+	}
+	var reps []string
+	for _, r := range replicas {
+		reps = append(reps, node(r))
+	}
+	return func(listen string) string {
+		return fmt.Sprintf(`listen: %s
+pool: {size: 4, connect_timeout: 2s}
+monitor: {interval: 100ms, timeout: 1s}
+users: [{name: app, password: app-secret}]
+databases:
+  - name: app
+    server_database: postgres
+    server_user: postgres
+    server_password: %s
+    shards:
+      - name: s0
+        primary: %s
+        replicas: [%s]
+`, listen, cluster.Password, node(primary), strings.Join(reps, ", "))
+	}
+}
+
+// TestFailoverByReload follows a failover without a restart: the shard's
+// replica is promoted after its primary dies, and a reload (SIGHUP) points
+// the shard's primary at it. Client sessions opened before stay open and
+// write to the new primary; a transaction open across a reload finishes
+// on the node it began on.
+func TestFailoverByReload(t *testing.T) {
+	ctx := ctxFor(t, 4*time.Minute)
+	// Promotion leaves the cluster with two primaries: it is the test's own.
+	c, err := cluster.Start(ctx, cluster.Spec{Shards: 1, Replicas: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Terminate(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+	oldPrimary, replica := c.Shards[0].Primary, c.Shards[0].Replicas[0]
+	p := pgshardtest.Start(t, failoverYAML(oldPrimary, replica))
+	idle := connect(t, p.DSN("app", "app-secret"))
+	inTx := connect(t, p.DSN("app", "app-secret"))
+	exec := func(conn *pgx.Conn, sql string) error {
+		_, err := conn.Exec(ctx, sql, pgx.QueryExecModeSimpleProtocol)
+		return err
+	}
+	if err := exec(idle, `CREATE TABLE accounts (id int PRIMARY KEY, v text)`); err != nil {
+		t.Fatal(err)
+	}
+
+	// A reload that moves nodes while a transaction is open: here it only
+	// drops the replica, so the old primary stays a primary.
+	if err := exec(inTx, `BEGIN; INSERT INTO accounts VALUES (1, 'begun before the reload')`); err != nil {
+		t.Fatal(err)
+	}
+	changed, err := p.Reload(t, failoverYAML(oldPrimary))
+	if err != nil || !strings.Contains(strings.Join(changed, ","), "databases[app] nodes") {
+		t.Fatalf("reload dropping the replica: changed %v, err %v", changed, err)
+	}
+	if err := exec(inTx, `INSERT INTO accounts VALUES (2, 'after the reload'); COMMIT`); err != nil {
+		t.Fatalf("the transaction open across the reload: %v", err)
+	}
+	if n, err := cluster.QueryValue[int64](ctx, oldPrimary, `SELECT count(*) FROM accounts`); err != nil || n != 2 {
+		t.Fatalf("rows on the primary after the transaction: %d, %v; want 2", n, err)
+	}
+	waitFor(t, 20*time.Second, "the replica to replay both rows", func() bool {
+		n, err := cluster.QueryValue[int64](ctx, replica, `SELECT count(*) FROM accounts`)
+		return err == nil && n == 2
+	})
+
+	// The primary dies. Writes fail with pgshard's error until the
+	// configuration follows the promotion.
+	if err := oldPrimary.Kill(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := exec(idle, `INSERT INTO accounts VALUES (3, 'primary down')`); err == nil {
+		t.Fatal("a write with the primary down succeeded")
+	} else {
+		t.Logf("write with the primary down: %v", err)
+	}
+	if err := replica.Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	changed, err = p.Reload(t, failoverYAML(replica))
+	if err != nil {
+		t.Fatalf("reload naming the promoted replica: %v", err)
+	}
+	t.Logf("reload after promotion changed %v", changed)
+
+	// Both sessions from before, without reconnecting, now write to the
+	// promoted node.
+	for i, conn := range []*pgx.Conn{idle, inTx} {
+		sql := fmt.Sprintf(`INSERT INTO accounts VALUES (%d, 'after failover')`, 10+i)
+		if err := exec(conn, sql); err != nil {
+			t.Fatalf("session %d after the failover reload: %v", i, err)
+		}
+		var node string
+		if err := conn.QueryRow(ctx, `SELECT current_setting('cluster_name')`).Scan(&node); err != nil || node != replica.Name {
+			t.Errorf("session %d is served by %q (%v), want the promoted %s", i, node, err, replica.Name)
+		}
+	}
+	if n, err := cluster.QueryValue[int64](ctx, replica, `SELECT count(*) FROM accounts`); err != nil || n != 4 {
+		t.Errorf("rows on the promoted node: %d, %v; want 4 (2 from before, 2 after)", n, err)
+	}
+}
