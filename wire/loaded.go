@@ -52,3 +52,7 @@ func load(cfg *config.Config) (*loaded, error) {
 // conf is the configuration in force. Settings a reload may not change
 // (see Reload) are the same in every configuration it returns.
 func (srv *Server) conf() *config.Config { return srv.live.Load().cfg }
+
+// Config returns the configuration in force: the one the server was made
+// with, or the last one Reload applied. The caller must not change it.
+func (srv *Server) Config() *config.Config { return srv.conf() }

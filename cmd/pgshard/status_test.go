@@ -47,7 +47,7 @@ databases:
 	pools := metrics.PoolSourceFunc(func() []metrics.PoolStat {
 		return []metrics.PoolStat{{Database: "app", User: "app", Shard: "s0", Node: "s0-primary", Open: 5, Idle: 2, InUse: 3, Waiting: 1, Waits: 40, WaitTimeouts: 2}}
 	})
-	topo := &admin.Topology{Config: cfg, Nodes: nodes, Pools: pools}
+	topo := &admin.Topology{Config: func() *config.Config { return cfg }, Nodes: nodes, Pools: pools}
 	srv := httptest.NewServer(admin.New(cfg.Admin, metrics.New(), topo, nil).Handler())
 	t.Cleanup(srv.Close)
 	return srv

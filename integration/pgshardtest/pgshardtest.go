@@ -89,7 +89,7 @@ func Start(t testing.TB, yaml func(listen string) string) *Proxy {
 		t.Fatal(err)
 	}
 	cfg.Admin.Token = ""
-	adm := admin.New(cfg.Admin, reg, &admin.Topology{Config: cfg, Nodes: srv, Pools: srv}, log)
+	adm := admin.New(cfg.Admin, reg, &admin.Topology{Config: srv.Config, Nodes: srv, Pools: srv}, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	adminDone := make(chan error, 1)

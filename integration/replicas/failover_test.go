@@ -2,8 +2,10 @@ package replicas_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/pgshard/pgshard/integration/cluster"
 	"github.com/pgshard/pgshard/integration/pgshardtest"
+	"github.com/pgshard/pgshard/internal/admin"
 )
 
 // failoverYAML configures one shard with primary and replicas (nodes of
@@ -126,4 +129,33 @@ func TestFailoverByReload(t *testing.T) {
 	if n, err := cluster.QueryValue[int64](ctx, replica, `SELECT count(*) FROM accounts`); err != nil || n != 4 {
 		t.Errorf("rows on the promoted node: %d, %v; want 4 (2 from before, 2 after)", n, err)
 	}
+
+	// The admin listener reports the nodes now configured: the promoted
+	// node as the shard's primary, up, and pgshard ready.
+	waitFor(t, 10*time.Second, "the status to show the promoted node as an up primary", func() bool {
+		st, err := adminStatus(ctx, p.Admin)
+		if err != nil || !st.Ready || len(st.Databases) != 1 || len(st.Databases[0].Shards) != 1 {
+			return false
+		}
+		nodes := st.Databases[0].Shards[0].Nodes
+		return len(nodes) == 1 && nodes[0].Name == replica.Name && nodes[0].Role == "primary" && nodes[0].State == admin.StateUp
+	})
+}
+
+// adminStatus reads pgshard's /status.
+func adminStatus(ctx context.Context, base string) (*admin.Status, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/status", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var st admin.Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return nil, err
+	}
+	return &st, nil
 }

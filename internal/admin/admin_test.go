@@ -70,7 +70,7 @@ func newFixture(t *testing.T, cfg config.Admin) *fixture {
 	reg.AddPoolSource(pools)
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	topo := &Topology{Config: full, Nodes: nodes, Pools: pools}
+	topo := &Topology{Config: func() *config.Config { return full }, Nodes: nodes, Pools: pools}
 	srv := httptest.NewServer(New(cfg, reg, topo, log).Handler())
 	t.Cleanup(srv.Close)
 	return &fixture{srv: srv, nodes: nodes, reg: reg, log: &logs}
@@ -195,7 +195,8 @@ func TestReady(t *testing.T) {
 	check(503, "not ready: no primary reachable for database \"other\"\n")
 
 	var listening atomic.Bool
-	topo := &Topology{Config: testConfig(t), Listening: listening.Load}
+	cfg := testConfig(t)
+	topo := &Topology{Config: func() *config.Config { return cfg }, Listening: listening.Load}
 	if ok, reason := topo.Ready(); ok || reason != "the data port is not listening" {
 		t.Errorf("not listening: %v %q", ok, reason)
 	}

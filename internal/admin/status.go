@@ -79,7 +79,9 @@ func NodeState(n *metrics.NodeStat) string {
 // exist) and the metrics sources (how they are). Its fields are read per
 // request; set them before serving.
 type Topology struct {
-	Config *config.Config
+	// Config returns the configuration in force, which a reload may
+	// replace (wire.Server.Config); nil: no nodes known.
+	Config func() *config.Config
 	Nodes  metrics.NodeSource // nil: no monitor; every node is unknown and readiness ignores nodes
 	Pools  metrics.PoolSource // nil: no pools listed
 	// Listening reports whether the data port accepts connections; nil
@@ -88,6 +90,13 @@ type Topology struct {
 }
 
 type nodeKey struct{ db, shard, node string }
+
+func (t *Topology) config() *config.Config {
+	if t.Config == nil {
+		return nil
+	}
+	return t.Config()
+}
 
 func (t *Topology) nodes() map[nodeKey]*metrics.NodeStat {
 	m := map[nodeKey]*metrics.NodeStat{}
@@ -109,13 +118,14 @@ func (t *Topology) Ready() (bool, string) {
 	if t.Listening != nil && !t.Listening() {
 		return false, "the data port is not listening"
 	}
-	if t.Nodes == nil || t.Config == nil {
+	cfg := t.config()
+	if t.Nodes == nil || cfg == nil {
 		return true, ""
 	}
 	nodes := t.nodes()
 	var missing []string
-	for i := range t.Config.Databases {
-		d := &t.Config.Databases[i]
+	for i := range cfg.Databases {
+		d := &cfg.Databases[i]
 		reachable := false
 		for j := range d.Shards {
 			n := nodes[nodeKey{d.Name, d.Shards[j].Name, d.Shards[j].Primary.Name}]
@@ -143,12 +153,13 @@ func (t *Topology) Status() Status {
 			st.Pools = p
 		}
 	}
-	if t.Config == nil {
+	cfg := t.config()
+	if cfg == nil {
 		return st
 	}
 	nodes := t.nodes()
-	for i := range t.Config.Databases {
-		d := &t.Config.Databases[i]
+	for i := range cfg.Databases {
+		d := &cfg.Databases[i]
 		ds := DatabaseStatus{Name: d.Name, Shards: []ShardStatus{}}
 		for j := range d.Shards {
 			sh := &d.Shards[j]
