@@ -15,6 +15,7 @@ type cli struct {
 	Check   checkCmd   `cmd:"" help:"Validate a configuration file."`
 	Route   routeCmd   `cmd:"" help:"Print where statements would run (shards, split SQL, merge), without connecting to any server. Exits 1 if one would be refused."`
 	Status  statusCmd  `cmd:"" help:"Print the topology a running pgshard reports on its admin listener: nodes with role, state, lag and bans; pools."`
+	Reload  reloadCmd  `cmd:"" help:"Make a running pgshard read its configuration file again (as SIGHUP does) through its admin listener, and print what changed or why nothing did. Exits 1 if the reload was refused."`
 }
 
 func main() {

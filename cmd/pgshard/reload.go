@@ -2,11 +2,17 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
+	"github.com/pgshard/pgshard/internal/admin"
 	"github.com/pgshard/pgshard/internal/config"
 )
 
@@ -34,21 +40,50 @@ func reloadOnHangup(ctx context.Context, hup <-chan os.Signal, path string, srv 
 		case <-ctx.Done():
 			return
 		case <-hup:
-			reload(path, srv, log)
+			_, _ = reload(path, srv, log)
 		}
 	}
 }
 
-func reload(path string, srv reloader, log *slog.Logger) {
+// reload reads path and applies it to srv, logging the outcome; SIGHUP
+// and the admin listener's POST /reload both come here.
+func reload(path string, srv reloader, log *slog.Logger) ([]string, error) {
 	cfg, err := config.Load(path)
-	if err != nil {
-		log.Error("configuration not reloaded; the running one stays in force", "err", err)
-		return
+	if err == nil {
+		var changed []string
+		if changed, err = srv.Reload(cfg); err == nil {
+			log.Info("configuration reloaded", "changed", changed)
+			return changed, nil
+		}
 	}
-	changed, err := srv.Reload(cfg)
+	log.Error("configuration not reloaded; the running one stays in force", "err", err)
+	return nil, err
+}
+
+// reloadCmd asks a running pgshard to reload its configuration file, as
+// SIGHUP does, through its admin listener, and prints the outcome.
+type reloadCmd struct {
+	adminFlags `embed:""`
+}
+
+func (c *reloadCmd) Run() error { return c.run(os.Stdout) }
+
+func (c *reloadCmd) run(w io.Writer) error {
+	body, err := c.call(http.MethodPost, "/reload", http.StatusOK, http.StatusConflict)
 	if err != nil {
-		log.Error("configuration not reloaded; the running one stays in force", "err", err)
-		return
+		return err
 	}
-	log.Info("configuration reloaded", "changed", changed)
+	var res admin.ReloadResult
+	if err := json.Unmarshal(body, &res); err != nil {
+		return fmt.Errorf("%s: the answer is not pgshard's: %w", c.url("/reload"), err)
+	}
+	if !res.Reloaded {
+		return fmt.Errorf("configuration not reloaded; the running one stays in force: %s", res.Error)
+	}
+	if len(res.Changed) == 0 {
+		_, err = fmt.Fprintln(w, "reloaded: nothing changed")
+		return err
+	}
+	_, err = fmt.Fprintln(w, "reloaded; changed:", strings.Join(res.Changed, ", "))
+	return err
 }

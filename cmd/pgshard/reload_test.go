@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pgshard/pgshard/internal/admin"
 	"github.com/pgshard/pgshard/internal/config"
+	"github.com/pgshard/pgshard/wire"
 )
 
 // recordingServer stands in for wire.Server: it records the configurations
@@ -113,5 +117,81 @@ func TestSIGHUPReloadsTheFile(t *testing.T) {
 	defer srv.mu.Unlock()
 	if len(srv.got) != 1 {
 		t.Errorf("the server was asked to reload %d times, want 1", len(srv.got))
+	}
+}
+
+// TestReloadCommand runs `pgshard reload` against an admin listener in
+// front of a real wire.Server reading a file.
+func TestReloadCommand(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "pgshard.yaml")
+	conf := func(listen, poolSize string) {
+		text := "listen: " + listen + `
+admin: {listen: "127.0.0.1:0", token: s3cret-token}
+pool: {size: ` + poolSize + `}
+users: [{name: app, password: pw}]
+databases:
+  - name: app
+    server_user: app
+    shards: [{name: s0, primary: {host: 127.0.0.1, port: 1, tls: disable}}]
+`
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conf("127.0.0.1:6432", "5")
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := wire.NewServer(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm := admin.New(cfg.Admin, nil, nil, nil)
+	adm.HandleReload(func() ([]string, error) { return reload(path, srv, slog.New(slog.DiscardHandler)) })
+	hs := httptest.NewServer(adm.Handler())
+	t.Cleanup(hs.Close)
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte("s3cret-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := &reloadCmd{adminFlags{Admin: hs.URL, TokenFile: tokenFile, Timeout: 5 * time.Second}}
+	run := func() (string, error) {
+		var out bytes.Buffer
+		err := cmd.run(&out)
+		return out.String(), err
+	}
+
+	if out, err := run(); err != nil || out != "reloaded: nothing changed\n" {
+		t.Errorf("same file: %q, %v", out, err)
+	}
+	conf("127.0.0.1:6432", "9")
+	if out, err := run(); err != nil || out != "reloaded; changed: pool\n" {
+		t.Errorf("pool size changed: %q, %v", out, err)
+	}
+	if got := srv.Config().Pool.Size; got != 9 {
+		t.Errorf("pool size in force: %d, want 9", got)
+	}
+	conf("127.0.0.1:7777", "9")
+	if out, err := run(); err == nil || !strings.Contains(err.Error(), "not reloaded") || !strings.Contains(err.Error(), "listen") || out != "" {
+		t.Errorf("listen changed: %q, %v; want an error naming listen", out, err)
+	}
+	if got := srv.Config().Listen; got != "127.0.0.1:6432" {
+		t.Errorf("listen in force after a refused reload: %s", got)
+	}
+
+	t.Setenv(tokenEnv, "")
+	noToken := &reloadCmd{adminFlags{Admin: hs.URL, Timeout: 5 * time.Second}}
+	if err := noToken.run(&bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("without the token: %v, want 401", err)
+	}
+	resp, err := http.Get(hs.URL + "/reload")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET /reload: %s, want 405", resp.Status)
 	}
 }

@@ -84,6 +84,7 @@ func (c *serveCmd) Run() error {
 			return fmt.Errorf("admin listen: %w", err)
 		}
 		adm := admin.New(cfg.Admin, reg, topo, log)
+		adm.HandleReload(func() ([]string, error) { return reload(c.Config, srv, log) })
 		go func() {
 			defer close(adminDone)
 			if err := adm.Serve(adminCtx, aln); err != nil {

@@ -7,25 +7,17 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/pgshard/pgshard/internal/admin"
 )
 
-// tokenEnv names the environment variable holding the admin token when no
-// --token-file is given. There is no --token flag: command lines are
-// visible to every user of the machine.
-const tokenEnv = "PGSHARD_ADMIN_TOKEN"
-
 // statusCmd prints the topology a running pgshard reports on its admin
 // listener's /status.
 type statusCmd struct {
-	Admin     string        `default:"http://127.0.0.1:6433" help:"URL (or host:port) of pgshard's admin listener."`
-	TokenFile string        `type:"existingfile" help:"File holding the admin token (admin.token); without it the token is read from $PGSHARD_ADMIN_TOKEN, if set."`
-	Timeout   time.Duration `default:"5s" help:"Time allowed for the request."`
-	JSON      bool          `name:"json" help:"Print /status as JSON instead of tables."`
+	adminFlags `embed:""`
+	JSON       bool `name:"json" help:"Print /status as JSON instead of tables."`
 
 	now func() time.Time // for tests; nil: time.Now
 }
@@ -33,7 +25,7 @@ type statusCmd struct {
 func (c *statusCmd) Run() error { return c.run(os.Stdout) }
 
 func (c *statusCmd) run(w io.Writer) error {
-	body, err := c.fetch()
+	body, err := c.call(http.MethodGet, "/status", http.StatusOK)
 	if err != nil {
 		return err
 	}
@@ -43,81 +35,13 @@ func (c *statusCmd) run(w io.Writer) error {
 	}
 	var st admin.Status
 	if err := json.Unmarshal(body, &st); err != nil {
-		return fmt.Errorf("%s: the answer is not pgshard's status: %w", c.url(), err)
+		return fmt.Errorf("%s: the answer is not pgshard's status: %w", c.url("/status"), err)
 	}
 	now := time.Now
 	if c.now != nil {
 		now = c.now
 	}
 	return printStatus(w, &st, now())
-}
-
-func (c *statusCmd) url() string {
-	base := c.Admin
-	if !strings.Contains(base, "://") {
-		base = "http://" + base
-	}
-	return strings.TrimRight(base, "/") + "/status"
-}
-
-// token returns the admin token from --token-file or the environment, or
-// "" when neither gives one.
-func (c *statusCmd) token() (string, error) {
-	if c.TokenFile == "" {
-		return strings.TrimSpace(os.Getenv(tokenEnv)), nil
-	}
-	b, err := os.ReadFile(c.TokenFile)
-	if err != nil {
-		return "", fmt.Errorf("token file: %w", err)
-	}
-	tok := strings.TrimSpace(string(b))
-	if tok == "" {
-		return "", fmt.Errorf("token file %s is empty", c.TokenFile)
-	}
-	return tok, nil
-}
-
-func (c *statusCmd) fetch() ([]byte, error) {
-	tok, err := c.token()
-	if err != nil {
-		return nil, err
-	}
-	url := c.url()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		return nil, fmt.Errorf("admin URL: %w", err)
-	}
-	if tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	client := &http.Client{Timeout: c.Timeout}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("cannot reach pgshard's admin listener: %w", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", url, err)
-	}
-	switch resp.StatusCode {
-	case http.StatusOK:
-		return body, nil
-	case http.StatusUnauthorized:
-		how := "give the admin token with --token-file or $" + tokenEnv
-		if tok != "" {
-			how = "the token given is not admin.token"
-		}
-		return nil, fmt.Errorf("%s: %s: %s", url, resp.Status, how)
-	}
-	msg := strings.TrimSpace(string(body))
-	if i := strings.IndexByte(msg, '\n'); i >= 0 {
-		msg = msg[:i]
-	}
-	if len(msg) > 200 {
-		msg = msg[:200] + "..."
-	}
-	return nil, fmt.Errorf("%s: %s: %s", url, resp.Status, msg)
 }
 
 // printStatus writes the readiness line, the nodes table, the poll errors

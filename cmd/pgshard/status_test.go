@@ -61,7 +61,7 @@ func TestStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	c := &statusCmd{Admin: srv.URL, TokenFile: tokenFile, Timeout: 5 * time.Second, now: func() time.Time { return now }}
+	c := &statusCmd{adminFlags: adminFlags{Admin: srv.URL, TokenFile: tokenFile, Timeout: 5 * time.Second}, now: func() time.Time { return now }}
 	if err := c.run(&out); err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ app/app@s0/s0-primary  5     2     3       1        40     2              0
 	// The token from the environment; host:port without a scheme; JSON.
 	t.Setenv(tokenEnv, statusToken)
 	out.Reset()
-	c = &statusCmd{Admin: strings.TrimPrefix(srv.URL, "http://") + "/", Timeout: 5 * time.Second, JSON: true}
+	c = &statusCmd{adminFlags: adminFlags{Admin: strings.TrimPrefix(srv.URL, "http://") + "/", Timeout: 5 * time.Second}, JSON: true}
 	if err := c.run(&out); err != nil {
 		t.Fatal(err)
 	}
@@ -109,11 +109,11 @@ func TestStatusErrors(t *testing.T) {
 		c    statusCmd
 		want string
 	}{
-		{statusCmd{Admin: srv.URL}, "401 Unauthorized: give the admin token with --token-file or $PGSHARD_ADMIN_TOKEN"},
-		{statusCmd{Admin: srv.URL, TokenFile: wrong}, "401 Unauthorized: the token given is not admin.token"},
-		{statusCmd{Admin: srv.URL, TokenFile: empty}, "is empty"},
-		{statusCmd{Admin: srv.URL + "/nowhere"}, "404 Not Found: 404 page not found"},
-		{statusCmd{Admin: "http://127.0.0.1:1"}, "cannot reach pgshard's admin listener"},
+		{statusCmd{adminFlags: adminFlags{Admin: srv.URL}}, "401 Unauthorized: give the admin token with --token-file or $PGSHARD_ADMIN_TOKEN"},
+		{statusCmd{adminFlags: adminFlags{Admin: srv.URL, TokenFile: wrong}}, "401 Unauthorized: the token given is not admin.token"},
+		{statusCmd{adminFlags: adminFlags{Admin: srv.URL, TokenFile: empty}}, "is empty"},
+		{statusCmd{adminFlags: adminFlags{Admin: srv.URL + "/nowhere"}}, "404 Not Found: 404 page not found"},
+		{statusCmd{adminFlags: adminFlags{Admin: "http://127.0.0.1:1"}}, "cannot reach pgshard's admin listener"},
 	} {
 		tc.c.Timeout = 5 * time.Second
 		err := tc.c.run(&bytes.Buffer{})

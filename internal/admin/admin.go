@@ -1,9 +1,10 @@
 // Package admin is pgshard's admin HTTP listener, separate from the data
-// port: /metrics (Prometheus), /healthz, /readyz and /status (the topology
-// as JSON, which `pgshard status` prints).
+// port: /metrics (Prometheus), /healthz, /readyz, /status (the topology
+// as JSON, which `pgshard status` prints) and POST /reload (`pgshard
+// reload`).
 //
-// When a token is configured (config.Admin.Token), /metrics and /status
-// need "Authorization: Bearer <token>"; /healthz and /readyz are always
+// When a token is configured (config.Admin.Token), /metrics, /status and
+// /reload need "Authorization: Bearer <token>"; /healthz and /readyz are always
 // open, so probes need no secret, and say no more than up/ready and why
 // not. The token is compared in constant time and never logged.
 package admin
@@ -46,6 +47,7 @@ const ShutdownTimeout = 5 * time.Second
 type Server struct {
 	log     *slog.Logger
 	token   *[sha256.Size]byte // nil: no authentication
+	mux     *http.ServeMux
 	handler http.Handler
 }
 
@@ -80,15 +82,7 @@ func New(cfg config.Admin, reg *metrics.Registry, status StatusSource, log *slog
 			plain(w, http.StatusServiceUnavailable, "no status source")
 			return
 		}
-		body, err := json.MarshalIndent(status.Status(), "", "  ")
-		if err != nil {
-			s.log.Error("admin: encoding /status", "err", err)
-			plain(w, http.StatusInternalServerError, "cannot encode the status")
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-store")
-		_, _ = w.Write(append(body, '\n'))
+		s.writeJSON(w, http.StatusOK, status.Status())
 	})))
 	if reg != nil {
 		mux.Handle("GET /metrics", s.auth(promhttp.HandlerFor(reg.Gatherer(), promhttp.HandlerOpts{
@@ -99,7 +93,7 @@ func New(cfg config.Admin, reg *metrics.Registry, status StatusSource, log *slog
 			Timeout:             10 * time.Second,
 		})))
 	}
-	s.handler = mux
+	s.mux, s.handler = mux, mux
 	return s
 }
 
@@ -171,6 +165,19 @@ func bearer(header string) (string, bool) {
 	}
 	tok = strings.TrimSpace(tok)
 	return tok, tok != ""
+}
+
+func (s *Server) writeJSON(w http.ResponseWriter, code int, v any) {
+	body, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		s.log.Error("admin: encoding an answer", "err", err)
+		plain(w, http.StatusInternalServerError, "cannot encode the answer")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_, _ = w.Write(append(body, '\n'))
 }
 
 func plain(w http.ResponseWriter, code int, msg string) {
