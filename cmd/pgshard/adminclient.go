@@ -90,5 +90,13 @@ func (a *adminFlags) call(method, path string, want ...int) ([]byte, error) {
 	if len(msg) > 200 {
 		msg = msg[:200] + "..."
 	}
-	return nil, fmt.Errorf("%s: %s: %s", url, resp.Status, msg)
+	return nil, &answerError{url: url, status: resp.Status, code: resp.StatusCode, msg: msg}
 }
+
+// answerError is an answer of the admin listener other than those wanted.
+type answerError struct {
+	url, status, msg string
+	code             int
+}
+
+func (e *answerError) Error() string { return fmt.Sprintf("%s: %s: %s", e.url, e.status, e.msg) }

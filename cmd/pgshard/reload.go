@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -70,6 +71,9 @@ func (c *reloadCmd) Run() error { return c.run(os.Stdout) }
 
 func (c *reloadCmd) run(w io.Writer) error {
 	body, err := c.call(http.MethodPost, "/reload", http.StatusOK, http.StatusConflict)
+	if ae := (*answerError)(nil); errors.As(err, &ae) && ae.code == http.StatusNotFound {
+		return fmt.Errorf("%w (this pgshard has no configuration file to reload, as pgshard-demo, or predates /reload; send SIGHUP to an older one)", err)
+	}
 	if err != nil {
 		return err
 	}

@@ -186,6 +186,10 @@ databases:
 	if err := noToken.run(&bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "401") {
 		t.Errorf("without the token: %v, want 401", err)
 	}
+	elsewhere := &reloadCmd{adminFlags{Admin: hs.URL + "/nowhere", TokenFile: tokenFile, Timeout: 5 * time.Second}}
+	if err := elsewhere.run(&bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "404") || !strings.Contains(err.Error(), "no configuration file to reload") {
+		t.Errorf("no /reload there: %v, want 404 with an explanation", err)
+	}
 	resp, err := http.Get(hs.URL + "/reload")
 	if err != nil {
 		t.Fatal(err)
