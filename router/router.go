@@ -58,24 +58,31 @@ func (r *Router) SimpleKeyed(q, key string) []Statement { return r.SimpleWith(q,
 // SimpleWith is SimpleKeyed with the key positions of tables that INSERTs
 // without a column list name (see Route.NeedColumns).
 func (r *Router) SimpleWith(q, key string, cols KeyColumns) []Statement {
-	first, at, next := sqltext.NextStatement(q, 0)
+	sc := scratchPool.Get().(*scratch)
+	defer sc.release()
+	var first string
+	var at, next int
+	// One pass finds the first statement and normalizes it.
+	sc.key, first, at, next = sqltext.AppendNextNormalized(append(sc.key[:0], 'n'), q, 0, &sc.n)
 	if first == "" {
 		return []Statement{}
 	}
-	sc := scratchPool.Get().(*scratch)
-	defer sc.release()
 	m := r.maps.Load()
 	if second, _, _ := sqltext.NextStatement(q, next); second == "" {
 		// The usual case, one statement: one allocation for the result.
 		one := &singleStatement{}
-		one.st[0] = Statement{Text: first, At: at, Route: r.routeSimple(sc, m, first, &one.rt, key, cols)}
+		one.st[0] = Statement{Text: first, At: at, Route: r.routeNormalized(sc, m, first, &one.rt, key, cols)}
 		return one.st[:]
 	}
-	var out []Statement
-	for text, i := first, next; text != ""; text, at, i = sqltext.NextStatement(q, i) {
-		out = append(out, Statement{Text: text, At: at, Route: r.routeSimple(sc, m, text, &Route{}, key, cols)})
+	out := []Statement{{Text: first, At: at, Route: r.routeNormalized(sc, m, first, &Route{}, key, cols)}}
+	for i := next; ; {
+		var text string
+		sc.key, text, at, i = sqltext.AppendNextNormalized(append(sc.key[:0], 'n'), q, i, &sc.n)
+		if text == "" {
+			return out
+		}
+		out = append(out, Statement{Text: text, At: at, Route: r.routeNormalized(sc, m, text, &Route{}, key, cols)})
 	}
-	return out
 }
 
 // singleStatement is the result of a one-statement Simple, allocated at once.
@@ -103,9 +110,9 @@ func (sc *scratch) release() {
 	scratchPool.Put(sc)
 }
 
-// routeSimple plans and routes one statement of a simple query into rt.
-func (r *Router) routeSimple(sc *scratch, m *shard.Map, text string, rt *Route, key string, cols KeyColumns) *Route {
-	sc.key = sqltext.AppendNormalized(append(sc.key[:0], 'n'), text, &sc.n)
+// routeNormalized plans and routes one statement of a simple query into
+// rt; sc holds its normalized key and literals.
+func (r *Router) routeNormalized(sc *scratch, m *shard.Map, text string, rt *Route, key string, cols KeyColumns) *Route {
 	p := r.planNormalized(sc, text)
 	hints := sc.n.Hints
 	if key != "" {

@@ -3,6 +3,7 @@ package sqltext
 import (
 	"bytes"
 	"strings"
+	"unicode"
 	"unsafe"
 )
 
@@ -44,11 +45,63 @@ func Normalize(q string) Normalized {
 // reusing the capacity of n.Literals and n.Hints. n.Key is left empty.
 // Literal values are substrings of q, or new strings when unescaped.
 func AppendNormalized(key []byte, q string, n *Normalized) []byte {
-	n.Key, n.Literals, n.Hints, n.Params = "", n.Literals[:0], n.Hints[:0], 0
 	w := keyWriter{b: key, base: len(key)}
+	w.normalize(q, n, false)
+	return w.b
+}
+
+// AppendNextNormalized is NextStatement and AppendNormalized in one pass: it
+// finds the first statement of q[i:] as NextStatement does and appends its
+// key to key, filling n as AppendNormalized(key, stmt, n) would (literal
+// offsets count from the start of stmt). It returns "" for stmt, and key
+// as it was, when q[i:] holds no statement.
+func AppendNextNormalized(key []byte, q string, i int, n *Normalized) (k []byte, stmt string, at, next int) {
+	base := len(key)
+	for i < len(q) {
+		rest := strings.TrimLeftFunc(q[i:], unicode.IsSpace)
+		at = len(q) - len(rest)
+		w := keyWriter{b: key[:base], base: base}
+		end := w.normalize(rest, n, true)
+		next = at + end
+		if end < len(rest) {
+			next++ // past the semicolon
+		}
+		stmt = strings.TrimRightFunc(rest[:end], unicode.IsSpace)
+		if stmt == "" || onlyComments(stmt) {
+			i = next
+			continue
+		}
+		if trail := rest[len(stmt):end]; trail != "" && (!w.space || !asciiSpace(trail)) {
+			// The trimmed space is in the key: an unterminated quote ran
+			// into it, or it is Unicode space, which the key keeps as word
+			// bytes. Normalize the trimmed text itself.
+			return AppendNormalized(key[:base], stmt, n), stmt, at, next
+		}
+		return w.b, stmt, at, next
+	}
+	n.Key, n.Literals, n.Hints, n.Params = "", n.Literals[:0], n.Hints[:0], 0
+	return key[:base], "", len(q), len(q)
+}
+
+// asciiSpace reports whether s is only the whitespace the normalizer skips.
+func asciiSpace(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c != ' ' && c != '\t' && c != '\n' && c != '\r' && c != '\f' && c != '\v' {
+			return false
+		}
+	}
+	return true
+}
+
+// normalize appends q's key to w and fills n. With stop, it stops at the
+// first top-level semicolon and returns its offset (len(q) if none).
+func (w *keyWriter) normalize(q string, n *Normalized, stop bool) int {
+	n.Key, n.Literals, n.Hints, n.Params = "", n.Literals[:0], n.Hints[:0], 0
 	for i := 0; i < len(q); {
 		c := q[i]
 		switch {
+		case c == ';' && stop:
+			return i
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
 			w.space = true
 			i++
@@ -124,7 +177,7 @@ func AppendNormalized(key []byte, q string, n *Normalized) []byte {
 			i++
 		}
 	}
-	return w.b
+	return len(q)
 }
 
 // keyWriter appends the tokens of a normalized key, one space between

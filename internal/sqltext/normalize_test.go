@@ -2,6 +2,7 @@ package sqltext
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -161,4 +162,111 @@ func TestIndexFold(t *testing.T) {
 			t.Errorf("ContainsFold(%q, %q) = %v", c.s, c.sub, got)
 		}
 	}
+}
+
+// twoPasses is what AppendNextNormalized replaces: NextStatement, then
+// AppendNormalized of each statement.
+type normalizedStatement struct {
+	stmt     string
+	at       int
+	key      string
+	literals []Literal
+	hints    []string
+}
+
+func twoPasses(q string) []normalizedStatement {
+	var out []normalizedStatement
+	for st, at, i := NextStatement(q, 0); st != ""; st, at, i = NextStatement(q, i) {
+		var n Normalized
+		key := AppendNormalized([]byte{'n'}, st, &n)
+		out = append(out, normalizedStatement{st, at, string(key), orNil(n.Literals), orNil(n.Hints)})
+	}
+	return out
+}
+
+// orNil copies s, as nil when empty, so reused and fresh memory compare equal.
+func orNil[T any](s []T) []T {
+	if len(s) == 0 {
+		return nil
+	}
+	return slices.Clone(s)
+}
+
+func onePass(q string) []normalizedStatement {
+	var out []normalizedStatement
+	var n Normalized
+	key := make([]byte, 0, 8)
+	for i := 0; ; {
+		var st string
+		var at int
+		key, st, at, i = AppendNextNormalized(append(key[:0], 'n'), q, i, &n)
+		if st == "" {
+			if len(key) != 1 || len(n.Literals) != 0 || len(n.Hints) != 0 {
+				panic("AppendNextNormalized left state behind after the last statement")
+			}
+			return out
+		}
+		out = append(out, normalizedStatement{st, at, string(key), orNil(n.Literals), orNil(n.Hints)})
+	}
+}
+
+func TestAppendNextNormalizedIsTwoPasses(t *testing.T) {
+	for _, q := range []string{
+		"",
+		";;  ;",
+		"SELECT abalance FROM pgbench_accounts WHERE aid = 42;",
+		"  SELECT 1 ;; SELECT ';' -- c\n; -- only\n",
+		" /* a */ ; SELECT 1",
+		"/* pgshard: shard=1 */ ; SELECT 2 /* pgshard: shard_key=7 */; /* pgshard: shard=0 */",
+		"SET a = 1; SELECT * FROM users WHERE user_id = -5 AND name = E'it\\'s;'",
+		"SELECT $$a;b$$, $tag$;$tag$ FROM t WHERE k = $1; SELECT \"semi;colon\" FROM x",
+		"SELECT 1\u00a0; SELECT 2\u2003",
+		"\u00a0SELECT 'x';\v\fSELECT -1.5e-3",
+		"SELECT 1 /* nested /* ; */ still */ ; SELECT 2",
+		"SELECT 'unterminated; SELECT 2",
+		"INSERT INTO t VALUES (1, 'a'), (-2, 'b') RETURNING *",
+	} {
+		got, want := onePass(q), twoPasses(q)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%q:\none pass   %+v\ntwo passes %+v", q, got, want)
+		}
+	}
+	var n Normalized
+	key := make([]byte, 0, 128)
+	const q = "SELECT abalance FROM pgbench_accounts WHERE aid = 12345;"
+	if a := testing.AllocsPerRun(100, func() { key, _, _, _ = AppendNextNormalized(append(key[:0], 'n'), q, 0, &n) }); a != 0 {
+		t.Errorf("AppendNextNormalized with warm memory: %v allocations", a)
+	}
+}
+
+// FuzzAppendNextNormalized checks that the one-pass scan never panics,
+// names statements where they are, and agrees with the two passes whenever
+// both split q the same way. (They may split garbage differently: the
+// normalizer reads "1$$;$$" as PostgreSQL 15 does, a number and a
+// dollar-quoted string, where NextStatement sees a word.)
+func FuzzAppendNextNormalized(f *testing.F) {
+	for _, s := range []string{"SELECT 1; SELECT 'a;b'", "/* pgshard: shard=1 */;", "SELECT $x$;$x$ -- ;", "1$$;$$", "e'\\';'"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		got := onePass(q)
+		for _, s := range got {
+			if s.at < 0 || s.at+len(s.stmt) > len(q) || q[s.at:s.at+len(s.stmt)] != s.stmt {
+				t.Fatalf("%q: statement %q said to start at %d", q, s.stmt, s.at)
+			}
+			for _, l := range s.literals {
+				if l.Pos < 0 || l.End > len(s.stmt) || l.Pos > l.End {
+					t.Fatalf("%q: literal %+v outside %q", q, l, s.stmt)
+				}
+			}
+		}
+		want := twoPasses(q)
+		same := len(got) == len(want)
+		for i := 0; same && i < len(got); i++ {
+			same = got[i].stmt == want[i].stmt && got[i].at == want[i].at
+		}
+		if same && !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q:\none pass   %+v\ntwo passes %+v", q, got, want)
+		}
+	})
 }
