@@ -115,14 +115,14 @@ func BenchmarkParseUncached(b *testing.B) {
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			r := benchRouter(b)
-			if p := r.plan(c.q, sqltext.Normalize(c.q).Literals); p.Kind == KindRefuse {
+			if p := r.plan(c.q, sqltext.Normalize(c.q).Literals, false); p.Kind == KindRefuse {
 				b.Fatalf("%s: %s", c.q, p.Err)
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				n := sqltext.Normalize(c.q)
-				_ = r.plan(c.q, n.Literals)
+				_ = r.plan(c.q, n.Literals, false)
 			}
 		})
 	}

@@ -24,7 +24,7 @@ func (r *Router) Keys(stmt string) []KeyPlacement {
 	if len(n.Hints) > 0 {
 		return nil
 	}
-	p := r.plan(stmt, n.Literals)
+	p := r.plan(stmt, n.Literals, false)
 	v := values{lits: n.Literals, text: stmt}
 	m := r.maps.Load()
 	var out []KeyPlacement

@@ -97,6 +97,8 @@ type Plan struct {
 
 	lits  []sqltext.Literal // a prepared statement's own literals
 	hints []string          // a prepared statement's hint comments
+
+	server *serverForm // a simple query's server form, if it may have one
 }
 
 // Route is a plan evaluated for one execution.

@@ -135,7 +135,7 @@ func (r *Router) planNormalized(sc *scratch, text string) *Plan {
 		}
 	}
 	key := string(sc.key)
-	p := r.plan(text, sc.n.Literals)
+	p := r.plan(text, sc.n.Literals, true)
 	if p.Exact {
 		r.cache.Add(key, exactOnly)
 		r.cache.Add("x"+text, p)
@@ -153,7 +153,7 @@ func (r *Router) Prepare(q string) *Plan {
 		return p
 	}
 	n := sqltext.Normalize(q)
-	p := r.plan(q, n.Literals)
+	p := r.plan(q, n.Literals, false)
 	if p.Kind != KindRefuse {
 		p.lits, p.hints = n.Literals, n.Hints
 	}
@@ -185,8 +185,9 @@ func (r *Router) BindWith(p *Plan, text string, params [][]byte, formats []int16
 }
 
 // plan parses one statement and plans it; it never panics on bad input
-// and never hands libpg_query a statement that could crash it.
-func (r *Router) plan(text string, lits []sqltext.Literal) *Plan {
+// and never hands libpg_query a statement that could crash it. A simple
+// query's plan also says which literals its server form makes parameters.
+func (r *Router) plan(text string, lits []sqltext.Literal, simple bool) *Plan {
 	if why := tooComplex(text); why != "" {
 		return refuse(codeProgramLimit, "pgshard: statement is too complex for pgshard's router: "+why,
 			"Split the statement, or simplify the expression.")
@@ -201,7 +202,11 @@ func (r *Router) plan(text string, lits []sqltext.Literal) *Plan {
 		}
 		return refuse(codeSyntax, "pgshard: one statement expected", "")
 	}
-	return r.schema.build(tree.Stmts[0].Stmt, lits, tree.Version)
+	p := r.schema.build(tree.Stmts[0].Stmt, lits, tree.Version)
+	if simple && p.Kind != KindRefuse && !p.Exact && p.ShardSQL == "" {
+		p.server = planServerForm(tree.Stmts[0].Stmt, lits)
+	}
+	return p
 }
 
 // parseError turns libpg_query's error into what Postgres would answer,

@@ -12,15 +12,20 @@ type pendingResp struct {
 	synth  byte   // for actSynthetic: the message type to send ('1' or '3')
 	server string // for a hidden named Parse: server statement to mark prepared
 	err    *pgError
+	// fallback: an error answering this message means the server refused
+	// pgshard's server form of a simple query (serverform.go), which then
+	// runs as sent; the client never sees that error.
+	fallback bool
 }
 
 type action uint8
 
 const (
-	actRelay     action = iota // pass the server's response to the client
-	actHidden                  // swallow the server's response (pgshard's own message)
-	actSynthetic               // no server message: send synth to the client in its turn
-	actInjected                // swallow the server's error and send err instead
+	actRelay          action = iota // pass the server's response to the client
+	actHidden                       // swallow the server's response (pgshard's own message)
+	actSynthetic                    // no server message: send synth to the client in its turn
+	actInjected                     // swallow the server's error and send err instead
+	actRowDescription               // pass a RowDescription, swallow NoData (a simple query's answer has none)
 )
 
 // completes reports whether a server message of type typ is the last

@@ -109,7 +109,13 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 		}
 		return err
 	}
-	if err := s.runQuery(body); err != nil {
+	var err error
+	if s.useServerForm(routed) {
+		err = s.runServerForm(body, &routed[0])
+	} else {
+		err = s.runQuery(body)
+	}
+	if err != nil {
 		return err
 	}
 	if s.retryRead {

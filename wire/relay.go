@@ -53,7 +53,7 @@ func (s *session) relay(wantRFQ bool) error {
 				}
 				p := s.pending[0]
 				s.pending = s.pending[1:]
-				if p.action == actHidden {
+				if p.action == actHidden || p.action == actRowDescription && typ == 'n' {
 					continue
 				}
 			}
@@ -66,6 +66,15 @@ func (s *session) relay(wantRFQ bool) error {
 			}
 			if isFatal(body) {
 				return s.serverFatal(body, wantRFQ)
+			}
+			if i := s.headServer(); i >= 0 && s.pending[i].fallback {
+				if pe := serverError(body); refusesForm(pe.Code) {
+					// Nothing ran: the caller sends the query as it came.
+					s.formRefused = &formRefusal{pgError: pe, at: s.pending[i].kind}
+					s.failBatch(sc)
+					s.swallowRFQ = true
+					continue
+				}
 			}
 			if i := s.headServer(); i >= 0 {
 				if err := s.emitSynthetics(i); err != nil {

@@ -72,6 +72,10 @@ type session struct {
 	portalSets map[string]string     // portals whose statement sets session state (SET, RESET...)
 	swallowRFQ bool                  // relay: the ReadyForQuery answers pgshard's own Sync
 
+	// Server forms of simple queries (serverform.go).
+	form        router.ServerForm
+	formRefused *formRefusal // relay: the server refused the running form
+
 	// Replica reads (replicas.go).
 	target        string                      // SET pgshard.target: "" (auto) or "primary"
 	ryw           bool                        // read-your-writes on

@@ -19,7 +19,15 @@ import (
 )
 
 func TestCancelledSleepReturns57014Quickly(t *testing.T) {
-	p := startProxy(t, proxyOptions{})
+	for name, pool := range map[string]string{"default": "", "prepare_simple": "prepare_simple: true"} {
+		t.Run(name, func(t *testing.T) { testCancelledSleep(t, pool) })
+	}
+}
+
+// testCancelledSleep is TestCancelledSleepReturns57014Quickly with pool
+// settings; with prepare_simple the sleep runs as a prepared statement.
+func testCancelledSleep(t *testing.T, pool string) {
+	p := startProxy(t, proxyOptions{pool: pool})
 	conn := connect(t, p.DSN("app", "app-secret"))
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()

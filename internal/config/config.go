@@ -47,6 +47,10 @@ type Pool struct {
 	IdleTimeout    time.Duration `yaml:"idle_timeout"`    // close connections idle longer, default 10m; 0 keeps them
 	ServerLifetime time.Duration `yaml:"server_lifetime"` // close connections older than this when released, default 1h; 0 keeps them
 	PreparedCache  int           `yaml:"prepared_cache"`  // prepared statements kept per server connection (LRU), default 256
+	// PrepareSimple runs single simple-protocol SELECT, INSERT, UPDATE and
+	// DELETE statements outside transactions as server-side prepared
+	// statements, their literals as parameters. Default false.
+	PrepareSimple bool `yaml:"prepare_simple"`
 }
 
 // TCP tunes how pgshard finds out that the other end of a client or server

@@ -1,0 +1,147 @@
+package proxy_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// answer is what a simple query returns, as a client sees it on the wire.
+type answer struct {
+	results []string
+	err     string
+}
+
+// simpleAnswer runs sql with the simple protocol and renders every result:
+// column names and type OIDs, rows, command tag, and an error's code,
+// message and cursor position.
+func simpleAnswer(ctx context.Context, t *testing.T, c *pgconn.PgConn, sql string) answer {
+	t.Helper()
+	var a answer
+	rr := c.Exec(ctx, sql)
+	for rr.NextResult() {
+		res := rr.ResultReader()
+		var b strings.Builder
+		for _, f := range res.FieldDescriptions() {
+			fmt.Fprintf(&b, "%s:%d ", f.Name, f.DataTypeOID)
+		}
+		for res.NextRow() {
+			b.WriteString("|")
+			for _, v := range res.Values() {
+				if v == nil {
+					b.WriteString("NULL,")
+				} else {
+					fmt.Fprintf(&b, "%s,", v)
+				}
+			}
+		}
+		tag, err := res.Close()
+		fmt.Fprintf(&b, " %s", tag)
+		if err != nil {
+			fmt.Fprintf(&b, " err %v", err)
+		}
+		a.results = append(a.results, b.String())
+	}
+	if err := rr.Close(); err != nil {
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) {
+			t.Fatalf("%s: %v", sql, err)
+		}
+		a.err = fmt.Sprintf("%s %s at %d", pe.Code, pe.Message, pe.Position)
+	}
+	return a
+}
+
+// TestPrepareSimpleAnswersAsPostgres runs simple queries through pgshard
+// with pool.prepare_simple and compares every answer, type OIDs and error
+// positions included, with the same query sent straight to the server.
+func TestPrepareSimpleAnswersAsPostgres(t *testing.T) {
+	ctx := ctxFor(t, 2*time.Minute)
+	p := startProxy(t, proxyOptions{pool: "prepare_simple: true\nsize: 1"})
+	direct, err := pgconn.Connect(ctx, pg.Shards[0].Primary.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close(context.Background())
+	proxied, err := pgconn.Connect(ctx, p.DSN("app", "app-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxied.Close(context.Background())
+
+	setup := `DROP TABLE IF EXISTS sf_items;
+		CREATE TABLE sf_items (id bigint PRIMARY KEY, name text, price numeric, born date, tags text[]);
+		INSERT INTO sf_items SELECT g, 'item ' || g, g * 1.25, DATE '2024-01-01' + g, ARRAY['t' || (g % 3)] FROM generate_series(1, 50) g`
+	if a := simpleAnswer(ctx, t, direct, setup); a.err != "" {
+		t.Fatal(a.err)
+	}
+	queries := []string{
+		"SELECT id, name, price FROM sf_items WHERE id = 12",
+		"SELECT id, name FROM sf_items WHERE id IN (10, 11, 12) ORDER BY 1 DESC",
+		"SELECT name, count(*) FROM sf_items WHERE id > 10 GROUP BY 1 ORDER BY 2, 1 LIMIT 3",
+		// Column 10, not the constant 10.
+		"SELECT id, name, price, born, tags, 1, 2, 3, 4, -id FROM sf_items WHERE id < 30 ORDER BY 10, 1 LIMIT 3",
+		"SELECT DISTINCT ON (2) id, born > DATE '2024-01-20' FROM sf_items ORDER BY 2, 1",
+		"SELECT id FROM sf_items WHERE born = '2024-01-13' AND name = 'item 12'",
+		"SELECT 12345, 3000000000, -2147483647, -2147483648, 1.5, 99999999999999999999, 'abc'::text, E'a\\tb' || 'x'",
+		"SELECT price * 2.50, price::numeric(10,1), name::varchar(3) FROM sf_items WHERE id = 40",
+		"SELECT 'héllo' || name, nocolumn FROM sf_items WHERE id = 40", // error position after a multi-byte literal
+		"SELECT id FROM sf_items WHERE id = '12x'",                     // refused at Bind: the simple query's own error
+		"SELECT 'unknown type'", // refused at Parse: runs as sent
+		"SELECT 'again', 'unknown type'",
+		"SELECT tags FROM sf_items WHERE tags = '{t1}' ORDER BY id LIMIT 2",
+		"SELECT id FROM sf_items WHERE name LIKE 'item 4%' ORDER BY id",
+		"UPDATE sf_items SET name = 'renamed ' || id WHERE id = 45 RETURNING id, name",
+		// A write and its undo, so each target runs it on the same rows.
+		"INSERT INTO sf_items (id, name) VALUES (1001, 'new'), (1002, 'newer') RETURNING id, price\x00" +
+			"DELETE FROM sf_items WHERE id IN (1001, 1002)",
+		"SELECT id FROM sf_items WHERE id = 12 FOR UPDATE",
+		"SELECT 1/0 FROM sf_items WHERE id = 12", // an error while executing
+		"SELECT id FROM sf_items WHERE id = 12",
+	}
+	run := func(c *pgconn.PgConn, steps string) (out []answer) {
+		for _, q := range strings.Split(steps, "\x00") {
+			out = append(out, simpleAnswer(ctx, t, c, q))
+		}
+		return out
+	}
+	for _, q := range queries {
+		want := run(direct, q)
+		for range 2 { // the second time, the statement is prepared already
+			if got := run(proxied, q); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("%q\n got %v\nwant %v", q, got, want)
+			}
+		}
+	}
+
+	// The server ran a prepared statement with the literals as parameters,
+	// padded so positions stay: current_query() is the text it holds.
+	const probe = "SELECT current_query() WHERE 12345 = 12345"
+	if got := simpleAnswer(ctx, t, proxied, probe); !strings.Contains(fmt.Sprint(got), "WHERE $1    = $2   ") {
+		t.Errorf("server form not used: %v", got)
+	}
+	// Not inside a transaction: a refusal there would abort it.
+	if got := simpleAnswer(ctx, t, proxied, "BEGIN; "+probe+"; COMMIT"); !strings.Contains(fmt.Sprint(got), "WHERE 12345 = 12345") {
+		t.Errorf("server form used inside a transaction: %v", got)
+	}
+
+	// DDL changes the result type of a prepared SELECT *: the server
+	// refuses the old statement at Bind; the query runs as sent and the
+	// statement is prepared anew.
+	const star = "SELECT * FROM sf_items WHERE id = 12"
+	simpleAnswer(ctx, t, proxied, star)
+	if a := simpleAnswer(ctx, t, direct, "ALTER TABLE sf_items ADD COLUMN extra int DEFAULT 7"); a.err != "" {
+		t.Fatal(a.err)
+	}
+	want := simpleAnswer(ctx, t, direct, star)
+	for range 2 {
+		if got := simpleAnswer(ctx, t, proxied, star); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("after ALTER TABLE:\n got %v\nwant %v", got, want)
+		}
+	}
+}

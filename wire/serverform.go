@@ -1,0 +1,112 @@
+package wire
+
+import (
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pgshard/pgshard/router"
+)
+
+// Server forms (pool.prepare_simple): a simple query that is one SELECT,
+// INSERT, UPDATE or DELETE outside a transaction runs as Bind, Describe,
+// Execute and Sync of a server-side prepared statement whose parameters
+// are its literals (router.ServerForm), prepared on the connection the
+// first time it runs there. The server then parses and plans each shape
+// once per connection instead of once per query, which is most of what a
+// short query costs it. The client sees what the simple protocol gives:
+// ParseComplete, BindComplete and NoData are swallowed.
+//
+// Only outside a transaction, because a server may refuse a form the
+// client's text would not have failed (SELECT 'a': a parameter's type
+// cannot be inferred there), and that refusal must not abort a client's
+// transaction. Refused at Parse or Bind, before anything ran, the query
+// is sent as it came, and a shape refused at Parse is not tried again.
+
+// formRefusal is a server's error for a server form, and the message it
+// answered: 'P' (Parse) or 'B' (Bind).
+type formRefusal struct {
+	*pgError
+	at byte
+}
+
+// refusesForm reports whether an error at Parse or Bind of a server form
+// may be the form's own doing, so the query should run as sent: syntax or
+// semantics (42: a parameter where the grammar wants a constant, a type
+// it cannot infer), 0A000 (cached plan must not change result type),
+// 26000 (statement gone), or data (22: a literal the parameter's type
+// rejects, which the query as sent reports in its own words). Anything
+// else (a cancel, a lack of resources) is the query's answer either way.
+func refusesForm(code string) bool {
+	switch {
+	case strings.HasPrefix(code, "42"), strings.HasPrefix(code, "22"):
+		return true
+	}
+	return code == codeFeatureNotSupported || code == codeInvalidSQLStatementName
+}
+
+// useServerForm reports whether a simple query's statements run as a
+// server form, which it then holds in s.form.
+func (s *session) useServerForm(routed []router.Statement) bool {
+	if len(routed) != 1 || s.txStatus != 'I' || s.deferred != "" || s.batchOpen {
+		return false
+	}
+	pool := &s.srv.conf().Pool
+	return pool.PrepareSimple && pool.PreparedCache > 0 && routed[0].Route.Plan.HasServerForm() &&
+		s.db.router.ServerFormOf(&routed[0], &s.form)
+}
+
+// runServerForm runs the attached statement's server form (in s.form) on
+// the attached server and relays the answer as runQuery would; a form the
+// server refuses runs as the client sent it.
+func (s *session) runServerForm(body []byte, st *router.Statement) error {
+	sc := s.sc
+	f := &s.form
+	s.lastNode = sc.pool.node
+	s.readRetry = s.onReplica && s.txStatus == 'I'
+	s.relayed = 0
+	defer func() { s.readRetry = false }()
+	s.beginServerBatch()
+	if _, ok := sc.prepared.Get(f.Name); !ok {
+		name := strings.Clone(f.Name)
+		sc.prepared.Add(name, struct{}{})
+		if err := writeMsg(sc.w, &s.scratch, &pgproto3.Parse{Name: name, Query: f.Text, ParameterOIDs: f.OIDs}); err != nil {
+			return s.serverLost(err, true)
+		}
+		s.pending = append(s.pending, pendingResp{kind: 'P', action: actHidden, server: name, fallback: true})
+	}
+	for _, m := range [...]encoder{
+		&pgproto3.Bind{PreparedStatement: f.Name, Parameters: f.Params},
+		&pgproto3.Describe{ObjectType: 'P'},
+		&pgproto3.Execute{},
+		&pgproto3.Sync{},
+	} {
+		if err := writeMsg(sc.w, &s.scratch, m); err != nil {
+			return s.serverLost(err, true)
+		}
+	}
+	s.pending = append(s.pending,
+		pendingResp{kind: 'B', action: actHidden, fallback: true},
+		pendingResp{kind: 'D', action: actRowDescription},
+		pendingResp{kind: 'E', action: actRelay})
+	if err := sc.w.Flush(); err != nil {
+		return s.serverLost(err, true)
+	}
+	err := s.relay(true)
+	refused := s.formRefused
+	s.formRefused, s.swallowRFQ = nil, false
+	if err != nil || refused == nil || s.sc == nil {
+		return err
+	}
+	s.log.Debug("server refused a statement's server form; running it as sent", "code", refused.Code, "err", refused.Message)
+	switch {
+	case refused.at == 'P':
+		st.Route.Plan.RefuseServerForm()
+	case refused.Code == codeFeatureNotSupported || refused.Code == codeInvalidSQLStatementName:
+		// "cached plan must not change result type" after DDL, or the
+		// statement is gone: close it (the LRU's eviction does) and
+		// prepare it again next time.
+		sc.prepared.Remove(f.Name)
+	}
+	return s.runQuery(body)
+}
