@@ -18,7 +18,8 @@ PG_PORT=${BENCH_PG_PORT:-55432}
 PGBOUNCER_PORT=${BENCH_PGBOUNCER_PORT:-56432}
 PGSHARD_PORT=${BENCH_PGSHARD_PORT:-6433}
 GORELAY_PORT=${BENCH_GORELAY_PORT:-6434}
-TARGETS=${BENCH_TARGETS:-direct pgbouncer gorelay pgshard}
+PGSHARD_PS_PORT=${BENCH_PGSHARD_PS_PORT:-6435}
+TARGETS=${BENCH_TARGETS:-direct pgbouncer gorelay pgshard pgshard-ps}
 MODES=${BENCH_MODES:-simple extended prepared}
 QUICK=${BENCH_QUICK:-0}
 if [ "$QUICK" = 1 ]; then
@@ -48,7 +49,7 @@ die() {
 }
 
 is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
-for v in PG_PORT PGBOUNCER_PORT PGSHARD_PORT GORELAY_PORT REPS DURATION SCALE POOL_SIZE IDLE_CONNS; do
+for v in PG_PORT PGBOUNCER_PORT PGSHARD_PORT GORELAY_PORT PGSHARD_PS_PORT REPS DURATION SCALE POOL_SIZE IDLE_CONNS; do
 	is_uint "${!v}" || die "$v must be a non-negative integer, got '${!v}'"
 done
 for c in $CLIENTS; do
@@ -58,11 +59,11 @@ for m in $MODES; do
 	case $m in simple | extended | prepared) ;; *) die "BENCH_MODES: unknown mode '$m'" ;; esac
 done
 for t in $TARGETS; do
-	case $t in direct | pgbouncer | gorelay | pgshard) ;; *) die "BENCH_TARGETS: unknown target '$t' (want direct, pgbouncer, gorelay, pgshard)" ;; esac
+	case $t in direct | pgbouncer | gorelay | pgshard | pgshard-ps) ;; *) die "BENCH_TARGETS: unknown target '$t' (want direct, pgbouncer, gorelay, pgshard, pgshard-ps)" ;; esac
 done
 [ "$REPS" -ge 1 ] || die "BENCH_REPS must be at least 1"
-if [ "$(printf '%s\n' "$PG_PORT" "$PGBOUNCER_PORT" "$PGSHARD_PORT" "$GORELAY_PORT" | sort -u | wc -l)" != 4 ]; then
-	die "the four ports must differ"
+if [ "$(printf '%s\n' "$PG_PORT" "$PGBOUNCER_PORT" "$PGSHARD_PORT" "$GORELAY_PORT" "$PGSHARD_PS_PORT" | sort -u | wc -l)" != 5 ]; then
+	die "the five ports must differ"
 fi
 
 has_target() { [[ " $TARGETS " == *" $1 "* ]]; }
@@ -213,6 +214,7 @@ summary_table() {
 			}
 			for (ti = 1; ti <= nt; ti++) {
 				t = T[ti]; k = m SUBSEP c SUBSEP t
+				if (t == "pgshard-ps" && m != "simple") continue # the option changes simple queries only
 				if (!(k in runs)) {
 					why = (t in NA) ? t ": not available (" NA[t] ")" : "not run"
 					printf "| %s | %s | %s | %s | - | - | - | - | - |\n", m, c, t, why
@@ -271,6 +273,7 @@ write_report() {
 		echo "- PostgreSQL ${PG_VERSION:-?} (fsync=off, shared_buffers=256MB, max_connections=300), pgbench -i -s $SCALE"
 		echo "- PgBouncer: ${PGBOUNCER_VERSION:-n/a}; pgshard: ${PGSHARD_VERSION:-n/a}; both transaction pooling, pool size $POOL_SIZE"
 		has_target gorelay && echo "- gorelay: bench/gorelay, the floor of a Go proxy (one server connection per client, no parsing)"
+		has_target pgshard-ps && echo "- pgshard-ps: pgshard with \`pool.prepare_simple: true\` (simple queries run as server-side prepared statements); simple mode only"
 		echo "- workload: pgbench -n -S -M <mode> -c <clients> -j min(clients,2) -T $DURATION, $REPS repetition(s), targets alternating: $TARGETS"
 		echo "- everything on 127.0.0.1, client sslmode=disable; pgbench shares the $(nproc) cores with the servers"
 		for t in $TARGETS; do
@@ -302,6 +305,7 @@ POSTMASTER_PID=
 PGBOUNCER_PID=
 PGBOUNCER_WRAPPER_PID=
 PGSHARD_PID=
+PGSHARD_PS_PID=
 GORELAY_PID=
 PGBENCH_PID=
 IDLE_PID=
@@ -312,8 +316,8 @@ PGBOUNCER_VERSION=
 PGSHARD_VERSION=
 WHY=
 declare -A NA=()   # target -> reason it is not available
-declare -A PID_OF=([direct]="" [pgbouncer]="" [gorelay]="" [pgshard]="")
-declare -A PORT_OF=([direct]=$PG_PORT [pgbouncer]=$PGBOUNCER_PORT [gorelay]=$GORELAY_PORT [pgshard]=$PGSHARD_PORT)
+declare -A PID_OF=([direct]="" [pgbouncer]="" [gorelay]="" [pgshard]="" [pgshard-ps]="")
+declare -A PORT_OF=([direct]=$PG_PORT [pgbouncer]=$PGBOUNCER_PORT [gorelay]=$GORELAY_PORT [pgshard]=$PGSHARD_PORT [pgshard-ps]=$PGSHARD_PS_PORT)
 
 cleanup() {
 	local rc=$?
@@ -324,6 +328,7 @@ cleanup() {
 	reap_wrapper "$IDLE_PID" 100
 	stop_pid "$PGBENCH_PID" 5
 	stop_pid "$PGSHARD_PID" 10
+	stop_pid "$PGSHARD_PS_PID" 10
 	stop_pid "$GORELAY_PID" 5
 	stop_pid "$PGBOUNCER_PID" 10
 	reap_wrapper "$PGBOUNCER_WRAPPER_PID"
@@ -350,7 +355,7 @@ cleanup() {
 		local logs=$OUT_DIR/logs-$STAMP f
 		mkdir -p "$logs"
 		for f in postgres.log initdb.log pgbench-init.log pgbouncer.log pgbouncer.out pgshard-build.log \
-			pgshard.log pgshard.yaml gorelay-build.log gorelay.log idle-pgshard.out idle-pgbouncer.out raw.tsv; do
+			pgshard.log pgshard.yaml pgshard-ps.log pgshard-ps.yaml gorelay-build.log gorelay.log idle-pgshard.out idle-pgbouncer.out raw.tsv; do
 			[ -s "$TMP/$f" ] && cp "$TMP/$f" "$logs/"
 		done
 		[ -d "$TMP/runs" ] && cp -r "$TMP/runs" "$logs/"
@@ -537,31 +542,47 @@ EOF
 }
 
 # --------------------------------------------------------------- pgshard ----
-start_pgshard() {
-	local yaml_pw
+# Builds pgshard once (unless BENCH_PGSHARD_BIN names one); why it is not
+# available, if so, goes to both of its targets.
+build_pgshard() {
+	local why=
 	if [ -z "$PGSHARD_BIN" ]; then
 		if ! command -v go >/dev/null; then
-			NA[pgshard]="go toolchain not found"
+			why="go toolchain not found"
 		else
 			log "building pgshard"
 			PGSHARD_BIN=$TMP/pgshard
 			if ! go build -o "$PGSHARD_BIN" ./cmd/pgshard >"$TMP/pgshard-build.log" 2>&1; then
-				NA[pgshard]="build failed: $(first_error "$TMP/pgshard-build.log")"
+				why="build failed: $(first_error "$TMP/pgshard-build.log")"
 			fi
 		fi
 	elif [ ! -x "$PGSHARD_BIN" ]; then
-		NA[pgshard]="BENCH_PGSHARD_BIN=$PGSHARD_BIN is not executable"
+		why="BENCH_PGSHARD_BIN=$PGSHARD_BIN is not executable"
 	fi
-	if [ -z "${NA[pgshard]:-}" ]; then
-		yaml_pw=${PASSWORD//\'/\'\'}
-		cat >"$TMP/pgshard.yaml" <<EOF
-listen: 127.0.0.1:$PGSHARD_PORT
+	if [ -n "$why" ]; then
+		NA[pgshard]=$why
+		NA[pgshard-ps]=$why
+		log "pgshard: not available ($why)"
+		return 1
+	fi
+	PGSHARD_VERSION=$("$PGSHARD_BIN" version 2>/dev/null | head -n1 || true)
+}
+
+# start_pgshard TARGET PORT [POOL-LINE]: pgshard as TARGET, with one more
+# line in its pool section. Sets LAUNCHED_PID (empty when it failed).
+start_pgshard() {
+	local t=$1 port=$2 extra=${3:-} yaml_pw pid
+	LAUNCHED_PID=
+	yaml_pw=${PASSWORD//\'/\'\'}
+	cat >"$TMP/$t.yaml" <<EOF
+listen: 127.0.0.1:$port
 # No admin listener: the benchmark measures the data path only (and the
 # default admin port may be the data port chosen here).
 admin: {listen: "off"}
 pool:
   mode: transaction
   size: $POOL_SIZE
+$extra
 users:
   - name: bench
     password: '$yaml_pw'
@@ -579,22 +600,19 @@ databases:
       tables:
         - {name: pgbench_accounts, key: aid}
 EOF
-		chmod 600 "$TMP/pgshard.yaml"
-		log "starting pgshard on 127.0.0.1:$PGSHARD_PORT"
-		# shellcheck disable=SC2086 # BENCH_PGSHARD_ARGS is a word list on purpose
-		"$PGSHARD_BIN" serve --config "$TMP/pgshard.yaml" $PGSHARD_ARGS >"$TMP/pgshard.log" 2>&1 &
-		PGSHARD_PID=$!
-		if ! wait_ready "$PGSHARD_PID" "$PGSHARD_PORT" 10 "$TMP/pgshard.log"; then
-			NA[pgshard]=$WHY
-		else
-			PID_OF[pgshard]=$PGSHARD_PID
-			PGSHARD_VERSION=$("$PGSHARD_BIN" version 2>/dev/null | head -n1 || true)
-			return 0
-		fi
+	chmod 600 "$TMP/$t.yaml"
+	log "starting $t on 127.0.0.1:$port"
+	# shellcheck disable=SC2086 # BENCH_PGSHARD_ARGS is a word list on purpose
+	"$PGSHARD_BIN" serve --config "$TMP/$t.yaml" $PGSHARD_ARGS >"$TMP/$t.log" 2>&1 &
+	pid=$!
+	if wait_ready "$pid" "$port" 10 "$TMP/$t.log"; then
+		PID_OF[$t]=$pid
+		LAUNCHED_PID=$pid
+		return 0
 	fi
-	log "pgshard: not available (${NA[pgshard]})"
-	stop_pid "$PGSHARD_PID" 5
-	PGSHARD_PID=
+	NA[$t]=$WHY
+	log "$t: not available (${NA[$t]})"
+	stop_pid "$pid" 5
 }
 
 # ---------------------------------------------------------------- gorelay ----
@@ -627,7 +645,21 @@ start_gorelay() {
 
 if has_target pgbouncer; then start_pgbouncer; fi
 if has_target gorelay; then start_gorelay; fi
-if has_target pgshard; then start_pgshard; fi
+if { has_target pgshard || has_target pgshard-ps; } && build_pgshard; then
+	if has_target pgshard; then
+		start_pgshard pgshard "$PGSHARD_PORT"
+		PGSHARD_PID=$LAUNCHED_PID
+	fi
+	if has_target pgshard-ps; then
+		# The same pgshard with simple queries run as server-side prepared
+		# statements (pool.prepare_simple); it changes simple mode only.
+		start_pgshard pgshard-ps "$PGSHARD_PS_PORT" "  prepare_simple: true"
+		PGSHARD_PS_PID=$LAUNCHED_PID
+	fi
+fi
+if has_target pgshard-ps && [[ " $MODES " != *" simple "* ]]; then
+	log "pgshard-ps: runs in simple mode only, which BENCH_MODES leaves out"
+fi
 
 # ------------------------------------------------------------ pgbench runs ----
 # raw.tsv: rep mode clients target status tps latency_ms failed txns cpu_us_per_tx note
@@ -679,6 +711,8 @@ for ((rep = 1; rep <= REPS; rep++)); do
 			for t in $TARGETS; do
 				alive "$POSTMASTER_PID" || die "PostgreSQL exited: $(first_error "$TMP/postgres.log")"
 				[ -z "${NA[$t]:-}" ] || continue
+				# pool.prepare_simple changes simple queries only.
+				[ "$t" != pgshard-ps ] || [ "$mode" = simple ] || continue
 				bench_one "$rep" "$mode" "$c" "$t"
 			done
 		done
