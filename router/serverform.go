@@ -56,7 +56,7 @@ type serverForm struct {
 
 // HasServerForm reports whether statements of this plan may run as
 // server-side prepared statements (see ServerFormOf).
-func (p *Plan) HasServerForm() bool { return p.server != nil && !p.server.refused.Load() }
+func (p *Plan) HasServerForm() bool { return p != nil && p.server != nil && !p.server.refused.Load() }
 
 // RefuseServerForm records that a server could not prepare a form of this
 // plan's statements: they run as the client sent them from now on.
@@ -71,7 +71,7 @@ func (p *Plan) RefuseServerForm() {
 // fields are valid until the next call.
 func (r *Router) ServerFormOf(st *Statement, f *ServerForm) bool {
 	p := st.Route.Plan
-	if p == nil || !p.HasServerForm() {
+	if !p.HasServerForm() {
 		return false
 	}
 	text := st.Text
