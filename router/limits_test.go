@@ -1,8 +1,10 @@
 package router
 
 import (
+	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
 )
@@ -57,9 +59,13 @@ func FuzzRoute(f *testing.F) {
 	r := testRouter(f)
 	_, users := r.Schema().lookup("", "users")
 	cols := KeyColumns{users: 1}
+	var form ServerForm
 	f.Fuzz(func(t *testing.T, q string) {
 		for _, st := range r.Simple(q) {
 			_ = st.Route.Describe()
+			if r.ServerFormOf(&st, &form) {
+				checkServerForm(t, st.Text, &form)
+			}
 		}
 		for _, st := range r.SimpleWith(q, "", cols) {
 			_ = st.Route.Describe()
@@ -70,4 +76,23 @@ func FuzzRoute(f *testing.F) {
 		_, _ = CursorQuery(q)
 		_, _ = ParseCursorOp(q)
 	})
+}
+
+// checkServerForm checks what the wire relies on in a server form: the
+// text keeps every character position of the statement (so the server's
+// error positions hold), differs only where a $n stands, and has one
+// parameter, with a type, per $n.
+func checkServerForm(t *testing.T, text string, f *ServerForm) {
+	t.Helper()
+	if utf8.RuneCountInString(f.Text) != utf8.RuneCountInString(text) {
+		t.Fatalf("%q: server form %q moves positions", text, f.Text)
+	}
+	if len(f.Params) != len(f.OIDs) || !strings.HasPrefix(f.Name, "pgshard_s") {
+		t.Fatalf("%q: %d params, %d types, name %q", text, len(f.Params), len(f.OIDs), f.Name)
+	}
+	for i := range f.Params {
+		if !strings.Contains(f.Text, "$"+strconv.Itoa(i+1)) {
+			t.Fatalf("%q: server form %q lacks $%d", text, f.Text, i+1)
+		}
+	}
 }
