@@ -109,7 +109,7 @@ func (m *mergeBuilder) calc(n *pg.Node) (merge.Calc, error) {
 		return nil, errors.New("its constants must be numbers")
 	case n.GetTypeCast() != nil:
 		tc := n.GetTypeCast()
-		oid, ok := castTarget(tc.TypeName)
+		cast, ok := castTarget(tc.TypeName)
 		if !ok {
 			return nil, errors.New("it casts to a type pgshard does not compute")
 		}
@@ -117,7 +117,8 @@ func (m *mergeBuilder) calc(n *pg.Node) (merge.Calc, error) {
 		if err != nil {
 			return nil, err
 		}
-		return merge.CalcCast{Arg: arg, OID: oid}, nil
+		cast.Arg = arg
+		return cast, nil
 	case n.GetCoalesceExpr() != nil:
 		var args []merge.Calc
 		for _, a := range n.GetCoalesceExpr().Args {
@@ -198,14 +199,34 @@ func (m *mergeBuilder) variance(f *pg.FuncCall) (merge.Calc, error) {
 	return merge.CalcVariance{N: n, SumX: sumX, SumX2: sumX2, Sample: kind[0], Sqrt: kind[1]}, nil
 }
 
-// castTarget is the type OID of a cast pgshard can compute: a number or
-// text type without a type modifier or array bounds.
-func castTarget(t *pg.TypeName) (uint32, bool) {
-	if t == nil || len(t.Names) == 0 || len(t.Typmods) > 0 || len(t.ArrayBounds) > 0 || t.Setof {
-		return 0, false
+// castTarget is a cast pgshard can compute (without its argument): to a
+// number or text type, without array bounds or a type modifier except
+// numeric's precision and scale. A modifier PostgreSQL rejects
+// (numeric(0)) fails on the shards first.
+func castTarget(t *pg.TypeName) (merge.CalcCast, bool) {
+	if t == nil || len(t.Names) == 0 || len(t.ArrayBounds) > 0 || t.Setof {
+		return merge.CalcCast{}, false
 	}
 	oid, ok := merge.CastOIDs[strings.ToLower(t.Names[len(t.Names)-1].GetString_().GetSval())]
-	return oid, ok
+	c := merge.CalcCast{OID: oid}
+	switch {
+	case !ok:
+		return c, false
+	case len(t.Typmods) == 0:
+		return c, true
+	case oid != merge.OIDNumeric || len(t.Typmods) > 2:
+		return c, false
+	}
+	var mods [2]int32
+	for i, m := range t.Typmods {
+		ival := m.GetAConst().GetIval()
+		if ival == nil {
+			return c, false
+		}
+		mods[i] = ival.Ival
+	}
+	c.Precision, c.Scale = mods[0], mods[1]
+	return c, c.Precision > 0
 }
 
 // derivedName is the column name PostgreSQL gives a derived item without

@@ -96,11 +96,11 @@ func (m *mergeBuilder) havingExpr(n *pg.Node) (merge.Expr, error) {
 		// type from the other operand, and so does the merge.
 		return merge.Const{Param: int(n.GetParamRef().Number)}, nil
 	case n.GetTypeCast() != nil && n.GetTypeCast().Arg.GetParamRef() != nil:
-		oid, ok := castTarget(n.GetTypeCast().TypeName)
-		if !ok {
+		cast, ok := castTarget(n.GetTypeCast().TypeName)
+		if !ok || cast.Precision > 0 {
 			return nil, fmt.Errorf("pgshard: cannot merge HAVING with a parameter cast to that type across shards")
 		}
-		return merge.Const{Param: int(n.GetTypeCast().Arg.GetParamRef().Number), TypeOID: oid}, nil
+		return merge.Const{Param: int(n.GetTypeCast().Arg.GetParamRef().Number), TypeOID: cast.OID}, nil
 	}
 	if col, ok := m.find(n, false); ok {
 		return merge.ColRef{Col: col}, nil

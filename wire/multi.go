@@ -461,7 +461,7 @@ func (s *session) combine(rt *router.Route, results []*shardResult) answer {
 	if err != nil {
 		var me *merge.Error
 		if errors.As(err, &me) {
-			return answer{err: &pgError{Code: me.Code, Message: me.Message}}
+			return answer{err: &pgError{Code: me.Code, Message: me.Message, Detail: me.Detail}}
 		}
 		return answer{err: &pgError{Code: codeInternalError, Message: "pgshard: merging shard results: " + err.Error()}}
 	}

@@ -154,6 +154,10 @@ func corpus() []query {
 		q(`SELECT country FROM users GROUP BY country ORDER BY sum(balance) / count(*) DESC, country NULLS FIRST`, true),
 		q(`SELECT country, count(*) FROM users GROUP BY country HAVING round(avg(score), 1) >= 49.5 AND count(*)::int > 3 ORDER BY 1 NULLS FIRST`, true),
 		q(`SELECT status, count(*) FROM orders WHERE amount > $1 GROUP BY status HAVING sum(amount) / count(*) > 100 ORDER BY 1`, true, "5"),
+		// Casts to numeric(p,s): rounded half away from zero, in range.
+		q(`SELECT count(*)::numeric(10,2), count(*)::decimal(5) FROM users`, true),
+		q(`SELECT country, sum(balance)::numeric(16,1), avg(score)::numeric(6,3), (sum(balance) / 3)::numeric(20,-2) FROM users GROUP BY country ORDER BY 1 NULLS FIRST`, true),
+		q(`SELECT status, round(sum(amount) / count(*), 4)::numeric(12,2) AS mean FROM orders GROUP BY status ORDER BY mean DESC, 1`, true),
 		// Standard deviation and variance from merged count, sum and sum of squares.
 		q(`SELECT stddev(score), variance(score), stddev_pop(balance), var_pop(balance), stddev_samp(score), var_samp(balance) FROM users`, true),
 		q(`SELECT country, stddev(balance), round(variance(score), 3) FROM users GROUP BY country ORDER BY 1 NULLS FIRST`, true),
@@ -261,7 +265,7 @@ var refused = []string{
 	`SELECT max(ARRAY[score]) FROM users`,
 	`SELECT (SELECT count(*) FROM countries WHERE code IN (SELECT country FROM users WHERE score > 90)), user_id FROM users`,
 	`SELECT c.code, count(u.user_id) FROM users u RIGHT JOIN countries c ON u.country = c.code GROUP BY 1`,
-	`SELECT count(*)::numeric(10,2) FROM users`,
+	`SELECT count(*)::varchar(3) FROM users`,
 	`SELECT COALESCE(max(name), 'none') FROM users`,
 	`SELECT max(created)::text FROM users`,
 	`SELECT country FROM users INTERSECT SELECT status FROM orders`,
@@ -309,6 +313,18 @@ func differential(t *testing.T, p *pgshardtest.Proxy) {
 		}
 		if diff := compare(want, got, q.ordered); diff != "" {
 			t.Errorf("query %d differs: %s %v\n%s", i, q.sql, q.args, diff)
+		}
+	}
+	// Errors the merge raises, as PostgreSQL raises them.
+	for _, sql := range []string{
+		`SELECT sum(balance)::numeric(3,0) FROM users`,
+		`SELECT country, (sum(score) * 1000)::numeric(4,2) FROM users GROUP BY country`,
+	} {
+		_, werr := run(ctx, direct, query{sql: sql})
+		_, gerr := run(ctx, through, query{sql: sql})
+		var we, ge *pgconn.PgError
+		if !errors.As(werr, &we) || !errors.As(gerr, &ge) || we.Code != ge.Code || we.Message != ge.Message || we.Detail != ge.Detail {
+			t.Errorf("%s: got %v, want %v", sql, gerr, werr)
 		}
 	}
 	for _, sql := range refused {

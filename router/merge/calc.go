@@ -1,6 +1,7 @@
 package merge
 
 import (
+	"fmt"
 	"math/big"
 	"strconv"
 	"strings"
@@ -21,10 +22,13 @@ type CalcCol struct{ Col int }
 // else numeric (an integer); numeric with its digits' scale (a decimal).
 type CalcNum struct{ Text string }
 
-// CalcCast is Arg::OID (one of CastOIDs, without a type modifier).
+// CalcCast is Arg::OID (one of CastOIDs), or Arg::numeric(Precision,
+// Scale) when OID is numeric and Precision is above 0.
 type CalcCast struct {
-	Arg Calc
-	OID uint32
+	Arg       Calc
+	OID       uint32
+	Precision int32
+	Scale     int32
 }
 
 // CalcCoalesce is COALESCE(Args...).
@@ -68,7 +72,11 @@ func (c CalcVariance) String() string {
 func (c CalcCol) String() string { return "$" + strconv.Itoa(c.Col) }
 func (c CalcNum) String() string { return c.Text }
 func (c CalcCast) String() string {
-	return "(" + c.Arg.String() + ")::" + strconv.Itoa(int(c.OID))
+	s := "(" + c.Arg.String() + ")::" + strconv.Itoa(int(c.OID))
+	if c.Precision > 0 {
+		s += "(" + strconv.Itoa(int(c.Precision)) + "," + strconv.Itoa(int(c.Scale)) + ")"
+	}
+	return s
 }
 func (c CalcCoalesce) String() string {
 	parts := make([]string, len(c.Args))
@@ -93,7 +101,7 @@ func MapCols(c Calc, f func(int) int) Calc {
 	case CalcCol:
 		return CalcCol{Col: f(c.Col)}
 	case CalcCast:
-		return CalcCast{Arg: MapCols(c.Arg, f), OID: c.OID}
+		return CalcCast{Arg: MapCols(c.Arg, f), OID: c.OID, Precision: c.Precision, Scale: c.Scale}
 	case CalcCoalesce:
 		args := make([]Calc, len(c.Args))
 		for i, a := range c.Args {
@@ -268,7 +276,10 @@ func (ev *calcEval) eval(c Calc, row Row) (value, error) {
 		if err != nil {
 			return value{}, err
 		}
-		return castValue(v, from, c.OID)
+		if v, err = castValue(v, from, c.OID); err != nil || c.Precision <= 0 || v.k != vNumeric {
+			return v, err
+		}
+		return numericTypmod(v, c.Precision, c.Scale)
 	case CalcCoalesce:
 		common, err := ev.typeOf(c)
 		if err != nil {
@@ -460,6 +471,32 @@ func divDecimal(a, b decimal) decimal {
 		q.Neg(q)
 	}
 	return decimal{coef: q, scale: rscale}
+}
+
+// numericTypmod is apply_typmod and apply_typmod_special of PostgreSQL
+// 15: v rounded to scale (half away from zero), which must then be below
+// 10^(precision-scale) in absolute value; NaN passes, infinities do not.
+func numericTypmod(v value, precision, scale int32) (value, error) {
+	overflow := func(detail string) (value, error) {
+		return value{}, &Error{Code: CodeNumericOutOfRange, Message: "numeric field overflow", Detail: detail}
+	}
+	switch v.n.special {
+	case decNaN:
+		return v, nil
+	case decPosInf, decNegInf:
+		return overflow(fmt.Sprintf("A field with precision %d, scale %d cannot hold an infinite value.", precision, scale))
+	}
+	r := roundDecimal(v.n, scale)
+	maxDigits := precision - scale
+	// |r| < 10^maxDigits, r being coef × 10^-r.scale; maxDigits+r.scale
+	// is precision or precision-scale, above 0 either way.
+	if new(big.Int).Abs(r.coef).Cmp(pow10(maxDigits+r.scale)) >= 0 {
+		if maxDigits != 0 {
+			return overflow(fmt.Sprintf("A field with precision %d, scale %d must round to an absolute value less than 10^%d.", precision, scale, maxDigits))
+		}
+		return overflow(fmt.Sprintf("A field with precision %d, scale %d must round to an absolute value less than 1.", precision, scale))
+	}
+	return value{k: vNumeric, n: r}, nil
 }
 
 // roundDecimal is numeric_round: half away from zero at scale digits after

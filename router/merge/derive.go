@@ -27,6 +27,10 @@ var CastOIDs = map[string]uint32{
 	"float8": oidFloat8, "float4": oidFloat4, "real": oidFloat4, "text": oidText, "varchar": oidVarchar,
 }
 
+// OIDNumeric is numeric's type OID, the one cast that may carry a type
+// modifier (CalcCast.Precision).
+const OIDNumeric = oidNumeric
+
 // derive computes the Derived columns of the merged rows. The type the
 // expression works out to must be the one the shards reported for the
 // column: if pgshard's reading of PostgreSQL's type rules were wrong for

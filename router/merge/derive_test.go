@@ -2,6 +2,7 @@ package merge
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 )
@@ -143,5 +144,51 @@ func checkDerived(t *testing.T, cols []Column, rows []Row, expr Calc, want, code
 	}
 	if got != want {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// TestDerivedNumericTypmod checks casts to numeric(p,s) against
+// PostgreSQL 15, e.g. SELECT 1234.565::numeric(10,2) (1234.57) and
+// SELECT 999.995::numeric(5,2) (numeric field overflow, "A field with
+// precision 5, scale 2 must round to an absolute value less than 10^3.").
+func TestDerivedNumericTypmod(t *testing.T) {
+	for _, tt := range []struct {
+		from             uint32
+		value            string
+		precision, scale int32
+		want, detail     string
+	}{
+		{oidNumeric, "1234.565", 10, 2, "1234.57", ""},
+		{oidNumeric, "-2.345", 5, 2, "-2.35", ""},
+		{oidInt8, "42", 5, 1, "42.0", ""},
+		{oidNumeric, "12.5", 3, 0, "13", ""},
+		{oidNumeric, "1250.7", 5, -2, "1300", ""},
+		{oidNumeric, "0.0123", 2, 3, "0.012", ""},
+		{oidNumeric, "NaN", 5, 2, "NaN", ""},
+		{oidNumeric, "0", 1, 1, "0.0", ""},
+		{oidNumeric, "1000", 5, 2, "", "A field with precision 5, scale 2 must round to an absolute value less than 10^3."},
+		{oidNumeric, "999.995", 5, 2, "", "A field with precision 5, scale 2 must round to an absolute value less than 10^3."},
+		{oidNumeric, "-999.995", 5, 2, "", "A field with precision 5, scale 2 must round to an absolute value less than 10^3."},
+		{oidNumeric, "0.995", 2, 2, "", "A field with precision 2, scale 2 must round to an absolute value less than 1."},
+		{oidNumeric, "0.15", 2, 3, "", "A field with precision 2, scale 3 must round to an absolute value less than 10^-1."},
+		{oidNumeric, "Infinity", 5, 2, "", "A field with precision 5, scale 2 cannot hold an infinite value."},
+		{oidInt8, "123456", 5, 0, "", "A field with precision 5, scale 0 must round to an absolute value less than 10^5."},
+	} {
+		name := fmt.Sprintf("%s::numeric(%d,%d)", tt.value, tt.precision, tt.scale)
+		t.Run(name, func(t *testing.T) {
+			cols := []Column{{Name: "d", TypeOID: oidNumeric}, {Name: "agg", TypeOID: tt.from}}
+			rows := []Row{row("shard value", tt.value)}
+			err := derive(testMap, cols, rows, []Derived{{Col: 0, Expr: CalcCast{Arg: CalcCol{Col: 1}, OID: oidNumeric, Precision: tt.precision, Scale: tt.scale}}})
+			if tt.detail != "" {
+				var me *Error
+				if !errors.As(err, &me) || me.Code != CodeNumericOutOfRange || me.Message != "numeric field overflow" || me.Detail != tt.detail {
+					t.Fatalf("err = %#v, want numeric field overflow: %s", err, tt.detail)
+				}
+				return
+			}
+			if err != nil || string(rows[0][0]) != tt.want {
+				t.Fatalf("got %q, %v; want %q", rows[0][0], err, tt.want)
+			}
+		})
 	}
 }

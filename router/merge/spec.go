@@ -134,6 +134,7 @@ type Spec struct {
 type Error struct {
 	Code    string // SQLSTATE, e.g. "22003"
 	Message string
+	Detail  string
 }
 
 func (e *Error) Error() string { return e.Message + " (SQLSTATE " + e.Code + ")" }
