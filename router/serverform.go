@@ -52,11 +52,19 @@ type serverForm struct {
 	// literal whose type a parameter cannot infer, SELECT 'a'): it runs as
 	// sent from then on.
 	refused atomic.Bool
+	// rows: the statement returns rows (a SELECT, or RETURNING), whose
+	// type DDL may change under a prepared statement.
+	rows bool
 }
 
 // HasServerForm reports whether statements of this plan may run as
 // server-side prepared statements (see ServerFormOf).
 func (p *Plan) HasServerForm() bool { return p != nil && p.server != nil && !p.server.refused.Load() }
+
+// ServerFormReturnsRows reports whether the plan's statements return rows
+// (SELECT, RETURNING). A prepared statement that returns none cannot fail
+// with "cached plan must not change result type" after DDL.
+func (p *Plan) ServerFormReturnsRows() bool { return p.server == nil || p.server.rows }
 
 // RefuseServerForm records that a server could not prepare a form of this
 // plan's statements: they run as the client sent them from now on.
@@ -234,7 +242,9 @@ func planServerForm(stmt *pg.Node, lits []sqltext.Literal) *serverForm {
 		}
 		return true
 	})
-	sf := &serverForm{param: make([]bool, len(lits))}
+	sf := &serverForm{param: make([]bool, len(lits)), rows: stmt.GetSelectStmt() != nil ||
+		len(stmt.GetInsertStmt().GetReturningList()) > 0 || len(stmt.GetUpdateStmt().GetReturningList()) > 0 ||
+		len(stmt.GetDeleteStmt().GetReturningList()) > 0}
 	for i, l := range lits {
 		ok, found := consts[int32(l.Pos)]
 		if !found && l.Minus >= 0 {

@@ -9,19 +9,23 @@ import (
 )
 
 // Server forms (pool.prepare_simple): a simple query that is one SELECT,
-// INSERT, UPDATE or DELETE outside a transaction runs as Bind, Describe,
-// Execute and Sync of a server-side prepared statement whose parameters
-// are its literals (router.ServerForm), prepared on the connection the
-// first time it runs there. The server then parses and plans each shape
-// once per connection instead of once per query, which is most of what a
-// short query costs it. The client sees what the simple protocol gives:
-// ParseComplete, BindComplete and NoData are swallowed.
+// INSERT, UPDATE or DELETE runs as Bind, Describe, Execute and Sync of a
+// server-side prepared statement whose parameters are its literals
+// (router.ServerForm), prepared on the connection the first time it runs
+// there. The server then parses and plans each shape once per connection
+// instead of once per query, which is most of what a short query costs
+// it. The client sees what the simple protocol gives: ParseComplete,
+// BindComplete and NoData are swallowed.
 //
-// Only outside a transaction, because a server may refuse a form the
-// client's text would not have failed (SELECT 'a': a parameter's type
-// cannot be inferred there), and that refusal must not abort a client's
-// transaction. Refused at Parse or Bind, before anything ran, the query
-// is sent as it came, and a shape refused at Parse is not tried again.
+// A server may refuse a form the client's text would not have failed
+// (SELECT 'a': a parameter's type cannot be inferred there; a SELECT *
+// prepared before ALTER TABLE changed its columns). Outside a transaction
+// the refusal is swallowed, since nothing ran, and the query is sent as it
+// came; a shape refused at Parse is not tried again. Inside a transaction
+// block the refusal would have aborted the client's transaction, so there
+// a form runs only when it cannot be refused that way: already prepared
+// on the connection (so no Parse), and returning no rows (so DDL cannot
+// change its result type).
 
 // formRefusal is a server's error for a server form, and the message it
 // answered: 'P' (Parse) or 'B' (Bind).
@@ -48,12 +52,25 @@ func refusesForm(code string) bool {
 // useServerForm reports whether a simple query's statements run as a
 // server form, which it then holds in s.form.
 func (s *session) useServerForm(routed []router.Statement) bool {
-	if len(routed) != 1 || s.txStatus != 'I' || s.deferred != "" || s.batchOpen {
+	if len(routed) != 1 || s.deferred != "" || s.batchOpen || s.sc == nil {
 		return false
 	}
 	pool := &s.srv.conf().Pool
-	return pool.PrepareSimple && pool.PreparedCache > 0 && routed[0].Route.Plan.HasServerForm() &&
-		s.db.router.ServerFormOf(&routed[0], &s.form)
+	p := routed[0].Route.Plan
+	if !pool.PrepareSimple || pool.PreparedCache == 0 || !p.HasServerForm() {
+		return false
+	}
+	switch {
+	case s.txStatus == 'I':
+		return s.db.router.ServerFormOf(&routed[0], &s.form)
+	case s.txStatus == 'T' && !p.ServerFormReturnsRows():
+		if !s.db.router.ServerFormOf(&routed[0], &s.form) {
+			return false
+		}
+		_, prepared := s.sc.prepared.Peek(s.form.Name)
+		return prepared
+	}
+	return false
 }
 
 // runServerForm runs the attached statement's server form (in s.form) on
@@ -66,6 +83,9 @@ func (s *session) runServerForm(body []byte, st *router.Statement) error {
 	s.readRetry = s.onReplica && s.txStatus == 'I'
 	s.relayed = 0
 	defer func() { s.readRetry = false }()
+	// Inside a transaction an error must reach the client as it is: the
+	// transaction is aborted, and the query as sent would only say so.
+	fallback := s.txStatus == 'I'
 	s.beginServerBatch()
 	if _, ok := sc.prepared.Get(f.Name); !ok {
 		name := strings.Clone(f.Name)
@@ -73,7 +93,7 @@ func (s *session) runServerForm(body []byte, st *router.Statement) error {
 		if err := writeMsg(sc.w, &s.scratch, &pgproto3.Parse{Name: name, Query: f.Text, ParameterOIDs: f.OIDs}); err != nil {
 			return s.serverLost(err, true)
 		}
-		s.pending = append(s.pending, pendingResp{kind: 'P', action: actHidden, server: name, fallback: true})
+		s.pending = append(s.pending, pendingResp{kind: 'P', action: actHidden, server: name, fallback: fallback})
 	}
 	for _, m := range [...]encoder{
 		&pgproto3.Bind{PreparedStatement: f.Name, Parameters: f.Params},
@@ -86,7 +106,7 @@ func (s *session) runServerForm(body []byte, st *router.Statement) error {
 		}
 	}
 	s.pending = append(s.pending,
-		pendingResp{kind: 'B', action: actHidden, fallback: true},
+		pendingResp{kind: 'B', action: actHidden, fallback: fallback},
 		pendingResp{kind: 'D', action: actRowDescription},
 		pendingResp{kind: 'E', action: actRelay})
 	if err := sc.w.Flush(); err != nil {

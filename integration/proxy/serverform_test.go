@@ -125,10 +125,16 @@ func TestPrepareSimpleAnswersAsPostgres(t *testing.T) {
 	if got := simpleAnswer(ctx, t, proxied, probe); !strings.Contains(fmt.Sprint(got), "WHERE $1    = $2   ") {
 		t.Errorf("server form not used: %v", got)
 	}
-	// Not inside a transaction: a refusal there would abort it.
-	if got := simpleAnswer(ctx, t, proxied, "BEGIN; "+probe+"; COMMIT"); !strings.Contains(fmt.Sprint(got), "WHERE 12345 = 12345") {
-		t.Errorf("server form used inside a transaction: %v", got)
+	// Not a SELECT inside a transaction, though prepared: DDL could change
+	// its result type under the prepared statement, and that refusal would
+	// abort the transaction.
+	simpleAnswer(ctx, t, proxied, "BEGIN")
+	got := simpleAnswer(ctx, t, proxied, probe)
+	simpleAnswer(ctx, t, proxied, "COMMIT")
+	if !strings.Contains(fmt.Sprint(got), "WHERE 12345 = 12345") {
+		t.Errorf("server form of a SELECT used inside a transaction: %v", got)
 	}
+	writesInTransactions(ctx, t, direct, proxied)
 
 	// DDL changes the result type of a prepared SELECT *: the server
 	// refuses the old statement at Bind; the query runs as sent and the
@@ -143,5 +149,67 @@ func TestPrepareSimpleAnswersAsPostgres(t *testing.T) {
 		if got := simpleAnswer(ctx, t, proxied, star); fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("after ALTER TABLE:\n got %v\nwant %v", got, want)
 		}
+	}
+}
+
+// writesInTransactions checks server forms inside transaction blocks: a
+// write that returns no rows uses one there once it is prepared on the
+// connection, and nothing else does; an error is the client's, as is.
+// current_query() records the text the server ran.
+func writesInTransactions(ctx context.Context, t *testing.T, direct, proxied *pgconn.PgConn) {
+	t.Helper()
+	exec := func(c *pgconn.PgConn, sql string) answer { return simpleAnswer(ctx, t, c, sql) }
+	if a := exec(direct, "DROP TABLE IF EXISTS sf_log; CREATE TABLE sf_log (id bigint PRIMARY KEY, q text)"); a.err != "" {
+		t.Fatal(a.err)
+	}
+	ran := func(id int) string {
+		a := exec(direct, fmt.Sprintf("SELECT q FROM sf_log WHERE id = %d", id))
+		return fmt.Sprint(a.results)
+	}
+	exec(proxied, "INSERT INTO sf_log (id, q) VALUES (10001, current_query())") // prepares the shape
+	exec(proxied, "INSERT INTO sf_log (id, q) VALUES ('10003', current_query())")
+	exec(proxied, "INSERT INTO sf_log (id, q) VALUES (10005, current_query()) RETURNING id")
+	for _, step := range []string{
+		"BEGIN",
+		"INSERT INTO sf_log (id, q) VALUES (10002, current_query())",              // prepared: the form
+		"UPDATE sf_log SET q = current_query() WHERE id = 10001",                  // new shape: as sent
+		"INSERT INTO sf_log (id, q) VALUES (10004, current_query()) RETURNING id", // prepared, but rows: as sent
+		"COMMIT",
+	} {
+		if a := exec(proxied, step); a.err != "" {
+			t.Fatalf("%s: %s", step, a.err)
+		}
+	}
+	if q := ran(10002); !strings.Contains(q, "VALUES ($1   ,") {
+		t.Errorf("a prepared write in a transaction ran as %s", q)
+	}
+	if q := ran(10001); !strings.Contains(q, "WHERE id = 10001") {
+		t.Errorf("an unprepared write in a transaction ran as %s", q)
+	}
+	if q := ran(10004); !strings.Contains(q, "VALUES (10004,") {
+		t.Errorf("a write returning rows in a transaction ran as %s", q)
+	}
+
+	// A value the parameter's type rejects fails at Bind: the error and
+	// the aborted transaction are the client's, as with the query as sent
+	// (only the cursor position is missing).
+	const bad = "INSERT INTO sf_log (id, q) VALUES ('1000x', current_query())"
+	var want answer
+	for _, c := range []*pgconn.PgConn{direct, proxied} {
+		exec(c, "BEGIN")
+		got := exec(c, bad)
+		after := exec(c, "SELECT 1")
+		exec(c, "ROLLBACK")
+		code, _, _ := strings.Cut(got.err, " at ")
+		if c == direct {
+			want = answer{err: code}
+			continue
+		}
+		if code != want.err || !strings.HasPrefix(after.err, "25P02") {
+			t.Errorf("bad value in a transaction: got %q then %q, want %q then 25P02", got.err, after.err, want.err)
+		}
+	}
+	if a := exec(proxied, "SELECT count(*) FROM sf_log"); a.err != "" || !strings.Contains(fmt.Sprint(a.results), "|5,") {
+		t.Errorf("after the rollback: %v", a)
 	}
 }
