@@ -5,6 +5,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
+	"github.com/pgshard/pgshard/internal/metrics"
 	"github.com/pgshard/pgshard/router"
 )
 
@@ -94,6 +95,7 @@ func (s *session) runServerForm(body []byte, st *router.Statement) error {
 			return s.serverLost(err, true)
 		}
 		s.pending = append(s.pending, pendingResp{kind: 'P', action: actHidden, server: name, fallback: fallback})
+		s.dbm.ServerForm(metrics.FormPrepared)
 	}
 	for _, m := range [...]encoder{
 		&pgproto3.Bind{PreparedStatement: f.Name, Parameters: f.Params},
@@ -116,8 +118,12 @@ func (s *session) runServerForm(body []byte, st *router.Statement) error {
 	refused := s.formRefused
 	s.formRefused, s.swallowRFQ = nil, false
 	if err != nil || refused == nil || s.sc == nil {
+		if err == nil && refused == nil {
+			s.dbm.ServerForm(metrics.FormExecuted)
+		}
 		return err
 	}
+	s.dbm.ServerForm(metrics.FormRefused)
 	s.log.Debug("server refused a statement's server form; running it as sent", "code", refused.Code, "err", refused.Message)
 	switch {
 	case refused.at == 'P':

@@ -113,6 +113,26 @@ func (d ResolveDecision) String() string {
 	return "invalid"
 }
 
+// FormOutcome is what became of a simple query pool.prepare_simple could
+// run as a server-side prepared statement.
+type FormOutcome uint8
+
+const (
+	FormExecuted FormOutcome = iota // it ran as the prepared statement
+	FormPrepared                    // ... which pgshard prepared on the connection first
+	FormRefused                     // the server refused it before it ran; the query ran as sent
+	numForms
+)
+
+var formNames = [numForms]string{"executed", "prepared", "refused"}
+
+func (o FormOutcome) String() string {
+	if o < numForms {
+		return formNames[o]
+	}
+	return "invalid"
+}
+
 // LatencyBuckets are the statement latency histogram's upper bounds in
 // seconds: from 100µs (a pooled single-shard statement on loopback) to 10s.
 var LatencyBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
@@ -124,6 +144,7 @@ type Registry struct {
 
 	statements *prometheus.CounterVec   // database, kind, target
 	latency    *prometheus.HistogramVec // database, kind
+	forms      *prometheus.CounterVec   // database, outcome
 	twoPhase   [numOutcomes]prometheus.Counter
 	resolved   [numDecisions]prometheus.Counter
 
@@ -146,6 +167,10 @@ func New() *Registry {
 			Help:    "Time from a statement's arrival to the end of its answer, by database and routing kind.",
 			Buckets: LatencyBuckets,
 		}, []string{"database", "kind"}),
+		forms: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pgshard_server_forms_total",
+			Help: "Simple queries run as server-side prepared statements (pool.prepare_simple), by database and outcome: executed, prepared (a Parse was sent first), refused (the server refused the form before it ran; the query ran as sent).",
+		}, []string{"database", "outcome"}),
 		pulled: &pulled{},
 		dbs:    map[string]*Database{},
 	}
@@ -164,7 +189,7 @@ func New() *Registry {
 		r.resolved[d] = resolved.WithLabelValues(d.String())
 	}
 	r.reg.MustRegister(
-		r.statements, r.latency, twoPhase, resolved, r.pulled,
+		r.statements, r.latency, r.forms, twoPhase, resolved, r.pulled,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -224,6 +249,9 @@ func (r *Registry) Database(name string) *Database {
 		}
 		d.latency[k] = r.latency.WithLabelValues(name, k.String())
 	}
+	for o := range numForms {
+		d.forms[o] = r.forms.WithLabelValues(name, o.String())
+	}
 	r.dbs[name] = d
 	return d
 }
@@ -233,6 +261,15 @@ func (r *Registry) Database(name string) *Database {
 type Database struct {
 	statements [numKinds][numTargets]prometheus.Counter
 	latency    [numKinds]prometheus.Observer
+	forms      [numForms]prometheus.Counter
+}
+
+// ServerForm counts one simple query's server form ending as o.
+func (d *Database) ServerForm(o FormOutcome) {
+	if d == nil || o >= numForms {
+		return
+	}
+	d.forms[o].Inc()
 }
 
 // Statement counts one statement routed as kind and run on target.

@@ -35,6 +35,9 @@ func TestHotPath(t *testing.T) {
 	app.LatencyObserver(KindCopySplit).Observe(2)
 	r.TwoPhase(TwoPhaseCommitted).Inc()
 	r.Resolved(ResolveRollback).Inc()
+	app.ServerForm(FormExecuted)
+	app.ServerForm(FormRefused)
+	app.ServerForm(FormRefused)
 
 	families := gather(t, r.Gatherer())
 	for _, c := range []struct {
@@ -49,6 +52,9 @@ func TestHotPath(t *testing.T) {
 		{"pgshard_two_phase_commits_total", "outcome=rolled_back", 0},
 		{"pgshard_two_phase_commits_total", "outcome=unknown", 0},
 		{"pgshard_two_phase_resolved_total", "decision=rollback", 1},
+		{"pgshard_server_forms_total", "database=app,outcome=executed", 1},
+		{"pgshard_server_forms_total", "database=app,outcome=prepared", 0},
+		{"pgshard_server_forms_total", "database=app,outcome=refused", 2},
 	} {
 		if got, ok := value(families, c.name, c.labels); !ok || got != c.want {
 			t.Errorf("%s{%s} = %v (present %v), want %v", c.name, c.labels, got, ok, c.want)
@@ -81,6 +87,7 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 	if n := testing.AllocsPerRun(1000, func() {
 		d.Statement(KindShard, TargetPrimary)
 		d.Observe(KindShard, time.Millisecond)
+		d.ServerForm(FormExecuted)
 	}); n != 0 {
 		t.Errorf("%v allocations per statement", n)
 	}
@@ -95,6 +102,7 @@ func TestNilIsSafe(t *testing.T) {
 	d.LatencyObserver(KindAll).Observe(1)
 	r.TwoPhase(TwoPhaseUnknown).Inc()
 	r.Resolved(ResolveCommit).Add(1)
+	d.ServerForm(FormPrepared)
 	New().Database("x").Statement(numKinds, TargetPrimary) // out of range: ignored
 }
 
