@@ -22,11 +22,11 @@ import (
 // (SELECT 'a': a parameter's type cannot be inferred there; a SELECT *
 // prepared before ALTER TABLE changed its columns). Outside a transaction
 // the refusal is swallowed, since nothing ran, and the query is sent as it
-// came; a shape refused at Parse is not tried again. Inside a transaction
-// block the refusal would have aborted the client's transaction, so there
-// a form runs only when it cannot be refused that way: already prepared
-// on the connection (so no Parse), and returning no rows (so DDL cannot
-// change its result type).
+// came; a shape refused at Parse while the query as sent works is not
+// tried again. Inside a transaction block the refusal would have aborted
+// the client's transaction, so there a form runs only when it cannot be
+// refused that way: already prepared on the connection (so no Parse), and
+// returning no rows (so DDL cannot change its result type).
 
 // formRefusal is a server's error for a server form, and the message it
 // answered: 'P' (Parse) or 'B' (Bind).
@@ -125,14 +125,21 @@ func (s *session) runServerForm(body []byte, st *router.Statement) error {
 	}
 	s.dbm.ServerForm(metrics.FormRefused)
 	s.log.Debug("server refused a statement's server form; running it as sent", "code", refused.Code, "err", refused.Message)
-	switch {
-	case refused.at == 'P':
-		st.Route.Plan.RefuseServerForm()
-	case refused.Code == codeFeatureNotSupported || refused.Code == codeInvalidSQLStatementName:
+	if refused.Code == codeFeatureNotSupported || refused.Code == codeInvalidSQLStatementName {
 		// "cached plan must not change result type" after DDL, or the
 		// statement is gone: close it (the LRU's eviction does) and
 		// prepare it again next time.
 		sc.prepared.Remove(f.Name)
 	}
-	return s.runQuery(body)
+	if err := s.runQuery(body); err != nil {
+		return err
+	}
+	if refused.at == 'P' && !s.sawError {
+		// The query as sent worked where its form could not be prepared
+		// (SELECT 'a'): the form is at fault, not the schema, and this
+		// shape runs as sent from now on. Had it failed the same way (a
+		// table not created yet), the form may work later.
+		st.Route.Plan.RefuseServerForm()
+	}
+	return nil
 }

@@ -140,6 +140,18 @@ func TestPrepareSimpleAnswersAsPostgres(t *testing.T) {
 	}
 	writesInTransactions(ctx, t, direct, proxied)
 
+	// A form refused because the query is wrong as sent too (its table
+	// does not exist yet) is tried again once the schema is there.
+	const later = "SELECT current_query() FROM sf_later WHERE id = 12345"
+	simpleAnswer(ctx, t, direct, "DROP TABLE IF EXISTS sf_later")
+	if got, want := simpleAnswer(ctx, t, proxied, later), simpleAnswer(ctx, t, direct, later); fmt.Sprint(got) != fmt.Sprint(want) || want.err == "" {
+		t.Errorf("before CREATE TABLE: got %v, want %v", got, want)
+	}
+	simpleAnswer(ctx, t, direct, "CREATE TABLE sf_later (id bigint); INSERT INTO sf_later VALUES (12345)")
+	if got := simpleAnswer(ctx, t, proxied, later); !strings.Contains(fmt.Sprint(got), "WHERE id = $1   ") {
+		t.Errorf("after CREATE TABLE the form is not used: %v", got)
+	}
+
 	// What the operator sees: forms executed, prepared, refused.
 	for _, outcome := range []string{"executed", "prepared", "refused"} {
 		if n := formsMetric(t, p.Admin, outcome); n < 1 {
