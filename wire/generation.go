@@ -159,11 +159,14 @@ func (srv *Server) swapIn(db *database) {
 }
 
 // holdsNoServer says whether the session holds nothing on a server: no
-// connection, transaction, cursor or portal there. A BEGIN pgshard
-// answered itself, or an extended batch that has not reached a server,
-// counts as nothing. Only then may the session move to a newer generation.
+// connection, transaction or cursor there. A BEGIN pgshard answered
+// itself, an extended batch that has not reached a server, or a portal
+// pgshard keeps itself for a statement over several shards (its route
+// names shards, which a reload keeps, and its rows, once run, are
+// pgshard's) counts as nothing. Only then may the session move to a newer
+// generation.
 func (s *session) holdsNoServer() bool {
-	return s.sc == nil && len(s.parked) == 0 && len(s.txShards) == 0 && len(s.vcursors) == 0 && len(s.portals) == 0
+	return s.sc == nil && len(s.parked) == 0 && len(s.txShards) == 0 && len(s.vcursors) == 0
 }
 
 // followReload moves the session to the generation of its database in

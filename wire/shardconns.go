@@ -86,16 +86,15 @@ func (s *session) acquireShards(ctx context.Context, ids []shard.ShardID, write 
 				return nil, nil, err
 			}
 			sc, err = p.acquire(ctx)
-			if err != nil && len(conns) == 0 {
-				if np := s.poolAfterReload(p); np != nil {
-					// A reload moved the nodes before this statement took
-					// any connection: it runs on the new generation.
-					p = np
-					sc, err = p.acquire(ctx)
-				}
-			}
 			if err != nil {
 				release()
+				if p.isRetired() && !slices.ContainsFunc(conns, func(c multiConn) bool { return c.borrowed }) && s.followReload() {
+					// A reload moved the nodes while this statement was
+					// taking its connections, all from pools: they went
+					// back (and closed), and it starts over on the new
+					// generation.
+					return s.acquireShards(ctx, ids, write)
+				}
 				return nil, nil, err
 			}
 		}

@@ -51,11 +51,17 @@ func startPgshard(t testing.TB, extra ...string) *pgshardtest.Proxy {
 
 // startPgshardOver is startPgshard over another cluster.
 func startPgshardOver(t testing.TB, c *cluster.Cluster, extra ...string) *pgshardtest.Proxy {
+	return pgshardtest.Start(t, pgshardYAML(pgshardtest.ShardsYAML(c), extra...))
+}
+
+// pgshardYAML is the configuration startPgshard serves, with shards (as
+// pgshardtest.ShardsYAML writes them) for its shard list.
+func pgshardYAML(shards string, extra ...string) func(listen string) string {
 	pool := "pool: {size: 8, queue_timeout: 10s}"
 	if i := slices.IndexFunc(extra, func(l string) bool { return strings.HasPrefix(l, "pool:") }); i >= 0 {
 		pool, extra = extra[i], slices.Delete(slices.Clone(extra), i, i+1)
 	}
-	return pgshardtest.Start(t, func(listen string) string {
+	return func(listen string) string {
 		return fmt.Sprintf(`listen: %s
 %s
 %s
@@ -79,9 +85,10 @@ databases:
         - {name: positional, key: k}
         - {name: curs, key: k}
         - {name: archive, key: user_id}
+        - {name: reloaded, key: k}
       reference_tables: [countries]
-%s`, listen, strings.Join(extra, "\n"), pool, cluster.Password, pgshardtest.ShardsYAML(c))
-	})
+%s`, listen, strings.Join(extra, "\n"), pool, cluster.Password, shards)
+	}
 }
 
 func connect(t testing.TB, dsn string) *pgx.Conn { return pgshardtest.Connect(t, dsn) }
