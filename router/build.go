@@ -16,7 +16,7 @@ func (s *Schema) build(stmt *pg.Node, lits []sqltext.Literal, version int32) *Pl
 	case stmt.GetSelectStmt() != nil && stmt.GetSelectStmt().IntoClause != nil:
 		// SELECT ... INTO creates a table: DDL, run on every shard like
 		// CREATE TABLE ... AS, and never a read a replica could serve.
-		return &Plan{Kind: KindAll, Command: "SELECT"}
+		return &Plan{Kind: KindAll, Command: "SELECT", DDL: true}
 	case stmt.GetSelectStmt() != nil:
 		sel := stmt.GetSelectStmt()
 		a.top = &scope{}
@@ -85,7 +85,7 @@ func (s *Schema) build(stmt *pg.Node, lits []sqltext.Literal, version int32) *Pl
 	}
 	// Everything else is DDL or maintenance: the schema is the same on
 	// every shard.
-	return &Plan{Kind: KindAll}
+	return &Plan{Kind: KindAll, DDL: true}
 }
 
 // mergeStmtPlan plans MERGE by its target's role. Into a sharded table it

@@ -56,7 +56,7 @@ func describeSpec(s *merge.Spec) string {
 		if a.Kind == merge.AggAvg {
 			parts = append(parts, fmt.Sprintf("%s(%d/%d)", name, a.Col, a.CountCol))
 		} else {
-			parts = append(parts, fmt.Sprintf("%s(%d)", name, a.Col))
+			parts = append(parts, fmt.Sprintf("%s(%d%s)", name, a.Col, describeCollation(a.Collation)))
 		}
 	}
 	for _, d := range s.Derived {
@@ -80,11 +80,7 @@ func describeSpec(s *merge.Spec) string {
 		if k.NullsFirst {
 			nulls = "first"
 		}
-		collate := ""
-		if k.Bytewise {
-			collate = " collate-c"
-		}
-		parts = append(parts, fmt.Sprintf("order(%d %s nulls %s%s)", k.Col, dir, nulls, collate))
+		parts = append(parts, fmt.Sprintf("order(%d %s nulls %s%s)", k.Col, dir, nulls, describeCollation(k.Collation)))
 	}
 	if s.Limit >= 0 {
 		parts = append(parts, fmt.Sprintf("limit=%d", s.Limit))
@@ -100,4 +96,14 @@ func describeSpec(s *merge.Spec) string {
 		return "concat " + parts[0]
 	}
 	return strings.Join(parts, " ")
+}
+
+func describeCollation(c merge.Collation) string {
+	switch c {
+	case merge.CollateBytes:
+		return " collate-c"
+	case merge.CollateNamed:
+		return " collate-named"
+	}
+	return ""
 }

@@ -88,6 +88,9 @@ type Plan struct {
 	// rewritten text): it is cached by exact text, never shared by
 	// normalized form.
 	Exact bool
+	// DDL: the statement may change the schema (what the shards'
+	// catalogs say of tables and columns).
+	DDL bool
 	// mergeErr says why the results of this pinned statement cannot be
 	// merged, should its key values land on several shards.
 	mergeErr string

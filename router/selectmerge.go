@@ -191,7 +191,7 @@ func (m *mergeBuilder) aggregate(n *pg.Node, col int) error {
 	}
 	agg := merge.Agg{Col: col, Kind: kind}
 	if len(f.Args) == 1 {
-		agg.Bytewise = bytewiseCollation(f.Args[0])
+		agg.Collation = collationOf(f.Args[0])
 	}
 	if kind == merge.AggStringAgg {
 		c := f.Args[len(f.Args)-1].GetAConst()
@@ -408,8 +408,8 @@ func (m *mergeBuilder) orderBy() error {
 }
 
 // sortKey is an ORDER BY item's direction and NULLS placement for column
-// col, and whether it orders text bytewise: COLLATE "C" on the item or on
-// the select-list item it names (targets).
+// col, and the collation it names: on the item, or else on the select-list
+// item it names (targets).
 func sortKey(sb *pg.SortBy, col int, targets []*pg.Node) merge.SortKey {
 	desc := sb.SortbyDir == pg.SortByDir_SORTBY_DESC
 	nullsFirst := desc
@@ -419,18 +419,43 @@ func sortKey(sb *pg.SortBy, col int, targets []*pg.Node) merge.SortKey {
 	case pg.SortByNulls_SORTBY_NULLS_LAST:
 		nullsFirst = false
 	}
-	bytewise := bytewiseCollation(sb.Node)
-	if col >= 0 && col < len(targets) {
-		bytewise = bytewise || bytewiseCollation(targets[col].GetResTarget().GetVal())
+	coll := collationOf(sb.Node)
+	if col >= 0 && col < len(targets) && coll == merge.CollateDefault {
+		// ORDER BY an output column by name or position: its collation is
+		// the select-list item's.
+		coll = collationOf(targets[col].GetResTarget().GetVal())
 	}
-	return merge.SortKey{Col: col, Desc: desc, NullsFirst: nullsFirst, Bytewise: bytewise}
+	return merge.SortKey{Col: col, Desc: desc, NullsFirst: nullsFirst, Collation: coll}
 }
 
-// bytewiseCollation says whether n is an expression with COLLATE "C" (or
-// "POSIX" or "ucs_basic"), which order text by its bytes as merges do.
-func bytewiseCollation(n *pg.Node) bool {
-	cc := n.GetCollateClause()
-	if cc == nil || len(cc.Collname) == 0 {
+// collationOf is the collation expression n names for its text: COLLATE
+// "C" (or "POSIX" or "ucs_basic", which order text by its bytes as merges
+// do) on n itself, or any other COLLATE on n or within it, which the
+// result may inherit (lower(x COLLATE "de_DE") orders by de_DE).
+// Without any, n orders by its columns' collations, the default ones for
+// all pgshard knows.
+func collationOf(n *pg.Node) merge.Collation {
+	if cc := n.GetCollateClause(); cc != nil {
+		if bytewiseCollation(cc) {
+			return merge.CollateBytes
+		}
+		return merge.CollateNamed
+	}
+	coll := merge.CollateDefault
+	visit(n, func(c *pg.Node) bool {
+		if cc := c.GetCollateClause(); cc != nil && !bytewiseCollation(cc) {
+			coll = merge.CollateNamed
+		}
+		// A subquery's COLLATE is its own: only its result reaches n.
+		return coll == merge.CollateDefault && c.GetSubLink() == nil
+	})
+	return coll
+}
+
+// bytewiseCollation says whether cc names a collation that orders text by
+// its bytes.
+func bytewiseCollation(cc *pg.CollateClause) bool {
+	if len(cc.Collname) == 0 {
 		return false
 	}
 	switch strings.ToLower(cc.Collname[len(cc.Collname)-1].GetString_().GetSval()) {

@@ -453,8 +453,15 @@ func (s *session) combine(rt *router.Route, results []*shardResult) answer {
 	}
 	spec = router.Resolve(spec, len(cols), spec.Limit, spec.Offset)
 	for _, r := range results {
-		if s.db.textOrder[r.id].Load() == textOrderCollated {
+		to := &s.db.textOrder[r.id]
+		if to.def.Load() == textOrderCollated {
 			spec.CollatedText = true
+		}
+		// Each shard's RowDescription names its own catalog's tables.
+		if facts := to.cols.Load(); facts != nil && len(r.cols) == len(mcols) {
+			for i := range r.cols {
+				mcols[i].Collation = max(mcols[i].Collation, facts.collationOf(&r.cols[i]))
+			}
 		}
 	}
 	rows, err := merge.Merge(mcols, parts, spec)

@@ -49,6 +49,7 @@ func (s *session) routeBind(ctx context.Context, st *statement, body []byte) (sh
 		}
 	}
 	rt := s.db.router.BindKeyed(p, st.query, params, formats, s.shardKey())
+	s.noteDDL(p)
 	if op, ok := s.cursorStatement(st.query, rt); ok {
 		if bind == nil {
 			// Its parameters go to the cursor's query, its result formats

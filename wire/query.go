@@ -44,6 +44,9 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 		}
 	}
 	for i := range routed {
+		s.noteDDL(routed[i].Route.Plan)
+	}
+	for i := range routed {
 		op, ok := s.cursorStatement(routed[i].Text, routed[i].Route)
 		switch {
 		case ok && len(routed) == 1:

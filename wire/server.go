@@ -54,6 +54,9 @@ type Server struct {
 	monMu    sync.Mutex
 	monCtx   context.Context
 	monitors sync.WaitGroup
+
+	// ddl asks refreshTextOrder for rounds (schemaChanged).
+	ddl ddlRounds
 }
 
 // database is a configured logical database at run time.
@@ -96,6 +99,7 @@ func NewServer(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		dbs:      map[string]*atomic.Pointer[database]{},
 		pools:    map[poolKey]*pool{},
 		sessions: map[uint32]*session{},
+		ddl:      ddlRounds{kick: make(chan struct{}, 1)},
 	}
 	l, err := load(cfg)
 	if err != nil {
@@ -134,6 +138,11 @@ func (srv *Server) Serve(ctx context.Context, ln net.Listener) error {
 		defer close(resolved)
 		srv.resolveInDoubt(connCtx)
 	}()
+	refreshed := make(chan struct{})
+	go func() {
+		defer close(refreshed)
+		srv.refreshTextOrder(connCtx)
+	}()
 	srv.runMonitors(connCtx)
 
 	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
@@ -170,6 +179,7 @@ func (srv *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv.drain(&wg)
 	cancelConns()
 	<-resolved
+	<-refreshed
 	srv.monitors.Wait()
 	srv.closePools()
 	return acceptErr

@@ -65,7 +65,7 @@ func dialServer(ctx context.Context, p *pool) (*serverConn, error) {
 		_ = pc.Close(ctx)
 		return nil, err
 	}
-	if p.textOrder != nil && p.textOrder.Load() == textOrderUnknown {
+	if p.textOrder != nil && p.textOrder.def.Load() == textOrderUnknown {
 		probeTextOrder(ctx, pc, p)
 	}
 	hj, err := pc.Hijack()

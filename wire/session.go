@@ -105,6 +105,10 @@ type session struct {
 	batchTx  bool
 	sawError bool // the last relay passed an ErrorResponse
 	lastTag  string
+	// ranDDL: a statement that may change the schema was sent; once the
+	// session is out of any transaction the shards' collated columns are
+	// read again (refreshTextOrder).
+	ranDDL bool
 }
 
 // statement is a client's prepared statement. Its server-side twin is named
@@ -124,6 +128,9 @@ func (s *session) run(ctx context.Context) {
 		if s.srv.draining.Load() && s.txStatus == 'I' && !s.batchOpen {
 			s.sendFatal(fatalf(codeAdminShutdown, "terminating connection: pgshard is shutting down"))
 			return
+		}
+		if s.ranDDL && s.txStatus == 'I' && !s.batchOpen {
+			s.afterDDL(ctx)
 		}
 		if s.r.buffered() == 0 {
 			if err := s.w.Flush(); err != nil {

@@ -3,22 +3,74 @@ package wire
 import (
 	"context"
 	"errors"
+	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pgshard/pgshard/router"
+	"github.com/pgshard/pgshard/router/merge"
+	"github.com/pgshard/pgshard/shard"
 )
 
-// textOrder records whether a shard's database orders text bytewise by
-// default, as pgshard's merges of ORDER BY, min and max do. It is learnt
-// once per shard, on the first server connection opened to it.
-type textOrder struct{ atomic.Int32 }
+// textOrder is what a shard's catalog says of how its text orders, which
+// pgshard's merges of ORDER BY, min and max need: they compare text by its
+// bytes, PostgreSQL's order under the C collation only. Two facts: whether
+// the database's default collation orders that way (learnt once, on the
+// first server connection opened to the shard: it cannot change), and
+// which columns have a collation of their own that does not (learnt then
+// too, and again by refreshTextOrder: DDL changes them).
+type textOrder struct {
+	def  atomic.Int32
+	cols atomic.Pointer[collatedColumns]
+}
 
 const (
 	textOrderUnknown int32 = iota
 	textOrderBytewise
 	textOrderCollated
 )
+
+// collatedColumns are the columns of a shard's tables, views and types
+// whose collation orders text otherwise than by its bytes.
+type collatedColumns struct {
+	set map[columnRef]struct{}
+	// overflow: more than maxCollatedColumns; every column counts.
+	overflow bool
+}
+
+// columnRef is a column as a RowDescription names it.
+type columnRef struct {
+	rel uint32
+	att uint16
+}
+
+// maxCollatedColumns bounds what pgshard keeps of a shard's catalog.
+const maxCollatedColumns = 10000
+
+// collationOf says how the text of a result column with field f orders on
+// a shard with these columns: a column of a table or view (the
+// RowDescription names it) by its own collation; anything else (an
+// expression, an aggregate) by a collation pgshard cannot tell once the
+// shard has any column collated otherwise than its default.
+func (c *collatedColumns) collationOf(f *pgproto3.FieldDescription) merge.Collation {
+	switch {
+	case c == nil || !c.overflow && len(c.set) == 0:
+		return merge.CollateDefault
+	case f.TableOID == 0:
+		return merge.CollateUnknown
+	case c.overflow:
+		return merge.CollateNamed
+	}
+	if _, ok := c.set[columnRef{f.TableOID, f.TableAttributeNumber}]; ok {
+		return merge.CollateNamed
+	}
+	return merge.CollateDefault
+}
 
 // textOrderProbe sorts strings that every linguistic collation (libc's
 // en_US, ICU's) orders differently from their bytes — case, punctuation,
@@ -28,16 +80,54 @@ const (
 const textOrderProbe = `SELECT array_agg(x ORDER BY x) = array_agg(x ORDER BY x COLLATE "C") ` +
 	`FROM unnest(ARRAY['a', 'B', 'b', 'A', '_x', '-x', 'x', '1', ' ', 'e', 'é', 'f', 'Z', 'z']) AS t(x)`
 
-// probeTextOrder runs textOrderProbe on a connection pgconn has just
-// opened for p. A failure leaves the order unknown, which merges treat as
+// collatedColumnsQuery lists the user columns (of tables, views, composite
+// types; system ones have OIDs below 16384) whose collation is neither the
+// database's default, which textOrderProbe covers, nor one ordering by
+// bytes: libc's C and POSIX, ucs_basic. A domain's collation is its
+// columns' attcollation too.
+const collatedColumnsQuery = `SELECT a.attrelid::int8 || ' ' || a.attnum FROM pg_attribute a ` +
+	`JOIN pg_collation c ON c.oid = a.attcollation ` +
+	`WHERE a.attrelid >= 16384 AND a.attnum > 0 AND NOT a.attisdropped AND a.attcollation <> 100 ` +
+	`AND NOT coalesce(c.collprovider = 'c' AND c.collcollate IN ('C', 'POSIX'), false) AND c.collname <> 'ucs_basic' ` +
+	`LIMIT 10001`
+
+// parseCollatedColumns reads collatedColumnsQuery's rows.
+func parseCollatedColumns(rows []string) (*collatedColumns, error) {
+	c := &collatedColumns{set: make(map[columnRef]struct{}, len(rows))}
+	if len(rows) > maxCollatedColumns {
+		c.overflow = true
+		return c, nil
+	}
+	for _, r := range rows {
+		rel, att, ok := strings.Cut(r, " ")
+		relID, err1 := strconv.ParseUint(rel, 10, 32)
+		attNum, err2 := strconv.ParseUint(att, 10, 16)
+		if !ok || err1 != nil || err2 != nil {
+			return nil, errUnexpectedProbe
+		}
+		c.set[columnRef{uint32(relID), uint16(attNum)}] = struct{}{}
+	}
+	return c, nil
+}
+
+// probeTextOrder learns both facts on a connection pgconn has just opened
+// for p. A failure leaves what is unknown unknown, which merges treat as
 // bytewise, and is logged: the connection itself is fine.
 func probeTextOrder(ctx context.Context, pc *pgconn.PgConn, p *pool) {
 	// Bounded: a connection being opened must not wait on the probe.
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	results, err := pc.Exec(ctx, textOrderProbe).ReadAll()
-	if err == nil && (len(results) != 1 || len(results[0].Rows) != 1 || len(results[0].Rows[0]) != 1) {
+	results, err := pc.Exec(ctx, textOrderProbe+"; "+collatedColumnsQuery).ReadAll()
+	if err == nil && (len(results) != 2 || len(results[0].Rows) != 1 || len(results[0].Rows[0]) != 1) {
 		err = errUnexpectedProbe
+	}
+	var cols *collatedColumns
+	if err == nil {
+		rows := make([]string, len(results[1].Rows))
+		for i, r := range results[1].Rows {
+			rows[i] = string(r[0])
+		}
+		cols, err = parseCollatedColumns(rows)
 	}
 	if err != nil {
 		p.log.Warn("could not learn how the shard's database orders text; merges order it bytewise",
@@ -45,10 +135,117 @@ func probeTextOrder(ctx context.Context, pc *pgconn.PgConn, p *pool) {
 		return
 	}
 	if string(results[0].Rows[0][0]) == "t" {
-		p.textOrder.Store(textOrderBytewise)
+		p.textOrder.def.Store(textOrderBytewise)
 	} else {
-		p.textOrder.Store(textOrderCollated)
+		p.textOrder.def.Store(textOrderCollated)
 	}
+	p.textOrder.cols.Store(cols)
 }
 
 var errUnexpectedProbe = errors.New("unexpected answer to the text order probe")
+
+// textOrderRefresh is how often refreshTextOrder reads the collated
+// columns again without being told of DDL: DDL that bypassed this process
+// (another pgshard, a migration run on the shards) is seen within it.
+const textOrderRefresh = time.Minute
+
+// refreshTextOrder reads each shard's collated columns again every
+// textOrderRefresh and after a session of this process ran DDL, until ctx
+// ends. Reading them on every merge would cost a round trip per query.
+func (srv *Server) refreshTextOrder(ctx context.Context) {
+	t := time.NewTicker(textOrderRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-srv.ddl.kick:
+		}
+		srv.ddl.mu.Lock()
+		waiting := srv.ddl.waiting
+		srv.ddl.waiting = nil
+		srv.ddl.mu.Unlock()
+		for _, db := range srv.databases() {
+			srv.readCollatedColumns(ctx, db)
+		}
+		for _, done := range waiting {
+			close(done)
+		}
+	}
+}
+
+// ddlRounds are the requests for a round of refreshTextOrder.
+type ddlRounds struct {
+	kick    chan struct{} // buffered: one pending round covers them all
+	mu      sync.Mutex
+	waiting []chan struct{}
+}
+
+// schemaChanged asks refreshTextOrder for a round; the channel it returns
+// is closed when a round that started after the call is over.
+func (srv *Server) schemaChanged() <-chan struct{} {
+	done := make(chan struct{})
+	srv.ddl.mu.Lock()
+	srv.ddl.waiting = append(srv.ddl.waiting, done)
+	srv.ddl.mu.Unlock()
+	select {
+	case srv.ddl.kick <- struct{}{}:
+	default: // a round is already due
+	}
+	return done
+}
+
+// afterDDL runs when a session that sent DDL is out of any transaction:
+// its changes are committed, and the session's next statement waits
+// (up to ddlRefreshWait) for the shards' collated columns to be read
+// again, so a merge right after CREATE TABLE knows the new columns.
+func (s *session) afterDDL(ctx context.Context) {
+	s.ranDDL = false
+	t := time.NewTimer(ddlRefreshWait)
+	defer t.Stop()
+	select {
+	case <-s.srv.schemaChanged():
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// ddlRefreshWait bounds afterDDL: a shard that does not answer delays a
+// session no longer than this.
+const ddlRefreshWait = 2 * time.Second
+
+// noteDDL records that the session sent a statement planned as p.
+func (s *session) noteDDL(p *router.Plan) {
+	if p != nil && p.DDL {
+		s.ranDDL = true
+	}
+}
+
+// readCollatedColumns reads db's collated columns on each shard's primary.
+// A shard that fails keeps what was known, and the next round tries again.
+func (srv *Server) readCollatedColumns(ctx context.Context, db *database) {
+	u := srv.resolverUser(db)
+	if u == nil || len(db.cfg.Shards) < 2 {
+		return // nothing to read with, or nothing is ever merged
+	}
+	s := &session{srv: srv, db: db, user: u, log: srv.log}
+	for i := range db.cfg.Shards {
+		rows, err := s.onShard(ctx, shard.ShardID(i), func(sc *serverConn) ([]string, error) {
+			return s.hiddenRows(sc, collatedColumnsQuery)
+		})
+		var cols *collatedColumns
+		if err == nil {
+			cols, err = parseCollatedColumns(rows)
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				// Debug: a shard that is down says so elsewhere, every round.
+				srv.log.Debug("could not read which columns have collations of their own; keeping what was known",
+					"database", db.cfg.Name, "shard", db.cfg.Shards[i].Name, "err", err)
+			}
+			continue
+		}
+		db.textOrder[i].cols.Store(cols)
+	}
+}

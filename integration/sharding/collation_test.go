@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgshard/pgshard/integration/cluster"
@@ -99,4 +100,100 @@ func reversed(s []string) []string {
 	r := slices.Clone(s)
 	slices.Reverse(r)
 	return r
+}
+
+// TestColumnCollations runs pgshard over C databases whose tables give
+// some columns a collation of their own. A merge that would order such a
+// column's text, or text pgshard cannot trace to a column, is refused;
+// columns of the default collation merge as before. DDL through pgshard is
+// seen by the next statement: pgshard reads the shards' catalogs again.
+func TestColumnCollations(t *testing.T) {
+	ctx := ctxFor(t, 3*time.Minute)
+	for i, sh := range sharded.Shards {
+		c := connect(t, sh.Primary.DSN())
+		if _, err := c.Exec(ctx, `CREATE DATABASE colcollated LOCALE 'C' TEMPLATE template0`); err != nil {
+			t.Fatalf("shard %d: %v", i, err)
+		}
+		t.Cleanup(func() {
+			c := connect(t, sh.Primary.DSN())
+			_, _ = c.Exec(ctxFor(t, time.Minute), `DROP DATABASE colcollated WITH (FORCE)`)
+		})
+	}
+	p := pgshardtest.Start(t, func(listen string) string {
+		return fmt.Sprintf(`listen: %s
+users:
+  - name: app
+    password: app-secret
+databases:
+  - name: app
+    server_database: colcollated
+    server_user: postgres
+    server_password: %s
+    sharding:
+      tables:
+        - {name: words, key: k}
+%s`, listen, cluster.Password, pgshardtest.ShardsYAML(sharded))
+	})
+	conn := connect(t, p.DSN("app", "app-secret"))
+	// pgshard's first connections read the catalogs before this table
+	// exists: only the DDL's own refresh can tell it about w.
+	words := []string{"apple", "Banana", "banana", "Apple", "_under", "zebra", "Zulu", "école", "eclair", "Ärger", "arm"}
+	if _, err := conn.Exec(ctx, `CREATE TABLE words (k int PRIMARY KEY, w text COLLATE "en-US-x-icu", c text)`); err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range words {
+		if _, err := conn.Exec(ctx, `INSERT INTO words VALUES ($1, $2, $2)`, i, w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ref := connect(t, sharded.Shards[0].Primary.DSN())
+	bytewise := textColumn(t, ref, `SELECT w FROM unnest($1::text[]) w ORDER BY w COLLATE "C"`, words)
+
+	refused := func(conn *pgx.Conn, q, why string) {
+		t.Helper()
+		_, err := conn.Exec(ctx, q)
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "0A000" || !strings.Contains(pe.Message, why) {
+			t.Errorf("%s: want 0A000 saying %q, got %v", q, why, err)
+		}
+	}
+	for _, c := range []*pgx.Conn{conn, connect(t, p.DSN("app", "app-secret"))} {
+		refused(c, `SELECT w FROM words ORDER BY w`, "its column has a collation other than C")
+		refused(c, `SELECT x FROM (SELECT w AS x, k FROM words) s ORDER BY x DESC LIMIT 3`, "its column has a collation other than C")
+		refused(c, `SELECT k FROM words ORDER BY w`, "its column has a collation other than C")
+		refused(c, `SELECT lower(c) AS l FROM words ORDER BY l`, "cannot tell which orders it")
+		refused(c, `SELECT max(w) FROM words`, "cannot tell which orders it")
+		if got := textColumn(t, c, `SELECT c FROM words ORDER BY c`); !slices.Equal(got, bytewise) {
+			t.Errorf("ORDER BY a column of the default collation: got %v, want %v", got, bytewise)
+		}
+		if got := textColumn(t, c, `SELECT w FROM words ORDER BY w COLLATE "C"`); !slices.Equal(got, bytewise) {
+			t.Errorf("ORDER BY w COLLATE \"C\": got %v, want %v", got, bytewise)
+		}
+		if got := textColumn(t, c, `SELECT max(w COLLATE "C") FROM words`); !slices.Equal(got, bytewise[len(bytewise)-1:]) {
+			t.Errorf("max(w COLLATE \"C\"): got %v, want %v", got, bytewise[len(bytewise)-1:])
+		}
+	}
+
+	// A collation given in a transaction counts once it commits; one
+	// taken away no longer refuses.
+	for _, q := range []string{`BEGIN`, `ALTER TABLE words ALTER COLUMN c TYPE text COLLATE "de-DE-x-icu"`, `COMMIT`} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	refused(conn, `SELECT c FROM words ORDER BY c`, "its column has a collation other than C")
+	for _, q := range []string{
+		`ALTER TABLE words ALTER COLUMN c TYPE text COLLATE "C"`,
+		`ALTER TABLE words ALTER COLUMN w TYPE text COLLATE "default"`,
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if got := textColumn(t, conn, `SELECT w FROM words ORDER BY w`); !slices.Equal(got, bytewise) {
+		t.Errorf("ORDER BY w after its collation was dropped: got %v, want %v", got, bytewise)
+	}
+	if got := textColumn(t, conn, `SELECT max(c) FROM words`); !slices.Equal(got, bytewise[len(bytewise)-1:]) {
+		t.Errorf("max(c) with no collated column left: got %v, want %v", got, bytewise[len(bytewise)-1:])
+	}
 }

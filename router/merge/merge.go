@@ -156,10 +156,8 @@ func validate(cols []Column, parts [][]Row, spec *Spec) error {
 			return errorf(CodeInternal, "ORDER BY column "+strconv.Itoa(k.Col)+" out of range")
 		}
 	}
-	if spec.CollatedText {
-		if err := checkTextOrder(cols, spec); err != nil {
-			return err
-		}
+	if err := checkTextOrder(cols, spec); err != nil {
+		return err
 	}
 	for _, p := range parts {
 		for _, r := range p {
@@ -470,8 +468,9 @@ func distinctOn(m *pgtype.Map, cols []Column, rows []Row, keys []SortKey) ([]Row
 	return out, nil
 }
 
-// checkTextOrder refuses the merges that would order text under
-// CollatedText: pgshard compares text bytewise, which is only PostgreSQL's
+// checkTextOrder refuses the merges that would order text by a collation
+// other than its bytes, the default one under CollatedText or one the
+// query names: pgshard compares text bytewise, which is only PostgreSQL's
 // order under the C collation.
 func checkTextOrder(cols []Column, spec *Spec) error {
 	collated := func(c int) bool {
@@ -481,17 +480,39 @@ func checkTextOrder(cols []Column, spec *Spec) error {
 		}
 		return false
 	}
+	// why is how column col's text would be ordered under the query's
+	// collation c, or "" where bytewise is right.
+	why := func(c Collation, col int) string {
+		if c == CollateDefault {
+			switch cols[col].Collation {
+			case CollateNamed:
+				return "its column has a collation other than C"
+			case CollateUnknown:
+				return "the shards have columns with collations other than C and pgshard cannot tell which orders it"
+			}
+		}
+		switch {
+		case c == CollateNamed:
+			return "the query orders it by a collation other than C"
+		case c == CollateDefault && spec.CollatedText:
+			return "the shards order text by a collation other than C"
+		}
+		return ""
+	}
 	for _, k := range spec.OrderBy {
-		if !k.Bytewise && collated(k.Col) {
+		if w := why(k.Collation, k.Col); w != "" && collated(k.Col) {
 			return errorf(CodeFeatureUnsupported, "pgshard: cannot merge ORDER BY column "+strconv.Quote(cols[k.Col].Name)+
-				" across shards: the shards order text by a collation other than C, and pgshard compares text bytewise; "+
+				" across shards: "+w+", and pgshard compares text bytewise; "+
 				`order by it with COLLATE "C", or pin the query to one shard key`)
 		}
 	}
 	for _, a := range spec.Aggs {
-		if (a.Kind == AggMin || a.Kind == AggMax) && !a.Bytewise && a.Col >= 0 && a.Col < len(cols) && collated(a.Col) {
+		if a.Kind != AggMin && a.Kind != AggMax || a.Col < 0 || a.Col >= len(cols) {
+			continue
+		}
+		if w := why(a.Collation, a.Col); w != "" && collated(a.Col) {
 			return errorf(CodeFeatureUnsupported, "pgshard: cannot merge min or max of text column "+strconv.Quote(cols[a.Col].Name)+
-				" across shards: the shards order text by a collation other than C, and pgshard compares text bytewise; "+
+				" across shards: "+w+", and pgshard compares text bytewise; "+
 				`use min(x COLLATE "C"), or pin the query to one shard key`)
 		}
 	}

@@ -175,27 +175,69 @@ func TestDistinctOn(t *testing.T) {
 	}
 }
 
-// TestCollatedText checks that under CollatedText the merges that would
-// order text fail, and only those.
+// TestCollatedText checks that the merges that would order text by a
+// collation other than its bytes fail, and only those: under CollatedText
+// (the shards' default) or where the query names such a collation.
 func TestCollatedText(t *testing.T) {
 	cols := textCols(oidText, oidInt4)
 	parts := [][]Row{{row("b", "1")}, {row("B", "2")}}
 	for _, tc := range []struct {
-		name string
-		spec Spec
-		fail bool
+		name     string
+		spec     Spec
+		collated bool // the shards' default collation
+		fail     bool
 	}{
-		{"order by text", Spec{OrderBy: []SortKey{{Col: 0}}}, true},
-		{"order by text COLLATE C", Spec{OrderBy: []SortKey{{Col: 0, Bytewise: true}}}, false},
-		{"order by int", Spec{OrderBy: []SortKey{{Col: 1}}}, false},
-		{"max of text", Spec{Aggs: []Agg{{Col: 0, Kind: AggMax}}}, true},
-		{"max of text COLLATE C", Spec{Aggs: []Agg{{Col: 0, Kind: AggMax, Bytewise: true}}}, false},
-		{"group by text", Spec{GroupBy: []int{0}, Aggs: []Agg{{Col: 1, Kind: AggSum}}}, false},
-		{"distinct", Spec{Distinct: true}, false},
+		{"order by text", Spec{OrderBy: []SortKey{{Col: 0}}}, true, true},
+		{"order by text COLLATE C", Spec{OrderBy: []SortKey{{Col: 0, Collation: CollateBytes}}}, true, false},
+		{"order by int", Spec{OrderBy: []SortKey{{Col: 1}}}, true, false},
+		{"max of text", Spec{Aggs: []Agg{{Col: 0, Kind: AggMax}}}, true, true},
+		{"max of text COLLATE C", Spec{Aggs: []Agg{{Col: 0, Kind: AggMax, Collation: CollateBytes}}}, true, false},
+		{"group by text", Spec{GroupBy: []int{0}, Aggs: []Agg{{Col: 1, Kind: AggSum}}}, true, false},
+		{"distinct", Spec{Distinct: true}, true, false},
+		{"bytewise default: order by text", Spec{OrderBy: []SortKey{{Col: 0}}}, false, false},
+		{"bytewise default: order by text COLLATE de_DE", Spec{OrderBy: []SortKey{{Col: 0, Collation: CollateNamed}}}, false, true},
+		{"bytewise default: order by int COLLATE de_DE", Spec{OrderBy: []SortKey{{Col: 1, Collation: CollateNamed}}}, false, false},
+		{"bytewise default: min of text", Spec{Aggs: []Agg{{Col: 0, Kind: AggMin}}}, false, false},
+		{"bytewise default: min of text COLLATE de_DE", Spec{Aggs: []Agg{{Col: 0, Kind: AggMin, Collation: CollateNamed}}}, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := tc.spec
-			spec.CollatedText, spec.Limit, spec.Output = true, -1, 2
+			spec.CollatedText, spec.Limit, spec.Output = tc.collated, -1, 2
+			_, err := Merge(cols, parts, &spec)
+			var me *Error
+			if failed := errors.As(err, &me) && me.Code == CodeFeatureUnsupported; failed != tc.fail {
+				t.Fatalf("err = %v, want failure %v", err, tc.fail)
+			}
+		})
+	}
+}
+
+// TestCollatedColumns checks that a column's own collation, as the shards'
+// catalogs give it, decides like the database's default would, and that
+// the query's COLLATE overrides it.
+func TestCollatedColumns(t *testing.T) {
+	parts := [][]Row{{row("b", "1")}, {row("B", "2")}}
+	for _, tc := range []struct {
+		name string
+		coll Collation // the text column's
+		spec Spec
+		fail bool
+	}{
+		{"order by a collated column", CollateNamed, Spec{OrderBy: []SortKey{{Col: 0}}}, true},
+		{"order by it COLLATE C", CollateNamed, Spec{OrderBy: []SortKey{{Col: 0, Collation: CollateBytes}}}, false},
+		{"order by an expression of unknown collation", CollateUnknown, Spec{OrderBy: []SortKey{{Col: 0}}}, true},
+		{"order by it COLLATE C", CollateUnknown, Spec{OrderBy: []SortKey{{Col: 0, Collation: CollateBytes}}}, false},
+		{"max of unknown collation", CollateUnknown, Spec{Aggs: []Agg{{Col: 0, Kind: AggMax}}}, true},
+		{"max of unknown collation COLLATE C", CollateUnknown, Spec{Aggs: []Agg{{Col: 0, Kind: AggMax, Collation: CollateBytes}}}, false},
+		{"order by the other column", CollateNamed, Spec{OrderBy: []SortKey{{Col: 1}}}, false},
+		{"group by a collated column", CollateNamed, Spec{GroupBy: []int{0}, Aggs: []Agg{{Col: 1, Kind: AggSum}}}, false},
+		{"order by a column of the default collation", CollateDefault, Spec{OrderBy: []SortKey{{Col: 0}}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cols := textCols(oidText, oidInt4)
+			cols[0].Collation = tc.coll
+			spec := tc.spec
+			spec.Limit, spec.Output = -1, 2
 			_, err := Merge(cols, parts, &spec)
 			var me *Error
 			if failed := errors.As(err, &me) && me.Code == CodeFeatureUnsupported; failed != tc.fail {

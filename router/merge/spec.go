@@ -5,6 +5,11 @@ type Column struct {
 	Name    string
 	TypeOID uint32
 	Format  int16 // 0 text, 1 binary
+	// Collation is what the shards' catalogs say of the column's own
+	// collation: CollateDefault (the database's), CollateNamed (another,
+	// not ordering by bytes) or CollateUnknown. Set by the caller, which
+	// knows the shards.
+	Collation Collation
 }
 
 // Row is one DataRow's fields; a nil field is SQL NULL.
@@ -17,10 +22,25 @@ type SortKey struct {
 	Col        int
 	Desc       bool
 	NullsFirst bool
-	// Bytewise says the query orders this key with COLLATE "C": text
-	// compares by its bytes whatever the shards' default collation.
-	Bytewise bool
+	// Collation is how the query says this key's text orders.
+	Collation Collation
 }
+
+// Collation is what is known of the collation that orders a text value:
+// nothing beyond the database's default, COLLATE "C" (or another by
+// bytes), another collation, or (for a result column) that the shards
+// cannot say. pgshard compares text by its bytes, so it merges text
+// ordered by CollateDefault only where the shards' default orders by
+// bytes, by CollateBytes always, and by CollateNamed or CollateUnknown
+// never. A query's COLLATE overrides its column's.
+type Collation uint8
+
+const (
+	CollateDefault Collation = iota
+	CollateBytes
+	CollateNamed
+	CollateUnknown
+)
 
 // AggKind says how the per-shard partial aggregates in a column combine.
 type AggKind uint8
@@ -79,8 +99,8 @@ type Agg struct {
 	CountCol int    // AggAvg only
 	OutOID   uint32 // AggAvg only; see AggAvg
 	Sep      string // AggStringAgg only: the separator
-	// Bytewise: AggMin/AggMax of text with COLLATE "C" (see CollatedText).
-	Bytewise bool
+	// Collation: AggMin/AggMax only, how the argument's text orders.
+	Collation Collation
 }
 
 // Spec says how to merge. The router derives it from the rewritten query.

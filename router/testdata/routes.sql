@@ -184,6 +184,10 @@ SELECT c.code, u.user_id FROM users u FULL JOIN countries c ON u.country = c.cod
 SELECT u.user_id, c.name FROM users u LEFT JOIN countries c ON u.country = c.code
 # COLLATE "C" orders text bytewise, as merges do, whatever the shards' default collation.
 SELECT name FROM users ORDER BY name COLLATE "C" LIMIT 5
+# Any other collation the query names cannot be merged bytewise: the merge refuses text ordered so.
+SELECT name FROM users ORDER BY name COLLATE "de-DE-x-icu" LIMIT 5
+SELECT lower(name COLLATE "de-DE-x-icu") AS l FROM users ORDER BY l
+SELECT min(name COLLATE "de-DE-x-icu"), max(name COLLATE "C") FROM users
 # A subquery that reads no sharded table computes the same on every shard: anything goes in it.
 SELECT (SELECT count(*) FROM countries), user_id FROM users
 SELECT * FROM users WHERE country IN (SELECT code FROM countries ORDER BY code LIMIT 2)
