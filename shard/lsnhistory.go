@@ -105,3 +105,13 @@ func (h *lsnHistory) lagTime(now time.Time, replay LSN) (lag time.Duration, lowe
 	lag = max(now.Sub(h.at(lo).at), 0)
 	return lag, lo == 0, true
 }
+
+// copyFrom replaces h's samples with o's newest ones that fit.
+func (h *lsnHistory) copyFrom(o *lsnHistory) {
+	h.start, h.n = 0, 0
+	for i := max(0, o.n-len(h.buf)); i < o.n; i++ {
+		s := o.at(i)
+		h.buf[h.n] = s
+		h.n++
+	}
+}

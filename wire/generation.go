@@ -130,7 +130,8 @@ func (srv *Server) nextGeneration(old *database, d *config.Database, cfg *config
 }
 
 // swapIn puts db in force in place of the generation it follows, retires
-// the old generation's pools and moves the lag monitoring to db's nodes.
+// the old generation's pools and moves the lag monitoring to db's nodes,
+// keeping what was observed of those that did not move.
 func (srv *Server) swapIn(db *database) {
 	slot := srv.dbs[db.cfg.Name]
 	srv.poolsMu.Lock()
@@ -151,6 +152,11 @@ func (srv *Server) swapIn(db *database) {
 		p.retire()
 	}
 	srv.monMu.Lock()
+	if old.topo != nil && db.topo != nil {
+		// Nodes that did not move keep their lag: their replicas go on
+		// taking reads without waiting for the new monitor's first polls.
+		db.topo.mon.Inherit(old.topo.mon)
+	}
 	srv.startMonitorLocked(db)
 	if old.topo != nil && old.topo.stop != nil {
 		old.topo.stop()
