@@ -57,6 +57,12 @@ func (s *Schema) build(stmt *pg.Node, lits []sqltext.Literal, version int32) *Pl
 		return p
 	case stmt.GetInsertStmt() != nil, stmt.GetUpdateStmt() != nil, stmt.GetDeleteStmt() != nil:
 		return a.writePlan(stmt)
+	case s.Shards > 1 && sqlPrepared(stmt):
+		// The session's current shard would prepare it and run it, whatever
+		// shard holds the rows its parameters name: a silently wrong answer.
+		return refuse(codeFeatureNotSupported,
+			"pgshard: SQL-level PREPARE, EXECUTE and DEALLOCATE of a named statement are not supported in a database of several shards",
+			"Use protocol-level prepared statements (the extended query protocol: Parse/Bind/Execute, as drivers do), which pgshard routes at every execution.")
 	case stmt.GetTransactionStmt() != nil, stmt.GetVariableSetStmt() != nil, stmt.GetVariableShowStmt() != nil,
 		stmt.GetDiscardStmt() != nil, stmt.GetDeallocateStmt() != nil, stmt.GetPrepareStmt() != nil,
 		stmt.GetExecuteStmt() != nil, stmt.GetListenStmt() != nil, stmt.GetUnlistenStmt() != nil,
@@ -364,4 +370,14 @@ func (a *analyzer) writePlan(stmt *pg.Node) *Plan {
 		p.Kind = KindAll
 	}
 	return p
+}
+
+// sqlPrepared says whether stmt is a SQL-level PREPARE, EXECUTE or
+// DEALLOCATE of one named statement (DEALLOCATE ALL touches nothing
+// pgshard routes).
+func sqlPrepared(stmt *pg.Node) bool {
+	if d := stmt.GetDeallocateStmt(); d != nil {
+		return d.Name != "" && !d.Isall
+	}
+	return stmt.GetPrepareStmt() != nil || stmt.GetExecuteStmt() != nil
 }

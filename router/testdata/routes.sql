@@ -202,3 +202,9 @@ SELECT status, count(*) FROM orders GROUP BY status HAVING round(avg(amount), 1)
 # stddev and variance: count, sum and sum of squares on the shards, the rest in the merge.
 SELECT status, round(stddev_pop(amount), 2) AS sd FROM orders GROUP BY status ORDER BY var_samp(amount) DESC
 SELECT stddev(DISTINCT amount) FROM orders
+# SQL-level prepared statements would run on the session's current shard, whatever their parameters name.
+PREPARE p(int) AS SELECT * FROM users WHERE user_id = $1
+EXECUTE p(5)
+DEALLOCATE p
+DEALLOCATE ALL
+EXPLAIN EXECUTE p(5)
