@@ -63,11 +63,17 @@ func (s *Schema) build(stmt *pg.Node, lits []sqltext.Literal, version int32) *Pl
 		return refuse(codeFeatureNotSupported,
 			"pgshard: SQL-level PREPARE, EXECUTE and DEALLOCATE of a named statement are not supported in a database of several shards",
 			"Use protocol-level prepared statements (the extended query protocol: Parse/Bind/Execute, as drivers do), which pgshard routes at every execution.")
+	case stmt.GetListenStmt() != nil:
+		// A listener listens on every shard: a NOTIFY runs where its
+		// session is (in a transaction, with the transaction's writes), and
+		// pg_notify() on the default shard.
+		return &Plan{Kind: KindAll, Command: "LISTEN"}
+	case stmt.GetUnlistenStmt() != nil:
+		return &Plan{Kind: KindAll, Command: "UNLISTEN"}
 	case stmt.GetTransactionStmt() != nil, stmt.GetVariableSetStmt() != nil, stmt.GetVariableShowStmt() != nil,
 		stmt.GetDiscardStmt() != nil, stmt.GetDeallocateStmt() != nil, stmt.GetPrepareStmt() != nil,
-		stmt.GetExecuteStmt() != nil, stmt.GetListenStmt() != nil, stmt.GetUnlistenStmt() != nil,
-		stmt.GetNotifyStmt() != nil, stmt.GetFetchStmt() != nil, stmt.GetClosePortalStmt() != nil,
-		stmt.GetLoadStmt() != nil, stmt.GetConstraintsSetStmt() != nil:
+		stmt.GetExecuteStmt() != nil, stmt.GetNotifyStmt() != nil, stmt.GetFetchStmt() != nil,
+		stmt.GetClosePortalStmt() != nil, stmt.GetLoadStmt() != nil, stmt.GetConstraintsSetStmt() != nil:
 		return &Plan{Kind: KindSession}
 	case stmt.GetExplainStmt() != nil:
 		return s.explainPlan(stmt, lits, version)

@@ -157,7 +157,7 @@ func (s *session) bind(ctx context.Context, body []byte) error {
 		return s.batchFail(pe)
 	}
 	delete(s.portals, portal)
-	if st.plan.Kind == router.KindSession {
+	if st.plan.Kind == router.KindSession || st.plan.Command == "LISTEN" || st.plan.Command == "UNLISTEN" {
 		if s.portalSets == nil {
 			s.portalSets = map[string]string{}
 		}

@@ -582,6 +582,8 @@ func (s *session) multiSimple(ctx context.Context, st *router.Statement) error {
 		}
 	} else if err := s.writeAnswer(a, true, 0, len(a.rows)); err != nil {
 		return err
+	} else if rt.Plan != nil && (rt.Plan.Command == "LISTEN" || rt.Plan.Command == "UNLISTEN") {
+		s.trackListen(st.Text)
 	}
 	s.settleWrites()
 	s.maybeDetach()

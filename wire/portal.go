@@ -250,6 +250,9 @@ func (s *session) executePortal(ctx context.Context, vp *vportal, maxRows int) e
 	if err := s.writeAnswer(a, false, vp.next, to); err != nil {
 		return err
 	}
+	if p := vp.route.Plan; p != nil && vp.st != nil && (p.Command == "LISTEN" || p.Command == "UNLISTEN") {
+		s.trackListen(vp.st.query)
+	}
 	vp.next = to
 	if to < len(a.rows) {
 		if err := writeFrame(s.w, 's', nil); err != nil {

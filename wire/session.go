@@ -105,6 +105,9 @@ type session struct {
 	batchTx  bool
 	sawError bool // the last relay passed an ErrorResponse
 	lastTag  string
+	// listening: in session pooling, the client ran LISTEN; the server
+	// connections' notifications are relayed while it is idle (listen.go).
+	listening bool
 	// ranDDL: a statement that may change the schema was sent; once the
 	// session is out of any transaction the shards' collated columns are
 	// read again (refreshTextOrder).
@@ -137,7 +140,7 @@ func (s *session) run(ctx context.Context) {
 				return
 			}
 		}
-		typ, body, err := s.r.next()
+		typ, body, err := s.nextClientMessage()
 		if err != nil {
 			if errors.Is(err, errMessageTooLarge) {
 				s.sendFatal(&pgError{Severity: "FATAL", Code: codeProgramLimitExceeded, Message: "pgshard: " + err.Error(),

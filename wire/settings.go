@@ -203,7 +203,10 @@ func (s *session) observeEach(sc *serverConn, n int, stmt func(int) string) {
 			if words.Is(1, "all") {
 				s.settings.staged = append(s.settings.staged, settingChange{reset: true, setting: setting{name: "*"}})
 				purge = true
+				s.listening = false
 			}
+		case words.Is(0, "listen"), words.Is(0, "unlisten"):
+			s.trackListen(st)
 		case words.Is(0, "deallocate"):
 			purge = true
 		}

@@ -208,3 +208,8 @@ EXECUTE p(5)
 DEALLOCATE p
 DEALLOCATE ALL
 EXPLAIN EXECUTE p(5)
+# A listener listens on every shard; NOTIFY runs where the session is, pg_notify() on the default shard.
+LISTEN jobs
+UNLISTEN *
+NOTIFY jobs, 'x'
+SELECT pg_notify('jobs', 'x')

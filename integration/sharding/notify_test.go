@@ -1,0 +1,90 @@
+package sharding_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// TestListenNotifyAcrossShards: in session pooling a listener listens on
+// every shard, so it hears a NOTIFY sent from a session on any shard, in
+// or out of a transaction, and pg_notify(); and while it waits idle, as
+// pgx's WaitForNotification does, each notification reaches it when sent.
+func TestListenNotifyAcrossShards(t *testing.T) {
+	ctx := ctxFor(t, 2*time.Minute)
+	p := startPgshard(t, "pool: {mode: session, size: 8, queue_timeout: 10s}")
+	listener := connect(t, p.DSN("app", "app-secret"))
+	notifier := connect(t, p.DSN("app", "app-secret"))
+	exec := func(conn *pgx.Conn, qs ...string) {
+		t.Helper()
+		for _, q := range qs {
+			if _, err := conn.Exec(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+	}
+	onShard := func(n int) string { return fmt.Sprintf("/* pgshard: shard=%d */ SELECT 1", n) }
+	// Through the simple protocol, and (another listener) through
+	// Parse/Bind/Execute.
+	exec(listener, "LISTEN jobs")
+	exec(listener, onShard(2)) // the listener's session now sits on shard 2
+	extended := connect(t, p.DSN("app", "app-secret"))
+	if err := extended.PgConn().ExecParams(ctx, "LISTEN later", nil, nil, nil, nil).Read().Err; err != nil {
+		t.Fatal(err)
+	}
+
+	for i, notify := range [][]string{
+		{onShard(1), `NOTIFY jobs, 'one'`},
+		{`SELECT pg_notify('jobs', 'two')`}, // on the default shard
+		// In a transaction, on the transaction's shard, sent at commit.
+		{onShard(2), `BEGIN`, onShard(2), `NOTIFY jobs, 'three'`, `COMMIT`},
+		{onShard(1), `BEGIN`, onShard(1), `NOTIFY jobs, 'never'`, `ROLLBACK`, onShard(0), `NOTIFY later, 'four'`},
+	} {
+		sent := make(chan error, 1)
+		go func() {
+			// Sent while the listener waits, not before: what is relayed
+			// is what arrives during the wait.
+			time.Sleep(200 * time.Millisecond)
+			for _, q := range notify {
+				if _, err := notifier.Exec(ctx, q); err != nil {
+					sent <- fmt.Errorf("%s: %w", q, err)
+					return
+				}
+			}
+			sent <- nil
+		}()
+		waiter := listener
+		if i == 3 {
+			waiter = extended
+		}
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		n, err := waiter.WaitForNotification(wctx)
+		cancel()
+		if err := <-sent; err != nil {
+			t.Fatal(err)
+		}
+		if err != nil {
+			t.Fatalf("waiting for %v: %v", notify, err)
+		}
+		want := []string{"jobs one", "jobs two", "jobs three", "later four"}[i]
+		if got := n.Channel + " " + n.Payload; got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	}
+	// The waits left the session in step: queries go on, on every shard.
+	for n := range 3 {
+		exec(listener, onShard(n))
+	}
+	// After UNLISTEN * nothing is relayed any more.
+	exec(listener, "UNLISTEN *")
+	exec(notifier, `NOTIFY jobs, 'five'`)
+	wctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	if n, err := listener.WaitForNotification(wctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("after UNLISTEN *: got %v, %v", n, err)
+	}
+}
