@@ -250,8 +250,10 @@ func (s *session) executePortal(ctx context.Context, vp *vportal, maxRows int) e
 	if err := s.writeAnswer(a, false, vp.next, to); err != nil {
 		return err
 	}
-	if p := vp.route.Plan; p != nil && vp.st != nil && (p.Command == "LISTEN" || p.Command == "UNLISTEN") {
-		s.trackListen(vp.st.query)
+	if vp.route != nil && vp.route.Plan != nil && vp.st != nil {
+		if c := vp.route.Plan.Command; c == "LISTEN" || c == "UNLISTEN" {
+			s.trackListen(vp.st.query)
+		}
 	}
 	vp.next = to
 	if to < len(a.rows) {
