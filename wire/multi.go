@@ -461,6 +461,7 @@ func (s *session) combine(rt *router.Route, results []*shardResult) answer {
 		if facts := to.cols.Load(); facts != nil && len(r.cols) == len(mcols) {
 			for i := range r.cols {
 				mcols[i].Collation = max(mcols[i].Collation, facts.collationOf(&r.cols[i]))
+				mcols[i].Nondeterministic = mcols[i].Nondeterministic || facts.mayHoldUnequalBytesEqual(&r.cols[i])
 			}
 		}
 	}

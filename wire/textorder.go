@@ -38,9 +38,14 @@ const (
 // collatedColumns are the columns of a shard's tables, views and types
 // whose collation orders text otherwise than by its bytes.
 type collatedColumns struct {
-	set map[columnRef]struct{}
+	// set holds each such column, true where its collation is
+	// nondeterministic: it may hold text of different bytes equal.
+	set map[columnRef]bool
 	// overflow: more than maxCollatedColumns; every column counts.
 	overflow bool
+	// nondeterministic: the shard has a nondeterministic collation, which
+	// a query may also name or an expression inherit.
+	nondeterministic bool
 }
 
 // columnRef is a column as a RowDescription names it.
@@ -72,6 +77,20 @@ func (c *collatedColumns) collationOf(f *pgproto3.FieldDescription) merge.Collat
 	return merge.CollateDefault
 }
 
+// mayHoldUnequalBytesEqual says whether the text of a result column with
+// field f may be compared by a nondeterministic collation: a column that
+// has one, or anything pgshard cannot trace to a column (an expression, a
+// COLLATE the query names) once the shard has one at all.
+func (c *collatedColumns) mayHoldUnequalBytesEqual(f *pgproto3.FieldDescription) bool {
+	switch {
+	case c == nil || !c.nondeterministic:
+		return false
+	case f.TableOID == 0 || c.overflow:
+		return true
+	}
+	return c.set[columnRef{f.TableOID, f.TableAttributeNumber}]
+}
+
 // textOrderProbe sorts strings that every linguistic collation (libc's
 // en_US, ICU's) orders differently from their bytes — case, punctuation,
 // accents — once by the database's default collation and once by "C". It
@@ -83,29 +102,40 @@ const textOrderProbe = `SELECT array_agg(x ORDER BY x) = array_agg(x ORDER BY x 
 // collatedColumnsQuery lists the user columns (of tables, views, composite
 // types; system ones have OIDs below 16384) whose collation is neither the
 // database's default, which textOrderProbe covers, nor one ordering by
-// bytes: libc's C and POSIX, ucs_basic. A domain's collation is its
-// columns' attcollation too.
-const collatedColumnsQuery = `SELECT a.attrelid::int8 || ' ' || a.attnum FROM pg_attribute a ` +
+// bytes: libc's C and POSIX, ucs_basic; with each, whether its collation
+// is nondeterministic. A domain's collation is its columns' attcollation
+// too. A first row says whether the shard has any nondeterministic
+// collation at all.
+const collatedColumnsQuery = `SELECT 'nondeterministic ' || (EXISTS (SELECT FROM pg_collation WHERE NOT collisdeterministic))::text ` +
+	`UNION ALL (SELECT a.attrelid::int8 || ' ' || a.attnum || ' ' || (NOT c.collisdeterministic)::text FROM pg_attribute a ` +
 	`JOIN pg_collation c ON c.oid = a.attcollation ` +
 	`WHERE a.attrelid >= 16384 AND a.attnum > 0 AND NOT a.attisdropped AND a.attcollation <> 100 ` +
 	`AND NOT coalesce(c.collprovider = 'c' AND c.collcollate IN ('C', 'POSIX'), false) AND c.collname <> 'ucs_basic' ` +
-	`LIMIT 10001`
+	`LIMIT 10001)`
 
 // parseCollatedColumns reads collatedColumnsQuery's rows.
 func parseCollatedColumns(rows []string) (*collatedColumns, error) {
-	c := &collatedColumns{set: make(map[columnRef]struct{}, len(rows))}
-	if len(rows) > maxCollatedColumns {
-		c.overflow = true
-		return c, nil
-	}
+	c := &collatedColumns{set: make(map[columnRef]bool, len(rows))}
+	columns := 0
 	for _, r := range rows {
-		rel, att, ok := strings.Cut(r, " ")
-		relID, err1 := strconv.ParseUint(rel, 10, 32)
-		attNum, err2 := strconv.ParseUint(att, 10, 16)
-		if !ok || err1 != nil || err2 != nil {
+		f := strings.Fields(r)
+		switch {
+		case len(f) == 2 && f[0] == "nondeterministic":
+			c.nondeterministic = f[1] == "true"
+			continue
+		case len(f) != 3:
 			return nil, errUnexpectedProbe
 		}
-		c.set[columnRef{uint32(relID), uint16(attNum)}] = struct{}{}
+		if columns++; columns > maxCollatedColumns {
+			c.overflow = true
+			continue
+		}
+		relID, err1 := strconv.ParseUint(f[0], 10, 32)
+		attNum, err2 := strconv.ParseUint(f[1], 10, 16)
+		if err1 != nil || err2 != nil {
+			return nil, errUnexpectedProbe
+		}
+		c.set[columnRef{uint32(relID), uint16(attNum)}] = f[2] == "true"
 	}
 	return c, nil
 }

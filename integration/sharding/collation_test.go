@@ -3,6 +3,7 @@ package sharding_test
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -195,5 +196,48 @@ databases:
 	}
 	if got := textColumn(t, conn, `SELECT max(c) FROM words`); !slices.Equal(got, bytewise[len(bytewise)-1:]) {
 		t.Errorf("max(c) with no collated column left: got %v, want %v", got, bytewise[len(bytewise)-1:])
+	}
+
+	// A case-insensitive (nondeterministic) collation holds 'same' and
+	// 'SAME' equal: one group in PostgreSQL, two if compared by bytes. The
+	// words are spread over every shard, so both spellings reach the merge.
+	for _, q := range []string{
+		`CREATE COLLATION ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false)`,
+		`ALTER TABLE words ADD COLUMN e text COLLATE ci`,
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	for i := range words {
+		if _, err := conn.Exec(ctx, `UPDATE words SET e = $2 WHERE k = $1`, i, []string{"same", "SAME"}[i%2]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// PostgreSQL counts one value; a bytewise merge would count two.
+	u, err := url.Parse(sharded.Shards[0].Primary.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/colcollated"
+	direct := connect(t, u.String())
+	if got := textColumn(t, direct, `SELECT count(DISTINCT x COLLATE ci)::text FROM unnest(ARRAY['same', 'SAME']) x`); !slices.Equal(got, []string{"1"}) {
+		t.Fatalf("ci holds 'same' and 'SAME' apart (%v): the test proves nothing", got)
+	}
+	for _, q := range []string{
+		`SELECT e, count(*) FROM words GROUP BY e`,
+		`SELECT DISTINCT e FROM words`,
+		`SELECT count(DISTINCT e) FROM words`,
+		`SELECT DISTINCT lower(c) FROM words`, // an expression, where a nondeterministic collation exists
+	} {
+		refused(conn, q, "nondeterministic")
+	}
+	// Text of deterministic collations still groups across shards.
+	if got := textColumn(t, conn, `SELECT count(DISTINCT w)::text FROM words`); !slices.Equal(got, []string{fmt.Sprint(len(words))}) {
+		t.Errorf("count(DISTINCT w) beside a nondeterministic column: got %v", got)
+	}
+	// On one shard the shard groups by its collation itself.
+	if got := textColumn(t, conn, `SELECT count(DISTINCT e)::text FROM words WHERE k = 3`); !slices.Equal(got, []string{"1"}) {
+		t.Errorf("one shard: got %v", got)
 	}
 }

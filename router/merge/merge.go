@@ -1,6 +1,7 @@
 package merge
 
 import (
+	"cmp"
 	"container/heap"
 	"slices"
 	"strconv"
@@ -157,6 +158,9 @@ func validate(cols []Column, parts [][]Row, spec *Spec) error {
 		}
 	}
 	if err := checkTextOrder(cols, spec); err != nil {
+		return err
+	}
+	if err := checkTextEquality(cols, spec); err != nil {
 		return err
 	}
 	for _, p := range parts {
@@ -473,13 +477,7 @@ func distinctOn(m *pgtype.Map, cols []Column, rows []Row, keys []SortKey) ([]Row
 // query names: pgshard compares text bytewise, which is only PostgreSQL's
 // order under the C collation.
 func checkTextOrder(cols []Column, spec *Spec) error {
-	collated := func(c int) bool {
-		switch cols[c].TypeOID {
-		case oidText, oidVarchar, oidBPChar, oidUnknown:
-			return true
-		}
-		return false
-	}
+	collated := func(c int) bool { return textual(cols[c].TypeOID) }
 	// why is how column col's text would be ordered under the query's
 	// collation c, or "" where bytewise is right.
 	why := func(c Collation, col int) string {
@@ -517,4 +515,47 @@ func checkTextOrder(cols []Column, spec *Spec) error {
 		}
 	}
 	return nil
+}
+
+// textual says whether values of type oid have a collation.
+func textual(oid uint32) bool {
+	switch oid {
+	case oidText, oidVarchar, oidBPChar, oidUnknown:
+		return true
+	}
+	return false
+}
+
+// checkTextEquality refuses the merges that would compare text of a
+// nondeterministic collation for equality: pgshard compares bytes, so
+// values such a collation holds equal ('a' and 'A' under a case-insensitive
+// one) would stay apart when they come from different shards.
+func checkTextEquality(cols []Column, spec *Spec) error {
+	check := func(c int, what string) error {
+		if c < 0 || c >= len(cols) || !cols[c].Nondeterministic || !textual(cols[c].TypeOID) {
+			return nil
+		}
+		return errorf(CodeFeatureUnsupported, "pgshard: cannot merge "+what+" on text column "+strconv.Quote(cols[c].Name)+
+			" across shards: its collation may hold different text equal (a nondeterministic collation), and pgshard compares text bytewise; "+
+			"pin the query to one shard key")
+	}
+	var err error
+	for _, g := range spec.GroupBy {
+		err = cmp.Or(err, check(g, "GROUP BY"))
+	}
+	if spec.Distinct {
+		for c := range min(spec.Output, len(cols)) {
+			err = cmp.Or(err, check(c, "DISTINCT"))
+		}
+	}
+	for i := 0; i < spec.DistinctOn && i < len(spec.OrderBy); i++ {
+		err = cmp.Or(err, check(spec.OrderBy[i].Col, "DISTINCT ON"))
+	}
+	for _, a := range spec.Aggs {
+		switch a.Kind {
+		case AggCountDistinct, AggSumDistinct, AggAvgDistinct:
+			err = cmp.Or(err, check(a.Col, "an aggregate over DISTINCT values"))
+		}
+	}
+	return err
 }

@@ -246,3 +246,36 @@ func TestCollatedColumns(t *testing.T) {
 		})
 	}
 }
+
+// TestNondeterministicText checks that text of a nondeterministic
+// collation is never compared for equality by bytes: 'a' and 'A' from two
+// shards would stay two groups where a case-insensitive collation makes
+// them one.
+func TestNondeterministicText(t *testing.T) {
+	parts := [][]Row{{row("a", "1")}, {row("A", "2")}}
+	for _, tc := range []struct {
+		name string
+		spec Spec
+		fail bool
+	}{
+		{"group by it", Spec{GroupBy: []int{0}, Aggs: []Agg{{Col: 1, Kind: AggSum}}}, true},
+		{"distinct", Spec{Distinct: true}, true},
+		{"distinct on it", Spec{DistinctOn: 1, OrderBy: []SortKey{{Col: 0, Collation: CollateBytes}}}, true},
+		{"count(distinct it)", Spec{Aggs: []Agg{{Col: 0, Kind: AggCountDistinct}}}, true},
+		{"group by the other column", Spec{GroupBy: []int{1}, Aggs: []Agg{{Col: 0, Kind: AggCountDistinct}}}, true},
+		{"group by the other column only", Spec{GroupBy: []int{1}}, false},
+		{"concatenated", Spec{}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cols := textCols(oidText, oidInt4)
+			cols[0].Nondeterministic = true
+			spec := tc.spec
+			spec.Limit, spec.Output = -1, 2
+			_, err := Merge(cols, parts, &spec)
+			var me *Error
+			if failed := errors.As(err, &me) && me.Code == CodeFeatureUnsupported; failed != tc.fail {
+				t.Fatalf("err = %v, want failure %v", err, tc.fail)
+			}
+		})
+	}
+}

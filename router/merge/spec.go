@@ -10,6 +10,12 @@ type Column struct {
 	// not ordering by bytes) or CollateUnknown. Set by the caller, which
 	// knows the shards.
 	Collation Collation
+	// Nondeterministic: the column's collation may hold text of different
+	// bytes equal (CREATE COLLATION ... deterministic = false), or a shard
+	// has such a collation and cannot say which the column has. Merges
+	// that compare such text for equality (GROUP BY, DISTINCT, DISTINCT
+	// aggregates) refuse it. Set by the caller.
+	Nondeterministic bool
 }
 
 // Row is one DataRow's fields; a nil field is SQL NULL.
