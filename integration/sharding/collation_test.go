@@ -23,31 +23,7 @@ import (
 // COLLATE "C" it is exact, and so is anything on one shard.
 func TestTextOrderUnderAnotherCollation(t *testing.T) {
 	ctx := ctxFor(t, 3*time.Minute)
-	for i, sh := range sharded.Shards {
-		c := connect(t, sh.Primary.DSN())
-		if _, err := c.Exec(ctx, `CREATE DATABASE collated LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C' TEMPLATE template0`); err != nil {
-			t.Fatalf("shard %d: %v", i, err)
-		}
-		t.Cleanup(func() {
-			c := connect(t, sh.Primary.DSN())
-			_, _ = c.Exec(ctxFor(t, time.Minute), `DROP DATABASE collated WITH (FORCE)`)
-		})
-	}
-	p := pgshardtest.Start(t, func(listen string) string {
-		return fmt.Sprintf(`listen: %s
-users:
-  - name: app
-    password: app-secret
-databases:
-  - name: app
-    server_database: collated
-    server_user: postgres
-    server_password: %s
-    sharding:
-      tables:
-        - {name: words, key: k}
-%s`, listen, cluster.Password, pgshardtest.ShardsYAML(sharded))
-	})
+	p := pgshardOverNewDatabase(t, "collated", `LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C'`)
 	conn := connect(t, p.DSN("app", "app-secret"))
 	words := []string{"apple", "Banana", "banana", "Apple", "_under", "-dash", "zebra", "Zulu", "école", "eclair", "1st", "Ärger", "arm"}
 	if _, err := conn.Exec(ctx, `CREATE TABLE words (k int PRIMARY KEY, w text)`); err != nil {
@@ -110,31 +86,7 @@ func reversed(s []string) []string {
 // seen by the next statement: pgshard reads the shards' catalogs again.
 func TestColumnCollations(t *testing.T) {
 	ctx := ctxFor(t, 3*time.Minute)
-	for i, sh := range sharded.Shards {
-		c := connect(t, sh.Primary.DSN())
-		if _, err := c.Exec(ctx, `CREATE DATABASE colcollated LOCALE 'C' TEMPLATE template0`); err != nil {
-			t.Fatalf("shard %d: %v", i, err)
-		}
-		t.Cleanup(func() {
-			c := connect(t, sh.Primary.DSN())
-			_, _ = c.Exec(ctxFor(t, time.Minute), `DROP DATABASE colcollated WITH (FORCE)`)
-		})
-	}
-	p := pgshardtest.Start(t, func(listen string) string {
-		return fmt.Sprintf(`listen: %s
-users:
-  - name: app
-    password: app-secret
-databases:
-  - name: app
-    server_database: colcollated
-    server_user: postgres
-    server_password: %s
-    sharding:
-      tables:
-        - {name: words, key: k}
-%s`, listen, cluster.Password, pgshardtest.ShardsYAML(sharded))
-	})
+	p := pgshardOverNewDatabase(t, "colcollated", `LOCALE 'C'`)
 	conn := connect(t, p.DSN("app", "app-secret"))
 	// pgshard's first connections read the catalogs before this table
 	// exists: only the DDL's own refresh can tell it about w.
@@ -240,4 +192,37 @@ databases:
 	if got := textColumn(t, conn, `SELECT count(DISTINCT e)::text FROM words WHERE k = 3`); !slices.Equal(got, []string{"1"}) {
 		t.Errorf("one shard: got %v", got)
 	}
+}
+
+// pgshardOverNewDatabase creates database name on every shard (options
+// go to CREATE DATABASE), drops it when the test ends, and serves it
+// through pgshard as database app, with table words sharded by k.
+func pgshardOverNewDatabase(t *testing.T, name, options string) *pgshardtest.Proxy {
+	t.Helper()
+	ctx := ctxFor(t, time.Minute)
+	for i, sh := range sharded.Shards {
+		c := connect(t, sh.Primary.DSN())
+		if _, err := c.Exec(ctx, `CREATE DATABASE `+name+` `+options+` TEMPLATE template0`); err != nil {
+			t.Fatalf("shard %d: %v", i, err)
+		}
+		t.Cleanup(func() {
+			c := connect(t, sh.Primary.DSN())
+			_, _ = c.Exec(ctxFor(t, time.Minute), `DROP DATABASE `+name+` WITH (FORCE)`)
+		})
+	}
+	return pgshardtest.Start(t, func(listen string) string {
+		return fmt.Sprintf(`listen: %s
+users:
+  - name: app
+    password: app-secret
+databases:
+  - name: app
+    server_database: %s
+    server_user: postgres
+    server_password: %s
+    sharding:
+      tables:
+        - {name: words, key: k}
+%s`, listen, name, cluster.Password, pgshardtest.ShardsYAML(sharded))
+	})
 }

@@ -203,11 +203,7 @@ func TestCollatedText(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := tc.spec
 			spec.CollatedText, spec.Limit, spec.Output = tc.collated, -1, 2
-			_, err := Merge(cols, parts, &spec)
-			var me *Error
-			if failed := errors.As(err, &me) && me.Code == CodeFeatureUnsupported; failed != tc.fail {
-				t.Fatalf("err = %v, want failure %v", err, tc.fail)
-			}
+			checkRefused(t, cols, parts, spec, tc.fail)
 		})
 	}
 }
@@ -238,11 +234,7 @@ func TestCollatedColumns(t *testing.T) {
 			cols[0].Collation = tc.coll
 			spec := tc.spec
 			spec.Limit, spec.Output = -1, 2
-			_, err := Merge(cols, parts, &spec)
-			var me *Error
-			if failed := errors.As(err, &me) && me.Code == CodeFeatureUnsupported; failed != tc.fail {
-				t.Fatalf("err = %v, want failure %v", err, tc.fail)
-			}
+			checkRefused(t, cols, parts, spec, tc.fail)
 		})
 	}
 }
@@ -271,11 +263,18 @@ func TestNondeterministicText(t *testing.T) {
 			cols[0].Nondeterministic = true
 			spec := tc.spec
 			spec.Limit, spec.Output = -1, 2
-			_, err := Merge(cols, parts, &spec)
-			var me *Error
-			if failed := errors.As(err, &me) && me.Code == CodeFeatureUnsupported; failed != tc.fail {
-				t.Fatalf("err = %v, want failure %v", err, tc.fail)
-			}
+			checkRefused(t, cols, parts, spec, tc.fail)
 		})
+	}
+}
+
+// checkRefused merges parts under spec and checks that the merge is
+// refused as unsupported exactly when refuse is set.
+func checkRefused(t *testing.T, cols []Column, parts [][]Row, spec Spec, refuse bool) {
+	t.Helper()
+	_, err := Merge(cols, parts, &spec)
+	var me *Error
+	if refused := errors.As(err, &me) && me.Code == CodeFeatureUnsupported; refused != refuse {
+		t.Fatalf("err = %v, want refusal %v", err, refuse)
 	}
 }
