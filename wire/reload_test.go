@@ -43,7 +43,7 @@ func closedPort(t *testing.T) int {
 }
 
 // parseConfig parses a configuration as config.Load would read it.
-func parseConfig(t *testing.T, yaml string) *config.Config {
+func parseConfig(t testing.TB, yaml string) *config.Config {
 	t.Helper()
 	cfg, err := config.Parse([]byte(yaml), "pgshard.yaml")
 	if err != nil {
@@ -54,7 +54,7 @@ func parseConfig(t *testing.T, yaml string) *config.Config {
 
 // serve runs srv on a loopback listener until the test ends and returns
 // its address.
-func serve(t *testing.T, srv *Server) string {
+func serve(t testing.TB, srv *Server) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -72,7 +72,7 @@ func serve(t *testing.T, srv *Server) string {
 	return ln.Addr().String()
 }
 
-func newTestServer(t *testing.T, cfg *config.Config) *Server {
+func newTestServer(t testing.TB, cfg *config.Config) *Server {
 	t.Helper()
 	srv, err := NewServer(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
