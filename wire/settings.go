@@ -189,6 +189,7 @@ func (s *session) observeEach(sc *serverConn, n int, stmt func(int) string) {
 		return
 	}
 	purge := false
+	var discards []string
 	for i := range n {
 		st := stmt(i)
 		// Compared in place: most statements are neither, and lower-cased
@@ -200,6 +201,7 @@ func (s *session) observeEach(sc *serverConn, n int, stmt func(int) string) {
 				s.settings.staged = append(s.settings.staged, c)
 			}
 		case words.Is(0, "discard"):
+			discards = append(discards, st)
 			if words.Is(1, "all") {
 				s.settings.staged = append(s.settings.staged, settingChange{reset: true, setting: setting{name: "*"}})
 				purge = true
@@ -210,6 +212,9 @@ func (s *session) observeEach(sc *serverConn, n int, stmt func(int) string) {
 		case words.Is(0, "deallocate"):
 			purge = true
 		}
+	}
+	if len(discards) > 0 && s.mode == config.PoolSession {
+		s.discardElsewhere(sc, discards)
 	}
 	if purge {
 		// DEALLOCATE ALL and DISCARD ALL drop every prepared statement of the
@@ -361,4 +366,32 @@ func endsWithFold(s, suffix string) bool {
 // quoteLiteral quotes a value as an SQL string literal.
 func quoteLiteral(v string) string {
 	return "'" + strings.ReplaceAll(v, "'", "''") + "'"
+}
+
+// discardElsewhere runs the client's DISCARD statements, which ran on sc,
+// on the other connections the session keeps in session pooling too: the
+// session state they drop (temporary tables, session advisory locks,
+// LISTEN registrations, settings) lives on every shard the session used,
+// and a client that resets its connection (Npgsql does on returning it to
+// its pool) must not leave a lock held on another shard. A connection that
+// fails it is dropped, as the state on it is then unknown.
+func (s *session) discardElsewhere(sc *serverConn, discards []string) {
+	for id, p := range s.parked {
+		if p == sc || p.broken {
+			continue
+		}
+		for _, q := range discards {
+			if err := s.hiddenQuery(p, q, 1); err != nil {
+				s.dropParked(id)
+				break
+			}
+			if w := sqltext.FirstWords(q); w.Is(1, "all") {
+				// As on sc: settings are the defaults until re-applied, and
+				// the server's prepared statements are gone.
+				p.settings = "\x00after reset all"
+				p.prepared.Purge()
+				p.evicted = p.evicted[:0]
+			}
+		}
+	}
 }
