@@ -42,7 +42,9 @@ func (s *session) trackListen(stmt string) {
 // nextClientMessage reads the client's next message, relaying the server
 // connections' notifications while it waits if the session listens.
 func (s *session) nextClientMessage() (byte, []byte, error) {
-	if !s.listening || s.r.buffered() > 0 {
+	if !s.listening || s.r.buffered() > 0 || s.batchOpen {
+		// Mid-batch (a Flush, say) a server may still owe answers, which
+		// are the batch's to read.
 		return s.r.next()
 	}
 	var conns []*serverConn
