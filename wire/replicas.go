@@ -229,7 +229,13 @@ func (s *session) attachRead(ctx context.Context, id shard.ShardID, kind router.
 // isReplica says whether sc is a replica's connection.
 func (s *session) isReplica(sc *serverConn) bool {
 	id := s.shardOf(sc)
-	return id >= 0 && sc.pool.node != &s.db.cfg.Shards[id].Primary
+	if id < 0 || sc.pool.node == &s.db.cfg.Shards[id].Primary {
+		return false
+	}
+	// A promoted replica that takes the shard's writes is its primary now:
+	// nothing run there is retried elsewhere as a replica read would be.
+	p, _ := s.promotedPool(id)
+	return p != sc.pool
 }
 
 // noteWrite records that a statement that may write ran on shard id; its

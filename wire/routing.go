@@ -41,6 +41,12 @@ func (s *session) shardPool(id shard.ShardID) (*pool, error) {
 	if int(id) < 0 || int(id) >= len(db.cfg.Shards) {
 		return nil, errorf(codeInternalError, fmt.Sprintf("pgshard: database %q has no shard %d", db.cfg.Name, id))
 	}
+	if p, pe := s.promotedPool(id); p != nil || pe != nil {
+		if pe != nil {
+			return nil, pe
+		}
+		return p, nil
+	}
 	k := shardPoolKey{s.user, id}
 	if p, ok := db.shardPools.Load(k); ok {
 		return p.(*pool), nil
@@ -160,7 +166,7 @@ func (s *session) primaryInRecovery(id shard.ShardID) *pgError {
 		return nil
 	}
 	st, ok := t.mon.State(t.primaries[id])
-	if !ok || !st.Healthy || !st.RoleMismatch {
+	if !ok || !st.Healthy || !st.RoleMismatch || s.followsPromotion(id) {
 		return nil
 	}
 	return &pgError{Code: "25006",

@@ -3,6 +3,7 @@ package replicas_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgshard/pgshard/integration/cluster"
 	"github.com/pgshard/pgshard/integration/pgshardtest"
@@ -158,4 +160,76 @@ func adminStatus(ctx context.Context, base string) (*admin.Status, error) {
 		return nil, err
 	}
 	return &st, nil
+}
+
+// TestFollowPromotion: with monitor.follow_promotion, when the shard's
+// primary dies and a replica is promoted (by an HA manager; here by the
+// test), writes go to the promoted node without a reload, sessions from
+// before included; and when two nodes accept writes, writes are refused
+// rather than sent to either.
+func TestFollowPromotion(t *testing.T) {
+	ctx := ctxFor(t, 4*time.Minute)
+	c, err := cluster.Start(ctx, cluster.Spec{Shards: 1, Replicas: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Terminate(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+	primary, r1, r2 := c.Shards[0].Primary, c.Shards[0].Replicas[0], c.Shards[0].Replicas[1]
+	yaml := failoverYAML(primary, r1, r2)
+	p := pgshardtest.Start(t, func(listen string) string {
+		return strings.Replace(yaml(listen), "monitor: {interval: 100ms, timeout: 1s}",
+			"monitor: {interval: 100ms, timeout: 1s, follow_promotion: true}", 1)
+	})
+	conn := connect(t, p.DSN("app", "app-secret"))
+	n := 0
+	write := func() error {
+		n++
+		_, err := conn.Exec(ctx, fmt.Sprintf(`INSERT INTO accounts VALUES (%d, 'row')`, n), pgx.QueryExecModeSimpleProtocol)
+		return err
+	}
+	if _, err := conn.Exec(ctx, `CREATE TABLE accounts (id int PRIMARY KEY, v text)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := write(); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*cluster.Node{r1, r2} {
+		waitFor(t, 20*time.Second, r.Name+" to replay the first row", func() bool {
+			n, err := cluster.QueryValue[int64](ctx, r, `SELECT count(*) FROM accounts`)
+			return err == nil && n == 1
+		})
+	}
+
+	if err := primary.Kill(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := r1.Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	took := waitFor(t, 15*time.Second, "writes to reach the promoted replica", func() bool { return write() == nil })
+	t.Logf("writes followed the promotion after %v", took)
+	var node string
+	if err := conn.QueryRow(ctx, `SELECT current_setting('cluster_name')`).Scan(&node); err != nil || node != r1.Name {
+		t.Errorf("after the promotion the session is served by %q (%v), want %s", node, err, r1.Name)
+	}
+	if got, err := cluster.QueryValue[int64](ctx, r1, `SELECT count(*) FROM accounts WHERE id = $1`, n); err != nil || got != 1 {
+		t.Errorf("the last write is not on the promoted node: %d, %v", got, err)
+	}
+
+	// Both replicas promoted: no write goes to either.
+	if err := r2.Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "writes to be refused with two writable nodes", func() bool {
+		err := write()
+		var pe *pgconn.PgError
+		return errors.As(err, &pe) && pe.Code == "25006" && strings.Contains(pe.Message, "several nodes")
+	})
+	if got, err := cluster.QueryValue[int64](ctx, r2, `SELECT count(*) FROM accounts WHERE id > 1`); err != nil || got != 0 {
+		t.Errorf("writes reached the second promoted node: %d, %v", got, err)
+	}
 }

@@ -143,6 +143,10 @@ type Monitor struct {
 	// BanMax. Defaults 1s and 30s.
 	BanBase time.Duration `yaml:"ban_base"`
 	BanMax  time.Duration `yaml:"ban_max"`
+	// FollowPromotion sends a shard's writes to one of its configured
+	// replicas once that replica accepts writes (it was promoted) and the
+	// configured primary does not (it is down or in recovery).
+	FollowPromotion bool `yaml:"follow_promotion"`
 }
 
 // AuthMethod is how pgshard authenticates a client.
