@@ -15,7 +15,7 @@ import (
 func (s *session) relay(wantRFQ bool) error {
 	sc := s.sc
 	s.sawError = false
-	s.holding = s.readRetry
+	s.holding = s.readRetry || s.holdForm
 	defer func() { s.holding, s.held = false, s.held[:0] }()
 	for {
 		if !wantRFQ && !s.owesServer() {

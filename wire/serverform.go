@@ -114,7 +114,9 @@ func (s *session) runServerForm(body []byte, st *router.Statement) error {
 	if err := sc.w.Flush(); err != nil {
 		return s.serverLost(err, true)
 	}
+	s.holdForm = fallback
 	err := s.relay(true)
+	s.holdForm = false
 	refused := s.formRefused
 	s.formRefused, s.swallowRFQ = nil, false
 	if err != nil || refused == nil || s.sc == nil {

@@ -91,15 +91,19 @@ type session struct {
 	lastNode      *config.Node                // the node the running statement was sent to
 	recording     bool                        // an extended read batch on a replica is being recorded
 	holding       bool                        // relay holds responses back while the read may be retried
-	held          []heldMsg                   // what it holds
-	replay        []clientMsg                 // its client messages, to run it again on the primary
-	dbm           *metrics.Database
-	batchSets     []string // such statements executed in the current batch
-	pending       []pendingResp
-	batchOpen     bool // extended-protocol messages since the last Sync
-	batchUsed     bool // the batch sent something to the server
-	batchError    bool // an error ended the batch; skip messages until Sync
-	batchWrote    bool // the batch sent a write to the attached server
+	// holdForm: relay holds responses back while a server form may still be
+	// refused and the query run as sent, so a notice the server raised
+	// parsing the form is not seen twice (serverform.go).
+	holdForm   bool
+	held       []heldMsg   // what it holds
+	replay     []clientMsg // its client messages, to run it again on the primary
+	dbm        *metrics.Database
+	batchSets  []string // such statements executed in the current batch
+	pending    []pendingResp
+	batchOpen  bool // extended-protocol messages since the last Sync
+	batchUsed  bool // the batch sent something to the server
+	batchError bool // an error ended the batch; skip messages until Sync
+	batchWrote bool // the batch sent a write to the attached server
 	// batchTx: the batch's writes reached several shards; its implicit
 	// transaction is an explicit one on each, committed at Sync.
 	batchTx  bool

@@ -255,3 +255,40 @@ func formsMetric(t *testing.T, admin, outcome string) float64 {
 	v, _ := strconv.ParseFloat(string(m[1]), 64)
 	return v
 }
+
+// TestPrepareSimpleNoticesOnce: a notice the server raises while parsing
+// a statement's server form (an identifier truncated) reaches the client
+// once, as from PostgreSQL, even when the form is refused (format's
+// "any" argument has no type to infer from a parameter) and the query
+// then runs as sent, raising it again.
+func TestPrepareSimpleNoticesOnce(t *testing.T) {
+	ctx := ctxFor(t, time.Minute)
+	p := startProxy(t, proxyOptions{pool: "prepare_simple: true\nsize: 1"})
+	notices := func(dsn string) []string {
+		cfg, err := pgconn.ParseConfig(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) { got = append(got, n.Code+" "+n.Message) }
+		c, err := pgconn.ConnectConfig(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(context.Background())
+		q := "SELECT format('%s', 'ab') AS " + strings.Repeat("long_name_", 7)
+		for range 2 {
+			if _, err := c.Exec(ctx, q).ReadAll(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return got
+	}
+	want := notices(pg.Shards[0].Primary.DSN())
+	if len(want) != 2 {
+		t.Fatalf("PostgreSQL raised %v: the test proves nothing", want)
+	}
+	if got := notices(p.DSN("app", "app-secret")); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("notices through pgshard: %v, want %v", got, want)
+	}
+}
