@@ -51,6 +51,7 @@ func (srv *Server) Nodes() []metrics.NodeStat {
 			continue
 		}
 		r := &srv.conf().Reads
+		follow := srv.conf().Monitor.FollowPromotion
 		for _, st := range db.topo.mon.Snapshot() {
 			sh := &db.cfg.Shards[st.ID.Shard]
 			role, addr := "replica", ""
@@ -65,11 +66,17 @@ func (srv *Server) Nodes() []metrics.NodeStat {
 				}
 			}
 			healthy := st.Healthy && !st.RoleMismatch && !st.Banned
+			promoted := false
 			if role == "replica" {
 				healthy = db.topo.mon.Eligible(st.ID, r.MaxLagBytes, r.MaxLag)
+				if follow {
+					w, err := db.topo.mon.WriteNode(st.ID.Shard)
+					promoted = err == nil && w == st.ID
+					healthy = healthy || promoted && !st.Banned
+				}
 			}
 			n := metrics.NodeStat{Database: name, Shard: sh.Name, Node: st.ID.Name, Role: role, Address: addr,
-				Up: st.Healthy, Healthy: healthy, RoleMismatch: st.RoleMismatch,
+				Up: st.Healthy, Healthy: healthy, RoleMismatch: st.RoleMismatch, Promoted: promoted,
 				LagKnown: st.LagKnown, LagBytes: st.LagBytes, Lag: st.LagTime,
 				Banned: st.Banned, BannedUntil: st.BannedUntil}
 			if st.Err != nil {

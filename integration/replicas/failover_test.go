@@ -219,6 +219,18 @@ func TestFollowPromotion(t *testing.T) {
 	if got, err := cluster.QueryValue[int64](ctx, r1, `SELECT count(*) FROM accounts WHERE id = $1`, n); err != nil || got != 1 {
 		t.Errorf("the last write is not on the promoted node: %d, %v", got, err)
 	}
+	// The admin listener shows whom writes follow, and pgshard stays ready.
+	waitFor(t, 10*time.Second, "the status to show r1 promoted and pgshard ready", func() bool {
+		st, err := adminStatus(ctx, p.Admin)
+		if err != nil || !st.Ready || len(st.Databases) != 1 || len(st.Databases[0].Shards) != 1 {
+			return false
+		}
+		states := map[string]string{}
+		for _, n := range st.Databases[0].Shards[0].Nodes {
+			states[n.Name] = n.State
+		}
+		return states[r1.Name] == admin.StatePromoted && states[primary.Name] == admin.StateDown
+	})
 
 	// Both replicas promoted: no write goes to either.
 	if err := r2.Promote(ctx); err != nil {

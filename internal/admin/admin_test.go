@@ -193,6 +193,14 @@ func TestReady(t *testing.T) {
 	mismatch.RoleMismatch = true
 	f.nodes.set(primary("app", "s1", true), mismatch)
 	check(503, "not ready: no primary reachable for database \"other\"\n")
+	// A replica promoted in a primary's place counts once pgshard follows
+	// it, not before.
+	promoted := metrics.NodeStat{Database: "app", Shard: "s0", Node: "s0-replica1", Role: "replica", Up: true, RoleMismatch: true}
+	f.nodes.set(primary("app", "s0", false), promoted, primary("other", "s0", true))
+	check(503, "not ready: no primary reachable for database \"app\"\n")
+	promoted.Promoted = true
+	f.nodes.set(primary("app", "s0", false), promoted, primary("other", "s0", true))
+	check(200, "ready\n")
 
 	var listening atomic.Bool
 	cfg := testConfig(t)
@@ -266,6 +274,8 @@ func TestNodeState(t *testing.T) {
 		{&metrics.NodeStat{Up: true, Healthy: true, Banned: true}, StateBanned},
 		{&metrics.NodeStat{Role: "replica"}, StateDown},
 		{&metrics.NodeStat{Up: true, RoleMismatch: true}, StateRoleMismatch},
+		{&metrics.NodeStat{Up: true, RoleMismatch: true, Promoted: true, Role: "replica"}, StatePromoted},
+		{&metrics.NodeStat{RoleMismatch: true, Promoted: true, Role: "replica"}, StateDown},
 		{&metrics.NodeStat{Up: true, Role: "replica"}, StateLagging},
 		{&metrics.NodeStat{Up: true, Role: "primary"}, StateUnhealthy},
 		{&metrics.NodeStat{Up: true, Healthy: true, Role: "replica"}, StateUp},

@@ -36,6 +36,7 @@ const (
 	StateBanned       = "banned"        // kept out of routing after connection failures
 	StateDown         = "down"          // its last poll failed, or is too old
 	StateRoleMismatch = "role-mismatch" // not what it is configured to be
+	StatePromoted     = "promoted"      // a replica promoted, taking its shard's writes (monitor.follow_promotion)
 	StateLagging      = "lagging"       // a replica up but not taking reads (lag over the limits, or unknown)
 	StateUnhealthy    = "unhealthy"     // a primary up but not taking traffic
 	StateUp           = "up"
@@ -64,6 +65,8 @@ func NodeState(n *metrics.NodeStat) string {
 		return StateBanned
 	case !n.Up:
 		return StateDown
+	case n.Promoted:
+		return StatePromoted
 	case n.RoleMismatch:
 		return StateRoleMismatch
 	case n.Healthy:
@@ -112,8 +115,9 @@ func (t *Topology) nodes() map[nodeKey]*metrics.NodeStat {
 }
 
 // Ready: the data port is listening and, when a monitor reports nodes,
-// every database has a reachable primary in its primary role (at least
-// one of its shards can be written to).
+// every database has a reachable primary in its primary role, or a
+// promoted replica pgshard follows (at least one of its shards can be
+// written to).
 func (t *Topology) Ready() (bool, string) {
 	if t.Listening != nil && !t.Listening() {
 		return false, "the data port is not listening"
@@ -128,10 +132,15 @@ func (t *Topology) Ready() (bool, string) {
 		d := &cfg.Databases[i]
 		reachable := false
 		for j := range d.Shards {
-			n := nodes[nodeKey{d.Name, d.Shards[j].Name, d.Shards[j].Primary.Name}]
+			sh := &d.Shards[j]
+			n := nodes[nodeKey{d.Name, sh.Name, sh.Primary.Name}]
 			if n != nil && n.Up && !n.RoleMismatch {
 				reachable = true
-				break
+			}
+			for k := range sh.Replicas {
+				if r := nodes[nodeKey{d.Name, sh.Name, sh.Replicas[k].Name}]; r != nil && r.Up && r.Promoted {
+					reachable = true
+				}
 			}
 		}
 		if !reachable {

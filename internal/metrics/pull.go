@@ -24,6 +24,9 @@ type NodeStat struct {
 	// RoleMismatch: the node is not what it is configured to be (a primary
 	// in recovery, a promoted replica).
 	RoleMismatch bool
+	// Promoted: a configured replica that takes its shard's writes now
+	// (monitor.follow_promotion followed its promotion).
+	Promoted bool
 
 	// Lag of a replica behind its primary. LagKnown is false for primaries
 	// and while either side cannot be polled; the lag gauges are then left
