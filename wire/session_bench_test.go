@@ -5,7 +5,6 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -16,67 +15,41 @@ import (
 // loopback TCP), not a server. Start-up probes get the answers pgshard
 // expects of a C database.
 func instantServer(b *testing.B) int {
-	b.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
+	text := func(name string) *pgproto3.RowDescription {
+		return &pgproto3.RowDescription{Fields: []pgproto3.FieldDescription{{Name: []byte(name), DataTypeOID: 25, DataTypeSize: -1, TypeModifier: -1}}}
 	}
-	var conns sync.WaitGroup
-	b.Cleanup(func() { _ = ln.Close(); conns.Wait() })
-	go func() {
+	row := &pgproto3.RowDescription{Fields: []pgproto3.FieldDescription{{Name: []byte("abalance"), DataTypeOID: 23, DataTypeSize: 4, TypeModifier: -1}}}
+	return fakeServer(b, func(_ net.Conn, be *pgproto3.Backend) {
 		for {
-			c, err := ln.Accept()
+			msg, err := be.Receive()
 			if err != nil {
 				return
 			}
-			conns.Go(func() {
-				defer c.Close()
-				be := pgproto3.NewBackend(c, c)
-				if _, err := be.ReceiveStartupMessage(); err != nil {
-					return
-				}
-				be.Send(&pgproto3.AuthenticationOk{})
-				be.Send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
-				if be.Flush() != nil {
-					return
-				}
-				text := func(name string) *pgproto3.RowDescription {
-					return &pgproto3.RowDescription{Fields: []pgproto3.FieldDescription{{Name: []byte(name), DataTypeOID: 25, DataTypeSize: -1, TypeModifier: -1}}}
-				}
-				row := &pgproto3.RowDescription{Fields: []pgproto3.FieldDescription{{Name: []byte("abalance"), DataTypeOID: 23, DataTypeSize: 4, TypeModifier: -1}}}
-				for {
-					msg, err := be.Receive()
-					if err != nil {
-						return
-					}
-					q, ok := msg.(*pgproto3.Query)
-					if !ok {
-						continue
-					}
-					switch {
-					case strings.Contains(q.String, "array_agg"): // textOrderProbe; collatedColumnsQuery
-						be.Send(text("bytewise"))
-						be.Send(&pgproto3.DataRow{Values: [][]byte{[]byte("t")}})
-						be.Send(&pgproto3.CommandComplete{CommandTag: []byte("SELECT 1")})
-						be.Send(text("column"))
-						be.Send(&pgproto3.DataRow{Values: [][]byte{[]byte("nondeterministic false")}})
-						be.Send(&pgproto3.CommandComplete{CommandTag: []byte("SELECT 1")})
-					case strings.HasPrefix(q.String, "SELECT"):
-						be.Send(row)
-						be.Send(&pgproto3.DataRow{Values: [][]byte{[]byte("0")}})
-						be.Send(&pgproto3.CommandComplete{CommandTag: []byte("SELECT 1")})
-					default:
-						be.Send(&pgproto3.CommandComplete{CommandTag: []byte("SET")})
-					}
-					be.Send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
-					if be.Flush() != nil {
-						return
-					}
-				}
-			})
+			q, ok := msg.(*pgproto3.Query)
+			if !ok {
+				continue
+			}
+			switch {
+			case strings.Contains(q.String, "array_agg"): // textOrderProbe; collatedColumnsQuery
+				be.Send(text("bytewise"))
+				be.Send(&pgproto3.DataRow{Values: [][]byte{[]byte("t")}})
+				be.Send(&pgproto3.CommandComplete{CommandTag: []byte("SELECT 1")})
+				be.Send(text("column"))
+				be.Send(&pgproto3.DataRow{Values: [][]byte{[]byte("nondeterministic false")}})
+				be.Send(&pgproto3.CommandComplete{CommandTag: []byte("SELECT 1")})
+			case strings.HasPrefix(q.String, "SELECT"):
+				be.Send(row)
+				be.Send(&pgproto3.DataRow{Values: [][]byte{[]byte("0")}})
+				be.Send(&pgproto3.CommandComplete{CommandTag: []byte("SELECT 1")})
+			default:
+				be.Send(&pgproto3.CommandComplete{CommandTag: []byte("SET")})
+			}
+			be.Send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
+			if be.Flush() != nil {
+				return
+			}
 		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
+	})
 }
 
 // BenchmarkSimpleSelect is one pgbench -S transaction in simple mode

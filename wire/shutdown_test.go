@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,62 +18,21 @@ import (
 // answers their first query, and then never answers again: a server that
 // stopped responding, whose socket stays open.
 func silentServer(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu    sync.Mutex
-		open  []net.Conn
-		conns sync.WaitGroup
-	)
-	t.Cleanup(func() {
-		_ = ln.Close()
-		mu.Lock()
-		for _, c := range open {
-			_ = c.Close()
+	return fakeServer(t, func(c net.Conn, be *pgproto3.Backend) {
+		// The first query (pgshard's text order probe) is answered;
+		// then every query is swallowed and none answered.
+		if _, err := be.Receive(); err != nil {
+			return
 		}
-		mu.Unlock()
-		conns.Wait()
+		be.Send(&pgproto3.RowDescription{Fields: []pgproto3.FieldDescription{{Name: []byte("bytewise"), DataTypeOID: 16, DataTypeSize: 1, TypeModifier: -1}}})
+		be.Send(&pgproto3.DataRow{Values: [][]byte{[]byte("t")}})
+		be.Send(&pgproto3.CommandComplete{CommandTag: []byte("SELECT 1")})
+		be.Send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
+		if be.Flush() != nil {
+			return
+		}
+		_, _ = io.Copy(io.Discard, c)
 	})
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			open = append(open, c)
-			mu.Unlock()
-			conns.Go(func() {
-				defer c.Close()
-				be := pgproto3.NewBackend(c, c)
-				if _, err := be.ReceiveStartupMessage(); err != nil {
-					return
-				}
-				be.Send(&pgproto3.AuthenticationOk{})
-				be.Send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
-				if be.Flush() != nil {
-					return
-				}
-				// The first query (pgshard's text order probe) is answered;
-				// then every query is swallowed and none answered.
-				if _, err := be.Receive(); err != nil {
-					return
-				}
-				be.Send(&pgproto3.RowDescription{Fields: []pgproto3.FieldDescription{{Name: []byte("bytewise"), DataTypeOID: 16, DataTypeSize: 1, TypeModifier: -1}}})
-				be.Send(&pgproto3.DataRow{Values: [][]byte{[]byte("t")}})
-				be.Send(&pgproto3.CommandComplete{CommandTag: []byte("SELECT 1")})
-				be.Send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
-				if be.Flush() != nil {
-					return
-				}
-				_, _ = io.Copy(io.Discard, c)
-			})
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // TestShutdownWithServersNotAnswering: the two-phase resolver's query to a
