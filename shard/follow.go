@@ -3,6 +3,7 @@ package shard
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // WriteNode is where writes to shard id go when pgshard follows promotions
@@ -16,21 +17,29 @@ import (
 func (m *Monitor) WriteNode(id ShardID) (NodeID, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
+	n, err := m.writeNodeLocked(id, m.opts.Now())
+	if err != nil {
+		return NodeID{}, err
+	}
+	return n.spec.ID, nil
+}
+
+// writeNodeLocked is WriteNode's node, under m.mu.
+func (m *Monitor) writeNodeLocked(id ShardID, now time.Time) (*nodeMon, error) {
 	p := m.primaries[id]
 	if p == nil {
-		return NodeID{}, fmt.Errorf("monitor: no shard %d", id)
+		return nil, fmt.Errorf("monitor: no shard %d", id)
 	}
-	now := m.opts.Now()
 	writable := func(n *nodeMon) bool { return m.healthyLocked(n, now) && !n.inRecovery }
-	var promoted []NodeID
+	var promoted []*nodeMon
 	for _, n := range m.nodes {
 		if n.spec.ID.Shard == id && n.spec.Role == RoleReplica && writable(n) {
-			promoted = append(promoted, n.spec.ID)
+			promoted = append(promoted, n)
 		}
 	}
 	switch {
 	case len(promoted) == 0:
-		return p.spec.ID, nil
+		return p, nil
 	case len(promoted) == 1 && !writable(p):
 		return promoted[0], nil
 	}
@@ -39,9 +48,23 @@ func (m *Monitor) WriteNode(id ShardID) (NodeID, error) {
 		names = append(names, p.spec.ID.Name+" (the configured primary)")
 	}
 	for _, r := range promoted {
-		names = append(names, r.Name)
+		names = append(names, r.spec.ID.Name)
 	}
-	return NodeID{}, &SplitBrainError{Shard: id, Nodes: names}
+	return nil, &SplitBrainError{Shard: id, Nodes: names}
+}
+
+// primaryLocked is the node shard's replicas are measured against: its
+// configured primary, or under FollowPromotion the replica promoted in
+// its place. nil for an unknown shard. The caller holds m.mu.
+func (m *Monitor) primaryLocked(shard ShardID, now time.Time) *nodeMon {
+	p := m.primaries[shard]
+	if p == nil || !m.opts.FollowPromotion {
+		return p
+	}
+	if w, err := m.writeNodeLocked(shard, now); err == nil {
+		return w
+	}
+	return p
 }
 
 // SplitBrainError says that several nodes of a shard accept writes.

@@ -102,6 +102,10 @@ type Options struct {
 	BanBase      time.Duration // first ban; default 1s
 	BanMax       time.Duration // longest ban, and how long a node must stay unbanned to start again at BanBase; default 30s
 	ReconnectMax time.Duration // longest wait between a failing poller's attempts; default 2s
+	// FollowPromotion: a configured replica that took the place of its
+	// shard's primary (WriteNode) is the primary replicas' lag and
+	// read-your-writes positions are measured against.
+	FollowPromotion bool
 
 	// Now is the clock; default time.Now. Tests inject their own.
 	Now func() time.Time
@@ -225,6 +229,11 @@ func NewMonitor(nodes []NodeSpec, opts Options) (*Monitor, error) {
 			m.primaries[spec.ID.Shard] = n
 			n.history = newLSNHistory(m.opts.History)
 		case RoleReplica:
+			if m.opts.FollowPromotion {
+				// It may be promoted: its WAL positions then time the lag
+				// of the others.
+				n.history = newLSNHistory(m.opts.History)
+			}
 		default:
 			return nil, fmt.Errorf("monitor: %v: role must be primary or replica", spec.ID)
 		}
@@ -317,7 +326,7 @@ func (m *Monitor) stateLocked(n *nodeMon, now time.Time) NodeState {
 // Healthy and in their configured roles: lag against a stale or demoted
 // primary would be a number without meaning.
 func (m *Monitor) lagLocked(n *nodeMon, now time.Time) (primary LSN, lagBytes int64, lagTime time.Duration, lowerBound, ok bool) {
-	p := m.primaries[n.spec.ID.Shard]
+	p := m.primaryLocked(n.spec.ID.Shard, now)
 	primary, _ = p.history.latest()
 	if !m.healthyLocked(n, now) || !m.healthyLocked(p, now) || !n.inRecovery || p.inRecovery {
 		return primary, 0, 0, false, false
@@ -391,12 +400,12 @@ func (m *Monitor) ReplayedPast(id NodeID, lsn LSN) bool {
 // the primary is Unknown; a caller needing its own write's position should
 // read pg_current_wal_lsn() on its own connection after the commit.
 func (m *Monitor) PrimaryLSN(shard ShardID) LSN {
-	p := m.primaries[shard]
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	p := m.primaryLocked(shard, m.opts.Now())
 	if p == nil {
 		return 0
 	}
-	m.mu.RLock()
-	defer m.mu.RUnlock()
 	l, _ := p.history.latest()
 	return l
 }

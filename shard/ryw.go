@@ -10,12 +10,12 @@ import "time"
 // Until such a poll completes (at most one Interval), ok is false and the
 // caller reads from the primary.
 func (m *Monitor) PrimaryLSNAfter(shard ShardID, t time.Time) (LSN, bool) {
-	p := m.primaries[shard]
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	p := m.primaryLocked(shard, m.opts.Now())
 	if p == nil {
 		return 0, false
 	}
-	m.mu.RLock()
-	defer m.mu.RUnlock()
 	if !p.ok || !p.lastAttempt.After(t) || p.inRecovery {
 		return 0, false
 	}
@@ -26,11 +26,11 @@ func (m *Monitor) PrimaryLSNAfter(shard ShardID, t time.Time) (LSN, bool) {
 // if it cannot be polled now: with the primary down no new WAL exists, so
 // a replica that replayed up to it is as current as any node can be.
 func (m *Monitor) LastPrimaryLSN(shard ShardID) LSN {
-	p := m.primaries[shard]
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	p := m.primaryLocked(shard, m.opts.Now())
 	if p == nil {
 		return 0
 	}
-	m.mu.RLock()
-	defer m.mu.RUnlock()
 	return p.current
 }

@@ -52,7 +52,8 @@ func newTopology(d *config.Database, u *config.User, opts config.Monitor) (*topo
 		}
 		t.replicas = append(t.replicas, reps)
 	}
-	mon, err := shard.NewMonitor(specs, shard.Options{Interval: opts.Interval, Timeout: opts.Timeout, BanBase: opts.BanBase, BanMax: opts.BanMax})
+	mon, err := shard.NewMonitor(specs, shard.Options{Interval: opts.Interval, Timeout: opts.Timeout, BanBase: opts.BanBase, BanMax: opts.BanMax,
+		FollowPromotion: opts.FollowPromotion})
 	if err != nil {
 		return nil, fmt.Errorf("database %s: lag monitor: %w", d.Name, err)
 	}
