@@ -161,12 +161,16 @@ func probeTextOrder(ctx context.Context, pc *pgconn.PgConn, p *pool) {
 			"shard", p.shard, "node", p.node.Name, "err", err)
 		return
 	}
-	if string(results[0].Rows[0][0]) == "t" {
-		p.textOrder.def.Store(textOrderBytewise)
-	} else {
-		p.textOrder.def.Store(textOrderCollated)
-	}
+	p.textOrder.def.Store(defaultOrder(string(results[0].Rows[0][0])))
 	p.textOrder.cols.Store(cols)
+}
+
+// defaultOrder reads textOrderProbe's answer.
+func defaultOrder(answer string) int32 {
+	if answer == "t" {
+		return textOrderBytewise
+	}
+	return textOrderCollated
 }
 
 var errUnexpectedProbe = errors.New("unexpected answer to the text order probe")

@@ -90,8 +90,10 @@ func (s *session) noteDDL(p *router.Plan) {
 	}
 }
 
-// readCollatedColumns reads db's collated columns on each shard's primary.
-// A shard that fails keeps what was known, and the next round tries again.
+// readCollatedColumns reads db's collated columns on each shard's primary,
+// and the default collation's order where the first connection could not
+// learn it. A shard that fails keeps what was known, and the next round
+// tries again.
 func (srv *Server) readCollatedColumns(ctx context.Context, db *database) {
 	u := srv.resolverUser(db)
 	if u == nil || len(db.cfg.Shards) < 2 {
@@ -99,7 +101,13 @@ func (srv *Server) readCollatedColumns(ctx context.Context, db *database) {
 	}
 	s := &session{srv: srv, db: db, user: u, log: srv.log}
 	for i := range db.cfg.Shards {
+		to := &db.textOrder[i]
 		rows, err := s.onShard(ctx, shard.ShardID(i), func(sc *serverConn) ([]string, error) {
+			if to.def.Load() == textOrderUnknown {
+				if def, err := s.hiddenRows(sc, textOrderProbe); err == nil && len(def) == 1 {
+					to.def.CompareAndSwap(textOrderUnknown, defaultOrder(def[0]))
+				}
+			}
 			return s.hiddenRows(sc, collatedColumnsQuery)
 		})
 		var cols *collatedColumns
@@ -114,6 +122,6 @@ func (srv *Server) readCollatedColumns(ctx context.Context, db *database) {
 			}
 			continue
 		}
-		db.textOrder[i].cols.Store(cols)
+		to.cols.Store(cols)
 	}
 }
