@@ -374,7 +374,11 @@ func (s *session) txStart() string {
 	if s.deferred != "" {
 		s.txBegin, s.deferred = s.deferred, ""
 	}
-	return cmp.Or(s.txBegin, "BEGIN")
+	begin := cmp.Or(s.txBegin, "BEGIN")
+	if len(s.txSets) > 0 {
+		return begin + ";\n" + strings.Join(s.txSets, ";\n")
+	}
+	return begin
 }
 
 // keep sets the attached connection aside as a participant of the open

@@ -200,12 +200,24 @@ func (s *session) observeEach(sc *serverConn, n int, stmt func(int) string) {
 			if c, ok := settingChangeOf(st, sqltext.LeadingWords(st, 3)); ok {
 				s.settings.staged = append(s.settings.staged, c)
 			}
+			if s.txStatus == 'T' {
+				// SET LOCAL, SET TRANSACTION and SET CONSTRAINTS too: they
+				// hold for the whole transaction, on every shard of it.
+				s.txSets = append(s.txSets, st)
+			}
 		case words.Is(0, "discard"):
 			discards = append(discards, st)
 			if words.Is(1, "all") {
 				s.settings.staged = append(s.settings.staged, settingChange{reset: true, setting: setting{name: "*"}})
 				purge = true
 				s.listening = false
+			}
+		case words.Is(0, "begin"), words.Is(0, "start"):
+			if s.txStatus == 'T' && s.txBegin == "" {
+				// Sent straight to a server (session pooling): shards the
+				// transaction spreads to start it the same way (isolation
+				// level, READ ONLY).
+				s.txBegin = st
 			}
 		case words.Is(0, "listen"), words.Is(0, "unlisten"):
 			s.trackListen(st)
@@ -222,6 +234,9 @@ func (s *session) observeEach(sc *serverConn, n int, stmt func(int) string) {
 		sc.prepared.Purge()
 		sc.evicted = sc.evicted[:0]
 		clear(s.stmts)
+	}
+	if s.txStatus == 'I' {
+		s.txSets, s.txBegin = s.txSets[:0], ""
 	}
 	if s.txStatus != 'I' || len(s.settings.staged) == 0 {
 		return // nothing changed, or staged until the transaction ends

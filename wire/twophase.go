@@ -274,6 +274,21 @@ func (s *session) finishTransaction(ctx context.Context, commit bool) (string, *
 	} else {
 		s.rollbackAll(ps)
 	}
+	if len(s.txSets) > 0 || len(s.settings.staged) > 0 {
+		// SETs ran on some participants: what each holds now depends on
+		// where they ran and on the outcome, so each is brought in line
+		// (RESET ALL and the client's settings) before its next use.
+		for _, p := range ps {
+			p.sc.settings = "\x00settings changed in a transaction over several shards"
+		}
+		if tag == "COMMIT" && pe == nil {
+			for _, c := range s.settings.staged {
+				s.settings.apply(c)
+			}
+		}
+		s.settings.staged = nil
+	}
+	s.txSets = s.txSets[:0]
 	s.txShards = s.txShards[:0]
 	s.txBegin = ""
 	s.txStatus = 'I'
