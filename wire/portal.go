@@ -6,7 +6,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
-	"github.com/pgshard/pgshard/internal/config"
 	"github.com/pgshard/pgshard/internal/sqltext"
 	"github.com/pgshard/pgshard/router"
 	"github.com/pgshard/pgshard/shard"
@@ -111,7 +110,7 @@ func (s *session) routeBind(ctx context.Context, st *statement, body []byte) (sh
 // itself: BEGIN while no shard is chosen, and the end of a transaction that
 // never reached a server.
 func (s *session) localTransactionTag(q string) string {
-	if s.sc != nil || s.mode != config.PoolTransaction {
+	if !s.mayDeferBegin() {
 		return ""
 	}
 	w := sqltext.FirstWords(q)
@@ -124,11 +123,11 @@ func (s *session) localTransactionTag(q string) string {
 			return "BEGIN"
 		}
 	case w.Is(0, "commit") || w.Is(0, "end"):
-		if s.txStatus != 'I' {
+		if s.txStatus != 'I' && (s.sc == nil || s.localTx) {
 			return "COMMIT"
 		}
 	case w.Is(0, "rollback") || w.Is(0, "abort"):
-		if s.txStatus != 'I' {
+		if s.txStatus != 'I' && (s.sc == nil || s.localTx) {
 			return "ROLLBACK"
 		}
 	}
@@ -173,12 +172,14 @@ func (s *session) runPortal(ctx context.Context, vp *vportal) error {
 		case "BEGIN":
 			s.deferred = vp.st.query
 			s.txStatus = 'T'
+			s.localTx = true
 		default:
 			if s.txStatus == 'E' {
 				vp.local = "ROLLBACK"
 			}
 			s.deferred = ""
 			s.txStatus = 'I'
+			s.localTx = false
 		}
 		vp.answer = answer{tag: vp.local}
 		return nil

@@ -94,7 +94,7 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 	case t.multi != nil:
 		return s.multiSimple(ctx, t.multi)
 	}
-	if s.deferred != "" && s.sc == nil && len(routed) == 1 && routed[0].Route.Kind == router.KindSession {
+	if s.deferred != "" && (s.sc == nil || s.localTx) && len(routed) == 1 && routed[0].Route.Kind == router.KindSession {
 		if w := sqltext.FirstWords(routed[0].Text); w.Is(0, "set") {
 			// SET inside a transaction that has no shard yet: it goes with
 			// the BEGIN to whichever shard the transaction picks.
@@ -197,6 +197,7 @@ func (s *session) runQuery(body []byte) error {
 func (s *session) deferBegin(stmt string) error {
 	s.deferred = stmt
 	s.txStatus = 'T'
+	s.localTx = true
 	return s.complete("BEGIN")
 }
 
@@ -207,6 +208,7 @@ func (s *session) endDeferred(tag string) error {
 	}
 	s.deferred = ""
 	s.txStatus = 'I'
+	s.localTx = false
 	return s.complete(tag)
 }
 
@@ -222,7 +224,7 @@ func (s *session) complete(tag string) error {
 // transaction the transaction fails too, so pgshard makes the server fail
 // it and reports its own error instead.
 func (s *session) refuse(pe *pgError) error {
-	if s.sc != nil && s.txStatus != 'I' {
+	if s.sc != nil && s.txStatus != 'I' && !s.localTx {
 		s.beginServerBatch()
 		if err := writeMsg(s.sc.w, &s.scratch, &pgproto3.Query{String: "pgshard: injected error"}); err != nil {
 			return s.serverLost(err, true)
@@ -238,7 +240,7 @@ func (s *session) refuse(pe *pgError) error {
 	if err := writeMsg(s.w, &s.scratch, pe.response()); err != nil {
 		return errClientGone
 	}
-	if s.sc == nil && s.txStatus != 'I' {
+	if (s.sc == nil || s.localTx) && s.txStatus != 'I' {
 		// A transaction that has not reached a server fails here, as the
 		// server's would.
 		s.txStatus = 'E'

@@ -136,13 +136,14 @@ func (s *session) targetOf(q string, stmts []router.Statement) target {
 		}
 	}
 	if t.id < 0 {
-		if len(stmts) == 1 && s.sc == nil && s.mode == config.PoolTransaction {
+		if len(stmts) == 1 && s.mayDeferBegin() {
 			w := sqltext.FirstWords(stmts[0].Text)
 			switch {
 			case (w.Is(0, "begin") || w.Is(0, "start")) && s.txStatus == 'I' && s.deferred == "":
 				t.begin = true
 				return t
-			case s.txStatus != 'I' && (w.Is(0, "commit") || w.Is(0, "end") || w.Is(0, "rollback") || w.Is(0, "abort")) &&
+			case s.txStatus != 'I' && (s.sc == nil || s.localTx) &&
+				(w.Is(0, "commit") || w.Is(0, "end") || w.Is(0, "rollback") || w.Is(0, "abort")) &&
 				!w.Is(1, "prepared") && !w.Is(1, "to"):
 				t.end = "COMMIT"
 				if w.Is(0, "rollback") || w.Is(0, "abort") {
@@ -155,6 +156,23 @@ func (s *session) targetOf(q string, stmts []router.Statement) target {
 		t.read = t.read && t.kind == router.KindAny
 	}
 	return t
+}
+
+// mayDeferBegin says whether pgshard may answer a BEGIN itself and send
+// it with the transaction's first statement, to whichever shard that
+// statement picks: in transaction pooling when the session holds no
+// server connection; in session pooling when nothing is under way on the
+// connections it keeps (they stay idle until the transaction picks one).
+// Otherwise a transaction would start on the shard the session happens to
+// be on and span two shards as soon as its first statement goes elsewhere.
+func (s *session) mayDeferBegin() bool {
+	switch s.mode {
+	case config.PoolTransaction:
+		return s.sc == nil
+	case config.PoolSession:
+		return !s.batchUsed && len(s.txShards) == 0 && (s.sc == nil || !s.owesServer())
+	}
+	return false
 }
 
 // primaryInRecovery refuses a write to a shard whose configured primary
@@ -252,6 +270,14 @@ func (s *session) attachNode(ctx context.Context, id shard.ShardID, node *config
 	if node == nil && int(id) >= 0 && int(id) < len(s.db.cfg.Shards) {
 		node = &s.db.cfg.Shards[id].Primary
 	}
+	if s.sc != nil && s.localTx {
+		// Session pooling: a transaction pgshard answered BEGIN for starts
+		// on the connection kept for its first statement's shard.
+		if s.shardOf(s.sc) == id && s.sc.pool.node == node {
+			return s.startTx(id)
+		}
+		s.park()
+	}
 	if s.sc != nil {
 		if s.shardOf(s.sc) == id && (s.sc.pool.node == node || s.txStatus != 'I') {
 			// Same node; or inside a transaction, which stays where it
@@ -348,6 +374,12 @@ func (s *session) attachNode(ctx context.Context, id shard.ShardID, node *config
 	if s.deferred == "" && !inTx {
 		return nil
 	}
+	return s.startTx(id)
+}
+
+// startTx starts the open transaction on the attached connection, to
+// shard id.
+func (s *session) startTx(id shard.ShardID) error {
 	begin := s.txStart()
 	if err := s.hiddenQuery(s.sc, begin, 1); err != nil {
 		var pe *pgError
@@ -374,6 +406,7 @@ func (s *session) txStart() string {
 	if s.deferred != "" {
 		s.txBegin, s.deferred = s.deferred, ""
 	}
+	s.localTx = false // from here on a server has it
 	begin := cmp.Or(s.txBegin, "BEGIN")
 	if len(s.txSets) > 0 {
 		return begin + ";\n" + strings.Join(s.txSets, ";\n")

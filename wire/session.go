@@ -53,6 +53,11 @@ type session struct {
 	// deferred is a BEGIN (and SETs after it) pgshard answered itself, to be
 	// sent once the transaction's first routed statement picks its shard.
 	deferred string
+	// localTx: the open transaction exists only in pgshard, which answered
+	// its BEGIN (and maybe failed it): no server has it yet, so its
+	// COMMIT or ROLLBACK is pgshard's to answer too. Session pooling needs
+	// it, where the session may hold idle server connections meanwhile.
+	localTx bool
 	// txBegin is the BEGIN the open transaction started with (and the SETs
 	// sent before it reached a server), sent to each shard it spreads to.
 	txBegin string

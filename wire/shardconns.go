@@ -25,6 +25,12 @@ func (s *session) acquireShards(ctx context.Context, ids []shard.ShardID, write 
 			}
 		}
 	}
+	if s.localTx && s.sc != nil {
+		// Session pooling, a transaction no server has yet: the kept
+		// connection is idle, not a participant; set it aside so that
+		// writes start the transaction on each shard they reach.
+		s.park()
+	}
 	inTx := s.txStatus == 'T'
 	session := s.mode == config.PoolSession
 	for _, id := range ids {

@@ -64,3 +64,62 @@ func TestSettingsInTransactionsOverShards(t *testing.T) {
 		})
 	}
 }
+
+// TestSessionPoolingBeginWaitsForItsShard: in session pooling too, a
+// transaction starts on the shard its first statement picks, not on the
+// one the session happened to be on, so it stays on one shard and keeps
+// savepoints (Django's atomic, Rails' requires_new) whichever shard the
+// session used before.
+func TestSessionPoolingBeginWaitsForItsShard(t *testing.T) {
+	ctx := ctxFor(t, time.Minute)
+	p := startPgshard(t, "pool: {mode: session, size: 8, queue_timeout: 10s}")
+	c := connect(t, p.DSN("app", "app-secret"))
+	run := func(qs ...string) {
+		t.Helper()
+		for _, q := range qs {
+			if _, err := c.Exec(ctx, q, pgx.QueryExecModeSimpleProtocol); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+	}
+	on := func(n int) string { return fmt.Sprintf("/* pgshard: shard=%d */ SELECT 1", n) }
+	run(on(0), `BEGIN`, on(2), `SAVEPOINT s1`, on(2), `RELEASE SAVEPOINT s1`, `COMMIT`)
+	// Through the extended protocol (pgjdbc sends BEGIN so), and pgx's own
+	// transactions.
+	run(on(1))
+	if err := c.PgConn().ExecParams(ctx, "BEGIN", nil, nil, nil, nil).Read().Err; err != nil {
+		t.Fatal(err)
+	}
+	run(on(2), `SAVEPOINT s2`, `ROLLBACK TO SAVEPOINT s2`, `COMMIT`)
+	tx, err := c.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, on(0)); err != nil {
+		t.Fatal(err)
+	}
+	nested, err := tx.Begin(ctx) // a savepoint
+	if err != nil {
+		t.Fatalf("a savepoint in pgx's transaction: %v", err)
+	}
+	if err := nested.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A transaction that never reached a server ends as PostgreSQL's would,
+	// failed ones included, and the session goes on.
+	run(`BEGIN`, `COMMIT`, `BEGIN`, `ROLLBACK`)
+	if _, err := c.Exec(ctx, "BEGIN; SELECT no_such_column", pgx.QueryExecModeSimpleProtocol); err == nil {
+		t.Fatal("a bad statement succeeded")
+	}
+	var status string
+	if err := c.QueryRow(ctx, "SELECT 1", pgx.QueryExecModeSimpleProtocol).Scan(new(int)); err == nil {
+		t.Fatal("a statement in a failed transaction succeeded")
+	}
+	run(`ROLLBACK`)
+	if err := c.QueryRow(ctx, "SELECT 'ok'", pgx.QueryExecModeSimpleProtocol).Scan(&status); err != nil || status != "ok" {
+		t.Fatalf("after ROLLBACK: %q, %v", status, err)
+	}
+}
