@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/pgshard/pgshard/internal/config"
+	"github.com/pgshard/pgshard/internal/sqltext"
 	"github.com/pgshard/pgshard/router"
 	"github.com/pgshard/pgshard/shard"
 )
@@ -57,15 +58,17 @@ func (s *session) describeDetached(ctx context.Context, st *statement) error {
 	if err := s.drainServer(); err != nil || s.batchError {
 		return err
 	}
-	p, err := s.shardPool(s.currentShard())
-	if err != nil {
-		return s.batchFail(toPgError(err))
+	sc := s.sc // session pooling: idle, no transaction yet
+	if sc == nil {
+		p, err := s.shardPool(s.currentShard())
+		if err != nil {
+			return s.batchFail(toPgError(err))
+		}
+		if sc, err = p.acquire(ctx); err != nil {
+			return s.batchFail(toPgError(err))
+		}
+		defer p.release(sc)
 	}
-	sc, err := p.acquire(ctx)
-	if err != nil {
-		return s.batchFail(toPgError(err))
-	}
-	defer p.release(sc)
 	sc.unnamed = ""
 	for _, m := range []encoder{&pgproto3.Parse{Query: st.query, ParameterOIDs: st.oids}, &pgproto3.Describe{ObjectType: 'S'}, &pgproto3.Sync{}} {
 		if err := writeMsg(sc.w, &s.scratch, m); err != nil {
@@ -235,10 +238,11 @@ func (s *session) describe(ctx context.Context, body []byte) error {
 	if ok, err := s.describeCursorFetch(st); ok {
 		return err
 	}
-	if s.sc == nil && s.deferred != "" {
+	if (s.sc == nil || s.localTx) && s.deferred != "" {
 		// A transaction that has not chosen its shard and node yet: a
 		// statement description is the same everywhere, so it comes from a
-		// connection of its own rather than pinning the transaction.
+		// connection of its own rather than pinning the transaction (in
+		// session pooling, the idle one the session keeps).
 		return s.describeDetached(ctx, st)
 	}
 	if err := s.serverFor(ctx, st, s.currentShard()); err != nil || s.sc == nil {
@@ -263,8 +267,12 @@ func (s *session) execute(ctx context.Context, body []byte) error {
 	}
 	if q, ok := s.portalSets[name]; ok {
 		// A SET through the extended protocol: carried like a simple one
-		// once the batch succeeds.
+		// once the batch succeeds, and inside a transaction replayed at
+		// once on the shards the transaction reaches later in the batch.
 		s.batchSets = append(s.batchSets, q)
+		if w := sqltext.FirstWords(q); s.txStatus == 'T' && (w.Is(0, "set") || w.Is(0, "reset")) {
+			s.noteTxSet(q)
+		}
 	}
 	if err := s.serverFor(ctx, nil, s.currentShard()); err != nil || s.sc == nil {
 		return err // nil: the batch failed and the client was told
@@ -403,7 +411,7 @@ func (s *session) retryBatch(ctx context.Context) error {
 // serverFor attaches a server connection and, if st is given, makes sure
 // st is prepared on it. A failure ends the batch with an error.
 func (s *session) serverFor(ctx context.Context, st *statement, id shard.ShardID) error {
-	if s.sc != nil && s.shardOf(s.sc) == id {
+	if s.sc != nil && s.shardOf(s.sc) == id && !s.localTx {
 		// Stay on the attached node (a replica serving this batch's read).
 	} else if err := s.attachShard(ctx, id); err != nil {
 		var pe *pgError

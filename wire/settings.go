@@ -172,16 +172,19 @@ func (s *session) applySettings(sc *serverConn) error {
 // made inside a transaction until it ends: kept on commit, dropped on
 // rollback, as the server does.
 func (s *session) observe(sc *serverConn, stmts []string) {
-	s.observeEach(sc, len(stmts), func(i int) string { return stmts[i] })
+	// A batch's SETs joined txSets when they were executed (execute).
+	s.observeEach(sc, len(stmts), func(i int) string { return stmts[i] }, false)
 }
 
 // observeRouted is observe for a simple query's routed statements, without
 // building a slice of their texts on every query.
 func (s *session) observeRouted(sc *serverConn, routed []router.Statement) {
-	s.observeEach(sc, len(routed), func(i int) string { return routed[i].Text })
+	s.observeEach(sc, len(routed), func(i int) string { return routed[i].Text }, true)
 }
 
-func (s *session) observeEach(sc *serverConn, n int, stmt func(int) string) {
+// observeEach is observe's work; recordTx adds the SETs run inside a
+// transaction to txSets.
+func (s *session) observeEach(sc *serverConn, n int, stmt func(int) string, recordTx bool) {
 	if s.sawError {
 		if s.txStatus == 'I' {
 			s.settings.staged = nil // the implicit or explicit transaction rolled back
@@ -200,10 +203,8 @@ func (s *session) observeEach(sc *serverConn, n int, stmt func(int) string) {
 			if c, ok := settingChangeOf(st, sqltext.LeadingWords(st, 3)); ok {
 				s.settings.staged = append(s.settings.staged, c)
 			}
-			if s.txStatus == 'T' {
-				// SET LOCAL, SET TRANSACTION and SET CONSTRAINTS too: they
-				// hold for the whole transaction, on every shard of it.
-				s.txSets = append(s.txSets, st)
+			if recordTx && s.txStatus == 'T' {
+				s.noteTxSet(st)
 			}
 		case words.Is(0, "discard"):
 			discards = append(discards, st)
@@ -409,4 +410,12 @@ func (s *session) discardElsewhere(sc *serverConn, discards []string) {
 			}
 		}
 	}
+}
+
+// noteTxSet records a SET or RESET run inside the open transaction, for
+// the shards it spreads to later (txStart). SET LOCAL, SET TRANSACTION and
+// SET CONSTRAINTS too: they hold for the whole transaction, on every
+// shard of it.
+func (s *session) noteTxSet(stmt string) {
+	s.txSets = append(s.txSets, stmt)
 }

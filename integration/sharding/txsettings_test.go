@@ -61,6 +61,28 @@ func TestSettingsInTransactionsOverShards(t *testing.T) {
 					t.Errorf("after ROLLBACK, shard %d: %q, want the SET undone", n, got)
 				}
 			}
+
+			// Pipelined in one batch (pgx's SendBatch, JDBC's executeBatch):
+			// the SET LOCAL holds on the shard the batch reaches after it.
+			tx, err := a.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			batch := &pgx.Batch{}
+			batch.Queue(`/* pgshard: shard=0 */ SELECT 1`)
+			batch.Queue(`SET LOCAL application_name = 'batch-x'`)
+			batch.Queue(`/* pgshard: shard=1 */ SELECT current_setting('application_name')`)
+			br := tx.SendBatch(ctx, batch)
+			_, err1 := br.Exec()
+			_, err2 := br.Exec()
+			var name string
+			err3 := br.QueryRow().Scan(&name)
+			if err := br.Close(); err != nil || err1 != nil || err2 != nil || err3 != nil || name != "batch-x" {
+				t.Errorf("a SET LOCAL pipelined before the batch reaches shard 1: %q (%v %v %v %v)", name, err1, err2, err3, err)
+			}
+			if err := tx.Rollback(ctx); err != nil {
+				t.Fatal(err)
+			}
 		})
 	}
 }
