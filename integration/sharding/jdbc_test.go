@@ -13,27 +13,34 @@ import (
 // lists what it covers) runs against both and the transcripts must match.
 func TestJDBCOverShardsMatchesOnePostgres(t *testing.T) {
 	jdbc := pgshardtest.NeedJDBC(t)
-	ctx := ctxFor(t, 3*time.Minute)
-	p := startPgshard(t)
-	jdbc.CompareTranscripts(t, ctx, "testdata/jdbc/Sharded.java",
-		pgshardtest.Endpoint{URL: pgshardtest.URL(single.Shards[0].Primary.Addr(), "postgres", "public"), User: "postgres", Password: cluster.Password},
-		pgshardtest.Endpoint{URL: pgshardtest.URL(p.Addr, "app", "public"), User: "app", Password: "app-secret"},
-		[]string{
-			"batch insert 120 statements, 120 rows",
-			"failing batch 23505",
-			"after failing batch: count=120 count=0",
-			"fetch in chunks: 120 rows, first 120, sum 7260",
-			"batch delete in a transaction: 11",
-			"done",
+	// Both pool modes: in session pooling the session's own connections
+	// carry the transactions, whose BEGIN (sent by pgjdbc through the
+	// extended protocol) waits for the shard of their first statement.
+	for _, mode := range []string{"transaction", "session"} {
+		t.Run(mode+" pooling", func(t *testing.T) {
+			ctx := ctxFor(t, 3*time.Minute)
+			p := startPgshard(t, "pool: {mode: "+mode+", size: 8, queue_timeout: 10s}")
+			jdbc.CompareTranscripts(t, ctx, "testdata/jdbc/Sharded.java",
+				pgshardtest.Endpoint{URL: pgshardtest.URL(single.Shards[0].Primary.Addr(), "postgres", "public"), User: "postgres", Password: cluster.Password},
+				pgshardtest.Endpoint{URL: pgshardtest.URL(p.Addr, "app", "public"), User: "app", Password: "app-secret"},
+				[]string{
+					"batch insert 120 statements, 120 rows",
+					"failing batch 23505",
+					"after failing batch: count=120 count=0",
+					"fetch in chunks: 120 rows, first 120, sum 7260",
+					"batch delete in a transaction: 11",
+					"done",
+				})
+			// The table was spread: every shard holds some of its rows.
+			for i, sh := range sharded.Shards {
+				var n int
+				if err := connect(t, sh.Primary.DSN()).QueryRow(ctx, `SELECT count(*) FROM jaccounts`).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				if n == 0 {
+					t.Errorf("shard %d holds no rows of jaccounts", i)
+				}
+			}
 		})
-	// The table was spread: every shard holds some of its rows.
-	for i, sh := range sharded.Shards {
-		var n int
-		if err := connect(t, sh.Primary.DSN()).QueryRow(ctx, `SELECT count(*) FROM jaccounts`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n == 0 {
-			t.Errorf("shard %d holds no rows of jaccounts", i)
-		}
 	}
 }
