@@ -171,8 +171,15 @@ func TestPgbenchAllProtocols(t *testing.T) {
 	if out, err := exec.Command(pgbench, "-i", "-s", "1", "-q", dsn).CombinedOutput(); err != nil {
 		t.Fatalf("pgbench -i: %v\n%s", err, out)
 	}
-	for _, mode := range []string{"simple", "extended", "prepared"} {
+	// Session pooling too, where the default TPC-B script's BEGIN ... END
+	// runs on each client's own connection.
+	session := startProxy(t, proxyOptions{pool: "mode: session\nsize: 8"}).DSN("app", "app-secret")
+	for _, mode := range []string{"simple", "extended", "prepared", "session-extended"} {
 		t.Run(mode, func(t *testing.T) {
+			dsn := dsn
+			if m, ok := strings.CutPrefix(mode, "session-"); ok {
+				mode, dsn = m, session
+			}
 			out, err := exec.Command(pgbench, "-n", "-M", mode, "-c", "8", "-j", "2", "-t", "200", dsn).CombinedOutput()
 			if err != nil {
 				t.Fatalf("pgbench -M %s: %v\n%s", mode, err, out)
