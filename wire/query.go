@@ -102,7 +102,7 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 			return s.complete("SET")
 		}
 	}
-	if err := s.attachFor(ctx, t.id, t.kind, t.read, t.primary); err != nil {
+	if err := s.attachFor(ctx, t.id, t.kind, t.read, t.write, t.primary); err != nil {
 		var pe *pgError
 		if errors.As(err, &pe) && pe.Severity != "FATAL" {
 			return s.refuse(pe)

@@ -84,9 +84,13 @@ type target struct {
 	// read: every statement reads (or only sets session state), so a
 	// replica may serve it; primary: a hint asks for the primary.
 	read, primary bool
-	kind          router.Kind
-	multi         *router.Statement
-	err           *pgError
+	// write: some statement may change data. Not the same as !read:
+	// transaction control and SET, SHOW... stay off replicas without
+	// being writes (read-your-writes and two-phase commit count writes).
+	write bool
+	kind  router.Kind
+	multi *router.Statement
+	err   *pgError
 	// begin: the query is a lone BEGIN that pgshard answers itself.
 	begin bool
 	// end: a lone COMMIT or ROLLBACK of a transaction that never reached a
@@ -112,6 +116,9 @@ func (s *session) targetOf(q string, stmts []router.Statement) target {
 		if rt.Kind != router.KindSession {
 			t.kind = rt.Kind
 			t.read = t.read && rt.Plan != nil && rt.Plan.Read
+			t.write = t.write || rt.Plan == nil || !rt.Plan.Read
+		} else if w := sqltext.FirstWords(stmts[i].Text); w.Is(0, "execute") {
+			t.write = true // SQL-level EXECUTE: its statement may write
 		}
 		t.primary = t.primary || rt.Target == "primary"
 		switch {
@@ -213,12 +220,13 @@ func (s *session) readable() bool {
 }
 
 // attachFor attaches the connection a routed statement runs on: a replica
-// for a read when one qualifies, the primary otherwise.
-func (s *session) attachFor(ctx context.Context, id shard.ShardID, kind router.Kind, read, primary bool) error {
+// for a read when one qualifies, the primary otherwise. write says the
+// statement may change data there.
+func (s *session) attachFor(ctx context.Context, id shard.ShardID, kind router.Kind, read, write, primary bool) error {
 	if read && !primary && s.readable() {
 		return s.attachRead(ctx, id, kind)
 	}
-	if !read {
+	if write {
 		s.noteWrite(id)
 		if pe := s.primaryInRecovery(id); pe != nil {
 			return pe
