@@ -67,6 +67,13 @@ func (s *session) shardOf(sc *serverConn) shard.ShardID {
 	return -1
 }
 
+// errReadOnlyOnReplica answers a statement of a READ ONLY transaction,
+// which runs on one replica, that needs another shard. PostgreSQL's own
+// code for a write in a read-only transaction: the client asked for a
+// transaction that cannot do this.
+var errReadOnlyOnReplica = &pgError{Code: "25006", Message: "pgshard: a READ ONLY transaction runs on one replica and cannot reach another shard",
+	Hint: "Start the transaction without READ ONLY to read several shards in one transaction."}
+
 // errCrossShard is the answer when a statement cannot join the shard it
 // needs to the transaction.
 func errCrossShard(s *session, from, to shard.ShardID) *pgError {
@@ -333,8 +340,7 @@ func (s *session) attachNode(ctx context.Context, id shard.ShardID, node *config
 		case s.txStatus == 'T' && s.owesServer():
 			return errCrossShard(s, s.shardOf(s.sc), id)
 		case s.txStatus == 'T' && s.isReplica(s.sc):
-			return &pgError{Code: "25006", Message: "pgshard: a READ ONLY transaction runs on one replica and cannot reach another shard",
-				Hint: "Start the transaction without READ ONLY to read several shards in one transaction."}
+			return errReadOnlyOnReplica
 		case s.txStatus == 'T':
 			// The transaction spreads to another shard: its connection here
 			// stays in the transaction, to be committed with two-phase

@@ -14,8 +14,11 @@ import (
 // life), else checked out of each shard's pool for the statement.
 
 // acquireShards checks out a connection to each shard, in shard order so
-// two sessions never wait on each other's. Inside a transaction the
-// session's attached connection is borrowed for its shard when borrow.
+// two sessions never wait on each other's. Inside a transaction every
+// shard the statement reaches joins the transaction, for a read as for a
+// write: a read outside it would see neither the transaction's snapshot
+// (REPEATABLE READ, SERIALIZABLE) nor its SET LOCALs. A shard that only
+// read is committed without two-phase commit (commitParticipants).
 func (s *session) acquireShards(ctx context.Context, ids []shard.ShardID, write bool) ([]multiConn, func(), error) {
 	conns := make([]multiConn, 0, len(ids))
 	release := func() {
@@ -33,6 +36,13 @@ func (s *session) acquireShards(ctx context.Context, ids []shard.ShardID, write 
 	}
 	inTx := s.txStatus == 'T'
 	session := s.mode == config.PoolSession
+	if inTx && s.sc != nil && s.isReplica(s.sc) {
+		for _, id := range ids {
+			if id != s.shardOf(s.sc) {
+				return nil, nil, errReadOnlyOnReplica
+			}
+		}
+	}
 	for _, id := range ids {
 		switch {
 		case (inTx || session && !s.batchUsed) && s.sc != nil && s.shardOf(s.sc) == id:
@@ -44,7 +54,7 @@ func (s *session) acquireShards(ctx context.Context, ids []shard.ShardID, write 
 		case inTx && s.parked[id] != nil && slices.Contains(s.txShards, id):
 			conns = append(conns, multiConn{id: id, sc: s.parked[id], borrowed: true})
 			continue
-		case session && s.parked[id] != nil && !(inTx && write):
+		case session && s.parked[id] != nil && !inTx:
 			// Session pooling: the session's own connection to this shard,
 			// outside any transaction, for a read or a write of its own.
 			sc := s.parked[id]
@@ -55,9 +65,9 @@ func (s *session) acquireShards(ctx context.Context, ids []shard.ShardID, write 
 			}
 			conns = append(conns, multiConn{id: id, sc: sc, borrowed: true})
 			continue
-		case inTx && write && s.parked[id] != nil:
+		case inTx && s.parked[id] != nil:
 			// Session pooling kept this shard's connection from before the
-			// transaction: the write joins the transaction there.
+			// transaction: the shard joins the transaction there.
 			sc := s.parked[id]
 			err := s.applySettings(sc)
 			if err == nil {
@@ -111,7 +121,7 @@ func (s *session) acquireShards(ctx context.Context, ids []shard.ShardID, write 
 			return nil, nil, err
 		}
 		c := multiConn{id: id, sc: sc}
-		if session && !(inTx && write) && (s.sc == nil || s.shardOf(s.sc) != id) {
+		if session && !inTx && (s.sc == nil || s.shardOf(s.sc) != id) {
 			// Session pooling: the connection stays with the session,
 			// with the session state just applied.
 			if s.parked == nil {
@@ -120,8 +130,8 @@ func (s *session) acquireShards(ctx context.Context, ids []shard.ShardID, write 
 			s.parked[id] = sc
 			c.borrowed = true
 		}
-		if inTx && write {
-			// A write joins this shard to the open transaction.
+		if inTx {
+			// The shard joins the open transaction.
 			if err := s.hiddenQuery(sc, s.txStart(), 1); err != nil {
 				sc.broken = true
 				p.release(sc)

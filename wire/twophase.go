@@ -109,6 +109,56 @@ func (s *session) commitAll(ctx context.Context, ps []participant) *pgError {
 	return nil
 }
 
+// commitParticipants commits the open transaction on every participant.
+// Only shards it may have written on need two-phase commit, and only when
+// there are two or more of them; one writer commits with a plain COMMIT.
+// Shards it only read on (reads, SETs, SAVEPOINTs) have nothing to make
+// atomic: they commit after the writers, so what they hold until then
+// (their snapshot, the locks of what they read) outlasts the writes, as
+// on one server. Their commit cannot undo the writers', so a failure
+// there only closes the connection.
+func (s *session) commitParticipants(ctx context.Context, ps []participant) *pgError {
+	var writers, readers []participant
+	for _, p := range ps {
+		if s.pendingWrites[p.id] {
+			writers = append(writers, p)
+		} else {
+			readers = append(readers, p)
+		}
+	}
+	var pe *pgError
+	switch len(writers) {
+	case 0:
+	case 1:
+		pe = s.commitOne(writers[0])
+	default:
+		pe = s.commitAll(ctx, writers)
+	}
+	if pe != nil {
+		s.rollbackAll(readers)
+		return pe
+	}
+	for _, p := range readers {
+		s.hiddenOrBreak(p.sc, "COMMIT")
+	}
+	return nil
+}
+
+// commitOne commits the one shard a transaction wrote on.
+func (s *session) commitOne(p participant) *pgError {
+	err := s.hiddenQuery(p.sc, "COMMIT", 1)
+	if err == nil {
+		return nil
+	}
+	var pe *pgError
+	if errors.As(err, &pe) {
+		return pe // PostgreSQL rolled it back: a deferred constraint, say
+	}
+	p.sc.broken = true
+	return &pgError{Code: "08007", Message: "pgshard: lost the connection to shard " + s.db.cfg.Shards[p.id].Name + " while committing; the transaction's outcome is unknown",
+		Detail: err.Error()}
+}
+
 // rollbackAll rolls every participant back.
 func (s *session) rollbackAll(ps []participant) {
 	for _, p := range ps {
@@ -269,7 +319,7 @@ func (s *session) finishTransaction(ctx context.Context, commit bool) (string, *
 	var pe *pgError
 	tag := "ROLLBACK"
 	if commit && !failed {
-		pe = s.commitAll(ctx, ps)
+		pe = s.commitParticipants(ctx, ps)
 		tag = "COMMIT"
 	} else {
 		s.rollbackAll(ps)

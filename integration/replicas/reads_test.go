@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -275,6 +276,55 @@ func TestNoReplicaReadsWhereTheyWouldBeWrong(t *testing.T) {
 	}
 	if onReplica < reads*9/10 {
 		t.Errorf("%d of %d reads after READ ONLY transactions ran on a replica, want nearly all", onReplica, reads)
+	}
+
+	// A READ ONLY transaction on one shard's replica cannot read the
+	// others in that transaction: refused, and the session goes on.
+	refused := false
+	for i := 0; i < 50 && !refused; i++ {
+		tx, err := conn.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var node string
+		if err := tx.QueryRow(ctx, whoAmI).Scan(&node); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(node, "replica") {
+			_ = tx.Rollback(ctx)
+			continue
+		}
+		var pe *pgconn.PgError
+		if _, err := tx.Exec(ctx, `SELECT count(*) FROM rw`); !errors.As(err, &pe) || pe.Code != "25006" {
+			t.Errorf("a read over every shard in a READ ONLY transaction on a replica: %v, want 25006", err)
+		}
+		_ = tx.Rollback(ctx)
+		refused = true
+	}
+	if !refused {
+		t.Error("no READ ONLY transaction's first read ran on a replica")
+	}
+	// One whose first statement reads every shard runs on their primaries,
+	// in the transaction: a replica would leave its later statements
+	// without a snapshot to share.
+	tx, err := conn.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.RepeatableRead})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := tx.Query(ctx, `SELECT DISTINCT current_setting('cluster_name') || ' ' || current_setting('transaction_read_only') FROM rw`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(nodes)
+	if len(nodes) != len(pg.Shards) || slices.ContainsFunc(nodes, func(n string) bool { return !strings.HasSuffix(n, "_primary on") }) {
+		t.Errorf("a READ ONLY transaction's first read over every shard ran on %q, want each shard's primary, read-only", nodes)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -86,6 +86,7 @@ databases:
         - {name: curs, key: k}
         - {name: archive, key: user_id}
         - {name: reloaded, key: k}
+        - {name: txr, key: k}
       reference_tables: [countries]
 %s`, listen, strings.Join(extra, "\n"), pool, cluster.Password, shards)
 	}

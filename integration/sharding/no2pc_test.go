@@ -72,6 +72,32 @@ func TestWithoutPreparedTransactions(t *testing.T) {
 		}
 	}
 
+	// Reads on other shards (by key, and over every shard) and a SET LOCAL
+	// join the transaction, but only the one shard it wrote on needs
+	// committing atomically: no two-phase commit, by either protocol.
+	for i, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeCacheStatement} {
+		tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []string{fmt.Sprintf("SELECT count(*) FROM tp WHERE k = %d", k[1]), "SET LOCAL statement_timeout = '5s'", "SELECT count(*) FROM tp",
+			fmt.Sprintf("UPDATE tp SET note = note || '%d' WHERE k = %d", i, k[0]), "SELECT count(*) FROM tp"} {
+			if _, err := tx.Exec(ctx, q, mode); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatalf("COMMIT of a transaction that wrote on one shard and read on both (%v): %v", mode, err)
+		}
+	}
+	var note string
+	if err := conn.QueryRow(ctx, `SELECT note FROM tp WHERE k = $1`, k[0]).Scan(&note); err != nil || note != "kept01" {
+		t.Fatalf("after both transactions the row says %q (%v), want kept01", note, err)
+	}
+	if err := exec(fmt.Sprintf("UPDATE tp SET note = 'kept' WHERE k = %d", k[0])); err != nil {
+		t.Fatal(err)
+	}
+
 	// Two shards in one transaction: refused at COMMIT, nothing kept.
 	for _, q := range []string{"BEGIN",
 		fmt.Sprintf("INSERT INTO tp VALUES (%d, 'tx')", keys(1_000_000)[0]),
