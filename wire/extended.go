@@ -270,7 +270,9 @@ func (s *session) execute(ctx context.Context, body []byte) error {
 		// once the batch succeeds, and inside a transaction replayed at
 		// once on the shards the transaction reaches later in the batch.
 		s.batchSets = append(s.batchSets, q)
-		if w := sqltext.FirstWords(q); s.txStatus == 'T' && (w.Is(0, "set") || w.Is(0, "reset")) {
+		switch w := sqltext.FirstWords(q); {
+		case s.txStatus == 'T' && (w.Is(0, "set") || w.Is(0, "reset")),
+			s.txStatus != 'I' && savepointTag(w) != "": // ROLLBACK TO in a failed one too
 			s.noteTxSet(q)
 		}
 	}

@@ -19,8 +19,9 @@ type vportal struct {
 	st    *statement
 	bind  *pgproto3.Bind
 	local string // BEGIN, COMMIT or ROLLBACK answered by pgshard
-	// twoPhase: local ends a transaction spread over several shards.
-	twoPhase bool
+	// twoPhase: local ends a transaction spread over several shards;
+	// savepoint: local is a savepoint statement run on each of its shards.
+	twoPhase, savepoint bool
 	// cursor: the statement is a cursor statement pgshard answers
 	// (cursor.go); cursorOp is nil for the DECLARE.
 	cursor   bool
@@ -80,10 +81,10 @@ func (s *session) routeBind(ctx context.Context, st *statement, body []byte) (sh
 		switch tag := txControl(st.query); tag {
 		case "COMMIT", "ROLLBACK":
 			return 0, rt, &vportal{local: tag, st: st, twoPhase: true}, nil
+		case "SAVEPOINT":
+			return 0, rt, &vportal{local: tag, st: st, savepoint: true}, nil
 		case "other":
-			return 0, nil, nil, &pgError{Code: codeFeatureNotSupported,
-				Message: "pgshard: savepoints and PREPARE TRANSACTION are not supported in a transaction that spans several shards",
-				Hint:    "Keep the transaction on one shard key to use savepoints."}
+			return 0, nil, nil, errNotAcrossShards
 		}
 		return s.currentShard(), rt, nil, nil
 	case rt.Kind == router.KindSession || rt.Kind == router.KindAny:
@@ -114,7 +115,7 @@ func (s *session) localTransactionTag(q string) string {
 		return ""
 	}
 	w := sqltext.FirstWords(q)
-	if w.Len() == 0 || w.Is(1, "prepared") || w.Is(1, "to") {
+	if w.Len() == 0 || w.Is(1, "prepared") || savepointTag(w) != "" {
 		return ""
 	}
 	switch {
@@ -165,6 +166,17 @@ func (s *session) runPortal(ctx context.Context, vp *vportal) error {
 		}
 		tag, pe := s.finishTransaction(ctx, vp.local == "COMMIT")
 		vp.answer = answer{tag: tag, err: pe}
+		return nil
+	}
+	if vp.savepoint {
+		if err := s.drainServer(); err != nil {
+			return err
+		}
+		w := sqltext.FirstWords(vp.st.query)
+		vp.answer = answer{tag: savepointTag(w)}
+		if pe := s.savepointEverywhere(vp.st.query); pe != nil {
+			vp.answer = answer{err: pe}
+		}
 		return nil
 	}
 	if vp.local != "" {

@@ -70,10 +70,23 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 			return s.endTransaction(ctx, true)
 		case "ROLLBACK":
 			return s.endTransaction(ctx, false)
+		case "SAVEPOINT":
+			if pe := s.savepointEverywhere(routed[0].Text); pe != nil {
+				return s.refuse(pe)
+			}
+			w := sqltext.FirstWords(routed[0].Text)
+			return s.complete(savepointTag(w))
 		case "other":
-			return s.refuse(&pgError{Code: codeFeatureNotSupported,
-				Message: "pgshard: savepoints and PREPARE TRANSACTION are not supported in a transaction that spans several shards",
-				Hint:    "Keep the transaction on one shard key to use savepoints."})
+			return s.refuse(errNotAcrossShards)
+		}
+	}
+	if len(s.txShards) > 0 && s.txStatus != 'I' && len(routed) > 1 {
+		for i := range routed {
+			if txControl(routed[i].Text) != "" {
+				return s.refuse(&pgError{Code: codeFeatureNotSupported,
+					Message: "pgshard: in a transaction over several shards, transaction control must be sent as a query of its own: " + abbreviate(routed[i].Text),
+					Hint:    "Send it separately from the other statements."})
+			}
 		}
 	}
 	t := s.targetOf(q, routed)
@@ -100,6 +113,11 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 			// the BEGIN to whichever shard the transaction picks.
 			s.deferred += ";\n" + routed[0].Text
 			return s.complete("SET")
+		} else if tag := savepointTag(w); tag != "" {
+			// So do savepoints (an ORM's nested transaction, opened
+			// before its first statement).
+			s.deferred += ";\n" + routed[0].Text
+			return s.complete(tag)
 		}
 	}
 	if err := s.attachFor(ctx, t.id, t.kind, t.read, t.write, t.primary); err != nil {
@@ -152,7 +170,8 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 }
 
 // txControl classifies a statement that ends a transaction or works on its
-// savepoints: "COMMIT", "ROLLBACK", "other", or "" for anything else.
+// savepoints: "COMMIT", "ROLLBACK", "SAVEPOINT" (savepointTag), "other"
+// (PREPARE TRANSACTION, AND CHAIN), or "" for anything else.
 func txControl(stmt string) string {
 	w := sqltext.FirstWords(stmt)
 	switch {
@@ -161,13 +180,13 @@ func txControl(stmt string) string {
 			return "other"
 		}
 		return "COMMIT"
+	case savepointTag(w) != "":
+		return "SAVEPOINT"
 	case w.Is(0, "rollback") || w.Is(0, "abort"):
-		if w.Is(1, "prepared") || w.Is(1, "to") || w.Is(1, "and") || w.Is(2, "to") || w.Is(2, "and") {
+		if w.Is(1, "prepared") || w.Is(1, "and") || w.Is(2, "and") {
 			return "other"
 		}
 		return "ROLLBACK"
-	case w.Is(0, "savepoint") || w.Is(0, "release"):
-		return "other"
 	case w.Is(0, "prepare") && w.Is(1, "transaction"):
 		return "other"
 	}

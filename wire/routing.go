@@ -158,7 +158,7 @@ func (s *session) targetOf(q string, stmts []router.Statement) target {
 				return t
 			case s.txStatus != 'I' && (s.sc == nil || s.localTx) &&
 				(w.Is(0, "commit") || w.Is(0, "end") || w.Is(0, "rollback") || w.Is(0, "abort")) &&
-				!w.Is(1, "prepared") && !w.Is(1, "to"):
+				!w.Is(1, "prepared") && savepointTag(w) == "":
 				t.end = "COMMIT"
 				if w.Is(0, "rollback") || w.Is(0, "abort") {
 					t.end = "ROLLBACK"

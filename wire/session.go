@@ -61,10 +61,11 @@ type session struct {
 	// txBegin is the BEGIN the open transaction started with (and the SETs
 	// sent before it reached a server), sent to each shard it spreads to.
 	txBegin string
-	// txSets are the SET and RESET statements (LOCAL ones too) the open
-	// transaction ran on a server after it started: a shard it spreads to
-	// later gets them after its BEGIN, so every participant sees the
-	// settings the client set.
+	// txSets are the SET and RESET statements (LOCAL ones too) and the
+	// savepoint statements the open transaction ran on a server after it
+	// started, in order: a shard it spreads to later gets them after its
+	// BEGIN, so every participant sees the settings the client set and
+	// has its savepoints.
 	txSets []string
 	// txShards lists the shards an open transaction has spread to, when
 	// more than one: COMMIT then runs two-phase commit over them.

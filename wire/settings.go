@@ -213,6 +213,10 @@ func (s *session) observeEach(sc *serverConn, n int, stmt func(int) string, reco
 				purge = true
 				s.listening = false
 			}
+		case savepointTag(words) != "":
+			if recordTx && s.txStatus == 'T' {
+				s.noteTxSet(st) // replayed in order with the SETs
+			}
 		case words.Is(0, "begin"), words.Is(0, "start"):
 			if s.txStatus == 'T' && s.txBegin == "" {
 				// Sent straight to a server (session pooling): shards the
@@ -415,7 +419,9 @@ func (s *session) discardElsewhere(sc *serverConn, discards []string) {
 // noteTxSet records a SET or RESET run inside the open transaction, for
 // the shards it spreads to later (txStart). SET LOCAL, SET TRANSACTION and
 // SET CONSTRAINTS too: they hold for the whole transaction, on every
-// shard of it.
+// shard of it. Savepoint statements are recorded in the same list, in
+// order: ROLLBACK TO undoes the SET LOCALs after its savepoint, and a
+// shard reached later needs the transaction's savepoints (savepoint.go).
 func (s *session) noteTxSet(stmt string) {
 	s.txSets = append(s.txSets, stmt)
 }

@@ -29,6 +29,7 @@ func TestJDBCOverShardsMatchesOnePostgres(t *testing.T) {
 					"after failing batch: count=120 count=0",
 					"fetch in chunks: 120 rows, first 120, sum 7260",
 					"batch delete in a transaction: 11",
+					"duplicate 23505",
 					"done",
 				})
 			// The table was spread: every shard holds some of its rows.

@@ -9,7 +9,8 @@
 // which must commit whole or not at all), a PreparedStatement routed by its
 // key parameter before and after pgjdbc switches to a named statement,
 // merged reads across shards, a fetchSize read of a merged result in a
-// transaction, and a transaction that writes on several shards.
+// transaction, a transaction that writes on several shards, and
+// savepoints (explicit, and pgjdbc's autosave) in one that spans them.
 import java.math.BigDecimal;
 import java.sql.BatchUpdateException;
 import java.sql.Connection;
@@ -111,6 +112,32 @@ public class Sharded {
             c.setAutoCommit(true);
             query(c, "after transactions", "SELECT id, balance FROM jaccounts WHERE id IN (1, 2, 3, 100, 110) ORDER BY id");
             query(c, "final", "SELECT count(*), sum(balance) FROM jaccounts");
+        }
+        // Savepoints in a transaction over several shards: the Savepoint
+        // API, and autosave=always, with which pgjdbc sets a savepoint
+        // before each statement and rolls back to it when the statement
+        // fails, so the transaction goes on.
+        props.setProperty("autosave", "always");
+        try (Connection c = DriverManager.getConnection(args[0], props)) {
+            c.setAutoCommit(false);
+            try (Statement s = c.createStatement()) {
+                s.executeUpdate("UPDATE jaccounts SET balance = balance + 100 WHERE id = 4");
+                java.sql.Savepoint sp = c.setSavepoint();
+                s.executeUpdate("UPDATE jaccounts SET balance = balance + 100 WHERE id = 5");
+                s.executeUpdate("UPDATE jaccounts SET balance = balance + 100 WHERE id = 6");
+                c.rollback(sp);
+                s.executeUpdate("UPDATE jaccounts SET balance = balance + 200 WHERE id = 7");
+                try {
+                    s.executeUpdate("INSERT INTO jaccounts (id, owner, balance) VALUES (8, 'dup', 0)");
+                    System.out.println("duplicate accepted");
+                } catch (SQLException e) {
+                    System.out.println("duplicate " + e.getSQLState());
+                }
+                s.executeUpdate("UPDATE jaccounts SET balance = balance + 300 WHERE id = 9");
+                query(c, "in savepoint transaction", "SELECT id, balance FROM jaccounts WHERE id BETWEEN 4 AND 9 ORDER BY id");
+            }
+            c.commit();
+            query(c, "after savepoint transaction", "SELECT id, balance FROM jaccounts WHERE id BETWEEN 4 AND 9 ORDER BY id");
         }
         System.out.println("done");
     }
