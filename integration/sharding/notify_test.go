@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // TestListenNotifyAcrossShards: in session pooling a listener listens on
@@ -37,12 +38,17 @@ func TestListenNotifyAcrossShards(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	exec(notifier, "DROP TABLE IF EXISTS txr", "CREATE TABLE txr (k bigint PRIMARY KEY, v int NOT NULL)")
+	k := keysOnShards(95000)
 	for i, notify := range [][]string{
 		{onShard(1), `NOTIFY jobs, 'one'`},
 		{`SELECT pg_notify('jobs', 'two')`}, // on the default shard
 		// In a transaction, on the transaction's shard, sent at commit.
 		{onShard(2), `BEGIN`, onShard(2), `NOTIFY jobs, 'three'`, `COMMIT`},
 		{onShard(1), `BEGIN`, onShard(1), `NOTIFY jobs, 'never'`, `ROLLBACK`, onShard(0), `NOTIFY later, 'four'`},
+		// In a transaction that reads every shard and writes on one: no
+		// two-phase commit, which could not carry the NOTIFY.
+		{`BEGIN`, fmt.Sprintf(`INSERT INTO txr VALUES (%d, 1)`, k[1]), `SELECT count(*) FROM txr`, `NOTIFY jobs, 'spread'`, `COMMIT`},
 	} {
 		sent := make(chan error, 1)
 		go func() {
@@ -70,10 +76,22 @@ func TestListenNotifyAcrossShards(t *testing.T) {
 		if err != nil {
 			t.Fatalf("waiting for %v: %v", notify, err)
 		}
-		want := []string{"jobs one", "jobs two", "jobs three", "later four"}[i]
+		want := []string{"jobs one", "jobs two", "jobs three", "later four", "jobs spread"}[i]
 		if got := n.Channel + " " + n.Payload; got != want {
 			t.Fatalf("got %q, want %q", got, want)
 		}
+	}
+	// A transaction that wrote on two shards commits with two-phase
+	// commit, which PostgreSQL refuses for one that sent a NOTIFY: its
+	// error, and nothing of the transaction is kept.
+	exec(notifier, `BEGIN`, fmt.Sprintf(`INSERT INTO txr VALUES (%d, 2)`, k[0]), fmt.Sprintf(`INSERT INTO txr VALUES (%d, 2)`, k[2]), `NOTIFY jobs, 'lost'`)
+	var pe *pgconn.PgError
+	if _, err := notifier.Exec(ctx, `COMMIT`); !errors.As(err, &pe) || pe.Code != "0A000" {
+		t.Errorf("COMMIT of a NOTIFY in a transaction that wrote on two shards: %v, want 0A000", err)
+	}
+	var n int
+	if err := notifier.QueryRow(ctx, `SELECT count(*) FROM txr WHERE v = 2`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d rows of the refused transaction kept (%v)", n, err)
 	}
 	// The waits left the session in step: queries go on, on every shard.
 	for n := range 3 {
