@@ -330,6 +330,9 @@ func (s *session) readMulti(c multiConn, res *shardResult, untilExecute bool) er
 		case 'E':
 			if res.err == nil {
 				res.err = serverError(body)
+				if pe := deadlockError(&s.victim, sc, res.err); pe != nil {
+					res.err = pe
+				}
 			}
 			if isFatal(body) {
 				sc.broken = true

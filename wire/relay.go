@@ -59,6 +59,11 @@ func (s *session) relay(wantRFQ bool) error {
 			}
 		case 'E':
 			s.sawError = true
+			if s.victim.Load() != nil {
+				if pe := deadlockError(&s.victim, sc, serverError(body)); pe != nil {
+					body = encodeBody(pe)
+				}
+			}
 			if s.readRetry && s.relayed == 0 && s.retryable() && (isFatal(body) || recoveryConflict(body)) {
 				// A replica failed a read before anything reached the
 				// client: the caller runs it again elsewhere.

@@ -352,8 +352,8 @@ func (s *session) attachNode(ctx context.Context, id shard.ShardID, node *config
 	}
 	inTx := s.txStatus == 'T'
 	if sc := s.parked[id]; sc != nil && sc.pool.node == node {
-		delete(s.parked, id)
 		s.mu.Lock()
+		delete(s.parked, id)
 		s.sc = sc
 		s.mu.Unlock()
 		if inTx && slices.Contains(s.txShards, id) {
@@ -436,13 +436,10 @@ func (s *session) keep() {
 	s.mu.Lock()
 	s.sc = nil
 	s.mu.Unlock()
-	if s.parked == nil {
-		s.parked = map[shard.ShardID]*serverConn{}
-	}
 	if old := s.parked[s.shardOf(sc)]; old != nil {
 		s.releaseParked(old)
 	}
-	s.parked[s.shardOf(sc)] = sc
+	s.setParked(s.shardOf(sc), sc)
 }
 
 // releaseParked cleans a session-mode connection set aside and returns it.
@@ -474,8 +471,24 @@ func (s *session) park() {
 	s.mu.Lock()
 	s.sc = nil
 	s.mu.Unlock()
+	s.setParked(s.shardOf(sc), sc)
+}
+
+// setParked keeps sc as the session's connection to shard id. Writes to
+// parked hold s.mu: the deadlock detector reads it from its own goroutine
+// (the session's reads need no lock).
+func (s *session) setParked(id shard.ShardID, sc *serverConn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.parked == nil {
 		s.parked = map[shard.ShardID]*serverConn{}
 	}
-	s.parked[s.shardOf(sc)] = sc
+	s.parked[id] = sc
+}
+
+// unpark forgets the session's connection to shard id.
+func (s *session) unpark(id shard.ShardID) {
+	s.mu.Lock()
+	delete(s.parked, id)
+	s.mu.Unlock()
 }

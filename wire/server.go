@@ -143,6 +143,11 @@ func (srv *Server) Serve(ctx context.Context, ln net.Listener) error {
 		defer close(refreshed)
 		srv.refreshTextOrder(connCtx)
 	}()
+	detected := make(chan struct{})
+	go func() {
+		defer close(detected)
+		srv.detectDeadlocks(connCtx)
+	}()
 	srv.runMonitors(connCtx)
 
 	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
@@ -180,6 +185,7 @@ func (srv *Server) Serve(ctx context.Context, ln net.Listener) error {
 	cancelConns()
 	<-resolved
 	<-refreshed
+	<-detected
 	srv.monitors.Wait()
 	srv.closePools()
 	return acceptErr

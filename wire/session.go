@@ -45,9 +45,14 @@ type session struct {
 	settings sessionSettings
 
 	// The attached server connection; nil when none is checked out. mu
-	// guards sc against the cancel path, which runs on another goroutine.
-	mu       sync.Mutex
-	sc       *serverConn
+	// guards sc, parked and multi against the cancel path and the deadlock
+	// detector, which run on other goroutines: their writers hold it, and
+	// the session's own reads need not.
+	mu sync.Mutex
+	sc *serverConn
+	// victim is set by the deadlock detector when it cancels one of this
+	// session's statements (deadlock.go).
+	victim   atomic.Pointer[deadlockVictim]
 	txStatus byte // of the attached server's last ReadyForQuery; 'I' when none
 
 	// deferred is a BEGIN (and SETs after it) pgshard answered itself, to be
@@ -302,7 +307,7 @@ func (s *session) end() {
 				sc.broken = true
 			}
 		}
-		delete(s.parked, id)
+		s.unpark(id)
 		sc.pool.release(sc)
 	}
 	_ = s.conn.Close()

@@ -124,10 +124,7 @@ func (s *session) acquireShards(ctx context.Context, ids []shard.ShardID, write 
 		if session && !inTx && (s.sc == nil || s.shardOf(s.sc) != id) {
 			// Session pooling: the connection stays with the session,
 			// with the session state just applied.
-			if s.parked == nil {
-				s.parked = map[shard.ShardID]*serverConn{}
-			}
-			s.parked[id] = sc
+			s.setParked(id, sc)
 			c.borrowed = true
 		}
 		if inTx {
@@ -139,10 +136,7 @@ func (s *session) acquireShards(ctx context.Context, ids []shard.ShardID, write 
 				return nil, nil, err
 			}
 			s.joinTxWith(id)
-			if s.parked == nil {
-				s.parked = map[shard.ShardID]*serverConn{}
-			}
-			s.parked[id] = sc
+			s.setParked(id, sc)
 			c.borrowed = true
 		}
 		conns = append(conns, c)
@@ -154,7 +148,7 @@ func (s *session) acquireShards(ctx context.Context, ids []shard.ShardID, write 
 // failed pgshard's own statement on it.
 func (s *session) dropParked(id shard.ShardID) {
 	sc := s.parked[id]
-	delete(s.parked, id)
+	s.unpark(id)
 	sc.broken = true
 	sc.pool.release(sc)
 }

@@ -353,7 +353,7 @@ func (s *session) releaseParticipants() {
 	if s.mode != config.PoolSession {
 		s.detach()
 		for id, sc := range s.parked {
-			delete(s.parked, id)
+			s.unpark(id)
 			sc.pool.release(sc)
 		}
 	}

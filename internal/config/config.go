@@ -72,8 +72,10 @@ type TCP struct {
 	UserTimeout time.Duration `yaml:"user_timeout"`
 }
 
-// TwoPhase tunes the resolution of in-doubt two-phase transactions: those a
-// crashed or disconnected pgshard left prepared on the shards.
+// TwoPhase tunes transactions over several shards: the resolution of
+// in-doubt two-phase transactions (those a crashed or disconnected pgshard
+// left prepared on the shards) and the detection of deadlocks across
+// shards.
 type TwoPhase struct {
 	// ResolveAfter is how old a prepared transaction must be before pgshard
 	// resolves it: longer than any pgshard takes between its PREPAREs and
@@ -81,6 +83,11 @@ type TwoPhase struct {
 	ResolveAfter time.Duration `yaml:"resolve_after"`
 	// ResolveInterval is how often the shards are checked. Default 15s.
 	ResolveInterval time.Duration `yaml:"resolve_interval"`
+	// DeadlockTimeout is how long a statement waits for a lock before
+	// pgshard looks for a deadlock through several shards, which no one
+	// server can see (PostgreSQL's deadlock_timeout for one server).
+	// Default 1s; 0 turns the detection off.
+	DeadlockTimeout time.Duration `yaml:"deadlock_timeout"`
 }
 
 // AdminOff is the admin.listen value that disables the admin listener.

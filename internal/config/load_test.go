@@ -45,7 +45,7 @@ func TestExample(t *testing.T) {
 			IdleTimeout: 10 * time.Minute, ServerLifetime: time.Hour, PreparedCache: 512,
 		},
 		TCP:      TCP{KeepaliveIdle: 15 * time.Second, KeepaliveInterval: 5 * time.Second, KeepaliveCount: 3},
-		TwoPhase: TwoPhase{ResolveAfter: 30 * time.Second, ResolveInterval: 15 * time.Second},
+		TwoPhase: TwoPhase{ResolveAfter: 30 * time.Second, ResolveInterval: 15 * time.Second, DeadlockTimeout: time.Second},
 		Admin:    Admin{Listen: "0.0.0.0:6433", Token: "replace-with-a-long-random-string"},
 		Reads: Reads{
 			Replicas: true, MaxLagBytes: 8 << 20, MaxLag: time.Second, Fallback: FallbackPrimary,
@@ -312,6 +312,7 @@ func TestErrors(t *testing.T) {
 		{"tcp keepalive count 0", valid("tcp:", "  keepalive_count: 0"), []string{`t.yaml:2: tcp.keepalive_count: 0 is less than 1`}},
 		{"tcp keepalive interval 0", valid("tcp:", "  keepalive_interval: 0s"), []string{`t.yaml:2: tcp.keepalive_interval: must be more than 0`}},
 		{"tcp user timeout negative", valid("tcp:", "  user_timeout: -1s"), []string{`t.yaml:2: tcp.user_timeout: -1s is negative`}},
+		{"deadlock timeout negative", valid("two_phase:", "  deadlock_timeout: -1s"), []string{`t.yaml:2: two_phase.deadlock_timeout: -1s is negative (0 turns the detection off)`}},
 		{"reads mistakes", valid("reads:", "  fallback: replica", "  max_lag_bytes: -1", "  max_lag: -1s", "  read_your_writes_wait: -1s"), []string{
 			`t.yaml:2: reads.fallback: "replica" is not one of primary, error`,
 			`t.yaml:3: reads.max_lag_bytes: -1 is negative`,

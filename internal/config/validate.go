@@ -37,6 +37,7 @@ const (
 	DefaultServerTLS         = ServerTLSPrefer
 	DefaultKeyType           = "bigint"
 	DefaultResolveAfter      = 30 * time.Second
+	DefaultDeadlockTimeout   = time.Second
 	DefaultResolveInterval   = 15 * time.Second
 	DefaultKeylessWrites     = KeylessRefuse
 
@@ -79,6 +80,7 @@ func applyDefaults(c *Config, ix *index, file string) {
 	set("max_message_size", func() { c.MaxMessageSize = DefaultMaxMessageSize })
 	set("two_phase.resolve_after", func() { c.TwoPhase.ResolveAfter = DefaultResolveAfter })
 	set("two_phase.resolve_interval", func() { c.TwoPhase.ResolveInterval = DefaultResolveInterval })
+	set("two_phase.deadlock_timeout", func() { c.TwoPhase.DeadlockTimeout = DefaultDeadlockTimeout })
 	set("admin.listen", func() { c.Admin.Listen = DefaultAdminListen })
 	r := &c.Reads
 	set("reads.replicas", func() { r.Replicas = DefaultReadReplicas })
@@ -199,6 +201,9 @@ func (v *validator) validate(c *Config) {
 	}
 	if c.TwoPhase.ResolveInterval <= 0 {
 		v.errorf("two_phase.resolve_interval", "%v must be more than 0", c.TwoPhase.ResolveInterval)
+	}
+	if c.TwoPhase.DeadlockTimeout < 0 {
+		v.errorf("two_phase.deadlock_timeout", "%v is negative (0 turns the detection off)", c.TwoPhase.DeadlockTimeout)
 	}
 	if c.ShutdownTimeout < 0 {
 		v.errorf("shutdown_timeout", "%v is negative", c.ShutdownTimeout)
