@@ -132,9 +132,13 @@ func (s *session) runMulti(ctx context.Context, j *multiJob) ([]*shardResult, er
 		s.retryOnPrimaries(ctx, j, conns, results)
 	}
 	failed := false
+	failedOn := func(sc *serverConn) bool {
+		i := slices.IndexFunc(conns, func(c multiConn) bool { return c.sc == sc })
+		return i >= 0 && (results[i].err != nil || results[i].txEnd == 'E')
+	}
 	for i, c := range conns {
 		if c.borrowed {
-			failed = failed || results[i].err != nil || results[i].txEnd == 'E'
+			failed = failed || failedOn(c.sc)
 			if c.sc.broken && c.sc == s.sc {
 				s.detach()
 			}
@@ -143,7 +147,7 @@ func (s *session) runMulti(ctx context.Context, j *multiJob) ([]*shardResult, er
 		}
 	}
 	if s.txStatus != 'I' && failed {
-		s.txStatus = 'E'
+		s.failParticipants(failedOn)
 	}
 	return results, nil
 }

@@ -103,6 +103,13 @@ func (s *session) relay(wantRFQ bool) error {
 			}
 			if len(body) == 1 {
 				s.txStatus = body[0]
+				if s.failTxHere == sc && body[0] == 'T' {
+					// The transaction failed on another shard while this
+					// connection was inside the client's batch.
+					s.hiddenOrBreak(sc, failOtherShards)
+					s.txStatus, body = 'E', []byte{'E'}
+				}
+				s.failTxHere = nil
 			}
 			if s.swallowRFQ {
 				// pgshard's own Sync (syncAway): the client's comes later.

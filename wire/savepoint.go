@@ -1,6 +1,8 @@
 package wire
 
 import (
+	"slices"
+
 	"github.com/pgshard/pgshard/internal/sqltext"
 )
 
@@ -53,12 +55,10 @@ func (s *session) savepointEverywhere(stmt string) *pgError {
 		}
 	}
 	if first != nil {
-		for i, p := range ps {
-			if !failed[i] && !p.sc.broken {
-				s.hiddenOrBreak(p.sc, failOtherShards)
-			}
-		}
-		s.txStatus = 'E'
+		s.failParticipants(func(sc *serverConn) bool {
+			i := slices.IndexFunc(ps, func(p participant) bool { return p.sc == sc })
+			return i >= 0 && failed[i]
+		})
 		return first
 	}
 	s.noteTxSet(stmt)
@@ -66,6 +66,27 @@ func (s *session) savepointEverywhere(stmt string) *pgError {
 		s.txStatus = 'T' // ROLLBACK TO brought the transaction back
 	}
 	return nil
+}
+
+// failParticipants puts every participant of the open transaction where
+// the statement did not fail (failed says where it did) in the failed
+// state an error leaves a transaction in: PostgreSQL refuses everything
+// but ROLLBACK (TO) after an error, and so must a shard where the
+// statement worked, or a client that COMMITs anyway would commit there
+// and not where it failed. ROLLBACK TO then recovers every shard alike.
+func (s *session) failParticipants(failed func(*serverConn) bool) {
+	for _, p := range s.participants() {
+		switch {
+		case failed(p.sc) || p.sc.broken:
+		case p.sc == s.sc && s.batchUsed:
+			// It owes the client's batch answers: failed once it has
+			// given them, at its ReadyForQuery (relay).
+			s.failTxHere = p.sc
+		default:
+			s.hiddenOrBreak(p.sc, failOtherShards)
+		}
+	}
+	s.txStatus = 'E'
 }
 
 // failOtherShards puts a participant's transaction in the failed state

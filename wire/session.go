@@ -52,8 +52,12 @@ type session struct {
 	sc *serverConn
 	// victim is set by the deadlock detector when it cancels one of this
 	// session's statements (deadlock.go).
-	victim   atomic.Pointer[deadlockVictim]
-	txStatus byte // of the attached server's last ReadyForQuery; 'I' when none
+	victim atomic.Pointer[deadlockVictim]
+	// failTxHere is the attached connection, inside the client's batch,
+	// of a transaction that failed on another shard: failed too at its
+	// next ReadyForQuery (failParticipants).
+	failTxHere *serverConn
+	txStatus   byte // of the attached server's last ReadyForQuery; 'I' when none
 
 	// deferred is a BEGIN (and SETs after it) pgshard answered itself, to be
 	// sent once the transaction's first routed statement picks its shard.

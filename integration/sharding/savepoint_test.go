@@ -83,6 +83,30 @@ func TestSavepointsAcrossShards(t *testing.T) {
 			{'a', "ROLLBACK"},
 			{'b', all},
 		},
+		"a statement over several shards failing on one": {
+			{'a', "BEGIN"},
+			{'a', fmt.Sprintf("INSERT INTO txr (k, v) VALUES (%d, 1), (%d, 2), (%d, 3)", k[0], k[1], k[2])},
+			{'a', "SAVEPOINT s"},
+			{'a', fmt.Sprintf("UPDATE txr SET v = v + 1 WHERE k = %d", k[1])},
+			{'a', fmt.Sprintf("UPDATE txr SET v = 10 / (v - 1) WHERE k IN (%d, %d, %d)", k[0], k[1], k[2])},
+			{'a', fmt.Sprintf("SELECT v FROM txr WHERE k = %d", k[1])},
+			{'a', fmt.Sprintf("SELECT v FROM txr WHERE k = %d", k[2])},
+			{'a', "SELECT count(*) FROM txr"},
+			{'a', "ROLLBACK TO s"},
+			{'a', all},
+			{'a', fmt.Sprintf("UPDATE txr SET v = v * 10 WHERE k IN (%d, %d)", k[1], k[2])},
+			{'a', "COMMIT"},
+			{'b', all},
+		},
+		"COMMIT after a statement over several shards failed on one": {
+			{'a', "BEGIN"},
+			{'a', fmt.Sprintf("INSERT INTO txr (k, v) VALUES (%d, 1), (%d, 2), (%d, 3)", k[0], k[1], k[2])},
+			{'a', fmt.Sprintf("UPDATE txr SET v = v + 1 WHERE k = %d", k[2])},
+			{'a', fmt.Sprintf("UPDATE txr SET v = 10 / (v - 1) WHERE k IN (%d, %d, %d)", k[0], k[1], k[2])},
+			{'a', fmt.Sprintf("UPDATE txr SET v = v + 1 WHERE k = %d", k[2])},
+			{'a', "COMMIT"},
+			{'b', all},
+		},
 		"savepoints before the first statement": {
 			{'a', "BEGIN"},
 			{'a', "SAVEPOINT outer_block"},
@@ -106,6 +130,9 @@ func TestSavepointsAcrossShards(t *testing.T) {
 					})
 				}
 			}
+			t.Run("a statement over several shards failing inside a batch", func(t *testing.T) {
+				failingInABatch(ctx, t, p, k)
+			})
 			t.Run("a shard lost mid-transaction", func(t *testing.T) {
 				savepointOnALostShard(ctx, t, p, k)
 			})
@@ -153,5 +180,35 @@ func savepointOnALostShard(ctx context.Context, t *testing.T, p *pgshardtest.Pro
 	var n int
 	if err := conn.QueryRow(ctx, "SELECT count(*) FROM txr").Scan(&n); err != nil || n != 0 {
 		t.Errorf("after the ROLLBACK: %d rows (%v), want none", n, err)
+	}
+}
+
+// failingInABatch: in a transaction, a pipelined batch (one Sync) runs a
+// statement on one shard, then one over several shards that fails on
+// another: the transaction is failed on every shard, the one the batch
+// was on included, so nothing after it runs and nothing is committed.
+func failingInABatch(ctx context.Context, t *testing.T, p *pgshardtest.Proxy, k []int64) {
+	conn := connect(t, p.DSN("app", "app-secret"))
+	mustExec(ctx, t, conn, "DROP TABLE IF EXISTS txr", "CREATE TABLE txr (k bigint PRIMARY KEY, v int NOT NULL)",
+		fmt.Sprintf("INSERT INTO txr VALUES (%d, 1), (%d, 2), (%d, 3)", k[0], k[1], k[2]), "BEGIN",
+		fmt.Sprintf("UPDATE txr SET v = v + 100 WHERE k = %d", k[2]))
+	b := &pgx.Batch{}
+	b.Queue(`UPDATE txr SET v = v + 10 WHERE k = $1`, k[1])
+	b.Queue(`UPDATE txr SET v = 10 / (v - 1) WHERE k = ANY($1)`, []int64{k[0], k[1], k[2]})
+	var pe *pgconn.PgError
+	if err := conn.SendBatch(ctx, b).Close(); !errors.As(err, &pe) || pe.Code != "22012" {
+		t.Fatalf("the batch: %v, want 22012", err)
+	}
+	for _, key := range []int64{k[1], k[2]} {
+		if _, err := conn.Exec(ctx, fmt.Sprintf("SELECT v FROM txr WHERE k = %d", key)); !errors.As(err, &pe) || pe.Code != "25P02" {
+			t.Errorf("a read of key %d after the failed batch: %v, want 25P02", key, err)
+		}
+	}
+	if _, err := conn.Exec(ctx, "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+	rows, _ := queryRows(ctx, t, conn, "SELECT v FROM txr ORDER BY v")
+	if fmt.Sprint(rows) != "[1 2 3]" {
+		t.Errorf("after COMMIT of the failed transaction: %v, want nothing of it", rows)
 	}
 }
