@@ -63,15 +63,8 @@ type deadlockVictim struct {
 }
 
 // detectDeadlocks looks for deadlocks across shards every
-// two_phase.deadlock_timeout until ctx ends. Its probe connections are
-// its own, outside the pools, which the deadlocked sessions may hold.
+// two_phase.deadlock_timeout until ctx ends.
 func (srv *Server) detectDeadlocks(ctx context.Context) {
-	probes := map[string]*serverConn{} // server address → connection
-	defer func() {
-		for _, sc := range probes {
-			sc.close()
-		}
-	}()
 	for {
 		wait := srv.conf().TwoPhase.DeadlockTimeout
 		tick := wait
@@ -84,20 +77,20 @@ func (srv *Server) detectDeadlocks(ctx context.Context) {
 		case <-time.After(tick):
 		}
 		if wait > 0 {
-			srv.breakDeadlocks(ctx, probes, wait)
+			srv.breakDeadlocks(ctx, wait)
 		}
 	}
 }
 
 // breakDeadlocks runs one round of detection.
-func (srv *Server) breakDeadlocks(ctx context.Context, probes map[string]*serverConn, wait time.Duration) {
+func (srv *Server) breakDeadlocks(ctx context.Context, wait time.Duration) {
 	held := srv.heldConns()
 	var edges []waitEdge
 	for addr, byPID := range held {
 		if sessionsIn(byPID) < 2 {
 			continue // a wait there is on someone outside pgshard, or none
 		}
-		waits, err := srv.lockWaits(ctx, probes, addr, byPID, wait)
+		waits, err := lockWaits(ctx, byPID, wait)
 		if err != nil {
 			srv.log.Debug("deadlock detection: reading lock waits", "server", addr, "err", err)
 			continue
@@ -165,21 +158,26 @@ func sessionsIn(byPID map[uint32]heldConn) int {
 	return len(seen)
 }
 
-// lockWaits asks the server at addr which of the backends in byPID have
-// waited for a lock for at least wait, and for which backends.
-func (srv *Server) lockWaits(ctx context.Context, probes map[string]*serverConn, addr string, byPID map[uint32]heldConn, wait time.Duration) ([]lockWait, error) {
-	sc := probes[addr]
+// lockWaits asks the server of the connections in byPID which of their
+// backends have waited for a lock for at least wait, and for which
+// backends. It asks over an idle connection of the pool of one of them,
+// or, when none is idle (the deadlocked sessions may hold them all), over
+// one of its own.
+func lockWaits(ctx context.Context, byPID map[uint32]heldConn, wait time.Duration) ([]lockWait, error) {
+	var p *pool
+	for _, h := range byPID {
+		p = h.sc.pool
+		break
+	}
+	sc := p.tryAcquire()
 	if sc == nil {
-		var any *serverConn
-		for _, h := range byPID {
-			any = h.sc
-			break
-		}
 		var err error
-		if sc, err = any.pool.dialOutside(ctx); err != nil {
+		if sc, err = p.dialOutside(ctx); err != nil {
 			return nil, err
 		}
-		probes[addr] = sc
+		defer sc.close()
+	} else {
+		defer p.release(sc)
 	}
 	pids := make([]string, 0, len(byPID))
 	for pid := range byPID {
@@ -192,10 +190,7 @@ func (srv *Server) lockWaits(ctx context.Context, probes map[string]*serverConn,
 	rows, err := (&session{}).hiddenRows(sc, q)
 	_ = sc.conn.SetDeadline(time.Time{})
 	if err != nil {
-		if _, ok := err.(*pgError); !ok {
-			sc.close()
-			delete(probes, addr)
-		}
+		sc.broken = true // closed, not reused, in whatever state it is
 		return nil, err
 	}
 	waits := make([]lockWait, 0, len(rows))

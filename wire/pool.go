@@ -213,6 +213,27 @@ func (p *pool) dialOutside(ctx context.Context) (*serverConn, error) {
 	return sc, nil
 }
 
+// tryAcquire checks out an idle connection, or returns nil when none is
+// idle: it neither opens one nor waits.
+func (p *pool) tryAcquire() *serverConn {
+	p.mu.Lock()
+	for len(p.idle) > 0 && !p.closed {
+		sc := p.idle[len(p.idle)-1]
+		p.idle = p.idle[:len(p.idle)-1]
+		if p.expired(sc, time.Now()) || !sc.alive() {
+			p.total--
+			p.mu.Unlock()
+			sc.close()
+			p.mu.Lock()
+			continue
+		}
+		p.mu.Unlock()
+		return sc
+	}
+	p.mu.Unlock()
+	return nil
+}
+
 // errorText is an error's message without what pgconn adds about the
 // connection string, which would repeat host and user.
 func errorText(err error) string {

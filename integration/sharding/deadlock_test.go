@@ -19,12 +19,14 @@ import (
 // server sees. pgshard finds it and fails the statement that closed the
 // cycle with 40P01, as one PostgreSQL would, whether that statement runs
 // on one shard or on several; the other transaction goes on and commits.
-// A wait that is no cycle is left alone.
+// A wait that is no cycle is left alone. With pools of two, the two
+// transactions hold every pooled connection, and pgshard asks the servers
+// over connections of its own.
 func TestDeadlockAcrossShards(t *testing.T) {
-	for _, mode := range []string{"transaction", "session"} {
-		t.Run(mode+" pooling", func(t *testing.T) {
+	for _, pool := range []string{"{mode: transaction, size: 8", "{mode: session, size: 8", "{mode: transaction, size: 2"} {
+		t.Run(pool+"}", func(t *testing.T) {
 			ctx := ctxFor(t, 2*time.Minute)
-			p := startPgshard(t, "pool: {mode: "+mode+", size: 8, queue_timeout: 10s}", "two_phase: {deadlock_timeout: 500ms}")
+			p := startPgshard(t, "pool: "+pool+", queue_timeout: 10s}", "two_phase: {deadlock_timeout: 500ms}")
 			k := keysOnShards(97000)
 			for name, closing := range map[string]string{
 				"on one shard":      fmt.Sprintf("UPDATE txr SET v = v + 10 WHERE k = %d", k[1]),
