@@ -333,11 +333,18 @@ func (s *session) serverFatal(body []byte, wantRFQ bool) error {
 	}
 	er := serverError(body)
 	er.Severity = "ERROR"
-	er.Hint = strings.TrimSpace(er.Hint + " pgshard will use a new server connection for the next statement.")
 	sc := s.sc
 	sc.broken = true
 	s.pending = s.pending[:0]
+	inTx := s.txStatus != 'I'
 	s.detach()
+	s.batchUsed = false // nothing is under way on a server any more
+	s.abandonTransaction(inTx)
+	extra := "pgshard will use a new server connection for the next statement."
+	if inTx {
+		extra = hintAbandoned
+	}
+	er.Hint = strings.TrimSpace(er.Hint + " " + extra)
 	if err := writeMsg(s.w, &s.scratch, er.response()); err != nil {
 		return errClientGone
 	}
@@ -345,7 +352,7 @@ func (s *session) serverFatal(body []byte, wantRFQ bool) error {
 		s.batchError = true
 		return nil
 	}
-	if err := writeMsg(s.w, &s.scratch, &pgproto3.ReadyForQuery{TxStatus: 'I'}); err != nil {
+	if err := writeMsg(s.w, &s.scratch, &pgproto3.ReadyForQuery{TxStatus: s.txStatus}); err != nil {
 		return errClientGone
 	}
 	return nil
@@ -374,11 +381,17 @@ func (s *session) serverLost(err error, wantRFQ bool) error {
 	}
 	s.log.Warn("server connection lost", "pool", sc.pool.name(), "err", err)
 	s.pending = s.pending[:0]
+	inTx := s.txStatus != 'I'
 	s.detach()
+	s.batchUsed = false // nothing is under way on a server any more
+	s.abandonTransaction(inTx)
 	pe := &pgError{
 		Code:    codeConnectionFailure,
 		Message: fmt.Sprintf("pgshard: lost the connection to shard %s node %s: %v", sc.pool.shard, sc.pool.node.Name, err),
-		Hint:    "The statement may or may not have been applied; any open transaction was rolled back. The next statement uses a new connection.",
+		Hint:    "The statement may or may not have been applied. The next statement uses a new connection.",
+	}
+	if inTx {
+		pe.Hint = "The statement may or may not have been applied. " + hintAbandoned
 	}
 	if werr := writeMsg(s.w, &s.scratch, pe.response()); werr != nil {
 		return errClientGone
@@ -387,7 +400,7 @@ func (s *session) serverLost(err error, wantRFQ bool) error {
 		s.batchError = true
 		return nil
 	}
-	if werr := writeMsg(s.w, &s.scratch, &pgproto3.ReadyForQuery{TxStatus: 'I'}); werr != nil {
+	if werr := writeMsg(s.w, &s.scratch, &pgproto3.ReadyForQuery{TxStatus: s.txStatus}); werr != nil {
 		return errClientGone
 	}
 	return nil

@@ -347,6 +347,37 @@ func (s *session) finishTransaction(ctx context.Context, commit bool) (string, *
 	return tag, pe
 }
 
+// abandonTransaction ends what is left of the open transaction after the
+// connection it was running on was lost, which rolled it back there. It
+// is rolled back on every other shard too, or the client's next
+// statements would run, and its COMMIT commit, inside what remains of it
+// there. When the client was in a transaction block (inTx), the session
+// then holds a failed transaction of its own, as PostgreSQL would after an
+// error: every statement is refused (25P02) until the client ends it,
+// and its COMMIT is answered ROLLBACK; so statements the client meant for
+// the lost transaction never run, and commit, on their own.
+func (s *session) abandonTransaction(inTx bool) {
+	if len(s.txShards) > 0 {
+		ps := s.participants()
+		s.rollbackAll(ps)
+		for _, p := range ps {
+			p.sc.settings = "\x00settings changed in an abandoned transaction"
+		}
+		s.txShards = s.txShards[:0]
+		s.releaseParticipants()
+	}
+	s.settings.staged = nil
+	s.txSets = s.txSets[:0]
+	s.txBegin, s.deferred = "", ""
+	s.txStatus, s.localTx = 'I', false
+	if inTx {
+		s.txStatus, s.localTx = 'E', true
+	}
+}
+
+// hintAbandoned tells a client in a transaction block what became of it.
+const hintAbandoned = "The transaction was rolled back on every shard: end it with ROLLBACK; the next one uses a new connection."
+
 // releaseParticipants returns every connection of a finished transaction
 // to its pool (session pooling keeps them).
 func (s *session) releaseParticipants() {
