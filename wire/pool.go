@@ -101,16 +101,7 @@ func (p *pool) acquire(ctx context.Context) (*serverConn, error) {
 		p.mu.Unlock()
 		return nil, p.closedError()
 	}
-	for len(p.idle) > 0 {
-		sc := p.idle[len(p.idle)-1]
-		p.idle = p.idle[:len(p.idle)-1]
-		if p.expired(sc, time.Now()) || !sc.alive() {
-			p.total--
-			p.mu.Unlock()
-			sc.close()
-			p.mu.Lock()
-			continue
-		}
+	if sc := p.takeIdleLocked(); sc != nil {
 		p.mu.Unlock()
 		return sc, nil
 	}
@@ -217,7 +208,18 @@ func (p *pool) dialOutside(ctx context.Context) (*serverConn, error) {
 // idle: it neither opens one nor waits.
 func (p *pool) tryAcquire() *serverConn {
 	p.mu.Lock()
-	for len(p.idle) > 0 && !p.closed {
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil
+	}
+	return p.takeIdleLocked()
+}
+
+// takeIdleLocked takes the most recently used idle connection that is
+// still usable, closing the expired and dead ones on the way; nil when
+// none is left. p.mu is held, and released while a connection closes.
+func (p *pool) takeIdleLocked() *serverConn {
+	for len(p.idle) > 0 {
 		sc := p.idle[len(p.idle)-1]
 		p.idle = p.idle[:len(p.idle)-1]
 		if p.expired(sc, time.Now()) || !sc.alive() {
@@ -227,10 +229,8 @@ func (p *pool) tryAcquire() *serverConn {
 			p.mu.Lock()
 			continue
 		}
-		p.mu.Unlock()
 		return sc
 	}
-	p.mu.Unlock()
 	return nil
 }
 

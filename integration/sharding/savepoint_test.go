@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -119,28 +118,14 @@ func TestSavepointsAcrossShards(t *testing.T) {
 			{'b', all},
 		},
 	}
-	for _, pool := range []string{"transaction", "session"} {
-		t.Run(pool+" pooling", func(t *testing.T) {
-			ctx := ctxFor(t, 2*time.Minute)
-			p := startPgshard(t, "pool: {mode: "+pool+", size: 8, queue_timeout: 10s}")
-			for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeCacheStatement} {
-				for name, steps := range scenarios {
-					t.Run(fmt.Sprintf("%s/%v", name, mode), func(t *testing.T) {
-						compareTranscripts(ctx, t, p, mode, steps)
-					})
-				}
-			}
-			t.Run("a statement over several shards failing inside a batch", func(t *testing.T) {
-				failingInABatch(ctx, t, p, k)
-			})
-			t.Run("a shard lost mid-transaction", func(t *testing.T) {
-				savepointOnALostShard(ctx, t, p, k)
-			})
-			if n := preparedLeft(ctx, t); n != 0 {
-				t.Errorf("%d prepared transactions left behind", n)
-			}
+	runScenarios(t, scenarios, func(ctx context.Context, t *testing.T, p *pgshardtest.Proxy) {
+		t.Run("a statement over several shards failing inside a batch", func(t *testing.T) {
+			failingInABatch(ctx, t, p, k)
 		})
-	}
+		t.Run("a shard lost mid-transaction", func(t *testing.T) {
+			savepointOnALostShard(ctx, t, p, k)
+		})
+	})
 }
 
 // savepointOnALostShard: a savepoint statement that fails on one shard

@@ -71,6 +71,13 @@ func TestReadsInATransactionAcrossShards(t *testing.T) {
 			{'a', "SELECT count(*), sum(v) FROM txr"},
 		},
 	}
+	runScenarios(t, scenarios, nil)
+}
+
+// runScenarios compares each scenario's transcripts with one PostgreSQL's
+// in both pool modes and by both protocols, runs more (if not nil) in each
+// pool mode, and checks that no prepared transaction is left behind.
+func runScenarios(t *testing.T, scenarios map[string][]step, more func(ctx context.Context, t *testing.T, p *pgshardtest.Proxy)) {
 	for _, pool := range []string{"transaction", "session"} {
 		t.Run(pool+" pooling", func(t *testing.T) {
 			ctx := ctxFor(t, 2*time.Minute)
@@ -81,6 +88,9 @@ func TestReadsInATransactionAcrossShards(t *testing.T) {
 						compareTranscripts(ctx, t, p, mode, steps)
 					})
 				}
+			}
+			if more != nil {
+				more(ctx, t, p)
 			}
 			if n := preparedLeft(ctx, t); n != 0 {
 				t.Errorf("%d prepared transactions left behind", n)
