@@ -80,3 +80,26 @@ func readLines(name string) ([]string, error) {
 	}
 	return out, nil
 }
+
+func TestSavepointName(t *testing.T) {
+	for _, tc := range []struct {
+		stmt, want string
+		ok         bool
+	}{
+		{"SAVEPOINT a", "a", true},
+		{"savepoint Outer_Block", "outer_block", true},
+		{`SAVEPOINT "Mixed Case"`, "Mixed Case", true},
+		{"RELEASE SAVEPOINT s1", "s1", true},
+		{"release s1", "s1", true},
+		{"ROLLBACK TO s2", "s2", true},
+		{"ROLLBACK WORK TO SAVEPOINT s2", "s2", true},
+		{"ROLLBACK TRANSACTION TO s3", "s3", true},
+		{"ROLLBACK", "", false},
+		{"SELECT 1", "", false},
+		{"SAVEPOINT a; SAVEPOINT b", "", false},
+	} {
+		if got, ok := SavepointName(tc.stmt); got != tc.want || ok != tc.ok {
+			t.Errorf("SavepointName(%q) = %q, %v; want %q, %v", tc.stmt, got, ok, tc.want, tc.ok)
+		}
+	}
+}

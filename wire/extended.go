@@ -271,7 +271,7 @@ func (s *session) execute(ctx context.Context, body []byte) error {
 		// once on the shards the transaction reaches later in the batch.
 		s.batchSets = append(s.batchSets, q)
 		switch w := sqltext.FirstWords(q); {
-		case s.txStatus == 'T' && (w.Is(0, "set") || w.Is(0, "reset")),
+		case s.txStatus == 'T' && (w.Is(0, "set") || w.Is(0, "reset") || w.Is(0, "begin") || w.Is(0, "start")),
 			s.txStatus != 'I' && savepointTag(w) != "": // ROLLBACK TO in a failed one too
 			s.noteTxSet(q)
 		}

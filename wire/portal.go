@@ -20,8 +20,9 @@ type vportal struct {
 	bind  *pgproto3.Bind
 	local string // BEGIN, COMMIT or ROLLBACK answered by pgshard
 	// twoPhase: local ends a transaction spread over several shards;
-	// savepoint: local is a savepoint statement run on each of its shards.
-	twoPhase, savepoint bool
+	// everywhere: local is a statement run on each of its shards
+	// (runEverywhere).
+	twoPhase, everywhere bool
 	// cursor: the statement is a cursor statement pgshard answers
 	// (cursor.go); cursorOp is nil for the DECLARE.
 	cursor   bool
@@ -81,10 +82,11 @@ func (s *session) routeBind(ctx context.Context, st *statement, body []byte) (sh
 		switch tag := txControl(st.query); tag {
 		case "COMMIT", "ROLLBACK":
 			return 0, rt, &vportal{local: tag, st: st, twoPhase: true}, nil
-		case "SAVEPOINT":
-			return 0, rt, &vportal{local: tag, st: st, savepoint: true}, nil
 		case "other":
 			return 0, nil, nil, errNotAcrossShards
+		}
+		if w := sqltext.FirstWords(st.query); everywhereTag(w) != "" && (s.txStatus == 'T' || savepointTag(w) == "ROLLBACK") {
+			return 0, rt, &vportal{local: everywhereTag(w), st: st, everywhere: true}, nil
 		}
 		return s.currentShard(), rt, nil, nil
 	case rt.Kind == router.KindSession || rt.Kind == router.KindAny:
@@ -168,13 +170,12 @@ func (s *session) runPortal(ctx context.Context, vp *vportal) error {
 		vp.answer = answer{tag: tag, err: pe}
 		return nil
 	}
-	if vp.savepoint {
+	if vp.everywhere {
 		if err := s.drainServer(); err != nil {
 			return err
 		}
-		w := sqltext.FirstWords(vp.st.query)
-		vp.answer = answer{tag: savepointTag(w)}
-		if pe := s.savepointEverywhere(vp.st.query); pe != nil {
+		vp.answer = answer{tag: vp.local}
+		if pe := s.runEverywhere(vp.st.query); pe != nil {
 			vp.answer = answer{err: pe}
 		}
 		return nil

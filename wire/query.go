@@ -70,27 +70,45 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 			return s.endTransaction(ctx, true)
 		case "ROLLBACK":
 			return s.endTransaction(ctx, false)
-		case "SAVEPOINT":
-			if pe := s.savepointEverywhere(routed[0].Text); pe != nil {
-				return s.refuse(pe)
-			}
-			w := sqltext.FirstWords(routed[0].Text)
-			return s.complete(savepointTag(w))
 		case "other":
 			return s.refuse(errNotAcrossShards)
+		}
+		if w := sqltext.FirstWords(routed[0].Text); everywhereTag(w) != "" && (s.txStatus == 'T' || savepointTag(w) == "ROLLBACK") {
+			if pe := s.runEverywhere(routed[0].Text); pe != nil {
+				return s.refuse(pe)
+			}
+			return s.complete(everywhereTag(w))
 		}
 	}
 	if len(s.txShards) > 0 && s.txStatus != 'I' && len(routed) > 1 {
 		for i := range routed {
-			if txControl(routed[i].Text) != "" {
+			if w := sqltext.FirstWords(routed[i].Text); txControl(routed[i].Text) != "" || everywhereTag(w) != "" {
 				return s.refuse(&pgError{Code: codeFeatureNotSupported,
 					Message: "pgshard: in a transaction over several shards, transaction control must be sent as a query of its own: " + abbreviate(routed[i].Text),
 					Hint:    "Send it separately from the other statements."})
 			}
 		}
 	}
+	if s.deferred != "" && (s.sc == nil || s.localTx) && len(routed) == 1 {
+		// So do savepoints (an ORM's nested transaction, opened before
+		// its first statement), checked as the server will check them.
+		w := sqltext.FirstWords(routed[0].Text)
+		if savepointTag(w) != "" {
+			return s.deferSavepoint(routed[0].Text, savepointTag(w))
+		}
+		if (w.Is(0, "begin") || w.Is(0, "start")) && s.txStatus == 'T' {
+			// BEGIN inside the transaction: PostgreSQL warns, and still
+			// applies its isolation level and access mode.
+			s.deferred += ";\n" + routed[0].Text
+			warn := &pgproto3.NoticeResponse{Severity: "WARNING", SeverityUnlocalized: "WARNING", Code: "25001", Message: "there is already a transaction in progress"}
+			if err := writeMsg(s.w, &s.scratch, warn); err != nil {
+				return errClientGone
+			}
+			return s.complete("BEGIN")
+		}
+	}
 	t := s.targetOf(q, routed)
-	if s.sc == nil && s.txStatus == 'E' && t.end == "" {
+	if (s.sc == nil || s.localTx) && s.txStatus == 'E' && t.end == "" {
 		return s.refuse(errorf(codeInFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block"))
 	}
 	switch {
@@ -113,11 +131,6 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 			// the BEGIN to whichever shard the transaction picks.
 			s.deferred += ";\n" + routed[0].Text
 			return s.complete("SET")
-		} else if tag := savepointTag(w); tag != "" {
-			// So do savepoints (an ORM's nested transaction, opened
-			// before its first statement).
-			s.deferred += ";\n" + routed[0].Text
-			return s.complete(tag)
 		}
 	}
 	if err := s.attachFor(ctx, t.id, t.kind, t.read, t.write, t.primary); err != nil {
@@ -181,7 +194,7 @@ func txControl(stmt string) string {
 		}
 		return "COMMIT"
 	case savepointTag(w) != "":
-		return "SAVEPOINT"
+		return "SAVEPOINT" // runEverywhere's
 	case w.Is(0, "rollback") || w.Is(0, "abort"):
 		if w.Is(1, "prepared") || w.Is(1, "and") || w.Is(2, "and") {
 			return "other"
@@ -215,6 +228,7 @@ func (s *session) runQuery(body []byte) error {
 // known until its first statement that touches data.
 func (s *session) deferBegin(stmt string) error {
 	s.deferred = stmt
+	s.deferredSavepoints = s.deferredSavepoints[:0]
 	s.txStatus = 'T'
 	s.localTx = true
 	return s.complete("BEGIN")
@@ -226,6 +240,7 @@ func (s *session) endDeferred(tag string) error {
 		tag = "ROLLBACK"
 	}
 	s.deferred = ""
+	s.deferredSavepoints = s.deferredSavepoints[:0]
 	s.txStatus = 'I'
 	s.localTx = false
 	return s.complete(tag)
@@ -261,9 +276,8 @@ func (s *session) refuse(pe *pgError) error {
 	}
 	if (s.sc == nil || s.localTx) && s.txStatus != 'I' {
 		// A transaction that has not reached a server fails here, as the
-		// server's would.
+		// server's would; what it deferred stays for a ROLLBACK TO.
 		s.txStatus = 'E'
-		s.deferred = ""
 	}
 	return writeMsg(s.w, &s.scratch, &pgproto3.ReadyForQuery{TxStatus: s.txStatus})
 }

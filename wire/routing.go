@@ -419,6 +419,7 @@ func (s *session) startTx(id shard.ShardID) error {
 func (s *session) txStart() string {
 	if s.deferred != "" {
 		s.txBegin, s.deferred = s.deferred, ""
+		s.deferredSavepoints = s.deferredSavepoints[:0]
 	}
 	s.localTx = false // from here on a server has it
 	begin := cmp.Or(s.txBegin, "BEGIN")

@@ -1,9 +1,11 @@
 package wire
 
 import (
+	"fmt"
 	"slices"
 
 	"github.com/pgshard/pgshard/internal/sqltext"
+	"github.com/pgshard/pgshard/router"
 )
 
 // Savepoints in a transaction over several shards.
@@ -32,13 +34,36 @@ func savepointTag(w sqltext.Words) string {
 	return ""
 }
 
-// savepointEverywhere runs a savepoint statement on every participant of
-// the open transaction, in shard order, and records it for the shards the
-// transaction reaches later. An error on any shard is the statement's
-// error, and fails the transaction on every shard: PostgreSQL accepts
-// nothing but ROLLBACK (TO) after it, and a participant where the
-// statement worked must refuse the next statement too.
-func (s *session) savepointEverywhere(stmt string) *pgError {
+// everywhereTag returns the command tag of a statement that a transaction
+// over several shards runs on every shard it has reached, and records
+// for those it reaches later: savepoint statements, SET and RESET (LOCAL,
+// TRANSACTION and CONSTRAINTS too), and a BEGIN inside the transaction
+// (a warning, but its isolation level and access mode still apply); ""
+// for any other statement.
+func everywhereTag(w sqltext.Words) string {
+	switch {
+	case savepointTag(w) != "":
+		return savepointTag(w)
+	case w.Is(0, "set") && w.Is(1, "constraints"):
+		return "SET CONSTRAINTS"
+	case w.Is(0, "set"):
+		return "SET"
+	case w.Is(0, "reset"):
+		return "RESET"
+	case w.Is(0, "begin") || w.Is(0, "start"):
+		return "BEGIN"
+	}
+	return ""
+}
+
+// runEverywhere runs such a statement on every participant of the open
+// transaction, in shard order, and records it for the shards the
+// transaction reaches later; a SET becomes the client's if the
+// transaction commits. An error on any shard is the statement's error,
+// and fails the transaction on every shard: PostgreSQL accepts nothing
+// but ROLLBACK (TO) after it, and a participant where the statement
+// worked must refuse the next statement too.
+func (s *session) runEverywhere(stmt string) *pgError {
 	ps := s.participants()
 	var first *pgError
 	failed := make([]bool, len(ps))
@@ -62,6 +87,11 @@ func (s *session) savepointEverywhere(stmt string) *pgError {
 		return first
 	}
 	s.noteTxSet(stmt)
+	if w := sqltext.FirstWords(stmt); w.Is(0, "set") || w.Is(0, "reset") {
+		if c, ok := settingChangeOf(stmt, sqltext.LeadingWords(stmt, 3)); ok {
+			s.settings.staged = append(s.settings.staged, c)
+		}
+	}
 	if s.txStatus == 'E' {
 		s.txStatus = 'T' // ROLLBACK TO brought the transaction back
 	}
@@ -92,6 +122,46 @@ func (s *session) failParticipants(failed func(*serverConn) bool) {
 // failOtherShards puts a participant's transaction in the failed state
 // PostgreSQL's error left the others in.
 const failOtherShards = `DO $pgshard$BEGIN RAISE EXCEPTION 'pgshard: the statement failed on another shard of this transaction'; END$pgshard$`
+
+// deferredSavepoint is a savepoint of a transaction no server has yet:
+// its name, and how long the deferred script was once it was set.
+type deferredSavepoint struct {
+	name string
+	at   int
+}
+
+// deferSavepoint answers a savepoint statement of a transaction no server
+// has yet, as the server will once the transaction reaches one, and adds
+// it to the deferred script: a name that does not exist is 3B001, and
+// fails the transaction; ROLLBACK TO cuts the script back to its
+// savepoint (the SETs after it are undone) and recovers a failed one.
+func (s *session) deferSavepoint(stmt, tag string) error {
+	name, _ := router.SavepointName(stmt)
+	i := len(s.deferredSavepoints) - 1
+	for i >= 0 && s.deferredSavepoints[i].name != name {
+		i--
+	}
+	switch {
+	case tag != "ROLLBACK" && s.txStatus == 'E':
+		return s.refuse(errorf(codeInFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block"))
+	case tag == "SAVEPOINT":
+		s.deferred += ";\n" + stmt
+		s.deferredSavepoints = append(s.deferredSavepoints, deferredSavepoint{name: name, at: len(s.deferred)})
+	case i < 0:
+		return s.refuse(errorf(codeUndefinedSavepoint, fmt.Sprintf("savepoint \"%s\" does not exist", name)))
+	case tag == "RELEASE":
+		s.deferred += ";\n" + stmt
+		s.deferredSavepoints = s.deferredSavepoints[:i]
+	default: // ROLLBACK TO
+		s.deferred = s.deferred[:s.deferredSavepoints[i].at]
+		s.deferredSavepoints = s.deferredSavepoints[:i+1]
+		s.txStatus = 'T'
+	}
+	return s.complete(tag)
+}
+
+// codeUndefinedSavepoint is PostgreSQL's invalid_savepoint_specification.
+const codeUndefinedSavepoint = "3B001"
 
 // errNotAcrossShards answers transaction control that a transaction over
 // several shards cannot carry out on each of them.

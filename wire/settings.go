@@ -218,11 +218,15 @@ func (s *session) observeEach(sc *serverConn, n int, stmt func(int) string, reco
 				s.noteTxSet(st) // replayed in order with the SETs
 			}
 		case words.Is(0, "begin"), words.Is(0, "start"):
-			if s.txStatus == 'T' && s.txBegin == "" {
+			switch {
+			case s.txStatus == 'T' && s.txBegin == "":
 				// Sent straight to a server (session pooling): shards the
 				// transaction spreads to start it the same way (isolation
 				// level, READ ONLY).
 				s.txBegin = st
+			case s.txStatus == 'T' && recordTx:
+				// A BEGIN inside the transaction still sets its options.
+				s.noteTxSet(st)
 			}
 		case words.Is(0, "listen"), words.Is(0, "unlisten"):
 			s.trackListen(st)

@@ -369,6 +369,7 @@ func (s *session) abandonTransaction(inTx bool) {
 	s.settings.staged = nil
 	s.txSets = s.txSets[:0]
 	s.txBegin, s.deferred = "", ""
+	s.deferredSavepoints = s.deferredSavepoints[:0]
 	s.txStatus, s.localTx = 'I', false
 	if inTx {
 		s.txStatus, s.localTx = 'E', true
