@@ -176,6 +176,12 @@ func (s *session) bind(ctx context.Context, body []byte) error {
 		s.pending = append(s.pending, pendingResp{kind: 'B', action: actSynthetic, synth: '2'})
 		return nil
 	}
+	if s.sc == nil && s.txStatus == 'E' && rt.Kind != router.KindSession {
+		// A failed transaction whose connections are set aside (or that
+		// failed before reaching a server): as the simple protocol,
+		// nothing but its end runs.
+		return s.batchFail(errorf(codeInFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block"))
+	}
 	read := rt.Kind == router.KindSession || rt.Plan != nil && rt.Plan.Read
 	if err := s.attachFor(ctx, id, rt.Kind, read, !read, rt.Target == "primary"); err != nil {
 		var pe *pgError
@@ -238,9 +244,10 @@ func (s *session) describe(ctx context.Context, body []byte) error {
 	if ok, err := s.describeCursorFetch(st); ok {
 		return err
 	}
-	if (s.sc == nil || s.localTx) && s.deferred != "" {
-		// A transaction that has not chosen its shard and node yet: a
-		// statement description is the same everywhere, so it comes from a
+	if (s.sc == nil || s.localTx) && s.deferred != "" || s.sc == nil && s.txStatus == 'E' {
+		// A transaction that has not chosen its shard and node yet, or a
+		// failed one whose connections are set aside: a statement
+		// description is the same everywhere, so it comes from a
 		// connection of its own rather than pinning the transaction (in
 		// session pooling, the idle one the session keeps).
 		return s.describeDetached(ctx, st)

@@ -123,7 +123,7 @@ func (s *session) localTransactionTag(q string) string {
 	switch {
 	case w.Is(0, "begin") || w.Is(0, "start"):
 		if s.txStatus == 'I' && s.deferred == "" {
-			return "BEGIN"
+			return beginTag(w)
 		}
 	case w.Is(0, "commit") || w.Is(0, "end"):
 		if s.txStatus != 'I' && (s.sc == nil || s.localTx) {
@@ -181,8 +181,9 @@ func (s *session) runPortal(ctx context.Context, vp *vportal) error {
 		return nil
 	}
 	if vp.local != "" {
+		s.txSavepoints = s.txSavepoints[:0]
 		switch vp.local {
-		case "BEGIN":
+		case "BEGIN", "START TRANSACTION":
 			s.deferred = vp.st.query
 			s.txStatus = 'T'
 			s.localTx = true

@@ -104,7 +104,7 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 			if err := writeMsg(s.w, &s.scratch, warn); err != nil {
 				return errClientGone
 			}
-			return s.complete("BEGIN")
+			return s.complete(beginTag(w))
 		}
 	}
 	t := s.targetOf(q, routed)
@@ -128,8 +128,12 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 	if s.deferred != "" && (s.sc == nil || s.localTx) && len(routed) == 1 && routed[0].Route.Kind == router.KindSession {
 		if w := sqltext.FirstWords(routed[0].Text); w.Is(0, "set") {
 			// SET inside a transaction that has no shard yet: it goes with
-			// the BEGIN to whichever shard the transaction picks.
+			// the BEGIN to whichever shard the transaction picks, and is
+			// the client's if the transaction commits.
 			s.deferred += ";\n" + routed[0].Text
+			if c, ok := settingChangeOf(routed[0].Text, sqltext.LeadingWords(routed[0].Text, 3)); ok {
+				s.settings.staged = append(s.settings.staged, c)
+			}
 			return s.complete("SET")
 		}
 	}
@@ -228,10 +232,18 @@ func (s *session) runQuery(body []byte) error {
 // known until its first statement that touches data.
 func (s *session) deferBegin(stmt string) error {
 	s.deferred = stmt
-	s.deferredSavepoints = s.deferredSavepoints[:0]
+	s.txSavepoints = s.txSavepoints[:0]
 	s.txStatus = 'T'
 	s.localTx = true
-	return s.complete("BEGIN")
+	return s.complete(beginTag(sqltext.FirstWords(stmt)))
+}
+
+// beginTag is the command tag of BEGIN or START TRANSACTION.
+func beginTag(w sqltext.Words) string {
+	if w.Is(0, "start") {
+		return "START TRANSACTION"
+	}
+	return "BEGIN"
 }
 
 // endDeferred ends a transaction that never reached a server.
@@ -239,8 +251,14 @@ func (s *session) endDeferred(tag string) error {
 	if s.txStatus == 'E' {
 		tag = "ROLLBACK"
 	}
+	if tag == "COMMIT" {
+		for _, c := range s.settings.staged {
+			s.settings.apply(c)
+		}
+	}
+	s.settings.staged = nil
 	s.deferred = ""
-	s.deferredSavepoints = s.deferredSavepoints[:0]
+	s.txSavepoints = s.txSavepoints[:0]
 	s.txStatus = 'I'
 	s.localTx = false
 	return s.complete(tag)

@@ -356,8 +356,8 @@ func (s *session) attachNode(ctx context.Context, id shard.ShardID, node *config
 		delete(s.parked, id)
 		s.sc = sc
 		s.mu.Unlock()
-		if inTx && slices.Contains(s.txShards, id) {
-			return nil // a participant of this transaction already
+		if s.txStatus != 'I' && slices.Contains(s.txShards, id) {
+			return nil // a participant of this transaction already (failed or not)
 		}
 		// A connection session pooling kept while a SET ran elsewhere.
 		if err := s.applySettings(sc); err != nil {
@@ -372,6 +372,11 @@ func (s *session) attachNode(ctx context.Context, id shard.ShardID, node *config
 		// Kept from before the transaction: the transaction starts on it
 		// now, as on a fresh one.
 	} else {
+		if s.txStatus == 'E' {
+			// A failed transaction reaches no new connection: it would
+			// run there outside the transaction.
+			return errorf(codeInFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block")
+		}
 		var p *pool
 		if node == &s.db.cfg.Shards[id].Primary {
 			var err error
@@ -394,8 +399,7 @@ func (s *session) attachNode(ctx context.Context, id shard.ShardID, node *config
 // startTx starts the open transaction on the attached connection, to
 // shard id.
 func (s *session) startTx(id shard.ShardID) error {
-	begin := s.txStart()
-	if err := s.hiddenQuery(s.sc, begin, 1); err != nil {
+	if err := s.startTxOn(s.sc); err != nil {
 		var pe *pgError
 		if errors.As(err, &pe) {
 			s.txStatus = 'E'
@@ -412,6 +416,24 @@ func (s *session) startTx(id shard.ShardID) error {
 	return nil
 }
 
+// startTxOn starts the open transaction on sc. A start that replays SETs
+// leaves sc's settings to be set again before another use: what the
+// transaction's end leaves there depends on its outcome.
+func (s *session) startTxOn(sc *serverConn) error {
+	script := s.txStart()
+	if err := s.hiddenQuery(sc, script, 1); err != nil {
+		return err
+	}
+	if strings.Contains(script, ";") {
+		sc.settings = staleSettings
+	}
+	return nil
+}
+
+// staleSettings is a settings fingerprint no client has: the connection
+// gets RESET ALL and its next client's settings before it is used.
+const staleSettings = "\x00settings changed in a transaction"
+
 // txStart is the script that starts the open transaction on a connection
 // joining it: the client's deferred BEGIN, with any SETs sent before the
 // transaction reached a server, which from then on starts it on every
@@ -419,7 +441,6 @@ func (s *session) startTx(id shard.ShardID) error {
 func (s *session) txStart() string {
 	if s.deferred != "" {
 		s.txBegin, s.deferred = s.deferred, ""
-		s.deferredSavepoints = s.deferredSavepoints[:0]
 	}
 	s.localTx = false // from here on a server has it
 	begin := cmp.Or(s.txBegin, "BEGIN")

@@ -51,7 +51,7 @@ func everywhereTag(w sqltext.Words) string {
 	case w.Is(0, "reset"):
 		return "RESET"
 	case w.Is(0, "begin") || w.Is(0, "start"):
-		return "BEGIN"
+		return beginTag(w)
 	}
 	return ""
 }
@@ -87,7 +87,9 @@ func (s *session) runEverywhere(stmt string) *pgError {
 		return first
 	}
 	s.noteTxSet(stmt)
-	if w := sqltext.FirstWords(stmt); w.Is(0, "set") || w.Is(0, "reset") {
+	if w := sqltext.FirstWords(stmt); savepointTag(w) != "" {
+		s.trackSavepoint(stmt, savepointTag(w))
+	} else if w.Is(0, "set") || w.Is(0, "reset") {
 		if c, ok := settingChangeOf(stmt, sqltext.LeadingWords(stmt, 3)); ok {
 			s.settings.staged = append(s.settings.staged, c)
 		}
@@ -123,11 +125,34 @@ func (s *session) failParticipants(failed func(*serverConn) bool) {
 // PostgreSQL's error left the others in.
 const failOtherShards = `DO $pgshard$BEGIN RAISE EXCEPTION 'pgshard: the statement failed on another shard of this transaction'; END$pgshard$`
 
-// deferredSavepoint is a savepoint of a transaction no server has yet:
-// its name, and how long the deferred script was once it was set.
-type deferredSavepoint struct {
-	name string
-	at   int
+// txSavepoint is a savepoint of the open transaction: its name, how long
+// the deferred script was once it was set (while no server has the
+// transaction), and how many SETs were staged, which ROLLBACK TO undoes.
+type txSavepoint struct {
+	name   string
+	at     int
+	staged int
+}
+
+// trackSavepoint follows a savepoint statement that ran in the open
+// transaction (name from the parse tree), so that ROLLBACK TO drops the
+// SETs staged after its savepoint, as the server undoes them.
+func (s *session) trackSavepoint(stmt, tag string) {
+	name, _ := router.SavepointName(stmt)
+	i := len(s.txSavepoints) - 1
+	for i >= 0 && s.txSavepoints[i].name != name {
+		i--
+	}
+	switch {
+	case tag == "SAVEPOINT":
+		s.txSavepoints = append(s.txSavepoints, txSavepoint{name: name, at: len(s.deferred), staged: len(s.settings.staged)})
+	case i < 0:
+	case tag == "RELEASE":
+		s.txSavepoints = s.txSavepoints[:i]
+	default: // ROLLBACK TO
+		s.txSavepoints = s.txSavepoints[:i+1]
+		s.settings.staged = s.settings.staged[:min(s.txSavepoints[i].staged, len(s.settings.staged))]
+	}
 }
 
 // deferSavepoint answers a savepoint statement of a transaction no server
@@ -137,8 +162,8 @@ type deferredSavepoint struct {
 // savepoint (the SETs after it are undone) and recovers a failed one.
 func (s *session) deferSavepoint(stmt, tag string) error {
 	name, _ := router.SavepointName(stmt)
-	i := len(s.deferredSavepoints) - 1
-	for i >= 0 && s.deferredSavepoints[i].name != name {
+	i := len(s.txSavepoints) - 1
+	for i >= 0 && s.txSavepoints[i].name != name {
 		i--
 	}
 	switch {
@@ -146,17 +171,15 @@ func (s *session) deferSavepoint(stmt, tag string) error {
 		return s.refuse(errorf(codeInFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block"))
 	case tag == "SAVEPOINT":
 		s.deferred += ";\n" + stmt
-		s.deferredSavepoints = append(s.deferredSavepoints, deferredSavepoint{name: name, at: len(s.deferred)})
 	case i < 0:
 		return s.refuse(errorf(codeUndefinedSavepoint, fmt.Sprintf("savepoint \"%s\" does not exist", name)))
 	case tag == "RELEASE":
 		s.deferred += ";\n" + stmt
-		s.deferredSavepoints = s.deferredSavepoints[:i]
 	default: // ROLLBACK TO
-		s.deferred = s.deferred[:s.deferredSavepoints[i].at]
-		s.deferredSavepoints = s.deferredSavepoints[:i+1]
+		s.deferred = s.deferred[:s.txSavepoints[i].at]
 		s.txStatus = 'T'
 	}
+	s.trackSavepoint(stmt, tag)
 	return s.complete(tag)
 }
 

@@ -62,8 +62,8 @@ type session struct {
 	// deferred is a BEGIN (and SETs after it) pgshard answered itself, to be
 	// sent once the transaction's first routed statement picks its shard.
 	deferred string
-	// deferredSavepoints are the savepoints in deferred, innermost last.
-	deferredSavepoints []deferredSavepoint
+	// txSavepoints are the open transaction's savepoints, innermost last.
+	txSavepoints []txSavepoint
 	// localTx: the open transaction exists only in pgshard, which answered
 	// its BEGIN (and maybe failed it): no server has it yet, so its
 	// COMMIT or ROLLBACK is pgshard's to answer too. Session pooling needs

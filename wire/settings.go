@@ -217,6 +217,9 @@ func (s *session) observeEach(sc *serverConn, n int, stmt func(int) string, reco
 			if recordTx && s.txStatus == 'T' {
 				s.noteTxSet(st) // replayed in order with the SETs
 			}
+			if s.txStatus == 'T' {
+				s.trackSavepoint(st, savepointTag(words))
+			}
 		case words.Is(0, "begin"), words.Is(0, "start"):
 			switch {
 			case s.txStatus == 'T' && s.txBegin == "":
@@ -246,6 +249,7 @@ func (s *session) observeEach(sc *serverConn, n int, stmt func(int) string, reco
 	}
 	if s.txStatus == 'I' {
 		s.txSets, s.txBegin = s.txSets[:0], ""
+		s.txSavepoints = s.txSavepoints[:0]
 	}
 	if s.txStatus != 'I' || len(s.settings.staged) == 0 {
 		return // nothing changed, or staged until the transaction ends
@@ -260,7 +264,9 @@ func (s *session) observeEach(sc *serverConn, n int, stmt func(int) string, reco
 		s.settings.apply(c)
 		serverReset = serverReset || c.reset && c.name == "*"
 	}
-	sc.settings = s.settings.fp
+	if sc.settings != staleSettings {
+		sc.settings = s.settings.fp
+	}
 	if serverReset {
 		// RESET ALL also dropped the startup parameters pgshard applied as
 		// SETs: the server's state is the defaults plus what followed.

@@ -71,7 +71,7 @@ func (s *session) acquireShards(ctx context.Context, ids []shard.ShardID, write 
 			sc := s.parked[id]
 			err := s.applySettings(sc)
 			if err == nil {
-				err = s.hiddenQuery(sc, s.txStart(), 1)
+				err = s.startTxOn(sc)
 			}
 			if err != nil {
 				s.dropParked(id)
@@ -129,7 +129,7 @@ func (s *session) acquireShards(ctx context.Context, ids []shard.ShardID, write 
 		}
 		if inTx {
 			// The shard joins the open transaction.
-			if err := s.hiddenQuery(sc, s.txStart(), 1); err != nil {
+			if err := s.startTxOn(sc); err != nil {
 				sc.broken = true
 				p.release(sc)
 				release()

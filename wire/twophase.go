@@ -329,7 +329,7 @@ func (s *session) finishTransaction(ctx context.Context, commit bool) (string, *
 		// where they ran and on the outcome, so each is brought in line
 		// (RESET ALL and the client's settings) before its next use.
 		for _, p := range ps {
-			p.sc.settings = "\x00settings changed in a transaction over several shards"
+			p.sc.settings = staleSettings
 		}
 		if tag == "COMMIT" && pe == nil {
 			for _, c := range s.settings.staged {
@@ -340,6 +340,7 @@ func (s *session) finishTransaction(ctx context.Context, commit bool) (string, *
 	}
 	s.txSets = s.txSets[:0]
 	s.txShards = s.txShards[:0]
+	s.txSavepoints = s.txSavepoints[:0]
 	s.txBegin = ""
 	s.txStatus = 'I'
 	s.settleWrites()
@@ -361,7 +362,7 @@ func (s *session) abandonTransaction(inTx bool) {
 		ps := s.participants()
 		s.rollbackAll(ps)
 		for _, p := range ps {
-			p.sc.settings = "\x00settings changed in an abandoned transaction"
+			p.sc.settings = staleSettings
 		}
 		s.txShards = s.txShards[:0]
 		s.releaseParticipants()
@@ -369,7 +370,7 @@ func (s *session) abandonTransaction(inTx bool) {
 	s.settings.staged = nil
 	s.txSets = s.txSets[:0]
 	s.txBegin, s.deferred = "", ""
-	s.deferredSavepoints = s.deferredSavepoints[:0]
+	s.txSavepoints = s.txSavepoints[:0]
 	s.txStatus, s.localTx = 'I', false
 	if inTx {
 		s.txStatus, s.localTx = 'E', true

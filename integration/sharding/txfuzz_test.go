@@ -17,10 +17,13 @@ import (
 func TestRandomTransactionsMatchOnePostgres(t *testing.T) {
 	keys := append(keysOnShards(110000), keysOnShards(120000)...)
 	scenarios := map[string][]step{}
-	// Seeds 55 and 69 found a BEGIN inside a transaction and a SET LOCAL
-	// after it spread that reached one shard only; the others are a
-	// sample (200 seeds pass; about 0.4 s per seed here).
-	for _, seed := range append(seq(40), 55, 69) {
+	// Seeds 45 and 73 found SETs kept after a ROLLBACK TO undid them and
+	// a failed transaction's statement run outside it by the extended
+	// protocol; the others are a sample (about 0.4 s per seed here). Of
+	// 200 seeds, 128 differs: a transaction that locked rows on several
+	// shards (FOR UPDATE counts as a write), then made itself READ ONLY,
+	// cannot record its two-phase commit decision (docs/operations.md).
+	for _, seed := range append(seq(40), 45, 73) {
 		scenarios[fmt.Sprintf("seed %d", seed)] = randomTransactions(rand.New(rand.NewPCG(uint64(seed), 7)), keys)
 	}
 	runScenarios(t, scenarios, func(context.Context, *testing.T, *pgshardtest.Proxy) {})
@@ -56,6 +59,19 @@ func randomTransactions(r *rand.Rand, keys []int64) []step {
 		func() string { return fmt.Sprintf("SELECT v / (v - v) FROM txr WHERE k = %d", key()) },
 		func() string { return fmt.Sprintf("SET LOCAL statement_timeout = '%ds'", 1+r.IntN(9)) },
 		func() string { return "SELECT DISTINCT current_setting('statement_timeout') FROM txr" },
+		func() string {
+			return fmt.Sprintf("INSERT INTO txr (k, v) VALUES (%d, 1), (%d, 2), (%d, 3)", key(), key(), key())
+		},
+		func() string { return "SELECT k FROM txr WHERE v > 10 ORDER BY k FOR UPDATE" },
+		func() string { return fmt.Sprintf("DELETE FROM txr WHERE k IN (%d, %d)", key(), key()) },
+		func() string { return "START TRANSACTION READ ONLY" },
+		func() string {
+			return "SELECT current_setting('transaction_isolation'), current_setting('transaction_read_only')"
+		},
+		func() string { return fmt.Sprintf("UPDATE txr SET v = v - 1 WHERE k = %d RETURNING v", key()) },
+		func() string { return "RESET statement_timeout" },
+		func() string { return "SET statement_timeout = '7s'" },
+		func() string { return "SHOW statement_timeout" },
 	}
 	var steps []step
 	for range 18 {

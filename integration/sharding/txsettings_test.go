@@ -145,3 +145,41 @@ func TestSessionPoolingBeginWaitsForItsShard(t *testing.T) {
 		t.Fatalf("after ROLLBACK: %q, %v", status, err)
 	}
 }
+
+// TestSetBeforeTheFirstStatementStaysWithItsClient: a SET sent after
+// BEGIN and before the transaction's first statement travels with the
+// BEGIN to the shard the statement picks; once committed it is the
+// client's on every shard, and the server connection, back in the pool,
+// carries it to no other client.
+func TestSetBeforeTheFirstStatementStaysWithItsClient(t *testing.T) {
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeCacheStatement} {
+		t.Run(mode.String(), func(t *testing.T) {
+			ctx := ctxFor(t, time.Minute)
+			p := startPgshard(t, "pool: {mode: transaction, size: 1, queue_timeout: 10s}")
+			a := connect(t, p.DSN("app", "app-secret"))
+			for _, q := range []string{"BEGIN", "SET statement_timeout = '7s'", "/* pgshard: shard=0 */ SELECT 1", "COMMIT"} {
+				if _, err := a.Exec(ctx, q, mode); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			show := func(c *pgx.Conn, shard int) string {
+				var v string
+				if err := c.QueryRow(ctx, fmt.Sprintf("/* pgshard: shard=%d */ SELECT current_setting('statement_timeout')", shard), mode).Scan(&v); err != nil {
+					t.Fatal(err)
+				}
+				return v
+			}
+			for n := range 3 {
+				if v := show(a, n); v != "7s" {
+					t.Errorf("the client that committed the SET, shard %d: %s, want 7s", n, v)
+				}
+			}
+			b := connect(t, p.DSN("app", "app-secret"))
+			for n := range 3 {
+				if v := show(b, n); v != "0" {
+					t.Errorf("another client, shard %d: %s, want 0", n, v)
+				}
+			}
+		})
+	}
+}
