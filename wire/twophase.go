@@ -69,10 +69,14 @@ func (s *session) commitAll(ctx context.Context, ps []participant) *pgError {
 		s.rollbackAll(ps)
 		return err
 	}
-	// The decision row commits with the coordinator's transaction.
-	if err := s.hiddenQuery(coord.sc, "INSERT INTO "+decisionsTable+" (gid) VALUES ("+quoteLiteral(gid)+")", 1); err != nil {
-		s.rollbackAll(ps)
-		return twoPhaseError(err, "recording the commit decision on shard "+s.db.cfg.Shards[coord.id].Name)
+	record := "INSERT INTO " + decisionsTable + " (gid) VALUES (" + quoteLiteral(gid) + ")"
+	readOnly := s.madeReadOnly()
+	if !readOnly {
+		// The decision row commits with the coordinator's transaction.
+		if err := s.hiddenQuery(coord.sc, record, 1); err != nil {
+			s.rollbackAll(ps)
+			return twoPhaseError(err, "recording the commit decision on shard "+s.db.cfg.Shards[coord.id].Name)
+		}
 	}
 	prepared := make([]bool, len(ps))
 	for i, p := range ps {
@@ -89,6 +93,18 @@ func (s *session) commitAll(ctx context.Context, ps []participant) *pgError {
 			return twoPhaseError(err, "preparing the transaction on shard "+s.db.cfg.Shards[p.id].Name)
 		}
 		prepared[i] = true
+	}
+	if readOnly {
+		// A transaction that made itself READ ONLY after writing cannot
+		// insert the decision: it is recorded in a transaction of its
+		// own, once every participant is prepared and before any
+		// commits. Lost before that, the resolver rolls them back.
+		if err := s.recordAside(ctx, coord.id, record); err != nil {
+			for _, p := range ps {
+				s.hiddenOrBreak(p.sc, "ROLLBACK PREPARED "+quoteLiteral(gid))
+			}
+			return twoPhaseError(err, "recording the commit decision on shard "+s.db.cfg.Shards[coord.id].Name)
+		}
 	}
 	if err := s.hiddenQuery(coord.sc, "COMMIT PREPARED "+quoteLiteral(gid), 1); err != nil {
 		// The outcome is whatever the coordinator did; the resolver
@@ -157,6 +173,41 @@ func (s *session) commitOne(p participant) *pgError {
 	p.sc.broken = true
 	return &pgError{Code: "08007", Message: "pgshard: lost the connection to shard " + s.db.cfg.Shards[p.id].Name + " while committing; the transaction's outcome is unknown",
 		Detail: err.Error()}
+}
+
+// madeReadOnly says whether the open transaction may have made itself
+// READ ONLY after it started (SET TRANSACTION READ ONLY, SET
+// transaction_read_only, a BEGIN ... READ ONLY inside it).
+func (s *session) madeReadOnly() bool {
+	for _, q := range s.txSets {
+		if q = strings.ToLower(q); strings.Contains(q, "read only") || strings.Contains(q, "transaction_read_only") {
+			return true
+		}
+	}
+	return false
+}
+
+// recordAside runs q on shard id's primary in a transaction of its own,
+// over an idle pooled connection or one opened for it.
+func (s *session) recordAside(ctx context.Context, id shard.ShardID, q string) error {
+	p, err := s.shardPool(id)
+	if err != nil {
+		return err
+	}
+	sc := p.tryAcquire()
+	if sc == nil {
+		if sc, err = p.dialOutside(ctx); err != nil {
+			return err
+		}
+		defer sc.close()
+	} else {
+		defer p.release(sc)
+	}
+	if err := s.hiddenQuery(sc, q, 1); err != nil {
+		sc.broken = true
+		return err
+	}
+	return nil
 }
 
 // rollbackAll rolls every participant back.
