@@ -41,7 +41,8 @@ func (s *session) parse(body []byte) error {
 			return s.batchFail(pe)
 		}
 	}
-	st := &statement{query: m.Query, oids: m.ParameterOIDs, key: statementKey(m.Query, m.ParameterOIDs)}
+	st := &statement{query: m.Query, oids: m.ParameterOIDs, key: statementKey(m.Query, m.ParameterOIDs),
+		setsConfig: sqltext.IndexFold(m.Query, "set_config") >= 0}
 	if m.Name != "" {
 		st.server = "pgshard_" + st.key
 	}
@@ -160,7 +161,7 @@ func (s *session) bind(ctx context.Context, body []byte) error {
 		return s.batchFail(pe)
 	}
 	delete(s.portals, portal)
-	if st.plan.Kind == router.KindSession || st.plan.Command == "LISTEN" || st.plan.Command == "UNLISTEN" {
+	if st.plan.Kind == router.KindSession || st.plan.Command == "LISTEN" || st.plan.Command == "UNLISTEN" || st.setsConfig {
 		if s.portalSets == nil {
 			s.portalSets = map[string]string{}
 		}
@@ -272,6 +273,7 @@ func (s *session) execute(ctx context.Context, body []byte) error {
 	if vp := s.portals[name]; vp != nil {
 		return s.executePortal(ctx, vp, int(int32(binary.BigEndian.Uint32(rest))))
 	}
+	spread := ""
 	if q, ok := s.portalSets[name]; ok {
 		// A SET through the extended protocol: carried like a simple one
 		// once the batch succeeds, and inside a transaction replayed at
@@ -281,10 +283,16 @@ func (s *session) execute(ctx context.Context, body []byte) error {
 		case s.txStatus == 'T' && (w.Is(0, "set") || w.Is(0, "reset") || w.Is(0, "begin") || w.Is(0, "start")),
 			s.txStatus != 'I' && savepointTag(w) != "": // ROLLBACK TO in a failed one too
 			s.noteTxSet(q)
+		case s.txStatus == 'T' && len(router.SessionEffectsOf(q).Settings) > 0:
+			s.noteTxSet(q)
+			spread = q
 		}
 	}
 	if err := s.serverFor(ctx, nil, s.currentShard()); err != nil || s.sc == nil {
 		return err // nil: the batch failed and the client was told
+	}
+	if spread != "" {
+		s.spreadSetConfig(s.sc, spread)
 	}
 	return s.forward('E', body, 'E')
 }

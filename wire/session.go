@@ -149,6 +149,9 @@ type statement struct {
 	server string // server-side name; "" for the unnamed statement's key
 	key    string
 	plan   *router.Plan
+	// setsConfig: the text calls set_config, which may change a session
+	// setting (observeSetConfig).
+	setsConfig bool
 }
 
 func (s *session) run(ctx context.Context) {

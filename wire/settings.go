@@ -235,6 +235,10 @@ func (s *session) observeEach(sc *serverConn, n int, stmt func(int) string, reco
 			s.trackListen(st)
 		case words.Is(0, "deallocate"):
 			purge = true
+		default:
+			if sqltext.IndexFold(st, "set_config") >= 0 {
+				s.observeSetConfig(sc, st, recordTx)
+			}
 		}
 	}
 	if len(discards) > 0 && s.mode == config.PoolSession {
@@ -358,14 +362,85 @@ func unsupportedInTransactionMode(stmt string) *pgError {
 			return refuse("DECLARE ... WITH HOLD")
 		}
 	case words.Is(0, "create"):
-		if (words.Is(1, "temp") || words.Is(1, "temporary")) && !sqltext.ContainsFold(stmt, "on commit drop") {
+		temp := words.Is(1, "temp") || words.Is(1, "temporary") ||
+			(words.Is(1, "local") || words.Is(1, "global")) && (words.Is(2, "temp") || words.Is(2, "temporary"))
+		if temp && !sqltext.ContainsFold(stmt, "on commit drop") {
 			return refuse("CREATE TEMPORARY TABLE without ON COMMIT DROP")
 		}
 	}
 	if sessionAdvisoryLock(stmt) {
 		return refuse("a session-level advisory lock")
 	}
+	if mayHaveHiddenEffect(stmt, &words) {
+		switch e := router.SessionEffectsOf(stmt); {
+		case e.Identity:
+			return refuse("changing the role with set_config('role' or 'session_authorization', ..., false)")
+		case e.Unknown:
+			return &pgError{
+				Code:    codeFeatureNotSupported,
+				Message: "pgshard: set_config(..., false) with arguments pgshard cannot read is not supported in transaction pooling mode",
+				Hint:    "pgshard carries SELECT set_config('name', 'value', false) with constant arguments like SET; otherwise use set_config(..., true) inside a transaction, SET, or pool.mode: session.",
+			}
+		case e.TempTable:
+			return refuse("SELECT ... INTO TEMPORARY (a temporary table)")
+		}
+	}
 	return nil
+}
+
+// mayHaveHiddenEffect is the cheap test, on every statement, for what
+// only a parse can tell (router.SessionEffectsOf): a set_config call, or
+// SELECT ... INTO TEMP.
+func mayHaveHiddenEffect(stmt string, words *sqltext.Words) bool {
+	if sqltext.IndexFold(stmt, "set_config") >= 0 {
+		return true
+	}
+	return (words.Is(0, "select") || words.Is(0, "with")) &&
+		sqltext.IndexFold(stmt, "temp") >= 0 && sqltext.IndexFold(stmt, "into") >= 0
+}
+
+// observeSetConfig records the session-level set_config calls of a
+// statement that succeeded, as SETs of the same settings: carried to the
+// client's next server connections and, inside a transaction, kept only
+// if it commits. Replayed as set_config rather than SET, which reads a
+// quoted value as one list element (search_path = 'a, b').
+func (s *session) observeSetConfig(sc *serverConn, st string, recordTx bool) {
+	e := router.SessionEffectsOf(st)
+	if len(e.Settings) == 0 {
+		return
+	}
+	for _, c := range e.Settings {
+		change := settingChange{reset: c.Reset, setting: setting{name: c.Name}}
+		switch {
+		case c.IfExists:
+			change.stmt = "SELECT pg_catalog.set_config(name, " + quoteLiteral(c.Value) + ", false) FROM pg_catalog.pg_settings WHERE name = " + quoteLiteral(c.Name)
+		case !c.Reset:
+			change.stmt = "SELECT pg_catalog.set_config(" + quoteLiteral(c.Name) + ", " + quoteLiteral(c.Value) + ", false)"
+		}
+		s.settings.staged = append(s.settings.staged, change)
+	}
+	if recordTx && s.txStatus == 'T' {
+		s.noteTxSet(st)
+		s.spreadSetConfig(sc, st)
+	}
+}
+
+// spreadSetConfig runs a set_config statement that ran on sc on the other
+// shards the open transaction has reached, as runEverywhere does for SET:
+// the setting holds for the rest of the transaction on every shard of it.
+// One that fails there is lost to the transaction: it cannot commit.
+func (s *session) spreadSetConfig(sc *serverConn, st string) {
+	if len(s.txShards) == 0 {
+		return
+	}
+	for _, p := range s.participants() {
+		if p.sc == sc || p.sc.broken {
+			continue
+		}
+		if err := s.hiddenQuery(p.sc, st, 1); err != nil {
+			p.sc.broken = true // COMMIT becomes ROLLBACK
+		}
+	}
 }
 
 // sessionAdvisoryLock reports whether stmt mentions pg_advisory_lock or

@@ -62,6 +62,31 @@ func TestSettingsInTransactionsOverShards(t *testing.T) {
 				}
 			}
 
+			// set_config(..., false) is a SET: in a spread transaction it
+			// holds on every shard, and is the client's once it commits.
+			for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeCacheStatement} {
+				exec(`BEGIN`, `/* pgshard: shard=0 */ SELECT 1`, `/* pgshard: shard=1 */ SELECT 1`)
+				if _, err := a.Exec(ctx, `SELECT set_config('statement_timeout', '8s', false)`, mode); err != nil {
+					t.Fatal(err)
+				}
+				exec(`/* pgshard: shard=2 */ SELECT 1`)
+				for n := range 3 {
+					if got := settings(a, n); got != "|8s|read committed" {
+						t.Errorf("%v: in the transaction after set_config, shard %d: %q", mode, n, got)
+					}
+				}
+				exec(`COMMIT`)
+				for n := range 3 {
+					if got := settings(a, n); got != "|8s|read committed" {
+						t.Errorf("%v: after COMMIT, shard %d: %q, want set_config's value", mode, n, got)
+					}
+					if got := settings(b, n); got != "|0|read committed" {
+						t.Errorf("%v: another client, shard %d: %q", mode, n, got)
+					}
+				}
+				exec(`SET statement_timeout = '7s'`)
+			}
+
 			// Pipelined in one batch (pgx's SendBatch, JDBC's executeBatch):
 			// the SET LOCAL holds on the shard the batch reaches after it.
 			tx, err := a.Begin(ctx)

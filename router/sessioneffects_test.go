@@ -1,0 +1,88 @@
+package router
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestSessionEffectsOf(t *testing.T) {
+	set := func(name, value string) ConfigSetting { return ConfigSetting{Name: name, Value: value} }
+	cases := []struct {
+		stmt string
+		want SessionEffects
+	}{
+		// pg_dump's preamble.
+		{`SELECT pg_catalog.set_config('search_path', '', false);`, SessionEffects{Settings: []ConfigSetting{set("search_path", "")}}},
+		{`select SET_CONFIG('App.Tenant', '42', 'f') as t, set_config('work_mem', '8MB'::text, false::bool)`,
+			SessionEffects{Settings: []ConfigSetting{set("app.tenant", "42"), set("work_mem", "8MB")}}},
+		{`SELECT set_config('app.x', NULL, false)`, SessionEffects{Settings: []ConfigSetting{{Name: "app.x", Reset: true}}}},
+		{`SELECT set_config('app.x', 'v', 'off'), now()`, SessionEffects{Settings: []ConfigSetting{set("app.x", "v")}}},
+		// pg_dump 15.8 and later, for a parameter older servers lack.
+		{`SELECT set_config(name, 'view, foreign-table', false) FROM pg_settings WHERE name = 'restrict_nonsystem_relation_kind'`,
+			SessionEffects{Settings: []ConfigSetting{{Name: "restrict_nonsystem_relation_kind", Value: "view, foreign-table", IfExists: true}}}},
+		{`SELECT set_config(name, 'v', false) FROM pg_catalog.pg_settings WHERE name = 'Work_Mem'`,
+			SessionEffects{Settings: []ConfigSetting{{Name: "work_mem", Value: "v", IfExists: true}}}},
+		{`SELECT set_config(name, 'v', false) FROM pg_settings WHERE name LIKE 'w%'`, SessionEffects{Unknown: true}},
+		{`SELECT set_config(name, 'v', false) FROM pg_settings WHERE name = 'a' OR true`, SessionEffects{Unknown: true}},
+		{`SELECT set_config(name, 'v', false) FROM pg_settings s WHERE name = 'a'`, SessionEffects{Unknown: true}},
+		{`SELECT set_config(name, 'v', false) FROM my_settings WHERE name = 'a'`, SessionEffects{Unknown: true}},
+		{`SELECT set_config(setting, 'v', false) FROM pg_settings WHERE name = 'a'`, SessionEffects{Unknown: true}},
+		{`SELECT set_config(name, 'v', true) FROM pg_settings WHERE name = 'a'`, SessionEffects{}},
+		// Transaction-local: ends with the transaction.
+		{`SELECT set_config('app.x', 'v', true)`, SessionEffects{}},
+		{`SELECT set_config('app.x', $1, 'yes')`, SessionEffects{}},
+		{`SELECT set_config('app.x', current_user, 't') FROM t`, SessionEffects{}},
+		// What pgshard cannot read or count.
+		{`SELECT set_config('app.x', $1, false)`, SessionEffects{Unknown: true}},
+		{`SELECT set_config('app.x', current_user, false)`, SessionEffects{Unknown: true}},
+		{`SELECT set_config('app.x', 'v', $1)`, SessionEffects{Unknown: true}},
+		{`SELECT set_config($1, 'v', false)`, SessionEffects{Unknown: true}},
+		{`SELECT set_config('app.x', 'v', false) FROM t`, SessionEffects{Unknown: true}},
+		{`SELECT set_config('app.x', 'v', false) WHERE false`, SessionEffects{Unknown: true}},
+		{`SELECT set_config('app.x', 'v', false) LIMIT 0`, SessionEffects{Unknown: true}},
+		{`SELECT CASE WHEN $1 THEN set_config('app.x', 'v', false) END`, SessionEffects{Unknown: true}},
+		{`SELECT length(set_config('app.x', 'v', false))`, SessionEffects{Unknown: true}},
+		{`WITH s AS (SELECT set_config('app.x', 'v', false)) SELECT * FROM s`, SessionEffects{Unknown: true}},
+		{`UPDATE t SET v = set_config('app.x', 'v', false)`, SessionEffects{Unknown: true}},
+		{`SELECT set_config('app.x', 'v', 'o')`, SessionEffects{Unknown: true}}, // neither on nor off
+		// Identity: RESET ALL does not undo it.
+		{`SELECT set_config('role', 'admin', false)`, SessionEffects{Identity: true}},
+		{`SELECT set_config('Session_Authorization', 'admin', 'false')`, SessionEffects{Identity: true}},
+		{`SELECT set_config('role', 'admin', true)`, SessionEffects{}},
+		// Temporary tables.
+		{`SELECT * INTO TEMP t FROM u`, SessionEffects{TempTable: true}},
+		{`select 1 as i into local temporary table t`, SessionEffects{TempTable: true}},
+		{`WITH w AS (SELECT 1) SELECT * INTO TEMPORARY t FROM w`, SessionEffects{TempTable: true}},
+		{`SELECT * INTO t FROM u`, SessionEffects{}},
+		{`SELECT 'set_config(''a'', ''b'', false)', 'into temp'`, SessionEffects{}},
+		{`SELECT my.set_config('a', 'b', false)`, SessionEffects{}},
+		{`SELECT set_config('a', 'b')`, SessionEffects{}},
+		{`not sql at all`, SessionEffects{}},
+	}
+	// Nested deeper than libpg_query survives: not parsed at all.
+	cases = append(cases, struct {
+		stmt string
+		want SessionEffects
+	}{"SELECT set_config('a', 'b', false), 1" + strings.Repeat(" + 1", 30000), SessionEffects{}})
+	for _, c := range cases {
+		got := SessionEffectsOf(c.stmt)
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s:\n got %+v\nwant %+v", c.stmt, got, c.want)
+		}
+	}
+}
+
+func TestParseBoolAsPostgres(t *testing.T) {
+	for in, want := range map[string]bool{"t": true, "TRUE": true, "tr": true, " yes ": true, "y": true, "on": true, "1": true,
+		"f": false, "fals": false, "no": false, "n": false, "of": false, "off": false, "0": false} {
+		if got, ok := parseBool(in); !ok || got != want {
+			t.Errorf("parseBool(%q) = %v %v, want %v", in, got, ok, want)
+		}
+	}
+	for _, in := range []string{"", "o", "2", "truee", "onn", "10", "nope"} {
+		if _, ok := parseBool(in); ok {
+			t.Errorf("parseBool(%q) accepted", in)
+		}
+	}
+}
