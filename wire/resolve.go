@@ -78,13 +78,14 @@ func (srv *Server) resolveOne(ctx context.Context, s *session, id shard.ShardID,
 		srv.log.Warn("two-phase resolver: unknown transaction id, left alone", "gid", gid)
 		return
 	}
+	// Created if missing: then nothing was ever decided there.
+	decisions, pe := srv.ensureDecisions(ctx, s, shard.ShardID(n))
+	if pe != nil {
+		srv.log.Warn("two-phase resolver: cannot read the decision", "gid", gid, "err", pe)
+		return
+	}
 	decided, err := s.onShard(ctx, shard.ShardID(n), func(sc *serverConn) ([]string, error) {
-		rows, err := s.hiddenRows(sc, "SELECT 1 FROM "+decisionsTable+" WHERE gid = "+quoteLiteral(gid))
-		var pe *pgError
-		if errors.As(err, &pe) && pe.Code == "42P01" {
-			return nil, nil // no decisions table: nothing was ever decided there
-		}
-		return rows, err
+		return s.hiddenRows(sc, "SELECT 1 FROM "+decisions+" WHERE gid = "+quoteLiteral(gid))
 	})
 	if err != nil {
 		srv.log.Warn("two-phase resolver: cannot read the decision", "gid", gid, "err", err)

@@ -39,10 +39,10 @@ type Server struct {
 	sessMu   sync.Mutex
 	sessions map[uint32]*session
 
-	// decisionsReady records (database/shard) where the two-phase commit
-	// decisions table exists.
 	metrics *metrics.Registry // nil: nothing counted
 
+	// decisionsReady maps (database/shard) where the two-phase commit
+	// decisions table exists to its schema-qualified name.
 	decisionsReady sync.Map
 	decisionsOnce  singleflight.Group
 

@@ -33,6 +33,10 @@ const (
 	gidPrefix      = "pgshard:"
 	decisionsTable = "pgshard_2pc_decisions"
 	createDecision = "CREATE TABLE IF NOT EXISTS " + decisionsTable + " (gid text PRIMARY KEY, decided_at timestamptz NOT NULL DEFAULT now())"
+	// qualifiedDecisions names the table the server user's search_path
+	// finds, by its schema.
+	qualifiedDecisions = "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c" +
+		" JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = pg_catalog.to_regclass('" + decisionsTable + "')"
 )
 
 var gidCounter atomic.Uint64
@@ -65,11 +69,12 @@ func (s *session) participants() []participant {
 func (s *session) commitAll(ctx context.Context, ps []participant) *pgError {
 	coord := ps[0]
 	gid := fmt.Sprintf("%s%d:%d.%d.%d", gidPrefix, coord.id, time.Now().UnixNano(), s.key.pid, gidCounter.Add(1))
-	if err := s.srv.ensureDecisions(ctx, s, coord.id); err != nil {
+	decisions, err := s.srv.ensureDecisions(ctx, s, coord.id)
+	if err != nil {
 		s.rollbackAll(ps)
 		return err
 	}
-	record := "INSERT INTO " + decisionsTable + " (gid) VALUES (" + quoteLiteral(gid) + ")"
+	record := "INSERT INTO " + decisions + " (gid) VALUES (" + quoteLiteral(gid) + ")"
 	readOnly := s.madeReadOnly()
 	if !readOnly {
 		// The decision row commits with the coordinator's transaction.
@@ -121,7 +126,7 @@ func (s *session) commitAll(ctx context.Context, ps []participant) *pgError {
 			s.log.Warn("two-phase commit: a participant will be committed by the resolver", "gid", gid, "shard", s.db.cfg.Shards[p.id].Name, "err", err)
 		}
 	}
-	s.hiddenOrBreak(coord.sc, "DELETE FROM "+decisionsTable+" WHERE gid = "+quoteLiteral(gid))
+	s.hiddenOrBreak(coord.sc, "DELETE FROM "+decisions+" WHERE gid = "+quoteLiteral(gid))
 	return nil
 }
 
@@ -450,14 +455,20 @@ func (s *session) releaseParticipants() {
 // that are waiting on this very commit. Concurrent first commits share one
 // attempt: two CREATE TABLE IF NOT EXISTS racing in the catalog make one
 // fail with 23505.
-func (srv *Server) ensureDecisions(ctx context.Context, s *session, id shard.ShardID) *pgError {
+//
+// It returns the table's schema-qualified name. The table is created
+// where the server user's default search_path puts it, and named by its
+// schema afterwards: the statements that use it run on connections that
+// carry a client's settings, and a client's search_path (pg_dump's is
+// empty) must not hide the table or find another of the same name.
+func (srv *Server) ensureDecisions(ctx context.Context, s *session, id shard.ShardID) (string, *pgError) {
 	key := s.db.cfg.Name + "/" + strconv.Itoa(int(id))
-	if _, ok := srv.decisionsReady.Load(key); ok {
-		return nil
+	if name, ok := srv.decisionsReady.Load(key); ok {
+		return name.(string), nil
 	}
-	_, err, _ := srv.decisionsOnce.Do(key, func() (any, error) {
-		if _, ok := srv.decisionsReady.Load(key); ok {
-			return nil, nil
+	name, err, _ := srv.decisionsOnce.Do(key, func() (any, error) {
+		if name, ok := srv.decisionsReady.Load(key); ok {
+			return name, nil
 		}
 		p, err := s.shardPool(id)
 		if err != nil {
@@ -467,19 +478,27 @@ func (srv *Server) ensureDecisions(ctx context.Context, s *session, id shard.Sha
 		if err != nil {
 			return nil, err
 		}
+		defer sc.close()
 		err = s.hiddenQuery(sc, createDecision, 1)
-		sc.close()
 		var pe *pgError
 		if errors.As(err, &pe) && (pe.Code == "23505" || pe.Code == "42P07") {
 			err = nil // created by another pgshard at the same moment
 		}
-		if err == nil {
-			srv.decisionsReady.Store(key, true)
+		if err != nil {
+			return nil, err
 		}
-		return nil, err
+		rows, err := s.hiddenRows(sc, qualifiedDecisions)
+		if err != nil {
+			return nil, err
+		}
+		if len(rows) != 1 {
+			return nil, fmt.Errorf("%s not found after creating it", decisionsTable)
+		}
+		srv.decisionsReady.Store(key, rows[0])
+		return rows[0], nil
 	})
 	if err != nil {
-		return twoPhaseError(err, "creating "+decisionsTable+" on shard "+s.db.cfg.Shards[id].Name)
+		return "", twoPhaseError(err, "creating "+decisionsTable+" on shard "+s.db.cfg.Shards[id].Name)
 	}
-	return nil
+	return name.(string), nil
 }

@@ -310,3 +310,35 @@ func TestTransactionStartingOnSeveralShards(t *testing.T) {
 		t.Fatalf("%d rows on the shards, want 6", n)
 	}
 }
+
+// TestTwoPhaseCommitWhateverTheClientsSearchPath: the commit decision is
+// recorded on a connection that carries the client's settings, so a
+// search_path that does not include the decisions table's schema (pg_dump
+// sets it empty; an application may set its own) must not fail the commit.
+func TestTwoPhaseCommitWhateverTheClientsSearchPath(t *testing.T) {
+	ctx := ctxFor(t, time.Minute)
+	p := startPgshard(t)
+	conn := connect(t, p.DSN("app", "app-secret"))
+	createTP(ctx, t, conn)
+	k := keysOnShards(9100)
+	for _, path := range []string{`SET search_path = pg_catalog`, `SELECT pg_catalog.set_config('search_path', '', false)`} {
+		mustExec(ctx, t, conn, path)
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			for _, key := range k {
+				if _, err := tx.Exec(ctx, `INSERT INTO public.tp (k, v) VALUES ($1, NULL)`, key); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("after %s: %v", path, err)
+		}
+		mustExec(ctx, t, conn, `RESET search_path`)
+	}
+	for _, key := range k {
+		if n := rowsOnShard(ctx, t, key); n != 2 {
+			t.Errorf("key %d: %d rows on its shard, want 2", key, n)
+		}
+	}
+}
