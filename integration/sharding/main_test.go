@@ -87,7 +87,9 @@ databases:
         - {name: archive, key: user_id}
         - {name: reloaded, key: k}
         - {name: txr, key: k}
-      reference_tables: [countries]
+        - {name: dumped_users, key: user_id}
+        - {name: dumped_orders, key: user_id}
+      reference_tables: [countries, dumped_countries]
 %s`, listen, strings.Join(extra, "\n"), pool, cluster.Password, shards)
 	}
 }
