@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,8 +85,11 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) time.
 func resetTable(ctx context.Context, t *testing.T, conn *pgx.Conn) {
 	t.Helper()
 	for _, q := range []string{`DROP TABLE IF EXISTS rw`, `CREATE TABLE rw (k bigint PRIMARY KEY, v int NOT NULL)`} {
-		if _, err := conn.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
+		qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, err := conn.Exec(qctx, q)
+		cancel()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", q, err, whoHoldsRW(t))
 		}
 	}
 	for _, sh := range pg.Shards {
@@ -101,4 +105,40 @@ func resetTable(ctx context.Context, t *testing.T, conn *pgx.Conn) {
 			})
 		}
 	}
+}
+
+// whoHoldsRW describes, on every primary, the sessions and prepared
+// transactions that hold or wait for locks on rw: what a DDL on rw that
+// does not finish is waiting for.
+func whoHoldsRW(t *testing.T) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var b strings.Builder
+	for _, sh := range pg.Shards {
+		fmt.Fprintf(&b, "%s:\n", sh.Primary.Name)
+		c, err := sh.Primary.Connect(ctx)
+		if err != nil {
+			fmt.Fprintf(&b, "  cannot connect: %v\n", err)
+			continue
+		}
+		for _, q := range []string{
+			`SELECT l.pid, l.mode, l.granted, coalesce(a.application_name, ''), coalesce(a.state, ''),
+				coalesce(a.wait_event, ''), coalesce(left(a.query, 100), '') FROM pg_locks l
+				LEFT JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.relation = to_regclass('rw')`,
+			`SELECT gid, prepared FROM pg_prepared_xacts`,
+		} {
+			rows, err := c.Query(ctx, q)
+			if err != nil {
+				fmt.Fprintf(&b, "  %v\n", err)
+				continue
+			}
+			for rows.Next() {
+				vals, _ := rows.Values()
+				fmt.Fprintf(&b, "  %v\n", vals)
+			}
+			rows.Close()
+		}
+		_ = c.Close(ctx)
+	}
+	return b.String()
 }
