@@ -37,6 +37,26 @@ type ConfigSetting struct {
 	// (pg_dump's SELECT set_config(name, 'v', false) FROM pg_settings
 	// WHERE name = 'p'), and is replayed the same way.
 	IfExists bool
+	// ValueParam, when not 0, says the value is Bind parameter $n
+	// (extended protocol): known at Bind (Bound). The name must be a
+	// constant: as a parameter it could name role.
+	ValueParam int
+}
+
+// Bound returns the setting with its value from a Bind's parameters (as
+// sent: set_config's value is text, whose binary form is the text
+// itself). A NULL value resets the setting. False when the Bind lacks
+// the parameter, which the server refuses.
+func (c ConfigSetting) Bound(params [][]byte) (ConfigSetting, bool) {
+	if c.ValueParam == 0 {
+		return c, true
+	}
+	if c.ValueParam > len(params) {
+		return c, false
+	}
+	v := params[c.ValueParam-1]
+	c.Value, c.Reset, c.ValueParam = string(v), v == nil, 0
+	return c, true
 }
 
 // SessionEffectsOf parses stmt and reports its hidden session effects. It
@@ -93,11 +113,20 @@ func (e *SessionEffects) addCall(fc *pg.FuncCall, top map[*pg.FuncCall]bool) {
 	}
 	value, valueOK := constString(fc.Args[1])
 	isNull := isNullConst(fc.Args[1])
-	if !ok || !nameOK || !(valueOK || isNull) || !top[fc] {
+	valueParam := paramNumber(fc.Args[1])
+	if !ok || !nameOK || !(valueOK || isNull || valueParam > 0) || !top[fc] {
 		e.Unknown = true
 		return
 	}
-	e.Settings = append(e.Settings, ConfigSetting{Name: name, Value: value, Reset: isNull})
+	e.Settings = append(e.Settings, ConfigSetting{Name: name, Value: value, Reset: isNull, ValueParam: valueParam})
+}
+
+// paramNumber is n for a bare $n, else 0.
+func paramNumber(n *pg.Node) int {
+	if p := n.GetParamRef(); p != nil {
+		return int(p.Number)
+	}
+	return 0
 }
 
 // plainSelect returns the set_config calls that are whole target-list

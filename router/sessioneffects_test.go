@@ -34,7 +34,9 @@ func TestSessionEffectsOf(t *testing.T) {
 		{`SELECT set_config('app.x', $1, 'yes')`, SessionEffects{}},
 		{`SELECT set_config('app.x', current_user, 't') FROM t`, SessionEffects{}},
 		// What pgshard cannot read or count.
-		{`SELECT set_config('app.x', $1, false)`, SessionEffects{Unknown: true}},
+		{`SELECT set_config('app.x', $1, false), set_config('app.y', $2, 'off')`,
+			SessionEffects{Settings: []ConfigSetting{{Name: "app.x", ValueParam: 1}, {Name: "app.y", ValueParam: 2}}}},
+		{`SELECT set_config('app.x', $1::text, false)`, SessionEffects{Unknown: true}},
 		{`SELECT set_config('app.x', current_user, false)`, SessionEffects{Unknown: true}},
 		{`SELECT set_config('app.x', 'v', $1)`, SessionEffects{Unknown: true}},
 		{`SELECT set_config($1, 'v', false)`, SessionEffects{Unknown: true}},
@@ -70,6 +72,23 @@ func TestSessionEffectsOf(t *testing.T) {
 		if !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%s:\n got %+v\nwant %+v", c.stmt, got, c.want)
 		}
+	}
+}
+
+func TestConfigSettingBound(t *testing.T) {
+	c := ConfigSetting{Name: "app.x", ValueParam: 2}
+	if got, ok := c.Bound([][]byte{[]byte("a"), []byte("42")}); !ok || got != (ConfigSetting{Name: "app.x", Value: "42"}) {
+		t.Errorf("Bound: %+v %v", got, ok)
+	}
+	if got, ok := c.Bound([][]byte{[]byte("a"), nil}); !ok || got != (ConfigSetting{Name: "app.x", Reset: true}) {
+		t.Errorf("Bound NULL: %+v %v", got, ok)
+	}
+	if _, ok := c.Bound([][]byte{[]byte("a")}); ok {
+		t.Error("Bound without the parameter: ok")
+	}
+	constant := ConfigSetting{Name: "app.x", Value: "v"}
+	if got, ok := constant.Bound(nil); !ok || got != constant {
+		t.Errorf("Bound constant: %+v %v", got, ok)
 	}
 }
 

@@ -6,7 +6,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -45,6 +47,12 @@ func (s *session) parse(body []byte) error {
 		setsConfig: sqltext.IndexFold(m.Query, "set_config") >= 0}
 	if m.Name != "" {
 		st.server = "pgshard_" + st.key
+	}
+	if st.setsConfig {
+		settings := router.SessionEffectsOf(m.Query).Settings
+		if slices.ContainsFunc(settings, func(c router.ConfigSetting) bool { return c.ValueParam > 0 }) {
+			st.boundSettings = settings
+		}
 	}
 	s.stmts[m.Name] = st
 	s.pending = append(s.pending, pendingResp{kind: 'P', action: actSynthetic, synth: '1'})
@@ -166,6 +174,9 @@ func (s *session) bind(ctx context.Context, body []byte) error {
 			s.portalSets = map[string]string{}
 		}
 		s.portalSets[portal] = st.query
+		if st.boundSettings != nil {
+			s.portalSets[portal] = bindSetConfig(st.boundSettings, body)
+		}
 	} else if len(s.portalSets) > 0 {
 		delete(s.portalSets, portal)
 	}
@@ -522,4 +533,29 @@ func cutCString(b []byte) (string, []byte, bool) {
 		return "", nil, false
 	}
 	return string(b[:i]), b[i+1:], true
+}
+
+// bindSetConfig is what a Bind makes of a statement whose set_config
+// calls take their values from parameters: the same calls with the
+// values as constants, which the session carries like SETs once the
+// batch succeeds (observe) and replays on the shards a transaction
+// reaches. A Bind it cannot read gives a statement carrying nothing.
+func bindSetConfig(settings []router.ConfigSetting, body []byte) string {
+	var bind pgproto3.Bind
+	if err := bind.Decode(append([]byte(nil), body...)); err != nil {
+		return ""
+	}
+	calls := make([]string, 0, len(settings))
+	for _, c := range settings {
+		c, ok := c.Bound(bind.Parameters)
+		if !ok {
+			return ""
+		}
+		value := "NULL"
+		if !c.Reset {
+			value = quoteLiteral(c.Value)
+		}
+		calls = append(calls, "pg_catalog.set_config("+quoteLiteral(c.Name)+", "+value+", false)")
+	}
+	return "SELECT " + strings.Join(calls, ", ")
 }

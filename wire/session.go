@@ -152,6 +152,9 @@ type statement struct {
 	// setsConfig: the text calls set_config, which may change a session
 	// setting (observeSetConfig).
 	setsConfig bool
+	// boundSettings are its set_config calls when a value is a parameter:
+	// each Bind makes them a statement with constants (bindSetConfig).
+	boundSettings []router.ConfigSetting
 }
 
 func (s *session) run(ctx context.Context) {

@@ -410,6 +410,9 @@ func (s *session) observeSetConfig(sc *serverConn, st string, recordTx bool) {
 		return
 	}
 	for _, c := range e.Settings {
+		if c.ValueParam > 0 {
+			continue // a Parse's text; its Binds are observed (bindSetConfig)
+		}
 		change := settingChange{reset: c.Reset, setting: setting{name: c.Name}}
 		switch {
 		case c.IfExists:

@@ -66,7 +66,11 @@ func TestSettingsInTransactionsOverShards(t *testing.T) {
 			// holds on every shard, and is the client's once it commits.
 			for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeCacheStatement} {
 				exec(`BEGIN`, `/* pgshard: shard=0 */ SELECT 1`, `/* pgshard: shard=1 */ SELECT 1`)
-				if _, err := a.Exec(ctx, `SELECT set_config('statement_timeout', '8s', false)`, mode); err != nil {
+				q, args := `SELECT set_config('statement_timeout', '8s', false)`, []any{mode}
+				if mode == pgx.QueryExecModeCacheStatement {
+					q, args = `SELECT set_config('statement_timeout', $1, false)`, []any{mode, "8s"}
+				}
+				if _, err := a.Exec(ctx, q, args...); err != nil {
 					t.Fatal(err)
 				}
 				exec(`/* pgshard: shard=2 */ SELECT 1`)
