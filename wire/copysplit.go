@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -24,13 +25,15 @@ const copyBatch = 64 << 10
 func (s *session) copySplit(ctx context.Context, st *router.Statement) error {
 	rt := st.Route
 	ci := rt.Plan.Copy
-	if s.txStatus != 'I' {
-		return s.refuse(&pgError{Code: codeFeatureNotSupported,
-			Message: "pgshard: COPY into a sharded table inside a transaction is not supported",
-			Hint:    "Run the COPY outside a transaction block."})
+	if s.txStatus == 'E' {
+		return s.refuse(&pgError{Code: codeInFailedTransaction, Message: "current transaction is aborted, commands ignored until end of transaction block"})
 	}
-	// A write: the primaries, whatever the read policy (outside a
-	// transaction acquireShards joins none).
+	// Inside the client's transaction every shard the COPY reaches joins
+	// it (pg_restore --single-transaction, psql -1, a driver's CopyFrom in
+	// a transaction), and COMMIT commits them together; outside, the COPY
+	// is a transaction of its own over its shards.
+	inTx := s.txStatus == 'T'
+	// A write: the primaries, whatever the read policy.
 	conns, release, err := s.acquireShards(ctx, rt.Shards, true)
 	if err != nil {
 		var pe *pgError
@@ -46,6 +49,9 @@ func (s *session) copySplit(ctx context.Context, st *router.Statement) error {
 	// One transaction over every shard: the COPY commits everywhere with
 	// two-phase commit, or nowhere.
 	for _, c := range conns {
+		if inTx {
+			break
+		}
 		if err := s.hiddenQuery(c.sc, "BEGIN", 1); err != nil {
 			c.sc.broken = true
 			return s.refuse(s.lostShard(c, err))
@@ -54,9 +60,7 @@ func (s *session) copySplit(ctx context.Context, st *router.Statement) error {
 	keyCol := ci.KeyCol
 	if keyCol < 0 && !ci.Broadcast {
 		if keyCol, err = s.columnIndex(conns[0].sc, ci); err != nil {
-			for _, c := range conns {
-				s.hiddenOrBreak(c.sc, "ROLLBACK")
-			}
+			s.undoCopy(conns[:1], conns, inTx)
 			var pe *pgError
 			if errors.As(err, &pe) {
 				return s.refuse(pe)
@@ -101,9 +105,7 @@ func (s *session) copySplit(ctx context.Context, st *router.Statement) error {
 	}
 	if startErr != nil {
 		s.endCopies(conns, started, "pgshard: COPY did not start on every shard")
-		for _, c := range conns {
-			s.hiddenOrBreak(c.sc, "ROLLBACK")
-		}
+		s.undoCopy(conns, conns, inTx)
 		return s.refuse(startErr)
 	}
 	if err := writeFrame(s.w, 'G', first); err != nil {
@@ -206,7 +208,7 @@ func (s *session) copySplit(ctx context.Context, st *router.Statement) error {
 				// count each once.
 				tag = fmt.Sprintf("COPY %d", rows)
 			}
-			return s.finishCopy(ctx, conns, out, send, abort, tag)
+			return s.finishCopy(ctx, conns, out, send, abort, tag, inTx)
 		case 'H', 'S':
 			// Flush and Sync mean nothing during COPY.
 		default:
@@ -221,7 +223,7 @@ func (s *session) copySplit(ctx context.Context, st *router.Statement) error {
 // finishCopy ends the COPY on every shard (CopyDone, or CopyFail after an
 // error) and answers the client; a non-empty tag replaces the shards'
 // added-up one.
-func (s *session) finishCopy(ctx context.Context, conns []multiConn, out [][]byte, send func(int) error, abort *pgError, tag string) error {
+func (s *session) finishCopy(ctx context.Context, conns []multiConn, out [][]byte, send func(int) error, abort *pgError, tag string, inTx bool) error {
 	results := make([]*shardResult, len(conns))
 	for i, c := range conns {
 		results[i] = &shardResult{id: c.id}
@@ -253,12 +255,17 @@ func (s *session) finishCopy(ctx context.Context, conns []multiConn, out [][]byt
 		}
 	}
 	if abort != nil {
-		for _, c := range conns {
-			s.hiddenOrBreak(c.sc, "ROLLBACK")
-		}
+		s.undoCopy(conns, conns, inTx)
 		return s.refuse(abort)
 	}
-	results = s.commitMulti(ctx, conns, results)
+	if inTx {
+		if slices.ContainsFunc(results, func(r *shardResult) bool { return r.err != nil }) {
+			// As one server's COPY error would: the transaction fails.
+			s.undoCopy(conns, conns, inTx)
+		}
+	} else {
+		results = s.commitMulti(ctx, conns, results)
+	}
 	rt := &router.Route{Plan: &router.Plan{Command: "COPY"}}
 	a := s.combine(rt, results)
 	if a.err != nil {
@@ -271,6 +278,23 @@ func (s *session) finishCopy(ctx context.Context, conns []multiConn, out [][]byt
 		return errClientGone
 	}
 	return writeMsg(s.w, &s.scratch, &pgproto3.ReadyForQuery{TxStatus: s.txStatus})
+}
+
+// undoCopy ends a split COPY that failed. Outside a transaction the
+// COPY's own transaction rolls back on every shard. Inside the client's,
+// the transaction fails on every shard it has reached, as one server's
+// would after an error: failed are the connections already failed by the
+// error (the COPY's own, once their COPY ended in an error).
+func (s *session) undoCopy(failed, conns []multiConn, inTx bool) {
+	if !inTx {
+		for _, c := range conns {
+			s.hiddenOrBreak(c.sc, "ROLLBACK")
+		}
+		return
+	}
+	s.failParticipants(func(sc *serverConn) bool {
+		return slices.ContainsFunc(failed, func(c multiConn) bool { return c.sc == sc })
+	})
 }
 
 // endCopies ends the COPYs that started, when another shard could not.
@@ -388,6 +412,10 @@ type rowSplitter struct {
 	quoted  bool // CSV: inside a quoted field at pos
 	header  bool
 	started bool
+	// ended: the end-of-data marker has passed. PostgreSQL ignores what
+	// follows it until CopyDone (pg_restore sends the blank lines pg_dump
+	// writes after it), and so does the splitter.
+	ended bool
 }
 
 func (r *rowSplitter) feed(b []byte) {
@@ -401,6 +429,10 @@ func (r *rowSplitter) feed(b []byte) {
 // next returns the next complete row, newline included.
 func (r *rowSplitter) next() ([]byte, bool, bool, *pgError) {
 	ci := r.ci
+	if r.ended {
+		r.buf, r.pos = r.buf[:0], 0
+		return nil, false, false, nil
+	}
 	for i := r.pos; i < len(r.buf); i++ {
 		c := r.buf[i]
 		switch {
@@ -410,7 +442,8 @@ func (r *rowSplitter) next() ([]byte, bool, bool, *pgError) {
 			row := r.buf[: i+1 : i+1]
 			r.buf = r.buf[i+1:]
 			r.pos = 0
-			everywhere := r.header || isEndMarker(row)
+			r.ended = isEndMarker(row)
+			everywhere := r.header || r.ended
 			r.header = false
 			return row, everywhere, true, nil
 		}
@@ -422,7 +455,7 @@ func (r *rowSplitter) next() ([]byte, bool, bool, *pgError) {
 // end returns what remains after the last newline: a last row, which
 // Postgres accepts without its newline.
 func (r *rowSplitter) end() ([]byte, bool, *pgError) {
-	if len(bytes.TrimSpace(r.buf)) == 0 {
+	if r.ended || len(bytes.TrimSpace(r.buf)) == 0 {
 		return nil, false, nil
 	}
 	return r.buf, isEndMarker(r.buf), nil

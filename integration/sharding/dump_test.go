@@ -19,12 +19,14 @@ import (
 var dumpTables = []string{"dumped_orders", "dumped_users", "dumped_countries", "dumped_notes"}
 
 // TestDumpRestoreThroughPgshard moves an existing database behind pgshard
-// the way an operator would: pg_dump of the single server, restored with
-// psql through pgshard, which splits each COPY by shard key, runs the DDL
-// and constraints on every shard, and carries pg_dump's
-// set_config('search_path', ”, false) in transaction pooling. Then pg_dump
-// through pgshard must give back the same dump: the same schema, every row
-// once (reference rows too), and the sequence where the source left it.
+// the way an operator would: pg_dump of the single server, restored
+// through pgshard with pg_restore --single-transaction (every shard joins
+// one transaction, COPYs included) and with psql. pgshard splits each COPY
+// by shard key, runs the DDL and constraints on every shard, and carries
+// pg_dump's set_config of an empty search_path in transaction pooling.
+// Then pg_dump through pgshard must give back the same dump: the same
+// schema, every row once (reference rows too), and the sequence where the
+// source left it.
 func TestDumpRestoreThroughPgshard(t *testing.T) {
 	ctx := ctxFor(t, 3*time.Minute)
 	p := startPgshard(t)
@@ -51,12 +53,33 @@ func TestDumpRestoreThroughPgshard(t *testing.T) {
 	)
 	source := pgDump(ctx, t, single.Shards[0].Primary.DSN())
 
+	// pg_restore of a custom-format dump, in one transaction over every
+	// shard; then the plain dump with psql over it.
+	custom := pgDump(ctx, t, single.Shards[0].Primary.DSN(), "--format=custom")
+	restore := exec.CommandContext(ctx, "pg_restore", "--no-owner", "--single-transaction", "--exit-on-error", "-d", p.DSN("app", "app-secret"))
+	restore.Stdin = strings.NewReader(custom)
+	if out, err := restore.CombinedOutput(); err != nil {
+		t.Fatalf("pg_restore through pgshard: %v\n%s", err, out)
+	}
+	checkRestored(ctx, t, ref, through)
+	mustExec(ctx, t, through, drop)
 	psql := exec.CommandContext(ctx, "psql", p.DSN("app", "app-secret"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", "-")
 	psql.Stdin = strings.NewReader(source)
 	if out, err := psql.CombinedOutput(); err != nil {
 		t.Fatalf("restoring pg_dump's output through pgshard: %v\n%s", err, out)
 	}
+	checkRestored(ctx, t, ref, through)
 
+	if got, want := canonicalDump(pgDump(ctx, t, p.DSN("app", "app-secret"))), canonicalDump(source); got != want {
+		t.Errorf("pg_dump through pgshard differs from the source's dump:\n%s", firstDifference(got, want))
+	}
+}
+
+// checkRestored checks that every row of the scenario's tables sits on the
+// shard owning it, and that each table reads through pgshard as it does on
+// the source.
+func checkRestored(ctx context.Context, t *testing.T, ref, through *pgx.Conn) {
+	t.Helper()
 	// Every row on the shard that owns it, and nowhere else.
 	if n := len(placedKeys(ctx, t, "dumped_users", "user_id")); n != 1500 {
 		t.Errorf("dumped_users: %d rows on the shards, want 1500", n)
@@ -76,17 +99,13 @@ func TestDumpRestoreThroughPgshard(t *testing.T) {
 			t.Errorf("%s: %d rows through pgshard differ from the source's %d", q, len(got), len(want))
 		}
 	}
-
-	if got, want := canonicalDump(pgDump(ctx, t, p.DSN("app", "app-secret"))), canonicalDump(source); got != want {
-		t.Errorf("pg_dump through pgshard differs from the source's dump:\n%s", firstDifference(got, want))
-	}
 }
 
 // pgDump runs pg_dump of the scenario's tables, without owners and
 // privileges (pgshard's user differs from the source's).
-func pgDump(ctx context.Context, t *testing.T, dsn string) string {
+func pgDump(ctx context.Context, t *testing.T, dsn string, options ...string) string {
 	t.Helper()
-	args := []string{"--no-owner", "--no-privileges", "-d", dsn}
+	args := append([]string{"--no-owner", "--no-privileges", "-d", dsn}, options...)
 	for _, table := range dumpTables {
 		args = append(args, "-t", table)
 	}

@@ -106,6 +106,13 @@ type step struct {
 	sql    string
 }
 
+// copyStep is a step that runs COPY ... FROM STDIN with data.
+func copyStep(client byte, stmt, data string) step { return step{client, stmt + copyData + data} }
+
+// copyData separates a copyStep's statement from its data: a NUL, which
+// SQL text cannot hold.
+const copyData = "\x00"
+
 // compareTranscripts runs steps on a fresh table txr (k bigint PRIMARY
 // KEY, v int NOT NULL) through pgshard and on one PostgreSQL, each with
 // two clients, and reports the steps whose answers differ.
@@ -136,8 +143,15 @@ func transcript(ctx context.Context, t *testing.T, a, b *pgx.Conn, mode pgx.Quer
 			c = b
 		}
 		answer := ""
-		rows, err := c.Query(ctx, st.sql, mode)
-		if err == nil {
+		var err error
+		stmt, data, isCopy := strings.Cut(st.sql, copyData)
+		if isCopy {
+			var tag pgconn.CommandTag
+			tag, err = c.PgConn().CopyFrom(ctx, strings.NewReader(data), stmt)
+			answer = tag.String()
+		} else if rows, qerr := c.Query(ctx, st.sql, mode); qerr != nil {
+			err = qerr
+		} else {
 			var got []string
 			got, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
 				v, err := r.Values()
@@ -152,7 +166,7 @@ func transcript(ctx context.Context, t *testing.T, a, b *pgx.Conn, mode pgx.Quer
 		case err != nil:
 			t.Fatalf("%c: %s: %v", st.client, st.sql, err)
 		}
-		out = append(out, fmt.Sprintf("%c %s -> %s", st.client, st.sql, answer))
+		out = append(out, fmt.Sprintf("%c %s -> %s", st.client, stmt, answer))
 	}
 	return out
 }
