@@ -89,6 +89,8 @@ databases:
         - {name: txr, key: k}
         - {name: dumped_users, key: user_id}
         - {name: dumped_orders, key: user_id}
+        - {name: pgbench_accounts, key: aid}
+        - {name: pgbench_history, key: aid}
       reference_tables: [countries, dumped_countries]
 %s`, listen, strings.Join(extra, "\n"), pool, cluster.Password, shards)
 	}
