@@ -49,6 +49,7 @@ type analyzer struct {
 	// is a reference table.
 	nestedDML, refWrite string
 	writer              string // the first function not known to be read-only
+	advisory            string // the first advisory lock function called
 	locks               bool   // FOR UPDATE/SHARE
 	window              string // first window function seen, for the refusal
 	nested              string // a construct in a nested query that scatter cannot merge
@@ -638,6 +639,9 @@ func (a *analyzer) expr(n *pg.Node, sc *scope) {
 			// on one shard; any other spans shards.
 			a.window = funcName(f)
 		}
+		if name := funcName(f); a.advisory == "" && isAdvisoryLock(name) {
+			a.advisory = name
+		}
 		if name := funcName(f); !isAggregate(f) && !readOnlyFunctions[name] && !a.schema.readOnly[name] {
 			// Not known to be read-only: it may write (nextval, a user
 			// function), so the statement is not sent to a replica.
@@ -648,6 +652,13 @@ func (a *analyzer) expr(n *pg.Node, sc *scope) {
 		}
 	}
 	walkChildren(n, func(c *pg.Node) { a.expr(c, sc) })
+}
+
+// isAdvisoryLock reports whether name is one of PostgreSQL's advisory
+// lock functions (pg_advisory_lock, pg_try_advisory_xact_lock_shared,
+// pg_advisory_unlock_all...).
+func isAdvisoryLock(name string) bool {
+	return strings.HasPrefix(name, "pg_advisory_") || strings.HasPrefix(name, "pg_try_advisory_")
 }
 
 func funcName(f *pg.FuncCall) string {

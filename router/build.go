@@ -40,6 +40,14 @@ func (s *Schema) build(stmt *pg.Node, lits []sqltext.Literal, version int32) *Pl
 		if a.writes && p.Kind == KindAny {
 			p.Kind = KindDefault
 		}
+		if a.advisory != "" && p.Kind != KindDefault {
+			// Advisory locks are one lock space, the default shard's, as
+			// one server's: a lock taken where some rows live would not
+			// exclude the same lock taken anywhere else.
+			return refuse(codeFeatureNotSupported,
+				fmt.Sprintf("pgshard: %s in a query over sharded tables would take the lock on their shard; advisory locks live on the default shard", a.advisory),
+				"Take the lock in a statement of its own, e.g. SELECT "+a.advisory+"(...).")
+		}
 		if p.Kind == KindScatter || p.Kind == KindShard && a.mayFanOut() {
 			if why := a.unmergeable(); why != "" {
 				if p.Kind == KindScatter {

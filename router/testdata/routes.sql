@@ -213,3 +213,9 @@ LISTEN jobs
 UNLISTEN *
 NOTIFY jobs, 'x'
 SELECT pg_notify('jobs', 'x')
+# Advisory locks are one lock space, on the default shard; with a sharded table they would land on its shard.
+SELECT pg_advisory_xact_lock(42)
+SELECT pg_try_advisory_lock(hashtext('job')), pg_advisory_unlock_all()
+SELECT pg_advisory_xact_lock(code::int) FROM countries WHERE code = '1'
+SELECT pg_advisory_xact_lock(user_id) FROM users WHERE user_id = 5
+SELECT * FROM users WHERE user_id = 5 AND pg_try_advisory_xact_lock(5)
