@@ -65,6 +65,13 @@ func (s *Schema) build(stmt *pg.Node, lits []sqltext.Literal, version int32) *Pl
 		return p
 	case stmt.GetInsertStmt() != nil, stmt.GetUpdateStmt() != nil, stmt.GetDeleteStmt() != nil:
 		return a.writePlan(stmt)
+	case s.Shards > 1 && importsSnapshot(stmt):
+		// A snapshot is one server's: imported on another shard it is an
+		// unknown identifier, and pg_dump -j's workers would fail on their
+		// first statement over every shard with a misleading lock error.
+		return refuse(codeFeatureNotSupported,
+			"pgshard: SET TRANSACTION SNAPSHOT is not supported in a database of several shards: snapshots are per shard",
+			"pg_dump -j shares its snapshot with its workers this way: run pg_dump through pgshard without -j.")
 	case s.Shards > 1 && sqlPrepared(stmt):
 		// The session's current shard would prepare it and run it, whatever
 		// shard holds the rows its parameters name: a silently wrong answer.
@@ -384,6 +391,12 @@ func (a *analyzer) writePlan(stmt *pg.Node) *Plan {
 		p.Kind = KindAll
 	}
 	return p
+}
+
+// importsSnapshot says whether stmt is SET TRANSACTION SNAPSHOT.
+func importsSnapshot(stmt *pg.Node) bool {
+	v := stmt.GetVariableSetStmt()
+	return v != nil && v.Name == "TRANSACTION SNAPSHOT"
 }
 
 // sqlPrepared says whether stmt is a SQL-level PREPARE, EXECUTE or

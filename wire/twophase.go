@@ -461,7 +461,27 @@ func (s *session) releaseParticipants() {
 // schema afterwards: the statements that use it run on connections that
 // carry a client's settings, and a client's search_path (pg_dump's is
 // empty) must not hide the table or find another of the same name.
+//
+// The first time, it creates the table on the database's other shards
+// too, as far as they answer: DDL and LOCK TABLE run on every shard, so a
+// pg_dump through pgshard, which locks every table the default shard's
+// catalog lists, needs the table wherever any shard has it.
 func (srv *Server) ensureDecisions(ctx context.Context, s *session, id shard.ShardID) (string, *pgError) {
+	name, pe := srv.decisionsOn(ctx, s, id)
+	if pe == nil {
+		for i := range s.db.cfg.Shards {
+			if other := shard.ShardID(i); other != id {
+				if _, err := srv.decisionsOn(ctx, s, other); err != nil {
+					s.log.Warn("two-phase commit: cannot create the decisions table", "shard", s.db.cfg.Shards[i].Name, "err", err)
+				}
+			}
+		}
+	}
+	return name, pe
+}
+
+// decisionsOn is ensureDecisions for one shard.
+func (srv *Server) decisionsOn(ctx context.Context, s *session, id shard.ShardID) (string, *pgError) {
 	key := s.db.cfg.Name + "/" + strconv.Itoa(int(id))
 	if name, ok := srv.decisionsReady.Load(key); ok {
 		return name.(string), nil

@@ -73,6 +73,16 @@ func TestDumpRestoreThroughPgshard(t *testing.T) {
 	if got, want := canonicalDump(pgDump(ctx, t, p.DSN("app", "app-secret"))), canonicalDump(source); got != want {
 		t.Errorf("pg_dump through pgshard differs from the source's dump:\n%s", firstDifference(got, want))
 	}
+
+	// A parallel dump shares the leader's snapshot, which is one shard's:
+	// refused with a hint.
+	args := []string{"--no-owner", "--no-privileges", "-j", "2", "-Fd", "-f", t.TempDir() + "/parallel", "-d", p.DSN("app", "app-secret")}
+	for _, table := range dumpTables {
+		args = append(args, "-t", table)
+	}
+	if out, err := exec.CommandContext(ctx, "pg_dump", args...).CombinedOutput(); err == nil || !strings.Contains(string(out), "without -j") {
+		t.Errorf("pg_dump -j through pgshard: %v, want a refusal saying to dump without -j:\n%s", err, out)
+	}
 }
 
 // checkRestored checks that every row of the scenario's tables sits on the

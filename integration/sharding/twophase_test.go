@@ -315,8 +315,12 @@ func TestTransactionStartingOnSeveralShards(t *testing.T) {
 // recorded on a connection that carries the client's settings, so a
 // search_path that does not include the decisions table's schema (pg_dump
 // sets it empty; an application may set its own) must not fail the commit.
+// The first commit creates the table on every shard.
 func TestTwoPhaseCommitWhateverTheClientsSearchPath(t *testing.T) {
 	ctx := ctxFor(t, time.Minute)
+	for _, sh := range sharded.Shards {
+		mustExec(ctx, t, connect(t, sh.Primary.DSN()), `DROP TABLE IF EXISTS pgshard_2pc_decisions`)
+	}
 	p := startPgshard(t)
 	conn := connect(t, p.DSN("app", "app-secret"))
 	createTP(ctx, t, conn)
@@ -339,6 +343,15 @@ func TestTwoPhaseCommitWhateverTheClientsSearchPath(t *testing.T) {
 	for _, key := range k {
 		if n := rowsOnShard(ctx, t, key); n != 2 {
 			t.Errorf("key %d: %d rows on its shard, want 2", key, n)
+		}
+	}
+	// The decisions table is on every shard, not only the coordinator's:
+	// a pg_dump through pgshard locks it on every shard.
+	for i, sh := range sharded.Shards {
+		var exists bool
+		err := connect(t, sh.Primary.DSN()).QueryRow(ctx, `SELECT to_regclass('pgshard_2pc_decisions') IS NOT NULL`).Scan(&exists)
+		if err != nil || !exists {
+			t.Errorf("shard %d: decisions table exists = %v (%v)", i, exists, err)
 		}
 	}
 }

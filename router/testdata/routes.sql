@@ -219,3 +219,6 @@ SELECT pg_try_advisory_lock(hashtext('job')), pg_advisory_unlock_all()
 SELECT pg_advisory_xact_lock(code::int) FROM countries WHERE code = '1'
 SELECT pg_advisory_xact_lock(user_id) FROM users WHERE user_id = 5
 SELECT * FROM users WHERE user_id = 5 AND pg_try_advisory_xact_lock(5)
+# A snapshot is one server's: importing it over several shards is refused (pg_dump -j).
+SET TRANSACTION SNAPSHOT '00000003-0000001B-1'
+SET TRANSACTION ISOLATION LEVEL REPEATABLE READ
