@@ -73,11 +73,14 @@ func (s *Schema) build(stmt *pg.Node, lits []sqltext.Literal, version int32) *Pl
 			"pgshard: SET TRANSACTION SNAPSHOT is not supported in a database of several shards: snapshots are per shard",
 			"pg_dump -j shares its snapshot with its workers this way: run pg_dump through pgshard without -j.")
 	case s.Shards > 1 && sqlPrepared(stmt):
-		// The session's current shard would prepare it and run it, whatever
-		// shard holds the rows its parameters name: a silently wrong answer.
+		// The wire layer keeps such statements per client and routes
+		// EXECUTE by its arguments when one comes as a query of its own
+		// (wire/sqlprepared.go); with other statements, or through the
+		// extended protocol, the session's current shard would run it
+		// whatever shard holds the rows its parameters name.
 		return refuse(codeFeatureNotSupported,
-			"pgshard: SQL-level PREPARE, EXECUTE and DEALLOCATE of a named statement are not supported in a database of several shards",
-			"Use protocol-level prepared statements (the extended query protocol: Parse/Bind/Execute, as drivers do), which pgshard routes at every execution.")
+			"pgshard: SQL-level PREPARE, EXECUTE and DEALLOCATE of a named statement must be sent as a simple query of its own in a database of several shards",
+			"Send it alone, or use protocol-level prepared statements (Parse/Bind/Execute, as drivers do).")
 	case stmt.GetListenStmt() != nil:
 		// A listener listens on every shard: a NOTIFY runs where its
 		// session is (in a transaction, with the transaction's writes), and

@@ -36,7 +36,19 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 			return s.refuse(asPgError(err, "reading the column order of "+refs[0].Name))
 		}
 	}
-	if s.mode == config.PoolTransaction {
+	var sqlOp *router.SQLPrepared
+	var sqlStmt *sqlStatement
+	if len(routed) == 1 {
+		op, stmt, pe := s.sqlPrepared(&routed[0])
+		switch {
+		case pe != nil:
+			return s.refuse(pe)
+		case op != nil && op.Kind == "DEALLOCATE":
+			return s.complete("DEALLOCATE")
+		}
+		sqlOp, sqlStmt = op, stmt
+	}
+	if s.mode == config.PoolTransaction && sqlOp == nil {
 		for _, st := range routed {
 			if pe := unsupportedInTransactionMode(st.Text); pe != nil {
 				return s.refuse(pe)
@@ -147,6 +159,11 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 		}
 		return err
 	}
+	if sqlOp != nil {
+		if err := s.ensureSQLPrepared(s.sc, sqlOp, sqlStmt); err != nil {
+			return s.sqlPreparedFailed(err)
+		}
+	}
 	var err error
 	if s.useServerForm(routed) {
 		err = s.runServerForm(body, &routed[0])
@@ -169,6 +186,11 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 			return err
 		}
 		s.onReplica = false
+		if sqlOp != nil {
+			if err := s.ensureSQLPrepared(s.sc, sqlOp, sqlStmt); err != nil {
+				return s.sqlPreparedFailed(err)
+			}
+		}
 		if err := s.runQuery(body); err != nil {
 			return err
 		}
@@ -181,6 +203,13 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 	// A simple query replaces the unnamed prepared statement.
 	sc.unnamed = ""
 	s.observeRouted(sc, routed)
+	if sqlOp != nil && sqlOp.Kind == "PREPARE" && !s.sawError {
+		if s.sqlStmts == nil {
+			s.sqlStmts = map[string]*sqlStatement{}
+		}
+		s.sqlStmts[sqlOp.Name] = sqlStmt
+		sc.keepSQLStatement(sqlOp.Name, sqlStmt.prepare)
+	}
 	s.settleWrites()
 	s.maybeDetach()
 	return nil

@@ -42,6 +42,10 @@ type serverConn struct {
 	// unnamed is the key of the statement the unnamed prepared statement
 	// holds, so a client's Bind("") after a pool switch can re-parse it.
 	unnamed string
+	// sqlStmts are the SQL-level prepared statements this connection's
+	// server session holds, by name: the PREPARE that made each
+	// (sqlprepared.go). A client's may be left over from another client.
+	sqlStmts map[string]string
 	// broken connections are closed instead of returned to the pool.
 	broken bool
 }

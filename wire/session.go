@@ -87,12 +87,15 @@ type session struct {
 	// vcursors are the cursors pgshard holds for the client (cursor.go).
 	vcursors map[string]*vcursor
 
-	stmts      map[string]*statement // client statement names ("" too)
-	portals    map[string]*vportal   // portals whose statement runs on several shards
-	multi      []multiConn           // connections of a running multi-shard statement, for cancel
-	notices    map[string]struct{}   // notices a running multi-shard statement passed on, to pass each once
-	portalSets map[string]string     // portals whose statement sets session state (SET, RESET...)
-	swallowRFQ bool                  // relay: the ReadyForQuery answers pgshard's own Sync
+	stmts map[string]*statement // client statement names ("" too)
+	// sqlStmts are the client's SQL-level prepared statements, where
+	// pgshard keeps them (emulateSQLPrepared).
+	sqlStmts   map[string]*sqlStatement
+	portals    map[string]*vportal // portals whose statement runs on several shards
+	multi      []multiConn         // connections of a running multi-shard statement, for cancel
+	notices    map[string]struct{} // notices a running multi-shard statement passed on, to pass each once
+	portalSets map[string]string   // portals whose statement sets session state (SET, RESET...)
+	swallowRFQ bool                // relay: the ReadyForQuery answers pgshard's own Sync
 
 	// Server forms of simple queries (serverform.go).
 	form        router.ServerForm
@@ -348,6 +351,7 @@ func (s *session) resetServer(sc *serverConn) error {
 		sc.prepared.Purge()
 		sc.evicted = sc.evicted[:0]
 		sc.unnamed = ""
+		clear(sc.sqlStmts)
 		sc.settings = ""
 	}
 	return nil

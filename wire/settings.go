@@ -249,7 +249,9 @@ func (s *session) observeEach(sc *serverConn, n int, stmt func(int) string, reco
 		// server session, the client's protocol-level ones included.
 		sc.prepared.Purge()
 		sc.evicted = sc.evicted[:0]
+		clear(sc.sqlStmts)
 		clear(s.stmts)
+		clear(s.sqlStmts)
 	}
 	if s.txStatus == 'I' {
 		s.txSets, s.txBegin = s.txSets[:0], ""
@@ -345,13 +347,13 @@ func unsupportedInTransactionMode(stmt string) *pgError {
 	switch {
 	case words.Is(0, "listen"):
 		return refuse("LISTEN")
-	case words.Is(0, "prepare"):
-		return refuse("SQL PREPARE")
-	case words.Is(0, "execute"):
-		return refuse("SQL EXECUTE of a prepared statement")
-	case words.Is(0, "deallocate"):
-		if !(words.Is(1, "all") || words.Is(1, "prepare") && words.Is(2, "all")) {
-			return refuse("DEALLOCATE of a SQL prepared statement")
+	case words.Is(0, "prepare"), words.Is(0, "execute"),
+		words.Is(0, "deallocate") && !(words.Is(1, "all") || words.Is(1, "prepare") && words.Is(2, "all")):
+		// As a simple query of its own it never gets here (sqlPrepared).
+		return &pgError{
+			Code:    codeFeatureNotSupported,
+			Message: "pgshard: SQL-level " + strings.ToUpper(words.Word(0)) + " is supported in transaction pooling mode only as a simple query of its own",
+			Hint:    "Send it alone, not with other statements or through the extended protocol; or use protocol-level prepared statements.",
 		}
 	case words.Is(0, "set"), words.Is(0, "reset"):
 		if words.Is(1, "role") || words.Is(1, "session") && words.Is(2, "authorization") {
@@ -499,6 +501,7 @@ func (s *session) discardElsewhere(sc *serverConn, discards []string) {
 				p.settings = "\x00after reset all"
 				p.prepared.Purge()
 				p.evicted = p.evicted[:0]
+				clear(p.sqlStmts)
 			}
 		}
 	}

@@ -231,7 +231,7 @@ func TestStatementsThatCannotBeCarriedAreRefused(t *testing.T) {
 	p := startProxy(t, proxyOptions{})
 	ctx := ctxFor(t, time.Minute)
 	conn := connect(t, p.DSN("app", "app-secret"))
-	for _, q := range []string{"LISTEN chan", "PREPARE p AS SELECT 1", "SELECT pg_advisory_lock(1)", "SET ROLE postgres", "CREATE TEMP TABLE tt (i int)"} {
+	for _, q := range []string{"LISTEN chan", "PREPARE p AS SELECT 1; EXECUTE p", "SELECT pg_advisory_lock(1)", "SET ROLE postgres", "CREATE TEMP TABLE tt (i int)"} {
 		_, err := conn.Exec(ctx, q)
 		var pe *pgconn.PgError
 		if !errors.As(err, &pe) || pe.Code != "0A000" || !strings.Contains(pe.Message, "transaction pooling") || pe.Hint == "" {

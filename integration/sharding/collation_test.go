@@ -196,8 +196,9 @@ func TestColumnCollations(t *testing.T) {
 
 // pgshardOverNewDatabase creates database name on every shard (options
 // go to CREATE DATABASE), drops it when the test ends, and serves it
-// through pgshard as database app, with table words sharded by k.
-func pgshardOverNewDatabase(t *testing.T, name, options string) *pgshardtest.Proxy {
+// through pgshard as database app, with table words sharded by k, or with
+// the sharding section's body given.
+func pgshardOverNewDatabase(t *testing.T, name, options string, sharding ...string) *pgshardtest.Proxy {
 	t.Helper()
 	ctx := ctxFor(t, time.Minute)
 	for i, sh := range sharded.Shards {
@@ -210,6 +211,10 @@ func pgshardOverNewDatabase(t *testing.T, name, options string) *pgshardtest.Pro
 			_, _ = c.Exec(ctxFor(t, time.Minute), `DROP DATABASE `+name+` WITH (FORCE)`)
 		})
 	}
+	body := "      tables:\n        - {name: words, key: k}"
+	if len(sharding) > 0 {
+		body = strings.Join(sharding, "\n")
+	}
 	return pgshardtest.Start(t, func(listen string) string {
 		return fmt.Sprintf(`listen: %s
 users:
@@ -221,8 +226,7 @@ databases:
     server_user: postgres
     server_password: %s
     sharding:
-      tables:
-        - {name: words, key: k}
-%s`, listen, name, cluster.Password, pgshardtest.ShardsYAML(sharded))
+%s
+%s`, listen, name, cluster.Password, body, pgshardtest.ShardsYAML(sharded))
 	})
 }

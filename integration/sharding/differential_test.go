@@ -284,12 +284,11 @@ var refused = []string{
 	`SELECT name FROM users ORDER BY name COLLATE "en-US-x-icu" LIMIT 5`,
 	`SELECT lower(name COLLATE "en-US-x-icu") AS l FROM users ORDER BY l`,
 	`SELECT min(name COLLATE "en-US-x-icu") FROM users`,
-	// SQL-level prepared statements: the session's current shard would
-	// run them whatever shard their parameters name (also in session
-	// pooling, where the session keeps its connections).
-	`PREPARE p(int) AS SELECT * FROM users WHERE user_id = $1`,
-	`EXECUTE p(5)`,
-	`DEALLOCATE p`,
+	// SQL-level prepared statements among other statements: the
+	// session's current shard would run them whatever shard their
+	// parameters name (alone they work: TestSQLPreparedStatementsMatchOnePostgres).
+	`PREPARE p(int) AS SELECT * FROM users WHERE user_id = $1; EXECUTE p(5)`,
+	`SELECT 1; EXECUTE p(5)`,
 }
 
 // TestDifferentialAgainstOnePostgres loads the same data through pgshard

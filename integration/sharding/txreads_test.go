@@ -145,13 +145,25 @@ func transcript(ctx context.Context, t *testing.T, a, b *pgx.Conn, mode pgx.Quer
 		answer := ""
 		var err error
 		stmt, data, isCopy := strings.Cut(st.sql, copyData)
-		if isCopy {
+		switch {
+		case isCopy:
 			var tag pgconn.CommandTag
 			tag, err = c.PgConn().CopyFrom(ctx, strings.NewReader(data), stmt)
 			answer = tag.String()
-		} else if rows, qerr := c.Query(ctx, st.sql, mode); qerr != nil {
+		case strings.HasPrefix(st.sql, "PREPARE "):
+			// Sent as it is: pgx would take its $n for its own.
+			var res []*pgconn.Result
+			res, err = c.PgConn().Exec(ctx, st.sql).ReadAll()
+			if err == nil {
+				answer = " " + res[0].CommandTag.String()
+			}
+		default:
+			rows, qerr := c.Query(ctx, st.sql, mode)
+			if qerr != nil {
+				err = qerr
+				break
+			}
 			err = qerr
-		} else {
 			var got []string
 			got, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
 				v, err := r.Values()
