@@ -66,17 +66,22 @@ type Plan struct {
 	Kind Kind
 	Err  *Error // for KindRefuse
 
-	Command  string // INSERT, SELECT...: the leading command word
-	Read     bool   // changes nothing (a SELECT without locking or writing functions)
-	Tables   []string
-	Class    []Pin // KindShard: the key constraints; all must resolve to shards
-	Insert   *insertSplit
-	Copy     *CopyIn
-	Cursor   *Cursor     // KindCursor
-	Merge    *merge.Spec // KindScatter/KindShard across shards: how to merge
-	LimitSrc *Source     // merge limit from a value
-	OffSrc   *Source     // merge offset from a value
-	ShardSQL string      // the text to send to each shard when it differs from the client's
+	Command string // INSERT, SELECT...: the leading command word
+	Read    bool   // changes nothing (a SELECT without locking or writing functions)
+	// SessionEffects: the text mentions set_config or INTO ... TEMP, so it
+	// may change the server session in ways its first words do not show
+	// (SessionEffectsOf tells). Found when the plan is made, so a cached
+	// plan spares the session that scan.
+	SessionEffects bool
+	Tables         []string
+	Class          []Pin // KindShard: the key constraints; all must resolve to shards
+	Insert         *insertSplit
+	Copy           *CopyIn
+	Cursor         *Cursor     // KindCursor
+	Merge          *merge.Spec // KindScatter/KindShard across shards: how to merge
+	LimitSrc       *Source     // merge limit from a value
+	OffSrc         *Source     // merge offset from a value
+	ShardSQL       string      // the text to send to each shard when it differs from the client's
 	// Replicated: a write to a reference table, run on every shard so the
 	// copies stay identical; every shard returns the same answer, and the
 	// client gets it once, as from one server.

@@ -206,7 +206,15 @@ func (r *Router) plan(text string, lits []sqltext.Literal, simple bool) *Plan {
 	if simple && p.Kind != KindRefuse && !p.Exact && p.ShardSQL == "" {
 		p.server = planServerForm(tree.Stmts[0].Stmt, lits)
 	}
+	p.SessionEffects = MentionsSessionEffects(text)
 	return p
+}
+
+// MentionsSessionEffects is the cheap test for what only SessionEffectsOf
+// can tell: the text mentions set_config, or both INTO and TEMP.
+func MentionsSessionEffects(text string) bool {
+	return sqltext.IndexFold(text, "set_config") >= 0 ||
+		sqltext.IndexFold(text, "temp") >= 0 && sqltext.IndexFold(text, "into") >= 0
 }
 
 // parseError turns libpg_query's error into what Postgres would answer,

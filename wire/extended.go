@@ -39,12 +39,16 @@ func (s *session) parse(body []byte) error {
 		return s.batchFail(errorf(codeDuplicatePreparedStmt, fmt.Sprintf("prepared statement %q already exists", m.Name)))
 	}
 	if s.mode == config.PoolTransaction {
-		if pe := unsupportedInTransactionMode(m.Query); pe != nil {
+		pe := unsupportedInTransactionMode(m.Query)
+		if pe == nil && router.MentionsSessionEffects(m.Query) {
+			pe = hiddenEffectRefusal(m.Query)
+		}
+		if pe != nil {
 			return s.batchFail(pe)
 		}
 	}
 	st := &statement{query: m.Query, oids: m.ParameterOIDs, key: statementKey(m.Query, m.ParameterOIDs),
-		setsConfig: sqltext.IndexFold(m.Query, "set_config") >= 0}
+		setsConfig: router.MentionsSessionEffects(m.Query)}
 	if m.Name != "" {
 		st.server = "pgshard_" + st.key
 	}

@@ -50,7 +50,11 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 	}
 	if s.mode == config.PoolTransaction && sqlOp == nil {
 		for _, st := range routed {
-			if pe := unsupportedInTransactionMode(st.Text); pe != nil {
+			pe := unsupportedInTransactionMode(st.Text)
+			if pe == nil && st.Route.Plan != nil && st.Route.Plan.SessionEffects {
+				pe = hiddenEffectRefusal(st.Text)
+			}
+			if pe != nil {
 				return s.refuse(pe)
 			}
 		}

@@ -173,18 +173,20 @@ func (s *session) applySettings(sc *serverConn) error {
 // rollback, as the server does.
 func (s *session) observe(sc *serverConn, stmts []string) {
 	// A batch's SETs joined txSets when they were executed (execute).
-	s.observeEach(sc, len(stmts), func(i int) string { return stmts[i] }, false)
+	s.observeEach(sc, len(stmts), func(i int) string { return stmts[i] },
+		func(i int) bool { return router.MentionsSessionEffects(stmts[i]) }, false)
 }
 
 // observeRouted is observe for a simple query's routed statements, without
 // building a slice of their texts on every query.
 func (s *session) observeRouted(sc *serverConn, routed []router.Statement) {
-	s.observeEach(sc, len(routed), func(i int) string { return routed[i].Text }, true)
+	s.observeEach(sc, len(routed), func(i int) string { return routed[i].Text },
+		func(i int) bool { return routed[i].Route.Plan != nil && routed[i].Route.Plan.SessionEffects }, true)
 }
 
 // observeEach is observe's work; recordTx adds the SETs run inside a
 // transaction to txSets.
-func (s *session) observeEach(sc *serverConn, n int, stmt func(int) string, recordTx bool) {
+func (s *session) observeEach(sc *serverConn, n int, stmt func(int) string, effects func(int) bool, recordTx bool) {
 	if s.sawError {
 		if s.txStatus == 'I' {
 			s.settings.staged = nil // the implicit or explicit transaction rolled back
@@ -236,7 +238,7 @@ func (s *session) observeEach(sc *serverConn, n int, stmt func(int) string, reco
 		case words.Is(0, "deallocate"):
 			purge = true
 		default:
-			if sqltext.IndexFold(st, "set_config") >= 0 {
+			if effects(i) {
 				s.observeSetConfig(sc, st, recordTx)
 			}
 		}
@@ -337,13 +339,7 @@ func unsupportedInTransactionMode(stmt string) *pgError {
 	if words.Len() == 0 {
 		return nil
 	}
-	refuse := func(what string) *pgError {
-		return &pgError{
-			Code:    codeFeatureNotSupported,
-			Message: fmt.Sprintf("pgshard: %s is not supported in transaction pooling mode", what),
-			Hint:    "Use pool.mode: session for this workload, or a transaction-scoped alternative (SET LOCAL, pg_advisory_xact_lock, protocol-level prepared statements).",
-		}
-	}
+	refuse := refuseInTransactionMode
 	switch {
 	case words.Is(0, "listen"):
 		return refuse("LISTEN")
@@ -373,32 +369,38 @@ func unsupportedInTransactionMode(stmt string) *pgError {
 	if sessionAdvisoryLock(stmt) {
 		return refuse("a session-level advisory lock")
 	}
-	if mayHaveHiddenEffect(stmt, &words) {
-		switch e := router.SessionEffectsOf(stmt); {
-		case e.Identity:
-			return refuse("changing the role with set_config('role' or 'session_authorization', ..., false)")
-		case e.Unknown:
-			return &pgError{
-				Code:    codeFeatureNotSupported,
-				Message: "pgshard: set_config(..., false) with arguments pgshard cannot read is not supported in transaction pooling mode",
-				Hint:    "pgshard carries SELECT set_config('name', 'value', false) with constant arguments like SET; otherwise use set_config(..., true) inside a transaction, SET, or pool.mode: session.",
-			}
-		case e.TempTable:
-			return refuse("SELECT ... INTO TEMPORARY (a temporary table)")
+	return nil
+}
+
+// hiddenEffectRefusal refuses, in transaction mode, a statement whose
+// effect on the server session only a parse shows (router.SessionEffectsOf):
+// for statements whose plan says they may have one
+// (router.Plan.SessionEffects), or whose text does
+// (router.MentionsSessionEffects).
+func hiddenEffectRefusal(stmt string) *pgError {
+	switch e := router.SessionEffectsOf(stmt); {
+	case e.Identity:
+		return refuseInTransactionMode("changing the role with set_config('role' or 'session_authorization', ..., false)")
+	case e.Unknown:
+		return &pgError{
+			Code:    codeFeatureNotSupported,
+			Message: "pgshard: set_config(..., false) with arguments pgshard cannot read is not supported in transaction pooling mode",
+			Hint:    "pgshard carries SELECT set_config('name', 'value', false) with constant arguments like SET; otherwise use set_config(..., true) inside a transaction, SET, or pool.mode: session.",
 		}
+	case e.TempTable:
+		return refuseInTransactionMode("SELECT ... INTO TEMPORARY (a temporary table)")
 	}
 	return nil
 }
 
-// mayHaveHiddenEffect is the cheap test, on every statement, for what
-// only a parse can tell (router.SessionEffectsOf): a set_config call, or
-// SELECT ... INTO TEMP.
-func mayHaveHiddenEffect(stmt string, words *sqltext.Words) bool {
-	if sqltext.IndexFold(stmt, "set_config") >= 0 {
-		return true
+// refuseInTransactionMode is the refusal of what cannot be carried from
+// one server connection to the next.
+func refuseInTransactionMode(what string) *pgError {
+	return &pgError{
+		Code:    codeFeatureNotSupported,
+		Message: fmt.Sprintf("pgshard: %s is not supported in transaction pooling mode", what),
+		Hint:    "Use pool.mode: session for this workload, or a transaction-scoped alternative (SET LOCAL, pg_advisory_xact_lock, protocol-level prepared statements).",
 	}
-	return (words.Is(0, "select") || words.Is(0, "with")) &&
-		sqltext.IndexFold(stmt, "temp") >= 0 && sqltext.IndexFold(stmt, "into") >= 0
 }
 
 // observeSetConfig records the session-level set_config calls of a

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/pgshard/pgshard/internal/sqltext"
+	"github.com/pgshard/pgshard/router"
 )
 
 func TestSettingChangeOf(t *testing.T) {
@@ -55,13 +56,24 @@ func TestUnsupportedInTransactionMode(t *testing.T) {
 		"SELECT pg_advisory_xact_lock(1)", "UNLISTEN *", "SELECT 'listen'", "CREATE LOCAL TEMP TABLE t (i int) ON COMMIT DROP",
 		"SELECT * INTO t FROM temperatures", "SELECT pg_catalog.set_config('search_path', '', false)",
 		"SELECT set_config('app.x', $1, true)", "SELECT set_config('role', 'admin', true)", "SELECT set_config('app.x', $1, false)"}
+	// As the session checks a statement: its words, then what a parse
+	// shows when the text mentions it.
+	check := func(q string) *pgError {
+		if pe := unsupportedInTransactionMode(q); pe != nil {
+			return pe
+		}
+		if router.MentionsSessionEffects(q) {
+			return hiddenEffectRefusal(q)
+		}
+		return nil
+	}
 	for _, q := range refused {
-		if unsupportedInTransactionMode(q) == nil {
+		if check(q) == nil {
 			t.Errorf("%q: not refused", q)
 		}
 	}
 	for _, q := range allowed {
-		if pe := unsupportedInTransactionMode(q); pe != nil {
+		if pe := check(q); pe != nil {
 			t.Errorf("%q: refused: %v", q, pe)
 		}
 	}
