@@ -110,7 +110,9 @@ func (s *Schema) build(stmt *pg.Node, lits []sqltext.Literal, version int32) *Pl
 		return &Plan{Kind: KindAll}
 	case stmt.GetMergeStmt() != nil:
 		return a.mergeStmtPlan(stmt.GetMergeStmt())
-	case stmt.GetDoStmt() != nil, stmt.GetCallStmt() != nil:
+	case stmt.GetDoStmt() != nil:
+		return s.doPlan(stmt.GetDoStmt())
+	case stmt.GetCallStmt() != nil:
 		return &Plan{Kind: KindDefault}
 	}
 	// Everything else is DDL or maintenance: the schema is the same on
@@ -394,6 +396,40 @@ func (a *analyzer) writePlan(stmt *pg.Node) *Plan {
 		p.Kind = KindAll
 	}
 	return p
+}
+
+// doPlan plans a DO block: it runs on one server, the default shard.
+// pgshard cannot route the statements inside it, so a block that names a
+// sharded or reference table would read or write that table's copy on
+// the default shard only (rows landing there whatever their key, one
+// reference copy drifting from the others): refused, unless a shard hint
+// says where to run it.
+func (s *Schema) doPlan(d *pg.DoStmt) *Plan {
+	if s.Shards < 2 {
+		return &Plan{Kind: KindDefault}
+	}
+	// The block is a literal: its plan holds for its text only.
+	for _, arg := range d.Args {
+		de := arg.GetDefElem()
+		if de == nil || de.Defname != "as" {
+			continue
+		}
+		for _, word := range strings.FieldsFunc(strings.ToLower(de.Arg.GetString_().GetSval()), notIdentByte) {
+			if len(s.sharded[word]) > 0 || len(s.reference[word]) > 0 {
+				p := keyless(refuse(codeFeatureNotSupported,
+					fmt.Sprintf("pgshard: a DO block runs on the default shard only, and names table %s, which lives on every shard", word),
+					"Send its statements as statements (pgshard routes each), or add /* pgshard: shard=N */ to run the block on one shard."))
+				p.Exact = true
+				return p
+			}
+		}
+	}
+	return &Plan{Kind: KindDefault, Exact: true}
+}
+
+// notIdentByte reports whether r cannot be part of an unquoted identifier.
+func notIdentByte(r rune) bool {
+	return !(r == '_' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '$' || r >= 0x80)
 }
 
 // importsSnapshot says whether stmt is SET TRANSACTION SNAPSHOT.

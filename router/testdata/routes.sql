@@ -222,3 +222,9 @@ SELECT * FROM users WHERE user_id = 5 AND pg_try_advisory_xact_lock(5)
 # A snapshot is one server's: importing it over several shards is refused (pg_dump -j).
 SET TRANSACTION SNAPSHOT '00000003-0000001B-1'
 SET TRANSACTION ISOLATION LEVEL REPEATABLE READ
+# A DO block runs on the default shard: naming a sharded or reference table there is refused, unless a hint picks the shard.
+DO $$ BEGIN INSERT INTO users (user_id, name) VALUES (5, 'x'); END $$
+DO $$ BEGIN UPDATE Countries SET name = 'x'; END $$
+DO $$ BEGIN PERFORM pg_sleep(0); END $$
+DO $$ BEGIN INSERT INTO users_archive VALUES (1); END $$
+/* pgshard: shard=1 */ DO $$ BEGIN DELETE FROM users WHERE user_id = 5; END $$
