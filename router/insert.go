@@ -233,6 +233,9 @@ func keyExpressionMessage(t *Table, row int) string {
 // SELECT needs — atomically when they are several. Anything the SELECT
 // computes must then be exact per shard, as for a subquery.
 func (a *analyzer) insertSelect(ins *pg.InsertStmt, t *Table, sel *pg.SelectStmt, keyCol int) *Plan {
+	if p := a.movePlan(ins, t, sel); p != nil {
+		return p
+	}
 	refuseIt := func(why string) *Plan {
 		return refuse(codeFeatureNotSupported,
 			fmt.Sprintf("pgshard: INSERT ... SELECT into sharded table %s: %s", t, why),
@@ -270,4 +273,66 @@ func (a *analyzer) insertSelect(ins *pg.InsertStmt, t *Table, sel *pg.SelectStmt
 	}
 	p.Exact = p.Exact || a.exact
 	return p
+}
+
+// movePlan plans INSERT ... SELECT into sharded table t whose SELECT reads
+// no sharded table (unsharded tables, reference tables, functions such as
+// generate_series): the rows exist on one shard and their keys are known
+// only once computed, so pgshard reads them there (COPY (SELECT) TO
+// STDOUT) and sends each to the shard owning its key (a split COPY into
+// t), atomically. Nil when the SELECT reads sharded tables: co-located
+// INSERT ... SELECT takes over.
+func (a *analyzer) movePlan(ins *pg.InsertStmt, t *Table, sel *pg.SelectStmt) *Plan {
+	selPlan := a.schema.build(&pg.Node{Node: &pg.Node_SelectStmt{SelectStmt: sel}}, a.lits, a.version)
+	if selPlan.Kind != KindDefault && selPlan.Kind != KindAny {
+		return nil
+	}
+	refuseIt := func(why string) *Plan {
+		return refuse(codeFeatureNotSupported,
+			fmt.Sprintf("pgshard: INSERT ... SELECT into sharded table %s from rows that are not sharded: %s", t, why),
+			"pgshard moves such rows to their shards with COPY; insert them without it, or COPY them out and in yourself.")
+	}
+	switch {
+	case ins.OnConflictClause != nil:
+		return refuseIt("ON CONFLICT is not supported")
+	case len(ins.ReturningList) > 0:
+		return refuseIt("RETURNING is not supported")
+	case ins.WithClause != nil:
+		return refuseIt("a WITH clause on the INSERT is not supported (put it in the SELECT)")
+	case hasParams(sel):
+		return refuseIt("parameters ($n) are not supported; use literals")
+	}
+	cols := make([]*pg.Node, 0, len(ins.Cols))
+	for _, c := range ins.Cols {
+		if rt := c.GetResTarget(); rt != nil && len(rt.Indirection) == 0 {
+			cols = append(cols, pg.MakeStrNode(rt.Name))
+			continue
+		}
+		return refuseIt("a target column with a subscript or field is not supported")
+	}
+	into := &pg.CopyStmt{Relation: ins.Relation, Attlist: cols, IsFrom: true}
+	p := copyInPlan(into, t)
+	if p.Kind != KindCopyIn {
+		return p
+	}
+	target, err1 := pg.Deparse(&pg.ParseResult{Version: a.version, Stmts: []*pg.RawStmt{{Stmt: &pg.Node{Node: &pg.Node_CopyStmt{CopyStmt: into}}}}})
+	source, err2 := pg.Deparse(&pg.ParseResult{Version: a.version, Stmts: []*pg.RawStmt{{Stmt: &pg.Node{Node: &pg.Node_CopyStmt{CopyStmt: &pg.CopyStmt{
+		Query: &pg.Node{Node: &pg.Node_SelectStmt{SelectStmt: sel}}}}}}}})
+	if err1 != nil || err2 != nil {
+		return refuseIt("pgshard could not write it as COPY")
+	}
+	p.Command = "INSERT"
+	p.Move = &Move{Source: source, SourceKind: selPlan.Kind, Target: target}
+	p.Exact = true // the texts embed the statement's constants
+	return p
+}
+
+// hasParams reports whether n holds a $n parameter anywhere.
+func hasParams(sel *pg.SelectStmt) bool {
+	found := false
+	visit(&pg.Node{Node: &pg.Node_SelectStmt{SelectStmt: sel}}, func(n *pg.Node) bool {
+		found = found || n.GetParamRef() != nil
+		return !found
+	})
+	return found
 }

@@ -82,6 +82,10 @@ type Plan struct {
 	LimitSrc       *Source     // merge limit from a value
 	OffSrc         *Source     // merge offset from a value
 	ShardSQL       string      // the text to send to each shard when it differs from the client's
+	// Move, for INSERT ... SELECT into a sharded table from rows that are
+	// not sharded (KindCopyIn): pgshard reads the SELECT's rows on the
+	// shard holding them and splits them over the shards as a COPY.
+	Move *Move
 	// Replicated: a write to a reference table, run on every shard so the
 	// copies stay identical; every shard returns the same answer, and the
 	// client gets it once, as from one server.
@@ -223,4 +227,12 @@ func needsMerge(p *Plan) bool {
 	}
 	return s != nil && (len(s.GroupBy) > 0 || len(s.Aggs) > 0 || s.Having != nil || s.Distinct || s.DistinctOn > 0 ||
 		len(s.OrderBy) > 0 || s.Limit >= 0 || s.Offset > 0)
+}
+
+// Move is an INSERT ... SELECT carried out as a COPY out of one shard and
+// a split COPY into the target table.
+type Move struct {
+	Source     string // COPY (<the SELECT>) TO STDOUT
+	SourceKind Kind   // KindDefault: the default shard's tables; KindAny: any shard
+	Target     string // COPY <table> (<columns>) FROM STDIN, sent to the shards
 }

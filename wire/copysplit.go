@@ -33,6 +33,27 @@ func (s *session) copySplit(ctx context.Context, st *router.Statement) error {
 	// a transaction), and COMMIT commits them together; outside, the COPY
 	// is a transaction of its own over its shards.
 	inTx := s.txStatus == 'T'
+	// Where the rows come from: the client's COPY data, or for INSERT ...
+	// SELECT of rows that are not sharded (Plan.Move) the SELECT's rows,
+	// read first on the shard holding them.
+	next, text := s.r.next, st.Text
+	tagOf := func(rows int) string {
+		if ci.Broadcast {
+			// Every shard counted every row; one Postgres would count
+			// each once.
+			return fmt.Sprintf("COPY %d", rows)
+		}
+		return ""
+	}
+	mv := rt.Plan.Move
+	if mv != nil {
+		data, pe := s.moveSource(ctx, mv)
+		if pe != nil {
+			return s.refuse(pe)
+		}
+		next, text = framesOf(data), mv.Target
+		tagOf = func(rows int) string { return fmt.Sprintf("INSERT 0 %d", rows) }
+	}
 	// A write: the primaries, whatever the read policy.
 	conns, release, err := s.acquireShards(ctx, rt.Shards, true)
 	if err != nil {
@@ -75,7 +96,7 @@ func (s *session) copySplit(ctx context.Context, st *router.Statement) error {
 	started := make([]bool, len(conns))
 	for _, c := range conns {
 		c.sc.unnamed = ""
-		if err := writeMsg(c.sc.w, &s.scratch, &pgproto3.Query{String: st.Text}); err != nil {
+		if err := writeMsg(c.sc.w, &s.scratch, &pgproto3.Query{String: text}); err != nil {
 			c.sc.broken = true
 			startErr = s.lostShard(c, err)
 		} else if err := c.sc.w.Flush(); err != nil {
@@ -108,11 +129,13 @@ func (s *session) copySplit(ctx context.Context, st *router.Statement) error {
 		s.undoCopy(conns, conns, inTx)
 		return s.refuse(startErr)
 	}
-	if err := writeFrame(s.w, 'G', first); err != nil {
-		return errClientGone
-	}
-	if err := s.w.Flush(); err != nil {
-		return errClientGone
+	if mv == nil {
+		if err := writeFrame(s.w, 'G', first); err != nil {
+			return errClientGone
+		}
+		if err := s.w.Flush(); err != nil {
+			return errClientGone
+		}
 	}
 
 	m := s.db.router.Map()
@@ -166,7 +189,7 @@ func (s *session) copySplit(ctx context.Context, st *router.Statement) error {
 	}
 	var abort *pgError
 	for {
-		typ, body, err := s.r.next()
+		typ, body, err := next()
 		if err != nil {
 			// The client left mid-COPY: the shards roll the COPY back.
 			for i := range conns {
@@ -202,13 +225,7 @@ func (s *session) copySplit(ctx context.Context, st *router.Statement) error {
 				msg, _, _ := cutCString(body)
 				abort = &pgError{Code: "57014", Message: "COPY from stdin failed: " + msg}
 			}
-			tag := ""
-			if ci.Broadcast {
-				// Every shard counted every row; one Postgres would
-				// count each once.
-				tag = fmt.Sprintf("COPY %d", rows)
-			}
-			return s.finishCopy(ctx, conns, out, send, abort, tag, inTx)
+			return s.finishCopy(ctx, conns, out, send, abort, tagOf(rows), inTx)
 		case 'H', 'S':
 			// Flush and Sync mean nothing during COPY.
 		default:

@@ -96,6 +96,17 @@ func (s *session) routeBind(ctx context.Context, st *statement, body []byte) (sh
 		return s.currentShard(), rt, nil, nil
 	case rt.Single():
 		return rt.Shards[0], rt, nil, nil
+	case rt.Kind == router.KindCopyIn:
+		// A split COPY reads its rows from the client's CopyData (or, for
+		// INSERT ... SELECT of rows that are not sharded, from a shard)
+		// and answers with ReadyForQuery: the simple protocol's flow.
+		what := "COPY into a table of several shards"
+		if rt.Plan.Move != nil {
+			what = "INSERT ... SELECT into a sharded table of rows that are not sharded"
+		}
+		return 0, nil, nil, &pgError{Code: codeFeatureNotSupported,
+			Message: "pgshard: " + what + " is supported only as a simple query",
+			Hint:    "Send it with the simple query protocol (in pgx: QueryExecModeSimpleProtocol or a Query without arguments in simple mode)."}
 	}
 	if pe := s.multiAllowed(rt); pe != nil {
 		return 0, nil, nil, pe

@@ -228,3 +228,10 @@ DO $$ BEGIN UPDATE Countries SET name = 'x'; END $$
 DO $$ BEGIN PERFORM pg_sleep(0); END $$
 DO $$ BEGIN INSERT INTO users_archive VALUES (1); END $$
 /* pgshard: shard=1 */ DO $$ BEGIN DELETE FROM users WHERE user_id = 5; END $$
+# INSERT ... SELECT into a sharded table from rows that are not sharded: read where they are, moved to their shards as a split COPY.
+INSERT INTO users (user_id, name) SELECT g, 'user ' || g FROM generate_series(1, 10) g
+INSERT INTO users SELECT * FROM users_archive WHERE created < now()
+INSERT INTO orders (user_id, status) SELECT 1, code FROM countries
+INSERT INTO users (user_id, name) SELECT g, 'x' FROM generate_series(1, 3) g ON CONFLICT DO NOTHING
+INSERT INTO users (user_id, name) SELECT g, 'x' FROM generate_series(1, 3) g RETURNING user_id
+INSERT INTO users (name) SELECT 'x'
