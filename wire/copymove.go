@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/jackc/pgx/v5/pgproto3"
-
 	"github.com/pgshard/pgshard/router"
 	"github.com/pgshard/pgshard/shard"
 )
@@ -54,42 +52,23 @@ func (s *session) moveSource(ctx context.Context, mv *router.Move) ([]byte, *pgE
 // to limit bytes: beyond that the rest is read and dropped, and the answer
 // is an error.
 func (s *session) hiddenCopyOut(sc *serverConn, q string, limit int) ([]byte, error) {
-	sc.unnamed = ""
-	if err := writeMsg(sc.w, &s.scratch, &pgproto3.Query{String: q}); err != nil {
-		return nil, err
-	}
-	if err := sc.w.Flush(); err != nil {
-		return nil, err
-	}
 	var data []byte
-	var first *pgError
-	for {
-		typ, body, err := sc.r.next()
-		if err != nil {
-			return nil, err
+	err := s.hiddenEach(sc, q, func(typ byte, body []byte) error {
+		if typ != 'd' {
+			return nil
 		}
-		switch typ {
-		case 'd':
-			if len(data)+len(body) > limit {
-				if first == nil {
-					first = &pgError{Code: codeProgramLimitExceeded,
-						Message: fmt.Sprintf("pgshard: INSERT ... SELECT moves at most %d MiB of rows in one statement", limit>>20),
-						Hint:    "Move the rows in several statements (a WHERE on ranges of the key), or with COPY ... TO STDOUT and COPY ... FROM STDIN through pgshard."}
-				}
-				continue
-			}
-			data = append(data, body...)
-		case 'E':
-			if first == nil {
-				first = serverError(body)
-			}
-		case 'Z':
-			if first != nil {
-				return nil, first
-			}
-			return data, nil
+		if len(data)+len(body) > limit {
+			return &pgError{Code: codeProgramLimitExceeded,
+				Message: fmt.Sprintf("pgshard: INSERT ... SELECT moves at most %d MiB of rows in one statement", limit>>20),
+				Hint:    "Move the rows in several statements (a WHERE on ranges of the key), or with COPY ... TO STDOUT and COPY ... FROM STDIN through pgshard."}
 		}
+		data = append(data, body...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return data, nil
 }
 
 // framesOf serves data as a client's COPY FROM STDIN would send it: one

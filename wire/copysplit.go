@@ -372,38 +372,46 @@ func (s *session) columnIndex(sc *serverConn, ci *router.CopyIn) (int, error) {
 
 // hiddenRows runs a one-column query the client never sees.
 func (s *session) hiddenRows(sc *serverConn, q string) ([]string, error) {
+	var out []string
+	err := s.hiddenEach(sc, q, func(typ byte, body []byte) error {
+		if typ != 'D' {
+			return nil
+		}
+		row, err := dataRow(body)
+		if err == nil && len(row) > 0 {
+			out = append(out, string(row[0]))
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// hiddenEach runs a simple query the client never sees, passing each
+// message of the answer but the last to f, up to ReadyForQuery. Its error
+// is the connection's, or f's, or the server's first ErrorResponse.
+func (s *session) hiddenEach(sc *serverConn, q string, f func(typ byte, body []byte) error) error {
 	sc.unnamed = ""
 	if err := writeMsg(sc.w, &s.scratch, &pgproto3.Query{String: q}); err != nil {
-		return nil, err
+		return err
 	}
 	if err := sc.w.Flush(); err != nil {
-		return nil, err
+		return err
 	}
-	var out []string
-	var first *pgError
+	var first error
 	for {
 		typ, body, err := sc.r.next()
-		if err != nil {
-			return nil, err
-		}
-		switch typ {
-		case 'D':
-			row, err := dataRow(body)
-			if err != nil {
-				return nil, err
-			}
-			if len(row) > 0 {
-				out = append(out, string(row[0]))
-			}
-		case 'E':
-			if first == nil {
-				first = serverError(body)
-			}
-		case 'Z':
-			if first != nil {
-				return nil, first
-			}
-			return out, nil
+		switch {
+		case err != nil:
+			return err
+		case typ == 'Z':
+			return first
+		case typ == 'E' && first == nil:
+			first = serverError(body)
+		case first == nil:
+			first = f(typ, body)
 		}
 	}
 }

@@ -1,12 +1,14 @@
 package sharding_test
 
 import (
+	"context"
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgshard/pgshard/integration/pgshardtest"
 )
 
 // TestInsertSelectOfUnshardedRowsMatchesOnePostgres: INSERT ... SELECT
@@ -40,26 +42,18 @@ func TestInsertSelectOfUnshardedRowsMatchesOnePostgres(t *testing.T) {
 	}
 	// The simple protocol only: through the extended one such a statement
 	// is refused (the split COPY answers in the simple protocol's flow).
-	for _, pool := range []string{"transaction", "session"} {
-		t.Run(pool+" pooling", func(t *testing.T) {
-			ctx := ctxFor(t, 2*time.Minute)
-			p := startPgshard(t, "pool: {mode: "+pool+", size: 8, queue_timeout: 10s}")
-			for name, steps := range scenarios {
-				t.Run(name, func(t *testing.T) {
-					compareTranscripts(ctx, t, p, pgx.QueryExecModeSimpleProtocol, steps)
-					placedKeys(ctx, t, "txr")
-				})
-			}
-			// (pgx's Exec without arguments would use the simple protocol.)
-			rows, err := connect(t, p.DSN("app", "app-secret")).Query(ctx, `INSERT INTO txr (k, v) SELECT g, 1 FROM generate_series(1, 3) g`, pgx.QueryExecModeCacheStatement)
-			if err == nil {
-				rows.Close()
-				err = rows.Err()
-			}
-			var pe *pgconn.PgError
-			if !errors.As(err, &pe) || pe.Code != "0A000" {
-				t.Errorf("through the extended protocol: %v, want 0A000", err)
-			}
-		})
-	}
+	simple := scenarioOptions{poolSize: 8, modes: []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol}}
+	runScenariosWith(t, simple, scenarios, func(ctx context.Context, t *testing.T, p *pgshardtest.Proxy) {
+		placedKeys(ctx, t, "txr")
+		// (pgx's Exec without arguments would use the simple protocol.)
+		rows, err := connect(t, p.DSN("app", "app-secret")).Query(ctx, `INSERT INTO txr (k, v) SELECT g, 1 FROM generate_series(1, 3) g`, pgx.QueryExecModeCacheStatement)
+		if err == nil {
+			rows.Close()
+			err = rows.Err()
+		}
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "0A000" {
+			t.Errorf("through the extended protocol: %v, want 0A000", err)
+		}
+	})
 }

@@ -3,7 +3,6 @@ package sharding_test
 import (
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -47,15 +46,6 @@ func TestSQLPreparedStatementsMatchOnePostgres(t *testing.T) {
 			{'a', "EXECUTE cols('txr'::regclass)"}, {'b', "SELECT 1"}, {'a', "EXECUTE cols('txr'::regclass)"},
 		},
 	}
-	for _, pool := range []string{"transaction", "session"} {
-		t.Run(pool+" pooling", func(t *testing.T) {
-			ctx := ctxFor(t, 2*time.Minute)
-			p := startPgshard(t, "pool: {mode: "+pool+", size: 2, queue_timeout: 10s}")
-			for name, steps := range scenarios {
-				t.Run(name, func(t *testing.T) {
-					compareTranscripts(ctx, t, p, pgx.QueryExecModeSimpleProtocol, steps)
-				})
-			}
-		})
-	}
+	// Two connections per shard, so that clients take turns on them.
+	runScenariosWith(t, scenarioOptions{poolSize: 2, modes: []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol}}, scenarios, nil)
 }

@@ -78,11 +78,22 @@ func TestReadsInATransactionAcrossShards(t *testing.T) {
 // in both pool modes and by both protocols, runs more (if not nil) in each
 // pool mode, and checks that no prepared transaction is left behind.
 func runScenarios(t *testing.T, scenarios map[string][]step, more func(ctx context.Context, t *testing.T, p *pgshardtest.Proxy)) {
+	runScenariosWith(t, scenarioOptions{poolSize: 8, modes: []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeCacheStatement}}, scenarios, more)
+}
+
+// scenarioOptions are runScenariosWith's pool size and protocols.
+type scenarioOptions struct {
+	poolSize int
+	modes    []pgx.QueryExecMode
+}
+
+// runScenariosWith is runScenarios with another pool size or protocols.
+func runScenariosWith(t *testing.T, o scenarioOptions, scenarios map[string][]step, more func(ctx context.Context, t *testing.T, p *pgshardtest.Proxy)) {
 	for _, pool := range []string{"transaction", "session"} {
 		t.Run(pool+" pooling", func(t *testing.T) {
 			ctx := ctxFor(t, 2*time.Minute)
-			p := startPgshard(t, "pool: {mode: "+pool+", size: 8, queue_timeout: 10s}")
-			for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeCacheStatement} {
+			p := startPgshard(t, fmt.Sprintf("pool: {mode: %s, size: %d, queue_timeout: 10s}", pool, o.poolSize))
+			for _, mode := range o.modes {
 				for name, steps := range scenarios {
 					t.Run(fmt.Sprintf("%s/%v", name, mode), func(t *testing.T) {
 						compareTranscripts(ctx, t, p, mode, steps)
