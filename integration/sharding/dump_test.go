@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/pgshard/pgshard/shard"
 )
 
 // dumpTables are the tables of the dump scenario: two sharded on user_id
@@ -229,26 +227,8 @@ func TestFullDumpThroughPgshard(t *testing.T) {
 	if out, err := psql.CombinedOutput(); err != nil {
 		t.Fatalf("restoring the full dump through pgshard: %v\n%s", err, out)
 	}
-	m := shard.EqualMap(len(sharded.Shards))
-	total := 0
-	for i, sh := range sharded.Shards {
-		rows, err := connect(t, strings.Replace(sh.Primary.DSN(), "/postgres?", "/"+db+"?", 1)).Query(ctx, `SELECT id FROM accounts`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keys, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, k := range keys {
-			if owner := m.Lookup(shard.HashInt(k)); int(owner) != i {
-				t.Errorf("account %d is on shard %d, owned by shard %d", k, i, owner)
-			}
-		}
-		total += len(keys)
-	}
-	if total != 300 {
-		t.Errorf("accounts: %d rows on the shards, want 300", total)
+	if n := len(placedKeysIn(ctx, t, db, "accounts", "id")); n != 300 {
+		t.Errorf("accounts: %d rows on the shards, want 300", n)
 	}
 	got := dump(p.DSN("app", "app-secret"), "--exclude-table=pgshard_2pc_decisions")
 	if g, w := canonicalDump(got), canonicalDump(source); g != w {

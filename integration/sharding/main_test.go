@@ -137,10 +137,21 @@ func placedKeys(ctx context.Context, t *testing.T, table string, column ...strin
 	if len(column) > 0 {
 		col = column[0]
 	}
+	return placedKeysIn(ctx, t, "", table, col)
+}
+
+// placedKeysIn is placedKeys in database db of the shards ("" for the
+// one the package's tests use).
+func placedKeysIn(ctx context.Context, t *testing.T, db, table, col string) []int64 {
+	t.Helper()
 	m := shard.EqualMap(len(sharded.Shards))
 	var all []int64
 	for i, sh := range sharded.Shards {
-		rows, err := connect(t, sh.Primary.DSN()).Query(ctx, `SELECT `+col+` FROM `+table)
+		dsn := sh.Primary.DSN()
+		if db != "" {
+			dsn = strings.Replace(dsn, "/postgres?", "/"+db+"?", 1)
+		}
+		rows, err := connect(t, dsn).Query(ctx, `SELECT `+col+` FROM `+table)
 		if err != nil {
 			t.Fatal(err)
 		}
