@@ -21,7 +21,7 @@ var dumpTables = []string{"dumped_orders", "dumped_users", "dumped_countries", "
 // TestDumpRestoreThroughPgshard moves an existing database behind pgshard
 // the way an operator would: pg_dump of the single server, restored
 // through pgshard with pg_restore --single-transaction (every shard joins
-// one transaction, COPYs included) and with psql. pgshard splits each COPY
+// one transaction, COPYs included), with pg_restore -j 3 and with psql -1. pgshard splits each COPY
 // by shard key, runs the DDL and constraints on every shard, and carries
 // pg_dump's set_config of an empty search_path in transaction pooling.
 // Then pg_dump through pgshard must give back the same dump: the same
@@ -63,7 +63,17 @@ func TestDumpRestoreThroughPgshard(t *testing.T) {
 	}
 	checkRestored(ctx, t, ref, through)
 	mustExec(ctx, t, through, drop)
-	psql := exec.CommandContext(ctx, "psql", p.DSN("app", "app-secret"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", "-")
+	// pg_restore -j: tables, data and indexes over parallel connections.
+	dir := t.TempDir() + "/dir"
+	pgDump(ctx, t, single.Shards[0].Primary.DSN(), "--format=directory", "-f", dir)
+	restore = exec.CommandContext(ctx, "pg_restore", "--no-owner", "-j", "3", "--exit-on-error", "-d", p.DSN("app", "app-secret"), dir)
+	if out, err := restore.CombinedOutput(); err != nil {
+		t.Fatalf("pg_restore -j 3 through pgshard: %v\n%s", err, out)
+	}
+	checkRestored(ctx, t, ref, through)
+	mustExec(ctx, t, through, drop)
+	// And the plain dump with psql, in one transaction.
+	psql := exec.CommandContext(ctx, "psql", p.DSN("app", "app-secret"), "-X", "-q", "-1", "-v", "ON_ERROR_STOP=1", "-f", "-")
 	psql.Stdin = strings.NewReader(source)
 	if out, err := psql.CombinedOutput(); err != nil {
 		t.Fatalf("restoring pg_dump's output through pgshard: %v\n%s", err, out)
