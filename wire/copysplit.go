@@ -47,11 +47,12 @@ func (s *session) copySplit(ctx context.Context, st *router.Statement) error {
 	}
 	mv := rt.Plan.Move
 	if mv != nil {
-		data, pe := s.moveSource(ctx, mv)
+		rows, done, pe := s.moveSource(ctx, mv, inTx)
 		if pe != nil {
 			return s.refuse(pe)
 		}
-		next, text = framesOf(data), mv.Target
+		defer done()
+		next, text = rows, mv.Target
 		tagOf = func(rows int) string { return fmt.Sprintf("INSERT 0 %d", rows) }
 	}
 	// A write: the primaries, whatever the read policy.
@@ -190,6 +191,11 @@ func (s *session) copySplit(ctx context.Context, st *router.Statement) error {
 	var abort *pgError
 	for {
 		typ, body, err := next()
+		var sourceErr *pgError
+		if errors.As(err, &sourceErr) {
+			// A move's SELECT failed midway: nothing of it is kept.
+			return s.finishCopy(ctx, conns, out, send, sourceErr, "", inTx)
+		}
 		if err != nil {
 			// The client left mid-COPY: the shards roll the COPY back.
 			for i := range conns {

@@ -106,7 +106,7 @@ func (s *session) routeBind(ctx context.Context, st *statement, body []byte) (sh
 		}
 		return 0, nil, nil, &pgError{Code: codeFeatureNotSupported,
 			Message: "pgshard: " + what + " is supported only as a simple query",
-			Hint:    "Send it with the simple query protocol (in pgx: QueryExecModeSimpleProtocol or a Query without arguments in simple mode)."}
+			Hint:    "Send it with the simple query protocol (pgx: QueryExecModeSimpleProtocol, or Exec without arguments; pgjdbc: preferQueryMode=simple)."}
 	}
 	if pe := s.multiAllowed(rt); pe != nil {
 		return 0, nil, nil, pe

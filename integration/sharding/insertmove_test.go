@@ -15,7 +15,8 @@ import (
 // into a sharded table from rows that are not sharded (generate_series, a
 // staging table on the default shard) computes each row's key, so pgshard
 // reads the rows where they are and sends each to the shard owning its
-// key, atomically, inside the client's transaction too. Compared with one
+// key, atomically (streaming outside a transaction, a SELECT failing
+// midway keeps nothing), inside the client's transaction too. Compared with one
 // PostgreSQL in both pool modes; the rows' placement is checked on the
 // shards.
 func TestInsertSelectOfUnshardedRowsMatchesOnePostgres(t *testing.T) {
@@ -30,6 +31,12 @@ func TestInsertSelectOfUnshardedRowsMatchesOnePostgres(t *testing.T) {
 		"rolled back": {
 			{'a', `BEGIN`}, {'a', `INSERT INTO txr (k, v) SELECT g, 1 FROM generate_series(1, 30) g`}, count,
 			{'b', `SELECT count(*) FROM txr`}, {'a', `ROLLBACK`}, count,
+		},
+		"the SELECT fails midway": {
+			{'a', `INSERT INTO txr (k, v) SELECT g, 10 / (g - 40) FROM generate_series(1, 60) g`}, count,
+			{'a', `BEGIN`}, {'a', `INSERT INTO txr VALUES (70, 1)`},
+			{'a', `INSERT INTO txr (k, v) SELECT g, 10 / (g - 40) FROM generate_series(1, 60) g`},
+			{'a', `SELECT 1`}, {'a', `ROLLBACK`}, count,
 		},
 		"a duplicate key fails the whole statement": {
 			{'a', `INSERT INTO txr VALUES (5, 1)`}, {'a', `INSERT INTO txr (k, v) SELECT g, 1 FROM generate_series(1, 10) g`}, count,
