@@ -27,7 +27,7 @@ const maxMove = 64 << 20
 // transaction's own writes, and the rows are read first (at most
 // maxMove); an error there fails the transaction on every shard. A
 // failure of the SELECT midway comes out of next as a *pgError.
-func (s *session) moveSource(ctx context.Context, mv *router.Move, inTx bool) (next func() (byte, []byte, error), done func(), pe *pgError) {
+func (s *session) moveSource(ctx context.Context, mv *router.Move, inTx bool) (next func() (byte, []byte, error), src *serverConn, done func(), pe *pgError) {
 	id := s.db.router.Schema().Default
 	if mv.SourceKind == router.KindAny {
 		id = s.currentShard()
@@ -35,23 +35,23 @@ func (s *session) moveSource(ctx context.Context, mv *router.Move, inTx bool) (n
 	if !inTx {
 		p, err := s.shardPool(id)
 		if err != nil {
-			return nil, nil, toPgError(err)
+			return nil, nil, nil, toPgError(err)
 		}
 		sc, err := p.acquire(ctx)
 		if err != nil {
-			return nil, nil, toPgError(err)
+			return nil, nil, nil, toPgError(err)
 		}
 		if err := s.applySettings(sc); err != nil {
 			sc.broken = true
 			p.release(sc)
-			return nil, nil, toPgError(err)
+			return nil, nil, nil, toPgError(err)
 		}
 		next, ended, pe := s.streamCopyOut(sc, mv.Source)
 		if pe != nil {
 			p.release(sc)
-			return nil, nil, pe
+			return nil, nil, nil, pe
 		}
-		return next, func() {
+		return next, sc, func() {
 			// Given back mid-COPY (the split COPY failed to start, the
 			// client left): the connection is not reusable.
 			sc.broken = sc.broken || !ended()
@@ -60,24 +60,24 @@ func (s *session) moveSource(ctx context.Context, mv *router.Move, inTx bool) (n
 	}
 	conns, release, err := s.acquireShards(ctx, []shard.ShardID{id}, true)
 	if err != nil {
-		return nil, nil, toPgError(err)
+		return nil, nil, nil, toPgError(err)
 	}
 	defer release()
 	sc := conns[0].sc
 	data, err := s.hiddenCopyOut(sc, mv.Source, maxMove)
 	if err == nil {
-		return framesOf(data), func() {}, nil
+		return framesOf(data), nil, func() {}, nil
 	}
 	pe, ok := err.(*pgError)
 	if !ok {
 		sc.broken = true
-		return nil, nil, s.lostShard(conns[0], err)
+		return nil, nil, nil, s.lostShard(conns[0], err)
 	}
 	// A server error failed the transaction on sc already; pgshard's own
 	// (too many rows) did not.
 	serverFailed := pe.Code != codeProgramLimitExceeded
 	s.failParticipants(func(other *serverConn) bool { return serverFailed && other == sc })
-	return nil, nil, pe
+	return nil, nil, nil, pe
 }
 
 // streamCopyOut sends a COPY ... TO STDOUT to sc and, once the server has

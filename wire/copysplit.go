@@ -46,13 +46,14 @@ func (s *session) copySplit(ctx context.Context, st *router.Statement) error {
 		return ""
 	}
 	mv := rt.Plan.Move
+	var source *serverConn // a move's, while its rows stream
 	if mv != nil {
-		rows, done, pe := s.moveSource(ctx, mv, inTx)
+		rows, src, done, pe := s.moveSource(ctx, mv, inTx)
 		if pe != nil {
 			return s.refuse(pe)
 		}
 		defer done()
-		next, text = rows, mv.Target
+		next, text, source = rows, mv.Target, src
 		tagOf = func(rows int) string { return fmt.Sprintf("INSERT 0 %d", rows) }
 	}
 	// A write: the primaries, whatever the read policy.
@@ -65,6 +66,19 @@ func (s *session) copySplit(ctx context.Context, st *router.Statement) error {
 		return err
 	}
 	defer release()
+	// A CancelRequest (and shutdown's deadline) reaches what runs here.
+	busy := slices.Clone(conns)
+	if source != nil {
+		busy = append(busy, multiConn{id: s.shardOf(source), sc: source})
+	}
+	s.mu.Lock()
+	s.multi = busy
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.multi = nil
+		s.mu.Unlock()
+	}()
 	for _, c := range conns {
 		s.noteWrite(c.id) // read-your-writes: later reads wait for these rows
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -63,4 +64,36 @@ func TestInsertSelectOfUnshardedRowsMatchesOnePostgres(t *testing.T) {
 			t.Errorf("through the extended protocol: %v, want 0A000", err)
 		}
 	})
+}
+
+// TestCancelledMoveKeepsNothing: a CancelRequest reaches the shard
+// running a move's SELECT, which ends with 57014 within two seconds, and
+// none of the rows already sent to their shards is kept.
+func TestCancelledMoveKeepsNothing(t *testing.T) {
+	ctx := ctxFor(t, time.Minute)
+	p := startPgshard(t)
+	mustExec(ctx, t, connect(t, p.DSN("app", "app-secret")), `DROP TABLE IF EXISTS txr`, `CREATE TABLE txr (k bigint PRIMARY KEY, v int NOT NULL)`)
+	pc, err := pgconn.Connect(ctx, p.DSN("app", "app-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close(ctx)
+	go func() {
+		time.Sleep(500 * time.Millisecond)
+		_ = pc.CancelRequest(context.Background())
+	}()
+	start := time.Now()
+	// The first rows come at once; the last one only after 30 s.
+	_, err = pc.Exec(ctx, `INSERT INTO txr (k, v) SELECT g, CASE WHEN g < 1000 THEN 1 ELSE (SELECT 1 FROM pg_sleep(30)) END
+		FROM generate_series(1, 1000) g`).ReadAll()
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "57014" || time.Since(start) > 2*time.Second {
+		t.Fatalf("cancelled move: %v after %s, want 57014 within 2s", err, time.Since(start))
+	}
+	if n := len(placedKeys(ctx, t, "txr")); n != 0 {
+		t.Fatalf("%d rows kept after the cancelled move", n)
+	}
+	if _, err := pc.Exec(ctx, "SELECT 1").ReadAll(); err != nil {
+		t.Fatalf("session after cancel: %v", err)
+	}
 }
