@@ -71,14 +71,7 @@ func (s *session) copySplit(ctx context.Context, st *router.Statement) error {
 	if source != nil {
 		busy = append(busy, multiConn{id: s.shardOf(source), sc: source})
 	}
-	s.mu.Lock()
-	s.multi = busy
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.multi = nil
-		s.mu.Unlock()
-	}()
+	defer s.busyOn(busy)()
 	for _, c := range conns {
 		s.noteWrite(c.id) // read-your-writes: later reads wait for these rows
 	}

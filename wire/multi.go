@@ -63,6 +63,20 @@ type multiConn struct {
 	borrowed bool // the session's attached connection, not checked out here
 }
 
+// busyOn lists conns as what the session runs on, where a CancelRequest,
+// the shutdown deadline and the deadlock detector look, until the
+// returned function is called.
+func (s *session) busyOn(conns []multiConn) (done func()) {
+	s.mu.Lock()
+	s.multi = conns
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		s.multi = nil
+		s.mu.Unlock()
+	}
+}
+
 // runMulti runs a job and returns each shard's answer, in shard order.
 func (s *session) runMulti(ctx context.Context, j *multiJob) ([]*shardResult, error) {
 	write := j.route.Plan == nil || !j.route.Plan.Read
@@ -91,14 +105,7 @@ func (s *session) runMulti(ctx context.Context, j *multiJob) ([]*shardResult, er
 			}
 		}
 	}
-	s.mu.Lock()
-	s.multi = conns
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.multi = nil
-		s.mu.Unlock()
-	}()
+	defer s.busyOn(conns)()
 	// A statement every shard runs whole (DDL, a reference-table write)
 	// raises the same notices on each (DROP ... IF EXISTS, say); one server
 	// would have raised each once. Shards reading or writing their own rows
