@@ -64,7 +64,9 @@ func (s *session) moveSource(ctx context.Context, mv *router.Move, inTx bool) (n
 	}
 	defer release()
 	sc := conns[0].sc
+	busy := s.busyOn(conns)
 	data, err := s.hiddenCopyOut(sc, mv.Source, maxMove)
+	busy()
 	if err == nil {
 		return framesOf(data), nil, func() {}, nil
 	}

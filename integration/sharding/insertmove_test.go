@@ -78,22 +78,35 @@ func TestCancelledMoveKeepsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pc.Close(ctx)
-	go func() {
-		time.Sleep(500 * time.Millisecond)
-		_ = pc.CancelRequest(context.Background())
-	}()
-	start := time.Now()
-	// The first rows come at once; the last one only after 30 s.
-	_, err = pc.Exec(ctx, `INSERT INTO txr (k, v) SELECT g, CASE WHEN g < 1000 THEN 1 ELSE (SELECT 1 FROM pg_sleep(30)) END
-		FROM generate_series(1, 1000) g`).ReadAll()
-	var pe *pgconn.PgError
-	if !errors.As(err, &pe) || pe.Code != "57014" || time.Since(start) > 2*time.Second {
-		t.Fatalf("cancelled move: %v after %s, want 57014 within 2s", err, time.Since(start))
-	}
-	if n := len(placedKeys(ctx, t, "txr")); n != 0 {
-		t.Fatalf("%d rows kept after the cancelled move", n)
-	}
-	if _, err := pc.Exec(ctx, "SELECT 1").ReadAll(); err != nil {
-		t.Fatalf("session after cancel: %v", err)
+	// Streamed outside a transaction, read whole inside one.
+	for _, begin := range []string{"", "BEGIN"} {
+		if begin != "" {
+			if _, err := pc.Exec(ctx, begin).ReadAll(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		go func() {
+			time.Sleep(500 * time.Millisecond)
+			_ = pc.CancelRequest(context.Background())
+		}()
+		start := time.Now()
+		// The first rows come at once; the last one only after 30 s.
+		_, err = pc.Exec(ctx, `INSERT INTO txr (k, v) SELECT g, CASE WHEN g < 1000 THEN 1 ELSE (SELECT 1 FROM pg_sleep(30)) END
+			FROM generate_series(1, 1000) g`).ReadAll()
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "57014" || time.Since(start) > 2*time.Second {
+			t.Fatalf("cancelled move (%q): %v after %s, want 57014 within 2s", begin, err, time.Since(start))
+		}
+		if begin != "" {
+			if _, err := pc.Exec(ctx, "ROLLBACK").ReadAll(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := len(placedKeys(ctx, t, "txr")); n != 0 {
+			t.Fatalf("%d rows kept after the cancelled move (%q)", n, begin)
+		}
+		if _, err := pc.Exec(ctx, "SELECT 1").ReadAll(); err != nil {
+			t.Fatalf("session after cancel: %v", err)
+		}
 	}
 }
