@@ -98,6 +98,33 @@ func (a *analyzer) union(i, j int) {
 	}
 }
 
+// keySource reads a value compared with, or stored as, the key of type kt
+// whose side of the comparison is in domain col: the constant or
+// parameter, and the domain the comparison runs in. False when that
+// domain does not identify one key (the value is then no pin).
+func (a *analyzer) keySource(n *pg.Node, kt shard.KeyType, col domain) (Source, bool) {
+	if n == nil {
+		return Source{}, false
+	}
+	inner, d, first, cast := valueDomain(n, kt)
+	d = max(d, col)
+	if d == domOpaque {
+		return Source{}, false
+	}
+	s, ok := a.source(inner)
+	if !ok {
+		return Source{}, false
+	}
+	s.dom, s.bin, s.cast = d, col, cast
+	if cast {
+		s.bin = first
+	}
+	if c := inner.GetAConst(); c != nil && s.Lit < 0 {
+		s.num = c.GetIval() != nil || c.GetFval() != nil
+	}
+	return s, true
+}
+
 // source reads a constant or parameter, through casts.
 func (a *analyzer) source(n *pg.Node) (Source, bool) {
 	switch {
@@ -187,17 +214,28 @@ func (a *analyzer) column(cr *pg.ColumnRef, sc *scope) (int, bool) {
 	return -1, false
 }
 
-// keyColumn resolves n to a relation whose shard key it is.
+// keyColumn resolves n to a relation whose shard key it is, possibly
+// cast to a type that keeps keys apart (text, numeric): what co-location
+// and key outputs need.
 func (a *analyzer) keyColumn(n *pg.Node, sc *scope) (int, bool) {
-	if n.GetTypeCast() != nil {
+	i, d, ok := a.keyColumnIn(n, sc)
+	return i, ok && d <= domNumeric
+}
+
+// keyColumnIn resolves n to a relation whose shard key it is, through
+// casts, and the domain those casts put it in.
+func (a *analyzer) keyColumnIn(n *pg.Node, sc *scope) (int, domain, bool) {
+	var casts []*pg.TypeName
+	for n.GetTypeCast() != nil {
+		casts = append(casts, n.GetTypeCast().TypeName)
 		n = n.GetTypeCast().Arg
 	}
 	if cr := n.GetColumnRef(); cr != nil {
 		if i, key := a.column(cr, sc); key {
-			return i, true
+			return i, columnDomain(casts, a.rels[i].table.KeyType), true
 		}
 	}
-	return -1, false
+	return -1, domOpaque, false
 }
 
 // conjuncts applies the top-level AND terms of a WHERE or ON clause.
@@ -280,14 +318,15 @@ func (a *analyzer) pin(n *pg.Node, sc *scope) (int, []Source, bool) {
 		return -1, nil, false
 	}
 	l, r := e.Lexpr, e.Rexpr
-	i, key := a.keyColumn(l, sc)
+	i, col, key := a.keyColumnIn(l, sc)
 	if !key && e.Kind == pg.A_Expr_Kind_AEXPR_OP {
 		l, r = r, l
-		i, key = a.keyColumn(l, sc)
+		i, col, key = a.keyColumnIn(l, sc)
 	}
-	if !key {
+	if !key || col == domOpaque {
 		return -1, nil, false
 	}
+	kt := a.rels[i].table.KeyType
 	var items []*pg.Node
 	switch e.Kind {
 	case pg.A_Expr_Kind_AEXPR_OP:
@@ -296,7 +335,15 @@ func (a *analyzer) pin(n *pg.Node, sc *scope) (int, []Source, bool) {
 		items = r.GetList().GetItems()
 	case pg.A_Expr_Kind_AEXPR_OP_ANY:
 		if pr := paramOf(r); pr > 0 {
-			return i, []Source{{Param: pr, Array: true}}, true
+			s := Source{Param: pr, Array: true, dom: col, bin: col}
+			if tc := r.GetTypeCast(); tc != nil {
+				d := arrayCastDomain(tc.TypeName, kt)
+				s.dom, s.bin, s.cast = max(d, col), d, true
+			}
+			if s.dom == domOpaque {
+				return -1, nil, false
+			}
+			return i, []Source{s}, true
 		}
 		if arr := r.GetAArrayExpr(); arr != nil {
 			items = arr.Elements
@@ -308,12 +355,25 @@ func (a *analyzer) pin(n *pg.Node, sc *scope) (int, []Source, bool) {
 		return -1, nil, false
 	}
 	vals := make([]Source, 0, len(items))
+	list := col // a list's items are compared in their common type
 	for _, it := range items {
-		v, ok := a.source(it)
+		v, ok := a.keySource(it, kt, col)
 		if !ok {
 			return -1, nil, false
 		}
+		list = max(list, v.dom)
+		if c := it.GetAConst(); c != nil && c.GetFval() != nil && strings.ContainsAny(c.GetFval().Fval, ".eE") && kt == shard.KeyInt {
+			list = max(list, domNumeric)
+		}
 		vals = append(vals, v)
+	}
+	for k := range vals {
+		if vals[k].Param > 0 && !vals[k].cast {
+			// An untyped parameter takes the list's type: in
+			// ARRAY[$1::numeric, $2] or key IN ($1, 2.5), $2 and $1 are
+			// numeric.
+			vals[k].dom, vals[k].bin = list, list
+		}
 	}
 	return i, vals, true
 }

@@ -18,15 +18,16 @@ type values struct {
 	lits    []sqltext.Literal
 	params  [][]byte
 	formats []int16
+	oids    []uint32 // the parameter types the client declared (Parse)
 	text    string
 	// keyCols: for an INSERT without a column list, where the key is.
 	keyCols KeyColumns
 }
 
-// point hashes one key value of type t.
+// point hashes one key value of type t: errNoKey when it equals no key,
+// errAnyKey when it may equal several (see keydomain.go).
 func (v *values) point(s Source, t shard.KeyType) (shard.Point, error) {
-	switch {
-	case s.Param > 0:
+	if s.Param > 0 {
 		i := s.Param - 1
 		if i >= len(v.params) {
 			return 0, fmt.Errorf("there is no parameter $%d", s.Param)
@@ -34,22 +35,62 @@ func (v *values) point(s Source, t shard.KeyType) (shard.Point, error) {
 		if v.params[i] == nil {
 			return 0, shard.ErrNullKey
 		}
+		d, as := s.dom, s.bin
+		if i < len(v.oids) {
+			var ok bool
+			if d, as, ok = s.typed(oidDomain(v.oids[i], t)); !ok {
+				return 0, errAnyKey
+			}
+		}
 		if i < len(v.formats) && v.formats[i] == 1 {
-			return shard.PointFromBinary(t, v.params[i])
+			return pointInBinary(t, d, as, v.params[i])
 		}
-		return shard.PointFromTextBytes(t, v.params[i])
-	case s.Lit >= 0 && s.Lit < len(v.lits):
-		val := v.lits[s.Lit].Value
-		if s.Negate {
-			val = "-" + val
+		if d == domKey {
+			return shard.PointFromTextBytes(t, v.params[i])
 		}
-		return shard.PointFromText(t, val)
+		return pointIn(t, d, string(v.params[i]))
 	}
-	val := s.Const
+	val, num := s.Const, s.num
+	if s.Lit >= 0 && s.Lit < len(v.lits) {
+		val, num = v.lits[s.Lit].Value, !v.lits[s.Lit].String
+	}
 	if s.Negate {
 		val = "-" + val
 	}
-	return shard.PointFromText(t, val)
+	if num && s.dom == domKey && t == shard.KeyInt {
+		// A number is an integer, bigint or numeric by how it is written
+		// (one cached plan serves them all): user_id = 42.0 compares in
+		// numeric, and a cast of such a number to an integer rounds it.
+		p, err := shard.PointFromText(t, val)
+		switch {
+		case err == nil || s.cast:
+			if err != nil && strings.ContainsAny(val, ".eE") && !strings.Contains(val, "x") {
+				return 0, errAnyKey
+			}
+			return p, err
+		case errors.Is(err, shard.ErrKeyOutOfRange):
+			return 0, errNoKey
+		}
+		return pointIn(t, domNumeric, val)
+	}
+	return pointIn(t, s.dom, val)
+}
+
+// typed is the domain a parameter is compared in, and the one it is sent
+// in, when the client declared its type (od, ok from oidDomain); false when
+// its type does not say which key it equals.
+func (s Source) typed(od domain, ok bool) (d, as domain, typed bool) {
+	switch {
+	case !ok:
+		return s.dom, s.bin, true
+	case od == domOpaque:
+		return 0, 0, false
+	case s.cast && od != s.bin && od > domText:
+		return 0, 0, false // a cast from float8 to bigint rounds
+	case s.cast:
+		return s.dom, od, true
+	}
+	return max(s.dom, od), od, true
 }
 
 // int64 reads a LIMIT or OFFSET value.
@@ -169,23 +210,28 @@ func (p *Plan) routeInto(rt *Route, m *shard.Map, def shard.ShardID, v values, h
 		}
 		for _, pin := range p.Class {
 			for _, s := range pin.Values {
-				if !s.Array {
-					pt, err := v.point(s, pin.Table.KeyType)
-					if errors.Is(err, shard.ErrNullKey) {
-						continue // key = NULL matches no row anywhere
-					}
-					if err != nil {
-						return refuseRoute(rt, keyError(pin.Table, err))
-					}
-					add(m.Lookup(pt))
-					continue
+				var pt shard.Point
+				var pts []shard.Point // an array's
+				var err error
+				if s.Array {
+					pts, err = v.points(s, pin.Table.KeyType)
+				} else {
+					pt, err = v.point(s, pin.Table.KeyType)
 				}
-				pts, err := v.points(s, pin.Table.KeyType)
-				if errors.Is(err, shard.ErrNullKey) {
-					continue // key = NULL matches no row anywhere
-				}
-				if err != nil {
+				switch {
+				case s.assign && (errors.Is(err, errNoKey) || errors.Is(err, errAnyKey)):
 					return refuseRoute(rt, keyError(pin.Table, err))
+				case errors.Is(err, shard.ErrNullKey), errors.Is(err, errNoKey):
+					continue // matches no row anywhere
+				case errors.Is(err, errAnyKey):
+					for _, id := range m.Shards() {
+						add(id)
+					}
+					continue
+				case err != nil:
+					return refuseRoute(rt, keyError(pin.Table, err))
+				case !s.Array:
+					add(m.Lookup(pt))
 				}
 				for _, pt := range pts {
 					add(m.Lookup(pt))
@@ -246,6 +292,18 @@ func refuseRoute(rt *Route, e *Error) *Route {
 }
 
 func keyError(t *Table, err error) *Error {
+	// Only a key to be stored gets these: the server would convert the
+	// value (round 42.5, or fail), and pgshard routes a row by the exact
+	// key it gets.
+	hint := fmt.Sprintf("Send the key as a value of the key's type (%s).", t.KeyType)
+	switch {
+	case errors.Is(err, errNoKey):
+		return &Error{Code: codeFeatureNotSupported, Hint: hint,
+			Message: fmt.Sprintf("pgshard: the value for shard key %s.%s is not a value of its type (a fraction, or out of range), so pgshard cannot tell which key the row would get", t, t.Key)}
+	case errors.Is(err, errAnyKey):
+		return &Error{Code: codeFeatureNotSupported, Hint: hint,
+			Message: fmt.Sprintf("pgshard: cannot tell which value of shard key %s.%s the row would get: the value is converted from another type", t, t.Key)}
+	}
 	return &Error{Code: "22P02", Message: fmt.Sprintf("pgshard: invalid value for shard key %s.%s: %v", t, t.Key, err)}
 }
 

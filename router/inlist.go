@@ -33,14 +33,25 @@ func (v *values) points(s Source, t shard.KeyType) ([]shard.Point, error) {
 	}
 	var elems [][]byte
 	var err error
+	var oid uint32
+	if i < len(v.oids) {
+		oid = v.oids[i]
+	}
 	binaryFormat := i < len(v.formats) && v.formats[i] == 1
+	od, declared := arrayOIDDomain(oid, t)
 	if binaryFormat {
-		elems, err = binaryArray(v.params[i])
+		// The array names its element type: more exact than the Parse.
+		elems, oid, err = binaryArray(v.params[i])
+		od, declared = oidDomain(oid, t)
 	} else {
 		elems, err = textArray(string(v.params[i]))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("array parameter $%d: %w", s.Param, err)
+	}
+	d, as, ok := s.typed(od, declared)
+	if !ok {
+		return nil, errAnyKey
 	}
 	out := make([]shard.Point, 0, len(elems))
 	for _, e := range elems {
@@ -49,11 +60,14 @@ func (v *values) points(s Source, t shard.KeyType) ([]shard.Point, error) {
 		}
 		var p shard.Point
 		if binaryFormat {
-			p, err = shard.PointFromBinary(t, e)
+			p, err = pointInBinary(t, d, as, e)
 		} else {
-			p, err = shard.PointFromTextBytes(t, e)
+			p, err = pointIn(t, d, string(e))
 		}
-		if err != nil {
+		switch {
+		case errors.Is(err, errNoKey):
+			continue
+		case err != nil:
 			return nil, err
 		}
 		out = append(out, p)
@@ -112,23 +126,27 @@ func textArray(s string) ([][]byte, error) {
 
 // binaryArray decodes array_send's format: ndim, flags, element type, then
 // per dimension size and lower bound, then length-prefixed elements.
-func binaryArray(b []byte) ([][]byte, error) {
+func binaryArray(b []byte) ([][]byte, uint32, error) {
 	if len(b) < 12 {
-		return nil, errors.New("short binary array")
+		return nil, 0, errors.New("short binary array")
 	}
 	ndim := int32(binary.BigEndian.Uint32(b))
+	elemType := binary.BigEndian.Uint32(b[8:])
 	if ndim == 0 {
-		return nil, nil
+		return nil, elemType, nil
 	}
 	if ndim != 1 || len(b) < 20 {
-		return nil, errors.New("only one-dimensional arrays are supported as shard keys")
+		return nil, 0, errors.New("only one-dimensional arrays are supported as shard keys")
 	}
 	n := int(int32(binary.BigEndian.Uint32(b[12:])))
 	b = b[20:]
+	if n < 0 || n > len(b)/4 {
+		return nil, 0, errors.New("short binary array") // each element takes 4 bytes at least
+	}
 	out := make([][]byte, 0, n)
 	for range n {
 		if len(b) < 4 {
-			return nil, errors.New("short binary array")
+			return nil, 0, errors.New("short binary array")
 		}
 		l := int(int32(binary.BigEndian.Uint32(b)))
 		b = b[4:]
@@ -137,12 +155,12 @@ func binaryArray(b []byte) ([][]byte, error) {
 			continue
 		}
 		if l > len(b) {
-			return nil, errors.New("short binary array")
+			return nil, 0, errors.New("short binary array")
 		}
 		out = append(out, b[:l])
 		b = b[l:]
 	}
-	return out, nil
+	return out, elemType, nil
 }
 
 // splitIn cuts a literal IN list so each shard gets only its keys. It

@@ -84,7 +84,8 @@ func (a *analyzer) insertPlan(ins *pg.InsertStmt, t *Table) *Plan {
 		if c := items[keyCol].GetAConst(); c != nil && c.Isnull {
 			return refuse(codeNullKey, nullKeyMessage(t, n), "Every row of a sharded table needs a shard key.")
 		}
-		src, ok := a.source(items[keyCol])
+		src, ok := a.keySource(items[keyCol], t.KeyType, domKey)
+		src.assign = true
 		if !ok {
 			return refuse(codeFeatureNotSupported, keyExpressionMessage(t, n), "Compute the key in the application and pass it as a value.")
 		}
@@ -175,7 +176,8 @@ func (a *analyzer) positionalInsert(p *Plan, ins *pg.InsertStmt, t *Table, sel *
 				vals[i].null = true
 				continue
 			}
-			vals[i].Source, vals[i].ok = a.source(it)
+			vals[i].Source, vals[i].ok = a.keySource(it, t.KeyType, domKey)
+			vals[i].assign = true
 		}
 		split.ByPosition = append(split.ByPosition, vals)
 	}

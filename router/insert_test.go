@@ -70,7 +70,7 @@ func TestInsertWithoutColumnList(t *testing.T) {
 	if rt := r.Bind(p, "", [][]byte{[]byte("ann"), []byte("42")}, nil); rt.NeedColumns == nil {
 		t.Fatalf("Bind without key columns: route %+v, want NeedColumns", rt)
 	}
-	rt = r.BindWith(p, "", [][]byte{[]byte("ann"), []byte("42")}, nil, "", KeyColumns{users: 1})
+	rt = r.BindWith(p, "", Params{Values: [][]byte{[]byte("ann"), []byte("42")}}, "", KeyColumns{users: 1})
 	if rt.Err != nil || !slices.Equal(rt.Shards, []shard.ShardID{owner(42)}) {
 		t.Fatalf("Bind, key at position 1: route %+v, want shard %d", rt, owner(42))
 	}

@@ -72,7 +72,8 @@ func FuzzRoute(f *testing.F) {
 		}
 		p := r.Prepare(q)
 		_ = r.Bind(p, q, [][]byte{[]byte("1"), nil, {0, 0, 0, 1}}, []int16{0, 0, 1})
-		_ = r.BindWith(p, q, [][]byte{[]byte("1"), nil}, []int16{0, 0}, "", cols)
+		_ = r.BindWith(p, q, Params{Values: [][]byte{[]byte("1"), nil}, Formats: []int16{0, 0}}, "", cols)
+		_ = r.BindWith(p, q, Params{Values: [][]byte{[]byte(q), []byte(q), []byte(q)}, Formats: []int16{1, 0, 1}, OIDs: []uint32{oidFloat8, oidNumeric, oidNumeric}}, "", cols)
 		_, _ = CursorQuery(q)
 		_, _ = ParseCursorOp(q)
 	})

@@ -52,6 +52,16 @@ type Source struct {
 	Negate bool
 	Const  string // a value written in the plan itself (Param 0, Lit -1)
 	Array  bool   // Param is an array of keys (key = ANY($n))
+
+	// dom is the domain the value is compared in, or stored in for an
+	// INSERT (see keydomain.go); for an Array, its elements'. bin is the
+	// type the server gives a parameter the client sent untyped: its
+	// innermost cast, else the other side's type. cast: the statement
+	// casts the value (bin is then the innermost cast's domain). num: a
+	// Const that is a number. assign: the value is stored as a row's key,
+	// so it must name exactly one key.
+	dom, bin          domain
+	cast, num, assign bool
 }
 
 // Pin is a shard key constraint: the key of Table equals one of Values.

@@ -161,27 +161,37 @@ func (r *Router) Prepare(q string) *Plan {
 	return p
 }
 
-// Bind evaluates a prepared plan with a Bind's parameters. formats holds
-// one format code per parameter (already expanded from the Bind's short
-// forms); text is the statement text, for splitting.
+// Params are one Bind's parameters.
+type Params struct {
+	Values [][]byte
+	// Formats holds one format code per value (already expanded from the
+	// Bind's short forms).
+	Formats []int16
+	// OIDs are the parameter types the statement's Parse declared; 0, or
+	// none, leaves a parameter's type to the server.
+	OIDs []uint32
+}
+
+// Bind evaluates a prepared plan with a Bind's parameters, untyped. text
+// is the statement text, for splitting.
 func (r *Router) Bind(p *Plan, text string, params [][]byte, formats []int16) *Route {
-	return r.BindKeyed(p, text, params, formats, "")
+	return r.BindKeyed(p, text, Params{Values: params, Formats: formats}, "")
 }
 
 // BindKeyed is Bind for a session that set pgshard.shard_key (see
-// SimpleKeyed).
-func (r *Router) BindKeyed(p *Plan, text string, params [][]byte, formats []int16, key string) *Route {
-	return r.BindWith(p, text, params, formats, key, nil)
+// SimpleKeyed), with the parameters' declared types.
+func (r *Router) BindKeyed(p *Plan, text string, ps Params, key string) *Route {
+	return r.BindWith(p, text, ps, key, nil)
 }
 
 // BindWith is BindKeyed with the key positions of tables that INSERTs
 // without a column list name (see Route.NeedColumns).
-func (r *Router) BindWith(p *Plan, text string, params [][]byte, formats []int16, key string, cols KeyColumns) *Route {
+func (r *Router) BindWith(p *Plan, text string, ps Params, key string, cols KeyColumns) *Route {
 	hints := p.hints
 	if key != "" {
 		hints = append(hints[:len(hints):len(hints)], sessionKeyHint+key)
 	}
-	return p.route(r.maps.Load(), r.schema.Default, values{lits: p.lits, params: params, formats: formats, text: text, keyCols: cols}, hints)
+	return p.route(r.maps.Load(), r.schema.Default, values{lits: p.lits, params: ps.Values, formats: ps.Formats, oids: ps.OIDs, text: text, keyCols: cols}, hints)
 }
 
 // plan parses one statement and plans it; it never panics on bad input

@@ -18,12 +18,9 @@ import (
 // replace (make_const): an integer that fits int4 is int4, one that fits
 // int8 is int8, anything else numeric; a quoted string is of unknown type
 // and takes its type from where it stands, as a parameter of type 0 does.
-const (
-	oidUnknown = 0
-	oidInt8    = 20
-	oidInt4    = 23
-	oidNumeric = 1700
-)
+// oidUnknown leaves a parameter's type to the server; the others are in
+// keydomain.go.
+const oidUnknown = 0
 
 // ServerForm is a simple-protocol statement rewritten to run as a
 // server-side prepared statement: each literal that can be a parameter is

@@ -12,6 +12,10 @@ type SQLPrepared struct {
 	// Query is PREPARE's statement, with its $n parameters, to plan as an
 	// extended-protocol statement (Router.Prepare).
 	Query string
+	// OIDs are PREPARE's declared parameter types, as Parse would carry
+	// them: 0 for a type left to the server, a type pgshard does not know
+	// as an OID no key type has.
+	OIDs []uint32
 	// Params are EXECUTE's arguments in text form, nil for NULL; Constant
 	// says whether every argument is a constant (else Params is nil).
 	Params   [][]byte
@@ -36,7 +40,11 @@ func SQLPreparedOf(stmt string) (SQLPrepared, bool) {
 		if err != nil {
 			return SQLPrepared{}, false
 		}
-		return SQLPrepared{Kind: "PREPARE", Name: p.Name, Query: q}, true
+		out := SQLPrepared{Kind: "PREPARE", Name: p.Name, Query: q}
+		for _, at := range p.Argtypes {
+			out.OIDs = append(out.OIDs, typeOID(at.GetTypeName()))
+		}
+		return out, true
 	case n.GetExecuteStmt() != nil:
 		e := n.GetExecuteStmt()
 		out := SQLPrepared{Kind: "EXECUTE", Name: e.Name, Constant: true}
@@ -68,4 +76,42 @@ func argText(n *pg.Node) ([]byte, bool) {
 		return nil, true
 	}
 	return []byte(constText(c)), true
+}
+
+// oidOther stands for a declared type pgshard has no use for: no key
+// compares exactly with it.
+const oidOther = 1<<32 - 1
+
+// typeOID is the OID of a PREPARE's parameter type among those key
+// comparisons know (keydomain.go), else oidOther.
+func typeOID(tn *pg.TypeName) uint32 {
+	if tn == nil || len(tn.ArrayBounds) > 0 || len(tn.Typmods) > 0 {
+		return oidOther
+	}
+	names := tn.Names
+	if len(names) == 2 && names[0].GetString_().GetSval() == "pg_catalog" {
+		names = names[1:]
+	}
+	if len(names) != 1 {
+		return oidOther
+	}
+	switch names[0].GetString_().GetSval() {
+	case "int2":
+		return oidInt2
+	case "int4":
+		return oidInt4
+	case "int8":
+		return oidInt8
+	case "text":
+		return oidText
+	case "varchar":
+		return oidVarchar
+	case "numeric":
+		return oidNumeric
+	case "float8":
+		return oidFloat8
+	case "uuid":
+		return oidUUID
+	}
+	return oidOther
 }

@@ -13,7 +13,9 @@ func TestSQLPreparedOf(t *testing.T) {
 		want SQLPrepared
 		ok   bool
 	}{
-		{"PREPARE Q(bigint) AS SELECT * FROM users WHERE user_id = $1", SQLPrepared{Kind: "PREPARE", Name: "q", Query: "SELECT * FROM users WHERE user_id = $1"}, true},
+		{"PREPARE Q(bigint) AS SELECT * FROM users WHERE user_id = $1", SQLPrepared{Kind: "PREPARE", Name: "q", Query: "SELECT * FROM users WHERE user_id = $1", OIDs: []uint32{oidInt8}}, true},
+		{"PREPARE q(float8, real, pg_catalog.text, numeric(5,2), int[]) AS SELECT $1, $2, $3, $4, $5", SQLPrepared{Kind: "PREPARE", Name: "q",
+			Query: "SELECT $1, $2, $3, $4, $5", OIDs: []uint32{oidFloat8, oidOther, oidText, oidOther, oidOther}}, true},
 		{`prepare "Mixed" as insert into t values ($1)`, SQLPrepared{Kind: "PREPARE", Name: "Mixed", Query: "INSERT INTO t VALUES ($1)"}, true},
 		{"EXECUTE q(5, 'x', -2.5, true, NULL, '7'::bigint)", SQLPrepared{Kind: "EXECUTE", Name: "q", Constant: true,
 			Params: [][]byte{b("5"), b("x"), b("-2.5"), b("true"), nil, b("7")}}, true},

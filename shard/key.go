@@ -92,7 +92,7 @@ var (
 func PointFromText(t KeyType, s string) (Point, error) {
 	switch t {
 	case KeyInt:
-		v, err := parseInt(s)
+		v, err := ParseInt(s)
 		if err != nil {
 			return 0, err
 		}
@@ -132,15 +132,11 @@ func PointFromBinary(t KeyType, b []byte) (Point, error) {
 	}
 	switch t {
 	case KeyInt:
-		switch len(b) {
-		case 2:
-			return HashInt(int64(int16(binary.BigEndian.Uint16(b)))), nil
-		case 4:
-			return HashInt(int64(int32(binary.BigEndian.Uint32(b)))), nil
-		case 8:
-			return HashInt(int64(binary.BigEndian.Uint64(b))), nil
+		v, err := IntFromBinary(b)
+		if err != nil {
+			return 0, err
 		}
-		return 0, fmt.Errorf("%w: binary integer is %d bytes, want 2, 4 or 8", ErrInvalidKey, len(b))
+		return HashInt(v), nil
 	case KeyText:
 		return HashTextBytes(b), nil
 	case KeyUUID:
@@ -150,6 +146,20 @@ func PointFromBinary(t KeyType, b []byte) (Point, error) {
 		return HashUUID([16]byte(b)), nil
 	}
 	return 0, fmt.Errorf("shard: key type %v is not valid", t)
+}
+
+// IntFromBinary reads a binary-format smallint, integer or bigint (2, 4
+// or 8 bytes, big-endian signed: int2send, int4send, int8send).
+func IntFromBinary(b []byte) (int64, error) {
+	switch len(b) {
+	case 2:
+		return int64(int16(binary.BigEndian.Uint16(b))), nil
+	case 4:
+		return int64(int32(binary.BigEndian.Uint32(b))), nil
+	case 8:
+		return int64(binary.BigEndian.Uint64(b)), nil
+	}
+	return 0, fmt.Errorf("%w: binary integer is %d bytes, want 2, 4 or 8", ErrInvalidKey, len(b))
 }
 
 // isSpace is C isspace in the C locale, which is what PostgreSQL's integer
@@ -171,9 +181,9 @@ func digit(c byte) uint64 {
 	return 16
 }
 
-// parseInt follows pg_strtoint64_safe (PostgreSQL 16 numutils.c) so that
+// ParseInt follows pg_strtoint64_safe (PostgreSQL 16 numutils.c) so that
 // every spelling the server takes for an integer key has the same point.
-func parseInt(s string) (int64, error) {
+func ParseInt(s string) (int64, error) {
 	i, n := 0, len(s)
 	for i < n && isSpace(s[i]) {
 		i++

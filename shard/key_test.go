@@ -354,12 +354,12 @@ func TestPropertyIntAgreesWithStrconv(t *testing.T) {
 		}
 		s := b.String()
 		want, werr := strconv.ParseInt(s, 10, 64)
-		got, err := parseInt(s)
+		got, err := ParseInt(s)
 		if (werr == nil) != (err == nil) || (werr == nil && got != want) {
-			t.Fatalf("parseInt(%q) = %d, %v; strconv says %d, %v", s, got, err, want, werr)
+			t.Fatalf("ParseInt(%q) = %d, %v; strconv says %d, %v", s, got, err, want, werr)
 		}
 		if werr != nil && !errors.Is(err, ErrKeyOutOfRange) {
-			t.Fatalf("parseInt(%q) error %v, want ErrKeyOutOfRange", s, err)
+			t.Fatalf("ParseInt(%q) error %v, want ErrKeyOutOfRange", s, err)
 		}
 	}
 }
@@ -420,7 +420,7 @@ func FuzzPointFromTextInt(f *testing.F) {
 			return
 		}
 		// Whatever was accepted must be the same key as its plain decimal.
-		v, _ := parseInt(s)
+		v, _ := ParseInt(s)
 		if q := mustText(t, KeyInt, strconv.FormatInt(v, 10)); q != p {
 			t.Fatalf("%q and %d have different points", s, v)
 		}

@@ -119,7 +119,7 @@ func (s *session) declareCursor(ctx context.Context, text string, c *router.Curs
 		for i := range formats {
 			formats[i] = formatOf(bind.ParameterFormatCodes, i)
 		}
-		rt = s.db.router.BindKeyed(s.db.router.Prepare(query), query, bind.Parameters, formats, s.shardKey())
+		rt = s.db.router.BindKeyed(s.db.router.Prepare(query), query, router.Params{Values: bind.Parameters, Formats: formats, OIDs: oids}, s.shardKey())
 		j = newMultiJob(rt, query)
 		j.bind = &pgproto3.Bind{ParameterFormatCodes: bind.ParameterFormatCodes, Parameters: bind.Parameters}
 		j.oids = oids

@@ -49,7 +49,7 @@ func (s *session) routeBind(ctx context.Context, st *statement, body []byte) (sh
 			formats[i] = formatOf(bind.ParameterFormatCodes, i)
 		}
 	}
-	rt := s.db.router.BindKeyed(p, st.query, params, formats, s.shardKey())
+	rt := s.db.router.BindKeyed(p, st.query, router.Params{Values: params, Formats: formats, OIDs: st.oids}, s.shardKey())
 	s.noteDDL(p)
 	if op, ok := s.cursorStatement(st.query, rt); ok {
 		if bind == nil {
@@ -73,7 +73,7 @@ func (s *session) routeBind(ctx context.Context, st *statement, body []byte) (sh
 		if err != nil {
 			return 0, nil, nil, asPgError(err, "reading the column order of "+rt.NeedColumns.Name)
 		}
-		rt = s.db.router.BindWith(p, st.query, params, formats, s.shardKey(), cols)
+		rt = s.db.router.BindWith(p, st.query, router.Params{Values: params, Formats: formats, OIDs: st.oids}, s.shardKey(), cols)
 	}
 	switch {
 	case rt.Err != nil:

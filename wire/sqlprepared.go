@@ -22,8 +22,9 @@ import (
 
 // sqlStatement is one client's SQL-level prepared statement.
 type sqlStatement struct {
-	prepare string // the client's PREPARE, run as is where it is missing
-	query   string // its statement, planned as an extended-protocol one
+	prepare string   // the client's PREPARE, run as is where it is missing
+	query   string   // its statement, planned as an extended-protocol one
+	oids    []uint32 // its declared parameter types
 	plan    *router.Plan
 }
 
@@ -62,7 +63,7 @@ func (s *session) sqlPrepared(st *router.Statement) (op *router.SQLPrepared, stm
 		// Checked by a server where the session is (else the default
 		// shard): the schema is the same on every shard.
 		st.Route = &router.Route{Plan: &router.Plan{Kind: router.KindAny}, Kind: router.KindAny}
-		return &parsed, &sqlStatement{prepare: st.Text, query: parsed.Query, plan: plan}, nil
+		return &parsed, &sqlStatement{prepare: st.Text, query: parsed.Query, oids: parsed.OIDs, plan: plan}, nil
 	case "EXECUTE":
 		stmt := s.sqlStmts[parsed.Name]
 		if stmt == nil {
@@ -74,7 +75,7 @@ func (s *session) sqlPrepared(st *router.Statement) (op *router.SQLPrepared, stm
 				Hint:    "Pass constants (literals) to EXECUTE, or use protocol-level prepared statements."}
 		}
 		formats := make([]int16, len(parsed.Params))
-		rt := s.db.router.BindKeyed(stmt.plan, stmt.query, parsed.Params, formats, s.shardKey())
+		rt := s.db.router.BindKeyed(stmt.plan, stmt.query, router.Params{Values: parsed.Params, Formats: formats, OIDs: stmt.oids}, s.shardKey())
 		switch {
 		case rt.Err != nil:
 			return nil, nil, routeError(rt.Err)

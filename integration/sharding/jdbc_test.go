@@ -29,6 +29,12 @@ func TestJDBCOverShardsMatchesOnePostgres(t *testing.T) {
 					"after failing batch: count=120 count=0",
 					"fetch in chunks: 120 rows, first 120, sum 7260",
 					"batch delete in a transaction: 11",
+					"double key 77: id=77 owner=owner-5",
+					"double key 7.5 done",
+					"decimal key 45.000: id=45 owner=owner-0",
+					"float key 47: id=47 owner=owner-2",
+					"stored with other types: id=500 owner=other type",
+					"stored with other types: id=501 owner=other type",
 					"duplicate 23505",
 					"done",
 				})

@@ -41,6 +41,13 @@ func TestSQLPreparedStatementsMatchOnePostgres(t *testing.T) {
 			{'a', "EXECUTE intx"}, {'a', "EXECUTE dup"}, {'a', "DEALLOCATE ALL"}, {'a', "EXECUTE intx"},
 			{'a', "PREPARE intx AS SELECT 5"}, {'a', "EXECUTE intx"}, {'a', "DISCARD ALL"}, {'a', "EXECUTE intx"},
 		},
+		"keys of other declared types": {
+			{'a', fmt.Sprintf("INSERT INTO txr (k, v) VALUES (%d, 1), (%d, 2), (%d, 3)", k[0], k[1], k[2])},
+			{'a', "PREPARE f(float8) AS SELECT k, v FROM txr WHERE k = $1"},
+			{'a', fmt.Sprintf("EXECUTE f(%d)", k[1])}, {'a', fmt.Sprintf("EXECUTE f(%d.0)", k[2])}, {'a', fmt.Sprintf("EXECUTE f(%d.5)", k[0])},
+			{'a', "PREPARE n(numeric, numeric) AS SELECT k, v FROM txr WHERE k = ANY(ARRAY[$1, $2])"},
+			{'a', fmt.Sprintf("EXECUTE n(%d.000, %d)", k[0], k[0])}, {'a', fmt.Sprintf("EXECUTE n(%d.25, 0.5)", k[1])},
+		},
 		"catalog queries as pg_dump prepares them": {
 			{'a', "PREPARE cols(pg_catalog.oid) AS SELECT attname FROM pg_catalog.pg_attribute WHERE attrelid = $1 AND attnum > 0 ORDER BY attnum"},
 			{'a', "EXECUTE cols('txr'::regclass)"}, {'b', "SELECT 1"}, {'a', "EXECUTE cols('txr'::regclass)"},

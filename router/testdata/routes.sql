@@ -2,6 +2,12 @@
 SELECT * FROM users WHERE user_id = 42
 SELECT * FROM users WHERE user_id = '42'
 SELECT * FROM users WHERE user_id = 42::bigint
+SELECT * FROM users WHERE user_id = 42.0
+SELECT * FROM users WHERE user_id = 42.5
+SELECT * FROM users WHERE user_id = 42.5::bigint
+SELECT * FROM users WHERE user_id::text = '42'
+SELECT * FROM users WHERE user_id::int::bool = true
+INSERT INTO users (user_id, name) VALUES (42.5, 'x')
 SELECT * FROM users WHERE user_id = -7
 SELECT * FROM users WHERE user_id IN (1, 6, 9, 10)
 SELECT * FROM users WHERE user_id = ANY(ARRAY[1, 2])

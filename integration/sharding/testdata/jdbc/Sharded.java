@@ -10,7 +10,8 @@
 // key parameter before and after pgjdbc switches to a named statement,
 // merged reads across shards, a fetchSize read of a merged result in a
 // transaction, a transaction that writes on several shards, and
-// savepoints (explicit, and pgjdbc's autosave) in one that spans them.
+// savepoints (explicit, and pgjdbc's autosave) in one that spans them, and
+// keys bound as other Java types (double, BigDecimal, float, short, String).
 import java.math.BigDecimal;
 import java.sql.BatchUpdateException;
 import java.sql.Connection;
@@ -112,6 +113,55 @@ public class Sharded {
             c.setAutoCommit(true);
             query(c, "after transactions", "SELECT id, balance FROM jaccounts WHERE id IN (1, 2, 3, 100, 110) ORDER BY id");
             query(c, "final", "SELECT count(*), sum(balance) FROM jaccounts");
+
+            // Keys bound as other Java types: the server compares a bigint
+            // with a double in float8, with a BigDecimal in numeric, with a
+            // float in real; pgjdbc sends most of them in binary. More runs
+            // than prepareThreshold, so named statements are covered too.
+            try (PreparedStatement ps = c.prepareStatement("SELECT id, owner FROM jaccounts WHERE id = ?")) {
+                for (int i = 1; i <= 7; i++) {
+                    ps.setDouble(1, i * 11);
+                    try (ResultSet rs = ps.executeQuery()) {
+                        print("double key " + (i * 11), rs);
+                    }
+                }
+                ps.setDouble(1, 7.5);
+                try (ResultSet rs = ps.executeQuery()) {
+                    print("double key 7.5", rs);
+                    System.out.println("double key 7.5 done");
+                }
+                for (String d : new String[] {"45.000", "45.5", "-0", "46"}) {
+                    ps.setBigDecimal(1, new BigDecimal(d));
+                    try (ResultSet rs = ps.executeQuery()) {
+                        print("decimal key " + d, rs);
+                    }
+                }
+                ps.setFloat(1, 47f);
+                try (ResultSet rs = ps.executeQuery()) {
+                    print("float key 47", rs);
+                }
+                ps.setShort(1, (short) 48);
+                try (ResultSet rs = ps.executeQuery()) {
+                    print("short key 48", rs);
+                }
+                ps.setString(1, "49");
+                try (ResultSet rs = ps.executeQuery()) {
+                    print("string key 49", rs);
+                } catch (SQLException e) {
+                    System.out.println("string key 49: " + e.getSQLState());
+                }
+            }
+            // Rows stored with keys of other types sit where their bigint
+            // key says: the IN list below reads only those keys' shards.
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO jaccounts (id, owner, balance) VALUES (?, 'other type', 0)")) {
+                ps.setDouble(1, 500);
+                ps.executeUpdate();
+                ps.setBigDecimal(1, new BigDecimal("501.00"));
+                ps.executeUpdate();
+                ps.setInt(1, 502);
+                ps.executeUpdate();
+            }
+            query(c, "stored with other types", "SELECT id, owner FROM jaccounts WHERE id IN (500, 501, 502) ORDER BY id");
         }
         // Savepoints in a transaction over several shards: the Savepoint
         // API, and autosave=always, with which pgjdbc sets a savepoint
