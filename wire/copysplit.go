@@ -21,13 +21,31 @@ import (
 
 const copyBatch = 64 << 10
 
-// copySplit runs a split COPY FROM STDIN.
+// copySplit runs a split COPY FROM STDIN (or a move) sent as a simple
+// query, and answers it.
 func (s *session) copySplit(ctx context.Context, st *router.Statement) error {
-	rt := st.Route
-	ci := rt.Plan.Copy
 	if s.txStatus == 'E' {
 		return s.refuse(&pgError{Code: codeInFailedTransaction, Message: "current transaction is aborted, commands ignored until end of transaction block"})
 	}
+	tag, pe, err := s.splitCopy(ctx, st.Route, st.Text)
+	switch {
+	case err != nil:
+		return err
+	case pe != nil:
+		return s.refuse(pe)
+	}
+	if err := writeMsg(s.w, &s.scratch, &pgproto3.CommandComplete{CommandTag: []byte(tag)}); err != nil {
+		return errClientGone
+	}
+	return writeMsg(s.w, &s.scratch, &pgproto3.ReadyForQuery{TxStatus: s.txStatus})
+}
+
+// splitCopy runs a split COPY: the client's COPY data (text), or a move's
+// rows, each to the shard owning its key. It returns the command tag, or
+// the error to answer (pe), or a failure that ends the session (err). It
+// writes to the client only to start a client's COPY.
+func (s *session) splitCopy(ctx context.Context, rt *router.Route, text string) (string, *pgError, error) {
+	ci := rt.Plan.Copy
 	// Inside the client's transaction every shard the COPY reaches joins
 	// it (pg_restore --single-transaction, psql -1, a driver's CopyFrom in
 	// a transaction), and COMMIT commits them together; outside, the COPY
@@ -36,7 +54,7 @@ func (s *session) copySplit(ctx context.Context, st *router.Statement) error {
 	// Where the rows come from: the client's COPY data, or for INSERT ...
 	// SELECT of rows that are not sharded (Plan.Move) the SELECT's rows,
 	// read first on the shard holding them.
-	next, text := s.r.next, st.Text
+	next := s.r.next
 	tagOf := func(rows int) string {
 		if ci.Broadcast {
 			// Every shard counted every row; one Postgres would count
@@ -50,7 +68,7 @@ func (s *session) copySplit(ctx context.Context, st *router.Statement) error {
 	if mv != nil {
 		rows, src, done, pe := s.moveSource(ctx, mv, inTx)
 		if pe != nil {
-			return s.refuse(pe)
+			return "", pe, nil
 		}
 		defer done()
 		next, text, source = rows, mv.Target, src
@@ -61,9 +79,9 @@ func (s *session) copySplit(ctx context.Context, st *router.Statement) error {
 	if err != nil {
 		var pe *pgError
 		if errors.As(err, &pe) && pe.Severity != "FATAL" {
-			return s.refuse(pe)
+			return "", pe, nil
 		}
-		return err
+		return "", nil, err
 	}
 	defer release()
 	// A CancelRequest (and shutdown's deadline) reaches what runs here.
@@ -83,7 +101,7 @@ func (s *session) copySplit(ctx context.Context, st *router.Statement) error {
 		}
 		if err := s.hiddenQuery(c.sc, "BEGIN", 1); err != nil {
 			c.sc.broken = true
-			return s.refuse(s.lostShard(c, err))
+			return "", s.lostShard(c, err), nil
 		}
 	}
 	keyCol := ci.KeyCol
@@ -92,10 +110,10 @@ func (s *session) copySplit(ctx context.Context, st *router.Statement) error {
 			s.undoCopy(conns[:1], conns, inTx)
 			var pe *pgError
 			if errors.As(err, &pe) {
-				return s.refuse(pe)
+				return "", pe, nil
 			}
 			conns[0].sc.broken = true
-			return s.refuse(&pgError{Code: codeConnectionFailure, Message: "pgshard: reading the columns of " + ci.Name + ": " + err.Error()})
+			return "", &pgError{Code: codeConnectionFailure, Message: "pgshard: reading the columns of " + ci.Name + ": " + err.Error()}, nil
 		}
 	}
 	// Start the COPY everywhere; each shard answers CopyInResponse.
@@ -135,14 +153,14 @@ func (s *session) copySplit(ctx context.Context, st *router.Statement) error {
 	if startErr != nil {
 		s.endCopies(conns, started, "pgshard: COPY did not start on every shard")
 		s.undoCopy(conns, conns, inTx)
-		return s.refuse(startErr)
+		return "", startErr, nil
 	}
 	if mv == nil {
 		if err := writeFrame(s.w, 'G', first); err != nil {
-			return errClientGone
+			return "", nil, errClientGone
 		}
 		if err := s.w.Flush(); err != nil {
-			return errClientGone
+			return "", nil, errClientGone
 		}
 	}
 
@@ -208,7 +226,7 @@ func (s *session) copySplit(ctx context.Context, st *router.Statement) error {
 			for i := range conns {
 				conns[i].sc.broken = true
 			}
-			return errClientGone
+			return "", nil, errClientGone
 		}
 		switch typ {
 		case 'd':
@@ -245,15 +263,15 @@ func (s *session) copySplit(ctx context.Context, st *router.Statement) error {
 			for i := range conns {
 				conns[i].sc.broken = true
 			}
-			return fatalf(codeProtocolViolation, fmt.Sprintf("unexpected message type %q during COPY from stdin", typ))
+			return "", nil, fatalf(codeProtocolViolation, fmt.Sprintf("unexpected message type %q during COPY from stdin", typ))
 		}
 	}
 }
 
 // finishCopy ends the COPY on every shard (CopyDone, or CopyFail after an
-// error) and answers the client; a non-empty tag replaces the shards'
-// added-up one.
-func (s *session) finishCopy(ctx context.Context, conns []multiConn, out [][]byte, send func(int) error, abort *pgError, tag string, inTx bool) error {
+// error) and returns splitCopy's answer; a non-empty tag replaces the
+// shards' added-up one.
+func (s *session) finishCopy(ctx context.Context, conns []multiConn, out [][]byte, send func(int) error, abort *pgError, tag string, inTx bool) (string, *pgError, error) {
 	results := make([]*shardResult, len(conns))
 	for i, c := range conns {
 		results[i] = &shardResult{id: c.id}
@@ -286,7 +304,7 @@ func (s *session) finishCopy(ctx context.Context, conns []multiConn, out [][]byt
 	}
 	if abort != nil {
 		s.undoCopy(conns, conns, inTx)
-		return s.refuse(abort)
+		return "", abort, nil
 	}
 	if inTx {
 		if slices.ContainsFunc(results, func(r *shardResult) bool { return r.err != nil }) {
@@ -299,15 +317,12 @@ func (s *session) finishCopy(ctx context.Context, conns []multiConn, out [][]byt
 	rt := &router.Route{Plan: &router.Plan{Command: "COPY"}}
 	a := s.combine(rt, results)
 	if a.err != nil {
-		return s.refuse(a.err)
+		return "", a.err, nil
 	}
 	if tag == "" {
 		tag = a.tag
 	}
-	if err := writeMsg(s.w, &s.scratch, &pgproto3.CommandComplete{CommandTag: []byte(tag)}); err != nil {
-		return errClientGone
-	}
-	return writeMsg(s.w, &s.scratch, &pgproto3.ReadyForQuery{TxStatus: s.txStatus})
+	return tag, nil, nil
 }
 
 // undoCopy ends a split COPY that failed. Outside a transaction the

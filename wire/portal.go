@@ -96,17 +96,12 @@ func (s *session) routeBind(ctx context.Context, st *statement, body []byte) (sh
 		return s.currentShard(), rt, nil, nil
 	case rt.Single():
 		return rt.Shards[0], rt, nil, nil
-	case rt.Kind == router.KindCopyIn:
-		// A split COPY reads its rows from the client's CopyData (or, for
-		// INSERT ... SELECT of rows that are not sharded, from a shard)
-		// and answers with ReadyForQuery: the simple protocol's flow.
-		what := "COPY into a table of several shards"
-		if rt.Plan.Move != nil {
-			what = "INSERT ... SELECT into a sharded table of rows that are not sharded"
-		}
+	case rt.Kind == router.KindCopyIn && rt.Plan.Move == nil:
+		// A split COPY reads its rows from the client's CopyData and
+		// answers with ReadyForQuery: the simple protocol's flow.
 		return 0, nil, nil, &pgError{Code: codeFeatureNotSupported,
-			Message: "pgshard: " + what + " is supported only as a simple query",
-			Hint:    "Send it with the simple query protocol (pgx: QueryExecModeSimpleProtocol, or Exec without arguments; pgjdbc: preferQueryMode=simple)."}
+			Message: "pgshard: COPY into a table of several shards is supported only as a simple query",
+			Hint:    "Send it with the simple query protocol (pgx: QueryExecModeSimpleProtocol, or Exec without arguments; pgjdbc: CopyManager)."}
 	}
 	if pe := s.multiAllowed(rt); pe != nil {
 		return 0, nil, nil, pe
@@ -116,6 +111,13 @@ func (s *session) routeBind(ctx context.Context, st *statement, body []byte) (sh
 		if err := bind.Decode(append([]byte(nil), body...)); err != nil {
 			return 0, nil, nil, fatalf(codeProtocolViolation, "invalid Bind message: "+err.Error())
 		}
+	}
+	if rt.Kind == router.KindCopyIn && len(bind.Parameters) > 0 {
+		// A move runs its SELECT as COPY (SELECT ...) TO STDOUT, which
+		// takes no parameters.
+		return 0, nil, nil, &pgError{Code: codeFeatureNotSupported,
+			Message: "pgshard: INSERT ... SELECT into a sharded table of rows that are not sharded cannot take parameters",
+			Hint:    "Write the values into the statement, or select them from a table."}
 	}
 	return 0, rt, &vportal{route: rt, st: st, bind: bind}, nil
 }
@@ -220,6 +222,16 @@ func (s *session) runPortal(ctx context.Context, vp *vportal) error {
 			}
 			return err
 		}
+	}
+	if vp.route.Kind == router.KindCopyIn {
+		// A move (INSERT ... SELECT of rows that are not sharded): in the
+		// batch's transaction, so its rows are read whole first.
+		tag, pe, err := s.splitCopy(ctx, vp.route, vp.st.query)
+		if err != nil {
+			return err
+		}
+		vp.answer = answer{tag: tag, err: pe}
+		return nil
 	}
 	j := newMultiJob(vp.route, vp.st.query)
 	j.bind, j.oids = vp.bind, vp.st.oids

@@ -18,8 +18,8 @@ import (
 // reads the rows where they are and sends each to the shard owning its
 // key, atomically (streaming outside a transaction, a SELECT failing
 // midway keeps nothing), inside the client's transaction too. Compared with one
-// PostgreSQL in both pool modes; the rows' placement is checked on the
-// shards.
+// PostgreSQL in both pool modes and both protocols; the rows' placement is
+// checked on the shards.
 func TestInsertSelectOfUnshardedRowsMatchesOnePostgres(t *testing.T) {
 	count := step{'a', `SELECT count(*), coalesce(sum(v), 0) FROM txr`}
 	staging := []step{{'a', `DROP TABLE IF EXISTS staging`}, {'a', `CREATE TABLE staging (k bigint, v int)`},
@@ -48,21 +48,47 @@ func TestInsertSelectOfUnshardedRowsMatchesOnePostgres(t *testing.T) {
 			step{'a', `INSERT INTO txr SELECT * FROM staging`}, count, step{'a', `COMMIT`}, count,
 			step{'a', `DROP TABLE staging`}),
 	}
-	// The simple protocol only: through the extended one such a statement
-	// is refused (the split COPY answers in the simple protocol's flow).
-	simple := scenarioOptions{poolSize: 8, modes: []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol}}
-	runScenariosWith(t, simple, scenarios, func(ctx context.Context, t *testing.T, p *pgshardtest.Proxy) {
+	// Both protocols: through the extended one (pgjdbc's default) the move
+	// runs in the batch's transaction.
+	runScenarios(t, scenarios, func(ctx context.Context, t *testing.T, p *pgshardtest.Proxy) {
 		placedKeys(ctx, t, "txr")
-		// (pgx's Exec without arguments would use the simple protocol.)
-		rows, err := connect(t, p.DSN("app", "app-secret")).Query(ctx, `INSERT INTO txr (k, v) SELECT g, 1 FROM generate_series(1, 3) g`, pgx.QueryExecModeCacheStatement)
+		// Its SELECT runs as COPY (SELECT ...) TO STDOUT: no parameters.
+		rows, err := connect(t, p.DSN("app", "app-secret")).Query(ctx, `INSERT INTO txr (k, v) SELECT g, $1::int FROM generate_series(1, 3) g`, pgx.QueryExecModeCacheStatement, 1)
 		if err == nil {
 			rows.Close()
 			err = rows.Err()
 		}
 		var pe *pgconn.PgError
 		if !errors.As(err, &pe) || pe.Code != "0A000" {
-			t.Errorf("through the extended protocol: %v, want 0A000", err)
+			t.Errorf("with a parameter: %v, want 0A000", err)
 		}
+		// A pipelined batch is one implicit transaction, as on one
+		// server: a later statement's error takes the moved rows back.
+		conn := connect(t, p.DSN("app", "app-secret"))
+		b := &pgx.Batch{}
+		b.Queue(`INSERT INTO txr (k, v) SELECT g, 1 FROM generate_series(300, 330) g`)
+		b.Queue(`SELECT 1 / 0`)
+		if err := conn.SendBatch(ctx, b).Close(); err == nil {
+			t.Error("a batch dividing by zero succeeded")
+		}
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM txr WHERE k BETWEEN 300 AND 330`).Scan(&n); err != nil || n != 0 {
+			t.Errorf("after the failed batch: %d moved rows kept (err %v), want 0", n, err)
+		}
+		b = &pgx.Batch{}
+		b.Queue(`INSERT INTO txr (k, v) SELECT g, 1 FROM generate_series(300, 330) g`)
+		b.Queue(`SELECT count(*) FROM txr WHERE k BETWEEN 300 AND 330`)
+		br := conn.SendBatch(ctx, b)
+		if tag, err := br.Exec(); err != nil || tag.String() != "INSERT 0 31" {
+			t.Errorf("a batch's move: %q, %v; want INSERT 0 31", tag, err)
+		}
+		if err := br.QueryRow().Scan(&n); err != nil || n != 31 {
+			t.Errorf("the batch's next statement sees %d moved rows (err %v), want 31", n, err)
+		}
+		if err := br.Close(); err != nil {
+			t.Error(err)
+		}
+		placedKeys(ctx, t, "txr")
 	})
 }
 

@@ -35,6 +35,8 @@ func TestJDBCOverShardsMatchesOnePostgres(t *testing.T) {
 					"float key 47: id=47 owner=owner-2",
 					"stored with other types: id=500 owner=other type",
 					"stored with other types: id=501 owner=other type",
+					"moved 41 rows",
+					"a moved row by key: id=617 balance=7.00",
 					"duplicate 23505",
 					"done",
 				})

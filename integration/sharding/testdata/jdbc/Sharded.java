@@ -11,7 +11,8 @@
 // merged reads across shards, a fetchSize read of a merged result in a
 // transaction, a transaction that writes on several shards, and
 // savepoints (explicit, and pgjdbc's autosave) in one that spans them, and
-// keys bound as other Java types (double, BigDecimal, float, short, String).
+// keys bound as other Java types (double, BigDecimal, float, short, String),
+// and INSERT ... SELECT of rows that are not sharded.
 import java.math.BigDecimal;
 import java.sql.BatchUpdateException;
 import java.sql.Connection;
@@ -162,6 +163,16 @@ public class Sharded {
                 ps.executeUpdate();
             }
             query(c, "stored with other types", "SELECT id, owner FROM jaccounts WHERE id IN (500, 501, 502) ORDER BY id");
+
+            // INSERT ... SELECT of rows that are not sharded (here from a
+            // function): pgshard reads them and sends each to its key's
+            // shard, through pgjdbc's extended protocol.
+            try (Statement s = c.createStatement()) {
+                int n = s.executeUpdate("INSERT INTO jaccounts (id, owner, balance) SELECT g, 'moved', g % 10 FROM generate_series(600, 640) g");
+                System.out.println("moved " + n + " rows");
+            }
+            query(c, "after the move", "SELECT count(*), sum(balance) FROM jaccounts WHERE owner = 'moved'");
+            query(c, "a moved row by key", "SELECT id, balance FROM jaccounts WHERE id = 617");
         }
         // Savepoints in a transaction over several shards: the Savepoint
         // API, and autosave=always, with which pgjdbc sets a savepoint
