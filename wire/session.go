@@ -81,6 +81,10 @@ type session struct {
 	// txShards lists the shards an open transaction has spread to, when
 	// more than one: COMMIT then runs two-phase commit over them.
 	txShards []shard.ShardID
+	// txNotified lists the shards where the open transaction ran NOTIFY,
+	// which PREPARE TRANSACTION refuses: two-phase commit commits the
+	// first of them in one phase, as its coordinator.
+	txNotified []shard.ShardID
 	// parked holds, in session pooling, the connections to shards other
 	// than the attached one: a session keeps one per shard it used.
 	parked map[shard.ShardID]*serverConn

@@ -3,6 +3,7 @@ package wire
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/pgshard/pgshard/internal/config"
@@ -215,6 +216,10 @@ func (s *session) observeEach(sc *serverConn, n int, stmt func(int) string, effe
 				purge = true
 				s.listening = false
 			}
+		case words.Is(0, "notify"):
+			if id := s.shardOf(sc); s.txStatus == 'T' && !slices.Contains(s.txNotified, id) {
+				s.txNotified = append(s.txNotified, id)
+			}
 		case savepointTag(words) != "":
 			if recordTx && s.txStatus == 'T' {
 				s.noteTxSet(st) // replayed in order with the SETs
@@ -258,6 +263,7 @@ func (s *session) observeEach(sc *serverConn, n int, stmt func(int) string, effe
 	if s.txStatus == 'I' {
 		s.txSets, s.txBegin = s.txSets[:0], ""
 		s.txSavepoints = s.txSavepoints[:0]
+		s.txNotified = s.txNotified[:0]
 	}
 	if s.txStatus != 'I' || len(s.settings.staged) == 0 {
 		return // nothing changed, or staged until the transaction ends

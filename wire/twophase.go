@@ -19,15 +19,19 @@ import (
 // Two-phase commit across shards.
 //
 // A transaction that wrote on several shards commits with PREPARE
-// TRANSACTION on every participant, then COMMIT PREPARED. The decision is
-// made durable before any participant commits: the coordinator (the
-// participant on the lowest shard) inserts the global transaction id into
-// pgshard_2pc_decisions inside the transaction itself, and is committed
-// first. So, after a crash, an in-doubt prepared transaction is committed
+// TRANSACTION on every participant but one, the coordinator, then a plain
+// COMMIT of the coordinator, then COMMIT PREPARED of the others. The
+// decision is made durable by the coordinator's commit: it inserts the
+// global transaction id into pgshard_2pc_decisions inside the transaction
+// itself. So, after a crash, an in-doubt prepared transaction is committed
 // exactly when its coordinator's decision row exists, and rolled back
 // otherwise (presumed abort). The resolver (resolveInDoubt) applies that
 // rule to prepared transactions older than a grace period, so it never
-// races a live pgshard between its PREPAREs and its first COMMIT PREPARED.
+// races a live pgshard between its PREPAREs and the coordinator's COMMIT.
+// Committing the coordinator in one phase (the last-agent optimization)
+// spares it two round trips, and lets a transaction commit that did on one
+// shard what PREPARE TRANSACTION refuses: a NOTIFY (txNotified) makes that
+// shard the coordinator.
 
 const (
 	gidPrefix      = "pgshard:"
@@ -67,7 +71,9 @@ func (s *session) participants() []participant {
 // two-phase commit. It returns the error to report, or nil when the
 // transaction committed. Every participant ends outside a transaction.
 func (s *session) commitAll(ctx context.Context, ps []participant) *pgError {
-	coord := ps[0]
+	// The coordinator: the first shard that ran a NOTIFY, else the lowest.
+	c := max(slices.IndexFunc(ps, func(p participant) bool { return slices.Contains(s.txNotified, p.id) }), 0)
+	coord := ps[c]
 	gid := fmt.Sprintf("%s%d:%d.%d.%d", gidPrefix, coord.id, time.Now().UnixNano(), s.key.pid, gidCounter.Add(1))
 	decisions, err := s.srv.ensureDecisions(ctx, s, coord.id)
 	if err != nil {
@@ -75,6 +81,10 @@ func (s *session) commitAll(ctx context.Context, ps []participant) *pgError {
 		return err
 	}
 	record := "INSERT INTO " + decisions + " (gid) VALUES (" + quoteLiteral(gid) + ")"
+	// A transaction that made itself READ ONLY after writing cannot insert
+	// the decision: it is recorded in a transaction of its own once every
+	// participant, the coordinator too, is prepared, and before any
+	// commits. Lost before that, the resolver rolls them back.
 	readOnly := s.madeReadOnly()
 	if !readOnly {
 		// The decision row commits with the coordinator's transaction.
@@ -84,34 +94,44 @@ func (s *session) commitAll(ctx context.Context, ps []participant) *pgError {
 		}
 	}
 	prepared := make([]bool, len(ps))
-	for i, p := range ps {
-		if err := s.hiddenQuery(p.sc, "PREPARE TRANSACTION "+quoteLiteral(gid), 1); err != nil {
-			// PREPARE failing aborts that participant; the others roll back.
-			for j, q := range ps {
-				switch {
-				case prepared[j]:
-					s.hiddenOrBreak(q.sc, "ROLLBACK PREPARED "+quoteLiteral(gid))
-				case j != i:
-					s.hiddenOrBreak(q.sc, "ROLLBACK")
-				}
+	undo := func() {
+		for j, q := range ps {
+			if prepared[j] {
+				s.hiddenOrBreak(q.sc, "ROLLBACK PREPARED "+quoteLiteral(gid))
+			} else {
+				s.hiddenOrBreak(q.sc, "ROLLBACK")
 			}
+		}
+	}
+	for i, p := range ps {
+		if i == c && !readOnly {
+			continue
+		}
+		if err := s.hiddenQuery(p.sc, "PREPARE TRANSACTION "+quoteLiteral(gid), 1); err != nil {
+			// PREPARE failing aborts that participant (its ROLLBACK is
+			// then a no-op); the others roll back.
+			undo()
 			return twoPhaseError(err, "preparing the transaction on shard "+s.db.cfg.Shards[p.id].Name)
 		}
 		prepared[i] = true
 	}
+	commit := "COMMIT"
 	if readOnly {
-		// A transaction that made itself READ ONLY after writing cannot
-		// insert the decision: it is recorded in a transaction of its
-		// own, once every participant is prepared and before any
-		// commits. Lost before that, the resolver rolls them back.
 		if err := s.recordAside(ctx, coord.id, record); err != nil {
-			for _, p := range ps {
-				s.hiddenOrBreak(p.sc, "ROLLBACK PREPARED "+quoteLiteral(gid))
-			}
+			undo()
 			return twoPhaseError(err, "recording the commit decision on shard "+s.db.cfg.Shards[coord.id].Name)
 		}
+		commit = "COMMIT PREPARED " + quoteLiteral(gid)
 	}
-	if err := s.hiddenQuery(coord.sc, "COMMIT PREPARED "+quoteLiteral(gid), 1); err != nil {
+	if err := s.hiddenQuery(coord.sc, commit, 1); err != nil {
+		var pe *pgError
+		if errors.As(err, &pe) && !readOnly {
+			// The server refused the commit (a deferred constraint, a
+			// serialization failure) and rolled the coordinator back:
+			// nothing was decided, so nothing commits.
+			undo()
+			return twoPhaseError(err, "committing on shard "+s.db.cfg.Shards[coord.id].Name)
+		}
 		// The outcome is whatever the coordinator did; the resolver
 		// finishes the others either way.
 		coord.sc.broken = true
@@ -119,7 +139,10 @@ func (s *session) commitAll(ctx context.Context, ps []participant) *pgError {
 		return &pgError{Code: "08007", Message: "pgshard: lost the connection while committing; the transaction's outcome is unknown until pgshard resolves it",
 			Detail: "Global transaction id " + gid + "."}
 	}
-	for _, p := range ps[1:] {
+	for i, p := range ps {
+		if i == c {
+			continue
+		}
 		if err := s.hiddenQuery(p.sc, "COMMIT PREPARED "+quoteLiteral(gid), 1); err != nil {
 			// Committed logically: the resolver completes this shard.
 			p.sc.broken = true
@@ -397,6 +420,7 @@ func (s *session) finishTransaction(ctx context.Context, commit bool) (string, *
 	s.txSets = s.txSets[:0]
 	s.txShards = s.txShards[:0]
 	s.txSavepoints = s.txSavepoints[:0]
+	s.txNotified = s.txNotified[:0]
 	s.txBegin = ""
 	s.txStatus = 'I'
 	s.settleWrites()
@@ -427,6 +451,7 @@ func (s *session) abandonTransaction(inTx bool) {
 	s.txSets = s.txSets[:0]
 	s.txBegin, s.deferred = "", ""
 	s.txSavepoints = s.txSavepoints[:0]
+	s.txNotified = s.txNotified[:0]
 	s.txStatus, s.localTx = 'I', false
 	if inTx {
 		s.txStatus, s.localTx = 'E', true

@@ -13,8 +13,9 @@ import (
 
 // TestListenNotifyAcrossShards: in session pooling a listener listens on
 // every shard, so it hears a NOTIFY sent from a session on any shard, in
-// or out of a transaction, and pg_notify(); and while it waits idle, as
-// pgx's WaitForNotification does, each notification reaches it when sent.
+// or out of a transaction (one committed with two-phase commit too), and
+// pg_notify(); and while it waits idle, as pgx's WaitForNotification does,
+// each notification reaches it when sent.
 func TestListenNotifyAcrossShards(t *testing.T) {
 	ctx := ctxFor(t, 2*time.Minute)
 	p := startPgshard(t, "pool: {mode: session, size: 8, queue_timeout: 10s}")
@@ -39,7 +40,7 @@ func TestListenNotifyAcrossShards(t *testing.T) {
 	}
 
 	exec(notifier, "DROP TABLE IF EXISTS txr", "CREATE TABLE txr (k bigint PRIMARY KEY, v int NOT NULL)")
-	k := keysOnShards(95000)
+	k, k2, k3 := keysOnShards(95000), keysOnShards(96000), keysOnShards(97000)
 	for i, notify := range [][]string{
 		{onShard(1), `NOTIFY jobs, 'one'`},
 		{`SELECT pg_notify('jobs', 'two')`}, // on the default shard
@@ -49,6 +50,11 @@ func TestListenNotifyAcrossShards(t *testing.T) {
 		// In a transaction that reads every shard and writes on one: no
 		// two-phase commit, which could not carry the NOTIFY.
 		{`BEGIN`, fmt.Sprintf(`INSERT INTO txr VALUES (%d, 1)`, k[1]), `SELECT count(*) FROM txr`, `NOTIFY jobs, 'spread'`, `COMMIT`},
+		// In a transaction that wrote on two shards, committed with
+		// two-phase commit: the shard that ran the NOTIFY, before or after
+		// the other's write, commits in one phase as the coordinator.
+		{`BEGIN`, fmt.Sprintf(`INSERT INTO txr VALUES (%d, 3)`, k2[2]), `NOTIFY jobs, 'first'`, fmt.Sprintf(`INSERT INTO txr VALUES (%d, 3)`, k2[0]), `COMMIT`},
+		{`BEGIN`, fmt.Sprintf(`INSERT INTO txr VALUES (%d, 3)`, k3[0]), fmt.Sprintf(`INSERT INTO txr VALUES (%d, 3)`, k3[1]), `NOTIFY jobs, 'last'`, `COMMIT`},
 	} {
 		sent := make(chan error, 1)
 		go func() {
@@ -76,20 +82,24 @@ func TestListenNotifyAcrossShards(t *testing.T) {
 		if err != nil {
 			t.Fatalf("waiting for %v: %v", notify, err)
 		}
-		want := []string{"jobs one", "jobs two", "jobs three", "later four", "jobs spread"}[i]
+		want := []string{"jobs one", "jobs two", "jobs three", "later four", "jobs spread", "jobs first", "jobs last"}[i]
 		if got := n.Channel + " " + n.Payload; got != want {
 			t.Fatalf("got %q, want %q", got, want)
 		}
 	}
-	// A transaction that wrote on two shards commits with two-phase
-	// commit, which PostgreSQL refuses for one that sent a NOTIFY: its
-	// error, and nothing of the transaction is kept.
-	exec(notifier, `BEGIN`, fmt.Sprintf(`INSERT INTO txr VALUES (%d, 2)`, k[0]), fmt.Sprintf(`INSERT INTO txr VALUES (%d, 2)`, k[2]), `NOTIFY jobs, 'lost'`)
+	var n int
+	if err := notifier.QueryRow(ctx, `SELECT count(*) FROM txr WHERE v = 3`).Scan(&n); err != nil || n != 4 {
+		t.Errorf("%d rows of the two-phase transactions with a NOTIFY kept (%v), want 4", n, err)
+	}
+	// NOTIFYs on two shards that both wrote: only one can commit in one
+	// phase, and PostgreSQL refuses to prepare the other. Its error, and
+	// nothing of the transaction is kept.
+	exec(notifier, `BEGIN`, fmt.Sprintf(`INSERT INTO txr VALUES (%d, 2)`, k[0]), `NOTIFY jobs, 'lost'`,
+		fmt.Sprintf(`INSERT INTO txr VALUES (%d, 2)`, k[2]), `NOTIFY jobs, 'lost too'`)
 	var pe *pgconn.PgError
 	if _, err := notifier.Exec(ctx, `COMMIT`); !errors.As(err, &pe) || pe.Code != "0A000" {
-		t.Errorf("COMMIT of a NOTIFY in a transaction that wrote on two shards: %v, want 0A000", err)
+		t.Errorf("COMMIT of NOTIFYs on two shards that wrote: %v, want 0A000", err)
 	}
-	var n int
 	if err := notifier.QueryRow(ctx, `SELECT count(*) FROM txr WHERE v = 2`).Scan(&n); err != nil || n != 0 {
 		t.Errorf("%d rows of the refused transaction kept (%v)", n, err)
 	}

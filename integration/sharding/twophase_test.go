@@ -112,32 +112,39 @@ func transactionsAcrossShards(t *testing.T, p *pgshardtest.Proxy) {
 			t.Fatal("ROLLBACK kept a row")
 		}
 	})
-	t.Run("failure at prepare rolls back every shard", func(t *testing.T) {
-		// v is unique, checked at commit: the second shard's PREPARE fails.
-		k2 := keysOnShards(5000)
-		if _, err := conn.Exec(ctx, "BEGIN"); err != nil {
-			t.Fatal(err)
-		}
-		// v = 1 exists on shard 0 (uniqueness is per shard).
-		for _, q := range []string{fmt.Sprintf("INSERT INTO tp (k, v) VALUES (%d, 100)", k2[1]), fmt.Sprintf("INSERT INTO tp (k, v) VALUES (%d, 1)", k2[0])} {
-			if _, err := conn.Exec(ctx, q); err != nil {
-				t.Fatalf("%s: %v", q, err)
+	t.Run("a failure at commit rolls back every shard", func(t *testing.T) {
+		// v is unique, checked at commit (uniqueness is per shard): v = 1
+		// exists on shard 0, which commits in one phase as the
+		// coordinator, and v = 2 on shard 1, which is prepared.
+		for i, failing := range []struct {
+			shard, v int
+		}{{0, 1}, {1, 2}} {
+			keys := keysOnShards(int64(5000 + 1000*i))
+			other := 1 - failing.shard
+			if _, err := conn.Exec(ctx, "BEGIN"); err != nil {
+				t.Fatal(err)
 			}
-		}
-		_, err := conn.Exec(ctx, "COMMIT")
-		var pe *pgconn.PgError
-		if !errors.As(err, &pe) || pe.Code != "23505" {
-			t.Fatalf("COMMIT: want 23505 from the failed PREPARE, got %v", err)
-		}
-		if rowsOnShard(ctx, t, k2[1]) != 0 {
-			t.Fatal("the shard whose PREPARE succeeded kept its row")
-		}
-		if n := preparedLeft(ctx, t); n != 0 {
-			t.Fatalf("%d prepared transactions left behind", n)
-		}
-		var one int
-		if err := conn.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
-			t.Fatalf("session after a failed commit: %v", err)
+			for _, q := range []string{fmt.Sprintf("INSERT INTO tp (k, v) VALUES (%d, %d)", keys[other], 100+i),
+				fmt.Sprintf("INSERT INTO tp (k, v) VALUES (%d, %d)", keys[failing.shard], failing.v)} {
+				if _, err := conn.Exec(ctx, q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			_, err := conn.Exec(ctx, "COMMIT")
+			var pe *pgconn.PgError
+			if !errors.As(err, &pe) || pe.Code != "23505" {
+				t.Fatalf("COMMIT failing on shard %d: want 23505, got %v", failing.shard, err)
+			}
+			if rowsOnShard(ctx, t, keys[other]) != 0 {
+				t.Fatalf("COMMIT failing on shard %d: shard %d kept its row", failing.shard, other)
+			}
+			if n := preparedLeft(ctx, t); n != 0 {
+				t.Fatalf("%d prepared transactions left behind", n)
+			}
+			var one int
+			if err := conn.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
+				t.Fatalf("session after a failed commit: %v", err)
+			}
 		}
 	})
 	t.Run("pgx transaction with parameters", func(t *testing.T) {
@@ -224,11 +231,13 @@ func TestInDoubtTransactionsAreResolved(t *testing.T) {
 	}
 	coord, other := direct(0), direct(1)
 	exec(coord, `CREATE TABLE IF NOT EXISTS pgshard_2pc_decisions (gid text PRIMARY KEY, decided_at timestamptz NOT NULL DEFAULT now())`)
-	// Decided: the coordinator committed, the other shard is in doubt.
+	// Decided: the coordinator committed (in one phase, as pgshard commits
+	// it), the other shard is in doubt.
 	exec(coord, "BEGIN", `INSERT INTO pgshard_2pc_decisions (gid) VALUES ('pgshard:0:decided')`,
-		fmt.Sprintf("INSERT INTO tp (k, note) VALUES (%d, 'decided')", k[0]), "PREPARE TRANSACTION 'pgshard:0:decided'", "COMMIT PREPARED 'pgshard:0:decided'")
+		fmt.Sprintf("INSERT INTO tp (k, note) VALUES (%d, 'decided')", k[0]), "COMMIT")
 	exec(other, "BEGIN", fmt.Sprintf("INSERT INTO tp (k, note) VALUES (%d, 'decided')", k[1]), "PREPARE TRANSACTION 'pgshard:0:decided'")
-	// Undecided: both prepared, no decision committed.
+	// Undecided: both prepared (the coordinator is, when its transaction
+	// made itself READ ONLY), no decision committed.
 	exec(coord, "BEGIN", `INSERT INTO pgshard_2pc_decisions (gid) VALUES ('pgshard:0:undecided')`,
 		fmt.Sprintf("INSERT INTO tp (k, note) VALUES (%d, 'undecided')", k[0]), "PREPARE TRANSACTION 'pgshard:0:undecided'")
 	exec(other, "BEGIN", fmt.Sprintf("INSERT INTO tp (k, note) VALUES (%d, 'undecided')", k[1]), "PREPARE TRANSACTION 'pgshard:0:undecided'")
