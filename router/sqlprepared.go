@@ -13,8 +13,7 @@ type SQLPrepared struct {
 	// extended-protocol statement (Router.Prepare).
 	Query string
 	// OIDs are PREPARE's declared parameter types, as Parse would carry
-	// them: 0 for a type left to the server, a type pgshard does not know
-	// as an OID no key type has.
+	// them; a type pgshard does not know is OIDOther.
 	OIDs []uint32
 	// Params are EXECUTE's arguments in text form, nil for NULL; Constant
 	// says whether every argument is a constant (else Params is nil).
@@ -78,9 +77,11 @@ func argText(n *pg.Node) ([]byte, bool) {
 	return []byte(constText(c)), true
 }
 
-// oidOther stands for a declared type pgshard has no use for: no key
-// compares exactly with it.
-const oidOther = 1<<32 - 1
+// OIDOther stands, in SQLPrepared.OIDs, for a declared type pgshard does
+// not know: no key compares exactly with it, and it is no real OID.
+const OIDOther = 1<<32 - 1
+
+const oidOther = OIDOther
 
 // typeOID is the OID of a PREPARE's parameter type among those key
 // comparisons know (keydomain.go), else oidOther.

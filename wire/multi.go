@@ -582,7 +582,13 @@ func (s *session) multiSimple(ctx context.Context, st *router.Statement) error {
 	if pe := s.multiAllowed(rt); pe != nil {
 		return s.refuse(pe)
 	}
-	results, err := s.runMulti(ctx, newMultiJob(rt, st.Text))
+	return s.answerMulti(ctx, rt, newMultiJob(rt, st.Text), st.Text)
+}
+
+// answerMulti runs job j over its shards and answers as a simple query:
+// the merged result and ReadyForQuery.
+func (s *session) answerMulti(ctx context.Context, rt *router.Route, j *multiJob, text string) error {
+	results, err := s.runMulti(ctx, j)
 	if err != nil {
 		var pe *pgError
 		if errors.As(err, &pe) && pe.Severity != "FATAL" {
@@ -598,7 +604,7 @@ func (s *session) multiSimple(ctx context.Context, st *router.Statement) error {
 	} else if err := s.writeAnswer(a, true, 0, len(a.rows)); err != nil {
 		return err
 	} else if rt.Plan != nil && (rt.Plan.Command == "LISTEN" || rt.Plan.Command == "UNLISTEN") {
-		s.trackListen(st.Text)
+		s.trackListen(text)
 	}
 	s.settleWrites()
 	s.maybeDetach()

@@ -45,6 +45,8 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 			return s.refuse(pe)
 		case op != nil && op.Kind == "DEALLOCATE":
 			return s.complete("DEALLOCATE")
+		case op != nil && op.Kind == "EXECUTE" && sqlOverShards(routed[0].Route):
+			return s.executeOverShards(ctx, routed[0].Route, stmt, op)
 		}
 		sqlOp, sqlStmt = op, stmt
 	}
@@ -213,6 +215,7 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 		}
 		s.sqlStmts[sqlOp.Name] = sqlStmt
 		sc.keepSQLStatement(sqlOp.Name, sqlStmt.prepare)
+		s.noteServerTypes(sc, sqlOp.Name, sqlStmt)
 	}
 	s.settleWrites()
 	s.maybeDetach()

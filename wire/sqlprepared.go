@@ -1,9 +1,14 @@
 package wire
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
+
+	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/pgshard/pgshard/internal/config"
 	"github.com/pgshard/pgshard/internal/sqltext"
@@ -17,15 +22,21 @@ import (
 // connection the client has then and is recorded; EXECUTE is routed by
 // the statement's plan with its constant arguments, and the PREPARE is
 // replayed first on a connection that lacks it (or holds another client's
-// statement of that name); DEALLOCATE is answered by pgshard. pg_dump
-// prepares its catalog queries this way.
+// statement of that name); an EXECUTE whose statement runs on several
+// shards runs it there as Parse/Bind/Execute, merged like any statement
+// over shards; DEALLOCATE is answered by pgshard. pg_dump prepares its
+// catalog queries this way.
 
 // sqlStatement is one client's SQL-level prepared statement.
 type sqlStatement struct {
 	prepare string   // the client's PREPARE, run as is where it is missing
 	query   string   // its statement, planned as an extended-protocol one
-	oids    []uint32 // its declared parameter types
-	plan    *router.Plan
+	oids    []uint32 // its declared parameter types (router.SQLPrepared.OIDs)
+	// serverOIDs are its parameter types as the server resolved them,
+	// read when oids holds a type pgshard does not know: running it over
+	// several shards sends them in Parse.
+	serverOIDs []uint32
+	plan       *router.Plan
 }
 
 // emulateSQLPrepared says whether pgshard keeps the session's SQL-level
@@ -79,10 +90,15 @@ func (s *session) sqlPrepared(st *router.Statement) (op *router.SQLPrepared, stm
 		switch {
 		case rt.Err != nil:
 			return nil, nil, routeError(rt.Err)
-		case rt.Kind != router.KindAny && rt.Kind != router.KindSession && !rt.Single():
-			return nil, nil, &pgError{Code: codeFeatureNotSupported,
-				Message: fmt.Sprintf("pgshard: SQL-level EXECUTE of a statement over several shards is not supported (%s)", parsed.Name),
-				Hint:    "Use protocol-level prepared statements (Parse/Bind/Execute, as drivers do), which pgshard runs and merges over shards."}
+		case sqlOverShards(rt):
+			// Run over the shards as Parse/Bind/Execute of the statement
+			// (executeOverShards), which needs the arguments' values and
+			// types.
+			if !parsed.Constant || slices.Contains(stmt.oids, router.OIDOther) && stmt.serverOIDs == nil {
+				return nil, nil, &pgError{Code: codeFeatureNotSupported,
+					Message: fmt.Sprintf("pgshard: EXECUTE %s runs over several shards, which needs constant arguments of types pgshard knows (integers, numeric, float8, text, varchar, uuid)", parsed.Name),
+					Hint:    "Pass constants, declare the parameters with those types, or use protocol-level prepared statements (Parse/Bind/Execute, as drivers do)."}
+			}
 		}
 		st.Route = rt
 		return &parsed, stmt, nil
@@ -147,4 +163,53 @@ func (sc *serverConn) keepSQLStatement(name, prepare string) {
 // quoteIdent quotes an identifier as PostgreSQL does.
 func quoteIdent(name string) string {
 	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
+}
+
+// executeOverShards runs a SQL-level EXECUTE whose statement runs on
+// several shards: the statement with the arguments bound, as a
+// protocol-level statement over those shards, merged as its plan says.
+// The answer is EXECUTE's: the statement's rows and command tag.
+func (s *session) executeOverShards(ctx context.Context, rt *router.Route, stmt *sqlStatement, op *router.SQLPrepared) error {
+	if pe := s.multiAllowed(rt); pe != nil {
+		return s.refuse(pe)
+	}
+	j := newMultiJob(rt, stmt.query)
+	j.bind = &pgproto3.Bind{Parameters: op.Params}
+	j.oids = stmt.oids
+	if slices.Contains(j.oids, router.OIDOther) {
+		j.oids = stmt.serverOIDs
+	}
+	return s.answerMulti(ctx, rt, j, stmt.query)
+}
+
+// noteServerTypes reads, on sc where the client's PREPARE just ran, the
+// parameter types the server gave statement name, when its declaration
+// names types pgshard does not know (a date, a domain, an array).
+func (s *session) noteServerTypes(sc *serverConn, name string, stmt *sqlStatement) {
+	if !slices.Contains(stmt.oids, router.OIDOther) {
+		return
+	}
+	rows, err := s.hiddenRows(sc, "SELECT parameter_types::pg_catalog.oid[]::pg_catalog.text FROM pg_catalog.pg_prepared_statements WHERE name = "+quoteLiteral(name))
+	if err != nil || len(rows) != 1 {
+		var pe *pgError
+		if err != nil && !errors.As(err, &pe) {
+			sc.broken = true
+		}
+		return
+	}
+	var oids []uint32
+	for _, f := range strings.Split(strings.Trim(rows[0], "{}"), ",") {
+		oid, err := strconv.ParseUint(f, 10, 32)
+		if err != nil {
+			return
+		}
+		oids = append(oids, uint32(oid))
+	}
+	stmt.serverOIDs = oids
+}
+
+// sqlOverShards says whether an EXECUTE's route runs its statement on
+// several shards.
+func sqlOverShards(rt *router.Route) bool {
+	return rt.Kind != router.KindAny && rt.Kind != router.KindSession && !rt.Single()
 }
