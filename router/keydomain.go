@@ -55,18 +55,28 @@ var (
 
 // castDomain is the domain of a cast to tn for a key of type kt.
 func castDomain(tn *pg.TypeName, kt shard.KeyType) domain {
-	if tn == nil || len(tn.ArrayBounds) > 0 || tn.Setof || tn.PctType {
+	name, typmod, ok := builtinType(tn)
+	if !ok {
 		return domOpaque
+	}
+	return nameDomain(name, typmod, kt)
+}
+
+// builtinType is the name of a scalar type as the parser spells built-in
+// ones (int8, float8, varchar), unqualified or in pg_catalog, and whether
+// it has a modifier; false for arrays, SETOF, %TYPE and other schemas.
+func builtinType(tn *pg.TypeName) (name string, typmod, ok bool) {
+	if tn == nil || len(tn.ArrayBounds) > 0 || tn.Setof || tn.PctType {
+		return "", false, false
 	}
 	names := tn.Names
 	if len(names) == 2 && names[0].GetString_().GetSval() == "pg_catalog" {
 		names = names[1:]
 	}
 	if len(names) != 1 {
-		return domOpaque
+		return "", false, false
 	}
-	typmod := len(tn.Typmods) > 0
-	return nameDomain(names[0].GetString_().GetSval(), typmod, kt)
+	return names[0].GetString_().GetSval(), len(tn.Typmods) > 0, true
 }
 
 // arrayCastDomain is the domain of the elements of a cast to an array

@@ -86,17 +86,11 @@ const oidOther = OIDOther
 // typeOID is the OID of a PREPARE's parameter type among those key
 // comparisons know (keydomain.go), else oidOther.
 func typeOID(tn *pg.TypeName) uint32 {
-	if tn == nil || len(tn.ArrayBounds) > 0 || len(tn.Typmods) > 0 {
+	name, typmod, ok := builtinType(tn)
+	if !ok || typmod {
 		return oidOther
 	}
-	names := tn.Names
-	if len(names) == 2 && names[0].GetString_().GetSval() == "pg_catalog" {
-		names = names[1:]
-	}
-	if len(names) != 1 {
-		return oidOther
-	}
-	switch names[0].GetString_().GetSval() {
+	switch name {
 	case "int2":
 		return oidInt2
 	case "int4":
