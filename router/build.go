@@ -2,6 +2,7 @@ package router
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
@@ -185,6 +186,9 @@ func (a *analyzer) decide(command string) *Plan {
 		case roleSharded:
 			if !r.derived {
 				sharded = append(sharded, r.name)
+				if !slices.Contains(p.keyed, r.table) {
+					p.keyed = append(p.keyed, r.table)
+				}
 			}
 		case roleLocal:
 			local = append(local, r.name)

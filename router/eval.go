@@ -158,6 +158,7 @@ func (p *Plan) routeInto(rt *Route, m *shard.Map, def shard.ShardID, v values, h
 		rt.Kind = KindShard
 		rt.Shards = rt.only(id)
 		rt.Merge = nil
+		rt.hinted = h.shardIndex >= 0
 		return rt
 	}
 	switch p.Kind {

@@ -315,3 +315,43 @@ func FuzzDecimalInteger(f *testing.F) {
 		}
 	})
 }
+
+// TestKeyProblemsRefuseKeyedRoutes: a table whose key column the servers
+// hold as another type than configured is not routed by its key (the
+// hash would be of the wrong value), while reads over every shard, hints
+// and other tables go on.
+func TestKeyProblemsRefuseKeyedRoutes(t *testing.T) {
+	r := testRouter(t)
+	var users *Table
+	for _, tab := range r.Schema().ShardedTables() {
+		if tab.Name == "users" {
+			users = tab
+		}
+	}
+	r.SetKeyProblems(map[*Table]string{users: "on shard s1 it is numeric"})
+	for _, tc := range []struct {
+		q       string
+		refused bool
+	}{
+		{"SELECT * FROM users WHERE user_id = 42", true},
+		{"INSERT INTO users (user_id) VALUES (1), (2), (3)", true},
+		{"COPY users (user_id) FROM STDIN", true},
+		{"SELECT * FROM users u JOIN orders o USING (user_id) WHERE o.user_id = 7", true},
+		{"SELECT count(*) FROM users", false},
+		{"/* pgshard: shard=1 */ SELECT * FROM users WHERE user_id = 42", false},
+		{"SELECT * FROM orders WHERE user_id = 42", false},
+	} {
+		rt := r.Simple(tc.q)[0].Route
+		if refused := rt.Err != nil && rt.Err.Code == codeDatatypeMismatch; refused != tc.refused {
+			t.Errorf("%s: %s, want refused %v", tc.q, rt.Describe(), tc.refused)
+		}
+	}
+	p := r.Prepare("SELECT * FROM users WHERE user_id = $1")
+	if rt := r.Bind(p, "", [][]byte{[]byte("42")}, nil); rt.Err == nil {
+		t.Errorf("Bind: %s, want refused", rt.Describe())
+	}
+	r.SetKeyProblems(nil)
+	if rt := r.Simple("SELECT * FROM users WHERE user_id = 42")[0].Route; rt.Err != nil {
+		t.Errorf("after the problem is cleared: %s", rt.Describe())
+	}
+}

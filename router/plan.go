@@ -114,6 +114,10 @@ type Plan struct {
 	// merged, should its key values land on several shards.
 	mergeErr string
 
+	// keyed: the sharded tables the statement reads or writes, whose key
+	// a route by shard may rely on (keycheck.go).
+	keyed []*Table
+
 	setop   bool // a UNION: pinned branches may be on different shards
 	keyless bool // refused only because no shard key was given
 
@@ -144,6 +148,8 @@ type Route struct {
 	// Target is a /* pgshard: target=primary|replica */ hint: where a read
 	// should run; "" leaves it to the read policy.
 	Target string
+	// hinted: a /* pgshard: shard=N */ hint chose the shard.
+	hinted bool
 	// NeedColumns is set, with a refusal, when the statement is an INSERT
 	// without a column list and the caller gave no KeyColumns for its
 	// table: read the table's column order and route again with it.
@@ -174,6 +180,7 @@ const (
 	codeInvalidParam        = "22023"
 	codeNullKey             = "23502"
 	codeInvalidRowCount     = "2201W" // invalid_row_count_in_limit_clause
+	codeDatatypeMismatch    = "42804"
 )
 
 func refuse(code, msg, hint string) *Plan {

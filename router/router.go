@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -20,6 +21,9 @@ type Router struct {
 	schema *Schema
 	maps   *shard.Holder
 	cache  *lru.Cache[string, *Plan]
+	// keyProblems: tables whose key column on the servers is not of the
+	// configured type (keycheck.go).
+	keyProblems atomic.Pointer[map[*Table]string]
 }
 
 // New returns a router over schema whose shard map is read from maps for
@@ -118,7 +122,7 @@ func (r *Router) routeNormalized(sc *scratch, m *shard.Map, text string, rt *Rou
 	if key != "" {
 		hints = append(hints, sessionKeyHint+key)
 	}
-	return p.routeInto(rt, m, r.schema.Default, values{lits: sc.n.Literals, text: text, keyCols: cols}, hints)
+	return r.checkKeys(p.routeInto(rt, m, r.schema.Default, values{lits: sc.n.Literals, text: text, keyCols: cols}, hints))
 }
 
 // planNormalized returns the plan of text, whose "n"-prefixed normalized
@@ -191,7 +195,7 @@ func (r *Router) BindWith(p *Plan, text string, ps Params, key string, cols KeyC
 	if key != "" {
 		hints = append(hints[:len(hints):len(hints)], sessionKeyHint+key)
 	}
-	return p.route(r.maps.Load(), r.schema.Default, values{lits: p.lits, params: ps.Values, formats: ps.Formats, oids: ps.OIDs, text: text, keyCols: cols}, hints)
+	return r.checkKeys(p.route(r.maps.Load(), r.schema.Default, values{lits: p.lits, params: ps.Values, formats: ps.Formats, oids: ps.OIDs, text: text, keyCols: cols}, hints))
 }
 
 // plan parses one statement and plans it; it never panics on bad input

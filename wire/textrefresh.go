@@ -20,22 +20,29 @@ const textOrderRefresh = time.Minute
 // refreshTextOrder reads each shard's collated columns again every
 // textOrderRefresh and after a session of this process ran DDL, until ctx
 // ends. Reading them on every merge would cost a round trip per query.
+// Each round, the first at start too, also checks the shard key columns
+// (checkKeyColumns).
 func (srv *Server) refreshTextOrder(ctx context.Context) {
 	t := time.NewTicker(textOrderRefresh)
 	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-srv.ddl.kick:
+	for first := true; ; first = false {
+		if !first {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			case <-srv.ddl.kick:
+			}
 		}
 		srv.ddl.mu.Lock()
 		waiting := srv.ddl.waiting
 		srv.ddl.waiting = nil
 		srv.ddl.mu.Unlock()
 		for _, db := range srv.databases() {
-			srv.readCollatedColumns(ctx, db)
+			if !first {
+				srv.readCollatedColumns(ctx, db) // the first connections read them
+			}
+			srv.checkKeyColumns(ctx, db)
 		}
 		for _, done := range waiting {
 			close(done)

@@ -91,6 +91,8 @@ databases:
         - {name: dumped_orders, key: user_id}
         - {name: pgbench_accounts, key: aid}
         - {name: pgbench_history, key: aid}
+        - {name: mistyped, key: k}
+        - {name: mistyped_text, key: k, key_type: text}
       reference_tables: [countries, dumped_countries]
 %s`, listen, strings.Join(extra, "\n"), pool, cluster.Password, shards)
 	}

@@ -1,0 +1,50 @@
+package sharding_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// TestMistypedKeyColumnsAreRefused: a sharded table whose key column on
+// the shards is not of the configured key type (numeric where bigint is
+// configured, text under a case-insensitive collation) would be hashed
+// by values the server does not hold equal, and keyed statements would
+// silently miss rows. pgshard reads the key columns after DDL (and every
+// minute), refuses keyed statements on such a table with 42804 naming the
+// column, keeps reads over every shard working, and routes again once the
+// column is fixed.
+func TestMistypedKeyColumnsAreRefused(t *testing.T) {
+	ctx := ctxFor(t, 2*time.Minute)
+	p := startPgshard(t)
+	conn := connect(t, p.DSN("app", "app-secret"))
+	mustExec(ctx, t, conn, `DROP TABLE IF EXISTS mistyped`, `DROP TABLE IF EXISTS mistyped_text`, `DROP COLLATION IF EXISTS ci`,
+		`CREATE TABLE mistyped (k numeric PRIMARY KEY, v int)`,
+		`CREATE COLLATION ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false)`,
+		`CREATE TABLE mistyped_text (k text COLLATE ci PRIMARY KEY)`)
+	refused := func(q string, want string) {
+		t.Helper()
+		_, err := conn.Exec(ctx, q)
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "42804" || !strings.Contains(pe.Message, want) {
+			t.Errorf("%s: %v, want 42804 saying %q", q, err, want)
+		}
+	}
+	refused(`SELECT * FROM mistyped WHERE k = 42`, "mistyped.k is numeric")
+	refused(`INSERT INTO mistyped (k, v) VALUES (1, 1), (2, 2)`, "mistyped.k is numeric")
+	refused(`SELECT * FROM mistyped_text WHERE k = 'Abc'`, "nondeterministic collation")
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM mistyped`, pgx.QueryExecModeSimpleProtocol).Scan(&n); err != nil {
+		t.Errorf("a read over every shard of the mistyped table: %v", err)
+	}
+	// Fixed through pgshard: keyed statements route again.
+	mustExec(ctx, t, conn, `ALTER TABLE mistyped ALTER COLUMN k TYPE bigint`)
+	if _, err := conn.Exec(ctx, `INSERT INTO mistyped (k, v) VALUES (1, 1), (2, 2)`); err != nil {
+		t.Errorf("after the column was fixed: %v", err)
+	}
+	mustExec(ctx, t, conn, `DROP TABLE mistyped`, `DROP TABLE mistyped_text`, `DROP COLLATION ci`)
+}
