@@ -92,6 +92,7 @@ func (srv *Server) checkKeyColumns(ctx context.Context, db *database) {
 		}
 	}
 	db.router.SetKeyProblems(problems)
+	db.dbm.KeyMismatches(len(problems))
 }
 
 // keyColumnProblem reads one row of keyColumnsQuery: the table and what

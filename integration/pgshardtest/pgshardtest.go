@@ -9,8 +9,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -183,4 +185,31 @@ func pgshardStacks() string {
 		}
 	}
 	return strings.Join(keep, "\n\n")
+}
+
+// Metric reads one series from the admin listener's /metrics, named as
+// the exposition format writes it (`name{label="v",...}`); the test fails
+// when it is missing.
+func (p *Proxy) Metric(t testing.TB, series string) float64 {
+	t.Helper()
+	resp, err := http.Get(p.Admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no %s in /metrics", series)
+	return 0
 }

@@ -4,10 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -154,7 +150,7 @@ func TestPrepareSimpleAnswersAsPostgres(t *testing.T) {
 
 	// What the operator sees: forms executed, prepared, refused.
 	for _, outcome := range []string{"executed", "prepared", "refused"} {
-		if n := formsMetric(t, p.Admin, outcome); n < 1 {
+		if n := p.Metric(t, `pgshard_server_forms_total{database="app",outcome="`+outcome+`"}`); n < 1 {
 			t.Errorf("pgshard_server_forms_total{outcome=%q} = %v, want some", outcome, n)
 		}
 	}
@@ -235,25 +231,6 @@ func writesInTransactions(ctx context.Context, t *testing.T, direct, proxied *pg
 	if a := exec(proxied, "SELECT count(*) FROM sf_log"); a.err != "" || !strings.Contains(fmt.Sprint(a.results), "|5,") {
 		t.Errorf("after the rollback: %v", a)
 	}
-}
-
-// formsMetric reads pgshard_server_forms_total of database app for outcome
-// from the admin listener.
-func formsMetric(t *testing.T, admin, outcome string) float64 {
-	t.Helper()
-	resp, err := http.Get(admin + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	re := regexp.MustCompile(`(?m)^pgshard_server_forms_total\{database="app",outcome="` + outcome + `"\} (\S+)$`)
-	m := re.FindSubmatch(body)
-	if m == nil {
-		t.Fatalf("no pgshard_server_forms_total for %s in /metrics", outcome)
-	}
-	v, _ := strconv.ParseFloat(string(m[1]), 64)
-	return v
 }
 
 // TestPrepareSimpleNoticesOnce: a notice the server raises while parsing

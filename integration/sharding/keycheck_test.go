@@ -41,6 +41,9 @@ func TestMistypedKeyColumnsAreRefused(t *testing.T) {
 	if err := conn.QueryRow(ctx, `SELECT count(*) FROM mistyped`, pgx.QueryExecModeSimpleProtocol).Scan(&n); err != nil {
 		t.Errorf("a read over every shard of the mistyped table: %v", err)
 	}
+	if got := p.Metric(t, `pgshard_key_column_mismatches{database="app"}`); got != 2 {
+		t.Errorf("pgshard_key_column_mismatches = %v, want 2", got)
+	}
 	// Fixed through pgshard: keyed statements route again.
 	mustExec(ctx, t, conn, `ALTER TABLE mistyped ALTER COLUMN k TYPE bigint`)
 	if _, err := conn.Exec(ctx, `INSERT INTO mistyped (k, v) VALUES (1, 1), (2, 2)`); err != nil {

@@ -142,11 +142,12 @@ var LatencyBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .02
 type Registry struct {
 	reg *prometheus.Registry
 
-	statements *prometheus.CounterVec   // database, kind, target
-	latency    *prometheus.HistogramVec // database, kind
-	forms      *prometheus.CounterVec   // database, outcome
-	twoPhase   [numOutcomes]prometheus.Counter
-	resolved   [numDecisions]prometheus.Counter
+	statements    *prometheus.CounterVec   // database, kind, target
+	latency       *prometheus.HistogramVec // database, kind
+	forms         *prometheus.CounterVec   // database, outcome
+	keyMismatches *prometheus.GaugeVec     // database
+	twoPhase      [numOutcomes]prometheus.Counter
+	resolved      [numDecisions]prometheus.Counter
 
 	pulled *pulled
 
@@ -171,12 +172,16 @@ func New() *Registry {
 			Name: "pgshard_server_forms_total",
 			Help: "Simple queries run as server-side prepared statements (pool.prepare_simple), by database and outcome: executed, prepared (a Parse was sent first), refused (the server refused the form before it ran; the query ran as sent).",
 		}, []string{"database", "outcome"}),
+		keyMismatches: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "pgshard_key_column_mismatches",
+			Help: "Sharded tables whose key column on some shard is not of the configured key_type (or is missing): statements routed by their key are refused until it is fixed. Alert on > 0.",
+		}, []string{"database"}),
 		pulled: &pulled{},
 		dbs:    map[string]*Database{},
 	}
 	twoPhase := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "pgshard_two_phase_commits_total",
-		Help: "Two-phase commits of transactions that wrote on several shards, by outcome: committed, rolled_back (a PREPARE failed), unknown (the client got 08007; the resolver finishes it).",
+		Help: "Two-phase commits of transactions that wrote on several shards, by outcome: committed, rolled_back (a PREPARE or the coordinator's commit failed), unknown (the client got 08007; the resolver finishes it).",
 	}, []string{"outcome"})
 	for o := range numOutcomes {
 		r.twoPhase[o] = twoPhase.WithLabelValues(o.String())
@@ -189,7 +194,7 @@ func New() *Registry {
 		r.resolved[d] = resolved.WithLabelValues(d.String())
 	}
 	r.reg.MustRegister(
-		r.statements, r.latency, r.forms, twoPhase, resolved, r.pulled,
+		r.statements, r.latency, r.forms, r.keyMismatches, twoPhase, resolved, r.pulled,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -252,6 +257,7 @@ func (r *Registry) Database(name string) *Database {
 	for o := range numForms {
 		d.forms[o] = r.forms.WithLabelValues(name, o.String())
 	}
+	d.keyMismatches = r.keyMismatches.WithLabelValues(name)
 	r.dbs[name] = d
 	return d
 }
@@ -259,9 +265,19 @@ func (r *Registry) Database(name string) *Database {
 // Database is one database's curried metric children. Its methods are
 // safe for concurrent use and do not allocate.
 type Database struct {
-	statements [numKinds][numTargets]prometheus.Counter
-	latency    [numKinds]prometheus.Observer
-	forms      [numForms]prometheus.Counter
+	statements    [numKinds][numTargets]prometheus.Counter
+	latency       [numKinds]prometheus.Observer
+	forms         [numForms]prometheus.Counter
+	keyMismatches prometheus.Gauge
+}
+
+// KeyMismatches sets how many sharded tables' key columns do not match
+// the configuration.
+func (d *Database) KeyMismatches(n int) {
+	if d == nil {
+		return
+	}
+	d.keyMismatches.Set(float64(n))
 }
 
 // ServerForm counts one simple query's server form ending as o.
