@@ -83,15 +83,18 @@ type Plan struct {
 	// (SessionEffectsOf tells). Found when the plan is made, so a cached
 	// plan spares the session that scan.
 	SessionEffects bool
-	Tables         []string
-	Class          []Pin // KindShard: the key constraints; all must resolve to shards
-	Insert         *insertSplit
-	Copy           *CopyIn
-	Cursor         *Cursor     // KindCursor
-	Merge          *merge.Spec // KindScatter/KindShard across shards: how to merge
-	LimitSrc       *Source     // merge limit from a value
-	OffSrc         *Source     // merge offset from a value
-	ShardSQL       string      // the text to send to each shard when it differs from the client's
+	// Notifies: the text mentions pg_notify, which, like NOTIFY, keeps a
+	// transaction from being prepared on the shard it runs on.
+	Notifies bool
+	Tables   []string
+	Class    []Pin // KindShard: the key constraints; all must resolve to shards
+	Insert   *insertSplit
+	Copy     *CopyIn
+	Cursor   *Cursor     // KindCursor
+	Merge    *merge.Spec // KindScatter/KindShard across shards: how to merge
+	LimitSrc *Source     // merge limit from a value
+	OffSrc   *Source     // merge offset from a value
+	ShardSQL string      // the text to send to each shard when it differs from the client's
 	// Move, for INSERT ... SELECT into a sharded table from rows that are
 	// not sharded (KindCopyIn): pgshard reads the SELECT's rows on the
 	// shard holding them and splits them over the shards as a COPY.

@@ -221,6 +221,7 @@ func (r *Router) plan(text string, lits []sqltext.Literal, simple bool) *Plan {
 		p.server = planServerForm(tree.Stmts[0].Stmt, lits)
 	}
 	p.SessionEffects = MentionsSessionEffects(text)
+	p.Notifies = sqltext.IndexFold(text, "pg_notify") >= 0
 	return p
 }
 

@@ -220,6 +220,9 @@ func (s *session) bind(ctx context.Context, body []byte) error {
 	if err := s.serverFor(ctx, st, id); err != nil || s.sc == nil {
 		return err // nil: the batch failed and the client was told
 	}
+	if st.plan.Notifies {
+		s.noteNotify(s.sc)
+	}
 	// Rewrite only the statement name; parameters pass through as bytes.
 	out := s.scratch[:0]
 	out = append(out, portal...)

@@ -183,6 +183,19 @@ func (s *session) observe(sc *serverConn, stmts []string) {
 func (s *session) observeRouted(sc *serverConn, routed []router.Statement) {
 	s.observeEach(sc, len(routed), func(i int) string { return routed[i].Text },
 		func(i int) bool { return routed[i].Route.Plan != nil && routed[i].Route.Plan.SessionEffects }, true)
+	for i := range routed {
+		if p := routed[i].Route.Plan; p != nil && p.Notifies && !s.sawError {
+			s.noteNotify(sc)
+		}
+	}
+}
+
+// noteNotify records that the open transaction sent a notification on
+// sc's shard (see txNotified).
+func (s *session) noteNotify(sc *serverConn) {
+	if id := s.shardOf(sc); s.txStatus == 'T' && !slices.Contains(s.txNotified, id) {
+		s.txNotified = append(s.txNotified, id)
+	}
 }
 
 // observeEach is observe's work; recordTx adds the SETs run inside a
@@ -217,9 +230,7 @@ func (s *session) observeEach(sc *serverConn, n int, stmt func(int) string, effe
 				s.listening = false
 			}
 		case words.Is(0, "notify"):
-			if id := s.shardOf(sc); s.txStatus == 'T' && !slices.Contains(s.txNotified, id) {
-				s.txNotified = append(s.txNotified, id)
-			}
+			s.noteNotify(sc)
 		case savepointTag(words) != "":
 			if recordTx && s.txStatus == 'T' {
 				s.noteTxSet(st) // replayed in order with the SETs

@@ -116,3 +116,21 @@ func TestListenNotifyAcrossShards(t *testing.T) {
 		t.Fatalf("after UNLISTEN *: got %v, %v", n, err)
 	}
 }
+
+// TestPgNotifyInATransactionOverShards: pg_notify() runs on the default
+// shard; in a transaction that also wrote on two other shards, that shard
+// is the one that cannot be prepared, so it commits in one phase as the
+// coordinator, even when it is not the lowest shard.
+func TestPgNotifyInATransactionOverShards(t *testing.T) {
+	ctx := ctxFor(t, time.Minute)
+	p := pgshardOverNewDatabase(t, "notifydb", "", "      default_shard: s2\n      tables:\n        - {name: txn, key: k}")
+	conn := connect(t, p.DSN("app", "app-secret"))
+	k := keysOnShards(98000)
+	mustExec(ctx, t, conn, `CREATE TABLE txn (k bigint PRIMARY KEY)`,
+		`BEGIN`, fmt.Sprintf(`INSERT INTO txn VALUES (%d)`, k[0]), fmt.Sprintf(`INSERT INTO txn VALUES (%d)`, k[1]),
+		`SELECT pg_notify('jobs', 'from a function')`, `COMMIT`)
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM txn`).Scan(&n); err != nil || n != 2 {
+		t.Errorf("after the commit: %d rows (%v), want 2", n, err)
+	}
+}
