@@ -24,8 +24,8 @@ type values struct {
 	keyCols KeyColumns
 }
 
-// point hashes one key value of type t: errNoKey when it equals no key,
-// errAnyKey when it may equal several (see keydomain.go).
+// point hashes one key value of type t: ErrNoKey when it equals no key,
+// ErrAnyKey when it may equal several (see keydomain.go).
 func (v *values) point(s Source, t shard.KeyType) (shard.Point, error) {
 	if s.Param > 0 {
 		i := s.Param - 1
@@ -39,7 +39,7 @@ func (v *values) point(s Source, t shard.KeyType) (shard.Point, error) {
 		if i < len(v.oids) {
 			var ok bool
 			if d, as, ok = s.typed(oidDomain(v.oids[i], t)); !ok {
-				return 0, errAnyKey
+				return 0, ErrAnyKey
 			}
 		}
 		if i < len(v.formats) && v.formats[i] == 1 {
@@ -65,11 +65,11 @@ func (v *values) point(s Source, t shard.KeyType) (shard.Point, error) {
 		switch {
 		case err == nil || s.cast:
 			if err != nil && strings.ContainsAny(val, ".eE") && !strings.Contains(val, "x") {
-				return 0, errAnyKey
+				return 0, ErrAnyKey
 			}
 			return p, err
 		case errors.Is(err, shard.ErrKeyOutOfRange):
-			return 0, errNoKey
+			return 0, ErrNoKey
 		}
 		return pointIn(t, domNumeric, val)
 	}
@@ -220,11 +220,11 @@ func (p *Plan) routeInto(rt *Route, m *shard.Map, def shard.ShardID, v values, h
 					pt, err = v.point(s, pin.Table.KeyType)
 				}
 				switch {
-				case s.assign && (errors.Is(err, errNoKey) || errors.Is(err, errAnyKey)):
+				case s.assign && (errors.Is(err, ErrNoKey) || errors.Is(err, ErrAnyKey)):
 					return refuseRoute(rt, keyError(pin.Table, err))
-				case errors.Is(err, shard.ErrNullKey), errors.Is(err, errNoKey):
+				case errors.Is(err, shard.ErrNullKey), errors.Is(err, ErrNoKey):
 					continue // matches no row anywhere
-				case errors.Is(err, errAnyKey):
+				case errors.Is(err, ErrAnyKey):
 					for _, id := range m.Shards() {
 						add(id)
 					}
@@ -298,10 +298,10 @@ func keyError(t *Table, err error) *Error {
 	// key it gets.
 	hint := fmt.Sprintf("Send the key as a value of the key's type (%s).", t.KeyType)
 	switch {
-	case errors.Is(err, errNoKey):
+	case errors.Is(err, ErrNoKey):
 		return &Error{Code: codeFeatureNotSupported, Hint: hint,
 			Message: fmt.Sprintf("pgshard: the value for shard key %s.%s is not a value of its type (a fraction, or out of range), so pgshard cannot tell which key the row would get", t, t.Key)}
-	case errors.Is(err, errAnyKey):
+	case errors.Is(err, ErrAnyKey):
 		return &Error{Code: codeFeatureNotSupported, Hint: hint,
 			Message: fmt.Sprintf("pgshard: cannot tell which value of shard key %s.%s the row would get: the value is converted from another type", t, t.Key)}
 	}

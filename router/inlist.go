@@ -51,7 +51,7 @@ func (v *values) points(s Source, t shard.KeyType) ([]shard.Point, error) {
 	}
 	d, as, ok := s.typed(od, declared)
 	if !ok {
-		return nil, errAnyKey
+		return nil, ErrAnyKey
 	}
 	out := make([]shard.Point, 0, len(elems))
 	for _, e := range elems {
@@ -65,7 +65,7 @@ func (v *values) points(s Source, t shard.KeyType) ([]shard.Point, error) {
 			p, err = pointIn(t, d, string(e))
 		}
 		switch {
-		case errors.Is(err, errNoKey):
+		case errors.Is(err, ErrNoKey):
 			continue
 		case err != nil:
 			return nil, err

@@ -44,13 +44,15 @@ const (
 	domOpaque
 )
 
+// A key value's point may instead be one of these (KeyPlacement.Err says
+// which, for explanations).
 var (
-	// errNoKey: the value equals no key value, so it matches no row on
+	// ErrNoKey: the value equals no key value, so it matches no row on
 	// any shard (42.5 against an integer key).
-	errNoKey = errors.New("the value equals no shard key value")
-	// errAnyKey: the value may equal several key values, or pgshard cannot
+	ErrNoKey = errors.New("the value equals no shard key value")
+	// ErrAnyKey: the value may equal several key values, or pgshard cannot
 	// tell which: only every shard answers exactly.
-	errAnyKey = errors.New("the value's type does not tell which shard key value it equals")
+	ErrAnyKey = errors.New("the value's type does not tell which shard key value it equals")
 )
 
 // castDomain is the domain of a cast to tn for a key of type kt.
@@ -226,7 +228,7 @@ func pointIn(t shard.KeyType, d domain, s string) (shard.Point, error) {
 	case domText:
 		p, err := shard.PointFromText(t, s)
 		if err != nil {
-			return 0, errNoKey
+			return 0, ErrNoKey
 		}
 		return p, nil
 	case domNumeric:
@@ -242,7 +244,7 @@ func pointIn(t shard.KeyType, d domain, s string) (shard.Point, error) {
 		}
 		return floatPoint(f)
 	}
-	return 0, errAnyKey
+	return 0, ErrAnyKey
 }
 
 // pointInBinary is the point of a binary-format parameter of domain as
@@ -272,7 +274,7 @@ func pointInBinary(t shard.KeyType, d, as domain, b []byte) (shard.Point, error)
 		}
 		return floatPoint(math.Float64frombits(binary.BigEndian.Uint64(b)))
 	}
-	return 0, errAnyKey
+	return 0, ErrAnyKey
 }
 
 // exactFloat: every integer of smaller magnitude is exactly one float8.
@@ -281,7 +283,7 @@ const exactFloat = 1 << 53
 // intPoint is the point of integer key v compared in domain d.
 func intPoint(v int64, d domain) (shard.Point, error) {
 	if d == domFloat8 && (v >= exactFloat || v <= -exactFloat) {
-		return 0, errAnyKey
+		return 0, ErrAnyKey
 	}
 	return shard.HashInt(v), nil
 }
@@ -289,15 +291,15 @@ func intPoint(v int64, d domain) (shard.Point, error) {
 func floatPoint(f float64) (shard.Point, error) {
 	switch {
 	case math.IsNaN(f) || math.IsInf(f, 0) || f != math.Trunc(f):
-		return 0, errNoKey
+		return 0, ErrNoKey
 	case f >= exactFloat || f <= -exactFloat:
-		return 0, errAnyKey
+		return 0, ErrAnyKey
 	}
 	return shard.HashInt(int64(f)), nil
 }
 
 // decimalInteger reads numeric input (digits with an optional point and
-// exponent, NaN, Infinity) as the integer it equals: errNoKey when it is
+// exponent, NaN, Infinity) as the integer it equals: ErrNoKey when it is
 // not an integer or does not fit in bigint, so no integer key equals it.
 // Integers in other notations (0x2A) go to the integer parser.
 func decimalInteger(s string) (int64, error) {
@@ -310,12 +312,12 @@ func decimalInteger(s string) (int64, error) {
 	}
 	switch strings.ToLower(body) {
 	case "nan", "infinity", "inf":
-		return 0, errNoKey
+		return 0, ErrNoKey
 	}
 	if !strings.ContainsAny(body, ".eE") || strings.HasPrefix(body, "0x") || strings.HasPrefix(body, "0X") {
 		p, err := shard.ParseInt(t)
 		if errors.Is(err, shard.ErrKeyOutOfRange) {
-			return 0, errNoKey
+			return 0, ErrNoKey
 		}
 		return p, err
 	}
@@ -339,17 +341,17 @@ func decimalInteger(s string) (int64, error) {
 	}
 	if scale < 0 {
 		if -scale > len(digits) || strings.Trim(digits[len(digits)+scale:], "0") != "" {
-			return 0, errNoKey // a fraction remains
+			return 0, ErrNoKey // a fraction remains
 		}
 		digits, scale = digits[:len(digits)+scale], 0
 	}
 	if len(digits)+scale > 19 {
-		return 0, errNoKey // beyond bigint
+		return 0, ErrNoKey // beyond bigint
 	}
 	digits += strings.Repeat("0", scale)
 	u, err := strconv.ParseUint(digits, 10, 64)
 	if err != nil || !neg && u > math.MaxInt64 || neg && u > 1<<63 {
-		return 0, errNoKey
+		return 0, ErrNoKey
 	}
 	if neg {
 		return int64(-u), nil
@@ -374,7 +376,7 @@ func numericBinaryInteger(b []byte) (int64, error) {
 	switch sign {
 	case 0x0000, 0x4000:
 	case 0xC000, 0xD000, 0xF000: // NaN, +Infinity, -Infinity
-		return 0, errNoKey
+		return 0, ErrNoKey
 	default:
 		return 0, bad
 	}
@@ -386,18 +388,18 @@ func numericBinaryInteger(b []byte) (int64, error) {
 		}
 		if i > weight {
 			if dig != 0 {
-				return 0, errNoKey // a fraction
+				return 0, ErrNoKey // a fraction
 			}
 			continue
 		}
 		if u > (math.MaxUint64-dig)/10000 {
-			return 0, errNoKey
+			return 0, ErrNoKey
 		}
 		u = u*10000 + dig
 	}
 	for i := max(ndigits, 0); i <= weight; i++ { // trailing zero groups
 		if u > math.MaxUint64/10000 {
-			return 0, errNoKey
+			return 0, ErrNoKey
 		}
 		u *= 10000
 	}
@@ -407,5 +409,5 @@ func numericBinaryInteger(b []byte) (int64, error) {
 	case sign == 0 && u <= math.MaxInt64:
 		return int64(u), nil
 	}
-	return 0, errNoKey
+	return 0, ErrNoKey
 }

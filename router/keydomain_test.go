@@ -87,49 +87,49 @@ func TestKeyValuesOfOtherTypes(t *testing.T) {
 		{eq, bin(float8Bytes(-7), oidFloat8), key(-7), nil},
 		{eq, text("42.0", oidFloat8), key(42), nil},
 		{eq, text(" 4.2e1 ", oidFloat8), key(42), nil},
-		{eq, text("42.5", oidFloat8), 0, errNoKey},
-		{eq, text("NaN", oidFloat8), 0, errNoKey},
-		{eq, bin(float8Bytes(math.Inf(-1)), oidFloat8), 0, errNoKey},
-		{eq, bin(float8Bytes(1<<53), oidFloat8), 0, errAnyKey},
-		{eq, text("1e20", oidFloat8), 0, errAnyKey},
+		{eq, text("42.5", oidFloat8), 0, ErrNoKey},
+		{eq, text("NaN", oidFloat8), 0, ErrNoKey},
+		{eq, bin(float8Bytes(math.Inf(-1)), oidFloat8), 0, ErrNoKey},
+		{eq, bin(float8Bytes(1<<53), oidFloat8), 0, ErrAnyKey},
+		{eq, text("1e20", oidFloat8), 0, ErrAnyKey},
 		// numeric: Python's Decimal, BigDecimal.
 		{eq, text("42.000", oidNumeric), key(42), nil},
-		{eq, text("-0.5", oidNumeric), 0, errNoKey},
-		{eq, text("1e30", oidNumeric), 0, errNoKey},
+		{eq, text("-0.5", oidNumeric), 0, ErrNoKey},
+		{eq, text("1e30", oidNumeric), 0, ErrNoKey},
 		{eq, bin(numericBytes(42, 0), oidNumeric), key(42), nil},
 		{eq, bin(numericBytes(12340000, 2), oidNumeric), key(12340000), nil},
 		{eq, bin(numericBytes(-98765432100, 0), oidNumeric), key(-98765432100), nil},
-		{eq, bin(numericFraction, oidNumeric), 0, errNoKey},
+		{eq, bin(numericFraction, oidNumeric), 0, ErrNoKey},
 		// text and types whose equality does not pin one key.
 		{eq, text("42", oidText), key(42), nil},
-		{eq, text("forty-two", oidText), 0, errNoKey},
-		{eq, text("t", 16), 0, errAnyKey},    // boolean
-		{eq, text("42", 700), 0, errAnyKey},  // real: one float4 equals many keys
-		{eq, text("42", 1042), 0, errAnyKey}, // bpchar
+		{eq, text("forty-two", oidText), 0, ErrNoKey},
+		{eq, text("t", 16), 0, ErrAnyKey},    // boolean
+		{eq, text("42", 700), 0, ErrAnyKey},  // real: one float4 equals many keys
+		{eq, text("42", 1042), 0, ErrAnyKey}, // bpchar
 		// Casts in the statement: an untyped parameter takes the cast's type.
 		{"SELECT * FROM users WHERE user_id = $1::float8", bin(float8Bytes(42), 0), key(42), nil},
-		{"SELECT * FROM users WHERE user_id = $1::float8", text("42.5", 0), 0, errNoKey},
+		{"SELECT * FROM users WHERE user_id = $1::float8", text("42.5", 0), 0, ErrNoKey},
 		{"SELECT * FROM users WHERE user_id = $1::bigint", text("42", oidInt4), key(42), nil},
-		{"SELECT * FROM users WHERE user_id = $1::bigint", bin(float8Bytes(42.5), oidFloat8), 0, errAnyKey}, // rounds
+		{"SELECT * FROM users WHERE user_id = $1::bigint", bin(float8Bytes(42.5), oidFloat8), 0, ErrAnyKey}, // rounds
 		{"SELECT * FROM users WHERE user_id = $1::text::bigint", text("42", 0), key(42), nil},
 		{"SELECT * FROM users WHERE user_id::text = $1", bin([]byte("42"), 0), key(42), nil},
 		{"SELECT * FROM users WHERE user_id::float8 = $1", bin(float8Bytes(42), 0), key(42), nil},
-		{"SELECT * FROM users WHERE user_id::float8 = $1", bin(float8Bytes(42.25), 0), 0, errNoKey},
+		{"SELECT * FROM users WHERE user_id::float8 = $1", bin(float8Bytes(42.25), 0), 0, ErrNoKey},
 		// Literals: a number's own type is how it is written.
 		{"SELECT * FROM users WHERE user_id = 42.0", Params{}, key(42), nil},
 		{"SELECT * FROM users WHERE user_id = 4.2e1", Params{}, key(42), nil},
 		{"SELECT * FROM users WHERE user_id = -42.00", Params{}, key(-42), nil},
-		{"SELECT * FROM users WHERE user_id = 42.5", Params{}, 0, errNoKey},
-		{"SELECT * FROM users WHERE user_id = 99999999999999999999", Params{}, 0, errNoKey},
-		{"SELECT * FROM users WHERE user_id = 42.5::bigint", Params{}, 0, errAnyKey}, // 43 on the server
+		{"SELECT * FROM users WHERE user_id = 42.5", Params{}, 0, ErrNoKey},
+		{"SELECT * FROM users WHERE user_id = 99999999999999999999", Params{}, 0, ErrNoKey},
+		{"SELECT * FROM users WHERE user_id = 42.5::bigint", Params{}, 0, ErrAnyKey}, // 43 on the server
 		{"SELECT * FROM users WHERE user_id = '42'::numeric", Params{}, key(42), nil},
 		{"SELECT * FROM users WHERE user_id = 42::float8", Params{}, key(42), nil},
-		{"SELECT * FROM users WHERE user_id = 9007199254740993::float8", Params{}, 0, errAnyKey},
-		{"SELECT * FROM users WHERE user_id::float8 = 42.5", Params{}, 0, errNoKey},
+		{"SELECT * FROM users WHERE user_id = 9007199254740993::float8", Params{}, 0, ErrAnyKey},
+		{"SELECT * FROM users WHERE user_id::float8 = 42.5", Params{}, 0, ErrNoKey},
 		{"SELECT * FROM users WHERE user_id::numeric = 42.0", Params{}, key(42), nil},
 		{"SELECT * FROM users WHERE user_id::text = '42'", Params{}, key(42), nil},
-		{"SELECT * FROM users WHERE user_id::text = 'abc'", Params{}, 0, errNoKey},
-		{"SELECT * FROM sessions WHERE token::text = 'not a uuid'", Params{}, 0, errNoKey},
+		{"SELECT * FROM users WHERE user_id::text = 'abc'", Params{}, 0, ErrNoKey},
+		{"SELECT * FROM sessions WHERE token::text = 'not a uuid'", Params{}, 0, ErrNoKey},
 		{"SELECT * FROM sessions WHERE token = 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11'::text::uuid", Params{},
 			shard.HashUUID([16]byte{0xa0, 0xee, 0xbc, 0x99, 0x9c, 0x0b, 0x4e, 0xf8, 0xbb, 0x6d, 0x6b, 0xb9, 0xbd, 0x38, 0x0a, 0x11}), nil},
 	} {
@@ -155,7 +155,7 @@ func TestUntypedParameterInAList(t *testing.T) {
 		wantErr error
 	}{
 		{"SELECT * FROM users WHERE user_id IN ($1, 2.5)", "42.0", shard.HashInt(42), nil},
-		{"SELECT * FROM users WHERE user_id = ANY(ARRAY[$1, 7::numeric])", "42.5", 0, errNoKey},
+		{"SELECT * FROM users WHERE user_id = ANY(ARRAY[$1, 7::numeric])", "42.5", 0, ErrNoKey},
 		{"SELECT * FROM users WHERE user_id IN ($1, 7)", "42", shard.HashInt(42), nil},
 	} {
 		p := r.Prepare(tc.q)
@@ -282,8 +282,8 @@ func TestKeyValueEncodingsAgree(t *testing.T) {
 			check("float8 text", p, err)
 			p, err = pointInBinary(shard.KeyInt, domFloat8, domKey, binary.BigEndian.AppendUint64(nil, uint64(v)))
 			check("bigint compared in float8", p, err)
-		} else if _, err := pointInBinary(shard.KeyInt, domFloat8, domKey, binary.BigEndian.AppendUint64(nil, uint64(v))); !errors.Is(err, errAnyKey) {
-			t.Fatalf("%d compared in float8: err %v, want errAnyKey (several keys are that float8)", v, err)
+		} else if _, err := pointInBinary(shard.KeyInt, domFloat8, domKey, binary.BigEndian.AppendUint64(nil, uint64(v))); !errors.Is(err, ErrAnyKey) {
+			t.Fatalf("%d compared in float8: err %v, want ErrAnyKey (several keys are that float8)", v, err)
 		}
 	}
 }
@@ -310,8 +310,8 @@ func FuzzDecimalInteger(f *testing.F) {
 		switch {
 		case err == nil && (!integral || r.Num().Int64() != got):
 			t.Fatalf("decimalInteger(%q) = %d, want %v", s, got, r)
-		case errors.Is(err, errNoKey) && integral:
-			t.Fatalf("decimalInteger(%q): errNoKey, but it is the integer %v", s, r)
+		case errors.Is(err, ErrNoKey) && integral:
+			t.Fatalf("decimalInteger(%q): ErrNoKey, but it is the integer %v", s, r)
 		}
 	})
 }

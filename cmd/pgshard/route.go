@@ -165,6 +165,10 @@ func keys(b *strings.Builder, d *config.Database, r *router.Router, st router.St
 	for _, k := range r.Keys(st.Text) {
 		g := group{int(k.Shard), "?", k.Table.String() + "." + k.Table.Key}
 		switch {
+		case errors.Is(k.Err, router.ErrNoKey):
+			g.where = "no shard (the value equals no key value: it matches no row)"
+		case errors.Is(k.Err, router.ErrAnyKey):
+			g.where = "every shard (the value may equal several key values)"
 		case k.Err != nil:
 			g.where = "(" + k.Err.Error() + ")"
 		case k.Shard >= 0:

@@ -80,6 +80,16 @@ func TestRoute(t *testing.T) {
 				"shard 0 (s0): INSERT INTO users (user_id, name) VALUES (1, 'b')"},
 		},
 		{
+			name: "key compared in numeric: matches no row",
+			sql:  "SELECT * FROM users WHERE user_id = 42.5",
+			want: []string{"keys on no shard (the value equals no key value: it matches no row): users.user_id = 42.5\n"},
+		},
+		{
+			name: "key compared in float8 past 2^53: every shard",
+			sql:  "SELECT * FROM users WHERE user_id::float8 = 1e17",
+			want: []string{"shards: s0, s1\n", "keys on every shard (the value may equal several key values): users.user_id = 1e17\n"},
+		},
+		{
 			name: "unsharded table on the default shard",
 			sql:  "SELECT * FROM app_settings",
 			want: []string{"route: default\n", "shards: s0\n"},
