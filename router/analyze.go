@@ -141,6 +141,11 @@ func (a *analyzer) source(n *pg.Node) (Source, bool) {
 		}
 		loc := int(c.Location)
 		for i, l := range a.lits {
+			if sv := c.GetSval(); l.Pos == loc && sv != nil && sv.Sval != l.Value {
+				// 'ab' and 'c' on the next line are one string, 'abc':
+				// the statement's own constant is the value.
+				break
+			}
 			if l.Pos == loc {
 				return Source{Lit: i}, true
 			}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pgshard/pgshard/internal/config"
 	"github.com/pgshard/pgshard/shard"
 )
 
@@ -353,5 +354,38 @@ func TestKeyProblemsRefuseKeyedRoutes(t *testing.T) {
 	r.SetKeyProblems(nil)
 	if rt := r.Simple("SELECT * FROM users WHERE user_id = 42")[0].Route; rt.Err != nil {
 		t.Errorf("after the problem is cleared: %s", rt.Describe())
+	}
+}
+
+// TestStringContinuationIsOneKey: 'ab' followed by 'c' on the next line is
+// one string, 'abc', in SQL; its key is that whole value, not the first
+// piece the scan sees.
+func TestStringContinuationIsOneKey(t *testing.T) {
+	d := &config.Database{
+		Shards: []config.Shard{{Name: "s0"}, {Name: "s1"}, {Name: "s2"}},
+		Sharding: config.Sharding{
+			Tables:       []config.ShardedTable{{Name: "words", Key: "w", KeyType: "text"}},
+			DefaultShard: "s0",
+		},
+	}
+	s, err := NewSchema(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := New(s, shard.NewHolder(shard.EqualMap(3)), 1000)
+	m := shard.EqualMap(3)
+	want := m.Lookup(shard.HashText("abc"))
+	if m.Lookup(shard.HashText("ab")) == want {
+		t.Fatal("pick keys whose pieces land on another shard than the whole")
+	}
+	for _, q := range []string{
+		"SELECT * FROM words WHERE w = 'ab'\n'c'",
+		"INSERT INTO words (w) VALUES ('ab'\n'c')",
+		"SELECT * FROM words WHERE w IN ('ab'\n'c')",
+		"SELECT * FROM words WHERE w = 'ab'\n'c'", // again, from the cache
+	} {
+		if rt := r.Simple(q)[0].Route; rt.Err != nil || !slices.Equal(rt.Shards, []shard.ShardID{want}) {
+			t.Errorf("%q: %s, want shard %d (the key 'abc')", q, rt.Describe(), want)
+		}
 	}
 }

@@ -39,6 +39,7 @@ func corpus() []query {
 		q(`SELECT name FROM users WHERE user_id = ANY(ARRAY[5, 6, 7])`, false),
 		q(`SELECT name FROM users WHERE user_id = 8 OR user_id = 9`, false),
 		// Keys compared in another type: numeric, float8, text.
+		q("SELECT * FROM users WHERE user_id = '4'\n'2'", false), // one string, '42'
 		q(`SELECT * FROM users WHERE user_id = 42.0`, false),
 		q(`SELECT * FROM users WHERE user_id = 42.5`, false),
 		q(`SELECT * FROM users WHERE user_id = 99999999999999999999`, false),
