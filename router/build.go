@@ -89,6 +89,12 @@ func (s *Schema) build(stmt *pg.Node, lits []sqltext.Literal, version int32) *Pl
 		return &Plan{Kind: KindAll, Command: "LISTEN"}
 	case stmt.GetUnlistenStmt() != nil:
 		return &Plan{Kind: KindAll, Command: "UNLISTEN"}
+	case turnsOffConformingStrings(stmt.GetVariableSetStmt()):
+		// pgshard reads string literals (shard keys, hints) as libpg_query
+		// does, which is with the setting on.
+		return refuse(codeFeatureNotSupported,
+			"pgshard: standard_conforming_strings must stay on: pgshard reads string literals as PostgreSQL does with it on, and with it off a backslash in a string would mean something else to the server",
+			"Write strings with backslash escapes as E'...'.")
 	case stmt.GetTransactionStmt() != nil, stmt.GetVariableSetStmt() != nil, stmt.GetVariableShowStmt() != nil,
 		stmt.GetDiscardStmt() != nil, stmt.GetDeallocateStmt() != nil, stmt.GetPrepareStmt() != nil,
 		stmt.GetExecuteStmt() != nil, stmt.GetNotifyStmt() != nil, stmt.GetFetchStmt() != nil,
@@ -450,4 +456,21 @@ func sqlPrepared(stmt *pg.Node) bool {
 		return d.Name != "" && !d.Isall
 	}
 	return stmt.GetPrepareStmt() != nil || stmt.GetExecuteStmt() != nil
+}
+
+// turnsOffConformingStrings says whether vs sets standard_conforming_strings
+// to false, in any spelling parse_bool takes for it.
+func turnsOffConformingStrings(vs *pg.VariableSetStmt) bool {
+	if vs == nil || vs.Kind != pg.VariableSetKind_VAR_SET_VALUE || !strings.EqualFold(vs.Name, "standard_conforming_strings") || len(vs.Args) != 1 {
+		return false
+	}
+	c := vs.Args[0].GetAConst()
+	if c == nil {
+		return false
+	}
+	if c.GetIval() != nil {
+		return c.GetIval().Ival == 0
+	}
+	v := strings.ToLower(strings.TrimSpace(constText(c)))
+	return v == "off" || v == "0" || v != "" && (strings.HasPrefix("false", v) || strings.HasPrefix("no", v))
 }

@@ -241,3 +241,7 @@ INSERT INTO orders (user_id, status) SELECT 1, code FROM countries
 INSERT INTO users (user_id, name) SELECT g, 'x' FROM generate_series(1, 3) g ON CONFLICT DO NOTHING
 INSERT INTO users (user_id, name) SELECT g, 'x' FROM generate_series(1, 3) g RETURNING user_id
 INSERT INTO users (name) SELECT 'x'
+SET standard_conforming_strings = off
+SET LOCAL standard_conforming_strings TO 'false'
+SET standard_conforming_strings = 0
+SET standard_conforming_strings = on
