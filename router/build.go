@@ -95,6 +95,10 @@ func (s *Schema) build(stmt *pg.Node, lits []sqltext.Literal, version int32) *Pl
 		return refuse(codeFeatureNotSupported,
 			"pgshard: standard_conforming_strings must stay on: pgshard reads string literals as PostgreSQL does with it on, and with it off a backslash in a string would mean something else to the server",
 			"Write strings with backslash escapes as E'...'.")
+	case s.TextKeys() && setsOtherEncoding(stmt.GetVariableSetStmt()):
+		return refuse(codeFeatureNotSupported,
+			"pgshard: client_encoding must stay UTF8 in a database sharded by text keys: a key is hashed from its UTF-8 bytes, and the same string in another encoding would land on another shard",
+			"Send UTF-8 and let the application convert; the servers may store any encoding.")
 	case stmt.GetTransactionStmt() != nil, stmt.GetVariableSetStmt() != nil, stmt.GetVariableShowStmt() != nil,
 		stmt.GetDiscardStmt() != nil, stmt.GetDeallocateStmt() != nil, stmt.GetPrepareStmt() != nil,
 		stmt.GetExecuteStmt() != nil, stmt.GetNotifyStmt() != nil, stmt.GetFetchStmt() != nil,
@@ -473,4 +477,29 @@ func turnsOffConformingStrings(vs *pg.VariableSetStmt) bool {
 	}
 	v := strings.ToLower(strings.TrimSpace(constText(c)))
 	return v == "off" || v == "0" || v != "" && (strings.HasPrefix("false", v) || strings.HasPrefix("no", v))
+}
+
+// setsOtherEncoding says whether vs sets client_encoding (SET NAMES too)
+// to an encoding other than UTF-8.
+func setsOtherEncoding(vs *pg.VariableSetStmt) bool {
+	if vs == nil || vs.Kind != pg.VariableSetKind_VAR_SET_VALUE || !strings.EqualFold(vs.Name, "client_encoding") || len(vs.Args) != 1 {
+		return false
+	}
+	c := vs.Args[0].GetAConst()
+	return c != nil && !IsUTF8Encoding(constText(c))
+}
+
+// IsUTF8Encoding says whether name is one of PostgreSQL's names for UTF-8
+// (compared as pg_char_to_encoding compares them: case and punctuation
+// ignored), or SQL_ASCII, with which the server converts nothing: the
+// bytes the client sends are the bytes stored, and hashed.
+func IsUTF8Encoding(name string) bool {
+	var b strings.Builder
+	for _, r := range strings.ToLower(name) {
+		if 'a' <= r && r <= 'z' || '0' <= r && r <= '9' {
+			b.WriteRune(r)
+		}
+	}
+	n := b.String()
+	return n == "utf8" || n == "unicode" || n == "sqlascii"
 }

@@ -3,6 +3,8 @@ package router
 import (
 	"cmp"
 	"slices"
+
+	"github.com/pgshard/pgshard/shard"
 )
 
 // Key columns that are not what the configuration says. A shard key is
@@ -25,6 +27,23 @@ func (s *Schema) ShardedTables() []*Table {
 		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.Schema, b.Schema))
 	})
 	return out
+}
+
+// TextKeys says whether the database is sharded by a text key over
+// several shards: then a key's bytes must be UTF-8 to hash alike for every
+// client.
+func (s *Schema) TextKeys() bool {
+	if s.Shards < 2 {
+		return false
+	}
+	for _, ts := range s.sharded {
+		for _, t := range ts {
+			if t.KeyType == shard.KeyText {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // SetKeyProblems replaces the tables whose key column does not match the

@@ -389,3 +389,59 @@ func TestStringContinuationIsOneKey(t *testing.T) {
 		}
 	}
 }
+
+// TestClientEncodingWithTextKeys: text keys are hashed from their UTF-8
+// bytes, so in a database sharded by text keys a client may not switch to
+// an encoding the server would convert from.
+func TestClientEncodingWithTextKeys(t *testing.T) {
+	d := &config.Database{
+		Shards: []config.Shard{{Name: "s0"}, {Name: "s1"}},
+		Sharding: config.Sharding{
+			Tables:       []config.ShardedTable{{Name: "words", Key: "w", KeyType: "text"}},
+			DefaultShard: "s0",
+		},
+	}
+	s, err := NewSchema(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := New(s, shard.NewHolder(shard.EqualMap(2)), 1000)
+	for q, refused := range map[string]bool{
+		"SET client_encoding = 'LATIN1'":      true,
+		"SET NAMES 'win1252'":                 true,
+		"SET LOCAL client_encoding TO EUC_JP": true,
+		"SET client_encoding = 'UTF8'":        false,
+		"SET client_encoding = 'utf-8'":       false,
+		"SET NAMES 'Unicode'":                 false,
+		"SET client_encoding = SQL_ASCII":     false,
+		"SET client_encoding TO DEFAULT":      false,
+	} {
+		if rt := r.Simple(q)[0].Route; (rt.Err != nil && rt.Err.Code == codeFeatureNotSupported) != refused {
+			t.Errorf("%s: %s, want refused %v", q, rt.Describe(), refused)
+		}
+	}
+	// Integer keys are digits in every encoding.
+	if rt := testRouter(t).Simple("SET client_encoding = 'LATIN1'")[0].Route; rt.Err != nil {
+		t.Errorf("without text keys: %s", rt.Describe())
+	}
+}
+
+// TestSettingRefusedByValueIsNotShared: a SET refused for one value and
+// allowed for another is planned per text, not shared by its normalized
+// form with the other value.
+func TestSettingRefusedByValueIsNotShared(t *testing.T) {
+	r := testRouter(t)
+	for i, tc := range []struct {
+		q       string
+		refused bool
+	}{
+		{"SET standard_conforming_strings TO 'true'", false},
+		{"SET standard_conforming_strings TO 'false'", true},
+		{"SET standard_conforming_strings TO 'true'", false},
+		{"SET standard_conforming_strings TO 'no'", true},
+	} {
+		if rt := r.Simple(tc.q)[0].Route; (rt.Err != nil) != tc.refused {
+			t.Errorf("%d: %s: %s, want refused %v", i, tc.q, rt.Describe(), tc.refused)
+		}
+	}
+}

@@ -217,6 +217,10 @@ func (r *Router) plan(text string, lits []sqltext.Literal, simple bool) *Plan {
 		return refuse(codeSyntax, "pgshard: one statement expected", "")
 	}
 	p := r.schema.build(tree.Stmts[0].Stmt, lits, tree.Version)
+	if vs := tree.Stmts[0].Stmt.GetVariableSetStmt(); vs != nil && (strings.EqualFold(vs.Name, "client_encoding") || strings.EqualFold(vs.Name, "standard_conforming_strings")) {
+		// Refused or not by its value: never shared with another value.
+		p.Exact = true
+	}
 	if simple && p.Kind != KindRefuse && !p.Exact && p.ShardSQL == "" {
 		p.server = planServerForm(tree.Stmts[0].Stmt, lits)
 	}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pgshard/pgshard/router"
 )
 
 // startupTimeout bounds the handshake and authentication, like Postgres's
@@ -115,6 +117,10 @@ func (srv *Server) login(ctx context.Context, conn net.Conn, be *pgproto3.Backen
 	db := srv.database(dbName)
 	if db == nil {
 		return nil, fatalf(codeInvalidCatalogName, fmt.Sprintf("database %q does not exist", dbName))
+	}
+	if enc, ok := params["client_encoding"]; ok && !router.IsUTF8Encoding(enc) && db.router.Schema().TextKeys() {
+		return nil, fatalf(codeFeatureNotSupported, fmt.Sprintf(
+			"pgshard: client_encoding %s is not supported in database %q, which is sharded by text keys: keys are hashed from their UTF-8 bytes; connect with client_encoding UTF8", enc, dbName))
 	}
 	s := &session{
 		srv:      srv,

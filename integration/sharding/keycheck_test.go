@@ -51,3 +51,24 @@ func TestMistypedKeyColumnsAreRefused(t *testing.T) {
 	}
 	mustExec(ctx, t, conn, `DROP TABLE mistyped`, `DROP TABLE mistyped_text`, `DROP COLLATION ci`)
 }
+
+// TestClientEncodingInADatabaseWithTextKeys: text keys are hashed from
+// their UTF-8 bytes, so a client of a database sharded by a text key
+// (mistyped_text here) may not ask for an encoding the server would
+// convert from: refused at login and at SET, with 0A000.
+func TestClientEncodingInADatabaseWithTextKeys(t *testing.T) {
+	ctx := ctxFor(t, time.Minute)
+	p := startPgshard(t)
+	_, err := pgconn.Connect(ctx, p.DSN("app", "app-secret")+"&client_encoding=LATIN1")
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "0A000" || !strings.Contains(pe.Message, "client_encoding LATIN1") {
+		t.Errorf("login with client_encoding LATIN1: %v, want 0A000", err)
+	}
+	conn := connect(t, p.DSN("app", "app-secret"))
+	if _, err := conn.Exec(ctx, `SET client_encoding = 'LATIN1'`); !errors.As(err, &pe) || pe.Code != "0A000" {
+		t.Errorf("SET client_encoding = 'LATIN1': %v, want 0A000", err)
+	}
+	if _, err := conn.Exec(ctx, `SET client_encoding = 'UTF8'`); err != nil {
+		t.Errorf("SET client_encoding = 'UTF8': %v", err)
+	}
+}
