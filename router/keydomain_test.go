@@ -361,18 +361,7 @@ func TestKeyProblemsRefuseKeyedRoutes(t *testing.T) {
 // one string, 'abc', in SQL; its key is that whole value, not the first
 // piece the scan sees.
 func TestStringContinuationIsOneKey(t *testing.T) {
-	d := &config.Database{
-		Shards: []config.Shard{{Name: "s0"}, {Name: "s1"}, {Name: "s2"}},
-		Sharding: config.Sharding{
-			Tables:       []config.ShardedTable{{Name: "words", Key: "w", KeyType: "text"}},
-			DefaultShard: "s0",
-		},
-	}
-	s, err := NewSchema(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := New(s, shard.NewHolder(shard.EqualMap(3)), 1000)
+	r := textKeyRouter(t, 3)
 	m := shard.EqualMap(3)
 	want := m.Lookup(shard.HashText("abc"))
 	if m.Lookup(shard.HashText("ab")) == want {
@@ -394,18 +383,7 @@ func TestStringContinuationIsOneKey(t *testing.T) {
 // bytes, so in a database sharded by text keys a client may not switch to
 // an encoding the server would convert from.
 func TestClientEncodingWithTextKeys(t *testing.T) {
-	d := &config.Database{
-		Shards: []config.Shard{{Name: "s0"}, {Name: "s1"}},
-		Sharding: config.Sharding{
-			Tables:       []config.ShardedTable{{Name: "words", Key: "w", KeyType: "text"}},
-			DefaultShard: "s0",
-		},
-	}
-	s, err := NewSchema(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := New(s, shard.NewHolder(shard.EqualMap(2)), 1000)
+	r := textKeyRouter(t, 2)
 	for q, refused := range map[string]bool{
 		"SET client_encoding = 'LATIN1'":      true,
 		"SET NAMES 'win1252'":                 true,
@@ -444,4 +422,22 @@ func TestSettingRefusedByValueIsNotShared(t *testing.T) {
 			t.Errorf("%d: %s: %s, want refused %v", i, tc.q, rt.Describe(), tc.refused)
 		}
 	}
+}
+
+// textKeyRouter routes over n shards a database whose table words is
+// sharded by its text column w.
+func textKeyRouter(t *testing.T, n int) *Router {
+	t.Helper()
+	d := &config.Database{Sharding: config.Sharding{
+		Tables:       []config.ShardedTable{{Name: "words", Key: "w", KeyType: "text"}},
+		DefaultShard: "s0",
+	}}
+	for i := range n {
+		d.Shards = append(d.Shards, config.Shard{Name: fmt.Sprintf("s%d", i)})
+	}
+	s, err := NewSchema(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return New(s, shard.NewHolder(shard.EqualMap(n)), 1000)
 }
