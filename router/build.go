@@ -89,16 +89,11 @@ func (s *Schema) build(stmt *pg.Node, lits []sqltext.Literal, version int32) *Pl
 		return &Plan{Kind: KindAll, Command: "LISTEN"}
 	case stmt.GetUnlistenStmt() != nil:
 		return &Plan{Kind: KindAll, Command: "UNLISTEN"}
-	case turnsOffConformingStrings(stmt.GetVariableSetStmt()):
-		// pgshard reads string literals (shard keys, hints) as libpg_query
-		// does, which is with the setting on.
-		return refuse(codeFeatureNotSupported,
-			"pgshard: standard_conforming_strings must stay on: pgshard reads string literals as PostgreSQL does with it on, and with it off a backslash in a string would mean something else to the server",
-			"Write strings with backslash escapes as E'...'.")
-	case s.TextKeys() && setsOtherEncoding(stmt.GetVariableSetStmt()):
-		return refuse(codeFeatureNotSupported,
-			"pgshard: client_encoding must stay UTF8 in a database sharded by text keys: a key is hashed from its UTF-8 bytes, and the same string in another encoding would land on another shard",
-			"Send UTF-8 and let the application convert; the servers may store any encoding.")
+	case setValue(stmt.GetVariableSetStmt()) != nil:
+		if p := s.settingRefused(stmt.GetVariableSetStmt().Name, constText(setValue(stmt.GetVariableSetStmt()))); p != nil {
+			return p
+		}
+		return &Plan{Kind: KindSession}
 	case stmt.GetTransactionStmt() != nil, stmt.GetVariableSetStmt() != nil, stmt.GetVariableShowStmt() != nil,
 		stmt.GetDiscardStmt() != nil, stmt.GetDeallocateStmt() != nil, stmt.GetPrepareStmt() != nil,
 		stmt.GetExecuteStmt() != nil, stmt.GetNotifyStmt() != nil, stmt.GetFetchStmt() != nil,
@@ -462,31 +457,34 @@ func sqlPrepared(stmt *pg.Node) bool {
 	return stmt.GetPrepareStmt() != nil || stmt.GetExecuteStmt() != nil
 }
 
-// turnsOffConformingStrings says whether vs sets standard_conforming_strings
-// to false, in any spelling parse_bool takes for it.
-func turnsOffConformingStrings(vs *pg.VariableSetStmt) bool {
-	if vs == nil || vs.Kind != pg.VariableSetKind_VAR_SET_VALUE || !strings.EqualFold(vs.Name, "standard_conforming_strings") || len(vs.Args) != 1 {
-		return false
+// setValue is the constant a SET gives its parameter, or nil.
+func setValue(vs *pg.VariableSetStmt) *pg.A_Const {
+	if vs == nil || vs.Kind != pg.VariableSetKind_VAR_SET_VALUE || len(vs.Args) != 1 {
+		return nil
 	}
-	c := vs.Args[0].GetAConst()
-	if c == nil {
-		return false
-	}
-	if c.GetIval() != nil {
-		return c.GetIval().Ival == 0
-	}
-	v := strings.ToLower(strings.TrimSpace(constText(c)))
-	return v == "off" || v == "0" || v != "" && (strings.HasPrefix("false", v) || strings.HasPrefix("no", v))
+	return vs.Args[0].GetAConst()
 }
 
-// setsOtherEncoding says whether vs sets client_encoding (SET NAMES too)
-// to an encoding other than UTF-8.
-func setsOtherEncoding(vs *pg.VariableSetStmt) bool {
-	if vs == nil || vs.Kind != pg.VariableSetKind_VAR_SET_VALUE || !strings.EqualFold(vs.Name, "client_encoding") || len(vs.Args) != 1 {
-		return false
+// settingRefused is the refusal of setting parameter name to value, when
+// pgshard could no longer read the session's strings as the server does:
+// standard_conforming_strings off (libpg_query reads them with it on), or
+// a client_encoding other than UTF-8 where text keys are hashed.
+func (s *Schema) settingRefused(name, value string) *Plan {
+	switch strings.ToLower(name) {
+	case "standard_conforming_strings":
+		if v := strings.ToLower(strings.TrimSpace(value)); v == "off" || v == "0" || v != "" && (strings.HasPrefix("false", v) || strings.HasPrefix("no", v)) {
+			return refuse(codeFeatureNotSupported,
+				"pgshard: standard_conforming_strings must stay on: pgshard reads string literals as PostgreSQL does with it on, and with it off a backslash in a string would mean something else to the server",
+				"Write strings with backslash escapes as E'...'.")
+		}
+	case "client_encoding":
+		if s.TextKeys() && !IsUTF8Encoding(value) {
+			return refuse(codeFeatureNotSupported,
+				"pgshard: client_encoding must stay UTF8 in a database sharded by text keys: a key is hashed from its UTF-8 bytes, and the same string in another encoding would land on another shard",
+				"Send UTF-8 and let the application convert; the servers may store any encoding.")
+		}
 	}
-	c := vs.Args[0].GetAConst()
-	return c != nil && !IsUTF8Encoding(constText(c))
+	return nil
 }
 
 // IsUTF8Encoding says whether name is one of PostgreSQL's names for UTF-8

@@ -385,14 +385,16 @@ func TestStringContinuationIsOneKey(t *testing.T) {
 func TestClientEncodingWithTextKeys(t *testing.T) {
 	r := textKeyRouter(t, 2)
 	for q, refused := range map[string]bool{
-		"SET client_encoding = 'LATIN1'":      true,
-		"SET NAMES 'win1252'":                 true,
-		"SET LOCAL client_encoding TO EUC_JP": true,
-		"SET client_encoding = 'UTF8'":        false,
-		"SET client_encoding = 'utf-8'":       false,
-		"SET NAMES 'Unicode'":                 false,
-		"SET client_encoding = SQL_ASCII":     false,
-		"SET client_encoding TO DEFAULT":      false,
+		"SET client_encoding = 'LATIN1'":                        true,
+		"SET NAMES 'win1252'":                                   true,
+		"SET LOCAL client_encoding TO EUC_JP":                   true,
+		"SET client_encoding = 'UTF8'":                          false,
+		"SET client_encoding = 'utf-8'":                         false,
+		"SET NAMES 'Unicode'":                                   false,
+		"SET client_encoding = SQL_ASCII":                       false,
+		"SET client_encoding TO DEFAULT":                        false,
+		"SELECT set_config('client_encoding', 'LATIN1', false)": true,
+		"SELECT set_config('client_encoding', 'UTF8', false)":   false,
 	} {
 		if rt := r.Simple(q)[0].Route; (rt.Err != nil && rt.Err.Code == codeFeatureNotSupported) != refused {
 			t.Errorf("%s: %s, want refused %v", q, rt.Describe(), refused)
@@ -417,6 +419,8 @@ func TestSettingRefusedByValueIsNotShared(t *testing.T) {
 		{"SET standard_conforming_strings TO 'false'", true},
 		{"SET standard_conforming_strings TO 'true'", false},
 		{"SET standard_conforming_strings TO 'no'", true},
+		{"SELECT set_config('standard_conforming_strings', 'off', false)", true},
+		{"SELECT set_config('standard_conforming_strings', 'on', false)", false},
 	} {
 		if rt := r.Simple(tc.q)[0].Route; (rt.Err != nil) != tc.refused {
 			t.Errorf("%d: %s: %s, want refused %v", i, tc.q, rt.Describe(), tc.refused)

@@ -226,6 +226,19 @@ func (r *Router) plan(text string, lits []sqltext.Literal, simple bool) *Plan {
 	}
 	p.SessionEffects = MentionsSessionEffects(text)
 	p.Notifies = sqltext.IndexFold(text, "pg_notify") >= 0
+	if p.SessionEffects && p.Kind != KindRefuse {
+		// set_config can change how pgshard must read strings, as SET can.
+		for _, c := range SessionEffectsOf(text).Settings {
+			if c.Name != "client_encoding" && c.Name != "standard_conforming_strings" {
+				continue
+			}
+			p.Exact = true // refused or not by its value, as the SETs above
+			if e := r.schema.settingRefused(c.Name, c.Value); e != nil && c.ValueParam == 0 && !c.Reset {
+				e.Exact = true
+				return e
+			}
+		}
+	}
 	return p
 }
 
