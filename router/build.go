@@ -465,6 +465,16 @@ func setValue(vs *pg.VariableSetStmt) *pg.A_Const {
 	return vs.Args[0].GetAConst()
 }
 
+// SettingRefusal is why parameter name may not be set to value in this
+// database (see settingRefused), or nil: for a client's startup
+// parameters.
+func (s *Schema) SettingRefusal(name, value string) *Error {
+	if p := s.settingRefused(name, value); p != nil {
+		return p.Err
+	}
+	return nil
+}
+
 // settingRefused is the refusal of setting parameter name to value, when
 // pgshard could no longer read the session's strings as the server does:
 // standard_conforming_strings off (libpg_query reads them with it on), or

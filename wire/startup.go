@@ -118,9 +118,8 @@ func (srv *Server) login(ctx context.Context, conn net.Conn, be *pgproto3.Backen
 	if db == nil {
 		return nil, fatalf(codeInvalidCatalogName, fmt.Sprintf("database %q does not exist", dbName))
 	}
-	if enc, ok := params["client_encoding"]; ok && !router.IsUTF8Encoding(enc) && db.router.Schema().TextKeys() {
-		return nil, fatalf(codeFeatureNotSupported, fmt.Sprintf(
-			"pgshard: client_encoding %s is not supported in database %q, which is sharded by text keys: keys are hashed from their UTF-8 bytes; connect with client_encoding UTF8", enc, dbName))
+	if e := startupRefusal(db.router.Schema(), params); e != nil {
+		return nil, &pgError{Severity: "FATAL", Code: e.Code, Message: e.Message, Hint: e.Hint}
 	}
 	s := &session{
 		srv:      srv,
@@ -193,4 +192,21 @@ func (srv *Server) parameterStatus(ctx context.Context, s *session, params map[s
 	}
 	out["session_authorization"] = params["user"]
 	return out
+}
+
+// startupRefusal is why a client's startup parameters (options -c ...
+// included) set what the database cannot serve, or nil: a client_encoding
+// pgshard would hash text keys wrongly in, standard_conforming_strings off.
+func startupRefusal(schema *router.Schema, params map[string]string) *router.Error {
+	for name, value := range params {
+		if e := schema.SettingRefusal(name, value); e != nil {
+			return e
+		}
+	}
+	for name, value := range parseOptions(params["options"]) {
+		if e := schema.SettingRefusal(name, value); e != nil {
+			return e
+		}
+	}
+	return nil
 }

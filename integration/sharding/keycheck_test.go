@@ -55,14 +55,21 @@ func TestMistypedKeyColumnsAreRefused(t *testing.T) {
 // TestClientEncodingInADatabaseWithTextKeys: text keys are hashed from
 // their UTF-8 bytes, so a client of a database sharded by a text key
 // (mistyped_text here) may not ask for an encoding the server would
-// convert from: refused at login and at SET, with 0A000.
+// convert from: refused at login (options -c too) and at SET, with 0A000;
+// so is standard_conforming_strings off, in any database.
 func TestClientEncodingInADatabaseWithTextKeys(t *testing.T) {
 	ctx := ctxFor(t, time.Minute)
 	p := startPgshard(t)
-	_, err := pgconn.Connect(ctx, p.DSN("app", "app-secret")+"&client_encoding=LATIN1")
 	var pe *pgconn.PgError
-	if !errors.As(err, &pe) || pe.Code != "0A000" || !strings.Contains(pe.Message, "client_encoding LATIN1") {
-		t.Errorf("login with client_encoding LATIN1: %v, want 0A000", err)
+	for dsn, want := range map[string]string{
+		"&client_encoding=LATIN1":                         "client_encoding must stay UTF8",
+		"&options=-c%20client_encoding%3DWIN1252":         "client_encoding must stay UTF8",
+		"&options=-c%20standard_conforming_strings%3Doff": "standard_conforming_strings must stay on",
+	} {
+		_, err := pgconn.Connect(ctx, p.DSN("app", "app-secret")+dsn)
+		if !errors.As(err, &pe) || pe.Code != "0A000" || !strings.Contains(pe.Message, want) {
+			t.Errorf("login with %s: %v, want 0A000 saying %q", dsn, err, want)
+		}
 	}
 	conn := connect(t, p.DSN("app", "app-secret"))
 	if _, err := conn.Exec(ctx, `SET client_encoding = 'LATIN1'`); !errors.As(err, &pe) || pe.Code != "0A000" {
