@@ -76,10 +76,15 @@ func Start(t testing.TB, yaml func(listen string) string) *Proxy {
 	if err != nil {
 		t.Fatalf("config:\n%s\n%v", text, err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	// The log is kept and printed only when the test fails, or streamed
+	// with PGSHARD_TEST_LOG=1 and -v.
+	var out io.Writer = &logTail{}
 	if testing.Verbose() && os.Getenv("PGSHARD_TEST_LOG") != "" {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		out = os.Stderr
+	} else {
+		t.Cleanup(func() { out.(*logTail).printIfFailed(t) })
 	}
+	log := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv, err := wire.NewServer(cfg, log)
 	if err != nil {
 		t.Fatal(err)
