@@ -62,15 +62,18 @@ func dialServer(ctx context.Context, p *pool) (*serverConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	// pgconn may still have a background read in flight from the handshake;
-	// it would swallow the first bytes of the server's next response, and
-	// that session would wait forever. SyncConn waits for it.
+	if p.textOrder != nil && p.textOrder.def.Load() == textOrderUnknown {
+		probeTextOrder(ctx, pc, p)
+	}
+	// pgconn may still have a background read in flight, from the
+	// handshake or from the probe's query (pgconn starts one whenever a
+	// write takes over 15 ms, as on a loaded machine); it would swallow the
+	// first bytes of the server's next response, and the session would
+	// wait for them until hiddenQuery's deadline. SyncConn waits for it, so
+	// it must come right before Hijack.
 	if err := pc.SyncConn(ctx); err != nil {
 		_ = pc.Close(ctx)
 		return nil, err
-	}
-	if p.textOrder != nil && p.textOrder.def.Load() == textOrderUnknown {
-		probeTextOrder(ctx, pc, p)
 	}
 	hj, err := pc.Hijack()
 	if err != nil {
