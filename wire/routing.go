@@ -386,14 +386,42 @@ func (s *session) attachNode(ctx context.Context, id shard.ShardID, node *config
 		} else {
 			p = s.nodePool(id, node)
 		}
-		if err := s.attachPool(ctx, p); err != nil {
-			return err
-		}
+		return s.attachFresh(ctx, p, id, s.deferred != "" || inTx)
 	}
 	if s.deferred == "" && !inTx {
 		return nil
 	}
 	return s.startTx(id)
+}
+
+// attachFresh attaches a connection from p and, when start is set, starts
+// the open transaction on it. Nothing of the client's has run on that
+// connection yet, so one that fails here (a pooled connection whose server
+// ended it, a connection reset or left unanswered on the way) is replaced
+// once, unseen by the client. A second failure is the statement's error;
+// the session goes on, and a transaction that had not reached a server is
+// left as it was, failed.
+func (s *session) attachFresh(ctx context.Context, p *pool, id shard.ShardID, start bool) error {
+	deferred, begin, local, status := s.deferred, s.txBegin, s.localTx, s.txStatus
+	var lost []error
+	for len(lost) < 2 {
+		err := s.attachPool(ctx, p)
+		if err == nil && start {
+			err = s.startTx(id)
+		}
+		var pe *pgError
+		if err == nil || errors.As(err, &pe) {
+			return err
+		}
+		// attachPool or startTx dropped the broken connection; put back
+		// what starting the transaction had changed.
+		s.deferred, s.txBegin, s.localTx, s.txStatus = deferred, begin, local, status
+		lost = append(lost, err)
+		s.log.Warn("a server connection failed before its first statement", "pool", p.name(), "attempt", len(lost), "err", err)
+	}
+	return &pgError{Code: codeConnectionFailure,
+		Message: fmt.Sprintf("pgshard: two new connections to shard %s node %s failed before the statement could run: %v", p.shard, p.node.Name, lost[1]),
+		Hint:    "The statement did not run. Run it again; pgshard opens a new connection."}
 }
 
 // startTx starts the open transaction on the attached connection, to

@@ -197,10 +197,12 @@ func (s *session) run(ctx context.Context) {
 		}
 		if err := s.handle(ctx, typ, body); err != nil {
 			var pe *pgError
-			if errors.As(err, &pe) && pe.Severity == "FATAL" {
+			switch {
+			case errors.As(err, &pe) && pe.Severity == "FATAL":
 				s.sendFatal(pe)
-			} else if !errors.Is(err, errClientGone) {
-				s.log.Debug("session ended", "err", err)
+			case errors.Is(err, errClientGone):
+			default:
+				s.endUnexpectedly(err)
 			}
 			return
 		}
@@ -209,6 +211,24 @@ func (s *session) run(ctx context.Context) {
 
 // errClientGone ends a session whose client cannot be written to.
 var errClientGone = errors.New("client connection lost")
+
+// endUnexpectedly ends a session on an error that is neither the client's
+// going nor one it was already told. Most are a failed write to the client
+// (the buffered writer keeps that error, so the flush below fails too);
+// anything else, such as a server connection lost where no statement could
+// report it, is told to the client as FATAL rather than as a bare close,
+// and logged: a session closed without a word is otherwise untraceable.
+func (s *session) endUnexpectedly(err error) {
+	pe := &pgError{Severity: "FATAL", Code: codeConnectionFailure,
+		Message: "pgshard: the session ended: " + err.Error(),
+		Hint:    "Reconnect. A transaction that was open has been rolled back."}
+	_ = writeMsg(s.w, &s.scratch, pe.response())
+	if s.w.Flush() != nil {
+		s.log.Debug("session ended: client connection lost", "err", err)
+		return
+	}
+	s.log.Warn("session ended on an error", "err", err)
+}
 
 func (s *session) handle(ctx context.Context, typ byte, body []byte) error {
 	s.followReload()
