@@ -63,6 +63,9 @@ type analyzer struct {
 	// foreignRows names why a SELECT's rows do not come from its shards
 	// alone (see rowsFromShards), or is "".
 	foreignRows string
+	// unrouted refuses a call of a routed function that cannot be routed
+	// by its key argument (routedCall).
+	unrouted, unroutedHint string
 }
 
 func (a *analyzer) addRel(rv *pg.RangeVar) int {
@@ -703,6 +706,9 @@ func (a *analyzer) expr(n *pg.Node, sc *scope) {
 			// A window partitioned by a shard key has each partition whole
 			// on one shard; any other spans shards.
 			a.window = funcName(f)
+		}
+		if fn := a.schema.function(f); fn != nil {
+			a.routedCall(f, fn, sc)
 		}
 		if name := funcName(f); a.advisory == "" && isAdvisoryLock(name) {
 			a.advisory = name

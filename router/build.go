@@ -119,7 +119,7 @@ func (s *Schema) build(stmt *pg.Node, lits []sqltext.Literal, version int32) *Pl
 	case stmt.GetDoStmt() != nil:
 		return s.doPlan(stmt.GetDoStmt())
 	case stmt.GetCallStmt() != nil:
-		return &Plan{Kind: KindDefault}
+		return a.callPlan(stmt.GetCallStmt())
 	}
 	// Everything else is DDL or maintenance: the schema is the same on
 	// every shard.
@@ -183,6 +183,9 @@ func (a *analyzer) dmlInSelect(p *Plan) *Plan {
 
 // decide turns the relations and pins found into a plan kind.
 func (a *analyzer) decide(command string) *Plan {
+	if a.unrouted != "" {
+		return keyless(refuse(codeFeatureNotSupported, a.unrouted, a.unroutedHint))
+	}
 	p := &Plan{Command: command}
 	var sharded, local []string
 	for i := range a.rels {

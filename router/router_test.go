@@ -27,6 +27,11 @@ func testRouter(t testing.TB) *Router {
 			ReferenceTables: []string{"countries"},
 			DefaultShard:    "s0",
 			KeylessWrites:   config.KeylessRefuse,
+			Functions: []config.RoutedFunction{
+				{Name: "place_order", KeyArg: 1, Table: "orders"},
+				{Name: "app.order_total", KeyArg: 2, Table: "orders"},
+				{Name: "renew", KeyArg: 1, Table: "sessions"},
+			},
 		},
 	}
 	s, err := NewSchema(d)

@@ -33,6 +33,8 @@ type Schema struct {
 	KeylessWrites bool
 	// readOnly adds functions to the built-in read-only list.
 	readOnly map[string]bool
+	// functions are the routed functions, by lower-case name.
+	functions map[string][]*Function
 }
 
 // NewSchema reads the table roles of d.
@@ -56,6 +58,23 @@ func NewSchema(d *config.Database) (*Schema, error) {
 		schema, name := splitName(t.Name)
 		tab := &Table{Schema: schema, Name: name, Key: strings.ToLower(t.Key), KeyType: kt}
 		s.sharded[name] = append(s.sharded[name], tab)
+	}
+	for _, f := range d.Sharding.Functions {
+		tschema, tname := splitName(f.Table)
+		var tab *Table
+		for _, t := range s.sharded[tname] {
+			if t.Schema == tschema {
+				tab = t
+			}
+		}
+		if tab == nil {
+			return nil, fmt.Errorf("function %s: table %s is not sharded", f.Name, f.Table)
+		}
+		if s.functions == nil {
+			s.functions = map[string][]*Function{}
+		}
+		schema, name := splitName(f.Name)
+		s.functions[name] = append(s.functions[name], &Function{Schema: schema, Name: name, KeyArg: f.KeyArg - 1, Table: tab})
 	}
 	for _, r := range d.Sharding.ReferenceTables {
 		schema, name := splitName(r)

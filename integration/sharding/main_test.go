@@ -93,7 +93,13 @@ databases:
         - {name: pgbench_history, key: aid}
         - {name: mistyped, key: k}
         - {name: mistyped_text, key: k, key_type: text}
+        - {name: fnorders, key: user_id}
+        - {name: fnusers, key: user_id}
       reference_tables: [countries, dumped_countries]
+      functions:
+        - {name: place_order, key_arg: 1, table: fnorders}
+        - {name: restock, key_arg: 2, table: fnorders}
+        - {name: order_count, key_arg: 1, table: fnorders}
 %s`, listen, strings.Join(extra, "\n"), pool, cluster.Password, shards)
 	}
 }

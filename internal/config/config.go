@@ -200,6 +200,18 @@ type Sharding struct {
 	// Functions, beyond the built-in list, that never write: a SELECT
 	// calling only read-only functions may be sent to a replica.
 	ReadOnlyFunctions []string `yaml:"read_only_functions"`
+	// Functions and procedures routed by one of their arguments, the
+	// shard key of the rows they work on.
+	Functions []RoutedFunction `yaml:"functions"`
+}
+
+// RoutedFunction is a function or procedure that works on the rows of one
+// shard key, passed as one of its arguments: a call whose key argument is
+// a constant or a parameter runs on that key's shard.
+type RoutedFunction struct {
+	Name   string `yaml:"name"`    // function name, optionally schema-qualified
+	KeyArg int    `yaml:"key_arg"` // 1-based position of the key argument
+	Table  string `yaml:"table"`   // a sharded table whose key the argument is
 }
 
 // ShardedTable is a table whose rows are placed by the hash of one column.

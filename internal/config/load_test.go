@@ -79,6 +79,7 @@ func TestExample(t *testing.T) {
 					ReferenceTables: []string{"countries", "currencies"},
 					DefaultShard:    "s0",
 					KeylessWrites:   KeylessRefuse,
+					Functions:       []RoutedFunction{{Name: "place_order", KeyArg: 1, Table: "orders"}},
 				},
 			},
 			{
@@ -382,6 +383,20 @@ func TestErrors(t *testing.T) {
 			`t.yaml:17: databases[0].sharding.tables[2].key: required: the column whose hash places each row`,
 			`t.yaml:18: databases[0].sharding.reference_tables[0]: table "orders" is already defined at line 17`,
 			`t.yaml:18: databases[0].sharding.reference_tables[1]: must not be empty`}},
+		{"routed function mistakes", valid() + lines(
+			"    sharding:",
+			"      tables: [{name: orders, key: user_id}]",
+			"      functions:",
+			"        - {name: place_order, key_arg: 1, table: orders}",
+			"        - {name: Place_Order, key_arg: 2, table: orders}",
+			"        - {name: f, table: users}",
+			"        - {key_arg: 1}",
+		), []string{
+			`t.yaml:15: databases[0].sharding.functions[1].name: function "place_order" is already defined at line 14`,
+			`t.yaml:16: databases[0].sharding.functions[2].key_arg: required: the position (from 1) of the argument that is the shard key`,
+			`t.yaml:16: databases[0].sharding.functions[2].table: "users" is not one of sharding.tables`,
+			`t.yaml:17: databases[0].sharding.functions[3].name: required`,
+			`t.yaml:17: databases[0].sharding.functions[3].table: required: the sharded table whose key the argument is`}},
 		{"node port", withNode("host: h", "port: 70000"), []string{`t.yaml:10: databases[0].shards[0].primary.port: 70000 is out of range 1-65535`}},
 		{"node port zero", withNode("host: h", "port: 0"), []string{`t.yaml:10: databases[0].shards[0].primary.port: 0 is out of range`}},
 		{"node tls", withNode("host: h", "tls: verify"), []string{`t.yaml:10: databases[0].shards[0].primary.tls: "verify" is not one of disable, prefer, require, verify-ca, verify-full`}},

@@ -596,6 +596,25 @@ func (v *validator) sharding(path string, d *Database) {
 		}
 		v.unique(tables, rp, "table", strings.ToLower(name))
 	}
+	functions := map[string]string{}
+	for i := range sh.Functions {
+		f := &sh.Functions[i]
+		fp := fmt.Sprintf("%s.functions[%d]", path, i)
+		if f.Name == "" {
+			v.errorf(fp+".name", "required")
+		} else {
+			v.unique(functions, fp+".name", "function", strings.ToLower(f.Name))
+		}
+		if f.KeyArg < 1 {
+			v.errorf(fp+".key_arg", "required: the position (from 1) of the argument that is the shard key")
+		}
+		switch {
+		case f.Table == "":
+			v.errorf(fp+".table", "required: the sharded table whose key the argument is")
+		case !slices.ContainsFunc(sh.Tables, func(t ShardedTable) bool { return strings.EqualFold(t.Name, f.Table) }):
+			v.errorf(fp+".table", "%q is not one of sharding.tables", f.Table)
+		}
+	}
 }
 
 // serverUsers reports the users that would have no role on the servers of

@@ -245,3 +245,24 @@ SET standard_conforming_strings = off
 SET LOCAL standard_conforming_strings TO 'false'
 SET standard_conforming_strings = 0
 SET standard_conforming_strings = on
+# Routed functions (sharding.functions): a call runs on the shard of its key argument.
+SELECT place_order(42, 'book')
+SELECT place_order($1, $2)
+SELECT * FROM place_order(42, 'book') AS o
+CALL place_order(42, 'book')
+SELECT app.order_total('eur', 7)
+SELECT order_total('eur', 7)
+SELECT other.order_total('eur', 7)
+SELECT renew('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', now())
+SELECT place_order(42, 'a'), place_order(1, 'b')
+SELECT place_order(user_id, 'again') FROM users WHERE user_id = 5
+SELECT user_id, place_order(user_id, 'again') FROM users
+SELECT place_order(u.user_id, 'x') FROM users u JOIN orders o ON o.user_id = u.user_id WHERE u.user_id IN (1, 42)
+# ... refused when the key argument does not say where it runs.
+SELECT place_order(id, 'x') FROM users_archive
+SELECT place_order(k => 42, item => 'book')
+SELECT place_order()
+SELECT place_order(42 + 1, 'book')
+CALL place_order(length('x'), 'book')
+CALL other_proc(42)
+/* pgshard: shard_key=42 */ CALL place_order(length('x'), 'book')

@@ -1,0 +1,100 @@
+package router
+
+import (
+	"fmt"
+	"strings"
+
+	pg "github.com/pganalyze/pg_query_go/v6"
+)
+
+// Routed functions. A function or procedure that works on the rows of one
+// shard key (an application's place_order(user_id, ...)) names no sharded
+// table in the statement that calls it, so that statement would go to the
+// default shard and the function would write its rows there whatever their
+// key. sharding.functions says which argument is the key: a call then
+// counts as a reference to the table whose key it is, pinned to the
+// argument when that is a constant or a parameter, or co-located with the
+// row it is called for when the argument is that row's shard key column.
+// A call that is neither is refused rather than run on the default shard.
+
+// Function is a function or procedure routed by one of its arguments.
+type Function struct {
+	Schema string // "" when the configuration did not qualify the name
+	Name   string
+	KeyArg int // 0-based position of the key argument
+	Table  *Table
+}
+
+func (f *Function) String() string {
+	if f.Schema != "" {
+		return f.Schema + "." + f.Name
+	}
+	return f.Name
+}
+
+// function returns the routed function a call names, or nil. An
+// unqualified configured name matches a call in any schema, as for tables.
+func (s *Schema) function(fc *pg.FuncCall) *Function {
+	if len(s.functions) == 0 {
+		return nil
+	}
+	schema := ""
+	if n := len(fc.Funcname); n > 1 {
+		schema = strings.ToLower(fc.Funcname[n-2].GetString_().GetSval())
+	}
+	for _, f := range s.functions[funcName(fc)] {
+		if f.Schema == "" || f.Schema == schema || schema == "" && f.Schema == "public" {
+			return f
+		}
+	}
+	return nil
+}
+
+// routedCall records a call of fn as a relation of fn's table, pinned to
+// or co-located by its key argument.
+func (a *analyzer) routedCall(fc *pg.FuncCall, fn *Function, sc *scope) {
+	i := len(a.rels)
+	a.rels = append(a.rels, rel{role: roleSharded, table: fn.Table, name: fn.String() + "()", key: fn.Table.Key, up: i})
+	if fn.KeyArg >= len(fc.Args) {
+		a.unroutedCall(fn, fmt.Sprintf("it is called with %d arguments and its key is argument %d", len(fc.Args), fn.KeyArg+1))
+		return
+	}
+	for _, arg := range fc.Args[:fn.KeyArg+1] {
+		if arg.GetNamedArgExpr() != nil {
+			// Which parameter a name is depends on the function's
+			// signature, which pgshard does not read.
+			a.unroutedCall(fn, "its arguments up to the key are passed by name")
+			return
+		}
+	}
+	arg := fc.Args[fn.KeyArg]
+	if src, ok := a.keySource(arg, fn.Table.KeyType, domKey); ok {
+		src.assign = true // converted to the parameter's type, as a stored key is
+		a.rels[i].pins = append(a.rels[i].pins, []Source{src})
+		return
+	}
+	if j, ok := a.keyColumn(arg, sc); ok && a.rels[j].table.KeyType == fn.Table.KeyType {
+		a.union(j, i)
+		return
+	}
+	a.unroutedCall(fn, "its key argument is neither a constant, a parameter nor the shard key of a table the query reads")
+}
+
+func (a *analyzer) unroutedCall(fn *Function, why string) {
+	if a.unrouted == "" {
+		a.unrouted = fmt.Sprintf("pgshard: cannot route the call of %s, which works on the rows of one %s key: %s", fn, fn.Table, why)
+		a.unroutedHint = fmt.Sprintf("Pass the key as argument %d, positionally, as a constant or a parameter; or route the statement with /* pgshard: shard_key=... */.", fn.KeyArg+1)
+	}
+}
+
+// callPlan plans CALL: by its key argument for a routed procedure, else on
+// the default shard.
+func (a *analyzer) callPlan(c *pg.CallStmt) *Plan {
+	if c.Funccall == nil || a.schema.function(c.Funccall) == nil {
+		return &Plan{Kind: KindDefault}
+	}
+	a.expr(&pg.Node{Node: &pg.Node_FuncCall{FuncCall: c.Funccall}}, &scope{})
+	p := a.decide("CALL")
+	p.Exact = p.Exact || a.exact
+	return p
+}
