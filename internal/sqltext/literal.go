@@ -96,6 +96,11 @@ func asciiSpace(s string) bool {
 // normalize appends q's key to w and fills n. With stop, it stops at the
 // first top-level semicolon and returns its offset (len(q) if none).
 func (w *keyWriter) normalize(q string, n *Normalized, stop bool) int {
+	if stop && startsRoutine(q) {
+		end := routineEnd(q)
+		w.normalize(q[:end], n, false)
+		return end
+	}
 	n.Key, n.Literals, n.Hints, n.Params = "", n.Literals[:0], n.Hints[:0], 0
 	for i := 0; i < len(q); {
 		c := q[i]

@@ -225,6 +225,7 @@ func TestAppendNextNormalizedIsTwoPasses(t *testing.T) {
 		"SELECT 1 /* nested /* ; */ still */ ; SELECT 2",
 		"SELECT 'unterminated; SELECT 2",
 		"INSERT INTO t VALUES (1, 'a'), (-2, 'b') RETURNING *",
+		"CREATE FUNCTION f(x int) RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT x + 1; SELECT CASE WHEN x > 0 THEN 1 END; END; SELECT f(1)",
 	} {
 		got, want := onePass(q), twoPasses(q)
 		if !reflect.DeepEqual(got, want) {

@@ -22,7 +22,13 @@ func Split(q string) []string {
 // allocating. It returns "" when no statement is left.
 func NextStatement(q string, i int) (stmt string, at, next int) {
 	start := i
+	routine := startsRoutine(q[i:])
 	for i < len(q) {
+		if routine {
+			i += routineEnd(q[i:])
+			routine = false
+			continue
+		}
 		if q[i] != ';' {
 			i = SkipToken(q, i)
 			continue
@@ -32,11 +38,68 @@ func NextStatement(q string, i int) (stmt string, at, next int) {
 		}
 		i++
 		start = i
+		routine = startsRoutine(q[i:])
 	}
 	if st, at := trimmed(q, start, len(q)); st != "" && !onlyComments(st) {
 		return st, at, len(q)
 	}
 	return "", len(q), len(q)
+}
+
+// startsRoutine reports whether q begins with CREATE [OR REPLACE]
+// FUNCTION or PROCEDURE, whose body may hold semicolons (routineEnd).
+func startsRoutine(q string) bool {
+	s, e := nextWord(q, 0)
+	if s < 0 || !equalFoldASCII(q[s:e], "create") {
+		return false
+	}
+	if s, e = nextWord(q, e); s >= 0 && equalFoldASCII(q[s:e], "or") {
+		if s, e = nextWord(q, e); s < 0 || !equalFoldASCII(q[s:e], "replace") {
+			return false
+		}
+		s, e = nextWord(q, e)
+	}
+	return s >= 0 && (equalFoldASCII(q[s:e], "function") || equalFoldASCII(q[s:e], "procedure"))
+}
+
+// routineEnd returns the offset of the semicolon that ends the function or
+// procedure definition q begins with, or len(q). A body written in SQL's
+// standard form, BEGIN ATOMIC ... END, holds semicolons of its own; as
+// psql does, outside parentheses BEGIN opens a block, CASE inside one opens
+// another, and END closes one.
+func routineEnd(q string) int {
+	depth, parens := 0, 0
+	for i := 0; i < len(q); {
+		switch c := q[i]; {
+		case c == ';' && depth == 0:
+			return i
+		case c == '(':
+			parens++
+			i++
+		case c == ')':
+			parens = max(parens-1, 0)
+			i++
+		case isIdentByte(c) && !(c >= '0' && c <= '9'):
+			j := i + 1
+			for j < len(q) && (isIdentByte(q[j]) || q[j] == '$') {
+				j++
+			}
+			if w := q[i:j]; parens == 0 {
+				switch {
+				case equalFoldASCII(w, "begin"):
+					depth++
+				case equalFoldASCII(w, "case") && depth > 0:
+					depth++
+				case equalFoldASCII(w, "end") && depth > 0:
+					depth--
+				}
+			}
+			i = j
+		default:
+			i = SkipToken(q, i)
+		}
+	}
+	return len(q)
 }
 
 // trimmed is strings.TrimSpace(q[from:to]) and where that starts in q.
