@@ -66,6 +66,9 @@ type analyzer struct {
 	// unrouted refuses a call of a routed function that cannot be routed
 	// by its key argument (routedCall).
 	unrouted, unroutedHint string
+	// calls are the functions called, by lower-case name, aggregates and
+	// built-in read-only ones aside (bodies.go).
+	calls []string
 }
 
 func (a *analyzer) addRel(rv *pg.RangeVar) int {
@@ -712,6 +715,9 @@ func (a *analyzer) expr(n *pg.Node, sc *scope) {
 		}
 		if name := funcName(f); a.advisory == "" && isAdvisoryLock(name) {
 			a.advisory = name
+		}
+		if name := funcName(f); !isAggregate(f) && !readOnlyFunctions[name] {
+			a.noteCall(name)
 		}
 		if name := funcName(f); !isAggregate(f) && !readOnlyFunctions[name] && !a.schema.readOnly[name] {
 			// Not known to be read-only: it may write (nextval, a user

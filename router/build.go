@@ -13,6 +13,14 @@ import (
 // build plans one parsed statement.
 func (s *Schema) build(stmt *pg.Node, lits []sqltext.Literal, version int32) *Plan {
 	a := &analyzer{schema: s, lits: lits, ctes: map[string]bool{}, walked: map[*pg.SubLink]bool{}, version: version}
+	p := s.buildWith(a, stmt, lits, version)
+	if p != nil && p.calls == nil {
+		p.calls = a.calls
+	}
+	return p
+}
+
+func (s *Schema) buildWith(a *analyzer, stmt *pg.Node, lits []sqltext.Literal, version int32) *Plan {
 	switch {
 	case stmt.GetSelectStmt() != nil && stmt.GetSelectStmt().IntoClause != nil:
 		// SELECT ... INTO creates a table: DDL, run on every shard like

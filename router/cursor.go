@@ -40,7 +40,7 @@ func (s *Schema) declarePlan(d *pg.DeclareCursorStmt, lits []sqltext.Literal, ve
 			Hold: d.Options&cursorOptHold != 0, Binary: d.Options&cursorOptBinary != 0}
 		return &Plan{Kind: KindCursor, Command: "DECLARE", Read: inner.Read, Tables: inner.Tables, Exact: inner.Exact, Cursor: c}
 	}
-	return &Plan{Kind: inner.Kind, Class: inner.Class, Exact: inner.Exact, mergeErr: "a cursor across shards"}
+	return &Plan{Kind: inner.Kind, Class: inner.Class, Exact: inner.Exact, mergeErr: "a cursor across shards", calls: inner.calls}
 }
 
 // manyKeys says whether a pin may name keys on several shards.

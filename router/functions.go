@@ -90,10 +90,13 @@ func (a *analyzer) unroutedCall(fn *Function, why string) {
 // callPlan plans CALL: by its key argument for a routed procedure, else on
 // the default shard.
 func (a *analyzer) callPlan(c *pg.CallStmt) *Plan {
-	if c.Funccall == nil || a.schema.function(c.Funccall) == nil {
+	if c.Funccall == nil {
 		return &Plan{Kind: KindDefault}
 	}
 	a.expr(&pg.Node{Node: &pg.Node_FuncCall{FuncCall: c.Funccall}}, &scope{})
+	if len(a.rels) == 0 && a.unrouted == "" {
+		return &Plan{Kind: KindDefault}
+	}
 	p := a.decide("CALL")
 	p.Exact = p.Exact || a.exact
 	return p

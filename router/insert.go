@@ -127,7 +127,7 @@ func (a *analyzer) copyPlan(c *pg.CopyStmt) *Plan {
 				"pgshard: COPY (query) TO over every shard is supported only for queries whose rows need no merging (no ORDER BY, aggregates, DISTINCT or LIMIT)",
 				"Run the query as a SELECT through pgshard, which merges it, or pin it to one shard.")
 		}
-		return &Plan{Kind: inner.Kind, Class: inner.Class, Exact: inner.Exact, mergeErr: "COPY across shards"}
+		return &Plan{Kind: inner.Kind, Class: inner.Class, Exact: inner.Exact, mergeErr: "COPY across shards", calls: inner.calls}
 	}
 	role, t := a.schema.lookup(strings.ToLower(c.Relation.Schemaname), strings.ToLower(c.Relation.Relname))
 	switch role {

@@ -64,6 +64,11 @@ func (r *Router) KeyProblems() map[*Table]string {
 	return nil
 }
 
+// checkRoute refuses rt when the servers' catalogs say it would be
+// wrong: a key column of another type (checkKeys), a function working on
+// sharded tables called where none is named (checkCalls).
+func (r *Router) checkRoute(rt *Route) *Route { return r.checkCalls(r.checkKeys(rt)) }
+
 // checkKeys refuses rt when it routes by the key of a table whose key
 // column does not match the configuration.
 func (r *Router) checkKeys(rt *Route) *Route {

@@ -86,6 +86,8 @@ type Plan struct {
 	// Notifies: the text mentions pg_notify, which, like NOTIFY, keeps a
 	// transaction from being prepared on the shard it runs on.
 	Notifies bool
+	// calls are the functions the statement calls (analyzer.calls).
+	calls    []string
 	Tables   []string
 	Class    []Pin // KindShard: the key constraints; all must resolve to shards
 	Insert   *insertSplit

@@ -24,6 +24,8 @@ type Router struct {
 	// keyProblems: tables whose key column on the servers is not of the
 	// configured type (keycheck.go).
 	keyProblems atomic.Pointer[map[*Table]string]
+	// tableFuncs: functions whose bodies name a sharded table (bodies.go).
+	tableFuncs atomic.Pointer[map[string]string]
 }
 
 // New returns a router over schema whose shard map is read from maps for
@@ -122,7 +124,7 @@ func (r *Router) routeNormalized(sc *scratch, m *shard.Map, text string, rt *Rou
 	if key != "" {
 		hints = append(hints, sessionKeyHint+key)
 	}
-	return r.checkKeys(p.routeInto(rt, m, r.schema.Default, values{lits: sc.n.Literals, text: text, keyCols: cols}, hints))
+	return r.checkRoute(p.routeInto(rt, m, r.schema.Default, values{lits: sc.n.Literals, text: text, keyCols: cols}, hints))
 }
 
 // planNormalized returns the plan of text, whose "n"-prefixed normalized
@@ -195,7 +197,7 @@ func (r *Router) BindWith(p *Plan, text string, ps Params, key string, cols KeyC
 	if key != "" {
 		hints = append(hints[:len(hints):len(hints)], sessionKeyHint+key)
 	}
-	return r.checkKeys(p.route(r.maps.Load(), r.schema.Default, values{lits: p.lits, params: ps.Values, formats: ps.Formats, oids: ps.OIDs, text: text, keyCols: cols}, hints))
+	return r.checkRoute(p.route(r.maps.Load(), r.schema.Default, values{lits: p.lits, params: ps.Values, formats: ps.Formats, oids: ps.OIDs, text: text, keyCols: cols}, hints))
 }
 
 // plan parses one statement and plans it; it never panics on bad input

@@ -21,7 +21,8 @@ const textOrderRefresh = time.Minute
 // textOrderRefresh and after a session of this process ran DDL, until ctx
 // ends. Reading them on every merge would cost a round trip per query.
 // Each round, the first at start too, also checks the shard key columns
-// (checkKeyColumns).
+// (checkKeyColumns) and which functions work on sharded tables
+// (checkTableFunctions).
 func (srv *Server) refreshTextOrder(ctx context.Context) {
 	t := time.NewTicker(textOrderRefresh)
 	defer t.Stop()
@@ -43,6 +44,7 @@ func (srv *Server) refreshTextOrder(ctx context.Context) {
 				srv.readCollatedColumns(ctx, db) // the first connections read them
 			}
 			srv.checkKeyColumns(ctx, db)
+			srv.checkTableFunctions(ctx, db)
 		}
 		for _, done := range waiting {
 			close(done)

@@ -1,6 +1,7 @@
 package sharding_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgshard/pgshard/shard"
 )
 
 // fnSchema is the routed functions' schema (sharding.functions in
@@ -126,4 +129,77 @@ func TestRoutedFunctionsWriteWhereTheirKeyLives(t *testing.T) {
 	if got, _ := queryRows(ctx, t, through, "SELECT order_count(7)"); len(got) != 1 {
 		t.Errorf("after the refusals: %v", got)
 	}
+}
+
+// TestFunctionsOnShardedTablesNeedTheirShard: a function whose body names
+// a sharded table, called by a statement that names none, would run on the
+// default shard alone (a count of one shard's rows, rows written where no
+// lookup finds them). pgshard reads the functions' bodies from the catalog
+// after DDL and refuses such a call with 0A000; a hint, a statement naming
+// the sharded table, and functions that touch no sharded table run.
+func TestFunctionsOnShardedTablesNeedTheirShard(t *testing.T) {
+	ctx := ctxFor(t, 2*time.Minute)
+	p := startPgshard(t)
+	c := connect(t, p.DSN("app", "app-secret"))
+	mustExec(ctx, t, c, fnSchema...)
+	mustExec(ctx, t, c,
+		`INSERT INTO fnorders SELECT g, 'x', 1 FROM generate_series(1, 30) g`,
+		`INSERT INTO fnusers SELECT g FROM generate_series(1, 30) g`,
+		`CREATE OR REPLACE FUNCTION all_orders() RETURNS bigint LANGUAGE sql STABLE AS 'SELECT count(*) FROM FnOrders'`,
+		`CREATE OR REPLACE FUNCTION all_orders_atomic() RETURNS bigint LANGUAGE sql STABLE BEGIN ATOMIC SELECT count(*) FROM fnorders; END`,
+		`CREATE OR REPLACE PROCEDURE drop_orders(uid bigint) LANGUAGE plpgsql AS $$ BEGIN DELETE FROM public.fnorders WHERE user_id = uid; END $$`,
+		`CREATE OR REPLACE FUNCTION fnorders_free() RETURNS int LANGUAGE plpgsql AS $$ BEGIN RETURN length('fnorders_x'); END $$`,
+		`CREATE OR REPLACE FUNCTION plain_answer() RETURNS int LANGUAGE sql AS 'SELECT 42'`)
+
+	for _, q := range []string{
+		"SELECT all_orders()",
+		"SELECT all_orders_atomic()",
+		"SELECT * FROM all_orders()",
+		"CALL drop_orders(5)",
+	} {
+		_, err := c.Exec(ctx, q)
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "0A000" || !strings.Contains(pe.Message, "sharded table fnorders") {
+			t.Errorf("%s: %v, want 0A000 naming fnorders", q, err)
+		}
+	}
+	// Named tables decide where a statement runs, and the call runs there.
+	got, _ := queryRows(ctx, t, c, "SELECT user_id, all_orders() FROM fnusers WHERE user_id = 7")
+	if want := fmt.Sprint(int64(7), int64(len(rowsOnShardOf(ctx, t, 7)))); len(got) != 1 || got[0] != want {
+		t.Errorf("all_orders() pinned with fnusers.user_id = 7: %v, want [%s]", got, want)
+	}
+	// A hint is the way out, one shard at a time.
+	var sum int64
+	for i := range sharded.Shards {
+		var n int64
+		if err := c.QueryRow(ctx, fmt.Sprintf("/* pgshard: shard=%d */ SELECT all_orders()", i)).Scan(&n); err != nil {
+			t.Fatalf("hinted to shard %d: %v", i, err)
+		}
+		sum += n
+	}
+	if sum != 30 {
+		t.Errorf("all_orders() summed over the shards by hint: %d, want 30", sum)
+	}
+	// A word that only begins like a sharded table's name, and no table.
+	for _, q := range []string{"SELECT fnorders_free()", "SELECT plain_answer()"} {
+		if _, err := c.Exec(ctx, q); err != nil {
+			t.Errorf("%s: %v", q, err)
+		}
+	}
+	// Dropped, the function is the server's to report on again.
+	mustExec(ctx, t, c, "DROP FUNCTION all_orders()")
+	_, err := c.Exec(ctx, "SELECT all_orders()")
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "42883" {
+		t.Errorf("after DROP FUNCTION: %v, want 42883 from the server", err)
+	}
+}
+
+// rowsOnShardOf returns the fnorders rows on the shard owning key k, read
+// there directly.
+func rowsOnShardOf(ctx context.Context, t *testing.T, k int64) []string {
+	t.Helper()
+	owner := shard.EqualMap(len(sharded.Shards)).Lookup(shard.HashInt(k))
+	rows, _ := queryRows(ctx, t, connect(t, sharded.Shards[owner].Primary.DSN()), "SELECT item FROM fnorders")
+	return rows
 }

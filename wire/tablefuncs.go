@@ -1,0 +1,72 @@
+package wire
+
+import (
+	"context"
+	"maps"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/pgshard/pgshard/router"
+)
+
+// Reading which functions' bodies name a sharded table, for the router to
+// refuse statements that would run them on the default shard alone
+// (router/bodies.go). Read in refreshTextOrder's rounds, from the default
+// shard: functions are created on every shard alike, as DDL.
+
+// tableFunctionsQuery lists "function table" for every function or
+// procedure of the database's own (not PostgreSQL's, not an extension's,
+// not written in C) whose source names one of tables as a word. A SQL
+// function with a standard body (BEGIN ATOMIC) has no source text, so its
+// definition is read instead.
+func tableFunctionsQuery(tables []*router.Table) string {
+	names := make([]string, 0, len(tables))
+	for _, t := range tables {
+		if n := regexp.QuoteMeta(t.Name); !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	pattern := quoteLiteral(`\m(` + strings.Join(names, "|") + `)\M`)
+	return `SELECT DISTINCT lower(p.proname) || ' ' || substring(b.body FROM ` + pattern + `)
+FROM pg_catalog.pg_proc p
+JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+JOIN pg_catalog.pg_language l ON l.oid = p.prolang
+CROSS JOIN LATERAL (SELECT lower(CASE WHEN coalesce(p.prosrc, '') = '' THEN pg_catalog.pg_get_functiondef(p.oid) ELSE p.prosrc END) AS body) b
+WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp)'
+  AND l.lanname NOT IN ('internal', 'c') AND p.prokind IN ('f', 'p')
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+    WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.objid = p.oid AND d.deptype = 'e')
+  AND b.body ~ ` + pattern
+}
+
+// checkTableFunctions reads, on db's default shard, which functions work
+// on sharded tables, and tells the router. When the shard cannot be read,
+// what was found before stays.
+func (srv *Server) checkTableFunctions(ctx context.Context, db *database) {
+	u := srv.resolverUser(db)
+	tables := db.router.Schema().ShardedTables()
+	if u == nil || len(tables) == 0 || len(db.cfg.Shards) < 2 {
+		return // one shard runs every function where its rows are
+	}
+	s := &session{srv: srv, db: db, user: u, log: srv.log}
+	rows, err := s.onShard(ctx, db.router.Schema().Default, func(sc *serverConn) ([]string, error) {
+		return s.hiddenRows(sc, tableFunctionsQuery(tables))
+	})
+	if err != nil {
+		srv.log.Debug("could not read which functions work on sharded tables; keeping what was known", "database", db.cfg.Name, "err", err)
+		return
+	}
+	fns := map[string]string{}
+	for _, row := range rows {
+		if name, table, ok := strings.Cut(row, " "); ok && fns[name] == "" {
+			fns[name] = table
+		}
+	}
+	if prev := db.router.TableFunctions(); !maps.Equal(fns, prev) && len(fns) > 0 {
+		names := slices.Sorted(maps.Keys(fns))
+		srv.log.Info("functions work on sharded tables: a statement calling one without naming a sharded table is refused",
+			"database", db.cfg.Name, "functions", strings.Join(names, ", "))
+	}
+	db.router.SetTableFunctions(fns)
+}
