@@ -79,6 +79,9 @@ type database struct {
 	// orders text bytewise as merges do (see probeTextOrder). Generations
 	// share it: the shards' data is the same whatever node serves it.
 	textOrder []textOrder
+	// seqColumns are the sharded tables' columns filled from a sequence,
+	// as last read (sequences.go); refreshTextOrder's goroutine owns it.
+	seqColumns []string
 	// replaced is set once a reload put a newer generation in force; its
 	// pools are retired and no new ones are made for it.
 	replaced atomic.Bool

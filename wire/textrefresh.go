@@ -21,8 +21,9 @@ const textOrderRefresh = time.Minute
 // textOrderRefresh and after a session of this process ran DDL, until ctx
 // ends. Reading them on every merge would cost a round trip per query.
 // Each round, the first at start too, also checks the shard key columns
-// (checkKeyColumns) and which functions work on sharded tables
-// (checkTableFunctions).
+// (checkKeyColumns), which functions work on sharded tables
+// (checkTableFunctions) and which of their columns come from a sequence
+// (checkSequenceColumns).
 func (srv *Server) refreshTextOrder(ctx context.Context) {
 	t := time.NewTicker(textOrderRefresh)
 	defer t.Stop()
@@ -45,6 +46,7 @@ func (srv *Server) refreshTextOrder(ctx context.Context) {
 			}
 			srv.checkKeyColumns(ctx, db)
 			srv.checkTableFunctions(ctx, db)
+			srv.checkSequenceColumns(ctx, db)
 		}
 		for _, done := range waiting {
 			close(done)

@@ -95,6 +95,7 @@ databases:
         - {name: mistyped_text, key: k, key_type: text}
         - {name: fnorders, key: user_id}
         - {name: fnusers, key: user_id}
+        - {name: seqorders, key: user_id}
       reference_tables: [countries, dumped_countries]
       functions:
         - {name: place_order, key_arg: 1, table: fnorders}

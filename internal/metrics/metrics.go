@@ -146,6 +146,7 @@ type Registry struct {
 	latency       *prometheus.HistogramVec // database, kind
 	forms         *prometheus.CounterVec   // database, outcome
 	keyMismatches *prometheus.GaugeVec     // database
+	seqColumns    *prometheus.GaugeVec     // database
 	twoPhase      [numOutcomes]prometheus.Counter
 	resolved      [numDecisions]prometheus.Counter
 
@@ -176,6 +177,10 @@ func New() *Registry {
 			Name: "pgshard_key_column_mismatches",
 			Help: "Sharded tables whose key column on some shard is not of the configured key_type (or is missing): statements routed by their key are refused until it is fixed. Alert on > 0.",
 		}, []string{"database"}),
+		seqColumns: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "pgshard_sharded_sequence_columns",
+			Help: "Columns of sharded tables filled from a sequence (serial, bigserial, identity): each shard has its own, so their values repeat across shards. See the operations guide, Sequences.",
+		}, []string{"database"}),
 		pulled: &pulled{},
 		dbs:    map[string]*Database{},
 	}
@@ -194,7 +199,7 @@ func New() *Registry {
 		r.resolved[d] = resolved.WithLabelValues(d.String())
 	}
 	r.reg.MustRegister(
-		r.statements, r.latency, r.forms, r.keyMismatches, twoPhase, resolved, r.pulled,
+		r.statements, r.latency, r.forms, r.keyMismatches, r.seqColumns, twoPhase, resolved, r.pulled,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -258,6 +263,7 @@ func (r *Registry) Database(name string) *Database {
 		d.forms[o] = r.forms.WithLabelValues(name, o.String())
 	}
 	d.keyMismatches = r.keyMismatches.WithLabelValues(name)
+	d.seqColumns = r.seqColumns.WithLabelValues(name)
 	r.dbs[name] = d
 	return d
 }
@@ -269,6 +275,7 @@ type Database struct {
 	latency       [numKinds]prometheus.Observer
 	forms         [numForms]prometheus.Counter
 	keyMismatches prometheus.Gauge
+	seqColumns    prometheus.Gauge
 }
 
 // KeyMismatches sets how many sharded tables' key columns do not match
@@ -278,6 +285,15 @@ func (d *Database) KeyMismatches(n int) {
 		return
 	}
 	d.keyMismatches.Set(float64(n))
+}
+
+// SequenceColumns sets how many columns of sharded tables are filled from
+// a sequence of each shard.
+func (d *Database) SequenceColumns(n int) {
+	if d == nil {
+		return
+	}
+	d.seqColumns.Set(float64(n))
 }
 
 // ServerForm counts one simple query's server form ending as o.
