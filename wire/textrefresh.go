@@ -41,8 +41,10 @@ func (srv *Server) refreshTextOrder(ctx context.Context) {
 		srv.ddl.waiting = nil
 		srv.ddl.mu.Unlock()
 		for _, db := range srv.databases() {
-			if !first {
-				srv.readCollatedColumns(ctx, db) // the first connections read them
+			if !first || len(waiting) > 0 {
+				// The first connections read them, unless a session already
+				// waits on this round for what its DDL changed.
+				srv.readCollatedColumns(ctx, db)
 			}
 			srv.checkKeyColumns(ctx, db)
 			srv.checkTableFunctions(ctx, db)
