@@ -41,17 +41,8 @@ WHERE a.attidentity <> '' OR pg_catalog.pg_get_expr(d.adbin, d.adrelid) ~ '^next
 // sharded tables come from a sequence, and warns of the ones not seen
 // before. Only refreshTextOrder's goroutine calls it.
 func (srv *Server) checkSequenceColumns(ctx context.Context, db *database) {
-	u := srv.resolverUser(db)
-	tables := db.router.Schema().ShardedTables()
-	if u == nil || len(tables) == 0 || len(db.cfg.Shards) < 2 {
-		return // one shard's sequence is the only one
-	}
-	s := &session{srv: srv, db: db, user: u, log: srv.log}
-	cols, err := s.onShard(ctx, db.router.Schema().Default, func(sc *serverConn) ([]string, error) {
-		return s.hiddenRows(sc, sequenceColumnsQuery(tables))
-	})
-	if err != nil {
-		srv.log.Debug("could not read the sharded tables' sequence columns", "database", db.cfg.Name, "err", err)
+	cols, ok := srv.shardedCatalog(ctx, db, "the sharded tables' sequence columns", sequenceColumnsQuery)
+	if !ok {
 		return
 	}
 	slices.Sort(cols)

@@ -44,17 +44,8 @@ WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^p
 // on sharded tables, and tells the router. When the shard cannot be read,
 // what was found before stays.
 func (srv *Server) checkTableFunctions(ctx context.Context, db *database) {
-	u := srv.resolverUser(db)
-	tables := db.router.Schema().ShardedTables()
-	if u == nil || len(tables) == 0 || len(db.cfg.Shards) < 2 {
-		return // one shard runs every function where its rows are
-	}
-	s := &session{srv: srv, db: db, user: u, log: srv.log}
-	rows, err := s.onShard(ctx, db.router.Schema().Default, func(sc *serverConn) ([]string, error) {
-		return s.hiddenRows(sc, tableFunctionsQuery(tables))
-	})
-	if err != nil {
-		srv.log.Debug("could not read which functions work on sharded tables; keeping what was known", "database", db.cfg.Name, "err", err)
+	rows, ok := srv.shardedCatalog(ctx, db, "which functions work on sharded tables", tableFunctionsQuery)
+	if !ok {
 		return
 	}
 	fns := map[string]string{}
@@ -69,4 +60,26 @@ func (srv *Server) checkTableFunctions(ctx context.Context, db *database) {
 			"database", db.cfg.Name, "functions", strings.Join(names, ", "))
 	}
 	db.router.SetTableFunctions(fns)
+}
+
+// shardedCatalog runs the catalog query q writes for db's sharded tables
+// on db's default shard, as pgshard's own work, and returns its rows. It
+// returns false when there is nothing to check (one shard holds every
+// row; no sharded table; no user to connect as) or the shard could not be
+// read (logged).
+func (srv *Server) shardedCatalog(ctx context.Context, db *database, what string, q func([]*router.Table) string) ([]string, bool) {
+	u := srv.resolverUser(db)
+	tables := db.router.Schema().ShardedTables()
+	if u == nil || len(tables) == 0 || len(db.cfg.Shards) < 2 {
+		return nil, false
+	}
+	s := &session{srv: srv, db: db, user: u, log: srv.log}
+	rows, err := s.onShard(ctx, db.router.Schema().Default, func(sc *serverConn) ([]string, error) {
+		return s.hiddenRows(sc, q(tables))
+	})
+	if err != nil {
+		srv.log.Debug("could not read "+what+"; keeping what was known", "database", db.cfg.Name, "err", err)
+		return nil, false
+	}
+	return rows, true
 }
