@@ -112,6 +112,24 @@ func (a *analyzer) keySource(n *pg.Node, kt shard.KeyType, col domain) (Source, 
 	if n == nil {
 		return Source{}, false
 	}
+	if operand, minus := signOf(n); operand != nil {
+		// -42::bigint is -(42::bigint): the parser folds a minus into a
+		// bare number only.
+		s, ok := a.keySource(operand, kt, col)
+		if !ok || kt != shard.KeyInt || s.Param > 0 || s.dom == domText {
+			return Source{}, false
+		}
+		if minus {
+			if s.Lit >= 0 {
+				s.Negate = !s.Negate
+			} else if c, neg := strings.CutPrefix(s.Const, "-"); neg {
+				s.Const = c
+			} else {
+				s.Const = "-" + c
+			}
+		}
+		return s, true
+	}
 	inner, d, first, cast := valueDomain(n, kt)
 	d = max(d, col)
 	if d == domOpaque {
@@ -129,6 +147,22 @@ func (a *analyzer) keySource(n *pg.Node, kt shard.KeyType, col domain) (Source, 
 		s.num = c.GetIval() != nil || c.GetFval() != nil
 	}
 	return s, true
+}
+
+// signOf returns the operand of a unary minus or plus, and whether it is a
+// minus; nil for anything else.
+func signOf(n *pg.Node) (operand *pg.Node, minus bool) {
+	e := n.GetAExpr()
+	if e == nil || e.Kind != pg.A_Expr_Kind_AEXPR_OP || e.Lexpr != nil || e.Rexpr == nil {
+		return nil, false
+	}
+	switch opName(e) {
+	case "-":
+		return e.Rexpr, true
+	case "+":
+		return e.Rexpr, false
+	}
+	return nil, false
 }
 
 // source reads a constant or parameter, through casts.

@@ -35,6 +35,8 @@ func corpus() []query {
 		q(`SELECT * FROM users WHERE user_id = '42'`, false),
 		q(`SELECT * FROM users WHERE user_id = 42::bigint`, false),
 		q(`SELECT * FROM users WHERE user_id = -1`, false),
+		q(`SELECT * FROM users WHERE user_id = -(-42)::bigint`, false), // a minus over a cast is an operator
+		q(`SELECT name FROM users WHERE user_id IN (- -7::int, +8::bigint, -9::int2)`, false),
 		q(`SELECT name FROM users WHERE user_id IN (1, 2, 3, 400, 599, 9999)`, false),
 		q(`SELECT name FROM users WHERE user_id = ANY(ARRAY[5, 6, 7])`, false),
 		q(`SELECT name FROM users WHERE user_id = 8 OR user_id = 9`, false),
