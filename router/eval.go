@@ -27,6 +27,12 @@ type values struct {
 // point hashes one key value of type t: ErrNoKey when it equals no key,
 // ErrAnyKey when it may equal several (see keydomain.go).
 func (v *values) point(s Source, t shard.KeyType) (shard.Point, error) {
+	if s.call != nil {
+		var err error
+		if s, err = s.call.pick(v); err != nil {
+			return 0, err
+		}
+	}
 	if s.Param > 0 {
 		i := s.Param - 1
 		if i >= len(v.params) {

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -67,6 +68,10 @@ func (a *analyzer) routedCall(fc *pg.FuncCall, fn *Function, sc *scope) {
 			return
 		}
 	}
+	if c := a.callArgsOf(fc, fn); c != nil {
+		a.rels[i].pins = append(a.rels[i].pins, []Source{{Lit: -1, assign: true, call: c}})
+		return
+	}
 	arg := fc.Args[fn.KeyArg]
 	if src, ok := a.keySource(arg, fn.Table.KeyType, domKey); ok {
 		src.assign = true // converted to the parameter's type, as a stored key is
@@ -78,6 +83,62 @@ func (a *analyzer) routedCall(fc *pg.FuncCall, fn *Function, sc *scope) {
 		return
 	}
 	a.unroutedCall(fn, "its key argument is neither a constant, a parameter nor the shard key of a table the query reads")
+}
+
+// callArgs picks a routed function's key argument at Bind. PostgreSQL
+// drops the parameters a client declared of type void from a function's
+// arguments (so pgjdbc can pass its placeholder for a CallableStatement's
+// result, {? = call f(?)}, as f($1, $2) with $1 void): where the key is
+// among the arguments depends on the types Parse declared.
+type callArgs struct {
+	key    int      // 0-based position among the arguments the server keeps
+	params []int    // per argument: its $n when a bare parameter, else 0
+	srcs   []Source // per argument: the key read from it, when ok
+	ok     []bool
+}
+
+// callArgsOf returns the callArgs of a call with a bare parameter at or
+// before its key argument, which may be declared void and so move the key
+// to a later argument; nil when there is none and the key argument is
+// known now.
+func (a *analyzer) callArgsOf(fc *pg.FuncCall, fn *Function) *callArgs {
+	c := &callArgs{key: fn.KeyArg}
+	bare := false
+	for i, arg := range fc.Args {
+		n := 0
+		if pr := arg.GetParamRef(); pr != nil {
+			n, bare = int(pr.Number), bare || i <= fn.KeyArg
+		}
+		src, ok := a.keySource(arg, fn.Table.KeyType, domKey)
+		src.assign = true
+		c.params, c.srcs, c.ok = append(c.params, n), append(c.srcs, src), append(c.ok, ok)
+	}
+	if !bare {
+		return nil
+	}
+	return c
+}
+
+// errCallKey: the argument that turned out to be the key at Bind is not a
+// constant or a parameter.
+var errCallKey = errors.New("the routed function's key argument is neither a constant nor a parameter")
+
+// pick returns the key argument's source for one execution.
+func (c *callArgs) pick(v *values) (Source, error) {
+	n := 0
+	for i, p := range c.params {
+		if p > 0 && p <= len(v.oids) && v.oids[p-1] == oidVoid {
+			continue
+		}
+		if n == c.key {
+			if !c.ok[i] {
+				return Source{}, errCallKey
+			}
+			return c.srcs[i], nil
+		}
+		n++
+	}
+	return Source{}, fmt.Errorf("the call has no argument %d besides parameters declared void", c.key+1)
 }
 
 func (a *analyzer) unroutedCall(fn *Function, why string) {

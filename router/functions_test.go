@@ -65,3 +65,37 @@ func TestRoutedFunctionNeedsItsConfiguration(t *testing.T) {
 		}
 	}
 }
+
+// TestRoutedFunctionWithVoidParameters: PostgreSQL drops parameters
+// declared void from a function's arguments, and pgjdbc sends a
+// CallableStatement {? = call place_order(?, ?)} as place_order($1, $2,
+// $3) with $1 void: the key is then $2. Without the void declaration $1 is
+// the key, as written.
+func TestRoutedFunctionWithVoidParameters(t *testing.T) {
+	r := testRouter(t)
+	m := shard.EqualMap(3)
+	const q = "select * from place_order($1,$2, $3) as result"
+	p := r.Prepare(q)
+	if !p.UsesParams() {
+		t.Fatal("the plan does not ask for the Bind's parameters")
+	}
+	for key := int64(1); key <= 30; key++ {
+		want := []shard.ShardID{m.Lookup(shard.HashInt(key))}
+		vals := [][]byte{nil, fmt.Appendf(nil, "%d", key), []byte("book")}
+		rt := r.BindWith(p, q, Params{Values: vals, Formats: []int16{0, 0, 0}, OIDs: []uint32{oidVoid, oidInt8, 0}}, "", nil)
+		if rt.Err != nil || !slices.Equal(rt.Shards, want) {
+			t.Errorf("$1 void, $2 = %d: %s, want shards %v", key, rt.Describe(), want)
+		}
+		vals = [][]byte{fmt.Appendf(nil, "%d", key), []byte("book"), nil}
+		rt = r.BindWith(p, q, Params{Values: vals, Formats: []int16{0, 0, 0}, OIDs: []uint32{oidInt8, 0, oidVoid}}, "", nil)
+		if rt.Err != nil || !slices.Equal(rt.Shards, want) {
+			t.Errorf("$1 = %d, $3 void: %s, want shards %v", key, rt.Describe(), want)
+		}
+	}
+	// A key argument written as a column stays co-located when the bare
+	// parameters come after it.
+	st := r.Simple("SELECT place_order(user_id, $1) FROM users WHERE user_id = 42")
+	if st[0].Route.Err != nil || st[0].Route.Plan.Kind != KindShard {
+		t.Errorf("co-located call with a later parameter: %s", st[0].Route.Describe())
+	}
+}

@@ -137,6 +137,7 @@ const (
 	oidUntyped = 705 // unknown: a quoted literal's type
 	oidVarchar = 1043
 	oidNumeric = 1700
+	oidVoid    = 2278
 	oidUUID    = 2950
 )
 

@@ -62,6 +62,9 @@ type Source struct {
 	// so it must name exactly one key.
 	dom, bin          domain
 	cast, num, assign bool
+	// call, for a routed function's key, picks the argument at Bind
+	// (callArgs); the other fields are then unused.
+	call *callArgs
 }
 
 // Pin is a shard key constraint: the key of Table equals one of Values.
@@ -195,7 +198,7 @@ func refuse(code, msg, hint string) *Plan {
 // UsesParams says whether routing needs a Bind's parameter values, so the
 // wire layer decodes a Bind only then.
 func (p *Plan) UsesParams() bool {
-	uses := func(s Source) bool { return s.Param > 0 }
+	uses := func(s Source) bool { return s.Param > 0 || s.call != nil }
 	for _, pin := range p.Class {
 		for _, v := range pin.Values {
 			if uses(v) {

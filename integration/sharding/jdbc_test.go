@@ -38,6 +38,8 @@ func TestJDBCOverShardsMatchesOnePostgres(t *testing.T) {
 					"moved 41 rows",
 					"a moved row by key: id=617 balance=7.00",
 					"duplicate 23505",
+					"deposit 23: 86.35",
+					"opened by key 903: owner=opened balance=0.00",
 					"done",
 				})
 			// The table was spread: every shard holds some of its rows.

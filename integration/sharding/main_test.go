@@ -101,6 +101,8 @@ databases:
         - {name: place_order, key_arg: 1, table: fnorders}
         - {name: restock, key_arg: 2, table: fnorders}
         - {name: order_count, key_arg: 1, table: fnorders}
+        - {name: jdeposit, key_arg: 1, table: jaccounts}
+        - {name: jopen, key_arg: 1, table: jaccounts}
 %s`, listen, strings.Join(extra, "\n"), pool, cluster.Password, shards)
 	}
 }

@@ -12,9 +12,11 @@
 // transaction, a transaction that writes on several shards, and
 // savepoints (explicit, and pgjdbc's autosave) in one that spans them, and
 // keys bound as other Java types (double, BigDecimal, float, short, String),
-// and INSERT ... SELECT of rows that are not sharded.
+// INSERT ... SELECT of rows that are not sharded, and functions and
+// procedures routed by their key argument, called as CallableStatements.
 import java.math.BigDecimal;
 import java.sql.BatchUpdateException;
+import java.sql.CallableStatement;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.PreparedStatement;
@@ -22,6 +24,7 @@ import java.sql.ResultSet;
 import java.sql.ResultSetMetaData;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.sql.Types;
 import java.util.Arrays;
 import java.util.Properties;
 
@@ -199,6 +202,40 @@ public class Sharded {
             }
             c.commit();
             query(c, "after savepoint transaction", "SELECT id, balance FROM jaccounts WHERE id BETWEEN 4 AND 9 ORDER BY id");
+        }
+        // Functions and procedures routed by their key argument
+        // (sharding.functions): pgjdbc's {? = call ...} escape and a CALL.
+        try (Connection c = DriverManager.getConnection(args[0], props)) {
+            try (Statement s = c.createStatement()) {
+                s.execute("CREATE OR REPLACE FUNCTION jdeposit(k bigint, amount numeric) RETURNS numeric LANGUAGE sql "
+                        + "AS $$ UPDATE jaccounts SET balance = balance + amount WHERE id = k RETURNING balance $$");
+                s.execute("CREATE OR REPLACE PROCEDURE jopen(k bigint, who text) LANGUAGE plpgsql "
+                        + "AS $$ BEGIN INSERT INTO jaccounts VALUES (k, who, 0); END $$");
+            }
+            try (CallableStatement cs = c.prepareCall("{? = call jdeposit(?, ?)}")) {
+                cs.registerOutParameter(1, Types.NUMERIC);
+                for (long id = 20; id <= 26; id++) {
+                    cs.setLong(2, id);
+                    cs.setBigDecimal(3, new BigDecimal("1.25"));
+                    cs.execute();
+                    System.out.println("deposit " + id + ": " + cs.getBigDecimal(1));
+                }
+            }
+            try (CallableStatement cs = c.prepareCall("CALL jopen(?, ?)")) {
+                for (long id = 900; id <= 906; id++) {
+                    cs.setLong(1, id);
+                    cs.setString(2, "opened");
+                    cs.execute();
+                }
+            }
+            try (PreparedStatement ps = c.prepareStatement("SELECT owner, balance FROM jaccounts WHERE id = ?")) {
+                for (long id = 900; id <= 906; id++) {
+                    ps.setLong(1, id);
+                    try (ResultSet rs = ps.executeQuery()) {
+                        print("opened by key " + id, rs);
+                    }
+                }
+            }
         }
         System.out.println("done");
     }
