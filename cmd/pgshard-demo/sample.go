@@ -12,13 +12,16 @@ import (
 
 // The sample schema: users and orders sharded by user_id (co-located, so a
 // user's orders are on the user's shard), countries copied to every shard,
-// app_settings on the default shard only.
+// app_settings on the default shard only, and place_order, a function
+// routed by its user_id argument.
 const shardingYAML = `    sharding:
       tables:
         - {name: users, key: user_id, key_type: bigint}
         - {name: orders, key: user_id, key_type: bigint}
       reference_tables: [countries]
       default_shard: s0
+      functions:
+        - {name: place_order, key_arg: 1, table: orders}
 `
 
 // sampleDDL runs through pgshard, which sends DDL to every shard.
@@ -46,6 +49,12 @@ var sampleDDL = []string{
 	`CREATE TABLE app_settings (
 		key text PRIMARY KEY,
 		value text NOT NULL)`,
+	// Routed by its first argument (sharding.functions): it runs on that
+	// user's shard, where the user's orders are.
+	`CREATE FUNCTION place_order(uid bigint, amt numeric) RETURNS bigint LANGUAGE sql AS $$
+		INSERT INTO orders (user_id, order_id, amount, status, created_at)
+		SELECT uid, coalesce(max(order_id), 0) + 1, amt, 'new', now() FROM orders WHERE user_id = uid
+		RETURNING order_id $$`,
 }
 
 // The example queries printed after "ready", each prefixed "try ".
@@ -54,6 +63,7 @@ var tryQueries = []string{
 	"SELECT country, count(*), round(avg(balance), 2) AS avg_balance FROM users GROUP BY country ORDER BY 2 DESC;",
 	"SELECT u.name, sum(o.amount) FROM users u JOIN orders o ON o.user_id = u.user_id WHERE u.user_id = 7 GROUP BY u.name;",
 	"SELECT u.user_id, u.name, (SELECT o.amount FROM orders o WHERE o.user_id = u.user_id ORDER BY o.created_at DESC LIMIT 1) AS last_order FROM users u ORDER BY u.user_id LIMIT 5;",
+	"SELECT place_order(42, 19.99);",
 }
 
 const (
