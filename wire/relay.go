@@ -130,6 +130,8 @@ func (s *session) relay(wantRFQ bool) error {
 				return err
 			}
 			continue
+		case 'S':
+			s.noteParameterStatus(body)
 		}
 		if err := s.emit(typ, body, false); err != nil {
 			return s.clientLost()

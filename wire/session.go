@@ -145,6 +145,10 @@ type session struct {
 	// session is out of any transaction the shards' collated columns are
 	// read again (refreshTextOrder).
 	ranDDL bool
+	// unreadable: the server reported a client_encoding or
+	// standard_conforming_strings value pgshard cannot route with
+	// (paramstatus.go); the session ends before its next message.
+	unreadable *unreadableSetting
 }
 
 // statement is a client's prepared statement. Its server-side twin is named
@@ -169,6 +173,12 @@ func (s *session) run(ctx context.Context) {
 	for {
 		if s.srv.draining.Load() && s.txStatus == 'I' && !s.batchOpen {
 			s.sendFatal(fatalf(codeAdminShutdown, "terminating connection: pgshard is shutting down"))
+			return
+		}
+		if s.unreadable != nil {
+			s.log.Warn("session ended: the server reports a setting pgshard cannot route with",
+				"parameter", s.unreadable.name, "value", s.unreadable.value)
+			s.sendFatal(s.unreadable.fatal())
 			return
 		}
 		if s.ranDDL && s.txStatus == 'I' && !s.batchOpen {

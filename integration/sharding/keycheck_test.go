@@ -79,3 +79,37 @@ func TestClientEncodingInADatabaseWithTextKeys(t *testing.T) {
 		t.Errorf("SET client_encoding = 'UTF8': %v", err)
 	}
 }
+
+// TestUnreadableSettingReportedByTheServer: set_config with a Bind
+// parameter changes client_encoding or standard_conforming_strings where
+// pgshard cannot read the value first. The server reports the change, and
+// pgshard ends the session before its next statement with FATAL naming the
+// setting, rather than hash the client's strings as they no longer are. A
+// value pgshard can route with, set the same way, changes nothing.
+func TestUnreadableSettingReportedByTheServer(t *testing.T) {
+	ctx := ctxFor(t, time.Minute)
+	p := startPgshard(t)
+	for _, tc := range []struct{ name, value string }{
+		{"client_encoding", "LATIN1"},
+		{"standard_conforming_strings", "off"},
+	} {
+		conn := connect(t, p.DSN("app", "app-secret"))
+		var got string
+		if err := conn.QueryRow(ctx, "SELECT set_config('"+tc.name+"', $1, false)", tc.value).Scan(&got); err != nil {
+			t.Fatalf("set_config(%s, $1 = %s): %v", tc.name, tc.value, err)
+		}
+		_, err := conn.Exec(ctx, "SELECT 1")
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Severity != "FATAL" || pe.Code != "0A000" || !strings.Contains(pe.Message, tc.name+" = ") {
+			t.Errorf("after set_config(%s, $1 = %s): %v, want FATAL 0A000 naming it", tc.name, tc.value, err)
+		}
+	}
+	conn := connect(t, p.DSN("app", "app-secret"))
+	var got string
+	if err := conn.QueryRow(ctx, "SELECT set_config('client_encoding', $1, false)", "UTF8").Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT 1"); err != nil {
+		t.Errorf("after set_config(client_encoding, $1 = UTF8): %v", err)
+	}
+}
