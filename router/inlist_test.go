@@ -12,17 +12,7 @@ import (
 // array's elements, whether the array arrives as text or binary.
 func TestAnyArrayParameter(t *testing.T) {
 	r := testRouter(t)
-	m := shard.EqualMap(3)
-	want := func(keys ...int64) []shard.ShardID {
-		var ids []shard.ShardID
-		for _, k := range keys {
-			if id := m.Lookup(shard.HashInt(k)); !slices.Contains(ids, id) {
-				ids = append(ids, id)
-			}
-		}
-		slices.Sort(ids)
-		return ids
-	}
+	want := func(keys ...int64) []shard.ShardID { return shardsOf(shard.EqualMap(3), keys...) }
 	binArray := func(keys ...int64) []byte {
 		b := binary.BigEndian.AppendUint32(nil, 1) // ndim
 		b = binary.BigEndian.AppendUint32(b, 0)    // flags

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -39,6 +40,18 @@ func testRouter(t testing.TB) *Router {
 		t.Fatal(err)
 	}
 	return New(s, shard.NewHolder(shard.EqualMap(3)), 1000)
+}
+
+// shardsOf is the sorted set of shards that own keys under m.
+func shardsOf(m *shard.Map, keys ...int64) []shard.ShardID {
+	var ids []shard.ShardID
+	for _, k := range keys {
+		if id := m.Lookup(shard.HashInt(k)); !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 // TestGoldenRoutes plans representative statements and compares the routes

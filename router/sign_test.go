@@ -12,17 +12,7 @@ import (
 // and a plan made for it is not reused for 6::bigint (nor the other way).
 func TestSignedKeyConstants(t *testing.T) {
 	r := testRouter(t)
-	m := shard.EqualMap(3)
-	of := func(keys ...int64) []shard.ShardID {
-		var ids []shard.ShardID
-		for _, k := range keys {
-			if id := m.Lookup(shard.HashInt(k)); !slices.Contains(ids, id) {
-				ids = append(ids, id)
-			}
-		}
-		slices.Sort(ids)
-		return ids
-	}
+	of := func(keys ...int64) []shard.ShardID { return shardsOf(shard.EqualMap(3), keys...) }
 	if slices.Equal(of(6), of(-6)) {
 		t.Fatal("the test needs keys 6 and -6 on different shards")
 	}
