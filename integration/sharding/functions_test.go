@@ -145,12 +145,24 @@ func TestFunctionsOnShardedTablesNeedTheirShard(t *testing.T) {
 	mustExec(ctx, t, c,
 		`INSERT INTO fnorders SELECT g, 'x', 1 FROM generate_series(1, 30) g`,
 		`INSERT INTO fnusers SELECT g FROM generate_series(1, 30) g`,
-		`CREATE OR REPLACE FUNCTION all_orders() RETURNS bigint LANGUAGE sql STABLE AS 'SELECT count(*) FROM FnOrders'`,
-		`CREATE OR REPLACE FUNCTION all_orders_atomic() RETURNS bigint LANGUAGE sql STABLE BEGIN ATOMIC SELECT count(*) FROM fnorders; END`,
-		`CREATE OR REPLACE PROCEDURE drop_orders(uid bigint) LANGUAGE plpgsql AS $$ BEGIN DELETE FROM public.fnorders WHERE user_id = uid; END $$`,
 		`CREATE OR REPLACE FUNCTION fnorders_free() RETURNS int LANGUAGE plpgsql AS $$ BEGIN RETURN length('fnorders_x'); END $$`,
-		`CREATE OR REPLACE FUNCTION plain_answer() RETURNS int LANGUAGE sql AS 'SELECT 42'`)
+		`CREATE OR REPLACE FUNCTION plain_answer() RETURNS int LANGUAGE sql AS 'SELECT 42'`,
+		`CREATE OR REPLACE PROCEDURE drop_orders(uid bigint) LANGUAGE plpgsql AS $$ BEGIN DELETE FROM public.fnorders WHERE user_id = uid; END $$`,
+		`CREATE OR REPLACE FUNCTION all_orders_atomic() RETURNS bigint LANGUAGE sql STABLE BEGIN ATOMIC SELECT count(*) FROM fnorders; END`,
+		`CREATE OR REPLACE FUNCTION all_orders() RETURNS bigint LANGUAGE sql STABLE AS 'SELECT count(*) FROM FnOrders'`)
 
+	// The session's next statement after DDL waits up to 2 s for the
+	// catalog round; a loaded machine may take longer. all_orders, created
+	// last and only reading, tells when the round has seen them all.
+	refused := func(q string) error {
+		_, err := c.Exec(ctx, q)
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "0A000" || !strings.Contains(pe.Message, "sharded table fnorders") {
+			return fmt.Errorf("%s: %v, want 0A000 naming fnorders", q, err)
+		}
+		return nil
+	}
+	eventually(t, 15*time.Second, func() error { return refused("SELECT all_orders()") })
 	for _, q := range []string{
 		"SELECT all_orders()",
 		"SELECT all_orders_atomic()",
@@ -188,11 +200,14 @@ func TestFunctionsOnShardedTablesNeedTheirShard(t *testing.T) {
 	}
 	// Dropped, the function is the server's to report on again.
 	mustExec(ctx, t, c, "DROP FUNCTION all_orders()")
-	_, err := c.Exec(ctx, "SELECT all_orders()")
-	var pe *pgconn.PgError
-	if !errors.As(err, &pe) || pe.Code != "42883" {
-		t.Errorf("after DROP FUNCTION: %v, want 42883 from the server", err)
-	}
+	eventually(t, 15*time.Second, func() error {
+		_, err := c.Exec(ctx, "SELECT all_orders()")
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "42883" {
+			return fmt.Errorf("after DROP FUNCTION: %v, want 42883 from the server", err)
+		}
+		return nil
+	})
 }
 
 // rowsOnShardOf returns the fnorders rows on the shard owning key k, read

@@ -109,6 +109,26 @@ databases:
 
 func connect(t testing.TB, dsn string) *pgx.Conn { return pgshardtest.Connect(t, dsn) }
 
+// eventually runs check until it returns nil, failing the test with its
+// last error once d has passed: for what pgshard learns from the catalogs
+// in a round after DDL, which the session that sent the DDL waits for only
+// up to 2 s, and a loaded machine may finish later.
+func eventually(t *testing.T, d time.Duration, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Error(err)
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // textColumn runs a query whose answer is one text column (an EXPLAIN's
 // QUERY PLAN, say) and returns its values.
 func textColumn(t *testing.T, conn *pgx.Conn, q string, args ...any) []string {
