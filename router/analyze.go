@@ -390,6 +390,9 @@ func (a *analyzer) pin(n *pg.Node, sc *scope) (int, []Source, bool) {
 			}
 			return i, []Source{s}, true
 		}
+		if s, ok := a.arrayLiteral(r, kt, col); ok {
+			return i, []Source{s}, true
+		}
 		if arr := r.GetAArrayExpr(); arr != nil {
 			items = arr.Elements
 		} else if tc := r.GetTypeCast(); tc != nil && tc.Arg.GetAArrayExpr() != nil {
@@ -421,6 +424,25 @@ func (a *analyzer) pin(n *pg.Node, sc *scope) (int, []Source, bool) {
 		}
 	}
 	return i, vals, true
+}
+
+// arrayLiteral reads the array of key = ANY('{1,2,3}'::bigint[]), a
+// string constant written as an array's text, cast to an array type or
+// left to take the key's (col) as PostgreSQL resolves it.
+func (a *analyzer) arrayLiteral(n *pg.Node, kt shard.KeyType, col domain) (Source, bool) {
+	d, c := col, n.GetAConst()
+	if tc := n.GetTypeCast(); tc != nil {
+		d, c = max(arrayCastDomain(tc.TypeName, kt), col), tc.Arg.GetAConst()
+	}
+	if c == nil || c.GetSval() == nil || d == domOpaque {
+		return Source{}, false
+	}
+	s, ok := a.source(&pg.Node{Node: &pg.Node_AConst{AConst: c}})
+	if !ok || s.Negate {
+		return Source{}, false
+	}
+	s.Array, s.dom, s.bin, s.cast = true, d, d, n.GetTypeCast() != nil
+	return s, true
 }
 
 // fromList adds a FROM clause's relations to sc and applies JOIN ... ON.

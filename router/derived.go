@@ -26,7 +26,7 @@ import (
 // RowDescription is PostgreSQL's own and nothing a shard computes from
 // its partial aggregates can fail where the whole's would not.
 func (m *mergeBuilder) derived(i int, rt *pg.ResTarget) error {
-	col, ok := m.col(i)
+	col, ok := m.aggCol(i)
 	if !ok {
 		return fmt.Errorf("pgshard: cannot merge aggregates listed after * across shards; name the columns")
 	}

@@ -91,7 +91,14 @@ func describeSpec(s *merge.Spec) string {
 	if s.WithTies {
 		parts = append(parts, "with-ties")
 	}
-	parts = append(parts, fmt.Sprintf("output=%d", s.Output))
+	switch {
+	case s.Star && s.Output == 0:
+		parts = append(parts, "output=all")
+	case s.Star:
+		parts = append(parts, fmt.Sprintf("output=all%d", s.Output))
+	default:
+		parts = append(parts, fmt.Sprintf("output=%d", s.Output))
+	}
 	if len(parts) == 1 {
 		return "concat " + parts[0]
 	}

@@ -24,6 +24,9 @@ func (v *values) points(s Source, t shard.KeyType) ([]shard.Point, error) {
 		}
 		return []shard.Point{p}, nil
 	}
+	if s.Param == 0 {
+		return v.literalPoints(s, t)
+	}
 	i := s.Param - 1
 	if i < 0 || i >= len(v.params) {
 		return nil, fmt.Errorf("there is no parameter $%d", s.Param)
@@ -64,6 +67,36 @@ func (v *values) points(s Source, t shard.KeyType) ([]shard.Point, error) {
 		} else {
 			p, err = pointIn(t, d, string(e))
 		}
+		switch {
+		case errors.Is(err, ErrNoKey):
+			continue
+		case err != nil:
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// literalPoints reads the array literal of key = ANY('{1,2,3}'::bigint[]):
+// its elements, each in the array's element type. A literal pgshard does
+// not read (bounds such as '[0:1]={1,2}', several dimensions) may hold
+// any key.
+func (v *values) literalPoints(s Source, t shard.KeyType) ([]shard.Point, error) {
+	text := s.Const
+	if s.Lit >= 0 && s.Lit < len(v.lits) {
+		text = v.lits[s.Lit].Value
+	}
+	elems, err := textArray(text)
+	if err != nil {
+		return nil, ErrAnyKey
+	}
+	out := make([]shard.Point, 0, len(elems))
+	for _, e := range elems {
+		if e == nil {
+			continue
+		}
+		p, err := pointIn(t, s.dom, string(e))
 		switch {
 		case errors.Is(err, ErrNoKey):
 			continue
@@ -177,7 +210,7 @@ func (p *Plan) splitIn(rt *Route, m *shard.Map, v values) *Route {
 	}
 	items := make([]item, 0, len(pin.Values))
 	for _, s := range pin.Values {
-		if s.Param > 0 || s.Lit < 0 || s.Lit >= len(v.lits) {
+		if s.Param > 0 || s.Array || s.Lit < 0 || s.Lit >= len(v.lits) {
 			return rt
 		}
 		l := v.lits[s.Lit]

@@ -50,6 +50,24 @@ func (r *Router) Keys(stmt string) []KeyPlacement {
 		}
 		out = append(out, k)
 	}
+	// An array literal's elements, each a key (those that equal no key
+	// are left out, as routing leaves them).
+	addArray := func(t *Table, s Source) {
+		text := s.Const
+		if s.Lit >= 0 && s.Lit < len(n.Literals) {
+			text = n.Literals[s.Lit].Value
+		}
+		elems, err := textArray(text)
+		if err != nil {
+			out = append(out, KeyPlacement{Table: t, Value: text, Shard: -1, Err: ErrAnyKey})
+			return
+		}
+		for _, e := range elems {
+			if e != nil {
+				add(t, Source{Lit: -1, Const: string(e), dom: s.dom})
+			}
+		}
+	}
 	if p.Insert != nil {
 		for _, s := range p.Insert.Rows {
 			add(p.Insert.Table, s)
@@ -57,6 +75,10 @@ func (r *Router) Keys(stmt string) []KeyPlacement {
 	}
 	for _, pin := range p.Class {
 		for _, s := range pin.Values {
+			if s.Array && s.Param == 0 {
+				addArray(pin.Table, s)
+				continue
+			}
 			add(pin.Table, s)
 		}
 	}

@@ -189,6 +189,9 @@ const (
 	codeNullKey             = "23502"
 	codeInvalidRowCount     = "2201W" // invalid_row_count_in_limit_clause
 	codeDatatypeMismatch    = "42804"
+	// codeInvalidColumnReference is invalid_column_reference: an ORDER BY
+	// or GROUP BY position past the select list.
+	codeInvalidColumnReference = "42P10"
 )
 
 func refuse(code, msg, hint string) *Plan {

@@ -14,8 +14,8 @@ import (
 
 // Column indexes in a merge.Spec built at plan time may be negative: -k is
 // the k-th column from the end, for columns pgshard appends after a "*"
-// whose width only the RowDescription tells. Output <= 0 means "all
-// columns but -Output". Resolve fixes them once the width is known.
+// whose width only the RowDescription tells; with Star set, Output is
+// "all columns but -Output". Resolve fixes them once the width is known.
 
 // mergePlan derives how to merge the results of a SELECT run on several
 // shards, rewriting what each shard is sent where the merge needs other
@@ -90,6 +90,7 @@ type mergeBuilder struct {
 	sel       *pg.SelectStmt
 	spec      *merge.Spec
 	star      int // index of the first "*" target, or -1
+	lastStar  int // index of the last "*" target, or -1
 	visible   int // targets the client asked for
 	hidden    []*pg.Node
 	keys      []string // exprKey of each visible target
@@ -100,12 +101,49 @@ type mergeBuilder struct {
 	local     bool       // grouped by a shard key: groups are final on their shard
 }
 
-// col returns the spec index of visible target i.
+// col returns the spec index of visible target i: its own index before
+// a "*", and after the last "*" a placeholder counting from the end of
+// the visible columns (fixed up by finish); none between two "*".
 func (m *mergeBuilder) col(i int) (int, bool) {
+	switch {
+	case m.star < 0 || i < m.star:
+		return i, true
+	case i > m.lastStar:
+		return tailBase + m.visible - i, true
+	}
+	return 0, false
+}
+
+// aggCol is col for aggregates and expressions over them, which are
+// merged only when listed before any "*".
+func (m *mergeBuilder) aggCol(i int) (int, bool) {
 	if m.star >= 0 && i >= m.star {
 		return 0, false
 	}
 	return i, true
+}
+
+// item is the select-list item (of targets) whose column col is, where
+// the plan can tell. A position past a "*" may be any column from there
+// on: it stands for the first item after the "*" that names a collation,
+// so a merge that orders text by it is refused rather than done bytewise.
+func (m *mergeBuilder) item(targets []*pg.Node, col int) *pg.Node {
+	switch {
+	case col >= tailBase:
+		return targets[m.visible-(col-tailBase)].GetResTarget().GetVal()
+	case col >= hiddenBase:
+		return nil
+	case m.star >= 0 && col >= m.star:
+		for _, t := range targets[m.star:m.visible] {
+			if v := t.GetResTarget().GetVal(); collationOf(v) != merge.CollateDefault {
+				return v
+			}
+		}
+		return nil
+	case col < len(targets):
+		return targets[col].GetResTarget().GetVal()
+	}
+	return nil
 }
 
 // addHidden appends a column for the merge only and returns its index
@@ -118,10 +156,19 @@ func (m *mergeBuilder) addHidden(n *pg.Node) int {
 	return hiddenBase + len(m.hidden) - 1
 }
 
-const hiddenBase = 1 << 20
+// Placeholders for the columns whose index finish fixes: hidden ones
+// from hiddenBase, those after the last "*" from tailBase. Positions are
+// kept below hiddenBase.
+const (
+	hiddenBase = 1 << 20
+	tailBase   = 1 << 21
+)
 
-// fix turns hidden placeholders into real (or from-the-end) indexes.
+// fix turns placeholders into real (or from-the-end) indexes.
 func (m *mergeBuilder) fix(c int) int {
+	if c >= tailBase {
+		return -(len(m.hidden) + c - tailBase)
+	}
 	if c < hiddenBase {
 		return c
 	}
@@ -151,7 +198,7 @@ func (m *mergeBuilder) finish() {
 	s.Having = fixExpr(s.Having, m.fix)
 	s.Hidden = len(m.hidden)
 	if m.star >= 0 {
-		s.Output = -len(m.hidden)
+		s.Output, s.Star = -len(m.hidden), true
 	} else {
 		s.Output = m.visible
 	}
@@ -250,12 +297,15 @@ func (m *mergeBuilder) groupByDistinct() {
 }
 
 func (m *mergeBuilder) targets() error {
-	m.star = -1
+	m.star, m.lastStar = -1, -1
 	m.visible = len(m.sel.TargetList)
 	for i, t := range m.sel.TargetList {
 		name, star := outputName(t.GetResTarget())
 		if star && m.star < 0 {
 			m.star = i
+		}
+		if star {
+			m.lastStar = i
 		}
 		m.names = append(m.names, name)
 		m.keys = append(m.keys, exprKey(t.GetResTarget().GetVal()))
@@ -273,7 +323,7 @@ func (m *mergeBuilder) targets() error {
 			continue
 		}
 		if f != nil && isAggregate(f) {
-			col, ok := m.col(i)
+			col, ok := m.aggCol(i)
 			if !ok {
 				return fmt.Errorf("pgshard: cannot merge aggregates listed after * across shards; name the columns")
 			}
@@ -320,6 +370,12 @@ func (m *mergeBuilder) find(n *pg.Node, positional bool) (int, bool) {
 	if c := n.GetAConst(); c != nil && positional {
 		if iv, ok := c.Val.(*pg.A_Const_Ival); ok {
 			i := int(iv.Ival.Ival) - 1
+			if m.star >= 0 && i >= m.star && i < hiddenBase {
+				// A position counts output columns, so from a "*" on it
+				// is the same index into the shards' rows, whose width
+				// only the RowDescription tells: Resolve checks it.
+				return i, true
+			}
 			if i >= 0 && i < m.visible {
 				return m.col(i)
 			}
@@ -350,6 +406,12 @@ func (m *mergeBuilder) groupBy() error {
 	for _, g := range m.sel.GroupClause {
 		if g.GetGroupingSet() != nil {
 			return fmt.Errorf("pgshard: cannot merge GROUPING SETS, ROLLUP or CUBE across shards")
+		}
+		if c := g.GetAConst(); c != nil && m.star >= 0 && c.GetIval().GetIval() > int32(m.star) {
+			// Past a "*" the shards, which get hidden columns as well,
+			// could group by one of those where PostgreSQL says the
+			// position is not in the select list.
+			return fmt.Errorf("pgshard: cannot merge GROUP BY a position past a * across shards; name the column")
 		}
 		col, ok := m.find(g, true)
 		if !ok {
@@ -402,15 +464,15 @@ func (m *mergeBuilder) orderBy() error {
 				}
 			}
 		}
-		m.spec.OrderBy = append(m.spec.OrderBy, sortKey(sb, col, m.sel.TargetList))
+		m.spec.OrderBy = append(m.spec.OrderBy, sortKey(sb, col, m.item(m.sel.TargetList, col)))
 	}
 	return nil
 }
 
 // sortKey is an ORDER BY item's direction and NULLS placement for column
 // col, and the collation it names: on the item, or else on the select-list
-// item it names (targets).
-func sortKey(sb *pg.SortBy, col int, targets []*pg.Node) merge.SortKey {
+// item it names (item, nil when none or unknown).
+func sortKey(sb *pg.SortBy, col int, item *pg.Node) merge.SortKey {
 	desc := sb.SortbyDir == pg.SortByDir_SORTBY_DESC
 	nullsFirst := desc
 	switch sb.SortbyNulls {
@@ -420,10 +482,10 @@ func sortKey(sb *pg.SortBy, col int, targets []*pg.Node) merge.SortKey {
 		nullsFirst = false
 	}
 	coll := collationOf(sb.Node)
-	if col >= 0 && col < len(targets) && coll == merge.CollateDefault {
+	if item != nil && coll == merge.CollateDefault {
 		// ORDER BY an output column by name or position: its collation is
 		// the select-list item's.
-		coll = collationOf(targets[col].GetResTarget().GetVal())
+		coll = collationOf(item)
 	}
 	return merge.SortKey{Col: col, Desc: desc, NullsFirst: nullsFirst, Collation: coll}
 }
@@ -598,18 +660,21 @@ func (m *mergeBuilder) setOperation(p *Plan) error {
 		// EXCEPT of its own rows is its part of the whole.
 		return fmt.Errorf("pgshard: cannot merge INTERSECT or EXCEPT across shards unless every query selects its table's shard key in the same column")
 	}
-	m.spec.Output = 0 // every column
+	m.spec.Output, m.spec.Star = 0, true // every column
 	p.Merge = m.spec
 	if len(sel.SortClause) == 0 && sel.LimitCount == nil && sel.LimitOffset == nil {
 		return nil
 	}
 	// The result's columns are named by the first query's select list.
-	m.star = -1
+	m.star, m.lastStar = -1, -1
 	m.visible = len(left.TargetList)
 	for i, t := range left.TargetList {
 		name, star := outputName(t.GetResTarget())
 		if star && m.star < 0 {
 			m.star = i
+		}
+		if star {
+			m.lastStar = i
 		}
 		m.names = append(m.names, name)
 		m.keys = append(m.keys, "\x00") // matched by name or position only
@@ -618,9 +683,11 @@ func (m *mergeBuilder) setOperation(p *Plan) error {
 		sb := s.GetSortBy()
 		col, ok := m.find(sb.Node, true)
 		if !ok || sb.SortbyDir == pg.SortByDir_SORTBY_USING {
-			return fmt.Errorf("pgshard: cannot merge this ORDER BY over a UNION across shards; order by result columns, by name or position, listed without *")
+			return fmt.Errorf("pgshard: cannot merge this ORDER BY over a UNION across shards; order by result columns, by name or position")
 		}
-		m.spec.OrderBy = append(m.spec.OrderBy, sortKey(sb, col, left.TargetList))
+		key := sortKey(sb, col, m.item(left.TargetList, col))
+		key.Col = m.fix(col) // no hidden columns: only those after a "*"
+		m.spec.OrderBy = append(m.spec.OrderBy, key)
 	}
 	// limit strips LIMIT from the shards under DISTINCT; over a UNION the
 	// pushed-down limit+offset stays correct (see above), so it is kept.
@@ -660,14 +727,25 @@ func clearLocations(m protoreflect.Message) {
 }
 
 // Resolve returns spec with from-the-end column indexes made absolute for
-// a result of ncols columns, and limit and offset set.
-func Resolve(spec *merge.Spec, ncols int, limit, offset int64) *merge.Spec {
+// a result of ncols columns, and limit and offset set. It fails, as
+// PostgreSQL would, when an ORDER BY position past a "*" is beyond the
+// columns the client sees: the shards, which also return the hidden
+// columns, may have taken it for one of those.
+func Resolve(spec *merge.Spec, ncols int, limit, offset int64) (*merge.Spec, error) {
 	s := *spec
 	abs := func(c int) int {
 		if c < 0 {
 			return ncols + c
 		}
 		return c
+	}
+	if spec.Star {
+		visible := ncols + spec.Output
+		for _, k := range spec.OrderBy {
+			if k.Col >= visible {
+				return nil, &merge.Error{Code: codeInvalidColumnReference, Message: fmt.Sprintf("ORDER BY position %d is not in select list", k.Col+1)}
+			}
+		}
 	}
 	s.GroupBy = make([]int, len(spec.GroupBy))
 	for i, c := range spec.GroupBy {
@@ -689,9 +767,9 @@ func Resolve(spec *merge.Spec, ncols int, limit, offset int64) *merge.Spec {
 		s.Derived[i] = d
 	}
 	s.Having = fixExpr(spec.Having, abs)
-	if spec.Output <= 0 {
-		s.Output = ncols + spec.Output
+	if spec.Star {
+		s.Output, s.Star = ncols+spec.Output, false
 	}
 	s.Limit, s.Offset = limit, offset
-	return &s
+	return &s, nil
 }

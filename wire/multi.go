@@ -463,9 +463,12 @@ func (s *session) combine(rt *router.Route, results []*shardResult) answer {
 	}
 	spec := rt.Merge
 	if spec == nil {
-		spec = &merge.Spec{Limit: -1}
+		spec = &merge.Spec{Limit: -1, Star: true} // every column
 	}
-	spec = router.Resolve(spec, len(cols), spec.Limit, spec.Offset)
+	spec, err := router.Resolve(spec, len(cols), spec.Limit, spec.Offset)
+	if err != nil {
+		return answer{err: mergeError(err)}
+	}
 	for _, r := range results {
 		to := &s.db.textOrder[r.id]
 		if to.def.Load() == textOrderCollated {
@@ -481,11 +484,7 @@ func (s *session) combine(rt *router.Route, results []*shardResult) answer {
 	}
 	rows, err := merge.Merge(mcols, parts, spec)
 	if err != nil {
-		var me *merge.Error
-		if errors.As(err, &me) {
-			return answer{err: &pgError{Code: me.Code, Message: me.Message, Detail: me.Detail}}
-		}
-		return answer{err: &pgError{Code: codeInternalError, Message: "pgshard: merging shard results: " + err.Error()}}
+		return answer{err: mergeError(err)}
 	}
 	out := merge.OutColumns(mcols, spec)
 	desc := &pgproto3.RowDescription{Fields: make([]pgproto3.FieldDescription, len(out))}
@@ -675,4 +674,15 @@ func (s *session) writeAnswer(a answer, desc bool, from, to int) error {
 		return nil
 	}
 	return writeMsg(s.w, &s.scratch, &pgproto3.CommandComplete{CommandTag: []byte(a.tag)})
+}
+
+// mergeError is the client's error for a merge that failed: the merge's
+// own SQLSTATE where it names one (a numeric overflow, an unsupported
+// type), else an internal error.
+func mergeError(err error) *pgError {
+	var me *merge.Error
+	if errors.As(err, &me) {
+		return &pgError{Code: me.Code, Message: me.Message, Detail: me.Detail}
+	}
+	return &pgError{Code: codeInternalError, Message: "pgshard: merging shard results: " + err.Error()}
 }

@@ -134,6 +134,22 @@ func corpus() []query {
 		q(`SELECT name FROM users ORDER BY created, user_id LIMIT 5`, true),
 		q(`SELECT user_id FROM users ORDER BY score * 2 - user_id, user_id LIMIT 7`, true),
 		q(`SELECT * FROM users ORDER BY name LIMIT 3`, true),
+		// Positions count the columns a "*" expands to; names after it
+		// are output columns too.
+		q(`SELECT * FROM users WHERE user_id = ANY('{3,17,42,5000}'::bigint[]) ORDER BY user_id`, true),
+		q(`SELECT count(*), sum(amount) FROM orders WHERE user_id = ANY('{5, 6, 7, NULL}')`, false),
+		q(`SELECT user_id FROM users WHERE user_id = ANY('{42.0,43.5}'::numeric[])`, false),
+		q(`SELECT * FROM users ORDER BY 1 LIMIT 5`, true),
+		q(`SELECT * FROM users ORDER BY 5 DESC, 1 LIMIT 7`, true),
+		q(`SELECT * FROM users ORDER BY 4, name, 1 LIMIT 6`, true),
+		q(`SELECT o.*, u.name FROM orders o JOIN users u USING (user_id) ORDER BY 1, 2 LIMIT 10`, true),
+		q(`SELECT u.*, o.amount FROM users u JOIN orders o USING (user_id) ORDER BY 7 DESC NULLS LAST, o.order_id, 1 LIMIT 8`, true),
+		q(`SELECT *, score * 2 AS doubled FROM users ORDER BY doubled DESC NULLS LAST, user_id LIMIT 5`, true),
+		q(`SELECT *, lower(name) FROM users ORDER BY lower(name), 1 LIMIT 4`, true),
+		q(`SELECT DISTINCT * FROM orders ORDER BY 3 DESC NULLS LAST, 1, 2 LIMIT 6`, true),
+		q(`SELECT * FROM users UNION ALL SELECT * FROM users ORDER BY 1 LIMIT 4`, true),
+		q(`SELECT *, 1 AS one FROM orders UNION ALL SELECT *, 2 FROM orders ORDER BY one DESC, 1, 2 LIMIT 3`, true),
+		q(`SELECT FROM users ORDER BY name LIMIT 2`, true),
 		q(`SELECT user_id FROM users ORDER BY user_id OFFSET 590`, true),
 		q(`SELECT u.name, o.order_id, o.amount FROM users u JOIN orders o ON o.user_id = u.user_id WHERE u.user_id = 17 ORDER BY o.order_id`, true),
 		q(`SELECT u.name, count(*) FROM users u JOIN orders o ON o.user_id = u.user_id GROUP BY u.name ORDER BY 2 DESC, 1 LIMIT 10`, true),
@@ -348,6 +364,8 @@ func differential(t *testing.T, p *pgshardtest.Proxy) {
 	for _, sql := range []string{
 		`SELECT sum(balance)::numeric(3,0) FROM users`,
 		`SELECT country, (sum(score) * 1000)::numeric(4,2) FROM users GROUP BY country`,
+		`SELECT * FROM users ORDER BY 7, name`, // the shards have a hidden column 7
+		`SELECT * FROM users ORDER BY 99`,
 	} {
 		_, werr := run(ctx, direct, query{sql: sql})
 		_, gerr := run(ctx, through, query{sql: sql})

@@ -153,6 +153,11 @@ type Spec struct {
 	// Output is the number of leading columns the client sees; the rest are
 	// helper columns (avg counts, hidden sort keys, HAVING aggregates).
 	Output int
+	// Star says, in a Spec made before the shards' RowDescription is known
+	// (a select list with a "*", a UNION), that Output is minus the number
+	// of helper columns at the end of each row: every column but those.
+	// router.Resolve makes Output a count again.
+	Star bool
 }
 
 // Error is a failure the wire layer should forward to the client as an

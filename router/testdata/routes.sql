@@ -11,6 +11,15 @@ INSERT INTO users (user_id, name) VALUES (42.5, 'x')
 SELECT * FROM users WHERE user_id = -7
 SELECT * FROM users WHERE user_id IN (1, 6, 9, 10)
 SELECT * FROM users WHERE user_id = ANY(ARRAY[1, 2])
+SELECT * FROM users WHERE user_id = ANY('{1,2,3}'::bigint[])
+SELECT * FROM users WHERE user_id = ANY('{42}')
+SELECT * FROM users WHERE user_id = ANY('{}'::int8[])
+SELECT * FROM users WHERE user_id = ANY('{42.0, 7}'::numeric[])
+SELECT * FROM users WHERE user_id = ANY('[0:1]={1,2}'::bigint[])
+UPDATE users SET name = 'x' WHERE user_id = ANY('{1,42}'::bigint[])
+SELECT * FROM users WHERE user_id = ANY('{1,2}'::text[])
+SELECT * FROM users WHERE user_id = ANY('{1,2}'::varchar(1)[])
+SELECT * FROM sessions WHERE token = ANY('{"7f1c2a3e-0000-4000-8000-000000000001"}'::uuid[])
 SELECT * FROM users WHERE user_id = 1 OR user_id = 2
 SELECT * FROM users u JOIN orders o ON o.user_id = u.user_id WHERE u.user_id = 42
 SELECT * FROM users u JOIN orders o USING (user_id) WHERE user_id = 42
@@ -25,6 +34,16 @@ SELECT * FROM users u JOIN settings s ON true
 SELECT now()
 SELECT * FROM users
 SELECT * FROM users ORDER BY name DESC NULLS LAST LIMIT 10
+SELECT * FROM users ORDER BY 1 LIMIT 5
+SELECT * FROM users ORDER BY 3 DESC, name LIMIT 5
+SELECT u.*, o.amount FROM users u JOIN orders o USING (user_id) ORDER BY 1, amount DESC LIMIT 5
+SELECT *, balance * 2 AS doubled FROM users ORDER BY doubled DESC LIMIT 3
+SELECT *, lower(name) FROM users ORDER BY lower(name), 2 LIMIT 3
+SELECT *, name COLLATE "de-DE-x-icu" AS n FROM users ORDER BY 9
+SELECT FROM users ORDER BY name LIMIT 1
+SELECT * FROM users GROUP BY 1
+SELECT * FROM users UNION ALL SELECT * FROM users ORDER BY 2 LIMIT 3
+SELECT *, 1 AS one FROM users UNION ALL SELECT *, 2 FROM users ORDER BY one LIMIT 3
 SELECT name, user_id FROM users ORDER BY 2 LIMIT 10 OFFSET 5
 SELECT count(*), sum(balance), min(name), max(user_id), avg(balance) FROM users
 SELECT country, count(*) FROM users GROUP BY country HAVING count(*) > 2 ORDER BY country
