@@ -16,6 +16,9 @@ func (r *Route) Describe() string {
 		fmt.Fprintf(&b, "kind=shard shards chosen at run time: each row's value for %s.%s, found by the table's column order on a server", c.Table, c.Table.Key)
 		return b.String()
 	}
+	if st := r.Staging(); st != nil {
+		return describeStaging(st)
+	}
 	fmt.Fprintf(&b, "kind=%s", r.Kind)
 	if r.Err != nil {
 		fmt.Fprintf(&b, " error=%s %q", r.Err.Code, r.Err.Message)

@@ -111,6 +111,10 @@ type Plan struct {
 	// Explain is the first line of an EXPLAIN that every shard answers: how
 	// pgshard merges the rows. Each shard's plan follows under its name.
 	Explain string
+	// Staging, on a refusal, says how the statement can be answered in
+	// stages instead (stage.go); the route stays a refusal for every
+	// caller that does not run stages.
+	Staging *Staging
 	// Exact means the plan embeds the statement's own constants (a
 	// rewritten text): it is cached by exact text, never shared by
 	// normalized form.
@@ -164,6 +168,14 @@ type Route struct {
 	NeedColumns *TableRef
 
 	one [1]shard.ShardID // Shards' storage for a route to one shard
+}
+
+// Staging is how the refused statement can be answered in stages, or nil.
+func (r *Route) Staging() *Staging {
+	if r.Kind != KindRefuse || r.Plan == nil {
+		return nil
+	}
+	return r.Plan.Staging
 }
 
 // Single reports whether the route runs on exactly one shard as is.

@@ -219,6 +219,11 @@ func (r *Router) plan(text string, lits []sqltext.Literal, simple bool) *Plan {
 		return refuse(codeSyntax, "pgshard: one statement expected", "")
 	}
 	p := r.schema.build(tree.Stmts[0].Stmt, lits, tree.Version)
+	if simple && p.Kind == KindRefuse && p.Err.Code == codeFeatureNotSupported && !p.keyless {
+		if sp := r.stage(text, tree.Stmts[0].Stmt, tree.Version, p); sp != nil {
+			return sp
+		}
+	}
 	if vs := tree.Stmts[0].Stmt.GetVariableSetStmt(); vs != nil && (strings.EqualFold(vs.Name, "client_encoding") || strings.EqualFold(vs.Name, "standard_conforming_strings")) {
 		// Refused or not by its value: never shared with another value.
 		p.Exact = true

@@ -25,6 +25,11 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 		return err
 	}
 	routed := s.db.router.SimpleKeyed(q, s.shardKey())
+	if len(routed) == 1 {
+		if st := routed[0].Route.Staging(); st != nil {
+			return s.runStaged(ctx, st)
+		}
+	}
 	if refs := needColumns(routed); refs != nil {
 		cols, err := s.keyColumns(ctx, refs)
 		switch {

@@ -96,6 +96,11 @@ func describe(b *strings.Builder, d *config.Database, r *router.Router, st route
 		fmt.Fprintf(b, "  route: shard\n  shards: chosen at run time: pgshard reads the column order of %s from a server to find shard key %s in each row (list the columns to spare that round trip)\n  target: primary\n", c.Table, c.Table.Key)
 		return false
 	}
+	if rt.Staging() != nil {
+		b.WriteString("  route: staged: each subquery below runs first, routed as a statement of its own; its result is written into the statement, which is then routed\n")
+		fmt.Fprintf(b, "  detail: %s\n", strings.ReplaceAll(rt.Describe(), "\n", "\n  "))
+		return false
+	}
 	fmt.Fprintf(b, "  route: %s\n", rt.Kind)
 	if rt.Err != nil {
 		fmt.Fprintf(b, "  refused: %s %s\n", rt.Err.Code, rt.Err.Message)

@@ -96,6 +96,8 @@ databases:
         - {name: fnorders, key: user_id}
         - {name: fnusers, key: user_id}
         - {name: seqorders, key: user_id}
+        - {name: staged, key: k}
+        - {name: staged_marks, key: k}
       reference_tables: [countries, dumped_countries]
       functions:
         - {name: place_order, key_arg: 1, table: fnorders}

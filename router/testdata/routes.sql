@@ -285,3 +285,14 @@ SELECT place_order(42 + 1, 'book')
 CALL place_order(length('x'), 'book')
 CALL other_proc(42)
 /* pgshard: shard_key=42 */ CALL place_order(length('x'), 'book')
+SELECT count(*) FROM (SELECT DISTINCT country FROM users) t
+SELECT name FROM users WHERE balance > (SELECT avg(balance) FROM users) ORDER BY name LIMIT 3
+SELECT * FROM users WHERE user_id IN (SELECT user_id FROM orders ORDER BY amount DESC LIMIT 3)
+SELECT * FROM users WHERE user_id NOT IN (SELECT user_id FROM orders WHERE amount > 100 LIMIT 3)
+WITH x AS (SELECT user_id FROM users ORDER BY name LIMIT 3) SELECT count(*) FROM x
+SELECT EXISTS (SELECT 1 FROM orders WHERE amount > 5), ARRAY(SELECT user_id FROM users LIMIT 2), (SELECT max(amount) FROM orders) - 1 AS m
+SELECT (SELECT count(*) FROM countries WHERE code IN (SELECT country FROM users WHERE balance > 90)) FROM countries
+SELECT u.user_id, (SELECT count(*) FROM orders o WHERE o.status = u.country) FROM users u
+SELECT * FROM users u WHERE u.balance > (SELECT avg(balance) FROM users WHERE country = $1)
+SELECT * FROM users WHERE balance > (SELECT avg(balance) FROM users) FOR UPDATE
+SELECT * FROM users u, LATERAL (SELECT count(*) FROM orders o WHERE o.user_id <> u.user_id) x

@@ -1,0 +1,101 @@
+package sharding_test
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// TestStagedSubqueriesInTransactions: a subquery that spans shards runs
+// first, inside the client's transaction, so it sees the transaction's own
+// writes on every shard and another client does not; compared with one
+// PostgreSQL step by step (the differential corpus covers the shapes).
+func TestStagedSubqueriesInTransactions(t *testing.T) {
+	k := keysOnShards(80000)
+	ins := func(key int64, v int) string { return fmt.Sprintf("INSERT INTO txr (k, v) VALUES (%d, %d)", key, v) }
+	const (
+		distinct = "SELECT count(*) FROM (SELECT DISTINCT v FROM txr) t"
+		aboveAvg = "SELECT k FROM txr WHERE v > (SELECT avg(v) FROM txr) ORDER BY k"
+		top      = "SELECT k, v FROM txr WHERE k IN (SELECT k FROM txr ORDER BY v DESC, k LIMIT 2) ORDER BY k"
+	)
+	runScenariosWith(t, scenarioOptions{poolSize: 8, modes: []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol}}, map[string][]step{
+		"own writes": {
+			{'a', ins(k[0], 1)}, {'a', ins(k[1], 2)},
+			{'a', "BEGIN"}, {'a', ins(k[2], 30)}, {'a', ins(k[0]+1000, 40)},
+			{'a', distinct}, {'a', aboveAvg}, {'a', top},
+			{'b', distinct}, {'b', aboveAvg}, {'b', top},
+			{'a', "COMMIT"},
+			{'b', distinct}, {'b', aboveAvg}, {'b', top},
+		},
+		"failed transaction": {
+			{'a', ins(k[0], 1)},
+			{'a', "BEGIN"}, {'a', ins(k[1], 2)}, {'a', "SELECT 1/0"},
+			{'a', distinct}, {'a', "ROLLBACK"}, {'a', distinct},
+		},
+	}, nil)
+}
+
+// TestStagedSubqueryRefusals: what staging cannot do is refused with the
+// statement's own 0A000, and the session goes on: a subquery correlated
+// through a column only the outer query has (found when the subquery,
+// run on its own, fails — the detail says so), a staged statement sent
+// through the extended protocol or among other statements in one query
+// string. PGSHARD ROUTE shows the stages.
+func TestStagedSubqueryRefusals(t *testing.T) {
+	ctx := ctxFor(t, time.Minute)
+	p := startPgshard(t)
+	conn := connect(t, p.DSN("app", "app-secret"))
+	mustExec(ctx, t, conn, "DROP TABLE IF EXISTS staged", "DROP TABLE IF EXISTS staged_marks",
+		"CREATE TABLE staged (k bigint PRIMARY KEY, v int)", "CREATE TABLE staged_marks (k bigint PRIMARY KEY, score int)",
+		"INSERT INTO staged VALUES (1, 10), (2, 20), (3, 30), (4, 40)", "INSERT INTO staged_marks VALUES (1, 15), (2, 25), (3, 35)")
+
+	refused := func(name, sql string, mode pgx.QueryExecMode, detail string) {
+		t.Helper()
+		// Query, not Exec: pgx sends an Exec without arguments as a
+		// simple query whatever the mode.
+		rows, err := conn.Query(ctx, sql, mode)
+		if err == nil {
+			rows.Close()
+			err = rows.Err()
+		}
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "0A000" || !strings.Contains(pe.Detail, detail) {
+			t.Errorf("%s: got %v (detail %q), want 0A000 with detail containing %q", name, err, detailOf(pe), detail)
+		}
+		var one int
+		if err := conn.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
+			t.Fatalf("%s: the session did not go on: %v", name, err)
+		}
+	}
+	refused("correlated by an unqualified column",
+		`SELECT k, (SELECT count(*) FROM staged_marks m WHERE m.score < v) FROM staged`, pgx.QueryExecModeSimpleProtocol,
+		`column "v" does not exist`)
+	refused("extended protocol", `SELECT count(*) FROM (SELECT DISTINCT v FROM staged) t`, pgx.QueryExecModeExec, "")
+	refused("among other statements", `SELECT 1; SELECT count(*) FROM (SELECT DISTINCT v FROM staged) t`, pgx.QueryExecModeSimpleProtocol, "")
+
+	// The same shapes as queries of their own, in simple protocol.
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM (SELECT DISTINCT v FROM staged) t`, pgx.QueryExecModeSimpleProtocol).Scan(&n); err != nil || n != 4 {
+		t.Errorf("staged count: %d, %v", n, err)
+	}
+	// Correlated through a qualified column: refused without running.
+	refused("correlated by a qualified column",
+		`SELECT k, (SELECT count(*) FROM staged_marks m WHERE m.score < s.v) FROM staged s`, pgx.QueryExecModeSimpleProtocol, "")
+
+	route := textColumn(t, conn, `PGSHARD ROUTE SELECT k FROM staged WHERE v > (SELECT avg(score) FROM staged_marks)`, pgx.QueryExecModeSimpleProtocol)
+	if got := strings.Join(route, "\n"); !strings.Contains(got, "kind=staged") || !strings.Contains(got, "stage 0 (value): SELECT avg(score) FROM staged_marks") {
+		t.Errorf("PGSHARD ROUTE:\n%s", got)
+	}
+}
+
+func detailOf(pe *pgconn.PgError) string {
+	if pe == nil {
+		return ""
+	}
+	return pe.Detail
+}

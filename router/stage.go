@@ -1,0 +1,343 @@
+package router
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	pg "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/pgshard/pgshard/internal/sqltext"
+)
+
+// Staged subqueries. A SELECT pgshard cannot merge as one statement may
+// still be answered exactly when the part that spans shards is an
+// uncorrelated subquery that is mergeable on its own: pgshard runs that
+// subquery first (routed and merged like any statement), writes its rows
+// into the statement as constants, and routes what is left. Citus calls
+// this recursive planning. The shapes staged:
+//
+//   - a derived table or a CTE: its rows become a VALUES list
+//     (SELECT count(*) FROM (SELECT DISTINCT country FROM users) t);
+//   - a subquery used as a value: its one value
+//     (WHERE balance > (SELECT avg(balance) FROM users));
+//   - x IN / op ANY (subquery): an array of its values, which pins x when
+//     x is a shard key (WHERE user_id IN (SELECT ... ORDER BY ... LIMIT 3));
+//   - EXISTS (subquery): true or false.
+//
+// PostgreSQL evaluates an uncorrelated subquery once too, so the answer is
+// the same; what differs is that the subquery reads its own snapshot, as
+// every shard already does. Only simple-protocol SELECTs are staged (the
+// subqueries must hold no parameters), and only those otherwise refused.
+
+// StageForm is how a staged subquery's result goes into the statement.
+type StageForm uint8
+
+const (
+	StageRows   StageForm = iota // a derived table or CTE: VALUES rows
+	StageValue                   // (SELECT ...) as a value: one row, one column
+	StageArray                   // x op ANY (SELECT ...): one column, an array
+	StageExists                  // EXISTS (SELECT ...): whether it has a row
+)
+
+var stageFormNames = [...]string{"rows", "value", "array", "exists"}
+
+func (f StageForm) String() string { return stageFormNames[f] }
+
+// Stage is one subquery run before its statement.
+type Stage struct {
+	SQL  string
+	Form StageForm
+}
+
+// Staging is a statement answered in stages: each of Stages is run, in
+// order, and its result replaces the marker StageMarker(i) in Outer.
+type Staging struct {
+	Stages []Stage
+	Outer  string
+	// Refusal is the statement's own refusal, for when the stages show
+	// the staging cannot work (a subquery that was correlated after all).
+	Refusal *Error
+}
+
+const stagePrefix = "pgshard_stage_"
+
+// stageMarkers finds the markers in Outer: StageMarker(i), and
+// StageMarker(i)+"_name" where a value's column takes the subquery's name.
+var stageMarkers = regexp.MustCompile(`\b` + stagePrefix + `([0-9]+)(_name)?\b`)
+
+// StageResult is a stage's result as SQL for its place, and the name of
+// its first column.
+type StageResult struct {
+	SQL, Column string
+}
+
+// StageMarker is the name that stands for stage i's result in the
+// statement: a relation for rows (the result's alias, then), else a column.
+func StageMarker(i int) string { return stagePrefix + strconv.Itoa(i) }
+
+// Fill returns the statement with each stage's result in place of its
+// marker.
+func (st *Staging) Fill(results []StageResult) string {
+	return stageMarkers.ReplaceAllStringFunc(st.Outer, func(m string) string {
+		digits, name := strings.CutSuffix(m[len(stagePrefix):], "_name")
+		i, err := strconv.Atoi(digits)
+		switch {
+		case err != nil || i >= len(results):
+			return m
+		case name:
+			return `"` + strings.ReplaceAll(results[i].Column, `"`, `""`) + `"`
+		}
+		return results[i].SQL
+	})
+}
+
+// stage tries to answer the refused SELECT stmt (refused) in stages, and
+// returns nil when it cannot: no subquery that reads a sharded table can
+// be run on its own, or the statement is not a plain read.
+func (r *Router) stage(text string, stmt *pg.Node, version int32, refused *Plan) *Plan {
+	if stmt.GetSelectStmt() == nil || sqltext.IndexFold(text, stagePrefix) >= 0 {
+		return nil
+	}
+	root := proto.Clone(stmt).(*pg.Node)
+	sb := stager{r: r, version: version}
+	sb.selectStmt(root.GetSelectStmt())
+	if len(sb.stages) == 0 {
+		return nil
+	}
+	outer, err := pg.Deparse(&pg.ParseResult{Version: version, Stmts: []*pg.RawStmt{{Stmt: root}}})
+	if err != nil {
+		return nil
+	}
+	return &Plan{Kind: KindRefuse, Err: refused.Err, Command: "SELECT", Read: true, Exact: true,
+		Staging: &Staging{Stages: sb.stages, Outer: outer, Refusal: refused.Err}}
+}
+
+type stager struct {
+	r       *Router
+	version int32
+	stages  []Stage
+}
+
+// selectStmt stages what it can of a top-level SELECT: its CTEs, derived
+// tables and sublinks, and those of each branch of a set operation.
+func (sb *stager) selectStmt(sel *pg.SelectStmt) {
+	if sel == nil || sel.LockingClause != nil || sel.IntoClause != nil {
+		return
+	}
+	if sel.Op != pg.SetOperation_SETOP_NONE {
+		sb.selectStmt(sel.Larg)
+		sb.selectStmt(sel.Rarg)
+		return
+	}
+	if w := sel.WithClause; w != nil && !w.Recursive {
+		for _, c := range w.Ctes {
+			cte := c.GetCommonTableExpr()
+			if q := cte.GetCtequery(); q.GetSelectStmt() != nil && sb.add(q, StageRows) {
+				cte.Ctequery = selectFromMarker(len(sb.stages) - 1)
+			}
+		}
+	}
+	for _, f := range sel.FromClause {
+		sb.fromItem(f)
+	}
+	for _, t := range sel.TargetList {
+		rt := t.GetResTarget()
+		sl, before := rt.GetVal().GetSubLink(), len(sb.stages)
+		sb.sublinks(t)
+		if sl == nil || rt.Name != "" || len(sb.stages) == before {
+			continue
+		}
+		// The column keeps the name PostgreSQL gives a subquery.
+		switch sl.SubLinkType {
+		case pg.SubLinkType_EXISTS_SUBLINK:
+			rt.Name = "exists"
+		case pg.SubLinkType_ARRAY_SUBLINK:
+			rt.Name = "array"
+		case pg.SubLinkType_EXPR_SUBLINK:
+			rt.Name = StageMarker(before) + "_name"
+		}
+	}
+	sb.sublinks(sel.WhereClause)
+	sb.sublinks(sel.HavingClause)
+}
+
+func (sb *stager) fromItem(n *pg.Node) {
+	switch {
+	case n.GetJoinExpr() != nil:
+		j := n.GetJoinExpr()
+		sb.fromItem(j.Larg)
+		sb.fromItem(j.Rarg)
+		sb.sublinks(j.Quals)
+	case n.GetRangeSubselect() != nil:
+		rs := n.GetRangeSubselect()
+		if !rs.Lateral && sb.add(rs.Subquery, StageRows) {
+			rs.Subquery = selectFromMarker(len(sb.stages) - 1)
+		}
+	}
+}
+
+// sublinks stages the subqueries of expression n, not those nested in
+// another subquery (a staged one is run whole).
+func (sb *stager) sublinks(n *pg.Node) {
+	visit(n, func(c *pg.Node) bool {
+		sl := c.GetSubLink()
+		if sl == nil {
+			return true
+		}
+		marker := &pg.Node{Node: &pg.Node_ColumnRef{ColumnRef: &pg.ColumnRef{Fields: []*pg.Node{pg.MakeStrNode(StageMarker(len(sb.stages)))}}}}
+		switch sl.SubLinkType {
+		case pg.SubLinkType_EXPR_SUBLINK:
+			if sb.add(sl.Subselect, StageValue) {
+				c.Node = marker.Node
+			}
+		case pg.SubLinkType_ARRAY_SUBLINK:
+			if sb.add(sl.Subselect, StageArray) {
+				c.Node = marker.Node
+			}
+		case pg.SubLinkType_EXISTS_SUBLINK:
+			q := proto.Clone(sl.Subselect).(*pg.Node)
+			if sel := q.GetSelectStmt(); sel != nil && sel.LimitCount == nil {
+				// One row tells.
+				sel.LimitCount = pg.MakeAConstIntNode(1, -1)
+				sel.LimitOption = pg.LimitOption_LIMIT_OPTION_COUNT
+			}
+			if sb.add(q, StageExists) {
+				c.Node = marker.Node
+			}
+		case pg.SubLinkType_ANY_SUBLINK:
+			if sl.Testexpr.GetRowExpr() != nil {
+				return false
+			}
+			op := sl.OperName
+			if len(op) == 0 {
+				op = []*pg.Node{pg.MakeStrNode("=")} // IN
+			}
+			test := sl.Testexpr
+			if sb.add(sl.Subselect, StageArray) {
+				c.Node = &pg.Node_AExpr{AExpr: &pg.A_Expr{Kind: pg.A_Expr_Kind_AEXPR_OP_ANY, Name: op, Lexpr: test, Rexpr: marker, Location: -1}}
+			}
+		}
+		return false
+	})
+}
+
+// add records q as the next stage if it can run on its own: a read that
+// routes, reads a sharded table, and names no relation it does not
+// define (a correlated subquery, which the outer row feeds).
+func (sb *stager) add(q *pg.Node, form StageForm) bool {
+	if q.GetSelectStmt() == nil || !sb.readsSharded(q) || correlated(q) || hasParam(q) {
+		return false
+	}
+	sql, err := pg.Deparse(&pg.ParseResult{Version: sb.version, Stmts: []*pg.RawStmt{{Stmt: q}}})
+	if err != nil {
+		return false
+	}
+	// A subquery that is refused as one statement but can itself be
+	// staged is run in stages in turn.
+	p := sb.r.plan(sql, sqltext.Normalize(sql).Literals, true)
+	if p.Staging == nil && (p.Kind == KindRefuse || !p.Read) {
+		return false
+	}
+	sb.stages = append(sb.stages, Stage{SQL: sql, Form: form})
+	return true
+}
+
+func (sb *stager) readsSharded(q *pg.Node) bool {
+	found := false
+	visit(q, func(c *pg.Node) bool {
+		if rv := c.GetRangeVar(); rv != nil {
+			if role, _ := sb.r.schema.lookup(rv.Schemaname, rv.Relname); role == roleSharded {
+				found = true
+			}
+		}
+		return !found
+	})
+	return found
+}
+
+func hasParam(q *pg.Node) bool {
+	found := false
+	visit(q, func(c *pg.Node) bool {
+		found = found || c.GetParamRef() != nil
+		return !found
+	})
+	return found
+}
+
+// correlated reports whether q qualifies a column with a relation it does
+// not define itself: such a reference is to an outer query's row. (An
+// unqualified outer column cannot be told from the query alone; run on
+// its own, the subquery fails on it, and the staging gives way to the
+// statement's refusal.)
+func correlated(q *pg.Node) bool {
+	defined := map[string]bool{}
+	visit(q, func(c *pg.Node) bool {
+		switch {
+		case c.GetRangeVar() != nil:
+			rv := c.GetRangeVar()
+			defined[strings.ToLower(rv.Relname)] = true
+			if rv.Alias != nil {
+				defined[strings.ToLower(rv.Alias.Aliasname)] = true
+			}
+		case c.GetRangeSubselect() != nil && c.GetRangeSubselect().Alias != nil:
+			defined[strings.ToLower(c.GetRangeSubselect().Alias.Aliasname)] = true
+		case c.GetRangeFunction() != nil && c.GetRangeFunction().Alias != nil:
+			defined[strings.ToLower(c.GetRangeFunction().Alias.Aliasname)] = true
+		case c.GetCommonTableExpr() != nil:
+			defined[strings.ToLower(c.GetCommonTableExpr().Ctename)] = true
+		case c.GetJoinExpr() != nil && c.GetJoinExpr().Alias != nil:
+			defined[strings.ToLower(c.GetJoinExpr().Alias.Aliasname)] = true
+		}
+		return true
+	})
+	outer := false
+	visit(q, func(c *pg.Node) bool {
+		cr := c.GetColumnRef()
+		if cr == nil || len(cr.Fields) < 2 {
+			return !outer
+		}
+		rel := cr.Fields[len(cr.Fields)-2] // rel.col, schema.rel.col, rel.*
+		if name := rel.GetString_().GetSval(); name != "" && !defined[strings.ToLower(name)] {
+			outer = true
+		}
+		return !outer
+	})
+	return outer
+}
+
+// selectFromMarker is SELECT * FROM <marker i>, standing for a staged
+// query's rows.
+func selectFromMarker(i int) *pg.Node {
+	return &pg.Node{Node: &pg.Node_SelectStmt{SelectStmt: &pg.SelectStmt{
+		TargetList: []*pg.Node{{Node: &pg.Node_ResTarget{ResTarget: &pg.ResTarget{Val: &pg.Node{Node: &pg.Node_ColumnRef{ColumnRef: &pg.ColumnRef{Fields: []*pg.Node{{Node: &pg.Node_AStar{AStar: &pg.A_Star{}}}}}}}}}}},
+		FromClause: []*pg.Node{pg.MakeSimpleRangeVarNode(StageMarker(i), -1)},
+	}}}
+}
+
+// StageError is the error PostgreSQL raises where a subquery's result does
+// not fit its place.
+func StageError(form StageForm, cols, rows int) *Error {
+	switch {
+	case form == StageValue && cols != 1:
+		return &Error{Code: codeSyntax, Message: "subquery must return only one column"}
+	case form == StageArray && cols != 1:
+		return &Error{Code: codeSyntax, Message: "subquery has too many columns"}
+	case form == StageValue && rows > 1:
+		return &Error{Code: "21000", Message: "more than one row returned by a subquery used as an expression"}
+	}
+	return nil
+}
+
+// describeStaging is the route's description for pgshard route.
+func describeStaging(st *Staging) string {
+	var b strings.Builder
+	b.WriteString("kind=staged")
+	for i, s := range st.Stages {
+		fmt.Fprintf(&b, "\n  stage %d (%s): %s", i, s.Form, s.SQL)
+	}
+	fmt.Fprintf(&b, "\n  then: %s", st.Outer)
+	return b.String()
+}

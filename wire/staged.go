@@ -1,0 +1,237 @@
+package wire
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pgshard/pgshard/router"
+	"github.com/pgshard/pgshard/router/merge"
+	"github.com/pgshard/pgshard/shard"
+)
+
+// A statement in stages (router/stage.go): each subquery that spans
+// shards runs first as a statement of its own, routed and merged, and its
+// result is written into the statement as constants; the statement is
+// then routed and run as if the client had sent it that way.
+
+// maxStagedBytes bounds the constants a stage writes into a statement:
+// past it the statement's own refusal stands.
+const maxStagedBytes = 8 << 20
+
+// SQLSTATEs of subqueries that, run on their own, name what only the
+// outer query defines: they were correlated after all.
+const (
+	codeUndefinedColumn = "42703"
+	codeUndefinedTable  = "42P01"
+)
+
+// runStaged answers a simple query whose one statement the router staged.
+func (s *session) runStaged(ctx context.Context, st *router.Staging) error {
+	if pe := s.multiAllowed(nil); pe != nil {
+		return s.refuse(pe)
+	}
+	final, pe := s.fillStages(ctx, st)
+	if pe != nil {
+		return s.refuse(pe)
+	}
+	return s.simpleQuery(ctx, append([]byte(final), 0))
+}
+
+// fillStages runs st's stages and returns the statement with their
+// results, checked to route without staging again.
+func (s *session) fillStages(ctx context.Context, st *router.Staging) (string, *pgError) {
+	refusal := routeError(st.Refusal)
+	results := make([]router.StageResult, len(st.Stages))
+	for i, stage := range st.Stages {
+		res, pe := s.runStage(ctx, i, stage)
+		if pe != nil {
+			if pe.Code == codeUndefinedColumn || pe.Code == codeUndefinedTable {
+				// Correlated after all, or a name that is not there:
+				// the statement's refusal, and what the server said.
+				r := *refusal
+				r.Detail = "Run on its own, the subquery " + abbreviate(stage.SQL) + " failed: " + pe.Message
+				pe = &r
+			}
+			return "", pe
+		}
+		results[i] = res
+	}
+	final := st.Fill(results)
+	routed := s.db.router.SimpleKeyed(final, s.shardKey())
+	if len(routed) != 1 || routed[0].Route.Staging() != nil ||
+		routed[0].Route.Err != nil && routed[0].Route.Err.Code == codeFeatureNotSupported {
+		return "", refusal
+	}
+	return final, nil
+}
+
+// runStage runs stage i and returns its result as SQL text for its place.
+func (s *session) runStage(ctx context.Context, i int, stage router.Stage) (router.StageResult, *pgError) {
+	res := router.StageResult{}
+	text, cols, pe := s.stageRows(ctx, i, stage)
+	if pe != nil {
+		return res, pe
+	}
+	res.SQL = text
+	if len(cols) > 0 {
+		res.Column = string(cols[0].Name)
+	}
+	return res, nil
+}
+
+// stageRows runs stage i: its result as SQL text, and its columns.
+func (s *session) stageRows(ctx context.Context, i int, stage router.Stage) (string, []pgproto3.FieldDescription, *pgError) {
+	sql := stage.SQL
+	stmts := s.db.router.SimpleKeyed(sql, s.shardKey())
+	if len(stmts) != 1 {
+		return "", nil, errorf(codeInternalError, "pgshard: a staged subquery is not one statement")
+	}
+	rt := stmts[0].Route
+	if st := rt.Staging(); st != nil {
+		// A subquery with stages of its own (a subquery in it spans
+		// shards too): those first.
+		var pe *pgError
+		if sql, pe = s.fillStages(ctx, st); pe != nil {
+			return "", nil, pe
+		}
+		rt = s.db.router.SimpleKeyed(sql, s.shardKey())[0].Route
+	}
+	if rt.Err != nil {
+		return "", nil, routeError(rt.Err)
+	}
+	if len(rt.Shards) == 0 {
+		// Reference tables only (the subquery's own stages made the
+		// rest constants): the session's shard, as for a statement.
+		rt.Shards = []shard.ShardID{s.currentShard()}
+	}
+	results, err := s.runMulti(ctx, newMultiJob(rt, sql))
+	if err != nil {
+		var pe *pgError
+		if !errors.As(err, &pe) {
+			pe = &pgError{Code: codeConnectionFailure, Message: "pgshard: running a subquery: " + err.Error()}
+		}
+		return "", nil, pe
+	}
+	a := s.combine(rt, results)
+	if a.err != nil {
+		return "", nil, a.err
+	}
+	if a.desc == nil {
+		return "", nil, errorf(codeInternalError, "pgshard: a staged subquery returned no rows description")
+	}
+	text, pe := stageText(i, stage.Form, a.desc.Fields, a.rows)
+	return text, a.desc.Fields, pe
+}
+
+// stageText writes a subquery's rows as SQL for its place: a VALUES list
+// aliased as the marker it replaces, a value, an array, or a boolean.
+func stageText(i int, form router.StageForm, cols []pgproto3.FieldDescription, rows []merge.Row) (string, *pgError) {
+	if e := router.StageError(form, len(cols), len(rows)); e != nil {
+		return "", routeError(e)
+	}
+	types := make([]string, len(cols))
+	for k, c := range cols {
+		t, ok := sqlTypeName(c.DataTypeOID)
+		if !ok || form == router.StageArray && strings.HasSuffix(t, "[]") {
+			return "", &pgError{Code: codeFeatureNotSupported,
+				Message: fmt.Sprintf("pgshard: cannot write the subquery's column %q (type OID %d) into the statement: pgshard writes only built-in types that are not arrays", c.Name, c.DataTypeOID),
+				Hint:    "Pin the subquery to a shard key, or cast the column to a built-in type."}
+		}
+		types[k] = t
+	}
+	var b strings.Builder
+	lit := func(v []byte, t string) {
+		if v == nil {
+			b.WriteString("NULL::" + t)
+			return
+		}
+		b.WriteByte('\'')
+		b.WriteString(strings.ReplaceAll(string(v), "'", "''"))
+		b.WriteString("'::" + t)
+	}
+	switch form {
+	case router.StageExists:
+		return fmt.Sprint(len(rows) > 0), nil
+	case router.StageValue:
+		if len(rows) == 0 {
+			return "(NULL::" + types[0] + ")", nil
+		}
+		b.WriteByte('(')
+		lit(rows[0][0], types[0])
+		b.WriteByte(')')
+	case router.StageArray:
+		if len(rows) == 0 {
+			return "'{}'::" + types[0] + "[]", nil
+		}
+		b.WriteString("ARRAY[")
+		for k, r := range rows {
+			if k > 0 {
+				b.WriteString(", ")
+			}
+			lit(r[0], types[0])
+			if b.Len() > maxStagedBytes {
+				return "", tooLargeToStage(len(rows))
+			}
+		}
+		b.WriteString("]::" + types[0] + "[]")
+	case router.StageRows:
+		names := make([]string, len(cols))
+		for k, c := range cols {
+			names[k] = quoteIdent(string(c.Name))
+		}
+		alias := router.StageMarker(i) + "(" + strings.Join(names, ", ") + ")"
+		if len(rows) == 0 {
+			b.WriteString("(SELECT ")
+			for k := range cols {
+				if k > 0 {
+					b.WriteString(", ")
+				}
+				b.WriteString("NULL::" + types[k])
+			}
+			b.WriteString(" WHERE false) AS " + alias)
+			return b.String(), nil
+		}
+		b.WriteString("(VALUES ")
+		for k, r := range rows {
+			if k > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteByte('(')
+			for c, v := range r {
+				if c > 0 {
+					b.WriteString(", ")
+				}
+				lit(v, types[c])
+			}
+			b.WriteByte(')')
+			if b.Len() > maxStagedBytes {
+				return "", tooLargeToStage(len(rows))
+			}
+		}
+		b.WriteString(") AS " + alias)
+	}
+	return b.String(), nil
+}
+
+func tooLargeToStage(rows int) *pgError {
+	return &pgError{Code: codeFeatureNotSupported,
+		Message: fmt.Sprintf("pgshard: the subquery's %d rows are more than the %d MiB pgshard writes into a statement", rows, maxStagedBytes>>20),
+		Hint:    "Pin the subquery to a shard key, or let it return fewer rows."}
+}
+
+// sqlTypeName is a built-in type's name as SQL can cast to it, whatever
+// the search_path ("char", the one-byte type, needs its quotes).
+func sqlTypeName(oid uint32) (string, bool) {
+	t, ok := typeMap.TypeForOID(oid)
+	if !ok || t.Name == "" {
+		return "", false
+	}
+	if name, isArray := strings.CutPrefix(t.Name, "_"); isArray {
+		return `pg_catalog."` + name + `"[]`, true
+	}
+	return `pg_catalog."` + t.Name + `"`, true
+}
