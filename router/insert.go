@@ -124,8 +124,8 @@ func (a *analyzer) copyPlan(c *pg.CopyStmt) *Plan {
 			return &Plan{Kind: KindCopyOut, Command: "COPY", Read: true, Tables: inner.Tables, Exact: inner.Exact, Copy: ci}
 		case inner.Kind == KindScatter || inner.Kind == KindShard && inner.Insert != nil:
 			return refuse(codeFeatureNotSupported,
-				"pgshard: COPY (query) TO over every shard is supported only for queries whose rows need no merging (no ORDER BY, aggregates, DISTINCT or LIMIT)",
-				"Run the query as a SELECT through pgshard, which merges it, or pin it to one shard.")
+				"pgshard: COPY (query) TO over every shard is supported only for queries whose rows need no merging (no ORDER BY, aggregates, DISTINCT or LIMIT), or TO STDOUT in a simple query",
+				"Send it as a simple query to STDOUT (psql's \\copy), run the query as a SELECT, or pin it to one shard.")
 		}
 		return &Plan{Kind: inner.Kind, Class: inner.Class, Exact: inner.Exact, mergeErr: "COPY across shards", calls: inner.calls}
 	}

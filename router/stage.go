@@ -25,12 +25,18 @@ import (
 //     (WHERE balance > (SELECT avg(balance) FROM users));
 //   - x IN / op ANY (subquery): an array of its values, which pins x when
 //     x is a shard key (WHERE user_id IN (SELECT ... ORDER BY ... LIMIT 3));
-//   - EXISTS (subquery): true or false.
+//   - EXISTS (subquery): true or false;
+//   - a branch of a UNION, INTERSECT or EXCEPT: its rows, as for a
+//     derived table (SELECT code FROM countries UNION ALL SELECT country
+//     FROM users);
+//   - the query of COPY (query) TO STDOUT: its rows, which the server
+//     then writes in the COPY's format.
 //
 // PostgreSQL evaluates an uncorrelated subquery once too, so the answer is
 // the same; what differs is that the subquery reads its own snapshot, as
-// every shard already does. Only simple-protocol SELECTs are staged (the
-// subqueries must hold no parameters), and only those otherwise refused.
+// every shard already does. Only simple-protocol SELECTs and COPYs are
+// staged (the subqueries must hold no parameters), and only those
+// otherwise refused.
 
 // StageForm is how a staged subquery's result goes into the statement.
 type StageForm uint8
@@ -98,12 +104,26 @@ func (st *Staging) Fill(results []StageResult) string {
 // returns nil when it cannot: no subquery that reads a sharded table can
 // be run on its own, or the statement is not a plain read.
 func (r *Router) stage(text string, stmt *pg.Node, version int32, refused *Plan) *Plan {
-	if stmt.GetSelectStmt() == nil || sqltext.IndexFold(text, stagePrefix) >= 0 {
+	if sqltext.IndexFold(text, stagePrefix) >= 0 {
 		return nil
 	}
 	root := proto.Clone(stmt).(*pg.Node)
 	sb := stager{r: r, version: version}
-	sb.selectStmt(root.GetSelectStmt())
+	command := "SELECT"
+	switch {
+	case root.GetSelectStmt() != nil:
+		sb.selectStmt(root.GetSelectStmt())
+	case root.GetCopyStmt() != nil:
+		// COPY (query) TO STDOUT whose rows need merging: the query's
+		// merged rows, and the server formats them with the COPY's own
+		// options (CSV, HEADER, NULL, ...).
+		c := root.GetCopyStmt()
+		if c.Query.GetSelectStmt() == nil || c.IsFrom || c.IsProgram || c.Filename != "" || !sb.add(c.Query, StageRows) {
+			return nil
+		}
+		c.Query = selectFromMarker(0)
+		command = "COPY"
+	}
 	if len(sb.stages) == 0 {
 		return nil
 	}
@@ -111,7 +131,7 @@ func (r *Router) stage(text string, stmt *pg.Node, version int32, refused *Plan)
 	if err != nil {
 		return nil
 	}
-	return &Plan{Kind: KindRefuse, Err: refused.Err, Command: "SELECT", Read: true, Exact: true,
+	return &Plan{Kind: KindRefuse, Err: refused.Err, Command: command, Read: true, Exact: true,
 		Staging: &Staging{Stages: sb.stages, Outer: outer, Refusal: refused.Err}}
 }
 
@@ -122,14 +142,9 @@ type stager struct {
 }
 
 // selectStmt stages what it can of a top-level SELECT: its CTEs, derived
-// tables and sublinks, and those of each branch of a set operation.
+// tables and sublinks, or, for a set operation, its branches.
 func (sb *stager) selectStmt(sel *pg.SelectStmt) {
 	if sel == nil || sel.LockingClause != nil || sel.IntoClause != nil {
-		return
-	}
-	if sel.Op != pg.SetOperation_SETOP_NONE {
-		sb.selectStmt(sel.Larg)
-		sb.selectStmt(sel.Rarg)
 		return
 	}
 	if w := sel.WithClause; w != nil && !w.Recursive {
@@ -139,6 +154,11 @@ func (sb *stager) selectStmt(sel *pg.SelectStmt) {
 				cte.Ctequery = selectFromMarker(len(sb.stages) - 1)
 			}
 		}
+	}
+	if sel.Op != pg.SetOperation_SETOP_NONE {
+		sel.Larg = sb.branch(sel.Larg)
+		sel.Rarg = sb.branch(sel.Rarg)
+		return
 	}
 	for _, f := range sel.FromClause {
 		sb.fromItem(f)
@@ -162,6 +182,19 @@ func (sb *stager) selectStmt(sel *pg.SelectStmt) {
 	}
 	sb.sublinks(sel.WhereClause)
 	sb.sublinks(sel.HavingClause)
+}
+
+// branch stages a set operation's branch whole when it reads a sharded
+// table (SELECT code FROM countries UNION ALL SELECT country FROM users):
+// its rows, merged as a statement of its own, take its place.
+func (sb *stager) branch(b *pg.SelectStmt) *pg.SelectStmt {
+	if b == nil || b.LockingClause != nil || b.IntoClause != nil {
+		return b
+	}
+	if sb.add(&pg.Node{Node: &pg.Node_SelectStmt{SelectStmt: b}}, StageRows) {
+		return selectFromMarker(len(sb.stages) - 1).GetSelectStmt()
+	}
+	return b
 }
 
 func (sb *stager) fromItem(n *pg.Node) {

@@ -174,6 +174,12 @@ func corpus() []query {
 		q(`WITH top AS (SELECT user_id FROM orders GROUP BY user_id ORDER BY sum(amount) DESC, user_id LIMIT 5) SELECT u.user_id, u.name FROM users u WHERE u.user_id IN (SELECT user_id FROM top) ORDER BY 1`, true),
 		q(`SELECT count(*) FROM (SELECT 1 AS one FROM users WHERE country = 'fr' LIMIT 7) subquery`, false),
 		q(`SELECT * FROM (SELECT user_id FROM users WHERE score > 1000 LIMIT 3) t`, false),
+		q(`SELECT code FROM countries UNION ALL SELECT country FROM users`, false),
+		q(`SELECT country FROM users UNION SELECT country FROM users UNION ALL SELECT country FROM users ORDER BY 1 LIMIT 4`, true),
+		q(`SELECT name FROM countries INTERSECT SELECT name FROM users`, false),
+		q(`SELECT country FROM users INTERSECT SELECT status FROM orders`, false),
+		q(`SELECT user_id FROM users INTERSECT SELECT order_id FROM orders ORDER BY 1`, true),
+		q(`SELECT user_id FROM users EXCEPT ALL SELECT order_id FROM orders ORDER BY 1 LIMIT 10`, true),
 		q(`SELECT user_id FROM users ORDER BY user_id OFFSET 590`, true),
 		q(`SELECT u.name, o.order_id, o.amount FROM users u JOIN orders o ON o.user_id = u.user_id WHERE u.user_id = 17 ORDER BY o.order_id`, true),
 		q(`SELECT u.name, count(*) FROM users u JOIN orders o ON o.user_id = u.user_id GROUP BY u.name ORDER BY 2 DESC, 1 LIMIT 10`, true),
@@ -311,8 +317,6 @@ var refused = []string{
 	`SELECT stddev(DISTINCT score) FROM users`,
 	// Rows that would repeat on every shard.
 	`SELECT * FROM countries c WHERE EXISTS (SELECT 1 FROM users u WHERE u.country = c.code)`,
-	`SELECT code FROM countries UNION ALL SELECT country FROM users`,
-	`SELECT country FROM users UNION SELECT country FROM users UNION ALL SELECT country FROM users`,
 	`SELECT c.code, u.user_id FROM countries c LEFT JOIN users u ON u.country = c.code`,
 	// Types whose order their text does not follow: ARRAY[10] > ARRAY[9].
 	`SELECT ARRAY[score] AS a FROM users ORDER BY a LIMIT 5`,
@@ -321,9 +325,7 @@ var refused = []string{
 	`SELECT count(*)::varchar(3) FROM users`,
 	`SELECT COALESCE(max(name), 'none') FROM users`,
 	`SELECT max(created)::text FROM users`,
-	`SELECT country FROM users INTERSECT SELECT status FROM orders`,
 	`SELECT DISTINCT ON (country) country, count(*) FROM users GROUP BY country ORDER BY country`,
-	`SELECT user_id FROM users INTERSECT SELECT order_id FROM orders`,
 	`SELECT user_id, count(*) OVER (PARTITION BY country) FROM users`,
 	`SELECT u.user_id, (SELECT count(*) FROM orders o WHERE o.status = u.country) FROM users u`,
 	// Text ordered by a collation the query names: the shards' default is

@@ -296,3 +296,8 @@ SELECT u.user_id, (SELECT count(*) FROM orders o WHERE o.status = u.country) FRO
 SELECT * FROM users u WHERE u.balance > (SELECT avg(balance) FROM users WHERE country = $1)
 SELECT * FROM users WHERE balance > (SELECT avg(balance) FROM users) FOR UPDATE
 SELECT * FROM users u, LATERAL (SELECT count(*) FROM orders o WHERE o.user_id <> u.user_id) x
+SELECT code FROM countries UNION ALL SELECT country FROM users
+SELECT country FROM users UNION SELECT country FROM users UNION ALL SELECT country FROM users ORDER BY 1 LIMIT 3
+COPY (SELECT user_id, name FROM users ORDER BY name LIMIT 10) TO STDOUT (FORMAT csv, HEADER)
+COPY (SELECT country, count(*) FROM users GROUP BY country) TO STDOUT
+COPY (SELECT country, count(*) FROM users GROUP BY country) TO '/tmp/x'
