@@ -219,7 +219,7 @@ func (r *Router) plan(text string, lits []sqltext.Literal, simple bool) *Plan {
 		return refuse(codeSyntax, "pgshard: one statement expected", "")
 	}
 	p := r.schema.build(tree.Stmts[0].Stmt, lits, tree.Version)
-	if simple && p.Kind == KindRefuse && p.Err.Code == codeFeatureNotSupported && !p.keyless {
+	if p.Kind == KindRefuse && p.Err.Code == codeFeatureNotSupported && !p.keyless {
 		if sp := r.stage(text, tree.Stmts[0].Stmt, tree.Version, p); sp != nil {
 			return sp
 		}

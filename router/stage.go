@@ -34,9 +34,9 @@ import (
 //
 // PostgreSQL evaluates an uncorrelated subquery once too, so the answer is
 // the same; what differs is that the subquery reads its own snapshot, as
-// every shard already does. Only simple-protocol SELECTs and COPYs are
-// staged (the subqueries must hold no parameters), and only those
-// otherwise refused.
+// every shard already does. Only SELECTs and COPYs otherwise refused are
+// staged, and only subqueries without parameters (the statement around
+// them may have some).
 
 // StageForm is how a staged subquery's result goes into the statement.
 type StageForm uint8

@@ -27,9 +27,11 @@ type vportal struct {
 	// (cursor.go); cursorOp is nil for the DECLARE.
 	cursor   bool
 	cursorOp *router.CursorOp
-	ran      bool
-	answer   answer
-	next     int // rows already sent (Execute with a row limit)
+	// staged: the statement runs in stages (staged.go).
+	staged bool
+	ran    bool
+	answer answer
+	next   int // rows already sent (Execute with a row limit)
 }
 
 // routeBind decides where a Bind runs: a shard, or a virtual portal.
@@ -76,6 +78,17 @@ func (s *session) routeBind(ctx context.Context, st *statement, body []byte) (sh
 		rt = s.db.router.BindWith(p, st.query, router.Params{Values: params, Formats: formats, OIDs: st.oids}, s.shardKey(), cols)
 	}
 	switch {
+	case rt.Staging() != nil:
+		if pe := s.multiAllowed(rt); pe != nil {
+			return 0, nil, nil, pe
+		}
+		if bind == nil {
+			bind = &pgproto3.Bind{}
+			if err := bind.Decode(append([]byte(nil), body...)); err != nil {
+				return 0, nil, nil, fatalf(codeProtocolViolation, "invalid Bind message: "+err.Error())
+			}
+		}
+		return 0, rt, &vportal{route: rt, st: st, bind: bind, staged: true}, nil
 	case rt.Err != nil:
 		return 0, nil, nil, routeError(rt.Err)
 	case rt.Kind == router.KindSession && len(s.txShards) > 0 && s.txStatus != 'I':
@@ -173,6 +186,10 @@ func (s *session) runPortal(ctx context.Context, vp *vportal) error {
 	vp.ran = true
 	if vp.cursor {
 		vp.answer = s.runCursor(ctx, vp.st.query, vp.route, vp.cursorOp, vp.bind, vp.st.oids)
+		return nil
+	}
+	if vp.staged {
+		vp.answer = s.runStagedPortal(ctx, vp)
 		return nil
 	}
 	if vp.twoPhase {

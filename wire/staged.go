@@ -34,16 +34,62 @@ func (s *session) runStaged(ctx context.Context, st *router.Staging) error {
 	if pe := s.multiAllowed(nil); pe != nil {
 		return s.refuse(pe)
 	}
-	final, pe := s.fillStages(ctx, st)
+	final, _, pe := s.fillStages(ctx, st, s.simpleRoute)
 	if pe != nil {
 		return s.refuse(pe)
 	}
 	return s.simpleQuery(ctx, append([]byte(final), 0))
 }
 
+// simpleRoute routes sql as a simple query of one statement (nil if it is
+// not one).
+func (s *session) simpleRoute(sql string) *router.Route {
+	if stmts := s.db.router.SimpleKeyed(sql, s.shardKey()); len(stmts) == 1 {
+		return stmts[0].Route
+	}
+	return nil
+}
+
+// runStagedPortal answers a portal whose statement the router staged
+// (extended protocol): the stages, then the filled statement over its
+// shards with the Bind's parameters and result formats, as any portal
+// pgshard runs itself.
+func (s *session) runStagedPortal(ctx context.Context, vp *vportal) answer {
+	st := vp.route.Staging()
+	if vp.route.Plan.Command != "SELECT" {
+		return answer{err: &pgError{Code: codeFeatureNotSupported, Message: st.Refusal.Message,
+			Hint: "Send it as a simple query (psql's \\copy, pgx: QueryExecModeSimpleProtocol): pgshard runs the query first then."}}
+	}
+	params := router.Params{Values: vp.bind.Parameters, Formats: make([]int16, len(vp.bind.Parameters)), OIDs: vp.st.oids}
+	for i := range params.Formats {
+		params.Formats[i] = formatOf(vp.bind.ParameterFormatCodes, i)
+	}
+	final, rt, pe := s.fillStages(ctx, st, func(sql string) *router.Route {
+		return s.db.router.BindKeyed(s.db.router.Prepare(sql), sql, params, s.shardKey())
+	})
+	if pe != nil {
+		return answer{err: pe}
+	}
+	if len(rt.Shards) == 0 {
+		rt.Shards = []shard.ShardID{s.currentShard()}
+	}
+	j := newMultiJob(rt, final)
+	j.bind, j.oids = vp.bind, vp.st.oids
+	results, err := s.runMulti(ctx, j)
+	if err != nil {
+		var pe *pgError
+		if !errors.As(err, &pe) {
+			pe = &pgError{Code: codeConnectionFailure, Message: "pgshard: running a staged statement: " + err.Error()}
+		}
+		return answer{err: pe}
+	}
+	return s.combine(rt, results)
+}
+
 // fillStages runs st's stages and returns the statement with their
-// results, checked to route without staging again.
-func (s *session) fillStages(ctx context.Context, st *router.Staging) (string, *pgError) {
+// results, and its route (by route), checked to route without staging
+// again.
+func (s *session) fillStages(ctx context.Context, st *router.Staging, route func(string) *router.Route) (string, *router.Route, *pgError) {
 	refusal := routeError(st.Refusal)
 	results := make([]router.StageResult, len(st.Stages))
 	for i, stage := range st.Stages {
@@ -56,17 +102,19 @@ func (s *session) fillStages(ctx context.Context, st *router.Staging) (string, *
 				r.Detail = "Run on its own, the subquery " + abbreviate(stage.SQL) + " failed: " + pe.Message
 				pe = &r
 			}
-			return "", pe
+			return "", nil, pe
 		}
 		results[i] = res
 	}
 	final := st.Fill(results)
-	routed := s.db.router.SimpleKeyed(final, s.shardKey())
-	if len(routed) != 1 || routed[0].Route.Staging() != nil ||
-		routed[0].Route.Err != nil && routed[0].Route.Err.Code == codeFeatureNotSupported {
-		return "", refusal
+	rt := route(final)
+	switch {
+	case rt == nil || rt.Staging() != nil || rt.Err != nil && rt.Err.Code == codeFeatureNotSupported:
+		return "", nil, refusal
+	case rt.Err != nil:
+		return "", nil, routeError(rt.Err)
 	}
-	return final, nil
+	return final, rt, nil
 }
 
 // runStage runs stage i and returns its result as SQL text for its place.
@@ -95,10 +143,9 @@ func (s *session) stageRows(ctx context.Context, i int, stage router.Stage) (str
 		// A subquery with stages of its own (a subquery in it spans
 		// shards too): those first.
 		var pe *pgError
-		if sql, pe = s.fillStages(ctx, st); pe != nil {
+		if sql, rt, pe = s.fillStages(ctx, st, s.simpleRoute); pe != nil {
 			return "", nil, pe
 		}
-		rt = s.db.router.SimpleKeyed(sql, s.shardKey())[0].Route
 	}
 	if rt.Err != nil {
 		return "", nil, routeError(rt.Err)

@@ -174,6 +174,12 @@ func corpus() []query {
 		q(`WITH top AS (SELECT user_id FROM orders GROUP BY user_id ORDER BY sum(amount) DESC, user_id LIMIT 5) SELECT u.user_id, u.name FROM users u WHERE u.user_id IN (SELECT user_id FROM top) ORDER BY 1`, true),
 		q(`SELECT count(*) FROM (SELECT 1 AS one FROM users WHERE country = 'fr' LIMIT 7) subquery`, false),
 		q(`SELECT * FROM (SELECT user_id FROM users WHERE score > 1000 LIMIT 3) t`, false),
+		// The same through the extended protocol, parameters in the
+		// statement around the subqueries.
+		q(`SELECT user_id FROM users WHERE balance > (SELECT avg(balance) FROM users) AND country = $1 ORDER BY user_id`, true, "fr"),
+		q(`SELECT count(*) FROM (SELECT DISTINCT country FROM users) t WHERE $1::int > 0`, false, "1"),
+		q(`SELECT user_id, score FROM users WHERE user_id IN (SELECT user_id FROM orders ORDER BY amount DESC, user_id, order_id LIMIT 3) AND score > $1`, false, "-1"),
+		q(`SELECT EXISTS (SELECT 1 FROM orders WHERE amount > 5), $1::text AS label`, false, "x"),
 		q(`SELECT code FROM countries UNION ALL SELECT country FROM users`, false),
 		q(`SELECT country FROM users UNION SELECT country FROM users UNION ALL SELECT country FROM users ORDER BY 1 LIMIT 4`, true),
 		q(`SELECT name FROM countries INTERSECT SELECT name FROM users`, false),

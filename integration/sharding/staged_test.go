@@ -23,7 +23,7 @@ func TestStagedSubqueriesInTransactions(t *testing.T) {
 		aboveAvg = "SELECT k FROM txr WHERE v > (SELECT avg(v) FROM txr) ORDER BY k"
 		top      = "SELECT k, v FROM txr WHERE k IN (SELECT k FROM txr ORDER BY v DESC, k LIMIT 2) ORDER BY k"
 	)
-	runScenariosWith(t, scenarioOptions{poolSize: 8, modes: []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol}}, map[string][]step{
+	runScenariosWith(t, scenarioOptions{poolSize: 8, modes: []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeCacheStatement}}, map[string][]step{
 		"own writes": {
 			{'a', ins(k[0], 1)}, {'a', ins(k[1], 2)},
 			{'a', "BEGIN"}, {'a', ins(k[2], 30)}, {'a', ins(k[0]+1000, 40)},
@@ -43,9 +43,10 @@ func TestStagedSubqueriesInTransactions(t *testing.T) {
 // TestStagedSubqueryRefusals: what staging cannot do is refused with the
 // statement's own 0A000, and the session goes on: a subquery correlated
 // through a column only the outer query has (found when the subquery,
-// run on its own, fails — the detail says so), a staged statement sent
-// through the extended protocol or among other statements in one query
-// string. PGSHARD ROUTE shows the stages.
+// run on its own, fails — the detail says so), a subquery with a
+// parameter, a staged COPY through the extended protocol, a staged
+// statement among other statements in one query string. PGSHARD ROUTE
+// shows the stages.
 func TestStagedSubqueryRefusals(t *testing.T) {
 	ctx := ctxFor(t, time.Minute)
 	p := startPgshard(t)
@@ -54,11 +55,11 @@ func TestStagedSubqueryRefusals(t *testing.T) {
 		"CREATE TABLE staged (k bigint PRIMARY KEY, v int)", "CREATE TABLE staged_marks (k bigint PRIMARY KEY, score int)",
 		"INSERT INTO staged VALUES (1, 10), (2, 20), (3, 30), (4, 40)", "INSERT INTO staged_marks VALUES (1, 15), (2, 25), (3, 35)")
 
-	refused := func(name, sql string, mode pgx.QueryExecMode, detail string) {
+	refused := func(name, sql string, mode pgx.QueryExecMode, detail string, args ...any) {
 		t.Helper()
 		// Query, not Exec: pgx sends an Exec without arguments as a
 		// simple query whatever the mode.
-		rows, err := conn.Query(ctx, sql, mode)
+		rows, err := conn.Query(ctx, sql, append([]any{mode}, args...)...)
 		if err == nil {
 			rows.Close()
 			err = rows.Err()
@@ -75,13 +76,16 @@ func TestStagedSubqueryRefusals(t *testing.T) {
 	refused("correlated by an unqualified column",
 		`SELECT k, (SELECT count(*) FROM staged_marks m WHERE m.score < v) FROM staged`, pgx.QueryExecModeSimpleProtocol,
 		`column "v" does not exist`)
-	refused("extended protocol", `SELECT count(*) FROM (SELECT DISTINCT v FROM staged) t`, pgx.QueryExecModeExec, "")
+	refused("a parameter in the subquery", `SELECT count(*) FROM (SELECT DISTINCT v FROM staged WHERE v > $1) t`, pgx.QueryExecModeExec, "", 1)
+	refused("COPY in the extended protocol", `COPY (SELECT v FROM staged ORDER BY v) TO STDOUT`, pgx.QueryExecModeExec, "")
 	refused("among other statements", `SELECT 1; SELECT count(*) FROM (SELECT DISTINCT v FROM staged) t`, pgx.QueryExecModeSimpleProtocol, "")
 
-	// The same shapes as queries of their own, in simple protocol.
-	var n int
-	if err := conn.QueryRow(ctx, `SELECT count(*) FROM (SELECT DISTINCT v FROM staged) t`, pgx.QueryExecModeSimpleProtocol).Scan(&n); err != nil || n != 4 {
-		t.Errorf("staged count: %d, %v", n, err)
+	// The same shapes as queries of their own, in both protocols.
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec, pgx.QueryExecModeCacheStatement} {
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM (SELECT DISTINCT v FROM staged) t`, mode).Scan(&n); err != nil || n != 4 {
+			t.Errorf("staged count (%v): %d, %v", mode, n, err)
+		}
 	}
 	// Correlated through a qualified column: refused without running.
 	refused("correlated by a qualified column",
