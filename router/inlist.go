@@ -56,17 +56,23 @@ func (v *values) points(s Source, t shard.KeyType) ([]shard.Point, error) {
 	if !ok {
 		return nil, ErrAnyKey
 	}
+	return elementPoints(elems, func(e []byte) (shard.Point, error) {
+		if binaryFormat {
+			return pointInBinary(t, d, as, e)
+		}
+		return pointIn(t, d, string(e))
+	})
+}
+
+// elementPoints are the points of an array's elements, leaving out NULLs
+// and the values that equal no key.
+func elementPoints(elems [][]byte, point func([]byte) (shard.Point, error)) ([]shard.Point, error) {
 	out := make([]shard.Point, 0, len(elems))
 	for _, e := range elems {
 		if e == nil {
 			continue
 		}
-		var p shard.Point
-		if binaryFormat {
-			p, err = pointInBinary(t, d, as, e)
-		} else {
-			p, err = pointIn(t, d, string(e))
-		}
+		p, err := point(e)
 		switch {
 		case errors.Is(err, ErrNoKey):
 			continue
@@ -91,21 +97,7 @@ func (v *values) literalPoints(s Source, t shard.KeyType) ([]shard.Point, error)
 	if err != nil {
 		return nil, ErrAnyKey
 	}
-	out := make([]shard.Point, 0, len(elems))
-	for _, e := range elems {
-		if e == nil {
-			continue
-		}
-		p, err := pointIn(t, s.dom, string(e))
-		switch {
-		case errors.Is(err, ErrNoKey):
-			continue
-		case err != nil:
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, nil
+	return elementPoints(elems, func(e []byte) (shard.Point, error) { return pointIn(t, s.dom, string(e)) })
 }
 
 // textArray splits a one-dimensional array literal such as {1,2,"a b",NULL}.

@@ -38,12 +38,12 @@ type vportal struct {
 func (s *session) routeBind(ctx context.Context, st *statement, body []byte) (shard.ShardID, *router.Route, *vportal, *pgError) {
 	p := st.plan
 	var bind *pgproto3.Bind
+	var pe *pgError
 	var params [][]byte
 	var formats []int16
 	if p.UsesParams() {
-		bind = &pgproto3.Bind{}
-		if err := bind.Decode(append([]byte(nil), body...)); err != nil {
-			return 0, nil, nil, fatalf(codeProtocolViolation, "invalid Bind message: "+err.Error())
+		if bind, pe = decodeBind(body); pe != nil {
+			return 0, nil, nil, pe
 		}
 		params = bind.Parameters
 		formats = make([]int16, len(params))
@@ -57,9 +57,8 @@ func (s *session) routeBind(ctx context.Context, st *statement, body []byte) (sh
 		if bind == nil {
 			// Its parameters go to the cursor's query, its result formats
 			// shape what FETCH returns.
-			bind = &pgproto3.Bind{}
-			if err := bind.Decode(append([]byte(nil), body...)); err != nil {
-				return 0, nil, nil, fatalf(codeProtocolViolation, "invalid Bind message: "+err.Error())
+			if bind, pe = decodeBind(body); pe != nil {
+				return 0, nil, nil, pe
 			}
 		}
 		return 0, rt, &vportal{route: rt, st: st, bind: bind, cursor: true, cursorOp: op}, nil
@@ -83,9 +82,8 @@ func (s *session) routeBind(ctx context.Context, st *statement, body []byte) (sh
 			return 0, nil, nil, pe
 		}
 		if bind == nil {
-			bind = &pgproto3.Bind{}
-			if err := bind.Decode(append([]byte(nil), body...)); err != nil {
-				return 0, nil, nil, fatalf(codeProtocolViolation, "invalid Bind message: "+err.Error())
+			if bind, pe = decodeBind(body); pe != nil {
+				return 0, nil, nil, pe
 			}
 		}
 		return 0, rt, &vportal{route: rt, st: st, bind: bind, staged: true}, nil
@@ -120,9 +118,8 @@ func (s *session) routeBind(ctx context.Context, st *statement, body []byte) (sh
 		return 0, nil, nil, pe
 	}
 	if bind == nil {
-		bind = &pgproto3.Bind{}
-		if err := bind.Decode(append([]byte(nil), body...)); err != nil {
-			return 0, nil, nil, fatalf(codeProtocolViolation, "invalid Bind message: "+err.Error())
+		if bind, pe = decodeBind(body); pe != nil {
+			return 0, nil, nil, pe
 		}
 	}
 	if rt.Kind == router.KindCopyIn && len(bind.Parameters) > 0 {
@@ -133,6 +130,16 @@ func (s *session) routeBind(ctx context.Context, st *statement, body []byte) (sh
 			Hint:    "Write the values into the statement, or select them from a table."}
 	}
 	return 0, rt, &vportal{route: rt, st: st, bind: bind}, nil
+}
+
+// decodeBind decodes a Bind message's body, which the caller keeps (the
+// Bind keeps slices of what it decodes, so it gets a copy).
+func decodeBind(body []byte) (*pgproto3.Bind, *pgError) {
+	bind := &pgproto3.Bind{}
+	if err := bind.Decode(append([]byte(nil), body...)); err != nil {
+		return nil, fatalf(codeProtocolViolation, "invalid Bind message: "+err.Error())
+	}
+	return bind, nil
 }
 
 // localTransactionTag says whether pgshard answers a transaction statement
