@@ -204,6 +204,12 @@ func (r *Router) BindWith(p *Plan, text string, ps Params, key string, cols KeyC
 // and never hands libpg_query a statement that could crash it. A simple
 // query's plan also says which literals its server form makes parameters.
 func (r *Router) plan(text string, lits []sqltext.Literal, simple bool) *Plan {
+	return r.planStaged(text, lits, simple, true)
+}
+
+// planStaged is plan; stage says whether a refused statement may be
+// answered in stages (stage.go).
+func (r *Router) planStaged(text string, lits []sqltext.Literal, simple, stage bool) *Plan {
 	if why := tooComplex(text); why != "" {
 		return refuse(codeProgramLimit, "pgshard: statement is too complex for pgshard's router: "+why,
 			"Split the statement, or simplify the expression.")
@@ -219,7 +225,7 @@ func (r *Router) plan(text string, lits []sqltext.Literal, simple bool) *Plan {
 		return refuse(codeSyntax, "pgshard: one statement expected", "")
 	}
 	p := r.schema.build(tree.Stmts[0].Stmt, lits, tree.Version)
-	if p.Kind == KindRefuse && p.Err.Code == codeFeatureNotSupported && !p.keyless {
+	if stage && p.Kind == KindRefuse && p.Err.Code == codeFeatureNotSupported && !p.keyless {
 		if sp := r.stage(text, tree.Stmts[0].Stmt, tree.Version, p); sp != nil {
 			return sp
 		}

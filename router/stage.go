@@ -30,7 +30,10 @@ import (
 //     derived table (SELECT code FROM countries UNION ALL SELECT country
 //     FROM users);
 //   - the query of COPY (query) TO STDOUT: its rows, which the server
-//     then writes in the COPY's format.
+//     then writes in the COPY's format;
+//   - as a last resort, for a query of one sharded table, the table's
+//     rows that pass its WHERE clause (pullUp), so window functions and
+//     the aggregates pgshard cannot merge run on one shard over them.
 //
 // PostgreSQL evaluates an uncorrelated subquery once too, so the answer is
 // the same; what differs is that the subquery reads its own snapshot, as
@@ -104,10 +107,16 @@ func (st *Staging) Fill(results []StageResult) string {
 // returns nil when it cannot: no subquery that reads a sharded table can
 // be run on its own, or the statement is not a plain read.
 func (r *Router) stage(text string, stmt *pg.Node, version int32, refused *Plan) *Plan {
-	if sqltext.IndexFold(text, stagePrefix) >= 0 {
+	if sqltext.IndexFold(text, stagePrefix) >= 0 || r.callsShardFunction(stmt) {
 		return nil
 	}
-	root := proto.Clone(stmt).(*pg.Node)
+	// The planner rewrites the tree it is given for merging: start again
+	// from the text.
+	tree, err := pg.Parse(text)
+	if err != nil || len(tree.Stmts) != 1 {
+		return nil
+	}
+	root := tree.Stmts[0].Stmt
 	sb := stager{r: r, version: version}
 	command := "SELECT"
 	switch {
@@ -133,6 +142,23 @@ func (r *Router) stage(text string, stmt *pg.Node, version int32, refused *Plan)
 	}
 	return &Plan{Kind: KindRefuse, Err: refused.Err, Command: command, Read: true, Exact: true,
 		Staging: &Staging{Stages: sb.stages, Outer: outer, Refusal: refused.Err}}
+}
+
+// callsShardFunction reports whether stmt calls a function that works on
+// the rows of its own shard (a routed one, or one whose body names a
+// sharded table): run on one shard over staged rows, it would work on the
+// wrong shard.
+func (r *Router) callsShardFunction(stmt *pg.Node) bool {
+	fns := r.TableFunctions()
+	found := false
+	visit(stmt, func(c *pg.Node) bool {
+		if fc := c.GetFuncCall(); fc != nil {
+			_, body := fns[strings.ToLower(funcName(fc))]
+			found = body || r.schema.function(fc) != nil
+		}
+		return !found
+	})
+	return found
 }
 
 type stager struct {
@@ -182,6 +208,53 @@ func (sb *stager) selectStmt(sel *pg.SelectStmt) {
 	}
 	sb.sublinks(sel.WhereClause)
 	sb.sublinks(sel.HavingClause)
+	if len(sb.stages) == 0 {
+		sb.pullUp(sel)
+	}
+}
+
+// pullUp is the last resort for a query of one sharded table that no
+// subquery explains the refusal of (a window function, an ordered or
+// statistical aggregate, an ORDER BY of arrays): the table's rows that
+// pass the WHERE clause are staged, under the table's name or alias, and
+// the rest of the query runs on one shard over them. The table reaches
+// the stage with its WHERE clause, so only those rows travel; a result
+// past the bytes a stage may hold is refused.
+func (sb *stager) pullUp(sel *pg.SelectStmt) {
+	if len(sel.FromClause) != 1 || sel.WithClause != nil || len(sel.GroupClause) > 0 && hasStar(sel.TargetList) {
+		// SELECT * ... GROUP BY the primary key counts on the key's
+		// constraint, which staged rows do not have.
+		return
+	}
+	rv := sel.FromClause[0].GetRangeVar()
+	if rv == nil {
+		return
+	}
+	for _, rest := range [][]*pg.Node{sel.TargetList, {sel.HavingClause}, sel.SortClause, sel.DistinctClause, sel.WindowClause, sel.GroupClause} {
+		for _, n := range rest {
+			if sb.readsSharded(n) {
+				return // a (correlated) subquery over sharded rows would stay
+			}
+		}
+	}
+	if role, _ := sb.r.schema.lookup(strings.ToLower(rv.Schemaname), strings.ToLower(rv.Relname)); role != roleSharded {
+		return
+	}
+	alias := &pg.Alias{Aliasname: rv.Relname}
+	if rv.Alias != nil {
+		alias = &pg.Alias{Aliasname: rv.Alias.Aliasname}
+	}
+	star := &pg.Node{Node: &pg.Node_ResTarget{ResTarget: &pg.ResTarget{Val: &pg.Node{Node: &pg.Node_ColumnRef{ColumnRef: &pg.ColumnRef{Fields: []*pg.Node{{Node: &pg.Node_AStar{AStar: &pg.A_Star{}}}}}}}}}}
+	rows := &pg.Node{Node: &pg.Node_SelectStmt{SelectStmt: &pg.SelectStmt{
+		TargetList: []*pg.Node{star}, FromClause: sel.FromClause, WhereClause: sel.WhereClause}}}
+	// Not nested: the rows' query may be the statement itself (SELECT *
+	// FROM t WHERE ...), which would pull up forever.
+	if !sb.addStage(rows, StageRows, false) {
+		return
+	}
+	sel.FromClause = []*pg.Node{{Node: &pg.Node_RangeSubselect{RangeSubselect: &pg.RangeSubselect{
+		Subquery: selectFromMarker(len(sb.stages) - 1), Alias: alias}}}}
+	sel.WhereClause = nil
 }
 
 // branch stages a set operation's branch whole when it reads a sharded
@@ -259,8 +332,15 @@ func (sb *stager) sublinks(n *pg.Node) {
 
 // add records q as the next stage if it can run on its own: a read that
 // routes, reads a sharded table, and names no relation it does not
-// define (a correlated subquery, which the outer row feeds).
+// define (a correlated subquery, which the outer row feeds). A subquery
+// that is refused as one statement but can itself be staged is run in
+// stages in turn: it is smaller than its statement, so this ends.
 func (sb *stager) add(q *pg.Node, form StageForm) bool {
+	return sb.addStage(q, form, true)
+}
+
+// addStage is add; nested says whether q may itself be staged.
+func (sb *stager) addStage(q *pg.Node, form StageForm, nested bool) bool {
 	if q.GetSelectStmt() == nil || !sb.readsSharded(q) || correlated(q) || hasParam(q) {
 		return false
 	}
@@ -268,9 +348,7 @@ func (sb *stager) add(q *pg.Node, form StageForm) bool {
 	if err != nil {
 		return false
 	}
-	// A subquery that is refused as one statement but can itself be
-	// staged is run in stages in turn.
-	p := sb.r.plan(sql, sqltext.Normalize(sql).Literals, true)
+	p := sb.r.planStaged(sql, sqltext.Normalize(sql).Literals, true, nested)
 	if p.Staging == nil && (p.Kind == KindRefuse || !p.Read) {
 		return false
 	}
@@ -373,4 +451,13 @@ func describeStaging(st *Staging) string {
 	}
 	fmt.Fprintf(&b, "\n  then: %s", st.Outer)
 	return b.String()
+}
+
+func hasStar(targets []*pg.Node) bool {
+	for _, t := range targets {
+		if _, star := outputName(t.GetResTarget()); star {
+			return true
+		}
+	}
+	return false
 }

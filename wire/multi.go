@@ -324,6 +324,17 @@ func (s *session) readMulti(c multiConn, res *shardResult, untilExecute bool) er
 			}
 			res.cols = rd.Fields
 		case 'D':
+			if s.rowBudget > 0 {
+				if s.rowBudget -= len(body); s.rowBudget <= 0 {
+					s.rowBudget = -1 // spent: drop the rest as well
+				}
+			}
+			if s.rowBudget < 0 {
+				if res.err == nil {
+					res.err = errStageOverBudget
+				}
+				break
+			}
 			row, err := dataRow(append([]byte(nil), body...))
 			if err != nil {
 				return err

@@ -57,7 +57,11 @@ type session struct {
 	// of a transaction that failed on another shard: failed too at its
 	// next ReadyForQuery (failParticipants).
 	failTxHere *serverConn
-	txStatus   byte // of the attached server's last ReadyForQuery; 'I' when none
+	// rowBudget, while a staged subquery runs (staged.go), is how many
+	// more bytes of data rows readMulti keeps; past it the rows are read
+	// and dropped, and the shard's result is an error. 0: no bound.
+	rowBudget int
+	txStatus  byte // of the attached server's last ReadyForQuery; 'I' when none
 
 	// deferred is a BEGIN (and SETs after it) pgshard answered itself, to be
 	// sent once the transaction's first routed statement picks its shard.

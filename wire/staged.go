@@ -155,7 +155,11 @@ func (s *session) stageRows(ctx context.Context, i int, stage router.Stage) (str
 		// rest constants): the session's shard, as for a statement.
 		rt.Shards = []shard.ShardID{s.currentShard()}
 	}
+	// A subquery's rows beyond what may be written into the statement are
+	// not kept (the first shard past the bound is reported).
+	s.rowBudget = maxStagedBytes
 	results, err := s.runMulti(ctx, newMultiJob(rt, sql))
+	s.rowBudget = 0
 	if err != nil {
 		var pe *pgError
 		if !errors.As(err, &pe) {
@@ -266,9 +270,15 @@ func stageText(i int, form router.StageForm, cols []pgproto3.FieldDescription, r
 
 func tooLargeToStage(rows int) *pgError {
 	return &pgError{Code: codeFeatureNotSupported,
-		Message: fmt.Sprintf("pgshard: the subquery's %d rows are more than the %d MiB pgshard writes into a statement", rows, maxStagedBytes>>20),
+		Message: fmt.Sprintf("pgshard: the subquery's %d rows take more than the %d MiB pgshard writes into a statement", rows, maxStagedBytes>>20),
 		Hint:    "Pin the subquery to a shard key, or let it return fewer rows."}
 }
+
+// errStageOverBudget is a shard's result when the rows a stage read passed
+// rowBudget (readMulti).
+var errStageOverBudget = &pgError{Code: codeFeatureNotSupported,
+	Message: fmt.Sprintf("pgshard: the subquery's rows pass the %d MiB pgshard writes into a statement; pgshard stopped keeping them", maxStagedBytes>>20),
+	Hint:    "Pin the subquery to a shard key, or let it return fewer rows."}
 
 // sqlTypeName is a built-in type's name as SQL can cast to it, whatever
 // the search_path ("char", the one-byte type, needs its quotes).

@@ -98,6 +98,7 @@ databases:
         - {name: seqorders, key: user_id}
         - {name: staged, key: k}
         - {name: staged_marks, key: k}
+        - {name: staged_big, key: k}
       reference_tables: [countries, dumped_countries]
       functions:
         - {name: place_order, key_arg: 1, table: fnorders}

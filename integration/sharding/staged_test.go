@@ -91,6 +91,23 @@ func TestStagedSubqueryRefusals(t *testing.T) {
 	refused("correlated by a qualified column",
 		`SELECT k, (SELECT count(*) FROM staged_marks m WHERE m.score < s.v) FROM staged s`, pgx.QueryExecModeSimpleProtocol, "")
 
+	// Rows past what a stage may hold: refused, and pgshard stops keeping
+	// them (10 MiB of rows pulled up for a window function).
+	mustExec(ctx, t, conn, "DROP TABLE IF EXISTS staged_big", "CREATE TABLE staged_big (k bigint PRIMARY KEY, pad text)",
+		"INSERT INTO staged_big SELECT g, repeat('x', 100000) FROM generate_series(1, 100) g")
+	_, err := conn.Exec(ctx, `SELECT k, row_number() OVER (ORDER BY k), length(pad) FROM staged_big`)
+	if pe := (*pgconn.PgError)(nil); !errors.As(err, &pe) || pe.Code != "0A000" || !strings.Contains(pe.Message, "stopped keeping them") {
+		t.Errorf("10 MiB of rows pulled up: %v, want 0A000 saying pgshard stopped keeping them", err)
+	}
+	var window []int64
+	rows, err := conn.Query(ctx, `SELECT row_number() OVER (ORDER BY k) FROM staged_big WHERE k <= 3`, pgx.QueryExecModeSimpleProtocol)
+	if err == nil {
+		window, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+	}
+	if err != nil || len(window) != 3 || window[2] != 3 {
+		t.Errorf("a window over the rows the WHERE clause keeps: %v, %v", window, err)
+	}
+
 	route := textColumn(t, conn, `PGSHARD ROUTE SELECT k FROM staged WHERE v > (SELECT avg(score) FROM staged_marks)`, pgx.QueryExecModeSimpleProtocol)
 	if got := strings.Join(route, "\n"); !strings.Contains(got, "kind=staged") || !strings.Contains(got, "stage 0 (value): SELECT avg(score) FROM staged_marks") {
 		t.Errorf("PGSHARD ROUTE:\n%s", got)
