@@ -418,6 +418,8 @@ type answer struct {
 	rows []merge.Row
 	tag  string
 	err  *pgError
+	// resort, with err, is a merge a server can do instead (sortOnShard).
+	resort *resort
 }
 
 // combine merges the shards' answers into one.
@@ -495,18 +497,13 @@ func (s *session) combine(rt *router.Route, results []*shardResult) answer {
 	}
 	rows, err := merge.Merge(mcols, parts, spec)
 	if err != nil {
-		return answer{err: mergeError(err)}
-	}
-	out := merge.OutColumns(mcols, spec)
-	desc := &pgproto3.RowDescription{Fields: make([]pgproto3.FieldDescription, len(out))}
-	for i, c := range out {
-		f := cols[i]
-		if c.TypeOID != f.DataTypeOID {
-			f.DataTypeOID, f.DataTypeSize, f.TypeModifier = c.TypeOID, merge.TypeLen(c.TypeOID), -1
+		a := answer{err: mergeError(err)}
+		if me := (*merge.Error)(nil); errors.As(err, &me) && me.ServerSorts && sortableOnShard(mcols, spec) {
+			a.resort = &resort{desc: outDescription(cols, mcols, spec), cols: mcols, parts: parts, spec: spec}
 		}
-		desc.Fields[i] = f
+		return a
 	}
-	a.desc, a.rows = desc, rows
+	a.desc, a.rows = outDescription(cols, mcols, spec), rows
 	a.tag = combineTags(results)
 	if strings.HasPrefix(a.tag, "SELECT") || a.tag == "" {
 		a.tag = "SELECT " + strconv.Itoa(len(rows))
@@ -607,6 +604,9 @@ func (s *session) answerMulti(ctx context.Context, rt *router.Route, j *multiJob
 		return err
 	}
 	a := s.combine(rt, results)
+	if a.resort != nil {
+		a = s.sortOnShard(ctx, a)
+	}
 	if a.err != nil {
 		if err := writeMsg(s.w, &s.scratch, a.err.response()); err != nil {
 			return errClientGone
@@ -685,6 +685,21 @@ func (s *session) writeAnswer(a answer, desc bool, from, to int) error {
 		return nil
 	}
 	return writeMsg(s.w, &s.scratch, &pgproto3.CommandComplete{CommandTag: []byte(a.tag)})
+}
+
+// outDescription is the RowDescription of a merge's output: the shards'
+// columns the client sees, with the types the merge gives them.
+func outDescription(cols []pgproto3.FieldDescription, mcols []merge.Column, spec *merge.Spec) *pgproto3.RowDescription {
+	out := merge.OutColumns(mcols, spec)
+	desc := &pgproto3.RowDescription{Fields: make([]pgproto3.FieldDescription, len(out))}
+	for i, c := range out {
+		f := cols[i]
+		if c.TypeOID != f.DataTypeOID {
+			f.DataTypeOID, f.DataTypeSize, f.TypeModifier = c.TypeOID, merge.TypeLen(c.TypeOID), -1
+		}
+		desc.Fields[i] = f
+	}
+	return desc
 }
 
 // mergeError is the client's error for a merge that failed: the merge's

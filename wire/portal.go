@@ -269,6 +269,9 @@ func (s *session) runPortal(ctx context.Context, vp *vportal) error {
 		return err
 	}
 	vp.answer = s.combine(vp.route, results)
+	if vp.answer.resort != nil {
+		vp.answer = s.sortOnShard(ctx, vp.answer)
+	}
 	return nil
 }
 

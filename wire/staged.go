@@ -168,6 +168,9 @@ func (s *session) stageRows(ctx context.Context, i int, stage router.Stage) (str
 		return "", nil, pe
 	}
 	a := s.combine(rt, results)
+	if a.resort != nil {
+		a = s.sortOnShard(ctx, a)
+	}
 	if a.err != nil {
 		return "", nil, a.err
 	}
@@ -195,15 +198,7 @@ func stageText(i int, form router.StageForm, cols []pgproto3.FieldDescription, r
 		types[k] = t
 	}
 	var b strings.Builder
-	lit := func(v []byte, t string) {
-		if v == nil {
-			b.WriteString("NULL::" + t)
-			return
-		}
-		b.WriteByte('\'')
-		b.WriteString(strings.ReplaceAll(string(v), "'", "''"))
-		b.WriteString("'::" + t)
-	}
+	lit := func(v []byte, t string) { writeLiteral(&b, v, t) }
 	switch form {
 	case router.StageExists:
 		return fmt.Sprint(len(rows) > 0), nil
@@ -291,4 +286,16 @@ func sqlTypeName(oid uint32) (string, bool) {
 		return `pg_catalog."` + name + `"[]`, true
 	}
 	return `pg_catalog."` + t.Name + `"`, true
+}
+
+// writeLiteral writes v (text format; nil is NULL) as a constant of SQL
+// type t.
+func writeLiteral(b *strings.Builder, v []byte, t string) {
+	if v == nil {
+		b.WriteString("NULL::" + t)
+		return
+	}
+	b.WriteByte('\'')
+	b.WriteString(strings.ReplaceAll(string(v), "'", "''"))
+	b.WriteString("'::" + t)
 }

@@ -42,17 +42,47 @@ func TestTextOrderUnderAnotherCollation(t *testing.T) {
 		t.Fatalf("the words sort the same bytewise and in en-US (%v): the test proves nothing", bytewise)
 	}
 
-	for _, q := range []string{
-		`SELECT w FROM words ORDER BY w`,
-		`SELECT w FROM words ORDER BY w DESC LIMIT 3`,
-		`SELECT min(w), max(w) FROM words`,
-		`SELECT w AS x FROM words UNION ALL SELECT w FROM words ORDER BY x`,
+	// Ordered reads: pgshard cannot compare en-US text, so one shard
+	// orders the shards' rows (each shard's LIMIT + OFFSET of them).
+	twice := make([]string, 0, 2*len(linguistic))
+	for _, w := range linguistic {
+		twice = append(twice, w, w)
+	}
+	for q, want := range map[string][]string{
+		`SELECT w FROM words ORDER BY w`:                                            linguistic,
+		`SELECT w FROM words ORDER BY w DESC LIMIT 3`:                               reversed(linguistic)[:3],
+		`SELECT w FROM words ORDER BY w OFFSET 2 ROWS FETCH FIRST 4 ROWS WITH TIES`: linguistic[2:6],
+		`SELECT w AS x FROM words UNION ALL SELECT w FROM words ORDER BY x`:         twice,
 	} {
-		_, err := conn.Exec(ctx, q)
-		var pe *pgconn.PgError
-		if !errors.As(err, &pe) || pe.Code != "0A000" || !strings.Contains(pe.Message, `COLLATE "C"`) {
-			t.Errorf("%s: want 0A000 naming COLLATE \"C\", got %v", q, err)
+		for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeCacheStatement} {
+			if got := textColumn(t, conn, q, mode); !slices.Equal(got, want) {
+				t.Errorf("%s (%v): got %v, want %v", q, mode, got, want)
+			}
 		}
+	}
+	var lines []string
+	rows, err := conn.Query(ctx, `SELECT k, w FROM words ORDER BY w LIMIT 5 OFFSET 1`, pgx.QueryExecModeSimpleProtocol)
+	if err == nil {
+		lines, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
+			var k int
+			var w string
+			err := r.Scan(&k, &w)
+			return fmt.Sprintf("%s=%d", w, k), err
+		})
+	}
+	var want []string
+	for _, w := range linguistic[1:6] {
+		want = append(want, fmt.Sprintf("%s=%d", w, slices.Index(words, w)))
+	}
+	if err != nil || !slices.Equal(lines, want) {
+		t.Errorf("ORDER BY w LIMIT 5 OFFSET 1 with the key: got %v (%v), want %v", lines, err, want)
+	}
+	// Aggregates are merged by pgshard: min and max of en-US text stay
+	// refused.
+	_, err = conn.Exec(ctx, `SELECT min(w), max(w) FROM words`)
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "0A000" || !strings.Contains(pe.Message, `COLLATE "C"`) {
+		t.Errorf("min and max: want 0A000 naming COLLATE \"C\", got %v", err)
 	}
 	if got := textColumn(t, conn, `SELECT w FROM words ORDER BY w COLLATE "C"`); !slices.Equal(got, bytewise) {
 		t.Errorf("ORDER BY w COLLATE \"C\": got %v, want %v", got, bytewise)

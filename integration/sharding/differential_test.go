@@ -181,6 +181,10 @@ func corpus() []query {
 		q(`SELECT user_id, score FROM users WHERE user_id IN (SELECT user_id FROM orders ORDER BY amount DESC, user_id, order_id LIMIT 3) AND score > $1`, false, "-1"),
 		q(`SELECT EXISTS (SELECT 1 FROM orders WHERE amount > 5), $1::text AS label`, false, "x"),
 		q(`SELECT code FROM countries UNION ALL SELECT country FROM users`, false),
+		// Values pgshard cannot compare, ordered by a shard.
+		q(`SELECT ARRAY[score] AS a FROM users ORDER BY a LIMIT 5`, true),
+		q(`SELECT user_id, ARRAY[score, user_id::int] AS a FROM users ORDER BY a DESC NULLS LAST, user_id LIMIT 7 OFFSET 3`, true),
+		q(`SELECT user_id, jsonb_build_object('s', score) AS j FROM users ORDER BY j, user_id LIMIT 6`, true),
 		// One sharded table's rows pulled up to one shard, for what
 		// pgshard cannot merge (window functions, ordered aggregates...).
 		q(`SELECT user_id, row_number() OVER (ORDER BY user_id) FROM users`, false),
@@ -337,7 +341,6 @@ var refused = []string{
 	`SELECT * FROM countries c WHERE EXISTS (SELECT 1 FROM users u WHERE u.country = c.code)`,
 	`SELECT c.code, u.user_id FROM countries c LEFT JOIN users u ON u.country = c.code`,
 	// Types whose order their text does not follow: ARRAY[10] > ARRAY[9].
-	`SELECT ARRAY[score] AS a FROM users ORDER BY a LIMIT 5`,
 	`SELECT max(ARRAY[score]) FROM users`,
 	`SELECT c.code, count(u.user_id) FROM users u RIGHT JOIN countries c ON u.country = c.code GROUP BY 1`,
 	`SELECT max(created)::text FROM users`,

@@ -237,7 +237,9 @@ func sortDecoders(m *pgtype.Map, cols []Column, keys []SortKey) ([]decoder, erro
 	decs := make([]decoder, len(keys))
 	for i, k := range keys {
 		if !orderable(cols[k.Col].TypeOID) {
-			return nil, unorderable("ORDER BY", cols[k.Col])
+			e := unorderable("ORDER BY", cols[k.Col])
+			e.ServerSorts = true
+			return nil, e
 		}
 		d, err := newDecoder(m, cols[k.Col].TypeOID, cols[k.Col].Format, true)
 		if err != nil {
@@ -499,9 +501,13 @@ func checkTextOrder(cols []Column, spec *Spec) error {
 	}
 	for _, k := range spec.OrderBy {
 		if w := why(k.Collation, k.Col); w != "" && collated(k.Col) {
-			return errorf(CodeFeatureUnsupported, "pgshard: cannot merge ORDER BY column "+strconv.Quote(cols[k.Col].Name)+
+			e := errorf(CodeFeatureUnsupported, "pgshard: cannot merge ORDER BY column "+strconv.Quote(cols[k.Col].Name)+
 				" across shards: "+w+", and pgshard compares text bytewise; "+
 				`order by it with COLLATE "C", or pin the query to one shard key`)
+			// Under the database's collation a server orders the rows as
+			// the query means.
+			e.ServerSorts = k.Collation == CollateDefault && cols[k.Col].Collation == CollateDefault
+			return e
 		}
 	}
 	for _, a := range spec.Aggs {

@@ -166,6 +166,11 @@ type Error struct {
 	Code    string // SQLSTATE, e.g. "22003"
 	Message string
 	Detail  string
+	// ServerSorts says the refusal is only that pgshard cannot compare the
+	// ORDER BY values (text under the database's own collation, a type
+	// whose order its text does not follow): a server holding the rows
+	// would order them right.
+	ServerSorts bool
 }
 
 func (e *Error) Error() string { return e.Message + " (SQLSTATE " + e.Code + ")" }
