@@ -144,6 +144,35 @@ func (r *Router) stage(text string, stmt *pg.Node, version int32, refused *Plan)
 		Staging: &Staging{Stages: sb.stages, Outer: outer, Refusal: refused.Err}}
 }
 
+// PullUp is the staging of a query of one sharded table whose merge failed
+// only once its rows came back (min or max of text under the database's
+// collation, a cast of a date aggregate to text): the table's rows pulled
+// up to one shard, as pullUp does at plan time. nil when the statement is
+// not such a query.
+func (r *Router) PullUp(text string, refusal *Error) *Staging {
+	if sqltext.IndexFold(text, stagePrefix) >= 0 {
+		return nil
+	}
+	tree, err := pg.Parse(text)
+	if err != nil || len(tree.Stmts) != 1 {
+		return nil
+	}
+	root := tree.Stmts[0].Stmt
+	sel := root.GetSelectStmt()
+	if sel == nil || sel.Op != pg.SetOperation_SETOP_NONE || sel.LockingClause != nil || sel.IntoClause != nil || r.callsShardFunction(root) {
+		return nil
+	}
+	sb := stager{r: r, version: tree.Version}
+	if sb.pullUp(sel); len(sb.stages) == 0 {
+		return nil
+	}
+	outer, err := pg.Deparse(&pg.ParseResult{Version: tree.Version, Stmts: []*pg.RawStmt{{Stmt: root}}})
+	if err != nil {
+		return nil
+	}
+	return &Staging{Stages: sb.stages, Outer: outer, Refusal: refusal}
+}
+
 // callsShardFunction reports whether stmt calls a function that works on
 // the rows of its own shard (a routed one, or one whose body names a
 // sharded table): run on one shard over staged rows, it would work on the

@@ -40,6 +40,9 @@ type multiJob struct {
 	sql   []string
 	bind  *pgproto3.Bind // nil: simple protocol
 	oids  []uint32
+	// pullUp: the client's own simple query, which may be answered by
+	// pulling its table's rows up when their merge is refused.
+	pullUp bool
 }
 
 func newMultiJob(rt *router.Route, text string) *multiJob {
@@ -420,6 +423,11 @@ type answer struct {
 	err  *pgError
 	// resort, with err, is a merge a server can do instead (sortOnShard).
 	resort *resort
+	// unmerged: err is the merge's refusal of the shards' rows.
+	unmerged bool
+	// cols are the shards' columns as the merge saw them (collations
+	// included), when it ran.
+	cols []merge.Column
 }
 
 // combine merges the shards' answers into one.
@@ -497,13 +505,15 @@ func (s *session) combine(rt *router.Route, results []*shardResult) answer {
 	}
 	rows, err := merge.Merge(mcols, parts, spec)
 	if err != nil {
-		a := answer{err: mergeError(err)}
-		if me := (*merge.Error)(nil); errors.As(err, &me) && me.ServerSorts && sortableOnShard(mcols, spec) {
+		a := answer{err: mergeError(err), cols: mcols}
+		me := (*merge.Error)(nil)
+		a.unmerged = errors.As(err, &me) && me.Code == merge.CodeFeatureUnsupported
+		if a.unmerged && me.ServerSorts && sortableOnShard(mcols, spec) {
 			a.resort = &resort{desc: outDescription(cols, mcols, spec), cols: mcols, parts: parts, spec: spec}
 		}
 		return a
 	}
-	a.desc, a.rows = outDescription(cols, mcols, spec), rows
+	a.desc, a.rows, a.cols = outDescription(cols, mcols, spec), rows, mcols
 	a.tag = combineTags(results)
 	if strings.HasPrefix(a.tag, "SELECT") || a.tag == "" {
 		a.tag = "SELECT " + strconv.Itoa(len(rows))
@@ -589,7 +599,9 @@ func (s *session) multiSimple(ctx context.Context, st *router.Statement) error {
 	if pe := s.multiAllowed(rt); pe != nil {
 		return s.refuse(pe)
 	}
-	return s.answerMulti(ctx, rt, newMultiJob(rt, st.Text), st.Text)
+	j := newMultiJob(rt, st.Text)
+	j.pullUp = true
+	return s.answerMulti(ctx, rt, j, st.Text)
 }
 
 // answerMulti runs job j over its shards and answers as a simple query:
@@ -606,6 +618,16 @@ func (s *session) answerMulti(ctx context.Context, rt *router.Route, j *multiJob
 	a := s.combine(rt, results)
 	if a.resort != nil {
 		a = s.sortOnShard(ctx, a)
+	}
+	if a.unmerged && a.err != nil && j.pullUp {
+		// The query of one table whose rows pgshard could not merge: its
+		// table's rows pulled up to one shard, which runs the query.
+		refusal := &router.Error{Code: a.err.Code, Message: a.err.Message, Hint: a.err.Hint}
+		if st := s.db.router.PullUp(text, refusal); st != nil {
+			if final, _, pe := s.fillStages(ctx, st, s.simpleRoute); pe == nil {
+				return s.simpleQuery(ctx, append([]byte(final), 0))
+			}
+		}
 	}
 	if a.err != nil {
 		if err := writeMsg(s.w, &s.scratch, a.err.response()); err != nil {

@@ -177,6 +177,15 @@ func (s *session) stageRows(ctx context.Context, i int, stage router.Stage) (str
 	if a.desc == nil {
 		return "", nil, errorf(codeInternalError, "pgshard: a staged subquery returned no rows description")
 	}
+	for _, c := range a.cols {
+		// Constants take the database's collation: a column with its own
+		// would be compared, grouped and ordered otherwise.
+		if c.Nondeterministic || merge.Textual(c.TypeOID) && c.Collation != merge.CollateDefault && c.Collation != merge.CollateBytes {
+			return "", nil, &pgError{Code: codeFeatureNotSupported,
+				Message: fmt.Sprintf("pgshard: cannot write the subquery's column %q into the statement: its text has a collation of its own, or pgshard cannot tell its collation", c.Name),
+				Hint:    "Pin the query to a shard key."}
+		}
+	}
 	text, pe := stageText(i, stage.Form, a.desc.Fields, a.rows)
 	return text, a.desc.Fields, pe
 }

@@ -479,7 +479,7 @@ func distinctOn(m *pgtype.Map, cols []Column, rows []Row, keys []SortKey) ([]Row
 // query names: pgshard compares text bytewise, which is only PostgreSQL's
 // order under the C collation.
 func checkTextOrder(cols []Column, spec *Spec) error {
-	collated := func(c int) bool { return textual(cols[c].TypeOID) }
+	collated := func(c int) bool { return Textual(cols[c].TypeOID) }
 	// why is how column col's text would be ordered under the query's
 	// collation c, or "" where bytewise is right.
 	why := func(c Collation, col int) string {
@@ -523,8 +523,8 @@ func checkTextOrder(cols []Column, spec *Spec) error {
 	return nil
 }
 
-// textual says whether values of type oid have a collation.
-func textual(oid uint32) bool {
+// Textual says whether values of type oid have a collation.
+func Textual(oid uint32) bool {
 	switch oid {
 	case oidText, oidVarchar, oidBPChar, oidUnknown:
 		return true
@@ -538,7 +538,7 @@ func textual(oid uint32) bool {
 // one) would stay apart when they come from different shards.
 func checkTextEquality(cols []Column, spec *Spec) error {
 	check := func(c int, what string) error {
-		if c < 0 || c >= len(cols) || !cols[c].Nondeterministic || !textual(cols[c].TypeOID) {
+		if c < 0 || c >= len(cols) || !cols[c].Nondeterministic || !Textual(cols[c].TypeOID) {
 			return nil
 		}
 		return errorf(CodeFeatureUnsupported, "pgshard: cannot merge "+what+" on text column "+strconv.Quote(cols[c].Name)+
