@@ -63,6 +63,7 @@ var tryQueries = []string{
 	"SELECT country, count(*), round(avg(balance), 2) AS avg_balance FROM users GROUP BY country ORDER BY 2 DESC;",
 	"SELECT u.name, sum(o.amount) FROM users u JOIN orders o ON o.user_id = u.user_id WHERE u.user_id = 7 GROUP BY u.name;",
 	"SELECT u.user_id, u.name, (SELECT o.amount FROM orders o WHERE o.user_id = u.user_id ORDER BY o.created_at DESC LIMIT 1) AS last_order FROM users u ORDER BY u.user_id LIMIT 5;",
+	"SELECT user_id, name, balance FROM users WHERE balance > (SELECT avg(balance) + 400 FROM users) ORDER BY balance DESC LIMIT 5;",
 	"SELECT place_order(42, 19.99);",
 }
 
