@@ -195,10 +195,6 @@ func (s *session) runPortal(ctx context.Context, vp *vportal) error {
 		vp.answer = s.runCursor(ctx, vp.st.query, vp.route, vp.cursorOp, vp.bind, vp.st.oids)
 		return nil
 	}
-	if vp.staged {
-		vp.answer = s.runStagedPortal(ctx, vp)
-		return nil
-	}
 	if vp.twoPhase {
 		if err := s.drainServer(); err != nil {
 			return err
@@ -246,6 +242,10 @@ func (s *session) runPortal(ctx context.Context, vp *vportal) error {
 			}
 			return err
 		}
+	}
+	if vp.staged {
+		vp.answer = s.runStagedPortal(ctx, vp)
+		return nil
 	}
 	if vp.route.Kind == router.KindCopyIn {
 		// A move (INSERT ... SELECT of rows that are not sharded): in the

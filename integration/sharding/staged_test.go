@@ -87,6 +87,19 @@ func TestStagedSubqueryRefusals(t *testing.T) {
 			t.Errorf("staged count (%v): %d, %v", mode, n, err)
 		}
 	}
+	// In a pipelined batch, after writes on two shards: the stages see the
+	// batch's own rows, as one server would.
+	k := keysOnShards(90000)
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO staged VALUES ($1, 50)`, k[0])
+	b.Queue(`INSERT INTO staged VALUES ($1, 60)`, k[1])
+	var inBatch int
+	b.Queue(`SELECT count(*) FROM (SELECT DISTINCT v FROM staged) t`).QueryRow(func(r pgx.Row) error { return r.Scan(&inBatch) })
+	if err := conn.SendBatch(ctx, b).Close(); err != nil || inBatch != 6 {
+		t.Errorf("staged count in a batch after two inserts: %d (%v), want 6", inBatch, err)
+	}
+	mustExec(ctx, t, conn, fmt.Sprintf("DELETE FROM staged WHERE k IN (%d, %d)", k[0], k[1]))
+
 	// Correlated through a qualified column: refused without running.
 	refused("correlated by a qualified column",
 		`SELECT k, (SELECT count(*) FROM staged_marks m WHERE m.score < s.v) FROM staged s`, pgx.QueryExecModeSimpleProtocol, "")
