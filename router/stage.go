@@ -69,6 +69,8 @@ type Staging struct {
 	// Refusal is the statement's own refusal, for when the stages show
 	// the staging cannot work (a subquery that was correlated after all).
 	Refusal *Error
+	// PullUp: the one stage is a table's rows (pullUp), not a subquery.
+	PullUp bool
 }
 
 const stagePrefix = "pgshard_stage_"
@@ -141,7 +143,7 @@ func (r *Router) stage(text string, stmt *pg.Node, version int32, refused *Plan)
 		return nil
 	}
 	return &Plan{Kind: KindRefuse, Err: refused.Err, Command: command, Read: true, Exact: true,
-		Staging: &Staging{Stages: sb.stages, Outer: outer, Refusal: refused.Err}}
+		Staging: &Staging{Stages: sb.stages, Outer: outer, Refusal: refused.Err, PullUp: sb.pulledUp}}
 }
 
 // PullUp is the staging of a query of one sharded table whose merge failed
@@ -170,7 +172,7 @@ func (r *Router) PullUp(text string, refusal *Error) *Staging {
 	if err != nil {
 		return nil
 	}
-	return &Staging{Stages: sb.stages, Outer: outer, Refusal: refusal}
+	return &Staging{Stages: sb.stages, Outer: outer, Refusal: refusal, PullUp: true}
 }
 
 // callsShardFunction reports whether stmt calls a function that works on
@@ -191,9 +193,10 @@ func (r *Router) callsShardFunction(stmt *pg.Node) bool {
 }
 
 type stager struct {
-	r       *Router
-	version int32
-	stages  []Stage
+	r        *Router
+	version  int32
+	stages   []Stage
+	pulledUp bool
 }
 
 // selectStmt stages what it can of a top-level SELECT: its CTEs, derived
@@ -284,6 +287,7 @@ func (sb *stager) pullUp(sel *pg.SelectStmt) {
 	sel.FromClause = []*pg.Node{{Node: &pg.Node_RangeSubselect{RangeSubselect: &pg.RangeSubselect{
 		Subquery: selectFromMarker(len(sb.stages) - 1), Alias: alias}}}}
 	sel.WhereClause = nil
+	sb.pulledUp = true
 }
 
 // branch stages a set operation's branch whole when it reads a sharded

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
+	"github.com/pgshard/pgshard/internal/metrics"
 	"github.com/pgshard/pgshard/router"
 	"github.com/pgshard/pgshard/router/merge"
 	"github.com/pgshard/pgshard/shard"
@@ -625,6 +626,7 @@ func (s *session) answerMulti(ctx context.Context, rt *router.Route, j *multiJob
 		refusal := &router.Error{Code: a.err.Code, Message: a.err.Message, Hint: a.err.Hint}
 		if st := s.db.router.PullUp(text, refusal); st != nil {
 			if final, _, pe := s.fillStages(ctx, st, s.simpleRoute); pe == nil {
+				s.dbm.Helped(metrics.HelpedPulledUp)
 				return s.simpleQuery(ctx, append([]byte(final), 0))
 			}
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
+	"github.com/pgshard/pgshard/internal/metrics"
 	"github.com/pgshard/pgshard/router"
 	"github.com/pgshard/pgshard/router/merge"
 	"github.com/pgshard/pgshard/shard"
@@ -137,5 +138,6 @@ func (s *session) sortOnShard(ctx context.Context, a answer) answer {
 	for i, row := range res.rows {
 		res.rows[i] = row[:out:out]
 	}
+	s.dbm.Helped(metrics.HelpedSorted)
 	return answer{desc: r.desc, rows: res.rows, tag: "SELECT " + strconv.Itoa(len(res.rows))}
 }

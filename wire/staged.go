@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
+	"github.com/pgshard/pgshard/internal/metrics"
 	"github.com/pgshard/pgshard/router"
 	"github.com/pgshard/pgshard/router/merge"
 	"github.com/pgshard/pgshard/shard"
@@ -38,7 +39,16 @@ func (s *session) runStaged(ctx context.Context, st *router.Staging) error {
 	if pe != nil {
 		return s.refuse(pe)
 	}
+	s.dbm.Helped(helpedBy(st))
 	return s.simpleQuery(ctx, append([]byte(final), 0))
+}
+
+// helpedBy is the metric's name for how st answers its statement.
+func helpedBy(st *router.Staging) metrics.Helped {
+	if st.PullUp {
+		return metrics.HelpedPulledUp
+	}
+	return metrics.HelpedStaged
 }
 
 // simpleRoute routes sql as a simple query of one statement (nil if it is
@@ -70,6 +80,7 @@ func (s *session) runStagedPortal(ctx context.Context, vp *vportal) answer {
 	if pe != nil {
 		return answer{err: pe}
 	}
+	s.dbm.Helped(helpedBy(st))
 	if len(rt.Shards) == 0 {
 		rt.Shards = []shard.ShardID{s.currentShard()}
 	}

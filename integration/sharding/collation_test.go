@@ -60,6 +60,9 @@ func TestTextOrderUnderAnotherCollation(t *testing.T) {
 			}
 		}
 	}
+	if n := p.Metric(t, `pgshard_helped_statements_total{database="app",how="sorted_on_shard"}`); n < 8 {
+		t.Errorf("reads ordered on a shard counted: %v, want at least the 8 above", n)
+	}
 	var lines []string
 	rows, err := conn.Query(ctx, `SELECT k, w FROM words ORDER BY w LIMIT 5 OFFSET 1`, pgx.QueryExecModeSimpleProtocol)
 	if err == nil {

@@ -121,6 +121,14 @@ func TestStagedSubqueryRefusals(t *testing.T) {
 		t.Errorf("a window over the rows the WHERE clause keeps: %v, %v", window, err)
 	}
 
+	// Operators see how often this happens.
+	if n := p.Metric(t, `pgshard_helped_statements_total{database="app",how="staged"}`); n < 4 {
+		t.Errorf("staged statements counted: %v, want at least the 4 above", n)
+	}
+	if n := p.Metric(t, `pgshard_helped_statements_total{database="app",how="pulled_up"}`); n < 1 {
+		t.Errorf("pulled-up statements counted: %v, want at least 1", n)
+	}
+
 	route := textColumn(t, conn, `PGSHARD ROUTE SELECT k FROM staged WHERE v > (SELECT avg(score) FROM staged_marks)`, pgx.QueryExecModeSimpleProtocol)
 	if got := strings.Join(route, "\n"); !strings.Contains(got, "kind=staged") || !strings.Contains(got, "stage 0 (value): SELECT avg(score) FROM staged_marks") {
 		t.Errorf("PGSHARD ROUTE:\n%s", got)

@@ -133,6 +133,26 @@ func (o FormOutcome) String() string {
 	return "invalid"
 }
 
+// Helped is how pgshard answered a statement it could not merge as sent
+// (wire/staged.go, wire/serversort.go).
+type Helped uint8
+
+const (
+	HelpedStaged   Helped = iota // subqueries, set-operation branches or a COPY's query run first
+	HelpedPulledUp               // one table's rows pulled up to a shard, which ran the query
+	HelpedSorted                 // the shards' rows ordered by a shard
+	numHelped
+)
+
+var helpedNames = [numHelped]string{"staged", "pulled_up", "sorted_on_shard"}
+
+func (h Helped) String() string {
+	if h < numHelped {
+		return helpedNames[h]
+	}
+	return "invalid"
+}
+
 // LatencyBuckets are the statement latency histogram's upper bounds in
 // seconds: from 100µs (a pooled single-shard statement on loopback) to 10s.
 var LatencyBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
@@ -145,6 +165,7 @@ type Registry struct {
 	statements    *prometheus.CounterVec   // database, kind, target
 	latency       *prometheus.HistogramVec // database, kind
 	forms         *prometheus.CounterVec   // database, outcome
+	helped        *prometheus.CounterVec   // database, how
 	keyMismatches *prometheus.GaugeVec     // database
 	seqColumns    *prometheus.GaugeVec     // database
 	twoPhase      [numOutcomes]prometheus.Counter
@@ -173,6 +194,10 @@ func New() *Registry {
 			Name: "pgshard_server_forms_total",
 			Help: "Simple queries run as server-side prepared statements (pool.prepare_simple), by database and outcome: executed, prepared (a Parse was sent first), refused (the server refused the form before it ran; the query ran as sent).",
 		}, []string{"database", "outcome"}),
+		helped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pgshard_helped_statements_total",
+			Help: "Statements pgshard could not merge as sent and answered another way, by database and how: staged (subqueries, set-operation branches or a COPY's query run first and written in as constants), pulled_up (one table's rows moved to a shard that ran the query), sorted_on_shard (the shards' rows ordered by a shard). Each reads up to 8 MiB of rows more than a plain statement would.",
+		}, []string{"database", "how"}),
 		keyMismatches: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "pgshard_key_column_mismatches",
 			Help: "Sharded tables whose key column on some shard is not of the configured key_type (or is missing): statements routed by their key are refused until it is fixed. Alert on > 0.",
@@ -199,7 +224,7 @@ func New() *Registry {
 		r.resolved[d] = resolved.WithLabelValues(d.String())
 	}
 	r.reg.MustRegister(
-		r.statements, r.latency, r.forms, r.keyMismatches, r.seqColumns, twoPhase, resolved, r.pulled,
+		r.statements, r.latency, r.forms, r.helped, r.keyMismatches, r.seqColumns, twoPhase, resolved, r.pulled,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -262,6 +287,9 @@ func (r *Registry) Database(name string) *Database {
 	for o := range numForms {
 		d.forms[o] = r.forms.WithLabelValues(name, o.String())
 	}
+	for h := range numHelped {
+		d.helped[h] = r.helped.WithLabelValues(name, h.String())
+	}
 	d.keyMismatches = r.keyMismatches.WithLabelValues(name)
 	d.seqColumns = r.seqColumns.WithLabelValues(name)
 	r.dbs[name] = d
@@ -274,6 +302,7 @@ type Database struct {
 	statements    [numKinds][numTargets]prometheus.Counter
 	latency       [numKinds]prometheus.Observer
 	forms         [numForms]prometheus.Counter
+	helped        [numHelped]prometheus.Counter
 	keyMismatches prometheus.Gauge
 	seqColumns    prometheus.Gauge
 }
@@ -302,6 +331,14 @@ func (d *Database) ServerForm(o FormOutcome) {
 		return
 	}
 	d.forms[o].Inc()
+}
+
+// Helped counts one statement answered as h says.
+func (d *Database) Helped(h Helped) {
+	if d == nil || h >= numHelped {
+		return
+	}
+	d.helped[h].Inc()
 }
 
 // Statement counts one statement routed as kind and run on target.

@@ -103,7 +103,9 @@ func TestNilIsSafe(t *testing.T) {
 	r.TwoPhase(TwoPhaseUnknown).Inc()
 	r.Resolved(ResolveCommit).Add(1)
 	d.ServerForm(FormPrepared)
+	d.Helped(HelpedSorted)
 	New().Database("x").Statement(numKinds, TargetPrimary) // out of range: ignored
+	New().Database("x").Helped(numHelped)
 }
 
 func TestPulled(t *testing.T) {
