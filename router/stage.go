@@ -259,8 +259,8 @@ func (sb *stager) pullUp(sel *pg.SelectStmt) {
 		return
 	}
 	rv := sel.FromClause[0].GetRangeVar()
-	if rv == nil {
-		return
+	if rv == nil || rv.Alias != nil && len(rv.Alias.Colnames) > 0 {
+		return // an alias renaming columns would not carry over
 	}
 	for _, rest := range [][]*pg.Node{sel.TargetList, {sel.HavingClause}, sel.SortClause, sel.DistinctClause, sel.WindowClause, sel.GroupClause} {
 		for _, n := range rest {

@@ -301,3 +301,4 @@ SELECT country FROM users UNION SELECT country FROM users UNION ALL SELECT count
 COPY (SELECT user_id, name FROM users ORDER BY name LIMIT 10) TO STDOUT (FORMAT csv, HEADER)
 COPY (SELECT country, count(*) FROM users GROUP BY country) TO STDOUT
 COPY (SELECT country, count(*) FROM users GROUP BY country) TO '/tmp/x'
+SELECT a, row_number() OVER (ORDER BY a) FROM users u(a, b)
