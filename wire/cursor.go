@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -292,19 +293,32 @@ func inFormats(a answer, codes []int16) answer {
 	return answer{desc: desc, rows: rows, tag: a.tag}
 }
 
-// typeMap knows PostgreSQL's built-in types' text and binary forms.
+// typeMap knows PostgreSQL's built-in types. Only its lookups
+// (TypeForOID) are safe for concurrent use: decoding and encoding memoize
+// plans in the map, so they take one from typeMaps.
 var typeMap = pgtype.NewMap()
 
-func textToBinary(oid uint32, text []byte) ([]byte, error) {
+// typeMaps lends each encoding or decoding a map of its own.
+var typeMaps = sync.Pool{New: func() any { return pgtype.NewMap() }}
+
+// transcode converts a value of built-in type oid from one format to the
+// other.
+func transcode(oid uint32, from, to int16, v []byte) ([]byte, error) {
 	t, ok := typeMap.TypeForOID(oid)
 	if !ok {
 		return nil, fmt.Errorf("type %d is not a built-in type", oid)
 	}
-	v, err := t.Codec.DecodeValue(typeMap, oid, pgtype.TextFormatCode, text)
+	m := typeMaps.Get().(*pgtype.Map)
+	defer typeMaps.Put(m)
+	x, err := t.Codec.DecodeValue(m, oid, from, v)
 	if err != nil {
 		return nil, err
 	}
-	return typeMap.Encode(oid, pgtype.BinaryFormatCode, v, nil)
+	return m.Encode(oid, to, x, nil)
+}
+
+func textToBinary(oid uint32, text []byte) ([]byte, error) {
+	return transcode(oid, pgtype.TextFormatCode, pgtype.BinaryFormatCode, text)
 }
 
 // describeCursorFetch answers a statement Describe of a FETCH from a held

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/pgshard/pgshard/internal/metrics"
 	"github.com/pgshard/pgshard/router"
@@ -22,8 +23,9 @@ import (
 // cut to each shard's LIMIT + OFFSET, are written into a VALUES list and
 // one shard orders them and applies LIMIT and OFFSET, as one server would
 // have ordered the whole. Only plain ordered reads (no aggregates,
-// DISTINCT or HAVING to merge), in text format, of built-in types, within
-// the bytes a stage may hold.
+// DISTINCT or HAVING to merge) of built-in types, within the bytes a stage
+// may hold; values the client asked for in binary are written as text
+// and come back in binary from the sorting shard.
 
 // resort is a merge that failed for want of an order pgshard can compute.
 type resort struct {
@@ -48,11 +50,20 @@ func sortableOnShard(cols []merge.Column, spec *merge.Spec) bool {
 		}
 	}
 	for _, c := range cols {
-		if c.Format != 0 {
+		if _, ok := sqlTypeName(c.TypeOID); !ok {
 			return false
 		}
 	}
 	return true
+}
+
+// textOf is a value in text format: as it came, or transcoded from binary
+// by pgx's codec for its built-in type.
+func textOf(oid uint32, format int16, v []byte) ([]byte, error) {
+	if v == nil || format == pgtype.TextFormatCode {
+		return v, nil
+	}
+	return transcode(oid, format, pgtype.TextFormatCode, v)
 }
 
 // sortOnShard answers a's merge by having one shard order the rows; a
@@ -82,7 +93,11 @@ func (s *session) sortOnShard(ctx context.Context, a answer) answer {
 				if i > 0 {
 					b.WriteString(", ")
 				}
-				writeLiteral(&b, v, types[i])
+				text, err := textOf(r.cols[i].TypeOID, r.cols[i].Format, v)
+				if err != nil {
+					return a
+				}
+				writeLiteral(&b, text, types[i])
 			}
 			b.WriteByte(')')
 			if b.Len() > maxStagedBytes {
@@ -122,7 +137,17 @@ func (s *session) sortOnShard(ctx context.Context, a answer) answer {
 	}
 	rt := &router.Route{Kind: router.KindAny, Shards: []shard.ShardID{s.currentShard()},
 		Plan: &router.Plan{Kind: router.KindAny, Command: "SELECT", Read: true}}
-	results, err := s.runMulti(ctx, newMultiJob(rt, b.String()))
+	j := newMultiJob(rt, b.String())
+	formats := make([]int16, len(r.cols))
+	binary := false
+	for i, c := range r.cols {
+		formats[i], binary = c.Format, binary || c.Format != pgtype.TextFormatCode
+	}
+	if binary {
+		// The rows go back in the formats the client asked the shards for.
+		j.bind = &pgproto3.Bind{ResultFormatCodes: formats}
+	}
+	results, err := s.runMulti(ctx, j)
 	if err != nil {
 		var pe *pgError
 		if !errors.As(err, &pe) {

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -76,4 +77,47 @@ func TestStageTextRefusals(t *testing.T) {
 			t.Errorf("too large: %s", pe.Message)
 		}
 	}
+}
+
+// TestTranscodeConcurrently: sessions convert values between text and
+// binary at once (binary cursors, ordering on a shard); pgtype maps
+// memoize their plans, so each conversion borrows its own (run with
+// -race). Each value comes back as it went.
+func TestTranscodeConcurrently(t *testing.T) {
+	values := []struct {
+		oid  uint32
+		text string
+	}{
+		{pgtype.Int8OID, "-42"},
+		{pgtype.NumericOID, "12345.678"},
+		{pgtype.TimestamptzOID, "2025-06-15 18:20:00Z"},
+		{pgtype.TextArrayOID, `{a,"b c",NULL}`},
+		{pgtype.Float8OID, "0.1"},
+	}
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 100; i++ {
+				v := values[(g+i)%len(values)]
+				bin, err := textToBinary(v.oid, []byte(v.text))
+				if err != nil {
+					t.Errorf("%d %s: %v", v.oid, v.text, err)
+					return
+				}
+				text, err := textOf(v.oid, pgtype.BinaryFormatCode, bin)
+				if err != nil {
+					t.Errorf("%d %s back: %v", v.oid, v.text, err)
+					return
+				}
+				again, err := textToBinary(v.oid, text)
+				if err != nil || string(again) != string(bin) {
+					t.Errorf("%d %s: came back as %s", v.oid, v.text, text)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
