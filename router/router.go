@@ -140,6 +140,9 @@ func (r *Router) planNormalized(sc *scratch, text string) *Plan {
 			return p
 		}
 	}
+	if len(sc.key) > maxCachedText {
+		return r.plan(text, sc.n.Literals, true)
+	}
 	key := string(sc.key)
 	p := r.plan(text, sc.n.Literals, true)
 	if p.Exact {
@@ -163,9 +166,18 @@ func (r *Router) Prepare(q string) *Plan {
 	if p.Kind != KindRefuse {
 		p.lits, p.hints = n.Literals, n.Hints
 	}
-	r.cache.Add(key, p)
+	if len(key) <= maxCachedText {
+		r.cache.Add(key, p)
+	}
 	return p
 }
+
+// maxCachedText bounds the statements whose plans the cache keeps: the
+// cache counts entries, not bytes, and a statement of megabytes (a
+// multi-row INSERT, a staged statement's constants) is planned each time
+// rather than kept, a parse being small beside what such a statement
+// costs anyway.
+const maxCachedText = 64 << 10
 
 // Params are one Bind's parameters.
 type Params struct {

@@ -2,6 +2,8 @@ package router
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/pgshard/pgshard/router/merge"
@@ -42,5 +44,35 @@ func TestResolveAfterStar(t *testing.T) {
 	got, err = Resolve(spec(`SELECT FROM users ORDER BY name`), 1, -1, 0)
 	if err != nil || got.Output != 0 {
 		t.Errorf("SELECT FROM: %+v, %v", got, err)
+	}
+}
+
+// TestHugeStatementsAreNotCached: the plan cache counts entries, so a
+// statement of megabytes (a staged statement's constants, a long
+// multi-row INSERT) is planned but not kept; small ones are.
+func TestHugeStatementsAreNotCached(t *testing.T) {
+	r := testRouter(t)
+	var b strings.Builder
+	// Its normalized form (each constant a $n) is over the bound too.
+	b.WriteString("SELECT * FROM users WHERE user_id = 1 AND score IN (0")
+	for i := 1; i < 20000; i++ {
+		fmt.Fprintf(&b, ", %d", i)
+	}
+	b.WriteString(")")
+	before := r.cache.Len()
+	for _, st := range []string{b.String()} {
+		if rt := r.Simple(st)[0].Route; rt.Err != nil || len(rt.Shards) != 1 {
+			t.Fatalf("huge statement: %s", rt.Describe())
+		}
+		if rt := r.Bind(r.Prepare(st), st, nil, nil); rt.Err != nil || len(rt.Shards) != 1 {
+			t.Fatalf("huge prepared statement: %s", rt.Describe())
+		}
+	}
+	if n := r.cache.Len(); n != before {
+		t.Errorf("the cache grew from %d to %d entries for a statement over %d bytes", before, n, maxCachedText)
+	}
+	r.Simple("SELECT * FROM users WHERE user_id = 2")
+	if r.cache.Len() != before+1 {
+		t.Errorf("a small statement was not cached")
 	}
 }
