@@ -23,9 +23,14 @@ import (
 // cut to each shard's LIMIT + OFFSET, are written into a VALUES list and
 // one shard orders them and applies LIMIT and OFFSET, as one server would
 // have ordered the whole. Only plain ordered reads (no aggregates,
-// DISTINCT or HAVING to merge) of built-in types, within the bytes a stage
-// may hold; values the client asked for in binary are written as text
+// DISTINCT or HAVING to merge) of built-in types, up to maxSortedBytes;
+// values the client asked for in binary are written as text
 // and come back in binary from the sorting shard.
+
+// maxSortedBytes bounds the rows, as SQL, a shard is sent to order. The
+// statement goes to the shard as written, without pgshard parsing it (so
+// more than a stage may hold), and the rows are in memory already.
+const maxSortedBytes = 8 << 20
 
 // resort is a merge that failed for want of an order pgshard can compute.
 type resort struct {
@@ -100,7 +105,7 @@ func (s *session) sortOnShard(ctx context.Context, a answer) answer {
 				writeLiteral(&b, text, types[i])
 			}
 			b.WriteByte(')')
-			if b.Len() > maxStagedBytes {
+			if b.Len() > maxSortedBytes {
 				return a
 			}
 		}

@@ -20,8 +20,11 @@ import (
 // then routed and run as if the client had sent it that way.
 
 // maxStagedBytes bounds the constants a stage writes into a statement:
-// past it the statement's own refusal stands.
-const maxStagedBytes = 8 << 20
+// past it the statement is refused. pgshard parses the filled statement to
+// route it, and libpg_query's parse tree of a VALUES list costs about
+// 500 ms and 90 MB per MiB of constants (measured here), so the bound is
+// kept to what a few thousand rows take.
+const maxStagedBytes = 256 << 10
 
 // SQLSTATEs of subqueries that, run on their own, name what only the
 // outer query defines: they were correlated after all.
@@ -285,14 +288,14 @@ func stageText(i int, form router.StageForm, cols []pgproto3.FieldDescription, r
 
 func tooLargeToStage(rows int) *pgError {
 	return &pgError{Code: codeFeatureNotSupported,
-		Message: fmt.Sprintf("pgshard: the subquery's %d rows take more than the %d MiB pgshard writes into a statement", rows, maxStagedBytes>>20),
+		Message: fmt.Sprintf("pgshard: the subquery's %d rows take more than the %d KiB pgshard writes into a statement", rows, maxStagedBytes>>10),
 		Hint:    "Pin the subquery to a shard key, or let it return fewer rows."}
 }
 
 // errStageOverBudget is a shard's result when the rows a stage read passed
 // rowBudget (readMulti).
 var errStageOverBudget = &pgError{Code: codeFeatureNotSupported,
-	Message: fmt.Sprintf("pgshard: the subquery's rows pass the %d MiB pgshard writes into a statement; pgshard stopped keeping them", maxStagedBytes>>20),
+	Message: fmt.Sprintf("pgshard: the subquery's rows pass the %d KiB pgshard writes into a statement; pgshard stopped keeping them", maxStagedBytes>>10),
 	Hint:    "Pin the subquery to a shard key, or let it return fewer rows."}
 
 // sqlTypeName is a built-in type's name as SQL can cast to it, whatever

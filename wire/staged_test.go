@@ -73,7 +73,7 @@ func TestStageTextRefusals(t *testing.T) {
 		if pe == nil || pe.Code != tc.code {
 			t.Errorf("%s: got %v, want SQLSTATE %s", tc.name, pe, tc.code)
 		}
-		if pe != nil && tc.name == "too large" && !strings.Contains(pe.Message, "MiB") {
+		if pe != nil && tc.name == "too large" && !strings.Contains(pe.Message, "KiB") {
 			t.Errorf("too large: %s", pe.Message)
 		}
 	}
