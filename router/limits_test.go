@@ -43,7 +43,8 @@ func TestParserLimits(t *testing.T) {
 }
 
 // FuzzRoute feeds arbitrary statement text to the router: it must never
-// panic or crash, whatever libpg_query makes of it.
+// panic or crash, whatever libpg_query makes of it (staging, which
+// deparses what it parsed, included).
 func FuzzRoute(f *testing.F) {
 	src, err := readLines("testdata/routes.sql")
 	if err != nil {
@@ -66,6 +67,12 @@ func FuzzRoute(f *testing.F) {
 			if r.ServerFormOf(&st, &form) {
 				checkServerForm(t, st.Text, &form)
 			}
+			if sg := st.Route.Staging(); sg != nil {
+				_ = sg.Fill(make([]StageResult, len(sg.Stages)))
+			}
+		}
+		if sg := r.PullUp(q, nil); sg != nil {
+			_ = sg.Fill(nil)
 		}
 		for _, st := range r.SimpleWith(q, "", cols) {
 			_ = st.Route.Describe()
