@@ -376,6 +376,15 @@ func (s *session) readMulti(c multiConn, res *shardResult, untilExecute bool) er
 			if err := writeFrame(s.w, typ, body); err != nil {
 				return s.clientLost()
 			}
+		case 'S':
+			// A SET run on each shard of a transaction reports its
+			// change from each: the client hears it once.
+			s.noteParameterStatus(body)
+			if s.tell(body) {
+				if err := writeFrame(s.w, typ, body); err != nil {
+					return s.clientLost()
+				}
+			}
 		case 'Z':
 			if len(body) == 1 {
 				res.txEnd = body[0]

@@ -39,6 +39,24 @@ func (s *session) noteParameterStatus(body []byte) {
 	}
 }
 
+// tell records the value a ParameterStatus body reports as the one the
+// client knows, and says whether that is news to it.
+func (s *session) tell(body []byte) bool {
+	name, rest, ok := cutCString(body)
+	if !ok {
+		return true
+	}
+	value, _, _ := cutCString(rest)
+	if old, known := s.told[name]; known && old == value {
+		return false
+	}
+	if s.told == nil {
+		s.told = map[string]string{}
+	}
+	s.told[name] = value
+	return true
+}
+
 // unreadableSetting is a parameter value the server reported that pgshard
 // cannot route with.
 type unreadableSetting struct {

@@ -132,6 +132,7 @@ func (s *session) relay(wantRFQ bool) error {
 			continue
 		case 'S':
 			s.noteParameterStatus(body)
+			s.tell(body)
 		}
 		if err := s.emit(typ, body, false); err != nil {
 			return s.clientLost()

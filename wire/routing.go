@@ -449,7 +449,14 @@ func (s *session) startTx(id shard.ShardID) error {
 // transaction's end leaves there depends on its outcome.
 func (s *session) startTxOn(sc *serverConn) error {
 	script := s.txStart()
-	if err := s.hiddenQuery(sc, script, 1); err != nil {
+	// pgshard answered the SETs sent before the transaction's first
+	// statement without a server: their ParameterStatus comes now, with
+	// that statement (a shard the transaction spreads to reports only
+	// what the client has heard).
+	s.reportHidden = true
+	err := s.hiddenQuery(sc, script, 1)
+	s.reportHidden = false
+	if err != nil {
 		return err
 	}
 	if strings.Contains(script, ";") {

@@ -65,6 +65,8 @@ func everywhereTag(w sqltext.Words) string {
 // worked must refuse the next statement too.
 func (s *session) runEverywhere(stmt string) *pgError {
 	ps := s.participants()
+	s.reportHidden = true
+	defer func() { s.reportHidden = false }()
 	var first *pgError
 	failed := make([]bool, len(ps))
 	for i, p := range ps {

@@ -153,6 +153,14 @@ type session struct {
 	// standard_conforming_strings value pgshard cannot route with
 	// (paramstatus.go); the session ends before its next message.
 	unreadable *unreadableSetting
+	// told is each reported parameter's value as the client last heard it
+	// (ParameterStatus), so a statement over several shards reports a
+	// change once, as one server would.
+	told map[string]string
+	// reportHidden: the hidden queries running are the client's statement
+	// (a SET, COMMIT or ROLLBACK over a transaction's shards), whose
+	// ParameterStatus reports the client hears.
+	reportHidden bool
 }
 
 // statement is a client's prepared statement. Its server-side twin is named
@@ -419,6 +427,14 @@ func (s *session) hiddenQuery(sc *serverConn, q string, rfqs int) error {
 		case 'E':
 			if first == nil {
 				first = serverError(body)
+			}
+		case 'S':
+			if s.reportHidden {
+				s.noteParameterStatus(body)
+				if s.tell(body) {
+					// A lost client shows at the statement's answer.
+					_ = writeFrame(s.w, typ, body)
+				}
 			}
 		case 'Z':
 			rfqs--

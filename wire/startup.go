@@ -140,7 +140,8 @@ func (srv *Server) login(ctx context.Context, conn net.Conn, be *pgproto3.Backen
 	s.key = srv.register(s)
 
 	be.Send(&pgproto3.AuthenticationOk{})
-	for k, v := range srv.parameterStatus(ctx, s, params) {
+	s.told = srv.parameterStatus(ctx, s, params)
+	for k, v := range s.told {
 		be.Send(&pgproto3.ParameterStatus{Name: k, Value: v})
 	}
 	be.Send(&pgproto3.BackendKeyData{ProcessID: s.key.pid, SecretKey: s.key.secret[:]})

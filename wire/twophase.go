@@ -389,6 +389,9 @@ func (s *session) endTransaction(ctx context.Context, commit bool) error {
 // Postgres answers with ROLLBACK).
 func (s *session) finishTransaction(ctx context.Context, commit bool) (string, *pgError) {
 	ps := s.participants()
+	// The end undoes SET LOCALs and rolled-back SETs: the client hears it.
+	s.reportHidden = true
+	defer func() { s.reportHidden = false }()
 	failed := s.txStatus == 'E'
 	for _, p := range ps {
 		if p.sc.broken {
