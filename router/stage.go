@@ -59,7 +59,21 @@ func (f StageForm) String() string { return stageFormNames[f] }
 type Stage struct {
 	SQL  string
 	Form StageForm
+	// Table names the table (as the statement does) whose rows the stage
+	// reads for a pull-up or a join (stagejoin.go), not a subquery.
+	Table string
 }
+
+// MaxStagedBytes bounds the constants a stage writes into a statement:
+// past it the statement is refused. pgshard parses the filled statement to
+// route it, and libpg_query's parse tree of a VALUES list costs about
+// 500 ms and 90 MB per MiB of constants (measured here), so the bound is
+// kept to what a few thousand rows take.
+const MaxStagedBytes = 256 << 10
+
+// minStagedRow is the fewest bytes a staged row takes in SQL: "(" and ")",
+// one typed constant of at least 21 (NULL::pg_catalog."oid"), ", " after.
+const minStagedRow = 25
 
 // Staging is a statement answered in stages: each of Stages is run, in
 // order, and its result replaces the marker StageMarker(i) in Outer.
@@ -240,7 +254,7 @@ func (sb *stager) selectStmt(sel *pg.SelectStmt) {
 	}
 	sb.sublinks(sel.WhereClause)
 	sb.sublinks(sel.HavingClause)
-	if len(sb.stages) == 0 {
+	if len(sb.stages) == 0 && !sb.joins(sel) {
 		sb.pullUp(sel)
 	}
 }
@@ -276,14 +290,14 @@ func (sb *stager) pullUp(sel *pg.SelectStmt) {
 	if rv.Alias != nil {
 		alias = &pg.Alias{Aliasname: rv.Alias.Aliasname}
 	}
-	star := &pg.Node{Node: &pg.Node_ResTarget{ResTarget: &pg.ResTarget{Val: &pg.Node{Node: &pg.Node_ColumnRef{ColumnRef: &pg.ColumnRef{Fields: []*pg.Node{{Node: &pg.Node_AStar{AStar: &pg.A_Star{}}}}}}}}}}
-	rows := &pg.Node{Node: &pg.Node_SelectStmt{SelectStmt: &pg.SelectStmt{
-		TargetList: []*pg.Node{star}, FromClause: sel.FromClause, WhereClause: sel.WhereClause}}}
+	rows := &pg.SelectStmt{TargetList: []*pg.Node{starTarget()}, FromClause: sel.FromClause, WhereClause: sel.WhereClause}
+	limitStageRows(rows)
 	// Not nested: the rows' query may be the statement itself (SELECT *
 	// FROM t WHERE ...), which would pull up forever.
-	if !sb.addStage(rows, StageRows, false) {
+	if !sb.addStage(&pg.Node{Node: &pg.Node_SelectStmt{SelectStmt: rows}}, StageRows, false) {
 		return
 	}
+	sb.stages[len(sb.stages)-1].Table = alias.Aliasname
 	sel.FromClause = []*pg.Node{{Node: &pg.Node_RangeSubselect{RangeSubselect: &pg.RangeSubselect{
 		Subquery: selectFromMarker(len(sb.stages) - 1), Alias: alias}}}}
 	sel.WhereClause = nil
@@ -456,7 +470,7 @@ func correlated(q *pg.Node) bool {
 // query's rows.
 func selectFromMarker(i int) *pg.Node {
 	return &pg.Node{Node: &pg.Node_SelectStmt{SelectStmt: &pg.SelectStmt{
-		TargetList: []*pg.Node{{Node: &pg.Node_ResTarget{ResTarget: &pg.ResTarget{Val: &pg.Node{Node: &pg.Node_ColumnRef{ColumnRef: &pg.ColumnRef{Fields: []*pg.Node{{Node: &pg.Node_AStar{AStar: &pg.A_Star{}}}}}}}}}}},
+		TargetList: []*pg.Node{starTarget()},
 		FromClause: []*pg.Node{pg.MakeSimpleRangeVarNode(StageMarker(i), -1)},
 	}}}
 }

@@ -19,12 +19,8 @@ import (
 // result is written into the statement as constants; the statement is
 // then routed and run as if the client had sent it that way.
 
-// maxStagedBytes bounds the constants a stage writes into a statement:
-// past it the statement is refused. pgshard parses the filled statement to
-// route it, and libpg_query's parse tree of a VALUES list costs about
-// 500 ms and 90 MB per MiB of constants (measured here), so the bound is
-// kept to what a few thousand rows take.
-const maxStagedBytes = 256 << 10
+// maxStagedBytes bounds the constants a stage writes into a statement.
+const maxStagedBytes = router.MaxStagedBytes
 
 // SQLSTATEs of subqueries that, run on their own, name what only the
 // outer query defines: they were correlated after all.
@@ -109,6 +105,13 @@ func (s *session) fillStages(ctx context.Context, st *router.Staging, route func
 	for i, stage := range st.Stages {
 		res, pe := s.runStage(ctx, i, stage)
 		if pe != nil {
+			if stage.Table != "" && pe.Hint == stageTooLargeHint {
+				// A table's rows for a join or a pull-up: the statement's
+				// own refusal says what to change.
+				r := *refusal
+				r.Detail = fmt.Sprintf("pgshard tried to stage the rows of %s that the statement needs, but they pass the %d KiB it writes into a statement.", stage.Table, maxStagedBytes>>10)
+				pe = &r
+			}
 			if pe.Code == codeUndefinedColumn || pe.Code == codeUndefinedTable {
 				// Correlated after all, or a name that is not there:
 				// the statement's refusal, and what the server said.
@@ -286,17 +289,20 @@ func stageText(i int, form router.StageForm, cols []pgproto3.FieldDescription, r
 	return b.String(), nil
 }
 
+// stageTooLargeHint marks the errors of a stage past maxStagedBytes.
+const stageTooLargeHint = "Pin the subquery to a shard key, or let it return fewer rows."
+
 func tooLargeToStage(rows int) *pgError {
 	return &pgError{Code: codeFeatureNotSupported,
 		Message: fmt.Sprintf("pgshard: the subquery's %d rows take more than the %d KiB pgshard writes into a statement", rows, maxStagedBytes>>10),
-		Hint:    "Pin the subquery to a shard key, or let it return fewer rows."}
+		Hint:    stageTooLargeHint}
 }
 
 // errStageOverBudget is a shard's result when the rows a stage read passed
 // rowBudget (readMulti).
 var errStageOverBudget = &pgError{Code: codeFeatureNotSupported,
 	Message: fmt.Sprintf("pgshard: the subquery's rows pass the %d KiB pgshard writes into a statement; pgshard stopped keeping them", maxStagedBytes>>10),
-	Hint:    "Pin the subquery to a shard key, or let it return fewer rows."}
+	Hint:    stageTooLargeHint}
 
 // sqlTypeName is a built-in type's name as SQL can cast to it, whatever
 // the search_path ("char", the one-byte type, needs its quotes).

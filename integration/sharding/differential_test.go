@@ -213,6 +213,18 @@ func corpus() []query {
 		q(`SELECT user_id, sum(amount) OVER (PARTITION BY status ORDER BY order_id, user_id) FROM orders WHERE amount > 300`, false),
 		q(`SELECT country FROM users UNION SELECT country FROM users UNION ALL SELECT country FROM users ORDER BY 1 LIMIT 4`, true),
 		q(`SELECT name FROM countries INTERSECT SELECT name FROM users`, false),
+		// Joins not on the shard key: one side's rows, narrowed by its
+		// own conditions, staged and joined on every shard.
+		q(`SELECT u.user_id, o.order_id FROM users u JOIN orders o ON o.order_id = u.user_id`, false),
+		q(`SELECT u.user_id, o.order_id, o.amount FROM users u JOIN orders o ON o.order_id = u.user_id * 3 WHERE u.country = 'fr' AND o.amount > 100`, false),
+		q(`SELECT u.country, count(*), sum(o.amount) FROM orders o JOIN users u ON o.order_id = u.score GROUP BY u.country ORDER BY 1 NULLS FIRST`, true),
+		q(`SELECT o.order_id, u.name FROM orders o LEFT JOIN users u ON u.score = o.order_id WHERE o.amount > 250 ORDER BY 1, 2`, true),
+		q(`SELECT o.order_id FROM orders o LEFT JOIN users u ON u.score = o.order_id WHERE u.user_id IS NULL AND o.status = 'new'`, false),
+		q(`SELECT u.user_id, count(o.order_id) FROM users u LEFT JOIN orders o ON o.order_id = u.score GROUP BY u.user_id ORDER BY 2 DESC, 1 LIMIT 10`, true),
+		q(`SELECT a.user_id, b.user_id FROM users a JOIN users b ON a.score = b.user_id WHERE a.country = 'de' AND lower(b.name) LIKE 'user 00%'`, false),
+		q(`SELECT count(*) FROM users a JOIN users b ON a.country = b.country JOIN orders c ON c.order_id = b.score`, false),
+		q(`SELECT u.name, o.status FROM users u, orders o WHERE u.user_id = 17 AND o.order_id = u.score`, false),
+		q(`SELECT count(*) FROM users u JOIN orders o ON o.order_id = u.user_id WHERE o.amount > $1 AND u.score < $2`, false, "50", "60"),
 		q(`SELECT country FROM users INTERSECT SELECT status FROM orders`, false),
 		q(`SELECT user_id FROM users INTERSECT SELECT order_id FROM orders ORDER BY 1`, true),
 		q(`SELECT user_id FROM users EXCEPT ALL SELECT order_id FROM orders ORDER BY 1 LIMIT 10`, true),
@@ -340,7 +352,7 @@ func corpus() []query {
 
 // refused are queries pgshard cannot answer exactly across shards.
 var refused = []string{
-	`SELECT * FROM users u JOIN orders o ON o.order_id = u.user_id`,
+	`SELECT * FROM users u FULL JOIN orders o ON o.order_id = u.user_id`,
 	`SELECT * FROM users u JOIN settings s ON true`,
 	`UPDATE users SET score = 0`,
 	`DELETE FROM orders WHERE amount > 1000`,

@@ -108,9 +108,21 @@ func TestStagedSubqueryRefusals(t *testing.T) {
 	// them (10 MiB of rows pulled up for a window function, past 256 KiB).
 	mustExec(ctx, t, conn, "DROP TABLE IF EXISTS staged_big", "CREATE TABLE staged_big (k bigint PRIMARY KEY, pad text)",
 		"INSERT INTO staged_big SELECT g, repeat('x', 100000) FROM generate_series(1, 100) g")
-	_, err := conn.Exec(ctx, `SELECT k, row_number() OVER (ORDER BY k), length(pad) FROM staged_big`)
-	if pe := (*pgconn.PgError)(nil); !errors.As(err, &pe) || pe.Code != "0A000" || !strings.Contains(pe.Message, "stopped keeping them") {
-		t.Errorf("10 MiB of rows pulled up: %v, want 0A000 saying pgshard stopped keeping them", err)
+	tooMany := func(name, sql, message string) {
+		t.Helper()
+		_, err := conn.Exec(ctx, sql)
+		if pe := (*pgconn.PgError)(nil); !errors.As(err, &pe) || pe.Code != "0A000" || !strings.Contains(pe.Message, message) ||
+			!strings.Contains(pe.Detail, "tried to stage the rows of b that the statement needs, but they pass the 256 KiB") {
+			t.Errorf("%s: %v (detail %q), want 0A000 saying %q, and in its detail which rows did not fit", name, err, detailOf(pe), message)
+		}
+	}
+	tooMany("10 MiB of rows pulled up", `SELECT k, row_number() OVER (ORDER BY k), length(pad) FROM staged_big b`, "window function row_number()")
+	// A join not on the shard key stages one side: the smaller one
+	// works, 10 MiB does not.
+	tooMany("10 MiB of rows joined", `SELECT count(*) FROM staged s JOIN staged_big b ON length(b.pad) = s.v * 10000`, "joins sharded tables staged and staged_big")
+	var joined int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM staged_big b JOIN staged s ON length(b.pad) = s.v * 10000`).Scan(&joined); err != nil || joined != 100 {
+		t.Errorf("join staging the small side: %d, %v; want 100", joined, err)
 	}
 	var window []int64
 	rows, err := conn.Query(ctx, `SELECT row_number() OVER (ORDER BY k) FROM staged_big WHERE k <= 2`, pgx.QueryExecModeSimpleProtocol)

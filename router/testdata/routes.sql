@@ -25,6 +25,14 @@ SELECT * FROM users u JOIN orders o ON o.user_id = u.user_id WHERE u.user_id = 4
 SELECT * FROM users u JOIN orders o USING (user_id) WHERE user_id = 42
 SELECT * FROM users u JOIN orders o ON o.user_id = u.user_id
 SELECT * FROM users u JOIN orders o ON o.amount = u.user_id
+SELECT u.name, o.amount FROM orders o JOIN users u ON o.status = u.country WHERE u.country = 'NL' AND lower(u.name) LIKE 'a%' AND o.amount > 10
+SELECT u.name, sum(o.amount) FROM orders o JOIN users u ON o.status = u.name WHERE u.user_id = 7 GROUP BY u.name ORDER BY 2 DESC
+SELECT o.order_id, u.name FROM orders o LEFT JOIN users u ON u.email = o.status WHERE u.country = 'NL'
+SELECT u.name, o.order_id FROM users u LEFT JOIN orders o ON u.email = o.status WHERE u.country = 'NL'
+SELECT * FROM users u FULL JOIN orders o ON u.email = o.status
+SELECT a.name, b.name FROM users a JOIN users b ON a.email = b.name WHERE b.balance > random()
+SELECT count(*) FROM users u, orders o, orders p WHERE u.user_id = o.user_id AND o.status = p.status AND p.amount > $1
+SELECT count(*) FROM users a JOIN users b ON a.country = b.country JOIN orders c ON c.status = b.name
 SELECT * FROM users WHERE user_id = 42 AND EXISTS (SELECT 1 FROM orders o WHERE o.user_id = users.user_id)
 SELECT * FROM users WHERE user_id IN (SELECT user_id FROM orders WHERE amount > 5)
 SELECT * FROM users u JOIN countries c ON c.code = u.country WHERE u.user_id = 3
