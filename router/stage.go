@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
 	"google.golang.org/protobuf/proto"
@@ -33,7 +35,10 @@ import (
 //     then writes in the COPY's format;
 //   - as a last resort, for a query of one sharded table, the table's
 //     rows that pass its WHERE clause (pullUp), so window functions and
-//     the aggregates pgshard cannot merge run on one shard over them.
+//     the aggregates pgshard cannot merge run on one shard over them;
+//   - failing all of these, the rows of the sharded tables that keep the
+//     statement from routing (joins not on the key, correlated subqueries
+//     over other shards: stagetables.go).
 //
 // PostgreSQL evaluates an uncorrelated subquery once too, so the answer is
 // the same; what differs is that the subquery reads its own snapshot, as
@@ -60,7 +65,7 @@ type Stage struct {
 	SQL  string
 	Form StageForm
 	// Table names the table (as the statement does) whose rows the stage
-	// reads for a pull-up or a join (stagejoin.go), not a subquery.
+	// reads for a pull-up or a broadcast (stagetables.go), not a subquery.
 	Table string
 }
 
@@ -85,6 +90,25 @@ type Staging struct {
 	Refusal *Error
 	// PullUp: the one stage is a table's rows (pullUp), not a subquery.
 	PullUp bool
+	// tooLarge is when (Unix nanoseconds) the last run found a stage past
+	// MaxStagedBytes: for a while after, the statement is refused without
+	// reading the rows again (the plan, and so this, is shared by every
+	// session sending the same text).
+	tooLarge atomic.Int64
+}
+
+// TooLargeFor is how long a staging found too large is refused without
+// running its stages again; past it, the rows may have shrunk.
+const TooLargeFor = time.Minute
+
+// MarkTooLarge records that a stage passed MaxStagedBytes at now.
+func (st *Staging) MarkTooLarge(now time.Time) { st.tooLarge.Store(now.UnixNano()) }
+
+// KnownTooLarge says whether a stage passed MaxStagedBytes within
+// TooLargeFor before now.
+func (st *Staging) KnownTooLarge(now time.Time) bool {
+	at := st.tooLarge.Load()
+	return at != 0 && now.UnixNano()-at < int64(TooLargeFor)
 }
 
 const stagePrefix = "pgshard_stage_"
@@ -254,8 +278,11 @@ func (sb *stager) selectStmt(sel *pg.SelectStmt) {
 	}
 	sb.sublinks(sel.WhereClause)
 	sb.sublinks(sel.HavingClause)
-	if len(sb.stages) == 0 && !sb.joins(sel) {
+	if len(sb.stages) == 0 {
 		sb.pullUp(sel)
+	}
+	if len(sb.stages) == 0 {
+		sb.tables(sel)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
@@ -101,10 +102,18 @@ func (s *session) runStagedPortal(ctx context.Context, vp *vportal) answer {
 // again.
 func (s *session) fillStages(ctx context.Context, st *router.Staging, route func(string) *router.Route) (string, *router.Route, *pgError) {
 	refusal := routeError(st.Refusal)
+	if st.KnownTooLarge(time.Now()) {
+		r := *refusal
+		r.Detail = fmt.Sprintf("The rows pgshard would stage for it passed the %d KiB it writes into a statement less than %v ago.", maxStagedBytes>>10, router.TooLargeFor)
+		return "", nil, &r
+	}
 	results := make([]router.StageResult, len(st.Stages))
 	for i, stage := range st.Stages {
 		res, pe := s.runStage(ctx, i, stage)
 		if pe != nil {
+			if pe.Hint == stageTooLargeHint {
+				st.MarkTooLarge(time.Now())
+			}
 			if stage.Table != "" && pe.Hint == stageTooLargeHint {
 				// A table's rows for a join or a pull-up: the statement's
 				// own refusal says what to change.

@@ -310,3 +310,5 @@ COPY (SELECT user_id, name FROM users ORDER BY name LIMIT 10) TO STDOUT (FORMAT 
 COPY (SELECT country, count(*) FROM users GROUP BY country) TO STDOUT
 COPY (SELECT country, count(*) FROM users GROUP BY country) TO '/tmp/x'
 SELECT a, row_number() OVER (ORDER BY a) FROM users u(a, b)
+SELECT * FROM orders o JOIN (SELECT * FROM users u WHERE u.country = 'NL' FOR UPDATE) t ON o.status = t.name
+WITH d AS (DELETE FROM orders WHERE user_id = 5 RETURNING *) SELECT * FROM d JOIN users u ON u.name = d.status

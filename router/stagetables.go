@@ -11,19 +11,21 @@ import (
 )
 
 // Joins of sharded tables not on their shard keys (orders o JOIN users u
-// ON o.status = u.country) cannot run shard by shard: matching rows may
-// live on different shards. When one side's rows are few, they can go to
-// every shard instead (a broadcast join): pgshard stages that table's
-// rows, narrowed by the WHERE conditions that name it alone, and the
-// statement then joins each shard's rows of the other tables with all of
-// them. Which tables to stage is found by trying: the statement must route
-// with them taken for constants. Tables with conditions of their own go
-// first (likely the smaller side), then later ones in the FROM list. The
-// rows travel only within the stage bound, so this answers joins with a
-// small or well-filtered side and refuses the rest, as before.
+// ON o.status = u.country), and correlated subqueries whose rows are on
+// other shards than their outer row's (countries c WHERE EXISTS (SELECT 1
+// FROM users u WHERE u.country = c.code)), cannot run shard by shard. When
+// one table's rows are few they can go to every shard instead (a broadcast
+// join): pgshard stages that table's rows, narrowed by the WHERE conditions
+// that name it alone, and the statement then reads them as constants
+// wherever it runs. Which tables to stage is found by trying: the
+// statement must route with them taken for constants. Tables with
+// conditions of their own go first (likely the smaller side), then later
+// ones in the statement. The rows travel only within the stage bound, so
+// this answers statements with a small or well-filtered side and refuses
+// the rest, as before.
 
-// joinCandidate is a sharded table of a FROM list's join tree.
-type joinCandidate struct {
+// tableCandidate is a sharded table read in a FROM list of the statement.
+type tableCandidate struct {
 	item     *pg.Node // the RangeVar's node, replaced in place
 	alias    string   // how the query names its columns
 	nullable bool     // on the NULL-extended side of an outer join
@@ -31,19 +33,77 @@ type joinCandidate struct {
 	pos      int
 }
 
-// joins stages the sharded tables of sel's joins that keep it from
+// tables stages the sharded tables that keep the statement sel from
 // routing, and says whether it did.
-func (sb *stager) joins(sel *pg.SelectStmt) bool {
-	if sel.Op != pg.SetOperation_SETOP_NONE {
+func (sb *stager) tables(sel *pg.SelectStmt) bool {
+	root := &pg.Node{Node: &pg.Node_SelectStmt{SelectStmt: sel}}
+	ctes := map[string]bool{}
+	visit(root, func(c *pg.Node) bool {
+		if cte := c.GetCommonTableExpr(); cte != nil {
+			ctes[cte.Ctename] = true
+		}
+		return true
+	})
+	var cands []*tableCandidate
+	writes := false
+	visit(root, func(c *pg.Node) bool {
+		switch {
+		case c.GetSelectStmt() != nil:
+			cands = sb.fromTables(c.GetSelectStmt(), c.GetSelectStmt() == sel, ctes, cands)
+		case c.GetInsertStmt() != nil, c.GetUpdateStmt() != nil, c.GetDeleteStmt() != nil, c.GetMergeStmt() != nil:
+			writes = true // a data-modifying WITH: not a read to stage
+		}
+		return !writes
+	})
+	if writes || len(cands) == 0 {
 		return false
 	}
-	ctes := map[string]bool{}
-	if sel.WithClause != nil {
-		for _, c := range sel.WithClause.Ctes {
-			ctes[c.GetCommonTableExpr().GetCtename()] = true
+	order := slices.Clone(cands)
+	slices.SortStableFunc(order, func(a, b *tableCandidate) int {
+		if len(a.pushed) != len(b.pushed) {
+			return len(b.pushed) - len(a.pushed)
+		}
+		return b.pos - a.pos
+	})
+	// One table first, then more in that order.
+	tries := make([][]*tableCandidate, 0, 2*len(order))
+	for _, c := range order {
+		tries = append(tries, []*tableCandidate{c})
+	}
+	for n := 2; n <= len(order); n++ {
+		tries = append(tries, order[:n])
+	}
+	for _, staged := range tries {
+		if sb.routesWithout(sel, staged) {
+			return sb.stageTables(staged)
 		}
 	}
-	var cands []*joinCandidate
+	return false
+}
+
+// fromTables adds the sharded tables of sel's FROM list (of each branch,
+// for a set operation) to cands, with the conditions of sel's WHERE clause
+// a stage of each may copy. top: sel is the statement, not a subquery.
+func (sb *stager) fromTables(sel *pg.SelectStmt, top bool, ctes map[string]bool, cands []*tableCandidate) []*tableCandidate {
+	switch {
+	case sel.Op != pg.SetOperation_SETOP_NONE:
+		for _, b := range []*pg.SelectStmt{sel.Larg, sel.Rarg} {
+			if b != nil {
+				cands = sb.fromTables(b, top, ctes, cands)
+			}
+		}
+		return cands
+	case sel.LockingClause != nil:
+		return cands // FOR UPDATE locks rows a stage would only copy
+	case len(sel.GroupClause) > 0 && hasStar(sel.TargetList):
+		// SELECT * ... GROUP BY the primary key counts on the key's
+		// constraint, which staged rows do not have.
+		return cands
+	}
+	conjuncts := andArgs(sel.WhereClause)
+	// In the statement's own WHERE clause over one table, a column needs
+	// no qualifying: there is no outer query it could belong to.
+	alone := top && len(sel.FromClause) == 1 && sel.FromClause[0].GetRangeVar() != nil
 	var walk func(n *pg.Node, nullable bool)
 	walk = func(n *pg.Node, nullable bool) {
 		switch {
@@ -55,11 +115,18 @@ func (sb *stager) joins(sel *pg.SelectStmt) bool {
 			if role, _ := sb.r.schema.lookup(strings.ToLower(rv.Schemaname), strings.ToLower(rv.Relname)); role != roleSharded {
 				return
 			}
-			alias := rv.Relname
+			c := &tableCandidate{item: n, alias: rv.Relname, nullable: nullable, pos: len(cands)}
 			if rv.Alias != nil {
-				alias = rv.Alias.Aliasname
+				c.alias = rv.Alias.Aliasname
 			}
-			cands = append(cands, &joinCandidate{item: n, alias: alias, nullable: nullable, pos: len(cands)})
+			// Conditions on the NULL-extended side are checked after the
+			// join: filtering its rows first would extend more rows.
+			for _, q := range conjuncts {
+				if !nullable && pushable(q, c.alias, alone) {
+					c.pushed = append(c.pushed, q)
+				}
+			}
+			cands = append(cands, c)
 		case n.GetJoinExpr() != nil:
 			j := n.GetJoinExpr()
 			left, right := nullable, nullable
@@ -78,48 +145,12 @@ func (sb *stager) joins(sel *pg.SelectStmt) bool {
 	for _, item := range sel.FromClause {
 		walk(item, false)
 	}
-	if len(cands) < 2 {
-		return false
-	}
-	conjuncts := andArgs(sel.WhereClause)
-	for _, c := range cands {
-		if c.nullable {
-			// Conditions on the NULL-extended side are checked after the
-			// join: filtering its rows first would extend more rows.
-			continue
-		}
-		for _, q := range conjuncts {
-			if pushable(q, c.alias) {
-				c.pushed = append(c.pushed, q)
-			}
-		}
-	}
-	order := slices.Clone(cands)
-	slices.SortStableFunc(order, func(a, b *joinCandidate) int {
-		if len(a.pushed) != len(b.pushed) {
-			return len(b.pushed) - len(a.pushed)
-		}
-		return b.pos - a.pos
-	})
-	// One table first, then more in that order; at least one stays.
-	tries := make([][]*joinCandidate, 0, 2*len(order))
-	for _, c := range order {
-		tries = append(tries, []*joinCandidate{c})
-	}
-	for n := 2; n < len(order); n++ {
-		tries = append(tries, order[:n])
-	}
-	for _, staged := range tries {
-		if sb.routesWithout(sel, staged) {
-			return sb.stageTables(staged)
-		}
-	}
-	return false
+	return cands
 }
 
 // routesWithout says whether sel routes with the tables staged taken for
 // constant rows.
-func (sb *stager) routesWithout(sel *pg.SelectStmt, staged []*joinCandidate) bool {
+func (sb *stager) routesWithout(sel *pg.SelectStmt, staged []*tableCandidate) bool {
 	saved := make([]*pg.Node, len(staged))
 	for i, c := range staged {
 		saved[i] = &pg.Node{Node: c.item.Node}
@@ -139,7 +170,7 @@ func (sb *stager) routesWithout(sel *pg.SelectStmt, staged []*joinCandidate) boo
 
 // stageTables makes each table's rows, narrowed by its pushed conditions,
 // a stage, and puts the stage in the table's place.
-func (sb *stager) stageTables(staged []*joinCandidate) bool {
+func (sb *stager) stageTables(staged []*tableCandidate) bool {
 	before := len(sb.stages)
 	replaced := make([]*pg.Node, 0, len(staged))
 	for _, c := range staged {
@@ -207,16 +238,18 @@ var pushableFuncs = map[string]bool{
 }
 
 // pushable says whether condition q names columns of alias only (each
-// qualified by it), and nothing a stage cannot run alone or would compute
-// differently: a copy of it then narrows alias's staged rows without
-// changing the answer, since the statement keeps checking it.
-func pushable(q *pg.Node, alias string) bool {
+// qualified by it, unless alone), and nothing a stage cannot run alone or
+// would compute differently: a copy of it then narrows alias's staged rows
+// without changing the answer, since the statement keeps checking it.
+func pushable(q *pg.Node, alias string, alone bool) bool {
 	cols, ok := 0, true
 	visit(q, func(c *pg.Node) bool {
 		switch {
 		case c.GetColumnRef() != nil:
 			f := c.GetColumnRef().Fields
-			if len(f) < 2 || f[len(f)-2].GetString_().GetSval() != alias {
+			switch {
+			case len(f) == 1 && alone:
+			case len(f) < 2 || f[len(f)-2].GetString_().GetSval() != alias:
 				ok = false
 			}
 			cols++
