@@ -101,9 +101,15 @@ func TestRoute(t *testing.T) {
 		},
 		{
 			name:    "refused join not on the key",
-			sql:     "SELECT * FROM users u JOIN orders o ON o.amount = u.user_id",
+			sql:     "SELECT * FROM users u JOIN orders o ON o.amount = u.user_id FOR UPDATE",
 			want:    []string{"route: refuse\n", "refused: 0A000 pgshard: SELECT joins sharded tables users and orders", "hint: Join sharded tables on their shard key"},
 			refused: true,
+		},
+		{
+			name: "join not on the key, one side staged",
+			sql:  "SELECT * FROM users u JOIN orders o ON o.amount = u.user_id WHERE u.name = 'x'",
+			want: []string{"route: staged", "stage 0 (rows): SELECT * FROM users u WHERE u.name = 'x' LIMIT 10486\n",
+				"then: SELECT * FROM (SELECT * FROM pgshard_stage_0) u JOIN orders o ON o.amount = u.user_id WHERE u.name = 'x'"},
 		},
 		{
 			name: "several statements, one refused",
@@ -144,7 +150,7 @@ func TestRouteCommandLine(t *testing.T) {
 		wantErr string
 	}{
 		{[]string{"route", "--config", one, "SELECT 1"}, ""},
-		{[]string{"route", "--config", one, "SELECT * FROM users u JOIN orders o ON true"}, "1 of 1 statement(s) refused"},
+		{[]string{"route", "--config", one, "SELECT * FROM users u JOIN orders o ON true FOR UPDATE"}, "1 of 1 statement(s) refused"},
 		{[]string{"route", "--config", one}, `expected "<sql>"`},
 		{[]string{"route", "SELECT 1"}, "missing flags: --config"},
 		{[]string{"route", "--config", two, "SELECT 1"}, "configures 2 databases (app, other): choose one with --database"},
