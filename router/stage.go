@@ -36,6 +36,8 @@ import (
 //   - as a last resort, for a query of one sharded table, the table's
 //     rows that pass its WHERE clause (pullUp), so window functions and
 //     the aggregates pgshard cannot merge run on one shard over them;
+//   - a correlated EXISTS or aggregate tied to its outer row by one
+//     equality: the values or groups it compares with (decorrelate.go);
 //   - failing all of these, the rows of the sharded tables that keep the
 //     statement from routing (joins not on the key, correlated subqueries
 //     over other shards: stagetables.go).
@@ -157,7 +159,7 @@ func (r *Router) stage(text string, stmt *pg.Node, version int32, refused *Plan)
 		return nil
 	}
 	root := tree.Stmts[0].Stmt
-	sb := stager{r: r, version: version}
+	sb := stager{r: r, version: version, names: map[int]string{}}
 	command := "SELECT"
 	switch {
 	case root.GetSelectStmt() != nil:
@@ -202,7 +204,7 @@ func (r *Router) PullUp(text string, refusal *Error) *Staging {
 	if sel == nil || sel.Op != pg.SetOperation_SETOP_NONE || sel.LockingClause != nil || sel.IntoClause != nil || r.callsShardFunction(root) {
 		return nil
 	}
-	sb := stager{r: r, version: tree.Version}
+	sb := stager{r: r, version: tree.Version, names: map[int]string{}}
 	if sb.pullUp(sel); len(sb.stages) == 0 {
 		return nil
 	}
@@ -235,6 +237,9 @@ type stager struct {
 	version  int32
 	stages   []Stage
 	pulledUp bool
+	// names are the output names of the subqueries whose stages (by
+	// index) answer them through a lookup (groupedValue).
+	names map[int]string
 }
 
 // selectStmt stages what it can of a top-level SELECT: its CTEs, derived
@@ -267,6 +272,10 @@ func (sb *stager) selectStmt(sel *pg.SelectStmt) {
 			continue
 		}
 		// The column keeps the name PostgreSQL gives a subquery.
+		if name, ok := sb.names[before]; ok {
+			rt.Name = name // a grouped lookup's, known from the query
+			continue
+		}
 		switch sl.SubLinkType {
 		case pg.SubLinkType_EXISTS_SUBLINK:
 			rt.Name = "exists"
@@ -372,6 +381,9 @@ func (sb *stager) sublinks(n *pg.Node) {
 		case pg.SubLinkType_EXPR_SUBLINK:
 			if sb.add(sl.Subselect, StageValue) {
 				c.Node = marker.Node
+			} else if n, name := sb.groupedValue(sl.Subselect.GetSelectStmt()); n != nil {
+				c.Node = n.Node
+				sb.names[len(sb.stages)-1] = name
 			}
 		case pg.SubLinkType_ARRAY_SUBLINK:
 			if sb.add(sl.Subselect, StageArray) {
@@ -386,6 +398,8 @@ func (sb *stager) sublinks(n *pg.Node) {
 			}
 			if sb.add(q, StageExists) {
 				c.Node = marker.Node
+			} else if n := sb.semiJoin(sl.Subselect.GetSelectStmt()); n != nil {
+				c.Node = n.Node
 			}
 		case pg.SubLinkType_ANY_SUBLINK:
 			if sl.Testexpr.GetRowExpr() != nil {
@@ -458,39 +472,7 @@ func hasParam(q *pg.Node) bool {
 // its own, the subquery fails on it, and the staging gives way to the
 // statement's refusal.)
 func correlated(q *pg.Node) bool {
-	defined := map[string]bool{}
-	visit(q, func(c *pg.Node) bool {
-		switch {
-		case c.GetRangeVar() != nil:
-			rv := c.GetRangeVar()
-			defined[strings.ToLower(rv.Relname)] = true
-			if rv.Alias != nil {
-				defined[strings.ToLower(rv.Alias.Aliasname)] = true
-			}
-		case c.GetRangeSubselect() != nil && c.GetRangeSubselect().Alias != nil:
-			defined[strings.ToLower(c.GetRangeSubselect().Alias.Aliasname)] = true
-		case c.GetRangeFunction() != nil && c.GetRangeFunction().Alias != nil:
-			defined[strings.ToLower(c.GetRangeFunction().Alias.Aliasname)] = true
-		case c.GetCommonTableExpr() != nil:
-			defined[strings.ToLower(c.GetCommonTableExpr().Ctename)] = true
-		case c.GetJoinExpr() != nil && c.GetJoinExpr().Alias != nil:
-			defined[strings.ToLower(c.GetJoinExpr().Alias.Aliasname)] = true
-		}
-		return true
-	})
-	outer := false
-	visit(q, func(c *pg.Node) bool {
-		cr := c.GetColumnRef()
-		if cr == nil || len(cr.Fields) < 2 {
-			return !outer
-		}
-		rel := cr.Fields[len(cr.Fields)-2] // rel.col, schema.rel.col, rel.*
-		if name := rel.GetString_().GetSval(); name != "" && !defined[strings.ToLower(name)] {
-			outer = true
-		}
-		return !outer
-	})
-	return outer
+	return namesOutside(q, definedNames(q))
 }
 
 // selectFromMarker is SELECT * FROM <marker i>, standing for a staged

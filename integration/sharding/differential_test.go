@@ -238,6 +238,18 @@ func corpus() []query {
 		q(`SELECT u.user_id, (SELECT max(o.amount) FROM orders o WHERE o.order_id = u.score AND o.status = 'paid') AS m FROM users u ORDER BY m DESC NULLS LAST, 1 LIMIT 10`, true),
 		q(`SELECT user_id FROM users u WHERE u.balance > (SELECT avg(balance) FROM users WHERE country = $1) ORDER BY 1`, true, "fr"),
 		q(`SELECT * FROM users WHERE user_id = 5 AND pg_try_advisory_xact_lock(5)`, false),
+		// Correlated by one equality (Django's Exists and Subquery with
+		// OuterRef): the values or the groups the outer row is compared
+		// with are staged, whatever the table's size.
+		q(`SELECT "countries"."code" FROM "countries" WHERE EXISTS(SELECT 1 AS "a" FROM "users" U0 WHERE (U0."country" = ("countries"."code") AND U0."score" > 50) LIMIT 1)`, false),
+		q(`SELECT c.code FROM countries c WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.country = c.code AND u.score > 95)`, false),
+		q(`SELECT u.user_id FROM users u WHERE NOT EXISTS (SELECT 1 FROM users v WHERE v.country = u.country AND v.user_id <> u.user_id AND v.score > 97)`, false),
+		q(`SELECT u.user_id FROM users u WHERE NOT EXISTS (SELECT 1 FROM users v WHERE v.country = u.country AND v.score > 98)`, false),
+		q(`SELECT o.order_id, EXISTS (SELECT 1 FROM users u WHERE u.score = o.order_id) FROM orders o`, false),
+		q(`SELECT u.user_id, (SELECT count(*) FROM users v WHERE v.country = u.country) FROM users u`, false),
+		q(`SELECT u.user_id, (SELECT sum(o.amount) AS total FROM orders o WHERE o.status = 'paid' AND o.order_id = u.user_id * 2) FROM users u`, false),
+		q(`SELECT u.user_id FROM users u WHERE (SELECT max(o.amount) FROM orders o WHERE o.order_id = u.score) > 200`, false),
+		q(`SELECT u.country, (SELECT avg(v.balance) FROM users v WHERE v.country = u.country) FROM users u GROUP BY u.country`, false),
 		q(`SELECT country FROM users INTERSECT SELECT status FROM orders`, false),
 		q(`SELECT user_id FROM users INTERSECT SELECT order_id FROM orders ORDER BY 1`, true),
 		q(`SELECT user_id FROM users EXCEPT ALL SELECT order_id FROM orders ORDER BY 1 LIMIT 10`, true),

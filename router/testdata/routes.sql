@@ -312,3 +312,9 @@ COPY (SELECT country, count(*) FROM users GROUP BY country) TO '/tmp/x'
 SELECT a, row_number() OVER (ORDER BY a) FROM users u(a, b)
 SELECT * FROM orders o JOIN (SELECT * FROM users u WHERE u.country = 'NL' FOR UPDATE) t ON o.status = t.name
 WITH d AS (DELETE FROM orders WHERE user_id = 5 RETURNING *) SELECT * FROM d JOIN users u ON u.name = d.status
+SELECT "countries"."code" FROM "countries" WHERE EXISTS(SELECT 1 AS "a" FROM "users" U0 WHERE (U0."country" = ("countries"."code") AND U0."score" > 5) LIMIT 1)
+SELECT c.code FROM countries c WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.country = lower(c.code) AND u.balance > $1)
+SELECT u.user_id, (SELECT sum(o.amount) AS total FROM orders o WHERE o.status = 'paid' AND o.order_id = u.user_id * 2) FROM users u
+SELECT u.user_id FROM users u WHERE (SELECT max(o.amount) FROM orders o WHERE o.status = u.country) > 10
+SELECT u.user_id, (SELECT count(*) FROM orders o WHERE o.status = u.country AND o.amount > u.balance) FROM users u
+SELECT c.code, EXISTS (SELECT count(*) FROM users u WHERE u.country = c.code) FROM countries c
