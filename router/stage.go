@@ -78,9 +78,16 @@ type Stage struct {
 // kept to what a few thousand rows take.
 const MaxStagedBytes = 256 << 10
 
-// minStagedRow is the fewest bytes a staged row takes in SQL: "(" and ")",
-// one typed constant of at least 21 (NULL::pg_catalog."oid"), ", " after.
-const minStagedRow = 25
+// MaxStagedParamBytes bounds the rows a stage passes as Bind parameters
+// (Staging.Params), counted as the shards sent them. The filled statement
+// stays short, so it is parsed once and its plan cached; what bounds this
+// is the memory pgshard holds the rows in and the bytes each shard is
+// sent.
+const MaxStagedParamBytes = 2 << 20
+
+// minStagedDataRow is the fewest bytes a shard sends for a row: a DataRow's
+// column count and one column's length.
+const minStagedDataRow = 6
 
 // Staging is a statement answered in stages: each of Stages is run, in
 // order, and its result replaces the marker StageMarker(i) in Outer.
@@ -92,6 +99,10 @@ type Staging struct {
 	Refusal *Error
 	// PullUp: the one stage is a table's rows (pullUp), not a subquery.
 	PullUp bool
+	// Params: the stages' results may reach the statement as Bind
+	// parameters ($n::type[] arrays unnested, values), not constants; not
+	// for COPY, which takes no parameters.
+	Params bool
 	// tooLarge is when (Unix nanoseconds) the last run found a stage past
 	// MaxStagedBytes: for a while after, the statement is refused without
 	// reading the rows again (the plan, and so this, is shared by every
@@ -183,7 +194,7 @@ func (r *Router) stage(text string, stmt *pg.Node, version int32, refused *Plan)
 		return nil
 	}
 	return &Plan{Kind: KindRefuse, Err: refused.Err, Command: command, Read: true, Exact: true,
-		Staging: &Staging{Stages: sb.stages, Outer: outer, Refusal: refused.Err, PullUp: sb.pulledUp}}
+		Staging: &Staging{Stages: sb.stages, Outer: outer, Refusal: refused.Err, PullUp: sb.pulledUp, Params: command == "SELECT"}}
 }
 
 // PullUp is the staging of a query of one sharded table whose merge failed
@@ -212,7 +223,7 @@ func (r *Router) PullUp(text string, refusal *Error) *Staging {
 	if err != nil {
 		return nil
 	}
-	return &Staging{Stages: sb.stages, Outer: outer, Refusal: refusal, PullUp: true}
+	return &Staging{Stages: sb.stages, Outer: outer, Refusal: refusal, PullUp: true, Params: true}
 }
 
 // callsShardFunction reports whether stmt calls a function that works on

@@ -264,11 +264,11 @@ func pushable(q *pg.Node, alias string, alone bool) bool {
 }
 
 // limitStageRows bounds a stage reading a table's rows to the most rows
-// that could fit the stage bound (each row takes at least minStagedRow
-// bytes of SQL), so a table too large to stage is refused after that
-// many rows per shard rather than read whole.
+// that could fit the stage bound (each row takes at least minStagedDataRow
+// bytes as a shard sends it), so a table too large to stage is refused
+// after that many rows per shard rather than read whole.
 func limitStageRows(sel *pg.SelectStmt) {
-	sel.LimitCount = pg.MakeAConstIntNode(int64(MaxStagedBytes/minStagedRow+1), -1)
+	sel.LimitCount = pg.MakeAConstIntNode(int64(MaxStagedParamBytes/minStagedDataRow+1), -1)
 	sel.LimitOption = pg.LimitOption_LIMIT_OPTION_COUNT
 }
 

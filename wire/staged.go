@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,11 +18,15 @@ import (
 
 // A statement in stages (router/stage.go): each subquery that spans
 // shards runs first as a statement of its own, routed and merged, and its
-// result is written into the statement as constants; the statement is
-// then routed and run as if the client had sent it that way.
+// result is passed to the statement as Bind parameters (stageparams.go)
+// or written into it as constants; the statement is then routed and run
+// as if the client had sent it that way.
 
 // maxStagedBytes bounds the constants a stage writes into a statement.
 const maxStagedBytes = router.MaxStagedBytes
+
+// stageBounds names both bounds, for the errors past them.
+var stageBounds = fmt.Sprintf("%d KiB written into the statement, %d MiB passed as parameters", maxStagedBytes>>10, router.MaxStagedParamBytes>>20)
 
 // SQLSTATEs of subqueries that, run on their own, name what only the
 // outer query defines: they were correlated after all.
@@ -35,12 +40,36 @@ func (s *session) runStaged(ctx context.Context, st *router.Staging) error {
 	if pe := s.multiAllowed(nil); pe != nil {
 		return s.refuse(pe)
 	}
-	final, _, pe := s.fillStages(ctx, st, s.simpleRoute)
+	final, rt, params, pe := s.fillStages(ctx, st, firstParam(st, 0), s.stageRoute(nil))
 	if pe != nil {
 		return s.refuse(pe)
 	}
 	s.dbm.Helped(helpedBy(st))
-	return s.simpleQuery(ctx, append([]byte(final), 0))
+	return s.answerFilled(ctx, final, rt, params)
+}
+
+// answerFilled answers a simple query with its filled statement: as the
+// client could have sent it when the stages were written in, else with
+// the stages' parameters over the statement's shards.
+func (s *session) answerFilled(ctx context.Context, final string, rt *router.Route, params [][]byte) error {
+	if params == nil {
+		return s.simpleQuery(ctx, append([]byte(final), 0))
+	}
+	if len(rt.Shards) == 0 {
+		rt.Shards = []shard.ShardID{s.currentShard()}
+	}
+	j := newMultiJob(rt, final)
+	j.bind = &pgproto3.Bind{Parameters: params}
+	return s.answerMulti(ctx, rt, j, final)
+}
+
+// firstParam is the number of a staging's first stage parameter after a
+// statement's own n, or 0 when its stages must be written in as constants.
+func firstParam(st *router.Staging, n int) int {
+	if !st.Params {
+		return 0
+	}
+	return n + 1
 }
 
 // helpedBy is the metric's name for how st answers its statement.
@@ -74,9 +103,7 @@ func (s *session) runStagedPortal(ctx context.Context, vp *vportal) answer {
 	for i := range params.Formats {
 		params.Formats[i] = formatOf(vp.bind.ParameterFormatCodes, i)
 	}
-	final, rt, pe := s.fillStages(ctx, st, func(sql string) *router.Route {
-		return s.db.router.BindKeyed(s.db.router.Prepare(sql), sql, params, s.shardKey())
-	})
+	final, rt, staged, pe := s.fillStages(ctx, st, firstParam(st, len(params.Values)), s.stageRoute(&params))
 	if pe != nil {
 		return answer{err: pe}
 	}
@@ -86,6 +113,12 @@ func (s *session) runStagedPortal(ctx context.Context, vp *vportal) answer {
 	}
 	j := newMultiJob(rt, final)
 	j.bind, j.oids = vp.bind, vp.st.oids
+	if len(staged) > 0 {
+		b := *vp.bind
+		b.Parameters = append(slices.Clip(params.Values), staged...)
+		b.ParameterFormatCodes = append(slices.Clip(params.Formats), make([]int16, len(staged))...)
+		j.bind = &b
+	}
 	results, err := s.runMulti(ctx, j)
 	if err != nil {
 		var pe *pgError
@@ -98,18 +131,24 @@ func (s *session) runStagedPortal(ctx context.Context, vp *vportal) answer {
 }
 
 // fillStages runs st's stages and returns the statement with their
-// results, and its route (by route), checked to route without staging
-// again.
-func (s *session) fillStages(ctx context.Context, st *router.Staging, route func(string) *router.Route) (string, *router.Route, *pgError) {
+// results, the stages' parameters (numbered from first; none when first
+// is 0, every result then written in as constants), and its route (by
+// route), checked to route without staging again.
+func (s *session) fillStages(ctx context.Context, st *router.Staging, first int, route func(string, [][]byte) *router.Route) (string, *router.Route, [][]byte, *pgError) {
 	refusal := routeError(st.Refusal)
 	if st.KnownTooLarge(time.Now()) {
 		r := *refusal
-		r.Detail = fmt.Sprintf("The rows pgshard would stage for it passed the %d KiB it writes into a statement less than %v ago.", maxStagedBytes>>10, router.TooLargeFor)
-		return "", nil, &r
+		r.Detail = fmt.Sprintf("The rows pgshard would stage for it passed its bounds (%s) less than %v ago.", stageBounds, router.TooLargeFor)
+		return "", nil, nil, &r
 	}
 	results := make([]router.StageResult, len(st.Stages))
+	var params [][]byte
 	for i, stage := range st.Stages {
-		res, pe := s.runStage(ctx, i, stage)
+		next := 0
+		if first > 0 {
+			next = first + len(params)
+		}
+		res, ps, pe := s.runStage(ctx, i, stage, next)
 		if pe != nil {
 			if pe.Hint == stageTooLargeHint {
 				st.MarkTooLarge(time.Now())
@@ -118,7 +157,7 @@ func (s *session) fillStages(ctx context.Context, st *router.Staging, route func
 				// A table's rows for a join or a pull-up: the statement's
 				// own refusal says what to change.
 				r := *refusal
-				r.Detail = fmt.Sprintf("pgshard tried to stage the rows of %s that the statement needs, but they pass the %d KiB it writes into a statement.", stage.Table, maxStagedBytes>>10)
+				r.Detail = fmt.Sprintf("pgshard tried to stage the rows of %s that the statement needs, but they pass its bounds (%s).", stage.Table, stageBounds)
 				pe = &r
 			}
 			if pe.Code == codeUndefinedColumn || pe.Code == codeUndefinedTable {
@@ -128,53 +167,58 @@ func (s *session) fillStages(ctx context.Context, st *router.Staging, route func
 				r.Detail = "Run on its own, the subquery " + abbreviate(stage.SQL) + " failed: " + pe.Message
 				pe = &r
 			}
-			return "", nil, pe
+			return "", nil, nil, pe
 		}
 		results[i] = res
+		params = append(params, ps...)
 	}
 	final := st.Fill(results)
-	rt := route(final)
+	rt := route(final, params)
 	switch {
 	case rt == nil || rt.Staging() != nil || rt.Err != nil && rt.Err.Code == codeFeatureNotSupported:
-		return "", nil, refusal
+		return "", nil, nil, refusal
 	case rt.Err != nil:
-		return "", nil, routeError(rt.Err)
+		return "", nil, nil, routeError(rt.Err)
 	}
-	return final, rt, nil
+	return final, rt, params, nil
 }
 
-// runStage runs stage i and returns its result as SQL text for its place.
-func (s *session) runStage(ctx context.Context, i int, stage router.Stage) (router.StageResult, *pgError) {
+// runStage runs stage i and returns its result as SQL for its place, and
+// the parameters it takes, numbered from next (0: written in as
+// constants).
+func (s *session) runStage(ctx context.Context, i int, stage router.Stage, next int) (router.StageResult, [][]byte, *pgError) {
 	res := router.StageResult{}
-	text, cols, pe := s.stageRows(ctx, i, stage)
+	text, cols, params, pe := s.stageRows(ctx, i, stage, next)
 	if pe != nil {
-		return res, pe
+		return res, nil, pe
 	}
 	res.SQL = text
 	if len(cols) > 0 {
 		res.Column = string(cols[0].Name)
 	}
-	return res, nil
+	return res, params, nil
 }
 
-// stageRows runs stage i: its result as SQL text, and its columns.
-func (s *session) stageRows(ctx context.Context, i int, stage router.Stage) (string, []pgproto3.FieldDescription, *pgError) {
+// stageRows runs stage i: its result as SQL for its place, its columns,
+// and its parameters (next as for runStage).
+func (s *session) stageRows(ctx context.Context, i int, stage router.Stage, next int) (string, []pgproto3.FieldDescription, [][]byte, *pgError) {
 	sql := stage.SQL
 	stmts := s.db.router.SimpleKeyed(sql, s.shardKey())
 	if len(stmts) != 1 {
-		return "", nil, errorf(codeInternalError, "pgshard: a staged subquery is not one statement")
+		return "", nil, nil, errorf(codeInternalError, "pgshard: a staged subquery is not one statement")
 	}
 	rt := stmts[0].Route
+	var inner [][]byte
 	if st := rt.Staging(); st != nil {
 		// A subquery with stages of its own (a subquery in it spans
 		// shards too): those first.
 		var pe *pgError
-		if sql, rt, pe = s.fillStages(ctx, st, s.simpleRoute); pe != nil {
-			return "", nil, pe
+		if sql, rt, inner, pe = s.fillStages(ctx, st, firstParam(st, 0), s.stageRoute(nil)); pe != nil {
+			return "", nil, nil, pe
 		}
 	}
 	if rt.Err != nil {
-		return "", nil, routeError(rt.Err)
+		return "", nil, nil, routeError(rt.Err)
 	}
 	if len(rt.Shards) == 0 {
 		// Reference tables only (the subquery's own stages made the
@@ -184,36 +228,49 @@ func (s *session) stageRows(ctx context.Context, i int, stage router.Stage) (str
 	// A subquery's rows beyond what may be written into the statement are
 	// not kept (the first shard past the bound is reported).
 	s.rowBudget = maxStagedBytes
-	results, err := s.runMulti(ctx, newMultiJob(rt, sql))
+	if next > 0 {
+		s.rowBudget = router.MaxStagedParamBytes
+	}
+	j := newMultiJob(rt, sql)
+	if inner != nil {
+		j.bind = &pgproto3.Bind{Parameters: inner}
+	}
+	results, err := s.runMulti(ctx, j)
 	s.rowBudget = 0
 	if err != nil {
 		var pe *pgError
 		if !errors.As(err, &pe) {
 			pe = &pgError{Code: codeConnectionFailure, Message: "pgshard: running a subquery: " + err.Error()}
 		}
-		return "", nil, pe
+		return "", nil, nil, pe
 	}
 	a := s.combine(rt, results)
 	if a.resort != nil {
 		a = s.sortOnShard(ctx, a)
 	}
 	if a.err != nil {
-		return "", nil, a.err
+		return "", nil, nil, a.err
 	}
 	if a.desc == nil {
-		return "", nil, errorf(codeInternalError, "pgshard: a staged subquery returned no rows description")
+		return "", nil, nil, errorf(codeInternalError, "pgshard: a staged subquery returned no rows description")
 	}
 	for _, c := range a.cols {
 		// Constants take the database's collation: a column with its own
 		// would be compared, grouped and ordered otherwise.
 		if c.Nondeterministic || merge.Textual(c.TypeOID) && c.Collation != merge.CollateDefault && c.Collation != merge.CollateBytes {
-			return "", nil, &pgError{Code: codeFeatureNotSupported,
+			return "", nil, nil, &pgError{Code: codeFeatureNotSupported,
 				Message: fmt.Sprintf("pgshard: cannot write the subquery's column %q into the statement: its text has a collation of its own, or pgshard cannot tell its collation", c.Name),
 				Hint:    "Pin the query to a shard key."}
 		}
 	}
+	if next > 0 {
+		text, params, ok, pe := paramStage(i, stage.Form, a.desc.Fields, a.rows, next)
+		if ok || pe != nil {
+			return text, a.desc.Fields, params, pe
+		}
+	}
 	text, pe := stageText(i, stage.Form, a.desc.Fields, a.rows)
-	return text, a.desc.Fields, pe
+	return text, a.desc.Fields, nil, pe
 }
 
 // stageText writes a subquery's rows as SQL for its place: a VALUES list
@@ -310,7 +367,7 @@ func tooLargeToStage(rows int) *pgError {
 // errStageOverBudget is a shard's result when the rows a stage read passed
 // rowBudget (readMulti).
 var errStageOverBudget = &pgError{Code: codeFeatureNotSupported,
-	Message: fmt.Sprintf("pgshard: the subquery's rows pass the %d KiB pgshard writes into a statement; pgshard stopped keeping them", maxStagedBytes>>10),
+	Message: "pgshard: the subquery's rows pass what pgshard may stage (" + stageBounds + "); pgshard stopped keeping them",
 	Hint:    stageTooLargeHint}
 
 // sqlTypeName is a built-in type's name as SQL can cast to it, whatever

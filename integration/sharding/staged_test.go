@@ -121,7 +121,7 @@ func TestStagedSubqueryRefusals(t *testing.T) {
 		t.Helper()
 		_, err := conn.Exec(ctx, sql)
 		if pe := (*pgconn.PgError)(nil); !errors.As(err, &pe) || pe.Code != "0A000" || !strings.Contains(pe.Message, message) ||
-			!strings.Contains(pe.Detail, "tried to stage the rows of b that the statement needs, but they pass the 256 KiB") {
+			!strings.Contains(pe.Detail, "tried to stage the rows of b that the statement needs, but they pass its bounds") {
 			t.Errorf("%s: %v (detail %q), want 0A000 saying %q, and in its detail which rows did not fit", name, err, detailOf(pe), message)
 		}
 	}
@@ -129,6 +129,23 @@ func TestStagedSubqueryRefusals(t *testing.T) {
 	// A join not on the shard key stages one side: the smaller one
 	// works, 10 MiB does not.
 	tooMany("10 MiB of rows joined", `SELECT count(*) FROM staged s JOIN staged_big b ON length(b.pad) = s.v * 10000`, "joins sharded tables staged and staged_big")
+	// Past what constants may take (256 KiB) but within what parameters
+	// may (2 MiB): 20,000 rows passed as Bind parameters, in both
+	// protocols.
+	mustExec(ctx, t, conn, "DROP TABLE IF EXISTS staged_mid", "CREATE TABLE staged_mid (k bigint PRIMARY KEY, v int)",
+		"INSERT INTO staged_mid SELECT g, g % 50 FROM generate_series(1, 20000) g")
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec} {
+		var joined, in, window int64
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM staged s JOIN staged_mid m ON m.v = s.v`, mode).Scan(&joined); err != nil || joined != 1600 {
+			t.Errorf("20,000 rows joined (%v): %d, %v; want 1600", mode, joined, err)
+		}
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM staged WHERE k IN (SELECT k FROM staged_mid ORDER BY k DESC LIMIT 19999)`, mode).Scan(&in); err != nil || in != 3 {
+			t.Errorf("19,999 keys in an IN list (%v): %d, %v; want 3", mode, in, err)
+		}
+		if err := conn.QueryRow(ctx, `SELECT max(r) FROM (SELECT row_number() OVER (ORDER BY k) AS r FROM staged_mid WHERE v > 0) w`, mode).Scan(&window); err != nil || window != 19600 {
+			t.Errorf("19,600 rows pulled up (%v): %d, %v; want 19600", mode, window, err)
+		}
+	}
 	// Known too large: refused for a while without reading the rows again.
 	_, err := conn.Exec(ctx, `SELECT count(*) FROM staged s JOIN staged_big b ON length(b.pad) = s.v * 10000`)
 	if pe := (*pgconn.PgError)(nil); !errors.As(err, &pe) || pe.Code != "0A000" || !strings.Contains(pe.Detail, "less than 1m0s ago") {

@@ -196,7 +196,7 @@ func New() *Registry {
 		}, []string{"database", "outcome"}),
 		helped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pgshard_helped_statements_total",
-			Help: "Statements pgshard could not merge as sent and answered another way, by database and how: staged (subqueries, set-operation branches or a COPY's query run first and written in as constants), pulled_up (one table's rows moved to a shard that ran the query), sorted_on_shard (the shards' rows ordered by a shard). Staged and pulled-up ones read up to 256 KiB of rows more than a plain statement would.",
+			Help: "Statements pgshard could not merge as sent and answered another way, by database and how: staged (subqueries, set-operation branches, a COPY's query, or the tables of joins and correlated subqueries run first and passed in), pulled_up (one table's rows moved to a shard that ran the query), sorted_on_shard (the shards' rows ordered by a shard). Staged and pulled-up ones read up to 2 MiB of rows more than a plain statement would.",
 		}, []string{"database", "how"}),
 		keyMismatches: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "pgshard_key_column_mismatches",

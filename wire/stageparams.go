@@ -1,0 +1,122 @@
+package wire
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pgshard/pgshard/router"
+	"github.com/pgshard/pgshard/router/merge"
+)
+
+// A stage's result can reach its statement as Bind parameters instead of
+// constants (router.Staging.Params): rows become one text array per
+// column, unnested in the statement's FROM list (ROWS FROM
+// (pg_catalog.unnest($3::pg_catalog."int8"[]), ...) AS pgshard_stage_0(...)),
+// a value or an IN list one parameter. The filled statement is then as
+// short as the client's, the same text on every run: parsed once, its
+// plan cached, where constants cost pgshard about 500 ms of parsing per
+// MiB on every run. Its shards are sent the parameters with an extended
+// query of their own.
+
+// boxOID is the one built-in type whose array elements are separated by
+// ';', not ','.
+const boxOID = 603
+
+// paramStage writes stage i's result (rows, of cols) as parameters
+// numbered from next: the SQL for the stage's place and the parameters'
+// values, in text format. ok is false where a column cannot go that way
+// (an array type, which unnest would flatten; box; no columns at all), or
+// the form is EXISTS, whose true or false is shorter written in; the
+// stage is then written as constants.
+func paramStage(i int, form router.StageForm, cols []pgproto3.FieldDescription, rows []merge.Row, next int) (sql string, params [][]byte, ok bool, pe *pgError) {
+	if e := router.StageError(form, len(cols), len(rows)); e != nil {
+		return "", nil, false, routeError(e)
+	}
+	if form == router.StageExists || len(cols) == 0 {
+		return "", nil, false, nil
+	}
+	types := make([]string, len(cols))
+	for k, c := range cols {
+		t, known := sqlTypeName(c.DataTypeOID)
+		if !known || strings.HasSuffix(t, "[]") || c.DataTypeOID == boxOID {
+			return "", nil, false, nil
+		}
+		types[k] = t
+	}
+	switch form {
+	case router.StageValue:
+		var v []byte
+		if len(rows) > 0 {
+			v = rows[0][0]
+		}
+		return fmt.Sprintf("($%d::%s)", next, types[0]), [][]byte{v}, true, nil
+	case router.StageArray:
+		return fmt.Sprintf("$%d::%s[]", next, types[0]), [][]byte{arrayText(rows, 0)}, true, nil
+	}
+	var b strings.Builder
+	b.WriteString("ROWS FROM (")
+	names := make([]string, len(cols))
+	for k, c := range cols {
+		if k > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "pg_catalog.unnest($%d::%s[])", next+k, types[k])
+		params = append(params, arrayText(rows, k))
+		names[k] = quoteIdent(string(c.Name))
+	}
+	b.WriteString(") AS " + router.StageMarker(i) + "(" + strings.Join(names, ", ") + ")")
+	return b.String(), params, true, nil
+}
+
+// arrayText is column k of rows as an array literal: each element quoted
+// (so any text reads back as itself), NULL unquoted.
+func arrayText(rows []merge.Row, k int) []byte {
+	n := 2
+	for _, r := range rows {
+		n += len(r[k]) + 3
+	}
+	out := make([]byte, 0, n)
+	out = append(out, '{')
+	for i, r := range rows {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		v := r[k]
+		if v == nil {
+			out = append(out, "NULL"...)
+			continue
+		}
+		out = append(out, '"')
+		for _, c := range v {
+			if c == '"' || c == '\\' {
+				out = append(out, '\\')
+			}
+			out = append(out, c)
+		}
+		out = append(out, '"')
+	}
+	return append(out, '}')
+}
+
+// stageRoute routes a filled statement: as a simple query when its stages
+// were written in as constants (params nil), else as a Bind of the
+// client's parameters (client, nil for a simple query) followed by the
+// stages'.
+func (s *session) stageRoute(client *router.Params) func(sql string, params [][]byte) *router.Route {
+	return func(sql string, params [][]byte) *router.Route {
+		if params == nil && client == nil {
+			return s.simpleRoute(sql)
+		}
+		all := router.Params{}
+		if client != nil {
+			all.Values = append(all.Values, client.Values...)
+			all.Formats = append(all.Formats, client.Formats...)
+			all.OIDs = client.OIDs
+		}
+		all.Values = append(all.Values, params...)
+		all.Formats = append(all.Formats, make([]int16, len(params))...)
+		return s.db.router.BindKeyed(s.db.router.Prepare(sql), sql, all, s.shardKey())
+	}
+}
