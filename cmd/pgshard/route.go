@@ -97,7 +97,7 @@ func describe(b *strings.Builder, d *config.Database, r *router.Router, st route
 		return false
 	}
 	if rt.Staging() != nil {
-		b.WriteString("  route: staged: each subquery below runs first, routed as a statement of its own; its result is written into the statement, which is then routed\n")
+		b.WriteString("  route: staged: each stage below runs first, routed as a statement of its own; its result is passed to the statement (as parameters, or written in as constants), which is then routed\n")
 		fmt.Fprintf(b, "  detail: %s\n", strings.ReplaceAll(rt.Describe(), "\n", "\n  "))
 		return false
 	}

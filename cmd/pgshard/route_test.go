@@ -108,7 +108,7 @@ func TestRoute(t *testing.T) {
 		{
 			name: "join not on the key, one side staged",
 			sql:  "SELECT * FROM users u JOIN orders o ON o.amount = u.user_id WHERE u.name = 'x'",
-			want: []string{"route: staged", "stage 0 (rows): SELECT * FROM users u WHERE u.name = 'x' LIMIT 10486\n",
+			want: []string{"route: staged", "stage 0 (rows): SELECT * FROM users u WHERE u.name = 'x' LIMIT ",
 				"then: SELECT * FROM (SELECT * FROM pgshard_stage_0) u JOIN orders o ON o.amount = u.user_id WHERE u.name = 'x'"},
 		},
 		{
