@@ -3,6 +3,7 @@ package router
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -69,6 +70,9 @@ type Stage struct {
 	// Table names the table (as the statement does) whose rows the stage
 	// reads for a pull-up or a broadcast (stagetables.go), not a subquery.
 	Table string
+	// Params are the statement's parameter numbers the stage takes, as
+	// its $1, $2, ... (a subquery of a Bind's statement: WHERE y = $3).
+	Params []int
 }
 
 // MaxStagedBytes bounds the constants a stage writes into a statement:
@@ -103,6 +107,9 @@ type Staging struct {
 	// parameters ($n::type[] arrays unnested, values), not constants; not
 	// for COPY, which takes no parameters.
 	Params bool
+	// Dropped are the statement's parameter numbers only its stages take:
+	// Outer no longer names them, so a server could not tell their types.
+	Dropped []int
 	// tooLarge is when (Unix nanoseconds) the last run found a stage past
 	// MaxStagedBytes: for a while after, the statement is refused without
 	// reading the rows again (the plan, and so this, is shared by every
@@ -194,7 +201,8 @@ func (r *Router) stage(text string, stmt *pg.Node, version int32, refused *Plan)
 		return nil
 	}
 	return &Plan{Kind: KindRefuse, Err: refused.Err, Command: command, Read: true, Exact: true,
-		Staging: &Staging{Stages: sb.stages, Outer: outer, Refusal: refused.Err, PullUp: sb.pulledUp, Params: command == "SELECT"}}
+		Staging: &Staging{Stages: sb.stages, Outer: outer, Refusal: refused.Err, PullUp: sb.pulledUp, Params: command == "SELECT",
+			Dropped: dropped(sb.stages, root)}}
 }
 
 // PullUp is the staging of a query of one sharded table whose merge failed
@@ -223,7 +231,7 @@ func (r *Router) PullUp(text string, refusal *Error) *Staging {
 	if err != nil {
 		return nil
 	}
-	return &Staging{Stages: sb.stages, Outer: outer, Refusal: refusal, PullUp: true, Params: true}
+	return &Staging{Stages: sb.stages, Outer: outer, Refusal: refusal, PullUp: true, Params: true, Dropped: dropped(sb.stages, root)}
 }
 
 // callsShardFunction reports whether stmt calls a function that works on
@@ -440,9 +448,10 @@ func (sb *stager) add(q *pg.Node, form StageForm) bool {
 
 // addStage is add; nested says whether q may itself be staged.
 func (sb *stager) addStage(q *pg.Node, form StageForm, nested bool) bool {
-	if q.GetSelectStmt() == nil || !sb.readsSharded(q) || correlated(q) || hasParam(q) {
+	if q.GetSelectStmt() == nil || !sb.readsSharded(q) || correlated(q) {
 		return false
 	}
+	q, params := renumberParams(q)
 	sql, err := pg.Deparse(&pg.ParseResult{Version: sb.version, Stmts: []*pg.RawStmt{{Stmt: q}}})
 	if err != nil {
 		return false
@@ -451,8 +460,52 @@ func (sb *stager) addStage(q *pg.Node, form StageForm, nested bool) bool {
 	if p.Staging == nil && (p.Kind == KindRefuse || !p.Read) {
 		return false
 	}
-	sb.stages = append(sb.stages, Stage{SQL: sql, Form: form})
+	sb.stages = append(sb.stages, Stage{SQL: sql, Form: form, Params: params})
 	return true
+}
+
+// dropped are the parameter numbers stages take that outer does not.
+func dropped(stages []Stage, outer *pg.Node) []int {
+	kept := map[int]bool{}
+	visit(outer, func(c *pg.Node) bool {
+		if pr := c.GetParamRef(); pr != nil {
+			kept[int(pr.Number)] = true
+		}
+		return true
+	})
+	var out []int
+	for _, st := range stages {
+		for _, n := range st.Params {
+			if !kept[n] && !slices.Contains(out, n) {
+				out = append(out, n)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// renumberParams returns q, or a copy whose parameters are numbered from
+// $1 in the order they first appear, and the numbers they had: a stage
+// runs on its own, with only the parameters it takes.
+func renumberParams(q *pg.Node) (*pg.Node, []int) {
+	if !hasParam(q) {
+		return q, nil
+	}
+	q = proto.Clone(q).(*pg.Node)
+	var params []int
+	visit(q, func(c *pg.Node) bool {
+		if pr := c.GetParamRef(); pr != nil {
+			i := slices.Index(params, int(pr.Number))
+			if i < 0 {
+				params = append(params, int(pr.Number))
+				i = len(params) - 1
+			}
+			pr.Number = int32(i + 1)
+		}
+		return true
+	})
+	return q, params
 }
 
 func (sb *stager) readsSharded(q *pg.Node) bool {
@@ -514,7 +567,11 @@ func describeStaging(st *Staging) string {
 	var b strings.Builder
 	b.WriteString("kind=staged")
 	for i, s := range st.Stages {
-		fmt.Fprintf(&b, "\n  stage %d (%s): %s", i, s.Form, s.SQL)
+		fmt.Fprintf(&b, "\n  stage %d (%s", i, s.Form)
+		for k, n := range s.Params {
+			fmt.Fprintf(&b, ", $%d=$%d", k+1, n)
+		}
+		fmt.Fprintf(&b, "): %s", s.SQL)
 	}
 	fmt.Fprintf(&b, "\n  then: %s", st.Outer)
 	return b.String()

@@ -239,7 +239,7 @@ var pushableFuncs = map[string]bool{
 
 // pushable says whether condition q names columns of alias only (each
 // qualified by it, unless alone), and nothing a stage cannot run alone or
-// would compute differently: a copy of it then narrows alias's staged rows
+// would compute differently (its parameters go with it): a copy of it then narrows alias's staged rows
 // without changing the answer, since the statement keeps checking it.
 func pushable(q *pg.Node, alias string, alone bool) bool {
 	cols, ok := 0, true
@@ -253,7 +253,7 @@ func pushable(q *pg.Node, alias string, alone bool) bool {
 				ok = false
 			}
 			cols++
-		case c.GetSubLink() != nil, c.GetParamRef() != nil:
+		case c.GetSubLink() != nil:
 			ok = false
 		case c.GetFuncCall() != nil:
 			ok = pushableFuncs[strings.ToLower(funcName(c.GetFuncCall()))]

@@ -455,7 +455,7 @@ func (s *session) answerMulti(ctx context.Context, rt *router.Route, j *multiJob
 		// table's rows pulled up to one shard, which runs the query.
 		refusal := &router.Error{Code: a.err.Code, Message: a.err.Message, Hint: a.err.Hint}
 		if st := s.db.router.PullUp(text, refusal); st != nil {
-			if final, rt, params, pe := s.fillStages(ctx, st, firstParam(st, 0), s.stageRoute(nil)); pe == nil {
+			if final, rt, params, pe := s.fillStages(ctx, st, nil, firstParam(st, 0), s.stageRoute(nil)); pe == nil {
 				s.dbm.Helped(metrics.HelpedPulledUp)
 				return s.answerFilled(ctx, final, rt, params)
 			}

@@ -167,11 +167,15 @@ type session struct {
 // by the hash of its text and parameter types, so clients preparing the same
 // statement share it on a server connection, and names never collide.
 type statement struct {
-	query  string
-	oids   []uint32
-	server string // server-side name; "" for the unnamed statement's key
-	key    string
-	plan   *router.Plan
+	query string
+	oids  []uint32
+	// paramTypes are the parameter types a server infers for the text,
+	// learnt when a stage of it takes parameters whose types the client
+	// left open (stageparams.go).
+	paramTypes []uint32
+	server     string // server-side name; "" for the unnamed statement's key
+	key        string
+	plan       *router.Plan
 	// setsConfig: the text calls set_config, which may change a session
 	// setting (observeSetConfig).
 	setsConfig bool

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/pgshard/pgshard/internal/metrics"
 	"github.com/pgshard/pgshard/router"
@@ -40,7 +41,7 @@ func (s *session) runStaged(ctx context.Context, st *router.Staging) error {
 	if pe := s.multiAllowed(nil); pe != nil {
 		return s.refuse(pe)
 	}
-	final, rt, params, pe := s.fillStages(ctx, st, firstParam(st, 0), s.stageRoute(nil))
+	final, rt, params, pe := s.fillStages(ctx, st, nil, firstParam(st, 0), s.stageRoute(nil))
 	if pe != nil {
 		return s.refuse(pe)
 	}
@@ -103,7 +104,10 @@ func (s *session) runStagedPortal(ctx context.Context, vp *vportal) answer {
 	for i := range params.Formats {
 		params.Formats[i] = formatOf(vp.bind.ParameterFormatCodes, i)
 	}
-	final, rt, staged, pe := s.fillStages(ctx, st, firstParam(st, len(params.Values)), s.stageRoute(&params))
+	if openBinaryParam(st, &params) {
+		params.OIDs = s.statementParamTypes(ctx, vp.st)
+	}
+	final, rt, staged, pe := s.fillStages(ctx, st, &params, firstParam(st, len(params.Values)), s.stageRoute(&params))
 	if pe != nil {
 		return answer{err: pe}
 	}
@@ -113,10 +117,22 @@ func (s *session) runStagedPortal(ctx context.Context, vp *vportal) answer {
 	}
 	j := newMultiJob(rt, final)
 	j.bind, j.oids = vp.bind, vp.st.oids
-	if len(staged) > 0 {
+	if len(staged) > 0 || len(st.Dropped) > 0 {
 		b := *vp.bind
 		b.Parameters = append(slices.Clip(params.Values), staged...)
 		b.ParameterFormatCodes = append(slices.Clip(params.Formats), make([]int16, len(staged))...)
+		if len(st.Dropped) > 0 {
+			// Parameters only the stages took: the statement no longer
+			// names them, so they go as NULLs of a declared type.
+			b.Parameters = slices.Clone(b.Parameters)
+			j.oids = make([]uint32, len(params.Values))
+			copy(j.oids, params.OIDs)
+			for _, n := range st.Dropped {
+				if n-1 < len(params.Values) {
+					b.Parameters[n-1], j.oids[n-1] = nil, pgtype.TextOID
+				}
+			}
+		}
 		j.bind = &b
 	}
 	results, err := s.runMulti(ctx, j)
@@ -130,11 +146,12 @@ func (s *session) runStagedPortal(ctx context.Context, vp *vportal) answer {
 	return s.combine(rt, results)
 }
 
-// fillStages runs st's stages and returns the statement with their
-// results, the stages' parameters (numbered from first; none when first
-// is 0, every result then written in as constants), and its route (by
-// route), checked to route without staging again.
-func (s *session) fillStages(ctx context.Context, st *router.Staging, first int, route func(string, [][]byte) *router.Route) (string, *router.Route, [][]byte, *pgError) {
+// fillStages runs st's stages, which may take the statement's own
+// parameters (all; nil for a simple query), and returns the statement with
+// their results, the stages' parameters (numbered from first; none when
+// first is 0, every result then written in as constants), and its route
+// (by route), checked to route without staging again.
+func (s *session) fillStages(ctx context.Context, st *router.Staging, all *router.Params, first int, route func(string, [][]byte) *router.Route) (string, *router.Route, [][]byte, *pgError) {
 	refusal := routeError(st.Refusal)
 	if st.KnownTooLarge(time.Now()) {
 		r := *refusal
@@ -148,7 +165,7 @@ func (s *session) fillStages(ctx context.Context, st *router.Staging, first int,
 		if first > 0 {
 			next = first + len(params)
 		}
-		res, ps, pe := s.runStage(ctx, i, stage, next)
+		res, ps, pe := s.runStage(ctx, i, stage, all, next)
 		if pe != nil {
 			if pe.Hint == stageTooLargeHint {
 				st.MarkTooLarge(time.Now())
@@ -186,9 +203,9 @@ func (s *session) fillStages(ctx context.Context, st *router.Staging, first int,
 // runStage runs stage i and returns its result as SQL for its place, and
 // the parameters it takes, numbered from next (0: written in as
 // constants).
-func (s *session) runStage(ctx context.Context, i int, stage router.Stage, next int) (router.StageResult, [][]byte, *pgError) {
+func (s *session) runStage(ctx context.Context, i int, stage router.Stage, all *router.Params, next int) (router.StageResult, [][]byte, *pgError) {
 	res := router.StageResult{}
-	text, cols, params, pe := s.stageRows(ctx, i, stage, next)
+	text, cols, params, pe := s.stageRows(ctx, i, stage, all, next)
 	if pe != nil {
 		return res, nil, pe
 	}
@@ -199,21 +216,35 @@ func (s *session) runStage(ctx context.Context, i int, stage router.Stage, next 
 	return res, params, nil
 }
 
-// stageRows runs stage i: its result as SQL for its place, its columns,
-// and its parameters (next as for runStage).
-func (s *session) stageRows(ctx context.Context, i int, stage router.Stage, next int) (string, []pgproto3.FieldDescription, [][]byte, *pgError) {
+// stageRows runs stage i, with the statement's parameters it takes (of
+// all): its result as SQL for its place, its columns, and its parameters
+// (next as for runStage).
+func (s *session) stageRows(ctx context.Context, i int, stage router.Stage, all *router.Params, next int) (string, []pgproto3.FieldDescription, [][]byte, *pgError) {
 	sql := stage.SQL
-	stmts := s.db.router.SimpleKeyed(sql, s.shardKey())
-	if len(stmts) != 1 {
-		return "", nil, nil, errorf(codeInternalError, "pgshard: a staged subquery is not one statement")
+	own, ok := stageParams(all, stage.Params)
+	if !ok {
+		return "", nil, nil, errorf(codeFeatureNotSupported, "pgshard: the subquery "+abbreviate(sql)+" takes parameters the statement does not have")
 	}
-	rt := stmts[0].Route
+	var rt *router.Route
+	if own == nil {
+		stmts := s.db.router.SimpleKeyed(sql, s.shardKey())
+		if len(stmts) != 1 {
+			return "", nil, nil, errorf(codeInternalError, "pgshard: a staged subquery is not one statement")
+		}
+		rt = stmts[0].Route
+	} else {
+		rt = s.db.router.BindKeyed(s.db.router.Prepare(sql), sql, *own, s.shardKey())
+	}
 	var inner [][]byte
 	if st := rt.Staging(); st != nil {
 		// A subquery with stages of its own (a subquery in it spans
 		// shards too): those first.
+		n := 0
+		if own != nil {
+			n = len(own.Values)
+		}
 		var pe *pgError
-		if sql, rt, inner, pe = s.fillStages(ctx, st, firstParam(st, 0), s.stageRoute(nil)); pe != nil {
+		if sql, rt, inner, pe = s.fillStages(ctx, st, own, firstParam(st, n), s.stageRoute(own)); pe != nil {
 			return "", nil, nil, pe
 		}
 	}
@@ -232,8 +263,14 @@ func (s *session) stageRows(ctx context.Context, i int, stage router.Stage, next
 		s.rowBudget = router.MaxStagedParamBytes
 	}
 	j := newMultiJob(rt, sql)
-	if inner != nil {
-		j.bind = &pgproto3.Bind{Parameters: inner}
+	if own != nil || inner != nil {
+		b := &pgproto3.Bind{}
+		if own != nil {
+			b.Parameters, b.ParameterFormatCodes, j.oids = own.Values, own.Formats, own.OIDs
+		}
+		b.Parameters = append(slices.Clip(b.Parameters), inner...)
+		b.ParameterFormatCodes = append(slices.Clip(b.ParameterFormatCodes), make([]int16, len(inner))...)
+		j.bind = b
 	}
 	results, err := s.runMulti(ctx, j)
 	s.rowBudget = 0

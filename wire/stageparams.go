@@ -1,10 +1,12 @@
 package wire
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/pgshard/pgshard/router"
 	"github.com/pgshard/pgshard/router/merge"
@@ -118,5 +120,102 @@ func (s *session) stageRoute(client *router.Params) func(sql string, params [][]
 		all.Values = append(all.Values, params...)
 		all.Formats = append(all.Formats, make([]int16, len(params))...)
 		return s.db.router.BindKeyed(s.db.router.Prepare(sql), sql, all, s.shardKey())
+	}
+}
+
+// A stage of a Bind's statement may take some of its parameters (a
+// subquery's WHERE y = $3: router.Stage.Params), renumbered from $1 for
+// the stage alone. The stage's server infers their types from the stage
+// alone, which could differ from what the whole statement gives them; a
+// value in binary format must be read as the type it was encoded for, so
+// where the client left such a type open, pgshard asks a server for the
+// statement's own once (statementParamTypes) and declares it.
+
+// stageParams are the statement's parameters (all) a stage takes (nums),
+// as its $1, $2, ...; nil when it takes none. ok is false when it takes
+// some that the statement does not have (a simple query has none).
+func stageParams(all *router.Params, nums []int) (*router.Params, bool) {
+	if len(nums) == 0 {
+		return nil, true
+	}
+	if all == nil {
+		return nil, false
+	}
+	out := &router.Params{Values: make([][]byte, len(nums)), Formats: make([]int16, len(nums)), OIDs: make([]uint32, len(nums))}
+	for k, n := range nums {
+		i := n - 1
+		if i < 0 || i >= len(all.Values) {
+			return nil, false
+		}
+		out.Values[k], out.Formats[k] = all.Values[i], all.Formats[i]
+		if i < len(all.OIDs) {
+			out.OIDs[k] = all.OIDs[i]
+		}
+	}
+	return out, true
+}
+
+// openBinaryParam says whether a stage of st takes a parameter in binary
+// format whose type params leave open.
+func openBinaryParam(st *router.Staging, params *router.Params) bool {
+	for _, stage := range st.Stages {
+		for _, n := range stage.Params {
+			i := n - 1
+			if i < len(params.Formats) && params.Formats[i] == pgtype.BinaryFormatCode && (i >= len(params.OIDs) || params.OIDs[i] == 0) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// statementParamTypes returns the parameter types a server infers for
+// st's text (the client's declared ones kept), asking once, on an idle
+// connection of the session's shard; on failure, what the client
+// declared.
+func (s *session) statementParamTypes(ctx context.Context, st *statement) []uint32 {
+	if st.paramTypes != nil {
+		return st.paramTypes
+	}
+	p, err := s.shardPool(s.currentShard())
+	if err != nil {
+		return st.oids
+	}
+	sc, err := p.acquire(ctx)
+	if err != nil {
+		return st.oids
+	}
+	defer p.release(sc)
+	sc.unnamed = ""
+	for _, m := range []encoder{&pgproto3.Parse{Query: st.query, ParameterOIDs: st.oids}, &pgproto3.Describe{ObjectType: 'S'}, &pgproto3.Sync{}} {
+		if err := writeMsg(sc.w, &s.scratch, m); err != nil {
+			sc.broken = true
+			return st.oids
+		}
+	}
+	if err := sc.w.Flush(); err != nil {
+		sc.broken = true
+		return st.oids
+	}
+	var types []uint32
+	for {
+		typ, body, err := sc.r.next()
+		if err != nil {
+			sc.broken = true
+			return st.oids
+		}
+		switch typ {
+		case 't':
+			var pd pgproto3.ParameterDescription
+			if pd.Decode(body) == nil {
+				types = pd.ParameterOIDs
+			}
+		case 'Z':
+			if types == nil {
+				return st.oids
+			}
+			st.paramTypes = types
+			return types
+		}
 	}
 }

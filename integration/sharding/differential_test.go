@@ -253,6 +253,15 @@ func corpus() []query {
 		q(`SELECT c.code FROM countries c WHERE EXISTS (SELECT 1 FROM users u WHERE u.country = c.code AND u.score > 50) AND c.code <> $1`, false, "fr"),
 		q(`SELECT u.user_id, (SELECT count(*) FROM orders o WHERE o.order_id = u.score) AS n FROM users u WHERE u.balance > $1 ORDER BY n DESC, 1 LIMIT 10`, true, "1000"),
 		q(`SELECT u.user_id, o.order_id FROM users u JOIN orders o ON o.order_id = u.score WHERE u.country = $1 ORDER BY 1, 2`, true, "de"),
+		// Subqueries that take the statement's parameters: staged with
+		// those parameters.
+		q(`SELECT count(*) FROM (SELECT DISTINCT country FROM users WHERE score > $1) t`, false, "50"),
+		q(`SELECT user_id FROM users WHERE user_id IN (SELECT user_id FROM orders WHERE amount > $1 ORDER BY amount DESC, user_id, order_id LIMIT 5) ORDER BY 1`, true, "100"),
+		q(`SELECT u.user_id FROM users u WHERE u.balance > (SELECT avg(balance) FROM users WHERE country = $1) AND u.score > $2 ORDER BY 1`, true, "fr", "50"),
+		q(`SELECT c.code FROM countries c WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.country = c.code AND u.score > $1)`, false, "90"),
+		q(`SELECT u.user_id, (SELECT count(*) FROM orders o WHERE o.status = $1 AND o.order_id = u.score) FROM users u`, false, "paid"),
+		q(`SELECT user_id, row_number() OVER (ORDER BY user_id) FROM users WHERE score > $1`, false, "90"),
+		q(`SELECT $2::text AS label, count(*) FROM users WHERE country IN (SELECT country FROM users WHERE score > $1 GROUP BY country HAVING count(*) > 5)`, false, "80", "x"),
 		q(`SELECT country FROM users INTERSECT SELECT status FROM orders`, false),
 		q(`SELECT user_id FROM users INTERSECT SELECT order_id FROM orders ORDER BY 1`, true),
 		q(`SELECT user_id FROM users EXCEPT ALL SELECT order_id FROM orders ORDER BY 1 LIMIT 10`, true),

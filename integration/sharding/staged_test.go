@@ -129,6 +129,15 @@ func TestStagedSubqueryRefusals(t *testing.T) {
 	// A join not on the shard key stages one side: the smaller one
 	// works, 10 MiB does not.
 	tooMany("10 MiB of rows joined", `SELECT count(*) FROM staged s JOIN staged_big b ON length(b.pad) = s.v * 10000`, "joins sharded tables staged and staged_big")
+	// A parameter whose type the statement and its subquery alone would
+	// infer differently (int8 from k, int4 from score), sent in binary by
+	// pgx: the subquery takes it as the statement's type.
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeExec, pgx.QueryExecModeCacheStatement, pgx.QueryExecModeSimpleProtocol} {
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM staged WHERE k > $1 AND v + 5 IN (SELECT score FROM staged_marks WHERE score > $1)`, mode, 1).Scan(&n); err != nil || n != 2 {
+			t.Errorf("a parameter typed by the statement (%v): %d, %v; want 2", mode, n, err)
+		}
+	}
 	// Past what constants may take (256 KiB) but within what parameters
 	// may (2 MiB): 20,000 rows passed as Bind parameters, in both
 	// protocols.
