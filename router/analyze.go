@@ -480,6 +480,24 @@ func (a *analyzer) fromItem(n *pg.Node, sc *scope) {
 		for _, f := range n.GetRangeFunction().Functions {
 			a.expr(f, sc)
 		}
+	case n.GetRangeTableSample() != nil:
+		// SYSTEM and BERNOULLI sample a share of the rows, so each shard's
+		// sample together is one of the table; a method that takes a
+		// number of rows (tsm_system_rows) would take it from each shard.
+		ts := n.GetRangeTableSample()
+		before := len(sc.rels)
+		a.fromItem(ts.Relation, sc)
+		for _, arg := range ts.Args {
+			a.expr(arg, sc)
+		}
+		a.expr(ts.Repeatable, sc)
+		method := ""
+		if len(ts.Method) > 0 {
+			method = strings.ToLower(ts.Method[len(ts.Method)-1].GetString_().GetSval())
+		}
+		if method != "system" && method != "bernoulli" && len(sc.rels) > before && a.rels[sc.rels[before]].role == roleSharded && a.nested == "" {
+			a.nested = "TABLESAMPLE " + method + " (it would take its rows from each shard)"
+		}
 	}
 }
 

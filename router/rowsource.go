@@ -54,6 +54,8 @@ func (a *analyzer) itemRows(n *pg.Node, seen map[string]bool) bool {
 		return a.itemRows(j.Larg, seen) || a.itemRows(j.Rarg, seen)
 	case n.GetRangeSubselect() != nil:
 		return a.queryRows(n.GetRangeSubselect().Subquery, seen)
+	case n.GetRangeTableSample() != nil:
+		return a.itemRows(n.GetRangeTableSample().Relation, seen)
 	}
 	return false
 }

@@ -253,6 +253,11 @@ func corpus() []query {
 		q(`SELECT c.code FROM countries c WHERE EXISTS (SELECT 1 FROM users u WHERE u.country = c.code AND u.score > 50) AND c.code <> $1`, false, "fr"),
 		q(`SELECT u.user_id, (SELECT count(*) FROM orders o WHERE o.order_id = u.score) AS n FROM users u WHERE u.balance > $1 ORDER BY n DESC, 1 LIMIT 10`, true, "1000"),
 		q(`SELECT u.user_id, o.order_id FROM users u JOIN orders o ON o.order_id = u.score WHERE u.country = $1 ORDER BY 1, 2`, true, "de"),
+		// TABLESAMPLE of a share of the rows samples every shard (100 %:
+		// every row, so the answer is exact).
+		q(`SELECT count(*) FROM users TABLESAMPLE BERNOULLI (100)`, false),
+		q(`SELECT user_id FROM users TABLESAMPLE SYSTEM (100) REPEATABLE (7) WHERE score > 90`, false),
+		q(`SELECT count(*) FROM orders o JOIN users u TABLESAMPLE SYSTEM (100) USING (user_id)`, false),
 		// Subqueries that take the statement's parameters: staged with
 		// those parameters.
 		q(`SELECT count(*) FROM (SELECT DISTINCT country FROM users WHERE score > $1) t`, false, "50"),

@@ -318,3 +318,9 @@ SELECT u.user_id, (SELECT sum(o.amount) AS total FROM orders o WHERE o.status = 
 SELECT u.user_id FROM users u WHERE (SELECT max(o.amount) FROM orders o WHERE o.status = u.country) > 10
 SELECT u.user_id, (SELECT count(*) FROM orders o WHERE o.status = u.country AND o.amount > u.balance) FROM users u
 SELECT c.code, EXISTS (SELECT count(*) FROM users u WHERE u.country = c.code) FROM countries c
+SELECT * FROM users TABLESAMPLE SYSTEM (1)
+SELECT count(*) FROM users u TABLESAMPLE BERNOULLI (10) REPEATABLE (42) WHERE u.country = 'NL'
+SELECT * FROM users TABLESAMPLE BERNOULLI (5) WHERE user_id = 5
+SELECT * FROM users TABLESAMPLE SYSTEM_ROWS (10)
+SELECT * FROM countries TABLESAMPLE SYSTEM_ROWS (10)
+SELECT o.* FROM orders o JOIN users u TABLESAMPLE SYSTEM (50) USING (user_id)
