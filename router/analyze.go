@@ -498,6 +498,9 @@ func (a *analyzer) fromItem(n *pg.Node, sc *scope) {
 		if method != "system" && method != "bernoulli" && len(sc.rels) > before && a.rels[sc.rels[before]].role == roleSharded && a.nested == "" {
 			a.nested = "TABLESAMPLE " + method + " (it would take its rows from each shard)"
 		}
+	default:
+		// XMLTABLE, JSON_TABLE: their expressions may hold subqueries.
+		a.expr(n, sc)
 	}
 }
 

@@ -384,6 +384,8 @@ func (sb *stager) fromItem(n *pg.Node) {
 		if !rs.Lateral && sb.add(rs.Subquery, StageRows) {
 			rs.Subquery = selectFromMarker(len(sb.stages) - 1)
 		}
+	default:
+		sb.sublinks(n) // a function's, XMLTABLE's or JSON_TABLE's arguments
 	}
 }
 

@@ -258,6 +258,9 @@ func corpus() []query {
 		q(`SELECT count(*) FROM users TABLESAMPLE BERNOULLI (100)`, false),
 		q(`SELECT user_id FROM users TABLESAMPLE SYSTEM (100) REPEATABLE (7) WHERE score > 90`, false),
 		q(`SELECT count(*) FROM orders o JOIN users u TABLESAMPLE SYSTEM (100) USING (user_id)`, false),
+		// Subqueries in a table function's arguments.
+		q(`SELECT * FROM XMLTABLE('/r/v' PASSING (SELECT ('<r><v>' || count(*) || '</v></r>')::xml FROM users) COLUMNS v int PATH '.')`, false),
+		q(`SELECT g FROM generate_series(1, (SELECT count(*) FROM countries WHERE code IN (SELECT country FROM users))::int) g`, false),
 		// Subqueries that take the statement's parameters: staged with
 		// those parameters.
 		q(`SELECT count(*) FROM (SELECT DISTINCT country FROM users WHERE score > $1) t`, false, "50"),
