@@ -17,6 +17,9 @@ func (s *Schema) build(stmt *pg.Node, lits []sqltext.Literal, version int32) *Pl
 	if p != nil && p.calls == nil {
 		p.calls = a.calls
 	}
+	if p != nil && p.Kind != KindRefuse && p.Kind != KindAll {
+		p.locals = s.localRelations(stmt)
+	}
 	return p
 }
 

@@ -66,8 +66,9 @@ func (r *Router) KeyProblems() map[*Table]string {
 
 // checkRoute refuses rt when the servers' catalogs say it would be
 // wrong: a key column of another type (checkKeys), a function working on
-// sharded tables called where none is named (checkCalls).
-func (r *Router) checkRoute(rt *Route) *Route { return r.checkCalls(r.checkKeys(rt)) }
+// sharded tables called where none is named (checkCalls), a view of
+// sharded tables (checkViews).
+func (r *Router) checkRoute(rt *Route) *Route { return r.checkViews(r.checkCalls(r.checkKeys(rt))) }
 
 // checkKeys refuses rt when it routes by the key of a table whose key
 // column does not match the configuration.

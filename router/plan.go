@@ -90,7 +90,10 @@ type Plan struct {
 	// transaction from being prepared on the shard it runs on.
 	Notifies bool
 	// calls are the functions the statement calls (analyzer.calls).
-	calls    []string
+	calls []string
+	// locals are the relations it names that pgshard does not shard or
+	// copy: default-shard tables, or views (views.go).
+	locals   []string
 	Tables   []string
 	Class    []Pin // KindShard: the key constraints; all must resolve to shards
 	Insert   *insertSplit

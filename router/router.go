@@ -26,6 +26,8 @@ type Router struct {
 	keyProblems atomic.Pointer[map[*Table]string]
 	// tableFuncs: functions whose bodies name a sharded table (bodies.go).
 	tableFuncs atomic.Pointer[map[string]string]
+	// tableViews: views that read a sharded table (views.go).
+	tableViews atomic.Pointer[map[string]string]
 }
 
 // New returns a router over schema whose shard map is read from maps for

@@ -10,9 +10,9 @@ import (
 	"github.com/pgshard/pgshard/router"
 )
 
-// Reading which functions' bodies name a sharded table, for the router to
-// refuse statements that would run them on the default shard alone
-// (router/bodies.go). Read in refreshTextOrder's rounds, from the default
+// Reading which functions' bodies name a sharded table, and which views
+// read one, for the router to refuse statements that would run them on
+// the default shard alone (router/bodies.go, router/views.go). Read in refreshTextOrder's rounds, from the default
 // shard: functions are created on every shard alike, as DDL.
 
 // tableFunctionsQuery lists "function table" for every function or
@@ -82,4 +82,57 @@ func (srv *Server) shardedCatalog(ctx context.Context, db *database, what string
 		return nil, false
 	}
 	return rows, true
+}
+
+// tableViewsQuery lists "view table" for every view and materialized
+// view of the database's own that reads one of tables, directly or
+// through other views: views depend on what they read through their
+// rewrite rule (pg_depend), followed here until no new view appears.
+func tableViewsQuery(tables []*router.Table) string {
+	names := make([]string, 0, len(tables))
+	for _, t := range tables {
+		if n := quoteLiteral(strings.ToLower(t.Name)); !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	return `WITH RECURSIVE reads(view, source, via) AS (
+  SELECT r.ev_class, lower(c.relname), c.oid
+  FROM pg_catalog.pg_rewrite r
+  JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = r.oid
+    AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+  JOIN pg_catalog.pg_class c ON c.oid = d.refobjid AND c.relkind IN ('r', 'p', 'f')
+  WHERE r.ev_class <> c.oid AND lower(c.relname) IN (` + strings.Join(names, ", ") + `)
+UNION
+  SELECT r.ev_class, reads.source, reads.view
+  FROM reads
+  JOIN pg_catalog.pg_depend d ON d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid = reads.view
+    AND d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+  JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid AND r.ev_class <> reads.view
+)
+SELECT DISTINCT ON (v.relname) lower(v.relname) || ' ' || reads.source
+FROM reads JOIN pg_catalog.pg_class v ON v.oid = reads.view
+JOIN pg_catalog.pg_namespace n ON n.oid = v.relnamespace
+WHERE v.relkind IN ('v', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+ORDER BY v.relname, reads.source`
+}
+
+// checkTableViews reads, on db's default shard, which views read sharded
+// tables, and tells the router. When the shard cannot be read, what was
+// found before stays.
+func (srv *Server) checkTableViews(ctx context.Context, db *database) {
+	rows, ok := srv.shardedCatalog(ctx, db, "which views read sharded tables", tableViewsQuery)
+	if !ok {
+		return
+	}
+	views := map[string]string{}
+	for _, row := range rows {
+		if name, table, ok := strings.Cut(row, " "); ok {
+			views[name] = table
+		}
+	}
+	if prev := db.router.TableViews(); !maps.Equal(views, prev) && len(views) > 0 {
+		srv.log.Info("views read sharded tables: a statement naming one is refused",
+			"database", db.cfg.Name, "views", strings.Join(slices.Sorted(maps.Keys(views)), ", "))
+	}
+	db.router.SetTableViews(views)
 }
