@@ -516,10 +516,17 @@ func (a *analyzer) derivedKey(rs *pg.RangeSubselect, inner, sc *scope) {
 	for pos, t := range sel.TargetList {
 		rt := t.GetResTarget()
 		i, ok := a.keyColumn(rt.GetVal(), inner)
+		name, star := outputName(rt)
+		if star && len(rs.Alias.Colnames) == 0 {
+			// SELECT * (or t.*) of a sharded table carries its key
+			// column under the key's own name.
+			if i = a.starKey(rt.GetVal().GetColumnRef(), inner); i >= 0 {
+				ok, name = true, a.rels[i].key
+			}
+		}
 		if !ok || !slices.Contains(inner.rels, i) {
 			continue
 		}
-		name, _ := outputName(rt)
 		if pos < len(rs.Alias.Colnames) {
 			name = strings.ToLower(rs.Alias.Colnames[pos].GetString_().GetSval())
 		}
@@ -530,6 +537,28 @@ func (a *analyzer) derivedKey(rs *pg.RangeSubselect, inner, sc *scope) {
 		sc.rels = append(sc.rels, len(a.rels)-1)
 		return
 	}
+}
+
+// starKey is the sharded relation of sc whose columns * (or rel.*) lists,
+// when it is the only one it can list (-1 otherwise).
+func (a *analyzer) starKey(cr *pg.ColumnRef, sc *scope) int {
+	if cr == nil {
+		return -1
+	}
+	if len(cr.Fields) == 1 {
+		if len(sc.rels) == 1 && a.rels[sc.rels[0]].role == roleSharded {
+			return sc.rels[0]
+		}
+		return -1
+	}
+	q := strings.ToLower(cr.Fields[len(cr.Fields)-2].GetString_().GetSval())
+	for _, i := range sc.rels {
+		r := a.rels[i]
+		if r.role == roleSharded && (r.alias == q || r.alias == "" && r.name == q) {
+			return i
+		}
+	}
+	return -1
 }
 
 // keyEqualities applies only key = key equalities: in an outer join's ON

@@ -258,6 +258,10 @@ func corpus() []query {
 		q(`SELECT count(*) FROM users TABLESAMPLE BERNOULLI (100)`, false),
 		q(`SELECT user_id FROM users TABLESAMPLE SYSTEM (100) REPEATABLE (7) WHERE score > 90`, false),
 		q(`SELECT count(*) FROM orders o JOIN users u TABLESAMPLE SYSTEM (100) USING (user_id)`, false),
+		// SELECT * of a sharded table in a derived table keeps its key:
+		// co-located joins and pins through it.
+		q(`SELECT t.user_id, o.order_id FROM (SELECT * FROM users WHERE country = 'fr') t JOIN orders o ON o.user_id = t.user_id`, false),
+		q(`SELECT * FROM (SELECT u.*, c.name AS cname FROM users u JOIN countries c ON c.code = u.country) t WHERE t.user_id = 42`, false),
 		// Subqueries in a table function's arguments.
 		q(`SELECT * FROM XMLTABLE('/r/v' PASSING (SELECT ('<r><v>' || count(*) || '</v></r>')::xml FROM users) COLUMNS v int PATH '.')`, false),
 		q(`SELECT g FROM generate_series(1, (SELECT count(*) FROM countries WHERE code IN (SELECT country FROM users))::int) g`, false),

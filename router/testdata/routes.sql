@@ -326,3 +326,7 @@ SELECT * FROM countries TABLESAMPLE SYSTEM_ROWS (10)
 SELECT o.* FROM orders o JOIN users u TABLESAMPLE SYSTEM (50) USING (user_id)
 SELECT * FROM XMLTABLE('/a' PASSING (SELECT name::xml FROM users ORDER BY user_id LIMIT 1) COLUMNS b text)
 SELECT * FROM JSON_TABLE((SELECT count(*)::text::jsonb FROM users), '$' COLUMNS (a int PATH '$'))
+SELECT * FROM (SELECT * FROM users WHERE country = 'NL') t JOIN orders o ON o.user_id = t.user_id
+SELECT * FROM (SELECT u.*, c.name AS cname FROM users u JOIN countries c ON c.code = u.country) t WHERE t.user_id = 42
+SELECT * FROM (SELECT * FROM users) t(a, b) JOIN orders o ON o.user_id = t.a
+SELECT * FROM (SELECT * FROM users u JOIN orders o USING (user_id)) t WHERE t.user_id = 7
