@@ -69,6 +69,11 @@ type analyzer struct {
 	// calls are the functions called, by lower-case name, aggregates and
 	// built-in read-only ones aside (bodies.go).
 	calls []string
+	// views are the views to plan through (views.go), expanded those it
+	// did, viewDepth how deep in views it is.
+	views     map[string]*pg.Node
+	expanded  []string
+	viewDepth int
 }
 
 func (a *analyzer) addRel(rv *pg.RangeVar) int {
@@ -455,7 +460,9 @@ func (a *analyzer) fromList(items []*pg.Node, sc *scope) {
 func (a *analyzer) fromItem(n *pg.Node, sc *scope) {
 	switch {
 	case n.GetRangeVar() != nil:
-		if i := a.addRel(n.GetRangeVar()); i >= 0 {
+		if def := a.view(n.GetRangeVar()); def != nil {
+			a.viewItem(n.GetRangeVar(), def, sc)
+		} else if i := a.addRel(n.GetRangeVar()); i >= 0 {
 			sc.rels = append(sc.rels, i)
 		}
 	case n.GetJoinExpr() != nil:

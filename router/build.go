@@ -12,13 +12,19 @@ import (
 
 // build plans one parsed statement.
 func (s *Schema) build(stmt *pg.Node, lits []sqltext.Literal, version int32) *Plan {
-	a := &analyzer{schema: s, lits: lits, ctes: map[string]bool{}, walked: map[*pg.SubLink]bool{}, version: version}
+	return s.buildThrough(stmt, lits, version, nil)
+}
+
+// buildThrough is build, planning reads of the views (by name) through
+// their queries (views.go).
+func (s *Schema) buildThrough(stmt *pg.Node, lits []sqltext.Literal, version int32, views map[string]*pg.Node) *Plan {
+	a := &analyzer{schema: s, lits: lits, ctes: map[string]bool{}, walked: map[*pg.SubLink]bool{}, version: version, views: views}
 	p := s.buildWith(a, stmt, lits, version)
 	if p != nil && p.calls == nil {
 		p.calls = a.calls
 	}
 	if p != nil && p.Kind != KindRefuse && p.Kind != KindAll {
-		p.locals = s.localRelations(stmt)
+		p.locals = s.localRelations(stmt, a.expanded)
 	}
 	return p
 }

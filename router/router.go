@@ -27,7 +27,7 @@ type Router struct {
 	// tableFuncs: functions whose bodies name a sharded table (bodies.go).
 	tableFuncs atomic.Pointer[map[string]string]
 	// tableViews: views that read a sharded table (views.go).
-	tableViews atomic.Pointer[map[string]string]
+	tableViews atomic.Pointer[viewSet]
 }
 
 // New returns a router over schema whose shard map is read from maps for
@@ -238,7 +238,7 @@ func (r *Router) planStaged(text string, lits []sqltext.Literal, simple, stage b
 		}
 		return refuse(codeSyntax, "pgshard: one statement expected", "")
 	}
-	p := r.schema.build(tree.Stmts[0].Stmt, lits, tree.Version)
+	p := r.schema.buildThrough(tree.Stmts[0].Stmt, lits, tree.Version, r.viewTrees())
 	if stage && p.Kind == KindRefuse && p.Err.Code == codeFeatureNotSupported && !p.keyless {
 		if sp := r.stage(text, tree.Stmts[0].Stmt, tree.Version, p); sp != nil {
 			return sp

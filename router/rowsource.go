@@ -47,6 +47,11 @@ func (a *analyzer) itemRows(n *pg.Node, seen map[string]bool) bool {
 			defer delete(seen, name)
 			return a.queryRows(q, seen)
 		}
+		if q := a.viewQuery(schema, name); q != nil && !seen["view "+name] {
+			seen["view "+name] = true
+			defer delete(seen, "view "+name)
+			return a.queryRows(q, seen)
+		}
 		role, _ := a.schema.lookup(schema, name)
 		return role == roleSharded
 	case n.GetJoinExpr() != nil:
@@ -95,6 +100,11 @@ func (a *analyzer) itemRepeats(n *pg.Node, seen map[string]bool) bool {
 			defer delete(seen, name)
 			return a.queryRepeats(q, seen)
 		}
+		if q := a.viewQuery(strings.ToLower(n.GetRangeVar().Schemaname), name); q != nil && !seen["view "+name] {
+			seen["view "+name] = true
+			defer delete(seen, "view "+name)
+			return a.queryRepeats(q, seen)
+		}
 	case n.GetJoinExpr() != nil:
 		j := n.GetJoinExpr()
 		if a.itemRepeats(j.Larg, seen) || a.itemRepeats(j.Rarg, seen) {
@@ -134,6 +144,13 @@ func (a *analyzer) nodeReadsSharded(n *pg.Node, seen map[string]bool) bool {
 		if q, ok := a.cteQueries[name]; ok && schema == "" {
 			if !seen[name] {
 				seen[name] = true
+				found = a.nodeReadsSharded(q, seen)
+			}
+			return false
+		}
+		if q := a.viewQuery(schema, name); q != nil {
+			if !seen["view "+name] {
+				seen["view "+name] = true
 				found = a.nodeReadsSharded(q, seen)
 			}
 			return false

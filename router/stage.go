@@ -511,10 +511,12 @@ func renumberParams(q *pg.Node) (*pg.Node, []int) {
 }
 
 func (sb *stager) readsSharded(q *pg.Node) bool {
+	views := sb.r.viewTrees()
 	found := false
 	visit(q, func(c *pg.Node) bool {
 		if rv := c.GetRangeVar(); rv != nil {
-			if role, _ := sb.r.schema.lookup(rv.Schemaname, rv.Relname); role == roleSharded {
+			_, view := views[strings.ToLower(rv.Relname)]
+			if role, _ := sb.r.schema.lookup(rv.Schemaname, rv.Relname); role == roleSharded || view {
 				found = true
 			}
 		}

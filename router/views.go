@@ -1,90 +1,172 @@
 package router
 
 import (
+	"maps"
 	"slices"
 	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/proto"
 )
 
 // Views (and materialized views) over sharded tables. pgshard routes a
-// statement by the tables it names and does not see inside a view: SELECT
-// * FROM active_users, a view of users, names no sharded table and would
-// run on the default shard alone, reading one shard's rows, and a write
-// through an updatable view would land there. The wire layer reads, from
-// the default shard's catalog, which views read a sharded table (directly
-// or through other views), and tells the router (SetTableViews); a
-// statement naming one is then refused, unless a hint routes it. DDL
-// naming them (CREATE OR REPLACE VIEW, DROP VIEW, GRANT, REFRESH
-// MATERIALIZED VIEW) runs on every shard as before.
+// statement by the tables it names, and a view names none: the wire layer
+// reads, from the default shard's catalog, which views read a sharded
+// table (directly or through other views) and their definitions, and
+// tells the router (SetTableViews).
+//
+// A read of a view is planned as if the view's query were written in as a
+// subquery (the statement sent to the shards still names the view, so
+// its permissions and options hold): SELECT * FROM active_users WHERE
+// user_id = 42 runs on user 42's shard, SELECT count(*) FROM active_users
+// on every shard, merged. A view whose query cannot be merged that way (an
+// aggregate, DISTINCT, LIMIT inside), a materialized view (its rows are
+// each shard's own snapshot), and a write through a view are refused,
+// rather than run on the default shard alone. DDL naming them runs on
+// every shard as before; a hint routes any of them.
+
+// View is what the catalog says of a view that reads a sharded table.
+type View struct {
+	Table string // a sharded table it reads, for messages
+	// Definition is its query (pg_get_viewdef); empty for a materialized
+	// view, which is not planned through.
+	Definition string
+}
+
+// viewSet is SetTableViews's views, with their queries parsed.
+type viewSet struct {
+	views map[string]View
+	trees map[string]*pg.Node
+}
 
 // SetTableViews replaces the views, by lower-case name, that read a
-// sharded table, each with that table; nil or empty clears them.
-func (r *Router) SetTableViews(views map[string]string) {
-	if len(views) == 0 {
-		r.tableViews.Store(nil)
+// sharded table; nil or empty clears them. Cached plans are dropped when
+// they change.
+func (r *Router) SetTableViews(views map[string]View) {
+	old := r.tableViews.Load()
+	if old == nil && len(views) == 0 || old != nil && maps.Equal(old.views, views) {
 		return
 	}
-	r.tableViews.Store(&views)
+	if len(views) == 0 {
+		r.tableViews.Store(nil)
+	} else {
+		vs := &viewSet{views: views, trees: map[string]*pg.Node{}}
+		for name, v := range views {
+			tree, err := pg.Parse(v.Definition)
+			if err == nil && len(tree.Stmts) == 1 && tree.Stmts[0].Stmt.GetSelectStmt() != nil {
+				vs.trees[name] = tree.Stmts[0].Stmt
+			}
+		}
+		r.tableViews.Store(vs)
+	}
+	r.cache.Purge()
 }
 
 // TableViews returns what SetTableViews last set.
-func (r *Router) TableViews() map[string]string {
+func (r *Router) TableViews() map[string]View {
 	if v := r.tableViews.Load(); v != nil {
-		return *v
+		return v.views
+	}
+	return nil
+}
+
+// viewTrees are the parsed queries of the views to plan through, by name.
+func (r *Router) viewTrees() map[string]*pg.Node {
+	if v := r.tableViews.Load(); v != nil {
+		return v.trees
 	}
 	return nil
 }
 
 // checkViews refuses rt when its statement names a view that reads a
-// sharded table.
+// sharded table and was not planned through (plan.locals).
 func (r *Router) checkViews(rt *Route) *Route {
-	views := r.tableViews.Load()
-	if views == nil || rt.Err != nil || rt.Plan == nil || len(rt.Plan.locals) == 0 || rt.Kind == KindAll || rt.hinted {
+	vs := r.tableViews.Load()
+	if vs == nil || rt.Err != nil || rt.Plan == nil || len(rt.Plan.locals) == 0 || rt.Kind == KindAll || rt.hinted {
 		return rt
 	}
 	for _, name := range rt.Plan.locals {
-		if table, ok := (*views)[name]; ok {
+		if v, ok := vs.views[name]; ok {
 			return refuseRoute(rt, &Error{Code: codeFeatureNotSupported,
-				Message: "pgshard: view " + name + " reads sharded table " + table + ", and pgshard routes by the tables a statement names: through the view it would read or write one shard's rows only",
-				Hint:    "Name the tables in the statement (write the view's query in, as a subquery), or name the shard with /* pgshard: shard=N */ (once per shard)."})
+				Message: "pgshard: view " + name + " reads sharded table " + v.Table + ", and pgshard cannot plan this statement through it (a write through a view, or a materialized view): it would read or write one shard's rows only",
+				Hint:    "Name the tables in the statement, or name the shard with /* pgshard: shard=N */ (once per shard)."})
 		}
 	}
 	return rt
 }
 
+// maxViewDepth bounds views planned through views.
+const maxViewDepth = 16
+
+// view returns a copy of the query of the view rv names, to plan it as a
+// subquery, or nil when rv is not such a view (or a CTE shadows it).
+func (a *analyzer) view(rv *pg.RangeVar) *pg.Node {
+	name := strings.ToLower(rv.Relname)
+	if a.views == nil || rv.Schemaname == "" && a.ctes[name] || a.viewDepth >= maxViewDepth {
+		return nil
+	}
+	tree, ok := a.views[name]
+	if !ok {
+		return nil
+	}
+	if !slices.Contains(a.expanded, name) {
+		a.expanded = append(a.expanded, name)
+	}
+	return proto.Clone(tree).(*pg.Node)
+}
+
+// viewQuery is the query of the view schema.name to plan through, to read
+// (not to change), or nil.
+func (a *analyzer) viewQuery(schema, name string) *pg.Node {
+	if a.views == nil || schema == "" && a.ctes[name] {
+		return nil
+	}
+	return a.views[name]
+}
+
+// viewItem plans a FROM item naming a view as the subquery it stands for,
+// under the view's name or the item's alias.
+func (a *analyzer) viewItem(rv *pg.RangeVar, def *pg.Node, sc *scope) {
+	alias := &pg.Alias{Aliasname: rv.Relname}
+	if rv.Alias != nil {
+		alias = rv.Alias
+	}
+	rs := &pg.RangeSubselect{Subquery: def, Alias: alias}
+	inner := &scope{parent: sc}
+	a.viewDepth++
+	a.query(def, inner)
+	a.viewDepth--
+	a.derivedKey(rs, inner, sc)
+}
+
 // localRelations are the names of the relations stmt names that are
-// neither sharded nor reference tables (nor its CTEs): tables of the
-// default shard, or views.
-func (s *Schema) localRelations(stmt *pg.Node) []string {
+// neither sharded nor reference tables (nor its CTEs, nor the views
+// planned through, expanded): tables of the default shard, or views. In a
+// statement that writes, no view counts as planned through: the write
+// paths do not plan through them.
+func (s *Schema) localRelations(stmt *pg.Node, expanded []string) []string {
 	ctes := map[string]bool{}
 	visit(stmt, func(c *pg.Node) bool {
 		if cte := c.GetCommonTableExpr(); cte != nil {
 			ctes[strings.ToLower(cte.Ctename)] = true
 		}
+		if writeTarget(c) != nil {
+			expanded = nil
+		}
 		return true
 	})
 	var out []string
 	visit(stmt, func(c *pg.Node) bool {
-		// A write's target is a RangeVar of its own, not a node.
-		var rv *pg.RangeVar
-		switch {
-		case c.GetRangeVar() != nil:
-			rv = c.GetRangeVar()
-		case c.GetInsertStmt() != nil:
-			rv = c.GetInsertStmt().Relation
-		case c.GetUpdateStmt() != nil:
-			rv = c.GetUpdateStmt().Relation
-		case c.GetDeleteStmt() != nil:
-			rv = c.GetDeleteStmt().Relation
-		case c.GetMergeStmt() != nil:
-			rv = c.GetMergeStmt().Relation
+		rv := c.GetRangeVar()
+		if rv == nil {
+			// A write's target is a RangeVar of its own, not a node.
+			rv = writeTarget(c)
 		}
 		if rv == nil {
 			return true
 		}
 		name, schema := strings.ToLower(rv.Relname), strings.ToLower(rv.Schemaname)
-		if schema == "" && ctes[name] || slices.Contains(out, name) {
+		if schema == "" && ctes[name] || slices.Contains(out, name) || slices.Contains(expanded, name) {
 			return true
 		}
 		if role, _ := s.lookup(schema, name); role == roleLocal {
@@ -93,4 +175,19 @@ func (s *Schema) localRelations(stmt *pg.Node) []string {
 		return true
 	})
 	return out
+}
+
+// writeTarget is the table an INSERT, UPDATE, DELETE or MERGE node writes.
+func writeTarget(c *pg.Node) *pg.RangeVar {
+	switch {
+	case c.GetInsertStmt() != nil:
+		return c.GetInsertStmt().Relation
+	case c.GetUpdateStmt() != nil:
+		return c.GetUpdateStmt().Relation
+	case c.GetDeleteStmt() != nil:
+		return c.GetDeleteStmt().Relation
+	case c.GetMergeStmt() != nil:
+		return c.GetMergeStmt().Relation
+	}
+	return nil
 }

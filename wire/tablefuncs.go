@@ -84,9 +84,9 @@ func (srv *Server) shardedCatalog(ctx context.Context, db *database, what string
 	return rows, true
 }
 
-// tableViewsQuery lists "view table" for every view and materialized
-// view of the database's own that reads one of tables, directly or
-// through other views: views depend on what they read through their
+// tableViewsQuery lists "view table definition" for every view and
+// materialized view (with no definition) of the database's own that reads
+// one of tables, directly or through other views: views depend on what they read through their
 // rewrite rule (pg_depend), followed here until no new view appears.
 func tableViewsQuery(tables []*router.Table) string {
 	names := make([]string, 0, len(tables))
@@ -109,7 +109,8 @@ UNION
     AND d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass
   JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid AND r.ev_class <> reads.view
 )
-SELECT DISTINCT ON (v.relname) lower(v.relname) || ' ' || reads.source
+SELECT DISTINCT ON (v.relname) lower(v.relname) || ' ' || reads.source || ' ' ||
+  CASE v.relkind WHEN 'v' THEN pg_catalog.pg_get_viewdef(v.oid) ELSE '' END
 FROM reads JOIN pg_catalog.pg_class v ON v.oid = reads.view
 JOIN pg_catalog.pg_namespace n ON n.oid = v.relnamespace
 WHERE v.relkind IN ('v', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
@@ -124,14 +125,14 @@ func (srv *Server) checkTableViews(ctx context.Context, db *database) {
 	if !ok {
 		return
 	}
-	views := map[string]string{}
+	views := map[string]router.View{}
 	for _, row := range rows {
-		if name, table, ok := strings.Cut(row, " "); ok {
-			views[name] = table
+		if f := strings.SplitN(row, " ", 3); len(f) == 3 {
+			views[f[0]] = router.View{Table: f[1], Definition: f[2]}
 		}
 	}
 	if prev := db.router.TableViews(); !maps.Equal(views, prev) && len(views) > 0 {
-		srv.log.Info("views read sharded tables: a statement naming one is refused",
+		srv.log.Info("views read sharded tables: reads are planned through them, writes through them refused",
 			"database", db.cfg.Name, "views", strings.Join(slices.Sorted(maps.Keys(views)), ", "))
 	}
 	db.router.SetTableViews(views)
