@@ -179,15 +179,8 @@ func (s *Schema) localRelations(stmt *pg.Node, expanded []string) []string {
 
 // writeTarget is the table an INSERT, UPDATE, DELETE or MERGE node writes.
 func writeTarget(c *pg.Node) *pg.RangeVar {
-	switch {
-	case c.GetInsertStmt() != nil:
-		return c.GetInsertStmt().Relation
-	case c.GetUpdateStmt() != nil:
-		return c.GetUpdateStmt().Relation
-	case c.GetDeleteStmt() != nil:
-		return c.GetDeleteStmt().Relation
-	case c.GetMergeStmt() != nil:
-		return c.GetMergeStmt().Relation
+	if m := c.GetMergeStmt(); m != nil {
+		return m.Relation
 	}
-	return nil
+	return dmlTarget(c)
 }
