@@ -9,7 +9,8 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// Views (and materialized views) over sharded tables. pgshard routes a
+// Views (and materialized views) over sharded tables, and partitions of
+// them. pgshard routes a
 // statement by the tables it names, and a view names none: the wire layer
 // reads, from the default shard's catalog, which views read a sharded
 // table (directly or through other views) and their definitions, and
@@ -23,7 +24,9 @@ import (
 // aggregate, DISTINCT, LIMIT inside), a materialized view (its rows are
 // each shard's own snapshot), and a write through a view are refused,
 // rather than run on the default shard alone. DDL naming them runs on
-// every shard as before; a hint routes any of them.
+// every shard as before; a hint routes any of them. A partition (or an
+// inheritance child) of a sharded table holds each shard's rows of it: it
+// is refused by name too.
 
 // View is what the catalog says of a view that reads a sharded table.
 type View struct {
@@ -31,6 +34,10 @@ type View struct {
 	// Definition is its query (pg_get_viewdef); empty for a materialized
 	// view, which is not planned through.
 	Definition string
+	// Child: not a view but a partition (or inheritance child) of Table,
+	// which holds each shard's rows of it; statements naming it are
+	// refused.
+	Child bool
 }
 
 // viewSet is SetTableViews's views, with their queries parsed.
@@ -86,7 +93,13 @@ func (r *Router) checkViews(rt *Route) *Route {
 		return rt
 	}
 	for _, name := range rt.Plan.locals {
-		if v, ok := vs.views[name]; ok {
+		v, ok := vs.views[name]
+		if ok && v.Child {
+			return refuseRoute(rt, &Error{Code: codeFeatureNotSupported,
+				Message: "pgshard: table " + name + " is a partition of sharded table " + v.Table + ", and pgshard routes by the sharded table's name: through the partition it would read or write one shard's rows only",
+				Hint:    "Name " + v.Table + " instead (a condition on its partition key keeps the query to the partition), or name the shard with /* pgshard: shard=N */."})
+		}
+		if ok {
 			return refuseRoute(rt, &Error{Code: codeFeatureNotSupported,
 				Message: "pgshard: view " + name + " reads sharded table " + v.Table + ", and pgshard cannot plan this statement through it (a write through a view, or a materialized view): it would read or write one shard's rows only",
 				Hint:    "Name the tables in the statement, or name the shard with /* pgshard: shard=N */ (once per shard)."})

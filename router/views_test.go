@@ -13,10 +13,11 @@ import (
 func TestViewsOfShardedTables(t *testing.T) {
 	r := testRouter(t)
 	r.SetTableViews(map[string]View{
-		"v_users":  {Table: "users", Definition: "SELECT users.user_id, users.name, users.country FROM users WHERE users.user_id > 0;"},
-		"v_again":  {Table: "users", Definition: "SELECT v_users.user_id, v_users.name FROM v_users"},
-		"v_stats":  {Table: "users", Definition: "SELECT users.country, count(*) AS n FROM users GROUP BY users.country"},
-		"mv_users": {Table: "users"},
+		"v_users":    {Table: "users", Definition: "SELECT users.user_id, users.name, users.country FROM users WHERE users.user_id > 0;"},
+		"v_again":    {Table: "users", Definition: "SELECT v_users.user_id, v_users.name FROM v_users"},
+		"v_stats":    {Table: "users", Definition: "SELECT users.country, count(*) AS n FROM users GROUP BY users.country"},
+		"mv_users":   {Table: "users"},
+		"users_2024": {Table: "users", Child: true},
 	})
 	const viewRefusal = "view v_users reads sharded table users"
 	for _, c := range []struct {
@@ -35,6 +36,8 @@ func TestViewsOfShardedTables(t *testing.T) {
 		{"INSERT INTO v_users (user_id) VALUES (1)", KindRefuse, viewRefusal},
 		{"WITH x AS (DELETE FROM v_users WHERE user_id = 5 RETURNING *) SELECT 1", KindRefuse, viewRefusal},
 		{"INSERT INTO orders SELECT user_id, 1, 1, 'new', now() FROM v_users", KindRefuse, viewRefusal},
+		{"SELECT * FROM users_2024 WHERE user_id = 5", KindRefuse, "table users_2024 is a partition of sharded table users"},
+		{"INSERT INTO users_2024 (user_id) VALUES (5)", KindRefuse, "table users_2024 is a partition of sharded table users"},
 		{"/* pgshard: shard=1 */ SELECT * FROM mv_users", KindShard, ""},
 		{"DROP VIEW v_users", KindAll, ""},
 		{"WITH v_users AS (SELECT 1 AS one) SELECT * FROM v_users", KindAny, ""},

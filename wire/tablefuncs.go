@@ -117,11 +117,37 @@ WHERE v.relkind IN ('v', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_s
 ORDER BY v.relname, reads.source`
 }
 
+// tableChildrenQuery lists "child table" for every partition or
+// inheritance child of one of tables, at any depth.
+func tableChildrenQuery(tables []*router.Table) string {
+	names := make([]string, 0, len(tables))
+	for _, t := range tables {
+		if n := quoteLiteral(strings.ToLower(t.Name)); !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	return `WITH RECURSIVE kids(child, source) AS (
+  SELECT i.inhrelid, lower(p.relname)
+  FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class p ON p.oid = i.inhparent
+  WHERE lower(p.relname) IN (` + strings.Join(names, ", ") + `)
+UNION
+  SELECT i.inhrelid, kids.source FROM pg_catalog.pg_inherits i JOIN kids ON i.inhparent = kids.child
+)
+SELECT DISTINCT ON (c.relname) lower(c.relname) || ' ' || kids.source
+FROM kids JOIN pg_catalog.pg_class c ON c.oid = kids.child
+WHERE c.relkind IN ('r', 'p', 'f')
+ORDER BY c.relname, kids.source`
+}
+
 // checkTableViews reads, on db's default shard, which views read sharded
-// tables, and tells the router. When the shard cannot be read, what was
-// found before stays.
+// tables and which tables are their partitions or children, and tells
+// the router. When the shard cannot be read, what was found before stays.
 func (srv *Server) checkTableViews(ctx context.Context, db *database) {
 	rows, ok := srv.shardedCatalog(ctx, db, "which views read sharded tables", tableViewsQuery)
+	if !ok {
+		return
+	}
+	kids, ok := srv.shardedCatalog(ctx, db, "which tables are partitions of sharded tables", tableChildrenQuery)
 	if !ok {
 		return
 	}
@@ -129,6 +155,11 @@ func (srv *Server) checkTableViews(ctx context.Context, db *database) {
 	for _, row := range rows {
 		if f := strings.SplitN(row, " ", 3); len(f) == 3 {
 			views[f[0]] = router.View{Table: f[1], Definition: f[2]}
+		}
+	}
+	for _, row := range kids {
+		if child, table, ok := strings.Cut(row, " "); ok {
+			views[child] = router.View{Table: table, Child: true}
 		}
 	}
 	if prev := db.router.TableViews(); !maps.Equal(views, prev) && len(views) > 0 {

@@ -28,10 +28,11 @@ func TestViewsOfShardedTables(t *testing.T) {
 		"CREATE VIEW v_users_again AS SELECT * FROM v_users WHERE country IS NOT NULL",
 		"CREATE MATERIALIZED VIEW mv_users AS SELECT count(*) AS n FROM users",
 		"CREATE VIEW v_settings AS SELECT * FROM settings",
+		"DROP TABLE IF EXISTS users_child", "CREATE TABLE users_child () INHERITS (users)",
 	}
 	execOnEach(ctx, t, []*pgx.Conn{conn, ref}, ddl...)
 	t.Cleanup(func() {
-		execOnEach(ctxFor(t, 30*time.Second), t, []*pgx.Conn{conn, ref}, ddl[:4]...)
+		execOnEach(ctxFor(t, 30*time.Second), t, []*pgx.Conn{conn, ref}, append(ddl[:4:4], "DROP TABLE IF EXISTS users_child")...)
 	})
 	for _, sql := range []string{
 		"SELECT count(*) FROM v_users",
@@ -45,6 +46,11 @@ func TestViewsOfShardedTables(t *testing.T) {
 		if want != got {
 			t.Errorf("%s:\n got %s\nwant %s", sql, got, want)
 		}
+	}
+	// A child (or partition) of a sharded table holds each shard's rows
+	// of it: refused by name.
+	if _, err := conn.Exec(ctx, "SELECT count(*) FROM users_child"); err == nil || !strings.Contains(err.Error(), "table users_child is a partition of sharded table users") {
+		t.Errorf("a child of a sharded table: %v, want a refusal naming it and users", err)
 	}
 	for _, c := range []struct{ sql, view string }{
 		{"SELECT n FROM mv_users", "mv_users"},
