@@ -34,7 +34,24 @@ func (s *Schema) buildWith(a *analyzer, stmt *pg.Node, lits []sqltext.Literal, v
 	case stmt.GetSelectStmt() != nil && stmt.GetSelectStmt().IntoClause != nil:
 		// SELECT ... INTO creates a table: DDL, run on every shard like
 		// CREATE TABLE ... AS, and never a read a replica could serve.
+		if p := a.createFromShards(stmt, "SELECT ... INTO"); p != nil {
+			return p
+		}
 		return &Plan{Kind: KindAll, Command: "SELECT", DDL: true}
+	case stmt.GetCreateTableAsStmt() != nil && stmt.GetCreateTableAsStmt().Query.GetSelectStmt() != nil:
+		ctas := stmt.GetCreateTableAsStmt()
+		what := "CREATE TABLE ... AS"
+		if ctas.Objtype == pg.ObjectType_OBJECT_MATVIEW {
+			// Its REFRESH would fill it on each shard from that shard's
+			// rows, WITH NO DATA or not.
+			what = "CREATE MATERIALIZED VIEW"
+		} else if ctas.Into.GetSkipData() {
+			return &Plan{Kind: KindAll, DDL: true} // the columns only
+		}
+		if p := a.createFromShards(ctas.Query, what); p != nil {
+			return p
+		}
+		return &Plan{Kind: KindAll, DDL: true}
 	case stmt.GetSelectStmt() != nil:
 		sel := stmt.GetSelectStmt()
 		a.top = &scope{}
@@ -530,4 +547,17 @@ func IsUTF8Encoding(name string) bool {
 	}
 	n := b.String()
 	return n == "utf8" || n == "unicode" || n == "sqlascii"
+}
+
+// createFromShards refuses a statement that creates a table (or a
+// materialized view) from a query reading sharded tables: run on every
+// shard, it would give each shard a table of that shard's rows, which
+// pgshard would then read as a default-shard table, one shard's part.
+func (a *analyzer) createFromShards(query *pg.Node, what string) *Plan {
+	if !a.nodeReadsSharded(query, map[string]bool{}) {
+		return nil
+	}
+	return refuse(codeFeatureNotSupported,
+		"pgshard: "+what+" over sharded tables would create, on each shard, a table of that shard's rows only",
+		"Create the table with CREATE TABLE (list it in sharding.tables or reference_tables first if its rows should be spread or copied), then fill it with INSERT ... SELECT through pgshard; for a view of sharded tables, use CREATE VIEW.")
 }

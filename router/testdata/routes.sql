@@ -330,3 +330,9 @@ SELECT * FROM (SELECT * FROM users WHERE country = 'NL') t JOIN orders o ON o.us
 SELECT * FROM (SELECT u.*, c.name AS cname FROM users u JOIN countries c ON c.code = u.country) t WHERE t.user_id = 42
 SELECT * FROM (SELECT * FROM users) t(a, b) JOIN orders o ON o.user_id = t.a
 SELECT * FROM (SELECT * FROM users u JOIN orders o USING (user_id)) t WHERE t.user_id = 7
+CREATE TABLE users_copy AS SELECT * FROM users
+SELECT * INTO users_copy2 FROM users WHERE country = 'NL'
+CREATE MATERIALIZED VIEW mv AS SELECT * FROM users
+CREATE TABLE c2 AS SELECT * FROM countries
+CREATE TEMP TABLE t AS SELECT 1
+CREATE TABLE x AS SELECT * FROM users WITH NO DATA
