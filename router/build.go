@@ -24,7 +24,8 @@ func (s *Schema) buildThrough(stmt *pg.Node, lits []sqltext.Literal, version int
 		p.calls = a.calls
 	}
 	if p != nil && p.Kind != KindRefuse && p.Kind != KindAll {
-		p.locals = s.localRelations(stmt, a.expanded)
+		p.through = append(a.expanded, p.through...)
+		p.locals = s.localRelations(stmt, p.through)
 	}
 	return p
 }
@@ -134,9 +135,9 @@ func (s *Schema) buildWith(a *analyzer, stmt *pg.Node, lits []sqltext.Literal, v
 		stmt.GetClosePortalStmt() != nil, stmt.GetLoadStmt() != nil, stmt.GetConstraintsSetStmt() != nil:
 		return &Plan{Kind: KindSession}
 	case stmt.GetExplainStmt() != nil:
-		return s.explainPlan(stmt, lits, version)
+		return s.explainPlan(stmt, lits, version, a.views)
 	case stmt.GetDeclareCursorStmt() != nil:
-		return s.declarePlan(stmt.GetDeclareCursorStmt(), lits, version)
+		return s.declarePlan(stmt.GetDeclareCursorStmt(), lits, version, a.views)
 	case stmt.GetCopyStmt() != nil:
 		return a.copyPlan(stmt.GetCopyStmt())
 	case stmt.GetTruncateStmt() != nil:

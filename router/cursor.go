@@ -30,17 +30,17 @@ const (
 
 // declarePlan plans DECLARE CURSOR: on the shard its query needs, or, when
 // that query may need several, as a cursor pgshard holds.
-func (s *Schema) declarePlan(d *pg.DeclareCursorStmt, lits []sqltext.Literal, version int32) *Plan {
-	inner := s.build(d.Query, lits, version)
+func (s *Schema) declarePlan(d *pg.DeclareCursorStmt, lits []sqltext.Literal, version int32, views map[string]*pg.Node) *Plan {
+	inner := s.buildThrough(d.Query, lits, version, views)
 	switch {
 	case inner.Kind == KindRefuse:
 		return inner
 	case inner.Kind == KindScatter || inner.Kind == KindShard && len(inner.Class) == 1 && manyKeys(inner.Class[0]):
 		c := &Cursor{Name: d.Portalname, Scroll: d.Options&cursorOptNoScroll == 0,
 			Hold: d.Options&cursorOptHold != 0, Binary: d.Options&cursorOptBinary != 0}
-		return &Plan{Kind: KindCursor, Command: "DECLARE", Read: inner.Read, Tables: inner.Tables, Exact: inner.Exact, Cursor: c}
+		return &Plan{Kind: KindCursor, Command: "DECLARE", Read: inner.Read, Tables: inner.Tables, Exact: inner.Exact, Cursor: c, through: inner.through}
 	}
-	return &Plan{Kind: inner.Kind, Class: inner.Class, Exact: inner.Exact, mergeErr: "a cursor across shards", calls: inner.calls}
+	return &Plan{Kind: inner.Kind, Class: inner.Class, Exact: inner.Exact, mergeErr: "a cursor across shards", calls: inner.calls, through: inner.through}
 }
 
 // manyKeys says whether a pin may name keys on several shards.

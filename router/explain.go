@@ -16,16 +16,16 @@ import (
 // really run (rewritten for merging: avg as sum and count, OFFSET folded
 // into LIMIT...). Writes on every shard are not explained: EXPLAIN ANALYZE
 // would run them outside the two-phase commit that guards such writes.
-func (s *Schema) explainPlan(stmt *pg.Node, lits []sqltext.Literal, version int32) *Plan {
+func (s *Schema) explainPlan(stmt *pg.Node, lits []sqltext.Literal, version int32, views map[string]*pg.Node) *Plan {
 	ex := stmt.GetExplainStmt()
-	inner := s.build(ex.Query, lits, version)
+	inner := s.buildThrough(ex.Query, lits, version, views)
 	if inner.Kind == KindRefuse {
 		return inner
 	}
 	if inner.Kind != KindScatter && inner.Kind != KindAll {
 		// EXPLAIN ANALYZE runs the statement: of a write, it is a write.
 		read := inner.Read || !explainAnalyze(ex)
-		return &Plan{Kind: inner.Kind, Class: inner.Class, Read: read, Exact: inner.Exact, mergeErr: "EXPLAIN across shards", calls: inner.calls}
+		return &Plan{Kind: inner.Kind, Class: inner.Class, Read: read, Exact: inner.Exact, mergeErr: "EXPLAIN across shards", calls: inner.calls, through: inner.through}
 	}
 	if inner.Kind != KindScatter || !inner.Read {
 		return refuse(codeFeatureNotSupported, "pgshard: EXPLAIN of a statement that writes on every shard is not supported",
@@ -39,7 +39,7 @@ func (s *Schema) explainPlan(stmt *pg.Node, lits []sqltext.Literal, version int3
 				"Use FORMAT TEXT: pgshard lists every shard's plan under the shard's name.")
 		}
 	}
-	p := &Plan{Kind: KindScatter, Command: "EXPLAIN", Read: true, Tables: inner.Tables, Exact: inner.Exact,
+	p := &Plan{Kind: KindScatter, Command: "EXPLAIN", Read: true, Tables: inner.Tables, Exact: inner.Exact, through: inner.through,
 		Explain: "pgshard: Scatter to every shard, " + mergeSummary(inner)}
 	if inner.ShardSQL != "" {
 		// build rewrote ex.Query in place: explain what the shards run.

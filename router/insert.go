@@ -112,7 +112,7 @@ func (a *analyzer) insertPlan(ins *pg.InsertStmt, t *Table) *Plan {
 // COPY (query) TO by where the query runs.
 func (a *analyzer) copyPlan(c *pg.CopyStmt) *Plan {
 	if c.Query != nil {
-		inner := a.schema.build(c.Query, a.lits, a.version)
+		inner := a.schema.buildThrough(c.Query, a.lits, a.version, a.views)
 		switch {
 		case inner.Kind == KindRefuse:
 			return inner
@@ -121,13 +121,13 @@ func (a *analyzer) copyPlan(c *pg.CopyStmt) *Plan {
 			// exactly the rows one server would give, in some order.
 			ci := &CopyIn{KeyCol: -1, Delim: '\t', Null: `\N`}
 			applyCopyOptions(ci, c.Options)
-			return &Plan{Kind: KindCopyOut, Command: "COPY", Read: true, Tables: inner.Tables, Exact: inner.Exact, Copy: ci}
+			return &Plan{Kind: KindCopyOut, Command: "COPY", Read: true, Tables: inner.Tables, Exact: inner.Exact, Copy: ci, through: inner.through}
 		case inner.Kind == KindScatter || inner.Kind == KindShard && inner.Insert != nil:
 			return refuse(codeFeatureNotSupported,
 				"pgshard: COPY (query) TO over every shard is supported only for queries whose rows need no merging (no ORDER BY, aggregates, DISTINCT or LIMIT), or TO STDOUT in a simple query",
 				"Send it as a simple query to STDOUT (psql's \\copy), run the query as a SELECT, or pin it to one shard.")
 		}
-		return &Plan{Kind: inner.Kind, Class: inner.Class, Exact: inner.Exact, mergeErr: "COPY across shards", calls: inner.calls}
+		return &Plan{Kind: inner.Kind, Class: inner.Class, Exact: inner.Exact, mergeErr: "COPY across shards", calls: inner.calls, through: inner.through}
 	}
 	role, t := a.schema.lookup(strings.ToLower(c.Relation.Schemaname), strings.ToLower(c.Relation.Relname))
 	switch role {

@@ -92,7 +92,9 @@ type Plan struct {
 	// calls are the functions the statement calls (analyzer.calls).
 	calls []string
 	// locals are the relations it names that pgshard does not shard or
-	// copy: default-shard tables, or views (views.go).
+	// copy: default-shard tables, or views (views.go); through, the views
+	// it was planned through.
+	through  []string
 	locals   []string
 	Tables   []string
 	Class    []Pin // KindShard: the key constraints; all must resolve to shards

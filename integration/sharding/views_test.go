@@ -46,6 +46,17 @@ func TestViewsOfShardedTables(t *testing.T) {
 			t.Errorf("%s:\n got %s\nwant %s", sql, got, want)
 		}
 	}
+	// A cursor over a view, and its EXPLAIN, are planned through it too.
+	for _, c := range []*pgx.Conn{conn, ref} {
+		mustExec(ctx, t, c, "BEGIN", "DECLARE views_cur CURSOR FOR SELECT user_id, name FROM v_users ORDER BY user_id")
+	}
+	if want, got := textRows(ctx, t, ref, "FETCH 7 FROM views_cur"), textRows(ctx, t, conn, "FETCH 7 FROM views_cur"); want != got || want == "" {
+		t.Errorf("a cursor over a view:\n got %s\nwant %s", got, want)
+	}
+	execOnEach(ctx, t, []*pgx.Conn{conn, ref}, "COMMIT")
+	if got := textRows(ctx, t, conn, "EXPLAIN SELECT count(*) FROM v_users"); !strings.Contains(got, "Shard ") {
+		t.Errorf("EXPLAIN of a view's rows: %s, want every shard's plan", got)
+	}
 	// Tables and materialized views made from sharded tables' rows would
 	// hold one shard's part on each shard.
 	for _, sql := range []string{
