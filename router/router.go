@@ -28,6 +28,9 @@ type Router struct {
 	tableFuncs atomic.Pointer[map[string]string]
 	// tableViews: views that read a sharded table (views.go).
 	tableViews atomic.Pointer[viewSet]
+	// viewsGen counts the changes of tableViews: a plan made before one
+	// may be stale (ViewsGen).
+	viewsGen atomic.Uint64
 }
 
 // New returns a router over schema whose shard map is read from maps for

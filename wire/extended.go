@@ -165,8 +165,10 @@ func (s *session) bind(ctx context.Context, body []byte) error {
 	if pe != nil {
 		return s.batchFail(pe)
 	}
-	if st.plan == nil {
-		st.plan = s.db.router.Prepare(st.query)
+	if gen := s.db.router.ViewsGen(); st.plan == nil || st.planGen != gen {
+		// Views changed since it was planned: the plan may name one as
+		// a table, or plan through one that changed.
+		st.plan, st.planGen = s.db.router.Prepare(st.query), gen
 	}
 	id, rt, vp, pe := s.routeBind(ctx, st, body)
 	if pe != nil {

@@ -173,9 +173,11 @@ type statement struct {
 	// learnt when a stage of it takes parameters whose types the client
 	// left open (stageparams.go).
 	paramTypes []uint32
-	server     string // server-side name; "" for the unnamed statement's key
-	key        string
-	plan       *router.Plan
+	// planGen is the router's ViewsGen when plan was made.
+	planGen uint64
+	server  string // server-side name; "" for the unnamed statement's key
+	key     string
+	plan    *router.Plan
 	// setsConfig: the text calls set_config, which may change a session
 	// setting (observeSetConfig).
 	setsConfig bool

@@ -46,6 +46,24 @@ func TestViewsOfShardedTables(t *testing.T) {
 			t.Errorf("%s:\n got %s\nwant %s", sql, got, want)
 		}
 	}
+	// A statement prepared while a view read no sharded table is planned
+	// again once it does.
+	execOnEach(ctx, t, []*pgx.Conn{conn, ref}, "DROP VIEW IF EXISTS v_flip", "CREATE VIEW v_flip AS SELECT 0::bigint AS id FROM settings")
+	t.Cleanup(func() { execOnEach(ctxFor(t, 30*time.Second), t, []*pgx.Conn{conn, ref}, "DROP VIEW IF EXISTS v_flip") })
+	count := func(c *pgx.Conn) (n int64) {
+		t.Helper()
+		if err := c.QueryRow(ctx, "SELECT count(*) FROM v_flip WHERE id >= $1", pgx.QueryExecModeCacheStatement, 0).Scan(&n); err != nil {
+			t.Fatalf("count through v_flip: %v", err)
+		}
+		return n
+	}
+	if got, want := count(conn), count(ref); got != want {
+		t.Errorf("v_flip over settings: %d rows, want %d", got, want)
+	}
+	execOnEach(ctx, t, []*pgx.Conn{conn, ref}, "CREATE OR REPLACE VIEW v_flip AS SELECT user_id AS id FROM users")
+	if got, want := count(conn), count(ref); got != want {
+		t.Errorf("the same prepared statement once v_flip reads users: %d rows, want %d", got, want)
+	}
 	// A cursor over a view, and its EXPLAIN, are planned through it too.
 	for _, c := range []*pgx.Conn{conn, ref} {
 		mustExec(ctx, t, c, "BEGIN", "DECLARE views_cur CURSOR FOR SELECT user_id, name FROM v_users ORDER BY user_id")
