@@ -75,7 +75,7 @@ func (sb *stager) tables(sel *pg.SelectStmt) bool {
 	}
 	for _, staged := range tries {
 		if sb.routesWithout(sel, staged) {
-			return sb.stageTables(staged)
+			return sb.stageTables(staged, qualifiedColumns(root))
 		}
 	}
 	return false
@@ -169,13 +169,23 @@ func (sb *stager) routesWithout(sel *pg.SelectStmt, staged []*tableCandidate) bo
 }
 
 // stageTables makes each table's rows, narrowed by its pushed conditions,
-// a stage, and puts the stage in the table's place.
-func (sb *stager) stageTables(staged []*tableCandidate) bool {
+// a stage, and puts the stage in the table's place. cols, when not nil,
+// are the columns the statement names of each alias (qualifiedColumns):
+// a stage then reads only those.
+func (sb *stager) stageTables(staged []*tableCandidate, cols map[string][]string) bool {
 	before := len(sb.stages)
 	replaced := make([]*pg.Node, 0, len(staged))
 	for _, c := range staged {
+		targets := []*pg.Node{starTarget()}
+		if names := cols[c.alias]; len(names) > 0 {
+			targets = targets[:0]
+			for _, name := range names {
+				ref := pg.MakeColumnRefNode([]*pg.Node{pg.MakeStrNode(c.alias), pg.MakeStrNode(name)}, -1)
+				targets = append(targets, pg.MakeResTargetNodeWithVal(ref, -1))
+			}
+		}
 		rows := &pg.SelectStmt{
-			TargetList:  []*pg.Node{starTarget()},
+			TargetList:  targets,
 			FromClause:  []*pg.Node{proto.Clone(c.item).(*pg.Node)},
 			WhereClause: andOf(c.pushed),
 		}
@@ -195,6 +205,38 @@ func (sb *stager) stageTables(staged []*tableCandidate) bool {
 			Subquery: selectFromMarker(len(sb.stages) - 1), Alias: &pg.Alias{Aliasname: c.alias}}}
 	}
 	return true
+}
+
+// qualifiedColumns are the columns root names of each relation alias
+// (u.name), in order, when it names every column so: nil when any column
+// reference is unqualified, a whole row or a star (SELECT *, u.*,
+// row_to_json(u)), or a join matches columns by name (USING, NATURAL),
+// since the staged rows must then carry every column.
+func qualifiedColumns(root *pg.Node) map[string][]string {
+	cols := map[string][]string{}
+	ok := true
+	visit(root, func(c *pg.Node) bool {
+		switch {
+		case c.GetColumnRef() != nil:
+			f := c.GetColumnRef().Fields
+			last := f[len(f)-1].GetString_()
+			if len(f) < 2 || last == nil {
+				ok = false
+				break
+			}
+			alias, name := f[len(f)-2].GetString_().GetSval(), last.GetSval()
+			if !slices.Contains(cols[alias], name) {
+				cols[alias] = append(cols[alias], name)
+			}
+		case c.GetJoinExpr() != nil:
+			ok = ok && len(c.GetJoinExpr().UsingClause) == 0 && !c.GetJoinExpr().IsNatural
+		}
+		return ok
+	})
+	if !ok {
+		return nil
+	}
+	return cols
 }
 
 // andArgs splits a WHERE clause into its AND-ed conditions.

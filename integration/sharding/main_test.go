@@ -100,6 +100,7 @@ databases:
         - {name: staged_marks, key: k}
         - {name: staged_big, key: k}
         - {name: staged_mid, key: k}
+        - {name: staged_kinds, key: k}
       reference_tables: [countries, dumped_countries]
       functions:
         - {name: place_order, key_arg: 1, table: fnorders}
