@@ -24,8 +24,9 @@ func testRouter(t testing.TB) *Router {
 				{Name: "orders", Key: "user_id", KeyType: "bigint"},
 				{Name: "sessions", Key: "token", KeyType: "uuid"},
 				{Name: "pgbench_accounts", Key: "aid", KeyType: "bigint"},
+				{Name: "app.accounts", Key: "account_id", KeyType: "bigint"},
 			},
-			ReferenceTables: []string{"countries"},
+			ReferenceTables: []string{"countries", "app.plans"},
 			DefaultShard:    "s0",
 			KeylessWrites:   config.KeylessRefuse,
 			Functions: []config.RoutedFunction{

@@ -101,7 +101,11 @@ const (
 )
 
 // lookup classifies schema.name as written in a statement (schema may be
-// empty). An unqualified configured name matches any schema.
+// empty). An unqualified configured name matches any schema. An
+// unqualified name in a statement matches the configured table of that
+// name in public, or the only one configured: pgshard does not follow the
+// session's search_path, and an application whose tables live in schema
+// app (listed as app.users) names them unqualified.
 func (s *Schema) lookup(schema, name string) (role, *Table) {
 	for _, t := range s.sharded[name] {
 		if t.Schema == "" || t.Schema == schema || schema == "" && t.Schema == "public" {
@@ -112,6 +116,12 @@ func (s *Schema) lookup(schema, name string) (role, *Table) {
 		if sc == "" || sc == schema || schema == "" && sc == "public" {
 			return roleReference, nil
 		}
+	}
+	if schema == "" && len(s.sharded[name])+len(s.reference[name]) == 1 {
+		if len(s.sharded[name]) == 1 {
+			return roleSharded, s.sharded[name][0]
+		}
+		return roleReference, nil
 	}
 	return roleLocal, nil
 }

@@ -336,3 +336,7 @@ CREATE MATERIALIZED VIEW mv AS SELECT * FROM users
 CREATE TABLE c2 AS SELECT * FROM countries
 CREATE TEMP TABLE t AS SELECT 1
 CREATE TABLE x AS SELECT * FROM users WITH NO DATA
+SELECT * FROM accounts WHERE account_id = 5
+SELECT * FROM app.accounts WHERE account_id = 5
+SELECT * FROM other.accounts WHERE account_id = 5
+SELECT count(*) FROM accounts a JOIN plans p ON p.id = a.plan_id
