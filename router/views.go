@@ -195,10 +195,15 @@ func (s *Schema) localRelations(stmt *pg.Node, expanded []string) []string {
 	return out
 }
 
-// writeTarget is the table an INSERT, UPDATE, DELETE or MERGE node writes.
+// writeTarget is the table an INSERT, UPDATE, DELETE or MERGE node
+// writes, or a COPY reads or writes (never a view: PostgreSQL copies
+// tables only).
 func writeTarget(c *pg.Node) *pg.RangeVar {
-	if m := c.GetMergeStmt(); m != nil {
-		return m.Relation
+	switch {
+	case c.GetMergeStmt() != nil:
+		return c.GetMergeStmt().Relation
+	case c.GetCopyStmt() != nil:
+		return c.GetCopyStmt().Relation
 	}
 	return dmlTarget(c)
 }
