@@ -103,6 +103,10 @@ type Staging struct {
 	Refusal *Error
 	// PullUp: the one stage is a table's rows (pullUp), not a subquery.
 	PullUp bool
+	// Broadcast: some stages are tables' rows for a join or a correlated
+	// subquery (stagetables.go); Decorrelated: some answer a correlated
+	// subquery (decorrelate.go).
+	Broadcast, Decorrelated bool
 	// Params: the stages' results may reach the statement as Bind
 	// parameters ($n::type[] arrays unnested, values), not constants; not
 	// for COPY, which takes no parameters.
@@ -202,6 +206,7 @@ func (r *Router) stage(text string, stmt *pg.Node, version int32, refused *Plan)
 	}
 	return &Plan{Kind: KindRefuse, Err: refused.Err, Command: command, Read: true, Exact: true,
 		Staging: &Staging{Stages: sb.stages, Outer: outer, Refusal: refused.Err, PullUp: sb.pulledUp, Params: command == "SELECT",
+			Broadcast: sb.broadcast, Decorrelated: sb.decorrelated,
 			Dropped: dropped(sb.stages, root)}}
 }
 
@@ -252,10 +257,11 @@ func (r *Router) callsShardFunction(stmt *pg.Node) bool {
 }
 
 type stager struct {
-	r        *Router
-	version  int32
-	stages   []Stage
-	pulledUp bool
+	r                       *Router
+	version                 int32
+	stages                  []Stage
+	pulledUp                bool
+	broadcast, decorrelated bool
 	// names are the output names of the subqueries whose stages (by
 	// index) answer them through a lookup (groupedValue).
 	names map[int]string
@@ -405,6 +411,7 @@ func (sb *stager) sublinks(n *pg.Node) {
 			} else if n, name := sb.groupedValue(sl.Subselect.GetSelectStmt()); n != nil {
 				c.Node = n.Node
 				sb.names[len(sb.stages)-1] = name
+				sb.decorrelated = true
 			}
 		case pg.SubLinkType_ARRAY_SUBLINK:
 			if sb.add(sl.Subselect, StageArray) {
@@ -421,6 +428,7 @@ func (sb *stager) sublinks(n *pg.Node) {
 				c.Node = marker.Node
 			} else if n := sb.semiJoin(sl.Subselect.GetSelectStmt()); n != nil {
 				c.Node = n.Node
+				sb.decorrelated = true
 			}
 		case pg.SubLinkType_ANY_SUBLINK:
 			if sl.Testexpr.GetRowExpr() != nil {

@@ -75,7 +75,8 @@ func (sb *stager) tables(sel *pg.SelectStmt) bool {
 	}
 	for _, staged := range tries {
 		if sb.routesWithout(sel, staged) {
-			return sb.stageTables(staged, qualifiedColumns(root))
+			sb.broadcast = sb.stageTables(staged, qualifiedColumns(root))
+			return sb.broadcast
 		}
 	}
 	return false

@@ -75,8 +75,13 @@ func firstParam(st *router.Staging, n int) int {
 
 // helpedBy is the metric's name for how st answers its statement.
 func helpedBy(st *router.Staging) metrics.Helped {
-	if st.PullUp {
+	switch {
+	case st.PullUp:
 		return metrics.HelpedPulledUp
+	case st.Broadcast:
+		return metrics.HelpedBroadcast
+	case st.Decorrelated:
+		return metrics.HelpedDecorrelated
 	}
 	return metrics.HelpedStaged
 }

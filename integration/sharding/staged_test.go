@@ -182,12 +182,22 @@ func TestStagedSubqueryRefusals(t *testing.T) {
 		t.Errorf("a window over the rows the WHERE clause keeps: %v, %v", window, err)
 	}
 
+	var matched int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM staged s WHERE EXISTS (SELECT 1 FROM staged_marks m WHERE m.score = s.v + 5)`).Scan(&matched); err != nil || matched != 3 {
+		t.Errorf("a decorrelated EXISTS: %d, %v; want 3", matched, err)
+	}
 	// Operators see how often this happens.
 	if n := p.Metric(t, `pgshard_helped_statements_total{database="app",how="staged"}`); n < 4 {
 		t.Errorf("staged statements counted: %v, want at least the 4 above", n)
 	}
 	if n := p.Metric(t, `pgshard_helped_statements_total{database="app",how="pulled_up"}`); n < 1 {
 		t.Errorf("pulled-up statements counted: %v, want at least 1", n)
+	}
+	if n := p.Metric(t, `pgshard_helped_statements_total{database="app",how="broadcast"}`); n < 3 {
+		t.Errorf("broadcast statements counted: %v, want at least the joins above", n)
+	}
+	if n := p.Metric(t, `pgshard_helped_statements_total{database="app",how="decorrelated"}`); n != 1 {
+		t.Errorf("decorrelated statements counted: %v, want the EXISTS above", n)
 	}
 
 	route := textColumn(t, conn, `PGSHARD ROUTE SELECT k FROM staged WHERE v > (SELECT avg(score) FROM staged_marks)`, pgx.QueryExecModeSimpleProtocol)

@@ -138,13 +138,15 @@ func (o FormOutcome) String() string {
 type Helped uint8
 
 const (
-	HelpedStaged   Helped = iota // subqueries, set-operation branches or a COPY's query run first
-	HelpedPulledUp               // one table's rows pulled up to a shard, which ran the query
-	HelpedSorted                 // the shards' rows ordered by a shard
+	HelpedStaged       Helped = iota // subqueries, set-operation branches or a COPY's query run first
+	HelpedPulledUp                   // one table's rows pulled up to a shard, which ran the query
+	HelpedSorted                     // the shards' rows ordered by a shard
+	HelpedBroadcast                  // sharded tables' rows staged for a join or a correlated subquery
+	HelpedDecorrelated               // a correlated subquery answered from the values or groups it compares with
 	numHelped
 )
 
-var helpedNames = [numHelped]string{"staged", "pulled_up", "sorted_on_shard"}
+var helpedNames = [numHelped]string{"staged", "pulled_up", "sorted_on_shard", "broadcast", "decorrelated"}
 
 func (h Helped) String() string {
 	if h < numHelped {
@@ -196,7 +198,7 @@ func New() *Registry {
 		}, []string{"database", "outcome"}),
 		helped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pgshard_helped_statements_total",
-			Help: "Statements pgshard could not merge as sent and answered another way, by database and how: staged (subqueries, set-operation branches, a COPY's query, or the tables of joins and correlated subqueries run first and passed in), pulled_up (one table's rows moved to a shard that ran the query), sorted_on_shard (the shards' rows ordered by a shard). Staged and pulled-up ones read up to 2 MiB of rows more than a plain statement would.",
+			Help: "Statements pgshard could not merge as sent and answered another way, by database and how: staged (subqueries, set-operation branches or a COPY's query run first and passed in), broadcast (the rows of sharded tables a join or a correlated subquery reads staged for every shard), decorrelated (a correlated subquery answered from the values or groups it compares with), pulled_up (one table's rows moved to a shard that ran the query), sorted_on_shard (the shards' rows ordered by a shard). All but the last read up to 2 MiB of rows more than a plain statement would.",
 		}, []string{"database", "how"}),
 		keyMismatches: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "pgshard_key_column_mismatches",
