@@ -440,7 +440,16 @@ func (a *analyzer) writePlan(stmt *pg.Node) *Plan {
 				fmt.Sprintf("pgshard: %s of sharded table %s without a condition on its shard key %s would touch every shard", command, table, table.Key),
 				fmt.Sprintf("Add WHERE %s = ... (or IN (...)), or set sharding.keyless_writes: all_shards to allow it.", table.Key)))
 		}
+		if why := a.unmergeable(); why != "" {
+			// Each shard would compute it from its own rows: WHERE
+			// user_id IN (SELECT user_id ... LIMIT 3) would take three
+			// keys per shard. Staging may answer it (stage.go).
+			return keyless(refuseScatter(why, a))
+		}
 		p.Kind = KindAll
+	case p.Kind == KindShard:
+		// Keys on several shards: the same, found when they are bound.
+		p.mergeErr = a.unmergeable()
 	}
 	return p
 }

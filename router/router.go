@@ -242,7 +242,7 @@ func (r *Router) planStaged(text string, lits []sqltext.Literal, simple, stage b
 		return refuse(codeSyntax, "pgshard: one statement expected", "")
 	}
 	p := r.schema.buildThrough(tree.Stmts[0].Stmt, lits, tree.Version, r.viewTrees())
-	if stage && p.Kind == KindRefuse && p.Err.Code == codeFeatureNotSupported && !p.keyless {
+	if stage && p.Kind == KindRefuse && p.Err.Code == codeFeatureNotSupported && (!p.keyless || isUpdateOrDelete(tree.Stmts[0].Stmt)) {
 		if sp := r.stage(text, tree.Stmts[0].Stmt, tree.Version, p); sp != nil {
 			return sp
 		}

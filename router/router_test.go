@@ -14,7 +14,9 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-func testRouter(t testing.TB) *Router {
+// testRouter is a router over three shards; each change edits the
+// database's configuration first.
+func testRouter(t testing.TB, changes ...func(*config.Database)) *Router {
 	t.Helper()
 	d := &config.Database{
 		Shards: []config.Shard{{Name: "s0"}, {Name: "s1"}, {Name: "s2"}},
@@ -35,6 +37,9 @@ func testRouter(t testing.TB) *Router {
 				{Name: "renew", KeyArg: 1, Table: "sessions"},
 			},
 		},
+	}
+	for _, change := range changes {
+		change(d)
 	}
 	s, err := NewSchema(d)
 	if err != nil {

@@ -45,9 +45,16 @@ import (
 //
 // PostgreSQL evaluates an uncorrelated subquery once too, so the answer is
 // the same; what differs is that the subquery reads its own snapshot, as
-// every shard already does. Only SELECTs and COPYs otherwise refused are
-// staged, and only subqueries without parameters (the statement around
-// them may have some).
+// every shard already does. SELECTs and COPYs otherwise refused are
+// staged, and so are UPDATEs and DELETEs whose subqueries, staged, name
+// the keys they write (WHERE user_id IN (SELECT user_id FROM users WHERE
+// ...)): the write then runs on those keys' shards, atomically over
+// several, and its stages read the primaries.
+
+// isUpdateOrDelete says whether stmt is a write staging may answer.
+func isUpdateOrDelete(stmt *pg.Node) bool {
+	return stmt.GetUpdateStmt() != nil || stmt.GetDeleteStmt() != nil
+}
 
 // StageForm is how a staged subquery's result goes into the statement.
 type StageForm uint8
@@ -107,6 +114,9 @@ type Staging struct {
 	// subquery (stagetables.go); Decorrelated: some answer a correlated
 	// subquery (decorrelate.go).
 	Broadcast, Decorrelated bool
+	// Write: the statement is an UPDATE or DELETE; its stages read the
+	// shards' primaries, as the write's own subqueries would.
+	Write bool
 	// Params: the stages' results may reach the statement as Bind
 	// parameters ($n::type[] arrays unnested, values), not constants; not
 	// for COPY, which takes no parameters.
@@ -186,6 +196,20 @@ func (r *Router) stage(text string, stmt *pg.Node, version int32, refused *Plan)
 	switch {
 	case root.GetSelectStmt() != nil:
 		sb.selectStmt(root.GetSelectStmt())
+	case root.GetUpdateStmt() != nil:
+		u := root.GetUpdateStmt()
+		if u.WithClause != nil {
+			return nil
+		}
+		sb.write(u.TargetList, u.FromClause, u.WhereClause, u.ReturningList)
+		command = "UPDATE"
+	case root.GetDeleteStmt() != nil:
+		d := root.GetDeleteStmt()
+		if d.WithClause != nil {
+			return nil
+		}
+		sb.write(nil, d.UsingClause, d.WhereClause, d.ReturningList)
+		command = "DELETE"
 	case root.GetCopyStmt() != nil:
 		// COPY (query) TO STDOUT whose rows need merging: the query's
 		// merged rows, and the server formats them with the COPY's own
@@ -204,10 +228,56 @@ func (r *Router) stage(text string, stmt *pg.Node, version int32, refused *Plan)
 	if err != nil {
 		return nil
 	}
-	return &Plan{Kind: KindRefuse, Err: refused.Err, Command: command, Read: true, Exact: true,
-		Staging: &Staging{Stages: sb.stages, Outer: outer, Refusal: refused.Err, PullUp: sb.pulledUp, Params: command == "SELECT",
-			Broadcast: sb.broadcast, Decorrelated: sb.decorrelated,
-			Dropped: dropped(sb.stages, root)}}
+	st := &Staging{Stages: sb.stages, Outer: outer, Refusal: refused.Err, PullUp: sb.pulledUp, Params: command != "COPY",
+		Broadcast: sb.broadcast, Decorrelated: sb.decorrelated, Write: command == "UPDATE" || command == "DELETE",
+		Dropped: dropped(sb.stages, root)}
+	if st.Write && !r.routesFilled(st) {
+		return nil
+	}
+	// A write keeps a keyless refusal's mark: a session's shard key or a
+	// hint still sends the whole statement to its shard.
+	return &Plan{Kind: KindRefuse, Err: refused.Err, Command: command, Read: !st.Write, Exact: true, keyless: refused.keyless,
+		Staging: st}
+}
+
+// write stages what it can of an UPDATE's or DELETE's subqueries: in its
+// SET list, its FROM or USING list, its WHERE clause and its RETURNING
+// list. WHERE user_id IN (SELECT user_id FROM users WHERE ...) then names
+// the keys it writes, and the write goes to their shards only.
+func (sb *stager) write(set, from []*pg.Node, where *pg.Node, returning []*pg.Node) {
+	for _, t := range set {
+		sb.sublinks(t)
+	}
+	for _, f := range from {
+		sb.fromItem(f)
+	}
+	sb.sublinks(where)
+	for _, t := range returning {
+		sb.sublinks(t)
+	}
+}
+
+// routesFilled says whether a staged write routes once its stages are
+// filled in, whatever their results: a write that still names no key
+// (WHERE id IN (SELECT ...), id not the shard key) is refused as it was,
+// without reading the stages' rows first on every run. Each stage's
+// place gets a stand-in of its form: a parameter where a value or an
+// array goes, as the filled statement has one.
+func (r *Router) routesFilled(st *Staging) bool {
+	probe := make([]StageResult, len(st.Stages))
+	for i, s := range st.Stages {
+		switch s.Form {
+		case StageValue, StageArray:
+			probe[i] = StageResult{SQL: "$1", Column: "v"}
+		case StageExists:
+			probe[i] = StageResult{SQL: "true", Column: "exists"}
+		default:
+			probe[i] = StageResult{SQL: "(SELECT 1) AS " + StageMarker(i), Column: "v"}
+		}
+	}
+	text := st.Fill(probe)
+	p := r.planStaged(text, sqltext.Normalize(text).Literals, false, false)
+	return p.Kind != KindRefuse
 }
 
 // PullUp is the staging of a query of one sharded table whose merge failed

@@ -211,7 +211,7 @@ func (s *session) primaryInRecovery(id shard.ShardID) *pgError {
 // has not reached a server, and not in the middle of a batch already on a
 // server.
 func (s *session) readable() bool {
-	if s.mode != config.PoolTransaction || s.target == targetPrimary || s.db.topo == nil {
+	if s.mode != config.PoolTransaction || s.target == targetPrimary || s.db.topo == nil || s.stagesOfWrite {
 		return false
 	}
 	if s.sc != nil && (s.batchUsed || s.txStatus != 'I') {

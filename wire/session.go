@@ -61,7 +61,12 @@ type session struct {
 	// more bytes of data rows readMulti keeps; past it the rows are read
 	// and dropped, and the shard's result is an error. 0: no bound.
 	rowBudget int
-	txStatus  byte // of the attached server's last ReadyForQuery; 'I' when none
+	// stagesOfWrite: the staged subqueries running are a write's
+	// (router.Staging.Write), which read the primaries: a replica
+	// behind them could make the write miss rows one server would
+	// write.
+	stagesOfWrite bool
+	txStatus      byte // of the attached server's last ReadyForQuery; 'I' when none
 
 	// deferred is a BEGIN (and SETs after it) pgshard answered itself, to be
 	// sent once the transaction's first routed statement picks its shard.

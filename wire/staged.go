@@ -101,7 +101,7 @@ func (s *session) simpleRoute(sql string) *router.Route {
 // pgshard runs itself.
 func (s *session) runStagedPortal(ctx context.Context, vp *vportal) answer {
 	st := vp.route.Staging()
-	if vp.route.Plan.Command != "SELECT" {
+	if vp.route.Plan.Command == "COPY" {
 		return answer{err: &pgError{Code: codeFeatureNotSupported, Message: st.Refusal.Message,
 			Hint: "Send it as a simple query (psql's \\copy, pgx: QueryExecModeSimpleProtocol): pgshard runs the query first then."}}
 	}
@@ -162,6 +162,10 @@ func (s *session) fillStages(ctx context.Context, st *router.Staging, all *route
 		r := *refusal
 		r.Detail = fmt.Sprintf("The rows pgshard would stage for it passed its bounds (%s) less than %v ago.", stageBounds, router.TooLargeFor)
 		return "", nil, nil, &r
+	}
+	if st.Write && !s.stagesOfWrite {
+		s.stagesOfWrite = true
+		defer func() { s.stagesOfWrite = false }()
 	}
 	results := make([]router.StageResult, len(st.Stages))
 	var params [][]byte

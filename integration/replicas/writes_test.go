@@ -85,3 +85,70 @@ func readsOnReplica(ctx context.Context, conn *pgx.Conn) bool {
 	n, err := servedBy(ctx, conn, whoAmI+` FROM rw WHERE k = 7 UNION ALL `+whoAmI+` LIMIT 1`)
 	return err == nil && strings.Contains(n, "replica")
 }
+
+// TestStagedWriteReadsPrimaries: the subquery of an UPDATE that pgshard
+// runs first to find the keys to write (a staged write) reads the
+// primaries, as the write's own subquery would on one server: with every
+// replica's replay paused behind rows changed on the primaries, a read
+// through pgshard still sees the replicas' old rows, but the write finds
+// and updates the new ones.
+func TestStagedWriteReadsPrimaries(t *testing.T) {
+	ctx := ctxFor(t, time.Minute)
+	p := startPgshard(t, "max_lag: 1h, max_lag_bytes: 1000000000")
+	conn := connect(t, p.DSN("app", "app-secret"))
+	resetTable(ctx, t, conn)
+	if _, err := conn.Exec(ctx, `INSERT INTO rw (k, v) SELECT g, 0 FROM generate_series(0, 99) g`); err != nil {
+		t.Fatal(err)
+	}
+	const marked = `SELECT count(*) FROM rw WHERE v = 7`
+	// A session of its own: one that wrote reads from the primaries until
+	// pgshard knows the replicas have its rows.
+	conn = connect(t, p.DSN("app", "app-secret"))
+	waitFor(t, 10*time.Second, "reads of every shard on replicas", func() bool {
+		rows, err := conn.Query(ctx, whoAmI+` AS node, count(*) FROM rw GROUP BY 1`)
+		if err != nil {
+			return false
+		}
+		replicas := 0
+		var node string
+		var n int64
+		_, err = pgx.ForEachRow(rows, []any{&node, &n}, func() error {
+			if strings.Contains(node, "replica") {
+				replicas++
+			}
+			return nil
+		})
+		return err == nil && replicas == len(pg.Shards)
+	})
+	for _, sh := range pg.Shards {
+		for _, r := range sh.Replicas {
+			if err := r.PauseReplay(ctx); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = r.ResumeReplay(context.Background()) })
+		}
+	}
+	want := int64(0)
+	for _, sh := range pg.Shards {
+		tag, err := connect(t, sh.Primary.DSN()).Exec(ctx, `UPDATE rw SET v = 7 WHERE k % 10 = 0`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want += tag.RowsAffected()
+	}
+	var onReplicas int64
+	if err := conn.QueryRow(ctx, marked).Scan(&onReplicas); err != nil || onReplicas != 0 {
+		t.Fatalf("a read through pgshard found %d marked rows (%v); want 0 from the paused replicas", onReplicas, err)
+	}
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec} {
+		tag, err := conn.Exec(ctx, `UPDATE rw SET v = 8 WHERE k IN (SELECT k FROM rw WHERE v = 7)`, mode)
+		if err != nil || tag.RowsAffected() != want {
+			t.Errorf("staged UPDATE (%v): %v %v; want UPDATE %d from the primaries' rows", mode, tag, err, want)
+		}
+		for _, sh := range pg.Shards {
+			if _, err := connect(t, sh.Primary.DSN()).Exec(ctx, `UPDATE rw SET v = 7 WHERE v = 8`); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}

@@ -101,7 +101,9 @@ databases:
         - {name: staged_big, key: k}
         - {name: staged_mid, key: k}
         - {name: staged_kinds, key: k}
-      reference_tables: [countries, dumped_countries]
+        - {name: swrite, key: k}
+        - {name: swrite_marks, key: k}
+      reference_tables: [countries, dumped_countries, swrite_codes]
       functions:
         - {name: place_order, key_arg: 1, table: fnorders}
         - {name: restock, key_arg: 2, table: fnorders}

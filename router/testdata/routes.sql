@@ -78,6 +78,13 @@ UPDATE users SET name = 'x'
 UPDATE users SET user_id = 3 WHERE user_id = 9
 DELETE FROM orders WHERE user_id IN (1, 9)
 DELETE FROM orders WHERE amount < 0
+UPDATE orders SET amount = 0 WHERE user_id IN (SELECT user_id FROM users WHERE country = 'DE')
+DELETE FROM orders WHERE user_id = ANY(ARRAY(SELECT user_id FROM users WHERE score < (SELECT avg(score) FROM users))) RETURNING order_id
+UPDATE orders SET amount = (SELECT max(score) FROM users) WHERE user_id = 3
+UPDATE orders SET amount = 0 WHERE user_id IN (SELECT user_id FROM users ORDER BY score DESC LIMIT 3)
+DELETE FROM orders WHERE order_id IN (SELECT order_id FROM orders WHERE amount < 5 LIMIT 100)
+UPDATE orders SET amount = 0 WHERE user_id IN (1, 6, 9) AND user_id IN (SELECT user_id FROM users ORDER BY score DESC LIMIT 2)
+UPDATE orders SET amount = 0 WHERE user_id IN (1, 6, 9) AND user_id IN (SELECT user_id FROM users)
 UPDATE countries SET name = 'France' WHERE code = 'fr'
 CREATE TABLE t (id int)
 CREATE INDEX ON users (name)
