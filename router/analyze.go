@@ -53,7 +53,12 @@ type analyzer struct {
 	locks               bool   // FOR UPDATE/SHARE
 	window              string // first window function seen, for the refusal
 	nested              string // a construct in a nested query that scatter cannot merge
-	top                 *scope // the scope of a SELECT statement's own FROM list
+	// nestedSpread is such a construct in a subquery whose own rows are
+	// not pinned to one key: it reads rows of other shards than its
+	// statement's even when the statement is pinned to one shard through
+	// it (user_id = 5 AND user_id IN (SELECT user_id ... LIMIT 2)).
+	nestedSpread string
+	top          *scope // the scope of a SELECT statement's own FROM list
 	// keyOut records, per simple SELECT, the select-list positions that
 	// are the shard key of a table it reads, and that key's type.
 	keyOut map[*pg.SelectStmt]keyOutputs
@@ -665,10 +670,32 @@ func (a *analyzer) selectStmt(s *pg.SelectStmt, sc *scope) {
 	}
 	a.expr(s.WhereClause, sc)
 	a.expr(s.HavingClause, sc)
-	if a.depth > 1 && a.nested == "" {
-		a.nested = a.subqueryMerge(s, sc)
+	if a.depth > 1 && a.nestedSpread == "" {
+		if why := a.subqueryMerge(s, sc); why != "" {
+			if a.nested == "" {
+				a.nested = why
+			}
+			if !a.onOneKey(sc) {
+				a.nestedSpread = why
+			}
+		}
 	}
 	a.recordKeyOutputs(s, sc)
+}
+
+// onOneKey says whether every relation sc reads is a sharded table
+// pinned by sc's own conditions to one key value, so all its rows are on
+// one shard, which its statement then reaches: through key equality that
+// shard is the statement's, or another the route includes. A derived
+// table, an unsharded relation or a pin to several values does not tell.
+func (a *analyzer) onOneKey(sc *scope) bool {
+	for _, i := range sc.rels {
+		r := &a.rels[i]
+		if r.role != roleSharded || r.derived || !slices.ContainsFunc(r.pins, func(vals []Source) bool { return len(vals) == 1 }) {
+			return false
+		}
+	}
+	return len(sc.rels) > 0
 }
 
 type keyOutputs struct {
@@ -822,6 +849,9 @@ func (a *analyzer) expr(n *pg.Node, sc *scope) {
 			// A window partitioned by a shard key has each partition whole
 			// on one shard; any other spans shards.
 			a.window = funcName(f)
+			if a.depth > 1 && a.nestedSpread == "" && !a.onOneKey(sc) {
+				a.nestedSpread = "window function " + a.window + "() in a subquery"
+			}
 		}
 		if fn := a.schema.function(f); fn != nil {
 			a.routedCall(f, fn, sc)

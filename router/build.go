@@ -295,6 +295,11 @@ func (a *analyzer) decide(command string) *Plan {
 		p.Kind = KindScatter
 		return p
 	}
+	if a.nestedSpread != "" {
+		// Pinned, but through a subquery that reads other shards' rows
+		// before the pin applies to them.
+		return refuseScatter(a.nestedSpread+" over rows of sharded tables", a)
+	}
 	p.Kind = KindShard
 	for _, root := range order {
 		p.Class = append(p.Class, *roots[root])
@@ -376,6 +381,9 @@ func (a *analyzer) dml(n *pg.Node, sc *scope) {
 		for _, t := range up.TargetList {
 			a.expr(t, sc)
 		}
+		for _, t := range up.ReturningList {
+			a.expr(t, sc)
+		}
 	case n.GetDeleteStmt() != nil:
 		del := n.GetDeleteStmt()
 		a.with(del.WithClause, sc)
@@ -385,6 +393,9 @@ func (a *analyzer) dml(n *pg.Node, sc *scope) {
 		a.fromList(del.UsingClause, sc)
 		a.conjuncts(del.WhereClause, sc)
 		a.expr(del.WhereClause, sc)
+		for _, t := range del.ReturningList {
+			a.expr(t, sc)
+		}
 	}
 }
 
@@ -405,7 +416,12 @@ func (a *analyzer) writePlan(stmt *pg.Node) *Plan {
 	if ins := stmt.GetInsertStmt(); ins != nil && role == roleSharded {
 		return a.insertPlan(ins, table)
 	}
+	// The write is the top level, as a SELECT is: a derived table in its
+	// FROM or USING list is nested, and what it computes over several
+	// shards must be merged.
+	a.depth++
 	a.dml(stmt, &scope{})
+	a.depth--
 	if up := stmt.GetUpdateStmt(); up != nil && role == roleSharded {
 		for _, t := range up.TargetList {
 			if strings.EqualFold(t.GetResTarget().GetName(), table.Key) {

@@ -91,21 +91,84 @@ func (a *analyzer) insertPlan(ins *pg.InsertStmt, t *Table) *Plan {
 		}
 		split.Rows = append(split.Rows, src)
 	}
-	// Anything else in the statement (RETURNING, ON CONFLICT) reads only
-	// the row's own shard.
-	sc := &scope{}
-	for _, r := range ins.ReturningList {
-		a.expr(r, sc)
+	classes, refused := a.rowReads(ins, t, split.Rows)
+	if refused != nil {
+		return refused
 	}
 	if len(split.Rows) == 1 {
 		p.Kind = KindShard
-		p.Class = []Pin{{Table: t, Values: split.Rows}}
+		p.Class = classes
 	} else {
 		p.Kind = KindShard
 		p.Insert = split
 	}
 	p.Exact = a.exact
 	return p
+}
+
+// rowReads checks what the rest of an INSERT ... VALUES (its values'
+// subqueries, RETURNING, ON CONFLICT) reads on the shard each row goes
+// to, and returns the single-row plan's classes: the row's key, and the
+// keys of sharded tables its subqueries pin by their own conditions. A
+// subquery tied to the row by key equality (ON CONFLICT ... DO UPDATE SET
+// n = (SELECT count(*) FROM orders o WHERE o.user_id = excluded.user_id))
+// reads the row's own shard; one over other shards' rows, or over a
+// table on the default shard, is refused (stage.go may answer it), and
+// with several rows, whose shards each evaluate it, so is any that reads
+// a table that is not a reference table. rows nil: the rows' keys are
+// found at run time (positionalInsert).
+func (a *analyzer) rowReads(ins *pg.InsertStmt, t *Table, rows []Source) ([]Pin, *Plan) {
+	classes := []Pin{{Table: t, Values: rows}}
+	target := a.addRel(ins.Relation)
+	if target < 0 {
+		return classes, nil
+	}
+	// ON CONFLICT names the proposed row excluded: the same key.
+	excluded := a.addRel(&pg.RangeVar{Relname: ins.Relation.Relname, Schemaname: ins.Relation.Schemaname, Alias: &pg.Alias{Aliasname: "excluded"}})
+	a.rels[excluded].derived = true
+	a.union(target, excluded)
+	if len(rows) == 1 {
+		a.rels[target].pins = append(a.rels[target].pins, rows)
+	}
+	sc := &scope{rels: []int{target, excluded}}
+	before := len(a.rels)
+	for _, row := range ins.SelectStmt.GetSelectStmt().GetValuesLists() {
+		a.expr(row, sc)
+	}
+	for _, r := range ins.ReturningList {
+		a.expr(r, sc)
+	}
+	if oc := ins.OnConflictClause; oc != nil {
+		for _, r := range oc.TargetList {
+			a.expr(r, sc)
+		}
+		a.expr(oc.WhereClause, sc)
+	}
+	reads := ""
+	for _, r := range a.rels[before:] {
+		if r.role == roleSharded || r.role == roleLocal {
+			reads = r.name
+			break
+		}
+	}
+	switch {
+	case reads == "":
+		return classes, nil
+	case len(rows) != 1:
+		return nil, refuse(codeFeatureNotSupported,
+			fmt.Sprintf("pgshard: a multi-row INSERT into sharded table %s reads table %s in a subquery, which each row's shard would evaluate over its own rows", t, reads),
+			"Insert the rows one by one, or compute the value first.")
+	}
+	p := a.decide("INSERT")
+	switch {
+	case p.Kind == KindRefuse:
+		return nil, p
+	case p.Kind != KindShard:
+		return nil, refuse(codeFeatureNotSupported,
+			fmt.Sprintf("pgshard: INSERT into sharded table %s reads table %s in a subquery over rows of other shards than the row's", t, reads),
+			fmt.Sprintf("Tie the subquery to the row's key (%s = ...), or compute the value first.", t.Key))
+	}
+	return p.Class, nil
 }
 
 // copyPlan routes COPY: into or out of a table by the table's role, and
@@ -181,9 +244,8 @@ func (a *analyzer) positionalInsert(p *Plan, ins *pg.InsertStmt, t *Table, sel *
 		}
 		split.ByPosition = append(split.ByPosition, vals)
 	}
-	sc := &scope{}
-	for _, r := range ins.ReturningList {
-		a.expr(r, sc)
+	if _, refused := a.rowReads(ins, t, nil); refused != nil {
+		return refused
 	}
 	p.Kind = KindShard
 	p.Insert = split

@@ -114,8 +114,8 @@ type Staging struct {
 	// subquery (stagetables.go); Decorrelated: some answer a correlated
 	// subquery (decorrelate.go).
 	Broadcast, Decorrelated bool
-	// Write: the statement is an UPDATE or DELETE; its stages read the
-	// shards' primaries, as the write's own subqueries would.
+	// Write: the statement is an INSERT, UPDATE or DELETE; its stages
+	// read the shards' primaries, as the write's own subqueries would.
 	Write bool
 	// Params: the stages' results may reach the statement as Bind
 	// parameters ($n::type[] arrays unnested, values), not constants; not
@@ -201,15 +201,29 @@ func (r *Router) stage(text string, stmt *pg.Node, version int32, refused *Plan)
 		if u.WithClause != nil {
 			return nil
 		}
-		sb.write(u.TargetList, u.FromClause, u.WhereClause, u.ReturningList)
+		sb.write(u.FromClause, u.TargetList, []*pg.Node{u.WhereClause}, u.ReturningList)
 		command = "UPDATE"
 	case root.GetDeleteStmt() != nil:
 		d := root.GetDeleteStmt()
 		if d.WithClause != nil {
 			return nil
 		}
-		sb.write(nil, d.UsingClause, d.WhereClause, d.ReturningList)
+		sb.write(d.UsingClause, []*pg.Node{d.WhereClause}, d.ReturningList)
 		command = "DELETE"
+	case root.GetInsertStmt() != nil:
+		ins := root.GetInsertStmt()
+		rows := ins.SelectStmt.GetSelectStmt()
+		if ins.WithClause != nil || rows == nil || len(rows.ValuesLists) == 0 || len(ins.Cols) == 0 {
+			// INSERT ... SELECT plans its SELECT as a whole; without a
+			// column list the row's key is found at run time.
+			return nil
+		}
+		var conflict []*pg.Node
+		if oc := ins.OnConflictClause; oc != nil {
+			conflict = append(slices.Clip(oc.TargetList), oc.WhereClause)
+		}
+		sb.write(nil, rows.ValuesLists, conflict, ins.ReturningList)
+		command = "INSERT"
 	case root.GetCopyStmt() != nil:
 		// COPY (query) TO STDOUT whose rows need merging: the query's
 		// merged rows, and the server formats them with the COPY's own
@@ -229,7 +243,7 @@ func (r *Router) stage(text string, stmt *pg.Node, version int32, refused *Plan)
 		return nil
 	}
 	st := &Staging{Stages: sb.stages, Outer: outer, Refusal: refused.Err, PullUp: sb.pulledUp, Params: command != "COPY",
-		Broadcast: sb.broadcast, Decorrelated: sb.decorrelated, Write: command == "UPDATE" || command == "DELETE",
+		Broadcast: sb.broadcast, Decorrelated: sb.decorrelated, Write: command != "SELECT" && command != "COPY",
 		Dropped: dropped(sb.stages, root)}
 	if st.Write && !r.routesFilled(st) {
 		return nil
@@ -240,20 +254,19 @@ func (r *Router) stage(text string, stmt *pg.Node, version int32, refused *Plan)
 		Staging: st}
 }
 
-// write stages what it can of an UPDATE's or DELETE's subqueries: in its
-// SET list, its FROM or USING list, its WHERE clause and its RETURNING
+// write stages what it can of a write's subqueries: in its FROM or USING
+// list (from), and in its expressions — an UPDATE's SET list and WHERE
+// clause, an INSERT's VALUES rows and ON CONFLICT clause, a RETURNING
 // list. WHERE user_id IN (SELECT user_id FROM users WHERE ...) then names
 // the keys it writes, and the write goes to their shards only.
-func (sb *stager) write(set, from []*pg.Node, where *pg.Node, returning []*pg.Node) {
-	for _, t := range set {
-		sb.sublinks(t)
-	}
+func (sb *stager) write(from []*pg.Node, exprs ...[]*pg.Node) {
 	for _, f := range from {
 		sb.fromItem(f)
 	}
-	sb.sublinks(where)
-	for _, t := range returning {
-		sb.sublinks(t)
+	for _, list := range exprs {
+		for _, e := range list {
+			sb.sublinks(e)
+		}
 	}
 }
 

@@ -8,7 +8,7 @@ import (
 	"github.com/pgshard/pgshard/internal/config"
 )
 
-// TestStagedWrites: an UPDATE or DELETE whose subqueries span shards is
+// TestStagedWrites: an INSERT, UPDATE or DELETE whose subqueries span shards is
 // staged when, filled in, it routes (it names the keys it writes, or
 // writes a reference or default-shard table, or keyless writes may run
 // everywhere); otherwise it keeps its refusal, without reading anything.
@@ -47,9 +47,31 @@ func TestStagedWrites(t *testing.T) {
 		{"a WITH clause is not staged", refuse,
 			"WITH t AS (SELECT user_id FROM users ORDER BY score LIMIT 3) DELETE FROM orders WHERE user_id IN (SELECT user_id FROM t)", "refused: ", nil},
 		{"keys on several shards and a LIMIT", refuse,
-			"UPDATE orders SET amount = 0 WHERE user_id IN (1, 6, 9) AND user_id IN (SELECT user_id FROM users ORDER BY score DESC LIMIT 2)", "refused: cannot merge LIMIT or OFFSET in a subquery", nil},
-		{"keys on one shard and a LIMIT", refuse,
-			"UPDATE orders SET amount = 0 WHERE user_id IN (1, 2) AND user_id IN (SELECT user_id FROM users ORDER BY score DESC LIMIT 2)", "shard", nil},
+			"UPDATE orders SET amount = 0 WHERE user_id IN (1, 6, 9) AND user_id IN (SELECT user_id FROM users ORDER BY score DESC LIMIT 2)", "staged", []StageForm{StageArray}},
+		{"keys on one shard and a LIMIT over every shard", refuse,
+			"UPDATE orders SET amount = 0 WHERE user_id IN (1, 2) AND user_id IN (SELECT user_id FROM users ORDER BY score DESC LIMIT 2)", "staged", []StageForm{StageArray}},
+		{"a LIMIT over one key's rows", refuse,
+			"UPDATE orders SET amount = 0 WHERE user_id = 1 AND user_id IN (SELECT user_id FROM users WHERE user_id = 1 ORDER BY score DESC LIMIT 2)", "shard", nil},
+		{"a derived table's LIMIT over every shard", refuse,
+			"UPDATE orders o SET amount = 1 FROM (SELECT user_id FROM users ORDER BY score LIMIT 2) t WHERE o.user_id = t.user_id AND o.user_id = 5", "staged", []StageForm{StageRows}},
+		{"RETURNING a subquery over every shard", refuse,
+			"DELETE FROM orders WHERE user_id = 5 RETURNING (SELECT count(*) FROM users)", "staged", []StageForm{StageValue}},
+		{"an INSERT's value over every shard", refuse,
+			"INSERT INTO orders (user_id, amount) VALUES (5, (SELECT max(score) FROM users)) RETURNING order_id", "staged", []StageForm{StageValue}},
+		{"an INSERT's key from a subquery", refuse,
+			"INSERT INTO orders (user_id, amount) VALUES ((SELECT max(user_id) FROM users), 3)", "staged", []StageForm{StageValue}},
+		{"a multi-row INSERT reading a sharded table", refuse,
+			"INSERT INTO orders (user_id, amount) VALUES (5, 1), (6, (SELECT score FROM users WHERE user_id = 6))", "staged", []StageForm{StageValue}},
+		{"ON CONFLICT over every shard", refuse,
+			"INSERT INTO orders (user_id, amount) VALUES (5, 1) ON CONFLICT (order_id) DO UPDATE SET amount = (SELECT count(*) FROM users)", "staged", []StageForm{StageValue}},
+		{"ON CONFLICT tied to the row's key", refuse,
+			"INSERT INTO orders (user_id, amount) VALUES (5, 1) ON CONFLICT (order_id) DO UPDATE SET amount = (SELECT count(*) FROM orders o WHERE o.user_id = excluded.user_id)", "shard", nil},
+		{"an INSERT's subquery pinned to the row's key", refuse,
+			"INSERT INTO orders (user_id, amount) VALUES (5, (SELECT max(amount) FROM orders WHERE user_id = 5))", "shard", nil},
+		{"an INSERT's subquery over a reference table", refuse,
+			"INSERT INTO orders (user_id, amount) VALUES (5, (SELECT count(*) FROM countries))", "shard", nil},
+		{"an INSERT without a column list is not staged", refuse,
+			"INSERT INTO orders VALUES (5, (SELECT max(score) FROM users))", "refused: ", nil},
 		{"co-located everywhere", allShards,
 			"UPDATE orders SET amount = 0 WHERE user_id IN (SELECT user_id FROM users WHERE country = 'DE')", "all", nil},
 		{"top-n everywhere: staged, not three per shard", allShards,

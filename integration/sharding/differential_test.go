@@ -168,6 +168,12 @@ func corpus() []query {
 		q(`SELECT u.user_id, u.name, t.order_id FROM users u JOIN (SELECT user_id, order_id FROM orders ORDER BY amount, order_id, user_id LIMIT 5) t ON t.user_id = u.user_id`, false),
 		q(`SELECT u.user_id, t.n FROM users u JOIN (SELECT status, count(*) AS n FROM orders GROUP BY status) t ON t.status = u.country`, false),
 		q(`SELECT user_id FROM users WHERE user_id IN (SELECT user_id FROM orders ORDER BY amount DESC, user_id, order_id LIMIT 3)`, false),
+		// Pinned to one shard's smallest key, which is not the smallest
+		// of all: on that shard alone the subquery's LIMIT would find it.
+		q(fmt.Sprintf(`SELECT user_id FROM users WHERE user_id = %d AND user_id IN (SELECT user_id FROM users ORDER BY user_id LIMIT 1)`, slices.Max(keysOnShards(1))), false),
+		q(fmt.Sprintf(`SELECT u.user_id FROM users u JOIN (SELECT user_id FROM users ORDER BY user_id LIMIT 1) t ON t.user_id = u.user_id WHERE u.user_id = %d`, slices.Max(keysOnShards(1))), false),
+		q(fmt.Sprintf(`SELECT u.user_id FROM users u WHERE u.user_id = %d AND u.user_id IN (SELECT user_id FROM (SELECT user_id, rank() OVER (ORDER BY user_id) AS r FROM users) x WHERE r = 1)`, slices.Max(keysOnShards(1))), false),
+		q(`SELECT user_id FROM users WHERE user_id = 7 AND user_id IN (SELECT user_id FROM users WHERE user_id = 7 ORDER BY score LIMIT 1)`, false),
 		q(`SELECT user_id, (SELECT max(amount) FROM orders WHERE user_id = 5) FROM users ORDER BY user_id LIMIT 3`, true),
 		q(`SELECT user_id, (SELECT max(amount) FROM orders WHERE amount < 0) AS nothing FROM users WHERE user_id = 42`, false),
 		q(`SELECT ARRAY(SELECT user_id FROM users ORDER BY score DESC NULLS LAST, user_id LIMIT 4)`, false),

@@ -77,9 +77,9 @@ func sameTables(ctx context.Context, t *testing.T, through, ref *pgx.Conn, after
 	}
 }
 
-// TestStagedWritesMatchOnePostgres: an UPDATE or DELETE whose subqueries
-// span shards runs them first and then writes on the shards of the keys
-// they found (all of them for a reference table, the default shard for
+// TestStagedWritesMatchOnePostgres: an INSERT, UPDATE or DELETE whose
+// subqueries span shards runs them first and then writes on the shards of
+// the keys they found (all of them for a reference table, the default shard for
 // its tables), atomically. Each answer — command tag, RETURNING rows, or
 // error — and every table after it equal one PostgreSQL's, in both
 // protocols; a write that fails on one shard keeps nothing on any.
@@ -101,6 +101,11 @@ func TestStagedWritesMatchOnePostgres(t *testing.T) {
 		{"UPDATE swrite SET v = v - 1 WHERE k IN (SELECT k FROM swrite_marks WHERE score > $1) RETURNING k", []any{80}},
 		{"DELETE FROM swrite WHERE k IN (SELECT k FROM swrite_marks WHERE score < 0)", nil},
 		{"UPDATE swrite SET v = 0 WHERE k = 3 AND EXISTS (SELECT 1 FROM swrite_marks WHERE score > 90)", nil},
+		{"INSERT INTO swrite (k, v, tag) VALUES (1001, (SELECT max(score) FROM swrite_marks), 'ins') RETURNING k, v", nil},
+		{"INSERT INTO swrite (k, v, tag) VALUES (1002, 1, 'a'), (1003, (SELECT count(*) FROM swrite_marks WHERE score > 50), 'b'), (1004, 2, 'c')", nil},
+		{"INSERT INTO swrite (k, v, tag) VALUES ((SELECT max(k) + 1 FROM swrite), 5, 'next') RETURNING k", nil},
+		{"INSERT INTO swrite (k, v, tag) VALUES ($1, 0, 'c') ON CONFLICT (k) DO UPDATE SET v = (SELECT min(score) FROM swrite_marks) RETURNING v", []any{int64(4)}},
+		{"INSERT INTO swrite (k, v, tag) VALUES (6, 0, 'd') ON CONFLICT (k) DO UPDATE SET v = (SELECT count(*) FROM swrite_marks m WHERE m.k = excluded.k) RETURNING v", nil},
 		// Fails on the one shard holding k = 300 (division by zero),
 		// after the others wrote: nothing is kept.
 		{"UPDATE swrite SET v = v + 100 / (k - $1) WHERE k IN (SELECT k FROM swrite_marks WHERE score > 10)", []any{int64(300)}},

@@ -85,6 +85,12 @@ UPDATE orders SET amount = 0 WHERE user_id IN (SELECT user_id FROM users ORDER B
 DELETE FROM orders WHERE order_id IN (SELECT order_id FROM orders WHERE amount < 5 LIMIT 100)
 UPDATE orders SET amount = 0 WHERE user_id IN (1, 6, 9) AND user_id IN (SELECT user_id FROM users ORDER BY score DESC LIMIT 2)
 UPDATE orders SET amount = 0 WHERE user_id IN (1, 6, 9) AND user_id IN (SELECT user_id FROM users)
+INSERT INTO orders (user_id, amount) VALUES (5, (SELECT max(score) FROM users)) RETURNING (SELECT count(*) FROM countries)
+INSERT INTO orders (user_id, amount) VALUES (5, 1), (6, (SELECT score FROM users WHERE user_id = 6))
+INSERT INTO orders (user_id, amount) VALUES (5, 1) ON CONFLICT (order_id) DO UPDATE SET amount = (SELECT count(*) FROM orders o WHERE o.user_id = excluded.user_id)
+DELETE FROM orders WHERE user_id = 5 RETURNING (SELECT count(*) FROM users)
+SELECT * FROM orders o WHERE o.user_id = 5 AND o.user_id IN (SELECT user_id FROM users ORDER BY score LIMIT 2)
+SELECT * FROM orders o WHERE o.user_id = 5 AND o.user_id IN (SELECT user_id FROM users WHERE user_id = 5 ORDER BY score LIMIT 2)
 UPDATE countries SET name = 'France' WHERE code = 'fr'
 CREATE TABLE t (id int)
 CREATE INDEX ON users (name)
