@@ -309,28 +309,43 @@ func (s *session) stageRows(ctx context.Context, i int, stage router.Stage, all 
 				Hint:    "Pin the query to a shard key."}
 		}
 	}
+	names, err := s.stageTypeNames(ctx, describedBy(results), a.desc.Fields)
+	if err != nil {
+		return "", nil, nil, asPgError(err, "reading the names of the subquery's column types")
+	}
 	if next > 0 {
-		text, params, ok, pe := paramStage(i, stage.Form, a.desc.Fields, a.rows, next)
+		text, params, ok, pe := paramStage(i, stage.Form, a.desc.Fields, names, a.rows, next)
 		if ok || pe != nil {
 			return text, a.desc.Fields, params, pe
 		}
 	}
-	text, pe := stageText(i, stage.Form, a.desc.Fields, a.rows)
+	text, pe := stageText(i, stage.Form, a.desc.Fields, names, a.rows)
 	return text, a.desc.Fields, nil, pe
+}
+
+// describedBy is the shard whose row description combine gives a
+// multi-shard answer: the first that sent one.
+func describedBy(results []*shardResult) shard.ShardID {
+	for _, r := range results {
+		if r.cols != nil {
+			return r.id
+		}
+	}
+	return 0
 }
 
 // stageText writes a subquery's rows as SQL for its place: a VALUES list
 // aliased as the marker it replaces, a value, an array, or a boolean.
-func stageText(i int, form router.StageForm, cols []pgproto3.FieldDescription, rows []merge.Row) (string, *pgError) {
+func stageText(i int, form router.StageForm, cols []pgproto3.FieldDescription, names typeNames, rows []merge.Row) (string, *pgError) {
 	if e := router.StageError(form, len(cols), len(rows)); e != nil {
 		return "", routeError(e)
 	}
 	types := make([]string, len(cols))
 	for k, c := range cols {
-		t, ok := sqlTypeName(c.DataTypeOID)
+		t, ok := names.sqlName(c.DataTypeOID)
 		if !ok || form == router.StageArray && strings.HasSuffix(t, "[]") {
 			return "", &pgError{Code: codeFeatureNotSupported,
-				Message: fmt.Sprintf("pgshard: cannot write the subquery's column %q (type OID %d) into the statement: pgshard writes only built-in types that are not arrays", c.Name, c.DataTypeOID),
+				Message: fmt.Sprintf("pgshard: cannot write the subquery's column %q (type OID %d) into the statement: pgshard writes only built-in types that are not arrays, enums and domains", c.Name, c.DataTypeOID),
 				Hint:    "Pin the subquery to a shard key, or cast the column to a built-in type."}
 		}
 		types[k] = t

@@ -29,10 +29,11 @@ const boxOID = 603
 // paramStage writes stage i's result (rows, of cols) as parameters
 // numbered from next: the SQL for the stage's place and the parameters'
 // values, in text format. ok is false where a column cannot go that way
-// (an array type, which unnest would flatten; box; no columns at all), or
+// (an array type, which unnest would flatten; box; a type names does not
+// hold; no columns at all), or
 // the form is EXISTS, whose true or false is shorter written in; the
 // stage is then written as constants.
-func paramStage(i int, form router.StageForm, cols []pgproto3.FieldDescription, rows []merge.Row, next int) (sql string, params [][]byte, ok bool, pe *pgError) {
+func paramStage(i int, form router.StageForm, cols []pgproto3.FieldDescription, names typeNames, rows []merge.Row, next int) (sql string, params [][]byte, ok bool, pe *pgError) {
 	if e := router.StageError(form, len(cols), len(rows)); e != nil {
 		return "", nil, false, routeError(e)
 	}
@@ -41,7 +42,7 @@ func paramStage(i int, form router.StageForm, cols []pgproto3.FieldDescription, 
 	}
 	types := make([]string, len(cols))
 	for k, c := range cols {
-		t, known := sqlTypeName(c.DataTypeOID)
+		t, known := names.sqlName(c.DataTypeOID)
 		if !known || strings.HasSuffix(t, "[]") || c.DataTypeOID == boxOID {
 			return "", nil, false, nil
 		}
@@ -59,16 +60,16 @@ func paramStage(i int, form router.StageForm, cols []pgproto3.FieldDescription, 
 	}
 	var b strings.Builder
 	b.WriteString("ROWS FROM (")
-	names := make([]string, len(cols))
+	aliases := make([]string, len(cols))
 	for k, c := range cols {
 		if k > 0 {
 			b.WriteString(", ")
 		}
 		fmt.Fprintf(&b, "pg_catalog.unnest($%d::%s[])", next+k, types[k])
 		params = append(params, arrayText(rows, k))
-		names[k] = quoteIdent(string(c.Name))
+		aliases[k] = quoteIdent(string(c.Name))
 	}
-	b.WriteString(") AS " + router.StageMarker(i) + "(" + strings.Join(names, ", ") + ")")
+	b.WriteString(") AS " + router.StageMarker(i) + "(" + strings.Join(aliases, ", ") + ")")
 	return b.String(), params, true, nil
 }
 

@@ -147,6 +147,18 @@ func TestStagedSubqueryRefusals(t *testing.T) {
 	if err := conn.QueryRow(ctx, `SELECT count(*), sum(s.k * 10 + e.k) FROM staged s JOIN staged_kinds e ON e.v = s.v`).Scan(&n, &sum); err != nil || n != 2 || sum != 53 {
 		t.Errorf("a broadcast of named columns: %d, %d, %v; want 2 rows summing to 53", n, sum, err)
 	}
+	// An enum column staged: each shard gave the type its own OID, and
+	// its values go back under the type's name.
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec} {
+		got := textColumn(t, conn, `SELECT s.k || ':' || e.m FROM staged s JOIN staged_kinds e ON e.v = s.v WHERE e.k > 0 ORDER BY s.k`, mode)
+		if want := "2:sad 3:glad"; strings.Join(got, " ") != want {
+			t.Errorf("a broadcast of an enum column (%v): %v, want %s", mode, got, want)
+		}
+		var glad int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM staged_kinds WHERE m IN (SELECT m FROM staged_kinds WHERE v > 25 ORDER BY v LIMIT 1)`, mode).Scan(&glad); err != nil || glad != 2 {
+			t.Errorf("an enum column staged as an IN list (%v): %d, %v; want 2", mode, glad, err)
+		}
+	}
 	// Past what constants may take (256 KiB) but within what parameters
 	// may (2 MiB): 20,000 rows passed as Bind parameters, in both
 	// protocols.
