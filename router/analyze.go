@@ -670,6 +670,13 @@ func (a *analyzer) selectStmt(s *pg.SelectStmt, sc *scope) {
 	}
 	a.expr(s.WhereClause, sc)
 	a.expr(s.HavingClause, sc)
+	// Subqueries run wherever the rows are ordered, grouped or counted
+	// too: ORDER BY (SELECT count(*) FROM orders o WHERE o.status = u.country).
+	for _, list := range [][]*pg.Node{s.SortClause, s.GroupClause, s.DistinctClause, s.WindowClause, {s.LimitCount, s.LimitOffset}} {
+		for _, n := range list {
+			a.expr(n, sc)
+		}
+	}
 	if a.depth > 1 && a.nestedSpread == "" {
 		if why := a.subqueryMerge(s, sc); why != "" {
 			if a.nested == "" {

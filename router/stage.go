@@ -395,6 +395,11 @@ func (sb *stager) selectStmt(sel *pg.SelectStmt) {
 	}
 	sb.sublinks(sel.WhereClause)
 	sb.sublinks(sel.HavingClause)
+	for _, list := range [][]*pg.Node{sel.SortClause, sel.GroupClause, {sel.LimitCount, sel.LimitOffset}} {
+		for _, n := range list {
+			sb.sublinks(n)
+		}
+	}
 	if len(sb.stages) == 0 {
 		sb.pullUp(sel)
 	}
