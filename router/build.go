@@ -174,8 +174,7 @@ func (a *analyzer) mergeStmtPlan(m *pg.MergeStmt) *Plan {
 			fmt.Sprintf("pgshard: MERGE into sharded table %s is not supported", table),
 			fmt.Sprintf("Use INSERT ... ON CONFLICT, UPDATE or DELETE with a condition on %s.", table.Key))
 	case roleReference:
-		sc := &scope{}
-		a.fromItem(m.SourceRelation, sc)
+		a.mergeReads(m)
 		if p := a.decide("MERGE"); p.Kind == KindRefuse || len(p.Tables) > 0 {
 			return refuse(codeFeatureNotSupported,
 				fmt.Sprintf("pgshard: MERGE into reference table %s reads a table that differs between shards; a reference table's copies must stay identical", t.Relname),
@@ -185,13 +184,27 @@ func (a *analyzer) mergeStmtPlan(m *pg.MergeStmt) *Plan {
 	}
 	// An unsharded table lives on the default shard, which holds only its
 	// own part of any sharded source.
-	a.fromItem(m.SourceRelation, &scope{})
+	a.mergeReads(m)
 	if p := a.decide("MERGE"); p.Kind != KindDefault && p.Kind != KindAny {
 		return refuse(codeFeatureNotSupported,
 			fmt.Sprintf("pgshard: MERGE into %s from a sharded table is not supported", t.Relname),
 			"Merge from constants, reference tables or tables on the default shard.")
 	}
 	return &Plan{Kind: KindDefault, Command: "MERGE", Exact: a.exact}
+}
+
+// mergeReads records what a MERGE reads besides its target: its WITH
+// queries, its source, and the subqueries of its join condition and WHEN
+// clauses (WHEN MATCHED THEN UPDATE SET name = (SELECT max(name) FROM
+// users) would set each shard's copy from that shard's users).
+func (a *analyzer) mergeReads(m *pg.MergeStmt) {
+	sc := &scope{}
+	a.with(m.WithClause, sc)
+	a.fromItem(m.SourceRelation, sc)
+	a.expr(m.JoinCondition, sc)
+	for _, w := range m.MergeWhenClauses {
+		a.expr(w, sc)
+	}
 }
 
 // dmlInSelect plans a SELECT with a data-modifying WITH, or returns nil

@@ -154,6 +154,10 @@ WITH d AS (DELETE FROM users RETURNING *) SELECT count(*) FROM d
 UPDATE countries SET name = $$x$$ WHERE code = $$fr$$ RETURNING *
 MERGE INTO settings s USING (VALUES ($$a$$)) v(k) ON s.k = v.k WHEN MATCHED THEN DELETE
 MERGE INTO countries c USING users u ON c.code = u.country WHEN MATCHED THEN DELETE
+MERGE INTO countries c USING (VALUES ('de', 'x')) v(code, name) ON c.code = v.code WHEN MATCHED THEN UPDATE SET name = (SELECT max(name) FROM users)
+MERGE INTO countries c USING (VALUES ('de', 'x')) v(code, name) ON c.code = v.code AND EXISTS (SELECT 1 FROM users) WHEN MATCHED THEN DELETE
+WITH x AS (SELECT max(name) AS m FROM users) MERGE INTO countries c USING x ON c.code = x.m WHEN MATCHED THEN DELETE
+MERGE INTO audit a USING (VALUES (1)) v(k) ON a.user_id = v.k WHEN NOT MATCHED THEN INSERT VALUES (v.k, (SELECT count(*) FROM users))
 SELECT * FROM users WHERE user_id = 1 OR name = 'x'
 SELECT * FROM users WHERE NOT (user_id = 1)
 SELECT * FROM users WHERE user_id <> 1
