@@ -382,6 +382,15 @@ func (a *analyzer) dml(n *pg.Node, sc *scope) {
 			sc.rels = append(sc.rels, i)
 		}
 		a.query(ins.SelectStmt, &scope{parent: sc.parent})
+		if oc := ins.OnConflictClause; oc != nil {
+			for _, t := range oc.TargetList {
+				a.expr(t, sc)
+			}
+			a.expr(oc.WhereClause, sc)
+		}
+		for _, t := range ins.ReturningList {
+			a.expr(t, sc)
+		}
 	case n.GetUpdateStmt() != nil:
 		up := n.GetUpdateStmt()
 		a.with(up.WithClause, sc)

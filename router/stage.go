@@ -213,9 +213,10 @@ func (r *Router) stage(text string, stmt *pg.Node, version int32, refused *Plan)
 	case root.GetInsertStmt() != nil:
 		ins := root.GetInsertStmt()
 		rows := ins.SelectStmt.GetSelectStmt()
-		if ins.WithClause != nil || rows == nil || len(rows.ValuesLists) == 0 || len(ins.Cols) == 0 {
+		role, _ := r.schema.lookup(strings.ToLower(ins.Relation.Schemaname), strings.ToLower(ins.Relation.Relname))
+		if ins.WithClause != nil || rows == nil || len(rows.ValuesLists) == 0 || len(ins.Cols) == 0 && role == roleSharded {
 			// INSERT ... SELECT plans its SELECT as a whole; without a
-			// column list the row's key is found at run time.
+			// column list a sharded row's key is found at run time.
 			return nil
 		}
 		var conflict []*pg.Node

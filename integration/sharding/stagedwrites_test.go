@@ -106,6 +106,9 @@ func TestStagedWritesMatchOnePostgres(t *testing.T) {
 		{"INSERT INTO swrite (k, v, tag) VALUES ((SELECT max(k) + 1 FROM swrite), 5, 'next') RETURNING k", nil},
 		{"INSERT INTO swrite (k, v, tag) VALUES ($1, 0, 'c') ON CONFLICT (k) DO UPDATE SET v = (SELECT min(score) FROM swrite_marks) RETURNING v", []any{int64(4)}},
 		{"INSERT INTO swrite (k, v, tag) VALUES (6, 0, 'd') ON CONFLICT (k) DO UPDATE SET v = (SELECT count(*) FROM swrite_marks m WHERE m.k = excluded.k) RETURNING v", nil},
+		{"INSERT INTO swrite_codes VALUES ('t1', 0) ON CONFLICT (code) DO UPDATE SET hits = (SELECT count(*) FROM swrite_marks) RETURNING hits", nil},
+		{"INSERT INTO swrite_codes VALUES ('t9', (SELECT min(v) FROM swrite)) RETURNING hits", nil},
+		{"INSERT INTO swrite_log VALUES (5000, (SELECT max(tag) FROM swrite)) RETURNING note", nil},
 		// Fails on the one shard holding k = 300 (division by zero),
 		// after the others wrote: nothing is kept.
 		{"UPDATE swrite SET v = v + 100 / (k - $1) WHERE k IN (SELECT k FROM swrite_marks WHERE score > 10)", []any{int64(300)}},

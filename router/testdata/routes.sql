@@ -89,6 +89,7 @@ INSERT INTO orders (user_id, amount) VALUES (5, (SELECT max(score) FROM users)) 
 INSERT INTO orders (user_id, amount) VALUES (5, 1), (6, (SELECT score FROM users WHERE user_id = 6))
 INSERT INTO orders (user_id, amount) VALUES (5, 1) ON CONFLICT (order_id) DO UPDATE SET amount = (SELECT count(*) FROM orders o WHERE o.user_id = excluded.user_id)
 DELETE FROM orders WHERE user_id = 5 RETURNING (SELECT count(*) FROM users)
+INSERT INTO countries VALUES ('x', 'y') ON CONFLICT (code) DO UPDATE SET name = (SELECT max(name) FROM users)
 SELECT * FROM orders o WHERE o.user_id = 5 AND o.user_id IN (SELECT user_id FROM users ORDER BY score LIMIT 2)
 SELECT * FROM orders o WHERE o.user_id = 5 AND o.user_id IN (SELECT user_id FROM users WHERE user_id = 5 ORDER BY score LIMIT 2)
 UPDATE countries SET name = 'France' WHERE code = 'fr'
