@@ -65,6 +65,7 @@ var tryQueries = []string{
 	"SELECT u.user_id, u.name, (SELECT o.amount FROM orders o WHERE o.user_id = u.user_id ORDER BY o.created_at DESC LIMIT 1) AS last_order FROM users u ORDER BY u.user_id LIMIT 5;",
 	"SELECT user_id, name, balance FROM users WHERE balance > (SELECT avg(balance) + 400 FROM users) ORDER BY balance DESC LIMIT 5;",
 	"SELECT place_order(42, 19.99);",
+	"UPDATE orders SET status = 'priority' WHERE user_id IN (SELECT user_id FROM users ORDER BY balance DESC LIMIT 3) AND status = 'new' RETURNING user_id, order_id;",
 }
 
 const (
