@@ -191,7 +191,7 @@ func (r *Router) stage(text string, stmt *pg.Node, version int32, refused *Plan)
 		return nil
 	}
 	root := tree.Stmts[0].Stmt
-	sb := stager{r: r, version: version, names: map[int]string{}}
+	sb := stager{r: r, version: version, names: map[int]string{}, ctes: cteNames(root)}
 	command := "SELECT"
 	switch {
 	case root.GetSelectStmt() != nil:
@@ -312,7 +312,7 @@ func (r *Router) PullUp(text string, refusal *Error) *Staging {
 	if sel == nil || sel.Op != pg.SetOperation_SETOP_NONE || sel.LockingClause != nil || sel.IntoClause != nil || r.callsShardFunction(root) {
 		return nil
 	}
-	sb := stager{r: r, version: tree.Version, names: map[int]string{}}
+	sb := stager{r: r, version: tree.Version, names: map[int]string{}, ctes: cteNames(root)}
 	if sb.pullUp(sel); len(sb.stages) == 0 {
 		return nil
 	}
@@ -349,6 +349,8 @@ type stager struct {
 	// names are the output names of the subqueries whose stages (by
 	// index) answer them through a lookup (groupedValue).
 	names map[int]string
+	// ctes are the statement's CTE names, which are not tables.
+	ctes map[string]bool
 }
 
 // selectStmt stages what it can of a top-level SELECT: its CTEs, derived
@@ -428,7 +430,7 @@ func (sb *stager) pullUp(sel *pg.SelectStmt) {
 	}
 	for _, rest := range [][]*pg.Node{sel.TargetList, {sel.HavingClause}, sel.SortClause, sel.DistinctClause, sel.WindowClause, sel.GroupClause} {
 		for _, n := range rest {
-			if sb.readsSharded(n) {
+			if sb.readsPlaced(n) {
 				return // a (correlated) subquery over sharded rows would stay
 			}
 		}
@@ -547,7 +549,7 @@ func (sb *stager) add(q *pg.Node, form StageForm) bool {
 
 // addStage is add; nested says whether q may itself be staged.
 func (sb *stager) addStage(q *pg.Node, form StageForm, nested bool) bool {
-	if q.GetSelectStmt() == nil || !sb.readsSharded(q) || correlated(q) {
+	if q.GetSelectStmt() == nil || !sb.readsPlaced(q) || correlated(q) {
 		return false
 	}
 	q, params := renumberParams(q)
@@ -607,19 +609,42 @@ func renumberParams(q *pg.Node) (*pg.Node, []int) {
 	return q, params
 }
 
-func (sb *stager) readsSharded(q *pg.Node) bool {
+// readsPlaced says whether q reads a table that is not whole on every
+// shard: a sharded table (or a view of one), or a table that lives on the
+// default shard only (a subquery over it, run first, answers wherever the
+// statement then runs: WHERE user_id = 5 AND status IN (SELECT code FROM
+// statuses)). Names of the statement's CTEs and of the system catalogs
+// are not such tables.
+func (sb *stager) readsPlaced(q *pg.Node) bool {
 	views := sb.r.viewTrees()
 	found := false
 	visit(q, func(c *pg.Node) bool {
 		if rv := c.GetRangeVar(); rv != nil {
-			_, view := views[strings.ToLower(rv.Relname)]
-			if role, _ := sb.r.schema.lookup(rv.Schemaname, rv.Relname); role == roleSharded || view {
+			name, schema := strings.ToLower(rv.Relname), strings.ToLower(rv.Schemaname)
+			_, view := views[name]
+			switch role, _ := sb.r.schema.lookup(schema, name); {
+			case role == roleSharded || view:
+				found = true
+			case role == roleLocal && schema == "" && !sb.ctes[name] && !strings.HasPrefix(name, "pg_"),
+				role == roleLocal && schema != "" && schema != "pg_catalog" && schema != "information_schema":
 				found = true
 			}
 		}
 		return !found
 	})
 	return found
+}
+
+// cteNames are the names of the CTEs anywhere in stmt.
+func cteNames(stmt *pg.Node) map[string]bool {
+	names := map[string]bool{}
+	visit(stmt, func(c *pg.Node) bool {
+		if cte := c.GetCommonTableExpr(); cte != nil {
+			names[strings.ToLower(cte.Ctename)] = true
+		}
+		return true
+	})
+	return names
 }
 
 func hasParam(q *pg.Node) bool {

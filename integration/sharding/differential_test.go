@@ -174,6 +174,9 @@ func corpus() []query {
 		q(fmt.Sprintf(`SELECT u.user_id FROM users u JOIN (SELECT user_id FROM users ORDER BY user_id LIMIT 1) t ON t.user_id = u.user_id WHERE u.user_id = %d`, slices.Max(keysOnShards(1))), false),
 		q(fmt.Sprintf(`SELECT u.user_id FROM users u WHERE u.user_id = %d AND u.user_id IN (SELECT user_id FROM (SELECT user_id, rank() OVER (ORDER BY user_id) AS r FROM users) x WHERE r = 1)`, slices.Max(keysOnShards(1))), false),
 		q(`SELECT user_id FROM users WHERE user_id = 7 AND user_id IN (SELECT user_id FROM users WHERE user_id = 7 ORDER BY score LIMIT 1)`, false),
+		// A subquery over a table on the default shard runs there first.
+		q(`SELECT count(*) FROM users WHERE score > (SELECT v::int FROM settings WHERE k = 'level')`, false),
+		q(`SELECT user_id FROM users WHERE user_id = 42 AND 'test' IN (SELECT v FROM settings)`, false),
 		// Subqueries in ORDER BY, GROUP BY and LIMIT read every shard too.
 		q(`SELECT user_id FROM users ORDER BY (SELECT count(*) FROM orders o WHERE o.amount < users.score) DESC, user_id LIMIT 5`, true),
 		q(`SELECT u.user_id FROM users u ORDER BY (SELECT count(*) FROM orders o WHERE o.user_id = u.user_id) DESC, u.user_id LIMIT 5`, true),

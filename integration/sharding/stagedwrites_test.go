@@ -109,6 +109,7 @@ func TestStagedWritesMatchOnePostgres(t *testing.T) {
 		{"INSERT INTO swrite_codes VALUES ('t1', 0) ON CONFLICT (code) DO UPDATE SET hits = (SELECT count(*) FROM swrite_marks) RETURNING hits", nil},
 		{"INSERT INTO swrite_codes VALUES ('t9', (SELECT min(v) FROM swrite)) RETURNING hits", nil},
 		{"INSERT INTO swrite_log VALUES (5000, (SELECT max(tag) FROM swrite)) RETURNING note", nil},
+		{"UPDATE swrite SET tag = 'logged' WHERE k IN (8, 9) AND k IN (SELECT k FROM swrite_log) RETURNING k", nil},
 		// Fails on the one shard holding k = 300 (division by zero),
 		// after the others wrote: nothing is kept.
 		{"UPDATE swrite SET v = v + 100 / (k - $1) WHERE k IN (SELECT k FROM swrite_marks WHERE score > 10)", []any{int64(300)}},
