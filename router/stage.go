@@ -622,17 +622,22 @@ func (sb *stager) readsPlaced(q *pg.Node) bool {
 		if rv := c.GetRangeVar(); rv != nil {
 			name, schema := strings.ToLower(rv.Relname), strings.ToLower(rv.Schemaname)
 			_, view := views[name]
-			switch role, _ := sb.r.schema.lookup(schema, name); {
-			case role == roleSharded || view:
-				found = true
-			case role == roleLocal && schema == "" && !sb.ctes[name] && !strings.HasPrefix(name, "pg_"),
-				role == roleLocal && schema != "" && schema != "pg_catalog" && schema != "information_schema":
-				found = true
-			}
+			role, _ := sb.r.schema.lookup(schema, name)
+			found = role == roleSharded || view || role == roleLocal && defaultShardTable(schema, name, sb.ctes)
 		}
 		return !found
 	})
 	return found
+}
+
+// defaultShardTable says whether a relation the schema does not know
+// (lowercase schema and name) is a table on the default shard, not one of
+// the statement's CTEs or a system catalog.
+func defaultShardTable(schema, name string, ctes map[string]bool) bool {
+	if schema == "" {
+		return !ctes[name] && !strings.HasPrefix(name, "pg_")
+	}
+	return schema != "pg_catalog" && schema != "information_schema"
 }
 
 // cteNames are the names of the CTEs anywhere in stmt.

@@ -20,15 +20,21 @@ import (
 // wherever it runs. Which tables to stage is found by trying: the
 // statement must route with them taken for constants. Tables with
 // conditions of their own go first (likely the smaller side), then later
-// ones in the statement. The rows travel only within the stage bound, so
+// ones in the statement. A table that lives on the default shard joined
+// with sharded ones (orders o JOIN statuses s ON s.code = o.status, before
+// statuses is declared a reference table) is a candidate too, taken
+// before sharded ones with as many conditions. The rows travel only
+// within the stage bound, so
 // this answers statements with a small or well-filtered side and refuses
 // the rest, as before.
 
-// tableCandidate is a sharded table read in a FROM list of the statement.
+// tableCandidate is a sharded table, or one on the default shard, read in
+// a FROM list of the statement.
 type tableCandidate struct {
 	item     *pg.Node // the RangeVar's node, replaced in place
 	alias    string   // how the query names its columns
 	nullable bool     // on the NULL-extended side of an outer join
+	local    bool     // a table on the default shard
 	pushed   []*pg.Node
 	pos      int
 }
@@ -60,8 +66,16 @@ func (sb *stager) tables(sel *pg.SelectStmt) bool {
 	}
 	order := slices.Clone(cands)
 	slices.SortStableFunc(order, func(a, b *tableCandidate) int {
-		if len(a.pushed) != len(b.pushed) {
+		switch {
+		case len(a.pushed) != len(b.pushed):
 			return len(b.pushed) - len(a.pushed)
+		case a.local != b.local:
+			// A table on the default shard, staged, leaves a statement of
+			// sharded tables only, which routes with all of theirs.
+			if a.local {
+				return -1
+			}
+			return 1
 		}
 		return b.pos - a.pos
 	})
@@ -113,10 +127,13 @@ func (sb *stager) fromTables(sel *pg.SelectStmt, top bool, ctes map[string]bool,
 			if rv.Schemaname == "" && ctes[rv.Relname] || rv.Alias != nil && len(rv.Alias.Colnames) > 0 {
 				return
 			}
-			if role, _ := sb.r.schema.lookup(strings.ToLower(rv.Schemaname), strings.ToLower(rv.Relname)); role != roleSharded {
+			schema, name := strings.ToLower(rv.Schemaname), strings.ToLower(rv.Relname)
+			role, _ := sb.r.schema.lookup(schema, name)
+			local := role == roleLocal && defaultShardTable(schema, name, ctes)
+			if role != roleSharded && !local {
 				return
 			}
-			c := &tableCandidate{item: n, alias: rv.Relname, nullable: nullable, pos: len(cands)}
+			c := &tableCandidate{item: n, alias: rv.Relname, nullable: nullable, local: local, pos: len(cands)}
 			if rv.Alias != nil {
 				c.alias = rv.Alias.Aliasname
 			}

@@ -177,6 +177,8 @@ func corpus() []query {
 		// A subquery over a table on the default shard runs there first.
 		q(`SELECT count(*) FROM users WHERE score > (SELECT v::int FROM settings WHERE k = 'level')`, false),
 		q(`SELECT user_id FROM users WHERE user_id = 42 AND 'test' IN (SELECT v FROM settings)`, false),
+		q(`SELECT u.user_id, s.k FROM users u JOIN settings s ON s.v = u.score::text ORDER BY 1, 2`, true),
+		q(`SELECT u.user_id, s.k FROM users u LEFT JOIN settings s ON s.v = u.score::text WHERE u.user_id < 40 ORDER BY 1, 2`, true),
 		// Subqueries in ORDER BY, GROUP BY and LIMIT read every shard too.
 		q(`SELECT user_id FROM users ORDER BY (SELECT count(*) FROM orders o WHERE o.amount < users.score) DESC, user_id LIMIT 5`, true),
 		q(`SELECT u.user_id FROM users u ORDER BY (SELECT count(*) FROM orders o WHERE o.user_id = u.user_id) DESC, u.user_id LIMIT 5`, true),

@@ -91,6 +91,7 @@ INSERT INTO orders (user_id, amount) VALUES (5, 1) ON CONFLICT (order_id) DO UPD
 DELETE FROM orders WHERE user_id = 5 RETURNING (SELECT count(*) FROM users)
 UPDATE orders SET amount = 0 WHERE user_id = 5 AND status = (SELECT v FROM audit WHERE k = 'x')
 SELECT * FROM orders WHERE status IN (SELECT v FROM audit)
+SELECT o.order_id, a.v FROM orders o JOIN audit a ON a.v = o.status WHERE o.user_id = 5
 WITH s AS (SELECT status FROM orders WHERE user_id = 5) SELECT * FROM users u WHERE u.user_id = 5 AND u.country IN (SELECT status FROM s)
 INSERT INTO countries VALUES ('x', 'y') ON CONFLICT (code) DO UPDATE SET name = (SELECT max(name) FROM users)
 SELECT * FROM orders o WHERE o.user_id = 5 AND o.user_id IN (SELECT user_id FROM users ORDER BY score LIMIT 2)
