@@ -177,6 +177,9 @@ func (p *Plan) routeInto(rt *Route, m *shard.Map, def shard.ShardID, v values, h
 	case KindScatter, KindAll, KindCopyIn, KindCopyOut:
 		rt.Shards = m.Shards()
 	case KindShard:
+		if p.Arrays != nil {
+			return p.splitArrays(p.Arrays, rt, m, v)
+		}
 		if ins := p.Insert; ins != nil {
 			if ins.ByPosition != nil {
 				key, ok := v.keyCols[ins.Table]

@@ -89,6 +89,8 @@ func (h *hint) shard(m *shard.Map, p *Plan) (shard.ShardID, error) {
 		kt = p.Class[0].Table.KeyType
 	case p.Insert != nil:
 		kt = p.Insert.Table.KeyType
+	case p.Arrays != nil:
+		kt = p.Arrays.Table.KeyType
 	}
 	pt, err := shard.PointFromText(kt, h.key)
 	if err != nil {

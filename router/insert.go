@@ -297,6 +297,9 @@ func keyExpressionMessage(t *Table, row int) string {
 // SELECT needs — atomically when they are several. Anything the SELECT
 // computes must then be exact per shard, as for a subquery.
 func (a *analyzer) insertSelect(ins *pg.InsertStmt, t *Table, sel *pg.SelectStmt, keyCol int) *Plan {
+	if p := a.arrayInsert(ins, t, sel, keyCol); p != nil {
+		return p
+	}
 	if p := a.movePlan(ins, t, sel); p != nil {
 		return p
 	}

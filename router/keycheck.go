@@ -86,6 +86,9 @@ func (r *Router) checkKeys(rt *Route) *Route {
 		if p.Insert != nil {
 			tables = append(tables[:len(tables):len(tables)], p.Insert.Table)
 		}
+		if p.Arrays != nil {
+			tables = append(tables[:len(tables):len(tables)], p.Arrays.Table)
+		}
 	case rt.Kind == KindCopyIn && p.Copy != nil && !p.Copy.Broadcast:
 		tables = append(tables, p.Copy.Table)
 	}

@@ -99,6 +99,7 @@ type Plan struct {
 	Tables   []string
 	Class    []Pin // KindShard: the key constraints; all must resolve to shards
 	Insert   *insertSplit
+	Arrays   *arrayRows // INSERT ... SELECT * FROM unnest($1, ...) into a sharded table
 	Copy     *CopyIn
 	Cursor   *Cursor     // KindCursor
 	Merge    *merge.Spec // KindScatter/KindShard across shards: how to merge
@@ -153,8 +154,11 @@ type Route struct {
 	// aligned with Shards; nil means every shard gets the same text.
 	SQL []string
 	// Params per shard for a split extended-protocol statement: which of
-	// the client's parameters (0-based) each shard's statement takes.
+	// the client's parameters (0-based) each shard's statement takes; -1-i
+	// stands for Extra[i].
 	Params [][]int
+	// Extra are parameter values made for one shard (splitArrays).
+	Extra []ExtraParam
 	// Rows, for a multi-row INSERT split over shards: per shard (as
 	// Shards), the positions in VALUES of the rows it got, so RETURNING
 	// rows can be put back in the order one server returns them.
@@ -225,6 +229,9 @@ func (p *Plan) UsesParams() bool {
 				return true
 			}
 		}
+	}
+	if p.Arrays != nil {
+		return true
 	}
 	if p.Insert != nil {
 		for _, v := range p.Insert.Rows {

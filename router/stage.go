@@ -80,6 +80,9 @@ type Stage struct {
 	// Params are the statement's parameter numbers the stage takes, as
 	// its $1, $2, ... (a subquery of a Bind's statement: WHERE y = $3).
 	Params []int
+	// Inserted is, for the rows of an INSERT ... SELECT, the number of
+	// columns the INSERT names: they reach it as that many arrays.
+	Inserted int
 }
 
 // MaxStagedBytes bounds the constants a stage writes into a statement:
@@ -214,16 +217,29 @@ func (r *Router) stage(text string, stmt *pg.Node, version int32, refused *Plan)
 		ins := root.GetInsertStmt()
 		rows := ins.SelectStmt.GetSelectStmt()
 		role, _ := r.schema.lookup(strings.ToLower(ins.Relation.Schemaname), strings.ToLower(ins.Relation.Relname))
-		if ins.WithClause != nil || rows == nil || len(rows.ValuesLists) == 0 || len(ins.Cols) == 0 && role == roleSharded {
-			// INSERT ... SELECT plans its SELECT as a whole; without a
-			// column list a sharded row's key is found at run time.
+		if ins.WithClause != nil || rows == nil || len(ins.Cols) == 0 && role == roleSharded {
+			// Without a column list a sharded row's key is found at run
+			// time, from VALUES only.
 			return nil
 		}
 		var conflict []*pg.Node
 		if oc := ins.OnConflictClause; oc != nil {
 			conflict = append(slices.Clip(oc.TargetList), oc.WhereClause)
 		}
-		sb.write(nil, rows.ValuesLists, conflict, ins.ReturningList)
+		if len(rows.ValuesLists) == 0 {
+			// INSERT ... SELECT whose rows do not stay on their shards:
+			// the SELECT's rows, read and merged by pgshard, are
+			// inserted from arrays (unnest), each row on its key's shard
+			// (arrayinsert.go), on every shard for a reference table.
+			if !sb.addAny(ins.SelectStmt, StageRows, true) {
+				return nil
+			}
+			ins.SelectStmt = selectFromMarker(0)
+			sb.stages[0].Inserted = len(ins.Cols)
+			sb.write(nil, conflict, ins.ReturningList)
+		} else {
+			sb.write(nil, rows.ValuesLists, conflict, ins.ReturningList)
+		}
 		command = "INSERT"
 	case root.GetCopyStmt() != nil:
 		// COPY (query) TO STDOUT whose rows need merging: the query's
@@ -285,6 +301,18 @@ func (r *Router) routesFilled(st *Staging) bool {
 			probe[i] = StageResult{SQL: "$1", Column: "v"}
 		case StageExists:
 			probe[i] = StageResult{SQL: "true", Column: "exists"}
+		case StageRows:
+			if s.Inserted == 0 {
+				probe[i] = StageResult{SQL: "(SELECT 1) AS " + StageMarker(i), Column: "v"}
+				break
+			}
+			// An INSERT's rows, one array per column (arrayinsert.go).
+			cols := make([]string, s.Inserted)
+			names := make([]string, s.Inserted)
+			for k := range cols {
+				cols[k], names[k] = "pg_catalog.unnest($1)", "c"+strconv.Itoa(k)
+			}
+			probe[i] = StageResult{SQL: "ROWS FROM (" + strings.Join(cols, ", ") + ") AS " + StageMarker(i) + "(" + strings.Join(names, ", ") + ")", Column: "c0"}
 		default:
 			probe[i] = StageResult{SQL: "(SELECT 1) AS " + StageMarker(i), Column: "v"}
 		}
@@ -549,7 +577,18 @@ func (sb *stager) add(q *pg.Node, form StageForm) bool {
 
 // addStage is add; nested says whether q may itself be staged.
 func (sb *stager) addStage(q *pg.Node, form StageForm, nested bool) bool {
-	if q.GetSelectStmt() == nil || !sb.readsPlaced(q) || correlated(q) {
+	if !sb.readsPlaced(q) {
+		return false
+	}
+	return sb.addAny(q, form, nested)
+}
+
+// addAny is addStage for a query that may read no table placed on one
+// shard: an INSERT's SELECT of constants or generate_series, whose rows
+// the INSERT cannot move to their shards otherwise with RETURNING, ON
+// CONFLICT or parameters (movePlan).
+func (sb *stager) addAny(q *pg.Node, form StageForm, nested bool) bool {
+	if q.GetSelectStmt() == nil || correlated(q) {
 		return false
 	}
 	q, params := renumberParams(q)

@@ -260,6 +260,16 @@ func (s *session) sendMulti(c multiConn, j *multiJob, i int) error {
 		b.ParameterFormatCodes = make([]int16, len(keep))
 		oids = make([]uint32, len(keep))
 		for k, old := range keep {
+			if old < 0 {
+				// An array cut to this shard's rows, in place of the
+				// client's.
+				x := j.route.Extra[-1-old]
+				b.Parameters[k], b.ParameterFormatCodes[k] = x.Value, x.Format
+				if x.Of < len(j.oids) {
+					oids[k] = j.oids[x.Of]
+				}
+				continue
+			}
 			b.Parameters[k] = j.bind.Parameters[old]
 			b.ParameterFormatCodes[k] = formatOf(j.bind.ParameterFormatCodes, old)
 			if old < len(j.oids) {

@@ -203,6 +203,10 @@ func (s *session) fillStages(ctx context.Context, st *router.Staging, all *route
 	switch {
 	case rt == nil || rt.Staging() != nil || rt.Err != nil && rt.Err.Code == codeFeatureNotSupported:
 		return "", nil, nil, refusal
+	case rt.Plan != nil && rt.Plan.Move != nil && (all != nil || params != nil):
+		// Rows written in as constants, to be moved with COPY: only a
+		// simple query runs that (answerFilled).
+		return "", nil, nil, refusal
 	case rt.Err != nil:
 		return "", nil, nil, routeError(rt.Err)
 	}

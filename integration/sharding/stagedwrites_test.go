@@ -110,6 +110,21 @@ func TestStagedWritesMatchOnePostgres(t *testing.T) {
 		{"INSERT INTO swrite_codes VALUES ('t9', (SELECT min(v) FROM swrite)) RETURNING hits", nil},
 		{"INSERT INTO swrite_log VALUES (5000, (SELECT max(tag) FROM swrite)) RETURNING note", nil},
 		{"UPDATE swrite SET tag = 'logged' WHERE k IN (8, 9) AND k IN (SELECT k FROM swrite_log) RETURNING k", nil},
+		// INSERT ... SELECT whose rows do not stay on their shards: read
+		// and merged by pgshard, then inserted on their keys' shards (a
+		// sharded target), every shard (reference) or the default shard.
+		{"INSERT INTO swrite_marks (k, score) SELECT k + 1000, v FROM swrite WHERE v > 95 RETURNING k, score", nil},
+		{"INSERT INTO swrite_marks (k, score) SELECT k * 7, v FROM swrite WHERE v > $1", []any{97}},
+		{"INSERT INTO swrite (k, v, tag) SELECT k + 2000, score, 'm' FROM swrite_marks ORDER BY score DESC, k LIMIT 10 RETURNING k, tag", nil},
+		{"INSERT INTO swrite (k, v, tag) SELECT k / 3, score, 'div' FROM swrite_marks WHERE score > 80 ON CONFLICT (k) DO UPDATE SET tag = excluded.tag RETURNING k, v, tag", nil},
+		{"INSERT INTO swrite_marks (k, score) SELECT k + 3000, avg(v) FROM swrite GROUP BY k ORDER BY k LIMIT 3 RETURNING score", nil},
+		{"INSERT INTO swrite_codes (code, hits) SELECT tag || '_n', count(*) FROM swrite GROUP BY tag RETURNING code, hits", nil},
+		{"INSERT INTO swrite_log (k, note) SELECT max(k), 'max' FROM swrite RETURNING k", nil},
+		{"INSERT INTO swrite_marks (k, score) SELECT k + 5000, v FROM swrite WHERE v > 1000 RETURNING k", nil},
+		{"INSERT INTO swrite (k, v, tag) SELECT g, g, 'gen' FROM generate_series(4001, 4012) g RETURNING k", nil},
+		{"INSERT INTO swrite (k, v, tag) VALUES (4001, 0, 'x') ON CONFLICT DO NOTHING", nil},
+		// Conflicts with existing keys on some shards only: nothing kept.
+		{"INSERT INTO swrite (k, v, tag) SELECT k + 1, v, tag FROM swrite WHERE k > 290", nil},
 		// Fails on the one shard holding k = 300 (division by zero),
 		// after the others wrote: nothing is kept.
 		{"UPDATE swrite SET v = v + 100 / (k - $1) WHERE k IN (SELECT k FROM swrite_marks WHERE score > 10)", []any{int64(300)}},

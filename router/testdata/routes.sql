@@ -211,6 +211,9 @@ INSERT INTO orders (user_id, order_id) SELECT user_id, count(*) FROM users GROUP
 INSERT INTO orders (user_id, order_id) SELECT score, 1 FROM users
 INSERT INTO orders (user_id, order_id) SELECT user_id, 1 FROM users ORDER BY score LIMIT 3
 INSERT INTO orders SELECT * FROM users
+INSERT INTO countries (code) SELECT DISTINCT country FROM users
+INSERT INTO audit_log (n) SELECT count(*) FROM users WHERE score > 10
+INSERT INTO orders (user_id, order_id) SELECT 7, sum(order_id) FROM orders WHERE user_id = 5 RETURNING order_id
 # GROUP BY a shard key: each shard's groups are final, any aggregate goes.
 SELECT user_id, array_agg(order_id ORDER BY order_id) FROM orders GROUP BY user_id ORDER BY count(*) DESC LIMIT 5
 # INTERSECT/EXCEPT: exact per shard when every query selects its key in the same column.
