@@ -41,8 +41,9 @@ type KeyColumns map[*Table]int
 
 func (a *analyzer) insertPlan(ins *pg.InsertStmt, t *Table) *Plan {
 	p := &Plan{Command: "INSERT", Tables: []string{t.Name}}
-	if ins.WithClause != nil {
-		return refuse(codeFeatureNotSupported, "pgshard: WITH ... INSERT into a sharded table is not supported", "Move the WITH query into the VALUES or send it separately.")
+	if !withIntoSelect(ins) {
+		return refuse(codeFeatureNotSupported, "pgshard: WITH ... INSERT into a sharded table is supported for INSERT ... SELECT with CTEs that only read",
+			"Move the WITH query into the VALUES, or run a data-modifying CTE as a statement of its own.")
 	}
 	keyCol := -1
 	for i, c := range ins.Cols {
@@ -288,6 +289,30 @@ func nullKeyMessage(t *Table, row int) string {
 
 func keyExpressionMessage(t *Table, row int) string {
 	return fmt.Sprintf("pgshard: row %d of INSERT into %s gives shard key %s as an expression; pgshard needs a constant or a parameter", row+1, t, t.Key)
+}
+
+// withIntoSelect moves an INSERT's WITH clause into its SELECT: WITH x AS
+// (...) INSERT INTO t SELECT ... FROM x means INSERT INTO t WITH x AS (...)
+// SELECT ... FROM x when every CTE only reads, and the SELECT is then
+// planned (co-located, moved or staged) with its CTEs. False when the
+// INSERT has a WITH clause that cannot move: a CTE that writes, a VALUES
+// list, a SELECT with a WITH clause of its own.
+func withIntoSelect(ins *pg.InsertStmt) bool {
+	w := ins.WithClause
+	if w == nil {
+		return true
+	}
+	sel := ins.SelectStmt.GetSelectStmt()
+	if sel == nil || len(sel.ValuesLists) > 0 || sel.WithClause != nil {
+		return false
+	}
+	for _, c := range w.Ctes {
+		if c.GetCommonTableExpr().GetCtequery().GetSelectStmt() == nil {
+			return false
+		}
+	}
+	sel.WithClause, ins.WithClause = w, nil
+	return true
 }
 
 // insertSelect plans INSERT INTO t (..., key, ...) SELECT ... whose value for

@@ -215,9 +215,12 @@ func (r *Router) stage(text string, stmt *pg.Node, version int32, refused *Plan)
 		command = "DELETE"
 	case root.GetInsertStmt() != nil:
 		ins := root.GetInsertStmt()
+		if !withIntoSelect(ins) {
+			return nil
+		}
 		rows := ins.SelectStmt.GetSelectStmt()
 		role, _ := r.schema.lookup(strings.ToLower(ins.Relation.Schemaname), strings.ToLower(ins.Relation.Relname))
-		if ins.WithClause != nil || rows == nil || len(ins.Cols) == 0 && role == roleSharded {
+		if rows == nil || len(ins.Cols) == 0 && role == roleSharded {
 			// Without a column list a sharded row's key is found at run
 			// time, from VALUES only.
 			return nil

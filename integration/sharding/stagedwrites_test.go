@@ -123,6 +123,9 @@ func TestStagedWritesMatchOnePostgres(t *testing.T) {
 		{"INSERT INTO swrite_marks (k, score) SELECT k + 5000, v FROM swrite WHERE v > 1000 RETURNING k", nil},
 		{"INSERT INTO swrite (k, v, tag) SELECT g, g, 'gen' FROM generate_series(4001, 4012) g RETURNING k", nil},
 		{"INSERT INTO swrite (k, v, tag) VALUES (4001, 0, 'x') ON CONFLICT DO NOTHING", nil},
+		// A WITH on the INSERT whose CTEs only read: the SELECT's.
+		{"WITH top AS (SELECT k, v FROM swrite ORDER BY v DESC, k LIMIT 4) INSERT INTO swrite_marks (k, score) SELECT k + 8000, v FROM top RETURNING k", nil},
+		{"WITH s AS (SELECT tag, count(*) AS n FROM swrite GROUP BY tag) INSERT INTO swrite_codes (code, hits) SELECT 'w_' || tag, n FROM s", nil},
 		// Conflicts with existing keys on some shards only: nothing kept.
 		{"INSERT INTO swrite (k, v, tag) SELECT k + 1, v, tag FROM swrite WHERE k > 290", nil},
 		// Fails on the one shard holding k = 300 (division by zero),
