@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -67,18 +66,7 @@ func newPool(key poolKey, shard string, node *config.Node, user string, password
 // nodeDSN is the libpq connection string for node; the pools and the lag
 // monitor connect the same way.
 func nodeDSN(node *config.Node, user string, password config.Secret, dbname string) string {
-	dsn := strings.Join([]string{
-		"host=" + dsnQuote(node.Host),
-		"port=" + strconv.Itoa(node.Port),
-		"user=" + dsnQuote(user),
-		"password=" + dsnQuote(password.Reveal()),
-		"dbname=" + dsnQuote(dbname),
-		"sslmode=" + string(node.TLSMode),
-	}, " ")
-	if node.CAFile != "" {
-		dsn += " sslrootcert=" + dsnQuote(node.CAFile)
-	}
-	return dsn
+	return node.DSN(user, password, dbname)
 }
 
 // busy is the number of connections checked out now.

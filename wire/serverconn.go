@@ -190,8 +190,3 @@ func (sc *serverConn) close() {
 	_ = sc.w.Flush()
 	_ = sc.conn.Close()
 }
-
-// dsnQuote quotes a value for a libpq keyword/value connection string.
-func dsnQuote(s string) string {
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
-}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -243,6 +245,28 @@ type Node struct {
 	Port    int       `yaml:"port"` // default 5432
 	TLSMode ServerTLS `yaml:"tls"`  // default prefer
 	CAFile  string    `yaml:"ca_file"`
+}
+
+// DSN is the libpq connection string for the node, logging in as user to
+// database dbname. It holds the password: never log it.
+func (n *Node) DSN(user string, password Secret, dbname string) string {
+	dsn := strings.Join([]string{
+		"host=" + dsnQuote(n.Host),
+		"port=" + strconv.Itoa(n.Port),
+		"user=" + dsnQuote(user),
+		"password=" + dsnQuote(password.Reveal()),
+		"dbname=" + dsnQuote(dbname),
+		"sslmode=" + string(n.TLSMode),
+	}, " ")
+	if n.CAFile != "" {
+		dsn += " sslrootcert=" + dsnQuote(n.CAFile)
+	}
+	return dsn
+}
+
+// dsnQuote quotes a value for a libpq keyword/value connection string.
+func dsnQuote(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
 }
 
 // ServerTLS is libpq's sslmode for connections to a server.
