@@ -201,14 +201,14 @@ func (r *Router) stage(text string, stmt *pg.Node, version int32, refused *Plan)
 		sb.selectStmt(root.GetSelectStmt())
 	case root.GetUpdateStmt() != nil:
 		u := root.GetUpdateStmt()
-		if u.WithClause != nil {
+		if u.WithClause != nil && !inlineCTEs(root, &u.WithClause) {
 			return nil
 		}
 		sb.write(u.FromClause, u.TargetList, []*pg.Node{u.WhereClause}, u.ReturningList)
 		command = "UPDATE"
 	case root.GetDeleteStmt() != nil:
 		d := root.GetDeleteStmt()
-		if d.WithClause != nil {
+		if d.WithClause != nil && !inlineCTEs(root, &d.WithClause) {
 			return nil
 		}
 		sb.write(d.UsingClause, []*pg.Node{d.WhereClause}, d.ReturningList)

@@ -123,6 +123,10 @@ func TestStagedWritesMatchOnePostgres(t *testing.T) {
 		{"INSERT INTO swrite_marks (k, score) SELECT k + 5000, v FROM swrite WHERE v > 1000 RETURNING k", nil},
 		{"INSERT INTO swrite (k, v, tag) SELECT g, g, 'gen' FROM generate_series(4001, 4012) g RETURNING k", nil},
 		{"INSERT INTO swrite (k, v, tag) VALUES (4001, 0, 'x') ON CONFLICT DO NOTHING", nil},
+		// An UPDATE's or DELETE's read-only CTEs, referenced once, are
+		// inlined as PostgreSQL does, and their subqueries staged.
+		{"WITH hi AS (SELECT k FROM swrite_marks WHERE score > 70) UPDATE swrite SET tag = 'hi' WHERE k IN (SELECT k FROM hi) RETURNING k", nil},
+		{"WITH top(id) AS (SELECT k FROM swrite ORDER BY v DESC, k LIMIT 3), t AS (SELECT id FROM top) DELETE FROM swrite_log WHERE k IN (SELECT id FROM t) RETURNING k", nil},
 		// A WITH on the INSERT whose CTEs only read: the SELECT's.
 		{"WITH top AS (SELECT k, v FROM swrite ORDER BY v DESC, k LIMIT 4) INSERT INTO swrite_marks (k, score) SELECT k + 8000, v FROM top RETURNING k", nil},
 		{"WITH s AS (SELECT tag, count(*) AS n FROM swrite GROUP BY tag) INSERT INTO swrite_codes (code, hits) SELECT 'w_' || tag, n FROM s", nil},

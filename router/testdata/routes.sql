@@ -215,6 +215,8 @@ INSERT INTO countries (code) SELECT DISTINCT country FROM users
 INSERT INTO audit_log (n) SELECT count(*) FROM users WHERE score > 10
 WITH top AS (SELECT user_id, score FROM users ORDER BY score DESC LIMIT 3) INSERT INTO orders (user_id, order_id) SELECT user_id, score FROM top
 WITH d AS (DELETE FROM orders WHERE user_id = 5 RETURNING *) INSERT INTO orders (user_id, order_id) SELECT user_id, order_id FROM d
+WITH de AS (SELECT user_id FROM users WHERE country = 'DE') UPDATE orders SET status = 'held' WHERE user_id IN (SELECT user_id FROM de)
+WITH de AS MATERIALIZED (SELECT user_id FROM users WHERE country = 'DE') DELETE FROM orders WHERE user_id IN (SELECT user_id FROM de)
 INSERT INTO orders (user_id, order_id) SELECT 7, sum(order_id) FROM orders WHERE user_id = 5 RETURNING order_id
 # GROUP BY a shard key: each shard's groups are final, any aggregate goes.
 SELECT user_id, array_agg(order_id ORDER BY order_id) FROM orders GROUP BY user_id ORDER BY count(*) DESC LIMIT 5
