@@ -162,17 +162,15 @@ func (s *Schema) buildWith(a *analyzer, stmt *pg.Node, lits []sqltext.Literal, v
 }
 
 // mergeStmtPlan plans MERGE by its target's role. Into a sharded table it
-// is refused: its WHEN NOT MATCHED THEN INSERT would run on every shard and
-// place rows without their key. Into a reference table it runs on every
-// shard and answers once, provided its source is the same everywhere.
+// runs where its co-located source is (shardedMerge). Into a reference
+// table it runs on every shard and answers once, provided its source is
+// the same everywhere.
 func (a *analyzer) mergeStmtPlan(m *pg.MergeStmt) *Plan {
 	t := m.Relation
 	role, table := a.schema.lookup(strings.ToLower(t.Schemaname), strings.ToLower(t.Relname))
 	switch role {
 	case roleSharded:
-		return refuse(codeFeatureNotSupported,
-			fmt.Sprintf("pgshard: MERGE into sharded table %s is not supported", table),
-			fmt.Sprintf("Use INSERT ... ON CONFLICT, UPDATE or DELETE with a condition on %s.", table.Key))
+		return a.shardedMerge(m, table)
 	case roleReference:
 		a.mergeReads(m)
 		if p := a.decide("MERGE"); p.Kind == KindRefuse || len(p.Tables) > 0 {

@@ -225,7 +225,7 @@ func isDML(p *router.Plan) bool {
 		return true // a reference table written from a WITH clause
 	}
 	switch p.Command {
-	case "INSERT", "UPDATE", "DELETE", "COPY":
+	case "INSERT", "UPDATE", "DELETE", "MERGE", "COPY":
 		return true
 	}
 	return false

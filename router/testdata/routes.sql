@@ -369,3 +369,14 @@ SELECT * FROM accounts WHERE account_id = 5
 SELECT * FROM app.accounts WHERE account_id = 5
 SELECT * FROM other.accounts WHERE account_id = 5
 SELECT count(*) FROM accounts a JOIN plans p ON p.id = a.plan_id
+# MERGE into a sharded table: co-located source, pinned, refused shapes
+MERGE INTO orders o USING users u ON o.user_id = u.user_id WHEN MATCHED THEN UPDATE SET amount = u.score WHEN NOT MATCHED THEN INSERT (user_id, amount) VALUES (u.user_id, 0)
+MERGE INTO orders o USING users u ON o.user_id = u.user_id AND u.user_id = 5 WHEN MATCHED THEN DELETE
+MERGE INTO orders o USING (SELECT user_id, count(*) AS n FROM users GROUP BY user_id) s ON o.user_id = s.user_id WHEN NOT MATCHED THEN INSERT (user_id, amount) VALUES (s.user_id, s.n)
+MERGE INTO users u USING countries c ON u.country = c.code WHEN MATCHED THEN UPDATE SET name = c.name
+MERGE INTO orders o USING users u ON o.user_id = u.user_id WHEN NOT MATCHED THEN INSERT (user_id, amount) VALUES (u.user_id + 1, 0)
+MERGE INTO orders o USING (VALUES (5)) v(id) ON o.user_id = v.id WHEN NOT MATCHED THEN INSERT (user_id) VALUES (v.id)
+MERGE INTO orders o USING users u ON o.amount = u.score WHEN MATCHED THEN DELETE
+MERGE INTO orders o USING users u ON o.user_id = u.user_id WHEN MATCHED THEN UPDATE SET user_id = 4
+MERGE INTO orders o USING users u ON o.user_id = u.user_id WHEN NOT MATCHED BY SOURCE THEN DELETE
+MERGE INTO orders o USING (SELECT user_id FROM users ORDER BY score LIMIT 3) u ON o.user_id = u.user_id WHEN MATCHED THEN DELETE
