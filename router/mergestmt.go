@@ -9,38 +9,63 @@ import (
 
 // shardedMerge plans MERGE into sharded table t. It runs where a co-located
 // write runs: the join condition equates t's key with the key of a sharded
-// source (or pins it), so the source rows a target row can match sit on its
-// shard, and a row WHEN NOT MATCHED inserts takes its key from that source
-// key, so it lands on the shard that inserts it. Each shard then merges its
-// own rows, and together they do what one server would.
+// source, so the source rows a target row can match sit on its shard, and
+// a row WHEN NOT MATCHED inserts takes its key from that source key, so it
+// lands on the shard that inserts it. Each shard then merges its own rows,
+// and together they do what one server would. A source of one row of
+// values (USING (SELECT $1 AS id, $2 AS name) s ON t.id = s.id, as
+// Hibernate's upsert writes) pins the MERGE to that row's key instead.
+//
+// Keys the join condition pins narrow where the MERGE runs only when it
+// acts on matched rows alone: WHEN NOT MATCHED inserts every source row the
+// condition rejects, and WHEN NOT MATCHED BY SOURCE acts on every target
+// row it rejects, wherever they are.
 func (a *analyzer) shardedMerge(m *pg.MergeStmt, t *Table) *Plan {
 	refuseIt := func(why, hint string) *Plan {
 		return refuse(codeFeatureNotSupported, fmt.Sprintf("pgshard: MERGE into sharded table %s: %s", t, why), hint)
 	}
-	colocate := fmt.Sprintf("Join on the shard key (ON target.%[1]s = source.%[1]s) with a source sharded on it, and insert source.%[1]s as %[1]s.", t.Key)
+	colocate := fmt.Sprintf("Join on the shard key (ON target.%[1]s = source.%[1]s) with a source sharded on it and insert source.%[1]s as %[1]s, or merge one row of values (USING (SELECT $1 AS %[1]s, ...) s ON target.%[1]s = s.%[1]s) and insert s.%[1]s.", t.Key)
+	inserts, bySource := false, false
+	for _, n := range m.MergeWhenClauses {
+		w := n.GetMergeWhenClause()
+		inserts = inserts || w.CommandType == pg.CmdType_CMD_INSERT
+		bySource = bySource || w.MatchKind == pg.MergeMatchKind_MERGE_WHEN_NOT_MATCHED_BY_SOURCE
+	}
 	a.writes = true
 	// The MERGE is the top level, as a SELECT is: a derived source is
 	// nested, and what it computes over several shards must be merged.
 	a.depth++
+	defer func() { a.depth-- }()
 	sc := &scope{}
 	a.with(m.WithClause, sc)
 	target := a.addRel(m.Relation)
-	if target >= 0 {
-		sc.rels = append(sc.rels, target)
+	if target < 0 {
+		return refuseIt("pgshard could not read its target", "")
 	}
+	sc.rels = append(sc.rels, target)
 	a.fromItem(m.SourceRelation, sc)
+	kept := make([]int, len(a.rels))
+	for i := range a.rels {
+		kept[i] = len(a.rels[i].pins)
+	}
 	a.conjuncts(m.JoinCondition, sc)
+	if inserts || bySource {
+		for i := range kept {
+			a.rels[i].pins = a.rels[i].pins[:kept[i]]
+		}
+	}
+	row := a.singleRowKey(m, t, target, sc)
+	if row != nil && !bySource {
+		a.rels[target].pins = append(a.rels[target].pins, []Source{row.key})
+	}
 	a.expr(m.JoinCondition, sc)
-	bySource := false
 	for _, n := range m.MergeWhenClauses {
 		w := n.GetMergeWhenClause()
 		a.expr(w.Condition, sc)
-		bySource = bySource || w.MatchKind == pg.MergeMatchKind_MERGE_WHEN_NOT_MATCHED_BY_SOURCE
 		switch w.CommandType {
 		case pg.CmdType_CMD_UPDATE:
 			for _, set := range w.TargetList {
 				if strings.EqualFold(set.GetResTarget().GetName(), t.Key) {
-					a.depth--
 					return refuseIt(fmt.Sprintf("UPDATE of shard key %s would move the row to another shard", t.Key), "")
 				}
 				a.expr(set, sc)
@@ -53,13 +78,13 @@ func (a *analyzer) shardedMerge(m *pg.MergeStmt, t *Table) *Plan {
 				}
 			}
 			if key < 0 || key >= len(w.Values) {
-				a.depth--
 				return refuseIt(fmt.Sprintf("its INSERT does not name shard key %s in a column list", t.Key), colocate)
 			}
-			src, ok := a.keyColumn(w.Values[key], sc)
-			if !ok || target < 0 || a.rels[src].table.KeyType != t.KeyType || a.find(src) != a.find(target) {
-				a.depth--
-				return refuseIt(fmt.Sprintf("its INSERT takes %s from something other than the key of a sharded source the join condition equates with it, so the row could be inserted on another shard than its own", t.Key), colocate)
+			if !row.inserted(a, w.Values[key]) {
+				src, ok := a.keyColumn(w.Values[key], sc)
+				if !ok || a.rels[src].table.KeyType != t.KeyType || a.find(src) != a.find(target) {
+					return refuseIt(fmt.Sprintf("its INSERT takes %s from something other than the key of a sharded source the join condition equates with it, so the row could be inserted on another shard than its own", t.Key), colocate)
+				}
 			}
 			for _, v := range w.Values {
 				a.expr(v, sc)
@@ -69,7 +94,6 @@ func (a *analyzer) shardedMerge(m *pg.MergeStmt, t *Table) *Plan {
 	for _, r := range m.ReturningList {
 		a.expr(r, sc)
 	}
-	a.depth--
 	p := a.decide("MERGE")
 	p.Exact = p.Exact || a.exact
 	switch {
@@ -84,7 +108,7 @@ func (a *analyzer) shardedMerge(m *pg.MergeStmt, t *Table) *Plan {
 		// every other row of the table too, which keyless_writes guards.
 		if bySource && !a.schema.KeylessWrites {
 			return keyless(refuseIt(fmt.Sprintf("WHEN NOT MATCHED BY SOURCE without a condition on shard key %s would touch every shard", t.Key),
-				fmt.Sprintf("Pin %s in the join condition, or set sharding.keyless_writes: all_shards to allow it.", t.Key)))
+				fmt.Sprintf("Pin %s in the source, or set sharding.keyless_writes: all_shards to allow it.", t.Key)))
 		}
 		if why := a.unmergeable(); why != "" {
 			return keyless(refuseScatter(why, a))
@@ -94,4 +118,97 @@ func (a *analyzer) shardedMerge(m *pg.MergeStmt, t *Table) *Plan {
 		p.mergeErr = a.unmergeable()
 	}
 	return p
+}
+
+// rowKey is the key of a MERGE whose source is one row of values, as the
+// join condition equates it with the target's key.
+type rowKey struct {
+	alias, column string // the source column holding it
+	key           Source
+}
+
+// singleRowKey finds a source of one row of values — USING (SELECT $1 AS
+// id, ...) s or USING (VALUES ($1, ...)) s(id, ...) — whose column the
+// join condition equates with t's key (ON t.id = s.id, among ANDed
+// conditions), and that column's value as a key; nil when there is none.
+func (a *analyzer) singleRowKey(m *pg.MergeStmt, t *Table, target int, sc *scope) *rowKey {
+	rs := m.SourceRelation.GetRangeSubselect()
+	sel := rs.GetSubquery().GetSelectStmt()
+	if rs == nil || rs.Alias == nil || sel == nil || sel.Op != pg.SetOperation_SETOP_NONE || len(sel.FromClause) > 0 ||
+		sel.WhereClause != nil || len(sel.GroupClause) > 0 || sel.HavingClause != nil || sel.WithClause != nil || sel.LimitCount != nil || sel.LimitOffset != nil {
+		return nil
+	}
+	cols := map[string]*pg.Node{}
+	switch {
+	case len(sel.ValuesLists) == 1:
+		for i, v := range sel.ValuesLists[0].GetList().GetItems() {
+			name := fmt.Sprintf("column%d", i+1)
+			if i < len(rs.Alias.Colnames) {
+				name = rs.Alias.Colnames[i].GetString_().GetSval()
+			}
+			cols[name] = v
+		}
+	case len(sel.ValuesLists) == 0:
+		for i, tl := range sel.TargetList {
+			res := tl.GetResTarget()
+			name := res.GetName()
+			if i < len(rs.Alias.Colnames) {
+				name = rs.Alias.Colnames[i].GetString_().GetSval()
+			}
+			if name != "" {
+				cols[name] = res.GetVal()
+			}
+		}
+	default:
+		return nil
+	}
+	var conds []*pg.Node
+	if b := m.JoinCondition.GetBoolExpr(); b != nil && b.Boolop == pg.BoolExprType_AND_EXPR {
+		conds = b.Args
+	} else {
+		conds = []*pg.Node{m.JoinCondition}
+	}
+	for _, c := range conds {
+		e := c.GetAExpr()
+		if e == nil || e.Kind != pg.A_Expr_Kind_AEXPR_OP || opName(e) != "=" {
+			continue
+		}
+		for _, sides := range [][2]*pg.Node{{e.Lexpr, e.Rexpr}, {e.Rexpr, e.Lexpr}} {
+			i, dom, ok := a.keyColumnIn(sides[0], sc)
+			if !ok || i != target || dom == domOpaque {
+				continue
+			}
+			fields := sides[1].GetColumnRef().GetFields()
+			if len(fields) != 2 || fields[0].GetString_().GetSval() != rs.Alias.Aliasname {
+				continue
+			}
+			col := fields[1].GetString_().GetSval()
+			v, ok := cols[col]
+			if !ok {
+				continue
+			}
+			s, ok := a.keySource(v, t.KeyType, dom)
+			if !ok {
+				continue
+			}
+			s.assign = true // the row inserted takes it as its key
+			return &rowKey{alias: rs.Alias.Aliasname, column: col, key: s}
+		}
+	}
+	return nil
+}
+
+// inserted says whether v, the key an INSERT of the MERGE gives, is the
+// source row's key: its column (s.id, or id unqualified, which can only
+// name a source column there) or the same parameter.
+func (r *rowKey) inserted(a *analyzer, v *pg.Node) bool {
+	if r == nil {
+		return false
+	}
+	if fields := v.GetColumnRef().GetFields(); len(fields) > 0 {
+		name := fields[len(fields)-1].GetString_().GetSval()
+		return name == r.column && (len(fields) == 1 || len(fields) == 2 && fields[0].GetString_().GetSval() == r.alias)
+	}
+	s, ok := a.source(v)
+	return ok && r.key.Param > 0 && s.Param == r.key.Param
 }

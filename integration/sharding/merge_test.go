@@ -27,6 +27,9 @@ func TestMergeIntoShardedTableMatchesOnePostgres(t *testing.T) {
 		sql  string
 		args []any
 	}{
+		// A key the join condition pins does not narrow an INSERT: every
+		// source row it rejects is inserted, on every shard.
+		{`MERGE INTO swrite w USING swrite_marks m ON w.k = m.k AND m.k = 9 WHEN NOT MATCHED AND m.k > 300 THEN INSERT (k, v, tag) VALUES (m.k, m.score, 'nm')`, nil},
 		{`MERGE INTO swrite w USING swrite_marks m ON w.k = m.k
 			WHEN MATCHED AND m.score > 50 THEN UPDATE SET v = m.score
 			WHEN MATCHED THEN DELETE
@@ -36,6 +39,13 @@ func TestMergeIntoShardedTableMatchesOnePostgres(t *testing.T) {
 			WHEN MATCHED AND m.top < 20 THEN UPDATE SET v = -m.n WHEN NOT MATCHED THEN DO NOTHING`, nil},
 		{`MERGE INTO swrite w USING swrite_codes c ON w.tag = c.code WHEN MATCHED THEN UPDATE SET v = w.v + 1`, nil},
 		{`MERGE INTO swrite w USING (VALUES (10, 'x'), (11, 'y'), (9999, 'z')) s(k, tag) ON w.k = s.k WHEN MATCHED THEN UPDATE SET tag = s.tag`, nil},
+		// One row of values, pinned to its key (Hibernate's upsert): an
+		// existing key is updated, a new one inserted on its shard.
+		{`MERGE INTO swrite AS t USING (SELECT CAST($1 AS bigint) id, CAST($2 AS int) v) AS s ON (t.k = s.id)
+			WHEN NOT MATCHED THEN INSERT (k, v, tag) VALUES (s.id, s.v, 'up') WHEN MATCHED THEN UPDATE SET v = s.v`, []any{int64(5), 77}},
+		{`MERGE INTO swrite AS t USING (SELECT CAST($1 AS bigint) id, CAST($2 AS int) v) AS s ON (t.k = s.id)
+			WHEN NOT MATCHED THEN INSERT (k, v, tag) VALUES (s.id, s.v, 'up') WHEN MATCHED THEN UPDATE SET v = s.v`, []any{int64(5005), 78}},
+		{`MERGE INTO swrite t USING (VALUES (7007, 1)) s(id, v) ON t.k = s.id WHEN NOT MATCHED THEN INSERT (k, v, tag) VALUES (s.id, s.v, 'vals') WHEN MATCHED THEN UPDATE SET tag = 'vals'`, nil},
 		// Fails on the shard holding k = 3 (division by zero; the first
 		// MERGE kept that row) after the others merged: nothing is kept.
 		{`MERGE INTO swrite w USING swrite_marks m ON w.k = m.k WHEN MATCHED THEN UPDATE SET v = 100 / (m.k - 3)`, nil},
@@ -53,7 +63,8 @@ func TestMergeIntoShardedTableMatchesOnePostgres(t *testing.T) {
 	}
 	for _, q := range []string{
 		`MERGE INTO swrite w USING swrite_marks m ON w.k = m.k WHEN NOT MATCHED THEN INSERT (k, v, tag) VALUES (m.k + 1, 0, 'x')`,
-		`MERGE INTO swrite w USING (VALUES (5)) s(k) ON w.k = s.k WHEN NOT MATCHED THEN INSERT (k, v, tag) VALUES (s.k, 0, 'x')`,
+		`MERGE INTO swrite w USING (VALUES (5), (6)) s(k) ON w.k = s.k WHEN NOT MATCHED THEN INSERT (k, v, tag) VALUES (s.k, 0, 'x')`,
+		`MERGE INTO swrite w USING (VALUES (5)) s(k) ON w.k = s.k WHEN NOT MATCHED THEN INSERT (k, v, tag) VALUES (6, 0, 'x')`,
 		`MERGE INTO swrite w USING swrite_marks m ON w.v = m.score WHEN MATCHED THEN DELETE`,
 		`MERGE INTO swrite w USING swrite_marks m ON w.k = m.k WHEN MATCHED THEN UPDATE SET k = m.k + 1`,
 	} {

@@ -380,3 +380,7 @@ MERGE INTO orders o USING users u ON o.amount = u.score WHEN MATCHED THEN DELETE
 MERGE INTO orders o USING users u ON o.user_id = u.user_id WHEN MATCHED THEN UPDATE SET user_id = 4
 MERGE INTO orders o USING users u ON o.user_id = u.user_id WHEN NOT MATCHED BY SOURCE THEN DELETE
 MERGE INTO orders o USING (SELECT user_id FROM users ORDER BY score LIMIT 3) u ON o.user_id = u.user_id WHEN MATCHED THEN DELETE
+MERGE INTO users t USING (VALUES (42, 'x')) s(id, name) ON t.user_id = s.id WHEN NOT MATCHED THEN INSERT (user_id, name) VALUES (s.id, s.name) WHEN MATCHED THEN UPDATE SET name = s.name
+MERGE INTO users t USING (SELECT 42::bigint AS id, 'x' AS name) s ON t.user_id = s.id AND t.name <> s.name WHEN MATCHED THEN UPDATE SET name = s.name WHEN NOT MATCHED THEN INSERT (user_id, name) VALUES (id, name)
+MERGE INTO orders o USING users u ON o.user_id = u.user_id AND u.user_id = 5 WHEN NOT MATCHED THEN INSERT (user_id) VALUES (u.user_id)
+MERGE INTO users t USING (VALUES (42, 'x')) s(id, name) ON t.user_id = s.id WHEN NOT MATCHED THEN INSERT (user_id, name) VALUES (7, s.name)
