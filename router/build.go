@@ -470,12 +470,21 @@ func (a *analyzer) writePlan(stmt *pg.Node) *Plan {
 			"Write the reference table in a statement of its own.")
 	case role == roleLocal && p.Kind == KindAny:
 		p.Kind = KindDefault
-	case p.Kind == KindScatter:
-		if !a.schema.KeylessWrites {
-			return keyless(refuse(codeFeatureNotSupported,
-				fmt.Sprintf("pgshard: %s of sharded table %s without a condition on its shard key %s would touch every shard", command, table, table.Key),
-				fmt.Sprintf("Add WHERE %s = ... (or IN (...)), or set sharding.keyless_writes: all_shards to allow it.", table.Key)))
-		}
+	case p.Kind == KindScatter && !a.schema.KeylessWrites:
+		return keyless(refuse(codeFeatureNotSupported,
+			fmt.Sprintf("pgshard: %s of sharded table %s without a condition on its shard key %s would touch every shard", command, table, table.Key),
+			fmt.Sprintf("Add WHERE %s = ... (or IN (...)), or set sharding.keyless_writes: all_shards to allow it.", table.Key)))
+	}
+	return a.spreadWrite(p)
+}
+
+// spreadWrite finishes the plan of a write over sharded rows that may run
+// on several shards: without a key on every shard (KindAll), provided
+// nothing in it needs merging; with keys on several shards, the same,
+// found when they are bound.
+func (a *analyzer) spreadWrite(p *Plan) *Plan {
+	switch p.Kind {
+	case KindScatter:
 		if why := a.unmergeable(); why != "" {
 			// Each shard would compute it from its own rows: WHERE
 			// user_id IN (SELECT user_id ... LIMIT 3) would take three
@@ -483,8 +492,7 @@ func (a *analyzer) writePlan(stmt *pg.Node) *Plan {
 			return keyless(refuseScatter(why, a))
 		}
 		p.Kind = KindAll
-	case p.Kind == KindShard:
-		// Keys on several shards: the same, found when they are bound.
+	case KindShard:
 		p.mergeErr = a.unmergeable()
 	}
 	return p

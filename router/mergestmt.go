@@ -102,22 +102,14 @@ func (a *analyzer) shardedMerge(m *pg.MergeStmt, t *Table) *Plan {
 	case a.refWrite != "":
 		return refuseIt(fmt.Sprintf("it writes reference table %s in a WITH clause; a reference table is written on every shard", a.refWrite),
 			"Write the reference table in a statement of its own.")
-	case p.Kind == KindScatter:
+	case p.Kind == KindScatter && bySource && !a.schema.KeylessWrites:
 		// Without WHEN NOT MATCHED BY SOURCE a MERGE touches only the
 		// target rows its source names, as INSERT ... SELECT does; with it,
 		// every other row of the table too, which keyless_writes guards.
-		if bySource && !a.schema.KeylessWrites {
-			return keyless(refuseIt(fmt.Sprintf("WHEN NOT MATCHED BY SOURCE without a condition on shard key %s would touch every shard", t.Key),
-				fmt.Sprintf("Pin %s in the source, or set sharding.keyless_writes: all_shards to allow it.", t.Key)))
-		}
-		if why := a.unmergeable(); why != "" {
-			return keyless(refuseScatter(why, a))
-		}
-		p.Kind = KindAll
-	case p.Kind == KindShard:
-		p.mergeErr = a.unmergeable()
+		return keyless(refuseIt(fmt.Sprintf("WHEN NOT MATCHED BY SOURCE without a condition on shard key %s would touch every shard", t.Key),
+			fmt.Sprintf("Pin %s in the source, or set sharding.keyless_writes: all_shards to allow it.", t.Key)))
 	}
-	return p
+	return a.spreadWrite(p)
 }
 
 // rowKey is the key of a MERGE whose source is one row of values, as the

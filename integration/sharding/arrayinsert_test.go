@@ -1,36 +1,12 @@
 package sharding_test
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 )
-
-// orderedAnswer is writeAnswer keeping the rows in the order they came.
-func orderedAnswer(ctx context.Context, conn *pgx.Conn, mode pgx.QueryExecMode, sql string, args ...any) string {
-	rows, err := conn.Query(ctx, sql, append([]any{mode}, args...)...)
-	var got []string
-	if err == nil {
-		got, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
-			v, err := r.Values()
-			return fmt.Sprint(v...), err
-		})
-	}
-	var pe *pgconn.PgError
-	switch {
-	case errors.As(err, &pe):
-		return "ERROR " + pe.Code
-	case err != nil:
-		return "error: " + err.Error()
-	}
-	return strings.Join(got, ",") + " " + rows.CommandTag().String()
-}
 
 // TestArrayInsertMatchesOnePostgres: the bulk insert drivers send as one
 // array per column (INSERT ... SELECT * FROM unnest($1, $2, $3)) puts each

@@ -42,10 +42,29 @@ func loadSwrite(ctx context.Context, t *testing.T, conns ...*pgx.Conn) {
 // shards return theirs in their own order) and command tag, or its
 // error's SQLSTATE.
 func writeAnswer(ctx context.Context, conn *pgx.Conn, mode pgx.QueryExecMode, sql string, args ...any) string {
-	rows, err := conn.Query(ctx, sql, append([]any{mode}, args...)...)
-	var got []string
+	rows, tag, ok := runWrite(ctx, conn, mode, sql, args...)
+	if !ok {
+		return tag
+	}
+	slices.Sort(rows)
+	return strings.Join(rows, ",") + " " + tag
+}
+
+// orderedAnswer is writeAnswer keeping the rows in the order they came.
+func orderedAnswer(ctx context.Context, conn *pgx.Conn, mode pgx.QueryExecMode, sql string, args ...any) string {
+	rows, tag, ok := runWrite(ctx, conn, mode, sql, args...)
+	if !ok {
+		return tag
+	}
+	return strings.Join(rows, ",") + " " + tag
+}
+
+// runWrite runs a statement and returns its rows and command tag; on an
+// error, ok false and "ERROR <SQLSTATE>" (or the error's text) as the tag.
+func runWrite(ctx context.Context, conn *pgx.Conn, mode pgx.QueryExecMode, sql string, args ...any) (rows []string, tag string, ok bool) {
+	res, err := conn.Query(ctx, sql, append([]any{mode}, args...)...)
 	if err == nil {
-		got, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
+		rows, err = pgx.CollectRows(res, func(r pgx.CollectableRow) (string, error) {
 			v, err := r.Values()
 			return fmt.Sprint(v...), err
 		})
@@ -53,12 +72,11 @@ func writeAnswer(ctx context.Context, conn *pgx.Conn, mode pgx.QueryExecMode, sq
 	var pe *pgconn.PgError
 	switch {
 	case errors.As(err, &pe):
-		return "ERROR " + pe.Code
+		return nil, "ERROR " + pe.Code, false
 	case err != nil:
-		return "error: " + err.Error()
+		return nil, "error: " + err.Error(), false
 	}
-	slices.Sort(got)
-	return strings.Join(got, ",") + " " + rows.CommandTag().String()
+	return rows, res.CommandTag().String(), true
 }
 
 // sameTables reports each staged-write table whose rows differ between
