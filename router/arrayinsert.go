@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
@@ -35,7 +36,7 @@ type arrayRows struct {
 // when sel is not that shape.
 func (a *analyzer) arrayInsert(ins *pg.InsertStmt, t *Table, sel *pg.SelectStmt, keyCol int) *Plan {
 	args, ok := unnestedParams(sel)
-	if !ok || keyCol < 0 || len(args) != len(ins.Cols) || hasSubLink(ins.ReturningList) || ins.OnConflictClause != nil && hasSubLink(append(ins.OnConflictClause.TargetList, ins.OnConflictClause.WhereClause)) {
+	if !ok || keyCol < 0 || len(args) != len(ins.Cols) || hasSubLink(ins.ReturningList) || ins.OnConflictClause != nil && hasSubLink(append(slices.Clip(ins.OnConflictClause.TargetList), ins.OnConflictClause.WhereClause)) {
 		return nil
 	}
 	rows := &arrayRows{Table: t}
