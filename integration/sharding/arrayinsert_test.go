@@ -35,10 +35,7 @@ func TestArrayInsertMatchesOnePostgres(t *testing.T) {
 		s := "upd" + fmt.Sprint(i)
 		upd[i] = &s
 	}
-	writes := []struct {
-		sql  string
-		args []any
-	}{
+	writes := []swriteStep{
 		{"INSERT INTO swrite (k, v, tag) SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[]) RETURNING k, tag", []any{keys[:20], vs[:20], tags[:20]}},
 		{"INSERT INTO swrite (tag, k, v) SELECT unnest($3::text[]), unnest($1::int8[]), unnest($2::int4[])", []any{keys[20:30], vs[20:30], tags[20:30]}},
 		{"INSERT INTO swrite (k, v, tag) SELECT * FROM ROWS FROM (unnest($1::bigint[]), unnest($2::int[]), unnest($3::text[])) RETURNING k, v", []any{keys[30:], vs[30:], tags[30:]}},
@@ -52,15 +49,6 @@ func TestArrayInsertMatchesOnePostgres(t *testing.T) {
 		{"INSERT INTO swrite (k, v, tag) SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[])", []any{[]int64{93001, 93002, 93003, keys[0]}, []int32{1, 2, 3, 4}, upd[:4]}},
 		{"INSERT INTO swrite (k, v, tag) SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[]) RETURNING k", []any{[]int64{}, []int32{}, []*string{}}},
 	}
-	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec, pgx.QueryExecModeCacheStatement} {
-		loadSwrite(ctx, t, through, ref)
-		for _, w := range writes {
-			got, want := orderedAnswer(ctx, through, mode, w.sql, w.args...), orderedAnswer(ctx, ref, mode, w.sql, w.args...)
-			if got != want {
-				t.Errorf("%v: %s:\n pgshard:    %s\n PostgreSQL: %s", mode, w.sql, got, want)
-			}
-			sameTables(ctx, t, through, ref, fmt.Sprintf("%v: %s", mode, w.sql))
-		}
-		placedKeys(ctx, t, "swrite")
-	}
+	matchWrites(ctx, t, through, ref, []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec, pgx.QueryExecModeCacheStatement},
+		writes, orderedAnswer, func() { placedKeys(ctx, t, "swrite") })
 }

@@ -2,7 +2,6 @@ package sharding_test
 
 import (
 	"errors"
-	"fmt"
 	"testing"
 	"time"
 
@@ -23,10 +22,7 @@ func TestMergeIntoShardedTableMatchesOnePostgres(t *testing.T) {
 	p := startPgshard(t)
 	through := connect(t, p.DSN("app", "app-secret"))
 	ref := connect(t, single.Shards[0].Primary.DSN())
-	merges := []struct {
-		sql  string
-		args []any
-	}{
+	merges := []swriteStep{
 		// A key the join condition pins does not narrow an INSERT: every
 		// source row it rejects is inserted, on every shard.
 		{`MERGE INTO swrite w USING swrite_marks m ON w.k = m.k AND m.k = 9 WHEN NOT MATCHED AND m.k > 300 THEN INSERT (k, v, tag) VALUES (m.k, m.score, 'nm')`, nil},
@@ -50,17 +46,8 @@ func TestMergeIntoShardedTableMatchesOnePostgres(t *testing.T) {
 		// MERGE kept that row) after the others merged: nothing is kept.
 		{`MERGE INTO swrite w USING swrite_marks m ON w.k = m.k WHEN MATCHED THEN UPDATE SET v = 100 / (m.k - 3)`, nil},
 	}
-	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeCacheStatement} {
-		loadSwrite(ctx, t, through, ref)
-		for _, m := range merges {
-			got, want := writeAnswer(ctx, through, mode, m.sql, m.args...), writeAnswer(ctx, ref, mode, m.sql, m.args...)
-			if got != want {
-				t.Errorf("%v: %s:\n pgshard:    %s\n PostgreSQL: %s", mode, m.sql, got, want)
-			}
-			sameTables(ctx, t, through, ref, fmt.Sprintf("%v: %s", mode, m.sql))
-		}
-		placedKeys(ctx, t, "swrite")
-	}
+	matchWrites(ctx, t, through, ref, []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeCacheStatement},
+		merges, writeAnswer, func() { placedKeys(ctx, t, "swrite") })
 	for _, q := range []string{
 		`MERGE INTO swrite w USING swrite_marks m ON w.k = m.k WHEN NOT MATCHED THEN INSERT (k, v, tag) VALUES (m.k + 1, 0, 'x')`,
 		`MERGE INTO swrite w USING (VALUES (5), (6)) s(k) ON w.k = s.k WHEN NOT MATCHED THEN INSERT (k, v, tag) VALUES (s.k, 0, 'x')`,

@@ -79,6 +79,34 @@ func runWrite(ctx context.Context, conn *pgx.Conn, mode pgx.QueryExecMode, sql s
 	return rows, res.CommandTag().String(), true
 }
 
+// swriteStep is a write of the staged-write tests and its arguments.
+type swriteStep struct {
+	sql  string
+	args []any
+}
+
+// matchWrites loads the staged-write tables afresh for each mode, runs
+// each write through pgshard and on one PostgreSQL, and reports every
+// answer (as answer puts it) and table that differ; after runs once a
+// mode's writes are done.
+func matchWrites(ctx context.Context, t *testing.T, through, ref *pgx.Conn, modes []pgx.QueryExecMode, writes []swriteStep,
+	answer func(context.Context, *pgx.Conn, pgx.QueryExecMode, string, ...any) string, after func()) {
+	t.Helper()
+	for _, mode := range modes {
+		loadSwrite(ctx, t, through, ref)
+		for _, w := range writes {
+			got, want := answer(ctx, through, mode, w.sql, w.args...), answer(ctx, ref, mode, w.sql, w.args...)
+			if got != want {
+				t.Errorf("%v: %s:\n pgshard:    %s\n PostgreSQL: %s", mode, w.sql, got, want)
+			}
+			sameTables(ctx, t, through, ref, fmt.Sprintf("%v: %s", mode, w.sql))
+		}
+		if after != nil {
+			after()
+		}
+	}
+}
+
 // sameTables reports each staged-write table whose rows differ between
 // pgshard and one PostgreSQL.
 func sameTables(ctx context.Context, t *testing.T, through, ref *pgx.Conn, after string) {
@@ -106,10 +134,7 @@ func TestStagedWritesMatchOnePostgres(t *testing.T) {
 	p := startPgshard(t)
 	through := connect(t, p.DSN("app", "app-secret"))
 	ref := connect(t, single.Shards[0].Primary.DSN())
-	writes := []struct {
-		sql  string
-		args []any
-	}{
+	writes := []swriteStep{
 		{"UPDATE swrite SET v = v + 1 WHERE k IN (SELECT k FROM swrite_marks WHERE score > 50) RETURNING k, v", nil},
 		{"UPDATE swrite SET tag = 'top' WHERE k IN (SELECT k FROM swrite ORDER BY v DESC, k LIMIT 5)", nil},
 		{"DELETE FROM swrite WHERE k = ANY(ARRAY(SELECT k FROM swrite_marks WHERE score < (SELECT avg(score) FROM swrite_marks) ORDER BY k LIMIT 7)) RETURNING k, tag", nil},
@@ -154,16 +179,8 @@ func TestStagedWritesMatchOnePostgres(t *testing.T) {
 		// after the others wrote: nothing is kept.
 		{"UPDATE swrite SET v = v + 100 / (k - $1) WHERE k IN (SELECT k FROM swrite_marks WHERE score > 10)", []any{int64(300)}},
 	}
-	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec, pgx.QueryExecModeCacheStatement} {
-		loadSwrite(ctx, t, through, ref)
-		for _, w := range writes {
-			got, want := writeAnswer(ctx, through, mode, w.sql, w.args...), writeAnswer(ctx, ref, mode, w.sql, w.args...)
-			if got != want {
-				t.Errorf("%v: %s:\n pgshard:    %s\n PostgreSQL: %s", mode, w.sql, got, want)
-			}
-			sameTables(ctx, t, through, ref, fmt.Sprintf("%v: %s", mode, w.sql))
-		}
-	}
+	matchWrites(ctx, t, through, ref, []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec, pgx.QueryExecModeCacheStatement},
+		writes, writeAnswer, nil)
 
 	// Inside a transaction the stages see its own rows on every shard,
 	// and ROLLBACK undoes the write on all of them; then COMMIT keeps it.
