@@ -762,7 +762,7 @@ func (a *analyzer) subqueryMerge(s *pg.SelectStmt, sc *scope) string {
 		return ""
 	}
 	switch {
-	case (len(s.GroupClause) > 0 || hasAggregate(s.TargetList) || s.HavingClause != nil) && !a.ownKeyIn(s.GroupClause, sc):
+	case (len(s.GroupClause) > 0 || a.hasAggregate(s.TargetList) || s.HavingClause != nil) && !a.ownKeyIn(s.GroupClause, sc):
 		return "an aggregate in a subquery"
 	case len(s.DistinctClause) > 0 && !a.ownKeyIn(targetValues(s.TargetList), sc):
 		return "DISTINCT in a subquery"
@@ -850,6 +850,16 @@ func (a *analyzer) expr(n *pg.Node, sc *scope) {
 		a.query(sl.Subselect, &scope{parent: sc})
 		a.depth--
 		return
+	case jsonAggConstructor(n) != nil:
+		if c := jsonAggConstructor(n); c.Over != nil && a.window == "" && !a.ownKeyIn(c.Over.PartitionClause, sc) {
+			a.window = "JSON_ARRAYAGG"
+			if n.GetJsonObjectAgg() != nil {
+				a.window = "JSON_OBJECTAGG"
+			}
+			if a.depth > 1 && a.nestedSpread == "" && !a.onOneKey(sc) {
+				a.nestedSpread = "window function " + a.window + "() in a subquery"
+			}
+		}
 	case n.GetFuncCall() != nil:
 		f := n.GetFuncCall()
 		if f.Over != nil && a.window == "" && !a.ownKeyIn(f.Over.PartitionClause, sc) {
@@ -866,10 +876,10 @@ func (a *analyzer) expr(n *pg.Node, sc *scope) {
 		if name := funcName(f); a.advisory == "" && isAdvisoryLock(name) {
 			a.advisory = name
 		}
-		if name := funcName(f); !isAggregate(f) && !readOnlyFunctions[name] {
+		if name := funcName(f); !a.isAggregate(f) && !readOnlyFunctions[name] {
 			a.noteCall(name)
 		}
-		if name := funcName(f); !isAggregate(f) && !readOnlyFunctions[name] && !a.schema.readOnly[name] {
+		if name := funcName(f); !a.isAggregate(f) && !readOnlyFunctions[name] && !a.schema.readOnly[name] {
 			// Not known to be read-only: it may write (nextval, a user
 			// function), so the statement is not sent to a replica.
 			a.writes = true
@@ -893,26 +903,4 @@ func funcName(f *pg.FuncCall) string {
 		return ""
 	}
 	return strings.ToLower(f.Funcname[len(f.Funcname)-1].GetString_().GetSval())
-}
-
-var aggregates = map[string]bool{"count": true, "sum": true, "min": true, "max": true, "avg": true,
-	"bool_and": true, "bool_or": true, "every": true, "array_agg": true, "string_agg": true, "stddev": true,
-	"variance": true, "json_agg": true, "jsonb_agg": true, "percentile_cont": true, "percentile_disc": true,
-	"mode": true, "json_object_agg": true, "jsonb_object_agg": true, "xmlagg": true, "bit_and": true, "bit_or": true,
-	"stddev_pop": true, "stddev_samp": true, "var_pop": true, "var_samp": true, "corr": true, "covar_pop": true,
-	"covar_samp": true, "regr_count": true}
-
-func isAggregate(f *pg.FuncCall) bool { return f.Over == nil && (aggregates[funcName(f)] || f.AggStar) }
-
-func hasAggregate(list []*pg.Node) bool {
-	found := false
-	for _, n := range list {
-		visit(n, func(c *pg.Node) bool {
-			if f := c.GetFuncCall(); f != nil && isAggregate(f) {
-				found = true
-			}
-			return !found && c.GetSubLink() == nil
-		})
-	}
-	return found
 }

@@ -28,9 +28,10 @@ type Router struct {
 	tableFuncs atomic.Pointer[map[string]string]
 	// tableViews: views that read a sharded table (views.go).
 	tableViews atomic.Pointer[viewSet]
-	// viewsGen counts the changes of tableViews: a plan made before one
-	// may be stale (ViewsGen).
-	viewsGen atomic.Uint64
+	// catalogGen counts the changes of what was read from the catalog
+	// and changes plans (tableViews, the schema's aggregates): a plan made
+	// before one may be stale (CatalogGen).
+	catalogGen atomic.Uint64
 }
 
 // New returns a router over schema whose shard map is read from maps for

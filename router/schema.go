@@ -3,6 +3,7 @@ package router
 import (
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"github.com/pgshard/pgshard/internal/config"
 	"github.com/pgshard/pgshard/shard"
@@ -35,6 +36,9 @@ type Schema struct {
 	readOnly map[string]bool
 	// functions are the routed functions, by lower-case name.
 	functions map[string][]*Function
+	// aggregates are the aggregates the catalog lists beyond the built-in
+	// ones (Router.SetAggregates): the only part of a Schema that changes.
+	aggregates atomic.Pointer[map[string]bool]
 }
 
 // NewSchema reads the table roles of d.

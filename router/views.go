@@ -66,13 +66,14 @@ func (r *Router) SetTableViews(views map[string]View) {
 		}
 		r.tableViews.Store(vs)
 	}
-	r.viewsGen.Add(1)
+	r.catalogGen.Add(1)
 	r.cache.Purge()
 }
 
-// ViewsGen changes whenever the views do: a plan a client's prepared
-// statement holds from before a change is made again (Prepare).
-func (r *Router) ViewsGen() uint64 { return r.viewsGen.Load() }
+// CatalogGen changes whenever the views or the aggregates do: a plan a
+// client's prepared statement holds from before a change is made again
+// (Prepare).
+func (r *Router) CatalogGen() uint64 { return r.catalogGen.Load() }
 
 // TableViews returns what SetTableViews last set.
 func (r *Router) TableViews() map[string]View {

@@ -165,7 +165,7 @@ func (s *session) bind(ctx context.Context, body []byte) error {
 	if pe != nil {
 		return s.batchFail(pe)
 	}
-	if gen := s.db.router.ViewsGen(); st.plan == nil || st.planGen != gen {
+	if gen := s.db.router.CatalogGen(); st.plan == nil || st.planGen != gen {
 		// Views changed since it was planned: the plan may name one as
 		// a table, or plan through one that changed.
 		st.plan, st.planGen = s.db.router.Prepare(st.query), gen

@@ -178,7 +178,7 @@ type statement struct {
 	// learnt when a stage of it takes parameters whose types the client
 	// left open (stageparams.go).
 	paramTypes []uint32
-	// planGen is the router's ViewsGen when plan was made.
+	// planGen is the router's CatalogGen when plan was made.
 	planGen uint64
 	server  string // server-side name; "" for the unnamed statement's key
 	key     string

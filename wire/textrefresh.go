@@ -22,8 +22,9 @@ const textOrderRefresh = time.Minute
 // ends. Reading them on every merge would cost a round trip per query.
 // Each round, the first at start too, also checks the shard key columns
 // (checkKeyColumns), which functions work on sharded tables
-// (checkTableFunctions), which views read them (checkTableViews) and which of their columns come from a sequence
-// (checkSequenceColumns).
+// (checkTableFunctions), which views read them (checkTableViews), which
+// functions are aggregates (checkAggregates) and which of their columns
+// come from a sequence (checkSequenceColumns).
 func (srv *Server) refreshTextOrder(ctx context.Context) {
 	t := time.NewTicker(textOrderRefresh)
 	defer t.Stop()
@@ -49,6 +50,7 @@ func (srv *Server) refreshTextOrder(ctx context.Context) {
 			srv.checkKeyColumns(ctx, db)
 			srv.checkTableFunctions(ctx, db)
 			srv.checkTableViews(ctx, db)
+			srv.checkAggregates(ctx, db)
 			srv.checkSequenceColumns(ctx, db)
 		}
 		for _, done := range waiting {

@@ -218,6 +218,14 @@ func corpus() []query {
 		q(`SELECT string_agg(name, ',' ORDER BY name) FROM users`, false),
 		q(`SELECT max(score) + length(max(name)) FROM users`, false),
 		q(`SELECT stddev(DISTINCT score) FROM users`, false),
+		// Aggregates pgshard has no merge for, each shard's rows pulled up
+		// (once taken for plain calls: one row per shard).
+		q(`SELECT bit_xor(score), bit_and(score), bit_or(score) FROM users`, false),
+		q(`SELECT country, bit_xor(score) FROM users GROUP BY country ORDER BY 1 NULLS FIRST`, true),
+		q(`SELECT round(regr_slope(score, user_id)::numeric, 6), regr_count(score, balance) FROM users`, false),
+		q(`SELECT range_agg(int4range(score, score + 1)) FROM users WHERE score < $1`, false, "40"),
+		q(`SELECT rank(50) WITHIN GROUP (ORDER BY score), percentile_disc(0.5) WITHIN GROUP (ORDER BY user_id) FROM users`, false),
+		q(`SELECT status, mode() WITHIN GROUP (ORDER BY amount) FROM orders GROUP BY status ORDER BY 1`, true),
 		q(`SELECT count(*)::varchar(3) FROM users`, false),
 		q(`SELECT COALESCE(max(name), 'none') FROM users`, false),
 		q(`SELECT DISTINCT ON (country) country, count(*) FROM users GROUP BY country ORDER BY country`, true),
