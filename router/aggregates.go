@@ -71,7 +71,7 @@ func (r *Router) Aggregates() map[string]bool {
 }
 
 // isAggregate says whether f, not a window function, is an aggregate.
-func (a *analyzer) isAggregate(f *pg.FuncCall) bool {
+func (s *Schema) isAggregate(f *pg.FuncCall) bool {
 	if f.Over != nil {
 		return false
 	}
@@ -82,17 +82,17 @@ func (a *analyzer) isAggregate(f *pg.FuncCall) bool {
 	if builtinAggregates[name] {
 		return true
 	}
-	extra := a.schema.aggregates.Load()
+	extra := s.aggregates.Load()
 	return extra != nil && (*extra)[name]
 }
 
 // hasAggregate says whether an expression of list computes an aggregate
 // of the query it stands in (not of a subquery's).
-func (a *analyzer) hasAggregate(list []*pg.Node) bool {
+func (s *Schema) hasAggregate(list []*pg.Node) bool {
 	found := false
 	for _, n := range list {
 		visit(n, func(c *pg.Node) bool {
-			if f := c.GetFuncCall(); f != nil && a.isAggregate(f) || isJSONAggregate(c) {
+			if f := c.GetFuncCall(); f != nil && s.isAggregate(f) || isJSONAggregate(c) {
 				found = true
 			}
 			return !found && c.GetSubLink() == nil

@@ -762,7 +762,7 @@ func (a *analyzer) subqueryMerge(s *pg.SelectStmt, sc *scope) string {
 		return ""
 	}
 	switch {
-	case (len(s.GroupClause) > 0 || a.hasAggregate(s.TargetList) || s.HavingClause != nil) && !a.ownKeyIn(s.GroupClause, sc):
+	case (len(s.GroupClause) > 0 || a.schema.hasAggregate(s.TargetList) || s.HavingClause != nil) && !a.ownKeyIn(s.GroupClause, sc):
 		return "an aggregate in a subquery"
 	case len(s.DistinctClause) > 0 && !a.ownKeyIn(targetValues(s.TargetList), sc):
 		return "DISTINCT in a subquery"
@@ -876,10 +876,10 @@ func (a *analyzer) expr(n *pg.Node, sc *scope) {
 		if name := funcName(f); a.advisory == "" && isAdvisoryLock(name) {
 			a.advisory = name
 		}
-		if name := funcName(f); !a.isAggregate(f) && !readOnlyFunctions[name] {
+		if name := funcName(f); !a.schema.isAggregate(f) && !readOnlyFunctions[name] {
 			a.noteCall(name)
 		}
-		if name := funcName(f); !a.isAggregate(f) && !readOnlyFunctions[name] && !a.schema.readOnly[name] {
+		if name := funcName(f); !a.schema.isAggregate(f) && !readOnlyFunctions[name] && !a.schema.readOnly[name] {
 			// Not known to be read-only: it may write (nextval, a user
 			// function), so the statement is not sent to a replica.
 			a.writes = true

@@ -69,9 +69,9 @@ func caseWhenFalse(n *pg.Node) *pg.Node {
 // the plan, so the plan is cached by the statement's exact text.
 func (m *mergeBuilder) calc(n *pg.Node) (merge.Calc, error) {
 	switch {
-	case n.GetFuncCall() != nil && m.a.isAggregate(n.GetFuncCall()) && varianceAggs[funcName(n.GetFuncCall())] != nil:
+	case n.GetFuncCall() != nil && m.a.schema.isAggregate(n.GetFuncCall()) && varianceAggs[funcName(n.GetFuncCall())] != nil:
 		return m.variance(n.GetFuncCall())
-	case n.GetFuncCall() != nil && m.a.isAggregate(n.GetFuncCall()):
+	case n.GetFuncCall() != nil && m.a.schema.isAggregate(n.GetFuncCall()):
 		agg := proto.Clone(n).(*pg.Node)
 		from := m.addHidden(agg)
 		if err := m.aggregate(agg, from); err != nil {

@@ -105,7 +105,7 @@ func (m *mergeBuilder) havingExpr(n *pg.Node) (merge.Expr, error) {
 	if col, ok := m.find(n, false); ok {
 		return merge.ColRef{Col: col}, nil
 	}
-	if f := n.GetFuncCall(); f != nil && m.a.isAggregate(f) && varianceAggs[funcName(f)] == nil {
+	if f := n.GetFuncCall(); f != nil && m.a.schema.isAggregate(f) && varianceAggs[funcName(f)] == nil {
 		clone := &pg.Node{Node: &pg.Node_FuncCall{FuncCall: proto.Clone(f).(*pg.FuncCall)}}
 		col := m.addHidden(clone)
 		if err := m.aggregate(clone, col); err != nil {
@@ -113,7 +113,7 @@ func (m *mergeBuilder) havingExpr(n *pg.Node) (merge.Expr, error) {
 		}
 		return merge.ColRef{Col: col}, nil
 	}
-	if m.a.hasAggregate([]*pg.Node{n}) {
+	if m.a.schema.hasAggregate([]*pg.Node{n}) {
 		col, err := m.hiddenDerived(n)
 		if err != nil {
 			return nil, fmt.Errorf("pgshard: cannot merge this HAVING condition across shards: %w", err)

@@ -316,13 +316,13 @@ func (m *mergeBuilder) targets() error {
 		if m.local {
 			continue
 		}
-		if f != nil && m.a.isAggregate(f) && varianceAggs[funcName(f)] != nil {
+		if f != nil && m.a.schema.isAggregate(f) && varianceAggs[funcName(f)] != nil {
 			if err := m.derived(i, t.GetResTarget()); err != nil {
 				return err
 			}
 			continue
 		}
-		if f != nil && m.a.isAggregate(f) {
+		if f != nil && m.a.schema.isAggregate(f) {
 			col, ok := m.aggCol(i)
 			if !ok {
 				return fmt.Errorf("pgshard: cannot merge aggregates listed after * across shards; name the columns")
@@ -338,7 +338,7 @@ func (m *mergeBuilder) targets() error {
 			}
 			continue
 		}
-		if m.a.hasAggregate([]*pg.Node{v}) {
+		if m.a.schema.hasAggregate([]*pg.Node{v}) {
 			if err := m.derived(i, t.GetResTarget()); err != nil {
 				return err
 			}
@@ -446,7 +446,7 @@ func (m *mergeBuilder) orderBy() error {
 			if sb.Node.GetAConst() != nil {
 				return fmt.Errorf("pgshard: ORDER BY position is not in the select list")
 			}
-			if f := sb.Node.GetFuncCall(); !m.local && m.a.hasAggregate([]*pg.Node{sb.Node}) && (f == nil || !m.a.isAggregate(f) || varianceAggs[funcName(f)] != nil) {
+			if f := sb.Node.GetFuncCall(); !m.local && m.a.schema.hasAggregate([]*pg.Node{sb.Node}) && (f == nil || !m.a.schema.isAggregate(f) || varianceAggs[funcName(f)] != nil) {
 				c, err := m.hiddenDerived(sb.Node)
 				if err != nil {
 					return fmt.Errorf("pgshard: cannot merge ORDER BY an expression over an aggregate across shards: %w", err)
@@ -458,7 +458,7 @@ func (m *mergeBuilder) orderBy() error {
 			col = m.addHidden(clone)
 			// With local groups the shard computes the group's value in the
 			// hidden column, aggregates included.
-			if f := clone.GetFuncCall(); !m.local && f != nil && m.a.isAggregate(f) {
+			if f := clone.GetFuncCall(); !m.local && f != nil && m.a.schema.isAggregate(f) {
 				if err := m.aggregate(clone, col); err != nil {
 					return err
 				}

@@ -512,9 +512,60 @@ func (sb *stager) fromItem(n *pg.Node) {
 		if !rs.Lateral && sb.add(rs.Subquery, StageRows) {
 			rs.Subquery = selectFromMarker(len(sb.stages) - 1)
 		}
+	case n.GetRangeVar() != nil:
+		sb.view(n)
 	default:
 		sb.sublinks(n) // a function's, XMLTABLE's or JSON_TABLE's arguments
 	}
+}
+
+// view stages FROM item n when it names a view of sharded tables whose
+// own query is computed over all of its rows (an aggregate, GROUP BY,
+// DISTINCT, LIMIT, a window or a set operation: a report's view): the
+// view's query, run first as a statement of its own and merged over the
+// shards, gives the rows the view would, and they take its place under
+// its name or alias. A view of plain rows is planned through instead
+// (views.go), pinned or merged with the rest of the statement.
+func (sb *stager) view(n *pg.Node) {
+	rv := n.GetRangeVar()
+	name := strings.ToLower(rv.Relname)
+	if rv.Schemaname == "" && sb.ctes[name] {
+		return
+	}
+	def := sb.r.viewTrees()[name].GetSelectStmt()
+	if def == nil || !sb.wholeQuery(def) {
+		return
+	}
+	if !sb.add(&pg.Node{Node: &pg.Node_SelectStmt{SelectStmt: proto.Clone(def).(*pg.SelectStmt)}}, StageRows) {
+		return
+	}
+	alias := rv.Alias
+	if alias == nil {
+		alias = &pg.Alias{Aliasname: rv.Relname}
+	}
+	n.Node = &pg.Node_RangeSubselect{RangeSubselect: &pg.RangeSubselect{Subquery: selectFromMarker(len(sb.stages) - 1), Alias: alias}}
+}
+
+// wholeQuery says whether sel computes over all of its rows at once, so
+// that each shard's part of it would not be a part of its result.
+func (sb *stager) wholeQuery(sel *pg.SelectStmt) bool {
+	if sel.Op != pg.SetOperation_SETOP_NONE || len(sel.GroupClause) > 0 || sel.HavingClause != nil ||
+		len(sel.DistinctClause) > 0 || sel.LimitCount != nil || sel.LimitOffset != nil || len(sel.WindowClause) > 0 {
+		return true
+	}
+	if sb.r.schema.hasAggregate(sel.TargetList) {
+		return true
+	}
+	window := false
+	for _, t := range sel.TargetList {
+		visit(t, func(c *pg.Node) bool {
+			if f := c.GetFuncCall(); f != nil && f.Over != nil {
+				window = true
+			}
+			return !window && c.GetSubLink() == nil
+		})
+	}
+	return window
 }
 
 // sublinks stages the subqueries of expression n, not those nested in

@@ -20,9 +20,11 @@ import (
 // subquery (the statement sent to the shards still names the view, so
 // its permissions and options hold): SELECT * FROM active_users WHERE
 // user_id = 42 runs on user 42's shard, SELECT count(*) FROM active_users
-// on every shard, merged. A view whose query cannot be merged that way (an
-// aggregate, DISTINCT, LIMIT inside), a materialized view (its rows are
-// each shard's own snapshot), and a write through a view are refused,
+// on every shard, merged. A view whose query is computed over all its
+// rows (an aggregate, DISTINCT, LIMIT inside) is staged: its query runs
+// first, merged, and its rows take its place (stager.view). A
+// materialized view (its rows are each shard's own snapshot) and a write
+// through a view are refused,
 // rather than run on the default shard alone. DDL naming them runs on
 // every shard as before; a hint routes any of them. A partition (or an
 // inheritance child) of a sharded table holds each shard's rows of it: it

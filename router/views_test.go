@@ -1,6 +1,7 @@
 package router
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -55,6 +56,34 @@ func TestViewsOfShardedTables(t *testing.T) {
 		case c.err == "" && (rt.Err != nil || rt.Kind != c.kind):
 			t.Errorf("%s: %v %v, want %v", c.sql, rt.Kind, rt.Err, c.kind)
 		}
+	}
+	// A view computed over all its rows is staged: its query runs first,
+	// merged over the shards, and its rows take its place. A view of
+	// plain rows is planned through, never staged whole.
+	for _, c := range []struct {
+		sql    string
+		stages []string // the stages' queries
+	}{
+		{"SELECT * FROM v_stats", []string{"SELECT users.country, count(*) AS n FROM users GROUP BY users.country"}},
+		{"SELECT s.n FROM v_stats s WHERE s.country = 'NL'", []string{"SELECT users.country, count(*) AS n FROM users GROUP BY users.country"}},
+		{"SELECT u.name, s.n FROM users u JOIN v_stats s ON s.country = u.country WHERE u.user_id = 5",
+			[]string{"SELECT users.country, count(*) AS n FROM users GROUP BY users.country"}},
+		{"SELECT * FROM v_users v WHERE v.user_id IN (SELECT user_id FROM orders ORDER BY amount LIMIT 3)",
+			[]string{"SELECT user_id FROM orders ORDER BY amount LIMIT 3"}},
+	} {
+		st := r.Simple(c.sql)[0].Route.Staging()
+		var got []string
+		if st != nil {
+			for _, s := range st.Stages {
+				got = append(got, s.SQL)
+			}
+		}
+		if !slices.Equal(got, c.stages) {
+			t.Errorf("%s: stages %q, want %q", c.sql, got, c.stages)
+		}
+	}
+	if st := r.Simple("WITH v_stats AS (SELECT 1 AS n) SELECT * FROM v_stats")[0].Route; st.Staging() != nil || st.Err != nil {
+		t.Errorf("a CTE named like a view: %v %v, want it run as is", st.Kind, st.Err)
 	}
 	r.SetTableViews(nil)
 	if rt := r.Simple("SELECT * FROM v_users")[0].Route; rt.Err != nil || rt.Kind != KindDefault {

@@ -28,10 +28,17 @@ func TestViewsOfShardedTables(t *testing.T) {
 		"CREATE VIEW v_users_again AS SELECT * FROM v_users WHERE country IS NOT NULL",
 		"CREATE VIEW v_settings AS SELECT * FROM settings",
 		"DROP TABLE IF EXISTS users_child", "CREATE TABLE users_child () INHERITS (users)",
+		"DROP VIEW IF EXISTS v_country_stats",
+		"CREATE VIEW v_country_stats AS SELECT country, count(*) AS n, sum(balance) AS total, max(score) AS best FROM users GROUP BY country",
+		"DROP VIEW IF EXISTS v_top_users",
+		"CREATE VIEW v_top_users AS SELECT user_id, name, score FROM users ORDER BY score DESC, user_id LIMIT 20",
 	}
 	execOnEach(ctx, t, []*pgx.Conn{conn, ref}, ddl...)
 	t.Cleanup(func() {
-		execOnEach(ctxFor(t, 30*time.Second), t, []*pgx.Conn{conn, ref}, append(ddl[:4:4], "DROP TABLE IF EXISTS users_child")...)
+		execOnEach(ctxFor(t, 30*time.Second), t, []*pgx.Conn{conn, ref},
+			"DROP VIEW IF EXISTS v_country_stats", "DROP VIEW IF EXISTS v_top_users", "DROP VIEW IF EXISTS v_users_again",
+			"DROP VIEW IF EXISTS v_users", "DROP MATERIALIZED VIEW IF EXISTS mv_users", "DROP VIEW IF EXISTS v_settings",
+			"DROP TABLE IF EXISTS users_child")
 	})
 	for _, sql := range []string{
 		"SELECT count(*) FROM v_users",
@@ -40,6 +47,15 @@ func TestViewsOfShardedTables(t *testing.T) {
 		"SELECT v.name, o.amount FROM v_users v JOIN orders o ON o.user_id = v.user_id ORDER BY 1, 2 LIMIT 10",
 		"SELECT count(*) FROM users u WHERE u.user_id IN (SELECT user_id FROM v_users)",
 		"SELECT * FROM v_settings ORDER BY k",
+		// Views computed over all their rows (a report's GROUP BY, a top
+		// list): their queries run first, merged, and the statement runs
+		// over the rows.
+		"SELECT * FROM v_country_stats ORDER BY country NULLS FIRST",
+		"SELECT s.n, s.total FROM v_country_stats s WHERE s.country = 'fr'",
+		"SELECT u.user_id, s.best FROM users u JOIN v_country_stats s ON s.country = u.country AND s.best = u.score ORDER BY 1",
+		"SELECT u.user_id, u.score * 100 / s.best FROM users u JOIN v_country_stats s USING (country) WHERE u.user_id IN (3, 77, 140) ORDER BY 1",
+		"SELECT count(*), min(score) FROM v_top_users",
+		"SELECT t.name FROM v_top_users t JOIN orders o ON o.user_id = t.user_id WHERE o.amount > 100 ORDER BY 1",
 	} {
 		want, got := textRows(ctx, t, ref, sql), textRows(ctx, t, conn, sql)
 		if want != got {
