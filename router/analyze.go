@@ -308,6 +308,15 @@ func (a *analyzer) conjuncts(n *pg.Node, sc *scope) {
 		a.rels[i].pins = append(a.rels[i].pins, vals)
 		return
 	}
+	if l, r, ok := rowEquality(n); ok {
+		// (u.user_id, u.x) = (o.user_id, o.y) is u.user_id = o.user_id
+		// AND u.x = o.y.
+		for k := range l {
+			a.conjuncts(&pg.Node{Node: &pg.Node_AExpr{AExpr: &pg.A_Expr{Kind: pg.A_Expr_Kind_AEXPR_OP,
+				Name: n.GetAExpr().Name, Lexpr: l[k], Rexpr: r[k], Location: -1}}}, sc)
+		}
+		return
+	}
 	if e := n.GetAExpr(); e != nil && e.Kind == pg.A_Expr_Kind_AEXPR_OP && opName(e) == "=" {
 		i, ki := a.keyColumn(e.Lexpr, sc)
 		j, kj := a.keyColumn(e.Rexpr, sc)
@@ -372,6 +381,9 @@ func (a *analyzer) pin(n *pg.Node, sc *scope) (int, []Source, bool) {
 	if e == nil || opName(e) != "=" {
 		return -1, nil, false
 	}
+	if e.Lexpr.GetRowExpr() != nil || e.Rexpr.GetRowExpr() != nil {
+		return a.rowPin(e, sc)
+	}
 	l, r := e.Lexpr, e.Rexpr
 	i, col, key := a.keyColumnIn(l, sc)
 	if !key && e.Kind == pg.A_Expr_Kind_AEXPR_OP {
@@ -434,6 +446,74 @@ func (a *analyzer) pin(n *pg.Node, sc *scope) (int, []Source, bool) {
 		}
 	}
 	return i, vals, true
+}
+
+// rowPin is pin for a row comparison, as ORMs write composite keys:
+// (user_id, order_id) = (5, 7) holds only where user_id = 5, and
+// (user_id, order_id) IN ((5, 7), (6, 8)) is an OR of such equalities.
+func (a *analyzer) rowPin(e *pg.A_Expr, sc *scope) (int, []Source, bool) {
+	var cols, rows []*pg.Node
+	switch e.Kind {
+	case pg.A_Expr_Kind_AEXPR_OP:
+		l, r, ok := rowEquality(&pg.Node{Node: &pg.Node_AExpr{AExpr: e}})
+		if !ok {
+			return -1, nil, false
+		}
+		cols, rows = l, []*pg.Node{{Node: &pg.Node_RowExpr{RowExpr: &pg.RowExpr{Args: r}}}}
+		if !a.anyKeyColumn(cols, sc) {
+			cols, rows = r, []*pg.Node{{Node: &pg.Node_RowExpr{RowExpr: &pg.RowExpr{Args: l}}}}
+		}
+	case pg.A_Expr_Kind_AEXPR_IN:
+		cols, rows = e.Lexpr.GetRowExpr().GetArgs(), e.Rexpr.GetList().GetItems()
+	}
+	if len(cols) == 0 || len(rows) == 0 {
+		return -1, nil, false
+	}
+	for k, col := range cols {
+		if _, _, key := a.keyColumnIn(col, sc); !key {
+			continue
+		}
+		eq := &pg.A_Expr{Kind: pg.A_Expr_Kind_AEXPR_OP, Name: e.Name, Lexpr: col, Location: -1}
+		rel, all, ok := -1, []Source(nil), true
+		for _, row := range rows {
+			vals := row.GetRowExpr().GetArgs()
+			if len(vals) != len(cols) {
+				return -1, nil, false
+			}
+			eq.Rexpr = vals[k]
+			i, got, pinned := a.pin(&pg.Node{Node: &pg.Node_AExpr{AExpr: eq}}, sc)
+			if !pinned || rel >= 0 && i != rel {
+				ok = false
+				break
+			}
+			rel, all = i, append(all, got...)
+		}
+		if ok {
+			return rel, all, true
+		}
+	}
+	return -1, nil, false
+}
+
+// rowEquality returns the two sides of (a, b, ...) = (x, y, ...), rows of
+// the same length.
+func rowEquality(n *pg.Node) (l, r []*pg.Node, ok bool) {
+	e := n.GetAExpr()
+	if e == nil || e.Kind != pg.A_Expr_Kind_AEXPR_OP || opName(e) != "=" {
+		return nil, nil, false
+	}
+	l, r = e.Lexpr.GetRowExpr().GetArgs(), e.Rexpr.GetRowExpr().GetArgs()
+	return l, r, len(l) > 0 && len(l) == len(r)
+}
+
+// anyKeyColumn says whether one of exprs is a shard key column.
+func (a *analyzer) anyKeyColumn(exprs []*pg.Node, sc *scope) bool {
+	for _, x := range exprs {
+		if _, _, key := a.keyColumnIn(x, sc); key {
+			return true
+		}
+	}
+	return false
 }
 
 // arrayLiteral reads the array of key = ANY('{1,2,3}'::bigint[]), a

@@ -21,6 +21,15 @@ SELECT * FROM users WHERE user_id = ANY('{1,2}'::text[])
 SELECT * FROM users WHERE user_id = ANY('{1,2}'::varchar(1)[])
 SELECT * FROM sessions WHERE token = ANY('{"7f1c2a3e-0000-4000-8000-000000000001"}'::uuid[])
 SELECT * FROM users WHERE user_id = 1 OR user_id = 2
+UPDATE orders SET amount = 1 WHERE (user_id, order_id) = (5, 7)
+SELECT * FROM orders WHERE ROW(7, 5) = ROW(order_id, user_id)
+DELETE FROM orders WHERE (user_id, order_id) IN ((1, 7), (6, 8), (9, 1))
+SELECT * FROM orders WHERE (user_id, order_id) = (1, 7) OR (user_id, order_id) = (6, 1)
+SELECT * FROM orders WHERE (user_id, order_id) IN ((1, 7), (6))
+SELECT * FROM orders WHERE (user_id, order_id) > (1, 7)
+SELECT * FROM orders WHERE (order_id, amount) = (1, 7)
+SELECT * FROM orders o JOIN users u ON (o.user_id, o.status) = (u.user_id, u.name)
+SELECT * FROM orders o JOIN users u ON (o.order_id, o.status) = (u.user_id, u.name)
 SELECT * FROM users u JOIN orders o ON o.user_id = u.user_id WHERE u.user_id = 42
 SELECT * FROM users u JOIN orders o USING (user_id) WHERE user_id = 42
 SELECT * FROM users u JOIN orders o ON o.user_id = u.user_id
