@@ -20,6 +20,9 @@ type insertSplit struct {
 	// the key from it.
 	ByPosition [][]rowValue
 	Relation   TableRef // the table as the statement names it
+	// merge: the rows are a MERGE's source VALUES, the statement's first
+	// VALUES list but inside its USING (...).
+	merge bool
 }
 
 // rowValue is one value of a VALUES row, when routing may need it as a key.

@@ -72,6 +72,9 @@ func (r *Router) Keys(stmt string) []KeyPlacement {
 		for _, s := range p.Insert.Rows {
 			add(p.Insert.Table, s)
 		}
+		if p.Insert.merge {
+			return out // the target's pins are these rows' keys again
+		}
 	}
 	for _, pin := range p.Class {
 		for _, s := range pin.Values {

@@ -14,7 +14,10 @@ import (
 // lands on the shard that inserts it. Each shard then merges its own rows,
 // and together they do what one server would. A source of one row of
 // values (USING (SELECT $1 AS id, $2 AS name) s ON t.id = s.id, as
-// Hibernate's upsert writes) pins the MERGE to that row's key instead.
+// Hibernate's upsert writes) pins the MERGE to that row's key instead;
+// a source of several rows of values (USING (VALUES (1, 'a'), (7, 'b'))
+// s(id, name), a batch upsert) is split like a multi-row INSERT, each
+// shard merging only the rows of its keys.
 //
 // Keys the join condition pins narrow where the MERGE runs only when it
 // acts on matched rows alone: WHEN NOT MATCHED inserts every source row the
@@ -24,7 +27,7 @@ func (a *analyzer) shardedMerge(m *pg.MergeStmt, t *Table) *Plan {
 	refuseIt := func(why, hint string) *Plan {
 		return refuse(codeFeatureNotSupported, fmt.Sprintf("pgshard: MERGE into sharded table %s: %s", t, why), hint)
 	}
-	colocate := fmt.Sprintf("Join on the shard key (ON target.%[1]s = source.%[1]s) with a source sharded on it and insert source.%[1]s as %[1]s, or merge one row of values (USING (SELECT $1 AS %[1]s, ...) s ON target.%[1]s = s.%[1]s) and insert s.%[1]s.", t.Key)
+	colocate := fmt.Sprintf("Join on the shard key (ON target.%[1]s = source.%[1]s) with a source sharded on it and insert source.%[1]s as %[1]s, or merge rows of values whose %[1]s is a constant or a parameter (USING (SELECT $1 AS %[1]s, ...) s, USING (VALUES ($1, ...), ...) s(%[1]s, ...), ON target.%[1]s = s.%[1]s) and insert s.%[1]s.", t.Key)
 	inserts, bySource := false, false
 	for _, n := range m.MergeWhenClauses {
 		w := n.GetMergeWhenClause()
@@ -54,9 +57,9 @@ func (a *analyzer) shardedMerge(m *pg.MergeStmt, t *Table) *Plan {
 			a.rels[i].pins = a.rels[i].pins[:kept[i]]
 		}
 	}
-	row := a.singleRowKey(m, t, target, sc)
+	row := a.sourceRowKeys(m, t, target, sc)
 	if row != nil && !bySource {
-		a.rels[target].pins = append(a.rels[target].pins, []Source{row.key})
+		a.rels[target].pins = append(a.rels[target].pins, row.keys)
 	}
 	a.expr(m.JoinCondition, sc)
 	for _, n := range m.MergeWhenClauses {
@@ -109,38 +112,52 @@ func (a *analyzer) shardedMerge(m *pg.MergeStmt, t *Table) *Plan {
 		return keyless(refuseIt(fmt.Sprintf("WHEN NOT MATCHED BY SOURCE without a condition on shard key %s would touch every shard", t.Key),
 			fmt.Sprintf("Pin %s in the source, or set sharding.keyless_writes: all_shards to allow it.", t.Key)))
 	}
+	if p.Kind == KindShard && row != nil && len(row.keys) > 1 && !bySource {
+		// Each shard gets its rows only: the others' would be NOT MATCHED
+		// there, and inserted on the wrong shard.
+		p.Insert = &insertSplit{Table: t, Rows: row.keys, merge: true}
+	}
 	return a.spreadWrite(p)
 }
 
-// rowKey is the key of a MERGE whose source is one row of values, as the
-// join condition equates it with the target's key.
+// rowKey is the key of each row of a MERGE whose source is rows of
+// values, as the join condition equates it with the target's key.
 type rowKey struct {
 	alias, column string // the source column holding it
-	key           Source
+	keys          []Source
 }
 
-// singleRowKey finds a source of one row of values — USING (SELECT $1 AS
-// id, ...) s or USING (VALUES ($1, ...)) s(id, ...) — whose column the
-// join condition equates with t's key (ON t.id = s.id, among ANDed
-// conditions), and that column's value as a key; nil when there is none.
-func (a *analyzer) singleRowKey(m *pg.MergeStmt, t *Table, target int, sc *scope) *rowKey {
+// sourceRowKeys finds a source of rows of values — USING (SELECT $1 AS
+// id, ...) s or USING (VALUES ($1, ...), ...) s(id, ...) — whose column
+// the join condition equates with t's key (ON t.id = s.id, among ANDed
+// conditions), and that column's value in each row as a key; nil when
+// there is none. Several rows are split by their text (splitInsert), so
+// their VALUES must be the statement's first: no WITH clause.
+func (a *analyzer) sourceRowKeys(m *pg.MergeStmt, t *Table, target int, sc *scope) *rowKey {
 	rs := m.SourceRelation.GetRangeSubselect()
 	sel := rs.GetSubquery().GetSelectStmt()
 	if rs == nil || rs.Alias == nil || sel == nil || sel.Op != pg.SetOperation_SETOP_NONE || len(sel.FromClause) > 0 ||
-		sel.WhereClause != nil || len(sel.GroupClause) > 0 || sel.HavingClause != nil || sel.WithClause != nil || sel.LimitCount != nil || sel.LimitOffset != nil {
+		sel.WhereClause != nil || len(sel.GroupClause) > 0 || sel.HavingClause != nil || sel.WithClause != nil || sel.LimitCount != nil || sel.LimitOffset != nil ||
+		len(sel.ValuesLists) > 1 && m.WithClause != nil {
 		return nil
 	}
-	cols := map[string]*pg.Node{}
+	// rows holds each source row's values by column name.
+	var rows []map[string]*pg.Node
 	switch {
-	case len(sel.ValuesLists) == 1:
-		for i, v := range sel.ValuesLists[0].GetList().GetItems() {
-			name := fmt.Sprintf("column%d", i+1)
-			if i < len(rs.Alias.Colnames) {
-				name = rs.Alias.Colnames[i].GetString_().GetSval()
+	case len(sel.ValuesLists) > 0:
+		for _, list := range sel.ValuesLists {
+			cols := map[string]*pg.Node{}
+			for i, v := range list.GetList().GetItems() {
+				name := fmt.Sprintf("column%d", i+1)
+				if i < len(rs.Alias.Colnames) {
+					name = rs.Alias.Colnames[i].GetString_().GetSval()
+				}
+				cols[name] = v
 			}
-			cols[name] = v
+			rows = append(rows, cols)
 		}
-	case len(sel.ValuesLists) == 0:
+	default:
+		cols := map[string]*pg.Node{}
 		for i, tl := range sel.TargetList {
 			res := tl.GetResTarget()
 			name := res.GetName()
@@ -151,8 +168,7 @@ func (a *analyzer) singleRowKey(m *pg.MergeStmt, t *Table, target int, sc *scope
 				cols[name] = res.GetVal()
 			}
 		}
-	default:
-		return nil
+		rows = append(rows, cols)
 	}
 	var conds []*pg.Node
 	if b := m.JoinCondition.GetBoolExpr(); b != nil && b.Boolop == pg.BoolExprType_AND_EXPR {
@@ -175,19 +191,31 @@ func (a *analyzer) singleRowKey(m *pg.MergeStmt, t *Table, target int, sc *scope
 				continue
 			}
 			col := fields[1].GetString_().GetSval()
-			v, ok := cols[col]
-			if !ok {
-				continue
+			if keys := a.rowKeys(rows, col, t, dom); keys != nil {
+				return &rowKey{alias: rs.Alias.Aliasname, column: col, keys: keys}
 			}
-			s, ok := a.keySource(v, t.KeyType, dom)
-			if !ok {
-				continue
-			}
-			s.assign = true // the row inserted takes it as its key
-			return &rowKey{alias: rs.Alias.Aliasname, column: col, key: s}
 		}
 	}
 	return nil
+}
+
+// rowKeys is column col of each of rows as a key of t, or nil when one is
+// not a constant or a parameter.
+func (a *analyzer) rowKeys(rows []map[string]*pg.Node, col string, t *Table, dom domain) []Source {
+	keys := make([]Source, 0, len(rows))
+	for _, cols := range rows {
+		v, ok := cols[col]
+		if !ok {
+			return nil
+		}
+		s, ok := a.keySource(v, t.KeyType, dom)
+		if !ok {
+			return nil
+		}
+		s.assign = true // the row inserted takes it as its key
+		keys = append(keys, s)
+	}
+	return keys
 }
 
 // inserted says whether v, the key an INSERT of the MERGE gives, is the
@@ -202,5 +230,5 @@ func (r *rowKey) inserted(a *analyzer, v *pg.Node) bool {
 		return name == r.column && (len(fields) == 1 || len(fields) == 2 && fields[0].GetString_().GetSval() == r.alias)
 	}
 	s, ok := a.source(v)
-	return ok && r.key.Param > 0 && s.Param == r.key.Param
+	return ok && len(r.keys) == 1 && r.keys[0].Param > 0 && s.Param == r.keys[0].Param
 }

@@ -18,8 +18,12 @@ func (p *Plan) splitInsert(ins *insertSplit, rt *Route, m *shard.Map, v values) 
 	for i, s := range ins.Rows {
 		pt, err := v.point(s, ins.Table.KeyType)
 		if errors.Is(err, shard.ErrNullKey) {
+			what := "INSERT into"
+			if ins.merge {
+				what = "the VALUES source of MERGE into"
+			}
 			return refuseRoute(rt, &Error{Code: codeNullKey,
-				Message: fmt.Sprintf("pgshard: null value in shard key column %s of row %d of INSERT into %s", ins.Table.Key, i+1, ins.Table),
+				Message: fmt.Sprintf("pgshard: null value in shard key column %s of row %d of %s %s", ins.Table.Key, i+1, what, ins.Table),
 				Hint:    "Every row of a sharded table needs a shard key."})
 		}
 		if err != nil {
@@ -36,6 +40,9 @@ func (p *Plan) splitInsert(ins *insertSplit, rt *Route, m *shard.Map, v values) 
 		return rt
 	}
 	rows, ok := sqltext.ValuesRows(v.text)
+	if ins.merge {
+		rows, ok = sqltext.FirstValuesRows(v.text)
+	}
 	if !ok || len(rows) != len(ins.Rows) {
 		return refuseRoute(rt, &Error{Code: codeFeatureNotSupported,
 			Message: "pgshard: could not split this multi-row INSERT by shard",

@@ -28,6 +28,27 @@ func ValuesRows(q string) (rows [][2]int, ok bool) {
 	return nil, false
 }
 
+// FirstValuesRows is ValuesRows for the first VALUES list at any depth:
+// a MERGE's USING (VALUES ...) source.
+func FirstValuesRows(q string) (rows [][2]int, ok bool) {
+	for i := 0; i < len(q); {
+		if !isIdentByte(q[i]) {
+			if q[i] == '(' || q[i] == ')' {
+				i++
+			} else {
+				i = SkipToken(q, i)
+			}
+			continue
+		}
+		j := SkipToken(q, i)
+		if strings.EqualFold(q[i:j], "values") {
+			return rowsAfter(q, j)
+		}
+		i = j
+	}
+	return nil, false
+}
+
 func rowsAfter(q string, i int) ([][2]int, bool) {
 	var rows [][2]int
 	for {

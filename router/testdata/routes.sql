@@ -393,3 +393,9 @@ MERGE INTO users t USING (VALUES (42, 'x')) s(id, name) ON t.user_id = s.id WHEN
 MERGE INTO users t USING (SELECT 42::bigint AS id, 'x' AS name) s ON t.user_id = s.id AND t.name <> s.name WHEN MATCHED THEN UPDATE SET name = s.name WHEN NOT MATCHED THEN INSERT (user_id, name) VALUES (id, name)
 MERGE INTO orders o USING users u ON o.user_id = u.user_id AND u.user_id = 5 WHEN NOT MATCHED THEN INSERT (user_id) VALUES (u.user_id)
 MERGE INTO users t USING (VALUES (42, 'x')) s(id, name) ON t.user_id = s.id WHEN NOT MATCHED THEN INSERT (user_id, name) VALUES (7, s.name)
+# MERGE with a source of several rows of values: split by key, like a multi-row INSERT
+MERGE INTO users t USING (VALUES (1, 'a'), (6, 'b'), (9, 'c'), (10, 'd')) s(id, name) ON t.user_id = s.id WHEN MATCHED THEN UPDATE SET name = s.name WHEN NOT MATCHED THEN INSERT (user_id, name) VALUES (s.id, s.name)
+MERGE INTO users t USING (VALUES (1, 'a'), (10, 'b')) s(id, name) ON t.user_id = s.id WHEN MATCHED THEN DELETE
+MERGE INTO users t USING (VALUES (1, 'a'), (6 + 1, 'b')) s(id, name) ON t.user_id = s.id WHEN NOT MATCHED THEN INSERT (user_id, name) VALUES (s.id, s.name)
+MERGE INTO users t USING (VALUES (1, 'a'), (6, 'b')) s(id, name) ON t.user_id = s.id WHEN NOT MATCHED BY SOURCE THEN DELETE
+WITH w AS (SELECT 1) MERGE INTO users t USING (VALUES (1, 'a'), (6, 'b')) s(id, name) ON t.user_id = s.id WHEN NOT MATCHED THEN INSERT (user_id, name) VALUES (s.id, s.name)
