@@ -27,7 +27,8 @@ type arrayRows struct {
 	// Key is the key column's array parameter (Array set).
 	Key Source
 	// Arrays are the 1-based numbers of the parameters unnested, in the
-	// order of the insert's columns (Key.Param among them).
+	// order they are unnested (Key.Param among them); each is cut to a
+	// shard's rows.
 	Arrays []int
 }
 
@@ -35,15 +36,16 @@ type arrayRows struct {
 // (or ROWS FROM (unnest($a), ...), or SELECT unnest($a), unnest($b)); nil
 // when sel is not that shape.
 func (a *analyzer) arrayInsert(ins *pg.InsertStmt, t *Table, sel *pg.SelectStmt, keyCol int) *Plan {
-	args, ok := unnestedParams(sel)
-	if !ok || keyCol < 0 || len(args) != len(ins.Cols) || hasSubLink(ins.ReturningList) || ins.OnConflictClause != nil && hasSubLink(append(slices.Clip(ins.OnConflictClause.TargetList), ins.OnConflictClause.WhereClause)) {
+	args, cols, ok := unnestedParams(sel)
+	if !ok || keyCol < 0 || len(cols) != len(ins.Cols) || cols[keyCol] < 0 || hasSubLink(ins.ReturningList) ||
+		ins.OnConflictClause != nil && hasSubLink(append(slices.Clip(ins.OnConflictClause.TargetList), ins.OnConflictClause.WhereClause)) {
 		return nil
 	}
 	rows := &arrayRows{Table: t}
 	for _, arg := range args {
 		rows.Arrays = append(rows.Arrays, paramOf(arg))
 	}
-	key := args[keyCol]
+	key := args[cols[keyCol]]
 	s := Source{Param: paramOf(key), Array: true, dom: domKey, bin: domKey, assign: true}
 	if tc := key.GetTypeCast(); tc != nil {
 		d := arrayCastDomain(tc.TypeName, t.KeyType)
@@ -62,56 +64,121 @@ func (a *analyzer) arrayInsert(ins *pg.InsertStmt, t *Table, sel *pg.SelectStmt,
 // parameter (possibly cast to an array type): SELECT * FROM unnest($1,
 // $2), SELECT * FROM ROWS FROM (unnest($1), unnest($2)) or SELECT
 // unnest($1), unnest($2), which all give rows of the arrays' elements in
-// lockstep. Anything else (a WHERE, an ORDER BY, a constant column) is not
-// such a SELECT.
-func unnestedParams(sel *pg.SelectStmt) ([]*pg.Node, bool) {
+// lockstep, or SELECT x.a, 'new', x.b, $3 FROM unnest($1, $2) AS x(a, b),
+// which names the arrays' columns and adds constants or parameters (one of
+// unknown type takes the inserted column's, as a staged INSERT ... SELECT
+// needs: stage.go). cols gives, for each column the SELECT returns, the
+// index of its array, or -1 for a constant. Anything else (a WHERE, an
+// ORDER BY, an expression) is not such a SELECT.
+func unnestedParams(sel *pg.SelectStmt) (args []*pg.Node, cols []int, ok bool) {
 	if sel.Op != pg.SetOperation_SETOP_NONE || sel.WithClause != nil || len(sel.DistinctClause) > 0 || sel.WhereClause != nil ||
 		len(sel.GroupClause) > 0 || sel.HavingClause != nil || len(sel.WindowClause) > 0 || len(sel.SortClause) > 0 ||
 		sel.LimitCount != nil || sel.LimitOffset != nil || len(sel.LockingClause) > 0 || sel.IntoClause != nil || len(sel.ValuesLists) > 0 {
-		return nil, false
+		return nil, nil, false
 	}
-	var args []*pg.Node
 	switch len(sel.FromClause) {
 	case 0:
 		for _, tgt := range sel.TargetList {
 			call := tgt.GetResTarget().GetVal().GetFuncCall()
 			if !isUnnest(call) || len(call.Args) != 1 {
-				return nil, false
+				return nil, nil, false
 			}
+			cols = append(cols, len(args))
 			args = append(args, call.Args[0])
 		}
 	case 1:
 		rf := sel.FromClause[0].GetRangeFunction()
-		if rf == nil || rf.Lateral || rf.Ordinality || len(rf.Coldeflist) > 0 || !starOnly(sel.TargetList) {
-			return nil, false
+		if rf == nil || rf.Lateral || rf.Ordinality || len(rf.Coldeflist) > 0 {
+			return nil, nil, false
 		}
 		for _, f := range rf.Functions {
 			items := f.GetList().GetItems()
 			if len(items) == 0 || len(items) > 1 && items[1] != nil && len(items[1].GetList().GetItems()) > 0 {
-				return nil, false
+				return nil, nil, false
 			}
 			call := items[0].GetFuncCall()
 			if !isUnnest(call) || len(rf.Functions) > 1 && len(call.Args) != 1 {
-				return nil, false
+				return nil, nil, false
 			}
 			args = append(args, call.Args...)
 		}
+		if starOnly(sel.TargetList) {
+			for k := range args {
+				cols = append(cols, k)
+			}
+		} else if cols, ok = namedColumns(sel.TargetList, rf.Alias, len(args)); !ok || unnestedInList(sel.TargetList, args) {
+			// (An array also selected whole would be cut to each shard's
+			// rows there too.)
+			return nil, nil, false
+		}
 	default:
-		return nil, false
+		return nil, nil, false
 	}
 	for _, arg := range args {
 		if paramOf(arg) <= 0 {
-			return nil, false
+			return nil, nil, false
 		}
 		if tc := arg.GetTypeCast(); tc != nil {
 			// A cast to a non-array type, or to box[], whose text
 			// elements are separated by ';': not split here.
 			if len(tc.TypeName.GetArrayBounds()) != 1 || typeBaseName(tc.TypeName) == "box" {
-				return nil, false
+				return nil, nil, false
 			}
 		}
 	}
-	return args, len(args) > 0
+	return args, cols, len(args) > 0
+}
+
+// namedColumns reads a select list of the columns alias names (n of them,
+// x.a or a), constants and parameters: each item's column index, or -1.
+func namedColumns(list []*pg.Node, alias *pg.Alias, n int) ([]int, bool) {
+	if alias == nil || len(alias.Colnames) != n {
+		return nil, false
+	}
+	names := make([]string, n)
+	for k, c := range alias.Colnames {
+		names[k] = c.GetString_().GetSval()
+	}
+	cols := make([]int, 0, len(list))
+	for _, t := range list {
+		v := t.GetResTarget().GetVal()
+		if isConstant(v) || v.GetParamRef() != nil {
+			cols = append(cols, -1) // the same in every row, on every shard
+			continue
+		}
+		fields := v.GetColumnRef().GetFields()
+		if len(fields) == 2 && fields[0].GetString_().GetSval() == alias.Aliasname {
+			fields = fields[1:]
+		}
+		if len(fields) != 1 || len(t.GetResTarget().GetIndirection()) > 0 {
+			return nil, false
+		}
+		k := slices.Index(names, fields[0].GetString_().GetSval())
+		if k < 0 || slices.Index(names[k+1:], names[k]) >= 0 {
+			return nil, false // not a column of the arrays, or ambiguous
+		}
+		cols = append(cols, k)
+	}
+	return cols, true
+}
+
+// unnestedInList reports whether a parameter of list is one of args.
+func unnestedInList(list, args []*pg.Node) bool {
+	for _, t := range list {
+		if n := paramOf(t.GetResTarget().GetVal()); n > 0 && slices.ContainsFunc(args, func(a *pg.Node) bool { return paramOf(a) == n }) {
+			return true
+		}
+	}
+	return false
+}
+
+// isConstant reports whether n is a constant: a literal, NULL, or one
+// cast to a type ('2024-01-01'::date).
+func isConstant(n *pg.Node) bool {
+	if tc := n.GetTypeCast(); tc != nil {
+		n = tc.Arg
+	}
+	return n.GetAConst() != nil
 }
 
 // isUnnest reports whether call is a plain call of (pg_catalog.)unnest.

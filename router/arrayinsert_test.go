@@ -28,6 +28,9 @@ func TestArrayInsert(t *testing.T) {
 		`INSERT INTO orders (user_id, item) SELECT * FROM unnest($1::bigint[], $2::text[]) RETURNING $3::int`,
 		`INSERT INTO orders (item, user_id) SELECT * FROM ROWS FROM (pg_catalog.unnest($2::text[]), unnest($1::int8[])) AS x(a, b) RETURNING $3::int`,
 		`INSERT INTO orders (user_id, item) SELECT unnest($1::int4[]), unnest($2::varchar[]) RETURNING $3::int`,
+		// The arrays' columns named, with constants and parameters the
+		// same in every row.
+		`INSERT INTO orders (status, user_id, item, note) SELECT 'new', x.u, i, $3 FROM unnest($1::bigint[], $2::text[]) AS x(u, i)`,
 	} {
 		p := r.Prepare(q)
 		if p.Arrays == nil {
@@ -153,6 +156,10 @@ func TestArrayInsert(t *testing.T) {
 		`INSERT INTO orders (user_id, item) SELECT * FROM unnest($1::bigint[], ARRAY['x'])`,
 		`INSERT INTO orders (user_id, item) SELECT * FROM unnest($1::bigint[], $2::text[]) WITH ORDINALITY`,
 		`INSERT INTO orders (user_id, item) SELECT k, 'x' FROM unnest($1::bigint[]) k`,
+		`INSERT INTO orders (user_id, item) SELECT x.u, $1 FROM unnest($1::bigint[]) AS x(u)`,
+		`INSERT INTO orders (user_id, item) SELECT x.u, x.i || '!' FROM unnest($1::bigint[], $2::text[]) AS x(u, i)`,
+		`INSERT INTO orders (user_id, item) SELECT u, u FROM unnest($1::bigint[], $2::text[]) AS x(u, u)`,
+		`INSERT INTO orders (user_id, item) SELECT 7, x.i FROM unnest($2::text[]) AS x(i)`,
 		`INSERT INTO orders (user_id, item) SELECT * FROM unnest($1::bigint[], $2::text[]) RETURNING (SELECT count(*) FROM users)`,
 	} {
 		if p := r.Prepare(q); p.Arrays != nil {

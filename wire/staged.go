@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -318,12 +319,12 @@ func (s *session) stageRows(ctx context.Context, i int, stage router.Stage, all 
 		return "", nil, nil, asPgError(err, "reading the names of the subquery's column types")
 	}
 	if next > 0 {
-		text, params, ok, pe := paramStage(i, stage.Form, a.desc.Fields, names, a.rows, next)
+		text, params, ok, pe := paramStage(i, stage.Form, stage.Inserted > 0, a.desc.Fields, names, a.rows, next)
 		if ok || pe != nil {
 			return text, a.desc.Fields, params, pe
 		}
 	}
-	text, pe := stageText(i, stage.Form, a.desc.Fields, names, a.rows)
+	text, pe := stageText(i, stage.Form, stage.Inserted > 0, a.desc.Fields, names, a.rows)
 	return text, a.desc.Fields, nil, pe
 }
 
@@ -339,8 +340,9 @@ func describedBy(results []*shardResult) shard.ShardID {
 }
 
 // stageText writes a subquery's rows as SQL for its place: a VALUES list
-// aliased as the marker it replaces, a value, an array, or a boolean.
-func stageText(i int, form router.StageForm, cols []pgproto3.FieldDescription, names typeNames, rows []merge.Row) (string, *pgError) {
+// aliased as the marker it replaces (its columns named c0, c1, ... when
+// positional, as paramStage names them), a value, an array, or a boolean.
+func stageText(i int, form router.StageForm, positional bool, cols []pgproto3.FieldDescription, names typeNames, rows []merge.Row) (string, *pgError) {
 	if e := router.StageError(form, len(cols), len(rows)); e != nil {
 		return "", routeError(e)
 	}
@@ -385,6 +387,9 @@ func stageText(i int, form router.StageForm, cols []pgproto3.FieldDescription, n
 		names := make([]string, len(cols))
 		for k, c := range cols {
 			names[k] = quoteIdent(string(c.Name))
+			if positional {
+				names[k] = "c" + strconv.Itoa(k)
+			}
 		}
 		alias := router.StageMarker(i) + "(" + strings.Join(names, ", ") + ")"
 		if len(rows) == 0 {

@@ -38,7 +38,7 @@ func TestStageText(t *testing.T) {
 		{router.StageExists, cols[:1], rows[:1], `true`},
 		{router.StageExists, cols[:1], nil, `false`},
 	} {
-		got, pe := stageText(3, tc.form, tc.cols, nil, tc.rows)
+		got, pe := stageText(3, tc.form, false, tc.cols, nil, tc.rows)
 		if pe != nil || got != tc.want {
 			t.Errorf("%s: got %s (%v)\nwant %s", tc.form, got, pe, tc.want)
 		}
@@ -69,7 +69,7 @@ func TestStageTextRefusals(t *testing.T) {
 		{"an array in IN", router.StageArray, []pgproto3.FieldDescription{{Name: []byte("a"), DataTypeOID: pgtype.Int8ArrayOID}}, nil, "0A000"},
 		{"too large", router.StageArray, one, big, "0A000"},
 	} {
-		_, pe := stageText(0, tc.form, tc.cols, nil, tc.rows)
+		_, pe := stageText(0, tc.form, false, tc.cols, nil, tc.rows)
 		if pe == nil || pe.Code != tc.code {
 			t.Errorf("%s: got %v, want SQLSTATE %s", tc.name, pe, tc.code)
 		}

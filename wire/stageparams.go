@@ -3,6 +3,7 @@ package wire
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -33,7 +34,11 @@ const boxOID = 603
 // hold; no columns at all), or
 // the form is EXISTS, whose true or false is shorter written in; the
 // stage is then written as constants.
-func paramStage(i int, form router.StageForm, cols []pgproto3.FieldDescription, names typeNames, rows []merge.Row, next int) (sql string, params [][]byte, ok bool, pe *pgError) {
+//
+// Rows an INSERT ... SELECT inserts (positional) take the column names c0,
+// c1, ...: the statement names them so, whatever the stage's own names
+// (router.insertedFromMarker).
+func paramStage(i int, form router.StageForm, positional bool, cols []pgproto3.FieldDescription, names typeNames, rows []merge.Row, next int) (sql string, params [][]byte, ok bool, pe *pgError) {
 	if e := router.StageError(form, len(cols), len(rows)); e != nil {
 		return "", nil, false, routeError(e)
 	}
@@ -68,6 +73,9 @@ func paramStage(i int, form router.StageForm, cols []pgproto3.FieldDescription, 
 		fmt.Fprintf(&b, "pg_catalog.unnest($%d::%s[])", next+k, types[k])
 		params = append(params, arrayText(rows, k))
 		aliases[k] = quoteIdent(string(c.Name))
+		if positional {
+			aliases[k] = "c" + strconv.Itoa(k)
+		}
 	}
 	b.WriteString(") AS " + router.StageMarker(i) + "(" + strings.Join(aliases, ", ") + ")")
 	return b.String(), params, true, nil

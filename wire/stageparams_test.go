@@ -60,7 +60,7 @@ func TestParamStageForms(t *testing.T) {
 		{"box: constants", router.StageRows, []pgproto3.FieldDescription{col("b", boxOID)}, nil, "", nil},
 		{"no columns: constants", router.StageRows, nil, []merge.Row{{}}, "", nil},
 	} {
-		sql, params, ok, pe := paramStage(1, c.form, c.cols, nil, c.rows, 3)
+		sql, params, ok, pe := paramStage(1, c.form, false, c.cols, nil, c.rows, 3)
 		if pe != nil {
 			t.Fatalf("%s: %v", c.name, pe)
 		}
@@ -76,7 +76,7 @@ func TestParamStageForms(t *testing.T) {
 			t.Errorf("%s: %v %q %q, want %q %q", c.name, ok, sql, got, c.sql, c.params)
 		}
 	}
-	if _, _, _, pe := paramStage(0, router.StageValue, two[:1], nil, rows, 1); pe == nil || pe.Code != "21000" {
+	if _, _, _, pe := paramStage(0, router.StageValue, false, two[:1], nil, rows, 1); pe == nil || pe.Code != "21000" {
 		t.Errorf("two rows for a value: %v, want 21000", pe)
 	}
 }

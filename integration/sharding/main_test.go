@@ -103,6 +103,7 @@ databases:
         - {name: staged_kinds, key: k}
         - {name: swrite, key: k}
         - {name: swrite_marks, key: k}
+        - {name: swrite_events, key: k}
       reference_tables: [countries, dumped_countries, swrite_codes]
       functions:
         - {name: place_order, key_arg: 1, table: fnorders}

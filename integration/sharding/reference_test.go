@@ -57,7 +57,7 @@ func TestReferenceWritesAnswerOnce(t *testing.T) {
 	}
 	for _, q := range []string{
 		`WITH d AS (DELETE FROM users RETURNING *) SELECT count(*) FROM d`,
-		`MERGE INTO users u USING (VALUES (1), (2)) v(id) ON u.user_id = v.id WHEN NOT MATCHED THEN INSERT (user_id) VALUES (v.id)`,
+		`MERGE INTO users u USING (VALUES (1), (1 + 1)) v(id) ON u.user_id = v.id WHEN NOT MATCHED THEN INSERT (user_id) VALUES (v.id)`,
 		`WITH u AS (UPDATE countries SET name = 'x' RETURNING code) SELECT * FROM u JOIN users ON users.country = u.code`,
 	} {
 		_, err := through.Exec(ctx, q)

@@ -14,13 +14,15 @@ import (
 )
 
 // swriteTables are the tables of the staged-write tests, each with the
-// query that shows its rows: swrite and swrite_marks sharded by k,
-// swrite_codes a reference table, swrite_log on the default shard.
+// query that shows its rows: swrite, swrite_marks and swrite_events
+// sharded by k, swrite_codes a reference table, swrite_log on the default
+// shard.
 var swriteTables = []string{
 	"SELECT * FROM swrite ORDER BY k",
 	"SELECT * FROM swrite_marks ORDER BY k, score",
 	"SELECT * FROM swrite_codes ORDER BY code",
 	"SELECT * FROM swrite_log ORDER BY k",
+	"SELECT * FROM swrite_events ORDER BY k",
 }
 
 // loadSwrite creates the staged-write tables afresh on each connection.
@@ -28,6 +30,8 @@ func loadSwrite(ctx context.Context, t *testing.T, conns ...*pgx.Conn) {
 	t.Helper()
 	execOnEach(ctx, t, conns,
 		"DROP TABLE IF EXISTS swrite", "DROP TABLE IF EXISTS swrite_marks", "DROP TABLE IF EXISTS swrite_codes", "DROP TABLE IF EXISTS swrite_log",
+		"DROP TABLE IF EXISTS swrite_events",
+		"CREATE TABLE swrite_events (k bigint PRIMARY KEY, at date NOT NULL, payload jsonb, note text)",
 		"CREATE TABLE swrite (k bigint PRIMARY KEY, v int NOT NULL, tag text NOT NULL)",
 		"CREATE TABLE swrite_marks (k bigint NOT NULL, score int NOT NULL)",
 		"CREATE TABLE swrite_codes (code text PRIMARY KEY, hits int NOT NULL)",
@@ -166,6 +170,11 @@ func TestStagedWritesMatchOnePostgres(t *testing.T) {
 		{"INSERT INTO swrite_marks (k, score) SELECT k + 5000, v FROM swrite WHERE v > 1000 RETURNING k", nil},
 		{"INSERT INTO swrite (k, v, tag) SELECT g, g, 'gen' FROM generate_series(4001, 4012) g RETURNING k", nil},
 		{"INSERT INTO swrite (k, v, tag) VALUES (4001, 0, 'x') ON CONFLICT DO NOTHING", nil},
+		// Constants of unknown type take the inserted column's type, as
+		// in one PostgreSQL, though the rest of each row is staged.
+		{`INSERT INTO swrite_events (k, at, payload, note) SELECT k * 2 + 9000, '2024-06-01', '{"src": "marks"}', NULL FROM swrite_marks WHERE score > 90 RETURNING k, at, payload`, nil},
+		{"INSERT INTO swrite_events (k, at, payload) SELECT max(k) + 1, '2024-07-01', '[]' FROM swrite RETURNING k, at", nil},
+		{"INSERT INTO swrite_events (k, at, payload) SELECT k + 9500, $1, '{}' FROM swrite_marks WHERE score > $2 RETURNING k, at", []any{"2024-08-01", 93}},
 		// An UPDATE's or DELETE's read-only CTEs, referenced once, are
 		// inlined as PostgreSQL does, and their subqueries staged.
 		{"WITH hi AS (SELECT k FROM swrite_marks WHERE score > 70) UPDATE swrite SET tag = 'hi' WHERE k IN (SELECT k FROM hi) RETURNING k", nil},
