@@ -305,21 +305,8 @@ func (a *analyzer) starKey(cr *pg.ColumnRef, sc *scope) int {
 // clause a constant does not filter the preserved side, but co-location
 // still holds.
 func (a *analyzer) keyEqualities(n *pg.Node, sc *scope) {
-	if n == nil {
-		return
-	}
-	if b := n.GetBoolExpr(); b != nil && b.Boolop == pg.BoolExprType_AND_EXPR {
-		for _, arg := range b.Args {
-			a.keyEqualities(arg, sc)
-		}
-		return
-	}
-	if e := n.GetAExpr(); e != nil && e.Kind == pg.A_Expr_Kind_AEXPR_OP && opName(e) == "=" {
-		i, ki := a.keyColumn(e.Lexpr, sc)
-		j, kj := a.keyColumn(e.Rexpr, sc)
-		if ki && kj {
-			a.union(i, j)
-		}
+	for _, t := range andTerms(nil, n) {
+		a.keyEquality(t, sc)
 	}
 }
 

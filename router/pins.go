@@ -124,36 +124,59 @@ func constText(c *pg.A_Const) string {
 	return ""
 }
 
-// conjuncts applies the top-level AND terms of a WHERE or ON clause.
-func (a *analyzer) conjuncts(n *pg.Node, sc *scope) {
+// andTerms appends to out the terms of n's top-level AND, each row
+// equality among them as its columns' equalities: (u.user_id, u.x) =
+// (o.user_id, o.y) is u.user_id = o.user_id AND u.x = o.y.
+func andTerms(out []*pg.Node, n *pg.Node) []*pg.Node {
 	if n == nil {
-		return
+		return out
 	}
 	if b := n.GetBoolExpr(); b != nil && b.Boolop == pg.BoolExprType_AND_EXPR {
 		for _, arg := range b.Args {
-			a.conjuncts(arg, sc)
+			out = andTerms(out, arg)
 		}
-		return
+		return out
 	}
+	if l, r, ok := rowEquality(n); ok {
+		for k := range l {
+			out = andTerms(out, &pg.Node{Node: &pg.Node_AExpr{AExpr: &pg.A_Expr{Kind: pg.A_Expr_Kind_AEXPR_OP,
+				Name: n.GetAExpr().Name, Lexpr: l[k], Rexpr: r[k], Location: -1}}})
+		}
+		return out
+	}
+	return append(out, n)
+}
+
+// keyEquality applies n when it equates two relations' keys, and says
+// whether it is an equality.
+func (a *analyzer) keyEquality(n *pg.Node, sc *scope) bool {
+	e := n.GetAExpr()
+	if e == nil || e.Kind != pg.A_Expr_Kind_AEXPR_OP || opName(e) != "=" {
+		return false
+	}
+	i, ki := a.keyColumn(e.Lexpr, sc)
+	j, kj := a.keyColumn(e.Rexpr, sc)
+	if ki && kj {
+		a.union(i, j)
+	}
+	return true
+}
+
+// conjuncts applies the top-level AND terms of a WHERE or ON clause.
+func (a *analyzer) conjuncts(n *pg.Node, sc *scope) {
+	for _, t := range andTerms(nil, n) {
+		a.conjunct(t, sc)
+	}
+}
+
+// conjunct applies one AND term: a pin, a key equality, or a key IN a
+// co-located subquery.
+func (a *analyzer) conjunct(n *pg.Node, sc *scope) {
 	if i, vals, ok := a.pin(n, sc); ok {
 		a.rels[i].pins = append(a.rels[i].pins, vals)
 		return
 	}
-	if l, r, ok := rowEquality(n); ok {
-		// (u.user_id, u.x) = (o.user_id, o.y) is u.user_id = o.user_id
-		// AND u.x = o.y.
-		for k := range l {
-			a.conjuncts(&pg.Node{Node: &pg.Node_AExpr{AExpr: &pg.A_Expr{Kind: pg.A_Expr_Kind_AEXPR_OP,
-				Name: n.GetAExpr().Name, Lexpr: l[k], Rexpr: r[k], Location: -1}}}, sc)
-		}
-		return
-	}
-	if e := n.GetAExpr(); e != nil && e.Kind == pg.A_Expr_Kind_AEXPR_OP && opName(e) == "=" {
-		i, ki := a.keyColumn(e.Lexpr, sc)
-		j, kj := a.keyColumn(e.Rexpr, sc)
-		if ki && kj {
-			a.union(i, j)
-		}
+	if a.keyEquality(n, sc) {
 		return
 	}
 	// key IN (SELECT key FROM co-located table ...)

@@ -26,6 +26,7 @@ func TestRowComparisonsOnTheKeyMatchOnePostgres(t *testing.T) {
 		{"DELETE FROM swrite WHERE (k, v) = ($1, $2) OR (k, v) = ($3, $4) RETURNING k", []any{int64(1), 37, int64(2), 74}},
 		{"SELECT k, v FROM swrite WHERE (k, v) IN ((4, 47), (5, 84), (6, 99))", nil},
 		{"SELECT s.k, m.score FROM swrite s JOIN swrite_marks m ON (s.k, s.tag) = (m.k, 't' || (m.k % 5)) WHERE s.v > 50", nil},
+		{"SELECT s.k, m.score FROM swrite s LEFT JOIN swrite_marks m ON (s.k, s.tag) = (m.k, 't' || (m.k % 5)) WHERE s.v > 90", nil},
 	}
 	matchWrites(ctx, t, through, ref, []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec, pgx.QueryExecModeCacheStatement},
 		writes, writeAnswer, nil)

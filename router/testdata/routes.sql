@@ -30,6 +30,7 @@ SELECT * FROM orders WHERE (user_id, order_id) > (1, 7)
 SELECT * FROM orders WHERE (order_id, amount) = (1, 7)
 SELECT * FROM orders o JOIN users u ON (o.user_id, o.status) = (u.user_id, u.name)
 SELECT * FROM orders o JOIN users u ON (o.order_id, o.status) = (u.user_id, u.name)
+SELECT * FROM users u LEFT JOIN orders o ON (o.user_id, o.status) = (u.user_id, u.name)
 SELECT * FROM users u JOIN orders o ON o.user_id = u.user_id WHERE u.user_id = 42
 SELECT * FROM users u JOIN orders o USING (user_id) WHERE user_id = 42
 SELECT * FROM users u JOIN orders o ON o.user_id = u.user_id
