@@ -414,6 +414,33 @@ func corpus() []query {
 			c = append(c, q(fmt.Sprintf(`SELECT score / 25 AS band, %s FROM users WHERE %s GROUP BY 1 ORDER BY 1 LIMIT %d`, a1, where, 1+r.IntN(4)), true))
 		}
 	}
+	// The merges combined: aggregates with FILTER or DISTINCT, expressions
+	// over aggregates, two grouping columns, HAVING, ORDER BY an aggregate
+	// with LIMIT and OFFSET, co-located joins grouped off the key, DISTINCT.
+	mixed := []string{"count(*)", "count(DISTINCT country)", "sum(score) FILTER (WHERE score > 50)", "avg(balance)",
+		"max(score) - min(score)", "round(avg(score), 2)", "count(*) FILTER (WHERE balance IS NULL)", "sum(balance) / count(*)",
+		"COALESCE(sum(balance), 0)", "bool_or(score > 90)", "stddev(score)", "min(created)", "count(DISTINCT score / 10)"}
+	having := []string{"count(*) > %d", "avg(score) > %d", "sum(score) > %d * 10", "max(balance) > %d"}
+	for range 60 {
+		a1, a2 := mixed[r.IntN(len(mixed))], mixed[r.IntN(len(mixed))]
+		where := fmt.Sprintf("score < %d", 20+r.IntN(80))
+		switch r.IntN(6) {
+		case 0:
+			c = append(c, q(fmt.Sprintf(`SELECT %s, %s FROM users WHERE %s`, a1, a2, where), true))
+		case 1:
+			c = append(c, q(fmt.Sprintf(`SELECT country, score / 25 AS band, %s, %s FROM users WHERE %s GROUP BY 1, 2 ORDER BY 1 NULLS FIRST, 2`, a1, a2, where), true))
+		case 2:
+			h := fmt.Sprintf(having[r.IntN(len(having))], r.IntN(60))
+			c = append(c, q(fmt.Sprintf(`SELECT country, %s AS m FROM users WHERE %s GROUP BY country HAVING %s ORDER BY m DESC NULLS LAST, country NULLS FIRST LIMIT %d OFFSET %d`,
+				a1, where, h, 1+r.IntN(5), r.IntN(3)), true))
+		case 3:
+			c = append(c, q(fmt.Sprintf(`SELECT o.status, count(*), sum(o.amount), max(u.score) FROM users u JOIN orders o ON o.user_id = u.user_id WHERE u.%s GROUP BY o.status ORDER BY 1`, where), true))
+		case 4:
+			c = append(c, q(fmt.Sprintf(`SELECT DISTINCT country, score / 25 FROM users WHERE %s ORDER BY 1 NULLS FIRST, 2 LIMIT %d`, where, 1+r.IntN(20)), true))
+		default:
+			c = append(c, q(fmt.Sprintf(`SELECT count(*), max(n) FROM (SELECT country, count(*) AS n FROM users WHERE %s GROUP BY country) t`, where), true))
+		}
+	}
 	for range 30 {
 		c = append(c, q(`SELECT user_id, name FROM users WHERE user_id = $1`, false, fmt.Sprint(key())))
 	}
