@@ -19,18 +19,26 @@ type KeyPlacement struct {
 // Keys lists the shard key values one statement (simple protocol) pins or
 // inserts, hashed exactly as routing hashes them. A statement routed by a
 // hint comment uses no keys and gives none.
-func (r *Router) Keys(stmt string) []KeyPlacement {
+func (r *Router) Keys(stmt string) []KeyPlacement { return r.KeysWith(stmt, nil) }
+
+// KeysWith is Keys for a statement whose $n are bound to params (text
+// format, as a Bind sends them; nil for none): a parameter's key is
+// shown as its value followed by ($n).
+func (r *Router) KeysWith(stmt string, params [][]byte) []KeyPlacement {
 	n := sqltext.Normalize(stmt)
 	if len(n.Hints) > 0 {
 		return nil
 	}
 	p := r.plan(stmt, n.Literals, false)
-	v := values{lits: n.Literals, text: stmt}
+	v := values{lits: n.Literals, text: stmt, params: params}
+	bound := func(s Source) bool { return s.Param > 0 && s.Param <= len(params) && params[s.Param-1] != nil }
 	m := r.maps.Load()
 	var out []KeyPlacement
 	add := func(t *Table, s Source) {
 		k := KeyPlacement{Table: t, Shard: -1}
 		switch {
+		case bound(s):
+			k.Value = fmt.Sprintf("%s ($%d)", params[s.Param-1], s.Param)
 		case s.Param > 0:
 			k.Value = fmt.Sprintf("$%d", s.Param)
 		case s.Lit >= 0 && s.Lit < len(n.Literals):
@@ -41,7 +49,7 @@ func (r *Router) Keys(stmt string) []KeyPlacement {
 		if s.Negate && s.Param == 0 {
 			k.Value = "-" + k.Value
 		}
-		if s.Param == 0 {
+		if s.Param == 0 || bound(s) {
 			if pt, err := v.point(s, t.KeyType); err != nil {
 				k.Err = err
 			} else {
@@ -50,12 +58,15 @@ func (r *Router) Keys(stmt string) []KeyPlacement {
 		}
 		out = append(out, k)
 	}
-	// An array literal's elements, each a key (those that equal no key
-	// are left out, as routing leaves them).
+	// An array literal's (or bound array parameter's) elements, each a
+	// key (those that equal no key are left out, as routing leaves them).
 	addArray := func(t *Table, s Source) {
 		text := s.Const
 		if s.Lit >= 0 && s.Lit < len(n.Literals) {
 			text = n.Literals[s.Lit].Value
+		}
+		if bound(s) {
+			text = string(params[s.Param-1])
 		}
 		elems, err := textArray(text)
 		if err != nil {
@@ -78,7 +89,7 @@ func (r *Router) Keys(stmt string) []KeyPlacement {
 	}
 	for _, pin := range p.Class {
 		for _, s := range pin.Values {
-			if s.Array && s.Param == 0 {
+			if s.Array && (s.Param == 0 || bound(s)) {
 				addArray(pin.Table, s)
 				continue
 			}

@@ -17,9 +17,10 @@ import (
 // routeCmd answers where statements would run, without connecting to any
 // server: the same router the proxy builds, over the configured shards.
 type routeCmd struct {
-	Config   string `required:"" type:"existingfile" help:"Configuration file (YAML) whose sharding section to route by."`
-	Database string `help:"Database whose tables and shards to use; required when the file configures several."`
-	SQL      string `arg:"" name:"sql" help:"The SQL to route; several statements separated by ; are routed one by one."`
+	Config   string   `required:"" type:"existingfile" help:"Configuration file (YAML) whose sharding section to route by."`
+	Database string   `help:"Database whose tables and shards to use; required when the file configures several."`
+	SQL      string   `arg:"" name:"sql" help:"The SQL to route; several statements separated by ; are routed one by one."`
+	Params   []string `name:"param" sep:"none" help:"Value of the next $n parameter, in text as a Bind sends it (repeat for $1, $2, ...): the statement is routed as a prepared statement bound to them."`
 }
 
 func (c *routeCmd) Run() error { return c.run(os.Stdout) }
@@ -51,13 +52,31 @@ func (c *routeCmd) run(w io.Writer) error {
 	if len(stmts) == 0 {
 		return errors.New("no statement to route")
 	}
+	var params [][]byte
+	if want := sqltext.Normalize(c.SQL).Params; want > 0 || len(c.Params) > 0 {
+		// The extended protocol: one statement, planned at Parse and
+		// routed at Bind by its parameters.
+		switch {
+		case len(stmts) != 1:
+			return fmt.Errorf("a statement with parameters is routed alone (a Parse holds one statement); got %d", len(stmts))
+		case len(c.Params) != want:
+			return fmt.Errorf("the statement takes %d parameter(s) and %d --param were given: give one --param per parameter, in order ($1 first)", want, len(c.Params))
+		}
+		params = make([][]byte, len(c.Params))
+		formats := make([]int16, len(c.Params))
+		for i, v := range c.Params {
+			params[i] = []byte(v)
+		}
+		text := stmts[0].Text
+		stmts[0].Route = r.Bind(r.Prepare(text), text, params, formats)
+	}
 	refused := 0
 	var b strings.Builder
 	for i, st := range stmts {
 		if i > 0 {
 			b.WriteByte('\n')
 		}
-		if describe(&b, d, r, st) {
+		if describe(&b, d, r, st, params) {
 			refused++
 		}
 	}
@@ -88,8 +107,9 @@ func (c *routeCmd) database(cfg *config.Config) (*config.Database, error) {
 	return &cfg.Databases[0], nil
 }
 
-// describe writes one statement's route and reports whether it is refused.
-func describe(b *strings.Builder, d *config.Database, r *router.Router, st router.Statement) bool {
+// describe writes one statement's route, bound to params if not nil, and
+// reports whether it is refused.
+func describe(b *strings.Builder, d *config.Database, r *router.Router, st router.Statement, params [][]byte) bool {
 	rt := st.Route
 	fmt.Fprintf(b, "statement: %s\n", strings.TrimSpace(st.Text))
 	if c := rt.NeedColumns; c != nil {
@@ -126,7 +146,7 @@ func describe(b *strings.Builder, d *config.Database, r *router.Router, st route
 		b.WriteString("  target: a replica within the lag limits (reads.replicas), else the primary\n")
 	}
 	if rt.Plan != nil && rt.Plan.Kind == router.KindShard {
-		keys(b, d, r, st)
+		keys(b, d, r, st, params)
 	}
 	detail := rt.Describe()
 	for _, id := range rt.Shards {
@@ -156,7 +176,7 @@ func shardNames(d *config.Database, ids []shard.ShardID) string {
 
 // keys writes which shard key values went to which shard, grouped per
 // shard and key column in the order written.
-func keys(b *strings.Builder, d *config.Database, r *router.Router, st router.Statement) {
+func keys(b *strings.Builder, d *config.Database, r *router.Router, st router.Statement, params [][]byte) {
 	if len(sqltext.Normalize(st.Text).Hints) > 0 {
 		b.WriteString("  keys: none used: a /* pgshard: ... */ hint picks the shard\n")
 		return
@@ -167,7 +187,7 @@ func keys(b *strings.Builder, d *config.Database, r *router.Router, st router.St
 	}
 	var order []group
 	vals := map[group][]string{}
-	for _, k := range r.Keys(st.Text) {
+	for _, k := range r.KeysWith(st.Text, params) {
 		g := group{int(k.Shard), "?", k.Table.String() + "." + k.Table.Key}
 		switch {
 		case errors.Is(k.Err, router.ErrNoKey):

@@ -137,6 +137,47 @@ func TestRoute(t *testing.T) {
 	}
 }
 
+// TestRouteWithParams: a statement with $n is routed as a prepared
+// statement bound to the --param values, and its keys shown with them; a
+// count that does not match, or several statements, is an error.
+func TestRouteWithParams(t *testing.T) {
+	cfg := writeRouteConfig(t, routeConfig)
+	for _, tc := range []struct {
+		sql     string
+		params  []string
+		want    []string
+		wantErr string
+	}{
+		{"SELECT * FROM users WHERE user_id = $1", []string{"9"}, []string{"shards: s1\n", "keys on s1: users.user_id = 9 ($1)\n"}, ""},
+		{"SELECT * FROM orders WHERE (user_id, order_id) IN (($1, $2), ($3, $4))", []string{"9", "1", "7", "2"},
+			[]string{"shards: s0, s1\n", "keys on s0: orders.user_id = 7 ($3)\n", "keys on s1: orders.user_id = 9 ($1)\n"}, ""},
+		{"SELECT * FROM users WHERE user_id = ANY($1)", []string{"{7,9,10}"},
+			[]string{"keys on s0: users.user_id = 7\n", "keys on s1: users.user_id = 9, 10\n"}, ""},
+		{"INSERT INTO users (user_id, name) VALUES ($1, $2), ($3, $4)", []string{"9", "a", "7", "b"},
+			[]string{"shard 1 (s1): INSERT INTO users (user_id, name) VALUES ($1, $2) params=[0 1]", "shard 0 (s0): INSERT INTO users (user_id, name) VALUES ($1, $2) params=[2 3]"}, ""},
+		{"SELECT * FROM users WHERE user_id = $1", nil, nil, "takes 1 parameter(s) and 0 --param were given"},
+		{"SELECT * FROM users WHERE user_id = 3", []string{"3"}, nil, "takes 0 parameter(s) and 1 --param were given"},
+		{"SELECT 1; SELECT * FROM users WHERE user_id = $1", []string{"3"}, nil, "routed alone"},
+	} {
+		var out bytes.Buffer
+		err := (&routeCmd{Config: cfg, SQL: tc.sql, Params: tc.params}).run(&out)
+		switch {
+		case tc.wantErr != "":
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%s %v: error %v, want one saying %q", tc.sql, tc.params, err, tc.wantErr)
+			}
+			continue
+		case err != nil:
+			t.Errorf("%s %v: %v", tc.sql, tc.params, err)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("%s %v: output lacks %q:\n%s", tc.sql, tc.params, w, out.String())
+			}
+		}
+	}
+}
+
 // TestRouteCommandLine goes through kong, as `pgshard route` does: flags,
 // the positional SQL and the choice of database.
 func TestRouteCommandLine(t *testing.T) {
@@ -157,6 +198,7 @@ func TestRouteCommandLine(t *testing.T) {
 		{[]string{"route", "--config", two, "--database", "other", "SELECT * FROM users"}, ""},
 		{[]string{"route", "--config", two, "--database", "nope", "SELECT 1"}, `configures no database "nope" (it has app, other)`},
 		{[]string{"route", "--config", one, ""}, "no statement to route"},
+		{[]string{"route", "--config", one, "--param", "7", "--param", "a,b", "SELECT * FROM users WHERE user_id = $1 AND name = $2"}, ""},
 	} {
 		var c cli
 		parser, err := kong.New(&c, kong.Name("pgshard"), kong.Exit(func(int) {}))
