@@ -604,19 +604,36 @@ func (m *mergeBuilder) limit(p *Plan) error {
 	switch {
 	case p.LimitSrc == nil && p.OffSrc == nil:
 	case m.aggs || m.spec.Distinct || m.spec.DistinctOn > 0:
-		sel.LimitCount, sel.LimitOffset = nil, nil
+		sel.LimitCount, sel.LimitOffset = unlimited(sel.LimitCount), unlimited(sel.LimitOffset)
 		sel.LimitOption = pg.LimitOption_LIMIT_OPTION_DEFAULT
+		if sel.LimitCount != nil {
+			sel.LimitOption = pg.LimitOption_LIMIT_OPTION_COUNT // LIMIT, not FETCH ... WITH TIES
+		}
 		m.rewritten = true
 	case p.OffSrc != nil:
 		if sel.LimitCount != nil {
 			// Typed, so parameters of unknown type add up.
 			sel.LimitCount = &pg.Node{Node: &pg.Node_AExpr{AExpr: &pg.A_Expr{Kind: pg.A_Expr_Kind_AEXPR_OP,
 				Name: []*pg.Node{pg.MakeStrNode("+")}, Lexpr: asBigint(sel.LimitCount), Rexpr: asBigint(sel.LimitOffset)}}}
+			sel.LimitOffset = nil
+		} else {
+			sel.LimitOffset = unlimited(sel.LimitOffset)
 		}
-		sel.LimitOffset = nil
 		m.rewritten = true
 	}
 	return nil
+}
+
+// unlimited is what stands for a LIMIT or OFFSET the shards must not apply:
+// nothing, or, for a parameter, LIMIT/OFFSET CASE WHEN false THEN
+// $n::int8 END — NULL, which PostgreSQL reads as no limit or offset —
+// because the shards are sent the client's parameters, all of which the
+// statement must still take, typed as PostgreSQL types them there.
+func unlimited(n *pg.Node) *pg.Node {
+	if paramOf(n) == 0 {
+		return nil
+	}
+	return caseWhenFalse(asBigint(n))
 }
 
 func asBigint(n *pg.Node) *pg.Node {

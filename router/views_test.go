@@ -70,6 +70,11 @@ func TestViewsOfShardedTables(t *testing.T) {
 			[]string{"SELECT users.country, count(*) AS n FROM users GROUP BY users.country"}},
 		{"SELECT * FROM v_users v WHERE v.user_id IN (SELECT user_id FROM orders ORDER BY amount LIMIT 3)",
 			[]string{"SELECT user_id FROM orders ORDER BY amount LIMIT 3"}},
+		// A write reading a report view: its rows staged, the write
+		// then routed by its own key.
+		{"UPDATE users SET score = s.n FROM v_stats s WHERE s.country = users.country AND users.user_id = 5",
+			[]string{"SELECT users.country, count(*) AS n FROM users GROUP BY users.country"}},
+		{"UPDATE users SET score = 1 FROM v_users v WHERE v.user_id = users.user_id AND users.user_id = 5", nil},
 	} {
 		st := r.Simple(c.sql)[0].Route.Staging()
 		var got []string

@@ -366,6 +366,12 @@ func corpus() []query {
 		q(`SELECT * FROM users WHERE user_id = $1`, false, "100"),
 		q(`SELECT name FROM users WHERE user_id IN ($1, $2, $3)`, false, "1", "2", "300"),
 		q(`SELECT user_id FROM users ORDER BY user_id LIMIT $1 OFFSET $2`, true, "5", "100"),
+		// LIMIT and OFFSET parameters the shards must not apply: the
+		// statement they get still takes every parameter.
+		q(`SELECT user_id FROM users ORDER BY user_id OFFSET $1`, true, "590"),
+		q(`SELECT DISTINCT country FROM users ORDER BY 1 NULLS FIRST LIMIT $1 OFFSET $2`, true, "3", "1"),
+		q(`SELECT country, count(*) FROM users WHERE score > $1 GROUP BY 1 ORDER BY 1 NULLS FIRST OFFSET $2`, true, "10", "2"),
+		q(`SELECT country, sum(balance) FROM users GROUP BY 1 ORDER BY 2 DESC NULLS LAST, 1 FETCH FIRST $1 ROWS ONLY`, true, "2"),
 		q(`SELECT country, count(*) FROM users WHERE score > $1 GROUP BY country ORDER BY 1`, true, "30"),
 		q(`SELECT avg(balance) FROM users WHERE score BETWEEN $1 AND $2`, true, "10", "20"),
 		q(`SELECT o.* FROM orders o WHERE o.user_id = $1 ORDER BY order_id`, true, "250"),
@@ -440,6 +446,17 @@ func corpus() []query {
 		default:
 			c = append(c, q(fmt.Sprintf(`SELECT count(*), max(n) FROM (SELECT country, count(*) AS n FROM users WHERE %s GROUP BY country) t`, where), true))
 		}
+	}
+	// The same through the extended protocol, the constants as parameters.
+	for range 20 {
+		a1, a2 := mixed[r.IntN(len(mixed))], mixed[r.IntN(len(mixed))]
+		below := fmt.Sprint(20 + r.IntN(80))
+		if r.IntN(2) == 0 {
+			c = append(c, q(fmt.Sprintf(`SELECT %s, %s FROM users WHERE score < $1`, a1, a2), true, below))
+			continue
+		}
+		c = append(c, q(fmt.Sprintf(`SELECT country, %s AS m FROM users WHERE score < $1 GROUP BY country HAVING count(*) > $2 ORDER BY m DESC NULLS LAST, country NULLS FIRST LIMIT $3 OFFSET $4`, a1),
+			true, below, fmt.Sprint(r.IntN(40)), fmt.Sprint(1+r.IntN(5)), fmt.Sprint(r.IntN(3))))
 	}
 	for range 30 {
 		c = append(c, q(`SELECT user_id, name FROM users WHERE user_id = $1`, false, fmt.Sprint(key())))
