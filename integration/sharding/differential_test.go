@@ -458,6 +458,32 @@ func corpus() []query {
 		c = append(c, q(fmt.Sprintf(`SELECT country, %s AS m FROM users WHERE score < $1 GROUP BY country HAVING count(*) > $2 ORDER BY m DESC NULLS LAST, country NULLS FIRST LIMIT $3 OFFSET $4`, a1),
 			true, below, fmt.Sprint(r.IntN(40)), fmt.Sprint(1+r.IntN(5)), fmt.Sprint(r.IntN(3))))
 	}
+	// Other shapes whose merge or staging takes Bind parameters.
+	num := func(n int) string { return fmt.Sprint(r.IntN(n)) }
+	for range 40 {
+		switch r.IntN(9) {
+		case 0:
+			c = append(c, q(`SELECT user_id, score FROM users WHERE score > $1 ORDER BY score DESC, user_id LIMIT $2 OFFSET $3`, true, num(100), num(20), num(10)))
+		case 1:
+			c = append(c, q(`SELECT DISTINCT ON (country) country, user_id FROM users WHERE score > $1 ORDER BY country NULLS FIRST, user_id LIMIT $2`, true, num(100), num(8)))
+		case 2:
+			c = append(c, q(`SELECT country FROM users WHERE score > $1 UNION SELECT status FROM orders WHERE amount > $2 ORDER BY 1 NULLS FIRST LIMIT $3`, true, num(100), num(300), num(10)))
+		case 3:
+			c = append(c, q(`SELECT count(*), max(score) FROM users WHERE user_id = ANY($1::bigint[]) AND score > $2`, true, fmt.Sprintf("{%d,%d,%d}", key(), key(), key()), num(50)))
+		case 4:
+			c = append(c, q(`SELECT user_id FROM users WHERE balance > (SELECT avg(balance) FROM users WHERE score > $1) AND country = $2 ORDER BY 1 LIMIT $3`, true,
+				num(100), countryCodes[r.IntN(len(countryCodes))], num(15)))
+		case 5:
+			c = append(c, q(`SELECT country, count(*) FROM users WHERE score > $1 GROUP BY country HAVING sum(score) > $2 ORDER BY 2 DESC, 1 NULLS FIRST`, true, num(60), num(2000)))
+		case 6:
+			c = append(c, q(`SELECT o.status, count(*), sum(o.amount) FROM orders o JOIN users u USING (user_id) WHERE u.score > $1 GROUP BY 1 ORDER BY 1 OFFSET $2`, true, num(100), num(3)))
+		case 7:
+			c = append(c, q(`SELECT user_id, country FROM users WHERE (user_id, country) IN (($1, $2), ($3, $4)) ORDER BY 1`, true,
+				fmt.Sprint(key()), countryCodes[r.IntN(len(countryCodes))], fmt.Sprint(key()), countryCodes[r.IntN(len(countryCodes))]))
+		default:
+			c = append(c, q(`SELECT score FROM users WHERE country = $1 ORDER BY score DESC FETCH FIRST $2 ROWS WITH TIES`, true, countryCodes[r.IntN(len(countryCodes))], num(6)))
+		}
+	}
 	for range 30 {
 		c = append(c, q(`SELECT user_id, name FROM users WHERE user_id = $1`, false, fmt.Sprint(key())))
 	}
