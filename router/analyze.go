@@ -64,6 +64,8 @@ type analyzer struct {
 	depth  int
 	// cteQueries holds each CTE's query, for rowsFromShards.
 	cteQueries map[string]*pg.Node
+	// cteKeys: the CTEs whose output has a shard key column (cteKey).
+	cteKeys map[string]cteKey
 	// foreignRows names why a SELECT's rows do not come from its shards
 	// alone (see rowsFromShards), or is "".
 	foreignRows string
@@ -197,6 +199,8 @@ func (a *analyzer) fromItem(n *pg.Node, sc *scope) {
 			a.viewItem(n.GetRangeVar(), def, sc)
 		} else if i := a.addRel(n.GetRangeVar()); i >= 0 {
 			sc.rels = append(sc.rels, i)
+		} else {
+			a.cteItem(n.GetRangeVar(), sc)
 		}
 	case n.GetJoinExpr() != nil:
 		j := n.GetJoinExpr()
@@ -253,13 +257,24 @@ func (a *analyzer) derivedKey(rs *pg.RangeSubselect, inner, sc *scope) {
 	if sel == nil || sel.Op != pg.SetOperation_SETOP_NONE || rs.Alias == nil {
 		return
 	}
-	for pos, t := range sel.TargetList {
+	if i, name, ok := a.outputKey(sel.TargetList, rs.Alias.Colnames, inner); ok {
+		alias := strings.ToLower(rs.Alias.Aliasname)
+		a.keyedRel(i, alias, alias, name, sc)
+	}
+}
+
+// outputKey finds, among a query's outputs (a select or RETURNING list
+// analyzed in inner, its columns renamed by colnames if any), the first
+// that is the shard key of a relation of inner: that relation and the
+// column's output name.
+func (a *analyzer) outputKey(outputs, colnames []*pg.Node, inner *scope) (int, string, bool) {
+	for pos, t := range outputs {
 		rt := t.GetResTarget()
 		i, ok := a.keyColumn(rt.GetVal(), inner)
 		name, star := outputName(rt)
-		if star && len(rs.Alias.Colnames) == 0 {
-			// SELECT * (or t.*) of a sharded table carries its key
-			// column under the key's own name.
+		if star && len(colnames) == 0 {
+			// SELECT * (or t.*, RETURNING *) of a sharded table carries
+			// its key column under the key's own name.
 			if i = a.starKey(rt.GetVal().GetColumnRef(), inner); i >= 0 {
 				ok, name = true, a.rels[i].key
 			}
@@ -267,16 +282,12 @@ func (a *analyzer) derivedKey(rs *pg.RangeSubselect, inner, sc *scope) {
 		if !ok || !slices.Contains(inner.rels, i) {
 			continue
 		}
-		if pos < len(rs.Alias.Colnames) {
-			name = strings.ToLower(rs.Alias.Colnames[pos].GetString_().GetSval())
+		if pos < len(colnames) {
+			name = strings.ToLower(colnames[pos].GetString_().GetSval())
 		}
-		alias := strings.ToLower(rs.Alias.Aliasname)
-		a.rels = append(a.rels, rel{role: roleSharded, table: a.rels[i].table, name: alias, alias: alias,
-			key: name, derived: true, up: len(a.rels)})
-		a.union(len(a.rels)-1, i)
-		sc.rels = append(sc.rels, len(a.rels)-1)
-		return
+		return i, name, true
 	}
+	return -1, "", false
 }
 
 // starKey is the sharded relation of sc whose columns * (or rel.*) lists,
@@ -542,10 +553,70 @@ func (a *analyzer) with(w *pg.WithClause, sc *scope) {
 			a.cteQueries = map[string]*pg.Node{}
 		}
 		a.cteQueries[strings.ToLower(cte.Ctename)] = cte.Ctequery
+		inner := &scope{parent: sc.parent}
 		a.depth++
-		a.query(cte.Ctequery, &scope{parent: sc.parent})
+		a.query(cte.Ctequery, inner)
 		a.depth--
+		if i, col, ok := a.outputKey(cteOutputs(cte.Ctequery), cte.Aliascolnames, inner); ok {
+			if a.cteKeys == nil {
+				a.cteKeys = map[string]cteKey{}
+			}
+			a.cteKeys[strings.ToLower(cte.Ctename)] = cteKey{rel: i, column: col}
+		}
 	}
+}
+
+// cteKey is a CTE whose output column is the shard key of relation rel,
+// which it reads (a SELECT) or writes (INSERT, UPDATE or DELETE ...
+// RETURNING): a FROM item naming the CTE is then a relation keyed by
+// that column, co-located with rel (cteItem).
+type cteKey struct {
+	rel    int
+	column string
+}
+
+// cteOutputs is the output list of a CTE's query: a plain SELECT's select
+// list, a write's RETURNING list; nil for anything else.
+func cteOutputs(q *pg.Node) []*pg.Node {
+	switch {
+	case q.GetSelectStmt() != nil && q.GetSelectStmt().Op == pg.SetOperation_SETOP_NONE:
+		return q.GetSelectStmt().TargetList
+	case q.GetInsertStmt() != nil:
+		return q.GetInsertStmt().ReturningList
+	case q.GetUpdateStmt() != nil:
+		return q.GetUpdateStmt().ReturningList
+	case q.GetDeleteStmt() != nil:
+		return q.GetDeleteStmt().ReturningList
+	}
+	return nil
+}
+
+// cteItem makes a FROM item naming CTE rv a relation of sc when the CTE
+// outputs a shard key (cteKey), as derivedKey does for a subquery in FROM.
+func (a *analyzer) cteItem(rv *pg.RangeVar, sc *scope) {
+	name := strings.ToLower(rv.Relname)
+	k, ok := a.cteKeys[name]
+	if !ok || rv.Schemaname != "" {
+		return
+	}
+	alias := name
+	if rv.Alias != nil {
+		alias = strings.ToLower(rv.Alias.Aliasname)
+		if len(rv.Alias.Colnames) > 0 {
+			return // columns renamed: the key's name is not known here
+		}
+	}
+	// Named after the table it reads or writes, for messages.
+	a.keyedRel(k.rel, a.rels[k.rel].name, alias, k.column, sc)
+}
+
+// keyedRel adds to sc a derived relation named name, referred to as alias,
+// whose column key is relation i's shard key, co-located with i.
+func (a *analyzer) keyedRel(i int, name, alias, key string, sc *scope) {
+	a.rels = append(a.rels, rel{role: roleSharded, table: a.rels[i].table, name: name, alias: alias,
+		key: key, derived: true, up: len(a.rels)})
+	a.union(len(a.rels)-1, i)
+	sc.rels = append(sc.rels, len(a.rels)-1)
 }
 
 // expr looks inside an expression for subqueries and for functions that

@@ -44,8 +44,8 @@ type KeyColumns map[*Table]int
 
 func (a *analyzer) insertPlan(ins *pg.InsertStmt, t *Table) *Plan {
 	p := &Plan{Command: "INSERT", Tables: []string{t.Name}}
-	if !withIntoSelect(ins) {
-		return refuse(codeFeatureNotSupported, "pgshard: WITH ... INSERT into a sharded table is supported for INSERT ... SELECT with CTEs that only read",
+	if !withIntoSelect(ins, true) {
+		return refuse(codeFeatureNotSupported, "pgshard: WITH ... INSERT into a sharded table is supported for INSERT ... SELECT",
 			"Move the WITH query into the VALUES, or run a data-modifying CTE as a statement of its own.")
 	}
 	keyCol := -1
@@ -297,10 +297,15 @@ func keyExpressionMessage(t *Table, row int) string {
 // withIntoSelect moves an INSERT's WITH clause into its SELECT: WITH x AS
 // (...) INSERT INTO t SELECT ... FROM x means INSERT INTO t WITH x AS (...)
 // SELECT ... FROM x when every CTE only reads, and the SELECT is then
-// planned (co-located, moved or staged) with its CTEs. False when the
-// INSERT has a WITH clause that cannot move: a CTE that writes, a VALUES
-// list, a SELECT with a WITH clause of its own.
-func withIntoSelect(ins *pg.InsertStmt) bool {
+// planned (co-located, moved or staged) with its CTEs. With writes, CTEs
+// that write move too: PostgreSQL would not take the result (a WITH that
+// writes belongs at the top), but the analyzer plans it as the SELECT's,
+// whose shards are the writes' (a DELETE ... RETURNING whose rows the
+// INSERT archives on their own shard); the statement sent is the
+// client's. False when the INSERT has a WITH clause that cannot move: a
+// CTE that writes (unless writes), a VALUES list, a SELECT with a WITH
+// clause of its own.
+func withIntoSelect(ins *pg.InsertStmt, writes bool) bool {
 	w := ins.WithClause
 	if w == nil {
 		return true
@@ -309,13 +314,19 @@ func withIntoSelect(ins *pg.InsertStmt) bool {
 	if sel == nil || len(sel.ValuesLists) > 0 || sel.WithClause != nil {
 		return false
 	}
-	for _, c := range w.Ctes {
-		if c.GetCommonTableExpr().GetCtequery().GetSelectStmt() == nil {
-			return false
-		}
+	if !writes && writingCTE(w) {
+		return false
 	}
 	sel.WithClause, ins.WithClause = w, nil
 	return true
+}
+
+// writingCTE says whether a CTE of w writes (INSERT, UPDATE, DELETE or
+// MERGE ... RETURNING).
+func writingCTE(w *pg.WithClause) bool {
+	return w != nil && slices.ContainsFunc(w.Ctes, func(c *pg.Node) bool {
+		return c.GetCommonTableExpr().GetCtequery().GetSelectStmt() == nil
+	})
 }
 
 // insertSelect plans INSERT INTO t (..., key, ...) SELECT ... whose value for
@@ -394,6 +405,9 @@ func (a *analyzer) movePlan(ins *pg.InsertStmt, t *Table, sel *pg.SelectStmt) *P
 		return refuseIt("RETURNING is not supported")
 	case ins.WithClause != nil:
 		return refuseIt("a WITH clause on the INSERT is not supported (put it in the SELECT)")
+	case writingCTE(sel.WithClause):
+		// The rows would be read out and copied in, not in one statement.
+		return refuseIt("a WITH query that writes is not supported")
 	case hasParams(sel):
 		return refuseIt("parameters ($n) are not supported; use literals")
 	}
