@@ -366,6 +366,26 @@ func corpus() []query {
 		q(`SELECT * FROM users WHERE user_id = $1`, false, "100"),
 		q(`SELECT name FROM users WHERE user_id IN ($1, $2, $3)`, false, "1", "2", "300"),
 		q(`SELECT user_id FROM users ORDER BY user_id LIMIT $1 OFFSET $2`, true, "5", "100"),
+		// CTEs: keyed by a shard key they return (co-located like a
+		// table), renamed, materialized, referenced twice, nested.
+		q(`WITH x AS (SELECT user_id, score FROM users WHERE score > 50) SELECT count(*) FROM x`, true),
+		q(`WITH x AS (SELECT user_id FROM users WHERE country = 'fr') SELECT o.status, count(*) FROM x JOIN orders o ON o.user_id = x.user_id GROUP BY 1 ORDER BY 1`, true),
+		q(`WITH x AS (SELECT user_id, score FROM users) SELECT * FROM x WHERE user_id = 42`, true),
+		q(`WITH x AS (SELECT user_id FROM users WHERE user_id = 42) SELECT o.* FROM x, orders o WHERE o.user_id = x.user_id ORDER BY o.order_id`, true),
+		q(`WITH x AS (SELECT * FROM users) SELECT country, max(score) FROM x GROUP BY country ORDER BY 1`, true),
+		q(`WITH x AS (SELECT user_id AS id, score FROM users) SELECT count(*) FROM x JOIN orders o ON o.user_id = x.id`, true),
+		q(`WITH x(id, s) AS (SELECT user_id, score FROM users) SELECT count(*) FROM x JOIN orders o ON o.user_id = x.id`, true),
+		q(`WITH x AS (SELECT user_id FROM users ORDER BY score DESC, user_id LIMIT 5) SELECT o.user_id, count(*) FROM x JOIN orders o ON o.user_id = x.user_id GROUP BY 1 ORDER BY 1`, true),
+		q(`WITH x AS (SELECT country, count(*) n FROM users GROUP BY country) SELECT * FROM x ORDER BY 1`, true),
+		q(`WITH x AS (SELECT user_id FROM users WHERE score > 90), y AS (SELECT user_id FROM x WHERE user_id > 100) SELECT count(*) FROM y JOIN orders USING (user_id)`, true),
+		q(`WITH x AS (SELECT user_id FROM users) SELECT count(*) FROM x a JOIN x b ON a.user_id = b.user_id`, true),
+		q(`WITH x AS MATERIALIZED (SELECT user_id, country FROM users) SELECT x.country, count(*) FROM x JOIN orders o ON o.user_id = x.user_id GROUP BY 1 ORDER BY 1`, true),
+		q(`WITH x AS (SELECT user_id FROM users) SELECT count(*) FROM orders WHERE user_id IN (SELECT user_id FROM x)`, true),
+		q(`WITH x AS (SELECT user_id FROM users) SELECT count(*) FROM orders o WHERE EXISTS (SELECT 1 FROM x WHERE x.user_id = o.user_id)`, true),
+		q(`WITH x AS (SELECT user_id, name FROM users) SELECT u.user_id FROM users u JOIN x ON x.name = u.name ORDER BY 1 LIMIT 5`, true),
+		q(`WITH x AS (SELECT user_id FROM users) SELECT count(*) FROM x LEFT JOIN orders o ON o.user_id = x.user_id WHERE o.user_id IS NULL`, true),
+		q(`WITH x AS (SELECT * FROM orders WHERE amount > $1) SELECT count(*), sum(amount) FROM x`, true, "100"),
+		q(`SELECT count(*) FROM (WITH x AS (SELECT user_id FROM users) SELECT * FROM x) t JOIN orders o USING (user_id)`, true),
 		// Shapes from a review of what reports and ORMs send: windows per
 		// key, top-N per group, ROLLUP, date buckets, expressions over
 		// aggregates and windows over them, correlated subqueries.
