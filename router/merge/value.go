@@ -160,6 +160,42 @@ func newDecoder(m *pgtype.Map, oid uint32, format int16, needOrder bool) (decode
 	return bytesDecoder, nil
 }
 
+// typeName is the SQL name of a type the merge decodes, as PostgreSQL's
+// messages name it.
+func typeName(oid uint32) string {
+	switch oid {
+	case oidBool:
+		return "boolean"
+	case oidInt2:
+		return "smallint"
+	case oidInt4:
+		return "integer"
+	case oidInt8:
+		return "bigint"
+	case oidOID:
+		return "oid"
+	case oidFloat4:
+		return "real"
+	case oidFloat8:
+		return "double precision"
+	case oidNumeric:
+		return "numeric"
+	case oidUUID:
+		return "uuid"
+	case oidDate:
+		return "date"
+	case oidTime:
+		return "time without time zone"
+	case oidTimestamp:
+		return "timestamp without time zone"
+	case oidTimestamptz:
+		return "timestamp with time zone"
+	case oidInterval:
+		return "interval"
+	}
+	return "OID " + strconv.Itoa(int(oid))
+}
+
 // orderable says whether pgshard orders values of type oid as PostgreSQL
 // does. Other types (enums, arrays, inet, money, jsonb, ranges, …) have an
 // order their text form does not follow, so merges that sort or take min
@@ -191,7 +227,12 @@ func scanning[T any](m *pgtype.Map, oid uint32, format int16, conv func(*T) valu
 			return nullValue, nil
 		}
 		if err := plan.Scan(src, &x); err != nil {
-			return value{}, errorf(CodeInvalidText, "cannot decode shard value of type "+strconv.Itoa(int(oid))+": "+err.Error())
+			if format == 0 {
+				// A constant of the query (HAVING count(*) > 'x') that
+				// does not read as the column's type: as PostgreSQL says.
+				return value{}, errorf(CodeInvalidText, "invalid input syntax for type "+typeName(oid)+": "+strconv.Quote(string(src)))
+			}
+			return value{}, errorf(CodeInvalidText, "cannot decode binary value of type "+typeName(oid)+": "+err.Error())
 		}
 		return conv(&x), nil
 	}
