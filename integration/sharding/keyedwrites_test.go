@@ -35,3 +35,27 @@ func TestKeyedWritesMatchOnePostgres(t *testing.T) {
 	matchWrites(ctx, t, through, ref, []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec, pgx.QueryExecModeCacheStatement},
 		writes, writeAnswer, nil)
 }
+
+// TestKeyedWritesInTransactions: the session's write shapes — a split
+// multi-row MERGE, the archive pattern over several shards, a row IN list,
+// a staged INSERT ... SELECT with untyped constants — in one transaction
+// over several shards: ROLLBACK undoes all of them on every shard, COMMIT
+// keeps all of them, as on one PostgreSQL.
+func TestKeyedWritesInTransactions(t *testing.T) {
+	ctx := ctxFor(t, 2*time.Minute)
+	p := startPgshard(t)
+	through := connect(t, p.DSN("app", "app-secret"))
+	ref := connect(t, single.Shards[0].Primary.DSN())
+	for _, end := range []string{"ROLLBACK", "COMMIT"} {
+		loadSwrite(ctx, t, through, ref)
+		for _, c := range []*pgx.Conn{through, ref} {
+			mustExec(ctx, t, c, "BEGIN",
+				"MERGE INTO swrite w USING (VALUES (5), (6), (8002), (8003)) s(k) ON w.k = s.k WHEN NOT MATCHED THEN INSERT (k, v, tag) VALUES (s.k, 0, 'x') WHEN MATCHED THEN UPDATE SET tag = 'seen'",
+				"WITH moved AS (DELETE FROM swrite WHERE k IN (50, 51, 52) RETURNING *) INSERT INTO swrite_marks (k, score) SELECT k, v FROM moved",
+				"UPDATE swrite SET v = -v WHERE (k, tag) IN ((1, 't1'), (2, 't2'), (3, 't3'))",
+				"INSERT INTO swrite_events (k, at, payload) SELECT k + 9000, '2024-01-02', '{}' FROM swrite_marks WHERE score > 90",
+				end)
+		}
+		sameTables(ctx, t, through, ref, end)
+	}
+}
