@@ -1,6 +1,8 @@
 package router
 
 import (
+	"sync"
+
 	pg "github.com/pganalyze/pg_query_go/v6"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -26,13 +28,54 @@ func walkChildren(n *pg.Node, f func(*pg.Node)) {
 // by it made which subquery or table the stager tried first, and so the
 // plan of some statements, differ from one build of pgshard to the next.
 func inOrder(m protoreflect.Message, f func(protoreflect.FieldDescriptor, protoreflect.Value) bool) {
-	fields := m.Descriptor().Fields()
-	for i := range fields.Len() {
-		fd := fields.Get(i)
-		if m.Has(fd) && !f(fd, m.Get(fd)) {
+	for _, e := range walkOrder(m.Descriptor()) {
+		fd := e.field
+		if e.oneof != nil {
+			// Node is one oneof of some 270 fields: ask which is set.
+			if fd = m.WhichOneof(e.oneof); fd == nil {
+				continue
+			}
+		} else if !m.Has(fd) {
+			continue
+		}
+		if !f(fd, m.Get(fd)) {
 			return
 		}
 	}
+}
+
+// walkEntry is a message field that can hold a message, or a oneof.
+type walkEntry struct {
+	field protoreflect.FieldDescriptor
+	oneof protoreflect.OneofDescriptor
+}
+
+// walkOrders caches walkOrder by message descriptor.
+var walkOrders sync.Map
+
+// walkOrder is the order inOrder visits md's fields in: declared order, a
+// oneof once where its first field stands, fields that hold no message
+// left out.
+func walkOrder(md protoreflect.MessageDescriptor) []walkEntry {
+	if v, ok := walkOrders.Load(md); ok {
+		return v.([]walkEntry)
+	}
+	var out []walkEntry
+	fields := md.Fields()
+	for i := 0; i < fields.Len(); {
+		fd := fields.Get(i)
+		if od := fd.ContainingOneof(); od != nil && !od.IsSynthetic() {
+			out = append(out, walkEntry{oneof: od})
+			i += od.Fields().Len() // a oneof's fields are declared together
+			continue
+		}
+		if fd.Message() != nil {
+			out = append(out, walkEntry{field: fd})
+		}
+		i++
+	}
+	walkOrders.Store(md, out)
+	return out
 }
 
 func eachNode(m protoreflect.Message, f func(*pg.Node)) {
