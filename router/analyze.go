@@ -548,6 +548,7 @@ func (a *analyzer) with(w *pg.WithClause, sc *scope) {
 	}
 	for _, c := range w.Ctes {
 		cte := c.GetCommonTableExpr()
+		again := a.ctes[strings.ToLower(cte.Ctename)]
 		a.ctes[strings.ToLower(cte.Ctename)] = true
 		if a.cteQueries == nil {
 			a.cteQueries = map[string]*pg.Node{}
@@ -557,9 +558,15 @@ func (a *analyzer) with(w *pg.WithClause, sc *scope) {
 		a.depth++
 		a.query(cte.Ctequery, inner)
 		a.depth--
-		if i, col, ok := a.outputKey(cteOutputs(cte.Ctequery), cte.Aliascolnames, inner); ok {
+		i, col, ok := a.outputKey(cteOutputs(cte.Ctequery), cte.Aliascolnames, inner)
+		if ok || again {
 			if a.cteKeys == nil {
 				a.cteKeys = map[string]cteKey{}
+			}
+			if again {
+				// A name defined at two levels of the statement: which
+				// one a FROM item means is not tracked, so neither keys.
+				i = -1
 			}
 			a.cteKeys[strings.ToLower(cte.Ctename)] = cteKey{rel: i, column: col}
 		}
@@ -596,7 +603,7 @@ func cteOutputs(q *pg.Node) []*pg.Node {
 func (a *analyzer) cteItem(rv *pg.RangeVar, sc *scope) {
 	name := strings.ToLower(rv.Relname)
 	k, ok := a.cteKeys[name]
-	if !ok || rv.Schemaname != "" {
+	if !ok || k.rel < 0 || rv.Schemaname != "" {
 		return
 	}
 	alias := name

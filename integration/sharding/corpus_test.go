@@ -388,6 +388,8 @@ func handWritten() []query {
 		q(`SELECT o.user_id, o.order_id FROM orders o WHERE o.amount = (SELECT max(amount) FROM orders o2 WHERE o2.user_id = o.user_id) ORDER BY 1, 2 LIMIT 8`, true),
 		// CTEs: keyed by a shard key they return (co-located like a
 		// table), renamed, materialized, referenced twice, nested.
+		q(`WITH x AS (SELECT user_id FROM users) SELECT count(*) FROM (WITH x AS (SELECT 1 AS user_id) SELECT * FROM x) t`, true),
+		q(`WITH x AS (SELECT user_id FROM users) SELECT count(*) FROM (WITH x AS (SELECT 1 AS user_id) SELECT * FROM x) t JOIN orders o ON o.user_id = t.user_id`, true),
 		q(`WITH x AS (SELECT user_id, score FROM users WHERE score > 50) SELECT count(*) FROM x`, true),
 		q(`WITH x AS (SELECT user_id FROM users WHERE country = 'fr') SELECT o.status, count(*) FROM x JOIN orders o ON o.user_id = x.user_id GROUP BY 1 ORDER BY 1`, true),
 		q(`WITH x AS (SELECT user_id, score FROM users) SELECT * FROM x WHERE user_id = 42`, true),
