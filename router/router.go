@@ -248,6 +248,17 @@ func (r *Router) planStaged(text string, lits []sqltext.Literal, simple, stage b
 			return sp
 		}
 	}
+	if stage && p.Kind != KindRefuse && tree.Stmts[0].Stmt.GetInsertStmt() != nil {
+		// An INSERT ... SELECT reading a view of sharded tables, which
+		// the route would refuse (checkViews: writes do not plan through
+		// views): its SELECT, planned through the view on its own, is
+		// staged and its rows inserted where they belong.
+		if e := r.viewRefusal(p.locals); e != nil {
+			if sp := r.stage(text, tree.Stmts[0].Stmt, tree.Version, &Plan{Kind: KindRefuse, Err: e}); sp != nil {
+				return sp
+			}
+		}
+	}
 	if vs := tree.Stmts[0].Stmt.GetVariableSetStmt(); vs != nil && (strings.EqualFold(vs.Name, "client_encoding") || strings.EqualFold(vs.Name, "standard_conforming_strings")) {
 		// Refused or not by its value: never shared with another value.
 		p.Exact = true

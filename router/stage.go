@@ -600,8 +600,8 @@ func (sb *stager) addAny(q *pg.Node, form StageForm, nested bool) bool {
 		return false
 	}
 	p := sb.r.planStaged(sql, sqltext.Normalize(sql).Literals, true, nested)
-	if p.Staging == nil && (p.Kind == KindRefuse || !p.Read) {
-		return false
+	if p.Staging == nil && (p.Kind == KindRefuse || !p.Read || sb.r.viewRefusal(p.locals) != nil) {
+		return false // (a materialized view, say, is refused when routed)
 	}
 	sb.stages = append(sb.stages, Stage{SQL: sql, Form: form, Params: params})
 	return true

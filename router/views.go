@@ -100,20 +100,34 @@ func (r *Router) checkViews(rt *Route) *Route {
 	if vs == nil || rt.Err != nil || rt.Plan == nil || len(rt.Plan.locals) == 0 || rt.Kind == KindAll || rt.hinted {
 		return rt
 	}
-	for _, name := range rt.Plan.locals {
-		v, ok := vs.views[name]
-		if ok && v.Child {
-			return refuseRoute(rt, &Error{Code: codeFeatureNotSupported,
-				Message: "pgshard: table " + name + " is a partition of sharded table " + v.Table + ", and pgshard routes by the sharded table's name: through the partition it would read or write one shard's rows only",
-				Hint:    "Name " + v.Table + " instead (a condition on its partition key keeps the query to the partition), or name the shard with /* pgshard: shard=N */."})
-		}
-		if ok {
-			return refuseRoute(rt, &Error{Code: codeFeatureNotSupported,
-				Message: "pgshard: view " + name + " reads sharded table " + v.Table + ", and pgshard cannot plan this statement through it (a write through a view, or a materialized view): it would read or write one shard's rows only",
-				Hint:    "Name the tables in the statement, or name the shard with /* pgshard: shard=N */ (once per shard)."})
-		}
+	if e := r.viewRefusal(rt.Plan.locals); e != nil {
+		return refuseRoute(rt, e)
 	}
 	return rt
+}
+
+// viewRefusal is the refusal of a statement that names, among the
+// relations it did not plan through (locals), a view or a partition of a
+// sharded table; nil when it names none.
+func (r *Router) viewRefusal(locals []string) *Error {
+	vs := r.tableViews.Load()
+	if vs == nil {
+		return nil
+	}
+	for _, name := range locals {
+		v, ok := vs.views[name]
+		if ok && v.Child {
+			return &Error{Code: codeFeatureNotSupported,
+				Message: "pgshard: table " + name + " is a partition of sharded table " + v.Table + ", and pgshard routes by the sharded table's name: through the partition it would read or write one shard's rows only",
+				Hint:    "Name " + v.Table + " instead (a condition on its partition key keeps the query to the partition), or name the shard with /* pgshard: shard=N */."}
+		}
+		if ok {
+			return &Error{Code: codeFeatureNotSupported,
+				Message: "pgshard: view " + name + " reads sharded table " + v.Table + ", and pgshard cannot plan this statement through it (a write through a view, or a materialized view): it would read or write one shard's rows only",
+				Hint:    "Name the tables in the statement, or name the shard with /* pgshard: shard=N */ (once per shard)."}
+		}
+	}
+	return nil
 }
 
 // maxViewDepth bounds views planned through views.

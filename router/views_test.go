@@ -75,6 +75,11 @@ func TestViewsOfShardedTables(t *testing.T) {
 		{"UPDATE users SET score = s.n FROM v_stats s WHERE s.country = users.country AND users.user_id = 5",
 			[]string{"SELECT users.country, count(*) AS n FROM users GROUP BY users.country"}},
 		{"UPDATE users SET score = 1 FROM v_users v WHERE v.user_id = users.user_id AND users.user_id = 5", nil},
+		// INSERT ... SELECT from a view: the SELECT, planned through the
+		// view, staged; not from a materialized view.
+		{"INSERT INTO orders (user_id, amount) SELECT 5, n FROM v_stats", []string{"SELECT 5, n FROM v_stats"}},
+		{"INSERT INTO orders (user_id, amount) SELECT user_id, 1 FROM v_users WHERE user_id < 10", []string{"SELECT user_id, 1 FROM v_users WHERE user_id < 10"}},
+		{"INSERT INTO orders (user_id, amount) SELECT 5, 1 FROM mv_users", nil},
 	} {
 		st := r.Simple(c.sql)[0].Route.Staging()
 		var got []string

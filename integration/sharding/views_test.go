@@ -126,6 +126,8 @@ func TestViewsOfShardedTables(t *testing.T) {
 			t.Errorf("%s: %v", sql, err)
 		}
 	}
+	// The reference server's view as pgshard's now is.
+	execOnEach(ctx, t, []*pgx.Conn{ref}, "CREATE OR REPLACE VIEW v_users AS SELECT user_id, name, country FROM users WHERE score > 30")
 	// A write reading a report view: the view's rows staged, the write
 	// on its keys' shards.
 	const write = "UPDATE users SET score = s.best FROM v_country_stats s WHERE s.country = users.country AND users.user_id IN (3, 77, 140) RETURNING users.user_id, users.score"
@@ -141,6 +143,23 @@ func TestViewsOfShardedTables(t *testing.T) {
 	const after = "SELECT user_id, score FROM users WHERE user_id IN (3, 77, 140) ORDER BY 1"
 	if want, got := textRows(ctx, t, ref, after), textRows(ctx, t, conn, after); want != got {
 		t.Errorf("after the write:\n got %s\nwant %s", got, want)
+	}
+	// INSERT ... SELECT from views: the SELECT staged through the view,
+	// its rows inserted on their keys' shards.
+	for _, ins := range []string{
+		"INSERT INTO orders (order_id, user_id, amount, status) SELECT 900000 + user_id, user_id, 1, 'from view' FROM v_users WHERE user_id < 40",
+		"INSERT INTO orders (order_id, user_id, amount, status) SELECT 800000 + n * 1000 + ascii(s.country), 7, n, s.country FROM v_country_stats s WHERE s.country IS NOT NULL",
+		"INSERT INTO orders (order_id, user_id, amount, status) SELECT 700000 + user_id, user_id, 2, 'returning' FROM v_users WHERE user_id BETWEEN 40 AND 60 RETURNING user_id, order_id",
+	} {
+		want, werr := ref.Exec(ctx, ins)
+		got, gerr := conn.Exec(ctx, ins)
+		if werr != nil || gerr != nil || want.String() != got.String() {
+			t.Errorf("%s: got %v %v, want %v %v", ins, got, gerr, want, werr)
+		}
+	}
+	const inserted = "SELECT user_id, order_id, amount, status FROM orders WHERE order_id >= 800000 ORDER BY 2"
+	if want, got := textRows(ctx, t, ref, inserted), textRows(ctx, t, conn, inserted); want != got {
+		t.Errorf("rows inserted from views:\n got %s\nwant %s", got, want)
 	}
 	execOnEach(ctx, t, []*pgx.Conn{conn, ref}, "ROLLBACK")
 }
