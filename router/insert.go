@@ -44,8 +44,8 @@ type KeyColumns map[*Table]int
 
 func (a *analyzer) insertPlan(ins *pg.InsertStmt, t *Table) *Plan {
 	p := &Plan{Command: "INSERT", Tables: []string{t.Name}}
-	if !withIntoSelect(ins, true) {
-		return refuse(codeFeatureNotSupported, "pgshard: WITH ... INSERT into a sharded table is supported for INSERT ... SELECT",
+	if !valuesWithInlined(ins) || !withIntoSelect(ins, true) {
+		return refuse(codeFeatureNotSupported, "pgshard: WITH ... INSERT into a sharded table is supported for INSERT ... SELECT, and for INSERT ... VALUES whose subqueries each use a CTE that only reads, once",
 			"Move the WITH query into the VALUES, or run a data-modifying CTE as a statement of its own.")
 	}
 	keyCol := -1
@@ -319,6 +319,19 @@ func withIntoSelect(ins *pg.InsertStmt, writes bool) bool {
 	}
 	sel.WithClause, ins.WithClause = w, nil
 	return true
+}
+
+// valuesWithInlined inlines the CTEs of WITH x AS (SELECT ...) INSERT ...
+// VALUES (..., (SELECT ... FROM x)) into the VALUES' subqueries, as
+// PostgreSQL does with a CTE that only reads and is referenced once, so
+// they are planned (or staged) as the subqueries they are. False when
+// they cannot be (inlineCTEs); true for any other INSERT.
+func valuesWithInlined(ins *pg.InsertStmt) bool {
+	sel := ins.SelectStmt.GetSelectStmt()
+	if ins.WithClause == nil || sel == nil || len(sel.ValuesLists) == 0 {
+		return true
+	}
+	return inlineCTEs(&pg.Node{Node: &pg.Node_InsertStmt{InsertStmt: ins}}, &ins.WithClause)
 }
 
 // writingCTE says whether a CTE of w writes (INSERT, UPDATE, DELETE or

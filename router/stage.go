@@ -215,7 +215,7 @@ func (r *Router) stage(text string, stmt *pg.Node, version int32, refused *Plan)
 		command = "DELETE"
 	case root.GetInsertStmt() != nil:
 		ins := root.GetInsertStmt()
-		if !withIntoSelect(ins, false) {
+		if !valuesWithInlined(ins) || !withIntoSelect(ins, false) {
 			return nil
 		}
 		rows := ins.SelectStmt.GetSelectStmt()

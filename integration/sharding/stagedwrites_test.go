@@ -179,7 +179,9 @@ func TestStagedWritesMatchOnePostgres(t *testing.T) {
 		// inlined as PostgreSQL does, and their subqueries staged.
 		{"WITH hi AS (SELECT k FROM swrite_marks WHERE score > 70) UPDATE swrite SET tag = 'hi' WHERE k IN (SELECT k FROM hi) RETURNING k", nil},
 		{"WITH top(id) AS (SELECT k FROM swrite ORDER BY v DESC, k LIMIT 3), t AS (SELECT id FROM top) DELETE FROM swrite_log WHERE k IN (SELECT id FROM t) RETURNING k", nil},
-		// A WITH on the INSERT whose CTEs only read: the SELECT's.
+		// A WITH on the INSERT whose CTEs only read: the SELECT's, or
+		// inlined into the VALUES' subqueries.
+		{"WITH x AS (SELECT max(score) AS m FROM swrite_marks) INSERT INTO swrite (k, v, tag) VALUES (6001, (SELECT m FROM x), 'cte') RETURNING k, v", nil},
 		{"WITH top AS (SELECT k, v FROM swrite ORDER BY v DESC, k LIMIT 4) INSERT INTO swrite_marks (k, score) SELECT k + 8000, v FROM top RETURNING k", nil},
 		{"WITH s AS (SELECT tag, count(*) AS n FROM swrite GROUP BY tag) INSERT INTO swrite_codes (code, hits) SELECT 'w_' || tag, n FROM s", nil},
 		// Conflicts with existing keys on some shards only: nothing kept.

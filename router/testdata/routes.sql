@@ -400,3 +400,7 @@ MERGE INTO users t USING (VALUES (1, 'a'), (10, 'b')) s(id, name) ON t.user_id =
 MERGE INTO users t USING (VALUES (1, 'a'), (6 + 1, 'b')) s(id, name) ON t.user_id = s.id WHEN NOT MATCHED THEN INSERT (user_id, name) VALUES (s.id, s.name)
 MERGE INTO users t USING (VALUES (1, 'a'), (6, 'b')) s(id, name) ON t.user_id = s.id WHEN NOT MATCHED BY SOURCE THEN DELETE
 WITH w AS (SELECT 1) MERGE INTO users t USING (VALUES (1, 'a'), (6, 'b')) s(id, name) ON t.user_id = s.id WHEN NOT MATCHED THEN INSERT (user_id, name) VALUES (s.id, s.name)
+# WITH on an INSERT ... VALUES: CTEs that only read, inlined into the subqueries
+WITH x AS (SELECT max(user_id) + 1 AS m FROM users) INSERT INTO users (user_id, name, score) VALUES (5, 'a', (SELECT m FROM x))
+WITH x AS (SELECT code FROM countries LIMIT 1) INSERT INTO users (user_id, country) VALUES (9, (SELECT code FROM x))
+WITH x AS MATERIALIZED (SELECT max(score) m FROM users) INSERT INTO users (user_id, score) VALUES (5, (SELECT m FROM x))
