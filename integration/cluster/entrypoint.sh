@@ -49,6 +49,10 @@ HBA
       chmod 700 "$PGDATA"
       sleep 1
     done
+    # A walreceiver connecting while its network is cut (a fault test)
+    # would otherwise wait out TCP's retransmissions, a minute or more,
+    # before trying again once the network is back.
+    sed -i "s/^primary_conninfo = '/primary_conninfo = 'connect_timeout=2 /" "$PGDATA/postgresql.auto.conf"
     ;;
   *)
     echo "entrypoint: PGSHARD_ROLE must be primary or replica, not '$PGSHARD_ROLE'" >&2
