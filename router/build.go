@@ -442,16 +442,23 @@ func (a *analyzer) writePlan(stmt *pg.Node) *Plan {
 	a.depth++
 	a.dml(stmt, &scope{})
 	a.depth--
+	var newKeys []Source
 	if up := stmt.GetUpdateStmt(); up != nil && role == roleSharded {
-		for _, t := range up.TargetList {
-			if strings.EqualFold(t.GetResTarget().GetName(), table.Key) {
-				return refuse(codeFeatureNotSupported,
-					fmt.Sprintf("pgshard: UPDATE of shard key %s.%s would move the row to another shard", table, table.Key),
-					"Delete the row and insert it with the new key instead.")
-			}
+		// SET user_id = user_id or users.user_id (or the alias's) keeps it.
+		self := strings.ToLower(visibleName(up.Relation))
+		var e *Error
+		isKey := func(n *pg.Node) bool { return sameColumn(n, table.Key, true, self) }
+		newKeys, e = a.keyAssignments(up.TargetList, table, "UPDATE", func(n *pg.Node) bool {
+			return isKey(n) || equatedBy(up.WhereClause, n, isKey)
+		})
+		if e != nil {
+			return &Plan{Kind: KindRefuse, Err: e}
 		}
 	}
 	p := a.decide(command)
+	if len(newKeys) > 0 {
+		p.newKeys = &keyWrite{Pin: Pin{Table: table, Values: newKeys}, command: "UPDATE", schema: a.schema}
+	}
 	p.Exact = p.Exact || a.exact
 	switch {
 	case p.Kind == KindRefuse:
@@ -471,9 +478,11 @@ func (a *analyzer) writePlan(stmt *pg.Node) *Plan {
 	case role == roleLocal && p.Kind == KindAny:
 		p.Kind = KindDefault
 	case p.Kind == KindScatter && !a.schema.KeylessWrites:
-		return keyless(refuse(codeFeatureNotSupported,
+		kp := keyless(refuse(codeFeatureNotSupported,
 			fmt.Sprintf("pgshard: %s of sharded table %s without a condition on its shard key %s would touch every shard", command, table, table.Key),
 			fmt.Sprintf("Add WHERE %s = ... (or IN (...)), or set sharding.keyless_writes: all_shards to allow it.", table.Key)))
+		kp.newKeys = p.newKeys // for a hint's shard
+		return kp
 	}
 	return a.spreadWrite(p)
 }

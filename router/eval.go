@@ -144,6 +144,15 @@ func (p *Plan) route(m *shard.Map, def shard.ShardID, v values, hints []string) 
 
 // routeInto is route writing into rt, a zero Route the caller allocated.
 func (p *Plan) routeInto(rt *Route, m *shard.Map, def shard.ShardID, v values, hints []string) *Route {
+	rt = p.routeShards(rt, m, def, v, hints)
+	if p.newKeys != nil && rt.Err == nil {
+		rt = p.keepRows(rt, m, v)
+	}
+	return rt
+}
+
+// routeShards finds where the statement runs.
+func (p *Plan) routeShards(rt *Route, m *shard.Map, def shard.ShardID, v values, hints []string) *Route {
 	*rt = Route{Plan: p, Kind: p.Kind, Version: m.Version(), Merge: p.Merge}
 	h, err := parseHints(hints)
 	if err != nil {
@@ -252,6 +261,7 @@ func (p *Plan) routeInto(rt *Route, m *shard.Map, def shard.ShardID, v values, h
 		switch {
 		case len(rt.Shards) == 0:
 			rt.Shards = rt.only(def) // nothing can match: any shard answers
+			rt.nothing = true
 		case len(rt.Shards) > 1 && len(p.Class) > 1 && !p.setop:
 			return refuseRoute(rt, &Error{Code: codeFeatureNotSupported,
 				Message: "pgshard: the statement joins sharded rows whose keys are on different shards",

@@ -59,15 +59,25 @@ func (a *analyzer) insertPlan(ins *pg.InsertStmt, t *Table) *Plan {
 			fmt.Sprintf("pgshard: INSERT into sharded table %s does not set its shard key %s", t, t.Key),
 			fmt.Sprintf("Include %s in the column list: a row's key decides its shard.", t.Key))
 	}
+	var newKeys []Source
 	if oc := ins.OnConflictClause; oc != nil {
-		for _, tgt := range oc.TargetList {
-			if strings.EqualFold(tgt.GetResTarget().GetName(), t.Key) {
-				return refuse(codeFeatureNotSupported,
-					fmt.Sprintf("pgshard: ON CONFLICT DO UPDATE of shard key %s.%s would move the row to another shard", t, t.Key), "")
-			}
+		// SET user_id = excluded.user_id: the key that routed the row;
+		// user_id or users.user_id: the existing row's own.
+		self := strings.ToLower(visibleName(ins.Relation))
+		var e *Error
+		newKeys, e = a.keyAssignments(oc.TargetList, t, "ON CONFLICT DO UPDATE", func(n *pg.Node) bool {
+			return sameColumn(n, t.Key, true, self, "excluded")
+		})
+		if e != nil {
+			return &Plan{Kind: KindRefuse, Err: e}
 		}
 	}
 	sel := ins.SelectStmt.GetSelectStmt()
+	if len(newKeys) > 0 && (sel == nil || len(sel.ValuesLists) == 0 || len(ins.Cols) == 0) {
+		return refuse(codeFeatureNotSupported,
+			fmt.Sprintf("pgshard: ON CONFLICT DO UPDATE sets shard key %s.%s to a value, which pgshard checks for INSERT ... VALUES with a column list only", t, t.Key),
+			fmt.Sprintf("Write SET %s = excluded.%s, which keeps the row on its shard.", t.Key, t.Key))
+	}
 	if sel == nil {
 		return refuse(codeFeatureNotSupported,
 			fmt.Sprintf("pgshard: INSERT ... DEFAULT VALUES into sharded table %s cannot set its shard key %s", t, t.Key),
@@ -105,6 +115,9 @@ func (a *analyzer) insertPlan(ins *pg.InsertStmt, t *Table) *Plan {
 	} else {
 		p.Kind = KindShard
 		p.Insert = split
+	}
+	if len(newKeys) > 0 {
+		p.newKeys = &keyWrite{Pin: Pin{Table: t, Values: newKeys}, command: "ON CONFLICT DO UPDATE", schema: a.schema}
 	}
 	p.Exact = a.exact
 	return p

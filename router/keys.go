@@ -14,6 +14,9 @@ type KeyPlacement struct {
 	Value string        // as written, or "$n" for a parameter
 	Shard shard.ShardID // -1 when unknown (a parameter, a bad value)
 	Err   error         // why the value has no shard
+	// New: the statement stores the value as its rows' key (UPDATE ...
+	// SET key = 5), rather than finding rows by it.
+	New bool
 }
 
 // Keys lists the shard key values one statement (simple protocol) pins or
@@ -94,6 +97,12 @@ func (r *Router) KeysWith(stmt string, params [][]byte) []KeyPlacement {
 				continue
 			}
 			add(pin.Table, s)
+		}
+	}
+	if nk := p.newKeys; nk != nil {
+		for _, s := range nk.Values {
+			add(nk.Table, s)
+			out[len(out)-1].New = true
 		}
 	}
 	return out

@@ -62,15 +62,27 @@ func (a *analyzer) shardedMerge(m *pg.MergeStmt, t *Table) *Plan {
 		a.rels[target].pins = append(a.rels[target].pins, row.keys)
 	}
 	a.expr(m.JoinCondition, sc)
+	var newKeys []Source
 	for _, n := range m.MergeWhenClauses {
 		w := n.GetMergeWhenClause()
 		a.expr(w.Condition, sc)
 		switch w.CommandType {
 		case pg.CmdType_CMD_UPDATE:
-			for _, set := range w.TargetList {
-				if strings.EqualFold(set.GetResTarget().GetName(), t.Key) {
-					return refuseIt(fmt.Sprintf("UPDATE of shard key %s would move the row to another shard", t.Key), "")
+			// A matched row's key equals the source key the join
+			// condition equates with it: setting it to that keeps it.
+			self := strings.ToLower(visibleName(m.Relation))
+			keys, e := a.keyAssignments(w.TargetList, t, "MERGE", func(v *pg.Node) bool {
+				if sameColumn(v, t.Key, true, self) || row.inserted(a, v) {
+					return true
 				}
+				src, ok := a.keyColumn(v, sc)
+				return ok && a.rels[src].table.KeyType == t.KeyType && a.find(src) == a.find(target)
+			})
+			if e != nil {
+				return &Plan{Kind: KindRefuse, Err: e}
+			}
+			newKeys = append(newKeys, keys...)
+			for _, set := range w.TargetList {
 				a.expr(set, sc)
 			}
 		case pg.CmdType_CMD_INSERT:
@@ -111,6 +123,9 @@ func (a *analyzer) shardedMerge(m *pg.MergeStmt, t *Table) *Plan {
 		// every other row of the table too, which keyless_writes guards.
 		return keyless(refuseIt(fmt.Sprintf("WHEN NOT MATCHED BY SOURCE without a condition on shard key %s would touch every shard", t.Key),
 			fmt.Sprintf("Pin %s in the source, or set sharding.keyless_writes: all_shards to allow it.", t.Key)))
+	}
+	if len(newKeys) > 0 {
+		p.newKeys = &keyWrite{Pin: Pin{Table: t, Values: newKeys}, command: "MERGE", schema: a.schema}
 	}
 	if p.Kind == KindShard && row != nil && len(row.keys) > 1 && !bySource {
 		// Each shard gets its rows only: the others' would be NOT MATCHED

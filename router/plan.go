@@ -94,10 +94,14 @@ type Plan struct {
 	// locals are the relations it names that pgshard does not shard or
 	// copy: default-shard tables, or views (views.go); through, the views
 	// it was planned through.
-	through  []string
-	locals   []string
-	Tables   []string
-	Class    []Pin // KindShard: the key constraints; all must resolve to shards
+	through []string
+	locals  []string
+	Tables  []string
+	Class   []Pin // KindShard: the key constraints; all must resolve to shards
+	// newKeys are the constants and parameters a write stores as its
+	// rows' shard key (UPDATE ... SET key = $1): each must belong to the
+	// shard the rows are on (newkeys.go).
+	newKeys  *keyWrite
 	Insert   *insertSplit
 	Arrays   *arrayRows // INSERT ... SELECT * FROM unnest($1, ...) into a sharded table
 	Copy     *CopyIn
@@ -171,6 +175,9 @@ type Route struct {
 	Target string
 	// hinted: a /* pgshard: shard=N */ hint chose the shard.
 	hinted bool
+	// nothing: the statement's keys can match no row (key = NULL), so any
+	// shard answers.
+	nothing bool
 	// NeedColumns is set, with a refusal, when the statement is an INSERT
 	// without a column list and the caller gave no KeyColumns for its
 	// table: read the table's column order and route again with it.
@@ -230,7 +237,7 @@ func (p *Plan) UsesParams() bool {
 			}
 		}
 	}
-	if p.Arrays != nil {
+	if p.Arrays != nil || p.newKeys != nil && slices.ContainsFunc(p.newKeys.Values, uses) {
 		return true
 	}
 	if p.Insert != nil {

@@ -30,6 +30,8 @@ type Schema struct {
 	reference map[string][]string // by table name: the schemas configured ("" = any)
 	Default   shard.ShardID
 	Shards    int
+	// names are the shards' names, by ShardID, for messages.
+	names []string
 	// KeylessWrites lets UPDATE/DELETE without a key run on every shard.
 	KeylessWrites bool
 	// readOnly adds functions to the built-in read-only list.
@@ -45,6 +47,7 @@ type Schema struct {
 func NewSchema(d *config.Database) (*Schema, error) {
 	s := &Schema{sharded: map[string][]*Table{}, reference: map[string][]string{}, Shards: len(d.Shards)}
 	for i, sh := range d.Shards {
+		s.names = append(s.names, sh.Name)
 		if sh.Name == d.Sharding.DefaultShard {
 			s.Default = shard.ShardID(i)
 		}
@@ -128,4 +131,13 @@ func (s *Schema) lookup(schema, name string) (role, *Table) {
 		return roleReference, nil
 	}
 	return roleLocal, nil
+}
+
+// shardName names shard id for a message: its configured name, else its
+// index.
+func (s *Schema) shardName(id shard.ShardID) string {
+	if int(id) >= 0 && int(id) < len(s.names) {
+		return s.names[id]
+	}
+	return fmt.Sprint(int(id))
 }

@@ -182,13 +182,16 @@ func keys(b *strings.Builder, d *config.Database, r *router.Router, st router.St
 		return
 	}
 	type group struct {
-		id           int // shard index, -1 when unknown
-		where, label string
+		id                 int // shard index, -1 when unknown
+		what, where, label string
 	}
 	var order []group
 	vals := map[group][]string{}
 	for _, k := range r.KeysWith(st.Text, params) {
-		g := group{int(k.Shard), "?", k.Table.String() + "." + k.Table.Key}
+		g := group{int(k.Shard), "keys", "?", k.Table.String() + "." + k.Table.Key}
+		if k.New {
+			g.what = "new key" // SET key = ...: must be the rows' own shard
+		}
 		switch {
 		case errors.Is(k.Err, router.ErrNoKey):
 			g.where = "no shard (the value equals no key value: it matches no row)"
@@ -206,6 +209,6 @@ func keys(b *strings.Builder, d *config.Database, r *router.Router, st router.St
 	}
 	slices.SortStableFunc(order, func(a, b group) int { return a.id - b.id })
 	for _, g := range order {
-		fmt.Fprintf(b, "  keys on %s: %s = %s\n", g.where, g.label, strings.Join(vals[g], ", "))
+		fmt.Fprintf(b, "  %s on %s: %s = %s\n", g.what, g.where, g.label, strings.Join(vals[g], ", "))
 	}
 }

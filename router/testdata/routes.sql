@@ -86,6 +86,16 @@ INSERT INTO settings (k) VALUES ('a')
 UPDATE users SET name = 'x' WHERE user_id = 9
 UPDATE users SET name = 'x'
 UPDATE users SET user_id = 3 WHERE user_id = 9
+UPDATE users SET user_id = 9, name = 'x' WHERE user_id = 9
+UPDATE users SET user_id = 10 WHERE user_id = 9
+UPDATE users u SET (name, user_id) = ('x', u.user_id) WHERE user_id = 9
+UPDATE users SET user_id = user_id + 1 WHERE user_id = 9
+UPDATE users SET user_id = NULL WHERE user_id = 9
+UPDATE users SET user_id = 9 WHERE user_id IN (1, 9)
+UPDATE orders o SET user_id = u.user_id FROM users u WHERE u.user_id = o.user_id AND o.user_id = 9
+INSERT INTO orders (user_id, amount) VALUES (5, 1), (9, 2) ON CONFLICT (order_id) DO UPDATE SET user_id = excluded.user_id, amount = excluded.amount
+INSERT INTO orders (user_id, amount) VALUES (9, 1) ON CONFLICT (order_id) DO UPDATE SET user_id = 10
+INSERT INTO orders (user_id, amount) VALUES (9, 1) ON CONFLICT (order_id) DO UPDATE SET user_id = 1
 DELETE FROM orders WHERE user_id IN (1, 9)
 DELETE FROM orders WHERE amount < 0
 UPDATE orders SET amount = 0 WHERE user_id IN (SELECT user_id FROM users WHERE country = 'DE')
@@ -388,6 +398,8 @@ MERGE INTO orders o USING users u ON o.user_id = u.user_id WHEN NOT MATCHED THEN
 MERGE INTO orders o USING (VALUES (5)) v(id) ON o.user_id = v.id WHEN NOT MATCHED THEN INSERT (user_id) VALUES (v.id)
 MERGE INTO orders o USING users u ON o.amount = u.score WHEN MATCHED THEN DELETE
 MERGE INTO orders o USING users u ON o.user_id = u.user_id WHEN MATCHED THEN UPDATE SET user_id = 4
+MERGE INTO orders o USING users u ON o.user_id = u.user_id WHEN MATCHED THEN UPDATE SET user_id = u.user_id, amount = 0
+MERGE INTO users t USING (VALUES (42, 'x')) s(id, name) ON t.user_id = s.id WHEN MATCHED THEN UPDATE SET user_id = s.id, name = s.name
 MERGE INTO orders o USING users u ON o.user_id = u.user_id WHEN NOT MATCHED BY SOURCE THEN DELETE
 MERGE INTO orders o USING (SELECT user_id FROM users ORDER BY score LIMIT 3) u ON o.user_id = u.user_id WHEN MATCHED THEN DELETE
 MERGE INTO users t USING (VALUES (42, 'x')) s(id, name) ON t.user_id = s.id WHEN NOT MATCHED THEN INSERT (user_id, name) VALUES (s.id, s.name) WHEN MATCHED THEN UPDATE SET name = s.name

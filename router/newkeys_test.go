@@ -1,0 +1,124 @@
+package router
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/pgshard/pgshard/internal/config"
+	"github.com/pgshard/pgshard/shard"
+)
+
+// TestKeyAssignmentsKeepRowsOnTheirShard: a write may set a row's shard
+// key only to a value its shard owns; what cannot move the row (the key
+// itself, excluded.key, a source key the MERGE's join equates) is always
+// accepted, a constant or parameter is checked at each execution (a
+// normalized plan shared by statements with other literals too), and
+// anything else is refused. Keys 9 and 10 are on s2, 1 and 5 on s0.
+func TestKeyAssignmentsKeepRowsOnTheirShard(t *testing.T) {
+	r := testRouter(t)
+	m := shard.EqualMap(3)
+	if got := shardsOf(m, 9, 10); !slices.Equal(got, []shard.ShardID{2}) {
+		t.Fatalf("keys 9 and 10 are on %v: the cases below need them on shard 2", got)
+	}
+	if got := shardsOf(m, 1, 5); !slices.Equal(got, []shard.ShardID{0}) {
+		t.Fatalf("keys 1 and 5 are on %v: the cases below need them on shard 0", got)
+	}
+	const ok, moves, null = "", codeFeatureNotSupported, codeNullKey
+	for _, c := range []struct {
+		sql    string
+		code   string          // "" for a route
+		shards []shard.ShardID // where it runs, when routed
+	}{
+		{"UPDATE users SET user_id = 9, name = 'x' WHERE user_id = 9", ok, []shard.ShardID{2}},
+		{"UPDATE users SET user_id = 10 WHERE user_id = 9", ok, []shard.ShardID{2}},
+		// The same normalized form with a key that another shard owns.
+		{"UPDATE users SET user_id = 1 WHERE user_id = 9", moves, nil},
+		{"UPDATE users SET user_id = -1 WHERE user_id = 9", ok, shardsOf(m, -1, 9)[:1]},
+		{"UPDATE users SET user_id = user_id, name = 'x' WHERE user_id = 1", ok, []shard.ShardID{0}},
+		{"UPDATE users u SET user_id = u.user_id WHERE user_id = 1", ok, []shard.ShardID{0}},
+		{"UPDATE users SET (name, user_id) = ('x', 10) WHERE user_id = 9", ok, []shard.ShardID{2}},
+		{"UPDATE users SET (name, user_id) = ('x', 1) WHERE user_id = 9", moves, nil},
+		{"UPDATE orders o SET user_id = u.user_id FROM users u WHERE o.user_id = u.user_id AND u.user_id = 9", ok, []shard.ShardID{2}},
+		// Equated only under OR: the updated rows may have another key.
+		{"UPDATE orders o SET user_id = u.user_id FROM users u WHERE (o.user_id = u.user_id OR o.amount = 1) AND o.user_id = 9", moves, nil},
+		{"UPDATE users SET user_id = user_id + 1 WHERE user_id = 9", moves, nil},
+		{"UPDATE users SET user_id = (SELECT 10) WHERE user_id = 9", moves, nil},
+		{"UPDATE users SET user_id = DEFAULT WHERE user_id = 9", moves, nil},
+		{"UPDATE users SET user_id = NULL WHERE user_id = 9", null, nil},
+		{"UPDATE users SET user_id = 9 WHERE user_id IN (1, 9)", moves, nil},
+		{"/* pgshard: shard=2 */ UPDATE users SET user_id = 9 WHERE name = 'x'", ok, []shard.ShardID{2}},
+		{"/* pgshard: shard=0 */ UPDATE users SET user_id = 9 WHERE name = 'x'", moves, nil},
+		// ON CONFLICT: excluded.key routed the row; a value is checked.
+		{"INSERT INTO orders (user_id, amount) VALUES (5, 1), (9, 2) ON CONFLICT (order_id) DO UPDATE SET user_id = excluded.user_id", ok, []shard.ShardID{0, 2}},
+		{"INSERT INTO orders AS o (user_id, amount) VALUES (9, 1) ON CONFLICT (order_id) DO UPDATE SET user_id = o.user_id", ok, []shard.ShardID{2}},
+		{"INSERT INTO orders (user_id, amount) VALUES (9, 1) ON CONFLICT (order_id) DO UPDATE SET user_id = 10", ok, []shard.ShardID{2}},
+		{"INSERT INTO orders (user_id, amount) VALUES (9, 1) ON CONFLICT (order_id) DO UPDATE SET user_id = 1", moves, nil},
+		{"INSERT INTO orders (user_id, amount) VALUES (9, 1), (10, 2) ON CONFLICT (order_id) DO UPDATE SET user_id = 10", ok, []shard.ShardID{2}},
+		{"INSERT INTO orders (user_id, amount) VALUES (5, 1), (9, 2) ON CONFLICT (order_id) DO UPDATE SET user_id = 9", moves, nil},
+		{"INSERT INTO orders (user_id, amount) VALUES (9, 1) ON CONFLICT (order_id) DO UPDATE SET user_id = excluded.amount", moves, nil},
+		{"INSERT INTO orders (user_id, amount) SELECT user_id, 1 FROM users WHERE user_id = 9 ON CONFLICT (order_id) DO UPDATE SET user_id = 10", moves, nil},
+		// MERGE: a matched row has the source key its join equates.
+		{"MERGE INTO users t USING (VALUES (9, 'x')) s(id, name) ON t.user_id = s.id WHEN MATCHED THEN UPDATE SET user_id = s.id, name = s.name", ok, []shard.ShardID{2}},
+		{"MERGE INTO users t USING (VALUES (9, 'x')) s(id, name) ON t.user_id = s.id WHEN MATCHED THEN UPDATE SET user_id = 10", ok, []shard.ShardID{2}},
+		{"MERGE INTO users t USING (VALUES (9, 'x')) s(id, name) ON t.user_id = s.id WHEN MATCHED THEN UPDATE SET user_id = 1", moves, nil},
+		{"MERGE INTO orders o USING users u ON o.user_id = u.user_id WHEN MATCHED THEN UPDATE SET user_id = u.user_id", ok, []shard.ShardID{0, 1, 2}},
+		{"MERGE INTO orders o USING users u ON o.amount = u.score AND o.user_id = 9 AND u.user_id = 9 WHEN MATCHED THEN UPDATE SET user_id = u.score", moves, nil},
+	} {
+		rt := r.Simple(c.sql)[0].Route
+		switch {
+		case c.code == ok && rt.Err != nil:
+			t.Errorf("%s: refused: %s %s", c.sql, rt.Err.Code, rt.Err.Message)
+		case c.code == ok && !slices.Equal(rt.Shards, c.shards):
+			t.Errorf("%s: runs on %v, want %v", c.sql, rt.Shards, c.shards)
+		case c.code != ok && (rt.Err == nil || rt.Err.Code != c.code):
+			t.Errorf("%s: %v on %v (err %v), want refused with %s", c.sql, rt.Kind, rt.Shards, rt.Err, c.code)
+		}
+	}
+}
+
+// TestKeyAssignmentsFromParameters: a parameter assigned to the key is
+// checked against each Bind's values; the plan needs them decoded.
+func TestKeyAssignmentsFromParameters(t *testing.T) {
+	r := testRouter(t)
+	const q = "UPDATE orders SET user_id = $1, amount = $2 WHERE user_id = $3"
+	p := r.Prepare(q)
+	if !p.UsesParams() {
+		t.Fatalf("%s: UsesParams false: a Bind would not be decoded to check the new key", q)
+	}
+	for _, c := range []struct {
+		newKey []byte
+		code   string
+	}{
+		{[]byte("10"), ""},
+		{[]byte("9"), ""},
+		{[]byte("1"), codeFeatureNotSupported},
+		{nil, codeNullKey},
+		{[]byte("x"), "22P02"},
+	} {
+		rt := r.Bind(p, q, [][]byte{c.newKey, []byte("3"), []byte("9")}, nil)
+		switch {
+		case c.code == "" && (rt.Err != nil || !slices.Equal(rt.Shards, []shard.ShardID{2})):
+			t.Errorf("$1 = %s: %v on %v (err %v), want shard 2", c.newKey, rt.Kind, rt.Shards, rt.Err)
+		case c.code != "" && (rt.Err == nil || rt.Err.Code != c.code):
+			t.Errorf("$1 = %s: %v on %v (err %v), want refused with %s", c.newKey, rt.Kind, rt.Shards, rt.Err, c.code)
+		}
+	}
+	// WHERE user_id = NULL matches no row: it runs where the new key is
+	// (not on the default shard, s0, which any shard answering would be).
+	if rt := r.Bind(p, q, [][]byte{[]byte("10"), []byte("3"), nil}, nil); rt.Err != nil || !slices.Equal(rt.Shards, []shard.ShardID{2}) {
+		t.Errorf("$3 = NULL, $1 = 10: %v on %v (err %v), want shard 2", rt.Kind, rt.Shards, rt.Err)
+	}
+}
+
+// TestKeyAssignmentsInKeylessWrites: with keyless writes allowed, an
+// UPDATE without a key runs on every shard; it may keep the key but never
+// set it to a value, which one shard at most owns.
+func TestKeyAssignmentsInKeylessWrites(t *testing.T) {
+	r := testRouter(t, func(d *config.Database) { d.Sharding.KeylessWrites = config.KeylessAllShards })
+	if rt := r.Simple("UPDATE users SET user_id = user_id, name = 'x'")[0].Route; rt.Err != nil || len(rt.Shards) != 3 {
+		t.Errorf("keyless UPDATE keeping the key: %v on %v (err %v), want every shard", rt.Kind, rt.Shards, rt.Err)
+	}
+	if rt := r.Simple("UPDATE users SET user_id = 9 WHERE name = 'x'")[0].Route; rt.Err == nil || rt.Err.Code != codeFeatureNotSupported {
+		t.Errorf("keyless UPDATE setting the key: %v on %v (err %v), want refused", rt.Kind, rt.Shards, rt.Err)
+	}
+}
