@@ -91,8 +91,8 @@ func sameColumn(n *pg.Node, key string, unqualified bool, names ...string) bool 
 	switch len(f) {
 	case 1:
 		return unqualified
-	case 2:
-		q := f[0].GetString_().GetSval()
+	case 2, 3: // users.user_id, public.users.user_id (as Prisma writes)
+		q := f[len(f)-2].GetString_().GetSval()
 		for _, name := range names {
 			if name != "" && q == name {
 				return true

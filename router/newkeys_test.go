@@ -36,6 +36,7 @@ func TestKeyAssignmentsKeepRowsOnTheirShard(t *testing.T) {
 		{"UPDATE users SET user_id = -1 WHERE user_id = 9", ok, shardsOf(m, -1, 9)[:1]},
 		{"UPDATE users SET user_id = user_id, name = 'x' WHERE user_id = 1", ok, []shard.ShardID{0}},
 		{"UPDATE users u SET user_id = u.user_id WHERE user_id = 1", ok, []shard.ShardID{0}},
+		{`UPDATE "public"."users" SET "user_id" = "public"."users"."user_id" WHERE "public"."users"."user_id" = 1`, ok, []shard.ShardID{0}},
 		{"UPDATE users SET (name, user_id) = ('x', 10) WHERE user_id = 9", ok, []shard.ShardID{2}},
 		{"UPDATE users SET (name, user_id) = ('x', 1) WHERE user_id = 9", moves, nil},
 		{"UPDATE orders o SET user_id = u.user_id FROM users u WHERE o.user_id = u.user_id AND u.user_id = 9", ok, []shard.ShardID{2}},

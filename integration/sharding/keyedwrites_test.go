@@ -59,3 +59,22 @@ func TestKeyedWritesInTransactions(t *testing.T) {
 		sameTables(ctx, t, through, ref, end)
 	}
 }
+
+// TestInsertManyValuesReturnsRowsInOrder: SQLAlchemy 2's "insertmanyvalues"
+// batch, which sorts its VALUES by a counter so that RETURNING rows come
+// back in the order of its parameters (it matches them to its objects by
+// position), gets its rows in that order through pgshard too, the rows
+// being on several shards, in every protocol mode.
+func TestInsertManyValuesReturnsRowsInOrder(t *testing.T) {
+	ctx := ctxFor(t, 2*time.Minute)
+	p := startPgshard(t)
+	through := connect(t, p.DSN("app", "app-secret"))
+	ref := connect(t, single.Shards[0].Primary.DSN())
+	writes := []swriteStep{
+		{"INSERT INTO swrite (k, v, tag) SELECT p0::BIGINT, p1::INTEGER, p2::VARCHAR FROM (VALUES ($1, $2, $3, 0), ($4, $5, $6, 1), ($7, $8, $9, 2), ($10, $11, $12, 3)) AS imp_sen(p0, p1, p2, sen_counter) ORDER BY sen_counter RETURNING swrite.k, swrite.k AS k__1, swrite.tag",
+			[]any{int64(9001), 1, "a", int64(501), 2, "b", int64(7003), 3, "c", int64(602), 4, "d"}},
+		{"INSERT INTO swrite (k, v, tag) SELECT p0::BIGINT, p1::INTEGER, p2::VARCHAR FROM (VALUES (8004, 5, 'e', 0), (403, 6, 'f', 1), (6005, 7, 'g', 2)) AS imp_sen(p0, p1, p2, sen_counter) ORDER BY sen_counter RETURNING swrite.k, swrite.v", nil},
+	}
+	matchWrites(ctx, t, through, ref, []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec, pgx.QueryExecModeCacheStatement},
+		writes, orderedAnswer, func() { placedKeys(ctx, t, "swrite") })
+}
