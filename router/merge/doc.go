@@ -42,9 +42,11 @@
 //     format any ordering or equality on them (ORDER BY, GROUP BY, DISTINCT,
 //     min/max, HAVING) fails with SQLSTATE 0A000. Plain concatenation works
 //     for every type.
-//   - Text-format dates, timestamps and intervals must use the server
-//     defaults DateStyle = ISO and IntervalStyle = postgres (what pgtype
-//     parses and what this package prints).
+//   - Text-format dates, times, timestamps, intervals and bytea must use
+//     the server defaults DateStyle = ISO, IntervalStyle = postgres and
+//     bytea_output = hex (what pgtype parses and what this package
+//     prints); a shard's value in another style fails with 0A000 naming
+//     the setting, a query's constant with PostgreSQL's 22P02.
 //   - A non-NULL empty field must be a non-nil empty slice; nil is NULL.
 //   - Float sums are added shard by shard, so they can differ from a
 //     single server in the last bits (floating-point addition is not

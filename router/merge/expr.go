@@ -155,6 +155,9 @@ func compileConst(m *pgtype.Map, c Const, oid uint32) (evalFn, error) {
 	}
 	v, err := dec([]byte(c.Text))
 	if err != nil {
+		if c.Format == 0 {
+			return nil, invalidText(oid, []byte(c.Text)) // the query's own constant
+		}
 		return nil, err
 	}
 	return func([]value) (value, error) { return v, nil }, nil

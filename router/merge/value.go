@@ -192,6 +192,8 @@ func typeName(oid uint32) string {
 		return "timestamp with time zone"
 	case oidInterval:
 		return "interval"
+	case oidBytea:
+		return "bytea"
 	}
 	return "OID " + strconv.Itoa(int(oid))
 }
@@ -227,15 +229,42 @@ func scanning[T any](m *pgtype.Map, oid uint32, format int16, conv func(*T) valu
 			return nullValue, nil
 		}
 		if err := plan.Scan(src, &x); err != nil {
+			if setting := styleSetting(oid); format == 0 && setting != "" {
+				// A server wrote it, so it is in a style the session chose.
+				return value{}, errorf(CodeFeatureUnsupported, "pgshard: cannot read the "+typeName(oid)+" value "+strconv.Quote(string(src))+
+					" a shard returned, to merge it with other shards' values: pgshard reads text results written with "+setting+
+					" (the default, and what drivers use); SET it back, request binary results, or pin the query to one shard key")
+			}
 			if format == 0 {
 				// A constant of the query (HAVING count(*) > 'x') that
 				// does not read as the column's type: as PostgreSQL says.
-				return value{}, errorf(CodeInvalidText, "invalid input syntax for type "+typeName(oid)+": "+strconv.Quote(string(src)))
+				return value{}, invalidText(oid, src)
 			}
 			return value{}, errorf(CodeInvalidText, "cannot decode binary value of type "+typeName(oid)+": "+err.Error())
 		}
 		return conv(&x), nil
 	}
+}
+
+// styleSetting is the session setting under which a server writes values
+// of type oid in text as pgshard reads them, "" for types whose text does
+// not depend on one (TimeZone only moves a timestamptz's offset).
+func styleSetting(oid uint32) string {
+	switch oid {
+	case oidDate, oidTime, oidTimestamp, oidTimestamptz:
+		return "DateStyle = ISO"
+	case oidInterval:
+		return "IntervalStyle = postgres"
+	case oidBytea:
+		return "bytea_output = hex"
+	}
+	return ""
+}
+
+// invalidText is PostgreSQL's error for a constant that does not read as
+// type oid.
+func invalidText(oid uint32, src []byte) *Error {
+	return errorf(CodeInvalidText, "invalid input syntax for type "+typeName(oid)+": "+strconv.Quote(string(src)))
 }
 
 func bytesDecoder(src []byte) (value, error) {
