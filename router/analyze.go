@@ -80,6 +80,12 @@ type analyzer struct {
 	views     map[string]*pg.Node
 	expanded  []string
 	viewDepth int
+	// zeroOffsets plans subqueries' OFFSET parameters as 0, recording
+	// them in offsetParams; offsetParam: without it, one made a subquery
+	// unmergeable (zerooffset.go).
+	zeroOffsets  bool
+	offsetParams []int
+	offsetParam  bool
 }
 
 func (a *analyzer) addRel(rv *pg.RangeVar) int {
@@ -492,7 +498,7 @@ func (a *analyzer) subqueryMerge(s *pg.SelectStmt, sc *scope) string {
 		return "an aggregate in a subquery"
 	case len(s.DistinctClause) > 0 && !a.ownKeyIn(targetValues(s.TargetList), sc):
 		return "DISTINCT in a subquery"
-	case s.LimitCount != nil || s.LimitOffset != nil:
+	case !a.noLimit(s):
 		return "LIMIT or OFFSET in a subquery"
 	}
 	return ""

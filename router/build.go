@@ -18,16 +18,28 @@ func (s *Schema) build(stmt *pg.Node, lits []sqltext.Literal, version int32) *Pl
 // buildThrough is build, planning reads of the views (by name) through
 // their queries (views.go).
 func (s *Schema) buildThrough(stmt *pg.Node, lits []sqltext.Literal, version int32, views map[string]*pg.Node) *Plan {
-	a := &analyzer{schema: s, lits: lits, ctes: map[string]bool{}, walked: map[*pg.SubLink]bool{}, version: version, views: views}
+	a := newAnalyzer(s, lits, version, views)
 	p := s.buildWith(a, stmt, lits, version)
-	if p != nil && p.calls == nil {
+	if p != nil {
+		s.finish(p, a, stmt)
+		s.withZeroOffsets(p, a, stmt, lits, version, views)
+	}
+	return p
+}
+
+func newAnalyzer(s *Schema, lits []sqltext.Literal, version int32, views map[string]*pg.Node) *analyzer {
+	return &analyzer{schema: s, lits: lits, ctes: map[string]bool{}, walked: map[*pg.SubLink]bool{}, version: version, views: views}
+}
+
+// finish records in p what a found beyond the plan itself.
+func (s *Schema) finish(p *Plan, a *analyzer, stmt *pg.Node) {
+	if p.calls == nil {
 		p.calls = a.calls
 	}
-	if p != nil && p.Kind != KindRefuse && p.Kind != KindAll {
+	if p.Kind != KindRefuse && p.Kind != KindAll {
 		p.through = append(a.expanded, p.through...)
 		p.locals = s.localRelations(stmt, p.through)
 	}
-	return p
 }
 
 func (s *Schema) buildWith(a *analyzer, stmt *pg.Node, lits []sqltext.Literal, version int32) *Plan {

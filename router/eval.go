@@ -144,6 +144,9 @@ func (p *Plan) route(m *shard.Map, def shard.ShardID, v values, hints []string) 
 
 // routeInto is route writing into rt, a zero Route the caller allocated.
 func (p *Plan) routeInto(rt *Route, m *shard.Map, def shard.ShardID, v values, hints []string) *Route {
+	if z := p.zeroOffsets; z != nil && v.zero(z.params) {
+		return z.plan.routeInto(rt, m, def, v, hints)
+	}
 	rt = p.routeShards(rt, m, def, v, hints)
 	if p.newKeys != nil && rt.Err == nil {
 		rt = p.keepRows(rt, m, v)

@@ -101,15 +101,18 @@ type Plan struct {
 	// newKeys are the constants and parameters a write stores as its
 	// rows' shard key (UPDATE ... SET key = $1): each must belong to the
 	// shard the rows are on (newkeys.go).
-	newKeys  *keyWrite
-	Insert   *insertSplit
-	Arrays   *arrayRows // INSERT ... SELECT * FROM unnest($1, ...) into a sharded table
-	Copy     *CopyIn
-	Cursor   *Cursor     // KindCursor
-	Merge    *merge.Spec // KindScatter/KindShard across shards: how to merge
-	LimitSrc *Source     // merge limit from a value
-	OffSrc   *Source     // merge offset from a value
-	ShardSQL string      // the text to send to each shard when it differs from the client's
+	newKeys *keyWrite
+	// zeroOffsets is the plan to use when the Bind gives its subqueries'
+	// OFFSET parameters 0 or NULL (zerooffset.go).
+	zeroOffsets *zeroOffsets
+	Insert      *insertSplit
+	Arrays      *arrayRows // INSERT ... SELECT * FROM unnest($1, ...) into a sharded table
+	Copy        *CopyIn
+	Cursor      *Cursor     // KindCursor
+	Merge       *merge.Spec // KindScatter/KindShard across shards: how to merge
+	LimitSrc    *Source     // merge limit from a value
+	OffSrc      *Source     // merge offset from a value
+	ShardSQL    string      // the text to send to each shard when it differs from the client's
 	// Move, for INSERT ... SELECT into a sharded table from rows that are
 	// not sharded (KindCopyIn): pgshard reads the SELECT's rows on the
 	// shard holding them and splits them over the shards as a COPY.
@@ -237,7 +240,7 @@ func (p *Plan) UsesParams() bool {
 			}
 		}
 	}
-	if p.Arrays != nil || p.newKeys != nil && slices.ContainsFunc(p.newKeys.Values, uses) {
+	if p.Arrays != nil || p.zeroOffsets != nil || p.newKeys != nil && slices.ContainsFunc(p.newKeys.Values, uses) {
 		return true
 	}
 	if p.Insert != nil {

@@ -169,7 +169,7 @@ func (r *Router) Prepare(q string) *Plan {
 	}
 	n := sqltext.Normalize(q)
 	p := r.plan(q, n.Literals, false)
-	if p.Kind != KindRefuse {
+	if p.Kind != KindRefuse || p.zeroOffsets != nil {
 		p.lits, p.hints = n.Literals, n.Hints
 	}
 	if len(key) <= maxCachedText {
@@ -245,6 +245,7 @@ func (r *Router) planStaged(text string, lits []sqltext.Literal, simple, stage b
 	p := r.schema.buildThrough(tree.Stmts[0].Stmt, lits, tree.Version, r.viewTrees())
 	if stage && p.Kind == KindRefuse && p.Err.Code == codeFeatureNotSupported && (!p.keyless || isUpdateOrDelete(tree.Stmts[0].Stmt)) {
 		if sp := r.stage(text, tree.Stmts[0].Stmt, tree.Version, p); sp != nil {
+			sp.zeroOffsets = p.zeroOffsets
 			return sp
 		}
 	}

@@ -458,6 +458,16 @@ func handWritten() []query {
 		q(`SELECT name FROM users WHERE user_id = ANY($1::bigint[]) ORDER BY name`, true, "{1,2,300,451}"),
 		q(`SELECT count(*), sum(amount) FROM orders WHERE user_id = ANY($1)`, true, "{5,6,7,8,9,10}"),
 		q(`SELECT user_id, count(*) FROM orders WHERE user_id IN (3, 4, 5, 6, 7, 8) GROUP BY user_id ORDER BY 1`, true),
+		// Subqueries whose LIMIT or OFFSET keeps every row (Prisma's
+		// count() and aggregate(), OFFSET 0 as a fence): merged, not
+		// staged; a real OFFSET is still staged.
+		q(`SELECT COUNT(*) FROM (SELECT "public"."users"."user_id" FROM "public"."users" WHERE 1=1 OFFSET $1) AS "sub"`, true, "0"),
+		q(`SELECT COUNT(*) FROM (SELECT "public"."users"."user_id" FROM "public"."users" WHERE 1=1 OFFSET $1) AS "sub"`, true, "7"),
+		q(`SELECT COUNT("sub"."amount"), SUM("sub"."amount"), AVG("sub"."amount"), MAX("sub"."amount") FROM (SELECT "public"."orders"."amount" FROM "public"."orders" WHERE "public"."orders"."status" = $1 OFFSET $2) AS "sub"`, true, "paid", "0"),
+		q(`SELECT count(*) FROM (SELECT user_id FROM users WHERE user_id IN (1, 9, 300, 451) OFFSET $1) s`, true, "0"),
+		q(`SELECT country, count(*) FROM (SELECT country FROM users OFFSET 0) s GROUP BY 1 ORDER BY 1 NULLS FIRST`, true),
+		q(`SELECT count(*) FROM (SELECT country FROM users OFFSET 3) s`, true),
+		q(`SELECT max(score) FROM (SELECT score FROM users LIMIT ALL) s`, true),
 	}
 }
 

@@ -9,7 +9,8 @@ import (
 )
 
 // TestRoutingShapesInPgxModes: a report view, an aggregate pgshard does
-// not merge, a row IN list, a keyed CTE and a grouped LIMIT/OFFSET, each
+// not merge, a row IN list, a keyed CTE, a grouped LIMIT/OFFSET and
+// Prisma's count() (a subquery's OFFSET parameter, 0 or not), each
 // with parameters pgx binds in binary, answer as one PostgreSQL does in
 // pgx's cached-statement, describe-exec and exec modes.
 func TestRoutingShapesInPgxModes(t *testing.T) {
@@ -28,6 +29,8 @@ func TestRoutingShapesInPgxModes(t *testing.T) {
 			{"SELECT * FROM orders WHERE (user_id, order_id) IN (($1, $2), ($3, $4)) ORDER BY 1", []any{int64(3), int64(5), int64(7), int64(20)}},
 			{"WITH x AS (SELECT user_id FROM users WHERE score > $1) SELECT count(*) FROM x JOIN orders USING (user_id)", []any{50}},
 			{"SELECT country, count(*) FROM users GROUP BY 1 ORDER BY 2 DESC, 1 NULLS FIRST LIMIT $1 OFFSET $2", []any{3, 1}},
+			{`SELECT COUNT(*) FROM (SELECT "public"."users"."user_id" FROM "public"."users" WHERE 1=1 OFFSET $1) AS "sub"`, []any{int64(0)}},
+			{`SELECT COUNT(*) FROM (SELECT "public"."users"."user_id" FROM "public"."users" WHERE 1=1 OFFSET $1) AS "sub"`, []any{int64(4)}},
 		} {
 			get := func(cn *pgx.Conn) string {
 				rows, err := cn.Query(ctx, c.sql, append([]any{mode}, c.args...)...)
