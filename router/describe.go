@@ -16,6 +16,11 @@ func (r *Route) Describe() string {
 		fmt.Fprintf(&b, "kind=shard shards chosen at run time: each row's value for %s.%s, found by the table's column order on a server", c.Table, c.Table.Key)
 		return b.String()
 	}
+	if k := r.NeedKeys; k != nil {
+		// Not a refusal: the session takes the keys and routes.
+		fmt.Fprintf(&b, "kind=shard shards chosen at run time: %d key(s) for %s.%s from the column's default, evaluated on the default shard", k.Rows, k.Table.Table, k.Table.Table.Key)
+		return b.String()
+	}
 	if st := r.Staging(); st != nil {
 		return describeStaging(st)
 	}

@@ -22,6 +22,8 @@ type values struct {
 	text    string
 	// keyCols: for an INSERT without a column list, where the key is.
 	keyCols KeyColumns
+	// gen: the keys an INSERT leaves to the column's default.
+	gen *GeneratedKeys
 }
 
 // point hashes one key value of type t: ErrNoKey when it equals no key,
@@ -32,6 +34,13 @@ func (v *values) point(s Source, t shard.KeyType) (shard.Point, error) {
 		if s, err = s.call.pick(v); err != nil {
 			return 0, err
 		}
+	}
+	if s.gen > 0 {
+		val, err := v.generated(s.gen)
+		if err != nil {
+			return 0, err
+		}
+		return shard.PointFromText(t, val)
 	}
 	if s.Param > 0 {
 		i := s.Param - 1
@@ -193,6 +202,9 @@ func (p *Plan) routeShards(rt *Route, m *shard.Map, def shard.ShardID, v values,
 			return p.splitArrays(p.Arrays, rt, m, v)
 		}
 		if ins := p.Insert; ins != nil {
+			if ins.Gen != nil {
+				return p.splitGenerated(ins, rt, m, v)
+			}
 			if ins.ByPosition != nil {
 				key, ok := v.keyCols[ins.Table]
 				if !ok {

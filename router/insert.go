@@ -13,6 +13,9 @@ import (
 type insertSplit struct {
 	Table *Table
 	Rows  []Source
+	// Gen is set when rows leave the key to its default (genkeys.go):
+	// Rows then hold Source.gen for those keys.
+	Gen *genKeys
 	// ByPosition is set instead of Rows for an INSERT without a column
 	// list: every row's values in order. Which of them is the key depends
 	// on the table's column order, which only the servers know; the wire
@@ -54,7 +57,7 @@ func (a *analyzer) insertPlan(ins *pg.InsertStmt, t *Table) *Plan {
 			keyCol = i
 		}
 	}
-	if len(ins.Cols) > 0 && keyCol < 0 {
+	if sel := ins.SelectStmt.GetSelectStmt(); len(ins.Cols) > 0 && keyCol < 0 && (sel == nil || len(sel.ValuesLists) == 0) {
 		return refuse(codeFeatureNotSupported,
 			fmt.Sprintf("pgshard: INSERT into sharded table %s does not set its shard key %s", t, t.Key),
 			fmt.Sprintf("Include %s in the column list: a row's key decides its shard.", t.Key))
@@ -90,7 +93,19 @@ func (a *analyzer) insertPlan(ins *pg.InsertStmt, t *Table) *Plan {
 		return a.positionalInsert(p, ins, t, sel)
 	}
 	split := &insertSplit{Table: t}
+	if keyCol < 0 || defaultKey(sel, keyCol) {
+		// The key is left to the column's default (genkeys.go).
+		rows, g, e := a.generatedRows(ins, t, sel, keyCol)
+		if e != nil {
+			return &Plan{Kind: KindRefuse, Err: e}
+		}
+		split.Rows, split.Gen = rows, g
+		split.Relation = TableRef{Table: t, Schema: ins.Relation.Schemaname, Name: ins.Relation.Relname}
+	}
 	for n, row := range sel.ValuesLists {
+		if split.Gen != nil {
+			break
+		}
 		items := row.GetList().GetItems()
 		if keyCol >= len(items) {
 			return refuse(codeSyntax, "INSERT has more target columns than expressions", "")
@@ -109,7 +124,7 @@ func (a *analyzer) insertPlan(ins *pg.InsertStmt, t *Table) *Plan {
 	if refused != nil {
 		return refused
 	}
-	if len(split.Rows) == 1 {
+	if len(split.Rows) == 1 && split.Gen == nil {
 		p.Kind = KindShard
 		p.Class = classes
 	} else {
@@ -470,4 +485,15 @@ func hasParams(sel *pg.SelectStmt) bool {
 		return !found
 	})
 	return found
+}
+
+// defaultKey reports whether a row of sel gives DEFAULT as its key (item
+// keyCol).
+func defaultKey(sel *pg.SelectStmt, keyCol int) bool {
+	for _, row := range sel.ValuesLists {
+		if items := row.GetList().GetItems(); keyCol < len(items) && items[keyCol].GetSetToDefault() != nil {
+			return true
+		}
+	}
+	return false
 }

@@ -65,6 +65,9 @@ type Source struct {
 	// call, for a routed function's key, picks the argument at Bind
 	// (callArgs); the other fields are then unused.
 	call *callArgs
+	// gen, from 1, is a key the INSERT leaves to the column's default:
+	// the gen-th of the execution's generated keys (genkeys.go).
+	gen int
 }
 
 // Pin is a shard key constraint: the key of Table equals one of Values.
@@ -185,6 +188,10 @@ type Route struct {
 	// without a column list and the caller gave no KeyColumns for its
 	// table: read the table's column order and route again with it.
 	NeedColumns *TableRef
+	// NeedKeys is set, with a refusal, when an INSERT leaves its shard key
+	// to the column's default and the caller gave no GeneratedKeys: read
+	// that many from the default shard and route again with them.
+	NeedKeys *KeyRequest
 
 	one [1]shard.ShardID // Shards' storage for a route to one shard
 }
@@ -244,6 +251,9 @@ func (p *Plan) UsesParams() bool {
 		return true
 	}
 	if p.Insert != nil {
+		if p.Insert.Gen != nil {
+			return true // its rows are cut per shard: the Bind's too
+		}
 		for _, v := range p.Insert.Rows {
 			if uses(v) {
 				return true

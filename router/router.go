@@ -70,6 +70,13 @@ func (r *Router) SimpleKeyed(q, key string) []Statement { return r.SimpleWith(q,
 // SimpleWith is SimpleKeyed with the key positions of tables that INSERTs
 // without a column list name (see Route.NeedColumns).
 func (r *Router) SimpleWith(q, key string, cols KeyColumns) []Statement {
+	return r.SimpleFilled(q, key, cols, nil)
+}
+
+// SimpleFilled is SimpleWith with the keys the default shard generated for
+// an INSERT that leaves its key to the column's default (Route.NeedKeys);
+// they apply to the statement that asked, the query's only one.
+func (r *Router) SimpleFilled(q, key string, cols KeyColumns, gen *GeneratedKeys) []Statement {
 	sc := scratchPool.Get().(*scratch)
 	defer sc.release()
 	var first string
@@ -83,17 +90,17 @@ func (r *Router) SimpleWith(q, key string, cols KeyColumns) []Statement {
 	if second, _, _ := sqltext.NextStatement(q, next); second == "" {
 		// The usual case, one statement: one allocation for the result.
 		one := &singleStatement{}
-		one.st[0] = Statement{Text: first, At: at, Route: r.routeNormalized(sc, m, first, &one.rt, key, cols)}
+		one.st[0] = Statement{Text: first, At: at, Route: r.routeNormalized(sc, m, first, &one.rt, key, cols, gen)}
 		return one.st[:]
 	}
-	out := []Statement{{Text: first, At: at, Route: r.routeNormalized(sc, m, first, &Route{}, key, cols)}}
+	out := []Statement{{Text: first, At: at, Route: r.routeNormalized(sc, m, first, &Route{}, key, cols, nil)}}
 	for i := next; ; {
 		var text string
 		sc.key, text, at, i = sqltext.AppendNextNormalized(append(sc.key[:0], 'n'), q, i, &sc.n)
 		if text == "" {
 			return out
 		}
-		out = append(out, Statement{Text: text, At: at, Route: r.routeNormalized(sc, m, text, &Route{}, key, cols)})
+		out = append(out, Statement{Text: text, At: at, Route: r.routeNormalized(sc, m, text, &Route{}, key, cols, nil)})
 	}
 }
 
@@ -124,13 +131,13 @@ func (sc *scratch) release() {
 
 // routeNormalized plans and routes one statement of a simple query into
 // rt; sc holds its normalized key and literals.
-func (r *Router) routeNormalized(sc *scratch, m *shard.Map, text string, rt *Route, key string, cols KeyColumns) *Route {
+func (r *Router) routeNormalized(sc *scratch, m *shard.Map, text string, rt *Route, key string, cols KeyColumns, gen *GeneratedKeys) *Route {
 	p := r.planNormalized(sc, text)
 	hints := sc.n.Hints
 	if key != "" {
 		hints = append(hints, sessionKeyHint+key)
 	}
-	return r.checkRoute(p.routeInto(rt, m, r.schema.Default, values{lits: sc.n.Literals, text: text, keyCols: cols}, hints))
+	return r.checkRoute(p.routeInto(rt, m, r.schema.Default, values{lits: sc.n.Literals, text: text, keyCols: cols, gen: gen}, hints))
 }
 
 // planNormalized returns the plan of text, whose "n"-prefixed normalized
@@ -211,11 +218,17 @@ func (r *Router) BindKeyed(p *Plan, text string, ps Params, key string) *Route {
 // BindWith is BindKeyed with the key positions of tables that INSERTs
 // without a column list name (see Route.NeedColumns).
 func (r *Router) BindWith(p *Plan, text string, ps Params, key string, cols KeyColumns) *Route {
+	return r.BindFilled(p, text, ps, key, cols, nil)
+}
+
+// BindFilled is BindWith with the keys the default shard generated for an
+// INSERT that leaves its key to the column's default (Route.NeedKeys).
+func (r *Router) BindFilled(p *Plan, text string, ps Params, key string, cols KeyColumns, gen *GeneratedKeys) *Route {
 	hints := p.hints
 	if key != "" {
 		hints = append(hints[:len(hints):len(hints)], sessionKeyHint+key)
 	}
-	return r.checkRoute(p.route(r.maps.Load(), r.schema.Default, values{lits: p.lits, params: ps.Values, formats: ps.Formats, oids: ps.OIDs, text: text, keyCols: cols}, hints))
+	return r.checkRoute(p.route(r.maps.Load(), r.schema.Default, values{lits: p.lits, params: ps.Values, formats: ps.Formats, oids: ps.OIDs, text: text, keyCols: cols, gen: gen}, hints))
 }
 
 // plan parses one statement and plans it; it never panics on bad input

@@ -76,6 +76,17 @@ func (s *session) routeBind(ctx context.Context, st *statement, body []byte) (sh
 		}
 		rt = s.db.router.BindWith(p, st.query, router.Params{Values: params, Formats: formats, OIDs: st.oids}, s.shardKey(), cols)
 	}
+	if req := rt.NeedKeys; req != nil {
+		gen, err := s.generatedKeys(ctx, req)
+		if errors.Is(err, errOwnConnLost) {
+			s.sc.broken = true
+			s.detach()
+		}
+		if err != nil {
+			return 0, nil, nil, asPgError(err, "taking the shard keys of "+req.Table.Name)
+		}
+		rt = s.db.router.BindFilled(p, st.query, router.Params{Values: params, Formats: formats, OIDs: st.oids}, s.shardKey(), nil, gen)
+	}
 	switch {
 	case rt.Staging() != nil:
 		if pe := s.multiAllowed(rt); pe != nil {

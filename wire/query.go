@@ -41,6 +41,20 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 			return s.refuse(asPgError(err, "reading the column order of "+refs[0].Name))
 		}
 	}
+	if len(routed) == 1 && routed[0].Route.NeedKeys != nil {
+		// Only the query's one statement: the keys are taken before it
+		// runs, and a statement before it could create the table.
+		req := routed[0].Route.NeedKeys
+		gen, err := s.generatedKeys(ctx, req)
+		switch {
+		case err == nil:
+			routed = s.db.router.SimpleFilled(q, s.shardKey(), nil, gen)
+		case errors.Is(err, errOwnConnLost):
+			return s.serverLost(err, true)
+		default:
+			return s.refuse(asPgError(err, "taking the shard keys of "+req.Table.Name))
+		}
+	}
 	var sqlOp *router.SQLPrepared
 	var sqlStmt *sqlStatement
 	if len(routed) == 1 {

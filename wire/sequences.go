@@ -3,6 +3,7 @@ package wire
 import (
 	"context"
 	"slices"
+	"strings"
 
 	"github.com/pgshard/pgshard/internal/seqrange"
 	"github.com/pgshard/pgshard/router"
@@ -45,8 +46,18 @@ func (srv *Server) checkSequenceColumns(ctx context.Context, db *database) {
 			perColumn[c.Column] = append(perColumn[c.Column], c)
 		}
 	}
+	// A shard key's values come from the default shard's sequence alone
+	// when pgshard fills it in (wire/genkeys.go): the others' are unused.
+	keys := map[string]bool{}
+	for _, t := range tables {
+		keys[t.Schema+"."+t.Name+"."+t.Key] = true
+	}
 	var cols []string
 	for name, per := range perColumn {
+		schema, rest, _ := strings.Cut(name, ".")
+		if keys[schema+"."+rest] || keys["."+rest] {
+			continue
+		}
 		// A column on fewer shards (DDL sent around pgshard) has no
 		// sequences on the others to collide with there; it is counted
 		// when its shards' sequences overlap.

@@ -116,6 +116,11 @@ func describe(b *strings.Builder, d *config.Database, r *router.Router, st route
 		fmt.Fprintf(b, "  route: shard\n  shards: chosen at run time: pgshard reads the column order of %s from a server to find shard key %s in each row (list the columns to spare that round trip)\n  target: primary\n", c.Table, c.Table.Key)
 		return false
 	}
+	if k := rt.NeedKeys; k != nil {
+		fmt.Fprintf(b, "  route: shard\n  shards: chosen at run time: pgshard evaluates the default of %s.%s (a sequence, an identity or gen_random_uuid()) on the default shard %s for each of the %d row(s) that leave it out, writes the keys into the statement and sends each row to its key's shard\n  target: primary\n",
+			k.Table.Table, k.Table.Table.Key, d.Shards[schemaDefault(d)].Name, k.Rows)
+		return false
+	}
 	if rt.Staging() != nil {
 		b.WriteString("  route: staged: each stage below runs first, routed as a statement of its own; its result is passed to the statement (as parameters, or written in as constants), which is then routed\n")
 		fmt.Fprintf(b, "  detail: %s\n", strings.ReplaceAll(rt.Describe(), "\n", "\n  "))

@@ -104,6 +104,10 @@ databases:
         - {name: swrite, key: k}
         - {name: swrite_marks, key: k}
         - {name: swrite_events, key: k}
+        - {name: gk_serial, key: id}
+        - {name: gk_identity, key: id}
+        - {name: gk_uuid, key: id, key_type: uuid}
+        - {name: gk_plain, key: id}
       reference_tables: [countries, dumped_countries, swrite_codes]
       functions:
         - {name: place_order, key_arg: 1, table: fnorders}

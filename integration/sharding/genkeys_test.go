@@ -1,0 +1,116 @@
+package sharding_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgshard/pgshard/shard"
+)
+
+// genkeyTables are sharded by a key the INSERTs below leave to the
+// column's default: a bigserial, an identity GENERATED ALWAYS, a uuid from
+// gen_random_uuid(), and one without a default.
+var genkeyTables = []string{
+	"DROP TABLE IF EXISTS gk_serial, gk_identity, gk_uuid, gk_plain",
+	"CREATE TABLE gk_serial (id bigserial PRIMARY KEY, name text NOT NULL)",
+	"CREATE TABLE gk_identity (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text)",
+	"CREATE TABLE gk_uuid (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), name text)",
+	"CREATE TABLE gk_plain (id bigint PRIMARY KEY, name text)",
+}
+
+// TestGeneratedKeysMatchOnePostgres: an INSERT that leaves a serial or
+// identity shard key to its default — no key column, as every ORM inserts
+// a new row, or DEFAULT in its place, as Sequelize writes — gets the keys
+// one PostgreSQL would give (pgshard takes them from the default shard's
+// sequence), the same RETURNING rows in the same order and the same
+// tables, in three protocol modes, with every row on the shard owning its
+// key; a uuid key from gen_random_uuid() is placed by its value; a key
+// column with no usable default is refused with 0A000, nothing written.
+func TestGeneratedKeysMatchOnePostgres(t *testing.T) {
+	ctx := ctxFor(t, 3*time.Minute)
+	p := startPgshard(t)
+	through := connect(t, p.DSN("app", "app-secret"))
+	ref := connect(t, single.Shards[0].Primary.DSN())
+	writes := []swriteStep{
+		{"INSERT INTO gk_serial (name) VALUES ($1) RETURNING id, name", []any{"one"}},
+		{"INSERT INTO gk_serial (name) VALUES ('a'), ('b'), ('c'), ('d'), ('e'), ('f') RETURNING id, name", nil},
+		{`INSERT INTO "gk_serial" ("id","name") VALUES (DEFAULT,$1), (500,$2), (DEFAULT,$3) RETURNING "id","name"`, []any{"s1", "s2", "s3"}},
+		{"INSERT INTO gk_serial (name) VALUES ($1), ($2) ON CONFLICT DO NOTHING", []any{"g", "h"}},
+		{"INSERT INTO gk_identity (name) VALUES ($1), ($2), ($3) RETURNING id, name", []any{"i1", "i2", "i3"}},
+		{"INSERT INTO gk_identity (name) VALUES ('j') RETURNING *", nil},
+	}
+	tables := []string{"SELECT * FROM gk_serial ORDER BY id", "SELECT * FROM gk_identity ORDER BY id"}
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec, pgx.QueryExecModeCacheStatement} {
+		execOnEach(ctx, t, []*pgx.Conn{through, ref}, genkeyTables...)
+		for _, w := range writes {
+			got, want := orderedAnswer(ctx, through, mode, w.sql, w.args...), orderedAnswer(ctx, ref, mode, w.sql, w.args...)
+			if got != want {
+				t.Errorf("%v: %s:\n pgshard:    %s\n PostgreSQL: %s", mode, w.sql, got, want)
+			}
+		}
+		for _, q := range tables {
+			if got, want := textRows(ctx, t, through, q), textRows(ctx, t, ref, q); got != want {
+				t.Errorf("%v: %s:\n pgshard:    %s\n PostgreSQL: %s", mode, q, got, want)
+			}
+		}
+		placedKeys(ctx, t, "gk_serial", "id")
+		placedKeys(ctx, t, "gk_identity", "id")
+	}
+
+	// In transactions: rolled back, the rows are gone and the sequence
+	// has moved on (as on one server); committed, the rows are kept, on
+	// their shards, atomically across them.
+	for _, end := range []string{"ROLLBACK", "COMMIT"} {
+		for _, c := range []*pgx.Conn{through, ref} {
+			mustExec(ctx, t, c, "BEGIN",
+				"INSERT INTO gk_serial (name) VALUES ('t1'), ('t2'), ('t3')",
+				"INSERT INTO gk_identity (name) VALUES ('t4')",
+				"INSERT INTO gk_serial (id, name) VALUES (DEFAULT, 't5')",
+				end)
+		}
+		for _, q := range tables {
+			if got, want := textRows(ctx, t, through, q), textRows(ctx, t, ref, q); got != want {
+				t.Errorf("after %s: %s:\n pgshard:    %s\n PostgreSQL: %s", end, q, got, want)
+			}
+		}
+	}
+	placedKeys(ctx, t, "gk_serial", "id")
+	if _, err := through.Exec(ctx, "INSERT INTO gk_serial (name) VALUES ('m1'); INSERT INTO gk_serial (name) VALUES ('m2')"); err == nil {
+		t.Errorf("two INSERTs leaving their keys to the default in one query string ran; want them refused")
+	}
+
+	// A uuid from gen_random_uuid(): each row on the shard of its key.
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeCacheStatement} {
+		if got := writeAnswer(ctx, through, mode, "INSERT INTO gk_uuid (name) VALUES ('u1'), ('u2'), ('u3'), ('u4'), ('u5'), ('u6')"); got != " INSERT 0 6" {
+			t.Errorf("%v: uuid INSERT: %s", mode, got)
+		}
+	}
+	m := shard.EqualMap(len(sharded.Shards))
+	n := 0
+	for i, sh := range sharded.Shards {
+		for _, id := range textColumn(t, connect(t, sh.Primary.DSN()), "SELECT id::text FROM gk_uuid") {
+			pt, err := shard.PointFromText(shard.KeyUUID, id)
+			if err != nil || int(m.Lookup(pt)) != i {
+				t.Errorf("uuid key %s is on shard %d (%v)", id, i, err)
+			}
+			n++
+		}
+	}
+	if n != 12 {
+		t.Errorf("%d uuid rows on the shards, want 12", n)
+	}
+
+	_, err := through.Exec(ctx, "INSERT INTO gk_plain (name) VALUES ('x')")
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "0A000" || !strings.Contains(pe.Message, "default") {
+		t.Errorf("INSERT leaving a key without a default: %v, want 0A000 about its default", err)
+	}
+	if got := strings.TrimSpace(textRows(ctx, t, through, "SELECT count(*) FROM gk_plain")); got != "0" {
+		t.Errorf("gk_plain holds %s rows after the refused INSERT", got)
+	}
+}

@@ -1,0 +1,88 @@
+package router
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/pgshard/pgshard/shard"
+)
+
+// TestGeneratedKeysAreWrittenIn: an INSERT that leaves its shard key to
+// the column's default asks for keys (Route.NeedKeys: how many), and with
+// them is sent to each key's shard with its keys written in — the key
+// column added to the list or DEFAULT replaced, OVERRIDING SYSTEM VALUE
+// for an identity GENERATED ALWAYS, a Bind's parameters renumbered per
+// shard — even when one shard takes every row. Keys 1 and 5 are on s0,
+// 9 and 10 on s2.
+func TestGeneratedKeysAreWrittenIn(t *testing.T) {
+	r := testRouter(t)
+	type sent struct {
+		id     shard.ShardID
+		sql    string
+		params []int
+	}
+	for _, c := range []struct {
+		sql    string
+		params []string
+		keys   []string
+		always bool
+		want   []sent
+	}{
+		{"INSERT INTO users (name) VALUES ('a') RETURNING user_id", nil, []string{"9"}, false,
+			[]sent{{2, "INSERT INTO users (user_id, name) VALUES ('9', 'a') RETURNING user_id", nil}}},
+		{"INSERT INTO users (name, score) VALUES ('a', 1), ('b', 2), ('c', 3)", nil, []string{"1", "9", "10"}, true,
+			[]sent{{0, "INSERT INTO users (user_id, name, score) OVERRIDING SYSTEM VALUE VALUES ('1', 'a', 1)", nil},
+				{2, "INSERT INTO users (user_id, name, score) OVERRIDING SYSTEM VALUE VALUES ('9', 'b', 2), ('10', 'c', 3)", nil}}},
+		{`INSERT INTO "users" ("user_id","name") VALUES (DEFAULT,'x'), (5, 'y'), (default, 'z')`, nil, []string{"1", "9"}, false,
+			[]sent{{0, `INSERT INTO "users" ("user_id","name") VALUES ('1','x'), (5, 'y')`, nil},
+				{2, `INSERT INTO "users" ("user_id","name") VALUES ('9', 'z')`, nil}}},
+		{"INSERT INTO users (name, score) VALUES ($1, $2), ($3, 7)", []string{"a", "1", "b"}, []string{"1", "9"}, false,
+			[]sent{{0, "INSERT INTO users (user_id, name, score) VALUES ('1', $1, $2)", []int{0, 1}},
+				{2, "INSERT INTO users (user_id, name, score) VALUES ('9', $1, 7)", []int{2}}}},
+		{"INSERT INTO sessions (note) VALUES ('it''s')", nil, []string{"6ba7b810-9dad-11d1-80b4-00c04fd430c8"}, false, nil},
+	} {
+		var first *Route
+		var with func(*GeneratedKeys) *Route
+		if c.params == nil {
+			first = r.Simple(c.sql)[0].Route
+			with = func(g *GeneratedKeys) *Route { return r.SimpleFilled(c.sql, "", nil, g)[0].Route }
+		} else {
+			p := r.Prepare(c.sql)
+			if !p.UsesParams() {
+				t.Errorf("%s: UsesParams false: the Bind would not be cut per shard", c.sql)
+			}
+			ps := Params{Values: make([][]byte, len(c.params))}
+			for i, v := range c.params {
+				ps.Values[i] = []byte(v)
+			}
+			first = r.BindWith(p, c.sql, ps, "", nil)
+			with = func(g *GeneratedKeys) *Route { return r.BindFilled(p, c.sql, ps, "", nil, g) }
+		}
+		if first.NeedKeys == nil || first.NeedKeys.Rows != len(c.keys) || first.Err == nil {
+			t.Errorf("%s: NeedKeys %+v (err %v), want a request for %d keys", c.sql, first.NeedKeys, first.Err, len(c.keys))
+			continue
+		}
+		if short := with(&GeneratedKeys{Values: c.keys[1:]}); short.NeedKeys == nil {
+			t.Errorf("%s: routed with too few keys: %s", c.sql, short.Describe())
+		}
+		rt := with(&GeneratedKeys{Values: c.keys, Always: c.always})
+		if rt.Err != nil {
+			t.Errorf("%s: %v", c.sql, rt.Err)
+			continue
+		}
+		if c.want == nil { // a uuid key: placed by its value
+			pt, _ := shard.PointFromText(shard.KeyUUID, c.keys[0])
+			if id := shard.EqualMap(3).Lookup(pt); len(rt.Shards) != 1 || rt.Shards[0] != id || rt.SQL[0] != "INSERT INTO sessions (token, note) VALUES ('"+c.keys[0]+"', 'it''s')" {
+				t.Errorf("%s: %s, want shard %d", c.sql, rt.Describe(), id)
+			}
+			continue
+		}
+		var got []sent
+		for i, id := range rt.Shards {
+			got = append(got, sent{id, rt.SQL[i], rt.Params[i]})
+		}
+		if !slices.EqualFunc(got, c.want, func(a, b sent) bool { return a.id == b.id && a.sql == b.sql && slices.Equal(a.params, b.params) }) {
+			t.Errorf("%s:\n got %+v\nwant %+v", c.sql, got, c.want)
+		}
+	}
+}

@@ -1,0 +1,90 @@
+package wire
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgshard/pgshard/router"
+)
+
+// Keys an INSERT leaves to the key column's default (router/genkeys.go).
+// pgshard evaluates the default on the default shard — one sequence for
+// every shard, so no two shards give the same key — and routes the rows
+// by what it gave. Only defaults that give a new value each time and read
+// nothing qualify: a sequence (serial, identity, nextval('seq')) and
+// gen_random_uuid(). One query reads what the default is and evaluates
+// it, once per key.
+
+// generatedKeys takes req.Rows keys for req's table from its key column's
+// default on the default shard: on the session's own connection when it
+// is there (it resolves the table by the client's search_path), else on
+// one borrowed from the default shard's pool.
+func (s *session) generatedKeys(ctx context.Context, req *router.KeyRequest) (*router.GeneratedKeys, error) {
+	q := keysQuery(req)
+	read := func(sc *serverConn) ([]string, error) { return s.hiddenRows(sc, q) }
+	def := s.db.router.Schema().Default
+	var rows []string
+	var err error
+	if own, parked := s.catalogConn(); own != nil && s.shardOf(own) == def {
+		rows, err = read(own)
+		var pe *pgError
+		if err != nil && !errors.As(err, &pe) {
+			if parked >= 0 {
+				own.broken = true
+				return nil, &pgError{Code: codeConnectionFailure, Message: "pgshard: lost a connection while taking the shard keys of " + req.Table.Name + ": " + err.Error()}
+			}
+			return nil, fmt.Errorf("%w: %w", errOwnConnLost, err)
+		}
+	} else {
+		rows, err = s.onShard(ctx, def, read)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) == 0 {
+		_, pe := keyIndex(nil, req.Table.Table)
+		return nil, pe
+	}
+	gen := &router.GeneratedKeys{Values: make([]string, 0, len(rows))}
+	for _, r := range rows {
+		always, val, _ := strings.Cut(r, "\x1f")
+		if val == "" {
+			t := req.Table.Table
+			return nil, &pgError{Code: codeFeatureNotSupported,
+				Message: fmt.Sprintf("pgshard: INSERT into sharded table %s does not set its shard key %s, and the column's default is not one pgshard can evaluate first (a sequence, an identity, gen_random_uuid())", t, t.Key),
+				Hint:    fmt.Sprintf("Include %s in the column list: a row's key decides its shard.", t.Key)}
+		}
+		gen.Always = always == "a"
+		gen.Values = append(gen.Values, val)
+	}
+	if len(gen.Values) != req.Rows {
+		return nil, &pgError{Code: codeInternalError, Message: fmt.Sprintf("pgshard: asked for %d shard keys of %s, got %d", req.Rows, req.Table.Name, len(gen.Values))}
+	}
+	return gen, nil
+}
+
+// keysQuery evaluates the key column's default once per key: the
+// identity's sequence, a nextval of a named sequence, or
+// gen_random_uuid(); NULL for any other default. The cast to regclass
+// fails, as the INSERT would, when the table does not exist.
+func keysQuery(req *router.KeyRequest) string {
+	id := pgx.Identifier{req.Table.Name}
+	if req.Table.Schema != "" {
+		id = pgx.Identifier{req.Table.Schema, req.Table.Name}
+	}
+	rel, col := quoteLiteral(id.Sanitize()), quoteLiteral(req.Table.Table.Key)
+	return fmt.Sprintf(`SELECT pg_catalog.concat_ws(E'\x1f', a.attidentity::pg_catalog.text, CASE
+  WHEN a.attidentity <> '' THEN pg_catalog.nextval(pg_catalog.pg_get_serial_sequence(%[1]s, %[2]s))::pg_catalog.text
+  WHEN e.expr ~ '^nextval\(''[^'']+''::regclass\)$' THEN pg_catalog.nextval(pg_catalog.substring(e.expr, '^nextval\(''([^'']+)''::regclass\)$')::pg_catalog.regclass)::pg_catalog.text
+  WHEN e.expr IN ('gen_random_uuid()', 'uuid_generate_v4()') THEN pg_catalog.gen_random_uuid()::pg_catalog.text
+  END)
+FROM pg_catalog.pg_attribute a
+LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+CROSS JOIN LATERAL (SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid) AS expr) e
+CROSS JOIN pg_catalog.generate_series(1, %[3]d)
+WHERE a.attrelid = %[1]s::pg_catalog.regclass AND a.attname = %[2]s AND NOT a.attisdropped`, rel, col, req.Rows)
+}
