@@ -212,16 +212,7 @@ func (p *Plan) splitGenerated(ins *insertSplit, rt *Route, m *shard.Map, v value
 			b.WriteString(t)
 		}
 		b.WriteString(tail)
-		sql := b.String()
-		var params []int
-		if v.params != nil {
-			var old []int
-			sql, old = sqltext.Renumber(sql)
-			params = make([]int, len(old))
-			for k, n := range old {
-				params[k] = n - 1
-			}
-		}
+		sql, params := v.renumbered(b.String())
 		rt.Shards = append(rt.Shards, id)
 		rt.SQL = append(rt.SQL, sql)
 		rt.Params = append(rt.Params, params)

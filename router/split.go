@@ -64,16 +64,7 @@ func (p *Plan) splitInsert(ins *insertSplit, rt *Route, m *shard.Map, v values) 
 			b.WriteString(v.text[r[0]:r[1]])
 		}
 		b.WriteString(tail)
-		sql := b.String()
-		var params []int
-		if v.params != nil {
-			var old []int
-			sql, old = sqltext.Renumber(sql)
-			params = make([]int, len(old))
-			for k, n := range old {
-				params[k] = n - 1
-			}
-		}
+		sql, params := v.renumbered(b.String())
 		var positions []int
 		for i := range rows {
 			if owner[i] == id {
@@ -86,4 +77,19 @@ func (p *Plan) splitInsert(ins *insertSplit, rt *Route, m *shard.Map, v values) 
 		rt.Rows = append(rt.Rows, positions)
 	}
 	return rt
+}
+
+// renumbered is sql, one shard's part of a split statement, with its $n
+// numbered from 1 when the statement came with Bind parameters, and which
+// of the client's parameters (0-based) it takes, in order.
+func (v *values) renumbered(sql string) (string, []int) {
+	if v.params == nil {
+		return sql, nil
+	}
+	sql, old := sqltext.Renumber(sql)
+	params := make([]int, len(old))
+	for k, n := range old {
+		params[k] = n - 1
+	}
+	return sql, params
 }
