@@ -82,6 +82,9 @@ type database struct {
 	// seqColumns are the sharded tables' columns filled from a sequence,
 	// as last read (sequences.go); refreshTextOrder's goroutine owns it.
 	seqColumns []string
+	// uniques are the sharded tables' unique indexes without their shard
+	// key, as last read (uniques.go); refreshTextOrder's goroutine owns it.
+	uniques []string
 	// replaced is set once a reload put a newer generation in force; its
 	// pools are retired and no new ones are made for it.
 	replaced atomic.Bool

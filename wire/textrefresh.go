@@ -23,8 +23,9 @@ const textOrderRefresh = time.Minute
 // Each round, the first at start too, also checks the shard key columns
 // (checkKeyColumns), which functions work on sharded tables
 // (checkTableFunctions), which views read them (checkTableViews), which
-// functions are aggregates (checkAggregates) and which of their columns
-// come from a sequence (checkSequenceColumns).
+// functions are aggregates (checkAggregates), which of their columns
+// come from a sequence (checkSequenceColumns) and which unique indexes
+// leave out the shard key (checkUniqueIndexes).
 func (srv *Server) refreshTextOrder(ctx context.Context) {
 	t := time.NewTicker(textOrderRefresh)
 	defer t.Stop()
@@ -52,6 +53,7 @@ func (srv *Server) refreshTextOrder(ctx context.Context) {
 			srv.checkTableViews(ctx, db)
 			srv.checkAggregates(ctx, db)
 			srv.checkSequenceColumns(ctx, db)
+			srv.checkUniqueIndexes(ctx, db)
 		}
 		for _, done := range waiting {
 			close(done)

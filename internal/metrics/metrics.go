@@ -170,6 +170,7 @@ type Registry struct {
 	helped        *prometheus.CounterVec   // database, how
 	keyMismatches *prometheus.GaugeVec     // database
 	seqColumns    *prometheus.GaugeVec     // database
+	uniques       *prometheus.GaugeVec     // database
 	twoPhase      [numOutcomes]prometheus.Counter
 	resolved      [numDecisions]prometheus.Counter
 
@@ -208,6 +209,10 @@ func New() *Registry {
 			Name: "pgshard_sharded_sequence_columns",
 			Help: "Columns of sharded tables filled from a sequence (serial, bigserial, identity): each shard has its own, so their values repeat across shards. See the operations guide, Sequences.",
 		}, []string{"database"}),
+		uniques: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "pgshard_sharded_unique_without_key",
+			Help: "Unique (and exclusion) indexes of sharded tables that do not include the shard key: each shard enforces them over its own rows only, so their values can repeat across shards. See the operations guide, Unique indexes.",
+		}, []string{"database"}),
 		pulled: &pulled{},
 		dbs:    map[string]*Database{},
 	}
@@ -226,7 +231,7 @@ func New() *Registry {
 		r.resolved[d] = resolved.WithLabelValues(d.String())
 	}
 	r.reg.MustRegister(
-		r.statements, r.latency, r.forms, r.helped, r.keyMismatches, r.seqColumns, twoPhase, resolved, r.pulled,
+		r.statements, r.latency, r.forms, r.helped, r.keyMismatches, r.seqColumns, r.uniques, twoPhase, resolved, r.pulled,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -294,6 +299,7 @@ func (r *Registry) Database(name string) *Database {
 	}
 	d.keyMismatches = r.keyMismatches.WithLabelValues(name)
 	d.seqColumns = r.seqColumns.WithLabelValues(name)
+	d.uniques = r.uniques.WithLabelValues(name)
 	r.dbs[name] = d
 	return d
 }
@@ -307,6 +313,7 @@ type Database struct {
 	helped        [numHelped]prometheus.Counter
 	keyMismatches prometheus.Gauge
 	seqColumns    prometheus.Gauge
+	uniques       prometheus.Gauge
 }
 
 // KeyMismatches sets how many sharded tables' key columns do not match
@@ -382,3 +389,12 @@ type discard struct{ prometheus.Counter }
 func (discard) Inc()            {}
 func (discard) Add(float64)     {}
 func (discard) Observe(float64) {}
+
+// UniqueWithoutKey sets how many unique indexes of sharded tables leave
+// out the shard key.
+func (d *Database) UniqueWithoutKey(n int) {
+	if d == nil {
+		return
+	}
+	d.uniques.Set(float64(n))
+}

@@ -1,0 +1,56 @@
+package sharding_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/pgshard/pgshard/shard"
+)
+
+// TestUniqueIndexesWithoutTheKeyAreReported: a unique index of a sharded
+// table that leaves out the shard key is enforced per shard, so the same
+// value can be stored on two shards (shown here: one PostgreSQL refuses
+// the second row, pgshard's shards take it); pgshard counts such indexes
+// in pgshard_sharded_unique_without_key after the DDL that makes or drops
+// them, and not those that include the key.
+func TestUniqueIndexesWithoutTheKeyAreReported(t *testing.T) {
+	ctx := ctxFor(t, time.Minute)
+	p := startPgshard(t)
+	c := connect(t, p.DSN("app", "app-secret"))
+	const series = `pgshard_sharded_unique_without_key{database="app"}`
+	base := -1.0
+	reported := func(what string, delta float64) {
+		t.Helper()
+		eventually(t, 15*time.Second, func() error {
+			got := p.Metric(t, series)
+			if base < 0 {
+				base = got
+			}
+			if got != base+delta {
+				return fmt.Errorf("%s = %v %s, want %v", series, got, what, base+delta)
+			}
+			return nil
+		})
+	}
+	mustExec(ctx, t, c, "DROP TABLE IF EXISTS gk_plain", "CREATE TABLE gk_plain (id bigint PRIMARY KEY, name text)")
+	reported("with a primary key on the shard key", 0)
+	mustExec(ctx, t, c, "CREATE UNIQUE INDEX gk_plain_name ON gk_plain (name)", "CREATE UNIQUE INDEX gk_plain_id_name ON gk_plain (id, name)")
+	reported("with a unique index on name (and one on id, name)", 1)
+
+	// The same name under two keys on different shards: accepted by
+	// the shards, refused by one PostgreSQL.
+	m := shard.EqualMap(len(sharded.Shards))
+	other := int64(2)
+	for m.Lookup(shard.HashInt(other)) == m.Lookup(shard.HashInt(1)) {
+		other++
+	}
+	mustExec(ctx, t, c, fmt.Sprintf("INSERT INTO gk_plain VALUES (1, 'same'), (%d, 'same')", other))
+	if n := textColumn(t, c, "SELECT count(*) FROM gk_plain WHERE name = 'same'"); len(n) != 1 || n[0] != "2" {
+		t.Errorf("rows named 'same' through pgshard: %v, want 2 (one per shard)", n)
+	}
+
+	mustExec(ctx, t, c, "DROP INDEX gk_plain_name")
+	reported("after DROP INDEX", 0)
+	mustExec(ctx, t, c, "DROP TABLE gk_plain")
+}

@@ -1,0 +1,76 @@
+package wire
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/pgshard/pgshard/router"
+)
+
+// Unique indexes of sharded tables that leave out the shard key. Each
+// shard enforces a unique index (a PRIMARY KEY, a UNIQUE constraint, an
+// exclusion constraint) over its own rows only, so one that does not
+// include the key lets two shards hold the same value — users.email
+// unique on one PostgreSQL, duplicated across shards — and an INSERT ...
+// ON CONFLICT on it finds only its own shard's row. Citus refuses to
+// create such constraints; pgshard runs the DDL as sent (a restored dump
+// must go through) and says so instead: in the log once per index and in
+// pgshard_sharded_unique_without_key.
+
+// checkUniqueIndexes reads on the default shard the unique and exclusion
+// indexes of sharded tables that do not include the table's shard key,
+// and warns of the ones not seen before. Only refreshTextOrder's
+// goroutine calls it.
+func (srv *Server) checkUniqueIndexes(ctx context.Context, db *database) {
+	u := srv.resolverUser(db)
+	tables := db.router.Schema().ShardedTables()
+	if u == nil || len(tables) == 0 || len(db.cfg.Shards) < 2 {
+		return
+	}
+	s := &session{srv: srv, db: db, user: u, log: srv.log}
+	rows, err := s.onShard(ctx, db.router.Schema().Default, func(sc *serverConn) ([]string, error) {
+		return s.hiddenRows(sc, uniquesQuery(tables))
+	})
+	if err != nil {
+		srv.log.Debug("could not read the sharded tables' unique indexes; keeping what was known", "database", db.cfg.Name, "err", err)
+		return
+	}
+	slices.Sort(rows)
+	for _, r := range rows {
+		if slices.Contains(db.uniques, r) {
+			continue
+		}
+		table, index, _ := strings.Cut(r, " ")
+		srv.log.Warn("a unique index of a sharded table does not include its shard key: each shard enforces it over its own rows only, so its values can repeat across shards",
+			"database", db.cfg.Name, "table", table, "index", index,
+			"fix", "include the shard key in the index (UNIQUE (user_id, email)), or keep such values in a reference or unsharded table (docs/operations.md, Unique indexes)")
+	}
+	db.uniques = rows
+	db.dbm.UniqueWithoutKey(len(rows))
+}
+
+// uniquesQuery lists "schema.table index" for each unique or exclusion
+// index of tables whose key column it does not include (an expression
+// index counts as not including it).
+func uniquesQuery(tables []*router.Table) string {
+	vals := make([]string, 0, len(tables))
+	for _, t := range tables {
+		schema := "NULL"
+		if t.Schema != "" {
+			schema = quoteLiteral(t.Schema)
+		}
+		vals = append(vals, fmt.Sprintf("(%s, %s, %s)", schema, quoteLiteral(t.Name), quoteLiteral(t.Key)))
+	}
+	return `SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname) || ' ' || pg_catalog.quote_ident(i.relname)
+FROM (VALUES ` + strings.Join(vals, ", ") + `) k(nsp, rel, key)
+JOIN pg_catalog.pg_class c ON c.relname = k.rel AND c.relkind IN ('r', 'p')
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace AND (k.nsp IS NULL OR n.nspname = k.nsp)
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp)'
+JOIN pg_catalog.pg_index x ON x.indrelid = c.oid AND (x.indisunique OR x.indisexclusion)
+JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid
+WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+  WHERE a.attrelid = c.oid AND a.attname = k.key AND a.attnum = ANY (x.indkey::pg_catalog.int2[]))
+ORDER BY 1`
+}
