@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgshard/pgshard/router"
+	"github.com/pgshard/pgshard/shard"
 )
 
 // Keys an INSERT leaves to the key column's default (router/genkeys.go).
@@ -20,16 +21,17 @@ import (
 // it, once per key.
 
 // generatedKeys takes req.Rows keys for req's table from its key column's
-// default on the default shard: on the session's own connection when it
-// is there (it resolves the table by the client's search_path), else on
-// one borrowed from the default shard's pool.
+// default on the default shard: on the session's own connection there
+// when it holds one (it resolves the table by the client's search_path
+// and sees a table the client's transaction created), else on one
+// borrowed from the default shard's pool.
 func (s *session) generatedKeys(ctx context.Context, req *router.KeyRequest) (*router.GeneratedKeys, error) {
 	q := keysQuery(req)
 	read := func(sc *serverConn) ([]string, error) { return s.hiddenRows(sc, q) }
 	def := s.db.router.Schema().Default
 	var rows []string
 	var err error
-	if own, parked := s.catalogConn(); own != nil && s.shardOf(own) == def {
+	if own, parked := s.connOn(def); own != nil {
 		rows, err = read(own)
 		var pe *pgError
 		if err != nil && !errors.As(err, &pe) {
@@ -65,6 +67,21 @@ func (s *session) generatedKeys(ctx context.Context, req *router.KeyRequest) (*r
 		return nil, &pgError{Code: codeInternalError, Message: fmt.Sprintf("pgshard: asked for %d shard keys of %s, got %d", req.Rows, req.Table.Name, len(gen.Values))}
 	}
 	return gen, nil
+}
+
+// connOn is a connection of the session's on shard id on which pgshard
+// may run a query of its own between the client's messages (see
+// catalogConn), with its shard as catalogConn gives it (-1 for the
+// attached one); nil when the session holds none there. One inside the
+// client's transaction sees what the transaction created.
+func (s *session) connOn(id shard.ShardID) (*serverConn, shard.ShardID) {
+	if sc := s.sc; sc != nil && !sc.broken && !s.batchUsed && len(s.pending) == 0 && s.shardOf(sc) == id {
+		return sc, -1
+	}
+	if sc := s.parked[id]; sc != nil && !sc.broken {
+		return sc, id
+	}
+	return nil, -1
 }
 
 // keysQuery evaluates the key column's default once per key: the

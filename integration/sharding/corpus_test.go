@@ -374,7 +374,7 @@ func handWritten() []query {
 		q(`SELECT sum(DISTINCT score), avg(DISTINCT score) FROM users WHERE country = 'de'`, true),
 		q(`SELECT country, count(DISTINCT score), count(*) FROM users GROUP BY country ORDER BY 1`, true),
 		q(`SELECT length(name) l, count(*) FROM users GROUP BY l HAVING count(*) > 1 ORDER BY l`, true),
-		q(`SELECT u.country, o.status, sum(o.amount) FROM users u JOIN orders o USING (user_id) GROUP BY ROLLUP (u.country, o.status) ORDER BY 1 NULLS LAST, 2 NULLS LAST`, true),
+		q(`SELECT u.country, o.status, sum(o.amount) FROM users u JOIN orders o USING (user_id) GROUP BY ROLLUP (u.country, o.status) ORDER BY 1 NULLS LAST, 2 NULLS LAST, 3`, true), // 3: the subtotal of users without a country ties with the grand total
 		q(`SELECT * FROM users WHERE user_id = ANY(ARRAY[1, 2, 3]::int[]) ORDER BY 1`, true),
 		q(`SELECT user_id FROM users WHERE user_id BETWEEN 10 AND 20 AND score IS NOT NULL ORDER BY user_id DESC`, true),
 		q(`SELECT count(*) FROM users WHERE name ILIKE '%00%' OR country IS NULL`, true),

@@ -105,6 +105,18 @@ func TestGeneratedKeysMatchOnePostgres(t *testing.T) {
 		t.Errorf("%d uuid rows on the shards, want 12", n)
 	}
 
+	// A table the transaction itself created: its sequence is seen on the
+	// transaction's own connection to the default shard.
+	for _, c := range []*pgx.Conn{through, ref} {
+		mustExec(ctx, t, c, "DROP TABLE IF EXISTS gk_plain", "BEGIN", "CREATE TABLE gk_plain (id bigserial PRIMARY KEY, name text)",
+			"INSERT INTO gk_plain (name) VALUES ('p1'), ('p2'), ('p3'), ('p4')", "COMMIT")
+	}
+	if got, want := textRows(ctx, t, through, "SELECT * FROM gk_plain ORDER BY id"), textRows(ctx, t, ref, "SELECT * FROM gk_plain ORDER BY id"); got != want {
+		t.Errorf("a table created in the transaction:\n pgshard:    %s\n PostgreSQL: %s", got, want)
+	}
+	placedKeys(ctx, t, "gk_plain", "id")
+	execOnEach(ctx, t, []*pgx.Conn{through, ref}, genkeyTables[0], genkeyTables[4])
+
 	_, err := through.Exec(ctx, "INSERT INTO gk_plain (name) VALUES ('x')")
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) || pe.Code != "0A000" || !strings.Contains(pe.Message, "default") {
