@@ -2,6 +2,7 @@ package sharding_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +61,24 @@ func TestGeneratedKeysMatchOnePostgres(t *testing.T) {
 		}
 		placedKeys(ctx, t, "gk_serial", "id")
 		placedKeys(ctx, t, "gk_identity", "id")
+	}
+
+	// A pipelined batch (pgx's SendBatch, JDBC's executeBatch): each
+	// INSERT takes its keys in the middle of the pipeline.
+	for _, c := range []*pgx.Conn{through, ref} {
+		b := &pgx.Batch{}
+		for i := range 5 {
+			b.Queue("INSERT INTO gk_serial (name) VALUES ($1), ($2) RETURNING id", fmt.Sprint("b", i), fmt.Sprint("c", i))
+		}
+		b.Queue("INSERT INTO gk_identity (name) VALUES ($1) RETURNING id", "bi")
+		if err := c.SendBatch(ctx, b).Close(); err != nil {
+			t.Fatalf("batch: %v", err)
+		}
+	}
+	for _, q := range tables {
+		if got, want := textRows(ctx, t, through, q), textRows(ctx, t, ref, q); got != want {
+			t.Errorf("after a batch: %s:\n pgshard:    %s\n PostgreSQL: %s", q, got, want)
+		}
 	}
 
 	// In transactions: rolled back, the rows are gone and the sequence
