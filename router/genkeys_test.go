@@ -86,3 +86,32 @@ func TestGeneratedKeysAreWrittenIn(t *testing.T) {
 		}
 	}
 }
+
+// TestConflictTargetsNeedTheKey: ON CONFLICT on a sharded table must
+// name the shard key among its columns, or its arbiter index is enforced
+// per shard only; an INSERT whose key is generated conflicts with no row
+// by its key, so any ON CONFLICT is refused there.
+func TestConflictTargetsNeedTheKey(t *testing.T) {
+	r := testRouter(t)
+	for _, c := range []struct {
+		sql string
+		ok  bool
+	}{
+		{"INSERT INTO users (user_id, name) VALUES (5, 'a') ON CONFLICT (user_id) DO NOTHING", true},
+		{"INSERT INTO users (user_id, name) VALUES (5, 'a') ON CONFLICT (name, user_id) DO UPDATE SET score = 1", true},
+		{"INSERT INTO users (user_id, name) VALUES (5, 'a') ON CONFLICT ON CONSTRAINT users_pkey DO NOTHING", true},
+		{"INSERT INTO users (user_id, name) VALUES (5, 'a') ON CONFLICT DO NOTHING", true},
+		{"INSERT INTO users (user_id, name) VALUES (5, 'a') ON CONFLICT (name) DO NOTHING", false},
+		{"INSERT INTO users (user_id, name) VALUES (5, 'a') ON CONFLICT (lower(name)) DO UPDATE SET score = 1", false},
+		{"INSERT INTO users (user_id, name) SELECT user_id, name FROM users WHERE user_id = 5 ON CONFLICT (name) DO NOTHING", false},
+		{"INSERT INTO countries (code, name) VALUES ('x', 'y') ON CONFLICT (name) DO NOTHING", true}, // a reference table: every row everywhere
+		{"INSERT INTO users (name) VALUES ('a') ON CONFLICT DO NOTHING", false},
+		{"INSERT INTO users (name) VALUES ('a') ON CONFLICT (name) DO UPDATE SET score = 1", false},
+	} {
+		rt := r.Simple(c.sql)[0].Route
+		refused := rt.Err != nil && rt.NeedKeys == nil
+		if refused == c.ok || refused && rt.Err.Code != codeFeatureNotSupported {
+			t.Errorf("%s: %s, want accepted %v", c.sql, rt.Describe(), c.ok)
+		}
+	}
+}

@@ -62,6 +62,9 @@ func (a *analyzer) insertPlan(ins *pg.InsertStmt, t *Table) *Plan {
 			fmt.Sprintf("pgshard: INSERT into sharded table %s does not set its shard key %s", t, t.Key),
 			fmt.Sprintf("Include %s in the column list: a row's key decides its shard.", t.Key))
 	}
+	if e := conflictTarget(ins.OnConflictClause, t); e != nil {
+		return &Plan{Kind: KindRefuse, Err: e}
+	}
 	var newKeys []Source
 	if oc := ins.OnConflictClause; oc != nil {
 		// SET user_id = excluded.user_id: the key that routed the row;
@@ -94,7 +97,14 @@ func (a *analyzer) insertPlan(ins *pg.InsertStmt, t *Table) *Plan {
 	}
 	split := &insertSplit{Table: t}
 	if keyCol < 0 || defaultKey(sel, keyCol) {
-		// The key is left to the column's default (genkeys.go).
+		// The key is left to the column's default (genkeys.go). A new key
+		// conflicts with no row, so ON CONFLICT could only act on another
+		// unique index, which its shard enforces over its own rows alone.
+		if ins.OnConflictClause != nil {
+			return refuse(codeFeatureNotSupported,
+				fmt.Sprintf("pgshard: INSERT into sharded table %s leaves its shard key %s to the column's default and has ON CONFLICT: the new row's shard, picked by its new key, cannot see conflicting rows on the other shards", t, t.Key),
+				fmt.Sprintf("Look the row up by its unique columns first, or give %s a value and conflict on it.", t.Key))
+		}
 		rows, g, e := a.generatedRows(ins, t, sel, keyCol)
 		if e != nil {
 			return &Plan{Kind: KindRefuse, Err: e}
@@ -496,4 +506,30 @@ func defaultKey(sel *pg.SelectStmt, keyCol int) bool {
 		}
 	}
 	return false
+}
+
+// conflictTarget refuses ON CONFLICT (columns) on a sharded table whose
+// columns leave out the shard key: the arbiter index, a unique index on
+// exactly those columns, is then enforced by each shard over its own rows
+// only, so a conflicting row on another shard would go unseen (one
+// PostgreSQL would update it or skip the insert). ON CONFLICT ON
+// CONSTRAINT and a bare ON CONFLICT DO NOTHING name no columns and pass.
+func conflictTarget(oc *pg.OnConflictClause, t *Table) *Error {
+	if oc == nil || oc.Infer == nil || len(oc.Infer.IndexElems) == 0 {
+		return nil
+	}
+	var cols []string
+	for _, n := range oc.Infer.IndexElems {
+		e := n.GetIndexElem()
+		if e == nil {
+			return nil
+		}
+		if e.Expr == nil && strings.EqualFold(e.Name, t.Key) {
+			return nil
+		}
+		cols = append(cols, e.Name)
+	}
+	return &Error{Code: codeFeatureNotSupported,
+		Message: fmt.Sprintf("pgshard: ON CONFLICT (%s) on sharded table %s: a unique index without the shard key %s is enforced by each shard over its own rows only, so a conflicting row on another shard would not be found", strings.Join(cols, ", "), t, t.Key),
+		Hint:    fmt.Sprintf("Include %s in the unique index and the conflict target: ON CONFLICT (%s, ...).", t.Key, t.Key)}
 }

@@ -1,9 +1,12 @@
 package sharding_test
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgshard/pgshard/shard"
 )
@@ -13,7 +16,8 @@ import (
 // value can be stored on two shards (shown here: one PostgreSQL refuses
 // the second row, pgshard's shards take it); pgshard counts such indexes
 // in pgshard_sharded_unique_without_key after the DDL that makes or drops
-// them, and not those that include the key.
+// them, and not those that include the key; ON CONFLICT on such an index
+// is refused (0A000).
 func TestUniqueIndexesWithoutTheKeyAreReported(t *testing.T) {
 	ctx := ctxFor(t, time.Minute)
 	p := startPgshard(t)
@@ -48,6 +52,13 @@ func TestUniqueIndexesWithoutTheKeyAreReported(t *testing.T) {
 	mustExec(ctx, t, c, fmt.Sprintf("INSERT INTO gk_plain VALUES (1, 'same'), (%d, 'same')", other))
 	if n := textColumn(t, c, "SELECT count(*) FROM gk_plain WHERE name = 'same'"); len(n) != 1 || n[0] != "2" {
 		t.Errorf("rows named 'same' through pgshard: %v, want 2 (one per shard)", n)
+	}
+
+	// An upsert on that index would miss the other shard's row: refused.
+	_, err := c.Exec(ctx, fmt.Sprintf("INSERT INTO gk_plain VALUES (%d, 'same') ON CONFLICT (name) DO NOTHING", other+1))
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "0A000" {
+		t.Errorf("ON CONFLICT (name) on a sharded table: %v, want 0A000", err)
 	}
 
 	mustExec(ctx, t, c, "DROP INDEX gk_plain_name")

@@ -93,9 +93,9 @@ UPDATE users SET user_id = user_id + 1 WHERE user_id = 9
 UPDATE users SET user_id = NULL WHERE user_id = 9
 UPDATE users SET user_id = 9 WHERE user_id IN (1, 9)
 UPDATE orders o SET user_id = u.user_id FROM users u WHERE u.user_id = o.user_id AND o.user_id = 9
-INSERT INTO orders (user_id, amount) VALUES (5, 1), (9, 2) ON CONFLICT (order_id) DO UPDATE SET user_id = excluded.user_id, amount = excluded.amount
-INSERT INTO orders (user_id, amount) VALUES (9, 1) ON CONFLICT (order_id) DO UPDATE SET user_id = 10
-INSERT INTO orders (user_id, amount) VALUES (9, 1) ON CONFLICT (order_id) DO UPDATE SET user_id = 1
+INSERT INTO orders (user_id, amount) VALUES (5, 1), (9, 2) ON CONFLICT (user_id, order_id) DO UPDATE SET user_id = excluded.user_id, amount = excluded.amount
+INSERT INTO orders (user_id, amount) VALUES (9, 1) ON CONFLICT (user_id, order_id) DO UPDATE SET user_id = 10
+INSERT INTO orders (user_id, amount) VALUES (9, 1) ON CONFLICT (user_id, order_id) DO UPDATE SET user_id = 1
 DELETE FROM orders WHERE user_id IN (1, 9)
 DELETE FROM orders WHERE amount < 0
 UPDATE orders SET amount = 0 WHERE user_id IN (SELECT user_id FROM users WHERE country = 'DE')
@@ -107,7 +107,7 @@ UPDATE orders SET amount = 0 WHERE user_id IN (1, 6, 9) AND user_id IN (SELECT u
 UPDATE orders SET amount = 0 WHERE user_id IN (1, 6, 9) AND user_id IN (SELECT user_id FROM users)
 INSERT INTO orders (user_id, amount) VALUES (5, (SELECT max(score) FROM users)) RETURNING (SELECT count(*) FROM countries)
 INSERT INTO orders (user_id, amount) VALUES (5, 1), (6, (SELECT score FROM users WHERE user_id = 6))
-INSERT INTO orders (user_id, amount) VALUES (5, 1) ON CONFLICT (order_id) DO UPDATE SET amount = (SELECT count(*) FROM orders o WHERE o.user_id = excluded.user_id)
+INSERT INTO orders (user_id, amount) VALUES (5, 1) ON CONFLICT (user_id, order_id) DO UPDATE SET amount = (SELECT count(*) FROM orders o WHERE o.user_id = excluded.user_id)
 DELETE FROM orders WHERE user_id = 5 RETURNING (SELECT count(*) FROM users)
 UPDATE orders SET amount = 0 WHERE user_id = 5 AND status = (SELECT v FROM audit WHERE k = 'x')
 SELECT * FROM orders WHERE status IN (SELECT v FROM audit)
