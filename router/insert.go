@@ -527,7 +527,11 @@ func conflictTarget(oc *pg.OnConflictClause, t *Table) *Error {
 		if e.Expr == nil && strings.EqualFold(e.Name, t.Key) {
 			return nil
 		}
-		cols = append(cols, e.Name)
+		if e.Expr != nil {
+			cols = append(cols, "an expression")
+		} else {
+			cols = append(cols, e.Name)
+		}
 	}
 	return &Error{Code: codeFeatureNotSupported,
 		Message: fmt.Sprintf("pgshard: ON CONFLICT (%s) on sharded table %s: a unique index without the shard key %s is enforced by each shard over its own rows only, so a conflicting row on another shard would not be found", strings.Join(cols, ", "), t, t.Key),
