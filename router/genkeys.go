@@ -240,3 +240,27 @@ func quoteIdent(name string) string {
 	}
 	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
 }
+
+// withSequenceKey is sel wrapped so each row leads with a key from the
+// sequence behind rel's key column (serial or identity): SELECT
+// nextval(...), s.* FROM (sel) s, the rows in sel's order. A column with no
+// such sequence fails the SELECT naming it, rather than giving NULL keys.
+func withSequenceKey(sel *pg.SelectStmt, rel *pg.RangeVar, key string) (*pg.SelectStmt, bool) {
+	name := quoteIdent(rel.Relname)
+	if rel.Schemaname != "" {
+		name = quoteIdent(rel.Schemaname) + "." + name
+	}
+	missing := fmt.Sprintf("pgshard: no sequence behind %s.%s", name, key)
+	tree, err := pg.Parse(fmt.Sprintf("SELECT pg_catalog.nextval(COALESCE(pg_catalog.pg_get_serial_sequence(%s, %s), %s)), s.* FROM (SELECT 1) s",
+		quoteLiteral(name), quoteLiteral(key), quoteLiteral(missing)))
+	if err != nil || len(tree.Stmts) != 1 {
+		return nil, false
+	}
+	outer := tree.Stmts[0].Stmt.GetSelectStmt()
+	sub := outer.FromClause[0].GetRangeSubselect()
+	if sub == nil {
+		return nil, false
+	}
+	sub.Subquery = &pg.Node{Node: &pg.Node_SelectStmt{SelectStmt: sel}}
+	return outer, true
+}

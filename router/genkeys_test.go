@@ -2,6 +2,7 @@ package router
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/pgshard/pgshard/shard"
@@ -112,6 +113,33 @@ func TestConflictTargetsNeedTheKey(t *testing.T) {
 		refused := rt.Err != nil && rt.NeedKeys == nil
 		if refused == c.ok || refused && rt.Err.Code != codeFeatureNotSupported {
 			t.Errorf("%s: %s, want accepted %v", c.sql, rt.Describe(), c.ok)
+		}
+	}
+}
+
+// TestGeneratedKeysFromUnshardedRows: INSERT ... SELECT that leaves the key
+// to its default, from rows that are not sharded, reads them on the
+// default shard with a key from the column's sequence leading each row;
+// from sharded rows, or for a key that is not an integer, it is refused.
+func TestGeneratedKeysFromUnshardedRows(t *testing.T) {
+	r := testRouter(t)
+	for _, q := range []string{
+		"INSERT INTO users (name, score) SELECT name, v FROM legacy ORDER BY name",
+		"INSERT INTO app.accounts (name) SELECT code FROM countries UNION SELECT 'x'",
+	} {
+		rt := r.Simple(q)[0].Route
+		mv := rt.Plan.Move
+		if rt.Err != nil || mv == nil || mv.SourceKind != KindDefault || !strings.Contains(mv.Source, "nextval(COALESCE(pg_catalog.pg_get_serial_sequence(") ||
+			!strings.HasPrefix(mv.Target, "COPY ") || !strings.Contains(mv.Target, "(user_id, name") && !strings.Contains(mv.Target, "(account_id, name") {
+			t.Errorf("%s: %s, move %+v", q, rt.Describe(), mv)
+		}
+	}
+	for _, q := range []string{
+		"INSERT INTO users (name) SELECT name FROM orders",
+		"INSERT INTO sessions (note) SELECT name FROM legacy",
+	} {
+		if rt := r.Simple(q)[0].Route; rt.Err == nil || rt.Err.Code != codeFeatureNotSupported {
+			t.Errorf("%s: %s, want refused", q, rt.Describe())
 		}
 	}
 }

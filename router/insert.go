@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/pgshard/pgshard/shard"
 )
 
 // insertSplit is a multi-row INSERT ... VALUES into a sharded table: each
@@ -57,7 +59,7 @@ func (a *analyzer) insertPlan(ins *pg.InsertStmt, t *Table) *Plan {
 			keyCol = i
 		}
 	}
-	if sel := ins.SelectStmt.GetSelectStmt(); len(ins.Cols) > 0 && keyCol < 0 && (sel == nil || len(sel.ValuesLists) == 0) {
+	if sel := ins.SelectStmt.GetSelectStmt(); len(ins.Cols) > 0 && keyCol < 0 && sel == nil {
 		return refuse(codeFeatureNotSupported,
 			fmt.Sprintf("pgshard: INSERT into sharded table %s does not set its shard key %s", t, t.Key),
 			fmt.Sprintf("Include %s in the column list: a row's key decides its shard.", t.Key))
@@ -390,7 +392,7 @@ func (a *analyzer) insertSelect(ins *pg.InsertStmt, t *Table, sel *pg.SelectStmt
 	if p := a.arrayInsert(ins, t, sel, keyCol); p != nil {
 		return p
 	}
-	if p := a.movePlan(ins, t, sel); p != nil {
+	if p := a.movePlan(ins, t, sel, keyCol); p != nil {
 		return p
 	}
 	refuseIt := func(why string) *Plan {
@@ -399,6 +401,10 @@ func (a *analyzer) insertSelect(ins *pg.InsertStmt, t *Table, sel *pg.SelectStmt
 			fmt.Sprintf("Select %s from a table sharded on the same kind of key, so each row stays on its shard, or insert the rows with VALUES or COPY.", t.Key))
 	}
 	switch {
+	case keyCol < 0 && len(ins.Cols) > 0:
+		return refuse(codeFeatureNotSupported,
+			fmt.Sprintf("pgshard: INSERT into sharded table %s does not set its shard key %s", t, t.Key),
+			fmt.Sprintf("Include %s in the column list: a row's key decides its shard (pgshard takes it from the column's sequence itself only when the SELECT reads no sharded table).", t.Key))
 	case keyCol < 0:
 		return refuseIt(fmt.Sprintf("list the target columns, so pgshard can find shard key %s", t.Key))
 	case sel.Op != pg.SetOperation_SETOP_NONE:
@@ -439,11 +445,12 @@ func (a *analyzer) insertSelect(ins *pg.InsertStmt, t *Table, sel *pg.SelectStmt
 // STDOUT) and sends each to the shard owning its key (a split COPY into
 // t), atomically. Nil when the SELECT reads sharded tables: co-located
 // INSERT ... SELECT takes over.
-func (a *analyzer) movePlan(ins *pg.InsertStmt, t *Table, sel *pg.SelectStmt) *Plan {
+func (a *analyzer) movePlan(ins *pg.InsertStmt, t *Table, sel *pg.SelectStmt, keyCol int) *Plan {
 	selPlan := a.schema.build(&pg.Node{Node: &pg.Node_SelectStmt{SelectStmt: sel}}, a.lits, a.version)
 	if selPlan.Kind != KindDefault && selPlan.Kind != KindAny {
 		return nil
 	}
+	sourceKind := selPlan.Kind
 	refuseIt := func(why string) *Plan {
 		return refuse(codeFeatureNotSupported,
 			fmt.Sprintf("pgshard: INSERT ... SELECT into sharded table %s from rows that are not sharded: %s", t, why),
@@ -462,7 +469,21 @@ func (a *analyzer) movePlan(ins *pg.InsertStmt, t *Table, sel *pg.SelectStmt) *P
 	case hasParams(sel):
 		return refuseIt("parameters ($n) are not supported; use literals")
 	}
-	cols := make([]*pg.Node, 0, len(ins.Cols))
+	cols := make([]*pg.Node, 0, len(ins.Cols)+1)
+	if keyCol < 0 && len(ins.Cols) > 0 {
+		// The key is left to its default: the rows take it from the
+		// sequence behind the column on the default shard, where the
+		// SELECT then runs, one sequence for every shard (genkeys.go).
+		if t.KeyType != shard.KeyInt {
+			return refuseIt(fmt.Sprintf("it leaves shard key %s to the column's default, which pgshard takes first for an integer key from its sequence only", t.Key))
+		}
+		var ok bool
+		if sel, ok = withSequenceKey(sel, ins.Relation, t.Key); !ok {
+			return refuseIt("pgshard could not add the key to its SELECT")
+		}
+		cols = append(cols, pg.MakeStrNode(t.Key))
+		sourceKind = KindDefault
+	}
 	for _, c := range ins.Cols {
 		if rt := c.GetResTarget(); rt != nil && len(rt.Indirection) == 0 {
 			cols = append(cols, pg.MakeStrNode(rt.Name))
@@ -482,7 +503,7 @@ func (a *analyzer) movePlan(ins *pg.InsertStmt, t *Table, sel *pg.SelectStmt) *P
 		return refuseIt("pgshard could not write it as COPY")
 	}
 	p.Command = "INSERT"
-	p.Move = &Move{Source: source, SourceKind: selPlan.Kind, Target: target}
+	p.Move = &Move{Source: source, SourceKind: sourceKind, Target: target}
 	p.Exact = true // the texts embed the statement's constants
 	return p
 }

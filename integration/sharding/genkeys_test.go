@@ -17,7 +17,9 @@ import (
 // column's default: a bigserial, an identity GENERATED ALWAYS, a uuid from
 // gen_random_uuid(), and one without a default.
 var genkeyTables = []string{
-	"DROP TABLE IF EXISTS gk_serial, gk_identity, gk_uuid, gk_plain",
+	"DROP TABLE IF EXISTS gk_serial, gk_identity, gk_uuid, gk_plain, gk_legacy",
+	"CREATE TABLE gk_legacy (name text)", // not sharded: on the default shard
+	"INSERT INTO gk_legacy VALUES ('m'), ('k'), ('z'), ('a'), ('q')",
 	"CREATE TABLE gk_serial (id bigserial PRIMARY KEY, name text NOT NULL)",
 	"CREATE TABLE gk_identity (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text)",
 	"CREATE TABLE gk_uuid (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), name text)",
@@ -26,7 +28,8 @@ var genkeyTables = []string{
 
 // TestGeneratedKeysMatchOnePostgres: an INSERT that leaves a serial or
 // identity shard key to its default — no key column, as every ORM inserts
-// a new row, or DEFAULT in its place, as Sequelize writes — gets the keys
+// a new row, or DEFAULT in its place, as Sequelize writes, or an INSERT ...
+// SELECT from rows that are not sharded — gets the keys
 // one PostgreSQL would give (pgshard takes them from the default shard's
 // sequence), the same RETURNING rows in the same order and the same
 // tables, in three protocol modes, with every row on the shard owning its
@@ -45,6 +48,9 @@ func TestGeneratedKeysMatchOnePostgres(t *testing.T) {
 		{`INSERT INTO "gk_serial" ("id","name") VALUES (DEFAULT,$1), (500,$2), (DEFAULT,$3) RETURNING "id","name"`, []any{"s1", "s2", "s3"}},
 		{"INSERT INTO gk_identity (name) VALUES ($1), ($2), ($3) RETURNING id, name", []any{"i1", "i2", "i3"}},
 		{"INSERT INTO gk_identity (name) VALUES ('j') RETURNING *", nil},
+		// From rows that are not sharded: keys in the SELECT's order.
+		{"INSERT INTO gk_serial (name) SELECT name FROM gk_legacy ORDER BY name", nil},
+		{"INSERT INTO gk_identity (name) SELECT 'g' || g FROM generate_series(1, 7) g", nil},
 	}
 	tables := []string{"SELECT * FROM gk_serial ORDER BY id", "SELECT * FROM gk_identity ORDER BY id"}
 	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec, pgx.QueryExecModeCacheStatement} {
@@ -135,7 +141,7 @@ func TestGeneratedKeysMatchOnePostgres(t *testing.T) {
 		t.Errorf("a table created in the transaction:\n pgshard:    %s\n PostgreSQL: %s", got, want)
 	}
 	placedKeys(ctx, t, "gk_plain", "id")
-	execOnEach(ctx, t, []*pgx.Conn{through, ref}, genkeyTables[0], genkeyTables[4])
+	execOnEach(ctx, t, []*pgx.Conn{through, ref}, genkeyTables[0], "CREATE TABLE gk_plain (id bigint PRIMARY KEY, name text)")
 
 	// ON CONFLICT could only act on another unique index, enforced per
 	// shard: refused before a key is taken.
