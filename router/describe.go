@@ -47,6 +47,13 @@ func (r *Route) Describe() string {
 	if r.Plan != nil && r.Plan.Explain != "" {
 		fmt.Fprintf(&b, "\n  explain: %s", r.Plan.Explain)
 	}
+	if mv := r.Plan.moveOf(); mv != nil {
+		where := "the default shard"
+		if mv.SourceKind == KindAny {
+			where = "the session's shard"
+		}
+		fmt.Fprintf(&b, "\n  rows read on %s: %s\n  split by key into: %s", where, mv.Source, mv.Target)
+	}
 	if r.Merge != nil && len(r.Shards) > 1 {
 		fmt.Fprintf(&b, "\n  merge: %s", describeSpec(r.Merge))
 	}
@@ -121,4 +128,12 @@ func describeCollation(c merge.Collation) string {
 		return " collate-named"
 	}
 	return ""
+}
+
+// moveOf is p's Move, nil for a nil plan.
+func (p *Plan) moveOf() *Move {
+	if p == nil {
+		return nil
+	}
+	return p.Move
 }
