@@ -24,17 +24,8 @@ import (
 // and warns of the ones not seen before. Only refreshTextOrder's
 // goroutine calls it.
 func (srv *Server) checkUniqueIndexes(ctx context.Context, db *database) {
-	u := srv.resolverUser(db)
-	tables := db.router.Schema().ShardedTables()
-	if u == nil || len(tables) == 0 || len(db.cfg.Shards) < 2 {
-		return
-	}
-	s := &session{srv: srv, db: db, user: u, log: srv.log}
-	rows, err := s.onShard(ctx, db.router.Schema().Default, func(sc *serverConn) ([]string, error) {
-		return s.hiddenRows(sc, uniquesQuery(tables))
-	})
-	if err != nil {
-		srv.log.Debug("could not read the sharded tables' unique indexes; keeping what was known", "database", db.cfg.Name, "err", err)
+	rows, ok := srv.shardedCatalog(ctx, db, "the sharded tables' unique indexes", uniquesQuery)
+	if !ok {
 		return
 	}
 	slices.Sort(rows)
