@@ -31,6 +31,10 @@ type genKeys struct {
 	// defaults are the text positions of each DEFAULT given as a key,
 	// when the list names the key.
 	defaults []int
+	// defaultValues: INSERT ... DEFAULT VALUES, one row whose every
+	// column takes its default; colAt is then where the table's name
+	// is, after which the clause is looked for.
+	defaultValues bool
 }
 
 // KeyRequest asks the wire layer for keys an INSERT leaves to its key
@@ -85,9 +89,40 @@ func (a *analyzer) generatedRows(ins *pg.InsertStmt, t *Table, sel *pg.SelectStm
 	return rows, g, nil
 }
 
+// defaultValuesPlan plans INSERT ... DEFAULT VALUES (Rails's create
+// with no attributes, SQLAlchemy's insert of no columns): a row whose key,
+// like every other column, comes from its default, which pgshard takes
+// first; the row is then sent as INSERT ... (key) VALUES (its key).
+func (a *analyzer) defaultValuesPlan(p *Plan, ins *pg.InsertStmt, t *Table) *Plan {
+	if ins.OnConflictClause != nil {
+		return generatedConflict(t)
+	}
+	rows := []Source{{Lit: -1, gen: 1, assign: true}}
+	if _, refused := a.rowReads(ins, t, rows); refused != nil {
+		return refused
+	}
+	a.exact = true // the clause is found in this text
+	p.Kind = KindShard
+	p.Insert = &insertSplit{Table: t, Rows: rows,
+		Gen:      &genKeys{defaultValues: true, colAt: int(ins.Relation.Location)},
+		Relation: TableRef{Table: t, Schema: ins.Relation.Schemaname, Name: ins.Relation.Relname}}
+	p.Exact = true
+	return p
+}
+
+// generatedConflict refuses ON CONFLICT on an INSERT that leaves its key
+// to the default. A new key conflicts with no row, so ON CONFLICT could
+// only act on another unique index, which its shard enforces over its own
+// rows alone.
+func generatedConflict(t *Table) *Plan {
+	return refuse(codeFeatureNotSupported,
+		fmt.Sprintf("pgshard: INSERT into sharded table %s leaves its shard key %s to the column's default and has ON CONFLICT: the new row's shard, picked by its new key, cannot see conflicting rows on the other shards", t, t.Key),
+		fmt.Sprintf("Look the row up by its unique columns first, or give %s a value and conflict on it.", t.Key))
+}
+
 // keys is how many keys g needs for rows rows.
 func (g *genKeys) keys(rows int) int {
-	if g.missing {
+	if g.missing || g.defaultValues {
 		return rows
 	}
 	return len(g.defaults)
@@ -164,6 +199,32 @@ func (g *genKeys) rewrite(v *values, key string, rows [][2]int) (head string, te
 	return head, texts, nil
 }
 
+// rewriteDefaultValues is INSERT ... DEFAULT VALUES written as INSERT ...
+// (key) VALUES (its generated key): the other columns still take their
+// defaults.
+func (g *genKeys) rewriteDefaultValues(v *values, key string) (string, error) {
+	val, err := v.generated(1)
+	if err != nil {
+		return "", err
+	}
+	scan, err := pg.Scan(v.text)
+	if err != nil {
+		return "", err
+	}
+	toks := scan.Tokens
+	for i := 0; i+1 < len(toks); i++ {
+		if toks[i].Token != pg.Token_DEFAULT || toks[i+1].Token != pg.Token_VALUES || int(toks[i].Start) < g.colAt {
+			continue
+		}
+		over := ""
+		if v.gen.Always {
+			over = "OVERRIDING SYSTEM VALUE "
+		}
+		return v.text[:toks[i].Start] + "(" + quoteIdent(key) + ") " + over + "VALUES (" + quoteLiteral(val) + ")" + v.text[toks[i+1].End:], nil
+	}
+	return "", fmt.Errorf("DEFAULT VALUES is not where it was planned")
+}
+
 // splitGenerated routes an INSERT whose keys were generated: every row's
 // shard from its key, and for each shard the statement with the keys
 // written in and only its rows, even when there is one shard (the client's
@@ -183,6 +244,20 @@ func (p *Plan) splitGenerated(ins *insertSplit, rt *Route, m *shard.Map, v value
 		if !containsShard(order, owner[i]) {
 			order = append(order, owner[i])
 		}
+	}
+	if ins.Gen.defaultValues {
+		sql, err := ins.Gen.rewriteDefaultValues(&v, ins.Table.Key)
+		if err != nil {
+			return refuseRoute(rt, &Error{Code: codeFeatureNotSupported,
+				Message: fmt.Sprintf("pgshard: could not write the generated key of %s into this INSERT ... DEFAULT VALUES: %v", ins.Table, err),
+				Hint:    fmt.Sprintf("Write INSERT INTO %s (%s) VALUES (DEFAULT).", ins.Table, ins.Table.Key)})
+		}
+		sql, params := v.renumbered(sql)
+		rt.Shards = append(rt.Shards, owner[0])
+		rt.SQL = append(rt.SQL, sql)
+		rt.Params = append(rt.Params, params)
+		rt.Rows = append(rt.Rows, []int{0})
+		return rt
 	}
 	rows, ok := sqltext.ValuesRows(v.text)
 	var head string

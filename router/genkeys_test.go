@@ -41,6 +41,10 @@ func TestGeneratedKeysAreWrittenIn(t *testing.T) {
 			[]sent{{0, "INSERT INTO users (user_id, name, score) VALUES ('1', $1, $2)", []int{0, 1}},
 				{2, "INSERT INTO users (user_id, name, score) VALUES ('9', $1, 7)", []int{2}}}},
 		{"INSERT INTO sessions (note) VALUES ('it''s')", nil, []string{"6ba7b810-9dad-11d1-80b4-00c04fd430c8"}, false, nil},
+		{`INSERT INTO "users" DEFAULT VALUES RETURNING "user_id"`, nil, []string{"10"}, false,
+			[]sent{{2, `INSERT INTO "users" (user_id) VALUES ('10') RETURNING "user_id"`, nil}}},
+		{"insert into public.users as u default\n  values returning u.name, $1::int", []string{"3"}, []string{"5"}, true,
+			[]sent{{0, "insert into public.users as u (user_id) OVERRIDING SYSTEM VALUE VALUES ('5') returning u.name, $1::int", []int{0}}}},
 	} {
 		var first *Route
 		var with func(*GeneratedKeys) *Route
@@ -108,6 +112,7 @@ func TestConflictTargetsNeedTheKey(t *testing.T) {
 		{"INSERT INTO countries (code, name) VALUES ('x', 'y') ON CONFLICT (name) DO NOTHING", true}, // a reference table: every row everywhere
 		{"INSERT INTO users (name) VALUES ('a') ON CONFLICT DO NOTHING", false},
 		{"INSERT INTO users (name) VALUES ('a') ON CONFLICT (name) DO UPDATE SET score = 1", false},
+		{"INSERT INTO users DEFAULT VALUES ON CONFLICT DO NOTHING", false},
 	} {
 		rt := r.Simple(c.sql)[0].Route
 		refused := rt.Err != nil && rt.NeedKeys == nil

@@ -87,9 +87,7 @@ func (a *analyzer) insertPlan(ins *pg.InsertStmt, t *Table) *Plan {
 			fmt.Sprintf("Write SET %s = excluded.%s, which keeps the row on its shard.", t.Key, t.Key))
 	}
 	if sel == nil {
-		return refuse(codeFeatureNotSupported,
-			fmt.Sprintf("pgshard: INSERT ... DEFAULT VALUES into sharded table %s cannot set its shard key %s", t, t.Key),
-			fmt.Sprintf("Give %s a value: a row's key decides its shard.", t.Key))
+		return a.defaultValuesPlan(p, ins, t)
 	}
 	if len(sel.ValuesLists) == 0 {
 		return a.insertSelect(ins, t, sel, keyCol)
@@ -103,9 +101,7 @@ func (a *analyzer) insertPlan(ins *pg.InsertStmt, t *Table) *Plan {
 		// conflicts with no row, so ON CONFLICT could only act on another
 		// unique index, which its shard enforces over its own rows alone.
 		if ins.OnConflictClause != nil {
-			return refuse(codeFeatureNotSupported,
-				fmt.Sprintf("pgshard: INSERT into sharded table %s leaves its shard key %s to the column's default and has ON CONFLICT: the new row's shard, picked by its new key, cannot see conflicting rows on the other shards", t, t.Key),
-				fmt.Sprintf("Look the row up by its unique columns first, or give %s a value and conflict on it.", t.Key))
+			return generatedConflict(t)
 		}
 		rows, g, e := a.generatedRows(ins, t, sel, keyCol)
 		if e != nil {

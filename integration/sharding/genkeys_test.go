@@ -29,7 +29,7 @@ var genkeyTables = []string{
 // TestGeneratedKeysMatchOnePostgres: an INSERT that leaves a serial or
 // identity shard key to its default — no key column, as every ORM inserts
 // a new row, or DEFAULT in its place, as Sequelize writes, or an INSERT ...
-// SELECT from rows that are not sharded — gets the keys
+// SELECT from rows that are not sharded, or DEFAULT VALUES — gets the keys
 // one PostgreSQL would give (pgshard takes them from the default shard's
 // sequence), the same RETURNING rows in the same order and the same
 // tables, in three protocol modes, with every row on the shard owning its
@@ -48,6 +48,11 @@ func TestGeneratedKeysMatchOnePostgres(t *testing.T) {
 		{`INSERT INTO "gk_serial" ("id","name") VALUES (DEFAULT,$1), (500,$2), (DEFAULT,$3) RETURNING "id","name"`, []any{"s1", "s2", "s3"}},
 		{"INSERT INTO gk_identity (name) VALUES ($1), ($2), ($3) RETURNING id, name", []any{"i1", "i2", "i3"}},
 		{"INSERT INTO gk_identity (name) VALUES ('j') RETURNING *", nil},
+		// DEFAULT VALUES (Rails's create with no attributes): the key from
+		// its default like every other column; the serial table's NOT NULL
+		// name fails on the row's shard as on one server, its key taken.
+		{"INSERT INTO gk_identity DEFAULT VALUES RETURNING *", nil},
+		{"INSERT INTO gk_serial DEFAULT VALUES", nil},
 		// From rows that are not sharded: keys in the SELECT's order.
 		{"INSERT INTO gk_serial (name) SELECT name FROM gk_legacy ORDER BY name", nil},
 		{"INSERT INTO gk_identity (name) SELECT 'g' || g FROM generate_series(1, 7) g", nil},
