@@ -95,9 +95,16 @@ func TestGeneratedKeysAreWrittenIn(t *testing.T) {
 // TestConflictTargetsNeedTheKey: ON CONFLICT on a sharded table must
 // name the shard key among its columns, or its arbiter index is enforced
 // per shard only; an INSERT whose key is generated conflicts with no row
-// by its key, so any ON CONFLICT is refused there.
+// by its key, so any ON CONFLICT is refused there. ON CONFLICT ON
+// CONSTRAINT is refused when the catalog lists the constraint among the
+// table's unique indexes without the key.
 func TestConflictTargetsNeedTheKey(t *testing.T) {
 	r := testRouter(t)
+	for _, tb := range r.Schema().ShardedTables() {
+		if tb.Name == "users" {
+			r.SetKeylessUniques(map[*Table][]string{tb: {"users_name_key", "Users_Email"}})
+		}
+	}
 	for _, c := range []struct {
 		sql string
 		ok  bool
@@ -113,6 +120,10 @@ func TestConflictTargetsNeedTheKey(t *testing.T) {
 		{"INSERT INTO users (name) VALUES ('a') ON CONFLICT DO NOTHING", false},
 		{"INSERT INTO users (name) VALUES ('a') ON CONFLICT (name) DO UPDATE SET score = 1", false},
 		{"INSERT INTO users DEFAULT VALUES ON CONFLICT DO NOTHING", false},
+		{"INSERT INTO users (user_id, name) VALUES (5, 'a') ON CONFLICT ON CONSTRAINT users_name_key DO NOTHING", false},
+		{`INSERT INTO users (user_id, name) VALUES (5, 'a') ON CONFLICT ON CONSTRAINT "Users_Email" DO UPDATE SET score = 1`, false},
+		{"INSERT INTO users (user_id, name) VALUES (5, 'a') ON CONFLICT ON CONSTRAINT users_email DO NOTHING", true}, // not the same name
+		{"INSERT INTO orders (user_id, id) VALUES (5, 1) ON CONFLICT ON CONSTRAINT users_name_key DO NOTHING", true}, // another table's
 	} {
 		rt := r.Simple(c.sql)[0].Route
 		refused := rt.Err != nil && rt.NeedKeys == nil

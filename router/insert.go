@@ -64,7 +64,7 @@ func (a *analyzer) insertPlan(ins *pg.InsertStmt, t *Table) *Plan {
 			fmt.Sprintf("pgshard: INSERT into sharded table %s does not set its shard key %s", t, t.Key),
 			fmt.Sprintf("Include %s in the column list: a row's key decides its shard.", t.Key))
 	}
-	if e := conflictTarget(ins.OnConflictClause, t); e != nil {
+	if e := a.schema.conflictTarget(ins.OnConflictClause, t); e != nil {
 		return &Plan{Kind: KindRefuse, Err: e}
 	}
 	var newKeys []Source
@@ -530,9 +530,17 @@ func defaultKey(sel *pg.SelectStmt, keyCol int) bool {
 // exactly those columns, is then enforced by each shard over its own rows
 // only, so a conflicting row on another shard would go unseen (one
 // PostgreSQL would update it or skip the insert). ON CONFLICT ON
-// CONSTRAINT and a bare ON CONFLICT DO NOTHING name no columns and pass.
-func conflictTarget(oc *pg.OnConflictClause, t *Table) *Error {
-	if oc == nil || oc.Infer == nil || len(oc.Infer.IndexElems) == 0 {
+// CONSTRAINT is refused when the catalog says the constraint leaves out
+// the key (uniques.go); a bare ON CONFLICT DO NOTHING names nothing and
+// passes.
+func (s *Schema) conflictTarget(oc *pg.OnConflictClause, t *Table) *Error {
+	if oc == nil || oc.Infer == nil {
+		return nil
+	}
+	if oc.Infer.Conname != "" {
+		return s.keylessConstraint(t, oc.Infer.Conname)
+	}
+	if len(oc.Infer.IndexElems) == 0 {
 		return nil
 	}
 	var cols []string

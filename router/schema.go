@@ -39,8 +39,12 @@ type Schema struct {
 	// functions are the routed functions, by lower-case name.
 	functions map[string][]*Function
 	// aggregates are the aggregates the catalog lists beyond the built-in
-	// ones (Router.SetAggregates): the only part of a Schema that changes.
+	// ones (Router.SetAggregates): with keylessUniques, the only parts of
+	// a Schema that change.
 	aggregates atomic.Pointer[map[string]bool]
+	// keylessUniques are, per sharded table, its unique indexes that
+	// leave out its key, as the catalog lists them (uniques.go).
+	keylessUniques atomic.Pointer[map[*Table][]string]
 }
 
 // NewSchema reads the table roles of d.

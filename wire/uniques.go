@@ -28,6 +28,25 @@ func (srv *Server) checkUniqueIndexes(ctx context.Context, db *database) {
 	if !ok {
 		return
 	}
+	// Each row is "schema.table index" to show, then the table's schema,
+	// its name and the index's, unquoted (see uniquesQuery).
+	shown := make([]string, 0, len(rows))
+	keyless := map[*router.Table][]string{}
+	tables := db.router.Schema().ShardedTables()
+	for _, r := range rows {
+		f := strings.Split(r, "\x1f")
+		if len(f) != 4 {
+			continue
+		}
+		shown = append(shown, f[0])
+		for _, t := range tables {
+			if t.Name == f[2] && (t.Schema == "" || t.Schema == f[1]) {
+				keyless[t] = append(keyless[t], f[3])
+			}
+		}
+	}
+	db.router.SetKeylessUniques(keyless)
+	rows = shown
 	slices.Sort(rows)
 	for _, r := range rows {
 		if slices.Contains(db.uniques, r) {
@@ -42,9 +61,10 @@ func (srv *Server) checkUniqueIndexes(ctx context.Context, db *database) {
 	db.dbm.UniqueWithoutKey(len(rows))
 }
 
-// uniquesQuery lists "schema.table index" for each unique or exclusion
-// index of tables whose key column it does not include (an expression
-// index counts as not including it).
+// uniquesQuery lists, for each unique or exclusion index of tables whose
+// key column it does not include (an expression index counts as not
+// including it), "schema.table index" quoted as identifiers, then the
+// schema, table and index names as they are, separated by \x1f.
 func uniquesQuery(tables []*router.Table) string {
 	vals := make([]string, 0, len(tables))
 	for _, t := range tables {
@@ -54,7 +74,8 @@ func uniquesQuery(tables []*router.Table) string {
 		}
 		vals = append(vals, fmt.Sprintf("(%s, %s, %s)", schema, quoteLiteral(t.Name), quoteLiteral(t.Key)))
 	}
-	return `SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname) || ' ' || pg_catalog.quote_ident(i.relname)
+	return `SELECT pg_catalog.concat_ws(E'\x1f', pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname) || ' ' || pg_catalog.quote_ident(i.relname),
+  n.nspname, c.relname, i.relname)
 FROM (VALUES ` + strings.Join(vals, ", ") + `) k(nsp, rel, key)
 JOIN pg_catalog.pg_class c ON c.relname = k.rel AND c.relkind IN ('r', 'p')
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace AND (k.nsp IS NULL OR n.nspname = k.nsp)

@@ -16,8 +16,8 @@ import (
 // value can be stored on two shards (shown here: one PostgreSQL refuses
 // the second row, pgshard's shards take it); pgshard counts such indexes
 // in pgshard_sharded_unique_without_key after the DDL that makes or drops
-// them, and not those that include the key; ON CONFLICT on such an index
-// is refused (0A000).
+// them, and not those that include the key; ON CONFLICT on such an index,
+// by its columns or its constraint's name, is refused (0A000).
 func TestUniqueIndexesWithoutTheKeyAreReported(t *testing.T) {
 	ctx := ctxFor(t, time.Minute)
 	p := startPgshard(t)
@@ -39,8 +39,8 @@ func TestUniqueIndexesWithoutTheKeyAreReported(t *testing.T) {
 	}
 	mustExec(ctx, t, c, "DROP TABLE IF EXISTS gk_plain", "CREATE TABLE gk_plain (id bigint PRIMARY KEY, name text)")
 	reported("with a primary key on the shard key", 0)
-	mustExec(ctx, t, c, "CREATE UNIQUE INDEX gk_plain_name ON gk_plain (name)", "CREATE UNIQUE INDEX gk_plain_id_name ON gk_plain (id, name)")
-	reported("with a unique index on name (and one on id, name)", 1)
+	mustExec(ctx, t, c, "ALTER TABLE gk_plain ADD CONSTRAINT gk_plain_name UNIQUE (name)", "CREATE UNIQUE INDEX gk_plain_id_name ON gk_plain (id, name)")
+	reported("with a unique constraint on name (and an index on id, name)", 1)
 
 	// The same name under two keys on different shards: accepted by
 	// the shards, refused by one PostgreSQL.
@@ -54,14 +54,31 @@ func TestUniqueIndexesWithoutTheKeyAreReported(t *testing.T) {
 		t.Errorf("rows named 'same' through pgshard: %v, want 2 (one per shard)", n)
 	}
 
-	// An upsert on that index would miss the other shard's row: refused.
-	_, err := c.Exec(ctx, fmt.Sprintf("INSERT INTO gk_plain VALUES (%d, 'same') ON CONFLICT (name) DO NOTHING", other+1))
-	var pe *pgconn.PgError
-	if !errors.As(err, &pe) || pe.Code != "0A000" {
-		t.Errorf("ON CONFLICT (name) on a sharded table: %v, want 0A000", err)
+	// An upsert on that index would miss the other shard's row: refused,
+	// whether it names the columns or the constraint; one on the primary
+	// key runs.
+	code := func(sql string) string {
+		_, err := c.Exec(ctx, sql)
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) {
+			return pe.Code
+		}
+		return fmt.Sprint(err)
+	}
+	for _, target := range []string{"(name)", "ON CONSTRAINT gk_plain_name"} {
+		if got := code(fmt.Sprintf("INSERT INTO gk_plain VALUES (%d, 'same') ON CONFLICT %s DO NOTHING", other+1, target)); got != "0A000" {
+			t.Errorf("ON CONFLICT %s on a sharded table: %s, want 0A000", target, got)
+		}
+	}
+	if got := code("INSERT INTO gk_plain VALUES (1, 'other') ON CONFLICT ON CONSTRAINT gk_plain_pkey DO UPDATE SET name = excluded.name"); got != "<nil>" {
+		t.Errorf("ON CONFLICT ON CONSTRAINT gk_plain_pkey: %s, want it run", got)
 	}
 
-	mustExec(ctx, t, c, "DROP INDEX gk_plain_name")
-	reported("after DROP INDEX", 0)
+	mustExec(ctx, t, c, "ALTER TABLE gk_plain DROP CONSTRAINT gk_plain_name")
+	reported("after DROP CONSTRAINT", 0)
+	// Known gone: the servers now answer that it does not exist.
+	if got := code("INSERT INTO gk_plain VALUES (1, 'x') ON CONFLICT ON CONSTRAINT gk_plain_name DO NOTHING"); got != "42704" {
+		t.Errorf("ON CONFLICT ON CONSTRAINT after the constraint was dropped: %s, want 42704 from the server", got)
+	}
 	mustExec(ctx, t, c, "DROP TABLE gk_plain")
 }
