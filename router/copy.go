@@ -24,6 +24,11 @@ type CopyIn struct {
 	Binary  bool
 	// Broadcast: a reference table, every row goes to every shard.
 	Broadcast bool
+	// GenKey: the column list leaves out the shard key, so each row takes
+	// it from the column's default, which pgshard evaluates first, as for
+	// INSERT (genkeys.go): the COPY is sent with the key column added in
+	// front (WithKeyColumn) and each row with its key (KeyCol is then 0).
+	GenKey bool
 }
 
 func copyInPlan(c *pg.CopyStmt, t *Table) *Plan {
@@ -38,12 +43,15 @@ func copyInPlan(c *pg.CopyStmt, t *Table) *Plan {
 			ci.KeyCol = i
 		}
 	}
-	if t != nil && len(ci.Columns) > 0 && ci.KeyCol < 0 {
-		return refuse(codeFeatureNotSupported,
-			fmt.Sprintf("pgshard: COPY into sharded table %s does not include its shard key %s", t, t.Key),
-			"Include the key column in the COPY column list.")
-	}
 	applyCopyOptions(ci, c.Options)
+	if t != nil && len(ci.Columns) > 0 && ci.KeyCol < 0 {
+		if ci.Binary {
+			return refuse(codeFeatureNotSupported,
+				fmt.Sprintf("pgshard: binary COPY into sharded table %s does not include its shard key %s, which pgshard fills from the column's default for text and CSV COPY only", t, t.Key),
+				"Include the key column in the COPY column list, or use FORMAT text or csv.")
+		}
+		ci.GenKey, ci.KeyCol = true, 0
+	}
 	return &Plan{Kind: KindCopyIn, Command: "COPY", Tables: []string{strings.ToLower(c.Relation.Relname)}, Copy: ci}
 }
 
@@ -118,4 +126,21 @@ func applyCopyOptions(ci *CopyIn, options []*pg.Node) {
 			}
 		}
 	}
+}
+
+// WithKeyColumn is the statement text of a COPY whose column list leaves
+// out the key (CopyIn.GenKey) with the key column added first in the
+// list; false when the list is not found.
+func WithKeyColumn(text string, ci *CopyIn) (string, bool) {
+	scan, err := pg.Scan(text)
+	if err != nil {
+		return "", false
+	}
+	for _, tok := range scan.Tokens {
+		if tok.Token == pg.Token_ASCII_40 { // the first "(" opens the column list
+			at := int(tok.End)
+			return text[:at] + quoteIdent(ci.Table.Key) + ", " + text[at:], true
+		}
+	}
+	return "", false
 }

@@ -47,6 +47,23 @@ func (s *session) generatedKeys(ctx context.Context, req *router.KeyRequest) (*r
 	if err != nil {
 		return nil, err
 	}
+	return readKeys(req, rows)
+}
+
+// pooledKeys is generatedKeys on a connection borrowed from the default
+// shard's pool, for a session whose own connections are busy (a COPY).
+func (s *session) pooledKeys(ctx context.Context, req *router.KeyRequest) (*router.GeneratedKeys, error) {
+	rows, err := s.onShard(ctx, s.db.router.Schema().Default, func(sc *serverConn) ([]string, error) {
+		return s.hiddenRows(sc, keysQuery(req))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return readKeys(req, rows)
+}
+
+// readKeys reads keysQuery's rows.
+func readKeys(req *router.KeyRequest, rows []string) (*router.GeneratedKeys, error) {
 	if len(rows) == 0 {
 		_, pe := keyIndex(nil, req.Table.Table)
 		return nil, pe

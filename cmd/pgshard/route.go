@@ -153,6 +153,11 @@ func describe(b *strings.Builder, d *config.Database, r *router.Router, st route
 	if rt.Plan != nil && rt.Plan.Kind == router.KindShard {
 		keys(b, d, r, st, params)
 	}
+	if rt.Plan != nil && rt.Plan.Copy != nil && rt.Plan.Copy.GenKey {
+		ci := rt.Plan.Copy
+		fmt.Fprintf(b, "  keys: the column list leaves out %s.%s: pgshard evaluates its default (a sequence, an identity or gen_random_uuid()) on the default shard %s for the rows of each CopyData message, adds the column to the COPY and each row's key in front of it, and sends the row to its key's shard\n",
+			ci.Table, ci.Table.Key, d.Shards[schemaDefault(d)].Name)
+	}
 	detail := rt.Describe()
 	for _, id := range rt.Shards {
 		// Describe numbers shards; name them too.

@@ -121,20 +121,7 @@ func TestGeneratedKeysMatchOnePostgres(t *testing.T) {
 			t.Errorf("%v: uuid INSERT: %s", mode, got)
 		}
 	}
-	m := shard.EqualMap(len(sharded.Shards))
-	n := 0
-	for i, sh := range sharded.Shards {
-		for _, id := range textColumn(t, connect(t, sh.Primary.DSN()), "SELECT id::text FROM gk_uuid") {
-			pt, err := shard.PointFromText(shard.KeyUUID, id)
-			if err != nil || int(m.Lookup(pt)) != i {
-				t.Errorf("uuid key %s is on shard %d (%v)", id, i, err)
-			}
-			n++
-		}
-	}
-	if n != 12 {
-		t.Errorf("%d uuid rows on the shards, want 12", n)
-	}
+	checkUUIDPlacement(t, 12)
 
 	// A table the transaction itself created: its sequence is seen on the
 	// transaction's own connection to the default shard.
@@ -161,5 +148,25 @@ func TestGeneratedKeysMatchOnePostgres(t *testing.T) {
 	}
 	if got := strings.TrimSpace(textRows(ctx, t, through, "SELECT count(*) FROM gk_plain")); got != "0" {
 		t.Errorf("gk_plain holds %s rows after the refused INSERT", got)
+	}
+}
+
+// checkUUIDPlacement checks that gk_uuid holds want rows on the shards,
+// each on the shard owning its key.
+func checkUUIDPlacement(t *testing.T, want int) {
+	t.Helper()
+	m := shard.EqualMap(len(sharded.Shards))
+	n := 0
+	for i, sh := range sharded.Shards {
+		for _, id := range textColumn(t, connect(t, sh.Primary.DSN()), "SELECT id::text FROM gk_uuid") {
+			pt, err := shard.PointFromText(shard.KeyUUID, id)
+			if err != nil || int(m.Lookup(pt)) != i {
+				t.Errorf("uuid key %s is on shard %d (%v)", id, i, err)
+			}
+			n++
+		}
+	}
+	if n != want {
+		t.Errorf("%d uuid rows on the shards, want %d", n, want)
 	}
 }
