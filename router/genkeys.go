@@ -94,9 +94,6 @@ func (a *analyzer) generatedRows(ins *pg.InsertStmt, t *Table, sel *pg.SelectStm
 // like every other column, comes from its default, which pgshard takes
 // first; the row is then sent as INSERT ... (key) VALUES (its key).
 func (a *analyzer) defaultValuesPlan(p *Plan, ins *pg.InsertStmt, t *Table) *Plan {
-	if ins.OnConflictClause != nil {
-		return generatedConflict(t)
-	}
 	rows := []Source{{Lit: -1, gen: 1, assign: true}}
 	if _, refused := a.rowReads(ins, t, rows); refused != nil {
 		return refused
@@ -108,16 +105,6 @@ func (a *analyzer) defaultValuesPlan(p *Plan, ins *pg.InsertStmt, t *Table) *Pla
 		Relation: TableRef{Table: t, Schema: ins.Relation.Schemaname, Name: ins.Relation.Relname}}
 	p.Exact = true
 	return p
-}
-
-// generatedConflict refuses ON CONFLICT on an INSERT that leaves its key
-// to the default. A new key conflicts with no row, so ON CONFLICT could
-// only act on another unique index, which its shard enforces over its own
-// rows alone.
-func generatedConflict(t *Table) *Plan {
-	return refuse(codeFeatureNotSupported,
-		fmt.Sprintf("pgshard: INSERT into sharded table %s leaves its shard key %s to the column's default and has ON CONFLICT: the new row's shard, picked by its new key, cannot see conflicting rows on the other shards", t, t.Key),
-		fmt.Sprintf("Look the row up by its unique columns first, or give %s a value and conflict on it.", t.Key))
 }
 
 // keys is how many keys g needs for rows rows.

@@ -94,41 +94,48 @@ func TestGeneratedKeysAreWrittenIn(t *testing.T) {
 
 // TestConflictTargetsNeedTheKey: ON CONFLICT on a sharded table must
 // name the shard key among its columns, or its arbiter index is enforced
-// per shard only; an INSERT whose key is generated conflicts with no row
-// by its key, so any ON CONFLICT is refused there. ON CONFLICT ON
-// CONSTRAINT is refused when the catalog lists the constraint among the
-// table's unique indexes without the key.
+// per shard only; that holds as well for a key left to its default (a
+// conflict on the new key is found on its shard). Once the catalog lists
+// unique indexes of the table without the key (keyless), ON CONFLICT ON
+// CONSTRAINT naming one of them, and a bare ON CONFLICT DO NOTHING (whose
+// arbiters are every unique index), are refused too.
 func TestConflictTargetsNeedTheKey(t *testing.T) {
-	r := testRouter(t)
-	for _, tb := range r.Schema().ShardedTables() {
-		if tb.Name == "users" {
-			r.SetKeylessUniques(map[*Table][]string{tb: {"users_name_key", "Users_Email"}})
-		}
-	}
 	for _, c := range []struct {
-		sql string
-		ok  bool
+		sql            string
+		plain, keyless bool // accepted without and with key-less indexes
 	}{
-		{"INSERT INTO users (user_id, name) VALUES (5, 'a') ON CONFLICT (user_id) DO NOTHING", true},
-		{"INSERT INTO users (user_id, name) VALUES (5, 'a') ON CONFLICT (name, user_id) DO UPDATE SET score = 1", true},
-		{"INSERT INTO users (user_id, name) VALUES (5, 'a') ON CONFLICT ON CONSTRAINT users_pkey DO NOTHING", true},
-		{"INSERT INTO users (user_id, name) VALUES (5, 'a') ON CONFLICT DO NOTHING", true},
-		{"INSERT INTO users (user_id, name) VALUES (5, 'a') ON CONFLICT (name) DO NOTHING", false},
-		{"INSERT INTO users (user_id, name) VALUES (5, 'a') ON CONFLICT (lower(name)) DO UPDATE SET score = 1", false},
-		{"INSERT INTO users (user_id, name) SELECT user_id, name FROM users WHERE user_id = 5 ON CONFLICT (name) DO NOTHING", false},
-		{"INSERT INTO countries (code, name) VALUES ('x', 'y') ON CONFLICT (name) DO NOTHING", true}, // a reference table: every row everywhere
-		{"INSERT INTO users (name) VALUES ('a') ON CONFLICT DO NOTHING", false},
-		{"INSERT INTO users (name) VALUES ('a') ON CONFLICT (name) DO UPDATE SET score = 1", false},
-		{"INSERT INTO users DEFAULT VALUES ON CONFLICT DO NOTHING", false},
-		{"INSERT INTO users (user_id, name) VALUES (5, 'a') ON CONFLICT ON CONSTRAINT users_name_key DO NOTHING", false},
-		{`INSERT INTO users (user_id, name) VALUES (5, 'a') ON CONFLICT ON CONSTRAINT "Users_Email" DO UPDATE SET score = 1`, false},
-		{"INSERT INTO users (user_id, name) VALUES (5, 'a') ON CONFLICT ON CONSTRAINT users_email DO NOTHING", true}, // not the same name
-		{"INSERT INTO orders (user_id, id) VALUES (5, 1) ON CONFLICT ON CONSTRAINT users_name_key DO NOTHING", true}, // another table's
+		{"INSERT INTO users (user_id, name) VALUES (5, 'a') ON CONFLICT (user_id) DO NOTHING", true, true},
+		{"INSERT INTO users (user_id, name) VALUES (5, 'a') ON CONFLICT (name, user_id) DO UPDATE SET score = 1", true, true},
+		{"INSERT INTO users (user_id, name) VALUES (5, 'a') ON CONFLICT ON CONSTRAINT users_pkey DO NOTHING", true, true},
+		{"INSERT INTO users (user_id, name) VALUES (5, 'a') ON CONFLICT DO NOTHING", true, false},
+		{"INSERT INTO users (user_id, name) VALUES (5, 'a') ON CONFLICT (name) DO NOTHING", false, false},
+		{"INSERT INTO users (user_id, name) VALUES (5, 'a') ON CONFLICT (lower(name)) DO UPDATE SET score = 1", false, false},
+		{"INSERT INTO users (user_id, name) SELECT user_id, name FROM users WHERE user_id = 5 ON CONFLICT (name) DO NOTHING", false, false},
+		{"INSERT INTO countries (code, name) VALUES ('x', 'y') ON CONFLICT (name) DO NOTHING", true, true}, // a reference table: every row everywhere
+		{"INSERT INTO users (name) VALUES ('a') ON CONFLICT DO NOTHING", true, false},
+		{"INSERT INTO users (name) VALUES ('a') ON CONFLICT (user_id) DO UPDATE SET name = excluded.name RETURNING user_id", true, true},
+		{"INSERT INTO users (name) VALUES ('a') ON CONFLICT (name) DO UPDATE SET score = 1", false, false},
+		{"INSERT INTO users DEFAULT VALUES ON CONFLICT DO NOTHING", true, false},
+		{"INSERT INTO users (user_id, name) VALUES (5, 'a') ON CONFLICT ON CONSTRAINT users_name_key DO NOTHING", true, false},
+		{`INSERT INTO users (user_id, name) VALUES (5, 'a') ON CONFLICT ON CONSTRAINT "Users_Email" DO UPDATE SET score = 1`, true, false},
+		{"INSERT INTO users (user_id, name) VALUES (5, 'a') ON CONFLICT ON CONSTRAINT users_email DO NOTHING", true, true}, // not the same name
+		{"INSERT INTO orders (user_id, id) VALUES (5, 1) ON CONFLICT ON CONSTRAINT users_name_key DO NOTHING", true, true}, // another table's
+		{"INSERT INTO orders (user_id, id) VALUES (5, 1) ON CONFLICT DO NOTHING", true, true},
 	} {
-		rt := r.Simple(c.sql)[0].Route
-		refused := rt.Err != nil && rt.NeedKeys == nil
-		if refused == c.ok || refused && rt.Err.Code != codeFeatureNotSupported {
-			t.Errorf("%s: %s, want accepted %v", c.sql, rt.Describe(), c.ok)
+		for _, keyless := range []bool{false, true} {
+			r := testRouter(t)
+			if keyless {
+				for _, tb := range r.Schema().ShardedTables() {
+					if tb.Name == "users" {
+						r.SetKeylessUniques(map[*Table][]string{tb: {"users_name_key", "Users_Email"}})
+					}
+				}
+			}
+			rt := r.Simple(c.sql)[0].Route
+			refused := rt.Err != nil && rt.NeedKeys == nil
+			if ok := c.plain && !keyless || c.keyless && keyless; refused == ok || refused && rt.Err.Code != codeFeatureNotSupported {
+				t.Errorf("%s (key-less unique indexes listed: %v): %s, want accepted %v", c.sql, keyless, rt.Describe(), ok)
+			}
 		}
 	}
 }

@@ -97,12 +97,9 @@ func (a *analyzer) insertPlan(ins *pg.InsertStmt, t *Table) *Plan {
 	}
 	split := &insertSplit{Table: t}
 	if keyCol < 0 || defaultKey(sel, keyCol) {
-		// The key is left to the column's default (genkeys.go). A new key
-		// conflicts with no row, so ON CONFLICT could only act on another
-		// unique index, which its shard enforces over its own rows alone.
-		if ins.OnConflictClause != nil {
-			return generatedConflict(t)
-		}
+		// The key is left to the column's default (genkeys.go). ON
+		// CONFLICT was checked above like any other: a conflict on the
+		// new key is found on the key's shard, as for a given key.
 		rows, g, e := a.generatedRows(ins, t, sel, keyCol)
 		if e != nil {
 			return &Plan{Kind: KindRefuse, Err: e}
@@ -531,11 +528,15 @@ func defaultKey(sel *pg.SelectStmt, keyCol int) bool {
 // only, so a conflicting row on another shard would go unseen (one
 // PostgreSQL would update it or skip the insert). ON CONFLICT ON
 // CONSTRAINT is refused when the catalog says the constraint leaves out
-// the key (uniques.go); a bare ON CONFLICT DO NOTHING names nothing and
-// passes.
+// the key, and a bare ON CONFLICT DO NOTHING, whose arbiters are every
+// unique index, when the catalog lists such an index for the table
+// (uniques.go).
 func (s *Schema) conflictTarget(oc *pg.OnConflictClause, t *Table) *Error {
-	if oc == nil || oc.Infer == nil {
+	if oc == nil {
 		return nil
+	}
+	if oc.Infer == nil {
+		return s.keylessArbiters(t)
 	}
 	if oc.Infer.Conname != "" {
 		return s.keylessConstraint(t, oc.Infer.Conname)

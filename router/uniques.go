@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 )
 
 // Unique constraints of sharded tables that leave out the shard key. Each
@@ -11,7 +12,8 @@ import (
 // reads them from the catalog and warns), so an upsert that names one as
 // its arbiter — ON CONFLICT ON CONSTRAINT users_email_key — would miss a
 // conflicting row on another shard: it is refused, as ON CONFLICT (email)
-// is (conflictTarget).
+// is (conflictTarget), and so is a bare ON CONFLICT DO NOTHING on a table
+// with such an index, whose arbiters are all its unique indexes.
 
 // SetKeylessUniques records, per sharded table, the names of its unique
 // and exclusion indexes (and so of the constraints they back) that do not
@@ -33,6 +35,20 @@ func (r *Router) SetKeylessUniques(m map[*Table][]string) {
 	}
 	r.catalogGen.Add(1)
 	r.cache.Purge()
+}
+
+// keylessArbiters refuses a bare ON CONFLICT DO NOTHING on t when the
+// catalog lists unique indexes of t without its key: a conflict on one of
+// them is found on the row's own shard only, so the row would be inserted
+// where one PostgreSQL would skip it.
+func (s *Schema) keylessArbiters(t *Table) *Error {
+	m := s.keylessUniques.Load()
+	if m == nil || len((*m)[t]) == 0 {
+		return nil
+	}
+	return &Error{Code: codeFeatureNotSupported,
+		Message: fmt.Sprintf("pgshard: ON CONFLICT DO NOTHING on sharded table %s: its unique index(es) %s do not include the shard key %s, so each shard enforces them over its own rows only, and a conflicting row on another shard would not be found", t, strings.Join((*m)[t], ", "), t.Key),
+		Hint:    fmt.Sprintf("Name the conflict target: ON CONFLICT (%s) DO NOTHING; or include %s in those indexes.", t.Key, t.Key)}
 }
 
 // keylessConstraint refuses ON CONFLICT ON CONSTRAINT name on t when the

@@ -17,7 +17,8 @@ import (
 // the second row, pgshard's shards take it); pgshard counts such indexes
 // in pgshard_sharded_unique_without_key after the DDL that makes or drops
 // them, and not those that include the key; ON CONFLICT on such an index,
-// by its columns or its constraint's name, is refused (0A000).
+// by its columns or its constraint's name, or a bare ON CONFLICT DO
+// NOTHING while the table has one, is refused (0A000).
 func TestUniqueIndexesWithoutTheKeyAreReported(t *testing.T) {
 	ctx := ctxFor(t, time.Minute)
 	p := startPgshard(t)
@@ -65,7 +66,7 @@ func TestUniqueIndexesWithoutTheKeyAreReported(t *testing.T) {
 		}
 		return fmt.Sprint(err)
 	}
-	for _, target := range []string{"(name)", "ON CONSTRAINT gk_plain_name"} {
+	for _, target := range []string{"(name)", "ON CONSTRAINT gk_plain_name", ""} {
 		if got := code(fmt.Sprintf("INSERT INTO gk_plain VALUES (%d, 'same') ON CONFLICT %s DO NOTHING", other+1, target)); got != "0A000" {
 			t.Errorf("ON CONFLICT %s on a sharded table: %s, want 0A000", target, got)
 		}
@@ -76,9 +77,13 @@ func TestUniqueIndexesWithoutTheKeyAreReported(t *testing.T) {
 
 	mustExec(ctx, t, c, "ALTER TABLE gk_plain DROP CONSTRAINT gk_plain_name")
 	reported("after DROP CONSTRAINT", 0)
-	// Known gone: the servers now answer that it does not exist.
+	// Known gone: the servers now answer that it does not exist, and a
+	// bare DO NOTHING has only indexes with the key as arbiters.
 	if got := code("INSERT INTO gk_plain VALUES (1, 'x') ON CONFLICT ON CONSTRAINT gk_plain_name DO NOTHING"); got != "42704" {
 		t.Errorf("ON CONFLICT ON CONSTRAINT after the constraint was dropped: %s, want 42704 from the server", got)
+	}
+	if got := code("INSERT INTO gk_plain VALUES (1, 'x') ON CONFLICT DO NOTHING"); got != "<nil>" {
+		t.Errorf("ON CONFLICT DO NOTHING after the constraint was dropped: %s, want it run", got)
 	}
 	mustExec(ctx, t, c, "DROP TABLE gk_plain")
 }
