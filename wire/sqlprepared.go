@@ -88,6 +88,11 @@ func (s *session) sqlPrepared(st *router.Statement) (op *router.SQLPrepared, stm
 		formats := make([]int16, len(parsed.Params))
 		rt := s.db.router.BindKeyed(stmt.plan, stmt.query, router.Params{Values: parsed.Params, Formats: formats, OIDs: stmt.oids}, s.shardKey())
 		switch {
+		case rt.NeedKeys != nil:
+			t := rt.NeedKeys.Table.Table
+			return nil, nil, &pgError{Code: codeFeatureNotSupported,
+				Message: fmt.Sprintf("pgshard: EXECUTE %s inserts into sharded table %s leaving its shard key %s to the column's default, which pgshard takes first only for an INSERT it is sent itself (as a query, or through Parse and Bind)", parsed.Name, t, t.Key),
+				Hint:    fmt.Sprintf("Use protocol-level prepared statements (as drivers do), or include %s in the column list.", t.Key)}
 		case rt.Err != nil:
 			return nil, nil, routeError(rt.Err)
 		case sqlOverShards(rt):

@@ -157,7 +157,7 @@ func (s *session) runStagedPortal(ctx context.Context, vp *vportal) answer {
 // their results, the stages' parameters (numbered from first; none when
 // first is 0, every result then written in as constants), and its route
 // (by route), checked to route without staging again.
-func (s *session) fillStages(ctx context.Context, st *router.Staging, all *router.Params, first int, route func(string, [][]byte) *router.Route) (string, *router.Route, [][]byte, *pgError) {
+func (s *session) fillStages(ctx context.Context, st *router.Staging, all *router.Params, first int, route func(string, [][]byte, *router.GeneratedKeys) *router.Route) (string, *router.Route, [][]byte, *pgError) {
 	refusal := routeError(st.Refusal)
 	if st.KnownTooLarge(time.Now()) {
 		r := *refusal
@@ -200,7 +200,19 @@ func (s *session) fillStages(ctx context.Context, st *router.Staging, all *route
 		params = append(params, ps...)
 	}
 	final := st.Fill(results)
-	rt := route(final, params)
+	rt := route(final, params, nil)
+	if rt != nil && rt.NeedKeys != nil {
+		// An INSERT that leaves its key to the default, its subqueries'
+		// values now written in: the keys are taken as for a COPY, on a
+		// connection of the default shard's pool, whatever the stages
+		// left attached (a table created earlier in the transaction is
+		// not found there).
+		gen, err := s.pooledKeys(ctx, rt.NeedKeys)
+		if err != nil {
+			return "", nil, nil, asPgError(err, "taking the shard keys of "+rt.NeedKeys.Table.Name)
+		}
+		rt = route(final, params, gen)
+	}
 	switch {
 	case rt == nil || rt.Staging() != nil || rt.Err != nil && rt.Err.Code == codeFeatureNotSupported:
 		return "", nil, nil, refusal

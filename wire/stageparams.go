@@ -115,10 +115,16 @@ func arrayText(rows []merge.Row, k int) []byte {
 // were written in as constants (params nil), else as a Bind of the
 // client's parameters (client, nil for a simple query) followed by the
 // stages'.
-func (s *session) stageRoute(client *router.Params) func(sql string, params [][]byte) *router.Route {
-	return func(sql string, params [][]byte) *router.Route {
+func (s *session) stageRoute(client *router.Params) func(sql string, params [][]byte, gen *router.GeneratedKeys) *router.Route {
+	return func(sql string, params [][]byte, gen *router.GeneratedKeys) *router.Route {
 		if params == nil && client == nil {
-			return s.simpleRoute(sql)
+			if gen == nil {
+				return s.simpleRoute(sql)
+			}
+			if stmts := s.db.router.SimpleFilled(sql, s.shardKey(), nil, gen); len(stmts) == 1 {
+				return stmts[0].Route
+			}
+			return nil
 		}
 		all := router.Params{}
 		if client != nil {
@@ -128,7 +134,7 @@ func (s *session) stageRoute(client *router.Params) func(sql string, params [][]
 		}
 		all.Values = append(all.Values, params...)
 		all.Formats = append(all.Formats, make([]int16, len(params))...)
-		return s.db.router.BindKeyed(s.db.router.Prepare(sql), sql, all, s.shardKey())
+		return s.db.router.BindFilled(s.db.router.Prepare(sql), sql, all, s.shardKey(), nil, gen)
 	}
 }
 

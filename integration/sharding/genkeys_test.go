@@ -29,7 +29,8 @@ var genkeyTables = []string{
 // TestGeneratedKeysMatchOnePostgres: an INSERT that leaves a serial or
 // identity shard key to its default — no key column, as every ORM inserts
 // a new row, or DEFAULT in its place, as Sequelize writes, or an INSERT ...
-// SELECT from rows that are not sharded, or DEFAULT VALUES — gets the keys
+// SELECT from rows that are not sharded, or DEFAULT VALUES, or values from
+// subqueries over other shards (staged) — gets the keys
 // one PostgreSQL would give (pgshard takes them from the default shard's
 // sequence), the same RETURNING rows in the same order and the same
 // tables, in three protocol modes, with every row on the shard owning its
@@ -57,6 +58,10 @@ func TestGeneratedKeysMatchOnePostgres(t *testing.T) {
 		// server; a bare DO NOTHING, with no unique index but the key's.
 		{"INSERT INTO gk_serial (name) VALUES ($1) ON CONFLICT DO NOTHING RETURNING id", []any{"c1"}},
 		{"INSERT INTO gk_identity (name) VALUES ('c2'), ('c3') ON CONFLICT (id) DO UPDATE SET name = excluded.name || '!' RETURNING id, name", nil},
+		// Subqueries over other shards, or the default shard's tables:
+		// run first (staged), then the keys taken.
+		{"INSERT INTO gk_serial (name) VALUES ((SELECT max(name) FROM gk_identity)) RETURNING id, name", nil},
+		{"INSERT INTO gk_serial (name) VALUES ((SELECT min(name) FROM gk_identity WHERE name > $1)), ((SELECT max(name) FROM gk_legacy)), ($2) RETURNING id, name", []any{"i", "p"}},
 		// From rows that are not sharded: keys in the SELECT's order.
 		{"INSERT INTO gk_serial (name) SELECT name FROM gk_legacy ORDER BY name", nil},
 		{"INSERT INTO gk_identity (name) SELECT 'g' || g FROM generate_series(1, 7) g", nil},
@@ -118,6 +123,13 @@ func TestGeneratedKeysMatchOnePostgres(t *testing.T) {
 	if _, err := through.Exec(ctx, "INSERT INTO gk_serial (name) VALUES ('m1'); INSERT INTO gk_serial (name) VALUES ('m2')"); err == nil {
 		t.Errorf("two INSERTs leaving their keys to the default in one query string ran; want them refused")
 	}
+	// SQL-level PREPARE: EXECUTE cannot carry the keys into the server's
+	// statement, so it is refused, naming what works.
+	mustExec(ctx, t, through, "PREPARE gk_ins AS INSERT INTO gk_serial (name) VALUES ($1)")
+	if _, err := through.Exec(ctx, "EXECUTE gk_ins('e')"); err == nil || !strings.Contains(err.Error(), "EXECUTE gk_ins") {
+		t.Errorf("EXECUTE of an INSERT leaving its key to the default: %v, want it refused by name", err)
+	}
+	mustExec(ctx, t, through, "DEALLOCATE gk_ins")
 
 	// A uuid from gen_random_uuid(): each row on the shard of its key.
 	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeCacheStatement} {
