@@ -29,8 +29,10 @@ var sampleDDL = []string{
 	`CREATE TABLE countries (
 		code text PRIMARY KEY,
 		name text NOT NULL)`,
+	// user_id comes from a sequence: pgshard takes each new row's key from
+	// the default shard's copy of it, then sends the row to its shard.
 	`CREATE TABLE users (
-		user_id bigint PRIMARY KEY,
+		user_id bigserial PRIMARY KEY,
 		name text NOT NULL,
 		email text NOT NULL,
 		country text NOT NULL REFERENCES countries (code),
@@ -66,6 +68,7 @@ var tryQueries = []string{
 	"SELECT user_id, name, balance FROM users WHERE balance > (SELECT avg(balance) + 400 FROM users) ORDER BY balance DESC LIMIT 5;",
 	"SELECT place_order(42, 19.99);",
 	"UPDATE orders SET status = 'priority' WHERE user_id IN (SELECT user_id FROM users ORDER BY balance DESC LIMIT 3) AND status = 'new' RETURNING user_id, order_id;",
+	"INSERT INTO users (name, email, country) VALUES ('Ada Lovelace', 'ada@example.com', 'GB') RETURNING user_id;",
 }
 
 const (
@@ -133,13 +136,15 @@ func loadSample(ctx context.Context, dsn string) (sampleCounts, error) {
 		return err
 	}
 
-	const usersHead = "INSERT INTO users (user_id, name, email, country, balance, created_at) VALUES "
+	// The keys are left to user_id's sequence: 1, 2, 3, ... in row order,
+	// as one PostgreSQL would give them.
+	const usersHead = "INSERT INTO users (name, email, country, balance, created_at) VALUES "
 	rows = rows[:0]
 	orderCounts := make([]int, sampleUsers+1)
 	for id := 1; id <= sampleUsers; id++ {
 		name := fmt.Sprintf("%s %d", firstNames[rng.IntN(len(firstNames))], id)
-		rows = append(rows, fmt.Sprintf("(%d, '%s', 'user%d@example.com', '%s', %s, '%s')",
-			id, name, id, countries[rng.IntN(len(countries))][0], money(100000), stamp()))
+		rows = append(rows, fmt.Sprintf("('%s', 'user%d@example.com', '%s', %s, '%s')",
+			name, id, countries[rng.IntN(len(countries))][0], money(100000), stamp()))
 		orderCounts[id] = rng.IntN(7) // 0..6, about 3 a user
 		if len(rows) == batchRows {
 			if err := flush(usersHead); err != nil {
