@@ -26,7 +26,10 @@ import (
 // and sees a table the client's transaction created), else on one
 // borrowed from the default shard's pool.
 func (s *session) generatedKeys(ctx context.Context, req *router.KeyRequest) (*router.GeneratedKeys, error) {
-	q := keysQuery(req)
+	if gen := s.cachedKeys(req); gen != nil {
+		return gen, nil
+	}
+	q := keysQuery(req, s.mayCacheKeys())
 	read := func(sc *serverConn) ([]string, error) { return s.hiddenRows(sc, q) }
 	def := s.db.router.Schema().Default
 	var rows []string
@@ -47,23 +50,26 @@ func (s *session) generatedKeys(ctx context.Context, req *router.KeyRequest) (*r
 	if err != nil {
 		return nil, err
 	}
-	return readKeys(req, rows)
+	return s.readKeys(req, rows)
 }
 
 // pooledKeys is generatedKeys on a connection borrowed from the default
 // shard's pool, for a session whose own connections are busy (a COPY).
 func (s *session) pooledKeys(ctx context.Context, req *router.KeyRequest) (*router.GeneratedKeys, error) {
+	if gen := s.cachedKeys(req); gen != nil {
+		return gen, nil
+	}
 	rows, err := s.onShard(ctx, s.db.router.Schema().Default, func(sc *serverConn) ([]string, error) {
-		return s.hiddenRows(sc, keysQuery(req))
+		return s.hiddenRows(sc, keysQuery(req, s.mayCacheKeys()))
 	})
 	if err != nil {
 		return nil, err
 	}
-	return readKeys(req, rows)
+	return s.readKeys(req, rows)
 }
 
-// readKeys reads keysQuery's rows.
-func readKeys(req *router.KeyRequest, rows []string) (*router.GeneratedKeys, error) {
+// readKeys reads keysQuery's rows: req's keys, and those taken ahead kept.
+func (s *session) readKeys(req *router.KeyRequest, rows []string) (*router.GeneratedKeys, error) {
 	if len(rows) == 0 {
 		_, pe := keyIndex(nil, req.Table.Table)
 		return nil, pe
@@ -80,10 +86,10 @@ func readKeys(req *router.KeyRequest, rows []string) (*router.GeneratedKeys, err
 		gen.Always = always == "a"
 		gen.Values = append(gen.Values, val)
 	}
-	if len(gen.Values) != req.Rows {
+	if len(gen.Values) < req.Rows {
 		return nil, &pgError{Code: codeInternalError, Message: fmt.Sprintf("pgshard: asked for %d shard keys of %s, got %d", req.Rows, req.Table.Name, len(gen.Values))}
 	}
-	return gen, nil
+	return s.keepKeys(req, gen), nil
 }
 
 // connOn is a connection of the session's on shard id on which pgshard
@@ -103,9 +109,16 @@ func (s *session) connOn(id shard.ShardID) (*serverConn, shard.ShardID) {
 
 // keysQuery evaluates the key column's default once per key: the
 // identity's sequence, a nextval of a named sequence, or
-// gen_random_uuid(); NULL for any other default. The cast to regclass
-// fails, as the INSERT would, when the table does not exist.
-func keysQuery(req *router.KeyRequest) string {
+// gen_random_uuid(); NULL for any other default. When ahead, a sequence
+// with a CACHE above the keys wanted gives that many, the rest kept
+// (keycache.go). The
+// cast to regclass fails, as the INSERT would, when the table does not
+// exist.
+func keysQuery(req *router.KeyRequest, ahead bool) string {
+	most := 1 // no more keys than wanted
+	if ahead {
+		most = keyCacheMax
+	}
 	id := pgx.Identifier{req.Table.Name}
 	if req.Table.Schema != "" {
 		id = pgx.Identifier{req.Table.Schema, req.Table.Name}
@@ -119,6 +132,10 @@ func keysQuery(req *router.KeyRequest) string {
 FROM pg_catalog.pg_attribute a
 LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 CROSS JOIN LATERAL (SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid) AS expr) e
-CROSS JOIN pg_catalog.generate_series(1, %[3]d)
-WHERE a.attrelid = %[1]s::pg_catalog.regclass AND a.attname = %[2]s AND NOT a.attisdropped`, rel, col, req.Rows)
+CROSS JOIN LATERAL (SELECT CASE
+  WHEN a.attidentity <> '' THEN pg_catalog.pg_get_serial_sequence(%[1]s, %[2]s)::pg_catalog.regclass
+  WHEN e.expr ~ '^nextval\(''[^'']+''::regclass\)$' THEN pg_catalog.substring(e.expr, '^nextval\(''([^'']+)''::regclass\)$')::pg_catalog.regclass
+  END AS seq) q
+CROSS JOIN pg_catalog.generate_series(1, GREATEST(%[3]d, LEAST(%[4]d, COALESCE((SELECT s.seqcache FROM pg_catalog.pg_sequence s WHERE s.seqrelid = q.seq), 1))))
+WHERE a.attrelid = %[1]s::pg_catalog.regclass AND a.attname = %[2]s AND NOT a.attisdropped`, rel, col, req.Rows, most)
 }

@@ -52,7 +52,7 @@ func (s *session) routeBind(ctx context.Context, st *statement, body []byte) (sh
 		}
 	}
 	rt := s.db.router.BindKeyed(p, st.query, router.Params{Values: params, Formats: formats, OIDs: st.oids}, s.shardKey())
-	s.noteDDL(p)
+	s.noteDDL(p, st.query)
 	if op, ok := s.cursorStatement(st.query, rt); ok {
 		if bind == nil {
 			// Its parameters go to the cursor's query, its result formats

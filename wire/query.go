@@ -81,7 +81,7 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 		}
 	}
 	for i := range routed {
-		s.noteDDL(routed[i].Route.Plan)
+		s.noteDDL(routed[i].Route.Plan, routed[i].Text)
 	}
 	for i := range routed {
 		op, ok := s.cursorStatement(routed[i].Text, routed[i].Route)

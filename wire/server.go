@@ -85,6 +85,9 @@ type database struct {
 	// uniques are the sharded tables' unique indexes without their shard
 	// key, as last read (uniques.go); refreshTextOrder's goroutine owns it.
 	uniques []string
+	// keys are shard keys taken ahead from sequences with a CACHE
+	// (keycache.go).
+	keys keyCache
 	// replaced is set once a reload put a newer generation in force; its
 	// pools are retired and no new ones are made for it.
 	replaced atomic.Bool

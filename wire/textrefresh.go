@@ -101,10 +101,14 @@ func (s *session) afterDDL(ctx context.Context) {
 // session no longer than this.
 const ddlRefreshWait = 2 * time.Second
 
-// noteDDL records that the session sent a statement planned as p.
-func (s *session) noteDDL(p *router.Plan) {
+// noteDDL records that the session sent a statement planned as p, and
+// drops the keys taken ahead when it may restart a sequence (keycache.go).
+func (s *session) noteDDL(p *router.Plan, text string) {
 	if p != nil && p.DDL {
 		s.ranDDL = true
+	}
+	if s.db.keys.held.Load() && dropsKeys(p, text) {
+		s.db.keys.drop()
 	}
 }
 

@@ -180,3 +180,56 @@ func checkUUIDPlacement(t *testing.T, want int) {
 		t.Errorf("%d uuid rows on the shards, want %d", n, want)
 	}
 }
+
+// TestSequenceCacheKeysTakenAhead: a key sequence with CACHE 10 gives
+// pgshard ten keys at a time, which the next INSERTs use without a round
+// trip (counted in pgshard_generated_keys_total by source; the sequence on
+// the default shard does not move while they last), still in order and
+// each row on its key's shard; TRUNCATE ... RESTART IDENTITY through
+// pgshard drops them, and the keys start again from 1.
+func TestSequenceCacheKeysTakenAhead(t *testing.T) {
+	ctx := ctxFor(t, 2*time.Minute)
+	p := startPgshard(t)
+	through := connect(t, p.DSN("app", "app-secret"))
+	def := connect(t, sharded.Shards[0].Primary.DSN())
+	mustExec(ctx, t, through, genkeyTables...)
+	mustExec(ctx, t, through, "ALTER SEQUENCE gk_serial_id_seq CACHE 10")
+	lastValue := func() string {
+		return strings.TrimSpace(textRows(ctx, t, def, "SELECT last_value FROM gk_serial_id_seq"))
+	}
+	insert := func(mode pgx.QueryExecMode, names ...string) string {
+		var ids []string
+		for _, n := range names {
+			ids = append(ids, writeAnswer(ctx, through, mode, "INSERT INTO gk_serial (name) VALUES ($1) RETURNING id", n))
+		}
+		return strings.Join(ids, ",")
+	}
+	counted := func(when string, query, cache float64) {
+		t.Helper()
+		q := p.Metric(t, `pgshard_generated_keys_total{database="app",source="query"}`)
+		c := p.Metric(t, `pgshard_generated_keys_total{database="app",source="cache"}`)
+		if q != query || c != cache {
+			t.Errorf("%s: keys counted %v by query, %v from the cache; want %v and %v", when, q, c, query, cache)
+		}
+	}
+	if got := insert(pgx.QueryExecModeExec, "a", "b", "c"); got != "1 INSERT 0 1,2 INSERT 0 1,3 INSERT 0 1" {
+		t.Errorf("first inserts: %s", got)
+	}
+	if got := lastValue(); got != "10" {
+		t.Errorf("last_value after the first block: %s, want 10", got)
+	}
+	counted("after 3 inserts", 1, 2)
+	if got := insert(pgx.QueryExecModeSimpleProtocol, "d", "e", "f", "g", "h", "i", "j", "k"); !strings.HasPrefix(got, "4 ") || !strings.Contains(got, ",11 ") {
+		t.Errorf("inserts through the block's end: %s, want 4 ... 11", got)
+	}
+	if got := lastValue(); got != "20" {
+		t.Errorf("last_value after the second block: %s, want 20", got)
+	}
+	counted("after 11 inserts", 2, 9)
+	placedKeys(ctx, t, "gk_serial", "id")
+
+	mustExec(ctx, t, through, "TRUNCATE gk_serial RESTART IDENTITY")
+	if got := insert(pgx.QueryExecModeExec, "z"); got != "1 INSERT 0 1" {
+		t.Errorf("after TRUNCATE ... RESTART IDENTITY: %s, want key 1", got)
+	}
+}

@@ -171,6 +171,7 @@ type Registry struct {
 	keyMismatches *prometheus.GaugeVec     // database
 	seqColumns    *prometheus.GaugeVec     // database
 	uniques       *prometheus.GaugeVec     // database
+	genKeys       *prometheus.CounterVec   // database, source
 	twoPhase      [numOutcomes]prometheus.Counter
 	resolved      [numDecisions]prometheus.Counter
 
@@ -213,6 +214,10 @@ func New() *Registry {
 			Name: "pgshard_sharded_unique_without_key",
 			Help: "Unique (and exclusion) indexes of sharded tables that do not include the shard key: each shard enforces them over its own rows only, so their values can repeat across shards. See the operations guide, Unique indexes.",
 		}, []string{"database"}),
+		genKeys: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pgshard_generated_keys_total",
+			Help: "Shard keys pgshard took from a key column's default for INSERTs and COPYs that leave the key out, by database and source: query (a round trip to the default shard), cache (taken ahead from a sequence with a CACHE above 1). See the operations guide, INSERT.",
+		}, []string{"database", "source"}),
 		pulled: &pulled{},
 		dbs:    map[string]*Database{},
 	}
@@ -231,7 +236,7 @@ func New() *Registry {
 		r.resolved[d] = resolved.WithLabelValues(d.String())
 	}
 	r.reg.MustRegister(
-		r.statements, r.latency, r.forms, r.helped, r.keyMismatches, r.seqColumns, r.uniques, twoPhase, resolved, r.pulled,
+		r.statements, r.latency, r.forms, r.helped, r.keyMismatches, r.seqColumns, r.uniques, r.genKeys, twoPhase, resolved, r.pulled,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -300,6 +305,8 @@ func (r *Registry) Database(name string) *Database {
 	d.keyMismatches = r.keyMismatches.WithLabelValues(name)
 	d.seqColumns = r.seqColumns.WithLabelValues(name)
 	d.uniques = r.uniques.WithLabelValues(name)
+	d.keysQueried = r.genKeys.WithLabelValues(name, "query")
+	d.keysCached = r.genKeys.WithLabelValues(name, "cache")
 	r.dbs[name] = d
 	return d
 }
@@ -314,6 +321,21 @@ type Database struct {
 	keyMismatches prometheus.Gauge
 	seqColumns    prometheus.Gauge
 	uniques       prometheus.Gauge
+	keysQueried   prometheus.Counter
+	keysCached    prometheus.Counter
+}
+
+// GeneratedKeys counts n shard keys taken from a key column's default,
+// from the keys taken ahead (cached) or by a query.
+func (d *Database) GeneratedKeys(n int, cached bool) {
+	if d == nil {
+		return
+	}
+	if cached {
+		d.keysCached.Add(float64(n))
+	} else {
+		d.keysQueried.Add(float64(n))
+	}
 }
 
 // KeyMismatches sets how many sharded tables' key columns do not match
