@@ -1,7 +1,9 @@
 package wire
 
 import (
+	"cmp"
 	"net"
+	"slices"
 	"strconv"
 
 	"github.com/pgshard/pgshard/internal/config"
@@ -18,6 +20,37 @@ func (srv *Server) UseMetrics(reg *metrics.Registry) {
 	}
 	reg.AddPoolSource(srv)
 	reg.AddNodeSource(srv)
+}
+
+// SchemaWarnings reports what the catalog checks last found wrong in each
+// database's schema (metrics.SchemaSource): key columns of another type
+// than configured, sequence columns whose values repeat across shards,
+// unique indexes without the shard key.
+func (srv *Server) SchemaWarnings() []metrics.SchemaWarning {
+	var out []metrics.SchemaWarning
+	for name, slot := range srv.dbs {
+		db := slot.Load()
+		for t, why := range db.router.KeyProblems() {
+			out = append(out, metrics.SchemaWarning{Database: name, Kind: "key_type_mismatch", Object: t.String() + "." + t.Key,
+				Detail: why + "; statements routed by this key are refused until key_type and the column agree"})
+		}
+		if cols := db.seqColumns.Load(); cols != nil {
+			for _, c := range *cols {
+				out = append(out, metrics.SchemaWarning{Database: name, Kind: "sequence_column", Object: c,
+					Detail: "filled from each shard's own sequence, so its values repeat across shards; run pgshard sequences --apply"})
+			}
+		}
+		if idx := db.uniques.Load(); idx != nil {
+			for _, u := range *idx {
+				out = append(out, metrics.SchemaWarning{Database: name, Kind: "unique_without_key", Object: u,
+					Detail: "a unique index without the shard key: each shard enforces it over its own rows only, so its values can repeat across shards"})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b metrics.SchemaWarning) int {
+		return cmp.Or(cmp.Compare(a.Database, b.Database), cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Object, b.Object))
+	})
+	return out
 }
 
 // Pools reports every pool's connections and waits (metrics.PoolSource).

@@ -67,13 +67,13 @@ func (srv *Server) checkSequenceColumns(ctx context.Context, db *database) {
 	}
 	slices.Sort(cols)
 	for _, c := range cols {
-		if !slices.Contains(db.seqColumns, c) {
+		if old := db.seqColumns.Load(); old == nil || !slices.Contains(*old, c) {
 			srv.log.Warn("a column of a sharded table is filled from a sequence of each shard: its values repeat across shards",
 				"database", db.cfg.Name, "column", c,
 				"fix", "run `pgshard sequences --apply` to give each shard's sequence a block of its own, or use the shard key, a uuid or one sequence on the default shard for ids (docs/operations.md, Sequences)")
 		}
 	}
-	db.seqColumns = cols
+	db.seqColumns.Store(&cols)
 	db.dbm.SequenceColumns(len(cols))
 }
 

@@ -80,11 +80,11 @@ type database struct {
 	// share it: the shards' data is the same whatever node serves it.
 	textOrder []textOrder
 	// seqColumns are the sharded tables' columns filled from a sequence,
-	// as last read (sequences.go); refreshTextOrder's goroutine owns it.
-	seqColumns []string
-	// uniques are the sharded tables' unique indexes without their shard
-	// key, as last read (uniques.go); refreshTextOrder's goroutine owns it.
-	uniques []string
+	// as last read (sequences.go); uniques are the sharded tables' unique
+	// indexes without their shard key (uniques.go). refreshTextOrder's
+	// goroutine stores them; /status reads them (SchemaWarnings).
+	seqColumns atomic.Pointer[[]string]
+	uniques    atomic.Pointer[[]string]
 	// keys are shard keys taken ahead from sequences with a CACHE
 	// (keycache.go).
 	keys keyCache

@@ -49,7 +49,7 @@ func (srv *Server) checkUniqueIndexes(ctx context.Context, db *database) {
 	rows = shown
 	slices.Sort(rows)
 	for _, r := range rows {
-		if slices.Contains(db.uniques, r) {
+		if old := db.uniques.Load(); old != nil && slices.Contains(*old, r) {
 			continue
 		}
 		table, index, _ := strings.Cut(r, " ")
@@ -57,7 +57,7 @@ func (srv *Server) checkUniqueIndexes(ctx context.Context, db *database) {
 			"database", db.cfg.Name, "table", table, "index", index,
 			"fix", "include the shard key in the index (UNIQUE (user_id, email)), or keep such values in a reference or unsharded table (docs/operations.md, Unique indexes)")
 	}
-	db.uniques = rows
+	db.uniques.Store(&rows)
 	db.dbm.UniqueWithoutKey(len(rows))
 }
 

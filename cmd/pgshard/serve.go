@@ -64,7 +64,7 @@ func (c *serveCmd) Run() error {
 	reg := metrics.New()
 	srv.UseMetrics(reg)
 	var listening atomic.Bool
-	topo := &admin.Topology{Config: srv.Config, Listening: listening.Load, Nodes: srv, Pools: srv}
+	topo := &admin.Topology{Config: srv.Config, Listening: listening.Load, Nodes: srv, Pools: srv, Schema: srv}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -88,6 +88,9 @@ func printStatus(w io.Writer, st *admin.Status, now time.Time) error {
 			fmt.Fprintln(w, e)
 		}
 	}
+	if err := printWarnings(w, st); err != nil {
+		return err
+	}
 	if len(st.Pools) == 0 {
 		return nil
 	}
@@ -97,6 +100,27 @@ func printStatus(w io.Writer, st *admin.Status, now time.Time) error {
 	for _, p := range st.Pools {
 		fmt.Fprintf(tw, "%s/%s@%s/%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", p.Database, p.User, p.Shard, p.Node,
 			p.Open, p.Idle, p.InUse, p.Waiting, p.Waits, p.WaitTimeouts, p.ConnectErrors)
+	}
+	return tw.Flush()
+}
+
+// printWarnings lists what the catalog checks found wrong in the
+// databases' schemas, if anything.
+func printWarnings(w io.Writer, st *admin.Status) error {
+	n := 0
+	for _, d := range st.Databases {
+		n += len(d.Warnings)
+	}
+	if n == 0 {
+		return nil
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "DATABASE\tSCHEMA WARNING\tOBJECT\tDETAIL")
+	for _, d := range st.Databases {
+		for _, sw := range d.Warnings {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", d.Name, sw.Kind, sw.Object, sw.Detail)
+		}
 	}
 	return tw.Flush()
 }

@@ -47,7 +47,13 @@ databases:
 	pools := metrics.PoolSourceFunc(func() []metrics.PoolStat {
 		return []metrics.PoolStat{{Database: "app", User: "app", Shard: "s0", Node: "s0-primary", Open: 5, Idle: 2, InUse: 3, Waiting: 1, Waits: 40, WaitTimeouts: 2}}
 	})
-	topo := &admin.Topology{Config: func() *config.Config { return cfg }, Nodes: nodes, Pools: pools}
+	schema := metrics.SchemaSourceFunc(func() []metrics.SchemaWarning {
+		return []metrics.SchemaWarning{
+			{Database: "app", Kind: "unique_without_key", Object: "public.users users_email_key", Detail: "enforced per shard"},
+			{Database: "gone", Kind: "sequence_column", Object: "public.t.id", Detail: "a database no longer configured"},
+		}
+	})
+	topo := &admin.Topology{Config: func() *config.Config { return cfg }, Nodes: nodes, Pools: pools, Schema: schema}
 	srv := httptest.NewServer(admin.New(cfg.Admin, metrics.New(), topo, nil).Handler())
 	t.Cleanup(srv.Close)
 	return srv
@@ -74,6 +80,9 @@ app       s0     s0-eu        replica  lagging  52428800   2.500        -
 app       s1     s1-primary   primary  banned   -          -            until 2030-01-02T03:04:09Z (4s left)
 
 app/s1/s1-primary (10.0.0.3:5432): dial tcp 10.0.0.3:5432: connect: connection refused
+
+DATABASE  SCHEMA WARNING      OBJECT                        DETAIL
+app       unique_without_key  public.users users_email_key  enforced per shard
 
 POOL                   OPEN  IDLE  IN USE  WAITING  WAITS  WAIT TIMEOUTS  CONNECT ERRORS
 app/app@s0/s0-primary  5     2     3       1        40     2              0

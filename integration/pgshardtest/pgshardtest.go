@@ -5,6 +5,7 @@ package pgshardtest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -96,7 +97,7 @@ func Start(t testing.TB, yaml func(listen string) string) *Proxy {
 		t.Fatal(err)
 	}
 	cfg.Admin.Token = ""
-	adm := admin.New(cfg.Admin, reg, &admin.Topology{Config: srv.Config, Nodes: srv, Pools: srv}, log)
+	adm := admin.New(cfg.Admin, reg, &admin.Topology{Config: srv.Config, Nodes: srv, Pools: srv, Schema: srv}, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	adminDone := make(chan error, 1)
@@ -217,4 +218,19 @@ func (p *Proxy) Metric(t testing.TB, series string) float64 {
 	}
 	t.Fatalf("no %s in /metrics", series)
 	return 0
+}
+
+// Status reads the admin listener's /status.
+func (p *Proxy) Status(t testing.TB) admin.Status {
+	t.Helper()
+	resp, err := http.Get(p.Admin + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st admin.Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatalf("/status: %v", err)
+	}
+	return st
 }

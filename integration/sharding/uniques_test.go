@@ -3,10 +3,13 @@ package sharding_test
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgshard/pgshard/internal/admin"
 
 	"github.com/pgshard/pgshard/shard"
 )
@@ -18,7 +21,8 @@ import (
 // in pgshard_sharded_unique_without_key after the DDL that makes or drops
 // them, and not those that include the key; ON CONFLICT on such an index,
 // by its columns or its constraint's name, or a bare ON CONFLICT DO
-// NOTHING while the table has one, is refused (0A000).
+// NOTHING while the table has one, is refused (0A000); /status lists such
+// indexes among the database's schema warnings.
 func TestUniqueIndexesWithoutTheKeyAreReported(t *testing.T) {
 	ctx := ctxFor(t, time.Minute)
 	p := startPgshard(t)
@@ -42,6 +46,9 @@ func TestUniqueIndexesWithoutTheKeyAreReported(t *testing.T) {
 	reported("with a primary key on the shard key", 0)
 	mustExec(ctx, t, c, "ALTER TABLE gk_plain ADD CONSTRAINT gk_plain_name UNIQUE (name)", "CREATE UNIQUE INDEX gk_plain_id_name ON gk_plain (id, name)")
 	reported("with a unique constraint on name (and an index on id, name)", 1)
+	if w := warningsOf(p.Status(t), "unique_without_key"); !slices.Contains(w, "public.gk_plain gk_plain_name") || slices.Contains(w, "public.gk_plain gk_plain_id_name") {
+		t.Errorf("/status lists unique indexes without the key %q, want public.gk_plain gk_plain_name alone of gk_plain's", w)
+	}
 
 	// The same name under two keys on different shards: accepted by
 	// the shards, refused by one PostgreSQL.
@@ -77,6 +84,9 @@ func TestUniqueIndexesWithoutTheKeyAreReported(t *testing.T) {
 
 	mustExec(ctx, t, c, "ALTER TABLE gk_plain DROP CONSTRAINT gk_plain_name")
 	reported("after DROP CONSTRAINT", 0)
+	if w := warningsOf(p.Status(t), "unique_without_key"); slices.Contains(w, "public.gk_plain gk_plain_name") {
+		t.Errorf("/status still lists the dropped constraint: %q", w)
+	}
 	// Known gone: the servers now answer that it does not exist, and a
 	// bare DO NOTHING has only indexes with the key as arbiters.
 	if got := code("INSERT INTO gk_plain VALUES (1, 'x') ON CONFLICT ON CONSTRAINT gk_plain_name DO NOTHING"); got != "42704" {
@@ -86,4 +96,17 @@ func TestUniqueIndexesWithoutTheKeyAreReported(t *testing.T) {
 		t.Errorf("ON CONFLICT DO NOTHING after the constraint was dropped: %s, want it run", got)
 	}
 	mustExec(ctx, t, c, "DROP TABLE gk_plain")
+}
+
+// warningsOf lists the objects of database app's schema warnings of kind.
+func warningsOf(st admin.Status, kind string) []string {
+	var out []string
+	for _, d := range st.Databases {
+		for _, w := range d.Warnings {
+			if d.Name == "app" && w.Kind == kind {
+				out = append(out, w.Object)
+			}
+		}
+	}
+	return out
 }

@@ -22,6 +22,8 @@ type Status struct {
 type DatabaseStatus struct {
 	Name   string        `json:"name"`
 	Shards []ShardStatus `json:"shards"`
+	// Warnings are what the catalog checks found wrong in its schema.
+	Warnings []metrics.SchemaWarning `json:"warnings"`
 }
 
 // ShardStatus is one shard: its primary first, then its replicas.
@@ -85,8 +87,9 @@ type Topology struct {
 	// Config returns the configuration in force, which a reload may
 	// replace (wire.Server.Config); nil: no nodes known.
 	Config func() *config.Config
-	Nodes  metrics.NodeSource // nil: no monitor; every node is unknown and readiness ignores nodes
-	Pools  metrics.PoolSource // nil: no pools listed
+	Nodes  metrics.NodeSource   // nil: no monitor; every node is unknown and readiness ignores nodes
+	Pools  metrics.PoolSource   // nil: no pools listed
+	Schema metrics.SchemaSource // nil: no schema warnings listed
 	// Listening reports whether the data port accepts connections; nil
 	// counts as listening.
 	Listening func() bool
@@ -167,9 +170,18 @@ func (t *Topology) Status() Status {
 		return st
 	}
 	nodes := t.nodes()
+	var warnings []metrics.SchemaWarning
+	if t.Schema != nil {
+		warnings = t.Schema.SchemaWarnings()
+	}
 	for i := range cfg.Databases {
 		d := &cfg.Databases[i]
-		ds := DatabaseStatus{Name: d.Name, Shards: []ShardStatus{}}
+		ds := DatabaseStatus{Name: d.Name, Shards: []ShardStatus{}, Warnings: []metrics.SchemaWarning{}}
+		for _, w := range warnings {
+			if w.Database == d.Name {
+				ds.Warnings = append(ds.Warnings, w)
+			}
+		}
 		for j := range d.Shards {
 			sh := &d.Shards[j]
 			ss := ShardStatus{Name: sh.Name}

@@ -71,14 +71,33 @@ type NodeSource interface{ Nodes() []NodeStat }
 // PoolSource reports every pool, under the same rules as NodeSource.
 type PoolSource interface{ Pools() []PoolStat }
 
-// NodeSourceFunc and PoolSourceFunc adapt functions to the interfaces.
+// SchemaWarning is a hazard the catalog checks found in a database's
+// schema, for /status: a key column of another type than configured
+// (key_type_mismatch), a column of a sharded table filled from each
+// shard's own sequence (sequence_column), a unique index of a sharded
+// table without its shard key (unique_without_key).
+type SchemaWarning struct {
+	Database string `json:"-"`
+	Kind     string `json:"kind"`
+	Object   string `json:"object"` // the table, column or index
+	Detail   string `json:"detail"`
+}
+
+// SchemaSource reports the schema warnings of every database, under the
+// same rules as NodeSource.
+type SchemaSource interface{ SchemaWarnings() []SchemaWarning }
+
+// NodeSourceFunc, PoolSourceFunc and SchemaSourceFunc adapt functions to
+// the interfaces.
 type (
-	NodeSourceFunc func() []NodeStat
-	PoolSourceFunc func() []PoolStat
+	NodeSourceFunc   func() []NodeStat
+	PoolSourceFunc   func() []PoolStat
+	SchemaSourceFunc func() []SchemaWarning
 )
 
-func (f NodeSourceFunc) Nodes() []NodeStat { return f() }
-func (f PoolSourceFunc) Pools() []PoolStat { return f() }
+func (f NodeSourceFunc) Nodes() []NodeStat                 { return f() }
+func (f PoolSourceFunc) Pools() []PoolStat                 { return f() }
+func (f SchemaSourceFunc) SchemaWarnings() []SchemaWarning { return f() }
 
 var (
 	nodeLabels = []string{"database", "shard", "node", "role"}
