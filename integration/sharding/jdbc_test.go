@@ -40,6 +40,9 @@ func TestJDBCOverShardsMatchesOnePostgres(t *testing.T) {
 					"duplicate 23505",
 					"deposit 23: 86.35",
 					"opened by key 903: owner=opened balance=0.00",
+					"generated key: id=6 account=6 amount=6.60",
+					"generated-key batch 14 statements, 14 rows",
+					"ledger: id=20 account=20 amount=10.00",
 					"done",
 				})
 			// The table was spread: every shard holds some of its rows.

@@ -82,6 +82,7 @@ databases:
         - {name: bincopy, key: k}
         - {name: ex, key: k}
         - {name: jaccounts, key: id}
+        - {name: jledger, key: id}
         - {name: positional, key: k}
         - {name: curs, key: k}
         - {name: archive, key: user_id}

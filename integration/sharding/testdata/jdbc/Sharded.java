@@ -12,8 +12,10 @@
 // transaction, a transaction that writes on several shards, and
 // savepoints (explicit, and pgjdbc's autosave) in one that spans them, and
 // keys bound as other Java types (double, BigDecimal, float, short, String),
-// INSERT ... SELECT of rows that are not sharded, and functions and
-// procedures routed by their key argument, called as CallableStatements.
+// INSERT ... SELECT of rows that are not sharded, functions and
+// procedures routed by their key argument, called as CallableStatements,
+// and a table keyed by a bigserial inserted into without its key
+// (RETURN_GENERATED_KEYS, alone and in a batch).
 import java.math.BigDecimal;
 import java.sql.BatchUpdateException;
 import java.sql.CallableStatement;
@@ -236,6 +238,36 @@ public class Sharded {
                     }
                 }
             }
+        }
+        // A table keyed by a bigserial, inserted into as Hibernate's
+        // IDENTITY generator and JPA do: no key, RETURN_GENERATED_KEYS
+        // (pgjdbc adds RETURNING *), one by one and in a batch.
+        try (Connection c = DriverManager.getConnection(args[0], props)) {
+            try (Statement s = c.createStatement()) {
+                s.execute("DROP TABLE IF EXISTS jledger");
+                s.execute("CREATE TABLE jledger (id bigserial PRIMARY KEY, account bigint NOT NULL, amount numeric(12,2) NOT NULL)");
+            }
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO jledger (account, amount) VALUES (?, ?)", Statement.RETURN_GENERATED_KEYS)) {
+                for (long a = 1; a <= 6; a++) {
+                    ps.setLong(1, a);
+                    ps.setBigDecimal(2, new BigDecimal(a * 11).movePointLeft(1));
+                    ps.executeUpdate();
+                    try (ResultSet rs = ps.getGeneratedKeys()) {
+                        print("generated key", rs);
+                    }
+                }
+                for (long a = 7; a <= 20; a++) {
+                    ps.setLong(1, a);
+                    ps.setBigDecimal(2, BigDecimal.TEN);
+                    ps.addBatch();
+                }
+                int[] counts = ps.executeBatch();
+                System.out.println("generated-key batch " + counts.length + " statements, " + Arrays.stream(counts).sum() + " rows");
+                try (ResultSet rs = ps.getGeneratedKeys()) {
+                    print("batch generated keys", rs);
+                }
+            }
+            query(c, "ledger", "SELECT id, account, amount FROM jledger ORDER BY id");
         }
         System.out.println("done");
     }
