@@ -57,6 +57,8 @@ func FuzzRoute(f *testing.F) {
 	f.Add("SELECT 1" + strings.Repeat("*2", 4000))
 	f.Add("INSERT INTO users VALUES ($1, 2), (3)")
 	f.Add("DECLARE c CURSOR FOR SELECT * FROM users")
+	f.Add("INSERT INTO users AS u DEFAULT VALUES RETURNING u.user_id")
+	f.Add("COPY public.users (name, score) FROM STDIN WITH (FORMAT csv)")
 	r := testRouter(f)
 	_, users := r.Schema().lookup("", "users")
 	cols := KeyColumns{users: 1}
@@ -77,7 +79,17 @@ func FuzzRoute(f *testing.F) {
 		for _, st := range r.SimpleWith(q, "", cols) {
 			_ = st.Route.Describe()
 		}
+		// Generated keys written in (INSERT ... VALUES, DEFAULT VALUES)
+		// and a COPY's key column added.
+		gen := &GeneratedKeys{Values: []string{"7", "it's", "9"}, Always: true}
+		for _, st := range r.SimpleFilled(q, "", nil, gen) {
+			_ = st.Route.Describe()
+			if pl := st.Route.Plan; pl != nil && pl.Copy != nil && pl.Copy.GenKey {
+				_, _ = WithKeyColumn(st.Text, pl.Copy)
+			}
+		}
 		p := r.Prepare(q)
+		_ = r.BindFilled(p, q, Params{Values: [][]byte{[]byte("1"), nil}, Formats: []int16{0, 0}}, "", nil, gen)
 		_ = r.Bind(p, q, [][]byte{[]byte("1"), nil, {0, 0, 0, 1}}, []int16{0, 0, 1})
 		_ = r.BindWith(p, q, Params{Values: [][]byte{[]byte("1"), nil}, Formats: []int16{0, 0}}, "", cols)
 		_ = r.BindWith(p, q, Params{Values: [][]byte{[]byte(q), []byte(q), []byte(q)}, Formats: []int16{1, 0, 1}, OIDs: []uint32{oidFloat8, oidNumeric, oidNumeric}}, "", cols)
