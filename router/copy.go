@@ -45,11 +45,6 @@ func copyInPlan(c *pg.CopyStmt, t *Table) *Plan {
 	}
 	applyCopyOptions(ci, c.Options)
 	if t != nil && len(ci.Columns) > 0 && ci.KeyCol < 0 {
-		if ci.Binary {
-			return refuse(codeFeatureNotSupported,
-				fmt.Sprintf("pgshard: binary COPY into sharded table %s does not include its shard key %s, which pgshard fills from the column's default for text and CSV COPY only", t, t.Key),
-				"Include the key column in the COPY column list, or use FORMAT text or csv.")
-		}
 		ci.GenKey, ci.KeyCol = true, 0
 	}
 	return &Plan{Kind: KindCopyIn, Command: "COPY", Tables: []string{strings.ToLower(c.Relation.Relname)}, Copy: ci}

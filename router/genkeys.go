@@ -50,6 +50,9 @@ type KeyRequest struct {
 type GeneratedKeys struct {
 	Values []string
 	Always bool
+	// Type is the key column's type OID, for writing the keys in binary
+	// (a binary COPY's rows).
+	Type uint32
 }
 
 // generatedRows reads the VALUES rows of ins, whose key is left to its

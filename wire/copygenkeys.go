@@ -3,8 +3,12 @@ package wire
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
+
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/pgshard/pgshard/router"
 )
@@ -81,6 +85,7 @@ func (k *copyKeys) fill(ctx context.Context, rows []copyRow) *pgError {
 		}
 	}
 	var keys []string
+	var typ uint32
 	if n > 0 {
 		k.req.Rows = n
 		gen, err := k.s.pooledKeys(ctx, &k.req)
@@ -91,11 +96,20 @@ func (k *copyKeys) fill(ctx context.Context, rows []copyRow) *pgError {
 		case err != nil:
 			return &pgError{Code: codeConnectionFailure, Message: "pgshard: taking the shard keys of " + k.ci.Name + " for COPY: " + err.Error()}
 		}
-		keys = gen.Values
+		keys, typ = gen.Values, gen.Type
 	}
 	for i, r := range rows {
 		var field string
 		switch {
+		case k.ci.Binary && r.everywhere:
+			continue // the header and the trailer name no columns
+		case k.ci.Binary:
+			tuple, pe := k.binaryTuple(keys[0], typ, r.row)
+			if pe != nil {
+				return pe
+			}
+			rows[i].row, keys = tuple, keys[1:]
+			continue
 		case !r.everywhere:
 			field, keys = keys[0], keys[1:]
 		case isEndMarker(r.row):
@@ -136,4 +150,43 @@ func (k *copyKeys) field(s string) ([]byte, *pgError) {
 		out = append(out, s[i])
 	}
 	return append(out, ci.Quote), nil
+}
+
+// binaryTuple is a binary COPY tuple with key, of the key column's type
+// typ, as a first field.
+func (k *copyKeys) binaryTuple(key string, typ uint32, tuple []byte) ([]byte, *pgError) {
+	var val []byte
+	switch typ {
+	case pgtype.Int8OID, pgtype.Int4OID, pgtype.Int2OID:
+		n, err := strconv.ParseInt(key, 10, 64)
+		if err != nil {
+			return nil, &pgError{Code: codeInternalError, Message: fmt.Sprintf("pgshard: generated key %q of %s is not an integer", key, k.ci.Table)}
+		}
+		switch typ {
+		case pgtype.Int8OID:
+			val = binary.BigEndian.AppendUint64(nil, uint64(n))
+		case pgtype.Int4OID:
+			val = binary.BigEndian.AppendUint32(nil, uint32(int32(n)))
+		default:
+			val = binary.BigEndian.AppendUint16(nil, uint16(int16(n)))
+		}
+	case pgtype.UUIDOID:
+		var u pgtype.UUID
+		if err := u.Scan(key); err != nil || !u.Valid {
+			return nil, &pgError{Code: codeInternalError, Message: fmt.Sprintf("pgshard: generated key %q of %s is not a uuid", key, k.ci.Table)}
+		}
+		val = u.Bytes[:]
+	case pgtype.TextOID, pgtype.VarcharOID:
+		val = []byte(key)
+	default:
+		return nil, &pgError{Code: codeFeatureNotSupported,
+			Message: fmt.Sprintf("pgshard: binary COPY into %s leaves out shard key %s, whose type (OID %d) pgshard does not write in binary", k.ci.Table, k.ci.Table.Key, typ),
+			Hint:    "Include the key column in the COPY column list, or use FORMAT text or csv."}
+	}
+	fields := binary.BigEndian.Uint16(tuple)
+	out := make([]byte, 0, len(tuple)+6+len(val))
+	out = binary.BigEndian.AppendUint16(out, fields+1)
+	out = binary.BigEndian.AppendUint32(out, uint32(len(val)))
+	out = append(out, val...)
+	return append(out, tuple[2:]...), nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -76,15 +77,18 @@ func (s *session) readKeys(req *router.KeyRequest, rows []string) (*router.Gener
 	}
 	gen := &router.GeneratedKeys{Values: make([]string, 0, len(rows))}
 	for _, r := range rows {
-		always, val, _ := strings.Cut(r, "\x1f")
-		if val == "" {
+		// identity kind, type OID, key (absent when the default is
+		// none of those pgshard evaluates)
+		f := strings.SplitN(r, "\x1f", 3)
+		if len(f) < 3 || f[2] == "" {
 			t := req.Table.Table
 			return nil, &pgError{Code: codeFeatureNotSupported,
 				Message: fmt.Sprintf("pgshard: INSERT into sharded table %s does not set its shard key %s, and the column's default is not one pgshard can evaluate first (a sequence, an identity, gen_random_uuid())", t, t.Key),
 				Hint:    fmt.Sprintf("Include %s in the column list: a row's key decides its shard.", t.Key)}
 		}
-		gen.Always = always == "a"
-		gen.Values = append(gen.Values, val)
+		typ, _ := strconv.ParseUint(f[1], 10, 32)
+		gen.Always, gen.Type = f[0] == "a", uint32(typ)
+		gen.Values = append(gen.Values, f[2])
 	}
 	if len(gen.Values) < req.Rows {
 		return nil, &pgError{Code: codeInternalError, Message: fmt.Sprintf("pgshard: asked for %d shard keys of %s, got %d", req.Rows, req.Table.Name, len(gen.Values))}
@@ -124,7 +128,7 @@ func keysQuery(req *router.KeyRequest, ahead bool) string {
 		id = pgx.Identifier{req.Table.Schema, req.Table.Name}
 	}
 	rel, col := quoteLiteral(id.Sanitize()), quoteLiteral(req.Table.Table.Key)
-	return fmt.Sprintf(`SELECT pg_catalog.concat_ws(E'\x1f', a.attidentity::pg_catalog.text, CASE
+	return fmt.Sprintf(`SELECT pg_catalog.concat_ws(E'\x1f', a.attidentity::pg_catalog.text, a.atttypid::pg_catalog.text, CASE
   WHEN a.attidentity <> '' THEN pg_catalog.nextval(pg_catalog.pg_get_serial_sequence(%[1]s, %[2]s))::pg_catalog.text
   WHEN e.expr ~ '^nextval\(''[^'']+''::regclass\)$' THEN pg_catalog.nextval(pg_catalog.substring(e.expr, '^nextval\(''([^'']+)''::regclass\)$')::pg_catalog.regclass)::pg_catalog.text
   WHEN e.expr IN ('gen_random_uuid()', 'uuid_generate_v4()') THEN pg_catalog.gen_random_uuid()::pg_catalog.text

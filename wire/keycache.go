@@ -55,7 +55,7 @@ func (c *keyCache) take(id keyBlockID, n int) *router.GeneratedKeys {
 	if b == nil || len(b.Values) < n {
 		return nil
 	}
-	out := &router.GeneratedKeys{Values: b.Values[:n:n], Always: b.Always}
+	out := &router.GeneratedKeys{Values: b.Values[:n:n], Always: b.Always, Type: b.Type}
 	b.Values = b.Values[n:]
 	if len(b.Values) == 0 {
 		delete(c.blocks, id)
@@ -76,7 +76,7 @@ func (c *keyCache) keep(id keyBlockID, extra *router.GeneratedKeys) {
 	}
 	b := c.blocks[id]
 	if b == nil {
-		b = &router.GeneratedKeys{Always: extra.Always}
+		b = &router.GeneratedKeys{Always: extra.Always, Type: extra.Type}
 		c.blocks[id] = b
 	}
 	b.Values = append(b.Values, extra.Values...)
@@ -136,9 +136,9 @@ func (s *session) keepKeys(req *router.KeyRequest, gen *router.GeneratedKeys) *r
 		return gen
 	}
 	if s.mayCacheKeys() {
-		s.db.keys.keep(s.keyBlock(req), &router.GeneratedKeys{Values: gen.Values[req.Rows:], Always: gen.Always})
+		s.db.keys.keep(s.keyBlock(req), &router.GeneratedKeys{Values: gen.Values[req.Rows:], Always: gen.Always, Type: gen.Type})
 	}
-	return &router.GeneratedKeys{Values: gen.Values[:req.Rows:req.Rows], Always: gen.Always}
+	return &router.GeneratedKeys{Values: gen.Values[:req.Rows:req.Rows], Always: gen.Always, Type: gen.Type}
 }
 
 // mayCacheKeys: the session sees the tables and settings the cache's
