@@ -30,6 +30,10 @@ type arrayRows struct {
 	// order they are unnested (Key.Param among them); each is cut to a
 	// shard's rows.
 	Arrays []int
+	// Gen is set instead of Key when the column list leaves the key to
+	// its default (arraygenkeys.go); Relation names the table then.
+	Gen      *arrayGen
+	Relation TableRef
 }
 
 // arrayInsert plans INSERT INTO t (cols) SELECT * FROM unnest($a, $b, ...)
@@ -37,8 +41,14 @@ type arrayRows struct {
 // when sel is not that shape.
 func (a *analyzer) arrayInsert(ins *pg.InsertStmt, t *Table, sel *pg.SelectStmt, keyCol int) *Plan {
 	args, cols, ok := unnestedParams(sel)
-	if !ok || keyCol < 0 || len(cols) != len(ins.Cols) || cols[keyCol] < 0 || hasSubLink(ins.ReturningList) ||
+	if !ok || len(ins.Cols) == 0 || len(cols) != len(ins.Cols) || hasSubLink(ins.ReturningList) ||
 		ins.OnConflictClause != nil && hasSubLink(append(slices.Clip(ins.OnConflictClause.TargetList), ins.OnConflictClause.WhereClause)) {
+		return nil
+	}
+	if keyCol < 0 {
+		return a.arrayGenKeys(ins, t, sel, args, cols)
+	}
+	if cols[keyCol] < 0 {
 		return nil
 	}
 	rows := &arrayRows{Table: t}
@@ -245,21 +255,12 @@ type ExtraParam struct {
 // arrays cut to its own rows.
 func (p *Plan) splitArrays(ar *arrayRows, rt *Route, m *shard.Map, v values) *Route {
 	t := ar.Table
-	cols := make([]arrayParam, len(ar.Arrays))
-	n := 0
-	for k, num := range ar.Arrays {
-		i := num - 1
-		if i < 0 || i >= len(v.params) {
-			return refuseRoute(rt, &Error{Code: codeInvalidParam, Message: fmt.Sprintf("pgshard: there is no parameter $%d", num)})
-		}
-		c, err := readArrayParam(v, i)
-		if err != nil {
-			return refuseRoute(rt, &Error{Code: codeFeatureNotSupported,
-				Message: fmt.Sprintf("pgshard: cannot split array parameter $%d of INSERT into sharded table %s by shard: %v", num, t, err),
-				Hint:    "Send one-dimensional arrays, or insert the rows with VALUES or COPY."})
-		}
-		cols[k] = c
-		n = max(n, len(c.elems))
+	cols, n, e := readArrays(ar, v)
+	if e != nil {
+		return refuseRoute(rt, e)
+	}
+	if ar.Gen != nil {
+		return splitGeneratedArrays(ar, cols, n, rt, m, v)
 	}
 	var key arrayParam
 	for k, num := range ar.Arrays {
@@ -309,29 +310,64 @@ func (p *Plan) splitArrays(ar *arrayRows, rt *Route, m *shard.Map, v values) *Ro
 		return rt
 	}
 	for _, id := range order {
-		var rows []int
-		for r := range n {
-			if owner[r] == id {
-				rows = append(rows, r)
-			}
-		}
-		keep := make([]int, len(v.params))
-		for i := range keep {
-			keep[i] = i
-		}
-		for k, num := range ar.Arrays {
-			i := num - 1
-			if keep[i] < 0 {
-				continue // the same array unnested twice
-			}
-			keep[i] = -1 - len(rt.Extra)
-			rt.Extra = append(rt.Extra, ExtraParam{Value: cols[k].slice(rows), Of: i, Format: cols[k].format()})
-		}
+		rows := rowsOf(owner, id)
 		rt.Shards = append(rt.Shards, id)
-		rt.Params = append(rt.Params, keep)
+		rt.Params = append(rt.Params, rt.cutArrays(ar, cols, rows, len(v.params)))
 		rt.Rows = append(rt.Rows, rows)
 	}
 	return rt
+}
+
+// readArrays reads the arrays ar unnests from v's parameters, and the
+// number of rows they make (the longest array's length).
+func readArrays(ar *arrayRows, v values) ([]arrayParam, int, *Error) {
+	cols := make([]arrayParam, len(ar.Arrays))
+	n := 0
+	for k, num := range ar.Arrays {
+		i := num - 1
+		if i < 0 || i >= len(v.params) {
+			return nil, 0, &Error{Code: codeInvalidParam, Message: fmt.Sprintf("pgshard: there is no parameter $%d", num)}
+		}
+		c, err := readArrayParam(v, i)
+		if err != nil {
+			return nil, 0, &Error{Code: codeFeatureNotSupported,
+				Message: fmt.Sprintf("pgshard: cannot split array parameter $%d of INSERT into sharded table %s by shard: %v", num, ar.Table, err),
+				Hint:    "Send one-dimensional arrays, or insert the rows with VALUES or COPY."}
+		}
+		cols[k] = c
+		n = max(n, len(c.elems))
+	}
+	return cols, n, nil
+}
+
+// rowsOf lists the rows whose owner is id.
+func rowsOf(owner []shard.ShardID, id shard.ShardID) []int {
+	var rows []int
+	for r, o := range owner {
+		if o == id {
+			rows = append(rows, r)
+		}
+	}
+	return rows
+}
+
+// cutArrays adds to rt's Extra the arrays of ar (cols, as read) cut to
+// rows, and returns the parameters of a shard's statement: the client's
+// nparams, each array among them replaced by its cut (-1-i for Extra[i]).
+func (rt *Route) cutArrays(ar *arrayRows, cols []arrayParam, rows []int, nparams int) []int {
+	keep := make([]int, nparams)
+	for i := range keep {
+		keep[i] = i
+	}
+	for k, num := range ar.Arrays {
+		i := num - 1
+		if keep[i] < 0 {
+			continue // the same array unnested twice
+		}
+		keep[i] = -1 - len(rt.Extra)
+		rt.Extra = append(rt.Extra, ExtraParam{Value: cols[k].slice(rows), Of: i, Format: cols[k].format()})
+	}
+	return keep
 }
 
 func containsShard(ids []shard.ShardID, id shard.ShardID) bool {

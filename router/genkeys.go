@@ -128,11 +128,12 @@ func (v *values) generated(n int) (string, error) {
 
 // needKeys is the refusal a route with generated keys gets until the keys
 // are given: the wire layer reads them and routes again.
-func needKeys(rt *Route, ins *insertSplit) *Route {
-	rt.NeedKeys = &KeyRequest{Table: ins.Relation, Rows: ins.Gen.keys(len(ins.Rows))}
+func needKeys(rt *Route, table TableRef, rows int) *Route {
+	t := table.Table
+	rt.NeedKeys = &KeyRequest{Table: table, Rows: rows}
 	return refuseRoute(rt, &Error{Code: codeFeatureNotSupported,
-		Message: fmt.Sprintf("pgshard: INSERT into sharded table %s leaves its shard key %s to the column's default, which pgshard evaluates first only for an INSERT sent as a query of its own, not among other statements in one query string", ins.Table, ins.Table.Key),
-		Hint:    fmt.Sprintf("Send the INSERT on its own, or include %s in the column list.", ins.Table.Key)})
+		Message: fmt.Sprintf("pgshard: INSERT into sharded table %s leaves its shard key %s to the column's default, which pgshard evaluates first only for an INSERT sent as a query of its own, not among other statements in one query string", t, t.Key),
+		Hint:    fmt.Sprintf("Send the INSERT on its own, or include %s in the column list.", t.Key)})
 }
 
 // rewrite writes the generated keys into the statement's head (the
@@ -221,7 +222,7 @@ func (g *genKeys) rewriteDefaultValues(v *values, key string) (string, error) {
 // text lacks the keys).
 func (p *Plan) splitGenerated(ins *insertSplit, rt *Route, m *shard.Map, v values) *Route {
 	if v.gen == nil || len(v.gen.Values) != ins.Gen.keys(len(ins.Rows)) {
-		return needKeys(rt, ins)
+		return needKeys(rt, ins.Relation, ins.Gen.keys(len(ins.Rows)))
 	}
 	owner := make([]shard.ShardID, len(ins.Rows))
 	var order []shard.ShardID

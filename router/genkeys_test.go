@@ -195,3 +195,72 @@ func TestCopyWithoutTheKeyAddsIt(t *testing.T) {
 		}
 	}
 }
+
+// TestGeneratedKeysForArrays: INSERT ... SELECT * FROM unnest($1, $2)
+// that leaves the key to its default (a driver's batch insert) asks for a
+// key per row, then sends each shard the statement with the key column
+// and an array of its rows' keys added, and the other arrays cut to the
+// same rows; unnest in ROWS FROM or in the select list alike. A select
+// list naming the arrays' columns is not rewritten (refused as before).
+// Keys 1 and 5 are on s0, 9 on s2.
+func TestGeneratedKeysForArrays(t *testing.T) {
+	r := testRouter(t)
+	ps := Params{Values: [][]byte{[]byte("{a,b,c}"), []byte("{10,20,30}")}, Formats: []int16{0, 0}}
+	gen := &GeneratedKeys{Values: []string{"1", "9", "5"}}
+	for _, c := range []struct{ sql, want string }{
+		{"INSERT INTO users (name, score) SELECT * FROM unnest($1::text[], $2::int[]) RETURNING user_id",
+			"INSERT INTO users (user_id, name, score) SELECT * FROM unnest($3::pg_catalog.int8[], $1::text[], $2::int[]) RETURNING user_id"},
+		{"INSERT INTO users (name, score) SELECT * FROM ROWS FROM (unnest($1::text[]), unnest($2::int[])) AS s(a, b)",
+			"INSERT INTO users (user_id, name, score) SELECT * FROM ROWS FROM (pg_catalog.unnest($3::pg_catalog.int8[]), unnest($1::text[]), unnest($2::int[])) AS s(a, b)"},
+		{"INSERT INTO users (name, score) SELECT unnest($1::text[]), unnest($2::int[])",
+			"INSERT INTO users (user_id, name, score) SELECT pg_catalog.unnest($3::pg_catalog.int8[]), unnest($1::text[]), unnest($2::int[])"},
+		{"INSERT INTO users (name, score) SELECT x.a, x.b FROM unnest($1::text[], $2::int[]) AS x(a, b)", ""},
+		{"INSERT INTO users (name, score) SELECT * FROM unnest($1::text[], $2::int[])", "always"},
+	} {
+		p := r.Prepare(c.sql)
+		first := r.BindWith(p, c.sql, ps, "", nil)
+		if c.want == "" {
+			if first.Err == nil || first.NeedKeys != nil {
+				t.Errorf("%s: %s, want it refused", c.sql, first.Describe())
+			}
+			continue
+		}
+		if first.NeedKeys == nil || first.NeedKeys.Rows != 3 {
+			t.Errorf("%s: NeedKeys %+v, want 3 keys asked for", c.sql, first.NeedKeys)
+			continue
+		}
+		if c.want == "always" { // an identity GENERATED ALWAYS
+			c.want = "INSERT INTO users (user_id, name, score) OVERRIDING SYSTEM VALUE SELECT * FROM unnest($3::pg_catalog.int8[], $1::text[], $2::int[])"
+			gen := *gen
+			gen.Always = true
+			rt := r.BindFilled(p, c.sql, ps, "", nil, &gen)
+			if len(rt.SQL) == 0 || rt.SQL[0] != c.want {
+				t.Errorf("%s: %s, want sent as %s", c.sql, rt.Describe(), c.want)
+			}
+			continue
+		}
+		rt := r.BindFilled(p, c.sql, ps, "", nil, gen)
+		if rt.Err != nil || !slices.Equal(rt.Shards, []shard.ShardID{0, 2}) || len(rt.SQL) != 2 {
+			t.Errorf("%s: %s, want shards 0 and 2", c.sql, rt.Describe())
+			continue
+		}
+		if rt.SQL[0] != c.want || rt.SQL[1] != c.want {
+			t.Errorf("%s: sent as\n %s\nwant\n %s", c.sql, rt.SQL[0], c.want)
+		}
+		var got []string
+		for i := range rt.Shards {
+			var vals []string
+			for _, k := range rt.Params[i] {
+				if k < 0 {
+					vals = append(vals, string(rt.Extra[-1-k].Value))
+				} else {
+					vals = append(vals, string(ps.Values[k]))
+				}
+			}
+			got = append(got, strings.Join(vals, " "))
+		}
+		if want := []string{`{"a","c"} {"10","30"} {"1","5"}`, `{"b"} {"20"} {"9"}`}; !slices.Equal(got, want) {
+			t.Errorf("%s: parameters per shard %q, want %q", c.sql, got, want)
+		}
+	}
+}

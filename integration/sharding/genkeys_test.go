@@ -30,7 +30,8 @@ var genkeyTables = []string{
 // identity shard key to its default — no key column, as every ORM inserts
 // a new row, or DEFAULT in its place, as Sequelize writes, or an INSERT ...
 // SELECT from rows that are not sharded, or DEFAULT VALUES, or values from
-// subqueries over other shards (staged) — gets the keys
+// subqueries over other shards (staged), or rows from arrays (unnest), or
+// INSERT ... SELECT of sharded rows — gets the keys
 // one PostgreSQL would give (pgshard takes them from the default shard's
 // sequence), the same RETURNING rows in the same order and the same
 // tables, in three protocol modes, with every row on the shard owning its
@@ -62,6 +63,11 @@ func TestGeneratedKeysMatchOnePostgres(t *testing.T) {
 		// run first (staged), then the keys taken.
 		{"INSERT INTO gk_serial (name) VALUES ((SELECT max(name) FROM gk_identity)) RETURNING id, name", nil},
 		{"INSERT INTO gk_serial (name) VALUES ((SELECT min(name) FROM gk_identity WHERE name > $1)), ((SELECT max(name) FROM gk_legacy)), ($2) RETURNING id, name", []any{"i", "p"}},
+		// A driver's batch from arrays, and INSERT ... SELECT of sharded
+		// rows (staged, then inserted the same way).
+		{"INSERT INTO gk_serial (name) SELECT * FROM unnest($1::text[]) RETURNING id, name", []any{[]string{"u1", "u2", "u3", "u4", "u5"}}},
+		{"INSERT INTO gk_identity (name) SELECT unnest($1::text[]) RETURNING *", []any{[]string{"v1", "v2", "v3"}}},
+		{"INSERT INTO gk_serial (name) SELECT name || '-copy' FROM gk_identity WHERE name IS NOT NULL ORDER BY id RETURNING id, name", nil},
 		// From rows that are not sharded: keys in the SELECT's order.
 		{"INSERT INTO gk_serial (name) SELECT name FROM gk_legacy ORDER BY name", nil},
 		{"INSERT INTO gk_identity (name) SELECT 'g' || g FROM generate_series(1, 7) g", nil},
