@@ -63,6 +63,14 @@ func (s *session) pooledKeys(ctx context.Context, req *router.KeyRequest) (*rout
 	rows, err := s.onShard(ctx, s.db.router.Schema().Default, func(sc *serverConn) ([]string, error) {
 		return s.hiddenRows(sc, keysQuery(req, s.mayCacheKeys()))
 	})
+	var pe *pgError
+	if errors.As(err, &pe) && pe.Code == codeUndefinedTable && s.txStatus != 'I' {
+		// Most likely made by the open transaction, which the borrowed
+		// connection does not see.
+		return nil, &pgError{Code: codeFeatureNotSupported,
+			Message: fmt.Sprintf("pgshard: %s; pgshard takes this statement's shard keys for %s on another connection to the default shard, which does not see a table created in the open transaction", pe.Message, req.Table.Name),
+			Hint:    fmt.Sprintf("Commit the CREATE TABLE first, or include %s in the column list.", req.Table.Table.Key)}
+	}
 	if err != nil {
 		return nil, err
 	}

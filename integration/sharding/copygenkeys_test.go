@@ -99,6 +99,17 @@ func TestCopyWithoutTheKeyMatchesOnePostgres(t *testing.T) {
 	}
 	checkUUIDPlacement(t, 9)
 
+	// A table created in the open transaction: the keys are taken on
+	// another connection, which cannot see it; said so, and the
+	// transaction fails as after any error.
+	mustExec(ctx, t, through, "BEGIN", "CREATE TABLE gk_later (id bigserial PRIMARY KEY, name text)")
+	_, err := through.PgConn().CopyFrom(ctx, strings.NewReader("x\n"), "COPY gk_later (name) FROM STDIN")
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "0A000" || !strings.Contains(pe.Message, "open transaction") {
+		t.Errorf("COPY without the key into a table the transaction created: %v, want 0A000 about the open transaction", err)
+	}
+	mustExec(ctx, t, through, "ROLLBACK")
+
 	// No default to take a key from.
 	if got := copyAnswer(ctx, through, "COPY gk_plain (name) FROM STDIN", "x\ny\n"); got != "ERROR 0A000" {
 		t.Errorf("COPY leaving out a key without a default: %s, want ERROR 0A000", got)

@@ -17,7 +17,7 @@ import (
 // column's default: a bigserial, an identity GENERATED ALWAYS, a uuid from
 // gen_random_uuid(), and one without a default.
 var genkeyTables = []string{
-	"DROP TABLE IF EXISTS gk_serial, gk_identity, gk_uuid, gk_plain, gk_legacy",
+	"DROP TABLE IF EXISTS gk_serial, gk_identity, gk_uuid, gk_plain, gk_legacy, gk_later",
 	"CREATE TABLE gk_legacy (name text)", // not sharded: on the default shard
 	"INSERT INTO gk_legacy VALUES ('m'), ('k'), ('z'), ('a'), ('q')",
 	"CREATE TABLE gk_serial (id bigserial PRIMARY KEY, name text NOT NULL)",

@@ -109,6 +109,7 @@ databases:
         - {name: gk_identity, key: id}
         - {name: gk_uuid, key: id, key_type: uuid}
         - {name: gk_plain, key: id}
+        - {name: gk_later, key: id}
       reference_tables: [countries, dumped_countries, swrite_codes]
       functions:
         - {name: place_order, key_arg: 1, table: fnorders}
