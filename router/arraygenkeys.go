@@ -103,10 +103,7 @@ func splitGeneratedArrays(ar *arrayRows, cols []arrayParam, n int, rt *Route, m 
 		}
 		keep = append(keep, -1-len(rt.Extra))
 		rt.Extra = append(rt.Extra, ExtraParam{Value: keysArray(keys), Of: keysParam - 1})
-		rt.Shards = append(rt.Shards, id)
-		rt.SQL = append(rt.SQL, sql)
-		rt.Params = append(rt.Params, keep)
-		rt.Rows = append(rt.Rows, rows)
+		rt.sendTo(id, sql, keep, rows)
 	}
 	if len(order) > 1 {
 		rt.Kind = KindAll

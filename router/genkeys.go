@@ -244,10 +244,7 @@ func (p *Plan) splitGenerated(ins *insertSplit, rt *Route, m *shard.Map, v value
 				Hint:    fmt.Sprintf("Write INSERT INTO %s (%s) VALUES (DEFAULT).", ins.Table, ins.Table.Key)})
 		}
 		sql, params := v.renumbered(sql)
-		rt.Shards = append(rt.Shards, owner[0])
-		rt.SQL = append(rt.SQL, sql)
-		rt.Params = append(rt.Params, params)
-		rt.Rows = append(rt.Rows, []int{0})
+		rt.sendTo(owner[0], sql, params, []int{0})
 		return rt
 	}
 	rows, ok := sqltext.ValuesRows(v.text)
@@ -279,10 +276,7 @@ func (p *Plan) splitGenerated(ins *insertSplit, rt *Route, m *shard.Map, v value
 		}
 		b.WriteString(tail)
 		sql, params := v.renumbered(b.String())
-		rt.Shards = append(rt.Shards, id)
-		rt.SQL = append(rt.SQL, sql)
-		rt.Params = append(rt.Params, params)
-		rt.Rows = append(rt.Rows, positions)
+		rt.sendTo(id, sql, params, positions)
 	}
 	if len(order) > 1 {
 		rt.Kind = KindAll

@@ -71,12 +71,18 @@ func (p *Plan) splitInsert(ins *insertSplit, rt *Route, m *shard.Map, v values) 
 				positions = append(positions, i)
 			}
 		}
-		rt.Shards = append(rt.Shards, id)
-		rt.SQL = append(rt.SQL, sql)
-		rt.Params = append(rt.Params, params)
-		rt.Rows = append(rt.Rows, positions)
+		rt.sendTo(id, sql, params, positions)
 	}
 	return rt
+}
+
+// sendTo adds shard id to rt with its own statement text, its
+// parameters (the client's, by index) and the rows it takes.
+func (rt *Route) sendTo(id shard.ShardID, sql string, params, rows []int) {
+	rt.Shards = append(rt.Shards, id)
+	rt.SQL = append(rt.SQL, sql)
+	rt.Params = append(rt.Params, params)
+	rt.Rows = append(rt.Rows, rows)
 }
 
 // renumbered is sql, one shard's part of a split statement, with its $n
