@@ -496,7 +496,7 @@ func (a *analyzer) subqueryMerge(s *pg.SelectStmt, sc *scope) string {
 	switch {
 	case (len(s.GroupClause) > 0 || a.schema.hasAggregate(s.TargetList) || s.HavingClause != nil) && !a.ownKeyIn(s.GroupClause, sc):
 		return "an aggregate in a subquery"
-	case len(s.DistinctClause) > 0 && !a.ownKeyIn(targetValues(s.TargetList), sc):
+	case len(s.DistinctClause) > 0 && !a.ownKeyIn(distinctValues(s), sc):
 		return "DISTINCT in a subquery"
 	case !a.noLimit(s):
 		return "LIMIT or OFFSET in a subquery"
@@ -538,6 +538,16 @@ func (a *analyzer) ownKeyIn(exprs []*pg.Node, sc *scope) bool {
 		}
 	}
 	return false
+}
+
+// distinctValues are what a SELECT DISTINCT tells rows apart by: its ON
+// expressions, or its whole select list. With the shard key among them,
+// rows that are the same are on the same shard.
+func distinctValues(s *pg.SelectStmt) []*pg.Node {
+	if s.DistinctClause[0].GetNode() != nil {
+		return s.DistinctClause
+	}
+	return targetValues(s.TargetList)
 }
 
 func targetValues(targets []*pg.Node) []*pg.Node {

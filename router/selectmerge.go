@@ -22,8 +22,23 @@ import (
 // columns than the client asked for (avg → sum and count, hidden sort
 // keys, HAVING aggregates, LIMIT l OFFSET o → LIMIT l+o).
 func (a *analyzer) mergePlan(p *Plan, stmt *pg.Node) error {
+	kept, decides := a.orderKept(stmt)
+	if kept != nil {
+		if err := a.mergeOf(p, kept, true); err == nil {
+			return nil
+		}
+	}
+	if decides {
+		return fmt.Errorf("pgshard: cannot merge LIMIT or OFFSET over the ORDER BY of a subquery across shards")
+	}
+	return a.mergeOf(p, stmt, false)
+}
+
+// mergeOf plans the merge of stmt; rewritten says stmt is not the
+// client's text, so the shards must be sent its own.
+func (a *analyzer) mergeOf(p *Plan, stmt *pg.Node, rewritten bool) error {
 	sel := stmt.GetSelectStmt()
-	m := &mergeBuilder{a: a, sel: sel, spec: &merge.Spec{Limit: -1}}
+	m := &mergeBuilder{a: a, sel: sel, spec: &merge.Spec{Limit: -1}, rewritten: rewritten}
 	// Grouped by a shard key, every group is whole on one shard: each
 	// shard's groups are final, whatever the aggregates, and the rows only
 	// need what a plain SELECT's need.

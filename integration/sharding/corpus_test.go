@@ -154,6 +154,20 @@ func handWritten() []query {
 		q(`SELECT count(*) FROM (SELECT DISTINCT country FROM users) t`, false),
 		q(`SELECT count(*) FROM (SELECT country, count(*) FROM users GROUP BY country) subquery`, false),
 		q(`SELECT * FROM (SELECT user_id, order_id FROM orders ORDER BY amount, order_id, user_id LIMIT 5) t ORDER BY order_id`, true),
+		// A derived table's ORDER BY that the outer query keeps: PostgreSQL
+		// returns its rows in that order, and an outer LIMIT takes the first.
+		q(`SELECT * FROM (SELECT user_id, name FROM users ORDER BY balance DESC NULLS LAST, user_id) t LIMIT 7`, true),
+		q(`WITH t AS (SELECT upper(name), score / 10, user_id FROM users WHERE score > 40 ORDER BY 2 DESC, 1) SELECT * FROM t`, true),
+		q(`WITH c AS (SELECT code FROM countries WHERE code <> 'fr'), t AS (SELECT user_id, country FROM users WHERE country IN (SELECT code FROM c) ORDER BY created, user_id) SELECT t.* FROM t OFFSET 590`, true),
+		q(`SELECT lower(t.n), t.user_id FROM (SELECT upper(name) AS n, user_id FROM users ORDER BY score, user_id DESC) t WHERE t.user_id % 3 = 0 LIMIT 12`, true),
+		q(`SELECT * FROM (SELECT * FROM (SELECT o.order_id, o.amount FROM orders o ORDER BY o.amount DESC, 1) a) b LIMIT 9`, true),
+		q(`SELECT x.* FROM (SELECT user_id, country FROM users ORDER BY name COLLATE "C" DESC) x(id) LIMIT 5 OFFSET 3`, true),
+		q(`SELECT * FROM (SELECT * FROM users ORDER BY score * 2 DESC, user_id) t WHERE t.balance > 0 LIMIT 4`, true),
+		q(`SELECT * FROM (SELECT user_id, count(*) FROM orders GROUP BY user_id ORDER BY 2 DESC, 1) t LIMIT 6`, true),
+		q(`SELECT * FROM (SELECT user_id, name FROM users WHERE score > $1 ORDER BY created DESC, user_id) t LIMIT $2`, true, "50", "8"),
+		// DISTINCT ON a column other than the key picks one row in all.
+		q(`SELECT count(*), count(DISTINCT country) FROM (SELECT DISTINCT ON (country) country, user_id FROM users ORDER BY country, score, user_id) t`, false),
+		q(`SELECT * FROM (SELECT DISTINCT ON (country) country, user_id FROM users ORDER BY country, score DESC, user_id) t`, true),
 		q(`SELECT u.user_id, u.name, t.order_id FROM users u JOIN (SELECT user_id, order_id FROM orders ORDER BY amount, order_id, user_id LIMIT 5) t ON t.user_id = u.user_id`, false),
 		q(`SELECT u.user_id, t.n FROM users u JOIN (SELECT status, count(*) AS n FROM orders GROUP BY status) t ON t.status = u.country`, false),
 		q(`SELECT user_id FROM users WHERE user_id IN (SELECT user_id FROM orders ORDER BY amount DESC, user_id, order_id LIMIT 3)`, false),

@@ -416,3 +416,15 @@ WITH w AS (SELECT 1) MERGE INTO users t USING (VALUES (1, 'a'), (6, 'b')) s(id, 
 WITH x AS (SELECT max(user_id) + 1 AS m FROM users) INSERT INTO users (user_id, name, score) VALUES (5, 'a', (SELECT m FROM x))
 WITH x AS (SELECT code FROM countries LIMIT 1) INSERT INTO users (user_id, country) VALUES (9, (SELECT code FROM x))
 WITH x AS MATERIALIZED (SELECT max(score) m FROM users) INSERT INTO users (user_id, score) VALUES (5, (SELECT m FROM x))
+# A derived table's ORDER BY that the outer query keeps: merged in that order
+SELECT * FROM (SELECT user_id FROM users ORDER BY score DESC) t LIMIT 3
+WITH t AS (SELECT user_id, upper(name) FROM users ORDER BY 2, user_id) SELECT * FROM t
+SELECT t.user_id FROM (SELECT user_id, name FROM users ORDER BY name COLLATE "C") t WHERE t.user_id > 5 LIMIT 2
+SELECT x.* FROM (SELECT user_id, 2 AS two FROM users ORDER BY score) x(a) OFFSET 2
+SELECT * FROM (SELECT * FROM (SELECT user_id, name FROM users ORDER BY created, 2) a) b LIMIT 4
+SELECT count(*) FROM (SELECT user_id FROM users ORDER BY score) t
+# ... refused (then staged) where an outer LIMIT would pick other rows
+SELECT * FROM (SELECT * FROM users ORDER BY score * 2) t WHERE t.score > 1 LIMIT 1
+# DISTINCT ON in a subquery is local only when its ON list has the key
+SELECT count(*) FROM (SELECT DISTINCT ON (country) country, user_id FROM users ORDER BY country, score) t
+SELECT count(*) FROM (SELECT DISTINCT ON (user_id) user_id, amount FROM orders ORDER BY user_id, amount) t
