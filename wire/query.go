@@ -25,6 +25,9 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 		return err
 	}
 	routed := s.db.router.SimpleKeyed(q, s.shardKey())
+	if (s.txStatus == 'I' || s.txStatus == 'T') && apartShape(routed) {
+		return s.runApart(ctx, q, routed)
+	}
 	if len(routed) == 1 {
 		if st := routed[0].Route.Staging(); st != nil {
 			return s.runStaged(ctx, st)

@@ -1,0 +1,107 @@
+package wire
+
+import (
+	"bufio"
+	"bytes"
+	"strconv"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pgshard/pgshard/internal/config"
+	"github.com/pgshard/pgshard/router"
+	"github.com/pgshard/pgshard/shard"
+)
+
+// TestQueryStringsRunApart: strings whose statements need different
+// shards run apart when their transaction control can be followed; the
+// rest go as before.
+func TestQueryStringsRunApart(t *testing.T) {
+	schema, err := router.NewSchema(&config.Database{Shards: []config.Shard{{Name: "s0"}, {Name: "s1"}},
+		Sharding: config.Sharding{Tables: []config.ShardedTable{{Name: "users", Key: "user_id", KeyType: "bigint"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := router.New(schema, shard.NewHolder(shard.EqualMap(2)), 64)
+	m := shard.EqualMap(2)
+	var key [2]string
+	for k := int64(1); key[0] == "" || key[1] == ""; k++ {
+		key[m.Lookup(shard.HashInt(k))] = strconv.FormatInt(k, 10)
+	}
+	on0, on1 := "SELECT * FROM users WHERE user_id = "+key[0], "SELECT * FROM users WHERE user_id = "+key[1]
+	for _, c := range []struct {
+		sql   string
+		apart bool
+	}{
+		{"SELECT count(*) FROM users", false}, // one statement
+		{on0 + "; " + on0, false},             // one shard: the server runs the string
+		{"SET x.y = 1; " + on1 + "; SELECT 1", false},
+		{on0 + "; " + on1, true},
+		{"CREATE TABLE t (a int); CREATE INDEX ON t (a)", true},
+		{"SET search_path = app; SELECT count(*) FROM users", true},
+		{"BEGIN; UPDATE users SET a = 1 WHERE user_id IN (" + key[0] + ", " + key[1] + "); COMMIT", true},
+		{on0 + "; BEGIN; " + on1 + "; COMMIT; " + on0, true},
+		{on0 + "; BEGIN ISOLATION LEVEL SERIALIZABLE; " + on1, false}, // PostgreSQL refuses that once a statement ran
+		{"BEGIN ISOLATION LEVEL SERIALIZABLE; " + on0 + "; " + on1, true},
+		{on0 + "; " + on1 + "; COMMIT AND CHAIN", false},
+		{on0 + "; " + on1 + "; PREPARE TRANSACTION 'x'", false},
+		{"COPY users FROM STDIN; " + on1, false},
+	} {
+		if got := apartShape(r.Simple(c.sql)); got != c.apart {
+			t.Errorf("%s: apart %v, want %v", c.sql, got, c.apart)
+		}
+	}
+}
+
+// TestAnswerFilter: the answers of statements run apart reach the client
+// as one answer, whatever the writes' boundaries.
+func TestAnswerFilter(t *testing.T) {
+	var msgs []pgproto3.BackendMessage
+	add := func(m pgproto3.BackendMessage) { msgs = append(msgs, m) }
+	add(&pgproto3.CommandComplete{CommandTag: []byte("UPDATE 6")})
+	add(&pgproto3.ReadyForQuery{TxStatus: 'T'})
+	add(&pgproto3.NoticeResponse{Severity: "WARNING", Code: "01000", Message: "careful"})
+	add(&pgproto3.ErrorResponse{Severity: "ERROR", Code: "42703", Message: "column does not exist", Position: 8})
+	add(&pgproto3.ReadyForQuery{TxStatus: 'E'})
+	var stream []byte
+	for _, m := range msgs {
+		var err error
+		if stream, err = m.Encode(stream); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, mute := range []bool{false, true} {
+		for step := 1; step <= len(stream); step++ {
+			var out bytes.Buffer
+			w := bufio.NewWriter(&out)
+			f := &answerFilter{out: w, mute: mute, offset: 60}
+			for p := stream; len(p) > 0; {
+				n := min(step, len(p))
+				if _, err := f.Write(p[:n]); err != nil {
+					t.Fatal(err)
+				}
+				p = p[n:]
+			}
+			if !f.sawError {
+				t.Fatalf("step %d: the error went unnoticed", step)
+			}
+			var want []byte
+			for i, m := range msgs {
+				switch {
+				case i == 0 && !mute:
+				case i == 2:
+				case i == 3:
+					e := *m.(*pgproto3.ErrorResponse)
+					e.Position = 68
+					m = &e
+				default:
+					continue
+				}
+				want, _ = m.Encode(want)
+			}
+			if !bytes.Equal(out.Bytes(), want) {
+				t.Fatalf("mute %v, writes of %d bytes:\ngot  %q\nwant %q", mute, step, out.Bytes(), want)
+			}
+		}
+	}
+}
