@@ -25,7 +25,7 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 		return err
 	}
 	routed := s.db.router.SimpleKeyed(q, s.shardKey())
-	if (s.txStatus == 'I' || s.txStatus == 'T') && apartShape(routed) {
+	if apartShape(routed, s.txStatus != 'I') {
 		return s.runApart(ctx, q, routed)
 	}
 	if len(routed) == 1 {

@@ -25,11 +25,15 @@ import (
 // other.
 
 // apartShape says whether the statements of a query string should run
-// apart: some statement needs other shards than the rest, and its
+// apart: some statement needs other shards than the rest, or, when
+// control is set (in a transaction: its shards must all get them, and
+// the string's statements may need another shard than the transaction's
+// so far), some statement is transaction control, a savepoint or a SET;
+// and its
 // transaction control is what runApart follows (a BEGIN with options only
 // first, as PostgreSQL refuses them once a statement has run; no COMMIT
 // AND CHAIN or PREPARE TRANSACTION).
-func apartShape(routed []router.Statement) bool {
+func apartShape(routed []router.Statement, control bool) bool {
 	if len(routed) < 2 {
 		return false
 	}
@@ -52,6 +56,9 @@ func apartShape(routed []router.Statement) bool {
 		}
 		if txControl(routed[i].Text) == "other" || i > 0 && isBegin(routed[i].Text) && !plainBegin(routed[i].Text) {
 			return false
+		}
+		if control && (txControl(routed[i].Text) != "" || everywhereTag(sqltext.FirstWords(routed[i].Text)) != "") {
+			spread = true
 		}
 	}
 	return spread
@@ -79,8 +86,7 @@ func plainBegin(stmt string) bool {
 // opens an implicit one, which a BEGIN turns into the client's and a
 // COMMIT or ROLLBACK ends (with PostgreSQL's warning); the first error
 // stops the string and rolls back the implicit transaction (a client's
-// stays failed); the implicit transaction left at the end commits. The
-// session is idle or in a transaction block.
+// stays failed); the implicit transaction left at the end commits.
 func (s *session) runApart(ctx context.Context, q string, routed []router.Statement) error {
 	orig := s.w
 	f := &answerFilter{out: orig}
@@ -119,7 +125,10 @@ func (s *session) runApart(ctx context.Context, q string, routed []router.Statem
 				err = run(text, utf8.RuneCountInString(q[:routed[i].At]))
 			}
 		case control == "SAVEPOINT" && implicit:
-			err = s.refuse(&pgError{Code: "25P01", Message: savepointCommand[savepointTag(sqltext.FirstWords(text))] + " can only be used in transaction blocks"})
+			// The error ends the string, whose transaction is rolled back:
+			// no server needs to fail it first.
+			pe := &pgError{Code: "25P01", Message: savepointCommand[savepointTag(sqltext.FirstWords(text))] + " can only be used in transaction blocks"}
+			err = writeMsg(s.w, &s.scratch, pe.response())
 		default:
 			if s.txStatus == 'I' && !isBegin(text) && control == "" {
 				if err := quietly("BEGIN"); err != nil {
@@ -131,6 +140,9 @@ func (s *session) runApart(ctx context.Context, q string, routed []router.Statem
 		}
 		if err != nil {
 			return err
+		}
+		if err := s.w.Flush(); err != nil {
+			return errClientGone
 		}
 		if f.sawError {
 			break

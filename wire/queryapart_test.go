@@ -30,25 +30,32 @@ func TestQueryStringsRunApart(t *testing.T) {
 	}
 	on0, on1 := "SELECT * FROM users WHERE user_id = "+key[0], "SELECT * FROM users WHERE user_id = "+key[1]
 	for _, c := range []struct {
-		sql   string
-		apart bool
+		sql     string
+		apart   bool
+		control bool // in a transaction
 	}{
-		{"SELECT count(*) FROM users", false}, // one statement
-		{on0 + "; " + on0, false},             // one shard: the server runs the string
-		{"SET x.y = 1; " + on1 + "; SELECT 1", false},
-		{on0 + "; " + on1, true},
-		{"CREATE TABLE t (a int); CREATE INDEX ON t (a)", true},
-		{"SET search_path = app; SELECT count(*) FROM users", true},
-		{"BEGIN; UPDATE users SET a = 1 WHERE user_id IN (" + key[0] + ", " + key[1] + "); COMMIT", true},
-		{on0 + "; BEGIN; " + on1 + "; COMMIT; " + on0, true},
-		{on0 + "; BEGIN ISOLATION LEVEL SERIALIZABLE; " + on1, false}, // PostgreSQL refuses that once a statement ran
-		{"BEGIN ISOLATION LEVEL SERIALIZABLE; " + on0 + "; " + on1, true},
-		{on0 + "; " + on1 + "; COMMIT AND CHAIN", false},
-		{on0 + "; " + on1 + "; PREPARE TRANSACTION 'x'", false},
-		{"COPY users FROM STDIN; " + on1, false},
+		{"SELECT count(*) FROM users", false, false}, // one statement
+		{on0 + "; " + on0, false, false},             // one shard: the server runs the string
+		{"SET x.y = 1; " + on1 + "; SELECT 1", false, false},
+		{on0 + "; " + on1, true, false},
+		{"CREATE TABLE t (a int); CREATE INDEX ON t (a)", true, false},
+		{"SET search_path = app; SELECT count(*) FROM users", true, false},
+		{"BEGIN; UPDATE users SET a = 1 WHERE user_id IN (" + key[0] + ", " + key[1] + "); COMMIT", true, false},
+		{on0 + "; BEGIN; " + on1 + "; COMMIT; " + on0, true, false},
+		{on0 + "; BEGIN ISOLATION LEVEL SERIALIZABLE; " + on1, false, false}, // PostgreSQL refuses that once a statement ran
+		{"BEGIN ISOLATION LEVEL SERIALIZABLE; " + on0 + "; " + on1, true, false},
+		{on0 + "; " + on1 + "; COMMIT AND CHAIN", false, false},
+		{on0 + "; " + on1 + "; PREPARE TRANSACTION 'x'", false, false},
+		{"COPY users FROM STDIN; " + on1, false, false},
+		// In a transaction: transaction control and savepoints in a string
+		// must reach every shard of it, whichever shard the string needs.
+		{on0 + "; COMMIT", false, false},
+		{on0 + "; COMMIT", true, true},
+		{"SAVEPOINT a; " + on0, true, true},
+		{on0 + "; " + on0, false, true},
 	} {
-		if got := apartShape(r.Simple(c.sql)); got != c.apart {
-			t.Errorf("%s: apart %v, want %v", c.sql, got, c.apart)
+		if got := apartShape(r.Simple(c.sql), c.control); got != c.apart {
+			t.Errorf("%s (in a transaction: %v): apart %v, want %v", c.sql, c.control, got, c.apart)
 		}
 	}
 }

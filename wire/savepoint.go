@@ -65,8 +65,8 @@ func everywhereTag(w sqltext.Words) string {
 // worked must refuse the next statement too.
 func (s *session) runEverywhere(stmt string) *pgError {
 	ps := s.participants()
-	s.reportHidden = true
-	defer func() { s.reportHidden = false }()
+	s.reportHidden, s.hearing = true, true
+	defer func() { s.reportHidden, s.hearing, s.heard = false, false, s.heard[:0] }()
 	var first *pgError
 	failed := make([]bool, len(ps))
 	for i, p := range ps {

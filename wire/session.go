@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -166,6 +167,12 @@ type session struct {
 	// (a SET, COMMIT or ROLLBACK over a transaction's shards), whose
 	// ParameterStatus reports the client hears.
 	reportHidden bool
+	// heard, while a statement the client sent runs on every shard of its
+	// transaction (runEverywhere), holds the notices relayed so far, so
+	// that each shard's same warning reaches the client once.
+	heard []string
+	// hearing says that statement is running.
+	hearing bool
 }
 
 // statement is a client's prepared statement. Its server-side twin is named
@@ -446,6 +453,11 @@ func (s *session) hiddenQuery(sc *serverConn, q string, rfqs int) error {
 					// A lost client shows at the statement's answer.
 					_ = writeFrame(s.w, typ, body)
 				}
+			}
+		case 'N':
+			if s.hearing && !slices.Contains(s.heard, string(body)) {
+				s.heard = append(s.heard, string(body))
+				_ = writeFrame(s.w, typ, body)
 			}
 		case 'Z':
 			rfqs--

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -72,6 +73,13 @@ func TestQueryStringsOverShards(t *testing.T) {
 			`BEGIN`,
 			`UPDATE users SET score = 3 WHERE user_id IN (1, 6, 9, 2, 8, 10); SELECT count(*) FROM users WHERE score = 3`,
 			`ROLLBACK`}},
+		{"a string that commits the client's transaction from another shard", []string{
+			`BEGIN; SHOW statement_timeout`,
+			`SELECT name FROM users WHERE user_id = 8; COMMIT; RELEASE SAVEPOINT sp`,
+			`SAVEPOINT sp; SHOW statement_timeout`}},
+		{"after a failed transaction, ROLLBACK in a string", []string{
+			`BEGIN; SELECT 1 / 0`,
+			`ROLLBACK; SELECT name FROM users WHERE user_id IN (1, 6, 9) ORDER BY name; RELEASE SAVEPOINT sp`}},
 		{"settings before a read over every shard", []string{
 			`SET statement_timeout = '5s'; SELECT count(*) FROM users; SHOW statement_timeout`,
 			`RESET statement_timeout`}},
@@ -107,6 +115,68 @@ func TestQueryStringsOverShards(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+	}
+}
+
+// TestRandomQueryStringsMatchOnePostgres sends strings of random
+// statements — reads and writes on one shard or several, SET, SHOW,
+// transaction control, savepoints, statements that fail — one after the
+// other on one session through pgshard and on one to a PostgreSQL holding
+// the same rows, so each string meets the state the last ones left, and
+// checks every answer, the notices and, at the end, the tables.
+func TestRandomQueryStringsMatchOnePostgres(t *testing.T) {
+	for _, mode := range []string{"transaction", "session"} {
+		t.Run(mode+" pooling", func(t *testing.T) {
+			ctx := ctxFor(t, 3*time.Minute)
+			p := startPgshard(t, "pool: {mode: "+mode+", size: 8, queue_timeout: 10s}")
+			through, direct := loadedPair(ctx, t, p)
+			viaProxy, viaProxyNotices := noticeConn(ctx, t, p.DSN("app", "app-secret"))
+			ref, refNotices := noticeConn(ctx, t, single.Shards[0].Primary.DSN())
+			r := rand.New(rand.NewPCG(11, 5))
+			statements := []string{
+				"SELECT count(*), sum(score) FROM users",
+				"SELECT user_id, score FROM users WHERE user_id IN (1, 6, 9) ORDER BY 1",
+				"SELECT name FROM users WHERE user_id = 8",
+				"UPDATE users SET score = score + 1 WHERE user_id IN (1, 6, 9, 2)",
+				"UPDATE users SET score = score * 2 WHERE user_id = 10",
+				"DELETE FROM orders WHERE user_id IN (2, 8) AND status = 'new'",
+				"INSERT INTO orders (order_id, user_id, amount, status) VALUES (90001, 1, 5, 'x'), (90002, 9, 6, 'x') ON CONFLICT DO NOTHING",
+				"SET statement_timeout = '7s'", "SHOW statement_timeout",
+				"BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT sp", "ROLLBACK TO SAVEPOINT sp", "RELEASE SAVEPOINT sp",
+				"SELECT 1 / 0", "SELECT no_col FROM users WHERE user_id = 6", "INSERT INTO users (user_id, name) VALUES (9, 'dup')",
+				"SELECT count(*) FROM (SELECT DISTINCT country FROM users) t",
+				"SELECT * FROM (SELECT user_id FROM users ORDER BY balance DESC NULLS LAST, user_id) t LIMIT 3",
+				"SELECT 42",
+			}
+			for i := range 300 {
+				parts := make([]string, 2+r.IntN(4))
+				for j := range parts {
+					parts[j] = statements[r.IntN(len(statements))]
+				}
+				sql := strings.Join(parts, "; ")
+				*viaProxyNotices, *refNotices = nil, nil
+				want := runString(ctx, ref, sql)
+				if got := runString(ctx, viaProxy, sql); got != want {
+					t.Fatalf("string %d: %s\ngot:  %s\nwant: %s", i, sql, got, want)
+				}
+				if !slices.Equal(*viaProxyNotices, *refNotices) {
+					t.Fatalf("string %d: %s: notices %q, want %q", i, sql, *viaProxyNotices, *refNotices)
+				}
+			}
+			runString(ctx, ref, "ROLLBACK")
+			runString(ctx, viaProxy, "ROLLBACK")
+			for _, table := range []string{"users", "orders"} {
+				q := query{sql: "SELECT * FROM " + table}
+				want, werr := run(ctx, direct, q)
+				got, gerr := run(ctx, through, q)
+				if werr != nil || gerr != nil {
+					t.Fatalf("reading %s: %v, %v", table, werr, gerr)
+				}
+				if diff := compare(want, got, false); diff != "" {
+					t.Errorf("%s differs afterwards: %s", table, diff)
+				}
+			}
+		})
 	}
 }
 
