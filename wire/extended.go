@@ -35,6 +35,14 @@ func (s *session) parse(body []byte) error {
 	if err := m.Decode(body); err != nil {
 		return fatalf(codeProtocolViolation, "invalid Parse message: "+err.Error())
 	}
+	if s.txStatus == 'E' && !s.batchRan && !endsTransaction(m.Query) {
+		// PostgreSQL parses nothing but the transaction's end in a failed
+		// transaction (unless the batch ran that end already), and keeps
+		// no statement, before it looks at the name: a client that
+		// prepares statements before it runs them (pgx's cache) prepares
+		// this one again later, under the same name.
+		return s.batchFail(errorf(codeInFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block"))
+	}
 	if _, dup := s.stmts[m.Name]; dup && m.Name != "" {
 		return s.batchFail(errorf(codeDuplicatePreparedStmt, fmt.Sprintf("prepared statement %q already exists", m.Name)))
 	}
@@ -285,7 +293,7 @@ func (s *session) execute(ctx context.Context, body []byte) error {
 	if s.batchError {
 		return nil
 	}
-	s.batchOpen = true
+	s.batchOpen, s.batchRan = true, true
 	name, rest, ok := cutCString(body)
 	if !ok || len(rest) < 4 {
 		return fatalf(codeProtocolViolation, "invalid Execute message")
@@ -362,7 +370,7 @@ func (s *session) flush() error {
 
 func (s *session) sync(ctx context.Context) error {
 	defer func() {
-		s.batchOpen, s.batchUsed, s.batchError, s.batchWrote = false, false, false, false
+		s.batchOpen, s.batchUsed, s.batchError, s.batchWrote, s.batchRan = false, false, false, false, false
 		if s.txStatus == 'I' {
 			clear(s.portals) // portals end with their transaction
 		}

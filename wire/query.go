@@ -3,6 +3,7 @@ package wire
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
@@ -266,6 +267,20 @@ func txControl(stmt string) string {
 		return "other"
 	}
 	return ""
+}
+
+// endsTransaction says whether a failed transaction block accepts stmt:
+// COMMIT, ROLLBACK, ROLLBACK TO SAVEPOINT or PREPARE TRANSACTION (as
+// PostgreSQL's IsTransactionExitStmt), or no statement at all.
+func endsTransaction(stmt string) bool {
+	w := sqltext.FirstWords(stmt)
+	switch {
+	case w.Is(0, "commit") || w.Is(0, "end") || w.Is(0, "rollback") || w.Is(0, "abort"):
+		return !w.Is(1, "prepared") // COMMIT PREPARED is another transaction's
+	case w.Is(0, "prepare"):
+		return w.Is(1, "transaction")
+	}
+	return strings.Trim(stmt, " \t\r\n;") == ""
 }
 
 // runQuery sends a Query to the attached server and relays the answer. A

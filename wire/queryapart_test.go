@@ -112,3 +112,18 @@ func TestAnswerFilter(t *testing.T) {
 		}
 	}
 }
+
+// TestEndsTransaction: what a failed transaction still parses, as
+// PostgreSQL's IsTransactionExitStmt says.
+func TestEndsTransaction(t *testing.T) {
+	for stmt, ends := range map[string]bool{
+		"ROLLBACK": true, "rollback work": true, "ABORT": true, "COMMIT": true, "END": true,
+		"ROLLBACK TO SAVEPOINT a": true, "rollback to a": true, "PREPARE TRANSACTION 'x'": true, "": true, " ; ": true,
+		"SAVEPOINT a": false, "RELEASE a": false, "BEGIN": false, "SELECT 1": false, "COMMIT PREPARED 'x'": false,
+		"ROLLBACK PREPARED 'x'": false, "PREPARE p AS SELECT 1": false, "COMMIT AND CHAIN": true,
+	} {
+		if got := endsTransaction(stmt); got != ends {
+			t.Errorf("%q: ends a failed transaction %v, want %v", stmt, got, ends)
+		}
+	}
+}

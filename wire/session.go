@@ -143,6 +143,7 @@ type session struct {
 	batchUsed  bool // the batch sent something to the server
 	batchError bool // an error ended the batch; skip messages until Sync
 	batchWrote bool // the batch sent a write to the attached server
+	batchRan   bool // the batch executed a statement (which may have ended a failed transaction)
 	// batchTx: the batch's writes reached several shards; its implicit
 	// transaction is an explicit one on each, committed at Sync.
 	batchTx  bool
