@@ -96,17 +96,7 @@ func TestQueryStringsOverShards(t *testing.T) {
 			if !slices.Equal(*viaProxyNotices, *refNotices) {
 				t.Errorf("notices %q, want %q", *viaProxyNotices, *refNotices)
 			}
-			for _, table := range []string{"users", "orders"} {
-				q := query{sql: "SELECT * FROM " + table}
-				want, werr := run(ctx, direct, q)
-				got, gerr := run(ctx, through, q)
-				if werr != nil || gerr != nil {
-					t.Fatalf("reading %s: %v, %v", table, werr, gerr)
-				}
-				if diff := compare(want, got, false); diff != "" {
-					t.Errorf("%s differs afterwards: %s", table, diff)
-				}
-			}
+			sameUsersAndOrders(ctx, t, through, direct)
 		})
 	}
 	for _, sql := range []string{`DROP TABLE IF EXISTS qs_notes, qs_half`, `ALTER TABLE users DROP COLUMN IF EXISTS qs_flag`} {
@@ -165,18 +155,25 @@ func TestRandomQueryStringsMatchOnePostgres(t *testing.T) {
 			}
 			runString(ctx, ref, "ROLLBACK")
 			runString(ctx, viaProxy, "ROLLBACK")
-			for _, table := range []string{"users", "orders"} {
-				q := query{sql: "SELECT * FROM " + table}
-				want, werr := run(ctx, direct, q)
-				got, gerr := run(ctx, through, q)
-				if werr != nil || gerr != nil {
-					t.Fatalf("reading %s: %v, %v", table, werr, gerr)
-				}
-				if diff := compare(want, got, false); diff != "" {
-					t.Errorf("%s differs afterwards: %s", table, diff)
-				}
-			}
+			sameUsersAndOrders(ctx, t, through, direct)
 		})
+	}
+}
+
+// sameUsersAndOrders checks that users and orders hold the same rows through
+// pgshard and on the reference server.
+func sameUsersAndOrders(ctx context.Context, t *testing.T, through, direct *pgx.Conn) {
+	t.Helper()
+	for _, table := range []string{"users", "orders"} {
+		q := query{sql: "SELECT * FROM " + table}
+		want, werr := run(ctx, direct, q)
+		got, gerr := run(ctx, through, q)
+		if werr != nil || gerr != nil {
+			t.Fatalf("reading %s: %v, %v", table, werr, gerr)
+		}
+		if diff := compare(want, got, false); diff != "" {
+			t.Errorf("%s differs afterwards: %s", table, diff)
+		}
 	}
 }
 
