@@ -230,6 +230,17 @@ func (s *session) readable() bool {
 // for a read when one qualifies, the primary otherwise. write says the
 // statement may change data there.
 func (s *session) attachFor(ctx context.Context, id shard.ShardID, kind router.Kind, read, write, primary bool) error {
+	if err := s.attachTo(ctx, id, kind, read, write, primary); err != nil {
+		return err
+	}
+	if s.cancelPending.Swap(false) {
+		// The client cancelled while the connection was being found.
+		return &pgError{Code: codeQueryCanceled, Message: "canceling statement due to user request"}
+	}
+	return nil
+}
+
+func (s *session) attachTo(ctx context.Context, id shard.ShardID, kind router.Kind, read, write, primary bool) error {
 	if read && !primary && s.readable() {
 		return s.attachRead(ctx, id, kind)
 	}

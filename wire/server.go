@@ -415,7 +415,14 @@ func (srv *Server) cancel(pid uint32, secret []byte) {
 	defer s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	for _, sc := range s.busyConnsLocked() {
+	busy := s.busyConnsLocked()
+	if len(busy) == 0 && s.working.Load() {
+		// The client's statement has not reached a server yet (a
+		// connection is being opened or waited for): it is cancelled
+		// when it would be sent.
+		s.cancelPending.Store(true)
+	}
+	for _, sc := range busy {
 		if err := sc.cancel(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			srv.log.Warn("cancel request failed", "pool", sc.pool.name(), "err", err)
 		}

@@ -174,6 +174,12 @@ type session struct {
 	heard []string
 	// hearing says that statement is running.
 	hearing bool
+	// working: the session is handling a client message (not waiting for
+	// one). cancelPending: a CancelRequest came meanwhile while no server
+	// connection was running anything of it (the session was still
+	// acquiring one): the statement it is about to send is cancelled
+	// instead (attachFor).
+	working, cancelPending atomic.Bool
 }
 
 // statement is a client's prepared statement. Its server-side twin is named
@@ -220,7 +226,12 @@ func (s *session) run(ctx context.Context) {
 				return
 			}
 		}
+		s.working.Store(false)
 		typ, body, err := s.nextClientMessage()
+		// A cancel that came while the session waited for the client was
+		// for nothing; one that comes from now on is for this message.
+		s.cancelPending.Store(false)
+		s.working.Store(true)
 		if err != nil {
 			if errors.Is(err, errMessageTooLarge) {
 				s.sendFatal(&pgError{Severity: "FATAL", Code: codeProgramLimitExceeded, Message: "pgshard: " + err.Error(),

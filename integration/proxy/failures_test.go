@@ -90,6 +90,54 @@ func TestQueueTimeoutIsAClearError(t *testing.T) {
 	}
 }
 
+// TestCancelWhileWaitingForAConnection: a client that cancels its query
+// while pgshard is still finding it a server connection (here: the pool's
+// one connection is busy) gets 57014 once one is free, and the query never
+// runs. Sent on, it would run its whole 30 s with no cancel to stop it.
+func TestCancelWhileWaitingForAConnection(t *testing.T) {
+	p := startProxy(t, proxyOptions{pool: "size: 1\nqueue_timeout: 20s"})
+	ctx := ctxFor(t, 60*time.Second)
+	holder := connect(t, p.DSN("app", "app-secret"))
+	tx, err := holder.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+	waiter, err := pgconn.Connect(ctx, p.DSN("app", "app-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer waiter.Close(context.Background())
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		_, err := waiter.Exec(ctx, "SELECT pg_sleep(30)").ReadAll()
+		done <- err
+	}()
+	time.Sleep(300 * time.Millisecond) // queued behind the holder
+	if err := waiter.CancelRequest(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if got := sqlState(err); got != "57014" {
+			t.Fatalf("cancelled while queued: %v (SQLSTATE %q), want 57014", err, got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the query cancelled while queued still runs after %s", time.Since(start))
+	}
+	// The cancel is spent: the next query runs.
+	if _, err := waiter.Exec(ctx, "SELECT pg_sleep(0.1)").ReadAll(); err != nil {
+		t.Fatalf("after the cancel: %v", err)
+	}
+}
+
 func TestNodeDownGivesErrorAndSessionSurvives(t *testing.T) {
 	// A port nothing listens on.
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
