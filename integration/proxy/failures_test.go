@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -116,7 +118,15 @@ func TestCancelWhileWaitingForAConnection(t *testing.T) {
 		_, err := waiter.Exec(ctx, "SELECT pg_sleep(30)").ReadAll()
 		done <- err
 	}()
-	time.Sleep(300 * time.Millisecond) // queued behind the holder
+	// Cancel once the statement waits for the pool's one connection (a
+	// cancel before pgshard reads the statement is ignored, as between
+	// queries).
+	for clientsWaiting(t, p) < 1 {
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("the statement never waited for a connection")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if err := waiter.CancelRequest(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -136,6 +146,32 @@ func TestCancelWhileWaitingForAConnection(t *testing.T) {
 	if _, err := waiter.Exec(ctx, "SELECT pg_sleep(0.1)").ReadAll(); err != nil {
 		t.Fatalf("after the cancel: %v", err)
 	}
+}
+
+// clientsWaiting is how many clients wait for a server connection in
+// any of p's pools.
+func clientsWaiting(t *testing.T, p *pgshardtest.Proxy) float64 {
+	t.Helper()
+	resp, err := http.Get(p.Admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n float64
+	for _, line := range strings.Split(string(body), "\n") {
+		if rest, ok := strings.CutPrefix(line, "pgshard_pool_clients_waiting{"); ok {
+			v, err := strconv.ParseFloat(rest[strings.LastIndexByte(rest, ' ')+1:], 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			n += v
+		}
+	}
+	return n
 }
 
 func TestNodeDownGivesErrorAndSessionSurvives(t *testing.T) {
