@@ -39,6 +39,11 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 		switch {
 		case err == nil:
 			routed = s.db.router.SimpleWith(q, s.shardKey(), cols)
+			if apartShape(routed, s.txStatus != 'I') {
+				// INSERTs without a column list, found to need other
+				// shards once their key's position was known.
+				return s.runApart(ctx, q, routed)
+			}
 		case errors.Is(err, errOwnConnLost):
 			return s.serverLost(err, true)
 		default:
