@@ -32,15 +32,18 @@ const (
 // that query may need several, as a cursor pgshard holds.
 func (s *Schema) declarePlan(d *pg.DeclareCursorStmt, lits []sqltext.Literal, version int32, views map[string]*pg.Node) *Plan {
 	inner := s.buildThrough(d.Query, lits, version, views)
+	c := &Cursor{Name: d.Portalname, Scroll: d.Options&cursorOptNoScroll == 0,
+		Hold: d.Options&cursorOptHold != 0, Binary: d.Options&cursorOptBinary != 0}
 	switch {
 	case inner.Kind == KindRefuse:
 		return inner
 	case inner.Kind == KindScatter || inner.Kind == KindShard && len(inner.Class) == 1 && manyKeys(inner.Class[0]):
-		c := &Cursor{Name: d.Portalname, Scroll: d.Options&cursorOptNoScroll == 0,
-			Hold: d.Options&cursorOptHold != 0, Binary: d.Options&cursorOptBinary != 0}
 		return &Plan{Kind: KindCursor, Command: "DECLARE", Read: inner.Read, Tables: inner.Tables, Exact: inner.Exact, Cursor: c, through: inner.through}
 	}
-	return &Plan{Kind: inner.Kind, Class: inner.Class, Exact: inner.Exact, mergeErr: "a cursor across shards", calls: inner.calls, through: inner.through}
+	// The server's own cursor; Cursor still describes it, for a pool mode
+	// where the server connection does not outlive the transaction but a
+	// WITH HOLD cursor must (the wire layer holds such a cursor itself).
+	return &Plan{Kind: inner.Kind, Class: inner.Class, Exact: inner.Exact, mergeErr: "a cursor across shards", calls: inner.calls, through: inner.through, Cursor: c}
 }
 
 // manyKeys says whether a pin may name keys on several shards.

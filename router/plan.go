@@ -111,7 +111,7 @@ type Plan struct {
 	Insert      *insertSplit
 	Arrays      *arrayRows // INSERT ... SELECT * FROM unnest($1, ...) into a sharded table
 	Copy        *CopyIn
-	Cursor      *Cursor     // KindCursor
+	Cursor      *Cursor     // DECLARE: KindCursor, or a cursor one shard's server holds
 	Merge       *merge.Spec // KindScatter/KindShard across shards: how to merge
 	LimitSrc    *Source     // merge limit from a value
 	OffSrc      *Source     // merge offset from a value

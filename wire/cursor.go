@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/pgshard/pgshard/internal/config"
 	"github.com/pgshard/pgshard/internal/sqltext"
 	"github.com/pgshard/pgshard/router"
 	"github.com/pgshard/pgshard/router/merge"
@@ -39,6 +40,9 @@ type vcursor struct {
 	pos    int // 0 before the first row, len(rows)+1 after the last
 	scroll bool
 	hold   bool
+	// tentative: WITH HOLD, declared in a transaction block that has not
+	// committed yet, so it dies if that block rolls back.
+	tentative bool
 }
 
 // cursorStatement reports whether stmt is pgshard's to answer as a cursor
@@ -49,7 +53,14 @@ func (s *session) cursorStatement(text string, rt *router.Route) (*router.Cursor
 	if rt.Kind == router.KindCursor {
 		return nil, true
 	}
-	if len(s.vcursors) == 0 {
+	if s.mode == config.PoolTransaction && rt.Plan != nil && rt.Plan.Cursor != nil && rt.Plan.Cursor.Hold && rt.Kind != router.KindRefuse {
+		// A WITH HOLD cursor outlives its transaction, and in transaction
+		// pooling the server connection does not: pgshard holds it, as it
+		// holds a cursor over several shards. PostgreSQL itself keeps
+		// such a cursor's rows aside when its transaction commits.
+		return nil, true
+	}
+	if len(s.vcursors) == 0 && len(s.portals) == 0 {
 		return nil, false
 	}
 	if w := sqltext.FirstWords(text); !w.Is(0, "fetch") && !w.Is(0, "move") && !w.Is(0, "close") {
@@ -61,10 +72,16 @@ func (s *session) cursorStatement(text string, rt *router.Route) (*router.Cursor
 	}
 	if op.Close && op.Name == "" {
 		clear(s.vcursors)
+		clear(s.portals)
 		return nil, false
 	}
-	_, held := s.vcursors[op.Name]
-	return op, held
+	if _, held := s.vcursors[op.Name]; held {
+		return op, true
+	}
+	// A portal of the extended protocol is a cursor too (asyncpg moves
+	// through its own with MOVE): one pgshard runs is answered here.
+	vp := s.portals[op.Name]
+	return op, vp != nil && vp.rowSource()
 }
 
 // runCursor answers a cursor statement cursorStatement claimed. bind is
@@ -78,6 +95,9 @@ func (s *session) runCursor(ctx context.Context, text string, rt *router.Route, 
 		return s.declareCursor(ctx, text, rt.Plan.Cursor, bind, oids)
 	}
 	c := s.vcursors[op.Name]
+	if c == nil {
+		return s.portalCursor(ctx, op)
+	}
 	if op.Close {
 		delete(s.vcursors, op.Name)
 		return answer{tag: "CLOSE CURSOR"}
@@ -135,13 +155,23 @@ func (s *session) declareCursor(ctx context.Context, text string, c *router.Curs
 	if rt.Err != nil {
 		return answer{err: routeError(rt.Err)}
 	}
+	limit := s.srv.conf().Pool.CursorMaxMiB << 20
+	s.rowBudget = limit
 	results, err := s.runMulti(ctx, j)
+	s.rowBudget = 0
 	if err != nil {
 		var pe *pgError
 		if !errors.As(err, &pe) {
 			pe = &pgError{Code: codeConnectionFailure, Message: "pgshard: running the cursor's query: " + err.Error()}
 		}
 		return answer{err: pe}
+	}
+	for _, r := range results {
+		if r.err == errStageOverBudget {
+			return answer{err: &pgError{Code: codeProgramLimitExceeded,
+				Message: fmt.Sprintf("pgshard: the rows of cursor %q take more than pool.cursor_max_mib (%d MiB), which pgshard holds at most for a cursor", c.Name, limit>>20),
+				Hint:    cursorLimitHint}}
+		}
 	}
 	a := s.combine(rt, results)
 	if a.err != nil {
@@ -150,16 +180,48 @@ func (s *session) declareCursor(ctx context.Context, text string, c *router.Curs
 	if s.vcursors == nil {
 		s.vcursors = map[string]*vcursor{}
 	}
-	s.vcursors[c.Name] = &vcursor{desc: a.desc, rows: a.rows, scroll: c.Scroll, hold: c.Hold}
+	tentative := c.Hold && s.txStatus != 'I'
+	s.vcursors[c.Name] = &vcursor{desc: a.desc, rows: a.rows, scroll: c.Scroll, hold: c.Hold, tentative: tentative}
+	s.tentativeCursors = s.tentativeCursors || tentative
 	return answer{tag: "DECLARE CURSOR"}
 }
 
+// cursorLimitHint says what to do about a cursor too large to hold.
+const cursorLimitHint = "pgshard holds a cursor's rows in memory when its query reads several shards, and in transaction pooling when it is declared WITH HOLD. " +
+	"Narrow the query (a WHERE on the key range, a LIMIT), read it without a cursor, declare it without WITH HOLD inside a transaction (the server then keeps it) or use pool.mode: session, or raise pool.cursor_max_mib."
+
 // dropTxCursors closes, once the transaction that declared them has ended,
-// the held cursors that were not declared WITH HOLD.
+// the held cursors that were not declared WITH HOLD. WITH HOLD ones still
+// there have outlived a commit (cursorTxEnd dropped them at a rollback).
 func (s *session) dropTxCursors() {
 	for name, c := range s.vcursors {
 		if !c.hold {
 			delete(s.vcursors, name)
+		}
+		c.tentative = false
+	}
+	s.tentativeCursors = false
+}
+
+// cursorTxEnd closes the WITH HOLD cursors declared in the client's
+// transaction block when q ends that block without committing: ROLLBACK,
+// or COMMIT of a failed transaction. PostgreSQL keeps a holdable cursor
+// only once its transaction commits. It runs only while such a cursor is
+// open (session.tentativeCursors).
+func (s *session) cursorTxEnd(q string) {
+	for i := 0; ; {
+		var stmt string
+		if stmt, _, i = sqltext.NextStatement(q, i); stmt == "" {
+			return
+		}
+		if c := txControl(stmt); c == "ROLLBACK" || c == "COMMIT" && s.txStatus == 'E' {
+			for name, c := range s.vcursors {
+				if c.tentative {
+					delete(s.vcursors, name)
+				}
+			}
+			s.tentativeCursors = false
+			return
 		}
 	}
 }
@@ -342,6 +404,79 @@ func (s *session) describeCursorFetch(st *statement) (bool, error) {
 		return true, writeMsgOrGone(s, c.desc)
 	}
 	return true, writeMsgOrGone(s, &pgproto3.NoData{})
+}
+
+// portalCursor answers FETCH, MOVE or CLOSE naming a portal of the
+// extended protocol that pgshard runs (rowSource): PostgreSQL's portals are
+// NO SCROLL cursors, the rows an Execute sent are behind the position, and
+// a FETCH sends its rows in text, whatever formats the Bind asked for.
+func (s *session) portalCursor(ctx context.Context, op *router.CursorOp) answer {
+	vp := s.portals[op.Name]
+	if op.Close {
+		delete(s.portals, op.Name)
+		return answer{tag: "CLOSE CURSOR"}
+	}
+	if err := s.runPortal(ctx, vp); err != nil {
+		return answer{err: asPgError(err, "running portal "+op.Name)}
+	}
+	if vp.answer.err != nil {
+		return answer{err: vp.answer.err}
+	}
+	c := &vcursor{desc: vp.answer.desc, rows: vp.answer.rows, pos: vp.next}
+	got, pe := c.fetch(op)
+	if pe != nil {
+		return answer{err: pe}
+	}
+	vp.next = min(c.pos, len(c.rows))
+	if op.Move {
+		return answer{tag: "MOVE " + strconv.Itoa(got.moved)}
+	}
+	return inText(answer{desc: c.desc, rows: got.rows, tag: "FETCH " + strconv.Itoa(len(got.rows))})
+}
+
+// inText is a with its binary columns in text.
+func inText(a answer) answer {
+	if a.desc == nil || !slices.ContainsFunc(a.desc.Fields, func(f pgproto3.FieldDescription) bool { return f.Format == 1 }) {
+		return a
+	}
+	desc := &pgproto3.RowDescription{Fields: slices.Clone(a.desc.Fields)}
+	rows := make([]merge.Row, len(a.rows))
+	for i := range rows {
+		rows[i] = slices.Clone(a.rows[i])
+	}
+	for col := range desc.Fields {
+		f := &desc.Fields[col]
+		if f.Format != 1 {
+			continue
+		}
+		f.Format = 0
+		for _, row := range rows {
+			if row[col] == nil {
+				continue
+			}
+			b, err := transcode(f.DataTypeOID, pgtype.BinaryFormatCode, pgtype.TextFormatCode, row[col])
+			if err != nil {
+				return answer{err: &pgError{Code: codeFeatureNotSupported,
+					Message: fmt.Sprintf("pgshard: cannot FETCH column %q of a portal over several shards bound in binary format: %v", f.Name, err),
+					Hint:    "Read the portal with Execute, or bind it in text format."}}
+			}
+			row[col] = b
+		}
+	}
+	return answer{desc: desc, rows: rows, tag: a.tag}
+}
+
+// describeCursor answers Describe of a portal that is a cursor the session
+// holds: a DECLAREd cursor is a portal in PostgreSQL, and drivers (psycopg's
+// server-side cursors) learn its columns this way before the first FETCH.
+func (s *session) describeCursor(c *vcursor) error {
+	if err := s.drainServer(); err != nil || s.batchError {
+		return err
+	}
+	if c.desc != nil {
+		return writeMsgOrGone(s, c.desc)
+	}
+	return writeMsgOrGone(s, &pgproto3.NoData{})
 }
 
 func writeMsgOrGone(s *session, m encoder) error {

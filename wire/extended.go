@@ -173,6 +173,9 @@ func (s *session) bind(ctx context.Context, body []byte) error {
 	if pe != nil {
 		return s.batchFail(pe)
 	}
+	if s.tentativeCursors {
+		s.cursorTxEnd(st.query)
+	}
 	if gen := s.db.router.CatalogGen(); st.plan == nil || st.planGen != gen {
 		// Views changed since it was planned: the plan may name one as
 		// a table, or plan through one that changed.
@@ -256,6 +259,9 @@ func (s *session) describe(ctx context.Context, body []byte) error {
 		name, _, _ := cutCString(body[1:])
 		if vp := s.portals[name]; vp != nil {
 			return s.describePortal(ctx, vp)
+		}
+		if c := s.vcursors[name]; c != nil {
+			return s.describeCursor(c)
 		}
 		if err := s.serverFor(ctx, nil, s.currentShard()); err != nil || s.sc == nil {
 			return err // nil: the batch failed and the client was told
@@ -341,8 +347,10 @@ func (s *session) closeMsg(ctx context.Context, body []byte) error {
 		s.pending = append(s.pending, pendingResp{kind: 'C', action: actSynthetic, synth: '3'})
 		return nil
 	}
-	if name, _, _ := cutCString(body[1:]); s.portals[name] != nil {
+	if name, _, _ := cutCString(body[1:]); s.portals[name] != nil || s.vcursors[name] != nil {
+		// A cursor is a portal too: Close of a held cursor's name closes it.
 		delete(s.portals, name)
+		delete(s.vcursors, name)
 		s.pending = append(s.pending, pendingResp{kind: 'C', action: actSynthetic, synth: '3'})
 		return nil
 	}

@@ -34,6 +34,13 @@ type vportal struct {
 	next   int // rows already sent (Execute with a row limit)
 }
 
+// rowSource says whether the portal is a statement's rows pgshard merges,
+// which FETCH and MOVE can walk like a cursor's.
+func (vp *vportal) rowSource() bool {
+	return !vp.cursor && !vp.twoPhase && !vp.everywhere && vp.local == "" &&
+		vp.route != nil && vp.route.Kind != router.KindCopyIn && vp.route.Plan != nil && vp.route.Plan.Read
+}
+
 // routeBind decides where a Bind runs: a shard, or a virtual portal.
 func (s *session) routeBind(ctx context.Context, st *statement, body []byte) (shard.ShardID, *router.Route, *vportal, *pgError) {
 	p := st.plan

@@ -100,6 +100,9 @@ type session struct {
 	parked map[shard.ShardID]*serverConn
 	// vcursors are the cursors pgshard holds for the client (cursor.go).
 	vcursors map[string]*vcursor
+	// tentativeCursors: some vcursor is WITH HOLD and its transaction
+	// block has not committed yet (cursorTxEnd).
+	tentativeCursors bool
 
 	stmts map[string]*statement // client statement names ("" too)
 	// sqlStmts are the client's SQL-level prepared statements, where
@@ -292,6 +295,11 @@ func (s *session) handle(ctx context.Context, typ byte, body []byte) error {
 	}
 	if len(s.vcursors) > 0 && s.txStatus == 'I' && !s.batchOpen && (typ == 'Q' || typ == 'B') {
 		s.dropTxCursors() // the transaction that declared them has ended
+	}
+	if s.tentativeCursors && typ == 'Q' {
+		if q, _, ok := cutCString(body); ok {
+			s.cursorTxEnd(q)
+		}
 	}
 	switch typ {
 	case 'Q':

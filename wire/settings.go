@@ -372,10 +372,6 @@ func unsupportedInTransactionMode(stmt string) *pgError {
 		if words.Is(1, "role") || words.Is(1, "session") && words.Is(2, "authorization") {
 			return refuse("changing the role with " + strings.ToUpper(words.Word(0)) + " ROLE / SESSION AUTHORIZATION")
 		}
-	case words.Is(0, "declare"):
-		if sqltext.ContainsFold(stmt, " with hold") {
-			return refuse("DECLARE ... WITH HOLD")
-		}
 	case words.Is(0, "create"):
 		temp := words.Is(1, "temp") || words.Is(1, "temporary") ||
 			(words.Is(1, "local") || words.Is(1, "global")) && (words.Is(2, "temp") || words.Is(2, "temporary"))

@@ -53,6 +53,10 @@ type Pool struct {
 	// DELETE statements outside transactions as server-side prepared
 	// statements, their literals as parameters. Default false.
 	PrepareSimple bool `yaml:"prepare_simple"`
+	// CursorMaxMiB bounds the rows of one cursor pgshard holds (a cursor
+	// over several shards, or WITH HOLD in transaction pooling), in MiB;
+	// 0: no bound. Default 64.
+	CursorMaxMiB int `yaml:"cursor_max_mib"`
 }
 
 // TCP tunes how pgshard finds out that the other end of a client or server

@@ -28,6 +28,7 @@ const (
 	DefaultIdleTimeout       = 10 * time.Minute
 	DefaultServerLifetime    = time.Hour
 	DefaultPreparedCache     = 256
+	DefaultCursorMaxMiB      = 64
 	DefaultKeepaliveIdle     = 15 * time.Second
 	DefaultKeepaliveInterval = 5 * time.Second
 	DefaultKeepaliveCount    = 3
@@ -103,6 +104,7 @@ func applyDefaults(c *Config, ix *index, file string) {
 	set("pool.idle_timeout", func() { p.IdleTimeout = DefaultIdleTimeout })
 	set("pool.server_lifetime", func() { p.ServerLifetime = DefaultServerLifetime })
 	set("pool.prepared_cache", func() { p.PreparedCache = DefaultPreparedCache })
+	set("pool.cursor_max_mib", func() { p.CursorMaxMiB = DefaultCursorMaxMiB })
 	tc := &c.TCP
 	set("tcp.keepalive_idle", func() { tc.KeepaliveIdle = DefaultKeepaliveIdle })
 	set("tcp.keepalive_interval", func() { tc.KeepaliveInterval = DefaultKeepaliveInterval })
@@ -395,6 +397,9 @@ func (v *validator) pool(p *Pool) {
 	}
 	if p.PreparedCache < 0 {
 		v.errorf("pool.prepared_cache", "%d is negative", p.PreparedCache)
+	}
+	if p.CursorMaxMiB < 0 {
+		v.errorf("pool.cursor_max_mib", "%d is negative", p.CursorMaxMiB)
 	}
 }
 
