@@ -110,6 +110,11 @@ databases:
         - {name: gk_uuid, key: id, key_type: uuid}
         - {name: gk_plain, key: id}
         - {name: gk_later, key: id}
+        - {name: pyacc, key: id}
+        - {name: pyledger, key: id}
+        - {name: apacc, key: id}
+        - {name: apledger, key: id}
+        - {name: p2acc, key: id}
       reference_tables: [countries, dumped_countries, swrite_codes]
       functions:
         - {name: place_order, key_arg: 1, table: fnorders}

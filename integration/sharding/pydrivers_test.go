@@ -1,0 +1,78 @@
+package sharding_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/pgshard/pgshard/integration/pgshardtest"
+)
+
+// Python applications over sharded tables get through pgshard exactly the
+// answers one PostgreSQL gives: each script under testdata/python (its
+// header lists the driver's habits it covers) runs against both, and the
+// transcripts must match. psycopg 3 (extended protocol, pipelines, named
+// cursors it describes as portals), asyncpg (named statements and portals
+// it moves through with MOVE, binary COPY) and psycopg2 (simple protocol,
+// several statements per query string, Django's WITH HOLD cursors), in
+// both pool modes.
+func TestPythonDriversOverShardsMatchOnePostgres(t *testing.T) {
+	drivers := []struct {
+		module, debian, script string
+		mustHave               []string
+	}{
+		{"psycopg", "python3-psycopg", "psycopg3_sharded.py", []string{
+			"failing executemany 23505",
+			"after failing executemany 0",
+			"pipeline 23505",
+			"after failing pipeline 0",
+			"pipeline in a transaction (40, Decimal('205.00'))",
+			"named cursor ['id', 'balance'] [(25, Decimal('92.50'))",
+			"scrollable cursor (11,) (9,) [(10,), (11,)]",
+			"with hold cursor [('owner-1', 22)",
+			"with hold on one shard [(9, 'owner-2')]",
+			"after rollback 34000 cursor \"gone\" does not exist",
+			"after commit [(141,), (142,)]",
+			"inner transaction 23505",
+			"after copy (180, Decimal('8934.00')) (70, Decimal('634.45'))",
+			"stream 25 206",
+			"done",
+		}},
+		{"asyncpg", "python3-asyncpg", "asyncpg_sharded.py", []string{
+			"failing executemany 23505",
+			"after failing executemany 0",
+			"prepared ['id', 'owner', 'balance']",
+			"cursor 38 [(81, Decimal('99.70'))",
+			"cursor fetch [150, 149, 148] 10 137",
+			"inner transaction 23505",
+			"after failing transaction 0",
+			"copy records COPY 40 597.60",
+			"pool 8780.00 180",
+			"done",
+		}},
+		{"psycopg2", "python3-psycopg2", "psycopg2_sharded.py", []string{
+			"execute_batch (Decimal('1450.50'),)",
+			"failing batch 23505",
+			"after failing batch (0,)",
+			"named cursor 100",
+			"with hold in autocommit [('owner-0', 20, Decimal('991.00'))",
+			"with hold on one shard [(42, 'owner-2')]",
+			"after rollback 34000 cursor \"gone\" does not exist",
+			"then 25P02",
+			"after rollback (130,)",
+			"done",
+		}},
+	}
+	for _, d := range drivers {
+		t.Run(d.module, func(t *testing.T) {
+			py := pgshardtest.NeedPython(t, d.module, d.debian)
+			for _, mode := range []string{"transaction", "session"} {
+				t.Run(mode+" pooling", func(t *testing.T) {
+					ctx := ctxFor(t, 3*time.Minute)
+					p := startPgshard(t, "pool: {mode: "+mode+", size: 8, queue_timeout: 10s}")
+					py.CompareTranscripts(t, ctx, "testdata/python/"+d.script,
+						single.Shards[0].Primary.DSN(), p.DSN("app", "app-secret"), d.mustHave)
+				})
+			}
+		})
+	}
+}
