@@ -39,11 +39,11 @@ func NeedPython(t testing.TB, module, debianPackage string) *Python {
 	return nil
 }
 
-// Run runs script with the connection string dsn and returns its standard
-// output; the test fails if the script does.
-func (p *Python) Run(t testing.TB, ctx context.Context, script, dsn string) string {
+// Run runs script with the connection string dsn (and args after it) and
+// returns its standard output; the test fails if the script does.
+func (p *Python) Run(t testing.TB, ctx context.Context, script, dsn string, args ...string) string {
 	t.Helper()
-	cmd := exec.CommandContext(ctx, p.python, script, dsn)
+	cmd := exec.CommandContext(ctx, p.python, append([]string{script, dsn}, args...)...)
 	// UTC: timestamptz values print the same on every machine.
 	cmd.Env = append(os.Environ(), "TZ=UTC", "PGTZ=UTC", "PYTHONDONTWRITEBYTECODE=1")
 	var stdout, stderr bytes.Buffer
@@ -54,14 +54,15 @@ func (p *Python) Run(t testing.TB, ctx context.Context, script, dsn string) stri
 	return stdout.String()
 }
 
-// CompareTranscripts runs script against PostgreSQL (wantDSN) and through
-// pgshard (gotDSN) and fails the test unless both print the same
-// transcript; PostgreSQL's must also hold a line starting with each of
-// mustHave, so that two runs that went wrong the same way prove nothing.
-func (p *Python) CompareTranscripts(t testing.TB, ctx context.Context, script, wantDSN, gotDSN string, mustHave []string) {
+// CompareTranscripts runs script (with args after the connection string)
+// against PostgreSQL (wantDSN) and through pgshard (gotDSN) and fails the
+// test unless both print the same transcript; PostgreSQL's must also hold
+// a line starting with each of mustHave, so that two runs that went wrong
+// the same way prove nothing.
+func (p *Python) CompareTranscripts(t testing.TB, ctx context.Context, script, wantDSN, gotDSN string, mustHave []string, args ...string) {
 	t.Helper()
-	ref := p.Run(t, ctx, script, wantDSN)
-	through := p.Run(t, ctx, script, gotDSN)
+	ref := p.Run(t, ctx, script, wantDSN, args...)
+	through := p.Run(t, ctx, script, gotDSN, args...)
 	if d := diffLines(ref, through); d != "" {
 		t.Errorf("%s transcripts differ:\n%s\nthrough pgshard:\n%s", filepath.Base(script), d, through)
 	}

@@ -115,7 +115,9 @@ databases:
         - {name: apacc, key: id}
         - {name: apledger, key: id}
         - {name: p2acc, key: id}
-      reference_tables: [countries, dumped_countries, swrite_codes]
+        - {name: dj_customer, key: id}
+        - {name: dj_order, key: customer_id}
+      reference_tables: [countries, dumped_countries, swrite_codes, dj_country]
       functions:
         - {name: place_order, key_arg: 1, table: fnorders}
         - {name: restock, key_arg: 2, table: fnorders}

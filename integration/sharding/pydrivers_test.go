@@ -1,10 +1,15 @@
 package sharding_test
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/pgshard/pgshard/integration/pgshardtest"
+	"github.com/pgshard/pgshard/internal/seqrange"
 )
 
 // Python applications over sharded tables get through pgshard exactly the
@@ -75,4 +80,51 @@ func TestPythonDriversOverShardsMatchOnePostgres(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A Django application (the ORM over psycopg2) over models sharded by
+// their key gets through pgshard the answers one PostgreSQL gives:
+// testdata/python/django_sharded.py creates its tables with Django's
+// schema editor, the shards' sequences get blocks of their own (what
+// `pgshard sequences --apply` does after a migration), and then the ORM's
+// reads, writes, atomic blocks and iterator() must print the same
+// transcript both ways. Transaction pooling, the mode Django's docs warn
+// about (its iterator() declares WITH HOLD cursors in autocommit).
+func TestDjangoOverShardsMatchesOnePostgres(t *testing.T) {
+	py := pgshardtest.NeedPython(t, "django", "python3-django")
+	pgshardtest.NeedPython(t, "psycopg2", "python3-psycopg2")
+	ctx := ctxFor(t, 3*time.Minute)
+	p := startPgshard(t)
+	const script = "testdata/python/django_sharded.py"
+	ref, through := single.Shards[0].Primary.DSN(), p.DSN("app", "app-secret")
+	py.Run(t, ctx, script, ref, "schema")
+	py.Run(t, ctx, script, through, "schema")
+	var primaries []seqrange.Shard
+	for i, sh := range sharded.Shards {
+		pc, err := pgconn.Connect(ctx, sh.Primary.DSN())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close(ctx)
+		primaries = append(primaries, seqrange.Shard{Name: fmt.Sprint("s", i), Conn: pc})
+	}
+	var out strings.Builder
+	tables := []seqrange.Table{{Name: "dj_customer"}, {Name: "dj_order"}}
+	if _, err := seqrange.Arrange(ctx, primaries, tables, true, &out); err != nil {
+		t.Fatalf("sequences: %v\n%s", err, out.String())
+	}
+	py.CompareTranscripts(t, ctx, script, ref, through, []string{
+		"bulk_create [2, 3, 4, 5, 6] 40",
+		"orders 60 60",
+		"aggregate {'n': 41, 'total': Decimal('1843.50'), 'top': Decimal('93.00')}",
+		"annotate join [('c06', 3, Decimal('150.00'))",
+		"select_related [('c02', Decimal('21.00'))",
+		"prefetch [('c03', []), ('c04', [Decimal('35.00')])]",
+		"inner atomic 23505",
+		"after atomic [Decimal('6.00'), Decimal('20.00')] 1",
+		"rolled back 0",
+		"iterator 61 1611.00",
+		"delete by key (3, {'shop.Order': 3})",
+		"done",
+	}, "run")
 }
