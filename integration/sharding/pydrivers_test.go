@@ -125,6 +125,12 @@ func TestDjangoOverShardsMatchesOnePostgres(t *testing.T) {
 		"rolled back 0",
 		"iterator 61 1611.00",
 		"delete by key (3, {'shop.Order': 3})",
+		"get_or_create again False new",
+		"bulk_update [Decimal('10.50'), Decimal('4.00'), Decimal('6.00')",
+		"annotated count 19",
+		"subquery [('c02', Decimal('23.00')), ('c03', None)]",
+		"exists 30",
+		"delete many (3, {'shop.Order': 3})",
 		"done",
 	}, "run")
 }

@@ -15,7 +15,10 @@ slicing, select_related, prefetch_related, update() and delete() by key,
 F() expressions, transaction.atomic() blocks nested into savepoints and
 rolled back by an IntegrityError, select_for_update(), iterator() (a
 server-side cursor declared WITH HOLD in autocommit), exists(),
-distinct() counts, and raw SQL through connection.cursor().
+distinct() counts, raw SQL through connection.cursor(), get_or_create()
+and update_or_create(), bulk_update() (a CASE over keys of several
+shards), counts over annotated querysets, Subquery/Exists with OuterRef,
+in_bulk(), first()/last().
 """
 import decimal
 import os
@@ -47,7 +50,8 @@ settings.configure(
 django.setup()
 
 from django.db import IntegrityError, connection, models, transaction  # noqa: E402
-from django.db.models import Count, F, Max, Q, Sum  # noqa: E402
+from django.db.models import Avg, Count, Exists, F, Max, Min, OuterRef, Q, Subquery, Sum, Value  # noqa: E402
+from django.db.models.functions import Coalesce, Lower  # noqa: E402
 
 
 class Country(models.Model):
@@ -165,6 +169,28 @@ def run():
     with connection.cursor() as cur:
         cur.execute("SELECT status, count(*), sum(amount) FROM dj_order GROUP BY status ORDER BY status")
         out("raw", cur.fetchall())
+
+    obj, created = Customer.objects.get_or_create(email="new@example.com", defaults={"name": "new", "country_id": "DE"})
+    out("get_or_create", created, obj.name)
+    obj, created = Customer.objects.get_or_create(email="new@example.com", defaults={"name": "new2", "country_id": "DE"})
+    out("get_or_create again", created, obj.name)
+    obj, created = Customer.objects.update_or_create(pk=people[3].pk, defaults={"name": "upd"})
+    out("update_or_create", created, obj.name)
+    for c in people[:6]:
+        c.balance = c.pk * 2
+    Customer.objects.bulk_update(people[:6], ["balance"])
+    out("bulk_update", list(Customer.objects.filter(pk__lte=people[5].pk).order_by("pk").values_list("balance", flat=True)))
+    out("annotated count", Customer.objects.annotate(n=Count("orders")).filter(n__gte=2).count())
+    top = Order.objects.filter(customer=OuterRef("pk")).order_by("-amount")
+    out("subquery", [(c.name, c.top) for c in Customer.objects.annotate(top=Subquery(top.values("amount")[:1]))
+                     .filter(pk__in=[people[1].pk, people[2].pk]).order_by("pk")])
+    out("exists", Customer.objects.annotate(has=Exists(Order.objects.filter(customer=OuterRef("pk")))).filter(has=True).count())
+    out("coalesce", Customer.objects.aggregate(a=Coalesce(Avg("balance"), Value(0), output_field=models.DecimalField()), m=Min("name")))
+    out("lower", list(Customer.objects.annotate(low=Lower("name")).order_by("-low").values_list("low", flat=True)[:3]))
+    out("in_bulk", sorted(Customer.objects.in_bulk([people[1].pk, people[7].pk]).keys()))
+    out("distinct values", list(Order.objects.values_list("status", flat=True).distinct().order_by("status")))
+    out("first/last", Customer.objects.order_by("balance", "pk").first().pk, Customer.objects.order_by("balance", "pk").last().pk)
+    out("delete many", Order.objects.filter(customer_id__in=[people[1].pk, people[2].pk]).delete())
     out("done")
 
 
