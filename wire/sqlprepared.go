@@ -108,10 +108,18 @@ func (s *session) sqlPrepared(st *router.Statement) (op *router.SQLPrepared, stm
 		st.Route = rt
 		return &parsed, stmt, nil
 	default: // DEALLOCATE
-		if s.sqlStmts[parsed.Name] == nil {
+		switch {
+		case s.sqlStmts[parsed.Name] != nil:
+			delete(s.sqlStmts, parsed.Name)
+		case s.stmts[parsed.Name] != nil:
+			// PREPARE and Parse name statements in one namespace, and
+			// drivers free protocol-level statements so (Rails' statement
+			// cache, PHP's PDO): as Close does, the server-side twin stays
+			// cached for other clients.
+			delete(s.stmts, parsed.Name)
+		default:
 			return nil, nil, errorf(codeInvalidSQLStatementName, fmt.Sprintf("prepared statement %q does not exist", parsed.Name))
 		}
-		delete(s.sqlStmts, parsed.Name)
 		return &parsed, nil, nil
 	}
 }

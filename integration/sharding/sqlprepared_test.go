@@ -1,10 +1,14 @@
 package sharding_test
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // TestSQLPreparedStatementsMatchOnePostgres: SQL-level PREPARE, EXECUTE
@@ -69,4 +73,67 @@ func TestSQLPreparedStatementsMatchOnePostgres(t *testing.T) {
 	}
 	// Two connections per shard, so that clients take turns on them.
 	runScenariosWith(t, scenarioOptions{poolSize: 2, modes: []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol}}, scenarios, nil)
+}
+
+// SQL's DEALLOCATE frees protocol-level statements too, PREPARE and Parse
+// naming statements in one namespace: Rails' statement cache and PHP's PDO
+// free theirs with `DEALLOCATE name` as a query. Through pgshard the name
+// must be free again afterwards, exactly as on one PostgreSQL.
+func TestDeallocateFreesProtocolStatements(t *testing.T) {
+	for _, mode := range []string{"transaction", "session"} {
+		t.Run(mode+" pooling", func(t *testing.T) {
+			ctx := ctxFor(t, time.Minute)
+			p := startPgshard(t, "pool: {mode: "+mode+", size: 8, queue_timeout: 10s}")
+			transcript := func(dsn string) string {
+				c, err := pgconn.Connect(ctx, dsn)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close(ctx)
+				var b strings.Builder
+				note := func(what string, err error) {
+					var pe *pgconn.PgError
+					switch {
+					case errors.As(err, &pe):
+						fmt.Fprintf(&b, "%s: %s\n", what, pe.Code)
+					case err != nil:
+						t.Fatalf("%s: %v", what, err)
+					default:
+						fmt.Fprintf(&b, "%s: ok\n", what)
+					}
+				}
+				const q = "SELECT $1::int + 1"
+				_, err = c.Prepare(ctx, "pdo_stmt_1", q, nil)
+				note("prepare", err)
+				_, err = c.Exec(ctx, "DEALLOCATE pdo_stmt_1").ReadAll()
+				note("deallocate", err)
+				_, err = c.Prepare(ctx, "pdo_stmt_1", q, nil)
+				note("prepare again", err)
+				note("execute", c.ExecPrepared(ctx, "pdo_stmt_1", [][]byte{[]byte("3")}, nil, nil).Read().Err)
+				_, err = c.Exec(ctx, "DEALLOCATE PREPARE pdo_stmt_1").ReadAll()
+				note("deallocate prepare", err)
+				note("execute deallocated", c.ExecPrepared(ctx, "pdo_stmt_1", [][]byte{[]byte("3")}, nil, nil).Read().Err)
+				_, err = c.Exec(ctx, "DEALLOCATE pdo_stmt_1").ReadAll()
+				note("deallocate twice", err)
+				_, err = c.Exec(ctx, "BEGIN").ReadAll()
+				note("begin", err)
+				_, err = c.Prepare(ctx, "a1", q, nil)
+				note("prepare in a transaction", err)
+				_, err = c.Exec(ctx, "DEALLOCATE a1").ReadAll()
+				note("deallocate in a transaction", err)
+				_, err = c.Exec(ctx, "COMMIT").ReadAll()
+				note("commit", err)
+				_, err = c.Prepare(ctx, "a1", q, nil)
+				note("prepare after", err)
+				return b.String()
+			}
+			want := transcript(single.Shards[0].Primary.DSN())
+			if got := transcript(p.DSN("app", "app-secret")); got != want {
+				t.Errorf("through pgshard:\n%s\none PostgreSQL:\n%s", got, want)
+			}
+			if !strings.Contains(want, "prepare again: ok") || !strings.Contains(want, "execute deallocated: 26000") {
+				t.Errorf("PostgreSQL's transcript is not what the test expects:\n%s", want)
+			}
+		})
+	}
 }
