@@ -127,7 +127,7 @@ func TestConflictTargetsNeedTheKey(t *testing.T) {
 			if keyless {
 				for _, tb := range r.Schema().ShardedTables() {
 					if tb.Name == "users" {
-						r.SetKeylessUniques(map[*Table][]string{tb: {"users_name_key", "Users_Email"}})
+						r.SetKeylessUniques(map[*Table][]KeylessIndex{tb: {{Name: "users_name_key"}, {Name: "Users_Email"}}})
 					}
 				}
 			}
@@ -261,6 +261,49 @@ func TestGeneratedKeysForArrays(t *testing.T) {
 		}
 		if want := []string{`{"a","c"} {"10","30"} {"1","5"}`, `{"b"} {"20"} {"9"}`}; !slices.Equal(got, want) {
 			t.Errorf("%s: parameters per shard %q, want %q", c.sql, got, want)
+		}
+	}
+}
+
+// A bare ON CONFLICT DO NOTHING is refused over a unique index without the
+// shard key, unless the INSERT leaves every column of that index to a
+// sequence that the shards keep apart (KeylessIndex.Generated): Rails'
+// insert_all sends such INSERTs for tables keyed by a serial id.
+func TestKeylessIndexOnGeneratedColumns(t *testing.T) {
+	pkey := KeylessIndex{Name: "orders_pkey", Generated: []string{"order_id"}}
+	plain := KeylessIndex{Name: "orders_ref_key"}
+	for _, c := range []struct {
+		sql     string
+		indexes []KeylessIndex
+		refused string // the index the refusal names; "" accepted
+	}{
+		{"INSERT INTO orders (user_id, amount) VALUES (1, 2), (2, 3) ON CONFLICT DO NOTHING", []KeylessIndex{pkey}, ""},
+		{"INSERT INTO orders (user_id, amount) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING order_id", []KeylessIndex{pkey}, ""},
+		{"INSERT INTO orders (user_id, order_id) VALUES (1, 2) ON CONFLICT DO NOTHING", []KeylessIndex{pkey}, "orders_pkey"},
+		{"INSERT INTO orders (user_id, \"order_id\") VALUES (1, DEFAULT) ON CONFLICT DO NOTHING", []KeylessIndex{pkey}, "orders_pkey"},
+		{"INSERT INTO orders VALUES (1, 2) ON CONFLICT DO NOTHING", []KeylessIndex{pkey}, "orders_pkey"},
+		{"INSERT INTO orders (user_id, amount) VALUES (1, 2) ON CONFLICT DO NOTHING", []KeylessIndex{{Name: "orders_pkey"}}, "orders_pkey"},
+		{"INSERT INTO orders (user_id, amount) VALUES (1, 2) ON CONFLICT DO NOTHING", []KeylessIndex{pkey, plain}, "orders_ref_key"},
+	} {
+		r := testRouter(t)
+		for _, tb := range r.Schema().ShardedTables() {
+			if tb.Name == "orders" {
+				r.SetKeylessUniques(map[*Table][]KeylessIndex{tb: c.indexes})
+			}
+		}
+		var st []Statement
+		if strings.Contains(c.sql, "$1") {
+			rt := r.BindKeyed(r.Prepare(c.sql), c.sql, Params{Values: [][]byte{[]byte("1"), []byte("2")}, Formats: []int16{0, 0}}, "")
+			st = []Statement{{Route: rt}}
+		} else {
+			st = r.Simple(c.sql)
+		}
+		rt := st[0].Route
+		switch {
+		case c.refused == "" && rt.Err != nil:
+			t.Errorf("%s over %v: refused: %v", c.sql, c.indexes, rt.Err)
+		case c.refused != "" && (rt.Err == nil || !strings.Contains(rt.Err.Message, "index(es) "+c.refused+" do not")):
+			t.Errorf("%s over %v: %s, want refused naming %s alone", c.sql, c.indexes, rt.Describe(), c.refused)
 		}
 	}
 }

@@ -64,7 +64,7 @@ func (a *analyzer) insertPlan(ins *pg.InsertStmt, t *Table) *Plan {
 			fmt.Sprintf("pgshard: INSERT into sharded table %s does not set its shard key %s", t, t.Key),
 			fmt.Sprintf("Include %s in the column list: a row's key decides its shard.", t.Key))
 	}
-	if e := a.schema.conflictTarget(ins.OnConflictClause, t); e != nil {
+	if e := a.schema.conflictTarget(ins, t); e != nil {
 		return &Plan{Kind: KindRefuse, Err: e}
 	}
 	var newKeys []Source
@@ -531,12 +531,13 @@ func defaultKey(sel *pg.SelectStmt, keyCol int) bool {
 // the key, and a bare ON CONFLICT DO NOTHING, whose arbiters are every
 // unique index, when the catalog lists such an index for the table
 // (uniques.go).
-func (s *Schema) conflictTarget(oc *pg.OnConflictClause, t *Table) *Error {
+func (s *Schema) conflictTarget(ins *pg.InsertStmt, t *Table) *Error {
+	oc := ins.OnConflictClause
 	if oc == nil {
 		return nil
 	}
 	if oc.Infer == nil {
-		return s.keylessArbiters(t)
+		return s.keylessArbiters(t, ins)
 	}
 	if oc.Infer.Conname != "" {
 		return s.keylessConstraint(t, oc.Infer.Conname)

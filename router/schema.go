@@ -44,7 +44,7 @@ type Schema struct {
 	aggregates atomic.Pointer[map[string]bool]
 	// keylessUniques are, per sharded table, its unique indexes that
 	// leave out its key, as the catalog lists them (uniques.go).
-	keylessUniques atomic.Pointer[map[*Table][]string]
+	keylessUniques atomic.Pointer[map[*Table][]KeylessIndex]
 }
 
 // NewSchema reads the table roles of d.

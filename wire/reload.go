@@ -79,6 +79,10 @@ func (srv *Server) Reload(cfg *config.Config) ([]string, error) {
 		db.nodePools.Clear()
 	}
 	srv.warmPools()
+	// And read the shards' catalogs again: what changed there without
+	// DDL through pgshard (`pgshard sequences --apply` on the shards) is
+	// known now rather than at the next round.
+	srv.schemaChanged()
 	return changed, nil
 }
 

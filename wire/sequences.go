@@ -53,7 +53,11 @@ func (srv *Server) checkSequenceColumns(ctx context.Context, db *database) {
 		keys[t.Schema+"."+t.Name+"."+t.Key] = true
 	}
 	var cols []string
+	apart := map[string]bool{}
 	for name, per := range perColumn {
+		if len(per) == len(db.cfg.Shards) && seqrange.Apart(per) {
+			apart[name] = true
+		}
 		schema, rest, _ := strings.Cut(name, ".")
 		if keys[schema+"."+rest] || keys["."+rest] {
 			continue
@@ -74,6 +78,7 @@ func (srv *Server) checkSequenceColumns(ctx context.Context, db *database) {
 		}
 	}
 	db.seqColumns.Store(&cols)
+	db.seqApart.Store(&apart)
 	db.dbm.SequenceColumns(len(cols))
 }
 

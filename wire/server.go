@@ -84,7 +84,10 @@ type database struct {
 	// indexes without their shard key (uniques.go). refreshTextOrder's
 	// goroutine stores them; /status reads them (SchemaWarnings).
 	seqColumns atomic.Pointer[[]string]
-	uniques    atomic.Pointer[[]string]
+	// seqApart are the columns (schema.table.column) whose sequences
+	// every shard keeps to a block of its own (sequences.go).
+	seqApart atomic.Pointer[map[string]bool]
+	uniques  atomic.Pointer[[]string]
 	// keys are shard keys taken ahead from sequences with a CACHE
 	// (keycache.go).
 	keys keyCache

@@ -29,19 +29,34 @@ func (srv *Server) checkUniqueIndexes(ctx context.Context, db *database) {
 		return
 	}
 	// Each row is "schema.table index" to show, then the table's schema,
-	// its name and the index's, unquoted (see uniquesQuery).
+	// its name and the index's, unquoted, and its columns (see
+	// uniquesQuery).
 	shown := make([]string, 0, len(rows))
-	keyless := map[*router.Table][]string{}
+	keyless := map[*router.Table][]router.KeylessIndex{}
 	tables := db.router.Schema().ShardedTables()
+	var apart map[string]bool
+	if p := db.seqApart.Load(); p != nil {
+		apart = *p
+	}
 	for _, r := range rows {
 		f := strings.Split(r, "\x1f")
-		if len(f) != 4 {
+		if len(f) != 5 {
 			continue
 		}
 		shown = append(shown, f[0])
+		idx := router.KeylessIndex{Name: f[3]}
+		if f[4] != "" {
+			idx.Generated = strings.Split(f[4], "\x1e")
+			for _, c := range idx.Generated {
+				if !apart[f[1]+"."+f[2]+"."+c] {
+					idx.Generated = nil
+					break
+				}
+			}
+		}
 		for _, t := range tables {
 			if t.Name == f[2] && (t.Schema == "" || t.Schema == f[1]) {
-				keyless[t] = append(keyless[t], f[3])
+				keyless[t] = append(keyless[t], idx)
 			}
 		}
 	}
@@ -64,7 +79,8 @@ func (srv *Server) checkUniqueIndexes(ctx context.Context, db *database) {
 // uniquesQuery lists, for each unique or exclusion index of tables whose
 // key column it does not include (an expression index counts as not
 // including it), "schema.table index" quoted as identifiers, then the
-// schema, table and index names as they are, separated by \x1f.
+// schema, table and index names as they are, and the index's columns
+// separated by \x1e ("" when one is an expression), all separated by \x1f.
 func uniquesQuery(tables []*router.Table) string {
 	vals := make([]string, 0, len(tables))
 	for _, t := range tables {
@@ -75,7 +91,9 @@ func uniquesQuery(tables []*router.Table) string {
 		vals = append(vals, fmt.Sprintf("(%s, %s, %s)", schema, quoteLiteral(t.Name), quoteLiteral(t.Key)))
 	}
 	return `SELECT pg_catalog.concat_ws(E'\x1f', pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname) || ' ' || pg_catalog.quote_ident(i.relname),
-  n.nspname, c.relname, i.relname)
+  n.nspname, c.relname, i.relname,
+  CASE WHEN 0 = ANY (x.indkey::pg_catalog.int2[]) THEN '' ELSE (SELECT pg_catalog.string_agg(a.attname, E'\x1e' ORDER BY a.attnum)
+    FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum = ANY (x.indkey::pg_catalog.int2[])) END)
 FROM (VALUES ` + strings.Join(vals, ", ") + `) k(nsp, rel, key)
 JOIN pg_catalog.pg_class c ON c.relname = k.rel AND c.relkind IN ('r', 'p')
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace AND (k.nsp IS NULL OR n.nspname = k.nsp)

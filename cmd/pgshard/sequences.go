@@ -58,6 +58,9 @@ func (c *sequencesCmd) run(w io.Writer) error {
 	if !c.Apply && changed > 0 {
 		fmt.Fprintf(w, "%d sequence(s) to confine: run again with --apply\n", changed)
 	}
+	if c.Apply && changed > 0 {
+		fmt.Fprintf(w, "%d sequence(s) confined: a running pgshard sees it at its next catalog round (within a minute), or at once after `pgshard reload`\n", changed)
+	}
 	return nil
 }
 
