@@ -117,6 +117,8 @@ databases:
         - {name: p2acc, key: id}
         - {name: dj_customer, key: id}
         - {name: dj_order, key: customer_id}
+        - {name: ar_customer, key: id}
+        - {name: ar_order, key: customer_id}
       reference_tables: [countries, dumped_countries, swrite_codes, dj_country]
       functions:
         - {name: place_order, key_arg: 1, table: fnorders}

@@ -1,15 +1,10 @@
 package sharding_test
 
 import (
-	"fmt"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/pgshard/pgshard/integration/pgshardtest"
-	"github.com/pgshard/pgshard/internal/seqrange"
 )
 
 // Python applications over sharded tables get through pgshard exactly the
@@ -99,20 +94,7 @@ func TestDjangoOverShardsMatchesOnePostgres(t *testing.T) {
 	ref, through := single.Shards[0].Primary.DSN(), p.DSN("app", "app-secret")
 	py.Run(t, ctx, script, ref, "schema")
 	py.Run(t, ctx, script, through, "schema")
-	var primaries []seqrange.Shard
-	for i, sh := range sharded.Shards {
-		pc, err := pgconn.Connect(ctx, sh.Primary.DSN())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pc.Close(ctx)
-		primaries = append(primaries, seqrange.Shard{Name: fmt.Sprint("s", i), Conn: pc})
-	}
-	var out strings.Builder
-	tables := []seqrange.Table{{Name: "dj_customer"}, {Name: "dj_order"}}
-	if _, err := seqrange.Arrange(ctx, primaries, tables, true, &out); err != nil {
-		t.Fatalf("sequences: %v\n%s", err, out.String())
-	}
+	confineSequences(ctx, t, "dj_customer", "dj_order")
 	py.CompareTranscripts(t, ctx, script, ref, through, []string{
 		"bulk_create [2, 3, 4, 5, 6] 40",
 		"orders 60 60",

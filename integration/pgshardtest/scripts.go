@@ -10,9 +10,10 @@ import (
 	"testing"
 )
 
-// Python runs Python programs that use a PostgreSQL driver.
-type Python struct {
-	python string
+// Interpreter runs programs, written in Python or Ruby, that use a
+// PostgreSQL driver or ORM.
+type Interpreter struct {
+	path string
 }
 
 // NeedPython finds a Python 3 that can import module, and skips the test,
@@ -20,36 +21,48 @@ type Python struct {
 // the packages). Debian's packages install for /usr/bin/python3, which is
 // tried before the python3 on PATH (often a pyenv one without them);
 // PGSHARD_PYTHON names another.
-func NeedPython(t testing.TB, module, debianPackage string) *Python {
+func NeedPython(t testing.TB, module, debianPackage string) *Interpreter {
+	t.Helper()
+	return need(t, "PGSHARD_PYTHON", "/usr/bin/python3", "python3", []string{"-c", "import " + module}, module, debianPackage)
+}
+
+// NeedRuby finds a Ruby that can require lib, and skips the test as
+// NeedPython does; PGSHARD_RUBY names another interpreter.
+func NeedRuby(t testing.TB, lib, debianPackage string) *Interpreter {
+	t.Helper()
+	return need(t, "PGSHARD_RUBY", "/usr/bin/ruby", "ruby", []string{"-e", "require '" + lib + "'"}, lib, debianPackage)
+}
+
+func need(t testing.TB, env, system, onPath string, probe []string, what, debianPackage string) *Interpreter {
 	t.Helper()
 	var candidates []string
-	if env := os.Getenv("PGSHARD_PYTHON"); env != "" {
-		candidates = append(candidates, env)
+	if e := os.Getenv(env); e != "" {
+		candidates = append(candidates, e)
 	}
-	candidates = append(candidates, "/usr/bin/python3")
-	if p, err := exec.LookPath("python3"); err == nil {
+	candidates = append(candidates, system)
+	if p, err := exec.LookPath(onPath); err == nil {
 		candidates = append(candidates, p)
 	}
-	for _, py := range candidates {
-		if exec.Command(py, "-c", "import "+module).Run() == nil {
-			return &Python{python: py}
+	for _, c := range candidates {
+		if exec.Command(c, probe...).Run() == nil {
+			return &Interpreter{path: c}
 		}
 	}
-	t.Skipf("needs a Python 3 with %s (Debian: %s, or set PGSHARD_PYTHON)", module, debianPackage)
+	t.Skipf("needs %s with %s (Debian: %s, or set %s)", onPath, what, debianPackage, env)
 	return nil
 }
 
 // Run runs script with the connection string dsn (and args after it) and
 // returns its standard output; the test fails if the script does.
-func (p *Python) Run(t testing.TB, ctx context.Context, script, dsn string, args ...string) string {
+func (p *Interpreter) Run(t testing.TB, ctx context.Context, script, dsn string, args ...string) string {
 	t.Helper()
-	cmd := exec.CommandContext(ctx, p.python, append([]string{script, dsn}, args...)...)
+	cmd := exec.CommandContext(ctx, p.path, append([]string{script, dsn}, args...)...)
 	// UTC: timestamptz values print the same on every machine.
 	cmd.Env = append(os.Environ(), "TZ=UTC", "PGTZ=UTC", "PYTHONDONTWRITEBYTECODE=1")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("python3 %s: %v\nstdout:\n%s\nstderr:\n%s", filepath.Base(script), err, stdout.String(), stderr.String())
+		t.Fatalf("%s %s: %v\nstdout:\n%s\nstderr:\n%s", filepath.Base(p.path), filepath.Base(script), err, stdout.String(), stderr.String())
 	}
 	return stdout.String()
 }
@@ -59,7 +72,7 @@ func (p *Python) Run(t testing.TB, ctx context.Context, script, dsn string, args
 // test unless both print the same transcript; PostgreSQL's must also hold
 // a line starting with each of mustHave, so that two runs that went wrong
 // the same way prove nothing.
-func (p *Python) CompareTranscripts(t testing.TB, ctx context.Context, script, wantDSN, gotDSN string, mustHave []string, args ...string) {
+func (p *Interpreter) CompareTranscripts(t testing.TB, ctx context.Context, script, wantDSN, gotDSN string, mustHave []string, args ...string) {
 	t.Helper()
 	ref := p.Run(t, ctx, script, wantDSN, args...)
 	through := p.Run(t, ctx, script, gotDSN, args...)
