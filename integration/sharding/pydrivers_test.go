@@ -92,6 +92,7 @@ func TestDjangoOverShardsMatchesOnePostgres(t *testing.T) {
 	p := startPgshard(t)
 	const script = "testdata/python/django_sharded.py"
 	ref, through := single.Shards[0].Primary.DSN(), p.DSN("app", "app-secret")
+	dropAtEnd(t, through, "dj_order", "dj_customer", "dj_country")
 	py.Run(t, ctx, script, ref, "schema")
 	py.Run(t, ctx, script, through, "schema")
 	confineSequences(ctx, t, "dj_customer", "dj_order")
