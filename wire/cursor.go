@@ -328,26 +328,36 @@ func inFormats(a answer, codes []int16) answer {
 	if a.desc == nil || !slices.Contains(codes, 1) {
 		return a
 	}
+	return reformat(a, func(col int, _ int16) int16 { return formatOf(codes, col) }, &pgError{Code: codeFeatureNotSupported,
+		Message: "pgshard: cannot return column %q of a cursor over several shards in binary format: %v",
+		Hint:    "Fetch it in text format."})
+}
+
+// reformat is a with each column in the format want gives it (from the
+// column's position and current format), converted by transcode; a value
+// that cannot be converted gives fail, whose message takes the column's
+// name and the reason.
+func reformat(a answer, want func(col int, now int16) int16, fail *pgError) answer {
 	desc := &pgproto3.RowDescription{Fields: slices.Clone(a.desc.Fields)}
 	rows := make([]merge.Row, len(a.rows))
 	for i := range rows {
 		rows[i] = slices.Clone(a.rows[i])
 	}
 	for col := range desc.Fields {
-		if formatOf(codes, col) != 1 {
+		f := &desc.Fields[col]
+		to := want(col, f.Format)
+		if to == f.Format {
 			continue
 		}
-		f := &desc.Fields[col]
-		f.Format = 1
+		from := f.Format
+		f.Format = to
 		for _, row := range rows {
 			if row[col] == nil {
 				continue
 			}
-			b, err := textToBinary(f.DataTypeOID, row[col])
+			b, err := transcode(f.DataTypeOID, from, to, row[col])
 			if err != nil {
-				return answer{err: &pgError{Code: codeFeatureNotSupported,
-					Message: fmt.Sprintf("pgshard: cannot return column %q of a cursor over several shards in binary format: %v", f.Name, err),
-					Hint:    "Fetch it in text format."}}
+				return answer{err: &pgError{Code: fail.Code, Message: fmt.Sprintf(fail.Message, f.Name, err), Hint: fail.Hint}}
 			}
 			row[col] = b
 		}
@@ -439,31 +449,9 @@ func inText(a answer) answer {
 	if a.desc == nil || !slices.ContainsFunc(a.desc.Fields, func(f pgproto3.FieldDescription) bool { return f.Format == 1 }) {
 		return a
 	}
-	desc := &pgproto3.RowDescription{Fields: slices.Clone(a.desc.Fields)}
-	rows := make([]merge.Row, len(a.rows))
-	for i := range rows {
-		rows[i] = slices.Clone(a.rows[i])
-	}
-	for col := range desc.Fields {
-		f := &desc.Fields[col]
-		if f.Format != 1 {
-			continue
-		}
-		f.Format = 0
-		for _, row := range rows {
-			if row[col] == nil {
-				continue
-			}
-			b, err := transcode(f.DataTypeOID, pgtype.BinaryFormatCode, pgtype.TextFormatCode, row[col])
-			if err != nil {
-				return answer{err: &pgError{Code: codeFeatureNotSupported,
-					Message: fmt.Sprintf("pgshard: cannot FETCH column %q of a portal over several shards bound in binary format: %v", f.Name, err),
-					Hint:    "Read the portal with Execute, or bind it in text format."}}
-			}
-			row[col] = b
-		}
-	}
-	return answer{desc: desc, rows: rows, tag: a.tag}
+	return reformat(a, func(int, int16) int16 { return pgtype.TextFormatCode }, &pgError{Code: codeFeatureNotSupported,
+		Message: "pgshard: cannot FETCH column %q of a portal over several shards bound in binary format: %v",
+		Hint:    "Read the portal with Execute, or bind it in text format."})
 }
 
 // describeCursor answers Describe of a portal that is a cursor the session

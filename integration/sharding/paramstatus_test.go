@@ -70,16 +70,7 @@ func TestParameterStatusOverShards(t *testing.T) {
 // ParameterStatus messages of the settings it changes.
 func reportTranscript(ctx context.Context, t *testing.T, dsn string, script []string, extended bool) string {
 	t.Helper()
-	conn, err := pgconn.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hj, err := conn.Hijack()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hj.Conn.Close()
-	_ = hj.Conn.SetDeadline(time.Now().Add(time.Minute))
+	hj := hijacked(ctx, t, dsn)
 	watched := map[string]bool{"TimeZone": true, "DateStyle": true, "IntervalStyle": true, "application_name": true}
 	var b strings.Builder
 	for _, q := range script {
@@ -114,4 +105,22 @@ func reportTranscript(ctx context.Context, t *testing.T, dsn string, script []st
 		b.WriteByte('\n')
 	}
 	return b.String()
+}
+
+// hijacked connects to dsn and hands over the connection to be driven
+// message by message; it closes when the test ends, and fails a read or
+// write that waits past a minute.
+func hijacked(ctx context.Context, t *testing.T, dsn string) *pgconn.HijackedConn {
+	t.Helper()
+	conn, err := pgconn.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hj, err := conn.Hijack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = hj.Conn.Close() })
+	_ = hj.Conn.SetDeadline(time.Now().Add(time.Minute))
+	return hj
 }

@@ -71,16 +71,7 @@ type portalStep struct {
 
 func portalTranscript(ctx context.Context, t *testing.T, dsn string, steps []portalStep) string {
 	t.Helper()
-	conn, err := pgconn.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hj, err := conn.Hijack()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hj.Conn.Close()
-	_ = hj.Conn.SetDeadline(time.Now().Add(time.Minute))
+	hj := hijacked(ctx, t, dsn)
 	f := hj.Frontend
 	var b strings.Builder
 	// Whether the rows coming are binary: the Bind's formats for an

@@ -77,15 +77,7 @@ func TestActiveRecordOverShardsMatchesOnePostgres(t *testing.T) {
 // their own, as `pgshard sequences --apply` does.
 func confineSequences(ctx context.Context, t *testing.T, tables ...string) {
 	t.Helper()
-	var primaries []seqrange.Shard
-	for i, sh := range sharded.Shards {
-		pc, err := pgconn.Connect(ctx, sh.Primary.DSN())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pc.Close(ctx)
-		primaries = append(primaries, seqrange.Shard{Name: fmt.Sprint("s", i), Conn: pc})
-	}
+	primaries := shardPrimaries(ctx, t)
 	var only []seqrange.Table
 	for _, name := range tables {
 		only = append(only, seqrange.Table{Name: name})
@@ -94,6 +86,22 @@ func confineSequences(ctx context.Context, t *testing.T, tables ...string) {
 	if _, err := seqrange.Arrange(ctx, primaries, only, true, &out); err != nil {
 		t.Fatalf("sequences: %v\n%s", err, out.String())
 	}
+}
+
+// shardPrimaries connects to every shard's primary, as `pgshard sequences`
+// does; the connections close when the test ends.
+func shardPrimaries(ctx context.Context, t *testing.T) []seqrange.Shard {
+	t.Helper()
+	var primaries []seqrange.Shard
+	for i, sh := range sharded.Shards {
+		pc, err := pgconn.Connect(ctx, sh.Primary.DSN())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = pc.Close(context.Background()) })
+		primaries = append(primaries, seqrange.Shard{Name: fmt.Sprint("s", i), Conn: pc})
+	}
+	return primaries
 }
 
 // dropAtEnd drops tables through pgshard and on the reference server when

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/pgshard/pgshard/internal/seqrange"
 )
 
@@ -77,15 +75,7 @@ func TestSequenceColumnsOfShardedTablesAreReported(t *testing.T) {
 	}
 	// pgshard sequences: a dry run alters nothing; --apply gives each
 	// shard's two sequences (bigint and integer) blocks of their own.
-	var primaries []seqrange.Shard
-	for i, sh := range sharded.Shards {
-		pc, err := pgconn.Connect(ctx, sh.Primary.DSN())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pc.Close(ctx)
-		primaries = append(primaries, seqrange.Shard{Name: fmt.Sprint("s", i), Conn: pc})
-	}
+	primaries := shardPrimaries(ctx, t)
 	only := []seqrange.Table{{Name: "seqorders"}}
 	var out strings.Builder
 	if n, err := seqrange.Arrange(ctx, primaries, only, false, &out); err != nil || n != 2*len(primaries) {
