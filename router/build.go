@@ -470,6 +470,7 @@ func (a *analyzer) writePlan(stmt *pg.Node) *Plan {
 	p := a.decide(command)
 	if len(newKeys) > 0 {
 		p.newKeys = &keyWrite{Pin: Pin{Table: table, Values: newKeys}, command: "UPDATE", schema: a.schema}
+		p.keyMove = a.schema.movable(stmt.GetUpdateStmt())
 	}
 	p.Exact = p.Exact || a.exact
 	switch {

@@ -2,6 +2,7 @@ package router
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/pgshard/pgshard/internal/config"
@@ -13,7 +14,9 @@ import (
 // itself, excluded.key, a source key the MERGE's join equates) is always
 // accepted, a constant or parameter is checked at each execution (a
 // normalized plan shared by statements with other literals too), and
-// anything else is refused. Keys 9 and 10 are on s2, 1 and 5 on s0.
+// anything else is refused. An UPDATE of one shard's rows to a key another
+// shard owns moves them (keymove.go) when it reads no other table. Keys 9
+// and 10 are on s2, 1 and 5 on s0.
 func TestKeyAssignmentsKeepRowsOnTheirShard(t *testing.T) {
 	r := testRouter(t)
 	m := shard.EqualMap(3)
@@ -23,7 +26,7 @@ func TestKeyAssignmentsKeepRowsOnTheirShard(t *testing.T) {
 	if got := shardsOf(m, 1, 5); !slices.Equal(got, []shard.ShardID{0}) {
 		t.Fatalf("keys 1 and 5 are on %v: the cases below need them on shard 0", got)
 	}
-	const ok, moves, null = "", codeFeatureNotSupported, codeNullKey
+	const ok, moves, null, move = "", codeFeatureNotSupported, codeNullKey, "move"
 	for _, c := range []struct {
 		sql    string
 		code   string          // "" for a route
@@ -32,13 +35,19 @@ func TestKeyAssignmentsKeepRowsOnTheirShard(t *testing.T) {
 		{"UPDATE users SET user_id = 9, name = 'x' WHERE user_id = 9", ok, []shard.ShardID{2}},
 		{"UPDATE users SET user_id = 10 WHERE user_id = 9", ok, []shard.ShardID{2}},
 		// The same normalized form with a key that another shard owns.
-		{"UPDATE users SET user_id = 1 WHERE user_id = 9", moves, nil},
+		{"UPDATE users SET user_id = 1 WHERE user_id = 9", move, []shard.ShardID{2, 0}},
+		{"UPDATE users u SET user_id = 1, name = u.name || 'x' WHERE u.user_id = 9 RETURNING u.*", move, []shard.ShardID{2, 0}},
+		// Other tables' rows, read where the UPDATE runs, are refused.
+		{"UPDATE orders o SET user_id = 1 FROM users u WHERE o.user_id = u.user_id AND u.user_id = 9", moves, nil},
+		{"WITH x AS (SELECT 1) UPDATE users SET user_id = 1 WHERE user_id = 9", moves, nil},
+		{"UPDATE users SET user_id = 1 WHERE user_id = 9 RETURNING (SELECT count(*) FROM orders)", moves, nil},
+		{"UPDATE users SET user_id = 1 WHERE user_id = 9 RETURNING user_id + 0 * length($1::text)", moves, nil},
 		{"UPDATE users SET user_id = -1 WHERE user_id = 9", ok, shardsOf(m, -1, 9)[:1]},
 		{"UPDATE users SET user_id = user_id, name = 'x' WHERE user_id = 1", ok, []shard.ShardID{0}},
 		{"UPDATE users u SET user_id = u.user_id WHERE user_id = 1", ok, []shard.ShardID{0}},
 		{`UPDATE "public"."users" SET "user_id" = "public"."users"."user_id" WHERE "public"."users"."user_id" = 1`, ok, []shard.ShardID{0}},
 		{"UPDATE users SET (name, user_id) = ('x', 10) WHERE user_id = 9", ok, []shard.ShardID{2}},
-		{"UPDATE users SET (name, user_id) = ('x', 1) WHERE user_id = 9", moves, nil},
+		{"UPDATE users SET (name, user_id) = ('x', 1) WHERE user_id = 9", move, []shard.ShardID{2, 0}},
 		{"UPDATE orders o SET user_id = u.user_id FROM users u WHERE o.user_id = u.user_id AND u.user_id = 9", ok, []shard.ShardID{2}},
 		// Equated only under OR: the updated rows may have another key.
 		{"UPDATE orders o SET user_id = u.user_id FROM users u WHERE (o.user_id = u.user_id OR o.amount = 1) AND o.user_id = 9", moves, nil},
@@ -48,7 +57,7 @@ func TestKeyAssignmentsKeepRowsOnTheirShard(t *testing.T) {
 		{"UPDATE users SET user_id = NULL WHERE user_id = 9", null, nil},
 		{"UPDATE users SET user_id = 9 WHERE user_id IN (1, 9)", moves, nil},
 		{"/* pgshard: shard=2 */ UPDATE users SET user_id = 9 WHERE name = 'x'", ok, []shard.ShardID{2}},
-		{"/* pgshard: shard=0 */ UPDATE users SET user_id = 9 WHERE name = 'x'", moves, nil},
+		{"/* pgshard: shard=0 */ UPDATE users SET user_id = 9 WHERE name = 'x'", moves, nil}, // a hint never moves rows
 		// ON CONFLICT: excluded.key routed the row; a value is checked.
 		{"INSERT INTO orders (user_id, amount) VALUES (5, 1), (9, 2) ON CONFLICT (user_id, order_id) DO UPDATE SET user_id = excluded.user_id", ok, []shard.ShardID{0, 2}},
 		{"INSERT INTO orders AS o (user_id, amount) VALUES (9, 1) ON CONFLICT (user_id, order_id) DO UPDATE SET user_id = o.user_id", ok, []shard.ShardID{2}},
@@ -69,9 +78,13 @@ func TestKeyAssignmentsKeepRowsOnTheirShard(t *testing.T) {
 		switch {
 		case c.code == ok && rt.Err != nil:
 			t.Errorf("%s: refused: %s %s", c.sql, rt.Err.Code, rt.Err.Message)
-		case c.code == ok && !slices.Equal(rt.Shards, c.shards):
-			t.Errorf("%s: runs on %v, want %v", c.sql, rt.Shards, c.shards)
-		case c.code != ok && (rt.Err == nil || rt.Err.Code != c.code):
+		case c.code == ok && (!slices.Equal(rt.Shards, c.shards) || rt.KeyMove != nil):
+			t.Errorf("%s: runs on %v (move %v), want %v", c.sql, rt.Shards, rt.KeyMove, c.shards)
+		case c.code == move && (rt.Err != nil || rt.KeyMove == nil):
+			t.Errorf("%s: %v on %v (err %v), want a move", c.sql, rt.Kind, rt.Shards, rt.Err)
+		case c.code == move && (rt.KeyMove.From != c.shards[0] || rt.KeyMove.To != c.shards[1] || len(rt.Shards) != 2):
+			t.Errorf("%s: moves from %d to %d on %v, want %v", c.sql, rt.KeyMove.From, rt.KeyMove.To, rt.Shards, c.shards)
+		case c.code != ok && c.code != move && (rt.Err == nil || rt.Err.Code != c.code):
 			t.Errorf("%s: %v on %v (err %v), want refused with %s", c.sql, rt.Kind, rt.Shards, rt.Err, c.code)
 		}
 	}
@@ -92,7 +105,6 @@ func TestKeyAssignmentsFromParameters(t *testing.T) {
 	}{
 		{[]byte("10"), ""},
 		{[]byte("9"), ""},
-		{[]byte("1"), codeFeatureNotSupported},
 		{nil, codeNullKey},
 		{[]byte("x"), "22P02"},
 	} {
@@ -104,10 +116,64 @@ func TestKeyAssignmentsFromParameters(t *testing.T) {
 			t.Errorf("$1 = %s: %v on %v (err %v), want refused with %s", c.newKey, rt.Kind, rt.Shards, rt.Err, c.code)
 		}
 	}
+	// Key 1 is on shard 0: the rows move there.
+	if rt := r.Bind(p, q, [][]byte{[]byte("1"), []byte("3"), []byte("9")}, nil); rt.Err != nil || rt.KeyMove == nil || rt.KeyMove.From != 2 || rt.KeyMove.To != 0 {
+		t.Errorf("$1 = 1: %v on %v (err %v, move %v), want a move from shard 2 to 0", rt.Kind, rt.Shards, rt.Err, rt.KeyMove)
+	}
 	// WHERE user_id = NULL matches no row: it runs where the new key is
 	// (not on the default shard, s0, which any shard answering would be).
 	if rt := r.Bind(p, q, [][]byte{[]byte("10"), []byte("3"), nil}, nil); rt.Err != nil || !slices.Equal(rt.Shards, []shard.ShardID{2}) {
 		t.Errorf("$3 = NULL, $1 = 10: %v on %v (err %v), want shard 2", rt.Kind, rt.Shards, rt.Err)
+	}
+}
+
+// TestKeyMovesCanBeRefused: with sharding.key_updates: refuse, a new key
+// on another shard is refused as for the statements a move cannot serve.
+func TestKeyMovesCanBeRefused(t *testing.T) {
+	r := testRouter(t, func(d *config.Database) { d.Sharding.KeyUpdates = config.KeyUpdatesRefuse })
+	rt := r.Simple("UPDATE users SET user_id = 1 WHERE user_id = 9")[0].Route
+	if rt.Err == nil || rt.Err.Code != codeFeatureNotSupported || rt.KeyMove != nil {
+		t.Fatalf("%v on %v (err %v), want refused with 0A000", rt.Kind, rt.Shards, rt.Err)
+	}
+	if rt := r.Simple("UPDATE users SET user_id = 10 WHERE user_id = 9")[0].Route; rt.Err != nil || rt.KeyMove != nil {
+		t.Errorf("a new key on the rows' shard: %v on %v (err %v), want run there", rt.Kind, rt.Shards, rt.Err)
+	}
+}
+
+// TestMoveFormStatements: the statements a move sends, made from each
+// execution's text (the second shares the first's cached plan): the
+// UPDATE keeping the key and returning whole rows and the new key, by the
+// name the statement reads its table by, and the client's RETURNING list
+// for the INSERT.
+func TestMoveFormStatements(t *testing.T) {
+	r := testRouter(t)
+	for _, c := range []struct {
+		sql                                string
+		relation, alias, update, returning string
+	}{
+		{"UPDATE users SET user_id = 1 WHERE user_id = 9", `"users"`, "",
+			"UPDATE users SET user_id = users.user_id WHERE user_id = 9 RETURNING users.tableoid, users.ctid, 1::bigint, users.*", ""},
+		{"UPDATE users SET user_id = 2 WHERE user_id = 9", `"users"`, "",
+			"UPDATE users SET user_id = users.user_id WHERE user_id = 9 RETURNING users.tableoid, users.ctid, 2::bigint, users.*", ""},
+		{"UPDATE users SET (name, user_id) = ('x', 1) WHERE user_id = 9", `"users"`, "",
+			"UPDATE users SET (name, user_id) = ('x', users.user_id) WHERE user_id = 9 RETURNING users.tableoid, users.ctid, 1::bigint, users.*", ""},
+		{"UPDATE public.users AS u SET user_id = $1, name = upper(u.name) WHERE u.user_id = $2 RETURNING u.user_id, name AS n", `"public"."users"`, "u",
+			"UPDATE public.users u SET user_id = u.user_id, name = upper(u.name) WHERE u.user_id = $2 RETURNING u.tableoid, u.ctid, $1::bigint, u.*", "u.user_id, name AS n"},
+	} {
+		var rt *Route
+		if strings.Contains(c.sql, "$1") {
+			rt = r.Bind(r.Prepare(c.sql), c.sql, [][]byte{[]byte("1"), []byte("9")}, nil)
+		} else {
+			rt = r.Simple(c.sql)[0].Route
+		}
+		m := rt.KeyMove
+		if m == nil {
+			t.Errorf("%s: no move (err %v)", c.sql, rt.Err)
+			continue
+		}
+		if m.Relation != c.relation || m.Alias != c.alias || m.Update != c.update || m.Returning != c.returning {
+			t.Errorf("%s:\n got %q %q %q %q\nwant %q %q %q %q", c.sql, m.Relation, m.Alias, m.Update, m.Returning, c.relation, c.alias, c.update, c.returning)
+		}
 	}
 }
 

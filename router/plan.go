@@ -105,6 +105,9 @@ type Plan struct {
 	// rows' shard key (UPDATE ... SET key = $1): each must belong to the
 	// shard the rows are on (newkeys.go).
 	newKeys *keyWrite
+	// keyMove: an UPDATE setting the key may move its rows when the new
+	// key belongs to another shard (keymove.go); false refuses.
+	keyMove bool
 	// zeroOffsets is the plan to use when the Bind gives its subqueries'
 	// OFFSET parameters 0 or NULL (zerooffset.go).
 	zeroOffsets *zeroOffsets
@@ -192,6 +195,10 @@ type Route struct {
 	// to the column's default and the caller gave no GeneratedKeys: read
 	// that many from the default shard and route again with them.
 	NeedKeys *KeyRequest
+	// KeyMove is set when an UPDATE gives its rows, all on one shard, a
+	// key another shard owns: Shards are both, and the rows move
+	// (keymove.go).
+	KeyMove *KeyMove
 
 	one [1]shard.ShardID // Shards' storage for a route to one shard
 }

@@ -34,6 +34,9 @@ type Schema struct {
 	names []string
 	// KeylessWrites lets UPDATE/DELETE without a key run on every shard.
 	KeylessWrites bool
+	// KeyMoves lets an UPDATE move rows to the shard owning the key it
+	// gives them (keymove.go).
+	KeyMoves bool
 	// readOnly adds functions to the built-in read-only list.
 	readOnly map[string]bool
 	// functions are the routed functions, by lower-case name.
@@ -57,6 +60,7 @@ func NewSchema(d *config.Database) (*Schema, error) {
 		}
 	}
 	s.KeylessWrites = d.Sharding.KeylessWrites == config.KeylessAllShards
+	s.KeyMoves = d.Sharding.KeyUpdates != config.KeyUpdatesRefuse
 	s.readOnly = map[string]bool{}
 	for _, f := range d.Sharding.ReadOnlyFunctions {
 		s.readOnly[strings.ToLower(f)] = true

@@ -118,22 +118,11 @@ func (s *session) runMulti(ctx context.Context, j *multiJob) ([]*shardResult, er
 		defer func() { s.notices = nil }()
 	}
 
-	results := make([]*shardResult, len(conns))
-	for i, c := range conns {
-		results[i] = &shardResult{id: c.id}
-		if err := s.sendMulti(c, j, i); err != nil {
-			c.sc.broken = true
-			results[i].err = s.lostShard(c, err)
-		}
-	}
-	for i, c := range conns {
-		if results[i].err != nil {
-			continue
-		}
-		if err := s.readMulti(c, results[i], j.bind != nil && s.midBatch(c)); err != nil {
-			c.sc.broken = true
-			results[i].err = s.lostShard(c, err)
-		}
+	var results []*shardResult
+	if j.route.KeyMove != nil {
+		results = s.runKeyMove(conns, j)
+	} else {
+		results = s.runEach(conns, j)
 	}
 	if atomic {
 		return s.commitMulti(ctx, conns, results), nil
@@ -160,6 +149,29 @@ func (s *session) runMulti(ctx context.Context, j *multiJob) ([]*shardResult, er
 		s.failParticipants(failedOn)
 	}
 	return results, nil
+}
+
+// runEach sends j to each of conns, all before reading any answer, so
+// the shards work in parallel.
+func (s *session) runEach(conns []multiConn, j *multiJob) []*shardResult {
+	results := make([]*shardResult, len(conns))
+	for i, c := range conns {
+		results[i] = &shardResult{id: c.id}
+		if err := s.sendMulti(c, j, i); err != nil {
+			c.sc.broken = true
+			results[i].err = s.lostShard(c, err)
+		}
+	}
+	for i, c := range conns {
+		if results[i].err != nil {
+			continue
+		}
+		if err := s.readMulti(c, results[i], j.bind != nil && s.midBatch(c)); err != nil {
+			c.sc.broken = true
+			results[i].err = s.lostShard(c, err)
+		}
+	}
+	return results
 }
 
 // retryOnPrimaries runs again, on its shard's primary, each part of a

@@ -200,7 +200,7 @@ func keys(b *strings.Builder, d *config.Database, r *router.Router, st router.St
 	for _, k := range r.KeysWith(st.Text, params) {
 		g := group{int(k.Shard), "keys", "?", k.Table.String() + "." + k.Table.Key}
 		if k.New {
-			g.what = "new key" // SET key = ...: must be the rows' own shard
+			g.what = "new key" // SET key = ...: the rows' own shard, or a move there
 		}
 		switch {
 		case errors.Is(k.Err, router.ErrNoKey):

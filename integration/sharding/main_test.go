@@ -105,6 +105,10 @@ databases:
         - {name: swrite, key: k}
         - {name: swrite_marks, key: k}
         - {name: swrite_events, key: k}
+        - {name: kmove, key: k}
+        - {name: kmove_child, key: k}
+        - {name: kmove_owner, key: k}
+        - {name: kmove_owned, key: k}
         - {name: gk_serial, key: id}
         - {name: gk_identity, key: id}
         - {name: gk_uuid, key: id, key_type: uuid}

@@ -203,6 +203,8 @@ type Sharding struct {
 	DefaultShard string `yaml:"default_shard"`
 	// What an UPDATE or DELETE of a sharded table without its key does.
 	KeylessWrites KeylessWrites `yaml:"keyless_writes"`
+	// What an UPDATE that gives rows a shard key another shard owns does.
+	KeyUpdates KeyUpdates `yaml:"key_updates"`
 	// Functions, beyond the built-in list, that never write: a SELECT
 	// calling only read-only functions may be sent to a replica.
 	ReadOnlyFunctions []string `yaml:"read_only_functions"`
@@ -233,6 +235,15 @@ type KeylessWrites string
 const (
 	KeylessRefuse    KeylessWrites = "refuse"     // answer 0A000 naming the table and key (default)
 	KeylessAllShards KeylessWrites = "all_shards" // run the write on every shard
+)
+
+// KeyUpdates is the policy for an UPDATE that sets rows' shard key to a
+// value another shard owns.
+type KeyUpdates string
+
+const (
+	KeyUpdatesMove   KeyUpdates = "move"   // move the rows to that shard in one two-phase transaction (default)
+	KeyUpdatesRefuse KeyUpdates = "refuse" // answer 0A000 naming both shards
 )
 
 // Shard is one primary and its streaming replicas.

@@ -41,6 +41,7 @@ const (
 	DefaultDeadlockTimeout   = time.Second
 	DefaultResolveInterval   = 15 * time.Second
 	DefaultKeylessWrites     = KeylessRefuse
+	DefaultKeyUpdates        = KeyUpdatesMove
 
 	DefaultAdminListen        = "127.0.0.1:6433"
 	DefaultReadReplicas       = true
@@ -60,6 +61,7 @@ var (
 	authMethods    = []AuthMethod{AuthSCRAM, AuthMD5, AuthTrust}
 	serverTLSModes = []ServerTLS{ServerTLSDisable, ServerTLSPrefer, ServerTLSRequire, ServerTLSVerifyCA, ServerTLSVerifyFull}
 	keylessWrites  = []KeylessWrites{KeylessRefuse, KeylessAllShards}
+	keyUpdates     = []KeyUpdates{KeyUpdatesMove, KeyUpdatesRefuse}
 	readFallbacks  = []ReadFallback{FallbackPrimary, FallbackError}
 	// Column types a shard key may have; the router canonicalizes integer
 	// widths so 42 hashes alike as int2, int4 or int8.
@@ -141,6 +143,7 @@ func applyDefaults(c *Config, ix *index, file string) {
 		}
 		sh := &d.Sharding
 		set(dp+".sharding.keyless_writes", func() { sh.KeylessWrites = DefaultKeylessWrites })
+		set(dp+".sharding.key_updates", func() { sh.KeyUpdates = DefaultKeyUpdates })
 		set(dp+".sharding.default_shard", func() {
 			if len(d.Shards) > 0 {
 				sh.DefaultShard = d.Shards[0].Name
@@ -574,6 +577,7 @@ func (v *validator) databases(c *Config) {
 func (v *validator) sharding(path string, d *Database) {
 	sh := &d.Sharding
 	oneOf(v, path+".keyless_writes", sh.KeylessWrites, keylessWrites)
+	oneOf(v, path+".key_updates", sh.KeyUpdates, keyUpdates)
 	if sh.DefaultShard != "" && !slices.ContainsFunc(d.Shards, func(s Shard) bool { return s.Name == sh.DefaultShard }) {
 		v.errorf(path+".default_shard", "no shard is called %q", sh.DefaultShard)
 	}

@@ -172,6 +172,8 @@ type Registry struct {
 	seqColumns    *prometheus.GaugeVec     // database
 	uniques       *prometheus.GaugeVec     // database
 	genKeys       *prometheus.CounterVec   // database, source
+	keyMoves      *prometheus.CounterVec   // database
+	movedRows     *prometheus.CounterVec   // database
 	twoPhase      [numOutcomes]prometheus.Counter
 	resolved      [numDecisions]prometheus.Counter
 
@@ -218,6 +220,14 @@ func New() *Registry {
 			Name: "pgshard_generated_keys_total",
 			Help: "Shard keys pgshard took from a key column's default for INSERTs and COPYs that leave the key out, by database and source: query (a round trip to the default shard), cache (taken ahead from a sequence with a CACHE above 1). See the operations guide, INSERT.",
 		}, []string{"database", "source"}),
+		keyMoves: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pgshard_key_moves_total",
+			Help: "UPDATEs that gave rows a shard key another shard owns and moved them there (sharding.key_updates: move), by database. See the operations guide, Writes that set the shard key.",
+		}, []string{"database"}),
+		movedRows: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pgshard_key_moved_rows_total",
+			Help: "Rows those UPDATEs moved to another shard, by database.",
+		}, []string{"database"}),
 		pulled: &pulled{},
 		dbs:    map[string]*Database{},
 	}
@@ -236,7 +246,7 @@ func New() *Registry {
 		r.resolved[d] = resolved.WithLabelValues(d.String())
 	}
 	r.reg.MustRegister(
-		r.statements, r.latency, r.forms, r.helped, r.keyMismatches, r.seqColumns, r.uniques, r.genKeys, twoPhase, resolved, r.pulled,
+		r.statements, r.latency, r.forms, r.helped, r.keyMismatches, r.seqColumns, r.uniques, r.genKeys, r.keyMoves, r.movedRows, twoPhase, resolved, r.pulled,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -307,6 +317,8 @@ func (r *Registry) Database(name string) *Database {
 	d.uniques = r.uniques.WithLabelValues(name)
 	d.keysQueried = r.genKeys.WithLabelValues(name, "query")
 	d.keysCached = r.genKeys.WithLabelValues(name, "cache")
+	d.keyMoves = r.keyMoves.WithLabelValues(name)
+	d.movedRows = r.movedRows.WithLabelValues(name)
 	r.dbs[name] = d
 	return d
 }
@@ -323,6 +335,17 @@ type Database struct {
 	uniques       prometheus.Gauge
 	keysQueried   prometheus.Counter
 	keysCached    prometheus.Counter
+	keyMoves      prometheus.Counter
+	movedRows     prometheus.Counter
+}
+
+// KeyMoved counts one UPDATE that moved n rows to their new key's shard.
+func (d *Database) KeyMoved(n int) {
+	if d == nil {
+		return
+	}
+	d.keyMoves.Inc()
+	d.movedRows.Add(float64(n))
 }
 
 // GeneratedKeys counts n shard keys taken from a key column's default,
