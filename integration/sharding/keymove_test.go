@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgshard/pgshard/integration/pgshardtest"
 	"github.com/pgshard/pgshard/shard"
 )
 
@@ -45,6 +46,20 @@ func loadKmove(ctx context.Context, t *testing.T, conns ...*pgx.Conn) {
 			FROM generate_series(1, 200) g`)
 }
 
+// kmoveScenario starts pgshard (with extra configuration lines), connects
+// through it and to one PostgreSQL, and loads kmove on both; the tables
+// are dropped at the end.
+func kmoveScenario(t *testing.T, d time.Duration, extra ...string) (context.Context, *pgshardtest.Proxy, *pgx.Conn, *pgx.Conn) {
+	t.Helper()
+	ctx := ctxFor(t, d)
+	p := startPgshard(t, extra...)
+	through := connect(t, p.DSN("app", "app-secret"))
+	ref := connect(t, single.Shards[0].Primary.DSN())
+	dropAtEnd(t, p.DSN("app", "app-secret"), "kmove_child", "kmove_owned", "kmove_owner", "kmove")
+	loadKmove(ctx, t, through, ref)
+	return ctx, p, through, ref
+}
+
 // TestKeyMovesMatchOnePostgres: an UPDATE that gives rows a shard key
 // another shard owns moves them there (a DELETE and an INSERT, in one
 // two-phase transaction), and answers as one PostgreSQL's UPDATE does:
@@ -60,11 +75,7 @@ func TestKeyMovesMatchOnePostgres(t *testing.T) {
 }
 
 func keyMovesMatch(t *testing.T, pool string) {
-	ctx := ctxFor(t, 4*time.Minute)
-	p := startPgshard(t, pool)
-	through := connect(t, p.DSN("app", "app-secret"))
-	ref := connect(t, single.Shards[0].Primary.DSN())
-	dropAtEnd(t, p.DSN("app", "app-secret"), "kmove_child", "kmove_owned", "kmove_owner", "kmove")
+	ctx, _, through, ref := kmoveScenario(t, 4*time.Minute, pool)
 	far1, far2, far3 := keyOnOtherShard(1, false), keyOnOtherShard(2, false), keyOnOtherShard(3, false)
 	far5 := keyOnOtherShard(5, false, far1, far2, far3)
 	near4 := keyOnOtherShard(4, true)
@@ -131,12 +142,7 @@ func sameKmove(ctx context.Context, t *testing.T, through, ref *pgx.Conn, mode p
 // with COMMIT; a failed move fails the transaction as any statement
 // does. Floats keep every bit under extra_float_digits = 0.
 func TestKeyMovesInTransactions(t *testing.T) {
-	ctx := ctxFor(t, 2*time.Minute)
-	p := startPgshard(t)
-	through := connect(t, p.DSN("app", "app-secret"))
-	ref := connect(t, single.Shards[0].Primary.DSN())
-	dropAtEnd(t, p.DSN("app", "app-secret"), "kmove_child", "kmove_owned", "kmove_owner", "kmove")
-	loadKmove(ctx, t, through, ref)
+	ctx, p, through, ref := kmoveScenario(t, 2*time.Minute)
 	far := keyOnOtherShard(11, false)
 	count := func(k int64) int {
 		var n int
@@ -221,12 +227,7 @@ func TestKeyMovesInTransactions(t *testing.T) {
 // refused with 0A000 before anything moves, since it would act on one
 // shard's rows only.
 func TestKeyMovesAndForeignKeys(t *testing.T) {
-	ctx := ctxFor(t, 2*time.Minute)
-	p := startPgshard(t)
-	through := connect(t, p.DSN("app", "app-secret"))
-	ref := connect(t, single.Shards[0].Primary.DSN())
-	dropAtEnd(t, p.DSN("app", "app-secret"), "kmove_child", "kmove_owned", "kmove_owner", "kmove")
-	loadKmove(ctx, t, through, ref)
+	ctx, _, through, ref := kmoveScenario(t, 2*time.Minute)
 	execOnEach(ctx, t, []*pgx.Conn{through, ref},
 		"CREATE TABLE kmove_child (k bigint NOT NULL, n int NOT NULL, FOREIGN KEY (k, n) REFERENCES kmove)",
 		"INSERT INTO kmove_child VALUES (13, 52)")
