@@ -55,7 +55,10 @@ func (r *Route) Describe() string {
 		fmt.Fprintf(&b, "\n  rows read on %s: %s\n  split by key into: %s", where, mv.Source, mv.Target)
 	}
 	if m := r.KeyMove; m != nil {
-		fmt.Fprintf(&b, "\n  key move: rows updated on shard %d: %s\n  deleted there by tableoid and ctid, inserted with the new key on shard %d into %s", m.From, m.Update, m.To, m.Relation)
+		if m.Stay {
+			fmt.Fprintf(&b, "\n  updated in place on shard %d", m.To)
+		}
+		fmt.Fprintf(&b, "\n  key move: rows updated on shard(s) %v: %s\n  deleted there by tableoid and ctid, inserted with the new key on shard %d into %s", m.From, m.Update, m.To, m.Relation)
 		if m.Returning != "" {
 			fmt.Fprintf(&b, " returning %s", m.Returning)
 		}

@@ -42,10 +42,13 @@ import (
 // that differ in their literals). The wire layer reads the table's columns
 // on the rows' shard at run time.
 
-// KeyMove is a route's move: the UPDATE's rows, all on From, get keys that
-// To owns.
+// KeyMove is a route's move: the UPDATE's rows on the From shards get a
+// key that To owns. Stay: To holds rows the UPDATE matches too, which it
+// updates in place.
 type KeyMove struct {
-	From, To shard.ShardID
+	From []shard.ShardID
+	To   shard.ShardID
+	Stay bool
 	*MoveForm
 }
 
@@ -166,8 +169,8 @@ var keyTypeName = map[shard.KeyType]string{shard.KeyInt: "int8", shard.KeyText: 
 // quoteName quotes an identifier the parser has already folded.
 func quoteName(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
-// moveRoute turns rt, a route of an UPDATE to its rows' one shard whose
-// new keys all belong to shard to, into a key move over both shards.
+// moveRoute turns rt, a route of an UPDATE whose new keys all belong to
+// shard to, into a key move from the other shards of the route.
 func (p *Plan) moveRoute(rt *Route, to shard.ShardID, v values) *Route {
 	form := moveFormOf(v.text, p.newKeys.Table)
 	if form == nil {
@@ -175,10 +178,17 @@ func (p *Plan) moveRoute(rt *Route, to shard.ShardID, v values) *Route {
 			Message: fmt.Sprintf("pgshard: UPDATE sets shard key %s.%s to a value another shard owns, and pgshard could not plan moving the rows", p.newKeys.Table, p.newKeys.Table.Key),
 			Hint:    "Delete the row and insert it with the new key, in one transaction."})
 	}
-	from := rt.Shards[0]
-	rt.Shards = []shard.ShardID{from, to}
+	mv := &KeyMove{To: to, MoveForm: form}
+	for _, id := range rt.Shards {
+		if id == to {
+			mv.Stay = true
+		} else {
+			mv.From = append(mv.From, id)
+		}
+	}
+	rt.Shards = append(slices.Clone(mv.From), to)
 	slices.Sort(rt.Shards)
 	rt.SQL, rt.Params, rt.Extra, rt.Rows = nil, nil, nil, nil
-	rt.KeyMove = &KeyMove{From: from, To: to, MoveForm: form}
+	rt.KeyMove = mv
 	return rt
 }

@@ -117,8 +117,8 @@ func visibleName(rv *pg.RangeVar) string {
 func (p *Plan) keepRows(rt *Route, m *shard.Map, v values) *Route {
 	nk := p.newKeys
 	t := nk.Table
-	to := shard.ShardID(-1) // the shard every new key belongs to, if one
-	for i, s := range nk.Values {
+	to := shard.ShardID(-1) // the shard the new keys belong to
+	for _, s := range nk.Values {
 		pt, err := v.point(s, t.KeyType)
 		switch {
 		case errors.Is(err, shard.ErrNullKey):
@@ -128,34 +128,28 @@ func (p *Plan) keepRows(rt *Route, m *shard.Map, v values) *Route {
 			return refuseRoute(rt, keyError(t, err))
 		}
 		id := m.Lookup(pt)
-		if i == 0 || id == to {
-			to = id
-		} else {
-			to = -1
-		}
-		switch {
-		case rt.nothing:
-			// No row can match, so none moves: run where the new key is.
-			rt.Shards = rt.only(id)
-		case len(rt.Shards) == 1 && rt.Shards[0] != id && p.keyMove && !rt.hinted:
-			// A move, if every new key agrees (below).
-		case len(rt.Shards) != 1 || rt.Shards[0] != id:
-			where := "on several shards"
-			if len(rt.Shards) == 1 {
-				where = "on shard " + nk.schema.shardName(rt.Shards[0])
-			}
-			return refuseRoute(rt, &Error{Code: codeFeatureNotSupported,
-				Message: fmt.Sprintf("pgshard: %s sets shard key %s.%s to a value that belongs to shard %s, but the rows it writes are %s: they would be stored on a shard that does not own their key", nk.command, t, t.Key, nk.schema.shardName(id), where),
-				Hint:    keyMoveHint(p)})
-		}
-	}
-	if !rt.nothing && len(rt.Shards) == 1 && rt.Shards[0] != to && p.keyMove && !rt.hinted {
-		if to < 0 {
+		if to >= 0 && id != to {
 			return refuseRoute(rt, &Error{Code: codeFeatureNotSupported,
 				Message: fmt.Sprintf("pgshard: %s sets shard key %s.%s to values that belong to different shards", nk.command, t, t.Key),
 				Hint:    "Give the key one value."})
 		}
+		to = id
+	}
+	switch {
+	case rt.nothing:
+		// No row can match, so none moves: run where the new key is.
+		rt.Shards = rt.only(to)
+	case len(rt.Shards) == 1 && rt.Shards[0] == to:
+	case p.keyMove && !rt.hinted:
 		return p.moveRoute(rt, to, v)
+	default:
+		where := "on several shards"
+		if len(rt.Shards) == 1 {
+			where = "on shard " + nk.schema.shardName(rt.Shards[0])
+		}
+		return refuseRoute(rt, &Error{Code: codeFeatureNotSupported,
+			Message: fmt.Sprintf("pgshard: %s sets shard key %s.%s to a value that belongs to shard %s, but the rows it writes are %s: they would be stored on a shard that does not own their key", nk.command, t, t.Key, nk.schema.shardName(to), where),
+			Hint:    keyMoveHint(p)})
 	}
 	return rt
 }
@@ -163,7 +157,7 @@ func (p *Plan) keepRows(rt *Route, m *shard.Map, v values) *Route {
 // keyMoveHint is the hint of a refused key change: what to do instead.
 func keyMoveHint(p *Plan) string {
 	if p.newKeys.command == "UPDATE" && !p.keyMove && p.newKeys.schema.KeyMoves {
-		return "pgshard moves rows to their new key's shard only for an UPDATE of one shard's rows with no FROM, WITH or subquery in RETURNING; delete the row and insert it with the new key, in one transaction."
+		return "pgshard moves rows to their new key's shard only for an UPDATE with no FROM, WITH, or subquery or parameter in RETURNING; delete the row and insert it with the new key, in one transaction."
 	}
 	return "Delete the row and insert it with the new key, in one transaction."
 }

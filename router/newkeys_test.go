@@ -55,7 +55,9 @@ func TestKeyAssignmentsKeepRowsOnTheirShard(t *testing.T) {
 		{"UPDATE users SET user_id = (SELECT 10) WHERE user_id = 9", moves, nil},
 		{"UPDATE users SET user_id = DEFAULT WHERE user_id = 9", moves, nil},
 		{"UPDATE users SET user_id = NULL WHERE user_id = 9", null, nil},
-		{"UPDATE users SET user_id = 9 WHERE user_id IN (1, 9)", moves, nil},
+		// Rows on several shards: those on the new key's shard stay.
+		{"UPDATE users SET user_id = 9 WHERE user_id IN (1, 9)", move, []shard.ShardID{0, 2, 2}},
+		{"UPDATE users SET user_id = 1 WHERE user_id IN (5, 9)", move, []shard.ShardID{2, 0, 0}},
 		{"/* pgshard: shard=2 */ UPDATE users SET user_id = 9 WHERE name = 'x'", ok, []shard.ShardID{2}},
 		{"/* pgshard: shard=0 */ UPDATE users SET user_id = 9 WHERE name = 'x'", moves, nil}, // a hint never moves rows
 		// ON CONFLICT: excluded.key routed the row; a value is checked.
@@ -82,12 +84,28 @@ func TestKeyAssignmentsKeepRowsOnTheirShard(t *testing.T) {
 			t.Errorf("%s: runs on %v (move %v), want %v", c.sql, rt.Shards, rt.KeyMove, c.shards)
 		case c.code == move && (rt.Err != nil || rt.KeyMove == nil):
 			t.Errorf("%s: %v on %v (err %v), want a move", c.sql, rt.Kind, rt.Shards, rt.Err)
-		case c.code == move && (rt.KeyMove.From != c.shards[0] || rt.KeyMove.To != c.shards[1] || len(rt.Shards) != 2):
-			t.Errorf("%s: moves from %d to %d on %v, want %v", c.sql, rt.KeyMove.From, rt.KeyMove.To, rt.Shards, c.shards)
+		case c.code == move && !movesAs(rt, c.shards):
+			t.Errorf("%s: moves from %v to %d (in place too: %v), want %v", c.sql, rt.KeyMove.From, rt.KeyMove.To, rt.KeyMove.Stay, c.shards)
 		case c.code != ok && c.code != move && (rt.Err == nil || rt.Err.Code != c.code):
 			t.Errorf("%s: %v on %v (err %v), want refused with %s", c.sql, rt.Kind, rt.Shards, rt.Err, c.code)
 		}
 	}
+}
+
+// movesAs says whether rt moves rows from shards want[:len-1] to want's
+// last, updating in place there when want names it twice.
+func movesAs(rt *Route, want []shard.ShardID) bool {
+	m := rt.KeyMove
+	if m == nil || rt.Err != nil {
+		return false
+	}
+	to := want[len(want)-1]
+	from := want[:len(want)-1]
+	stay := slices.Contains(from, to)
+	from = slices.DeleteFunc(slices.Clone(from), func(id shard.ShardID) bool { return id == to })
+	all := append(slices.Clone(from), to)
+	slices.Sort(all)
+	return m.To == to && m.Stay == stay && slices.Equal(m.From, from) && slices.Equal(rt.Shards, all)
 }
 
 // TestKeyAssignmentsFromParameters: a parameter assigned to the key is
@@ -117,7 +135,7 @@ func TestKeyAssignmentsFromParameters(t *testing.T) {
 		}
 	}
 	// Key 1 is on shard 0: the rows move there.
-	if rt := r.Bind(p, q, [][]byte{[]byte("1"), []byte("3"), []byte("9")}, nil); rt.Err != nil || rt.KeyMove == nil || rt.KeyMove.From != 2 || rt.KeyMove.To != 0 {
+	if rt := r.Bind(p, q, [][]byte{[]byte("1"), []byte("3"), []byte("9")}, nil); rt.Err != nil || rt.KeyMove == nil || !movesAs(rt, []shard.ShardID{2, 0}) {
 		t.Errorf("$1 = 1: %v on %v (err %v, move %v), want a move from shard 2 to 0", rt.Kind, rt.Shards, rt.Err, rt.KeyMove)
 	}
 	// WHERE user_id = NULL matches no row: it runs where the new key is
@@ -178,14 +196,21 @@ func TestMoveFormStatements(t *testing.T) {
 }
 
 // TestKeyAssignmentsInKeylessWrites: with keyless writes allowed, an
-// UPDATE without a key runs on every shard; it may keep the key but never
-// set it to a value, which one shard at most owns.
+// UPDATE without a key runs on every shard; it may keep the key, and one
+// setting it to a value moves every other shard's rows to that value's
+// shard (refused with key_updates: refuse).
 func TestKeyAssignmentsInKeylessWrites(t *testing.T) {
 	r := testRouter(t, func(d *config.Database) { d.Sharding.KeylessWrites = config.KeylessAllShards })
 	if rt := r.Simple("UPDATE users SET user_id = user_id, name = 'x'")[0].Route; rt.Err != nil || len(rt.Shards) != 3 {
 		t.Errorf("keyless UPDATE keeping the key: %v on %v (err %v), want every shard", rt.Kind, rt.Shards, rt.Err)
 	}
+	if rt := r.Simple("UPDATE users SET user_id = 9 WHERE name = 'x'")[0].Route; !movesAs(rt, []shard.ShardID{0, 1, 2, 2}) {
+		t.Errorf("keyless UPDATE setting the key: %v on %v (err %v, move %v), want every shard's rows moved to shard 2", rt.Kind, rt.Shards, rt.Err, rt.KeyMove)
+	}
+	r = testRouter(t, func(d *config.Database) {
+		d.Sharding.KeylessWrites, d.Sharding.KeyUpdates = config.KeylessAllShards, config.KeyUpdatesRefuse
+	})
 	if rt := r.Simple("UPDATE users SET user_id = 9 WHERE name = 'x'")[0].Route; rt.Err == nil || rt.Err.Code != codeFeatureNotSupported {
-		t.Errorf("keyless UPDATE setting the key: %v on %v (err %v), want refused", rt.Kind, rt.Shards, rt.Err)
+		t.Errorf("keyless UPDATE setting the key, moves off: %v on %v (err %v), want refused", rt.Kind, rt.Shards, rt.Err)
 	}
 }

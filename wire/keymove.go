@@ -67,21 +67,20 @@ FROM (SELECT $1::pg_catalog.regclass AS oid) r
 JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum`
 
-// runKeyMove runs j's key move on conns, the connections of its two
-// shards in shard order, and returns each shard's part of the answer: an
-// error on both when any step failed, so that the client hears the
-// statement failed as a whole.
+// runKeyMove runs j's key move on conns, the connections of its shards in
+// shard order, and returns each shard's part of the answer: an error on
+// every shard when any step failed, so that the client hears the
+// statement failed as a whole. Rows already on the new key's shard are
+// updated there first, as the client sent the UPDATE, so that rows moved
+// in are not updated twice.
 func (s *session) runKeyMove(conns []multiConn, j *multiJob) []*shardResult {
 	mv := j.route.KeyMove
 	results := make([]*shardResult, len(conns))
-	var from, to multiConn
-	var src, dst *shardResult
+	m := &keyMover{s: s, mv: mv, j: j}
 	for i, c := range conns {
-		results[i] = &shardResult{id: c.id}
-		if c.id == mv.From {
-			from, src = c, results[i]
-		} else {
-			to, dst = c, results[i]
+		results[i] = &shardResult{id: c.id, tag: "UPDATE 0"}
+		if c.id == mv.To {
+			m.to, m.dst, m.toIndex = c, results[i], i
 		}
 	}
 	fail := func(pe *pgError) []*shardResult {
@@ -90,32 +89,107 @@ func (s *session) runKeyMove(conns []multiConn, j *multiJob) []*shardResult {
 		}
 		return results
 	}
-	step := func(c multiConn, res *shardResult, sql string, b *pgproto3.Bind, oids []uint32) *shardResult {
-		out := &shardResult{id: c.id}
-		job := &multiJob{route: &router.Route{}, sql: []string{sql}, bind: b, oids: oids}
-		if err := s.sendMulti(c, job, 0); err != nil {
-			c.sc.broken = true
-			out.err = s.lostShard(c, err)
-			return out
+	if mv.Stay {
+		if pe := m.inPlace(); pe != nil {
+			return fail(pe)
 		}
-		if err := s.readMulti(c, out, s.midBatch(c)); err != nil {
-			c.sc.broken = true
-			if out.err == nil || out.err == errStageOverBudget {
-				out.err = s.lostShard(c, err)
-			}
-		}
-		res.txEnd = out.txEnd
-		return out
 	}
+	for i, c := range conns {
+		if c.id == mv.To {
+			continue
+		}
+		if pe := m.moveFrom(c, results[i]); pe != nil {
+			return fail(pe)
+		}
+	}
+	if m.dst.cols == nil && mv.Returning != "" {
+		if pe := m.describe(); pe != nil {
+			return fail(pe)
+		}
+	}
+	m.dst.tag = "UPDATE " + strconv.Itoa(m.updated)
+	if m.moved > 0 {
+		s.dbm.KeyMoved(m.moved)
+	}
+	return results
+}
+
+// keyMover runs the steps of one key move.
+type keyMover struct {
+	s       *session
+	mv      *router.KeyMove
+	j       *multiJob
+	to      multiConn    // the new key's shard
+	dst     *shardResult // its answer, which gathers every row returned
+	toIndex int          // its position in the job's shards
+	updated int          // rows updated in place or moved
+	moved   int          // rows moved
+}
+
+// step runs one statement on c and reads its answer; res notes how c's
+// transaction stands after it.
+func (m *keyMover) step(c multiConn, res *shardResult, sql string, b *pgproto3.Bind, oids []uint32) *shardResult {
+	out := &shardResult{id: c.id}
+	job := &multiJob{route: &router.Route{}, sql: []string{sql}, bind: b, oids: oids}
+	m.send(c, job, 0, out)
+	res.txEnd = out.txEnd
+	return out
+}
+
+// send sends statement i of job to c and reads its answer into out.
+func (m *keyMover) send(c multiConn, job *multiJob, i int, out *shardResult) {
+	s := m.s
+	if err := s.sendMulti(c, job, i); err != nil {
+		c.sc.broken = true
+		out.err = s.lostShard(c, err)
+		return
+	}
+	if err := s.readMulti(c, out, job.bind != nil && s.midBatch(c)); err != nil {
+		c.sc.broken = true
+		if out.err == nil || out.err == errStageOverBudget {
+			out.err = s.lostShard(c, err)
+		}
+	}
+}
+
+// inPlace runs the client's UPDATE, as sent, on the new key's shard,
+// whose rows it matches keep their shard.
+func (m *keyMover) inPlace() *pgError {
+	out := &shardResult{id: m.to.id}
+	m.send(m.to, m.j, m.toIndex, out)
+	m.dst.txEnd = out.txEnd
+	if out.err != nil {
+		return out.err
+	}
+	m.gather(out, "UPDATE ")
+	return nil
+}
+
+// gather adds out's rows and count (its tag after prefix) to the answer.
+func (m *keyMover) gather(out *shardResult, prefix string) {
+	if m.dst.cols == nil {
+		m.dst.cols = out.cols
+	}
+	m.dst.rows = append(m.dst.rows, out.rows...)
+	if n, err := strconv.Atoi(strings.TrimPrefix(out.tag, prefix)); err == nil {
+		m.updated += n
+	}
+}
+
+// moveFrom moves the rows the UPDATE matches on c, another shard than the
+// new key's: res notes how c's transaction stands.
+func (m *keyMover) moveFrom(c multiConn, res *shardResult) *pgError {
+	s, mv, j := m.s, m.mv, m.j
+	from, to := s.db.cfg.Shards[c.id].Name, s.db.cfg.Shards[mv.To].Name
 
 	// 1. Columns and foreign keys.
-	r := step(from, src, moveColumnsQuery, &pgproto3.Bind{Parameters: [][]byte{[]byte(mv.Relation)}}, nil)
+	r := m.step(c, res, moveColumnsQuery, &pgproto3.Bind{Parameters: [][]byte{[]byte(mv.Relation)}}, nil)
 	if r.err != nil {
-		return fail(r.err)
+		return r.err
 	}
 	cols, pe := moveColumns(mv, r.rows)
 	if pe != nil {
-		return fail(pe)
+		return pe
 	}
 
 	// 2. The UPDATE, returning tableoid, ctid, the new key and the rows.
@@ -132,26 +206,25 @@ func (s *session) runKeyMove(conns []multiConn, j *multiJob) []*shardResult {
 		update.Parameters, update.ParameterFormatCodes, oids = j.bind.Parameters, j.bind.ParameterFormatCodes, j.oids
 	}
 	s.rowBudget = maxMove
-	r = step(from, src, mv.Update, update, oids)
+	r = m.step(c, res, mv.Update, update, oids)
 	over := s.rowBudget < 0
 	s.rowBudget = 0
 	if over {
-		return fail(&pgError{Code: codeProgramLimitExceeded,
-			Message: fmt.Sprintf("pgshard: the rows the UPDATE moves to shard %s pass %d MiB; nothing was moved", s.db.cfg.Shards[mv.To].Name, maxMove>>20),
-			Hint:    "Move fewer rows per statement (a narrower WHERE)."})
+		return &pgError{Code: codeProgramLimitExceeded,
+			Message: fmt.Sprintf("pgshard: the rows the UPDATE moves from shard %s to shard %s pass %d MiB; nothing was moved", from, to, maxMove>>20),
+			Hint:    "Move fewer rows per statement (a narrower WHERE)."}
 	}
 	if r.err != nil {
-		return fail(r.err)
+		return r.err
 	}
 	rows := r.rows
 	for _, row := range rows {
 		if len(row) != movedFirst+len(cols) {
-			return fail(errorf(codeInternalError, fmt.Sprintf("pgshard: the UPDATE returned %d columns where the table has %d", len(row)-movedFirst, len(cols))))
+			return errorf(codeInternalError, fmt.Sprintf("pgshard: the UPDATE returned %d columns where the table has %d", len(row)-movedFirst, len(cols)))
 		}
 	}
-	src.tag = "UPDATE 0"
 	if len(rows) == 0 {
-		return s.movedNothing(to, dst, mv, j, step, results)
+		return nil
 	}
 
 	// 3. DELETE of exactly those row versions.
@@ -161,59 +234,44 @@ func (s *session) runKeyMove(conns []multiConn, j *multiJob) []*shardResult {
 		ids[i] = string(row[0]) + ":" + string(row[1])
 	}
 	del := fmt.Sprintf(`DELETE FROM %s WHERE ctid = ANY($1::pg_catalog.tid[]) AND (tableoid::pg_catalog.text || ':' || ctid::pg_catalog.text) = ANY($2::pg_catalog.text[])`, mv.Relation)
-	r = step(from, src, del, &pgproto3.Bind{Parameters: [][]byte{textArray(tids), textArray(ids)}}, nil)
+	r = m.step(c, res, del, &pgproto3.Bind{Parameters: [][]byte{textArray(tids), textArray(ids)}}, nil)
 	if r.err != nil {
-		return fail(r.err)
+		return r.err
 	}
 	if r.tag != "DELETE "+strconv.Itoa(len(rows)) {
-		return fail(&pgError{Code: codeFeatureNotSupported,
+		return &pgError{Code: codeFeatureNotSupported,
 			Message: fmt.Sprintf("pgshard: moving the updated rows of %s to shard %s: deleting %d rows on shard %s gave %q (a trigger or a row security policy?); nothing was moved",
-				mv.Relation, s.db.cfg.Shards[mv.To].Name, len(rows), s.db.cfg.Shards[mv.From].Name, r.tag),
-			Hint: "Delete the rows and insert them with the new key yourself, in one transaction."})
+				mv.Relation, to, len(rows), from, r.tag),
+			Hint: "Delete the rows and insert them with the new key yourself, in one transaction."}
 	}
 
 	// 4. INSERT on the new key's shard.
-	var results4 []pgproto3.FieldDescription
 	for start := 0; start < len(rows); {
 		sql, b, oids, n := moveInsert(mv, cols, rows[start:], j)
-		r = step(to, dst, sql, b, oids)
+		r = m.step(m.to, m.dst, sql, b, oids)
 		if r.err != nil {
-			return fail(r.err)
+			return r.err
 		}
-		if results4 == nil {
-			results4 = r.cols
-		}
-		dst.rows = append(dst.rows, r.rows...)
+		m.gather(r, "INSERT 0 ")
 		start += n
 	}
-	dst.cols = results4
-	dst.tag = "UPDATE " + strconv.Itoa(len(rows))
-	s.dbm.KeyMoved(len(rows))
-	return results
+	m.moved += len(rows)
+	return nil
 }
 
-// movedNothing answers a move whose UPDATE matched no row: UPDATE 0, with
-// the RETURNING list's columns (read from the new key's shard, where the
-// rows would have gone) when it has one.
-func (s *session) movedNothing(to multiConn, dst *shardResult, mv *router.KeyMove, j *multiJob,
-	step func(multiConn, *shardResult, string, *pgproto3.Bind, []uint32) *shardResult, results []*shardResult) []*shardResult {
-	dst.tag = "UPDATE 0"
-	if mv.Returning == "" {
-		return results
-	}
+// describe gives an UPDATE that matched no row the RETURNING list's
+// columns, read from the new key's shard, where the rows would have gone.
+func (m *keyMover) describe() *pgError {
 	b := &pgproto3.Bind{}
-	if j.bind != nil {
-		b.ResultFormatCodes = j.bind.ResultFormatCodes
+	if m.j.bind != nil {
+		b.ResultFormatCodes = m.j.bind.ResultFormatCodes
 	}
-	r := step(to, dst, "SELECT "+mv.Returning+" FROM "+mv.Relation+moveAlias(mv)+" WHERE false", b, nil)
+	r := m.step(m.to, m.dst, "SELECT "+m.mv.Returning+" FROM "+m.mv.Relation+moveAlias(m.mv)+" WHERE false", b, nil)
 	if r.err != nil {
-		for _, res := range results {
-			res.err = r.err
-		}
-		return results
+		return r.err
 	}
-	dst.cols = r.cols
-	return results
+	m.dst.cols = r.cols
+	return nil
 }
 
 // moveColumns reads moveColumnsQuery's rows, refusing a table whose

@@ -62,7 +62,8 @@ func kmoveScenario(t *testing.T, d time.Duration, extra ...string) (context.Cont
 
 // TestKeyMovesMatchOnePostgres: an UPDATE that gives rows a shard key
 // another shard owns moves them there (a DELETE and an INSERT, in one
-// two-phase transaction), and answers as one PostgreSQL's UPDATE does:
+// two-phase transaction), from one shard or several (rows already on the
+// new key's shard updated in place), and answers as one PostgreSQL's UPDATE does:
 // RETURNING rows in the client's formats, the command tag, the trigger's
 // work, and an error (a duplicate key on the new shard) that leaves
 // nothing moved. Three protocol
@@ -93,6 +94,13 @@ func keyMovesMatch(t *testing.T, pool string) {
 		{"UPDATE kmove SET k = $1 WHERE k = $2 RETURNING k, n", []any{far1, int64(8)}},
 		{"UPDATE kmove SET k = $1, v = v * 2 WHERE k = $2", []any{far1, int64(7)}},
 		{"UPDATE kmove SET k = 9999999 WHERE k = 9 RETURNING k, n, mood", nil},
+		// Rows on several shards: key 18's stay (updated in place), the
+		// others move to its shard.
+		{"UPDATE kmove SET k = 18, note = note || '-m' WHERE k IN (18, 19, 20, 21, 22) RETURNING k, n, note", nil},
+		{"UPDATE kmove SET k = $1 WHERE k = ANY($2) RETURNING k, n", []any{int64(23), []int64{24, 25, 26, 27}}},
+	}
+	if m := shard.EqualMap(len(sharded.Shards)); m.Lookup(shard.HashInt(18)) == m.Lookup(shard.HashInt(19)) && m.Lookup(shard.HashInt(18)) == m.Lookup(shard.HashInt(20)) {
+		t.Fatal("keys 18, 19 and 20 share a shard: the several-shard move below would not move")
 	}
 	modes := []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec, pgx.QueryExecModeCacheStatement}
 	for _, mode := range modes {
