@@ -107,7 +107,7 @@ func run(args cli) error {
 		for _, q := range tryQueries {
 			fmt.Printf("try %s\n", q)
 		}
-		fmt.Fprintf(os.Stderr, "run the try queries with psql '%s': the first reads one shard, the second every shard (results merged), the join one shard (orders live with their user), the next every shard, each finding its users' latest orders itself, the next runs its subquery over every shard first and the rest with the average written in, place_order runs on user 42's shard, the UPDATE runs its subquery first, and the INSERT takes the new user's key from the sequence on the default shard before sending the row to its key's shard; PGSHARD ROUTE <query> shows where a query runs\n", dsn)
+		fmt.Fprintf(os.Stderr, "run the try queries with psql '%s': the first reads one shard, the second every shard (results merged), the join one shard (orders live with their user), the next every shard, each finding its users' latest orders itself, the next runs its subquery over every shard first and the rest with the average written in, place_order runs on user 42's shard, the UPDATE runs its subquery first, and the INSERT takes the new user's key from the sequence on the default shard before sending the row to its key's shard, and the last UPDATE moves user 7's orders to user 9's shard (with 2 shards, another one); PGSHARD ROUTE <query> shows where a query runs\n", dsn)
 	}
 	fmt.Fprintln(os.Stderr, "pgshard and the cluster are up; press Ctrl-C to stop and remove them")
 	<-ctx.Done()

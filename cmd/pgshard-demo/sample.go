@@ -69,6 +69,7 @@ var tryQueries = []string{
 	"SELECT place_order(42, 19.99);",
 	"UPDATE orders SET status = 'priority' WHERE user_id IN (SELECT user_id FROM users ORDER BY balance DESC LIMIT 3) AND status = 'new' RETURNING user_id, order_id;",
 	"INSERT INTO users (name, email, country) VALUES ('Ada Lovelace', 'ada@example.com', 'GB') RETURNING user_id;",
+	"UPDATE orders SET user_id = 9 WHERE user_id = 7 RETURNING user_id, order_id;",
 }
 
 const (
