@@ -142,7 +142,10 @@ func moveForm(up *pg.UpdateStmt, t *Table, version int32) *MoveForm {
 		// parameters are the rows' values.
 		return nil
 	}
-	cast := &pg.Node{Node: &pg.Node_TypeCast{TypeCast: &pg.TypeCast{Arg: newKey, TypeName: &pg.TypeName{
+	// COALESCE(new, key) types a parameter as the key column, as the SET
+	// did: a client may have encoded it in binary as that type.
+	typed := &pg.Node{Node: &pg.Node_CoalesceExpr{CoalesceExpr: &pg.CoalesceExpr{Args: []*pg.Node{newKey, colRef(pg.MakeStrNode(t.Key))}}}}
+	cast := &pg.Node{Node: &pg.Node_TypeCast{TypeCast: &pg.TypeCast{Arg: typed, TypeName: &pg.TypeName{
 		Names: []*pg.Node{pg.MakeStrNode("pg_catalog"), pg.MakeStrNode(keyTypeName[t.KeyType])}, Typemod: -1}}}}
 	moved.ReturningList = []*pg.Node{target(colRef(pg.MakeStrNode("tableoid"))), target(colRef(pg.MakeStrNode("ctid"))), target(cast),
 		target(colRef(&pg.Node{Node: &pg.Node_AStar{AStar: &pg.A_Star{}}}))}

@@ -170,13 +170,13 @@ func TestMoveFormStatements(t *testing.T) {
 		relation, alias, update, returning string
 	}{
 		{"UPDATE users SET user_id = 1 WHERE user_id = 9", `"users"`, "",
-			"UPDATE users SET user_id = users.user_id WHERE user_id = 9 RETURNING users.tableoid, users.ctid, 1::bigint, users.*", ""},
+			"UPDATE users SET user_id = users.user_id WHERE user_id = 9 RETURNING users.tableoid, users.ctid, COALESCE(1, users.user_id)::bigint, users.*", ""},
 		{"UPDATE users SET user_id = 2 WHERE user_id = 9", `"users"`, "",
-			"UPDATE users SET user_id = users.user_id WHERE user_id = 9 RETURNING users.tableoid, users.ctid, 2::bigint, users.*", ""},
+			"UPDATE users SET user_id = users.user_id WHERE user_id = 9 RETURNING users.tableoid, users.ctid, COALESCE(2, users.user_id)::bigint, users.*", ""},
 		{"UPDATE users SET (name, user_id) = ('x', 1) WHERE user_id = 9", `"users"`, "",
-			"UPDATE users SET (name, user_id) = ('x', users.user_id) WHERE user_id = 9 RETURNING users.tableoid, users.ctid, 1::bigint, users.*", ""},
+			"UPDATE users SET (name, user_id) = ('x', users.user_id) WHERE user_id = 9 RETURNING users.tableoid, users.ctid, COALESCE(1, users.user_id)::bigint, users.*", ""},
 		{"UPDATE public.users AS u SET user_id = $1, name = upper(u.name) WHERE u.user_id = $2 RETURNING u.user_id, name AS n", `"public"."users"`, "u",
-			"UPDATE public.users u SET user_id = u.user_id, name = upper(u.name) WHERE u.user_id = $2 RETURNING u.tableoid, u.ctid, $1::bigint, u.*", "u.user_id, name AS n"},
+			"UPDATE public.users u SET user_id = u.user_id, name = upper(u.name) WHERE u.user_id = $2 RETURNING u.tableoid, u.ctid, COALESCE($1, u.user_id)::bigint, u.*", "u.user_id, name AS n"},
 	} {
 		var rt *Route
 		if strings.Contains(c.sql, "$1") {

@@ -58,11 +58,14 @@ type moveColumn struct {
 }
 
 // moveColumnsQuery lists the columns of the table named by $1, in order,
-// each with the constraints whose referential actions forbid a move.
+// each with the constraints whose referential actions forbid a move, the
+// table's OID and whether it is partitioned.
 const moveColumnsQuery = `SELECT a.attname, a.atttypid::pg_catalog.int8, a.attgenerated <> '',
   (SELECT pg_catalog.string_agg(c.conrelid::pg_catalog.regclass || ' (' || c.conname || ')', ', ')
    FROM pg_catalog.pg_constraint c WHERE c.confrelid = r.oid AND c.contype = 'f'
-     AND (c.confupdtype NOT IN ('a', 'r') OR c.confdeltype NOT IN ('a', 'r')))
+     AND (c.confupdtype NOT IN ('a', 'r') OR c.confdeltype NOT IN ('a', 'r'))),
+  r.oid::pg_catalog.oid::pg_catalog.int8,
+  (SELECT t.relkind = 'p' FROM pg_catalog.pg_class t WHERE t.oid = r.oid)
 FROM (SELECT $1::pg_catalog.regclass AS oid) r
 JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum`
@@ -191,6 +194,7 @@ func (m *keyMover) moveFrom(c multiConn, res *shardResult) *pgError {
 	if pe != nil {
 		return pe
 	}
+	table, partitioned := string(r.rows[0][4]), string(r.rows[0][5]) == "t"
 
 	// 2. The UPDATE, returning tableoid, ctid, the new key and the rows.
 	formats := make([]int16, movedFirst+len(cols))
@@ -221,6 +225,13 @@ func (m *keyMover) moveFrom(c multiConn, res *shardResult) *pgError {
 	for _, row := range rows {
 		if len(row) != movedFirst+len(cols) {
 			return errorf(codeInternalError, fmt.Sprintf("pgshard: the UPDATE returned %d columns where the table has %d", len(row)-movedFirst, len(cols)))
+		}
+		if !partitioned && string(row[0]) != table {
+			// An INSERT into the parent would not put it back in its
+			// child table; a partitioned table routes it.
+			return &pgError{Code: codeFeatureNotSupported,
+				Message: fmt.Sprintf("pgshard: cannot move rows of %s to shard %s: some are in an inheritance child of it", mv.Relation, to),
+				Hint:    "Delete the rows and insert them with the new key yourself, in one transaction."}
 		}
 	}
 	if len(rows) == 0 {
@@ -279,7 +290,7 @@ func (m *keyMover) describe() *pgError {
 func moveColumns(mv *router.KeyMove, rows []merge.Row) ([]moveColumn, *pgError) {
 	cols := make([]moveColumn, 0, len(rows))
 	for _, row := range rows {
-		if len(row) != 4 {
+		if len(row) != 6 {
 			return nil, errorf(codeInternalError, fmt.Sprintf("pgshard: reading the columns of %s: %d fields in a row", mv.Relation, len(row)))
 		}
 		if row[3] != nil {

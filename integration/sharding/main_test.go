@@ -109,6 +109,8 @@ databases:
         - {name: kmove_child, key: k}
         - {name: kmove_owner, key: k}
         - {name: kmove_owned, key: k}
+        - {name: kmove_part, key: k}
+        - {name: kmove_inh, key: k}
         - {name: gk_serial, key: id}
         - {name: gk_identity, key: id}
         - {name: gk_uuid, key: id, key_type: uuid}
