@@ -191,16 +191,29 @@ const cursorLimitHint = "pgshard holds a cursor's rows in memory when its query 
 	"Narrow the query (a WHERE on the key range, a LIMIT), read it without a cursor, declare it without WITH HOLD inside a transaction (the server then keeps it) or use pool.mode: session, or raise pool.cursor_max_mib."
 
 // dropTxCursors closes, once the transaction that declared them has ended,
-// the held cursors that were not declared WITH HOLD. WITH HOLD ones still
-// there have outlived a commit (cursorTxEnd dropped them at a rollback).
+// the held cursors that were not declared WITH HOLD, and the WITH HOLD ones
+// declared in it unless it committed: cursorTxEnd dropped them at a
+// rollback, and a COMMIT asked for (commitAsked) shows here whether it
+// failed, as one refused by a deferred constraint does.
 func (s *session) dropTxCursors() {
+	failed := s.commitAsked && s.lastTag != "COMMIT"
 	for name, c := range s.vcursors {
-		if !c.hold {
+		if !c.hold || c.tentative && failed {
 			delete(s.vcursors, name)
 		}
 		c.tentative = false
 	}
-	s.tentativeCursors = false
+	s.tentativeCursors, s.commitAsked = false, false
+}
+
+// noteTxEnd records how a transaction pgshard ended itself ended: tag, or
+// pe when it failed. A server's own COMMIT shows in lastTag as relayed.
+func (s *session) noteTxEnd(tag string, pe *pgError) {
+	if pe == nil {
+		s.lastTag = tag
+	} else {
+		s.lastTag = ""
+	}
 }
 
 // cursorTxEnd closes the WITH HOLD cursors declared in the client's
@@ -214,7 +227,14 @@ func (s *session) cursorTxEnd(q string) {
 		if stmt, _, i = sqltext.NextStatement(q, i); stmt == "" {
 			return
 		}
-		if c := txControl(stmt); c == "ROLLBACK" || c == "COMMIT" && s.txStatus == 'E' {
+		c := txControl(stmt)
+		if c == "COMMIT" && s.txStatus == 'T' {
+			// Whether it commits shows once the transaction has ended
+			// (dropTxCursors); a tag left from before must not count.
+			s.commitAsked, s.lastTag = true, ""
+			return
+		}
+		if c == "ROLLBACK" || c == "COMMIT" && s.txStatus == 'E' {
 			for name, c := range s.vcursors {
 				if c.tentative {
 					delete(s.vcursors, name)

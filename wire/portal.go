@@ -218,6 +218,7 @@ func (s *session) runPortal(ctx context.Context, vp *vportal) error {
 			return err
 		}
 		tag, pe := s.finishTransaction(ctx, vp.local == "COMMIT")
+		s.noteTxEnd(tag, pe)
 		vp.answer = answer{tag: tag, err: pe}
 		return nil
 	}
@@ -245,6 +246,7 @@ func (s *session) runPortal(ctx context.Context, vp *vportal) error {
 			s.deferred = ""
 			s.txStatus = 'I'
 			s.localTx = false
+			s.noteTxEnd(vp.local, nil)
 		}
 		vp.answer = answer{tag: vp.local}
 		return nil

@@ -339,6 +339,7 @@ func (s *session) endDeferred(tag string) error {
 	s.txSavepoints = s.txSavepoints[:0]
 	s.txStatus = 'I'
 	s.localTx = false
+	s.noteTxEnd(tag, nil)
 	return s.complete(tag)
 }
 

@@ -103,6 +103,8 @@ type session struct {
 	// tentativeCursors: some vcursor is WITH HOLD and its transaction
 	// block has not committed yet (cursorTxEnd).
 	tentativeCursors bool
+	// commitAsked: a COMMIT was sent while tentativeCursors (cursor.go).
+	commitAsked bool
 
 	stmts map[string]*statement // client statement names ("" too)
 	// sqlStmts are the client's SQL-level prepared statements, where
@@ -151,7 +153,9 @@ type session struct {
 	// transaction is an explicit one on each, committed at Sync.
 	batchTx  bool
 	sawError bool // the last relay passed an ErrorResponse
-	lastTag  string
+	// lastTag is the last command tag a server sent, or the tag of the
+	// last transaction end pgshard answered itself (noteTxEnd).
+	lastTag string
 	// listening: in session pooling, the client ran LISTEN; the server
 	// connections' notifications are relayed while it is idle (listen.go).
 	listening bool

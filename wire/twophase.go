@@ -375,6 +375,7 @@ func (s *session) syncBatchTx(ctx context.Context) error {
 // several shards.
 func (s *session) endTransaction(ctx context.Context, commit bool) error {
 	tag, pe := s.finishTransaction(ctx, commit)
+	s.noteTxEnd(tag, pe)
 	if pe != nil {
 		if err := writeMsg(s.w, &s.scratch, pe.response()); err != nil {
 			return errClientGone

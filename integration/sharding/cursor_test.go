@@ -11,6 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgshard/pgshard/shard"
 )
 
 // cursorScripts are transactions run statement by statement on pgshard and
@@ -172,4 +174,61 @@ func lineAt(l []string, i int) string {
 		return l[i]
 	}
 	return "(nothing)"
+}
+
+// TestHeldCursorGoesWithAFailedCommit: in transaction pooling pgshard holds
+// a WITH HOLD cursor itself; declared in a transaction block, it outlives
+// the block only if the block commits. A COMMIT refused by a deferred
+// constraint rolls the transaction back, and the cursor goes with it, as
+// on one PostgreSQL; a COMMIT that succeeds keeps it. Over several shards
+// (two-phase commit) and on the default shard alone (the server's COMMIT).
+func TestHeldCursorGoesWithAFailedCommit(t *testing.T) {
+	ctx := ctxFor(t, 2*time.Minute)
+	p := startPgshard(t)
+	through := connect(t, p.DSN("app", "app-secret"))
+	ref := connect(t, single.Shards[0].Primary.DSN())
+	var rows []string
+	for k := 1; k <= 50; k++ {
+		rows = append(rows, fmt.Sprintf("(%d, %d)", k, k%7))
+	}
+	execOnEach(ctx, t, []*pgx.Conn{through, ref}, `DROP TABLE IF EXISTS curs`, `CREATE TABLE curs (k bigint PRIMARY KEY, v int)`,
+		`INSERT INTO curs VALUES `+strings.Join(rows, ", "),
+		`DROP TABLE IF EXISTS held_deferred`, `CREATE TABLE held_deferred (id int PRIMARY KEY DEFERRABLE INITIALLY DEFERRED)`)
+	m := shard.EqualMap(len(sharded.Shards))
+	onDefault := int64(1)
+	for m.Lookup(shard.HashInt(onDefault)) != 0 { // the default shard, s0
+		onDefault++
+	}
+	for _, c := range []struct{ name, declare string }{
+		{"several shards", "DECLARE h CURSOR WITH HOLD FOR SELECT k FROM curs ORDER BY k"},
+		{"default shard", fmt.Sprintf("DECLARE h CURSOR WITH HOLD FOR SELECT k FROM curs WHERE k = %d", onDefault)},
+	} {
+		for _, insert := range []string{"INSERT INTO held_deferred VALUES (1), (1)", "INSERT INTO held_deferred VALUES (2)"} {
+			script := []string{"DELETE FROM held_deferred", "BEGIN", c.declare, insert, "COMMIT", "FETCH 2 FROM h", "CLOSE h"}
+			want, got := scriptAnswers(ctx, ref, script), scriptAnswers(ctx, through, script)
+			if want != got {
+				t.Errorf("%s, %s:\n PostgreSQL: %s\n pgshard:    %s", c.name, insert, want, got)
+			}
+		}
+	}
+}
+
+// scriptAnswers runs each statement as a simple query, going on after
+// errors, and returns each one's command tag and rows, or SQLSTATE.
+func scriptAnswers(ctx context.Context, c *pgx.Conn, script []string) string {
+	var out []string
+	for _, q := range script {
+		res, err := c.PgConn().Exec(ctx, q).ReadAll()
+		var pe *pgconn.PgError
+		switch {
+		case errors.As(err, &pe):
+			out = append(out, "ERROR "+pe.Code)
+		case err != nil:
+			out = append(out, err.Error())
+		default:
+			r := res[len(res)-1]
+			out = append(out, fmt.Sprintf("%s %s", r.CommandTag, strings.Join(lines(toResult(r.FieldDescriptions, r.Rows, "").rows), ";")))
+		}
+	}
+	return strings.Join(out, " | ")
 }
