@@ -180,7 +180,9 @@ func (s *session) declareCursor(ctx context.Context, text string, c *router.Curs
 	if s.vcursors == nil {
 		s.vcursors = map[string]*vcursor{}
 	}
-	tentative := c.Hold && s.txStatus != 'I'
+	// In a transaction block, or in a pipeline's implicit transaction: it
+	// outlives what declared it only if that commits.
+	tentative := c.Hold && (s.txStatus != 'I' || s.batchOpen)
 	s.vcursors[c.Name] = &vcursor{desc: a.desc, rows: a.rows, scroll: c.Scroll, hold: c.Hold, tentative: tentative}
 	s.tentativeCursors = s.tentativeCursors || tentative
 	return answer{tag: "DECLARE CURSOR"}
@@ -199,6 +201,22 @@ func (s *session) dropTxCursors() {
 	failed := s.commitAsked && s.lastTag != "COMMIT"
 	for name, c := range s.vcursors {
 		if !c.hold || c.tentative && failed {
+			delete(s.vcursors, name)
+		}
+		c.tentative = false
+	}
+	s.tentativeCursors, s.commitAsked = false, false
+}
+
+// dropTentativeCursors closes the WITH HOLD cursors whose transaction did
+// not commit.
+func (s *session) dropTentativeCursors() { s.settleTentativeCursors(false) }
+
+// settleTentativeCursors keeps the WITH HOLD cursors declared in a
+// transaction that has ended if it committed, else closes them.
+func (s *session) settleTentativeCursors(committed bool) {
+	for name, c := range s.vcursors {
+		if c.tentative && !committed {
 			delete(s.vcursors, name)
 		}
 		c.tentative = false
@@ -235,12 +253,7 @@ func (s *session) cursorTxEnd(q string) {
 			return
 		}
 		if c == "ROLLBACK" || c == "COMMIT" && s.txStatus == 'E' {
-			for name, c := range s.vcursors {
-				if c.tentative {
-					delete(s.vcursors, name)
-				}
-			}
-			s.tentativeCursors = false
+			s.dropTentativeCursors()
 			return
 		}
 	}

@@ -378,6 +378,11 @@ func (s *session) flush() error {
 
 func (s *session) sync(ctx context.Context) error {
 	defer func() {
+		if s.tentativeCursors && s.txStatus == 'I' {
+			// The batch's transaction has ended: committed, or rolled
+			// back by an error.
+			s.settleTentativeCursors(!s.batchError)
+		}
 		s.batchOpen, s.batchUsed, s.batchError, s.batchWrote, s.batchRan = false, false, false, false, false
 		if s.txStatus == 'I' {
 			clear(s.portals) // portals end with their transaction

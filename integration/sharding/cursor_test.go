@@ -182,6 +182,8 @@ func lineAt(l []string, i int) string {
 // constraint rolls the transaction back, and the cursor goes with it, as
 // on one PostgreSQL; a COMMIT that succeeds keeps it. Over several shards
 // (two-phase commit) and on the default shard alone (the server's COMMIT).
+// The same holds for a pipeline's implicit transaction: a later error in
+// the batch takes the cursor declared in it away.
 func TestHeldCursorGoesWithAFailedCommit(t *testing.T) {
 	ctx := ctxFor(t, 2*time.Minute)
 	p := startPgshard(t)
@@ -210,6 +212,30 @@ func TestHeldCursorGoesWithAFailedCommit(t *testing.T) {
 				t.Errorf("%s, %s:\n PostgreSQL: %s\n pgshard:    %s", c.name, insert, want, got)
 			}
 		}
+	}
+	pipelined := func(c *pgx.Conn) string {
+		var out []string
+		for _, batch := range [][]string{
+			{"DECLARE gone CURSOR WITH HOLD FOR SELECT k FROM curs ORDER BY k", "SELECT 1/0"},
+			{"DECLARE kept CURSOR WITH HOLD FOR SELECT k FROM curs ORDER BY k", "SELECT 1"},
+			{"SELECT 1/0"},
+		} {
+			b := &pgx.Batch{}
+			for _, q := range batch {
+				b.Queue(q)
+			}
+			err := c.SendBatch(ctx, b).Close()
+			var pe *pgconn.PgError
+			if errors.As(err, &pe) {
+				out = append(out, "ERROR "+pe.Code)
+			} else {
+				out = append(out, fmt.Sprint(err))
+			}
+		}
+		return strings.Join(out, " | ") + " || " + scriptAnswers(ctx, c, []string{"FETCH 1 FROM gone", "FETCH 2 FROM kept", "CLOSE kept"})
+	}
+	if want, got := pipelined(ref), pipelined(through); want != got {
+		t.Errorf("pipelines:\n PostgreSQL: %s\n pgshard:    %s", want, got)
 	}
 }
 
