@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"testing"
@@ -149,7 +150,8 @@ func sameKmove(ctx context.Context, t *testing.T, through, ref *pgx.Conn, mode p
 // seen by its later statements under the new key and not the old,
 // disappears with ROLLBACK (the rows back where they were) and stays
 // with COMMIT; a failed move fails the transaction as any statement
-// does. Floats keep every bit under extra_float_digits = 0.
+// does; in a pipelined batch or a query string of several statements it
+// shares their fate. Floats keep every bit under extra_float_digits = 0.
 func TestKeyMovesInTransactions(t *testing.T) {
 	ctx, p, through, ref := kmoveScenario(t, 2*time.Minute)
 	far := keyOnOtherShard(11, false)
@@ -220,10 +222,32 @@ func TestKeyMovesInTransactions(t *testing.T) {
 	}
 	sameKmove(ctx, t, through, ref, pgx.QueryExecModeExec, "the batches")
 	placedKeys(ctx, t, "kmove")
-	// Four moves of five rows ran (two were undone after), one failed.
+	// In one query string with other statements (each runs apart, the
+	// string's implicit transaction spanning them), and inside a block
+	// the string opens and ends.
+	far18, far19 := keyOnOtherShard(18, false), keyOnOtherShard(19, false)
+	var answers [2]string
+	for i, c := range []*pgx.Conn{through, ref} {
+		for _, q := range []string{
+			fmt.Sprintf("UPDATE kmove SET note = 'apart' WHERE k = 18; UPDATE kmove SET k = %d WHERE k = 18; SELECT count(*) FROM kmove WHERE k = %d", far18, far18),
+			fmt.Sprintf("BEGIN; UPDATE kmove SET k = %d WHERE k = 19; COMMIT", far19),
+		} {
+			res, err := c.PgConn().Exec(ctx, q).ReadAll()
+			answers[i] += fmt.Sprint(err)
+			for _, r := range res {
+				answers[i] += fmt.Sprintf(" %s %q", r.CommandTag, r.Rows)
+			}
+		}
+	}
+	if answers[0] != answers[1] {
+		t.Errorf("moves in query strings of several statements:\n pgshard:    %s\n PostgreSQL: %s", answers[0], answers[1])
+	}
+	sameKmove(ctx, t, through, ref, pgx.QueryExecModeExec, "the query strings")
+	placedKeys(ctx, t, "kmove")
+	// Six moves of five rows ran (two were undone after), one failed.
 	moves, rows := p.Metric(t, `pgshard_key_moves_total{database="app"}`), p.Metric(t, `pgshard_key_moved_rows_total{database="app"}`)
-	if moves != 4 || rows != 20 {
-		t.Errorf("pgshard_key_moves_total %v, pgshard_key_moved_rows_total %v; want 4 and 20", moves, rows)
+	if moves != 6 || rows != 30 {
+		t.Errorf("pgshard_key_moves_total %v, pgshard_key_moved_rows_total %v; want 6 and 30", moves, rows)
 	}
 }
 
