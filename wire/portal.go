@@ -222,6 +222,11 @@ func (s *session) runPortal(ctx context.Context, vp *vportal) error {
 		vp.answer = answer{tag: tag, err: pe}
 		return nil
 	}
+	if vp.everywhere && s.batchTx {
+		if done, err := s.inMovedBatch(vp); done || err != nil {
+			return err
+		}
+	}
 	if vp.everywhere {
 		if err := s.drainServer(); err != nil {
 			return err

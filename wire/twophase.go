@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/pgshard/pgshard/internal/config"
+	"github.com/pgshard/pgshard/internal/sqltext"
 	"github.com/pgshard/pgshard/shard"
 )
 
@@ -334,6 +335,41 @@ func (s *session) batchTxForWrite() error {
 	s.txBegin = "BEGIN"
 	s.batchTx = true
 	return nil
+}
+
+// inMovedBatch answers a transaction statement in a batch that pgshard made
+// a transaction over several shards (batchTxForWrite), where PostgreSQL
+// would still be in the batch's implicit transaction: BEGIN makes that
+// transaction the client's, left open at Sync as PostgreSQL leaves it
+// (its options, if any, run on the shards first); a savepoint statement is
+// refused as outside a transaction block (25P01). done: vp is answered.
+func (s *session) inMovedBatch(vp *vportal) (done bool, err error) {
+	w := sqltext.FirstWords(vp.st.query)
+	switch vp.local {
+	case "BEGIN", "START TRANSACTION":
+		if err := s.drainServer(); err != nil {
+			return true, err
+		}
+		vp.answer = answer{tag: vp.local}
+		if w.Len() > 2 {
+			// BEGIN ISOLATION LEVEL ...: its options apply on the shards,
+			// and may be refused there, which leaves the batch as it was.
+			if pe := s.runEverywhere(vp.st.query); pe != nil {
+				vp.answer = answer{err: pe}
+				return true, nil
+			}
+		}
+		s.batchTx = false
+		s.txBegin = vp.st.query
+		return true, nil
+	case "SAVEPOINT", "RELEASE", "ROLLBACK":
+		if err := s.drainServer(); err != nil {
+			return true, err
+		}
+		vp.answer = answer{err: errorf(codeNoActiveSQLTx, savepointCommand[vp.local]+" can only be used in transaction blocks")}
+		return true, nil
+	}
+	return false, nil
 }
 
 // syncBatchTx ends, at the client's Sync, a batch whose writes spread over

@@ -59,6 +59,9 @@ func batchesAcrossShards(t *testing.T, p *pgshardtest.Proxy) {
 		{"a write, then a read over several shards that sees it", []stmt{{ins, []any{k[0] + 47, "l"}}, {`SELECT count(*), max(k) FROM placed WHERE k > $1`, []any{0}},
 			{ins, []any{k[1] + 47, "l"}}}},
 		{"a statement over several shards first, then a failure", []stmt{{ins2, []any{k[0] + 41, "j", k[1] + 41, "j"}}, {ins, []any{k[2], "dup"}}}},
+		// Still the batch's implicit transaction, not a block: refused.
+		{"a savepoint after a statement over several shards", []stmt{{ins2, []any{k[1] + 59, "m", k[2] + 59, "m"}}, {`SAVEPOINT s`, nil}, {ins, []any{k[0] + 59, "m"}}}},
+		{"a release after a statement over several shards", []stmt{{ins2, []any{k[1] + 61, "n", k[2] + 61, "n"}}, {`RELEASE SAVEPOINT s`, nil}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// Each statement's rows (what a read saw of the batch's own
@@ -96,6 +99,31 @@ func batchesAcrossShards(t *testing.T, p *pgshardtest.Proxy) {
 				t.Errorf("after the batch:\n pgshard:    %s\n PostgreSQL: %s", g, w)
 			}
 		})
+	}
+	// A BEGIN after a statement over several shards makes the batch's
+	// implicit transaction a block: open at Sync, and undone by the
+	// ROLLBACK that follows, the batch's first statements with it.
+	for _, begin := range []string{"BEGIN", "BEGIN ISOLATION LEVEL REPEATABLE READ"} {
+		run := func(c *pgx.Conn) string {
+			b := &pgx.Batch{}
+			b.Queue(ins2, k[1]+67, "o", k[2]+67, "o")
+			b.Queue(begin)
+			b.Queue(ins, k[0]+67, "o")
+			err := c.SendBatch(ctx, b).Close()
+			status := c.PgConn().TxStatus()
+			seen := "(failed)"
+			if status == 'T' {
+				seen = contents(ctx, t, c)
+			}
+			_, rerr := c.Exec(ctx, "ROLLBACK")
+			return fmt.Sprintf("%v, status %c, ROLLBACK %v, inside: %s", err, status, rerr, seen)
+		}
+		if got, want := run(through), run(ref); got != want {
+			t.Errorf("%s mid-batch:\n pgshard:    %s\n PostgreSQL: %s", begin, got, want)
+		}
+		if g, w := contents(ctx, t, through), contents(ctx, t, ref); g != w {
+			t.Errorf("after %s mid-batch and ROLLBACK:\n pgshard:    %s\n PostgreSQL: %s", begin, g, w)
+		}
 	}
 	if n := preparedLeft(ctx, t); n != 0 {
 		t.Errorf("%d prepared transactions left on the shards", n)
