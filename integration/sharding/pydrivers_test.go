@@ -11,7 +11,7 @@ import (
 // answers one PostgreSQL gives: each script under testdata/python (its
 // header lists the driver's habits it covers) runs against both, and the
 // transcripts must match. psycopg 3 (extended protocol, pipelines, named
-// cursors it describes as portals), asyncpg (named statements and portals
+// cursors it describes as portals, key moves by a prepared UPDATE), asyncpg (named statements and portals
 // it moves through with MOVE, binary COPY) and psycopg2 (simple protocol,
 // several statements per query string, Django's WITH HOLD cursors), in
 // both pool modes.
@@ -26,6 +26,7 @@ func TestPythonDriversOverShardsMatchOnePostgres(t *testing.T) {
 			"pipeline 23505",
 			"after failing pipeline 0",
 			"pipeline in a transaction (40, Decimal('205.00'))",
+			"moved 103 [(9103, 103, Decimal('25.76'))]",
 			"named cursor ['id', 'balance'] [(25, Decimal('92.50'))",
 			"scrollable cursor (11,) (9,) [(10,), (11,)]",
 			"with hold cursor [('owner-1', 22)",

@@ -69,6 +69,7 @@ func TestActiveRecordOverShardsMatchesOnePostgres(t *testing.T) {
 		"rolled back 0",
 		"find_each 48 1214.0",
 		"delete_all by key 3",
+		`move orders 2 ["48.0", "49.0", "5.0", "6.0", "7.0"]`,
 		"done",
 	}, "run")
 }

@@ -11,8 +11,9 @@ error in its middle, server-side cursors (psycopg's named cursors, which
 describe the cursor's portal before fetching) over merged results,
 scrollable and WITH HOLD ones included, nested transactions (savepoints)
 over several shards, COPY in text and binary and COPY out, binary results,
-row streaming, and parameters of the types applications bind (lists as
-arrays, JSON, Decimal, datetimes).
+row streaming, parameters of the types applications bind (lists as
+arrays, JSON, Decimal, datetimes), and UPDATEs that give rows a key
+another shard owns (moved there), prepared on the server too.
 """
 import datetime
 import decimal
@@ -163,6 +164,13 @@ with psycopg.connect(DSN, prepare_threshold=2) as c:
     with c.cursor() as cur:
         with cur.copy("COPY (SELECT id, owner FROM pyacc WHERE id > 215 ORDER BY id) TO STDOUT") as cp:
             out("copy out", [r for r in cp.rows()])
+
+    # A new key moves rows to its shard; prepared from the third time on.
+    for old in (100, 101, 102, 103):
+        moved = c.execute("UPDATE pyledger SET id = %s, amount = amount * 2 WHERE id = %s RETURNING id, n, amount", (old + 9000, old)).fetchall()
+        out("moved", old, moved)
+    c.commit()
+    out("after moves", c.execute("SELECT count(*), sum(amount), sum(id) FROM pyledger").fetchone())
 
     with c.cursor(binary=True) as cur:
         r = cur.execute("SELECT owner, count(*), sum(balance), avg(balance)::numeric(12,4), array_agg(id ORDER BY id) FROM pyacc WHERE id < 40 GROUP BY owner ORDER BY owner").fetchall()

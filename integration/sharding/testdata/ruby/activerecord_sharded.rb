@@ -14,7 +14,8 @@
 # it frees them with DEALLOCATE, create leaving the key to its sequence
 # (INSERT ... RETURNING "id"), insert_all, find/where by key and by other
 # columns, calculations, joins and includes co-located on the key,
-# update_all/delete_all by key, transactions with requires_new savepoints
+# update_all/delete_all by key, update_all of the key (the orders move to
+# the new customer's shard), transactions with requires_new savepoints
 # rolled back by a unique violation, lock (FOR UPDATE), find_each
 # (batches ordered by the key), pluck and exists?.
 require "active_record"
@@ -87,6 +88,9 @@ when "run"
   out "includes", Customer.includes(:orders).where(id: [people[1].id, people[2].id]).order(:id).map { |c| [c.name, c.orders.map { |o| money(o.amount) }.sort] }
   out "exists", Customer.where(country: "FR").where("balance > 90").exists?, Customer.where(name: "nobody").exists?
   out "update_all", Customer.where(id: people[4].id).update_all("balance = balance + 100"), money(Customer.find(people[4].id).balance)
+  # Orders handed to another customer move to that customer's shard.
+  moved = Order.where(customer_id: people[12].id).update_all(customer_id: people[13].id)
+  out "move orders", moved, Order.where(customer_id: people[13].id).pluck(:amount).map { |a| money(a) }.sort
   c = Customer.find(people[5].id)
   c.update!(name: "renamed")
   out "save", Customer.find(people[5].id).name
