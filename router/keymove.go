@@ -70,15 +70,37 @@ type MoveForm struct {
 }
 
 // movable says whether an UPDATE of sharded table t can move its rows:
-// not when it reads other tables (FROM, WITH, a subquery in RETURNING),
-// whose rows the INSERT on the other shard could not see as the UPDATE
-// did, nor when moves are off.
+// not when its RETURNING list reads other tables (a FROM item, a WITH
+// query, a subquery), which the INSERT on the other shard that evaluates
+// it could not see as the UPDATE did, nor with a WITH clause, nor when
+// moves are off. A FROM list is read by the UPDATE on the rows' shard, as
+// for any co-located UPDATE.
 func (s *Schema) movable(up *pg.UpdateStmt) bool {
-	if !s.KeyMoves || len(up.FromClause) > 0 || up.WithClause != nil || hasSubLink(up.ReturningList) {
+	if !s.KeyMoves || up.WithClause != nil || hasSubLink(up.ReturningList) {
+		return false
+	}
+	if len(up.FromClause) > 0 && !readsOnly(up.ReturningList, visibleName(up.Relation)) {
 		return false
 	}
 	// WHERE CURRENT OF names a cursor of one connection.
 	return up.WhereClause == nil || up.WhereClause.GetCurrentOfExpr() == nil
+}
+
+// readsOnly reports whether every column list names is qualified by
+// self (self.col, self.*): with other tables in scope, an unqualified one
+// may be theirs.
+func readsOnly(list []*pg.Node, self string) bool {
+	ok := true
+	for _, n := range list {
+		visit(n, func(c *pg.Node) bool {
+			if cr := c.GetColumnRef(); cr != nil {
+				q := cr.Fields[0].GetString_()
+				ok = ok && len(cr.Fields) == 2 && q != nil && q.Sval == self
+			}
+			return ok
+		})
+	}
+	return ok
 }
 
 // moveFormOf makes the move form of text, one UPDATE of sharded table t

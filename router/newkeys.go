@@ -157,7 +157,7 @@ func (p *Plan) keepRows(rt *Route, m *shard.Map, v values) *Route {
 // keyMoveHint is the hint of a refused key change: what to do instead.
 func keyMoveHint(p *Plan) string {
 	if p.newKeys.command == "UPDATE" && !p.keyMove && p.newKeys.schema.KeyMoves {
-		return "pgshard moves rows to their new key's shard only for an UPDATE with no FROM, WITH, or subquery or parameter in RETURNING; delete the row and insert it with the new key, in one transaction."
+		return "pgshard moves rows to their new key's shard only for an UPDATE without WITH whose RETURNING reads only the updated table (qualified by its name when there is a FROM list) and takes no parameter; delete the row and insert it with the new key, in one transaction."
 	}
 	return "Delete the row and insert it with the new key, in one transaction."
 }

@@ -37,8 +37,12 @@ func TestKeyAssignmentsKeepRowsOnTheirShard(t *testing.T) {
 		// The same normalized form with a key that another shard owns.
 		{"UPDATE users SET user_id = 1 WHERE user_id = 9", move, []shard.ShardID{2, 0}},
 		{"UPDATE users u SET user_id = 1, name = u.name || 'x' WHERE u.user_id = 9 RETURNING u.*", move, []shard.ShardID{2, 0}},
-		// Other tables' rows, read where the UPDATE runs, are refused.
-		{"UPDATE orders o SET user_id = 1 FROM users u WHERE o.user_id = u.user_id AND u.user_id = 9", moves, nil},
+		// Other tables read where the UPDATE runs, but not by RETURNING.
+		{"UPDATE orders o SET user_id = 1 FROM users u WHERE o.user_id = u.user_id AND u.user_id = 9", move, []shard.ShardID{2, 0}},
+		{"UPDATE orders o SET user_id = 1 FROM users u WHERE o.user_id = u.user_id AND u.user_id = 9 RETURNING o.*, o.amount", move, []shard.ShardID{2, 0}},
+		{"UPDATE orders o SET user_id = 1 FROM users u WHERE o.user_id = u.user_id AND u.user_id = 9 RETURNING u.name", moves, nil},
+		{"UPDATE orders o SET user_id = 1 FROM users u WHERE o.user_id = u.user_id AND u.user_id = 9 RETURNING amount", moves, nil},
+		{"UPDATE orders o SET user_id = 1 FROM users u WHERE o.user_id = u.user_id AND u.user_id = 9 RETURNING *", moves, nil},
 		{"WITH x AS (SELECT 1) UPDATE users SET user_id = 1 WHERE user_id = 9", moves, nil},
 		{"UPDATE users SET user_id = 1 WHERE user_id = 9 RETURNING (SELECT count(*) FROM orders)", moves, nil},
 		{"UPDATE users SET user_id = 1 WHERE user_id = 9 RETURNING user_id + 0 * length($1::text)", moves, nil},

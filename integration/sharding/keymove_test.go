@@ -253,7 +253,8 @@ func TestKeyMovesInTransactions(t *testing.T) {
 
 // TestKeyMovesAndForeignKeys: rows holding a foreign key to a parent by
 // the shard key (orders of a user) move to a new key whose parent is on
-// the new shard, and fail as on one PostgreSQL (23503) where it has none;
+// the new shard, and fail as on one PostgreSQL (23503) where it has none,
+// also by an UPDATE ... FROM the parent;
 // a foreign key with NO ACTION that still references a moved row fails
 // the move as it fails one PostgreSQL's UPDATE (23503); one whose ON
 // DELETE or ON UPDATE action would change other rows (CASCADE) is
@@ -294,6 +295,14 @@ func TestKeyMovesAndForeignKeys(t *testing.T) {
 	}
 	if got, want := textRows(ctx, t, through, "SELECT k, x FROM kmove_owned ORDER BY k, x"), textRows(ctx, t, ref, "SELECT k, x FROM kmove_owned ORDER BY k, x"); got != want {
 		t.Errorf("after the binary move back: kmove_owned differs:\n pgshard:    %s\n PostgreSQL: %s", got, want)
+	}
+	// An UPDATE ... FROM a co-located table: read where the rows are.
+	const from = "UPDATE kmove_owned w SET k = $1, x = w.x + o.k FROM kmove_owner o WHERE o.k = w.k AND w.k = $2 RETURNING w.k, w.x"
+	if got, want := writeAnswer(ctx, through, pgx.QueryExecModeExec, from, far, int64(13)), writeAnswer(ctx, ref, pgx.QueryExecModeExec, from, far, int64(13)); got != want {
+		t.Errorf("%s: pgshard %s, PostgreSQL %s", from, got, want)
+	}
+	if got, want := textRows(ctx, t, through, "SELECT k, x FROM kmove_owned ORDER BY k, x"), textRows(ctx, t, ref, "SELECT k, x FROM kmove_owned ORDER BY k, x"); got != want {
+		t.Errorf("after the move with FROM: kmove_owned differs:\n pgshard:    %s\n PostgreSQL: %s", got, want)
 	}
 	placedKeys(ctx, t, "kmove_owned")
 	for _, q := range []string{
