@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -254,7 +255,8 @@ func TestKeyMovesInTransactions(t *testing.T) {
 // TestKeyMovesAndForeignKeys: rows holding a foreign key to a parent by
 // the shard key (orders of a user) move to a new key whose parent is on
 // the new shard, and fail as on one PostgreSQL (23503) where it has none,
-// also by an UPDATE ... FROM the parent;
+// also by an UPDATE ... FROM the parent, and move with their parent in
+// one transaction when the foreign key is deferred to the commit;
 // a foreign key with NO ACTION that still references a moved row fails
 // the move as it fails one PostgreSQL's UPDATE (23503); one whose ON
 // DELETE or ON UPDATE action would change other rows (CASCADE) is
@@ -304,6 +306,23 @@ func TestKeyMovesAndForeignKeys(t *testing.T) {
 	if got, want := textRows(ctx, t, through, "SELECT k, x FROM kmove_owned ORDER BY k, x"), textRows(ctx, t, ref, "SELECT k, x FROM kmove_owned ORDER BY k, x"); got != want {
 		t.Errorf("after the move with FROM: kmove_owned differs:\n pgshard:    %s\n PostgreSQL: %s", got, want)
 	}
+	// A parent and its rows move together in one transaction when the
+	// foreign key is checked at commit (DEFERRABLE INITIALLY DEFERRED):
+	// moving a tenant, say.
+	tenant := keyOnOtherShard(far, false, 13)
+	execOnEach(ctx, t, []*pgx.Conn{through, ref},
+		"ALTER TABLE kmove_owned DROP CONSTRAINT kmove_owned_k_fkey",
+		"ALTER TABLE kmove_owned ADD FOREIGN KEY (k) REFERENCES kmove_owner DEFERRABLE INITIALLY DEFERRED",
+		"BEGIN",
+		"UPDATE kmove_owner SET k = "+strconv.FormatInt(tenant, 10)+" WHERE k = "+strconv.FormatInt(far, 10),
+		"UPDATE kmove_owned SET k = "+strconv.FormatInt(tenant, 10)+" WHERE k = "+strconv.FormatInt(far, 10),
+		"COMMIT")
+	const both = "SELECT o.k, w.x FROM kmove_owner o LEFT JOIN kmove_owned w USING (k) ORDER BY 1, 2"
+	if got, want := textRows(ctx, t, through, both), textRows(ctx, t, ref, both); got != want || !strings.Contains(got, strconv.FormatInt(tenant, 10)+"|") {
+		t.Errorf("after moving a parent and its rows: pgshard %q, PostgreSQL %q", got, want)
+	}
+	placedKeys(ctx, t, "kmove_owner")
+	placedKeys(ctx, t, "kmove_owned")
 	placedKeys(ctx, t, "kmove_owned")
 	for _, q := range []string{
 		"UPDATE kmove SET k = $1 WHERE k = $2",             // 52 is among them: 23503
