@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgshard/pgshard/integration/pgshardtest"
 	"github.com/pgshard/pgshard/shard"
 )
 
@@ -54,16 +55,7 @@ var cursorScripts = [][]string{
 // rows; so do psql's FETCH_COUNT (which reads every query through a cursor)
 // and pgx's extended protocol.
 func TestCursorsOverShards(t *testing.T) {
-	ctx := ctxFor(t, 2*time.Minute)
-	p := startPgshard(t)
-	through := connect(t, p.DSN("app", "app-secret"))
-	ref := connect(t, single.Shards[0].Primary.DSN())
-	var rows []string
-	for k := 1; k <= 50; k++ {
-		rows = append(rows, fmt.Sprintf("(%d, %d)", k, (k*37)%11))
-	}
-	execOnEach(ctx, t, []*pgx.Conn{through, ref}, `DROP TABLE IF EXISTS curs`, `CREATE TABLE curs (k bigint PRIMARY KEY, v int)`,
-		`INSERT INTO curs VALUES `+strings.Join(rows, ", "))
+	ctx, p, through, ref := cursScenario(t)
 
 	for i, script := range cursorScripts {
 		want, got := cursorTranscript(ctx, t, ref, script), cursorTranscript(ctx, t, through, script)
@@ -143,6 +135,24 @@ func TestCursorsOverShards(t *testing.T) {
 }
 
 // cursorTranscript runs a script by simple protocol and writes one line per
+
+// cursScenario starts pgshard, connects through it and to one PostgreSQL,
+// and loads curs (k 1..50, sharded by k) on both.
+func cursScenario(t *testing.T) (context.Context, *pgshardtest.Proxy, *pgx.Conn, *pgx.Conn) {
+	t.Helper()
+	ctx := ctxFor(t, 2*time.Minute)
+	p := startPgshard(t)
+	through := connect(t, p.DSN("app", "app-secret"))
+	ref := connect(t, single.Shards[0].Primary.DSN())
+	var rows []string
+	for k := 1; k <= 50; k++ {
+		rows = append(rows, fmt.Sprintf("(%d, %d)", k, (k*37)%11))
+	}
+	execOnEach(ctx, t, []*pgx.Conn{through, ref}, `DROP TABLE IF EXISTS curs`, `CREATE TABLE curs (k bigint PRIMARY KEY, v int)`,
+		`INSERT INTO curs VALUES `+strings.Join(rows, ", "))
+	return ctx, p, through, ref
+}
+
 // statement; an error ends the script with a ROLLBACK.
 func cursorTranscript(ctx context.Context, t *testing.T, c *pgx.Conn, script []string) []string {
 	t.Helper()
@@ -185,16 +195,8 @@ func lineAt(l []string, i int) string {
 // The same holds for a pipeline's implicit transaction: a later error in
 // the batch takes the cursor declared in it away.
 func TestHeldCursorGoesWithAFailedCommit(t *testing.T) {
-	ctx := ctxFor(t, 2*time.Minute)
-	p := startPgshard(t)
-	through := connect(t, p.DSN("app", "app-secret"))
-	ref := connect(t, single.Shards[0].Primary.DSN())
-	var rows []string
-	for k := 1; k <= 50; k++ {
-		rows = append(rows, fmt.Sprintf("(%d, %d)", k, k%7))
-	}
-	execOnEach(ctx, t, []*pgx.Conn{through, ref}, `DROP TABLE IF EXISTS curs`, `CREATE TABLE curs (k bigint PRIMARY KEY, v int)`,
-		`INSERT INTO curs VALUES `+strings.Join(rows, ", "),
+	ctx, _, through, ref := cursScenario(t)
+	execOnEach(ctx, t, []*pgx.Conn{through, ref},
 		`DROP TABLE IF EXISTS held_deferred`, `CREATE TABLE held_deferred (id int PRIMARY KEY DEFERRABLE INITIALLY DEFERRED)`)
 	m := shard.EqualMap(len(sharded.Shards))
 	onDefault := int64(1)
