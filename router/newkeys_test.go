@@ -64,6 +64,7 @@ func TestKeyAssignmentsKeepRowsOnTheirShard(t *testing.T) {
 		{"UPDATE users SET user_id = 1 WHERE user_id IN (5, 9)", move, []shard.ShardID{2, 0, 0}},
 		{"/* pgshard: shard=2 */ UPDATE users SET user_id = 9 WHERE name = 'x'", ok, []shard.ShardID{2}},
 		{"/* pgshard: shard=0 */ UPDATE users SET user_id = 9 WHERE name = 'x'", moves, nil}, // a hint never moves rows
+		{"/* pgshard: shard_key=1 */ UPDATE users SET user_id = 9 WHERE name = 'x'", moves, nil},
 		// ON CONFLICT: excluded.key routed the row; a value is checked.
 		{"INSERT INTO orders (user_id, amount) VALUES (5, 1), (9, 2) ON CONFLICT (user_id, order_id) DO UPDATE SET user_id = excluded.user_id", ok, []shard.ShardID{0, 2}},
 		{"INSERT INTO orders AS o (user_id, amount) VALUES (9, 1) ON CONFLICT (user_id, order_id) DO UPDATE SET user_id = o.user_id", ok, []shard.ShardID{2}},
