@@ -135,6 +135,8 @@ func reloadableChanges(old, cfg *config.Config) []string {
 	out.check("reads", old.Reads, cfg.Reads)
 	out.check("shutdown_timeout", old.ShutdownTimeout, cfg.ShutdownTimeout)
 	out.check("max_message_size", old.MaxMessageSize, cfg.MaxMessageSize)
+	out.check("max_client_conn", old.MaxClientConn, cfg.MaxClientConn)
+	out.check("idle_transaction_timeout", old.IdleTransactionTimeout, cfg.IdleTransactionTimeout)
 	for i := range cfg.Users {
 		now := &cfg.Users[i]
 		was := old.User(now.Name)

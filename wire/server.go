@@ -38,6 +38,9 @@ type Server struct {
 
 	sessMu   sync.Mutex
 	sessions map[uint32]*session
+	// clients counts sessions logged in or logging in, against
+	// max_client_conn (admitClient).
+	clients atomic.Int64
 
 	metrics *metrics.Registry // nil: nothing counted
 

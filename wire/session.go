@@ -187,6 +187,9 @@ type session struct {
 	// acquiring one): the statement it is about to send is cancelled
 	// instead (attachFor).
 	working, cancelPending atomic.Bool
+	// idleTxSince is when the session began waiting for its client inside
+	// a transaction (armIdleTransaction); zero while it is not.
+	idleTxSince time.Time
 }
 
 // statement is a client's prepared statement. Its server-side twin is named
@@ -234,12 +237,20 @@ func (s *session) run(ctx context.Context) {
 			}
 		}
 		s.working.Store(false)
+		idleUntil := s.armIdleTransaction()
 		typ, body, err := s.nextClientMessage()
 		// A cancel that came while the session waited for the client was
 		// for nothing; one that comes from now on is for this message.
 		s.cancelPending.Store(false)
 		s.working.Store(true)
+		if !idleUntil.IsZero() && err == nil {
+			s.disarmIdleTransaction()
+		}
 		if err != nil {
+			if idleTransactionEnded(err, idleUntil) {
+				s.endIdleTransaction()
+				return
+			}
 			if errors.Is(err, errMessageTooLarge) {
 				s.sendFatal(&pgError{Severity: "FATAL", Code: codeProgramLimitExceeded, Message: "pgshard: " + err.Error(),
 					Hint: "Raise max_message_size in pgshard's configuration, or send smaller messages."})
@@ -396,6 +407,8 @@ func (s *session) maybeDetach() {
 // anyone else can get it.
 func (s *session) end() {
 	s.srv.forget(s)
+	s.srv.clients.Add(-1)
+	s.dbm.ClientsChanged(-1)
 	if sc := s.sc; sc != nil {
 		if !sc.broken && (s.txStatus != 'I' || s.batchOpen || s.mode == config.PoolSession) {
 			if err := s.resetServer(sc); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
+	"github.com/pgshard/pgshard/internal/metrics"
 	"github.com/pgshard/pgshard/router"
 )
 
@@ -84,12 +85,35 @@ func (srv *Server) handshake(ctx context.Context, conn net.Conn) *session {
 		pe.Severity = "FATAL"
 		be.Send(pe.response())
 		_ = be.Flush()
+		srv.metrics.Refused(loginRefusal(pe.Code)).Inc()
 		srv.log.Info("connection refused", "remote", conn.RemoteAddr().String(), "user", startup.Parameters["user"], "code", pe.Code, "reason", pe.Message)
 		_ = conn.Close()
 		return nil
 	}
 	_ = conn.SetDeadline(time.Time{})
 	return s
+}
+
+// admitClient takes one of the max client sessions, or says none is left.
+// The slot is given back when the session ends (session.end) or its login
+// fails.
+func (srv *Server) admitClient(max int) bool {
+	if srv.clients.Add(1) > int64(max) {
+		srv.clients.Add(-1)
+		return false
+	}
+	return true
+}
+
+// loginRefusal is the metric's reason for a refused login's SQLSTATE.
+func loginRefusal(code string) metrics.LoginRefusal {
+	switch code {
+	case codeTooManyConnections:
+		return metrics.RefusedMaxClients
+	case codeInvalidPassword, codeInvalidAuthorization:
+		return metrics.RefusedAuth
+	}
+	return metrics.RefusedOther
 }
 
 // login authenticates the client and greets it as Postgres would.
@@ -106,6 +130,20 @@ func (srv *Server) login(ctx context.Context, conn net.Conn, be *pgproto3.Backen
 		// pgshard speaks 3.0 to servers; 3.2's longer cancel keys are not relayed.
 		be.Send(&pgproto3.NegotiateProtocolVersion{NewestMinorProtocol: 0})
 	}
+	// The limit is checked before authentication, as PostgreSQL checks
+	// max_connections, so a flood of connections costs no SCRAM work.
+	if !srv.admitClient(l.cfg.MaxClientConn) {
+		return nil, &pgError{Severity: "FATAL", Code: codeTooManyConnections,
+			Message: "sorry, too many clients already",
+			Detail:  fmt.Sprintf("pgshard serves at most %d client sessions at once (max_client_conn).", l.cfg.MaxClientConn),
+			Hint:    "Close idle connections or pool them in the application, or raise max_client_conn in pgshard's configuration."}
+	}
+	admitted := false
+	defer func() {
+		if !admitted {
+			srv.clients.Add(-1)
+		}
+	}()
 	u := l.cfg.User(name)
 	if err := srv.authenticate(be, l, tlsState, name, u); err != nil {
 		return nil, err
@@ -150,6 +188,8 @@ func (srv *Server) login(ctx context.Context, conn net.Conn, be *pgproto3.Backen
 		srv.forget(s)
 		return nil, err
 	}
+	admitted = true
+	s.dbm.ClientsChanged(+1)
 	return s, nil
 }
 

@@ -14,15 +14,23 @@ type Config struct {
 	Listen          string        `yaml:"listen"`           // client address, default 127.0.0.1:6432
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"` // on SIGTERM, how long open transactions may finish; default 30s
 	MaxMessageSize  int           `yaml:"max_message_size"` // largest client message in bytes; default 64 MiB
-	TLS             *TLS          `yaml:"tls"`              // TLS offered to clients; nil: SSLRequest answered 'N'
-	Pool            Pool          `yaml:"pool"`
-	TCP             TCP           `yaml:"tcp"` // dead-peer detection on client and server sockets
-	TwoPhase        TwoPhase      `yaml:"two_phase"`
-	Admin           Admin         `yaml:"admin"`   // admin HTTP listener: /metrics, /healthz, /readyz, /status
-	Reads           Reads         `yaml:"reads"`   // when reads go to replicas, for every database
-	Monitor         Monitor       `yaml:"monitor"` // node health and replication lag polling
-	Users           []User        `yaml:"users"`
-	Databases       []Database    `yaml:"databases"`
+	// MaxClientConn bounds the client sessions open at once; a login past
+	// it gets 53300, as from a PostgreSQL at max_connections. Default 10000.
+	MaxClientConn int `yaml:"max_client_conn"`
+	// IdleTransactionTimeout ends a session whose client leaves a
+	// transaction open and sends nothing for longer (25P03, as
+	// PostgreSQL's idle_in_transaction_session_timeout), so it cannot hold
+	// a pooled server connection and its locks indefinitely. 0: no limit.
+	IdleTransactionTimeout time.Duration `yaml:"idle_transaction_timeout"`
+	TLS                    *TLS          `yaml:"tls"` // TLS offered to clients; nil: SSLRequest answered 'N'
+	Pool                   Pool          `yaml:"pool"`
+	TCP                    TCP           `yaml:"tcp"` // dead-peer detection on client and server sockets
+	TwoPhase               TwoPhase      `yaml:"two_phase"`
+	Admin                  Admin         `yaml:"admin"`   // admin HTTP listener: /metrics, /healthz, /readyz, /status
+	Reads                  Reads         `yaml:"reads"`   // when reads go to replicas, for every database
+	Monitor                Monitor       `yaml:"monitor"` // node health and replication lag polling
+	Users                  []User        `yaml:"users"`
+	Databases              []Database    `yaml:"databases"`
 }
 
 // TLS is the certificate pgshard presents to clients.

@@ -36,9 +36,11 @@ func TestExample(t *testing.T) {
 		return Node{Name: name, Host: host, Port: port, TLSMode: mode}
 	}
 	want := &Config{
-		Listen:          "0.0.0.0:6432",
-		ShutdownTimeout: time.Minute,
-		MaxMessageSize:  64 << 20,
+		Listen:                 "0.0.0.0:6432",
+		ShutdownTimeout:        time.Minute,
+		MaxMessageSize:         64 << 20,
+		MaxClientConn:          10000,
+		IdleTransactionTimeout: 5 * time.Minute,
 		Pool: Pool{
 			Mode: PoolTransaction, Size: 40, MinIdle: 2,
 			ConnectTimeout: 3 * time.Second, QueueTimeout: 10 * time.Second,
@@ -140,6 +142,7 @@ func TestDefaults(t *testing.T) {
 	}
 	p := c.Pool
 	if c.Listen != "127.0.0.1:6432" || c.ShutdownTimeout != 30*time.Second || c.MaxMessageSize != 67108864 || c.TLS != nil ||
+		c.MaxClientConn != 10000 || c.IdleTransactionTimeout != 0 ||
 		p.Mode != PoolTransaction || p.Size != 20 || p.MinIdle != 0 || p.ConnectTimeout != 5*time.Second ||
 		p.QueueTimeout != 10*time.Second || p.IdleTimeout != 10*time.Minute || p.ServerLifetime != time.Hour || p.PreparedCache != 256 ||
 		c.TCP != (TCP{KeepaliveIdle: 15 * time.Second, KeepaliveInterval: 5 * time.Second, KeepaliveCount: 3}) {
@@ -288,6 +291,8 @@ func TestErrors(t *testing.T) {
 		{"listen port", valid("listen: localhost:http"), []string{`t.yaml:1: listen: port "http" of "localhost:http" is not a number`}},
 		{"negative duration", valid("shutdown_timeout: -1s"), []string{`t.yaml:1: shutdown_timeout: -1s is negative`}},
 		{"negative size", valid("max_message_size: -5"), []string{`t.yaml:1: max_message_size: -5 is not a positive number of bytes`}},
+		{"no clients", valid("max_client_conn: 0"), []string{`t.yaml:1: max_client_conn: 0 must be at least 1`}},
+		{"negative idle transaction", valid("idle_transaction_timeout: -1s"), []string{`t.yaml:1: idle_transaction_timeout: -1s is negative (0s means no limit)`}},
 		{"pool mode", valid("pool:", "  mode: sessoin"), []string{`t.yaml:2: pool.mode: "sessoin" is not one of transaction, session`}},
 		{"pool size", valid("pool:", "  size: 0"), []string{`t.yaml:2: pool.size: 0 is less than 1`}},
 		{"pool min_idle", valid("pool:", "  size: 2", "  min_idle: 3"), []string{`t.yaml:3: pool.min_idle: 3 is more than pool.size 2`}},

@@ -20,6 +20,8 @@ const (
 	DefaultListen            = "127.0.0.1:6432"
 	DefaultShutdownTimeout   = 30 * time.Second
 	DefaultMaxMessageSize    = 64 << 20 // 64 MiB
+	DefaultMaxClientConn     = 10000
+	DefaultIdleTransaction   = time.Duration(0)
 	DefaultPoolMode          = PoolTransaction
 	DefaultPoolSize          = 20
 	DefaultPoolMinIdle       = 0
@@ -81,6 +83,8 @@ func applyDefaults(c *Config, ix *index, file string) {
 	set("listen", func() { c.Listen = DefaultListen })
 	set("shutdown_timeout", func() { c.ShutdownTimeout = DefaultShutdownTimeout })
 	set("max_message_size", func() { c.MaxMessageSize = DefaultMaxMessageSize })
+	set("max_client_conn", func() { c.MaxClientConn = DefaultMaxClientConn })
+	set("idle_transaction_timeout", func() { c.IdleTransactionTimeout = DefaultIdleTransaction })
 	set("two_phase.resolve_after", func() { c.TwoPhase.ResolveAfter = DefaultResolveAfter })
 	set("two_phase.resolve_interval", func() { c.TwoPhase.ResolveInterval = DefaultResolveInterval })
 	set("two_phase.deadlock_timeout", func() { c.TwoPhase.DeadlockTimeout = DefaultDeadlockTimeout })
@@ -215,6 +219,12 @@ func (v *validator) validate(c *Config) {
 	}
 	if c.MaxMessageSize < 1 {
 		v.errorf("max_message_size", "%d is not a positive number of bytes", c.MaxMessageSize)
+	}
+	if c.MaxClientConn < 1 {
+		v.errorf("max_client_conn", "%d must be at least 1", c.MaxClientConn)
+	}
+	if c.IdleTransactionTimeout < 0 {
+		v.errorf("idle_transaction_timeout", "%v is negative (0s means no limit)", c.IdleTransactionTimeout)
 	}
 	if c.TLS != nil {
 		v.serverCertificate(c.TLS)

@@ -155,6 +155,25 @@ func (h Helped) String() string {
 	return "invalid"
 }
 
+// LoginRefusal is why pgshard refused a client's login.
+type LoginRefusal uint8
+
+const (
+	RefusedMaxClients LoginRefusal = iota // max_client_conn sessions were open (53300)
+	RefusedAuth                           // authentication failed (28P01, 28000)
+	RefusedOther                          // an unknown database, a startup parameter pgshard cannot serve, a protocol error
+	numRefusals
+)
+
+var refusalNames = [numRefusals]string{"max_client_conn", "auth", "other"}
+
+func (r LoginRefusal) String() string {
+	if r < numRefusals {
+		return refusalNames[r]
+	}
+	return "invalid"
+}
+
 // LatencyBuckets are the statement latency histogram's upper bounds in
 // seconds: from 100µs (a pooled single-shard statement on loopback) to 10s.
 var LatencyBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
@@ -174,7 +193,10 @@ type Registry struct {
 	genKeys       *prometheus.CounterVec   // database, source
 	keyMoves      *prometheus.CounterVec   // database
 	movedRows     *prometheus.CounterVec   // database
+	clients       *prometheus.GaugeVec     // database
+	idleTxEnded   *prometheus.CounterVec   // database
 	twoPhase      [numOutcomes]prometheus.Counter
+	refused       [numRefusals]prometheus.Counter
 	resolved      [numDecisions]prometheus.Counter
 
 	pulled *pulled
@@ -228,8 +250,23 @@ func New() *Registry {
 			Name: "pgshard_key_moved_rows_total",
 			Help: "Rows those UPDATEs moved to another shard, by database.",
 		}, []string{"database"}),
+		clients: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "pgshard_clients",
+			Help: "Client sessions open (logged in), by database. max_client_conn bounds their sum.",
+		}, []string{"database"}),
+		idleTxEnded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pgshard_idle_transaction_timeouts_total",
+			Help: "Sessions ended because their client left a transaction open and silent for longer than idle_transaction_timeout (25P03), by database.",
+		}, []string{"database"}),
 		pulled: &pulled{},
 		dbs:    map[string]*Database{},
+	}
+	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "pgshard_logins_refused_total",
+		Help: "Client logins refused, by reason: max_client_conn (53300), auth (a wrong password or an unknown user), other (an unknown database, a startup parameter pgshard cannot serve).",
+	}, []string{"reason"})
+	for x := range numRefusals {
+		r.refused[x] = refused.WithLabelValues(x.String())
 	}
 	twoPhase := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "pgshard_two_phase_commits_total",
@@ -246,7 +283,8 @@ func New() *Registry {
 		r.resolved[d] = resolved.WithLabelValues(d.String())
 	}
 	r.reg.MustRegister(
-		r.statements, r.latency, r.forms, r.helped, r.keyMismatches, r.seqColumns, r.uniques, r.genKeys, r.keyMoves, r.movedRows, twoPhase, resolved, r.pulled,
+		r.statements, r.latency, r.forms, r.helped, r.keyMismatches, r.seqColumns, r.uniques, r.genKeys, r.keyMoves, r.movedRows,
+		r.clients, r.idleTxEnded, refused, twoPhase, resolved, r.pulled,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -274,6 +312,14 @@ func (r *Registry) TwoPhase(o TwoPhaseOutcome) prometheus.Counter {
 		return discard{}
 	}
 	return r.twoPhase[o]
+}
+
+// Refused returns the counter of logins refused for reason x.
+func (r *Registry) Refused(x LoginRefusal) prometheus.Counter {
+	if r == nil || x >= numRefusals {
+		return discard{}
+	}
+	return r.refused[x]
 }
 
 // Resolved returns the counter of in-doubt transactions the resolver
@@ -319,6 +365,8 @@ func (r *Registry) Database(name string) *Database {
 	d.keysCached = r.genKeys.WithLabelValues(name, "cache")
 	d.keyMoves = r.keyMoves.WithLabelValues(name)
 	d.movedRows = r.movedRows.WithLabelValues(name)
+	d.clients = r.clients.WithLabelValues(name)
+	d.idleTxEnded = r.idleTxEnded.WithLabelValues(name)
 	r.dbs[name] = d
 	return d
 }
@@ -337,6 +385,24 @@ type Database struct {
 	keysCached    prometheus.Counter
 	keyMoves      prometheus.Counter
 	movedRows     prometheus.Counter
+	clients       prometheus.Gauge
+	idleTxEnded   prometheus.Counter
+}
+
+// ClientsChanged adds delta to the database's open client sessions.
+func (d *Database) ClientsChanged(delta int) {
+	if d == nil {
+		return
+	}
+	d.clients.Add(float64(delta))
+}
+
+// IdleTransactionEnded counts a session ended by idle_transaction_timeout.
+func (d *Database) IdleTransactionEnded() {
+	if d == nil {
+		return
+	}
+	d.idleTxEnded.Inc()
 }
 
 // KeyMoved counts one UPDATE that moved n rows to their new key's shard.

@@ -38,6 +38,11 @@ func TestHotPath(t *testing.T) {
 	app.ServerForm(FormExecuted)
 	app.ServerForm(FormRefused)
 	app.ServerForm(FormRefused)
+	app.ClientsChanged(+1)
+	app.ClientsChanged(+1)
+	app.ClientsChanged(-1)
+	app.IdleTransactionEnded()
+	r.Refused(RefusedMaxClients).Inc()
 
 	families := gather(t, r.Gatherer())
 	for _, c := range []struct {
@@ -55,6 +60,10 @@ func TestHotPath(t *testing.T) {
 		{"pgshard_server_forms_total", "database=app,outcome=executed", 1},
 		{"pgshard_server_forms_total", "database=app,outcome=prepared", 0},
 		{"pgshard_server_forms_total", "database=app,outcome=refused", 2},
+		{"pgshard_clients", "database=app", 1},
+		{"pgshard_idle_transaction_timeouts_total", "database=app", 1},
+		{"pgshard_logins_refused_total", "reason=max_client_conn", 1},
+		{"pgshard_logins_refused_total", "reason=auth", 0},
 	} {
 		if got, ok := value(families, c.name, c.labels); !ok || got != c.want {
 			t.Errorf("%s{%s} = %v (present %v), want %v", c.name, c.labels, got, ok, c.want)

@@ -1,0 +1,218 @@
+package proxy_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// A client that leaves its transaction open and silent past
+// idle_transaction_timeout is disconnected with 25P03, as PostgreSQL's
+// idle_in_transaction_session_timeout does, and its transaction is rolled
+// back: the one server connection of the pool and the row lock it held go
+// to a client that was queueing for them. Clients that are idle outside a
+// transaction, or that keep talking inside one, are not cut.
+func TestIdleTransactionTimeoutEndsTheSession(t *testing.T) {
+	for _, c := range []struct {
+		name, pool string
+		open       string // leaves the client in a transaction: 'T' or 'E'
+	}{
+		{"open, transaction pooling", "transaction", "BEGIN; UPDATE idletx SET v = 99 WHERE id = 1"},
+		{"failed, transaction pooling", "transaction", "BEGIN; UPDATE idletx SET v = 99 WHERE id = 1; SELECT 1/0"},
+		{"open, session pooling", "session", "BEGIN; UPDATE idletx SET v = 99 WHERE id = 1"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := startProxy(t, proxyOptions{pool: "mode: " + c.pool + "\nsize: 1", extra: "idle_transaction_timeout: 500ms"})
+			ctx := ctxFor(t, time.Minute)
+			dsn := p.DSN("app", "app-secret")
+			setup := connect(t, dsn)
+			if _, err := setup.Exec(ctx, "DROP TABLE IF EXISTS idletx; CREATE TABLE idletx (id int primary key, v int); INSERT INTO idletx VALUES (1, 0)"); err != nil {
+				t.Fatal(err)
+			}
+			if c.pool == "session" {
+				// Session pooling: setup's connection is the pool's only one.
+				if err := setup.Close(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			idle, err := pgconn.Connect(ctx, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer idle.Close(context.Background())
+			_, _ = idle.Exec(ctx, c.open).ReadAll()
+			if idle.TxStatus() != 'T' && idle.TxStatus() != 'E' {
+				t.Fatalf("transaction status %q after %q", idle.TxStatus(), c.open)
+			}
+			opened := time.Now()
+
+			// The waiter needs the pool's one connection and the row: it
+			// gets both once the idle client is cut, and sees the row as it
+			// was before the idle transaction's UPDATE.
+			waiter, err := pgconn.Connect(ctx, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer waiter.Close(context.Background())
+			res := waiter.ExecParams(ctx, "UPDATE idletx SET v = v + 1 WHERE id = 1 RETURNING v", nil, nil, nil, nil).Read()
+			waited := time.Since(opened)
+			if res.Err != nil || len(res.Rows) != 1 || string(res.Rows[0][0]) != "1" {
+				t.Fatalf("waiter: %v %q, want v = 1 (the idle transaction's update rolled back)", res.Err, res.Rows)
+			}
+			if waited < 400*time.Millisecond || waited > 5*time.Second {
+				t.Errorf("the waiter got the connection %s after the transaction went idle, want about 500ms", waited)
+			}
+
+			_, err = idle.Exec(ctx, "COMMIT").ReadAll()
+			var pe *pgconn.PgError
+			if !errors.As(err, &pe) || pe.Code != "25P03" || pe.Severity != "FATAL" ||
+				pe.Message != "terminating connection due to idle-in-transaction timeout" || !strings.Contains(pe.Detail, "500ms") {
+				t.Fatalf("idle client's COMMIT: %v, want FATAL 25P03", err)
+			}
+			if !idle.IsClosed() {
+				t.Error("the idle client's connection is still open")
+			}
+			if got := p.Metric(t, `pgshard_idle_transaction_timeouts_total{database="app"}`); got != 1 {
+				t.Errorf("pgshard_idle_transaction_timeouts_total = %v, want 1", got)
+			}
+		})
+	}
+
+	t.Run("talking and idle clients stay", func(t *testing.T) {
+		p := startProxy(t, proxyOptions{pool: "size: 2", extra: "idle_transaction_timeout: 300ms"})
+		ctx := ctxFor(t, time.Minute)
+		outside := connect(t, p.DSN("app", "app-secret"))
+		inside := connect(t, p.DSN("app", "app-secret"))
+		tx, err := inside.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Every message restarts the wait: 8 × 150ms is four timeouts long.
+		for i := range 8 {
+			time.Sleep(150 * time.Millisecond)
+			if _, err := tx.Exec(ctx, "SELECT 1"); err != nil {
+				t.Fatalf("statement %d of a transaction that never idled 300ms: %v", i, err)
+			}
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(600 * time.Millisecond) // idle outside a transaction
+		for name, c := range map[string]interface {
+			Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+		}{"idle outside a transaction": outside, "idle after its commit": inside} {
+			if _, err := c.Exec(ctx, "SELECT 1"); err != nil {
+				t.Errorf("client %s: %v", name, err)
+			}
+		}
+		if got := p.Metric(t, `pgshard_idle_transaction_timeouts_total{database="app"}`); got != 0 {
+			t.Errorf("pgshard_idle_transaction_timeouts_total = %v, want 0", got)
+		}
+	})
+}
+
+// max_client_conn bounds the sessions open at once: a login past it gets
+// PostgreSQL's 53300 before authentication, the sessions open keep
+// working and can still be cancelled, a failed login gives its slot back,
+// and a reload lowers the bound for new logins only.
+func TestMaxClientConnRefusesLoginsPastIt(t *testing.T) {
+	opts := proxyOptions{extra: "max_client_conn: 2"}
+	p := startProxy(t, opts)
+	ctx := ctxFor(t, time.Minute)
+	dsn := p.DSN("app", "app-secret")
+	a := connect(t, dsn)
+	b, err := pgconn.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	refused := func(t *testing.T, what string) {
+		t.Helper()
+		c, err := pgconn.Connect(ctx, dsn)
+		var pe *pgconn.PgError
+		if err == nil {
+			c.Close(ctx)
+			t.Fatalf("%s: a login past max_client_conn was let in", what)
+		}
+		if !errors.As(err, &pe) || pe.Code != "53300" || pe.Message != "sorry, too many clients already" || !strings.Contains(pe.Detail, "max_client_conn") {
+			t.Fatalf("%s: %v, want 53300 sorry, too many clients already", what, err)
+		}
+	}
+	refused(t, "two sessions open")
+
+	// The open sessions are served and cancellable while the bound is reached.
+	start := time.Now()
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		_ = a.PgConn().CancelRequest(context.Background())
+	}()
+	_, err = a.Exec(ctx, "SELECT pg_sleep(30)")
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "57014" || time.Since(start) > 5*time.Second {
+		t.Fatalf("cancel while at max_client_conn: %v after %s, want 57014", err, time.Since(start))
+	}
+
+	// A session that ends gives its slot back; logins that fail do not
+	// keep theirs.
+	if err := b.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clientsOpen := func(want float64) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			got := p.Metric(t, `pgshard_clients{database="app"}`)
+			if got == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("pgshard_clients = %v, want %v", got, want)
+			}
+		}
+	}
+	clientsOpen(1) // the proxy has seen b go
+	for range 3 {
+		if _, err := pgconn.Connect(ctx, p.DSN("app", "wrong")); !errors.As(err, &pe) || pe.Code != "28P01" {
+			t.Fatalf("wrong password: %v, want 28P01", err)
+		}
+	}
+	c, err := pgconn.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("login after a session ended and three failed: %v", err)
+	}
+	defer c.Close(context.Background())
+	refused(t, "full again")
+	clientsOpen(2)
+
+	for series, want := range map[string]float64{
+		`pgshard_logins_refused_total{reason="max_client_conn"}`: 2,
+		`pgshard_logins_refused_total{reason="auth"}`:            3,
+	} {
+		if got := p.Metric(t, series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
+
+	// Lowered by a reload: the two sessions stay, new logins wait for
+	// both to go.
+	opts.extra = "max_client_conn: 1"
+	if changed, err := p.Reload(t, proxyYAML(opts)); err != nil || !slices.Equal(changed, []string{"max_client_conn"}) {
+		t.Fatalf("reload: %v %v", changed, err)
+	}
+	if _, err := a.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatalf("open session after the bound was lowered: %v", err)
+	}
+	if _, err := c.Exec(ctx, "SELECT 1").ReadAll(); err != nil {
+		t.Fatalf("open session after the bound was lowered: %v", err)
+	}
+	if err := c.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clientsOpen(1)
+	refused(t, "one session open, bound lowered to 1")
+}
