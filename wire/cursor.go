@@ -190,7 +190,7 @@ func (s *session) declareCursor(ctx context.Context, text string, c *router.Curs
 
 // cursorLimitHint says what to do about a cursor too large to hold.
 const cursorLimitHint = "pgshard holds a cursor's rows in memory when its query reads several shards, and in transaction pooling when it is declared WITH HOLD. " +
-	"Narrow the query (a WHERE on the key range, a LIMIT), read it without a cursor, declare it without WITH HOLD inside a transaction (the server then keeps it) or use pool.mode: session, or raise pool.cursor_max_mib."
+	"Narrow the query (a WHERE on the key range, a LIMIT), read it without a cursor, declare it without WITH HOLD inside a transaction (the server then keeps it) or use session pooling (pool_mode: session for the user), or raise pool.cursor_max_mib."
 
 // dropTxCursors closes, once the transaction that declared them has ended,
 // the held cursors that were not declared WITH HOLD, and the WITH HOLD ones

@@ -18,8 +18,8 @@ var ErrNeedsRestart = errors.New("these settings change only with a restart")
 //
 //   - users: added, removed, new passwords and auth methods, for the
 //     connections that log in from now on (sessions already open stay);
-//   - pool sizes and timeouts (not the mode or prepared_cache), for every
-//     pool at once;
+//   - pool sizes (pool.size, users' pool_size) and timeouts (not the
+//     modes or prepared_cache), for every pool at once;
 //   - the TLS certificate and key, read again even if their paths did not
 //     change, so a renewed certificate is picked up;
 //   - tcp (keepalives, user timeout), for connections opened from now on;
@@ -30,7 +30,7 @@ var ErrNeedsRestart = errors.New("these settings change only with a restart")
 //     move to the new nodes between transactions (generation.go).
 //
 // Any other difference (listen address, databases added, removed or
-// renamed, their shards, server_database or sharding, pool mode, admin,
+// renamed, their shards, server_database or sharding, pool modes, admin,
 // monitor, two-phase settings) refuses the whole reload with
 // ErrNeedsRestart naming the settings, as does a certificate that cannot
 // be read; the configuration in force is then untouched. cfg must have
@@ -61,13 +61,11 @@ func (srv *Server) Reload(cfg *config.Config) ([]string, error) {
 		changed = append(changed, "databases["+name+"] nodes")
 	}
 	srv.live.Store(l)
-	if !reflect.DeepEqual(old.Pool, cfg.Pool) || old.TCP != cfg.TCP {
-		srv.poolsMu.Lock()
-		for _, p := range srv.pools {
-			p.reconfigure(cfg.Pool, cfg.TCP)
-		}
-		srv.poolsMu.Unlock()
+	srv.poolsMu.Lock()
+	for key, p := range srv.pools {
+		p.reconfigure(cfg.PoolFor(cfg.User(key.user)), cfg.TCP)
 	}
+	srv.poolsMu.Unlock()
 	for _, db := range next {
 		srv.swapIn(db)
 	}
@@ -102,6 +100,13 @@ func fixedChanges(old, cfg *config.Config) []string {
 	out.check("listen", old.Listen, cfg.Listen)
 	out.check("pool.mode", old.Pool.Mode, cfg.Pool.Mode)
 	out.check("pool.prepared_cache", old.Pool.PreparedCache, cfg.Pool.PreparedCache)
+	for i := range cfg.Users {
+		// A session's pool mode is fixed at its login, and a pool is
+		// shared by its user's sessions: one mode per user while pgshard runs.
+		if was := old.User(cfg.Users[i].Name); was != nil && old.PoolFor(was).Mode != cfg.PoolFor(&cfg.Users[i]).Mode && old.Pool.Mode == cfg.Pool.Mode {
+			out = append(out, "users["+was.Name+"].pool_mode")
+		}
+	}
 	out.check("two_phase", old.TwoPhase, cfg.TwoPhase)
 	out.check("admin", old.Admin, cfg.Admin)
 	out.check("monitor", old.Monitor, cfg.Monitor)

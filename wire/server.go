@@ -350,15 +350,19 @@ func (srv *Server) pool(db *database, u *config.User, sh *config.Shard, node *co
 	srv.poolsMu.Lock()
 	defer srv.poolsMu.Unlock()
 	user, password := db.cfg.ServerCredentials(u)
+	// The user's settings in force, not those of the configuration the
+	// session logged in under.
+	cfg := srv.conf()
+	settings := cfg.PoolFor(cfg.User(u.Name))
 	if db.replaced.Load() {
-		p := newPool(key, sh.Name, node, user, password, db.cfg.ServerDatabase, srv.conf().Pool, srv.conf().TCP)
+		p := newPool(key, sh.Name, node, user, password, db.cfg.ServerDatabase, settings, cfg.TCP)
 		p.closed, p.retired = true, true
 		return p
 	}
 	if p := srv.pools[key]; p != nil {
 		return p
 	}
-	p := newPool(key, sh.Name, node, user, password, db.cfg.ServerDatabase, srv.conf().Pool, srv.conf().TCP)
+	p := newPool(key, sh.Name, node, user, password, db.cfg.ServerDatabase, settings, cfg.TCP)
 	p.log = srv.log
 	p.owner = db
 	for i := range db.cfg.Shards {

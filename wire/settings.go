@@ -398,7 +398,7 @@ func hiddenEffectRefusal(stmt string) *pgError {
 		return &pgError{
 			Code:    codeFeatureNotSupported,
 			Message: "pgshard: set_config(..., false) with arguments pgshard cannot read is not supported in transaction pooling mode",
-			Hint:    "pgshard carries SELECT set_config('name', 'value', false) with constant arguments like SET; otherwise use set_config(..., true) inside a transaction, SET, or pool.mode: session.",
+			Hint:    "pgshard carries SELECT set_config('name', 'value', false) with constant arguments like SET; otherwise use set_config(..., true) inside a transaction, SET, or session pooling (pool_mode: session for the user).",
 		}
 	case e.TempTable:
 		return refuseInTransactionMode("SELECT ... INTO TEMPORARY (a temporary table)")
@@ -412,7 +412,7 @@ func refuseInTransactionMode(what string) *pgError {
 	return &pgError{
 		Code:    codeFeatureNotSupported,
 		Message: fmt.Sprintf("pgshard: %s is not supported in transaction pooling mode", what),
-		Hint:    "Use pool.mode: session for this workload, or a transaction-scoped alternative (SET LOCAL, pg_advisory_xact_lock, protocol-level prepared statements).",
+		Hint:    "Use session pooling for this workload (pool_mode: session for its user, or pool.mode: session), or a transaction-scoped alternative (SET LOCAL, pg_advisory_xact_lock, protocol-level prepared statements).",
 	}
 }
 

@@ -166,7 +166,7 @@ func (srv *Server) login(ctx context.Context, conn net.Conn, be *pgproto3.Backen
 		db:       db,
 		dbSlot:   srv.dbs[dbName],
 		user:     u,
-		mode:     l.cfg.Pool.Mode,
+		mode:     l.cfg.PoolFor(u).Mode,
 		txStatus: 'I',
 		stmts:    map[string]*statement{},
 		settings: newSessionSettings(params),

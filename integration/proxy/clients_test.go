@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgshard/pgshard/wire"
 )
 
 // A client that leaves its transaction open and silent past
@@ -215,4 +217,81 @@ func TestMaxClientConnRefusesLoginsPastIt(t *testing.T) {
 	}
 	clientsOpen(1)
 	refused(t, "one session open, bound lowered to 1")
+}
+
+// A user's pool_mode and pool_size override pool.mode and pool.size for
+// its sessions and pools: a migration role in session pooling keeps its
+// advisory lock across transactions, which transaction pooling refuses for
+// the application's role, and its one-connection pool makes a second
+// session of it queue while the application's pool is untouched. A reload
+// applies a new pool_size at once and refuses a new pool_mode.
+func TestPerUserPoolSettings(t *testing.T) {
+	opts := proxyOptions{
+		pool:  "size: 5\nqueue_timeout: 300ms",
+		users: "  - {name: migrator, password: migrator-secret, pool_mode: session, pool_size: 1}",
+	}
+	p := startProxy(t, opts)
+	ctx := ctxFor(t, time.Minute)
+	app := connect(t, p.DSN("app", "app-secret"))
+	migrator := connect(t, p.DSN("migrator", "migrator-secret"))
+
+	var pe *pgconn.PgError
+	if _, err := app.Exec(ctx, "SELECT pg_advisory_lock(42)"); !errors.As(err, &pe) || pe.Code != "0A000" {
+		t.Fatalf("session advisory lock in transaction pooling: %v, want 0A000", err)
+	}
+	if _, err := migrator.Exec(ctx, "SELECT pg_advisory_lock(42)"); err != nil {
+		t.Fatalf("session advisory lock in the migrator's session pooling: %v", err)
+	}
+	tx, err := migrator.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var unlocked bool
+	if err := migrator.QueryRow(ctx, "SELECT pg_advisory_unlock(42)").Scan(&unlocked); err != nil || !unlocked {
+		t.Fatalf("the lock taken before the transaction: unlocked %v, %v; want true (held by the session)", unlocked, err)
+	}
+
+	// The migrator's session holds its pool's one connection.
+	second := connect(t, p.DSN("migrator", "migrator-secret"))
+	if _, err := second.Exec(ctx, "SELECT 1"); !errors.As(err, &pe) || pe.Code != "53300" || !strings.Contains(pe.Message, "app/migrator@s0") {
+		t.Fatalf("second migrator session: %v, want 53300 naming pool app/migrator@s0", err)
+	}
+	// The application's pool keeps its own size: three transactions at once.
+	var txs []interface{ Rollback(context.Context) error }
+	for i := range 3 {
+		c := connect(t, p.DSN("app", "app-secret"))
+		tx, err := c.Begin(ctx)
+		if err == nil {
+			_, err = tx.Exec(ctx, "SELECT 1")
+		}
+		if err != nil {
+			t.Fatalf("application transaction %d of 3 beside the migrator's full pool: %v", i, err)
+		}
+		txs = append(txs, tx)
+	}
+	for _, tx := range txs {
+		_ = tx.Rollback(ctx)
+	}
+
+	opts.users = "  - {name: migrator, password: migrator-secret, pool_mode: session, pool_size: 2}"
+	if changed, err := p.Reload(t, proxyYAML(opts)); err != nil || !slices.Equal(changed, []string{"users[migrator] changed"}) {
+		t.Fatalf("reload of pool_size: %v %v", changed, err)
+	}
+	if _, err := second.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatalf("second migrator session once pool_size is 2: %v", err)
+	}
+	third := connect(t, p.DSN("migrator", "migrator-secret"))
+	if _, err := third.Exec(ctx, "SELECT 1"); !errors.As(err, &pe) || pe.Code != "53300" {
+		t.Fatalf("third migrator session with pool_size 2: %v, want 53300", err)
+	}
+	opts.users = "  - {name: migrator, password: migrator-secret, pool_mode: transaction, pool_size: 2}"
+	if _, err := p.Reload(t, proxyYAML(opts)); !errors.Is(err, wire.ErrNeedsRestart) || !strings.Contains(err.Error(), "users[migrator].pool_mode") {
+		t.Fatalf("reload of pool_mode: %v, want ErrNeedsRestart naming users[migrator].pool_mode", err)
+	}
 }

@@ -188,6 +188,29 @@ type User struct {
 	// means the database's server_user/server_password.
 	ServerUser     string `yaml:"server_user"`
 	ServerPassword Secret `yaml:"server_password"`
+	// PoolMode and PoolSize override pool.mode and pool.size for this
+	// user's sessions and pools (a migration tool that needs session
+	// pooling beside applications in transaction pooling, a reporting
+	// role kept to a few connections); empty and 0 inherit them.
+	PoolMode PoolMode `yaml:"pool_mode"`
+	PoolSize int      `yaml:"pool_size"`
+}
+
+// PoolFor is the pool settings of u's sessions and pools: pool with u's
+// overrides. min_idle is capped at u's pool_size. u may be nil.
+func (c *Config) PoolFor(u *User) Pool {
+	p := c.Pool
+	if u == nil {
+		return p
+	}
+	if u.PoolMode != "" {
+		p.Mode = u.PoolMode
+	}
+	if u.PoolSize > 0 {
+		p.Size = u.PoolSize
+		p.MinIdle = min(p.MinIdle, p.Size)
+	}
+	return p
 }
 
 // Database is a logical database clients connect to, spread over shards.

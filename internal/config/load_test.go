@@ -57,7 +57,8 @@ func TestExample(t *testing.T) {
 		Users: []User{
 			{Name: "app", Auth: AuthSCRAM, Password: "SCRAM-SHA-256$4096:5WiFhIGpxXWMvcHyQs7BEQ==$iLepsnh1Zf7aHr5+MEqshAmP0I5jOYL3zLeMzQd8wrY=:Kq5GDzVix+ldiHU5CRR7Epj6aCEo/GBOa2dkDWnQbxA="},
 			{Name: "legacy", Auth: AuthMD5, Password: "md5571c0c2fe9ae5e2c5f2a88d6bc0d98e3"},
-			{Name: "reporting", Auth: AuthSCRAM, Password: "reporting-secret", ServerUser: "reporting_ro", ServerPassword: "reporting-ro-secret"},
+			{Name: "reporting", Auth: AuthSCRAM, Password: "reporting-secret", ServerUser: "reporting_ro", ServerPassword: "reporting-ro-secret", PoolSize: 5},
+			{Name: "migrator", Auth: AuthSCRAM, Password: "migrator-secret", PoolMode: PoolSession},
 			{Name: "monitor", Auth: AuthTrust},
 		},
 		Databases: []Database{
@@ -295,6 +296,11 @@ func TestErrors(t *testing.T) {
 		{"negative idle transaction", valid("idle_transaction_timeout: -1s"), []string{`t.yaml:1: idle_transaction_timeout: -1s is negative (0s means no limit)`}},
 		{"pool mode", valid("pool:", "  mode: sessoin"), []string{`t.yaml:2: pool.mode: "sessoin" is not one of transaction, session`}},
 		{"pool size", valid("pool:", "  size: 0"), []string{`t.yaml:2: pool.size: 0 is less than 1`}},
+		{"user pool overrides", lines("users:", "  - name: u", "    password: pw", "    pool_mode: statement", "    pool_size: 0",
+			"databases: [{name: d, server_user: s, shards: [{primary: {host: h}}]}]"), []string{
+			`t.yaml:4: users[0].pool_mode: "statement" is not one of transaction, session`,
+			`t.yaml:5: users[0].pool_size: 0 is less than 1 (leave it out to use pool.size)`,
+		}},
 		{"pool min_idle", valid("pool:", "  size: 2", "  min_idle: 3"), []string{`t.yaml:3: pool.min_idle: 3 is more than pool.size 2`}},
 		{"pool negatives", valid("pool:", "  min_idle: -1", "  idle_timeout: -1m", "  prepared_cache: -1", "  queue_timeout: 0s"), []string{
 			`t.yaml:2: pool.min_idle: -1 is negative`,
@@ -570,5 +576,31 @@ func TestSecretNeverPrints(t *testing.T) {
 	}
 	if got := Secret(pw).Reveal(); got != pw {
 		t.Errorf("Reveal = %q", got)
+	}
+}
+
+func TestPoolFor(t *testing.T) {
+	c, err := Parse([]byte(lines(
+		"pool: {mode: transaction, size: 20, min_idle: 4}",
+		"users:",
+		"  - {name: app, password: pw}",
+		"  - {name: migrator, password: pw, pool_mode: session, pool_size: 2}",
+		"databases: [{name: d, server_user: s, shards: [{primary: {host: h}}]}]",
+	)), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range []struct {
+		user     *User
+		mode     PoolMode
+		size, mi int
+	}{
+		{c.User("app"), PoolTransaction, 20, 4},
+		{c.User("migrator"), PoolSession, 2, 2}, // min_idle capped at the user's pool_size
+		{nil, PoolTransaction, 20, 4},
+	} {
+		if p := c.PoolFor(x.user); p.Mode != x.mode || p.Size != x.size || p.MinIdle != x.mi || p.QueueTimeout != c.Pool.QueueTimeout {
+			t.Errorf("PoolFor(%v) = %+v, want mode %s, size %d, min_idle %d", x.user, p, x.mode, x.size, x.mi)
+		}
 	}
 }

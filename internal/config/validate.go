@@ -461,6 +461,12 @@ func (v *validator) users(users []User) {
 		if u.ServerPassword != "" && u.ServerUser == "" {
 			v.errorf(p+".server_password", "set without server_user; the two go together")
 		}
+		if v.ix.has(p + ".pool_mode") {
+			oneOf(v, p+".pool_mode", u.PoolMode, poolModes)
+		}
+		if v.ix.has(p+".pool_size") && u.PoolSize < 1 {
+			v.errorf(p+".pool_size", "%d is less than 1 (leave it out to use pool.size)", u.PoolSize)
+		}
 	}
 }
 
