@@ -374,8 +374,8 @@ func (srv *Server) pool(db *database, u *config.User, sh *config.Shard, node *co
 	return p
 }
 
-// register gives a session a unique BackendKeyData.
-func (srv *Server) register(s *session) backendKey {
+// register gives a session a unique BackendKeyData (s.key).
+func (srv *Server) register(s *session) {
 	srv.sessMu.Lock()
 	defer srv.sessMu.Unlock()
 	for {
@@ -385,8 +385,11 @@ func (srv *Server) register(s *session) backendKey {
 		_, _ = rand.Read(k.secret[:])
 		k.pid = binary.BigEndian.Uint32(b[:]) & 0x7fffffff
 		if _, taken := srv.sessions[k.pid]; !taken && k.pid != 0 {
+			// Set under sessMu: the cancel path and the admin listener
+			// read it from sessions they find in the map.
+			s.key = k
 			srv.sessions[k.pid] = s
-			return k
+			return
 		}
 	}
 }

@@ -190,6 +190,8 @@ type session struct {
 	// idleTxSince is when the session began waiting for its client inside
 	// a transaction (armIdleTransaction); zero while it is not.
 	idleTxSince time.Time
+	// about is what the admin listener reports of the session (clients.go).
+	about clientAbout
 }
 
 // statement is a client's prepared statement. Its server-side twin is named
@@ -236,6 +238,7 @@ func (s *session) run(ctx context.Context) {
 				return
 			}
 		}
+		s.about.publish(s.txStatus)
 		s.working.Store(false)
 		idleUntil := s.armIdleTransaction()
 		typ, body, err := s.nextClientMessage()

@@ -175,7 +175,8 @@ func (srv *Server) login(ctx context.Context, conn net.Conn, be *pgproto3.Backen
 	}
 	s.log = srv.log.With("user", name, "database", dbName)
 	s.lendBuffers()
-	s.key = srv.register(s)
+	s.about = clientAbout{since: time.Now(), database: dbName, appName: params["application_name"], tls: tlsState != nil}
+	srv.register(s)
 
 	be.Send(&pgproto3.AuthenticationOk{})
 	s.told = srv.parameterStatus(ctx, s, params)

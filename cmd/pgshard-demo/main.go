@@ -83,7 +83,8 @@ func run(args cli) error {
 	if err != nil {
 		return fmt.Errorf("admin listen: %w", err)
 	}
-	adm := admin.New(cfg.Admin, reg, &admin.Topology{Config: srv.Config, Nodes: srv, Pools: srv}, nil)
+	adm := admin.New(cfg.Admin, reg, &admin.Topology{Config: srv.Config, Nodes: srv, Pools: srv, Schema: srv}, nil)
+	adm.HandleClients(srv.Clients)
 	adminDone := make(chan error, 1)
 	go func() { adminDone <- adm.Serve(ctx, aln) }()
 	defer func() { <-adminDone }()

@@ -15,6 +15,7 @@ type cli struct {
 	Check   checkCmd   `cmd:"" help:"Validate a configuration file."`
 	Route   routeCmd   `cmd:"" help:"Print where statements would run (shards, split SQL, merge), without connecting to any server. Exits 1 if one would be refused."`
 	Status  statusCmd  `cmd:"" help:"Print the topology a running pgshard reports on its admin listener: nodes with role, state, lag and bans; pools."`
+	Clients clientsCmd `cmd:"" help:"Print the client sessions a running pgshard reports on its admin listener: user, address, application, state, open transaction, and the server backends (shard/node:pid) each holds."`
 	Reload  reloadCmd  `cmd:"" help:"Make a running pgshard read its configuration file again (as SIGHUP does) through its admin listener, and print what changed or why nothing did. Exits 1 if the reload was refused."`
 	// Sequences talks to the shards directly, not to a running pgshard.
 	Sequences sequencesCmd `cmd:"" help:"Give each shard's sequences of sharded tables' serial and identity columns a block of values of its own, so ids do not repeat across shards (prints the ALTER SEQUENCEs; --apply runs them on the primaries)."`

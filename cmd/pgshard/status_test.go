@@ -54,7 +54,18 @@ databases:
 		}
 	})
 	topo := &admin.Topology{Config: func() *config.Config { return cfg }, Nodes: nodes, Pools: pools, Schema: schema}
-	srv := httptest.NewServer(admin.New(cfg.Admin, metrics.New(), topo, nil).Handler())
+	adm := admin.New(cfg.Admin, metrics.New(), topo, nil)
+	adm.HandleClients(func() []admin.ClientStatus {
+		began := now.Add(-90 * time.Second)
+		return []admin.ClientStatus{
+			{PID: 1201, User: "app", Database: "app", Address: "10.1.0.7:50412", ApplicationName: "orders-api", PoolMode: "transaction",
+				State: "idle in transaction", ConnectedAt: now.Add(-time.Hour), TransactionSince: &began,
+				Servers: []admin.ClientServer{{Shard: "s0", Node: "s0-primary", Address: "10.0.0.1:5432", BackendPID: 4711}}},
+			{PID: 77, User: "migrator", Database: "app", Address: "10.1.0.9:40000", PoolMode: "session", State: "idle",
+				ConnectedAt: now.Add(-5 * time.Second), Servers: []admin.ClientServer{}},
+		}
+	})
+	srv := httptest.NewServer(adm.Handler())
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -156,5 +167,35 @@ func TestStatusCommandLine(t *testing.T) {
 	}
 	if _, err := parser.Parse([]string{"status"}); err != nil || c.Status.Admin != "http://127.0.0.1:6433" {
 		t.Errorf("default --admin: %q, %v", c.Status.Admin, err)
+	}
+}
+
+func TestClients(t *testing.T) {
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	srv := adminServer(t, now)
+	t.Setenv(tokenEnv, statusToken)
+	var out bytes.Buffer
+	c := &clientsCmd{adminFlags: adminFlags{Admin: srv.URL, Timeout: 5 * time.Second}, now: func() time.Time { return now }}
+	if err := c.run(&out); err != nil {
+		t.Fatal(err)
+	}
+	want := `PID   USER      DATABASE  ADDRESS         APPLICATION  POOL         STATE                CONNECTED   IN TRANSACTION  SERVERS
+1201  app       app       10.1.0.7:50412  orders-api   transaction  idle in transaction  1h0m0s ago  1m30s           s0/s0-primary:4711
+77    migrator  app       10.1.0.9:40000  -            session      idle                 5s ago      -               -
+`
+	if out.String() != want {
+		t.Errorf("output:\n%s\nwant:\n%s", out.String(), want)
+	}
+	out.Reset()
+	c.JSON = true
+	if err := c.run(&out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), `"backend_pid": 4711`) || !strings.Contains(out.String(), `"state": "idle in transaction"`) {
+		t.Errorf("JSON output:\n%s", out.String())
+	}
+	t.Setenv(tokenEnv, "")
+	if err := c.run(&bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "401 Unauthorized") {
+		t.Errorf("without the token: %v, want 401", err)
 	}
 }

@@ -98,6 +98,7 @@ func Start(t testing.TB, yaml func(listen string) string) *Proxy {
 	}
 	cfg.Admin.Token = ""
 	adm := admin.New(cfg.Admin, reg, &admin.Topology{Config: srv.Config, Nodes: srv, Pools: srv, Schema: srv}, log)
+	adm.HandleClients(srv.Clients)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	adminDone := make(chan error, 1)
@@ -233,4 +234,19 @@ func (p *Proxy) Status(t testing.TB) admin.Status {
 		t.Fatalf("/status: %v", err)
 	}
 	return st
+}
+
+// Clients reads the admin listener's /clients.
+func (p *Proxy) Clients(t testing.TB) []admin.ClientStatus {
+	t.Helper()
+	resp, err := http.Get(p.Admin + "/clients")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var list []admin.ClientStatus
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		t.Fatalf("/clients: %v", err)
+	}
+	return list
 }

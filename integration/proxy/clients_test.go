@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgshard/pgshard/internal/admin"
 	"github.com/pgshard/pgshard/wire"
 )
 
@@ -293,5 +295,53 @@ func TestPerUserPoolSettings(t *testing.T) {
 	opts.users = "  - {name: migrator, password: migrator-secret, pool_mode: transaction, pool_size: 2}"
 	if _, err := p.Reload(t, proxyYAML(opts)); !errors.Is(err, wire.ErrNeedsRestart) || !strings.Contains(err.Error(), "users[migrator].pool_mode") {
 		t.Fatalf("reload of pool_mode: %v, want ErrNeedsRestart naming users[migrator].pool_mode", err)
+	}
+}
+
+// /clients lists each session with its state and the server backends it
+// holds, so a pid in a shard's pg_stat_activity or pg_locks leads to the
+// client: here the backend pid the server reports inside a client's open
+// transaction, and the client's application_name and BackendKeyData pid.
+func TestClientsListTracesBackendsToClients(t *testing.T) {
+	p := startProxy(t, proxyOptions{})
+	ctx := ctxFor(t, time.Minute)
+	idle, err := pgconn.Connect(ctx, p.DSN("app", "app-secret")+"&application_name=reporter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close(context.Background())
+	busy, err := pgconn.Connect(ctx, p.DSN("app", "app-secret")+"&application_name=orders-api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close(context.Background())
+	res, err := busy.Exec(ctx, "BEGIN; SELECT pg_backend_pid()").ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend := string(res[1].Rows[0][0])
+	began := time.Now()
+
+	byApp := map[string]admin.ClientStatus{}
+	for _, c := range p.Clients(t) {
+		byApp[c.ApplicationName] = c
+	}
+	b, i := byApp["orders-api"], byApp["reporter"]
+	if b.PID != busy.PID() || b.User != "app" || b.Database != "app" || b.PoolMode != "transaction" || b.State != "idle in transaction" ||
+		b.TransactionSince == nil || b.TransactionSince.After(began) || len(b.Servers) != 1 ||
+		strconv.FormatUint(uint64(b.Servers[0].BackendPID), 10) != backend || b.Servers[0].Shard != "s0" {
+		t.Errorf("client in a transaction: %+v, want pid %d, idle in transaction, holding backend %s on s0", b, busy.PID(), backend)
+	}
+	if i.PID != idle.PID() || i.State != "idle" || i.TransactionSince != nil || len(i.Servers) != 0 {
+		t.Errorf("idle client: %+v, want pid %d, idle, holding no server connection (transaction pooling)", i, idle.PID())
+	}
+
+	if _, err := busy.Exec(ctx, "COMMIT").ReadAll(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range p.Clients(t) {
+		if c.ApplicationName == "orders-api" && (c.State != "idle" || c.TransactionSince != nil || len(c.Servers) != 0) {
+			t.Errorf("after COMMIT: %+v, want idle with no server connection", c)
+		}
 	}
 }

@@ -1,12 +1,13 @@
 // Package admin is pgshard's admin HTTP listener, separate from the data
 // port: /metrics (Prometheus), /healthz, /readyz, /status (the topology
-// as JSON, which `pgshard status` prints) and POST /reload (`pgshard
-// reload`).
+// as JSON, which `pgshard status` prints), /clients (the client sessions,
+// which `pgshard clients` prints) and POST /reload (`pgshard reload`).
 //
-// When a token is configured (config.Admin.Token), /metrics, /status and
-// /reload need "Authorization: Bearer <token>"; /healthz and /readyz are always
-// open, so probes need no secret, and say no more than up/ready and why
-// not. The token is compared in constant time and never logged.
+// When a token is configured (config.Admin.Token), /metrics, /status,
+// /clients and /reload need "Authorization: Bearer <token>"; /healthz and
+// /readyz are always open, so probes need no secret, and say no more than
+// up/ready and why not. The token is compared in constant time and never
+// logged.
 package admin
 
 import (

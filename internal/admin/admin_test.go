@@ -71,7 +71,9 @@ func newFixture(t *testing.T, cfg config.Admin) *fixture {
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	topo := &Topology{Config: func() *config.Config { return full }, Nodes: nodes, Pools: pools}
-	srv := httptest.NewServer(New(cfg, reg, topo, log).Handler())
+	adm := New(cfg, reg, topo, log)
+	adm.HandleClients(func() []ClientStatus { return nil })
+	srv := httptest.NewServer(adm.Handler())
 	t.Cleanup(srv.Close)
 	return &fixture{srv: srv, nodes: nodes, reg: reg, log: &logs}
 }
@@ -111,6 +113,8 @@ func TestAuth(t *testing.T) {
 		{"/metrics", "Basic " + token, 401, `Bearer realm="pgshard"`},
 		{"/metrics", "Bearer " + token, 200, ""},
 		{"/status", "bearer " + token, 200, ""},
+		{"/clients", "", 401, `Bearer realm="pgshard"`},
+		{"/clients", "Bearer " + token, 200, ""},
 		// Probes are open.
 		{"/healthz", "", 200, ""},
 		{"/readyz", "", 503, ""}, // no node reported yet
@@ -140,6 +144,10 @@ func TestAuth(t *testing.T) {
 	open := newFixture(t, config.Admin{})
 	if code, _, _ := open.get(t, "/status", ""); code != 200 {
 		t.Errorf("no token: /status %d", code)
+	}
+	// No sessions: an empty list, not null.
+	if code, _, body := open.get(t, "/clients", ""); code != 200 || strings.TrimSpace(body) != "[]" {
+		t.Errorf("no token, no sessions: /clients %d %q", code, body)
 	}
 }
 

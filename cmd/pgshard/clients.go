@@ -1,0 +1,69 @@
+package main
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/pgshard/pgshard/internal/admin"
+)
+
+// clientsCmd prints the client sessions a running pgshard reports on its
+// admin listener's /clients.
+type clientsCmd struct {
+	adminFlags `embed:""`
+	JSON       bool `name:"json" help:"Print /clients as JSON instead of a table."`
+
+	now func() time.Time // for tests; nil: time.Now
+}
+
+func (c *clientsCmd) Run() error { return c.run(os.Stdout) }
+
+func (c *clientsCmd) run(w io.Writer) error {
+	body, err := c.call(http.MethodGet, "/clients", http.StatusOK)
+	if err != nil {
+		return err
+	}
+	if c.JSON {
+		_, err := w.Write(body)
+		return err
+	}
+	var list []admin.ClientStatus
+	if err := json.Unmarshal(body, &list); err != nil {
+		return fmt.Errorf("%s: the answer is not pgshard's client list: %w", c.url("/clients"), err)
+	}
+	now := time.Now
+	if c.now != nil {
+		now = c.now
+	}
+	return printClients(w, list, now())
+}
+
+// printClients writes one line per session: who, from where, its state,
+// how long its transaction has been open, and the server backends it holds
+// (shard/node:pid), which is what ties a pid in a shard's pg_stat_activity
+// or pg_locks to a client.
+func printClients(w io.Writer, list []admin.ClientStatus, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "PID\tUSER\tDATABASE\tADDRESS\tAPPLICATION\tPOOL\tSTATE\tCONNECTED\tIN TRANSACTION\tSERVERS")
+	for _, c := range list {
+		inTx := "-"
+		if c.TransactionSince != nil {
+			inTx = now.Sub(*c.TransactionSince).Round(time.Millisecond).String()
+		}
+		servers := make([]string, len(c.Servers))
+		for i, s := range c.Servers {
+			servers[i] = s.Shard + "/" + s.Node + ":" + strconv.FormatUint(uint64(s.BackendPID), 10)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.PID, c.User, c.Database, c.Address, cmp.Or(c.ApplicationName, "-"), c.PoolMode, c.State,
+			now.Sub(c.ConnectedAt).Round(time.Second).String()+" ago", inTx, cmp.Or(strings.Join(servers, ", "), "-"))
+	}
+	return tw.Flush()
+}

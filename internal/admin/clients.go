@@ -1,0 +1,53 @@
+package admin
+
+import (
+	"net/http"
+	"time"
+)
+
+// ClientStatus is one client session, as GET /clients lists it: who is
+// connected, what state the session is in, and which server backends it
+// holds, so a backend pid seen in pg_stat_activity or pg_locks on a shard
+// can be traced to its client (PgBouncer's SHOW CLIENTS and SHOW SERVERS).
+type ClientStatus struct {
+	// PID is the process ID pgshard gave the client in BackendKeyData
+	// (libpq's PQbackendPID); pg_backend_pid() run through pgshard
+	// answers the server's instead.
+	PID      uint32 `json:"pid"`
+	User     string `json:"user"`
+	Database string `json:"database"`
+	Address  string `json:"address"`
+	// ApplicationName is the one the client sent at login.
+	ApplicationName string `json:"application_name"`
+	TLS             bool   `json:"tls"`
+	PoolMode        string `json:"pool_mode"`
+	// State is pg_stat_activity's: active, idle, idle in transaction,
+	// idle in transaction (aborted).
+	State       string    `json:"state"`
+	ConnectedAt time.Time `json:"connected_at"`
+	// TransactionSince is when the client's open transaction block began,
+	// as pgshard saw it; absent outside one.
+	TransactionSince *time.Time `json:"transaction_since,omitempty"`
+	// Servers are the server connections the session holds now.
+	Servers []ClientServer `json:"servers"`
+}
+
+// ClientServer is a server connection a client session holds.
+type ClientServer struct {
+	Shard      string `json:"shard"`
+	Node       string `json:"node"`
+	Address    string `json:"address"`
+	BackendPID uint32 `json:"backend_pid"`
+}
+
+// HandleClients serves GET /clients, authenticated as /status is, with
+// what clients returns: every open client session. Call it before Serve.
+func (s *Server) HandleClients(clients func() []ClientStatus) {
+	s.mux.Handle("GET /clients", s.auth(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		list := clients()
+		if list == nil {
+			list = []ClientStatus{}
+		}
+		s.writeJSON(w, http.StatusOK, list)
+	})))
+}

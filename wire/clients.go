@@ -1,0 +1,105 @@
+package wire
+
+import (
+	"cmp"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/pgshard/pgshard/internal/admin"
+)
+
+// clientAbout is what the admin listener reports of a session besides its
+// user, key and server connections: fixed at login, or published by the
+// session goroutine through atomics.
+type clientAbout struct {
+	since    time.Time
+	database string
+	appName  string // as sent at login
+	tls      bool
+	// shown is the transaction status last published (session goroutine
+	// only); txStatus and txSince are what the admin listener reads.
+	shown    byte
+	txStatus atomic.Uint32
+	txSince  atomic.Int64 // unix nanos the open transaction block began; 0 outside one
+}
+
+// publish makes the session's transaction status visible, when it has
+// changed since last published: once per transaction at most, so the hot
+// path pays a comparison.
+func (a *clientAbout) publish(status byte) {
+	if status == a.shown {
+		return
+	}
+	if a.shown == 'I' || a.shown == 0 {
+		a.txSince.Store(time.Now().UnixNano())
+	}
+	if status == 'I' {
+		a.txSince.Store(0)
+	}
+	a.shown = status
+	a.txStatus.Store(uint32(status))
+}
+
+// Clients lists the open client sessions for the admin listener's
+// /clients, oldest first, each with the server connections it holds now.
+func (srv *Server) Clients() []admin.ClientStatus {
+	var out []admin.ClientStatus
+	srv.eachSession(func(s *session) {
+		c := admin.ClientStatus{
+			PID:             s.key.pid,
+			User:            s.user.Name,
+			Database:        s.about.database,
+			Address:         s.conn.RemoteAddr().String(),
+			ApplicationName: s.about.appName,
+			TLS:             s.about.tls,
+			PoolMode:        string(s.mode),
+			State:           s.stateName(),
+			ConnectedAt:     s.about.since,
+			Servers:         []admin.ClientServer{},
+		}
+		if ns := s.about.txSince.Load(); ns != 0 {
+			t := time.Unix(0, ns)
+			c.TransactionSince = &t
+		}
+		s.mu.Lock()
+		seen := map[*serverConn]bool{}
+		add := func(sc *serverConn) {
+			if sc == nil || seen[sc] {
+				return
+			}
+			seen[sc] = true
+			c.Servers = append(c.Servers, admin.ClientServer{Shard: sc.pool.shard, Node: sc.pool.node.Name, Address: sc.pool.addr, BackendPID: sc.pid})
+		}
+		add(s.sc)
+		for _, sc := range s.parked {
+			add(sc)
+		}
+		for _, m := range s.multi {
+			add(m.sc)
+		}
+		s.mu.Unlock()
+		slices.SortFunc(c.Servers, func(a, b admin.ClientServer) int {
+			return cmp.Or(cmp.Compare(a.Shard, b.Shard), cmp.Compare(a.Node, b.Node), cmp.Compare(a.BackendPID, b.BackendPID))
+		})
+		out = append(out, c)
+	})
+	slices.SortFunc(out, func(a, b admin.ClientStatus) int {
+		return cmp.Or(a.ConnectedAt.Compare(b.ConnectedAt), cmp.Compare(a.PID, b.PID))
+	})
+	return out
+}
+
+// stateName is the session's state in pg_stat_activity's words.
+func (s *session) stateName() string {
+	if s.working.Load() {
+		return "active"
+	}
+	switch s.about.txStatus.Load() {
+	case 'T':
+		return "idle in transaction"
+	case 'E':
+		return "idle in transaction (aborted)"
+	}
+	return "idle"
+}
