@@ -142,6 +142,7 @@ func reloadableChanges(old, cfg *config.Config) []string {
 	out.check("max_message_size", old.MaxMessageSize, cfg.MaxMessageSize)
 	out.check("max_client_conn", old.MaxClientConn, cfg.MaxClientConn)
 	out.check("idle_transaction_timeout", old.IdleTransactionTimeout, cfg.IdleTransactionTimeout)
+	out.check("client_idle_timeout", old.ClientIdleTimeout, cfg.ClientIdleTimeout)
 	for i := range cfg.Users {
 		now := &cfg.Users[i]
 		was := old.User(now.Name)

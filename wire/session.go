@@ -187,9 +187,9 @@ type session struct {
 	// acquiring one): the statement it is about to send is cancelled
 	// instead (attachFor).
 	working, cancelPending atomic.Bool
-	// idleTxSince is when the session began waiting for its client inside
-	// a transaction (armIdleTransaction); zero while it is not.
-	idleTxSince time.Time
+	// idleSince is when the session began waiting for its client under an
+	// idle timeout (armIdle); zero while it is not.
+	idleSince time.Time
 	// about is what the admin listener reports of the session (clients.go).
 	about clientAbout
 }
@@ -240,18 +240,18 @@ func (s *session) run(ctx context.Context) {
 		}
 		s.about.publish(s.txStatus)
 		s.working.Store(false)
-		idleUntil := s.armIdleTransaction()
+		idle := s.armIdle()
 		typ, body, err := s.nextClientMessage()
 		// A cancel that came while the session waited for the client was
 		// for nothing; one that comes from now on is for this message.
 		s.cancelPending.Store(false)
 		s.working.Store(true)
-		if !idleUntil.IsZero() && err == nil {
-			s.disarmIdleTransaction()
+		if !idle.deadline.IsZero() && err == nil {
+			s.disarmIdle()
 		}
 		if err != nil {
-			if idleTransactionEnded(err, idleUntil) {
-				s.endIdleTransaction()
+			if idle.ended(err) {
+				s.endIdle(idle)
 				return
 			}
 			if errors.Is(err, errMessageTooLarge) {

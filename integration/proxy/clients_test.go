@@ -82,8 +82,8 @@ func TestIdleTransactionTimeoutEndsTheSession(t *testing.T) {
 			if !idle.IsClosed() {
 				t.Error("the idle client's connection is still open")
 			}
-			if got := p.Metric(t, `pgshard_idle_transaction_timeouts_total{database="app"}`); got != 1 {
-				t.Errorf("pgshard_idle_transaction_timeouts_total = %v, want 1", got)
+			if got := p.Metric(t, `pgshard_idle_timeouts_total{database="app",timeout="idle_transaction_timeout"}`); got != 1 {
+				t.Errorf("idle_transaction_timeout endings = %v, want 1", got)
 			}
 		})
 	}
@@ -115,10 +115,66 @@ func TestIdleTransactionTimeoutEndsTheSession(t *testing.T) {
 				t.Errorf("client %s: %v", name, err)
 			}
 		}
-		if got := p.Metric(t, `pgshard_idle_transaction_timeouts_total{database="app"}`); got != 0 {
-			t.Errorf("pgshard_idle_transaction_timeouts_total = %v, want 0", got)
+		if got := p.Metric(t, `pgshard_idle_timeouts_total{database="app",timeout="idle_transaction_timeout"}`); got != 0 {
+			t.Errorf("idle_transaction_timeout endings = %v, want 0", got)
 		}
 	})
+}
+
+// client_idle_timeout ends a session whose client sends nothing for longer
+// outside a transaction, with PostgreSQL's 57P05: in session pooling the
+// server connection it held goes to a client queueing for it. A client
+// inside a transaction is left to idle_transaction_timeout (here off).
+func TestClientIdleTimeoutEndsIdleSessions(t *testing.T) {
+	p := startProxy(t, proxyOptions{pool: "mode: session\nsize: 2", extra: "client_idle_timeout: 400ms"})
+	ctx := ctxFor(t, time.Minute)
+	dsn := p.DSN("app", "app-secret")
+	inTx, err := pgconn.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inTx.Close(context.Background())
+	if _, err := inTx.Exec(ctx, "BEGIN; SELECT 1").ReadAll(); err != nil {
+		t.Fatal(err)
+	}
+	idle, err := pgconn.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close(context.Background())
+	if _, err := idle.Exec(ctx, "SELECT 1").ReadAll(); err != nil { // takes the pool's second connection
+		t.Fatal(err)
+	}
+	went := time.Now()
+
+	waiter, err := pgconn.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer waiter.Close(context.Background())
+	if _, err := waiter.Exec(ctx, "SELECT 1").ReadAll(); err != nil {
+		t.Fatalf("waiter: %v", err)
+	}
+	if waited := time.Since(went); waited < 300*time.Millisecond || waited > 5*time.Second {
+		t.Errorf("the waiter got a connection %s after the client went idle, want about 400ms", waited)
+	}
+	_, err = idle.Exec(ctx, "SELECT 1").ReadAll()
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "57P05" || pe.Severity != "FATAL" || pe.Message != "terminating connection due to idle-session timeout" {
+		t.Fatalf("idle client's next query: %v, want FATAL 57P05", err)
+	}
+	// Idle in its transaction all along, well past 400ms.
+	if _, err := inTx.Exec(ctx, "COMMIT").ReadAll(); err != nil {
+		t.Fatalf("client idle inside a transaction, with only client_idle_timeout set: %v", err)
+	}
+	// The waiter and the committed client go idle now too, and may be
+	// cut before the scrape: at least the one above.
+	if got := p.Metric(t, `pgshard_idle_timeouts_total{database="app",timeout="client_idle_timeout"}`); got < 1 {
+		t.Errorf("client_idle_timeout endings = %v, want at least 1", got)
+	}
+	if got := p.Metric(t, `pgshard_idle_timeouts_total{database="app",timeout="idle_transaction_timeout"}`); got != 0 {
+		t.Errorf("idle_transaction_timeout endings = %v, want 0", got)
+	}
 }
 
 // max_client_conn bounds the sessions open at once: a login past it gets

@@ -377,32 +377,44 @@ func TestOversizedMessageIsRefused(t *testing.T) {
 // SIGTERM-style shutdown: an open transaction may finish, then the session
 // is told the server is going away.
 func TestShutdownLetsTransactionsFinish(t *testing.T) {
-	p := startProxy(t, proxyOptions{})
-	ctx := ctxFor(t, time.Minute)
-	busy := connect(t, p.DSN("app", "app-secret"))
-	idle := connect(t, p.DSN("app", "app-secret"))
-	tx, err := busy.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(ctx, "SELECT 1"); err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Go(p.Stop)
-	time.Sleep(300 * time.Millisecond)
-	if _, err := tx.Exec(ctx, "SELECT 2"); err != nil {
-		t.Fatalf("open transaction during drain: %v", err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatalf("commit during drain: %v", err)
-	}
-	wg.Wait()
-	if _, err := idle.Exec(ctx, "SELECT 1"); err == nil {
-		t.Fatal("idle session still served after shutdown")
-	}
-	if _, err := net.DialTimeout("tcp", p.Addr, time.Second); err == nil {
-		t.Fatal("still accepting connections after shutdown")
+	// With the idle timeouts set, every wait for a client has a deadline
+	// of its own, which the drain's wake-up must still cut short.
+	for name, extra := range map[string]string{"no idle timeouts": "", "idle timeouts": "client_idle_timeout: 1m\nidle_transaction_timeout: 1m"} {
+		t.Run(name, func(t *testing.T) {
+			p := startProxy(t, proxyOptions{extra: extra})
+			ctx := ctxFor(t, time.Minute)
+			busy := connect(t, p.DSN("app", "app-secret"))
+			idle := connect(t, p.DSN("app", "app-secret"))
+			tx, err := busy.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tx.Exec(ctx, "SELECT 1"); err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			wg.Go(p.Stop)
+			time.Sleep(300 * time.Millisecond)
+			if _, err := tx.Exec(ctx, "SELECT 2"); err != nil {
+				t.Fatalf("open transaction during drain: %v", err)
+			}
+			if err := tx.Commit(ctx); err != nil {
+				t.Fatalf("commit during drain: %v", err)
+			}
+			committed := time.Now()
+			wg.Wait()
+			// shutdown_timeout is 5s: a session the drain did not wake
+			// would hold the stop until then.
+			if took := time.Since(committed); took > 3*time.Second {
+				t.Errorf("the proxy stopped %s after the last transaction ended", took)
+			}
+			if _, err := idle.Exec(ctx, "SELECT 1"); err == nil {
+				t.Fatal("idle session still served after shutdown")
+			}
+			if _, err := net.DialTimeout("tcp", p.Addr, time.Second); err == nil {
+				t.Fatal("still accepting connections after shutdown")
+			}
+		})
 	}
 }
 

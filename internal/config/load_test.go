@@ -143,7 +143,7 @@ func TestDefaults(t *testing.T) {
 	}
 	p := c.Pool
 	if c.Listen != "127.0.0.1:6432" || c.ShutdownTimeout != 30*time.Second || c.MaxMessageSize != 67108864 || c.TLS != nil ||
-		c.MaxClientConn != 10000 || c.IdleTransactionTimeout != 0 ||
+		c.MaxClientConn != 10000 || c.IdleTransactionTimeout != 0 || c.ClientIdleTimeout != 0 ||
 		p.Mode != PoolTransaction || p.Size != 20 || p.MinIdle != 0 || p.ConnectTimeout != 5*time.Second ||
 		p.QueueTimeout != 10*time.Second || p.IdleTimeout != 10*time.Minute || p.ServerLifetime != time.Hour || p.PreparedCache != 256 ||
 		c.TCP != (TCP{KeepaliveIdle: 15 * time.Second, KeepaliveInterval: 5 * time.Second, KeepaliveCount: 3}) {
@@ -294,6 +294,7 @@ func TestErrors(t *testing.T) {
 		{"negative size", valid("max_message_size: -5"), []string{`t.yaml:1: max_message_size: -5 is not a positive number of bytes`}},
 		{"no clients", valid("max_client_conn: 0"), []string{`t.yaml:1: max_client_conn: 0 must be at least 1`}},
 		{"negative idle transaction", valid("idle_transaction_timeout: -1s"), []string{`t.yaml:1: idle_transaction_timeout: -1s is negative (0s means no limit)`}},
+		{"negative client idle", valid("client_idle_timeout: -1s"), []string{`t.yaml:1: client_idle_timeout: -1s is negative (0s means no limit)`}},
 		{"pool mode", valid("pool:", "  mode: sessoin"), []string{`t.yaml:2: pool.mode: "sessoin" is not one of transaction, session`}},
 		{"pool size", valid("pool:", "  size: 0"), []string{`t.yaml:2: pool.size: 0 is less than 1`}},
 		{"user pool overrides", lines("users:", "  - name: u", "    password: pw", "    pool_mode: statement", "    pool_size: 0",

@@ -22,6 +22,7 @@ const (
 	DefaultMaxMessageSize    = 64 << 20 // 64 MiB
 	DefaultMaxClientConn     = 10000
 	DefaultIdleTransaction   = time.Duration(0)
+	DefaultClientIdle        = time.Duration(0)
 	DefaultPoolMode          = PoolTransaction
 	DefaultPoolSize          = 20
 	DefaultPoolMinIdle       = 0
@@ -85,6 +86,7 @@ func applyDefaults(c *Config, ix *index, file string) {
 	set("max_message_size", func() { c.MaxMessageSize = DefaultMaxMessageSize })
 	set("max_client_conn", func() { c.MaxClientConn = DefaultMaxClientConn })
 	set("idle_transaction_timeout", func() { c.IdleTransactionTimeout = DefaultIdleTransaction })
+	set("client_idle_timeout", func() { c.ClientIdleTimeout = DefaultClientIdle })
 	set("two_phase.resolve_after", func() { c.TwoPhase.ResolveAfter = DefaultResolveAfter })
 	set("two_phase.resolve_interval", func() { c.TwoPhase.ResolveInterval = DefaultResolveInterval })
 	set("two_phase.deadlock_timeout", func() { c.TwoPhase.DeadlockTimeout = DefaultDeadlockTimeout })
@@ -225,6 +227,9 @@ func (v *validator) validate(c *Config) {
 	}
 	if c.IdleTransactionTimeout < 0 {
 		v.errorf("idle_transaction_timeout", "%v is negative (0s means no limit)", c.IdleTransactionTimeout)
+	}
+	if c.ClientIdleTimeout < 0 {
+		v.errorf("client_idle_timeout", "%v is negative (0s means no limit)", c.ClientIdleTimeout)
 	}
 	if c.TLS != nil {
 		v.serverCertificate(c.TLS)

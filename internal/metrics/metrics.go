@@ -174,6 +174,24 @@ func (r LoginRefusal) String() string {
 	return "invalid"
 }
 
+// IdleTimeout is which idle timeout ended a session.
+type IdleTimeout uint8
+
+const (
+	IdleInTransaction IdleTimeout = iota // idle_transaction_timeout: a transaction left open
+	IdleSession                          // client_idle_timeout: idle outside a transaction
+	numIdleTimeouts
+)
+
+var idleTimeoutNames = [numIdleTimeouts]string{"idle_transaction_timeout", "client_idle_timeout"}
+
+func (x IdleTimeout) String() string {
+	if x < numIdleTimeouts {
+		return idleTimeoutNames[x]
+	}
+	return "invalid"
+}
+
 // LatencyBuckets are the statement latency histogram's upper bounds in
 // seconds: from 100µs (a pooled single-shard statement on loopback) to 10s.
 var LatencyBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
@@ -194,7 +212,7 @@ type Registry struct {
 	keyMoves      *prometheus.CounterVec   // database
 	movedRows     *prometheus.CounterVec   // database
 	clients       *prometheus.GaugeVec     // database
-	idleTxEnded   *prometheus.CounterVec   // database
+	idleEnded     *prometheus.CounterVec   // database, timeout
 	twoPhase      [numOutcomes]prometheus.Counter
 	refused       [numRefusals]prometheus.Counter
 	resolved      [numDecisions]prometheus.Counter
@@ -254,10 +272,10 @@ func New() *Registry {
 			Name: "pgshard_clients",
 			Help: "Client sessions open (logged in), by database. max_client_conn bounds their sum.",
 		}, []string{"database"}),
-		idleTxEnded: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "pgshard_idle_transaction_timeouts_total",
-			Help: "Sessions ended because their client left a transaction open and silent for longer than idle_transaction_timeout (25P03), by database.",
-		}, []string{"database"}),
+		idleEnded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pgshard_idle_timeouts_total",
+			Help: "Sessions ended because their client sent nothing for longer than a timeout, by database and timeout: idle_transaction_timeout (a transaction left open, 25P03), client_idle_timeout (outside a transaction, 57P05).",
+		}, []string{"database", "timeout"}),
 		pulled: &pulled{},
 		dbs:    map[string]*Database{},
 	}
@@ -284,7 +302,7 @@ func New() *Registry {
 	}
 	r.reg.MustRegister(
 		r.statements, r.latency, r.forms, r.helped, r.keyMismatches, r.seqColumns, r.uniques, r.genKeys, r.keyMoves, r.movedRows,
-		r.clients, r.idleTxEnded, refused, twoPhase, resolved, r.pulled,
+		r.clients, r.idleEnded, refused, twoPhase, resolved, r.pulled,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -366,7 +384,9 @@ func (r *Registry) Database(name string) *Database {
 	d.keyMoves = r.keyMoves.WithLabelValues(name)
 	d.movedRows = r.movedRows.WithLabelValues(name)
 	d.clients = r.clients.WithLabelValues(name)
-	d.idleTxEnded = r.idleTxEnded.WithLabelValues(name)
+	for x := range numIdleTimeouts {
+		d.idleEnded[x] = r.idleEnded.WithLabelValues(name, x.String())
+	}
 	r.dbs[name] = d
 	return d
 }
@@ -386,7 +406,7 @@ type Database struct {
 	keyMoves      prometheus.Counter
 	movedRows     prometheus.Counter
 	clients       prometheus.Gauge
-	idleTxEnded   prometheus.Counter
+	idleEnded     [numIdleTimeouts]prometheus.Counter
 }
 
 // ClientsChanged adds delta to the database's open client sessions.
@@ -397,12 +417,12 @@ func (d *Database) ClientsChanged(delta int) {
 	d.clients.Add(float64(delta))
 }
 
-// IdleTransactionEnded counts a session ended by idle_transaction_timeout.
-func (d *Database) IdleTransactionEnded() {
-	if d == nil {
+// IdleTimedOut counts a session ended by the idle timeout x.
+func (d *Database) IdleTimedOut(x IdleTimeout) {
+	if d == nil || x >= numIdleTimeouts {
 		return
 	}
-	d.idleTxEnded.Inc()
+	d.idleEnded[x].Inc()
 }
 
 // KeyMoved counts one UPDATE that moved n rows to their new key's shard.

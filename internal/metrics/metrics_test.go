@@ -41,7 +41,7 @@ func TestHotPath(t *testing.T) {
 	app.ClientsChanged(+1)
 	app.ClientsChanged(+1)
 	app.ClientsChanged(-1)
-	app.IdleTransactionEnded()
+	app.IdleTimedOut(IdleInTransaction)
 	r.Refused(RefusedMaxClients).Inc()
 
 	families := gather(t, r.Gatherer())
@@ -61,7 +61,8 @@ func TestHotPath(t *testing.T) {
 		{"pgshard_server_forms_total", "database=app,outcome=prepared", 0},
 		{"pgshard_server_forms_total", "database=app,outcome=refused", 2},
 		{"pgshard_clients", "database=app", 1},
-		{"pgshard_idle_transaction_timeouts_total", "database=app", 1},
+		{"pgshard_idle_timeouts_total", "database=app,timeout=idle_transaction_timeout", 1},
+		{"pgshard_idle_timeouts_total", "database=app,timeout=client_idle_timeout", 0},
 		{"pgshard_logins_refused_total", "reason=max_client_conn", 1},
 		{"pgshard_logins_refused_total", "reason=auth", 0},
 	} {
