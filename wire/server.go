@@ -41,6 +41,9 @@ type Server struct {
 	// clients counts sessions logged in or logging in, against
 	// max_client_conn (admitClient).
 	clients atomic.Int64
+	// perUser counts each user's sessions (user name → *atomic.Int64),
+	// against users[].max_client_conn.
+	perUser sync.Map
 
 	metrics *metrics.Registry // nil: nothing counted
 

@@ -192,6 +192,8 @@ type session struct {
 	idleSince time.Time
 	// about is what the admin listener reports of the session (clients.go).
 	about clientAbout
+	// userSlot counts the sessions of its user (users[].max_client_conn).
+	userSlot *atomic.Int64
 }
 
 // statement is a client's prepared statement. Its server-side twin is named
@@ -411,6 +413,7 @@ func (s *session) maybeDetach() {
 func (s *session) end() {
 	s.srv.forget(s)
 	s.srv.clients.Add(-1)
+	s.userSlot.Add(-1)
 	s.dbm.ClientsChanged(-1)
 	if sc := s.sc; sc != nil {
 		if !sc.broken && (s.txStatus != 'I' || s.batchOpen || s.mode == config.PoolSession) {

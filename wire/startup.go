@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -85,7 +86,7 @@ func (srv *Server) handshake(ctx context.Context, conn net.Conn) *session {
 		pe.Severity = "FATAL"
 		be.Send(pe.response())
 		_ = be.Flush()
-		srv.metrics.Refused(loginRefusal(pe.Code)).Inc()
+		srv.metrics.Refused(loginRefusal(err, pe.Code)).Inc()
 		srv.log.Info("connection refused", "remote", conn.RemoteAddr().String(), "user", startup.Parameters["user"], "code", pe.Code, "reason", pe.Message)
 		_ = conn.Close()
 		return nil
@@ -105,8 +106,31 @@ func (srv *Server) admitClient(max int) bool {
 	return true
 }
 
-// loginRefusal is the metric's reason for a refused login's SQLSTATE.
-func loginRefusal(code string) metrics.LoginRefusal {
+// loginRefused is a login refused for a reason its SQLSTATE does not tell
+// apart.
+type loginRefused struct {
+	reason metrics.LoginRefusal
+	pe     *pgError
+}
+
+func (e *loginRefused) Error() string { return e.pe.Error() }
+func (e *loginRefused) Unwrap() error { return e.pe }
+
+// userClients is the count of name's client sessions, logged in or
+// logging in.
+func (srv *Server) userClients(name string) *atomic.Int64 {
+	if n, ok := srv.perUser.Load(name); ok {
+		return n.(*atomic.Int64)
+	}
+	n, _ := srv.perUser.LoadOrStore(name, new(atomic.Int64))
+	return n.(*atomic.Int64)
+}
+
+// loginRefusal is the metric's reason for a refused login.
+func loginRefusal(err error, code string) metrics.LoginRefusal {
+	if lr := (*loginRefused)(nil); errors.As(err, &lr) {
+		return lr.reason
+	}
 	switch code {
 	case codeTooManyConnections:
 		return metrics.RefusedMaxClients
@@ -148,6 +172,19 @@ func (srv *Server) login(ctx context.Context, conn net.Conn, be *pgproto3.Backen
 	if err := srv.authenticate(be, l, tlsState, name, u); err != nil {
 		return nil, err
 	}
+	userSlot := srv.userClients(name)
+	if n := userSlot.Add(1); u != nil && u.MaxClientConn > 0 && n > int64(u.MaxClientConn) {
+		userSlot.Add(-1)
+		return nil, &loginRefused{reason: metrics.RefusedUserMaxClients, pe: &pgError{Severity: "FATAL", Code: codeTooManyConnections,
+			Message: fmt.Sprintf("too many connections for role %q", name),
+			Detail:  fmt.Sprintf("pgshard serves at most %d sessions of this user at once (its max_client_conn).", u.MaxClientConn),
+			Hint:    "Close idle connections of this user, or raise the user's max_client_conn in pgshard's configuration."}}
+	}
+	defer func() {
+		if !admitted {
+			userSlot.Add(-1)
+		}
+	}()
 	dbName := params["database"]
 	if dbName == "" {
 		dbName = name
@@ -161,6 +198,7 @@ func (srv *Server) login(ctx context.Context, conn net.Conn, be *pgproto3.Backen
 	}
 	s := &session{
 		srv:      srv,
+		userSlot: userSlot,
 		conn:     conn,
 		r:        newClientFrameReader(conn, l.cfg.MaxMessageSize),
 		db:       db,

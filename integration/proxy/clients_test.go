@@ -401,3 +401,46 @@ func TestClientsListTracesBackendsToClients(t *testing.T) {
 		}
 	}
 }
+
+// A user's max_client_conn bounds its own sessions, after authentication
+// as PostgreSQL's role CONNECTION LIMIT: its next login gets 53300 naming
+// the role while other users still log in, and a session that ends gives
+// its slot back.
+func TestUserMaxClientConn(t *testing.T) {
+	p := startProxy(t, proxyOptions{users: "  - {name: batch, password: batch-secret, max_client_conn: 1}"})
+	ctx := ctxFor(t, time.Minute)
+	first, err := pgconn.Connect(ctx, p.DSN("batch", "batch-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pe *pgconn.PgError
+	if _, err := pgconn.Connect(ctx, p.DSN("batch", "wrong")); !errors.As(err, &pe) || pe.Code != "28P01" {
+		t.Fatalf("wrong password at the user's limit: %v, want 28P01 (authentication comes first)", err)
+	}
+	if _, err := pgconn.Connect(ctx, p.DSN("batch", "batch-secret")); !errors.As(err, &pe) || pe.Code != "53300" || pe.Message != `too many connections for role "batch"` {
+		t.Fatalf("second session of batch: %v, want 53300 too many connections for role \"batch\"", err)
+	}
+	other := connect(t, p.DSN("app", "app-secret"))
+	if _, err := other.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatalf("another user beside batch at its limit: %v", err)
+	}
+	if _, err := first.Exec(ctx, "SELECT 1").ReadAll(); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var again *pgconn.PgConn
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if again, err = pgconn.Connect(ctx, p.DSN("batch", "batch-secret")); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("batch after its session ended: %v", err)
+	}
+	defer again.Close(context.Background())
+	if got := p.Metric(t, `pgshard_logins_refused_total{reason="user_max_client_conn"}`); got < 1 {
+		t.Errorf("user_max_client_conn refusals = %v, want at least 1", got)
+	}
+}

@@ -198,6 +198,10 @@ type User struct {
 	// role kept to a few connections); empty and 0 inherit them.
 	PoolMode PoolMode `yaml:"pool_mode"`
 	PoolSize int      `yaml:"pool_size"`
+	// MaxClientConn bounds this user's client sessions open at once
+	// (PostgreSQL's role CONNECTION LIMIT); 0: only the global
+	// max_client_conn applies.
+	MaxClientConn int `yaml:"max_client_conn"`
 }
 
 // PoolFor is the pool settings of u's sessions and pools: pool with u's

@@ -58,7 +58,7 @@ func TestExample(t *testing.T) {
 			{Name: "app", Auth: AuthSCRAM, Password: "SCRAM-SHA-256$4096:5WiFhIGpxXWMvcHyQs7BEQ==$iLepsnh1Zf7aHr5+MEqshAmP0I5jOYL3zLeMzQd8wrY=:Kq5GDzVix+ldiHU5CRR7Epj6aCEo/GBOa2dkDWnQbxA="},
 			{Name: "legacy", Auth: AuthMD5, Password: "md5571c0c2fe9ae5e2c5f2a88d6bc0d98e3"},
 			{Name: "reporting", Auth: AuthSCRAM, Password: "reporting-secret", ServerUser: "reporting_ro", ServerPassword: "reporting-ro-secret", PoolSize: 5},
-			{Name: "migrator", Auth: AuthSCRAM, Password: "migrator-secret", PoolMode: PoolSession},
+			{Name: "migrator", Auth: AuthSCRAM, Password: "migrator-secret", PoolMode: PoolSession, MaxClientConn: 2},
 			{Name: "monitor", Auth: AuthTrust},
 		},
 		Databases: []Database{
@@ -297,10 +297,11 @@ func TestErrors(t *testing.T) {
 		{"negative client idle", valid("client_idle_timeout: -1s"), []string{`t.yaml:1: client_idle_timeout: -1s is negative (0s means no limit)`}},
 		{"pool mode", valid("pool:", "  mode: sessoin"), []string{`t.yaml:2: pool.mode: "sessoin" is not one of transaction, session`}},
 		{"pool size", valid("pool:", "  size: 0"), []string{`t.yaml:2: pool.size: 0 is less than 1`}},
-		{"user pool overrides", lines("users:", "  - name: u", "    password: pw", "    pool_mode: statement", "    pool_size: 0",
+		{"user pool overrides", lines("users:", "  - name: u", "    password: pw", "    pool_mode: statement", "    pool_size: 0", "    max_client_conn: 0",
 			"databases: [{name: d, server_user: s, shards: [{primary: {host: h}}]}]"), []string{
 			`t.yaml:4: users[0].pool_mode: "statement" is not one of transaction, session`,
 			`t.yaml:5: users[0].pool_size: 0 is less than 1 (leave it out to use pool.size)`,
+			`t.yaml:6: users[0].max_client_conn: 0 is less than 1 (leave it out for no limit of the user's own)`,
 		}},
 		{"pool min_idle", valid("pool:", "  size: 2", "  min_idle: 3"), []string{`t.yaml:3: pool.min_idle: 3 is more than pool.size 2`}},
 		{"pool negatives", valid("pool:", "  min_idle: -1", "  idle_timeout: -1m", "  prepared_cache: -1", "  queue_timeout: 0s"), []string{

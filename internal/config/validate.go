@@ -472,6 +472,9 @@ func (v *validator) users(users []User) {
 		if v.ix.has(p+".pool_size") && u.PoolSize < 1 {
 			v.errorf(p+".pool_size", "%d is less than 1 (leave it out to use pool.size)", u.PoolSize)
 		}
+		if v.ix.has(p+".max_client_conn") && u.MaxClientConn < 1 {
+			v.errorf(p+".max_client_conn", "%d is less than 1 (leave it out for no limit of the user's own)", u.MaxClientConn)
+		}
 	}
 }
 

@@ -159,13 +159,14 @@ func (h Helped) String() string {
 type LoginRefusal uint8
 
 const (
-	RefusedMaxClients LoginRefusal = iota // max_client_conn sessions were open (53300)
-	RefusedAuth                           // authentication failed (28P01, 28000)
-	RefusedOther                          // an unknown database, a startup parameter pgshard cannot serve, a protocol error
+	RefusedMaxClients     LoginRefusal = iota // max_client_conn sessions were open (53300)
+	RefusedUserMaxClients                     // the user's max_client_conn sessions were open (53300)
+	RefusedAuth                               // authentication failed (28P01, 28000)
+	RefusedOther                              // an unknown database, a startup parameter pgshard cannot serve, a protocol error
 	numRefusals
 )
 
-var refusalNames = [numRefusals]string{"max_client_conn", "auth", "other"}
+var refusalNames = [numRefusals]string{"max_client_conn", "user_max_client_conn", "auth", "other"}
 
 func (r LoginRefusal) String() string {
 	if r < numRefusals {
@@ -281,7 +282,7 @@ func New() *Registry {
 	}
 	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "pgshard_logins_refused_total",
-		Help: "Client logins refused, by reason: max_client_conn (53300), auth (a wrong password or an unknown user), other (an unknown database, a startup parameter pgshard cannot serve).",
+		Help: "Client logins refused, by reason: max_client_conn (53300), user_max_client_conn (the user's own limit, 53300), auth (a wrong password or an unknown user), other (an unknown database, a startup parameter pgshard cannot serve).",
 	}, []string{"reason"})
 	for x := range numRefusals {
 		r.refused[x] = refused.WithLabelValues(x.String())
