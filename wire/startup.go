@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
+	"github.com/pgshard/pgshard/internal/config"
 	"github.com/pgshard/pgshard/internal/metrics"
 	"github.com/pgshard/pgshard/router"
 )
@@ -106,6 +108,35 @@ func (srv *Server) admitClient(max int) bool {
 	return true
 }
 
+// loginAllowed checks where u connects from and how (users[].networks,
+// require_tls) before authentication, as PostgreSQL reads pg_hba.conf
+// before it asks for a password: a client that may not connect is not
+// told whether its password was right. Unknown users are left to
+// authentication, which fails them as it fails a wrong password.
+func loginAllowed(u *config.User, conn net.Conn, overTLS bool) error {
+	if u == nil {
+		return nil
+	}
+	if u.RequireTLS && !overTLS {
+		return &pgError{Severity: "FATAL", Code: codeInvalidAuthorization,
+			Message: fmt.Sprintf("pgshard: user %q must connect over TLS", u.Name),
+			Hint:    "Connect with sslmode=require (or verify-full); users[].require_tls is set for this user in pgshard's configuration."}
+	}
+	if len(u.Networks) == 0 {
+		return nil
+	}
+	var addr netip.Addr
+	if ta, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
+		addr = ta.AddrPort().Addr()
+	}
+	if !addr.IsValid() || !u.AllowsFrom(addr) {
+		return &pgError{Severity: "FATAL", Code: codeInvalidAuthorization,
+			Message: fmt.Sprintf("pgshard: user %q may not connect from %s", u.Name, addr.Unmap()),
+			Hint:    "users[].networks in pgshard's configuration lists the addresses this user may connect from."}
+	}
+	return nil
+}
+
 // loginRefused is a login refused for a reason its SQLSTATE does not tell
 // apart.
 type loginRefused struct {
@@ -169,6 +200,9 @@ func (srv *Server) login(ctx context.Context, conn net.Conn, be *pgproto3.Backen
 		}
 	}()
 	u := l.cfg.User(name)
+	if err := loginAllowed(u, conn, tlsState != nil); err != nil {
+		return nil, err
+	}
 	if err := srv.authenticate(be, l, tlsState, name, u); err != nil {
 		return nil, err
 	}

@@ -173,3 +173,52 @@ func TestServerConnectionsOverTLS(t *testing.T) {
 		p.Stop()
 	}
 }
+
+// users[].networks and require_tls are checked before authentication, as
+// pg_hba.conf is: a login from elsewhere, or over plain TCP for a user
+// that must use TLS, gets 28000 whatever its password, and the same user
+// from an allowed address or over TLS logs in.
+func TestUserNetworksAndRequiredTLS(t *testing.T) {
+	_, certFile, keyFile := testCA(t)
+	p := startProxy(t, proxyOptions{
+		extra: "tls:\n  cert_file: " + certFile + "\n  key_file: " + keyFile,
+		users: "  - {name: local, password: pw, networks: [127.0.0.0/8, '::1']}\n" +
+			"  - {name: remote, password: pw, networks: [10.0.0.0/8, 192.0.2.1]}\n" +
+			"  - {name: secure, password: pw, require_tls: true}",
+	})
+	ctx := ctxFor(t, 30*time.Second)
+	dsn := func(user, password, sslmode string) string {
+		return "postgres://" + user + ":" + password + "@" + p.Addr + "/app?sslmode=" + sslmode
+	}
+	for _, c := range []struct {
+		name, dsn string
+		code, msg string // "" code: the login works
+	}{
+		{"allowed network", dsn("local", "pw", "disable"), "", ""},
+		{"other network", dsn("remote", "pw", "disable"), "28000", `pgshard: user "remote" may not connect from 127.0.0.1`},
+		{"other network, wrong password", dsn("remote", "nope", "disable"), "28000", `pgshard: user "remote" may not connect from 127.0.0.1`},
+		{"TLS required, plain TCP", dsn("secure", "pw", "disable"), "28000", `pgshard: user "secure" must connect over TLS`},
+		{"TLS required, over TLS", dsn("secure", "pw", "require"), "", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			conn, err := pgconn.Connect(ctx, c.dsn)
+			if c.code == "" {
+				if err != nil {
+					t.Fatalf("login: %v", err)
+				}
+				defer conn.Close(ctx)
+				if _, err := conn.Exec(ctx, "SELECT 1").ReadAll(); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			var pe *pgconn.PgError
+			if err == nil {
+				conn.Close(ctx)
+			}
+			if !errors.As(err, &pe) || pe.Code != c.code || pe.Message != c.msg {
+				t.Fatalf("login: %v, want %s %s", err, c.code, c.msg)
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -202,6 +203,48 @@ type User struct {
 	// (PostgreSQL's role CONNECTION LIMIT); 0: only the global
 	// max_client_conn applies.
 	MaxClientConn int `yaml:"max_client_conn"`
+	// Networks lists the addresses (CIDR prefixes or single IPs) this
+	// user may connect from, as pg_hba.conf's address column; empty: any.
+	Networks []string `yaml:"networks"`
+	// RequireTLS refuses this user's logins over plain TCP, as a
+	// pg_hba.conf hostssl line.
+	RequireTLS bool `yaml:"require_tls"`
+}
+
+// AllowsFrom reports whether u may connect from addr (users[].networks).
+// The prefixes were checked by Load.
+func (u *User) AllowsFrom(addr netip.Addr) bool {
+	if len(u.Networks) == 0 {
+		return true
+	}
+	addr = addr.Unmap()
+	for _, n := range u.Networks {
+		if p, err := parseNetwork(n); err == nil && p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseNetwork reads a CIDR prefix, or a single address as a prefix of
+// its full length.
+func parseNetwork(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		if p.Addr().Is4In6() {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // PoolFor is the pool settings of u's sessions and pools: pool with u's

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -57,7 +58,8 @@ func TestExample(t *testing.T) {
 		Users: []User{
 			{Name: "app", Auth: AuthSCRAM, Password: "SCRAM-SHA-256$4096:5WiFhIGpxXWMvcHyQs7BEQ==$iLepsnh1Zf7aHr5+MEqshAmP0I5jOYL3zLeMzQd8wrY=:Kq5GDzVix+ldiHU5CRR7Epj6aCEo/GBOa2dkDWnQbxA="},
 			{Name: "legacy", Auth: AuthMD5, Password: "md5571c0c2fe9ae5e2c5f2a88d6bc0d98e3"},
-			{Name: "reporting", Auth: AuthSCRAM, Password: "reporting-secret", ServerUser: "reporting_ro", ServerPassword: "reporting-ro-secret", PoolSize: 5},
+			{Name: "reporting", Auth: AuthSCRAM, Password: "reporting-secret", ServerUser: "reporting_ro", ServerPassword: "reporting-ro-secret", PoolSize: 5,
+				Networks: []string{"10.20.0.0/16"}},
 			{Name: "migrator", Auth: AuthSCRAM, Password: "migrator-secret", PoolMode: PoolSession, MaxClientConn: 2},
 			{Name: "monitor", Auth: AuthTrust},
 		},
@@ -297,6 +299,12 @@ func TestErrors(t *testing.T) {
 		{"negative client idle", valid("client_idle_timeout: -1s"), []string{`t.yaml:1: client_idle_timeout: -1s is negative (0s means no limit)`}},
 		{"pool mode", valid("pool:", "  mode: sessoin"), []string{`t.yaml:2: pool.mode: "sessoin" is not one of transaction, session`}},
 		{"pool size", valid("pool:", "  size: 0"), []string{`t.yaml:2: pool.size: 0 is less than 1`}},
+		{"user networks and TLS", lines("users:", "  - name: u", "    password: pw", "    networks: [10.0.0.0/8, 192.168.1.7, 10.0.0.0/33, nowhere]", "    require_tls: true",
+			"databases: [{name: d, server_user: s, shards: [{primary: {host: h}}]}]"), []string{
+			`t.yaml:4: users[0].networks[2]: "10.0.0.0/33" is neither an address nor a CIDR prefix such as 10.0.0.0/8`,
+			`t.yaml:4: users[0].networks[3]: "nowhere" is neither an address nor a CIDR prefix such as 10.0.0.0/8`,
+			`t.yaml:5: users[0].require_tls: needs tls (cert_file and key_file) at the top level, so that clients can connect over TLS`,
+		}},
 		{"user pool overrides", lines("users:", "  - name: u", "    password: pw", "    pool_mode: statement", "    pool_size: 0", "    max_client_conn: 0",
 			"databases: [{name: d, server_user: s, shards: [{primary: {host: h}}]}]"), []string{
 			`t.yaml:4: users[0].pool_mode: "statement" is not one of transaction, session`,
@@ -604,5 +612,27 @@ func TestPoolFor(t *testing.T) {
 		if p := c.PoolFor(x.user); p.Mode != x.mode || p.Size != x.size || p.MinIdle != x.mi || p.QueueTimeout != c.Pool.QueueTimeout {
 			t.Errorf("PoolFor(%v) = %+v, want mode %s, size %d, min_idle %d", x.user, p, x.mode, x.size, x.mi)
 		}
+	}
+}
+
+func TestUserAllowsFrom(t *testing.T) {
+	u := &User{Networks: []string{"10.1.0.0/16", "192.168.7.9", "fd00::/8", "::ffff:172.16.0.0/108"}}
+	for addr, want := range map[string]bool{
+		"10.1.200.3":      true,
+		"10.2.0.1":        false,
+		"192.168.7.9":     true,
+		"192.168.7.10":    false,
+		"::ffff:10.1.0.1": true, // an IPv4 client on a dual-stack listener
+		"fd12::1":         true,
+		"2001:db8::1":     false,
+		"172.16.3.4":      true, // a 4-in-6 prefix matches IPv4 addresses
+		"127.0.0.1":       false,
+	} {
+		if got := u.AllowsFrom(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("AllowsFrom(%s) = %v, want %v", addr, got, want)
+		}
+	}
+	if !(&User{}).AllowsFrom(netip.MustParseAddr("203.0.113.1")) {
+		t.Error("a user without networks may connect from anywhere")
 	}
 }

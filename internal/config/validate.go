@@ -239,7 +239,7 @@ func (v *validator) validate(c *Config) {
 	v.admin(c)
 	v.reads(&c.Reads)
 	v.monitor(&c.Monitor)
-	v.users(c.Users)
+	v.users(c.Users, c.TLS)
 	v.databases(c)
 }
 
@@ -445,7 +445,7 @@ func (v *validator) tcp(t *TCP) {
 	}
 }
 
-func (v *validator) users(users []User) {
+func (v *validator) users(users []User, tls *TLS) {
 	if len(users) == 0 {
 		v.errorf("users", "at least one user is required")
 	}
@@ -471,6 +471,14 @@ func (v *validator) users(users []User) {
 		}
 		if v.ix.has(p+".pool_size") && u.PoolSize < 1 {
 			v.errorf(p+".pool_size", "%d is less than 1 (leave it out to use pool.size)", u.PoolSize)
+		}
+		for k, n := range u.Networks {
+			if _, err := parseNetwork(n); err != nil {
+				v.errorf(fmt.Sprintf("%s.networks[%d]", p, k), "%q is neither an address nor a CIDR prefix such as 10.0.0.0/8", n)
+			}
+		}
+		if u.RequireTLS && tls == nil {
+			v.errorf(p+".require_tls", "needs tls (cert_file and key_file) at the top level, so that clients can connect over TLS")
 		}
 		if v.ix.has(p+".max_client_conn") && u.MaxClientConn < 1 {
 			v.errorf(p+".max_client_conn", "%d is less than 1 (leave it out for no limit of the user's own)", u.MaxClientConn)
