@@ -382,6 +382,7 @@ func (s *session) refuse(pe *pgError) error {
 // sendFatal tells the client why its session ends.
 func (s *session) sendFatal(pe *pgError) {
 	pe.Severity = "FATAL"
+	s.endReason = pe.Code + " " + pe.Message
 	_ = writeMsg(s.w, &s.scratch, pe.response())
 	_ = s.w.Flush()
 }

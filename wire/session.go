@@ -2,9 +2,11 @@ package wire
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -194,6 +196,8 @@ type session struct {
 	about clientAbout
 	// userSlot counts the sessions of its user (users[].max_client_conn).
 	userSlot *atomic.Int64
+	// endReason is why the session ended, for the disconnection's log line.
+	endReason string
 }
 
 // statement is a client's prepared statement. Its server-side twin is named
@@ -268,6 +272,10 @@ func (s *session) run(ctx context.Context) {
 				_ = s.conn.SetReadDeadline(s.srv.hardDeadline())
 				continue
 			}
+			s.endReason = "client closed the connection"
+			if !errors.Is(err, io.EOF) {
+				s.endReason = "reading from the client: " + err.Error()
+			}
 			return
 		}
 		if err := s.handle(ctx, typ, body); err != nil {
@@ -294,6 +302,7 @@ var errClientGone = errors.New("client connection lost")
 // report it, is told to the client as FATAL rather than as a bare close,
 // and logged: a session closed without a word is otherwise untraceable.
 func (s *session) endUnexpectedly(err error) {
+	s.endReason = err.Error()
 	pe := &pgError{Severity: "FATAL", Code: codeConnectionFailure,
 		Message: "pgshard: the session ended: " + err.Error(),
 		Hint:    "Reconnect. A transaction that was open has been rolled back."}
@@ -339,6 +348,7 @@ func (s *session) handle(ctx context.Context, typ byte, body []byte) error {
 	case 'S':
 		return s.sync(ctx)
 	case 'X':
+		s.endReason = "client sent Terminate"
 		return errClientGone
 	case 'd', 'c', 'f':
 		// Copy messages outside copy mode: Postgres ignores them too (a COPY
@@ -411,6 +421,10 @@ func (s *session) maybeDetach() {
 // transaction or mid-batch is rolled back, or closed if that fails, before
 // anyone else can get it.
 func (s *session) end() {
+	if s.srv.conf().LogConnections {
+		s.log.Info("client disconnected", "pid", s.key.pid, "remote", s.conn.RemoteAddr().String(),
+			"duration", time.Since(s.about.since).Round(time.Millisecond), "reason", cmp.Or(s.endReason, "client connection lost"))
+	}
 	s.srv.forget(s)
 	s.srv.clients.Add(-1)
 	s.userSlot.Add(-1)

@@ -38,6 +38,14 @@ type Proxy struct {
 
 	srv  *wire.Server
 	path string
+	log  *logTail
+}
+
+// Log is the end of the proxy's log so far (logTailSize bytes at most).
+func (p *Proxy) Log() string {
+	p.log.mu.Lock()
+	defer p.log.mu.Unlock()
+	return string(p.log.buf)
 }
 
 // Reload writes the configuration yaml returns for the proxy's listen
@@ -79,11 +87,12 @@ func Start(t testing.TB, yaml func(listen string) string) *Proxy {
 	}
 	// The log is kept and printed only when the test fails, or streamed
 	// with PGSHARD_TEST_LOG=1 and -v.
-	var out io.Writer = &logTail{}
+	tail := &logTail{}
+	var out io.Writer = tail
 	if testing.Verbose() && os.Getenv("PGSHARD_TEST_LOG") != "" {
-		out = os.Stderr
+		out = io.MultiWriter(os.Stderr, tail)
 	} else {
-		t.Cleanup(func() { out.(*logTail).printIfFailed(t) })
+		t.Cleanup(func() { tail.printIfFailed(t) })
 	}
 	log := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv, err := wire.NewServer(cfg, log)
@@ -104,7 +113,7 @@ func Start(t testing.TB, yaml func(listen string) string) *Proxy {
 	adminDone := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
 	go func() { adminDone <- adm.Serve(ctx, aln) }()
-	p := &Proxy{Addr: ln.Addr().String(), Config: cfg, Admin: "http://" + aln.Addr().String(), srv: srv, path: path}
+	p := &Proxy{Addr: ln.Addr().String(), Config: cfg, Admin: "http://" + aln.Addr().String(), srv: srv, path: path, log: tail}
 	stopped := false
 	p.Stop = func() {
 		if stopped {

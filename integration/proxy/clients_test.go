@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -442,5 +443,49 @@ func TestUserMaxClientConn(t *testing.T) {
 	defer again.Close(context.Background())
 	if got := p.Metric(t, `pgshard_logins_refused_total{reason="user_max_client_conn"}`); got < 1 {
 		t.Errorf("user_max_client_conn refusals = %v, want at least 1", got)
+	}
+}
+
+// log_connections (on by default) logs each login and disconnection with
+// who, from where, and why the session ended.
+func TestConnectionsAreLogged(t *testing.T) {
+	p := startProxy(t, proxyOptions{extra: "client_idle_timeout: 300ms"})
+	ctx := ctxFor(t, time.Minute)
+	polite, err := pgconn.Connect(ctx, p.DSN("app", "app-secret")+"&application_name=polite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := polite.PID()
+	if err := polite.Close(ctx); err != nil { // sends Terminate
+		t.Fatal(err)
+	}
+	sleepy, err := pgconn.Connect(ctx, p.DSN("app", "app-secret")+"&application_name=sleepy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sleepy.Close(context.Background())
+	for _, want := range []string{
+		fmt.Sprintf(`msg="client connected" user=app database=app pid=%d remote=127.0.0.1:`, pid),
+		`application_name=polite tls=false`,
+		fmt.Sprintf(`msg="client disconnected" user=app database=app pid=%d remote=127.0.0.1:`, pid),
+		`reason="client sent Terminate"`,
+		`reason="57P05 terminating connection due to idle-session timeout"`,
+	} {
+		for deadline := time.Now().Add(5 * time.Second); !strings.Contains(p.Log(), want); time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q in the log", want)
+			}
+		}
+	}
+
+	quiet := startProxy(t, proxyOptions{extra: "log_connections: false"})
+	c, err := pgconn.Connect(ctx, quiet.DSN("app", "app-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Close(ctx)
+	time.Sleep(200 * time.Millisecond)
+	if log := quiet.Log(); strings.Contains(log, "client connected") || strings.Contains(log, "client disconnected") {
+		t.Errorf("log_connections: false, and the log has:\n%s", log)
 	}
 }

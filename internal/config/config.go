@@ -27,15 +27,18 @@ type Config struct {
 	// longer outside a transaction (57P05, as PostgreSQL's
 	// idle_session_timeout). 0: no limit.
 	ClientIdleTimeout time.Duration `yaml:"client_idle_timeout"`
-	TLS               *TLS          `yaml:"tls"` // TLS offered to clients; nil: SSLRequest answered 'N'
-	Pool              Pool          `yaml:"pool"`
-	TCP               TCP           `yaml:"tcp"` // dead-peer detection on client and server sockets
-	TwoPhase          TwoPhase      `yaml:"two_phase"`
-	Admin             Admin         `yaml:"admin"`   // admin HTTP listener: /metrics, /healthz, /readyz, /status
-	Reads             Reads         `yaml:"reads"`   // when reads go to replicas, for every database
-	Monitor           Monitor       `yaml:"monitor"` // node health and replication lag polling
-	Users             []User        `yaml:"users"`
-	Databases         []Database    `yaml:"databases"`
+	// LogConnections logs each client login and disconnection at info
+	// level, with who, from where and why it ended. Default true.
+	LogConnections bool       `yaml:"log_connections"`
+	TLS            *TLS       `yaml:"tls"` // TLS offered to clients; nil: SSLRequest answered 'N'
+	Pool           Pool       `yaml:"pool"`
+	TCP            TCP        `yaml:"tcp"` // dead-peer detection on client and server sockets
+	TwoPhase       TwoPhase   `yaml:"two_phase"`
+	Admin          Admin      `yaml:"admin"`   // admin HTTP listener: /metrics, /healthz, /readyz, /status
+	Reads          Reads      `yaml:"reads"`   // when reads go to replicas, for every database
+	Monitor        Monitor    `yaml:"monitor"` // node health and replication lag polling
+	Users          []User     `yaml:"users"`
+	Databases      []Database `yaml:"databases"`
 }
 
 // TLS is the certificate pgshard presents to clients.

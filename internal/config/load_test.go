@@ -42,6 +42,7 @@ func TestExample(t *testing.T) {
 		MaxMessageSize:         64 << 20,
 		MaxClientConn:          10000,
 		IdleTransactionTimeout: 5 * time.Minute,
+		LogConnections:         true,
 		Pool: Pool{
 			Mode: PoolTransaction, Size: 40, MinIdle: 2,
 			ConnectTimeout: 3 * time.Second, QueueTimeout: 10 * time.Second,
@@ -145,7 +146,7 @@ func TestDefaults(t *testing.T) {
 	}
 	p := c.Pool
 	if c.Listen != "127.0.0.1:6432" || c.ShutdownTimeout != 30*time.Second || c.MaxMessageSize != 67108864 || c.TLS != nil ||
-		c.MaxClientConn != 10000 || c.IdleTransactionTimeout != 0 || c.ClientIdleTimeout != 0 ||
+		c.MaxClientConn != 10000 || c.IdleTransactionTimeout != 0 || c.ClientIdleTimeout != 0 || !c.LogConnections ||
 		p.Mode != PoolTransaction || p.Size != 20 || p.MinIdle != 0 || p.ConnectTimeout != 5*time.Second ||
 		p.QueueTimeout != 10*time.Second || p.IdleTimeout != 10*time.Minute || p.ServerLifetime != time.Hour || p.PreparedCache != 256 ||
 		c.TCP != (TCP{KeepaliveIdle: 15 * time.Second, KeepaliveInterval: 5 * time.Second, KeepaliveCount: 3}) {

@@ -23,6 +23,7 @@ const (
 	DefaultMaxClientConn     = 10000
 	DefaultIdleTransaction   = time.Duration(0)
 	DefaultClientIdle        = time.Duration(0)
+	DefaultLogConnections    = true
 	DefaultPoolMode          = PoolTransaction
 	DefaultPoolSize          = 20
 	DefaultPoolMinIdle       = 0
@@ -87,6 +88,7 @@ func applyDefaults(c *Config, ix *index, file string) {
 	set("max_client_conn", func() { c.MaxClientConn = DefaultMaxClientConn })
 	set("idle_transaction_timeout", func() { c.IdleTransactionTimeout = DefaultIdleTransaction })
 	set("client_idle_timeout", func() { c.ClientIdleTimeout = DefaultClientIdle })
+	set("log_connections", func() { c.LogConnections = DefaultLogConnections })
 	set("two_phase.resolve_after", func() { c.TwoPhase.ResolveAfter = DefaultResolveAfter })
 	set("two_phase.resolve_interval", func() { c.TwoPhase.ResolveInterval = DefaultResolveInterval })
 	set("two_phase.deadlock_timeout", func() { c.TwoPhase.DeadlockTimeout = DefaultDeadlockTimeout })
