@@ -22,12 +22,22 @@ type clientAbout struct {
 	shown    byte
 	txStatus atomic.Uint32
 	txSince  atomic.Int64 // unix nanos the open transaction block began; 0 outside one
+	// batch: a pipelined batch is open (its implicit transaction holds a
+	// server connection); shownBatch is what was last published.
+	batch      atomic.Bool
+	shownBatch bool
+	// held: a pause holds the session's next transaction back.
+	held atomic.Bool
 }
 
 // publish makes the session's transaction status visible, when it has
 // changed since last published: once per transaction at most, so the hot
 // path pays a comparison.
-func (a *clientAbout) publish(status byte) {
+func (a *clientAbout) publish(status byte, batch bool) {
+	if batch != a.shownBatch {
+		a.shownBatch = batch
+		a.batch.Store(batch)
+	}
 	if status == a.shown {
 		return
 	}
@@ -92,7 +102,10 @@ func (srv *Server) Clients() []admin.ClientStatus {
 
 // stateName is the session's state in pg_stat_activity's words.
 func (s *session) stateName() string {
-	if s.working.Load() {
+	if s.about.held.Load() {
+		return "paused"
+	}
+	if s.working.Load() || s.about.batch.Load() {
 		return "active"
 	}
 	switch s.about.txStatus.Load() {

@@ -41,6 +41,10 @@ type Server struct {
 	// clients counts sessions logged in or logging in, against
 	// max_client_conn (admitClient).
 	clients atomic.Int64
+	// pauses hold databases' new transactions back (pause.go); pausing
+	// says whether any does, for the sessions' fast path.
+	pauses  pauses
+	pausing atomic.Bool
 	// perUser counts each user's sessions (user name → *atomic.Int64),
 	// against users[].max_client_conn.
 	perUser sync.Map
@@ -214,6 +218,8 @@ func (srv *Server) drain(wg *sync.WaitGroup) {
 	hard := time.Now().Add(srv.conf().ShutdownTimeout)
 	srv.hardEnd.Store(hard.UnixNano())
 	srv.draining.Store(true)
+	// Transactions a pause holds run now, so that their sessions can end.
+	_, _ = srv.resume(nil, nil)
 	srv.eachSession(func(s *session) { _ = s.conn.SetReadDeadline(time.Now()) })
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()

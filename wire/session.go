@@ -244,7 +244,7 @@ func (s *session) run(ctx context.Context) {
 				return
 			}
 		}
-		s.about.publish(s.txStatus)
+		s.about.publish(s.txStatus, s.batchOpen)
 		s.working.Store(false)
 		idle := s.armIdle()
 		typ, body, err := s.nextClientMessage()
@@ -277,6 +277,9 @@ func (s *session) run(ctx context.Context) {
 				s.endReason = "reading from the client: " + err.Error()
 			}
 			return
+		}
+		if s.srv.pausing.Load() && s.txStatus == 'I' && !s.batchOpen && startsWork(typ) {
+			s.waitWhilePaused(ctx)
 		}
 		if err := s.handle(ctx, typ, body); err != nil {
 			var pe *pgError

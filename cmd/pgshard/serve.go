@@ -86,6 +86,7 @@ func (c *serveCmd) Run() error {
 		adm := admin.New(cfg.Admin, reg, topo, log)
 		adm.HandleReload(func() ([]string, error) { return reload(c.Config, srv, log) })
 		adm.HandleClients(srv.Clients)
+		adm.HandlePause(srv)
 		go func() {
 			defer close(adminDone)
 			if err := adm.Serve(adminCtx, aln); err != nil {

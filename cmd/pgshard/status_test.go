@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -65,9 +67,39 @@ databases:
 				ConnectedAt: now.Add(-5 * time.Second), Servers: []admin.ClientServer{}},
 		}
 	})
+	adm.HandlePause(&fakePauser{until: now.Add(5 * time.Minute)})
 	srv := httptest.NewServer(adm.Handler())
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// fakePauser answers as wire.Server would: database "busy" keeps one
+// transaction open, "app" has none.
+type fakePauser struct{ until time.Time }
+
+func (f *fakePauser) Pause(_ context.Context, names []string, wait, max time.Duration) ([]admin.PausedDatabase, error) {
+	if len(names) == 0 {
+		names = []string{"app"}
+	}
+	var out []admin.PausedDatabase
+	for _, n := range names {
+		switch n {
+		case "app":
+			out = append(out, admin.PausedDatabase{Name: n, Until: f.until})
+		case "busy":
+			out = append(out, admin.PausedDatabase{Name: n, OpenTransactions: 1, Until: f.until})
+		default:
+			return nil, fmt.Errorf("database %q is not configured", n)
+		}
+	}
+	return out, nil
+}
+
+func (f *fakePauser) Resume(names []string) ([]string, error) {
+	if len(names) == 0 {
+		return []string{"app"}, nil
+	}
+	return names, nil
 }
 
 func TestStatus(t *testing.T) {
@@ -197,5 +229,33 @@ func TestClients(t *testing.T) {
 	t.Setenv(tokenEnv, "")
 	if err := c.run(&bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "401 Unauthorized") {
 		t.Errorf("without the token: %v, want 401", err)
+	}
+}
+
+func TestPauseAndResume(t *testing.T) {
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	srv := adminServer(t, now)
+	t.Setenv(tokenEnv, statusToken)
+	flags := adminFlags{Admin: srv.URL, Timeout: 5 * time.Second}
+	for _, tc := range []struct {
+		c       pauseCmd
+		out     string
+		errWant string
+	}{
+		{pauseCmd{adminFlags: flags, Wait: time.Second, Max: time.Minute}, "paused app: no transaction open (until 2030-01-02T03:09:05Z unless resumed)\n", ""},
+		{pauseCmd{adminFlags: flags, Database: []string{"app", "busy"}, Wait: time.Second, Max: time.Minute},
+			"paused app: no transaction open (until 2030-01-02T03:09:05Z unless resumed)\npaused busy: 1 transaction(s) still open after 1s (until 2030-01-02T03:09:05Z unless resumed)\n",
+			"transactions still open in busy: the pause stays in force"},
+		{pauseCmd{adminFlags: flags, Database: []string{"nope"}, Wait: time.Second, Max: time.Minute}, "", `400 Bad Request: database "nope" is not configured`},
+	} {
+		var out bytes.Buffer
+		err := tc.c.run(&out)
+		if out.String() != tc.out || (tc.errWant == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.errWant)) {
+			t.Errorf("pause %v: %q, %v; want %q, %q", tc.c.Database, out.String(), err, tc.out, tc.errWant)
+		}
+	}
+	var out bytes.Buffer
+	if err := (&resumeCmd{adminFlags: flags}).run(&out); err != nil || out.String() != "resumed: app\n" {
+		t.Errorf("resume: %q, %v", out.String(), err)
 	}
 }

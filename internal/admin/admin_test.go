@@ -73,6 +73,7 @@ func newFixture(t *testing.T, cfg config.Admin) *fixture {
 	topo := &Topology{Config: func() *config.Config { return full }, Nodes: nodes, Pools: pools}
 	adm := New(cfg, reg, topo, log)
 	adm.HandleClients(func() []ClientStatus { return nil })
+	adm.HandlePause(stillPauser{})
 	srv := httptest.NewServer(adm.Handler())
 	t.Cleanup(srv.Close)
 	return &fixture{srv: srv, nodes: nodes, reg: reg, log: &logs}
@@ -341,5 +342,52 @@ func TestServe(t *testing.T) {
 	ln2.Close()
 	if err := s.Serve(context.Background(), ln2); err == nil {
 		t.Error("Serve on a closed listener returned nil")
+	}
+}
+
+// stillPauser pauses databases that have no transaction open.
+type stillPauser struct{}
+
+func (stillPauser) Pause(_ context.Context, names []string, _, max time.Duration) ([]PausedDatabase, error) {
+	out := []PausedDatabase{}
+	for _, n := range names {
+		out = append(out, PausedDatabase{Name: n, Until: time.Unix(0, 0).UTC().Add(max)})
+	}
+	return out, nil
+}
+
+func (stillPauser) Resume(names []string) ([]string, error) { return names, nil }
+
+func TestPauseEndpoints(t *testing.T) {
+	f := newFixture(t, config.Admin{Token: token})
+	post := func(path, auth string) (int, string) {
+		req, _ := http.NewRequest("POST", f.srv.URL+path, nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := f.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, strings.TrimSpace(string(body))
+	}
+	for _, tc := range []struct {
+		path, auth string
+		code       int
+		body       string
+	}{
+		{"/pause", "", 401, ""},
+		{"/resume", "", 401, ""},
+		{"/pause?database=app&max=2m", "Bearer " + token, 200, `"until": "1970-01-01T00:02:00Z"`},
+		{"/pause?wait=soon", "Bearer " + token, 400, "wait: "},
+		{"/pause?max=0s", "Bearer " + token, 400, "max: want a positive duration"},
+		{"/resume?database=app", "Bearer " + token, 200, `"resumed": [`},
+	} {
+		code, body := post(tc.path, tc.auth)
+		if code != tc.code || !strings.Contains(body, tc.body) {
+			t.Errorf("POST %s: %d %q, want %d with %q", tc.path, code, body, tc.code, tc.body)
+		}
 	}
 }

@@ -22,7 +22,8 @@ type ClientStatus struct {
 	TLS             bool   `json:"tls"`
 	PoolMode        string `json:"pool_mode"`
 	// State is pg_stat_activity's: active, idle, idle in transaction,
-	// idle in transaction (aborted).
+	// idle in transaction (aborted); or paused, for a session whose next
+	// transaction a pause holds back.
 	State       string    `json:"state"`
 	ConnectedAt time.Time `json:"connected_at"`
 	// TransactionSince is when the client's open transaction block began,
