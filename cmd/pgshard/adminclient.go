@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -100,3 +101,20 @@ type answerError struct {
 }
 
 func (e *answerError) Error() string { return fmt.Sprintf("%s: %s: %s", e.url, e.status, e.msg) }
+
+// getJSON fetches path. With raw it writes the answer to w as it came and
+// reports done; otherwise it decodes the answer into into.
+func (a *adminFlags) getJSON(path string, raw bool, w io.Writer, into any) (done bool, err error) {
+	body, err := a.call(http.MethodGet, path, http.StatusOK)
+	if err != nil {
+		return false, err
+	}
+	if raw {
+		_, err := w.Write(body)
+		return true, err
+	}
+	if err := json.Unmarshal(body, into); err != nil {
+		return false, fmt.Errorf("%s: the answer is not pgshard's: %w", a.url(path), err)
+	}
+	return false, nil
+}

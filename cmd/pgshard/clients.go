@@ -2,10 +2,8 @@ package main
 
 import (
 	"cmp"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -27,17 +25,9 @@ type clientsCmd struct {
 func (c *clientsCmd) Run() error { return c.run(os.Stdout) }
 
 func (c *clientsCmd) run(w io.Writer) error {
-	body, err := c.call(http.MethodGet, "/clients", http.StatusOK)
-	if err != nil {
-		return err
-	}
-	if c.JSON {
-		_, err := w.Write(body)
-		return err
-	}
 	var list []admin.ClientStatus
-	if err := json.Unmarshal(body, &list); err != nil {
-		return fmt.Errorf("%s: the answer is not pgshard's client list: %w", c.url("/clients"), err)
+	if done, err := c.getJSON("/clients", c.JSON, w, &list); done || err != nil {
+		return err
 	}
 	now := time.Now
 	if c.now != nil {

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strconv"
 	"text/tabwriter"
@@ -25,17 +23,9 @@ type statusCmd struct {
 func (c *statusCmd) Run() error { return c.run(os.Stdout) }
 
 func (c *statusCmd) run(w io.Writer) error {
-	body, err := c.call(http.MethodGet, "/status", http.StatusOK)
-	if err != nil {
-		return err
-	}
-	if c.JSON {
-		_, err := w.Write(body)
-		return err
-	}
 	var st admin.Status
-	if err := json.Unmarshal(body, &st); err != nil {
-		return fmt.Errorf("%s: the answer is not pgshard's status: %w", c.url("/status"), err)
+	if done, err := c.getJSON("/status", c.JSON, w, &st); done || err != nil {
+		return err
 	}
 	now := time.Now
 	if c.now != nil {

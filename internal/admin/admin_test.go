@@ -81,7 +81,12 @@ func newFixture(t *testing.T, cfg config.Admin) *fixture {
 
 func (f *fixture) get(t *testing.T, path, auth string) (int, http.Header, string) {
 	t.Helper()
-	req, err := http.NewRequest("GET", f.srv.URL+path, nil)
+	return f.do(t, "GET", path, auth)
+}
+
+func (f *fixture) do(t *testing.T, method, path, auth string) (int, http.Header, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, f.srv.URL+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,19 +365,6 @@ func (stillPauser) Resume(names []string) ([]string, error) { return names, nil 
 
 func TestPauseEndpoints(t *testing.T) {
 	f := newFixture(t, config.Admin{Token: token})
-	post := func(path, auth string) (int, string) {
-		req, _ := http.NewRequest("POST", f.srv.URL+path, nil)
-		if auth != "" {
-			req.Header.Set("Authorization", auth)
-		}
-		resp, err := f.srv.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, strings.TrimSpace(string(body))
-	}
 	for _, tc := range []struct {
 		path, auth string
 		code       int
@@ -385,7 +377,7 @@ func TestPauseEndpoints(t *testing.T) {
 		{"/pause?max=0s", "Bearer " + token, 400, "max: want a positive duration"},
 		{"/resume?database=app", "Bearer " + token, 200, `"resumed": [`},
 	} {
-		code, body := post(tc.path, tc.auth)
+		code, _, body := f.do(t, "POST", tc.path, tc.auth)
 		if code != tc.code || !strings.Contains(body, tc.body) {
 			t.Errorf("POST %s: %d %q, want %d with %q", tc.path, code, body, tc.code, tc.body)
 		}
