@@ -19,3 +19,15 @@ func setUserTimeout(c syscall.RawConn, d time.Duration) error {
 	}
 	return serr
 }
+
+// setReusePort sets SO_REUSEPORT on a socket about to listen, so that
+// another pgshard can listen on the same address while this one drains.
+func setReusePort(c syscall.RawConn) error {
+	var serr error
+	if err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	}); err != nil {
+		return err
+	}
+	return serr
+}

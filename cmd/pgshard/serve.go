@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -66,7 +65,7 @@ func (c *serveCmd) Run() error {
 	var listening atomic.Bool
 	topo := &admin.Topology{Config: srv.Config, Listening: listening.Load, Nodes: srv, Pools: srv, Schema: srv}
 
-	ln, err := net.Listen("tcp", cfg.Listen)
+	ln, err := wire.Listen(context.Background(), cfg.Listen, cfg.SOReusePort)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
@@ -78,7 +77,7 @@ func (c *serveCmd) Run() error {
 	defer stopAdmin()
 	adminDone := make(chan struct{})
 	if cfg.Admin.Enabled() {
-		aln, err := net.Listen("tcp", cfg.Admin.Listen)
+		aln, err := wire.Listen(context.Background(), cfg.Admin.Listen, cfg.SOReusePort)
 		if err != nil {
 			_ = ln.Close()
 			return fmt.Errorf("admin listen: %w", err)

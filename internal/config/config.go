@@ -29,16 +29,20 @@ type Config struct {
 	ClientIdleTimeout time.Duration `yaml:"client_idle_timeout"`
 	// LogConnections logs each client login and disconnection at info
 	// level, with who, from where and why it ended. Default true.
-	LogConnections bool       `yaml:"log_connections"`
-	TLS            *TLS       `yaml:"tls"` // TLS offered to clients; nil: SSLRequest answered 'N'
-	Pool           Pool       `yaml:"pool"`
-	TCP            TCP        `yaml:"tcp"` // dead-peer detection on client and server sockets
-	TwoPhase       TwoPhase   `yaml:"two_phase"`
-	Admin          Admin      `yaml:"admin"`   // admin HTTP listener: /metrics, /healthz, /readyz, /status
-	Reads          Reads      `yaml:"reads"`   // when reads go to replicas, for every database
-	Monitor        Monitor    `yaml:"monitor"` // node health and replication lag polling
-	Users          []User     `yaml:"users"`
-	Databases      []Database `yaml:"databases"`
+	LogConnections bool `yaml:"log_connections"`
+	// SOReusePort shares the client and admin listeners' addresses with
+	// another pgshard doing the same (Linux SO_REUSEPORT), for restarts and
+	// upgrades without refused connections. Default false.
+	SOReusePort bool       `yaml:"so_reuseport"`
+	TLS         *TLS       `yaml:"tls"` // TLS offered to clients; nil: SSLRequest answered 'N'
+	Pool        Pool       `yaml:"pool"`
+	TCP         TCP        `yaml:"tcp"` // dead-peer detection on client and server sockets
+	TwoPhase    TwoPhase   `yaml:"two_phase"`
+	Admin       Admin      `yaml:"admin"`   // admin HTTP listener: /metrics, /healthz, /readyz, /status
+	Reads       Reads      `yaml:"reads"`   // when reads go to replicas, for every database
+	Monitor     Monitor    `yaml:"monitor"` // node health and replication lag polling
+	Users       []User     `yaml:"users"`
+	Databases   []Database `yaml:"databases"`
 }
 
 // TLS is the certificate pgshard presents to clients.
