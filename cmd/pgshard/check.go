@@ -1,17 +1,21 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 
 	"github.com/pgshard/pgshard/internal/config"
+	"github.com/pgshard/pgshard/wire"
 )
 
 // checkCmd validates a configuration file without starting the proxy, so a
 // change can be tested (by hand or in CI) before it is deployed.
 type checkCmd struct {
-	Config string `required:"" type:"existingfile" help:"Configuration file to validate (YAML, see docs/configuration.md)."`
+	Config  string `required:"" type:"existingfile" help:"Configuration file to validate (YAML, see docs/configuration.md)."`
+	Connect bool   `help:"Also log in to every node as pgshard will, and check each node's role, two-phase commit and the shards' schemas against the configuration. Exits 1 on a node that cannot be used or a key column of the wrong type; warnings alone do not fail."`
 }
 
 func (c *checkCmd) Run() error { return c.run(os.Stdout) }
@@ -27,7 +31,44 @@ func (c *checkCmd) run(w io.Writer) error {
 		d := &cfg.Databases[i]
 		fmt.Fprintf(w, "database %s: %s, %s\n", d.Name, plural(len(d.Shards), "shard"), plural(d.Nodes(), "node"))
 	}
-	_, err = fmt.Fprintln(w, "config OK")
+	if _, err := fmt.Fprintln(w, "config OK"); err != nil || !c.Connect {
+		return err
+	}
+	srv, err := wire.NewServer(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	return printPreflight(w, srv.Preflight(context.Background()))
+}
+
+// printPreflight writes one line per node and credentials, then the
+// warnings, and returns an error naming the problems, if any.
+func printPreflight(w io.Writer, pf wire.Preflight) error {
+	problems := 0
+	for _, n := range pf.Nodes {
+		where := fmt.Sprintf("%s/%s/%s (%s, %s) as %s", n.Database, n.Shard, n.Node, n.Address, n.Role, n.User)
+		if p := n.Problem(); p != "" {
+			fmt.Fprintf(w, "problem: %s: %s\n", where, p)
+			problems++
+			continue
+		}
+		fmt.Fprintf(w, "%s: ok, PostgreSQL %s, max_prepared_transactions %d\n", where, n.Version, n.MaxPrepared)
+	}
+	for _, d := range pf.NoTwoPhase {
+		fmt.Fprintf(w, "warning: database %s: a primary has max_prepared_transactions = 0, so writes that span shards are refused (0A000); set it above the cross-shard commits that may run at once\n", d)
+	}
+	for _, sw := range pf.Schema {
+		prefix := "warning"
+		if sw.Kind == "key_type_mismatch" {
+			prefix = "problem"
+			problems++
+		}
+		fmt.Fprintf(w, "%s: database %s: %s %s: %s\n", prefix, sw.Database, sw.Kind, sw.Object, sw.Detail)
+	}
+	if problems > 0 {
+		return fmt.Errorf("%s found", plural(problems, "problem"))
+	}
+	_, err := fmt.Fprintln(w, "servers OK")
 	return err
 }
 

@@ -2,12 +2,16 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/pgshard/pgshard/internal/metrics"
+	"github.com/pgshard/pgshard/wire"
 )
 
 const example = "../../docs/pgshard.example.yaml"
@@ -69,5 +73,64 @@ func TestCheckCommandLine(t *testing.T) {
 		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
 			t.Errorf("%v: got %v, want an error containing %q", tc.args, err, tc.wantErr)
 		}
+	}
+}
+
+// printPreflight: one line per node and role, problems and warnings, and
+// an error counting the problems (warnings alone pass).
+func TestPrintPreflight(t *testing.T) {
+	pf := wire.Preflight{
+		Nodes: []wire.NodeCheck{
+			{Database: "app", Shard: "s0", Node: "s0-primary", Role: "primary", Address: "10.0.0.10:5432", User: "pgshard", Version: "15.8", MaxPrepared: 0},
+			{Database: "app", Shard: "s0", Node: "s0-replica1", Role: "replica", Address: "10.0.0.11:5432", User: "pgshard", Version: "15.8"},
+			{Database: "app", Shard: "s1", Node: "s1-primary", Role: "primary", Address: "10.0.0.20:5432", User: "pgshard", Err: errors.New("cannot connect as pgshard: refused")},
+		},
+		NoTwoPhase: []string{"app"},
+		Schema: []metrics.SchemaWarning{
+			{Database: "app", Kind: "key_type_mismatch", Object: "public.orders.user_id", Detail: "numeric, not bigint"},
+			{Database: "app", Kind: "unique_without_key", Object: "public.users users_email_key", Detail: "enforced per shard"},
+		},
+	}
+	var out bytes.Buffer
+	err := printPreflight(&out, pf)
+	want := `app/s0/s0-primary (10.0.0.10:5432, primary) as pgshard: ok, PostgreSQL 15.8, max_prepared_transactions 0
+problem: app/s0/s0-replica1 (10.0.0.11:5432, replica) as pgshard: configured as a replica, but it is not in recovery: reads would not follow its primary
+problem: app/s1/s1-primary (10.0.0.20:5432, primary) as pgshard: cannot connect as pgshard: refused
+warning: database app: a primary has max_prepared_transactions = 0, so writes that span shards are refused (0A000); set it above the cross-shard commits that may run at once
+problem: database app: key_type_mismatch public.orders.user_id: numeric, not bigint
+warning: database app: unique_without_key public.users users_email_key: enforced per shard
+`
+	if out.String() != want {
+		t.Errorf("output:\n%s\nwant:\n%s", out.String(), want)
+	}
+	if err == nil || err.Error() != "3 problems found" {
+		t.Errorf("error %v, want 3 problems found", err)
+	}
+
+	out.Reset()
+	pf.Nodes, pf.Schema = pf.Nodes[:1], pf.Schema[1:]
+	if err := printPreflight(&out, pf); err != nil || !strings.HasSuffix(out.String(), "servers OK\n") {
+		t.Errorf("warnings only: %v\n%s", err, out.String())
+	}
+}
+
+// check --connect against a node that refuses connections: the config is
+// fine, the server is a problem, and the command fails.
+func TestCheckConnectToANodeDown(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "down.yaml")
+	if err := os.WriteFile(path, []byte(`
+pool: {connect_timeout: 2s}
+users: [{name: app, password: pw}]
+databases: [{name: app, server_user: pgshard, server_password: secret, shards: [{primary: {host: 127.0.0.1, port: 1, tls: disable}}]}]
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	err := (&checkCmd{Config: path, Connect: true}).run(&out)
+	if err == nil || !strings.Contains(out.String(), "config OK\nproblem: app/s0/s0-primary (127.0.0.1:1, primary) as pgshard: cannot connect as pgshard") {
+		t.Errorf("%v\n%s", err, out.String())
+	}
+	if strings.Contains(out.String(), "secret") {
+		t.Errorf("the server password reached the output:\n%s", out.String())
 	}
 }

@@ -1,6 +1,7 @@
 package proxy_test
 
 import (
+	"cmp"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -9,6 +10,8 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
+	"log/slog"
 	"math/big"
 	"net"
 	"os"
@@ -19,6 +22,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgshard/pgshard/integration/cluster"
+	"github.com/pgshard/pgshard/internal/config"
+	"github.com/pgshard/pgshard/wire"
 )
 
 func sqlState(err error) string {
@@ -220,5 +227,68 @@ func TestUserNetworksAndRequiredTLS(t *testing.T) {
 				t.Fatalf("login: %v, want %s %s", err, c.code, c.msg)
 			}
 		})
+	}
+}
+
+// The preflight of `pgshard check --connect` logs in to every node with
+// every server role the configuration gives and reads each node's role:
+// here the shard's primary and replica as configured, then the replica
+// configured as a primary and a server password that is wrong, each
+// reported as a problem naming node and role.
+func TestPreflightFindsNodeProblems(t *testing.T) {
+	ctx := ctxFor(t, time.Minute)
+	primary, replica := pg.Shards[0].Primary.Addr(), pg.Shards[0].Replicas[0].Addr()
+	run := func(t *testing.T, yaml string) wire.Preflight {
+		t.Helper()
+		cfg, err := config.Parse([]byte(yaml), "preflight.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := wire.NewServer(cfg, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return srv.Preflight(ctx)
+	}
+	node := func(addr string) string {
+		host, port, _ := net.SplitHostPort(addr)
+		return "{host: " + host + ", port: " + port + ", tls: disable}"
+	}
+	good := run(t, fmt.Sprintf(`
+users: [{name: app, password: pw}, {name: other, password: pw, server_user: nobody, server_password: wrong}]
+databases:
+  - {name: app, server_database: postgres, server_user: postgres, server_password: %s,
+     shards: [{name: s0, primary: %s, replicas: [%s]}]}
+`, cluster.Password, node(primary), node(replica)))
+	var lines []string
+	for _, n := range good.Nodes {
+		lines = append(lines, n.Node+" as "+n.User+": "+cmp.Or(n.Problem(), "ok"))
+		if n.User == "postgres" && (n.Version == "" || n.Err != nil) {
+			t.Errorf("%s: no version read: %+v", n.Node, n)
+		}
+	}
+	want := []string{"s0-primary as postgres: ok", "s0-primary as nobody: cannot connect as nobody", "s0-replica1 as postgres: ok", "s0-replica1 as nobody: cannot connect as nobody"}
+	if len(lines) != len(want) {
+		t.Fatalf("checks:\n%s", strings.Join(lines, "\n"))
+	}
+	for i := range want {
+		if !strings.HasPrefix(lines[i], want[i]) {
+			t.Errorf("check %d: %q, want %q...", i, lines[i], want[i])
+		}
+		if strings.Contains(lines[i], "wrong") {
+			t.Errorf("the password reached the report: %q", lines[i])
+		}
+	}
+
+	swapped := run(t, fmt.Sprintf(`
+users: [{name: app, password: pw}]
+databases:
+  - {name: app, server_database: postgres, server_user: postgres, server_password: %s,
+     shards: [{name: s0, primary: %s, replicas: [%s]}]}
+`, cluster.Password, node(replica), node(primary)))
+	for _, n := range swapped.Nodes {
+		if p := n.Problem(); !strings.Contains(p, "configured as a "+n.Role) {
+			t.Errorf("%s configured as %s on the other node: problem %q", n.Node, n.Role, p)
+		}
 	}
 }
