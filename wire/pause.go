@@ -169,16 +169,29 @@ func startsWork(typ byte) bool {
 }
 
 // waitWhilePaused holds the session, idle between transactions, while its
-// database is paused.
-func (s *session) waitWhilePaused(ctx context.Context) {
+// database is paused. It reports false when the client went away
+// meanwhile, which it looks for every half second: a session held by a
+// long pause must not outlive its client.
+func (s *session) waitWhilePaused(ctx context.Context) bool {
 	p := s.srv.pauseOf(s.about.database)
 	if p == nil {
-		return
+		return true
 	}
 	s.about.held.Store(true)
 	defer s.about.held.Store(false)
-	select {
-	case <-p.resumed:
-	case <-ctx.Done():
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-p.resumed:
+			return true
+		case <-ctx.Done():
+			return true
+		case <-tick.C:
+			if peekSocket(s.conn) == socketClosed {
+				s.endReason = "client closed the connection while a pause held it"
+				return false
+			}
+		}
 	}
 }

@@ -159,27 +159,48 @@ func (sc *serverConn) alive() bool {
 
 // socketQuiet peeks at the kernel socket under conn (under TLS too: any
 // record pending on an idle connection is news) without consuming anything.
-func socketQuiet(conn net.Conn) bool {
+func socketQuiet(conn net.Conn) bool { return peekSocket(conn) == socketIdle }
+
+// socketState is what a peek at a socket found.
+type socketState uint8
+
+const (
+	socketIdle   socketState = iota // nothing to read
+	socketData                      // bytes waiting
+	socketClosed                    // the peer closed it, or it failed
+)
+
+// peekSocket looks at the kernel socket under conn without consuming
+// anything or waiting. A read that follows still finds what is there:
+// Go's reads try the socket before they wait for it.
+func peekSocket(conn net.Conn) socketState {
 	if tc, ok := conn.(*tls.Conn); ok {
 		conn = tc.NetConn()
 	}
 	sysConn, ok := conn.(syscall.Conn)
 	if !ok {
-		return true
+		return socketIdle
 	}
 	raw, err := sysConn.SyscallConn()
 	if err != nil {
-		return false
+		return socketClosed
 	}
-	quiet := false
+	state := socketClosed
 	var buf [1]byte
 	err = raw.Read(func(fd uintptr) bool {
 		n, _, rerr := unix.Recvfrom(int(fd), buf[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-		_ = n
-		quiet = rerr == unix.EAGAIN || rerr == unix.EWOULDBLOCK
+		switch {
+		case rerr == unix.EAGAIN || rerr == unix.EWOULDBLOCK:
+			state = socketIdle
+		case rerr == nil && n > 0:
+			state = socketData
+		}
 		return true // never wait
 	})
-	return err == nil && quiet
+	if err != nil {
+		return socketClosed
+	}
+	return state
 }
 
 func (sc *serverConn) close() {

@@ -278,8 +278,8 @@ func (s *session) run(ctx context.Context) {
 			}
 			return
 		}
-		if s.srv.pausing.Load() && s.txStatus == 'I' && !s.batchOpen && startsWork(typ) {
-			s.waitWhilePaused(ctx)
+		if s.srv.pausing.Load() && s.txStatus == 'I' && !s.batchOpen && startsWork(typ) && !s.waitWhilePaused(ctx) {
+			return
 		}
 		if err := s.handle(ctx, typ, body); err != nil {
 			var pe *pgError

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/pgshard/pgshard/integration/pgshardtest"
 	"github.com/pgshard/pgshard/internal/admin"
 )
@@ -158,5 +160,41 @@ func TestPausedSwitchover(t *testing.T) {
 	}
 	if _, err := before.Exec(ctx, "COMMIT"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A client that goes away while a pause holds its query does not leave
+// its session behind until the pause ends.
+func TestPausedClientThatLeavesIsLetGo(t *testing.T) {
+	p := startProxy(t, proxyOptions{})
+	ctx := ctxFor(t, time.Minute)
+	if code := adminPost(t, p, "/pause?max=1m", nil); code != 200 {
+		t.Fatalf("pause: %d", code)
+	}
+	defer adminPost(t, p, "/resume", nil)
+	c, err := pgconn.Connect(ctx, p.DSN("app", "app-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, _ = c.Exec(ctx, "SELECT 1").ReadAll() }()
+	held := func() int {
+		n := 0
+		for _, s := range p.Clients(t) {
+			if s.State == "paused" {
+				n++
+			}
+		}
+		return n
+	}
+	for deadline := time.Now().Add(5 * time.Second); held() != 1; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the query was not held")
+		}
+	}
+	_ = c.Conn().Close() // gone, without a Terminate
+	for deadline := time.Now().Add(3 * time.Second); len(p.Clients(t)) != 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the session of a client that left is still there while paused: %+v", p.Clients(t))
+		}
 	}
 }
