@@ -99,6 +99,7 @@ func fixedChanges(old, cfg *config.Config) []string {
 	var out differences
 	out.check("listen", old.Listen, cfg.Listen)
 	out.check("so_reuseport", old.SOReusePort, cfg.SOReusePort)
+	out.check("proxy_protocol", old.ProxyProtocol, cfg.ProxyProtocol)
 	out.check("pool.mode", old.Pool.Mode, cfg.Pool.Mode)
 	out.check("pool.prepared_cache", old.Pool.PreparedCache, cfg.Pool.PreparedCache)
 	for i := range cfg.Users {

@@ -183,10 +183,10 @@ func (srv *Server) Serve(ctx context.Context, ln net.Listener) error {
 			}
 			break
 		}
-		if tc, ok := conn.(*net.TCPConn); ok {
+		if tc, ok := rawConn(conn).(*net.TCPConn); ok {
 			_ = tc.SetNoDelay(true)
 		}
-		watchClient(conn, srv.conf().TCP)
+		watchClient(rawConn(conn), srv.conf().TCP)
 		wg.Go(func() {
 			defer srv.recoverSession(conn)
 			s := srv.handshake(connCtx, conn)

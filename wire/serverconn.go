@@ -177,7 +177,7 @@ func peekSocket(conn net.Conn) socketState {
 	if tc, ok := conn.(*tls.Conn); ok {
 		conn = tc.NetConn()
 	}
-	sysConn, ok := conn.(syscall.Conn)
+	sysConn, ok := rawConn(conn).(syscall.Conn)
 	if !ok {
 		return socketIdle
 	}

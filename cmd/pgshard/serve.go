@@ -69,6 +69,9 @@ func (c *serveCmd) Run() error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	if cfg.ProxyProtocol != nil {
+		ln = wire.ProxyProtocol(ln, cfg.ProxyProtocol)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// The admin listener outlives the data port's drain, so /readyz says

@@ -112,7 +112,11 @@ func Start(t testing.TB, yaml func(listen string) string) *Proxy {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	adminDone := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
+	var served net.Listener = ln
+	if cfg.ProxyProtocol != nil {
+		served = wire.ProxyProtocol(ln, cfg.ProxyProtocol)
+	}
+	go func() { done <- srv.Serve(ctx, served) }()
 	go func() { adminDone <- adm.Serve(ctx, aln) }()
 	p := &Proxy{Addr: ln.Addr().String(), Config: cfg, Admin: "http://" + aln.Addr().String(), srv: srv, path: path, log: tail}
 	stopped := false

@@ -33,16 +33,28 @@ type Config struct {
 	// SOReusePort shares the client and admin listeners' addresses with
 	// another pgshard doing the same (Linux SO_REUSEPORT), for restarts and
 	// upgrades without refused connections. Default false.
-	SOReusePort bool       `yaml:"so_reuseport"`
-	TLS         *TLS       `yaml:"tls"` // TLS offered to clients; nil: SSLRequest answered 'N'
-	Pool        Pool       `yaml:"pool"`
-	TCP         TCP        `yaml:"tcp"` // dead-peer detection on client and server sockets
-	TwoPhase    TwoPhase   `yaml:"two_phase"`
-	Admin       Admin      `yaml:"admin"`   // admin HTTP listener: /metrics, /healthz, /readyz, /status
-	Reads       Reads      `yaml:"reads"`   // when reads go to replicas, for every database
-	Monitor     Monitor    `yaml:"monitor"` // node health and replication lag polling
-	Users       []User     `yaml:"users"`
-	Databases   []Database `yaml:"databases"`
+	SOReusePort bool `yaml:"so_reuseport"`
+	// ProxyProtocol, when set, takes client addresses from the PROXY
+	// protocol header (v1 or v2) that trusted load balancers send.
+	ProxyProtocol *ProxyProtocol `yaml:"proxy_protocol"`
+	TLS           *TLS           `yaml:"tls"` // TLS offered to clients; nil: SSLRequest answered 'N'
+	Pool          Pool           `yaml:"pool"`
+	TCP           TCP            `yaml:"tcp"` // dead-peer detection on client and server sockets
+	TwoPhase      TwoPhase       `yaml:"two_phase"`
+	Admin         Admin          `yaml:"admin"`   // admin HTTP listener: /metrics, /healthz, /readyz, /status
+	Reads         Reads          `yaml:"reads"`   // when reads go to replicas, for every database
+	Monitor       Monitor        `yaml:"monitor"` // node health and replication lag polling
+	Users         []User         `yaml:"users"`
+	Databases     []Database     `yaml:"databases"`
+}
+
+// ProxyProtocol says which peers of the client listener are load
+// balancers that send a PROXY protocol header with the client's address.
+type ProxyProtocol struct {
+	// Trusted lists those peers (CIDR prefixes or addresses): a connection
+	// from one must start with a header; a header from anyone else is
+	// refused, and their connections are taken as they come.
+	Trusted []string `yaml:"trusted"`
 }
 
 // TLS is the certificate pgshard presents to clients.
@@ -221,11 +233,18 @@ type User struct {
 // AllowsFrom reports whether u may connect from addr (users[].networks).
 // The prefixes were checked by Load.
 func (u *User) AllowsFrom(addr netip.Addr) bool {
-	if len(u.Networks) == 0 {
-		return true
-	}
+	return len(u.Networks) == 0 || inNetworks(u.Networks, addr)
+}
+
+// Trusts reports whether a connection from addr comes from a load
+// balancer that sends PROXY headers. The prefixes were checked by Load.
+func (p *ProxyProtocol) Trusts(addr netip.Addr) bool { return inNetworks(p.Trusted, addr) }
+
+// inNetworks reports whether addr is in one of list's prefixes or
+// addresses.
+func inNetworks(list []string, addr netip.Addr) bool {
 	addr = addr.Unmap()
-	for _, n := range u.Networks {
+	for _, n := range list {
 		if p, err := parseNetwork(n); err == nil && p.Contains(addr) {
 			return true
 		}

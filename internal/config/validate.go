@@ -236,6 +236,16 @@ func (v *validator) validate(c *Config) {
 	if c.TLS != nil {
 		v.serverCertificate(c.TLS)
 	}
+	if pp := c.ProxyProtocol; pp != nil {
+		if len(pp.Trusted) == 0 {
+			v.errorf("proxy_protocol.trusted", "list the load balancers that send PROXY headers (addresses or CIDR prefixes)")
+		}
+		for k, n := range pp.Trusted {
+			if _, err := parseNetwork(n); err != nil {
+				v.errorf(fmt.Sprintf("proxy_protocol.trusted[%d]", k), "%q is neither an address nor a CIDR prefix such as 10.0.0.0/8", n)
+			}
+		}
+	}
 	v.pool(&c.Pool)
 	v.tcp(&c.TCP)
 	v.admin(c)
