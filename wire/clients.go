@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pgshard/pgshard/internal/admin"
+	"github.com/pgshard/pgshard/internal/metrics"
 )
 
 // clientAbout is what the admin listener reports of a session besides its
@@ -115,4 +116,26 @@ func (s *session) stateName() string {
 		return "idle in transaction (aborted)"
 	}
 	return "idle"
+}
+
+// ClientCounts counts the sessions of each database by state, for the
+// pgshard_clients gauge (metrics.ClientSource): every state of every
+// database, from 0.
+func (srv *Server) ClientCounts() []metrics.ClientStat {
+	counts := map[[2]string]int{}
+	srv.eachSession(func(s *session) {
+		counts[[2]string{s.about.database, s.stateName()}]++
+	})
+	names := make([]string, 0, len(srv.dbs))
+	for name := range srv.dbs {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	out := make([]metrics.ClientStat, 0, len(names)*len(metrics.ClientStates))
+	for _, name := range names {
+		for _, state := range metrics.ClientStates {
+			out = append(out, metrics.ClientStat{Database: name, State: state, Sessions: counts[[2]string{name, state}]})
+		}
+	}
+	return out
 }

@@ -20,6 +20,7 @@ func (srv *Server) UseMetrics(reg *metrics.Registry) {
 	}
 	reg.AddPoolSource(srv)
 	reg.AddNodeSource(srv)
+	reg.AddClientSource(srv)
 }
 
 // SchemaWarnings reports what the catalog checks last found wrong in each

@@ -431,7 +431,6 @@ func (s *session) end() {
 	s.srv.forget(s)
 	s.srv.clients.Add(-1)
 	s.userSlot.Add(-1)
-	s.dbm.ClientsChanged(-1)
 	if sc := s.sc; sc != nil {
 		if !sc.broken && (s.txStatus != 'I' || s.batchOpen || s.mode == config.PoolSession) {
 			if err := s.resetServer(sc); err != nil {

@@ -262,7 +262,6 @@ func (srv *Server) login(ctx context.Context, conn net.Conn, be *pgproto3.Backen
 		return nil, err
 	}
 	admitted = true
-	s.dbm.ClientsChanged(+1)
 	if l.cfg.LogConnections {
 		s.log.Info("client connected", "pid", s.key.pid, "remote", conn.RemoteAddr().String(),
 			"application_name", params["application_name"], "tls", tlsState != nil)

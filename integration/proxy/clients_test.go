@@ -227,12 +227,15 @@ func TestMaxClientConnRefusesLoginsPastIt(t *testing.T) {
 	clientsOpen := func(want float64) {
 		t.Helper()
 		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			got := p.Metric(t, `pgshard_clients{database="app"}`)
+			var got float64
+			for _, state := range []string{"active", "idle", "idle in transaction"} {
+				got += p.Metric(t, `pgshard_clients{database="app",state="`+state+`"}`)
+			}
 			if got == want {
 				return
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("pgshard_clients = %v, want %v", got, want)
+				t.Fatalf("pgshard_clients summed = %v, want %v", got, want)
 			}
 		}
 	}
@@ -391,6 +394,11 @@ func TestClientsListTracesBackendsToClients(t *testing.T) {
 	}
 	if i.PID != idle.PID() || i.State != "idle" || i.TransactionSince != nil || len(i.Servers) != 0 {
 		t.Errorf("idle client: %+v, want pid %d, idle, holding no server connection (transaction pooling)", i, idle.PID())
+	}
+	for state, want := range map[string]float64{"idle in transaction": 1, "idle": 1, "paused": 0} {
+		if got := p.Metric(t, `pgshard_clients{database="app",state="`+state+`"}`); got != want {
+			t.Errorf("pgshard_clients{state=%q} = %v, want %v", state, got, want)
+		}
 	}
 
 	if _, err := busy.Exec(ctx, "COMMIT").ReadAll(); err != nil {

@@ -212,7 +212,6 @@ type Registry struct {
 	genKeys       *prometheus.CounterVec   // database, source
 	keyMoves      *prometheus.CounterVec   // database
 	movedRows     *prometheus.CounterVec   // database
-	clients       *prometheus.GaugeVec     // database
 	idleEnded     *prometheus.CounterVec   // database, timeout
 	twoPhase      [numOutcomes]prometheus.Counter
 	refused       [numRefusals]prometheus.Counter
@@ -269,10 +268,6 @@ func New() *Registry {
 			Name: "pgshard_key_moved_rows_total",
 			Help: "Rows those UPDATEs moved to another shard, by database.",
 		}, []string{"database"}),
-		clients: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "pgshard_clients",
-			Help: "Client sessions open (logged in), by database. max_client_conn bounds their sum.",
-		}, []string{"database"}),
 		idleEnded: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pgshard_idle_timeouts_total",
 			Help: "Sessions ended because their client sent nothing for longer than a timeout, by database and timeout: idle_transaction_timeout (a transaction left open, 25P03), client_idle_timeout (outside a transaction, 57P05).",
@@ -303,7 +298,7 @@ func New() *Registry {
 	}
 	r.reg.MustRegister(
 		r.statements, r.latency, r.forms, r.helped, r.keyMismatches, r.seqColumns, r.uniques, r.genKeys, r.keyMoves, r.movedRows,
-		r.clients, r.idleEnded, refused, twoPhase, resolved, r.pulled,
+		r.idleEnded, refused, twoPhase, resolved, r.pulled,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -319,6 +314,10 @@ func (r *Registry) Registerer() prometheus.Registerer { return r.reg }
 
 // AddNodeSource adds a source of node state, read at every scrape.
 func (r *Registry) AddNodeSource(s NodeSource) { r.pulled.addNodes(s) }
+
+// AddClientSource adds a source of client session counts, read at every
+// scrape.
+func (r *Registry) AddClientSource(s ClientSource) { r.pulled.addClients(s) }
 
 // AddPoolSource adds a source of pool state, read at every scrape.
 func (r *Registry) AddPoolSource(s PoolSource) { r.pulled.addPools(s) }
@@ -384,7 +383,6 @@ func (r *Registry) Database(name string) *Database {
 	d.keysCached = r.genKeys.WithLabelValues(name, "cache")
 	d.keyMoves = r.keyMoves.WithLabelValues(name)
 	d.movedRows = r.movedRows.WithLabelValues(name)
-	d.clients = r.clients.WithLabelValues(name)
 	for x := range numIdleTimeouts {
 		d.idleEnded[x] = r.idleEnded.WithLabelValues(name, x.String())
 	}
@@ -406,16 +404,7 @@ type Database struct {
 	keysCached    prometheus.Counter
 	keyMoves      prometheus.Counter
 	movedRows     prometheus.Counter
-	clients       prometheus.Gauge
 	idleEnded     [numIdleTimeouts]prometheus.Counter
-}
-
-// ClientsChanged adds delta to the database's open client sessions.
-func (d *Database) ClientsChanged(delta int) {
-	if d == nil {
-		return
-	}
-	d.clients.Add(float64(delta))
 }
 
 // IdleTimedOut counts a session ended by the idle timeout x.

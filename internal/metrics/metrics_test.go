@@ -38,9 +38,6 @@ func TestHotPath(t *testing.T) {
 	app.ServerForm(FormExecuted)
 	app.ServerForm(FormRefused)
 	app.ServerForm(FormRefused)
-	app.ClientsChanged(+1)
-	app.ClientsChanged(+1)
-	app.ClientsChanged(-1)
 	app.IdleTimedOut(IdleInTransaction)
 	r.Refused(RefusedMaxClients).Inc()
 
@@ -60,7 +57,6 @@ func TestHotPath(t *testing.T) {
 		{"pgshard_server_forms_total", "database=app,outcome=executed", 1},
 		{"pgshard_server_forms_total", "database=app,outcome=prepared", 0},
 		{"pgshard_server_forms_total", "database=app,outcome=refused", 2},
-		{"pgshard_clients", "database=app", 1},
 		{"pgshard_idle_timeouts_total", "database=app,timeout=idle_transaction_timeout", 1},
 		{"pgshard_idle_timeouts_total", "database=app,timeout=client_idle_timeout", 0},
 		{"pgshard_logins_refused_total", "reason=max_client_conn", 1},
@@ -130,12 +126,17 @@ func TestPulled(t *testing.T) {
 	r.AddPoolSource(PoolSourceFunc(func() []PoolStat {
 		return []PoolStat{{Database: "app", User: "u", Shard: "s0", Node: "s0-primary", Open: 3, Idle: 1, InUse: 2, Waiting: 4, Waits: 10, WaitTimeouts: 1}}
 	}))
+	r.AddClientSource(ClientSourceFunc(func() []ClientStat {
+		return []ClientStat{{Database: "app", State: "idle in transaction", Sessions: 3}, {Database: "app", State: "paused", Sessions: 0}}
+	}))
 	families := gather(t, r.Gatherer())
 	for _, c := range []struct {
 		name   string
 		labels string
 		want   float64
 	}{
+		{"pgshard_clients", "database=app,state=idle in transaction", 3},
+		{"pgshard_clients", "database=app,state=paused", 0},
 		{"pgshard_node_lag_bytes", "database=app,shard=s0,node=s0-replica1,role=replica", 4096},
 		{"pgshard_node_lag_seconds", "database=app,shard=s0,node=s0-replica1,role=replica", 1.5},
 		{"pgshard_node_up", "database=app,shard=s0,node=s0-primary,role=primary", 1},

@@ -63,6 +63,22 @@ type PoolStat struct {
 	ConnectErrors uint64 `json:"connect_errors"` // attempts that failed
 }
 
+// ClientStat counts the client sessions of a database in one state
+// (pg_stat_activity's words, or paused).
+type ClientStat struct {
+	Database string
+	State    string
+	Sessions int
+}
+
+// ClientStates are the states ClientStat counts, each reported for every
+// database, from 0.
+var ClientStates = []string{"active", "idle", "idle in transaction", "idle in transaction (aborted)", "paused"}
+
+// ClientSource reports the client sessions, under the same rules as
+// NodeSource.
+type ClientSource interface{ ClientCounts() []ClientStat }
+
 // NodeSource reports every monitored node. Nodes is called at each scrape
 // and by /status, from any goroutine: it must be safe for concurrent use,
 // cheap (a snapshot under a read lock), and must not block on the network.
@@ -87,17 +103,19 @@ type SchemaWarning struct {
 // same rules as NodeSource.
 type SchemaSource interface{ SchemaWarnings() []SchemaWarning }
 
-// NodeSourceFunc, PoolSourceFunc and SchemaSourceFunc adapt functions to
-// the interfaces.
+// NodeSourceFunc, PoolSourceFunc, SchemaSourceFunc and ClientSourceFunc
+// adapt functions to the interfaces.
 type (
 	NodeSourceFunc   func() []NodeStat
 	PoolSourceFunc   func() []PoolStat
 	SchemaSourceFunc func() []SchemaWarning
+	ClientSourceFunc func() []ClientStat
 )
 
 func (f NodeSourceFunc) Nodes() []NodeStat                 { return f() }
 func (f PoolSourceFunc) Pools() []PoolStat                 { return f() }
 func (f SchemaSourceFunc) SchemaWarnings() []SchemaWarning { return f() }
+func (f ClientSourceFunc) ClientCounts() []ClientStat      { return f() }
 
 var (
 	nodeLabels = []string{"database", "shard", "node", "role"}
@@ -113,6 +131,9 @@ var (
 		"Bytes of WAL a replica has not yet replayed, against its primary's current position. Absent while unknown.", nodeLabels, nil)
 	nodeLagSeconds = prometheus.NewDesc("pgshard_node_lag_seconds",
 		"How far a replica's replay trails its primary, in seconds. Absent while unknown.", nodeLabels, nil)
+
+	clientSessions = prometheus.NewDesc("pgshard_clients",
+		"Client sessions open, by database and state (active, idle, idle in transaction, idle in transaction (aborted), paused). max_client_conn bounds their sum.", []string{"database", "state"}, nil)
 
 	poolOpen = prometheus.NewDesc("pgshard_pool_connections_open",
 		"Server connections open in the pool, idle or in use.", poolLabels, nil)
@@ -134,9 +155,16 @@ var (
 
 // pulled is the prometheus.Collector reading the sources at scrape time.
 type pulled struct {
-	mu    sync.Mutex
-	nodes []NodeSource
-	pools []PoolSource
+	mu      sync.Mutex
+	nodes   []NodeSource
+	pools   []PoolSource
+	clients []ClientSource
+}
+
+func (p *pulled) addClients(s ClientSource) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.clients = append(p.clients, s)
 }
 
 func (p *pulled) addNodes(s NodeSource) {
@@ -151,23 +179,24 @@ func (p *pulled) addPools(s PoolSource) {
 	p.pools = append(p.pools, s)
 }
 
-func (p *pulled) sources() ([]NodeSource, []PoolSource) {
+func (p *pulled) sources() ([]NodeSource, []PoolSource, []ClientSource) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return append([]NodeSource(nil), p.nodes...), append([]PoolSource(nil), p.pools...)
+	return append([]NodeSource(nil), p.nodes...), append([]PoolSource(nil), p.pools...), append([]ClientSource(nil), p.clients...)
 }
 
 func (p *pulled) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		nodeUp, nodeHealthy, nodeBanned, nodeLagBytes, nodeLagSeconds,
 		poolOpen, poolIdle, poolInUse, poolWaiting, poolWaits, poolWaitTimeouts, poolConnects, poolConnectErrors,
+		clientSessions,
 	} {
 		ch <- d
 	}
 }
 
 func (p *pulled) Collect(ch chan<- prometheus.Metric) {
-	nodes, pools := p.sources()
+	nodes, pools, clients := p.sources()
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
@@ -197,6 +226,11 @@ func (p *pulled) Collect(ch chan<- prometheus.Metric) {
 			counter(poolWaitTimeouts, s.WaitTimeouts, l...)
 			counter(poolConnects, s.Connects, l...)
 			counter(poolConnectErrors, s.ConnectErrors, l...)
+		}
+	}
+	for _, src := range clients {
+		for _, c := range src.ClientCounts() {
+			gauge(clientSessions, float64(c.Sessions), c.Database, c.State)
 		}
 	}
 }
