@@ -51,9 +51,9 @@ func (s *session) armIdle() idleLimit {
 		wait = hard
 	}
 	_ = s.conn.SetReadDeadline(wait)
-	if !draining && s.srv.draining.Load() {
-		// The drain's wake-up (a deadline of now) may have come just
-		// before the line above replaced it.
+	if (!draining && s.srv.draining.Load()) || s.terminated.Load() {
+		// The wake-up of a drain or a Terminate (a deadline of now) may
+		// have come just before the line above replaced it.
 		_ = s.conn.SetReadDeadline(time.Now())
 	}
 	return l

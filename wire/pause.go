@@ -170,8 +170,9 @@ func startsWork(typ byte) bool {
 
 // waitWhilePaused holds the session, idle between transactions, while its
 // database is paused. It reports false when the client went away
-// meanwhile, which it looks for every half second: a session held by a
-// long pause must not outlive its client.
+// meanwhile, or the admin terminated the session, which it looks for
+// every half second: a session held by a long pause must not outlive its
+// client.
 func (s *session) waitWhilePaused(ctx context.Context) bool {
 	p := s.srv.pauseOf(s.about.database)
 	if p == nil {
@@ -188,6 +189,10 @@ func (s *session) waitWhilePaused(ctx context.Context) bool {
 		case <-ctx.Done():
 			return true
 		case <-tick.C:
+			if s.terminated.Load() {
+				s.endTerminated()
+				return false
+			}
 			if peekSocket(s.conn) == socketClosed {
 				s.endReason = "client closed the connection while a pause held it"
 				return false

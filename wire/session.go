@@ -198,6 +198,8 @@ type session struct {
 	userSlot *atomic.Int64
 	// endReason is why the session ended, for the disconnection's log line.
 	endReason string
+	// terminated: the admin listener ended the session (Terminate).
+	terminated atomic.Bool
 }
 
 // statement is a client's prepared statement. Its server-side twin is named
@@ -226,6 +228,10 @@ type statement struct {
 func (s *session) run(ctx context.Context) {
 	defer s.end()
 	for {
+		if s.terminated.Load() {
+			s.endTerminated()
+			return
+		}
 		if s.srv.draining.Load() && s.txStatus == 'I' && !s.batchOpen {
 			s.sendFatal(fatalf(codeAdminShutdown, "terminating connection: pgshard is shutting down"))
 			return
@@ -256,6 +262,9 @@ func (s *session) run(ctx context.Context) {
 			s.disarmIdle()
 		}
 		if err != nil {
+			if s.terminated.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
+				continue
+			}
 			if idle.ended(err) {
 				s.endIdle(idle)
 				return
@@ -305,6 +314,11 @@ var errClientGone = errors.New("client connection lost")
 // report it, is told to the client as FATAL rather than as a bare close,
 // and logged: a session closed without a word is otherwise untraceable.
 func (s *session) endUnexpectedly(err error) {
+	if s.terminated.Load() {
+		// The admin's wake-up cut a read from the client (mid-COPY, say).
+		s.endTerminated()
+		return
+	}
 	s.endReason = err.Error()
 	pe := &pgError{Severity: "FATAL", Code: codeConnectionFailure,
 		Message: "pgshard: the session ended: " + err.Error(),

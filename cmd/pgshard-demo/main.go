@@ -85,6 +85,7 @@ func run(args cli) error {
 	}
 	adm := admin.New(cfg.Admin, reg, &admin.Topology{Config: srv.Config, Nodes: srv, Pools: srv, Schema: srv}, nil)
 	adm.HandleClients(srv.Clients)
+	adm.HandleTerminate(srv.Terminate)
 	adm.HandlePause(srv)
 	adminDone := make(chan error, 1)
 	go func() { adminDone <- adm.Serve(ctx, aln) }()

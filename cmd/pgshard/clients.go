@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -56,4 +57,21 @@ func printClients(w io.Writer, list []admin.ClientStatus, now time.Time) error {
 			now.Sub(c.ConnectedAt).Round(time.Second).String()+" ago", inTx, cmp.Or(strings.Join(servers, ", "), "-"))
 	}
 	return tw.Flush()
+}
+
+// terminateCmd ends a client session, as pg_terminate_backend ends a
+// backend.
+type terminateCmd struct {
+	adminFlags `embed:""`
+	PID        uint32 `arg:"" name:"pid" help:"The session's pid, as pgshard clients lists it."`
+}
+
+func (c *terminateCmd) Run() error { return c.run(os.Stdout) }
+
+func (c *terminateCmd) run(w io.Writer) error {
+	if _, err := c.call(http.MethodPost, "/clients/terminate?pid="+strconv.FormatUint(uint64(c.PID), 10), http.StatusOK); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "terminated %d\n", c.PID)
+	return err
 }

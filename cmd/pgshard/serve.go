@@ -88,6 +88,7 @@ func (c *serveCmd) Run() error {
 		adm := admin.New(cfg.Admin, reg, topo, log)
 		adm.HandleReload(func() ([]string, error) { return reload(c.Config, srv, log) })
 		adm.HandleClients(srv.Clients)
+		adm.HandleTerminate(srv.Terminate)
 		adm.HandlePause(srv)
 		go func() {
 			defer close(adminDone)

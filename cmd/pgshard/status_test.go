@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -68,6 +69,12 @@ databases:
 		}
 	})
 	adm.HandlePause(&fakePauser{until: now.Add(5 * time.Minute)})
+	adm.HandleTerminate(func(pid uint32) error {
+		if pid != 1201 {
+			return errors.New("no client session has this pid")
+		}
+		return nil
+	})
 	srv := httptest.NewServer(adm.Handler())
 	t.Cleanup(srv.Close)
 	return srv
@@ -257,5 +264,19 @@ func TestPauseAndResume(t *testing.T) {
 	var out bytes.Buffer
 	if err := (&resumeCmd{adminFlags: flags}).run(&out); err != nil || out.String() != "resumed: app\n" {
 		t.Errorf("resume: %q, %v", out.String(), err)
+	}
+}
+
+func TestTerminate(t *testing.T) {
+	srv := adminServer(t, time.Now())
+	t.Setenv(tokenEnv, statusToken)
+	var out bytes.Buffer
+	c := &terminateCmd{adminFlags: adminFlags{Admin: srv.URL, Timeout: 5 * time.Second}, PID: 1201}
+	if err := c.run(&out); err != nil || out.String() != "terminated 1201\n" {
+		t.Errorf("terminate 1201: %q, %v", out.String(), err)
+	}
+	c.PID = 7
+	if err := c.run(&out); err == nil || !strings.Contains(err.Error(), "404 Not Found: no client session has this pid") {
+		t.Errorf("terminate 7: %v, want 404", err)
 	}
 }

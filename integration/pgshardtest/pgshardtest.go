@@ -108,6 +108,7 @@ func Start(t testing.TB, yaml func(listen string) string) *Proxy {
 	cfg.Admin.Token = ""
 	adm := admin.New(cfg.Admin, reg, &admin.Topology{Config: srv.Config, Nodes: srv, Pools: srv, Schema: srv}, log)
 	adm.HandleClients(srv.Clients)
+	adm.HandleTerminate(srv.Terminate)
 	adm.HandlePause(srv)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -497,3 +497,62 @@ func TestConnectionsAreLogged(t *testing.T) {
 		t.Errorf("log_connections: false, and the log has:\n%s", log)
 	}
 }
+
+// pgshard terminate (POST /clients/terminate) ends a client session as
+// pg_terminate_backend ends a backend: an idle client in a transaction
+// gets FATAL 57P01 at its next read and its row lock goes; a client whose
+// query runs on a server has it cancelled there and gets 57P01 too.
+func TestTerminateEndsAClientSession(t *testing.T) {
+	p := startProxy(t, proxyOptions{})
+	ctx := ctxFor(t, time.Minute)
+	dsn := p.DSN("app", "app-secret")
+	setup := connect(t, dsn)
+	if _, err := setup.Exec(ctx, "DROP TABLE IF EXISTS term; CREATE TABLE term (id int primary key, v int); INSERT INTO term VALUES (1, 0)"); err != nil {
+		t.Fatal(err)
+	}
+	idle, err := pgconn.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close(context.Background())
+	if _, err := idle.Exec(ctx, "BEGIN; UPDATE term SET v = 99 WHERE id = 1").ReadAll(); err != nil {
+		t.Fatal(err)
+	}
+	busy, err := pgconn.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close(context.Background())
+	busyDone := make(chan error, 1)
+	go func() {
+		_, err := busy.Exec(ctx, "SELECT pg_sleep(30)").ReadAll()
+		busyDone <- err
+	}()
+	time.Sleep(300 * time.Millisecond) // the sleep is running
+
+	for _, pid := range []uint32{idle.PID(), busy.PID()} {
+		if code := adminPost(t, p, fmt.Sprintf("/clients/terminate?pid=%d", pid), nil); code != 200 {
+			t.Fatalf("terminate %d: %d", pid, code)
+		}
+	}
+	var pe *pgconn.PgError
+	select {
+	case err := <-busyDone:
+		if !errors.As(err, &pe) || (pe.Code != "57014" && pe.Code != "57P01") {
+			t.Errorf("terminated busy client: %v, want its query cancelled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the terminated client's pg_sleep(30) still runs after 5s")
+	}
+	_, err = idle.Exec(ctx, "COMMIT").ReadAll()
+	if !errors.As(err, &pe) || pe.Code != "57P01" || pe.Message != "terminating connection due to administrator command" {
+		t.Fatalf("terminated idle client's COMMIT: %v, want FATAL 57P01", err)
+	}
+	var v int
+	if err := setup.QueryRow(ctx, "UPDATE term SET v = v + 1 WHERE id = 1 RETURNING v").Scan(&v); err != nil || v != 1 {
+		t.Fatalf("row after the terminated transaction: v=%d, %v; want 1 (rolled back, lock gone)", v, err)
+	}
+	if code := adminPost(t, p, "/clients/terminate?pid=1", nil); code != 404 {
+		t.Errorf("terminate of no session: %d, want 404", code)
+	}
+}

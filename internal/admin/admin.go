@@ -1,11 +1,11 @@
 // Package admin is pgshard's admin HTTP listener, separate from the data
 // port: /metrics (Prometheus), /healthz, /readyz, /status (the topology
 // as JSON, which `pgshard status` prints), /clients (the client sessions,
-// which `pgshard clients` prints), POST /reload (`pgshard reload`) and
+// which `pgshard clients` prints; POST /clients/terminate ends one), POST /reload (`pgshard reload`) and
 // POST /pause and /resume (`pgshard pause`, `pgshard resume`).
 //
 // When a token is configured (config.Admin.Token), /metrics, /status,
-// /clients, /reload, /pause and /resume need "Authorization: Bearer <token>"; /healthz and
+// /clients, /clients/terminate, /reload, /pause and /resume need "Authorization: Bearer <token>"; /healthz and
 // /readyz are always open, so probes need no secret, and say no more than
 // up/ready and why not. The token is compared in constant time and never
 // logged.

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -50,5 +51,24 @@ func (s *Server) HandleClients(clients func() []ClientStatus) {
 			list = []ClientStatus{}
 		}
 		s.writeJSON(w, http.StatusOK, list)
+	})))
+}
+
+// HandleTerminate serves POST /clients/terminate?pid=N, authenticated as
+// /status is: terminate ends that client session (as pg_terminate_backend
+// ends a backend). 404 when no session has the pid, 400 for a pid that is
+// not a number. Call it before Serve.
+func (s *Server) HandleTerminate(terminate func(pid uint32) error) {
+	s.mux.Handle("POST /clients/terminate", s.auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pid, err := strconv.ParseUint(r.URL.Query().Get("pid"), 10, 32)
+		if err != nil {
+			plain(w, http.StatusBadRequest, "pid: want the process ID /clients lists")
+			return
+		}
+		if err := terminate(uint32(pid)); err != nil {
+			plain(w, http.StatusNotFound, err.Error())
+			return
+		}
+		s.writeJSON(w, http.StatusOK, map[string]uint32{"terminated": uint32(pid)})
 	})))
 }
