@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -116,6 +117,26 @@ func (srv *Server) resume(names []string, only *pause) ([]string, error) {
 	srv.pausing.Store(len(srv.pauses.by) > 0)
 	slices.Sort(out)
 	return out, nil
+}
+
+// Paused lists the databases a pause holds now, each with when its pause
+// ends by itself and how many transactions are open in it, for /status.
+func (srv *Server) Paused() []admin.PausedDatabase {
+	srv.pauses.mu.Lock()
+	var out []admin.PausedDatabase
+	for name, p := range srv.pauses.by {
+		out = append(out, admin.PausedDatabase{Name: name, Until: p.until})
+	}
+	srv.pauses.mu.Unlock()
+	if len(out) == 0 {
+		return nil
+	}
+	open := srv.openTransactions()
+	for i := range out {
+		out[i].OpenTransactions = open[out[i].Name]
+	}
+	slices.SortFunc(out, func(a, b admin.PausedDatabase) int { return strings.Compare(a.Name, b.Name) })
+	return out
 }
 
 // pauseOf is the pause holding database name, or nil.

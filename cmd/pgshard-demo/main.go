@@ -83,7 +83,7 @@ func run(args cli) error {
 	if err != nil {
 		return fmt.Errorf("admin listen: %w", err)
 	}
-	adm := admin.New(cfg.Admin, reg, &admin.Topology{Config: srv.Config, Nodes: srv, Pools: srv, Schema: srv}, nil)
+	adm := admin.New(cfg.Admin, reg, &admin.Topology{Config: srv.Config, Nodes: srv, Pools: srv, Schema: srv, Paused: srv.Paused}, nil)
 	adm.HandleClients(srv.Clients)
 	adm.HandleTerminate(srv.Terminate)
 	adm.HandlePause(srv)

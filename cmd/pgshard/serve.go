@@ -63,7 +63,7 @@ func (c *serveCmd) Run() error {
 	reg := metrics.New()
 	srv.UseMetrics(reg)
 	var listening atomic.Bool
-	topo := &admin.Topology{Config: srv.Config, Listening: listening.Load, Nodes: srv, Pools: srv, Schema: srv}
+	topo := &admin.Topology{Config: srv.Config, Listening: listening.Load, Nodes: srv, Pools: srv, Schema: srv, Paused: srv.Paused}
 
 	ln, err := wire.Listen(context.Background(), cfg.Listen, cfg.SOReusePort)
 	if err != nil {

@@ -42,6 +42,9 @@ func printStatus(w io.Writer, st *admin.Status, now time.Time) error {
 	} else {
 		fmt.Fprintln(w, "not ready:", st.Reason)
 	}
+	for _, p := range st.Paused {
+		fmt.Fprintf(w, "paused: %s, new transactions held, %d open, until %s unless resumed\n", p.Name, p.OpenTransactions, p.Until.UTC().Format(time.RFC3339))
+	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "DATABASE\tSHARD\tNODE\tROLE\tSTATE\tLAG BYTES\tLAG SECONDS\tBANNED")

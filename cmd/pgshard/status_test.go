@@ -56,7 +56,10 @@ databases:
 			{Database: "gone", Kind: "sequence_column", Object: "public.t.id", Detail: "a database no longer configured"},
 		}
 	})
-	topo := &admin.Topology{Config: func() *config.Config { return cfg }, Nodes: nodes, Pools: pools, Schema: schema}
+	paused := func() []admin.PausedDatabase {
+		return []admin.PausedDatabase{{Name: "app", OpenTransactions: 2, Until: now.Add(5 * time.Minute)}}
+	}
+	topo := &admin.Topology{Config: func() *config.Config { return cfg }, Nodes: nodes, Pools: pools, Schema: schema, Paused: paused}
 	adm := admin.New(cfg.Admin, metrics.New(), topo, nil)
 	adm.HandleClients(func() []admin.ClientStatus {
 		began := now.Add(-90 * time.Second)
@@ -122,6 +125,7 @@ func TestStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `ready
+paused: app, new transactions held, 2 open, until 2030-01-02T03:09:05Z unless resumed
 
 DATABASE  SHARD  NODE         ROLE     STATE    LAG BYTES  LAG SECONDS  BANNED
 app       s0     s0-primary   primary  up       -          -            -

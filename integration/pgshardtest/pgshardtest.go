@@ -106,7 +106,7 @@ func Start(t testing.TB, yaml func(listen string) string) *Proxy {
 		t.Fatal(err)
 	}
 	cfg.Admin.Token = ""
-	adm := admin.New(cfg.Admin, reg, &admin.Topology{Config: srv.Config, Nodes: srv, Pools: srv, Schema: srv}, log)
+	adm := admin.New(cfg.Admin, reg, &admin.Topology{Config: srv.Config, Nodes: srv, Pools: srv, Schema: srv, Paused: srv.Paused}, log)
 	adm.HandleClients(srv.Clients)
 	adm.HandleTerminate(srv.Terminate)
 	adm.HandlePause(srv)

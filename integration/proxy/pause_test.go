@@ -80,6 +80,9 @@ func TestPauseHoldsNewTransactions(t *testing.T) {
 	if states["paused"] != 1 {
 		t.Errorf("client states %v, want one paused", states)
 	}
+	if st := p.Status(t); len(st.Paused) != 1 || st.Paused[0].Name != "app" || st.Paused[0].Until.Before(time.Now()) {
+		t.Errorf("/status paused: %+v, want app", st.Paused)
+	}
 	if code := adminPost(t, p, "/pause?database=app&wait=5s", &paused); code != 200 || paused.Databases[0].OpenTransactions != 0 {
 		t.Fatalf("pause once the transaction ended: %d %+v, want 0 open", code, paused)
 	}
@@ -87,6 +90,9 @@ func TestPauseHoldsNewTransactions(t *testing.T) {
 	var resumed admin.ResumeResult
 	if code := adminPost(t, p, "/resume", &resumed); code != 200 || !slices.Equal(resumed.Resumed, []string{"app"}) {
 		t.Fatalf("resume: %d %+v", code, resumed)
+	}
+	if st := p.Status(t); len(st.Paused) != 0 {
+		t.Errorf("/status after resume: paused %+v", st.Paused)
 	}
 	select {
 	case err := <-done:

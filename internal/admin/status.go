@@ -12,8 +12,11 @@ import (
 
 // Status is the body of /status.
 type Status struct {
-	Ready     bool               `json:"ready"`
-	Reason    string             `json:"reason,omitempty"` // why not ready
+	Ready  bool   `json:"ready"`
+	Reason string `json:"reason,omitempty"` // why not ready
+	// Paused are the databases whose new transactions a pause holds back
+	// (pgshard pause), with when each pause ends by itself.
+	Paused    []PausedDatabase   `json:"paused"`
 	Databases []DatabaseStatus   `json:"databases"`
 	Pools     []metrics.PoolStat `json:"pools"`
 }
@@ -90,6 +93,9 @@ type Topology struct {
 	Nodes  metrics.NodeSource   // nil: no monitor; every node is unknown and readiness ignores nodes
 	Pools  metrics.PoolSource   // nil: no pools listed
 	Schema metrics.SchemaSource // nil: no schema warnings listed
+	// Paused lists the databases a pause holds now (wire.Server.Paused);
+	// nil: none listed.
+	Paused func() []PausedDatabase
 	// Listening reports whether the data port accepts connections; nil
 	// counts as listening.
 	Listening func() bool
@@ -158,8 +164,13 @@ func (t *Topology) Ready() (bool, string) {
 
 // Status lists every configured node, with what the monitor says of it.
 func (t *Topology) Status() Status {
-	st := Status{Databases: []DatabaseStatus{}, Pools: []metrics.PoolStat{}}
+	st := Status{Databases: []DatabaseStatus{}, Pools: []metrics.PoolStat{}, Paused: []PausedDatabase{}}
 	st.Ready, st.Reason = t.Ready()
+	if t.Paused != nil {
+		if p := t.Paused(); p != nil {
+			st.Paused = p
+		}
+	}
 	if t.Pools != nil {
 		if p := t.Pools.Pools(); p != nil {
 			st.Pools = p
