@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"syscall"
 	"testing"
@@ -50,19 +49,8 @@ databases: [{name: app, server_user: app, shards: [{primary: {host: 127.0.0.1, p
 	if err != nil {
 		t.Fatal(err)
 	}
-	serve := func(ln net.Listener) (stop func()) {
-		srv, err := NewServer(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { _ = srv.Serve(ctx, ln); close(done) }()
-		return func() { cancel(); <-done }
-	}
-	stopFirst := serve(first)
-	stopSecond := serve(second)
-	defer stopSecond()
+	stopFirst := serveOn(t, newTestServer(t, cfg), first)
+	serveOn(t, newTestServer(t, cfg), second)
 
 	// An SSLRequest needs no server behind pgshard: 'N' proves a pgshard
 	// accepted the connection and speaks the protocol.

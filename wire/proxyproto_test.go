@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -41,18 +39,13 @@ databases: [{name: app, server_user: app, shards: [{primary: {host: 127.0.0.1, p
 			if err != nil {
 				t.Fatal(err)
 			}
-			srv, err := NewServer(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-			if err != nil {
-				t.Fatal(err)
-			}
+			srv := newTestServer(t, cfg)
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() { _ = srv.Serve(ctx, ProxyProtocol(ln, cfg.ProxyProtocol)); close(done) }()
-			defer func() { cancel(); <-done }()
+			serveOn(t, srv, ProxyProtocol(ln, cfg.ProxyProtocol))
+			ctx := context.Background()
 
 			pc, err := pgconn.ParseConfig("postgres://app@" + ln.Addr().String() + "/app?sslmode=disable&connect_timeout=5")
 			if err != nil {

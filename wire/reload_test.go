@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -60,16 +61,23 @@ func serve(t testing.TB, srv *Server) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	serveOn(t, srv, ln)
+	return ln.Addr().String()
+}
+
+// serveOn runs srv on ln until stop is called or the test ends.
+func serveOn(t testing.TB, srv *Server, ln net.Listener) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
+	stop = sync.OnceFunc(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	return ln.Addr().String()
+	t.Cleanup(stop)
+	return stop
 }
 
 func newTestServer(t testing.TB, cfg *config.Config) *Server {
