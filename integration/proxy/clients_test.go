@@ -90,7 +90,7 @@ func TestIdleTransactionTimeoutEndsTheSession(t *testing.T) {
 	}
 
 	t.Run("talking and idle clients stay", func(t *testing.T) {
-		p := startProxy(t, proxyOptions{pool: "size: 2", extra: "idle_transaction_timeout: 300ms"})
+		p := startProxy(t, proxyOptions{pool: "size: 2", extra: "idle_transaction_timeout: 1s"})
 		ctx := ctxFor(t, time.Minute)
 		outside := connect(t, p.DSN("app", "app-secret"))
 		inside := connect(t, p.DSN("app", "app-secret"))
@@ -98,17 +98,18 @@ func TestIdleTransactionTimeoutEndsTheSession(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Every message restarts the wait: 8 × 150ms is four timeouts long.
+		// Every message restarts the wait: 8 × 300ms is more than two
+		// timeouts, each gap well under one even on a loaded machine.
 		for i := range 8 {
-			time.Sleep(150 * time.Millisecond)
+			time.Sleep(300 * time.Millisecond)
 			if _, err := tx.Exec(ctx, "SELECT 1"); err != nil {
-				t.Fatalf("statement %d of a transaction that never idled 300ms: %v", i, err)
+				t.Fatalf("statement %d of a transaction that never idled 1s: %v", i, err)
 			}
 		}
 		if err := tx.Commit(ctx); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(600 * time.Millisecond) // idle outside a transaction
+		time.Sleep(1500 * time.Millisecond) // idle outside a transaction
 		for name, c := range map[string]interface {
 			Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
 		}{"idle outside a transaction": outside, "idle after its commit": inside} {
