@@ -68,7 +68,8 @@ func (srv *Server) Pools() []metrics.PoolStat {
 		out = append(out, metrics.PoolStat{Database: p.key.db, User: p.key.user, Shard: p.shard, Node: p.node.Name,
 			Open: p.total, Idle: len(p.idle), InUse: p.total - len(p.idle), Waiting: len(p.waiters),
 			Waits: uint64(p.stats.waits), WaitTimeouts: uint64(p.stats.timeouts),
-			Connects: uint64(p.stats.connects - p.stats.connectErrors), ConnectErrors: uint64(p.stats.connectErrors)})
+			Connects: uint64(p.stats.connects - p.stats.connectErrors), ConnectErrors: uint64(p.stats.connectErrors),
+			ReserveOpens: uint64(p.stats.reserveOpens)})
 		p.mu.Unlock()
 	}
 	return out

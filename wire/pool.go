@@ -54,7 +54,7 @@ type pool struct {
 type grant struct{ sc *serverConn }
 
 type poolStats struct {
-	waits, timeouts, connects, connectErrors int64
+	waits, timeouts, connects, connectErrors, reserveOpens int64
 }
 
 func newPool(key poolKey, shard string, node *config.Node, user string, password config.Secret, dbname string, cfg config.Pool, tcp config.TCP) *pool {
@@ -94,6 +94,7 @@ func (p *pool) acquire(ctx context.Context) (*serverConn, error) {
 		return sc, nil
 	}
 	size, queueTimeout := p.cfg.Size, p.cfg.QueueTimeout
+	reserveSize, reserveTimeout := p.cfg.ReserveSize, p.cfg.ReserveTimeout
 	if p.total < size {
 		p.total++
 		p.mu.Unlock()
@@ -106,22 +107,40 @@ func (p *pool) acquire(ctx context.Context) (*serverConn, error) {
 
 	timer := time.NewTimer(queueTimeout)
 	defer timer.Stop()
-	select {
-	case g, ok := <-ch:
-		if !ok {
-			return nil, p.closedError()
+	// After reserve_timeout the client may open one of the reserve
+	// connections instead, if one is left.
+	var reserve <-chan time.Time
+	if reserveSize > 0 && reserveTimeout < queueTimeout {
+		rt := time.NewTimer(reserveTimeout)
+		defer rt.Stop()
+		reserve = rt.C
+	}
+	for waiting := true; waiting; {
+		select {
+		case g, ok := <-ch:
+			if !ok {
+				return nil, p.closedError()
+			}
+			return p.take(ctx, g)
+		case <-reserve:
+			reserve = nil
+			p.mu.Lock()
+			// No reserve left, or a grant already in the channel: wait on.
+			if !p.closed && p.total < p.cfg.Size+p.cfg.ReserveSize && p.leaveQueueLocked(ch) {
+				p.total++
+				p.stats.reserveOpens++
+				p.mu.Unlock()
+				return p.open(ctx)
+			}
+			p.mu.Unlock()
+		case <-timer.C:
+			waiting = false
+		case <-ctx.Done():
+			waiting = false
 		}
-		return p.take(ctx, g)
-	case <-timer.C:
-	case <-ctx.Done():
 	}
 	p.mu.Lock()
-	for i, w := range p.waiters {
-		if w == ch {
-			p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
-			break
-		}
-	}
+	p.leaveQueueLocked(ch)
 	p.stats.timeouts++
 	p.mu.Unlock()
 	// A grant may have arrived between the timer and the lock: pass it on.
@@ -145,6 +164,18 @@ func (p *pool) acquire(ctx context.Context) (*serverConn, error) {
 		Message: fmt.Sprintf("pgshard: no server connection in pool %s within queue_timeout %s (all %d in use)", p.name(), queueTimeout, size),
 		Hint:    "Raise pool.size or pool.queue_timeout, or shorten the transactions holding connections.",
 	}
+}
+
+// leaveQueueLocked takes ch out of the waiters, and says whether it was
+// still there (no grant sent to it). The caller holds p.mu.
+func (p *pool) leaveQueueLocked(ch chan grant) bool {
+	for i, w := range p.waiters {
+		if w == ch {
+			p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
+			return true
+		}
+	}
+	return false
 }
 
 func (p *pool) take(ctx context.Context, g grant) (*serverConn, error) {
@@ -251,8 +282,9 @@ func (p *pool) giveBackSlot() {
 func (p *pool) release(sc *serverConn) {
 	now := time.Now()
 	p.mu.Lock()
-	if p.total > p.cfg.Size && !p.closed {
-		// A reload made the pool smaller: shrink as connections come back.
+	if p.total > p.cfg.Size && !p.closed && (len(p.waiters) == 0 || p.total > p.cfg.Size+p.cfg.ReserveSize) {
+		// A reserve connection nobody waits for, or a reload made the pool
+		// smaller: shrink as connections come back.
 		p.total--
 		p.mu.Unlock()
 		sc.close()

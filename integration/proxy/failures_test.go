@@ -613,3 +613,53 @@ func TestVanishedClientReleasesItsTransaction(t *testing.T) {
 		t.Errorf("v = %d (%v), want 10: the vanished client's update rolled back", v, err)
 	}
 }
+
+// pool.reserve_size lets a client that waited reserve_timeout open a
+// connection beyond pool.size; once the reserve is used up, clients wait
+// for queue_timeout as before, and the pool shrinks back to its size as
+// connections come back with nobody waiting.
+func TestReservePoolAbsorbsABurst(t *testing.T) {
+	p := startProxy(t, proxyOptions{pool: "size: 1\nqueue_timeout: 1s\nreserve_size: 1\nreserve_timeout: 200ms"})
+	ctx := ctxFor(t, time.Minute)
+	holder := connect(t, p.DSN("app", "app-secret"))
+	a, err := holder.Begin(ctx)
+	if err == nil {
+		_, err = a.Exec(ctx, "SELECT 1")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	burst := connect(t, p.DSN("app", "app-secret"))
+	start := time.Now()
+	b, err := burst.Begin(ctx)
+	if err == nil {
+		_, err = b.Exec(ctx, "SELECT 1")
+	}
+	if err != nil {
+		t.Fatalf("client beyond pool.size: %v, want a reserve connection", err)
+	}
+	if waited := time.Since(start); waited < 150*time.Millisecond || waited > 900*time.Millisecond {
+		t.Errorf("reserve connection after %s, want about reserve_timeout (200ms)", waited)
+	}
+	late := connect(t, p.DSN("app", "app-secret"))
+	var pe *pgconn.PgError
+	if _, err := late.Exec(ctx, "SELECT 1"); !errors.As(err, &pe) || pe.Code != "53300" {
+		t.Fatalf("client with the reserve used up: %v, want 53300 after queue_timeout", err)
+	}
+	if err := a.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pool := `{database="app",node="s0-primary",shard="s0",user="app"}`
+	if got := p.Metric(t, "pgshard_pool_reserve_opens_total"+pool); got != 1 {
+		t.Errorf("reserve opens = %v, want 1", got)
+	}
+	if got := p.Metric(t, "pgshard_pool_connections_open"+pool); got != 1 {
+		t.Errorf("connections open after the burst = %v, want pool.size 1", got)
+	}
+	if _, err := late.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatalf("after the burst: %v", err)
+	}
+}

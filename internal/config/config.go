@@ -81,6 +81,11 @@ type Pool struct {
 	IdleTimeout    time.Duration `yaml:"idle_timeout"`    // close connections idle longer, default 10m; 0 keeps them
 	ServerLifetime time.Duration `yaml:"server_lifetime"` // close connections older than this when released, default 1h; 0 keeps them
 	PreparedCache  int           `yaml:"prepared_cache"`  // prepared statements kept per server connection (LRU), default 256
+	// ReserveSize more connections may be opened for a pool whose clients
+	// have waited ReserveTimeout, to absorb bursts (PgBouncer's
+	// reserve_pool_size and reserve_pool_timeout). Defaults 0 and 5s.
+	ReserveSize    int           `yaml:"reserve_size"`
+	ReserveTimeout time.Duration `yaml:"reserve_timeout"`
 	// PrepareSimple runs single simple-protocol SELECT, INSERT, UPDATE and
 	// DELETE statements outside transactions as server-side prepared
 	// statements, their literals as parameters. Default false.

@@ -47,6 +47,7 @@ func TestExample(t *testing.T) {
 			Mode: PoolTransaction, Size: 40, MinIdle: 2,
 			ConnectTimeout: 3 * time.Second, QueueTimeout: 10 * time.Second,
 			IdleTimeout: 10 * time.Minute, ServerLifetime: time.Hour, PreparedCache: 512, CursorMaxMiB: 64,
+			ReserveTimeout: 5 * time.Second,
 		},
 		TCP:      TCP{KeepaliveIdle: 15 * time.Second, KeepaliveInterval: 5 * time.Second, KeepaliveCount: 3},
 		TwoPhase: TwoPhase{ResolveAfter: 30 * time.Second, ResolveInterval: 15 * time.Second, DeadlockTimeout: time.Second},
@@ -149,6 +150,7 @@ func TestDefaults(t *testing.T) {
 		c.MaxClientConn != 10000 || c.IdleTransactionTimeout != 0 || c.ClientIdleTimeout != 0 || !c.LogConnections ||
 		p.Mode != PoolTransaction || p.Size != 20 || p.MinIdle != 0 || p.ConnectTimeout != 5*time.Second ||
 		p.QueueTimeout != 10*time.Second || p.IdleTimeout != 10*time.Minute || p.ServerLifetime != time.Hour || p.PreparedCache != 256 ||
+		p.ReserveSize != 0 || p.ReserveTimeout != 5*time.Second ||
 		c.TCP != (TCP{KeepaliveIdle: 15 * time.Second, KeepaliveInterval: 5 * time.Second, KeepaliveCount: 3}) {
 		t.Errorf("top-level defaults: %+v", c)
 	}

@@ -33,6 +33,7 @@ const (
 	DefaultServerLifetime    = time.Hour
 	DefaultPreparedCache     = 256
 	DefaultCursorMaxMiB      = 64
+	DefaultReserveTimeout    = 5 * time.Second
 	DefaultKeepaliveIdle     = 15 * time.Second
 	DefaultKeepaliveInterval = 5 * time.Second
 	DefaultKeepaliveCount    = 3
@@ -115,6 +116,7 @@ func applyDefaults(c *Config, ix *index, file string) {
 	set("pool.server_lifetime", func() { p.ServerLifetime = DefaultServerLifetime })
 	set("pool.prepared_cache", func() { p.PreparedCache = DefaultPreparedCache })
 	set("pool.cursor_max_mib", func() { p.CursorMaxMiB = DefaultCursorMaxMiB })
+	set("pool.reserve_timeout", func() { p.ReserveTimeout = DefaultReserveTimeout })
 	tc := &c.TCP
 	set("tcp.keepalive_idle", func() { tc.KeepaliveIdle = DefaultKeepaliveIdle })
 	set("tcp.keepalive_interval", func() { tc.KeepaliveInterval = DefaultKeepaliveInterval })
@@ -415,6 +417,7 @@ func (v *validator) pool(p *Pool) {
 	}{
 		{"pool.connect_timeout", p.ConnectTimeout, false},
 		{"pool.queue_timeout", p.QueueTimeout, false},
+		{"pool.reserve_timeout", p.ReserveTimeout, true},
 		{"pool.idle_timeout", p.IdleTimeout, true},
 		{"pool.server_lifetime", p.ServerLifetime, true},
 	} {
@@ -430,6 +433,9 @@ func (v *validator) pool(p *Pool) {
 	}
 	if p.CursorMaxMiB < 0 {
 		v.errorf("pool.cursor_max_mib", "%d is negative", p.CursorMaxMiB)
+	}
+	if p.ReserveSize < 0 {
+		v.errorf("pool.reserve_size", "%d is negative", p.ReserveSize)
 	}
 }
 

@@ -61,6 +61,7 @@ type PoolStat struct {
 	WaitTimeouts  uint64 `json:"wait_timeouts"`  // waits that ended in queue_timeout (53300)
 	Connects      uint64 `json:"connects"`       // server connections opened
 	ConnectErrors uint64 `json:"connect_errors"` // attempts that failed
+	ReserveOpens  uint64 `json:"reserve_opens"`  // clients that opened a reserve connection (pool.reserve_size)
 }
 
 // ClientStat counts the client sessions of a database in one state
@@ -151,6 +152,8 @@ var (
 		"Server connections opened.", poolLabels, nil)
 	poolConnectErrors = prometheus.NewDesc("pgshard_pool_connect_errors_total",
 		"Server connection attempts that failed.", poolLabels, nil)
+	poolReserveOpens = prometheus.NewDesc("pgshard_pool_reserve_opens_total",
+		"Clients that waited pool.reserve_timeout and opened one of the pool.reserve_size connections beyond pool.size.", poolLabels, nil)
 )
 
 // pulled is the prometheus.Collector reading the sources at scrape time.
@@ -189,7 +192,7 @@ func (p *pulled) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		nodeUp, nodeHealthy, nodeBanned, nodeLagBytes, nodeLagSeconds,
 		poolOpen, poolIdle, poolInUse, poolWaiting, poolWaits, poolWaitTimeouts, poolConnects, poolConnectErrors,
-		clientSessions,
+		poolReserveOpens, clientSessions,
 	} {
 		ch <- d
 	}
@@ -226,6 +229,7 @@ func (p *pulled) Collect(ch chan<- prometheus.Metric) {
 			counter(poolWaitTimeouts, s.WaitTimeouts, l...)
 			counter(poolConnects, s.Connects, l...)
 			counter(poolConnectErrors, s.ConnectErrors, l...)
+			counter(poolReserveOpens, s.ReserveOpens, l...)
 		}
 	}
 	for _, src := range clients {
