@@ -299,6 +299,8 @@ func TestErrors(t *testing.T) {
 		{"negative size", valid("max_message_size: -5"), []string{`t.yaml:1: max_message_size: -5 is not a positive number of bytes`}},
 		{"no clients", valid("max_client_conn: 0"), []string{`t.yaml:1: max_client_conn: 0 must be at least 1`}},
 		{"negative idle transaction", valid("idle_transaction_timeout: -1s"), []string{`t.yaml:1: idle_transaction_timeout: -1s is negative (0s means no limit)`}},
+		{"proxy protocol", valid("proxy_protocol: {trusted: [10.0.0.0/8, lb.internal]}"), []string{`t.yaml:1: proxy_protocol.trusted[1]: "lb.internal" is neither an address nor a CIDR prefix such as 10.0.0.0/8`}},
+		{"proxy protocol without peers", valid("proxy_protocol: {trusted: []}"), []string{`t.yaml:1: proxy_protocol.trusted: list the load balancers that send PROXY headers (addresses or CIDR prefixes)`}},
 		{"negative client idle", valid("client_idle_timeout: -1s"), []string{`t.yaml:1: client_idle_timeout: -1s is negative (0s means no limit)`}},
 		{"pool mode", valid("pool:", "  mode: sessoin"), []string{`t.yaml:2: pool.mode: "sessoin" is not one of transaction, session`}},
 		{"pool size", valid("pool:", "  size: 0"), []string{`t.yaml:2: pool.size: 0 is less than 1`}},

@@ -242,11 +242,7 @@ func (v *validator) validate(c *Config) {
 		if len(pp.Trusted) == 0 {
 			v.errorf("proxy_protocol.trusted", "list the load balancers that send PROXY headers (addresses or CIDR prefixes)")
 		}
-		for k, n := range pp.Trusted {
-			if _, err := parseNetwork(n); err != nil {
-				v.errorf(fmt.Sprintf("proxy_protocol.trusted[%d]", k), "%q is neither an address nor a CIDR prefix such as 10.0.0.0/8", n)
-			}
-		}
+		v.networks("proxy_protocol.trusted", pp.Trusted)
 	}
 	v.pool(&c.Pool)
 	v.tcp(&c.TCP)
@@ -490,16 +486,21 @@ func (v *validator) users(users []User, tls *TLS) {
 		if v.ix.has(p+".pool_size") && u.PoolSize < 1 {
 			v.errorf(p+".pool_size", "%d is less than 1 (leave it out to use pool.size)", u.PoolSize)
 		}
-		for k, n := range u.Networks {
-			if _, err := parseNetwork(n); err != nil {
-				v.errorf(fmt.Sprintf("%s.networks[%d]", p, k), "%q is neither an address nor a CIDR prefix such as 10.0.0.0/8", n)
-			}
-		}
+		v.networks(p+".networks", u.Networks)
 		if u.RequireTLS && tls == nil {
 			v.errorf(p+".require_tls", "needs tls (cert_file and key_file) at the top level, so that clients can connect over TLS")
 		}
 		if v.ix.has(p+".max_client_conn") && u.MaxClientConn < 1 {
 			v.errorf(p+".max_client_conn", "%d is less than 1 (leave it out for no limit of the user's own)", u.MaxClientConn)
+		}
+	}
+}
+
+// networks checks a list of addresses and CIDR prefixes at path.
+func (v *validator) networks(path string, list []string) {
+	for k, n := range list {
+		if _, err := parseNetwork(n); err != nil {
+			v.errorf(fmt.Sprintf("%s[%d]", path, k), "%q is neither an address nor a CIDR prefix such as 10.0.0.0/8", n)
 		}
 	}
 }
