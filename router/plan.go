@@ -92,6 +92,14 @@ type Plan struct {
 	// Notifies: the text mentions pg_notify, which, like NOTIFY, keeps a
 	// transaction from being prepared on the shard it runs on.
 	Notifies bool
+	// Plain: a SELECT, INSERT, UPDATE or DELETE that declares no cursor,
+	// changes no schema and whose text mentions nothing that acts on the
+	// server session beyond the statement (set_config, INTO TEMP, advisory
+	// locks, pg_notify). A session needs nothing of such a statement but
+	// its route: the checks it runs on other statements' words (SET,
+	// PREPARE, LISTEN, cursors, transaction control, pgshard's own
+	// commands) cannot match, and a cached plan spares them per query.
+	Plain bool
 	// calls are the functions the statement calls (analyzer.calls).
 	calls []string
 	// locals are the relations it names that pgshard does not shard or

@@ -282,6 +282,7 @@ func (r *Router) planStaged(text string, lits []sqltext.Literal, simple, stage b
 	}
 	p.SessionEffects = MentionsSessionEffects(text)
 	p.Notifies = sqltext.IndexFold(text, "pg_notify") >= 0
+	p.Plain = plain(p, text)
 	if p.SessionEffects && p.Kind != KindRefuse {
 		// set_config can change how pgshard must read strings, as SET can.
 		for _, c := range SessionEffectsOf(text).Settings {
@@ -296,6 +297,17 @@ func (r *Router) planStaged(text string, lits []sqltext.Literal, simple, stage b
 		}
 	}
 	return p
+}
+
+// plain tells whether p, planned from text, is Plan.Plain.
+func plain(p *Plan, text string) bool {
+	switch p.Command {
+	case "SELECT", "INSERT", "UPDATE", "DELETE":
+	default:
+		return false
+	}
+	return p.Kind != KindRefuse && p.Kind != KindCursor && p.Cursor == nil && !p.DDL &&
+		!p.SessionEffects && !p.Notifies && sqltext.IndexFold(text, "advisory_lock") < 0
 }
 
 // MentionsSessionEffects is the cheap test for what only SessionEffectsOf

@@ -105,3 +105,55 @@ func TestParseBoolAsPostgres(t *testing.T) {
 		}
 	}
 }
+
+// TestPlainStatements: a session skips its word checks only for what
+// Plan.Plain admits, so everything those checks look for must be left out.
+func TestPlainStatements(t *testing.T) {
+	r := testRouter(t)
+	cases := []struct {
+		stmt  string
+		plain bool
+	}{
+		{`SELECT abalance FROM pgbench_accounts WHERE aid = 42`, true},
+		{`select * from users where user_id = 1 for update`, true},
+		{`INSERT INTO orders (user_id, total) VALUES (7, 10)`, true},
+		{`UPDATE users SET name = 'x' WHERE user_id = 3`, true},
+		{`DELETE FROM orders WHERE user_id = 3`, true},
+		{`SELECT 1`, true},
+		{`SELECT 'pg_advisory_lock'`, false}, // only the text is looked at
+		{`SELECT pg_advisory_lock(1)`, false},
+		{`SELECT pg_try_advisory_lock_shared(1)`, false},
+		{`SELECT set_config('app.x', 'v', false)`, false},
+		{`SELECT * INTO TEMP t FROM countries`, false},
+		{`SELECT * INTO t FROM countries`, false},
+		{`SELECT pg_notify('c', 'x')`, false},
+		{`DECLARE c CURSOR WITH HOLD FOR SELECT * FROM users WHERE user_id = 1`, false},
+		{`SET search_path = app`, false},
+		{`SET pgshard.target = primary`, false},
+		{`PGSHARD ROUTE SELECT 1`, false},
+		{`PREPARE p AS SELECT 1`, false},
+		{`EXECUTE p`, false},
+		{`LISTEN c`, false},
+		{`BEGIN`, false},
+		{`COMMIT`, false},
+		{`SAVEPOINT a`, false},
+		{`FETCH 1 FROM c`, false},
+		{`DISCARD ALL`, false},
+		{`CREATE TEMP TABLE t (a int)`, false},
+		{`EXPLAIN SELECT * FROM users WHERE user_id = 1`, false},
+		{`SELECT * FROM users`, true}, // over every shard
+		{`DELETE FROM orders`, false}, // refused: no shard key
+	}
+	for _, c := range cases {
+		routed := r.Simple(c.stmt)
+		if len(routed) != 1 {
+			t.Fatalf("%s: %d statements", c.stmt, len(routed))
+		}
+		// Twice: the second comes from the plan cache.
+		for range 2 {
+			if p := r.Simple(c.stmt)[0].Route.Plan; (p != nil && p.Plain) != c.plain {
+				t.Errorf("%s: Plain = %v, want %v", c.stmt, !c.plain, c.plain)
+			}
+		}
+	}
+}

@@ -19,13 +19,16 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 	if !ok {
 		return fatalf(codeProtocolViolation, "invalid Query message")
 	}
-	if ok, err := s.adminRoute(q); ok {
-		return err
-	}
-	if ok, err := s.pgshardSet(q); ok {
-		return err
-	}
 	routed := s.db.router.SimpleKeyed(q, s.shardKey())
+	plain := allPlain(routed)
+	if !plain {
+		if ok, err := s.adminRoute(q); ok {
+			return err
+		}
+		if ok, err := s.pgshardSet(q); ok {
+			return err
+		}
+	}
 	if apartShape(routed, s.txStatus != 'I') {
 		return s.runApart(ctx, q, routed)
 	}
@@ -66,7 +69,7 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 	}
 	var sqlOp *router.SQLPrepared
 	var sqlStmt *sqlStatement
-	if len(routed) == 1 {
+	if len(routed) == 1 && !plain {
 		op, stmt, pe := s.sqlPrepared(&routed[0])
 		switch {
 		case pe != nil:
@@ -78,7 +81,7 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 		}
 		sqlOp, sqlStmt = op, stmt
 	}
-	if s.mode == config.PoolTransaction && sqlOp == nil {
+	if s.mode == config.PoolTransaction && sqlOp == nil && !plain {
 		for _, st := range routed {
 			pe := unsupportedInTransactionMode(st.Text)
 			if pe == nil && st.Route.Plan != nil && st.Route.Plan.SessionEffects {
@@ -93,6 +96,9 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 		s.noteDDL(routed[i].Route.Plan, routed[i].Text)
 	}
 	for i := range routed {
+		if plain {
+			break
+		}
 		op, ok := s.cursorStatement(routed[i].Text, routed[i].Route)
 		switch {
 		case ok && len(routed) == 1:
@@ -110,7 +116,7 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 		}
 		return writeMsg(s.w, &s.scratch, &pgproto3.ReadyForQuery{TxStatus: s.txStatus})
 	}
-	if len(s.txShards) > 0 && s.txStatus != 'I' && len(routed) == 1 {
+	if len(s.txShards) > 0 && s.txStatus != 'I' && len(routed) == 1 && !plain {
 		switch txControl(routed[0].Text) {
 		case "COMMIT":
 			return s.endTransaction(ctx, true)
@@ -126,7 +132,7 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 			return s.complete(everywhereTag(w))
 		}
 	}
-	if len(s.txShards) > 0 && s.txStatus != 'I' && len(routed) > 1 {
+	if len(s.txShards) > 0 && s.txStatus != 'I' && len(routed) > 1 && !plain {
 		for i := range routed {
 			if w := sqltext.FirstWords(routed[i].Text); txControl(routed[i].Text) != "" || everywhereTag(w) != "" {
 				return s.refuse(&pgError{Code: codeFeatureNotSupported,
@@ -135,7 +141,7 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 			}
 		}
 	}
-	if s.deferred != "" && (s.sc == nil || s.localTx) && len(routed) == 1 {
+	if s.deferred != "" && (s.sc == nil || s.localTx) && len(routed) == 1 && !plain {
 		// So do savepoints (an ORM's nested transaction, opened before
 		// its first statement), checked as the server will check them.
 		w := sqltext.FirstWords(routed[0].Text)
@@ -248,6 +254,18 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 	s.settleWrites()
 	s.maybeDetach()
 	return nil
+}
+
+// allPlain reports whether every statement's plan is router.Plan.Plain:
+// then none of the session's checks on statement words applies, and a
+// query of such statements, the common case, skips them.
+func allPlain(routed []router.Statement) bool {
+	for i := range routed {
+		if p := routed[i].Route.Plan; p == nil || !p.Plain || routed[i].Route.Kind == router.KindSession {
+			return false
+		}
+	}
+	return len(routed) > 0
 }
 
 // txControl classifies a statement that ends a transaction or works on its

@@ -420,8 +420,13 @@ func (s *session) attachFresh(ctx context.Context, p *pool, id shard.ShardID, st
 		if err == nil && start {
 			err = s.startTx(id)
 		}
+		if err == nil {
+			return nil
+		}
+		// Declared here, not above: errors.As takes its address, which
+		// would cost every attach an allocation.
 		var pe *pgError
-		if err == nil || errors.As(err, &pe) {
+		if errors.As(err, &pe) {
 			return err
 		}
 		// attachPool or startTx dropped the broken connection; put back

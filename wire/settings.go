@@ -181,7 +181,11 @@ func (s *session) observe(sc *serverConn, stmts []string) {
 // observeRouted is observe for a simple query's routed statements, without
 // building a slice of their texts on every query.
 func (s *session) observeRouted(sc *serverConn, routed []router.Statement) {
-	s.observeEach(sc, len(routed), func(i int) string { return routed[i].Text },
+	n := len(routed)
+	if allPlain(routed) {
+		n = 0 // none is a SET, DISCARD, LISTEN, savepoint or BEGIN
+	}
+	s.observeEach(sc, n, func(i int) string { return routed[i].Text },
 		func(i int) bool { return routed[i].Route.Plan != nil && routed[i].Route.Plan.SessionEffects }, true)
 	for i := range routed {
 		if p := routed[i].Route.Plan; p != nil && p.Notifies && !s.sawError {
