@@ -58,6 +58,14 @@ func (s *session) relay(wantRFQ bool) error {
 				}
 			}
 		case 'E':
+			if s.terminated.Load() && serverError(body).Code == codeQueryCanceled {
+				// Terminate's own cancel: the client gets what
+				// pg_terminate_backend gives, FATAL 57P01 and nothing
+				// after it, once the server is ready again (end rolls
+				// back an open transaction).
+				s.cutByTerminate = true
+				continue
+			}
 			s.sawError = true
 			if s.victim.Load() != nil {
 				if pe := deadlockError(&s.victim, sc, serverError(body)); pe != nil {
@@ -98,6 +106,12 @@ func (s *session) relay(wantRFQ bool) error {
 			}
 			s.failBatch(sc)
 		case 'Z':
+			if s.cutByTerminate {
+				if len(body) == 1 {
+					s.txStatus = body[0]
+				}
+				return terminatedError()
+			}
 			if err := s.emitSynthetics(len(s.pending)); err != nil {
 				return err
 			}

@@ -200,6 +200,9 @@ type session struct {
 	endReason string
 	// terminated: the admin listener ended the session (Terminate).
 	terminated atomic.Bool
+	// cutByTerminate: the server answered Terminate's cancel; the session
+	// ends at the server's ReadyForQuery, the client told 57P01 only.
+	cutByTerminate bool
 }
 
 // statement is a client's prepared statement. Its server-side twin is named

@@ -36,7 +36,10 @@ func (srv *Server) Terminate(pid uint32) error {
 
 // endTerminated tells the client its session was terminated, in
 // PostgreSQL's words.
-func (s *session) endTerminated() {
-	s.sendFatal(&pgError{Code: codeAdminTerminated, Message: "terminating connection due to administrator command",
-		Detail: "pgshard's admin listener terminated this session (pgshard terminate)."})
+func (s *session) endTerminated() { s.sendFatal(terminatedError()) }
+
+// terminatedError is the FATAL a terminated session ends with.
+func terminatedError() *pgError {
+	return &pgError{Severity: "FATAL", Code: codeAdminTerminated, Message: "terminating connection due to administrator command",
+		Detail: "pgshard's admin listener terminated this session (pgshard terminate)."}
 }

@@ -519,31 +519,47 @@ func TestTerminateEndsAClientSession(t *testing.T) {
 	if _, err := idle.Exec(ctx, "BEGIN; UPDATE term SET v = 99 WHERE id = 1").ReadAll(); err != nil {
 		t.Fatal(err)
 	}
+	// Busy in the simple and in the extended protocol.
 	busy, err := pgconn.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer busy.Close(context.Background())
-	busyDone := make(chan error, 1)
+	busyExt, err := pgconn.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busyExt.Close(context.Background())
+	busyDone, busyExtDone := make(chan error, 1), make(chan error, 1)
 	go func() {
 		_, err := busy.Exec(ctx, "SELECT pg_sleep(30)").ReadAll()
 		busyDone <- err
 	}()
-	time.Sleep(300 * time.Millisecond) // the sleep is running
+	go func() {
+		busyExtDone <- busyExt.ExecParams(ctx, "SELECT pg_sleep($1)", [][]byte{[]byte("30")}, nil, nil, nil).Read().Err
+	}()
+	time.Sleep(300 * time.Millisecond) // the sleeps are running
 
-	for _, pid := range []uint32{idle.PID(), busy.PID()} {
+	for _, pid := range []uint32{idle.PID(), busy.PID(), busyExt.PID()} {
 		if code := adminPost(t, p, fmt.Sprintf("/clients/terminate?pid=%d", pid), nil); code != 200 {
 			t.Fatalf("terminate %d: %d", pid, code)
 		}
 	}
 	var pe *pgconn.PgError
-	select {
-	case err := <-busyDone:
-		if !errors.As(err, &pe) || (pe.Code != "57014" && pe.Code != "57P01") {
-			t.Errorf("terminated busy client: %v, want its query cancelled", err)
+	for name, done := range map[string]chan error{"simple": busyDone, "extended": busyExtDone} {
+		select {
+		case err := <-done:
+			// As from pg_terminate_backend: FATAL 57P01 alone, not the
+			// cancel pgshard sent the server first.
+			if !errors.As(err, &pe) || pe.Code != "57P01" || pe.Severity != "FATAL" {
+				t.Errorf("terminated busy client (%s protocol): %v, want FATAL 57P01", name, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("the terminated client's pg_sleep(30) (%s protocol) still runs after 5s", name)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the terminated client's pg_sleep(30) still runs after 5s")
+	}
+	if !busy.IsClosed() && busy.Exec(ctx, "SELECT 1").Close() == nil {
+		t.Error("a terminated busy client's connection still serves queries")
 	}
 	_, err = idle.Exec(ctx, "COMMIT").ReadAll()
 	if !errors.As(err, &pe) || pe.Code != "57P01" || pe.Message != "terminating connection due to administrator command" {
