@@ -18,3 +18,14 @@ func Listen(ctx context.Context, addr string, reusePort bool) (net.Listener, err
 	}
 	return lc.Listen(ctx, "tcp", addr)
 }
+
+// ResetWarning is what an operator should know before relying on
+// so_reuseport for restarts on this machine, or "" when nothing: whether
+// connections queued for the old process's listener when it stops are
+// reset (see QueuedConnectionsMigrate).
+func ResetWarning() string {
+	if migrate, known := QueuedConnectionsMigrate(); known && !migrate {
+		return "net.ipv4.tcp_migrate_req is 0: connections queued for this process's listener, not yet accepted, when it stops are reset (clients retry them); set it to 1 (sysctl -w net.ipv4.tcp_migrate_req=1) and the kernel hands them to the pgshard taking over"
+	}
+	return ""
+}

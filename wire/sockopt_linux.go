@@ -1,6 +1,8 @@
 package wire
 
 import (
+	"os"
+	"strings"
 	"syscall"
 	"time"
 
@@ -30,4 +32,27 @@ func setReusePort(c syscall.RawConn) error {
 		return err
 	}
 	return serr
+}
+
+// migrateReqPath is the sysctl that decides what becomes of connections
+// queued for a SO_REUSEPORT listener that closes (Linux 5.14 and later).
+var migrateReqPath = "/proc/sys/net/ipv4/tcp_migrate_req"
+
+// QueuedConnectionsMigrate says what the kernel does with connections that
+// are queued for a so_reuseport listener, not yet accepted, when it closes:
+// with net.ipv4.tcp_migrate_req = 1 it hands them to another listener on
+// the address (the pgshard taking over); with 0 it resets them. known is
+// false where the setting does not exist.
+func QueuedConnectionsMigrate() (migrate, known bool) {
+	b, err := os.ReadFile(migrateReqPath)
+	if err != nil {
+		return false, false
+	}
+	switch strings.TrimSpace(string(b)) {
+	case "0":
+		return false, true
+	case "1":
+		return true, true
+	}
+	return false, false
 }

@@ -3,6 +3,9 @@ package wire
 import (
 	"context"
 	"net"
+	"os"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -99,5 +102,36 @@ func TestClientSocketsDetectDeadPeers(t *testing.T) {
 		}
 		_ = conn.Close()
 		_ = client.Close()
+	}
+}
+
+// What so_reuseport restarts do with queued connections follows
+// net.ipv4.tcp_migrate_req, read where the kernel publishes it.
+func TestQueuedConnectionsMigrate(t *testing.T) {
+	dir := t.TempDir()
+	defer func(p string) { migrateReqPath = p }(migrateReqPath)
+	for _, tc := range []struct {
+		content        string // "" = no such file (a kernel before 5.14)
+		migrate, known bool
+		warns          bool
+	}{
+		{"0\n", false, true, true},
+		{"1\n", true, true, false},
+		{"", false, false, false},
+	} {
+		migrateReqPath = filepath.Join(dir, "absent")
+		if tc.content != "" {
+			migrateReqPath = filepath.Join(dir, "tcp_migrate_req")
+			if err := os.WriteFile(migrateReqPath, []byte(tc.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		migrate, known := QueuedConnectionsMigrate()
+		if migrate != tc.migrate || known != tc.known {
+			t.Errorf("%q: migrate %v known %v, want %v %v", tc.content, migrate, known, tc.migrate, tc.known)
+		}
+		if w := ResetWarning(); (w != "") != tc.warns || tc.warns && !strings.Contains(w, "sysctl -w net.ipv4.tcp_migrate_req=1") {
+			t.Errorf("%q: warning %q", tc.content, w)
+		}
 	}
 }

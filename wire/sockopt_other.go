@@ -17,3 +17,6 @@ func setUserTimeout(syscall.RawConn, time.Duration) error { return nil }
 func setReusePort(syscall.RawConn) error {
 	return errors.New("so_reuseport is supported on Linux only")
 }
+
+// QueuedConnectionsMigrate: the setting is Linux's.
+func QueuedConnectionsMigrate() (migrate, known bool) { return false, false }

@@ -31,6 +31,9 @@ func (c *checkCmd) run(w io.Writer) error {
 		d := &cfg.Databases[i]
 		fmt.Fprintf(w, "database %s: %s, %s\n", d.Name, plural(len(d.Shards), "shard"), plural(d.Nodes(), "node"))
 	}
+	if warn := wire.ResetWarning(); cfg.SOReusePort && warn != "" {
+		fmt.Fprintf(w, "warning: so_reuseport on this machine: %s\n", warn)
+	}
 	if _, err := fmt.Fprintln(w, "config OK"); err != nil || !c.Connect {
 		return err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -132,5 +133,25 @@ databases: [{name: app, server_user: pgshard, server_password: secret, shards: [
 	}
 	if strings.Contains(out.String(), "secret") {
 		t.Errorf("the server password reached the output:\n%s", out.String())
+	}
+}
+
+// check passes on what so_reuseport restarts do on this machine
+// (wire.ResetWarning), and only when the configuration asks for them.
+func TestCheckWarnsOfResetsOnRestart(t *testing.T) {
+	for _, reuse := range []bool{false, true} {
+		path := filepath.Join(t.TempDir(), "pgshard.yaml")
+		conf := fmt.Sprintf("so_reuseport: %v\nusers: [{name: u, password: pw}]\ndatabases: [{name: d, server_user: s, shards: [{name: s0, primary: {host: h}}]}]\n", reuse)
+		if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		if err := (&checkCmd{Config: path}).run(&out); err != nil {
+			t.Fatal(err)
+		}
+		want := reuse && wire.ResetWarning() != ""
+		if got := strings.Contains(out.String(), "warning: so_reuseport on this machine: net.ipv4.tcp_migrate_req is 0"); got != want {
+			t.Errorf("so_reuseport %v: output %q; want the warning: %v", reuse, out.String(), want)
+		}
 	}
 }

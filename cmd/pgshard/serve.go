@@ -69,6 +69,9 @@ func (c *serveCmd) Run() error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	if w := wire.ResetWarning(); cfg.SOReusePort && w != "" {
+		log.Warn("so_reuseport: " + w)
+	}
 	if cfg.ProxyProtocol != nil {
 		ln = wire.ProxyProtocol(ln, cfg.ProxyProtocol)
 	}
