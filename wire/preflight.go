@@ -24,6 +24,12 @@ type NodeCheck struct {
 	Version                     string // server_version
 	InRecovery                  bool
 	MaxPrepared                 int // max_prepared_transactions
+	// Slots is how many connections the server accepts from User in all:
+	// max_connections, less the slots it reserves for superusers (and,
+	// from PostgreSQL 16, for pg_use_reserved_connections) when User is
+	// not a superuser. RoleLimit is the role's CONNECTION LIMIT, -1 for
+	// none.
+	Slots, RoleLimit int
 }
 
 // Problem says what is wrong with the node for pgshard, "" when nothing
@@ -50,6 +56,19 @@ type Preflight struct {
 	// NoTwoPhase names the databases of several shards whose primaries
 	// include one with max_prepared_transactions = 0.
 	NoTwoPhase []string
+	// Overbooked lists the servers, and the roles on them, that pgshard
+	// alone may ask for more connections than they accept.
+	Overbooked []Overbooking
+}
+
+// Overbooking is a server (Role "") or a role on it (its CONNECTION
+// LIMIT) whose connections pgshard's pools, at their size plus reserve,
+// and its lag monitor could exceed.
+type Overbooking struct {
+	Address string
+	Role    string
+	Need    int // connections this pgshard process may open at most
+	Limit   int // connections the server accepts (Slots or RoleLimit)
 }
 
 // Preflight connects to every node of every database as pgshard will, and
@@ -83,6 +102,7 @@ func (srv *Server) Preflight(ctx context.Context) Preflight {
 			pf.NoTwoPhase = append(pf.NoTwoPhase, d.Name)
 		}
 	}
+	pf.Overbooked = overbooked(cfg, pf.Nodes)
 	for _, db := range srv.databases() {
 		srv.checkKeyColumns(ctx, db)
 		srv.checkSequenceColumns(ctx, db)
@@ -135,14 +155,78 @@ func checkNode(ctx context.Context, d *config.Database, sh *config.Shard, node *
 		return nc
 	}
 	defer conn.Close(context.Background())
-	res := conn.ExecParams(ctx, "SELECT current_setting('server_version'), pg_catalog.pg_is_in_recovery()::text, current_setting('max_prepared_transactions')",
+	res := conn.ExecParams(ctx, `SELECT current_setting('server_version'), pg_catalog.pg_is_in_recovery()::text,
+		current_setting('max_prepared_transactions'), current_setting('max_connections'),
+		current_setting('superuser_reserved_connections'), coalesce(current_setting('reserved_connections', true), '0'),
+		r.rolsuper::text, r.rolconnlimit::text
+		FROM pg_catalog.pg_roles r WHERE r.rolname = current_user`,
 		nil, nil, nil, nil).Read()
 	if res.Err != nil || len(res.Rows) != 1 {
 		nc.Err = fmt.Errorf("reading its settings: %v", res.Err)
 		return nc
 	}
 	row := res.Rows[0]
+	num := func(i int) int { n, _ := strconv.Atoi(string(row[i])); return n }
 	nc.Version, nc.InRecovery = string(row[0]), string(row[1]) == "true"
-	nc.MaxPrepared, _ = strconv.Atoi(string(row[2]))
+	nc.MaxPrepared, nc.Slots, nc.RoleLimit = num(2), num(3), num(7)
+	if string(row[6]) != "true" {
+		nc.Slots -= num(4) + num(5)
+	}
 	return nc
+}
+
+// overbooked compares what pgshard may open on each server with what the
+// nodes' checks read: per server, every pool of every database and user
+// there at its size plus reserve, and one connection of each database's
+// lag monitor; per server role, the pools that log in with it.
+func overbooked(cfg *config.Config, nodes []NodeCheck) []Overbooking {
+	type roleAt struct{ address, role string }
+	need := map[string]int{}
+	roleNeed := map[roleAt]int{}
+	var order []string
+	for i := range cfg.Databases {
+		d := &cfg.Databases[i]
+		for k := range d.Shards {
+			sh := &d.Shards[k]
+			for _, node := range append([]*config.Node{&sh.Primary}, pointers(sh.Replicas)...) {
+				addr := net.JoinHostPort(node.Host, strconv.Itoa(node.Port))
+				if _, seen := need[addr]; !seen {
+					order = append(order, addr)
+				}
+				monitor := 0
+				for u := range cfg.Users {
+					role, _ := d.ServerCredentials(&cfg.Users[u])
+					if role == "" {
+						continue
+					}
+					p := cfg.PoolFor(&cfg.Users[u])
+					need[addr] += p.Size + p.ReserveSize
+					roleNeed[roleAt{addr, role}] += p.Size + p.ReserveSize
+					monitor = 1
+				}
+				need[addr] += monitor
+			}
+		}
+	}
+	var out []Overbooking
+	for _, addr := range order {
+		slots, seen := 0, map[string]bool{}
+		for _, n := range nodes {
+			if n.Address != addr || n.Err != nil || seen[n.User] {
+				continue
+			}
+			seen[n.User] = true
+			// The server-wide budget of the least privileged role.
+			if slots == 0 || n.Slots < slots {
+				slots = n.Slots
+			}
+			if r := (roleAt{addr, n.User}); n.RoleLimit >= 0 && roleNeed[r] > n.RoleLimit {
+				out = append(out, Overbooking{Address: addr, Role: n.User, Need: roleNeed[r], Limit: n.RoleLimit})
+			}
+		}
+		if slots > 0 && need[addr] > slots {
+			out = append(out, Overbooking{Address: addr, Need: need[addr], Limit: slots})
+		}
+	}
+	return out
 }

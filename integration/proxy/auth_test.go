@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"cmp"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -16,6 +17,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -290,5 +292,66 @@ databases:
 		if p := n.Problem(); !strings.Contains(p, "configured as a "+n.Role) {
 			t.Errorf("%s configured as %s on the other node: problem %q", n.Node, n.Role, p)
 		}
+	}
+}
+
+// The preflight counts the connections this pgshard may ask of each
+// server, every user's pool at its size plus reserve and the lag
+// monitor's one, against what the server accepts (max_connections less
+// the slots it keeps for superusers, the roles being ordinary) and each
+// server role's CONNECTION LIMIT, as read from the server.
+func TestPreflightCountsConnections(t *testing.T) {
+	ctx := ctxFor(t, time.Minute)
+	direct, err := pg.Shards[0].Primary.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close(ctx)
+	var maxConn, reserved int
+	if err := direct.QueryRow(ctx, "SELECT current_setting('max_connections')::int, current_setting('superuser_reserved_connections')::int").Scan(&maxConn, &reserved); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := direct.Exec(ctx, "DROP ROLE IF EXISTS preflight_limited; CREATE ROLE preflight_limited LOGIN PASSWORD 'pw' CONNECTION LIMIT 5"); err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Exec(context.Background(), "DROP ROLE IF EXISTS preflight_limited")
+	host, port, _ := net.SplitHostPort(pg.Shards[0].Primary.Addr())
+	run := func(size int) []wire.Overbooking {
+		t.Helper()
+		cfg, err := config.Parse([]byte(fmt.Sprintf(`
+pool: {size: %d, reserve_size: 2}
+users:
+  - {name: app, password: pw}
+  - {name: batch, password: pw, pool_size: 4, server_user: preflight_limited, server_password: pw}
+databases:
+  - {name: app, server_database: postgres, server_user: postgres, server_password: %s,
+     shards: [{name: s0, primary: {host: %s, port: %s, tls: disable}}]}
+`, size, cluster.Password, host, port)), "preflight.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := wire.NewServer(cfg, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pf := srv.Preflight(ctx)
+		for _, n := range pf.Nodes {
+			if n.Err != nil {
+				t.Fatalf("%s as %s: %v", n.Node, n.User, n.Err)
+			}
+		}
+		return pf.Overbooked
+	}
+	addr := pg.Shards[0].Primary.Addr()
+	// batch's pool, 4 + 2, is over its role's limit of 5; app's fits.
+	roleOver := wire.Overbooking{Address: addr, Role: "preflight_limited", Need: 6, Limit: 5}
+	if got := run(10); !slices.Equal(got, []wire.Overbooking{roleOver}) {
+		t.Errorf("pool size 10: %+v, want only %+v", got, roleOver)
+	}
+	// app's pool at max_connections: the server as a whole is overbooked
+	// for the least privileged role, which has no superuser slots.
+	serverOver := wire.Overbooking{Address: addr, Need: (maxConn + 2) + (4 + 2) + 1, Limit: maxConn - reserved}
+	if got := run(maxConn); !slices.Equal(got, []wire.Overbooking{roleOver, serverOver}) {
+		t.Errorf("pool size %d: %+v, want %+v and %+v", maxConn, got, roleOver, serverOver)
 	}
 }
