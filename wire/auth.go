@@ -89,9 +89,25 @@ func (srv *Server) authenticate(be *pgproto3.Backend, l *loaded, tlsState *tls.C
 		return nil
 	case config.AuthMD5:
 		return srv.authMD5(be, name, u)
+	case config.AuthCert:
+		return authCert(tlsState, name)
 	default:
 		return srv.authSCRAM(be, l, tlsState, name, u)
 	}
+}
+
+// authCert is PostgreSQL's cert method: the client's certificate, which
+// the TLS handshake verified against tls.client_ca_file, must name the
+// user as its common name.
+func authCert(tlsState *tls.ConnectionState, name string) error {
+	if tlsState == nil || len(tlsState.VerifiedChains) == 0 {
+		return &pgError{Severity: "FATAL", Code: codeInvalidAuthorization, Message: "connection requires a valid client certificate",
+			Hint: "Connect over TLS with a certificate signed by a CA in pgshard's tls.client_ca_file (sslcert and sslkey in libpq)."}
+	}
+	if tlsState.VerifiedChains[0][0].Subject.CommonName != name {
+		return fatalf(codeInvalidAuthorization, fmt.Sprintf("certificate authentication failed for user %q", name))
+	}
+	return nil
 }
 
 func (srv *Server) authMD5(be *pgproto3.Backend, name string, u *config.User) error {

@@ -34,6 +34,15 @@ func load(cfg *config.Config) (*loaded, error) {
 		}
 		l.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		l.tlsLeaf = cert.Leaf
+		if cfg.TLS.ClientCAFile != "" {
+			// Asked for, not required: users of other methods connect
+			// without one; a certificate given must verify, or the
+			// handshake fails, as with PostgreSQL's ssl_ca_file.
+			if l.tls.ClientCAs, err = config.LoadCAs(cfg.TLS.ClientCAFile); err != nil {
+				return nil, fmt.Errorf("tls.client_ca_file: %w", err)
+			}
+			l.tls.ClientAuth = tls.VerifyClientCertIfGiven
+		}
 	}
 	for i := range cfg.Users {
 		u := &cfg.Users[i]

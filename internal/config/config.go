@@ -57,10 +57,15 @@ type ProxyProtocol struct {
 	Trusted []string `yaml:"trusted"`
 }
 
-// TLS is the certificate pgshard presents to clients.
+// TLS is the certificate pgshard presents to clients, and the CA their
+// own certificates are verified against (auth: cert).
 type TLS struct {
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
+	// ClientCAFile, when set, makes pgshard ask clients for a certificate
+	// during the TLS handshake and verify one that is given against these
+	// CAs (PostgreSQL's ssl_ca_file); users with auth: cert must give one.
+	ClientCAFile string `yaml:"client_ca_file"`
 }
 
 // PoolMode says when a server connection returns to its pool.
@@ -206,6 +211,10 @@ const (
 	AuthSCRAM AuthMethod = "scram-sha-256" // default
 	AuthMD5   AuthMethod = "md5"
 	AuthTrust AuthMethod = "trust"
+	// AuthCert: the client's TLS certificate, verified against
+	// tls.client_ca_file, whose common name is the user's name
+	// (PostgreSQL's cert method); no password.
+	AuthCert AuthMethod = "cert"
 )
 
 // User is a client role allowed to connect to pgshard.

@@ -441,6 +441,17 @@ func TestErrors(t *testing.T) {
 			`t.yaml:1: tls.cert_file: "` + missing + `": no such file or directory`,
 			`t.yaml:1: tls.key_file: "` + missing + `": no such file or directory`}},
 		{"tls not a pair", valid("tls:", "  cert_file: "+otherCert, "  key_file: "+key), []string{`t.yaml:1: tls: cert_file and key_file do not load as a certificate and its key: tls: private key does not match public key`}},
+		{"tls client CA ok", valid("tls:", "  cert_file: "+cert, "  key_file: "+key, "  client_ca_file: "+cert), nil},
+		{"tls client CA missing", valid("tls: {cert_file: " + cert + ", key_file: " + key + ", client_ca_file: " + missing + "}"), []string{`t.yaml:1: tls.client_ca_file: "` + missing + `": no such file or directory`}},
+		{"tls client CA not PEM", valid("tls: {cert_file: " + cert + ", key_file: " + key + ", client_ca_file: " + notPEM + "}"), []string{`t.yaml:1: tls.client_ca_file: "` + notPEM + `" holds no PEM certificate`}},
+		{"cert auth without client CA", lines("tls: {cert_file: "+cert+", key_file: "+key+"}", "users:", "  - name: u", "    auth: cert",
+			"databases: [{name: d, server_user: s, shards: [{primary: {host: h}}]}]"), []string{
+			`t.yaml:4: users[0].auth: cert needs tls.client_ca_file, the CA that client certificates are verified against`}},
+		{"cert auth with a password", lines("tls: {cert_file: "+cert+", key_file: "+key+", client_ca_file: "+cert+"}", "users:", "  - name: u", "    auth: cert", "    password: pw",
+			"databases: [{name: d, server_user: s, shards: [{primary: {host: h}}]}]"), []string{
+			`t.yaml:5: users[0].password: not used with auth cert (the client's certificate is its credential); leave it out`}},
+		{"cert auth ok", lines("tls: {cert_file: "+cert+", key_file: "+key+", client_ca_file: "+cert+"}", "users:", "  - name: u", "    auth: cert",
+			"databases: [{name: d, server_user: s, shards: [{primary: {host: h}}]}]"), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.doc), "t.yaml")
@@ -507,15 +518,15 @@ func TestRelativePaths(t *testing.T) {
 	dir := t.TempDir()
 	selfSigned(t, dir, "server")
 	path := filepath.Join(dir, "pgshard.yaml")
-	if err := os.WriteFile(path, []byte(valid("tls: {cert_file: server.crt, key_file: server.key}")), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(valid("tls: {cert_file: server.crt, key_file: server.key, client_ca_file: server.crt}")), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	c, err := Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.TLS.CertFile != filepath.Join(dir, "server.crt") {
-		t.Errorf("cert_file = %s", c.TLS.CertFile)
+	if c.TLS.CertFile != filepath.Join(dir, "server.crt") || c.TLS.ClientCAFile != c.TLS.CertFile {
+		t.Errorf("cert_file = %s, client_ca_file = %s", c.TLS.CertFile, c.TLS.ClientCAFile)
 	}
 }
 

@@ -2,7 +2,6 @@ package config
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -63,7 +62,7 @@ const (
 
 var (
 	poolModes      = []PoolMode{PoolTransaction, PoolSession}
-	authMethods    = []AuthMethod{AuthSCRAM, AuthMD5, AuthTrust}
+	authMethods    = []AuthMethod{AuthSCRAM, AuthMD5, AuthTrust, AuthCert}
 	serverTLSModes = []ServerTLS{ServerTLSDisable, ServerTLSPrefer, ServerTLSRequire, ServerTLSVerifyCA, ServerTLSVerifyFull}
 	keylessWrites  = []KeylessWrites{KeylessRefuse, KeylessAllShards}
 	keyUpdates     = []KeyUpdates{KeyUpdatesMove, KeyUpdatesRefuse}
@@ -131,6 +130,9 @@ func applyDefaults(c *Config, ix *index, file string) {
 	if c.TLS != nil {
 		c.TLS.CertFile = anchor(dir, c.TLS.CertFile)
 		c.TLS.KeyFile = anchor(dir, c.TLS.KeyFile)
+		if c.TLS.ClientCAFile != "" {
+			c.TLS.ClientCAFile = anchor(dir, c.TLS.ClientCAFile)
+		}
 	}
 	node := func(n *Node, path, name string) {
 		set(path+".name", func() { n.Name = name })
@@ -366,6 +368,11 @@ func (v *validator) serverCertificate(t *TLS) {
 			v.errorf("tls", "cert_file and key_file do not load as a certificate and its key: %v", err)
 		}
 	}
+	if t.ClientCAFile != "" && v.existingFile("tls.client_ca_file", t.ClientCAFile) {
+		if _, err := LoadCAs(t.ClientCAFile); err != nil {
+			v.errorf("tls.client_ca_file", "%v", err)
+		}
+	}
 }
 
 // existingFile checks that a file named at path is set and is a readable
@@ -487,6 +494,9 @@ func (v *validator) users(users []User, tls *TLS) {
 			v.errorf(p+".pool_size", "%d is less than 1 (leave it out to use pool.size)", u.PoolSize)
 		}
 		v.networks(p+".networks", u.Networks)
+		if u.Auth == AuthCert && (tls == nil || tls.ClientCAFile == "") {
+			v.errorf(p+".auth", "cert needs tls.client_ca_file, the CA that client certificates are verified against")
+		}
 		if u.RequireTLS && tls == nil {
 			v.errorf(p+".require_tls", "needs tls (cert_file and key_file) at the top level, so that clients can connect over TLS")
 		}
@@ -515,6 +525,12 @@ const scramPrefix = "SCRAM-SHA-256$"
 // password.
 func passwordProblem(auth AuthMethod, pw string) string {
 	if auth == AuthTrust {
+		return ""
+	}
+	if auth == AuthCert {
+		if pw != "" {
+			return "not used with auth cert (the client's certificate is its credential); leave it out"
+		}
 		return ""
 	}
 	if pw == "" {
@@ -705,10 +721,8 @@ func (v *validator) node(seen map[string]string, path string, n *Node) {
 		v.errorf(path+".tls", "%s needs ca_file, the CA certificate the server's certificate is verified against", n.TLSMode)
 	}
 	if n.CAFile != "" && v.existingFile(path+".ca_file", n.CAFile) {
-		if pem, err := os.ReadFile(n.CAFile); err != nil {
+		if _, err := LoadCAs(n.CAFile); err != nil {
 			v.errorf(path+".ca_file", "%v", err)
-		} else if !x509.NewCertPool().AppendCertsFromPEM(pem) {
-			v.errorf(path+".ca_file", "%q holds no PEM certificate", n.CAFile)
 		}
 	}
 }

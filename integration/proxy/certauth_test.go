@@ -1,0 +1,137 @@
+package proxy_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// clientCA is a CA that issues client certificates, written to dir.
+type clientCA struct {
+	dir    string
+	cert   *x509.Certificate
+	key    *ecdsa.PrivateKey
+	file   string
+	serial int64
+}
+
+func newClientCA(t *testing.T, name string) *clientCA {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	ca := &clientCA{dir: t.TempDir(), cert: cert, key: key, serial: 1}
+	ca.file = ca.write(t, "ca.crt", "CERTIFICATE", der)
+	return ca
+}
+
+func (ca *clientCA) write(t *testing.T, name, typ string, b []byte) string {
+	t.Helper()
+	path := filepath.Join(ca.dir, name)
+	// libpq refuses a key file readable by others.
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// issue writes a client certificate for common name cn and its key.
+func (ca *clientCA) issue(t *testing.T, cn string) (certFile, keyFile string) {
+	t.Helper()
+	ca.serial++
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(ca.serial), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalECPrivateKey(key)
+	return ca.write(t, cn+".crt", "CERTIFICATE", der), ca.write(t, cn+".key", "EC PRIVATE KEY", keyDER)
+}
+
+// auth: cert logs a client in by its TLS certificate, as PostgreSQL's
+// cert method does: signed by a CA of tls.client_ca_file and naming the
+// user as its common name. No certificate, a certificate for another
+// name, or no TLS at all is 28000; a certificate from another CA fails
+// the handshake. Users of other methods keep logging in without one.
+func TestClientCertificateAuthentication(t *testing.T) {
+	_, serverCert, serverKey := testCA(t)
+	ca, stranger := newClientCA(t, "pgshard test client CA"), newClientCA(t, "someone else's CA")
+	p := startProxy(t, proxyOptions{
+		extra: "tls:\n  cert_file: " + serverCert + "\n  key_file: " + serverKey + "\n  client_ca_file: " + ca.file,
+		users: "  - {name: certuser, auth: cert}\n",
+	})
+	ctx := ctxFor(t, time.Minute)
+	goodCert, goodKey := ca.issue(t, "certuser")
+	otherCert, otherKey := ca.issue(t, "someoneelse")
+	strangerCert, strangerKey := stranger.issue(t, "certuser")
+	dsn := func(user, query string) string { return "postgres://" + user + "@" + p.Addr + "/app?" + query }
+	withCert := func(cert, key string) string { return "sslmode=require&sslcert=" + cert + "&sslkey=" + key }
+
+	conn, err := pgconn.Connect(ctx, dsn("certuser", withCert(goodCert, goodKey)))
+	if err != nil {
+		t.Fatalf("login with the user's certificate: %v", err)
+	}
+	res, err := conn.Exec(ctx, "SELECT 41 + 1").ReadAll()
+	if err != nil || string(res[0].Rows[0][0]) != "42" {
+		t.Fatalf("query as certuser: %v %v", res, err)
+	}
+	conn.Close(ctx)
+
+	var pe *pgconn.PgError
+	for _, c := range []struct{ name, query, msg string }{
+		{"no certificate", "sslmode=require", "connection requires a valid client certificate"},
+		{"no TLS", "sslmode=disable", "connection requires a valid client certificate"},
+		{"another user's certificate", withCert(otherCert, otherKey), `certificate authentication failed for user "certuser"`},
+	} {
+		_, err := pgconn.Connect(ctx, dsn("certuser", c.query))
+		if !errors.As(err, &pe) || pe.Code != "28000" || pe.Message != c.msg {
+			t.Errorf("%s: %v, want 28000 %s", c.name, err, c.msg)
+		}
+	}
+	// Go's TLS client keeps back a certificate of a CA that pgshard's
+	// request does not list, so pgx comes without one; libpq sends it,
+	// and the handshake fails.
+	_, err = pgconn.Connect(ctx, dsn("certuser", withCert(strangerCert, strangerKey)))
+	if !errors.As(err, &pe) || pe.Code != "28000" {
+		t.Errorf("pgx with a certificate of an unknown CA: %v, want 28000", err)
+	}
+	if out, err := runPsql(dsn("certuser", withCert(strangerCert, strangerKey)), "SELECT 1"); err == nil || !strings.Contains(out, "unknown ca") {
+		t.Errorf("psql with a certificate of an unknown CA: %v\n%s; want the TLS handshake refused", err, out)
+	}
+
+	// A SCRAM user over TLS without a certificate, and libpq with one.
+	scram, err := pgconn.Connect(ctx, dsn("app:app-secret", "sslmode=require"))
+	if err != nil {
+		t.Fatalf("SCRAM user without a client certificate: %v", err)
+	}
+	scram.Close(ctx)
+	out, err := runPsql(dsn("certuser", withCert(goodCert, goodKey)), "SELECT current_user IS NOT NULL")
+	if err != nil || out != "t" {
+		t.Fatalf("psql with sslcert/sslkey: %v\n%s", err, out)
+	}
+}
