@@ -113,11 +113,17 @@ func (srv *Server) admitClient(max int) bool {
 // before it asks for a password: a client that may not connect is not
 // told whether its password was right. Unknown users are left to
 // authentication, which fails them as it fails a wrong password.
-func loginAllowed(u *config.User, conn net.Conn, overTLS bool) error {
+func loginAllowed(u *config.User, conn net.Conn, tlsState *tls.ConnectionState) error {
 	if u == nil {
 		return nil
 	}
-	if u.RequireTLS && !overTLS {
+	if u.ClientCert != "" {
+		// Before the password, as PostgreSQL checks clientcert.
+		if err := certNames(tlsState, u.Name, u.ClientCert == config.ClientCertVerifyFull); err != nil {
+			return err
+		}
+	}
+	if u.RequireTLS && tlsState == nil {
 		return &pgError{Severity: "FATAL", Code: codeInvalidAuthorization,
 			Message: fmt.Sprintf("pgshard: user %q must connect over TLS", u.Name),
 			Hint:    "Connect with sslmode=require (or verify-full); users[].require_tls is set for this user in pgshard's configuration."}
@@ -200,7 +206,7 @@ func (srv *Server) login(ctx context.Context, conn net.Conn, be *pgproto3.Backen
 		}
 	}()
 	u := l.cfg.User(name)
-	if err := loginAllowed(u, conn, tlsState != nil); err != nil {
+	if err := loginAllowed(u, conn, tlsState); err != nil {
 		return nil, err
 	}
 	if err := srv.authenticate(be, l, tlsState, name, u); err != nil {

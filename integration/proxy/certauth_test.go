@@ -77,13 +77,17 @@ func (ca *clientCA) issue(t *testing.T, cn string) (certFile, keyFile string) {
 // cert method does: signed by a CA of tls.client_ca_file and naming the
 // user as its common name. No certificate, a certificate for another
 // name, or no TLS at all is 28000; a certificate from another CA fails
-// the handshake. Users of other methods keep logging in without one.
+// the handshake. users[].client_cert asks for a certificate on top of a
+// password, as pg_hba.conf's clientcert. Users of other methods keep
+// logging in without one.
 func TestClientCertificateAuthentication(t *testing.T) {
 	_, serverCert, serverKey := testCA(t)
 	ca, stranger := newClientCA(t, "pgshard test client CA"), newClientCA(t, "someone else's CA")
 	p := startProxy(t, proxyOptions{
 		extra: "tls:\n  cert_file: " + serverCert + "\n  key_file: " + serverKey + "\n  client_ca_file: " + ca.file,
-		users: "  - {name: certuser, auth: cert}\n",
+		users: "  - {name: certuser, auth: cert}\n" +
+			"  - {name: pinned, password: pinned-secret, client_cert: verify-full}\n" +
+			"  - {name: anyca, password: anyca-secret, client_cert: verify-ca}\n",
 	})
 	ctx := ctxFor(t, time.Minute)
 	goodCert, goodKey := ca.issue(t, "certuser")
@@ -122,6 +126,32 @@ func TestClientCertificateAuthentication(t *testing.T) {
 	}
 	if out, err := runPsql(dsn("certuser", withCert(strangerCert, strangerKey)), "SELECT 1"); err == nil || !strings.Contains(out, "unknown ca") {
 		t.Errorf("psql with a certificate of an unknown CA: %v\n%s; want the TLS handshake refused", err, out)
+	}
+
+	// client_cert: a certificate on top of the password, checked before
+	// it: verify-full wants the user's name, verify-ca any of the CA's.
+	pinnedCert, pinnedKey := ca.issue(t, "pinned")
+	for _, c := range []struct {
+		name, user, query, code string
+	}{
+		{"verify-full, its certificate", "pinned:pinned-secret", withCert(pinnedCert, pinnedKey), ""},
+		{"verify-full, wrong password", "pinned:wrong", withCert(pinnedCert, pinnedKey), "28P01"},
+		{"verify-full, no certificate", "pinned:pinned-secret", "sslmode=require", "28000"},
+		{"verify-full, another name", "pinned:pinned-secret", withCert(otherCert, otherKey), "28000"},
+		{"verify-ca, another name", "anyca:anyca-secret", withCert(otherCert, otherKey), ""},
+		{"verify-ca, no certificate", "anyca:anyca-secret", "sslmode=require", "28000"},
+		{"verify-ca, wrong password", "anyca:wrong", withCert(otherCert, otherKey), "28P01"},
+	} {
+		conn, err := pgconn.Connect(ctx, dsn(c.user, c.query))
+		switch {
+		case c.code == "" && err != nil:
+			t.Errorf("%s: %v", c.name, err)
+		case c.code != "" && (!errors.As(err, &pe) || pe.Code != c.code):
+			t.Errorf("%s: %v, want %s", c.name, err, c.code)
+		}
+		if conn != nil {
+			conn.Close(ctx)
+		}
 	}
 
 	// A SCRAM user over TLS without a certificate, and libpq with one.

@@ -217,6 +217,14 @@ const (
 	AuthCert AuthMethod = "cert"
 )
 
+// ClientCertMode is users[].client_cert; "" requires no certificate.
+type ClientCertMode string
+
+const (
+	ClientCertVerifyCA   ClientCertMode = "verify-ca"
+	ClientCertVerifyFull ClientCertMode = "verify-full"
+)
+
 // User is a client role allowed to connect to pgshard.
 type User struct {
 	Name     string     `yaml:"name"`
@@ -242,6 +250,11 @@ type User struct {
 	// RequireTLS refuses this user's logins over plain TCP, as a
 	// pg_hba.conf hostssl line.
 	RequireTLS bool `yaml:"require_tls"`
+	// ClientCert requires a client certificate verified against
+	// tls.client_ca_file on top of the auth method, as pg_hba.conf's
+	// clientcert option: verify-ca any such certificate, verify-full one
+	// whose common name is the user's name.
+	ClientCert ClientCertMode `yaml:"client_cert"`
 }
 
 // AllowsFrom reports whether u may connect from addr (users[].networks).

@@ -450,6 +450,18 @@ func TestErrors(t *testing.T) {
 		{"cert auth with a password", lines("tls: {cert_file: "+cert+", key_file: "+key+", client_ca_file: "+cert+"}", "users:", "  - name: u", "    auth: cert", "    password: pw",
 			"databases: [{name: d, server_user: s, shards: [{primary: {host: h}}]}]"), []string{
 			`t.yaml:5: users[0].password: not used with auth cert (the client's certificate is its credential); leave it out`}},
+		{"client cert mistakes", lines("tls: {cert_file: "+cert+", key_file: "+key+"}", "users:",
+			"  - {name: a, password: pw, client_cert: verify}",
+			"  - {name: b, password: pw, client_cert: verify-ca}",
+			"databases: [{name: d, server_user: s, shards: [{primary: {host: h}}]}]"), []string{
+			`t.yaml:3: users[0].client_cert: "verify" is not one of verify-ca, verify-full`,
+			`t.yaml:4: users[1].client_cert: needs tls.client_ca_file, the CA that client certificates are verified against`}},
+		{"client cert with cert auth", lines("tls: {cert_file: "+cert+", key_file: "+key+", client_ca_file: "+cert+"}", "users:",
+			"  - {name: a, auth: cert, client_cert: verify-ca}",
+			"  - {name: b, auth: cert, client_cert: verify-full}",
+			"  - {name: c, password: pw, client_cert: verify-ca}",
+			"databases: [{name: d, server_user: s, shards: [{primary: {host: h}}]}]"), []string{
+			`t.yaml:3: users[0].client_cert: auth cert always checks the certificate's name: leave client_cert out, or set verify-full`}},
 		{"cert auth ok", lines("tls: {cert_file: "+cert+", key_file: "+key+", client_ca_file: "+cert+"}", "users:", "  - name: u", "    auth: cert",
 			"databases: [{name: d, server_user: s, shards: [{primary: {host: h}}]}]"), nil},
 	} {

@@ -61,12 +61,13 @@ const (
 )
 
 var (
-	poolModes      = []PoolMode{PoolTransaction, PoolSession}
-	authMethods    = []AuthMethod{AuthSCRAM, AuthMD5, AuthTrust, AuthCert}
-	serverTLSModes = []ServerTLS{ServerTLSDisable, ServerTLSPrefer, ServerTLSRequire, ServerTLSVerifyCA, ServerTLSVerifyFull}
-	keylessWrites  = []KeylessWrites{KeylessRefuse, KeylessAllShards}
-	keyUpdates     = []KeyUpdates{KeyUpdatesMove, KeyUpdatesRefuse}
-	readFallbacks  = []ReadFallback{FallbackPrimary, FallbackError}
+	poolModes       = []PoolMode{PoolTransaction, PoolSession}
+	authMethods     = []AuthMethod{AuthSCRAM, AuthMD5, AuthTrust, AuthCert}
+	clientCertModes = []ClientCertMode{ClientCertVerifyCA, ClientCertVerifyFull}
+	serverTLSModes  = []ServerTLS{ServerTLSDisable, ServerTLSPrefer, ServerTLSRequire, ServerTLSVerifyCA, ServerTLSVerifyFull}
+	keylessWrites   = []KeylessWrites{KeylessRefuse, KeylessAllShards}
+	keyUpdates      = []KeyUpdates{KeyUpdatesMove, KeyUpdatesRefuse}
+	readFallbacks   = []ReadFallback{FallbackPrimary, FallbackError}
 	// Column types a shard key may have; the router canonicalizes integer
 	// widths so 42 hashes alike as int2, int4 or int8.
 	keyTypes = []string{"bigint", "int8", "integer", "int4", "int", "smallint", "int2", "text", "varchar", "uuid"}
@@ -496,6 +497,16 @@ func (v *validator) users(users []User, tls *TLS) {
 		v.networks(p+".networks", u.Networks)
 		if u.Auth == AuthCert && (tls == nil || tls.ClientCAFile == "") {
 			v.errorf(p+".auth", "cert needs tls.client_ca_file, the CA that client certificates are verified against")
+		}
+		if v.ix.has(p + ".client_cert") {
+			switch {
+			case !slices.Contains(clientCertModes, u.ClientCert):
+				oneOf(v, p+".client_cert", u.ClientCert, clientCertModes)
+			case u.Auth == AuthCert && u.ClientCert != ClientCertVerifyFull:
+				v.errorf(p+".client_cert", "auth cert always checks the certificate's name: leave client_cert out, or set verify-full")
+			case tls == nil || tls.ClientCAFile == "":
+				v.errorf(p+".client_cert", "needs tls.client_ca_file, the CA that client certificates are verified against")
+			}
 		}
 		if u.RequireTLS && tls == nil {
 			v.errorf(p+".require_tls", "needs tls (cert_file and key_file) at the top level, so that clients can connect over TLS")
