@@ -1,6 +1,7 @@
 package proxy_test
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -163,5 +165,69 @@ func TestClientCertificateAuthentication(t *testing.T) {
 	out, err := runPsql(dsn("certuser", withCert(goodCert, goodKey)), "SELECT current_user IS NOT NULL")
 	if err != nil || out != "t" {
 		t.Fatalf("psql with sslcert/sslkey: %v\n%s", err, out)
+	}
+}
+
+// A node's cert_file and key_file are the client certificate pgshard
+// presents to that server (libpq's sslcert, sslkey): with the server
+// trusting their CA (ssl_ca_file), pg_stat_ssl shows it on pgshard's
+// server connection; without them the server sees none.
+func TestClientCertificateToServers(t *testing.T) {
+	ctx := ctxFor(t, time.Minute)
+	ca := newClientCA(t, "pgshard servers' client CA")
+	certFile, keyFile := ca.issue(t, "pgshard-to-server")
+	direct, err := pg.Shards[0].Primary.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close(context.Background())
+	// The CA goes into the server's container line by line (COPY's text
+	// format writes PEM's characters as they are).
+	pemText, err := os.ReadFile(ca.file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const serverCA = "/tmp/pgshard-test-client-ca.crt"
+	// COPY takes no parameters; PEM lines hold no quote.
+	lines := strings.Split(strings.TrimSpace(string(pemText)), "\n")
+	if strings.Contains(string(pemText), "'") {
+		t.Fatal("a quote in PEM text")
+	}
+	if _, err := direct.Exec(ctx, "COPY (SELECT l FROM unnest(ARRAY['"+strings.Join(lines, "','")+"']) WITH ORDINALITY AS u(l, n) ORDER BY n) TO '"+serverCA+"'"); err != nil {
+		t.Fatal(err)
+	}
+	reload := func(set string) {
+		t.Helper()
+		if _, err := direct.Exec(ctx, set); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := direct.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond) // the postmaster reloads asynchronously
+	}
+	reload("ALTER SYSTEM SET ssl_ca_file = '" + serverCA + "'")
+	defer func() {
+		_, _ = direct.Exec(context.Background(), "ALTER SYSTEM RESET ssl_ca_file")
+		_, _ = direct.Exec(context.Background(), "SELECT pg_reload_conf()")
+	}()
+
+	for _, tc := range []struct {
+		tls, want string
+	}{
+		{"require, cert_file: " + certFile + ", key_file: " + keyFile, "CN=pgshard-to-server"},
+		{"require", ""},
+	} {
+		p := startProxy(t, proxyOptions{serverTLS: tc.tls})
+		conn := connect(t, p.DSN("app", "app-secret"))
+		var dn string
+		err := conn.QueryRow(ctx, `SELECT coalesce(client_dn, '') FROM pg_stat_ssl WHERE pid = pg_backend_pid()`, pgx.QueryExecModeSimpleProtocol).Scan(&dn)
+		if err != nil {
+			t.Fatalf("tls %s: %v", tc.tls, err)
+		}
+		if !strings.Contains(dn, tc.want) || (tc.want == "") != (dn == "") {
+			t.Errorf("tls %s: the server saw client certificate %q, want %q", tc.tls, dn, tc.want)
+		}
+		p.Stop()
 	}
 }

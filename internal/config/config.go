@@ -395,6 +395,11 @@ type Node struct {
 	Port    int       `yaml:"port"` // default 5432
 	TLSMode ServerTLS `yaml:"tls"`  // default prefer
 	CAFile  string    `yaml:"ca_file"`
+	// CertFile and KeyFile are the client certificate pgshard presents to
+	// the node (libpq's sslcert and sslkey), for servers that
+	// authenticate it by certificate (pg_hba.conf's cert, clientcert).
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 }
 
 // DSN is the libpq connection string for the node, logging in as user to
@@ -410,6 +415,9 @@ func (n *Node) DSN(user string, password Secret, dbname string) string {
 	}, " ")
 	if n.CAFile != "" {
 		dsn += " sslrootcert=" + dsnQuote(n.CAFile)
+	}
+	if n.CertFile != "" {
+		dsn += " sslcert=" + dsnQuote(n.CertFile) + " sslkey=" + dsnQuote(n.KeyFile)
 	}
 	return dsn
 }

@@ -434,6 +434,11 @@ func TestErrors(t *testing.T) {
 		{"node ca missing", withNode("host: h", "ca_file: "+missing), []string{`t.yaml:10: databases[0].shards[0].primary.ca_file: "` + missing + `": no such file or directory`}},
 		{"node ca not PEM", withNode("host: h", "ca_file: "+notPEM), []string{`t.yaml:10: databases[0].shards[0].primary.ca_file: "` + notPEM + `" holds no PEM certificate`}},
 
+		{"node client cert ok", withNode("host: h", "tls: require", "cert_file: "+cert, "key_file: "+key), nil},
+		{"node client cert without key", withNode("host: h", "tls: require", "cert_file: "+cert), []string{`t.yaml:8: databases[0].shards[0].primary: cert_file and key_file go together`}},
+		{"node client cert without TLS", withNode("host: h", "tls: disable", "cert_file: "+cert, "key_file: "+key), []string{`t.yaml:11: databases[0].shards[0].primary.cert_file: a client certificate needs TLS to the node; tls is disable`}},
+		{"node client cert not a pair", withNode("host: h", "tls: require", "cert_file: "+otherCert, "key_file: "+key), []string{`t.yaml:8: databases[0].shards[0].primary: cert_file and key_file do not load as a certificate and its key`}},
+
 		// Client TLS.
 		{"tls ok", valid("tls:", "  cert_file: "+cert, "  key_file: "+key), nil},
 		{"tls key missing", valid("tls:", "  cert_file: "+cert), []string{`t.yaml:1: tls.key_file: required`}},

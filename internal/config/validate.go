@@ -140,6 +140,8 @@ func applyDefaults(c *Config, ix *index, file string) {
 		set(path+".port", func() { n.Port = DefaultPort })
 		set(path+".tls", func() { n.TLSMode = DefaultServerTLS })
 		n.CAFile = anchor(dir, n.CAFile)
+		n.CertFile = anchor(dir, n.CertFile)
+		n.KeyFile = anchor(dir, n.KeyFile)
 	}
 	for i := range c.Databases {
 		d := &c.Databases[i]
@@ -734,6 +736,20 @@ func (v *validator) node(seen map[string]string, path string, n *Node) {
 	if n.CAFile != "" && v.existingFile(path+".ca_file", n.CAFile) {
 		if _, err := LoadCAs(n.CAFile); err != nil {
 			v.errorf(path+".ca_file", "%v", err)
+		}
+	}
+	switch {
+	case n.CertFile == "" && n.KeyFile == "":
+	case n.CertFile == "" || n.KeyFile == "":
+		v.errorf(path, "cert_file and key_file go together: the client certificate pgshard presents and its key")
+	case n.TLSMode == ServerTLSDisable:
+		v.errorf(path+".cert_file", "a client certificate needs TLS to the node; tls is disable")
+	default:
+		certOK := v.existingFile(path+".cert_file", n.CertFile)
+		if keyOK := v.existingFile(path+".key_file", n.KeyFile); certOK && keyOK {
+			if _, err := tls.LoadX509KeyPair(n.CertFile, n.KeyFile); err != nil {
+				v.errorf(path, "cert_file and key_file do not load as a certificate and its key: %v", err)
+			}
 		}
 	}
 }
