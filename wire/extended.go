@@ -212,7 +212,7 @@ func (s *session) bind(ctx context.Context, body []byte) error {
 		return s.batchFail(errorf(codeInFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block"))
 	}
 	read := rt.Kind == router.KindSession || rt.Plan != nil && rt.Plan.Read
-	if err := s.attachFor(ctx, id, rt.Kind, read, !read, rt.Target == "primary"); err != nil {
+	if err := s.attachFor(ctx, id, read, !read, rt.Target == "primary"); err != nil {
 		var pe *pgError
 		if errors.As(err, &pe) && pe.Severity != "FATAL" {
 			return s.batchFail(pe)

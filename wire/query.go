@@ -29,6 +29,13 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 			return err
 		}
 	}
+	defer func() {
+		// The routes the query ran by: routed is routed again below once
+		// column positions or generated keys are known.
+		for i := range routed {
+			s.noteRoute(routed[i].Route)
+		}
+	}()
 	if apartShape(routed, s.txStatus != 'I') {
 		return s.runApart(ctx, q, routed)
 	}
@@ -189,7 +196,7 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 			return s.complete("SET")
 		}
 	}
-	if err := s.attachFor(ctx, t.id, t.kind, t.read, t.write, t.primary); err != nil {
+	if err := s.attachFor(ctx, t.id, t.read, t.write, t.primary); err != nil {
 		var pe *pgError
 		if errors.As(err, &pe) && pe.Severity != "FATAL" {
 			return s.refuse(pe)

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/pgshard/pgshard/internal/config"
-	"github.com/pgshard/pgshard/internal/metrics"
-	"github.com/pgshard/pgshard/router"
 	"github.com/pgshard/pgshard/shard"
 )
 
@@ -194,7 +192,7 @@ func (s *session) banNode(id shard.ShardID, node *config.Node, err error) {
 // attachRead attaches a connection for a read on shard id: an eligible
 // replica when there is one, else the primary. A replica whose connection
 // fails is banned and the next choice is tried.
-func (s *session) attachRead(ctx context.Context, id shard.ShardID, kind router.Kind) error {
+func (s *session) attachRead(ctx context.Context, id shard.ShardID) error {
 	for range 3 {
 		node, pe := s.readTarget(ctx, id)
 		if pe != nil {
@@ -206,11 +204,7 @@ func (s *session) attachRead(ctx context.Context, id shard.ShardID, kind router.
 		err := s.attachNode(ctx, id, node)
 		if err == nil {
 			s.onReplica = s.isReplica(s.sc)
-			target := metrics.TargetPrimary
-			if s.onReplica {
-				target = metrics.TargetReplica
-			}
-			s.dbm.Statement(metrics.RouteKind(kind), target)
+			s.req.replica = s.req.replica || s.onReplica
 			return nil
 		}
 		var pe2 *pgError
@@ -223,7 +217,6 @@ func (s *session) attachRead(ctx context.Context, id shard.ShardID, kind router.
 		return err
 	}
 	s.onReplica = false
-	s.dbm.Statement(metrics.RouteKind(kind), metrics.TargetPrimary)
 	return nil
 }
 

@@ -10,7 +10,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/pgshard/pgshard/internal/config"
-	"github.com/pgshard/pgshard/internal/metrics"
 	"github.com/pgshard/pgshard/internal/sqltext"
 	"github.com/pgshard/pgshard/router"
 	"github.com/pgshard/pgshard/shard"
@@ -229,8 +228,8 @@ func (s *session) readable() bool {
 // attachFor attaches the connection a routed statement runs on: a replica
 // for a read when one qualifies, the primary otherwise. write says the
 // statement may change data there.
-func (s *session) attachFor(ctx context.Context, id shard.ShardID, kind router.Kind, read, write, primary bool) error {
-	if err := s.attachTo(ctx, id, kind, read, write, primary); err != nil {
+func (s *session) attachFor(ctx context.Context, id shard.ShardID, read, write, primary bool) error {
+	if err := s.attachTo(ctx, id, read, write, primary); err != nil {
 		return err
 	}
 	if s.cancelPending.Swap(false) {
@@ -240,9 +239,9 @@ func (s *session) attachFor(ctx context.Context, id shard.ShardID, kind router.K
 	return nil
 }
 
-func (s *session) attachTo(ctx context.Context, id shard.ShardID, kind router.Kind, read, write, primary bool) error {
+func (s *session) attachTo(ctx context.Context, id shard.ShardID, read, write, primary bool) error {
 	if read && !primary && s.readable() {
-		return s.attachRead(ctx, id, kind)
+		return s.attachRead(ctx, id)
 	}
 	if write {
 		s.noteWrite(id)
@@ -254,11 +253,7 @@ func (s *session) attachTo(ctx context.Context, id shard.ShardID, kind router.Ki
 		return err
 	}
 	s.onReplica = s.isReplica(s.sc)
-	target := metrics.TargetPrimary
-	if s.onReplica {
-		target = metrics.TargetReplica
-	}
-	s.dbm.Statement(metrics.RouteKind(kind), target)
+	s.req.replica = s.req.replica || s.onReplica
 	return nil
 }
 

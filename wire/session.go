@@ -200,6 +200,9 @@ type session struct {
 	endReason string
 	// terminated: the admin listener ended the session (Terminate).
 	terminated atomic.Bool
+	// req is the request being answered, for the statement metrics
+	// (requests.go).
+	req request
 	// cutByTerminate: the server answered Terminate's cancel; the session
 	// ends at the server's ReadyForQuery, the client told 57P01 only.
 	cutByTerminate bool
@@ -351,8 +354,14 @@ func (s *session) handle(ctx context.Context, typ byte, body []byte) error {
 		}
 	}
 	switch typ {
+	case 'Q', 'P', 'B', 'D', 'E', 'C', 'H':
+		s.beginRequest()
+	}
+	switch typ {
 	case 'Q':
-		return s.simpleQuery(ctx, body)
+		err := s.simpleQuery(ctx, body)
+		s.endRequest()
+		return err
 	case 'P':
 		return s.parse(body)
 	case 'B':
@@ -366,7 +375,9 @@ func (s *session) handle(ctx context.Context, typ byte, body []byte) error {
 	case 'H':
 		return s.flush()
 	case 'S':
-		return s.sync(ctx)
+		err := s.sync(ctx)
+		s.endRequest()
+		return err
 	case 'X':
 		s.endReason = "client sent Terminate"
 		return errClientGone

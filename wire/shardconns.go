@@ -92,6 +92,8 @@ func (s *session) acquireShards(ctx context.Context, ids []shard.ShardID, write 
 				if sc, err = p.acquire(ctx); err != nil {
 					s.banNode(id, node, err)
 					sc = nil
+				} else {
+					s.req.replica = true
 				}
 			}
 		}

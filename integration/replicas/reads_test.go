@@ -40,6 +40,10 @@ func TestReadsSplitEvenlyBetweenHealthyReplicas(t *testing.T) {
 		return seen["s0_replica1"] && seen["s0_replica2"]
 	})
 	counts := map[string]int{}
+	routed := func(target string) float64 {
+		return p.Metric(t, `pgshard_route_statements_total{database="app",kind="any",target="`+target+`"}`)
+	}
+	onReplicas, onPrimary := routed("replica"), routed("primary")
 	for range 10000 {
 		n, err := servedBy(ctx, conn, whoAmI, pgx.QueryExecModeSimpleProtocol)
 		if err != nil {
@@ -48,6 +52,13 @@ func TestReadsSplitEvenlyBetweenHealthyReplicas(t *testing.T) {
 		counts[n]++
 	}
 	t.Logf("reads per node: %v", counts)
+	// The metrics tell the same split.
+	if got, want := routed("replica")-onReplicas, float64(counts["s0_replica1"]+counts["s0_replica2"]); got != want {
+		t.Errorf("route_statements_total{target=replica} +%v, want +%v", got, want)
+	}
+	if got, want := routed("primary")-onPrimary, float64(counts["s0_primary"]); got != want {
+		t.Errorf("route_statements_total{target=primary} +%v, want +%v", got, want)
+	}
 	for _, r := range []string{"s0_replica1", "s0_replica2"} {
 		if c := counts[r]; math.Abs(float64(c)-5000) > 1000 {
 			t.Errorf("%s served %d of 10,000 reads, want 5,000 ± 20%%", r, c)
