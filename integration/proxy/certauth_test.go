@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,8 +21,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// clientCA is a CA that issues client certificates, written to dir.
-type clientCA struct {
+// authority is a test CA that issues certificates, written to dir.
+type authority struct {
 	dir    string
 	cert   *x509.Certificate
 	key    *ecdsa.PrivateKey
@@ -29,7 +30,7 @@ type clientCA struct {
 	serial int64
 }
 
-func newClientCA(t *testing.T, name string) *clientCA {
+func newAuthority(t *testing.T, name string) *authority {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{
@@ -42,12 +43,12 @@ func newClientCA(t *testing.T, name string) *clientCA {
 		t.Fatal(err)
 	}
 	cert, _ := x509.ParseCertificate(der)
-	ca := &clientCA{dir: t.TempDir(), cert: cert, key: key, serial: 1}
+	ca := &authority{dir: t.TempDir(), cert: cert, key: key, serial: 1}
 	ca.file = ca.write(t, "ca.crt", "CERTIFICATE", der)
 	return ca
 }
 
-func (ca *clientCA) write(t *testing.T, name, typ string, b []byte) string {
+func (ca *authority) write(t *testing.T, name, typ string, b []byte) string {
 	t.Helper()
 	path := filepath.Join(ca.dir, name)
 	// libpq refuses a key file readable by others.
@@ -58,21 +59,40 @@ func (ca *clientCA) write(t *testing.T, name, typ string, b []byte) string {
 }
 
 // issue writes a client certificate for common name cn and its key.
-func (ca *clientCA) issue(t *testing.T, cn string) (certFile, keyFile string) {
+func (ca *authority) issue(t *testing.T, cn string) (certFile, keyFile string) {
+	t.Helper()
+	return ca.sign(t, &x509.Certificate{Subject: pkix.Name{CommonName: cn}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+}
+
+// issueServer writes a server certificate for localhost and 127.0.0.1.
+func (ca *authority) issueServer(t *testing.T) (certFile, keyFile string) {
+	t.Helper()
+	return ca.sign(t, &x509.Certificate{Subject: pkix.Name{CommonName: "localhost"}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}})
+}
+
+func (ca *authority) sign(t *testing.T, tmpl *x509.Certificate) (certFile, keyFile string) {
 	t.Helper()
 	ca.serial++
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(ca.serial), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
+	tmpl.SerialNumber = big.NewInt(ca.serial)
+	tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(time.Hour)
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	keyDER, _ := x509.MarshalECPrivateKey(key)
-	return ca.write(t, cn+".crt", "CERTIFICATE", der), ca.write(t, cn+".key", "EC PRIVATE KEY", keyDER)
+	name := tmpl.Subject.CommonName
+	return ca.write(t, name+".crt", "CERTIFICATE", der), ca.write(t, name+".key", "EC PRIVATE KEY", keyDER)
+}
+
+// testCA writes a CA and a server certificate for 127.0.0.1/localhost.
+func testCA(t *testing.T) (caFile, certFile, keyFile string) {
+	t.Helper()
+	ca := newAuthority(t, "pgshard test CA")
+	certFile, keyFile = ca.issueServer(t)
+	return ca.file, certFile, keyFile
 }
 
 // auth: cert logs a client in by its TLS certificate, as PostgreSQL's
@@ -84,7 +104,7 @@ func (ca *clientCA) issue(t *testing.T, cn string) (certFile, keyFile string) {
 // logging in without one.
 func TestClientCertificateAuthentication(t *testing.T) {
 	_, serverCert, serverKey := testCA(t)
-	ca, stranger := newClientCA(t, "pgshard test client CA"), newClientCA(t, "someone else's CA")
+	ca, stranger := newAuthority(t, "pgshard test client CA"), newAuthority(t, "someone else's CA")
 	p := startProxy(t, proxyOptions{
 		extra: "tls:\n  cert_file: " + serverCert + "\n  key_file: " + serverKey + "\n  client_ca_file: " + ca.file,
 		users: "  - {name: certuser, auth: cert}\n" +
@@ -174,7 +194,7 @@ func TestClientCertificateAuthentication(t *testing.T) {
 // server connection; without them the server sees none.
 func TestClientCertificateToServers(t *testing.T) {
 	ctx := ctxFor(t, time.Minute)
-	ca := newClientCA(t, "pgshard servers' client CA")
+	ca := newAuthority(t, "pgshard servers' client CA")
 	certFile, keyFile := ca.issue(t, "pgshard-to-server")
 	direct, err := pg.Shards[0].Primary.Connect(ctx)
 	if err != nil {
