@@ -199,7 +199,7 @@ func overbooked(cfg *config.Config, nodes []NodeCheck) []Overbooking {
 					if role == "" {
 						continue
 					}
-					p := cfg.PoolFor(&cfg.Users[u])
+					p := cfg.PoolOf(d, &cfg.Users[u])
 					need[addr] += p.Size + p.ReserveSize
 					roleNeed[roleAt{addr, role}] += p.Size + p.ReserveSize
 					monitor = 1

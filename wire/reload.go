@@ -63,7 +63,7 @@ func (srv *Server) Reload(cfg *config.Config) ([]string, error) {
 	srv.live.Store(l)
 	srv.poolsMu.Lock()
 	for key, p := range srv.pools {
-		p.reconfigure(cfg.PoolFor(cfg.User(key.user)), cfg.TCP)
+		p.reconfigure(cfg.PoolOf(cfg.Database(key.db), cfg.User(key.user)), cfg.TCP)
 	}
 	srv.poolsMu.Unlock()
 	for _, db := range next {
@@ -158,6 +158,11 @@ func reloadableChanges(old, cfg *config.Config) []string {
 	for i := range old.Users {
 		if cfg.User(old.Users[i].Name) == nil {
 			out = append(out, "users["+old.Users[i].Name+"] removed")
+		}
+	}
+	for i := range cfg.Databases {
+		if was := old.Database(cfg.Databases[i].Name); was != nil {
+			out.check("databases["+was.Name+"].pool_size", was.PoolSize, cfg.Databases[i].PoolSize)
 		}
 	}
 	slices.Sort(out)

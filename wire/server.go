@@ -362,7 +362,7 @@ func (srv *Server) pool(db *database, u *config.User, sh *config.Shard, node *co
 	// The user's settings in force, not those of the configuration the
 	// session logged in under.
 	cfg := srv.conf()
-	settings := cfg.PoolFor(cfg.User(u.Name))
+	settings := cfg.PoolOf(cfg.Database(db.cfg.Name), cfg.User(u.Name))
 	if db.replaced.Load() {
 		p := newPool(key, sh.Name, node, user, password, db.cfg.ServerDatabase, settings, cfg.TCP)
 		p.closed, p.retired = true, true

@@ -359,6 +359,53 @@ func TestPerUserPoolSettings(t *testing.T) {
 	}
 }
 
+// A database's pool_size bounds its pools where a user sets none, as
+// PgBouncer's per-database pool_size: app's one connection, held by an
+// open transaction, makes a second app session queue, while a user with
+// its own pool_size runs two transactions at once. A reload applies a new
+// database pool_size at once.
+func TestPerDatabasePoolSize(t *testing.T) {
+	opts := proxyOptions{
+		pool:     "size: 5\nqueue_timeout: 300ms",
+		users:    "  - {name: wide, password: wide-secret, pool_size: 2}",
+		database: "    pool_size: 1",
+	}
+	p := startProxy(t, opts)
+	ctx := ctxFor(t, time.Minute)
+	holder := connect(t, p.DSN("app", "app-secret"))
+	tx, err := holder.Begin(ctx)
+	if err == nil {
+		_, err = tx.Exec(ctx, "SELECT 1")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background())
+	second := connect(t, p.DSN("app", "app-secret"))
+	var pe *pgconn.PgError
+	if _, err := second.Exec(ctx, "SELECT 1"); !errors.As(err, &pe) || pe.Code != "53300" {
+		t.Fatalf("second app session with the database's pool_size 1: %v, want 53300", err)
+	}
+	for i := range 2 {
+		c := connect(t, p.DSN("wide", "wide-secret"))
+		wtx, err := c.Begin(ctx)
+		if err == nil {
+			_, err = wtx.Exec(ctx, "SELECT 1")
+		}
+		if err != nil {
+			t.Fatalf("transaction %d of 2 of a user with pool_size 2: %v", i+1, err)
+		}
+		defer wtx.Rollback(context.Background())
+	}
+	opts.database = "    pool_size: 2"
+	if changed, err := p.Reload(t, proxyYAML(opts)); err != nil || !slices.Equal(changed, []string{"databases[app].pool_size"}) {
+		t.Fatalf("reload of the database's pool_size: %v %v", changed, err)
+	}
+	if _, err := second.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatalf("second app session once the database's pool_size is 2: %v", err)
+	}
+}
+
 // /clients lists each session with its state and the server backends it
 // holds, so a pid in a shard's pg_stat_activity or pg_locks leads to the
 // client: here the backend pid the server reports inside a client's open

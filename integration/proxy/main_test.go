@@ -49,6 +49,8 @@ type proxyOptions struct {
 	serverTLS string
 	// users is extra entries of the users: list.
 	users string
+	// database is extra keys of the database (indented lines).
+	database string
 }
 
 // startProxy writes a configuration for the cluster's first shard and
@@ -85,10 +87,11 @@ databases:
     server_database: postgres
     server_user: postgres
     server_password: %s
+%s
     shards:
       - name: s0
         primary: {host: %s, port: %s, tls: %s}
-`, listen, opts.extra, poolYAML(opts.pool), opts.users, cluster.Password, host, port, cmp.Or(opts.serverTLS, "disable"))
+`, listen, opts.extra, poolYAML(opts.pool), opts.users, cluster.Password, opts.database, host, port, cmp.Or(opts.serverTLS, "disable"))
 	}
 }
 

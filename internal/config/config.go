@@ -302,6 +302,17 @@ func parseNetwork(s string) (netip.Prefix, error) {
 
 // PoolFor is the pool settings of u's sessions and pools: pool with u's
 // overrides. min_idle is capped at u's pool_size. u may be nil.
+// PoolOf is the settings of user u's pools in database d: PoolFor, with
+// the database's pool_size where the user sets none.
+func (c *Config) PoolOf(d *Database, u *User) Pool {
+	p := c.PoolFor(u)
+	if d != nil && d.PoolSize > 0 && (u == nil || u.PoolSize == 0) {
+		p.Size = d.PoolSize
+		p.MinIdle = min(p.MinIdle, p.Size)
+	}
+	return p
+}
+
 func (c *Config) PoolFor(u *User) Pool {
 	p := c.Pool
 	if u == nil {
@@ -319,12 +330,15 @@ func (c *Config) PoolFor(u *User) Pool {
 
 // Database is a logical database clients connect to, spread over shards.
 type Database struct {
-	Name           string   `yaml:"name"`
-	ServerDatabase string   `yaml:"server_database"` // database name on the servers; default Name
-	ServerUser     string   `yaml:"server_user"`
-	ServerPassword Secret   `yaml:"server_password"`
-	Shards         []Shard  `yaml:"shards"`
-	Sharding       Sharding `yaml:"sharding"`
+	Name           string `yaml:"name"`
+	ServerDatabase string `yaml:"server_database"` // database name on the servers; default Name
+	ServerUser     string `yaml:"server_user"`
+	ServerPassword Secret `yaml:"server_password"`
+	// PoolSize, when set, is pool.size for this database's pools, as
+	// PgBouncer's per-database pool_size; a user's pool_size still wins.
+	PoolSize int      `yaml:"pool_size"`
+	Shards   []Shard  `yaml:"shards"`
+	Sharding Sharding `yaml:"sharding"`
 }
 
 // Sharding says where each table's rows live.

@@ -91,7 +91,7 @@ func TestExample(t *testing.T) {
 				},
 			},
 			{
-				Name: "analytics", ServerDatabase: "analytics", ServerUser: "pgshard", ServerPassword: "pgshard-secret",
+				Name: "analytics", ServerDatabase: "analytics", ServerUser: "pgshard", ServerPassword: "pgshard-secret", PoolSize: 5,
 				Shards:   []Shard{{Name: "s0", Primary: node("s0-primary", "analytics-db.internal", 5432, ServerTLSPrefer)}},
 				Sharding: Sharding{DefaultShard: "s0", KeylessWrites: KeylessRefuse, KeyUpdates: KeyUpdatesMove},
 			},
@@ -304,6 +304,8 @@ func TestErrors(t *testing.T) {
 		{"negative client idle", valid("client_idle_timeout: -1s"), []string{`t.yaml:1: client_idle_timeout: -1s is negative (0s means no limit)`}},
 		{"pool mode", valid("pool:", "  mode: sessoin"), []string{`t.yaml:2: pool.mode: "sessoin" is not one of transaction, session`}},
 		{"pool size", valid("pool:", "  size: 0"), []string{`t.yaml:2: pool.size: 0 is less than 1`}},
+		{"database pool size", lines("users: [{name: u, password: pw}]", "databases: [{name: d, server_user: s, pool_size: 0, shards: [{primary: {host: h}}]}]"),
+			[]string{`t.yaml:2: databases[0].pool_size: 0 is less than 1 (leave it out to use pool.size)`}},
 		{"user networks and TLS", lines("users:", "  - name: u", "    password: pw", "    networks: [10.0.0.0/8, 192.168.1.7, 10.0.0.0/33, nowhere]", "    require_tls: true",
 			"databases: [{name: d, server_user: s, shards: [{primary: {host: h}}]}]"), []string{
 			`t.yaml:4: users[0].networks[2]: "10.0.0.0/33" is neither an address nor a CIDR prefix such as 10.0.0.0/8`,
@@ -667,5 +669,28 @@ func TestUserAllowsFrom(t *testing.T) {
 	}
 	if !(&User{}).AllowsFrom(netip.MustParseAddr("203.0.113.1")) {
 		t.Error("a user without networks may connect from anywhere")
+	}
+}
+
+// A pool's size is the user's pool_size, else the database's, else
+// pool.size; min_idle never exceeds it.
+func TestPoolOf(t *testing.T) {
+	c := &Config{Pool: Pool{Size: 20, MinIdle: 4}}
+	small, sized := &User{Name: "a"}, &User{Name: "b", PoolSize: 7}
+	db, plain := &Database{Name: "d", PoolSize: 3}, &Database{Name: "e"}
+	for _, tc := range []struct {
+		d          *Database
+		u          *User
+		size, idle int
+	}{
+		{plain, small, 20, 4},
+		{db, small, 3, 3},
+		{db, sized, 7, 4},
+		{plain, sized, 7, 4},
+		{nil, nil, 20, 4},
+	} {
+		if p := c.PoolOf(tc.d, tc.u); p.Size != tc.size || p.MinIdle != tc.idle {
+			t.Errorf("PoolOf(%v, %v): size %d min_idle %d, want %d %d", tc.d, tc.u, p.Size, p.MinIdle, tc.size, tc.idle)
+		}
 	}
 }

@@ -628,6 +628,9 @@ func (v *validator) databases(c *Config) {
 		if d.ServerPassword != "" && d.ServerUser == "" {
 			v.errorf(p+".server_password", "set without server_user; the two go together")
 		}
+		if v.ix.has(p+".pool_size") && d.PoolSize < 1 {
+			v.errorf(p+".pool_size", "%d is less than 1 (leave it out to use pool.size)", d.PoolSize)
+		}
 		if d.ServerUser == "" {
 			v.serverUsers(p, d, c.Users)
 		}
