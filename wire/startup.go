@@ -117,28 +117,26 @@ func loginAllowed(u *config.User, conn net.Conn, tlsState *tls.ConnectionState) 
 	if u == nil {
 		return nil
 	}
-	if u.ClientCert != "" {
-		// Before the password, as PostgreSQL checks clientcert.
-		if err := certNames(tlsState, u.Name, u.ClientCert == config.ClientCertVerifyFull); err != nil {
-			return err
-		}
-	}
 	if u.RequireTLS && tlsState == nil {
 		return &pgError{Severity: "FATAL", Code: codeInvalidAuthorization,
 			Message: fmt.Sprintf("pgshard: user %q must connect over TLS", u.Name),
 			Hint:    "Connect with sslmode=require (or verify-full); users[].require_tls is set for this user in pgshard's configuration."}
 	}
-	if len(u.Networks) == 0 {
-		return nil
+	if len(u.Networks) > 0 {
+		var addr netip.Addr
+		if ta, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
+			addr = ta.AddrPort().Addr()
+		}
+		if !addr.IsValid() || !u.AllowsFrom(addr) {
+			return &pgError{Severity: "FATAL", Code: codeInvalidAuthorization,
+				Message: fmt.Sprintf("pgshard: user %q may not connect from %s", u.Name, addr.Unmap()),
+				Hint:    "users[].networks in pgshard's configuration lists the addresses this user may connect from."}
+		}
 	}
-	var addr netip.Addr
-	if ta, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
-		addr = ta.AddrPort().Addr()
-	}
-	if !addr.IsValid() || !u.AllowsFrom(addr) {
-		return &pgError{Severity: "FATAL", Code: codeInvalidAuthorization,
-			Message: fmt.Sprintf("pgshard: user %q may not connect from %s", u.Name, addr.Unmap()),
-			Hint:    "users[].networks in pgshard's configuration lists the addresses this user may connect from."}
+	if u.ClientCert != "" {
+		// Before the password, as PostgreSQL checks clientcert; after
+		// the address, so a client from elsewhere learns no more.
+		return certNames(tlsState, u.Name, u.ClientCert == config.ClientCertVerifyFull)
 	}
 	return nil
 }

@@ -109,7 +109,8 @@ func TestClientCertificateAuthentication(t *testing.T) {
 		extra: "tls:\n  cert_file: " + serverCert + "\n  key_file: " + serverKey + "\n  client_ca_file: " + ca.file,
 		users: "  - {name: certuser, auth: cert}\n" +
 			"  - {name: pinned, password: pinned-secret, client_cert: verify-full}\n" +
-			"  - {name: anyca, password: anyca-secret, client_cert: verify-ca}\n",
+			"  - {name: anyca, password: anyca-secret, client_cert: verify-ca}\n" +
+			"  - {name: faraway, password: pw, client_cert: verify-full, networks: [10.0.0.0/8]}\n",
 	})
 	ctx := ctxFor(t, time.Minute)
 	goodCert, goodKey := ca.issue(t, "certuser")
@@ -174,6 +175,12 @@ func TestClientCertificateAuthentication(t *testing.T) {
 		if conn != nil {
 			conn.Close(ctx)
 		}
+	}
+
+	// The address is checked first: a client from elsewhere hears only
+	// that, whatever its certificate.
+	if _, err := pgconn.Connect(ctx, dsn("faraway:pw", "sslmode=require")); !errors.As(err, &pe) || pe.Code != "28000" || !strings.Contains(pe.Message, "may not connect from") {
+		t.Errorf("client_cert user from another network: %v, want 28000 naming the address", err)
 	}
 
 	// A SCRAM user over TLS without a certificate, and libpq with one.
