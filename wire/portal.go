@@ -61,7 +61,7 @@ func (s *session) routeBind(ctx context.Context, st *statement, body []byte) (sh
 	rt := s.db.router.BindKeyed(p, st.query, router.Params{Values: params, Formats: formats, OIDs: st.oids}, s.shardKey())
 	s.noteDDL(p, st.query)
 	if op, ok := s.cursorStatement(st.query, rt); ok {
-		s.noteRoute(rt)
+		s.noteRoute(rt, st.query)
 		if bind == nil {
 			// Its parameters go to the cursor's query, its result formats
 			// shape what FETCH returns.
@@ -95,7 +95,7 @@ func (s *session) routeBind(ctx context.Context, st *statement, body []byte) (sh
 		}
 		rt = s.db.router.BindFilled(p, st.query, router.Params{Values: params, Formats: formats, OIDs: st.oids}, s.shardKey(), nil, gen)
 	}
-	s.noteRoute(rt)
+	s.noteRoute(rt, st.query)
 	switch {
 	case rt.Staging() != nil:
 		if pe := s.multiAllowed(rt); pe != nil {

@@ -33,7 +33,7 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 		// The routes the query ran by: routed is routed again below once
 		// column positions or generated keys are known.
 		for i := range routed {
-			s.noteRoute(routed[i].Route)
+			s.noteRoute(routed[i].Route, routed[i].Text)
 		}
 	}()
 	if apartShape(routed, s.txStatus != 'I') {

@@ -145,6 +145,8 @@ func reloadableChanges(old, cfg *config.Config) []string {
 	out.check("max_client_conn", old.MaxClientConn, cfg.MaxClientConn)
 	out.check("idle_transaction_timeout", old.IdleTransactionTimeout, cfg.IdleTransactionTimeout)
 	out.check("client_idle_timeout", old.ClientIdleTimeout, cfg.ClientIdleTimeout)
+	out.check("log_connections", old.LogConnections, cfg.LogConnections)
+	out.check("log_slow_requests", old.LogSlowRequests, cfg.LogSlowRequests)
 	for i := range cfg.Users {
 		now := &cfg.Users[i]
 		was := old.User(now.Name)

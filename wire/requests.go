@@ -1,9 +1,12 @@
 package wire
 
 import (
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pgshard/pgshard/internal/metrics"
+	"github.com/pgshard/pgshard/internal/sqltext"
 	"github.com/pgshard/pgshard/router"
 )
 
@@ -18,6 +21,8 @@ type request struct {
 	kinds []metrics.RouteKind
 	// replica: a statement of the request ran on a replica.
 	replica bool
+	// text is the request's first statement, for the slow-request log.
+	text string
 }
 
 // beginRequest marks a request's first message; later messages of the same
@@ -28,9 +33,11 @@ func (s *session) beginRequest() {
 	}
 }
 
-// noteRoute records a statement of the request as routed by rt; nil
-// stands for a statement refused before its route was made.
-func (s *session) noteRoute(rt *router.Route) {
+// noteRoute records statement text of the request as routed by rt.
+func (s *session) noteRoute(rt *router.Route, text string) {
+	if len(s.req.kinds) == 0 {
+		s.req.text = text
+	}
 	s.req.kinds = append(s.req.kinds, routeKind(rt))
 }
 
@@ -45,9 +52,38 @@ func (s *session) endRequest() {
 		for _, k := range s.req.kinds {
 			s.dbm.Statement(k, target)
 		}
-		s.dbm.Observe(s.req.kinds[0], time.Since(s.req.start))
+		took := time.Since(s.req.start)
+		s.dbm.Observe(s.req.kinds[0], took)
+		if slow := s.srv.conf().LogSlowRequests; slow > 0 && took >= slow {
+			s.log.Warn("slow request", "pid", s.key.pid, "duration", took.Round(time.Microsecond), "kind", s.req.kinds[0].String(),
+				"target", target.String(), "statements", len(s.req.kinds), "statement", abbreviate(withoutLiterals(s.req.text)))
+		}
 	}
-	s.req.start, s.req.kinds, s.req.replica = time.Time{}, s.req.kinds[:0], false
+	s.req.start, s.req.kinds, s.req.replica, s.req.text = time.Time{}, s.req.kinds[:0], false, ""
+}
+
+// withoutLiterals is text with each constant replaced by a $n parameter
+// numbered after the statement's own, as pg_stat_statements shows
+// statements: the log keeps the statement's shape and none of its values.
+func withoutLiterals(text string) string {
+	n := sqltext.Normalize(text)
+	var b strings.Builder
+	at, param := 0, n.Params
+	for _, l := range n.Literals {
+		start := l.Pos
+		if l.Minus >= 0 {
+			start = l.Minus
+		}
+		if start < at {
+			continue
+		}
+		param++
+		b.WriteString(text[at:start])
+		b.WriteString("$" + strconv.Itoa(param))
+		at = l.End
+	}
+	b.WriteString(text[at:])
+	return b.String()
 }
 
 // routeKind is the metrics' name for rt's routing: a statement answered

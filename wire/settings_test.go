@@ -151,3 +151,18 @@ func BenchmarkUnsupportedInTransactionMode(b *testing.B) {
 		}
 	}
 }
+
+// The slow-request log shows a statement's shape, never its values.
+func TestWithoutLiterals(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"SELECT * FROM users WHERE user_id = 42", "SELECT * FROM users WHERE user_id = $1"},
+		{"UPDATE t SET secret = 'hunter2', n = -7 WHERE id = $1", "UPDATE t SET secret = $2, n = $3 WHERE id = $1"},
+		{"SELECT pg_sleep(0.3), E'a\\'b', 'x''y'", "SELECT pg_sleep($1), $2, $3"},
+		{"SELECT 1 -- 'comment'", "SELECT $1 -- 'comment'"},
+		{"BEGIN", "BEGIN"},
+	} {
+		if got := withoutLiterals(tc.in); got != tc.want {
+			t.Errorf("withoutLiterals(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

@@ -546,6 +546,46 @@ func TestConnectionsAreLogged(t *testing.T) {
 	}
 }
 
+// log_slow_requests logs a request answered that slowly, in either
+// protocol, with its statement's literals taken out, and nothing of the
+// fast ones.
+func TestSlowRequestsAreLogged(t *testing.T) {
+	p := startProxy(t, proxyOptions{extra: "log_slow_requests: 200ms"})
+	ctx := ctxFor(t, time.Minute)
+	conn, err := pgconn.Connect(ctx, p.DSN("app", "app-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "SELECT 1").ReadAll(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_sleep(0.3), 'hunter2' AS secret").ReadAll(); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.ExecParams(ctx, "SELECT pg_sleep($1)", [][]byte{[]byte("0.3")}, nil, nil, nil).Read().Err; err != nil {
+		t.Fatal(err)
+	}
+	log := p.Log()
+	var slow []string
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, `msg="slow request"`) {
+			slow = append(slow, line)
+		}
+	}
+	if len(slow) != 2 {
+		t.Fatalf("%d slow-request lines, want 2:\n%s", len(slow), strings.Join(slow, "\n"))
+	}
+	for i, want := range []string{`statement="SELECT pg_sleep($1), $2 AS secret"`, `statement="SELECT pg_sleep($1)"`} {
+		if !strings.Contains(slow[i], want) || !strings.Contains(slow[i], "level=WARN") || !strings.Contains(slow[i], "kind=default") {
+			t.Errorf("slow request %d: %s\nwant %s at warn level, kind default (a function call runs on the default shard)", i+1, slow[i], want)
+		}
+	}
+	if strings.Contains(log, "hunter2") {
+		t.Error("a literal of a slow statement reached the log")
+	}
+}
+
 // pgshard terminate (POST /clients/terminate) ends a client session as
 // pg_terminate_backend ends a backend: an idle client in a transaction
 // gets FATAL 57P01 at its next read and its row lock goes; a client whose

@@ -30,6 +30,11 @@ type Config struct {
 	// LogConnections logs each client login and disconnection at info
 	// level, with who, from where and why it ended. Default true.
 	LogConnections bool `yaml:"log_connections"`
+	// LogSlowRequests logs, at warn level, a request (a Query, or an
+	// extended batch up to its Sync) answered in this long or longer,
+	// with its first statement's literals taken out, as PostgreSQL's
+	// log_min_duration_statement. 0: off.
+	LogSlowRequests time.Duration `yaml:"log_slow_requests"`
 	// SOReusePort shares the client and admin listeners' addresses with
 	// another pgshard doing the same (Linux SO_REUSEPORT), for restarts and
 	// upgrades without refused connections. Default false.

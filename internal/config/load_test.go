@@ -302,6 +302,7 @@ func TestErrors(t *testing.T) {
 		{"proxy protocol", valid("proxy_protocol: {trusted: [10.0.0.0/8, lb.internal]}"), []string{`t.yaml:1: proxy_protocol.trusted[1]: "lb.internal" is neither an address nor a CIDR prefix such as 10.0.0.0/8`}},
 		{"proxy protocol without peers", valid("proxy_protocol: {trusted: []}"), []string{`t.yaml:1: proxy_protocol.trusted: list the load balancers that send PROXY headers (addresses or CIDR prefixes)`}},
 		{"negative client idle", valid("client_idle_timeout: -1s"), []string{`t.yaml:1: client_idle_timeout: -1s is negative (0s means no limit)`}},
+		{"negative slow requests", valid("log_slow_requests: -1s"), []string{`t.yaml:1: log_slow_requests: -1s is negative (0s turns the log off)`}},
 		{"pool mode", valid("pool:", "  mode: sessoin"), []string{`t.yaml:2: pool.mode: "sessoin" is not one of transaction, session`}},
 		{"pool size", valid("pool:", "  size: 0"), []string{`t.yaml:2: pool.size: 0 is less than 1`}},
 		{"database pool size", lines("users: [{name: u, password: pw}]", "databases: [{name: d, server_user: s, pool_size: 0, shards: [{primary: {host: h}}]}]"),

@@ -240,6 +240,9 @@ func (v *validator) validate(c *Config) {
 	if c.ClientIdleTimeout < 0 {
 		v.errorf("client_idle_timeout", "%v is negative (0s means no limit)", c.ClientIdleTimeout)
 	}
+	if c.LogSlowRequests < 0 {
+		v.errorf("log_slow_requests", "%v is negative (0s turns the log off)", c.LogSlowRequests)
+	}
 	if c.TLS != nil {
 		v.serverCertificate(c.TLS)
 	}
