@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgshard/pgshard/internal/admin"
@@ -328,11 +329,7 @@ func TestPerUserPoolSettings(t *testing.T) {
 	// The application's pool keeps its own size: three transactions at once.
 	var txs []interface{ Rollback(context.Context) error }
 	for i := range 3 {
-		c := connect(t, p.DSN("app", "app-secret"))
-		tx, err := c.Begin(ctx)
-		if err == nil {
-			_, err = tx.Exec(ctx, "SELECT 1")
-		}
+		tx, err := holdConnection(ctx, connect(t, p.DSN("app", "app-secret")))
 		if err != nil {
 			t.Fatalf("application transaction %d of 3 beside the migrator's full pool: %v", i, err)
 		}
@@ -359,6 +356,16 @@ func TestPerUserPoolSettings(t *testing.T) {
 	}
 }
 
+// holdConnection opens a transaction on c that holds a server connection
+// of its pool until it ends.
+func holdConnection(ctx context.Context, c *pgx.Conn) (pgx.Tx, error) {
+	tx, err := c.Begin(ctx)
+	if err == nil {
+		_, err = tx.Exec(ctx, "SELECT 1")
+	}
+	return tx, err
+}
+
 // A database's pool_size bounds its pools where a user sets none, as
 // PgBouncer's per-database pool_size: app's one connection, held by an
 // open transaction, makes a second app session queue, while a user with
@@ -372,11 +379,7 @@ func TestPerDatabasePoolSize(t *testing.T) {
 	}
 	p := startProxy(t, opts)
 	ctx := ctxFor(t, time.Minute)
-	holder := connect(t, p.DSN("app", "app-secret"))
-	tx, err := holder.Begin(ctx)
-	if err == nil {
-		_, err = tx.Exec(ctx, "SELECT 1")
-	}
+	tx, err := holdConnection(ctx, connect(t, p.DSN("app", "app-secret")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,11 +390,7 @@ func TestPerDatabasePoolSize(t *testing.T) {
 		t.Fatalf("second app session with the database's pool_size 1: %v, want 53300", err)
 	}
 	for i := range 2 {
-		c := connect(t, p.DSN("wide", "wide-secret"))
-		wtx, err := c.Begin(ctx)
-		if err == nil {
-			_, err = wtx.Exec(ctx, "SELECT 1")
-		}
+		wtx, err := holdConnection(ctx, connect(t, p.DSN("wide", "wide-secret")))
 		if err != nil {
 			t.Fatalf("transaction %d of 2 of a user with pool_size 2: %v", i+1, err)
 		}
