@@ -125,7 +125,7 @@ func (s *session) runMulti(ctx context.Context, j *multiJob) ([]*shardResult, er
 		results = s.runEach(conns, j)
 	}
 	if atomic {
-		return s.commitMulti(ctx, conns, results), nil
+		return s.cutIfTerminated(s.commitMulti(ctx, conns, results))
 	}
 	if !write && s.txStatus == 'I' {
 		s.retryOnPrimaries(ctx, j, conns, results)
@@ -147,6 +147,21 @@ func (s *session) runMulti(ctx context.Context, j *multiJob) ([]*shardResult, er
 	}
 	if s.txStatus != 'I' && failed {
 		s.failParticipants(failedOn)
+	}
+	return s.cutIfTerminated(results)
+}
+
+// cutIfTerminated ends the session when Terminate's cancel stopped the
+// statement on its shards: the client gets FATAL 57P01 alone, as from
+// pg_terminate_backend, not each shard's 57014 (the session's end rolls
+// back what is open).
+func (s *session) cutIfTerminated(results []*shardResult) ([]*shardResult, error) {
+	if s.terminated.Load() {
+		for _, r := range results {
+			if r.err != nil && r.err.Code == codeQueryCanceled {
+				return nil, terminatedError()
+			}
+		}
 	}
 	return results, nil
 }

@@ -265,3 +265,18 @@ func (p *Proxy) Clients(t testing.TB) []admin.ClientStatus {
 	}
 	return list
 }
+
+// Terminate ends the client session pid through the admin listener, as
+// `pgshard terminate` does.
+func (p *Proxy) Terminate(t testing.TB, pid uint32) {
+	t.Helper()
+	resp, err := http.Post(fmt.Sprintf("%s/clients/terminate?pid=%d", p.Admin, pid), "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(resp.Body)
+		t.Fatalf("terminate %d: %s: %s", pid, resp.Status, body)
+	}
+}

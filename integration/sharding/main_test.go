@@ -92,6 +92,7 @@ databases:
         - {name: dumped_orders, key: user_id}
         - {name: pgbench_accounts, key: aid}
         - {name: metered, key: k}
+        - {name: term, key: k}
         - {name: pgbench_history, key: aid}
         - {name: mistyped, key: k}
         - {name: mistyped_text, key: k, key_type: text}
