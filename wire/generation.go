@@ -147,6 +147,13 @@ func (srv *Server) swapIn(db *database) {
 			retired = append(retired, p)
 		}
 	}
+	// The new pools count their connections afresh: those the old ones
+	// still hold are mostly on nodes that moved away.
+	for k := range srv.budgets {
+		if k.db == db.cfg.Name {
+			delete(srv.budgets, k)
+		}
+	}
 	srv.poolsMu.Unlock()
 	for _, p := range retired {
 		p.retire()

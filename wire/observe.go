@@ -69,7 +69,7 @@ func (srv *Server) Pools() []metrics.PoolStat {
 			Open: p.total, Idle: len(p.idle), InUse: p.total - len(p.idle), Waiting: len(p.waiters),
 			Waits: uint64(p.stats.waits), WaitTimeouts: uint64(p.stats.timeouts),
 			Connects: uint64(p.stats.connects - p.stats.connectErrors), ConnectErrors: uint64(p.stats.connectErrors),
-			ReserveOpens: uint64(p.stats.reserveOpens)})
+			ReserveOpens: uint64(p.stats.reserveOpens), BudgetWaits: uint64(p.stats.budgetWaits)})
 		p.mu.Unlock()
 	}
 	return out

@@ -44,7 +44,10 @@ type pool struct {
 	params  map[string]string // ParameterStatus of the last opened connection
 	// textOrder is the shard's, learnt by the first connection opened.
 	textOrder *textOrder
-	log       *slog.Logger
+	// budget bounds the connections of all users' pools of the database
+	// to this node (budget.go); nil for a retired pool, which opens none.
+	budget *connBudget
+	log    *slog.Logger
 
 	stats poolStats
 }
@@ -54,7 +57,7 @@ type pool struct {
 type grant struct{ sc *serverConn }
 
 type poolStats struct {
-	waits, timeouts, connects, connectErrors, reserveOpens int64
+	waits, timeouts, connects, connectErrors, reserveOpens, budgetWaits int64
 }
 
 func newPool(key poolKey, shard string, node *config.Node, user string, password config.Secret, dbname string, cfg config.Pool, tcp config.TCP) *pool {
@@ -95,10 +98,13 @@ func (p *pool) acquire(ctx context.Context) (*serverConn, error) {
 	}
 	size, queueTimeout := p.cfg.Size, p.cfg.QueueTimeout
 	reserveSize, reserveTimeout := p.cfg.ReserveSize, p.cfg.ReserveTimeout
+	// The wait for a slot of the pool and the one for a unit of the
+	// database's budget share one queue_timeout.
+	deadline := time.Now().Add(queueTimeout)
 	if p.total < size {
 		p.total++
 		p.mu.Unlock()
-		return p.open(ctx)
+		return p.open(ctx, deadline)
 	}
 	ch := make(chan grant, 1)
 	p.waiters = append(p.waiters, ch)
@@ -121,7 +127,7 @@ func (p *pool) acquire(ctx context.Context) (*serverConn, error) {
 			if !ok {
 				return nil, p.closedError()
 			}
-			return p.take(ctx, g)
+			return p.take(ctx, g, deadline)
 		case <-reserve:
 			reserve = nil
 			p.mu.Lock()
@@ -130,7 +136,7 @@ func (p *pool) acquire(ctx context.Context) (*serverConn, error) {
 				p.total++
 				p.stats.reserveOpens++
 				p.mu.Unlock()
-				return p.open(ctx)
+				return p.open(ctx, deadline)
 			}
 			p.mu.Unlock()
 		case <-timer.C:
@@ -178,15 +184,35 @@ func (p *pool) leaveQueueLocked(ch chan grant) bool {
 	return false
 }
 
-func (p *pool) take(ctx context.Context, g grant) (*serverConn, error) {
+func (p *pool) take(ctx context.Context, g grant, deadline time.Time) (*serverConn, error) {
 	if g.sc != nil {
 		return g.sc, nil
 	}
-	return p.open(ctx)
+	return p.open(ctx, deadline)
 }
 
-// open dials a connection for a slot already counted in total.
-func (p *pool) open(ctx context.Context) (*serverConn, error) {
+// open dials a connection for a slot already counted in total, once the
+// database's budget for the node has room, waiting for it until deadline
+// (a zero deadline: not at all).
+func (p *pool) open(ctx context.Context, deadline time.Time) (*serverConn, error) {
+	if b := p.budget; b != nil {
+		ok, queued := b.take(ctx, deadline)
+		if queued {
+			p.mu.Lock()
+			p.stats.budgetWaits++
+			if !ok && ctx.Err() == nil {
+				p.stats.timeouts++
+			}
+			p.mu.Unlock()
+		}
+		if !ok {
+			p.giveBackSlot()
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, b.exhausted(p, p.settings().QueueTimeout)
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, p.settings().ConnectTimeout)
 	defer cancel()
 	sc, err := dialServer(ctx, p)
@@ -199,6 +225,9 @@ func (p *pool) open(ctx context.Context) (*serverConn, error) {
 	}
 	p.mu.Unlock()
 	if err != nil {
+		if p.budget != nil {
+			p.budget.give()
+		}
 		p.giveBackSlot()
 		return nil, &pgError{
 			Code:    codeCannotConnect,
@@ -206,6 +235,7 @@ func (p *pool) open(ctx context.Context) (*serverConn, error) {
 			Hint:    "Check that the server is running and reachable; the session stays open and the next statement retries.",
 		}
 	}
+	sc.budget = p.budget
 	return sc, nil
 }
 
@@ -306,9 +336,44 @@ func (p *pool) release(sc *serverConn) {
 		p.mu.Unlock()
 		return
 	}
+	if p.budget != nil && p.budget.wantsRoom() {
+		// Another user's pool queues for a connection to this node, or a
+		// reload lowered max_db_connections: make room rather than idle.
+		p.total--
+		p.mu.Unlock()
+		sc.close()
+		return
+	}
 	sc.idleAt = now
 	p.idle = append(p.idle, sc)
 	p.mu.Unlock()
+}
+
+// oldestIdle is when the pool's longest idle connection went idle; false
+// when none is.
+func (p *pool) oldestIdle() (time.Time, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || len(p.idle) == 0 {
+		return time.Time{}, false
+	}
+	return p.idle[0].idleAt, true
+}
+
+// closeOldestIdle closes the pool's longest idle connection, to give its
+// unit of the budget to another pool; false when none is idle.
+func (p *pool) closeOldestIdle() bool {
+	p.mu.Lock()
+	if p.closed || len(p.idle) == 0 {
+		p.mu.Unlock()
+		return false
+	}
+	sc := p.idle[0]
+	p.idle = p.idle[1:]
+	p.total--
+	p.mu.Unlock()
+	sc.close()
+	return true
 }
 
 // settings returns the pool settings in force.
@@ -385,7 +450,7 @@ func (p *pool) maintain(ctx context.Context) {
 		sc.close()
 	}
 	for range missing {
-		sc, err := p.open(ctx)
+		sc, err := p.open(ctx, time.Time{})
 		if err != nil {
 			return // open gave the slot back; try again next round
 		}

@@ -177,8 +177,9 @@ func checkNode(ctx context.Context, d *config.Database, sh *config.Shard, node *
 
 // overbooked compares what pgshard may open on each server with what the
 // nodes' checks read: per server, every pool of every database and user
-// there at its size plus reserve, and one connection of each database's
-// lag monitor; per server role, the pools that log in with it.
+// there at its size plus reserve (a database's max_db_connections at
+// most), and one connection of each database's lag monitor; per server
+// role, the pools that log in with it.
 func overbooked(cfg *config.Config, nodes []NodeCheck) []Overbooking {
 	type roleAt struct{ address, role string }
 	need := map[string]int{}
@@ -193,18 +194,22 @@ func overbooked(cfg *config.Config, nodes []NodeCheck) []Overbooking {
 				if _, seen := need[addr]; !seen {
 					order = append(order, addr)
 				}
-				monitor := 0
+				monitor, pools := 0, 0
+				roles := map[string]int{}
 				for u := range cfg.Users {
 					role, _ := d.ServerCredentials(&cfg.Users[u])
 					if role == "" {
 						continue
 					}
 					p := cfg.PoolOf(d, &cfg.Users[u])
-					need[addr] += p.Size + p.ReserveSize
-					roleNeed[roleAt{addr, role}] += p.Size + p.ReserveSize
+					pools += p.Size + p.ReserveSize
+					roles[role] += p.Size + p.ReserveSize
 					monitor = 1
 				}
-				need[addr] += monitor
+				for role, n := range roles {
+					roleNeed[roleAt{addr, role}] += capped(n, d.MaxDBConnections)
+				}
+				need[addr] += capped(pools, d.MaxDBConnections) + monitor
 			}
 		}
 	}
@@ -229,4 +234,12 @@ func overbooked(cfg *config.Config, nodes []NodeCheck) []Overbooking {
 		}
 	}
 	return out
+}
+
+// capped is n bounded by limit; limit 0 bounds nothing.
+func capped(n, limit int) int {
+	if limit > 0 {
+		return min(n, limit)
+	}
+	return n
 }

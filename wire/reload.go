@@ -18,8 +18,9 @@ var ErrNeedsRestart = errors.New("these settings change only with a restart")
 //
 //   - users: added, removed, new passwords and auth methods, for the
 //     connections that log in from now on (sessions already open stay);
-//   - pool sizes (pool.size, users' pool_size) and timeouts (not the
-//     modes or prepared_cache), for every pool at once;
+//   - pool sizes (pool.size, users' and databases' pool_size,
+//     max_db_connections) and timeouts (not the modes or
+//     prepared_cache), for every pool at once;
 //   - the TLS certificate and key, read again even if their paths did not
 //     change, so a renewed certificate is picked up;
 //   - tcp (keepalives, user timeout), for connections opened from now on;
@@ -64,6 +65,11 @@ func (srv *Server) Reload(cfg *config.Config) ([]string, error) {
 	srv.poolsMu.Lock()
 	for key, p := range srv.pools {
 		p.reconfigure(cfg.PoolOf(cfg.Database(key.db), cfg.User(key.user)), cfg.TCP)
+	}
+	for key, b := range srv.budgets {
+		if d := cfg.Database(key.db); d != nil {
+			b.setLimit(d.MaxDBConnections)
+		}
 	}
 	srv.poolsMu.Unlock()
 	for _, db := range next {
@@ -165,6 +171,7 @@ func reloadableChanges(old, cfg *config.Config) []string {
 	for i := range cfg.Databases {
 		if was := old.Database(cfg.Databases[i].Name); was != nil {
 			out.check("databases["+was.Name+"].pool_size", was.PoolSize, cfg.Databases[i].PoolSize)
+			out.check("databases["+was.Name+"].max_db_connections", was.MaxDBConnections, cfg.Databases[i].MaxDBConnections)
 		}
 	}
 	slices.Sort(out)

@@ -35,6 +35,7 @@ type Server struct {
 
 	poolsMu sync.Mutex
 	pools   map[poolKey]*pool
+	budgets map[budgetKey]*connBudget
 
 	sessMu   sync.Mutex
 	sessions map[uint32]*session
@@ -120,6 +121,7 @@ func NewServer(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		log:      log,
 		dbs:      map[string]*atomic.Pointer[database]{},
 		pools:    map[poolKey]*pool{},
+		budgets:  map[budgetKey]*connBudget{},
 		sessions: map[uint32]*session{},
 		ddl:      ddlRounds{kick: make(chan struct{}, 1)},
 	}
@@ -374,6 +376,12 @@ func (srv *Server) pool(db *database, u *config.User, sh *config.Shard, node *co
 	p := newPool(key, sh.Name, node, user, password, db.cfg.ServerDatabase, settings, cfg.TCP)
 	p.log = srv.log
 	p.owner = db
+	limit := 0
+	if d := cfg.Database(db.cfg.Name); d != nil {
+		limit = d.MaxDBConnections
+	}
+	p.budget = srv.budgetLocked(budgetKey{db: key.db, node: key.node}, limit)
+	p.budget.join(p)
 	for i := range db.cfg.Shards {
 		if &db.cfg.Shards[i] == sh {
 			p.textOrder = &db.textOrder[i]

@@ -30,6 +30,10 @@ type serverConn struct {
 	params  map[string]string // ParameterStatus values reported at startup
 	created time.Time
 	idleAt  time.Time
+	// budget is the unit of the database's connection budget this
+	// connection holds, given back when it closes; nil for connections
+	// opened outside the pools.
+	budget *connBudget
 
 	// settings is the fingerprint of the session settings last applied (see
 	// session.applySettings); "" is the server's defaults.
@@ -210,4 +214,8 @@ func (sc *serverConn) close() {
 	_ = writeFrame(sc.w, 'X', nil)
 	_ = sc.w.Flush()
 	_ = sc.conn.Close()
+	if b := sc.budget; b != nil {
+		sc.budget = nil
+		b.give()
+	}
 }

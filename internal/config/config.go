@@ -341,9 +341,13 @@ type Database struct {
 	ServerPassword Secret `yaml:"server_password"`
 	// PoolSize, when set, is pool.size for this database's pools, as
 	// PgBouncer's per-database pool_size; a user's pool_size still wins.
-	PoolSize int      `yaml:"pool_size"`
-	Shards   []Shard  `yaml:"shards"`
-	Sharding Sharding `yaml:"sharding"`
+	PoolSize int `yaml:"pool_size"`
+	// MaxDBConnections, when set, bounds the server connections all users'
+	// pools of this database hold to each node, as PgBouncer's
+	// max_db_connections.
+	MaxDBConnections int      `yaml:"max_db_connections"`
+	Shards           []Shard  `yaml:"shards"`
+	Sharding         Sharding `yaml:"sharding"`
 }
 
 // Sharding says where each table's rows live.

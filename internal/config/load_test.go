@@ -91,7 +91,7 @@ func TestExample(t *testing.T) {
 				},
 			},
 			{
-				Name: "analytics", ServerDatabase: "analytics", ServerUser: "pgshard", ServerPassword: "pgshard-secret", PoolSize: 5,
+				Name: "analytics", ServerDatabase: "analytics", ServerUser: "pgshard", ServerPassword: "pgshard-secret", PoolSize: 5, MaxDBConnections: 12,
 				Shards:   []Shard{{Name: "s0", Primary: node("s0-primary", "analytics-db.internal", 5432, ServerTLSPrefer)}},
 				Sharding: Sharding{DefaultShard: "s0", KeylessWrites: KeylessRefuse, KeyUpdates: KeyUpdatesMove},
 			},
@@ -307,6 +307,8 @@ func TestErrors(t *testing.T) {
 		{"pool size", valid("pool:", "  size: 0"), []string{`t.yaml:2: pool.size: 0 is less than 1`}},
 		{"database pool size", lines("users: [{name: u, password: pw}]", "databases: [{name: d, server_user: s, pool_size: 0, shards: [{primary: {host: h}}]}]"),
 			[]string{`t.yaml:2: databases[0].pool_size: 0 is less than 1 (leave it out to use pool.size)`}},
+		{"database connection bound", lines("users: [{name: u, password: pw}]", "databases: [{name: d, server_user: s, max_db_connections: 0, shards: [{primary: {host: h}}]}]"),
+			[]string{`t.yaml:2: databases[0].max_db_connections: 0 is less than 1 (leave it out for no bound)`}},
 		{"user networks and TLS", lines("users:", "  - name: u", "    password: pw", "    networks: [10.0.0.0/8, 192.168.1.7, 10.0.0.0/33, nowhere]", "    require_tls: true",
 			"databases: [{name: d, server_user: s, shards: [{primary: {host: h}}]}]"), []string{
 			`t.yaml:4: users[0].networks[2]: "10.0.0.0/33" is neither an address nor a CIDR prefix such as 10.0.0.0/8`,

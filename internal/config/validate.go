@@ -634,6 +634,9 @@ func (v *validator) databases(c *Config) {
 		if v.ix.has(p+".pool_size") && d.PoolSize < 1 {
 			v.errorf(p+".pool_size", "%d is less than 1 (leave it out to use pool.size)", d.PoolSize)
 		}
+		if v.ix.has(p+".max_db_connections") && d.MaxDBConnections < 1 {
+			v.errorf(p+".max_db_connections", "%d is less than 1 (leave it out for no bound)", d.MaxDBConnections)
+		}
 		if d.ServerUser == "" {
 			v.serverUsers(p, d, c.Users)
 		}

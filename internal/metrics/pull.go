@@ -62,6 +62,7 @@ type PoolStat struct {
 	Connects      uint64 `json:"connects"`       // server connections opened
 	ConnectErrors uint64 `json:"connect_errors"` // attempts that failed
 	ReserveOpens  uint64 `json:"reserve_opens"`  // clients that opened a reserve connection (pool.reserve_size)
+	BudgetWaits   uint64 `json:"budget_waits"`   // opens that waited for the database's max_db_connections
 }
 
 // ClientStat counts the client sessions of a database in one state
@@ -154,6 +155,8 @@ var (
 		"Server connection attempts that failed.", poolLabels, nil)
 	poolReserveOpens = prometheus.NewDesc("pgshard_pool_reserve_opens_total",
 		"Clients that waited pool.reserve_timeout and opened one of the pool.reserve_size connections beyond pool.size.", poolLabels, nil)
+	poolBudgetWaits = prometheus.NewDesc("pgshard_pool_budget_waits_total",
+		"Connections the pool had room for that waited for the database's max_db_connections on the node.", poolLabels, nil)
 )
 
 // pulled is the prometheus.Collector reading the sources at scrape time.
@@ -192,7 +195,7 @@ func (p *pulled) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		nodeUp, nodeHealthy, nodeBanned, nodeLagBytes, nodeLagSeconds,
 		poolOpen, poolIdle, poolInUse, poolWaiting, poolWaits, poolWaitTimeouts, poolConnects, poolConnectErrors,
-		poolReserveOpens, clientSessions,
+		poolReserveOpens, poolBudgetWaits, clientSessions,
 	} {
 		ch <- d
 	}
@@ -230,6 +233,7 @@ func (p *pulled) Collect(ch chan<- prometheus.Metric) {
 			counter(poolConnects, s.Connects, l...)
 			counter(poolConnectErrors, s.ConnectErrors, l...)
 			counter(poolReserveOpens, s.ReserveOpens, l...)
+			counter(poolBudgetWaits, s.BudgetWaits, l...)
 		}
 	}
 	for _, src := range clients {
