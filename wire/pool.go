@@ -13,9 +13,12 @@ import (
 	"github.com/pgshard/pgshard/internal/config"
 )
 
-// poolKey names a pool: one per (database, user, node).
+// poolKey names a pool: one per (database, user, node). passthrough: the
+// user is a role logged in by passthrough_auth, whose pools log in as the
+// role with its own password.
 type poolKey struct {
 	db, user, node string
+	passthrough    bool
 }
 
 // pool holds server connections to one node for one (database, user).
@@ -26,7 +29,10 @@ type pool struct {
 	shard string
 	node  *config.Node
 	addr  string
-	dsn   string
+	// serverDB is the database on the node; dsn how to log in to it
+	// (p.mu: a passthrough role's password may change).
+	serverDB string
+	dsn      string
 
 	mu sync.Mutex
 	// cfg and tcp are the settings in force; a reload may change them
@@ -38,10 +44,12 @@ type pool struct {
 	waiters []chan grant
 	closed  bool
 	// retired: a reload replaced the generation of the database this pool
-	// belongs to (owner); closed is set too.
-	retired bool
-	owner   *database
-	params  map[string]string // ParameterStatus of the last opened connection
+	// belongs to (owner); closed is set too. retiredWhy, when set, is
+	// another reason, told to the sessions that still use the pool.
+	retired    bool
+	retiredWhy string
+	owner      *database
+	params     map[string]string // ParameterStatus of the last opened connection
 	// textOrder is the shard's, learnt by the first connection opened.
 	textOrder *textOrder
 	// budget bounds the connections of all users' pools of the database
@@ -63,7 +71,22 @@ type poolStats struct {
 func newPool(key poolKey, shard string, node *config.Node, user string, password config.Secret, dbname string, cfg config.Pool, tcp config.TCP) *pool {
 	addr := net.JoinHostPort(node.Host, strconv.Itoa(node.Port))
 	dsn := nodeDSN(node, user, password, dbname)
-	return &pool{key: key, shard: shard, node: node, addr: addr, dsn: dsn, cfg: cfg, tcp: tcp}
+	return &pool{key: key, shard: shard, node: node, addr: addr, serverDB: dbname, dsn: dsn, cfg: cfg, tcp: tcp}
+}
+
+// setCredentials makes the pool's next connections log in as user with
+// password.
+func (p *pool) setCredentials(user string, password config.Secret) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.dsn = nodeDSN(p.node, user, password, p.serverDB)
+}
+
+// connString is how the pool's next connection logs in.
+func (p *pool) connString() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.dsn
 }
 
 // nodeDSN is the libpq connection string for node; the pools and the lag
@@ -465,6 +488,12 @@ func (p *pool) maintain(ctx context.Context) {
 func (p *pool) closedError() error {
 	if !p.isRetired() {
 		return fatalf(codeAdminShutdown, "pgshard is shutting down")
+	}
+	p.mu.Lock()
+	why := p.retiredWhy
+	p.mu.Unlock()
+	if why != "" {
+		return &pgError{Severity: "FATAL", Code: codeConnectionFailure, Message: "pgshard: " + why, Hint: "Reconnect."}
 	}
 	return &pgError{Code: codeConnectionFailure,
 		Message: fmt.Sprintf("pgshard: a configuration reload moved the nodes of database %s while this session held connections to the old ones; pool %s is retired", p.key.db, p.name()),

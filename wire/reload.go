@@ -24,8 +24,8 @@ var ErrNeedsRestart = errors.New("these settings change only with a restart")
 //   - the TLS certificate and key, read again even if their paths did not
 //     change, so a renewed certificate is picked up;
 //   - tcp (keepalives, user timeout), for connections opened from now on;
-//   - reads (replica lag limits, fallback), shutdown_timeout and
-//     max_message_size;
+//   - reads (replica lag limits, fallback), shutdown_timeout,
+//     max_message_size and passthrough_auth;
 //   - a database's nodes: a shard's primary and replicas (address, TLS)
 //     and the server credentials of the database or of users. Sessions
 //     move to the new nodes between transactions (generation.go).
@@ -71,7 +71,23 @@ func (srv *Server) Reload(cfg *config.Config) ([]string, error) {
 			b.setLimit(d.MaxDBConnections)
 		}
 	}
+	// A passthrough role's pools go when the role is now listed in users
+	// or passthrough_auth is off: its sessions end at their next checkout.
+	var unlisted []*pool
+	for key, p := range srv.pools {
+		if key.passthrough && (cfg.User(key.user) != nil || cfg.PassthroughAuth == config.PassthroughOff) {
+			delete(srv.pools, key)
+			p.mu.Lock()
+			p.retiredWhy = fmt.Sprintf("a configuration reload listed role %q in users or turned passthrough_auth off; this session logged in by passthrough_auth", key.user)
+			p.mu.Unlock()
+			unlisted = append(unlisted, p)
+		}
+	}
 	srv.poolsMu.Unlock()
+	for _, p := range unlisted {
+		p.retire()
+	}
+	srv.passthrough.forget()
 	for _, db := range next {
 		srv.swapIn(db)
 	}
@@ -174,6 +190,7 @@ func reloadableChanges(old, cfg *config.Config) []string {
 			out.check("databases["+was.Name+"].max_db_connections", was.MaxDBConnections, cfg.Databases[i].MaxDBConnections)
 		}
 	}
+	out.check("passthrough_auth", old.PassthroughAuth, cfg.PassthroughAuth)
 	slices.Sort(out)
 	return out
 }

@@ -36,6 +36,8 @@ type Server struct {
 	poolsMu sync.Mutex
 	pools   map[poolKey]*pool
 	budgets map[budgetKey]*connBudget
+	// passthrough are the roles logged in by passthrough_auth.
+	passthrough passthroughRoles
 
 	sessMu   sync.Mutex
 	sessions map[uint32]*session
@@ -357,10 +359,11 @@ func (srv *Server) route(db *database, u *config.User) (*pool, error) {
 // refuses checkouts: its sessions move to the new generation between
 // transactions.
 func (srv *Server) pool(db *database, u *config.User, sh *config.Shard, node *config.Node) *pool {
-	key := poolKey{db: db.cfg.Name, user: u.Name, node: sh.Name + "/" + node.Name}
+	key := poolKey{db: db.cfg.Name, user: u.Name, node: sh.Name + "/" + node.Name, passthrough: u.Auth == config.AuthPassthrough}
 	srv.poolsMu.Lock()
 	defer srv.poolsMu.Unlock()
-	user, password := db.cfg.ServerCredentials(u)
+	// A passthrough role logs in with the password it last logged in with.
+	user, password := db.cfg.ServerCredentials(srv.passthrough.latest(u))
 	// The user's settings in force, not those of the configuration the
 	// session logged in under.
 	cfg := srv.conf()
@@ -368,6 +371,12 @@ func (srv *Server) pool(db *database, u *config.User, sh *config.Shard, node *co
 	if db.replaced.Load() {
 		p := newPool(key, sh.Name, node, user, password, db.cfg.ServerDatabase, settings, cfg.TCP)
 		p.closed, p.retired = true, true
+		return p
+	}
+	if key.passthrough && (cfg.User(u.Name) != nil || cfg.PassthroughAuth == config.PassthroughOff) {
+		p := newPool(key, sh.Name, node, user, password, db.cfg.ServerDatabase, settings, cfg.TCP)
+		p.closed, p.retired = true, true
+		p.retiredWhy = fmt.Sprintf("a configuration reload listed role %q in users or turned passthrough_auth off; this session logged in by passthrough_auth", u.Name)
 		return p
 	}
 	if p := srv.pools[key]; p != nil {

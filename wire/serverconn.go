@@ -57,7 +57,7 @@ type serverConn struct {
 // dialServer opens and authenticates a server connection with pgconn (SCRAM,
 // MD5, trust and TLS are pgconn's), then takes the socket over.
 func dialServer(ctx context.Context, p *pool) (*serverConn, error) {
-	cfg, err := pgconn.ParseConfig(p.dsn)
+	cfg, err := pgconn.ParseConfig(p.connString())
 	if err != nil {
 		return nil, fmt.Errorf("server config for %s: %w", p.node.Name, err)
 	}

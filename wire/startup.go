@@ -203,12 +203,23 @@ func (srv *Server) login(ctx context.Context, conn net.Conn, be *pgproto3.Backen
 			srv.clients.Add(-1)
 		}
 	}()
-	u := l.cfg.User(name)
-	if err := loginAllowed(u, conn, tlsState); err != nil {
-		return nil, err
+	dbName := params["database"]
+	if dbName == "" {
+		dbName = name
 	}
-	if err := srv.authenticate(be, l, tlsState, name, u); err != nil {
-		return nil, err
+	u := l.cfg.User(name)
+	if u == nil && l.cfg.PassthroughAuth != config.PassthroughOff {
+		var err error
+		if u, err = srv.passthroughLogin(ctx, be, l, tlsState != nil, name, dbName); err != nil {
+			return nil, err
+		}
+	} else {
+		if err := loginAllowed(u, conn, tlsState); err != nil {
+			return nil, err
+		}
+		if err := srv.authenticate(be, l, tlsState, name, u); err != nil {
+			return nil, err
+		}
 	}
 	userSlot := srv.userClients(name)
 	if n := userSlot.Add(1); u != nil && u.MaxClientConn > 0 && n > int64(u.MaxClientConn) {
@@ -223,10 +234,6 @@ func (srv *Server) login(ctx context.Context, conn net.Conn, be *pgproto3.Backen
 			userSlot.Add(-1)
 		}
 	}()
-	dbName := params["database"]
-	if dbName == "" {
-		dbName = name
-	}
 	db := srv.database(dbName)
 	if db == nil {
 		return nil, fatalf(codeInvalidCatalogName, fmt.Sprintf("database %q does not exist", dbName))

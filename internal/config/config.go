@@ -42,15 +42,20 @@ type Config struct {
 	// ProxyProtocol, when set, takes client addresses from the PROXY
 	// protocol header (v1 or v2) that trusted load balancers send.
 	ProxyProtocol *ProxyProtocol `yaml:"proxy_protocol"`
-	TLS           *TLS           `yaml:"tls"` // TLS offered to clients; nil: SSLRequest answered 'N'
-	Pool          Pool           `yaml:"pool"`
-	TCP           TCP            `yaml:"tcp"` // dead-peer detection on client and server sockets
-	TwoPhase      TwoPhase       `yaml:"two_phase"`
-	Admin         Admin          `yaml:"admin"`   // admin HTTP listener: /metrics, /healthz, /readyz, /status
-	Reads         Reads          `yaml:"reads"`   // when reads go to replicas, for every database
-	Monitor       Monitor        `yaml:"monitor"` // node health and replication lag polling
-	Users         []User         `yaml:"users"`
-	Databases     []Database     `yaml:"databases"`
+	// PassthroughAuth lets roles that are not in Users log in with their
+	// PostgreSQL password, which pgshard checks by logging in to the
+	// database's first shard with it and then uses for the role's own
+	// server connections. Default off.
+	PassthroughAuth PassthroughMode `yaml:"passthrough_auth"`
+	TLS             *TLS            `yaml:"tls"` // TLS offered to clients; nil: SSLRequest answered 'N'
+	Pool            Pool            `yaml:"pool"`
+	TCP             TCP             `yaml:"tcp"` // dead-peer detection on client and server sockets
+	TwoPhase        TwoPhase        `yaml:"two_phase"`
+	Admin           Admin           `yaml:"admin"`   // admin HTTP listener: /metrics, /healthz, /readyz, /status
+	Reads           Reads           `yaml:"reads"`   // when reads go to replicas, for every database
+	Monitor         Monitor         `yaml:"monitor"` // node health and replication lag polling
+	Users           []User          `yaml:"users"`
+	Databases       []Database      `yaml:"databases"`
 }
 
 // ProxyProtocol says which peers of the client listener are load
@@ -221,6 +226,23 @@ const (
 	// (PostgreSQL's cert method); no password.
 	AuthCert AuthMethod = "cert"
 )
+
+// PassthroughMode is passthrough_auth: whether, and over which
+// connections, a role not listed in users may log in with its
+// PostgreSQL password, which the client sends in clear text.
+type PassthroughMode string
+
+const (
+	PassthroughOff PassthroughMode = "off" // default
+	// PassthroughTLS: only over TLS, which keeps the password off the wire.
+	PassthroughTLS PassthroughMode = "tls"
+	// PassthroughAny: over any connection (a sidecar on loopback).
+	PassthroughAny PassthroughMode = "any"
+)
+
+// AuthPassthrough is the method of a role logged in by passthrough_auth;
+// not a value users[].auth takes.
+const AuthPassthrough AuthMethod = "passthrough"
 
 // ClientCertMode is users[].client_cert; "" requires no certificate.
 type ClientCertMode string

@@ -43,6 +43,7 @@ func TestExample(t *testing.T) {
 		MaxClientConn:          10000,
 		IdleTransactionTimeout: 5 * time.Minute,
 		LogConnections:         true,
+		PassthroughAuth:        PassthroughOff,
 		Pool: Pool{
 			Mode: PoolTransaction, Size: 40, MinIdle: 2,
 			ConnectTimeout: 3 * time.Second, QueueTimeout: 10 * time.Second,
@@ -307,6 +308,10 @@ func TestErrors(t *testing.T) {
 		{"pool size", valid("pool:", "  size: 0"), []string{`t.yaml:2: pool.size: 0 is less than 1`}},
 		{"database pool size", lines("users: [{name: u, password: pw}]", "databases: [{name: d, server_user: s, pool_size: 0, shards: [{primary: {host: h}}]}]"),
 			[]string{`t.yaml:2: databases[0].pool_size: 0 is less than 1 (leave it out to use pool.size)`}},
+		{"passthrough without tls", lines("passthrough_auth: tls", "users: [{name: u, password: pw}]", "databases: [{name: d, server_user: s, shards: [{primary: {host: h}}]}]"),
+			[]string{`t.yaml:1: passthrough_auth: tls needs a tls section: clients send their password in clear text, over TLS only (or set any)`}},
+		{"passthrough mode", lines("passthrough_auth: yes", "users: [{name: u, password: pw}]", "databases: [{name: d, server_user: s, shards: [{primary: {host: h}}]}]"),
+			[]string{`t.yaml:1: passthrough_auth: "yes" is not one of off, tls, any`}},
 		{"database connection bound", lines("users: [{name: u, password: pw}]", "databases: [{name: d, server_user: s, max_db_connections: 0, shards: [{primary: {host: h}}]}]"),
 			[]string{`t.yaml:2: databases[0].max_db_connections: 0 is less than 1 (leave it out for no bound)`}},
 		{"user networks and TLS", lines("users:", "  - name: u", "    password: pw", "    networks: [10.0.0.0/8, 192.168.1.7, 10.0.0.0/33, nowhere]", "    require_tls: true",

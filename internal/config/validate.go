@@ -64,6 +64,7 @@ var (
 	poolModes       = []PoolMode{PoolTransaction, PoolSession}
 	authMethods     = []AuthMethod{AuthSCRAM, AuthMD5, AuthTrust, AuthCert}
 	clientCertModes = []ClientCertMode{ClientCertVerifyCA, ClientCertVerifyFull}
+	passthroughs    = []PassthroughMode{PassthroughOff, PassthroughTLS, PassthroughAny}
 	serverTLSModes  = []ServerTLS{ServerTLSDisable, ServerTLSPrefer, ServerTLSRequire, ServerTLSVerifyCA, ServerTLSVerifyFull}
 	keylessWrites   = []KeylessWrites{KeylessRefuse, KeylessAllShards}
 	keyUpdates      = []KeyUpdates{KeyUpdatesMove, KeyUpdatesRefuse}
@@ -90,6 +91,7 @@ func applyDefaults(c *Config, ix *index, file string) {
 	set("idle_transaction_timeout", func() { c.IdleTransactionTimeout = DefaultIdleTransaction })
 	set("client_idle_timeout", func() { c.ClientIdleTimeout = DefaultClientIdle })
 	set("log_connections", func() { c.LogConnections = DefaultLogConnections })
+	set("passthrough_auth", func() { c.PassthroughAuth = PassthroughOff })
 	set("two_phase.resolve_after", func() { c.TwoPhase.ResolveAfter = DefaultResolveAfter })
 	set("two_phase.resolve_interval", func() { c.TwoPhase.ResolveInterval = DefaultResolveInterval })
 	set("two_phase.deadlock_timeout", func() { c.TwoPhase.DeadlockTimeout = DefaultDeadlockTimeout })
@@ -245,6 +247,10 @@ func (v *validator) validate(c *Config) {
 	}
 	if c.TLS != nil {
 		v.serverCertificate(c.TLS)
+	}
+	oneOf(v, "passthrough_auth", c.PassthroughAuth, passthroughs)
+	if c.PassthroughAuth == PassthroughTLS && c.TLS == nil {
+		v.errorf("passthrough_auth", "tls needs a tls section: clients send their password in clear text, over TLS only (or set any)")
 	}
 	if pp := c.ProxyProtocol; pp != nil {
 		if len(pp.Trusted) == 0 {
