@@ -359,6 +359,9 @@ func (s *session) executePortal(ctx context.Context, vp *vportal, maxRows int) e
 // portalError reports a virtual portal's failure in its place in the batch
 // and skips the rest of the batch, as Postgres does.
 func (s *session) portalError(vp *vportal) error {
+	if vp.answer.err.Severity == "FATAL" {
+		return vp.answer.err // the session's end: its loop sends it
+	}
 	if s.txStatus == 'T' && s.sc == nil {
 		s.txStatus = 'E'
 	}

@@ -380,6 +380,9 @@ func (s *session) complete(tag string) error {
 // transaction the transaction fails too, so pgshard makes the server fail
 // it and reports its own error instead.
 func (s *session) refuse(pe *pgError) error {
+	if pe.Severity == "FATAL" {
+		return pe // the session's end (pgshard terminate, say): its loop sends it
+	}
 	if s.sc != nil && s.txStatus != 'I' && !s.localTx {
 		s.beginServerBatch()
 		if err := writeMsg(s.sc.w, &s.scratch, &pgproto3.Query{String: "pgshard: injected error"}); err != nil {
