@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pgshard/pgshard/internal/admin"
+	"github.com/pgshard/pgshard/internal/config"
 	"github.com/pgshard/pgshard/internal/metrics"
 )
 
@@ -29,6 +30,10 @@ type clientAbout struct {
 	shownBatch bool
 	// held: a pause holds the session's next transaction back.
 	held atomic.Bool
+	// mode is the pool mode at login; pinned: session state made it
+	// session pooling since (pin.go).
+	mode   config.PoolMode
+	pinned atomic.Bool
 }
 
 // publish makes the session's transaction status visible, when it has
@@ -64,7 +69,8 @@ func (srv *Server) Clients() []admin.ClientStatus {
 			Address:         s.conn.RemoteAddr().String(),
 			ApplicationName: s.about.appName,
 			TLS:             s.about.tls,
-			PoolMode:        string(s.mode),
+			PoolMode:        string(s.about.poolMode()),
+			Pinned:          s.about.pinned.Load(),
 			State:           s.stateName(),
 			ConnectedAt:     s.about.since,
 			Servers:         []admin.ClientServer{},

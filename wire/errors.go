@@ -30,6 +30,10 @@ type pgError struct {
 	Detail   string
 	Hint     string
 	Position int // in the client's query string, from 1; 0 for none
+	// sessionState: a refusal, in transaction pooling, of a statement
+	// that leaves state in the server session, which pool.session_state:
+	// pin runs instead (pin.go). Not sent.
+	sessionState bool
 }
 
 func (e *pgError) Error() string { return e.Code + ": " + e.Message }

@@ -51,7 +51,11 @@ func (s *session) parse(body []byte) error {
 		if pe == nil && router.MentionsSessionEffects(m.Query) {
 			pe = hiddenEffectRefusal(m.Query)
 		}
-		if pe != nil {
+		switch {
+		case pe == nil:
+		case s.pinsFor(pe):
+			s.pin(m.Query)
+		default:
 			return s.batchFail(pe)
 		}
 	}

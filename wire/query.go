@@ -89,14 +89,22 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 		sqlOp, sqlStmt = op, stmt
 	}
 	if s.mode == config.PoolTransaction && sqlOp == nil && !plain {
+		pin := false
 		for _, st := range routed {
 			pe := unsupportedInTransactionMode(st.Text)
 			if pe == nil && st.Route.Plan != nil && st.Route.Plan.SessionEffects {
 				pe = hiddenEffectRefusal(st.Text)
 			}
-			if pe != nil {
+			switch {
+			case pe == nil:
+			case s.pinsFor(pe):
+				pin = true
+			default:
 				return s.refuse(pe)
 			}
+		}
+		if pin {
+			s.pin(routed[0].Text)
 		}
 	}
 	for i := range routed {

@@ -40,7 +40,11 @@ type session struct {
 	// to it between transactions (generation.go).
 	dbSlot *atomic.Pointer[database]
 	user   *config.User
+	// mode is the session's pool mode: its user's, until session state
+	// pins a transaction-pooling session (pinned; pin.go). Read by the
+	// session goroutine only; the admin listener reads about.pinned.
 	mode   config.PoolMode
+	pinned bool
 	key    backendKey
 
 	// Session settings carried from server connection to server connection

@@ -400,9 +400,10 @@ func hiddenEffectRefusal(stmt string) *pgError {
 		return refuseInTransactionMode("changing the role with set_config('role' or 'session_authorization', ..., false)")
 	case e.Unknown:
 		return &pgError{
-			Code:    codeFeatureNotSupported,
-			Message: "pgshard: set_config(..., false) with arguments pgshard cannot read is not supported in transaction pooling mode",
-			Hint:    "pgshard carries SELECT set_config('name', 'value', false) with constant arguments like SET; otherwise use set_config(..., true) inside a transaction, SET, or session pooling (pool_mode: session for the user).",
+			sessionState: true,
+			Code:         codeFeatureNotSupported,
+			Message:      "pgshard: set_config(..., false) with arguments pgshard cannot read is not supported in transaction pooling mode",
+			Hint:         "pgshard carries SELECT set_config('name', 'value', false) with constant arguments like SET; otherwise use set_config(..., true) inside a transaction, SET, or session pooling (pool_mode: session for the user).",
 		}
 	case e.TempTable:
 		return refuseInTransactionMode("SELECT ... INTO TEMPORARY (a temporary table)")
@@ -414,9 +415,10 @@ func hiddenEffectRefusal(stmt string) *pgError {
 // one server connection to the next.
 func refuseInTransactionMode(what string) *pgError {
 	return &pgError{
-		Code:    codeFeatureNotSupported,
-		Message: fmt.Sprintf("pgshard: %s is not supported in transaction pooling mode", what),
-		Hint:    "Use session pooling for this workload (pool_mode: session for its user, or pool.mode: session), or a transaction-scoped alternative (SET LOCAL, pg_advisory_xact_lock, protocol-level prepared statements).",
+		sessionState: true,
+		Code:         codeFeatureNotSupported,
+		Message:      fmt.Sprintf("pgshard: %s is not supported in transaction pooling mode", what),
+		Hint:         "Use session pooling for this workload (pool_mode: session for its user, or pool.mode: session), pool.session_state: pin, or a transaction-scoped alternative (SET LOCAL, pg_advisory_xact_lock, protocol-level prepared statements).",
 	}
 }
 

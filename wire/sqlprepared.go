@@ -43,7 +43,7 @@ type sqlStatement struct {
 // prepared statements: unless one server session serves the client
 // throughout (session pooling over one shard).
 func (s *session) emulateSQLPrepared() bool {
-	return s.mode == config.PoolTransaction || len(s.db.cfg.Shards) > 1
+	return s.mode == config.PoolTransaction || s.pinned || len(s.db.cfg.Shards) > 1
 }
 
 // sqlPrepared prepares a lone PREPARE, EXECUTE or DEALLOCATE of a named

@@ -258,7 +258,7 @@ func (srv *Server) login(ctx context.Context, conn net.Conn, be *pgproto3.Backen
 	}
 	s.log = srv.log.With("user", name, "database", dbName)
 	s.lendBuffers()
-	s.about = clientAbout{since: time.Now(), database: dbName, appName: params["application_name"], tls: tlsState != nil}
+	s.about = clientAbout{since: time.Now(), database: dbName, appName: params["application_name"], tls: tlsState != nil, mode: s.mode}
 	srv.register(s)
 
 	be.Send(&pgproto3.AuthenticationOk{})

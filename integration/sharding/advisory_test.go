@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -40,4 +41,27 @@ func TestAdvisoryLocksAreOneLockSpace(t *testing.T) {
 			})
 		}
 	})
+}
+
+// pool.session_state: pin lets transaction pooling take session advisory
+// locks over several shards: the session keeps its connections from the
+// lock on, so the lock holds across its transactions, whatever shards
+// they write on, as on one PostgreSQL (both protocols).
+func TestSessionLocksPinTransactionPooling(t *testing.T) {
+	k, k2 := keysOnShards(71000), keysOnShards(72000)
+	p := startPgshard(t, "pool: {mode: transaction, size: 8, queue_timeout: 10s, session_state: pin}")
+	ctx := ctxFor(t, 2*time.Minute)
+	ins := func(key int64) string { return fmt.Sprintf("INSERT INTO txr (k, v) VALUES (%d, 1)", key) }
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeCacheStatement} {
+		t.Run(fmt.Sprint(mode), func(t *testing.T) {
+			compareTranscripts(ctx, t, p, mode, []step{
+				{'a', ins(k[0])}, {'a', "SELECT pg_try_advisory_lock(4545)"},
+				{'a', ins(k[1])}, {'a', "BEGIN"}, {'a', ins(k[2])}, {'a', "COMMIT"},
+				{'b', ins(k2[0])}, {'b', "SELECT pg_try_advisory_lock(4545)"},
+				{'a', "SELECT count(*) FROM txr"}, {'b', "SELECT pg_try_advisory_lock(4545)"},
+				{'a', "SELECT pg_advisory_unlock(4545)"}, {'b', "SELECT pg_try_advisory_lock(4545)"},
+				{'b', "SELECT pg_advisory_unlock_all()"},
+			})
+		})
+	}
 }

@@ -22,6 +22,9 @@ type ClientStatus struct {
 	ApplicationName string `json:"application_name"`
 	TLS             bool   `json:"tls"`
 	PoolMode        string `json:"pool_mode"`
+	// Pinned: a transaction-pooling session that took session state and
+	// keeps its server connections (pool.session_state: pin).
+	Pinned bool `json:"pinned,omitempty"`
 	// State is pg_stat_activity's: active, idle, idle in transaction,
 	// idle in transaction (aborted); or paused, for a session whose next
 	// transaction a pause holds back.

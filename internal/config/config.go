@@ -109,6 +109,10 @@ type Pool struct {
 	// over several shards, or WITH HOLD in transaction pooling), in MiB;
 	// 0: no bound. Default 64.
 	CursorMaxMiB int `yaml:"cursor_max_mib"`
+	// SessionState is what transaction pooling does with a statement that
+	// leaves state in the server session: refuse it (default) or pin the
+	// session to its server connections.
+	SessionState SessionState `yaml:"session_state"`
 }
 
 // TCP tunes how pgshard finds out that the other end of a client or server
@@ -243,6 +247,19 @@ const (
 // AuthPassthrough is the method of a role logged in by passthrough_auth;
 // not a value users[].auth takes.
 const AuthPassthrough AuthMethod = "passthrough"
+
+// SessionState is pool.session_state: what transaction pooling does with
+// a statement that leaves state in the server session (a session advisory
+// lock, LISTEN, a temporary table, SET ROLE).
+type SessionState string
+
+const (
+	// SessionStateRefuse answers such a statement with 0A000 (default).
+	SessionStateRefuse SessionState = "refuse"
+	// SessionStatePin runs it and keeps the session's server connections
+	// for the rest of the session, as session pooling would.
+	SessionStatePin SessionState = "pin"
+)
 
 // ClientCertMode is users[].client_cert; "" requires no certificate.
 type ClientCertMode string

@@ -48,7 +48,7 @@ func TestExample(t *testing.T) {
 			Mode: PoolTransaction, Size: 40, MinIdle: 2,
 			ConnectTimeout: 3 * time.Second, QueueTimeout: 10 * time.Second,
 			IdleTimeout: 10 * time.Minute, ServerLifetime: time.Hour, PreparedCache: 512, CursorMaxMiB: 64,
-			ReserveTimeout: 5 * time.Second,
+			ReserveTimeout: 5 * time.Second, SessionState: SessionStateRefuse,
 		},
 		TCP:      TCP{KeepaliveIdle: 15 * time.Second, KeepaliveInterval: 5 * time.Second, KeepaliveCount: 3},
 		TwoPhase: TwoPhase{ResolveAfter: 30 * time.Second, ResolveInterval: 15 * time.Second, DeadlockTimeout: time.Second},

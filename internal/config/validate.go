@@ -65,6 +65,7 @@ var (
 	authMethods     = []AuthMethod{AuthSCRAM, AuthMD5, AuthTrust, AuthCert}
 	clientCertModes = []ClientCertMode{ClientCertVerifyCA, ClientCertVerifyFull}
 	passthroughs    = []PassthroughMode{PassthroughOff, PassthroughTLS, PassthroughAny}
+	sessionStates   = []SessionState{SessionStateRefuse, SessionStatePin}
 	serverTLSModes  = []ServerTLS{ServerTLSDisable, ServerTLSPrefer, ServerTLSRequire, ServerTLSVerifyCA, ServerTLSVerifyFull}
 	keylessWrites   = []KeylessWrites{KeylessRefuse, KeylessAllShards}
 	keyUpdates      = []KeyUpdates{KeyUpdatesMove, KeyUpdatesRefuse}
@@ -118,6 +119,7 @@ func applyDefaults(c *Config, ix *index, file string) {
 	set("pool.server_lifetime", func() { p.ServerLifetime = DefaultServerLifetime })
 	set("pool.prepared_cache", func() { p.PreparedCache = DefaultPreparedCache })
 	set("pool.cursor_max_mib", func() { p.CursorMaxMiB = DefaultCursorMaxMiB })
+	set("pool.session_state", func() { p.SessionState = SessionStateRefuse })
 	set("pool.reserve_timeout", func() { p.ReserveTimeout = DefaultReserveTimeout })
 	tc := &c.TCP
 	set("tcp.keepalive_idle", func() { tc.KeepaliveIdle = DefaultKeepaliveIdle })
@@ -446,6 +448,7 @@ func (v *validator) pool(p *Pool) {
 	if p.PreparedCache < 0 {
 		v.errorf("pool.prepared_cache", "%d is negative", p.PreparedCache)
 	}
+	oneOf(v, "pool.session_state", p.SessionState, sessionStates)
 	if p.CursorMaxMiB < 0 {
 		v.errorf("pool.cursor_max_mib", "%d is negative", p.CursorMaxMiB)
 	}

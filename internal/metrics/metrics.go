@@ -213,6 +213,7 @@ type Registry struct {
 	keyMoves      *prometheus.CounterVec   // database
 	movedRows     *prometheus.CounterVec   // database
 	idleEnded     *prometheus.CounterVec   // database, timeout
+	pinned        *prometheus.CounterVec   // database
 	twoPhase      [numOutcomes]prometheus.Counter
 	refused       [numRefusals]prometheus.Counter
 	resolved      [numDecisions]prometheus.Counter
@@ -268,6 +269,10 @@ func New() *Registry {
 			Name: "pgshard_key_moved_rows_total",
 			Help: "Rows those UPDATEs moved to another shard, by database.",
 		}, []string{"database"}),
+		pinned: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pgshard_sessions_pinned_total",
+			Help: "Transaction-pooling sessions that kept their server connections for the rest of the session because they took session state (pool.session_state: pin), by database.",
+		}, []string{"database"}),
 		idleEnded: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pgshard_idle_timeouts_total",
 			Help: "Sessions ended because their client sent nothing for longer than a timeout, by database and timeout: idle_transaction_timeout (a transaction left open, 25P03), client_idle_timeout (outside a transaction, 57P05).",
@@ -298,7 +303,7 @@ func New() *Registry {
 	}
 	r.reg.MustRegister(
 		r.statements, r.latency, r.forms, r.helped, r.keyMismatches, r.seqColumns, r.uniques, r.genKeys, r.keyMoves, r.movedRows,
-		r.idleEnded, refused, twoPhase, resolved, r.pulled,
+		r.idleEnded, r.pinned, refused, twoPhase, resolved, r.pulled,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -386,6 +391,7 @@ func (r *Registry) Database(name string) *Database {
 	for x := range numIdleTimeouts {
 		d.idleEnded[x] = r.idleEnded.WithLabelValues(name, x.String())
 	}
+	d.pinned = r.pinned.WithLabelValues(name)
 	r.dbs[name] = d
 	return d
 }
@@ -405,6 +411,16 @@ type Database struct {
 	keyMoves      prometheus.Counter
 	movedRows     prometheus.Counter
 	idleEnded     [numIdleTimeouts]prometheus.Counter
+	pinned        prometheus.Counter
+}
+
+// Pinned counts a session that session state pinned to its server
+// connections.
+func (d *Database) Pinned() {
+	if d == nil {
+		return
+	}
+	d.pinned.Inc()
 }
 
 // IdleTimedOut counts a session ended by the idle timeout x.

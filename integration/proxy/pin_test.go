@@ -1,0 +1,110 @@
+package proxy_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// pool.session_state: pin runs, in transaction pooling, what leaves state
+// in the server session, and keeps the session's server connection from
+// then on: a session advisory lock (extended protocol) holds across
+// transactions and excludes another client, a temporary table (simple
+// protocol) lives across transactions, a LISTEN hears a NOTIFY. When the
+// pinned clients leave, their lock and table are gone (DISCARD ALL), and
+// the pins are counted and listed.
+func TestSessionStatePin(t *testing.T) {
+	p := startProxy(t, proxyOptions{pool: "size: 4\nsession_state: pin"})
+	ctx := ctxFor(t, time.Minute)
+	dsn := p.DSN("app", "app-secret")
+	locker, other := connect(t, dsn), connect(t, dsn)
+	direct, err := pg.Shards[0].Primary.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close(context.Background())
+	tryLock := func() bool {
+		t.Helper()
+		var got bool
+		if err := other.QueryRow(ctx, "SELECT pg_try_advisory_lock(7707)").Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got {
+			if _, err := other.Exec(ctx, "SELECT pg_advisory_unlock(7707)"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return got
+	}
+
+	if _, err := locker.Exec(ctx, "SELECT pg_advisory_lock(7707)"); err != nil {
+		t.Fatalf("session advisory lock with session_state: pin: %v", err)
+	}
+	for i := range 3 { // transactions later, on the same server session
+		if _, err := locker.Exec(ctx, "SELECT 1"); err != nil {
+			t.Fatal(err)
+		}
+		if tryLock() {
+			t.Fatalf("transaction %d after the lock: another client took it, want it held by the pinned session", i+1)
+		}
+	}
+
+	tmp := connect(t, dsn)
+	for _, q := range []string{"CREATE TEMP TABLE pinned_tmp (x int)", "INSERT INTO pinned_tmp VALUES (1), (2)"} {
+		if _, err := tmp.Exec(ctx, q, pgx.QueryExecModeSimpleProtocol); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	var n int
+	if err := tmp.QueryRow(ctx, "SELECT count(*) FROM pinned_tmp", pgx.QueryExecModeSimpleProtocol).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("temporary table in a later transaction: %d rows, %v; want 2", n, err)
+	}
+
+	listener := connect(t, dsn)
+	if _, err := listener.Exec(ctx, "LISTEN pin_channel"); err != nil {
+		t.Fatalf("LISTEN with session_state: pin: %v", err)
+	}
+	if _, err := direct.Exec(ctx, "NOTIFY pin_channel, 'hello'"); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if nt, err := listener.WaitForNotification(wctx); err != nil || nt.Payload != "hello" {
+		t.Fatalf("notification to the pinned listener: %+v, %v", nt, err)
+	}
+
+	pinned := 0
+	for _, c := range p.Clients(t) {
+		if c.Pinned {
+			pinned++
+			if c.PoolMode != "session" {
+				t.Errorf("pinned session %d listed in pool mode %q, want session", c.PID, c.PoolMode)
+			}
+		}
+	}
+	// other's pg_try_advisory_lock is a session lock too.
+	if pinned != 4 {
+		t.Errorf("/clients lists %d pinned sessions, want 4", pinned)
+	}
+	if got := p.Metric(t, `pgshard_sessions_pinned_total{database="app"}`); got != 4 {
+		t.Errorf("pgshard_sessions_pinned_total: %v, want 4", got)
+	}
+
+	for _, c := range []*pgx.Conn{locker, tmp, listener} {
+		if err := c.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The sessions' ends reset their connections a moment after Close.
+	for deadline := time.Now().Add(5 * time.Second); !tryLock(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the pinned session's advisory lock still held 5s after it left")
+		}
+	}
+	var tables int
+	if err := direct.QueryRow(ctx, "SELECT count(*) FROM pg_class WHERE relname = 'pinned_tmp'").Scan(&tables); err != nil || tables != 0 {
+		t.Errorf("the pinned session's temporary table after it left: %d, %v; want gone", tables, err)
+	}
+}
