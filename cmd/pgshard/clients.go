@@ -53,7 +53,11 @@ func printClients(w io.Writer, list []admin.ClientStatus, now time.Time) error {
 		for i, s := range c.Servers {
 			servers[i] = s.Shard + "/" + s.Node + ":" + strconv.FormatUint(uint64(s.BackendPID), 10)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.PID, c.User, c.Database, c.Address, cmp.Or(c.ApplicationName, "-"), c.PoolMode, c.State,
+		mode := c.PoolMode
+		if c.Pinned {
+			mode += " (pinned)"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.PID, c.User, c.Database, c.Address, cmp.Or(c.ApplicationName, "-"), mode, c.State,
 			now.Sub(c.ConnectedAt).Round(time.Second).String()+" ago", inTx, cmp.Or(strings.Join(servers, ", "), "-"))
 	}
 	return tw.Flush()

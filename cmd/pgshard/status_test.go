@@ -48,7 +48,7 @@ databases:
 		}
 	})
 	pools := metrics.PoolSourceFunc(func() []metrics.PoolStat {
-		return []metrics.PoolStat{{Database: "app", User: "app", Shard: "s0", Node: "s0-primary", Open: 5, Idle: 2, InUse: 3, Waiting: 1, Waits: 40, WaitTimeouts: 2}}
+		return []metrics.PoolStat{{Database: "app", User: "app", Shard: "s0", Node: "s0-primary", Open: 5, Idle: 2, InUse: 3, Waiting: 1, Waits: 40, WaitTimeouts: 2, BudgetWaits: 7}}
 	})
 	schema := metrics.SchemaSourceFunc(func() []metrics.SchemaWarning {
 		return []metrics.SchemaWarning{
@@ -69,6 +69,8 @@ databases:
 				Servers: []admin.ClientServer{{Shard: "s0", Node: "s0-primary", Address: "10.0.0.1:5432", BackendPID: 4711}}},
 			{PID: 77, User: "migrator", Database: "app", Address: "10.1.0.9:40000", PoolMode: "session", State: "idle",
 				ConnectedAt: now.Add(-5 * time.Second), Servers: []admin.ClientServer{}},
+			{PID: 78, User: "jobs", Database: "app", Address: "10.1.0.9:40002", PoolMode: "session", Pinned: true, State: "idle",
+				ConnectedAt: now.Add(-5 * time.Second), Servers: []admin.ClientServer{{Shard: "s0", Node: "s0-primary", Address: "10.0.0.1:5432", BackendPID: 4712}}},
 		}
 	})
 	adm.HandlePause(&fakePauser{until: now.Add(5 * time.Minute)})
@@ -138,8 +140,8 @@ app/s1/s1-primary (10.0.0.3:5432): dial tcp 10.0.0.3:5432: connect: connection r
 DATABASE  SCHEMA WARNING      OBJECT                        DETAIL
 app       unique_without_key  public.users users_email_key  enforced per shard
 
-POOL                   OPEN  IDLE  IN USE  WAITING  WAITS  WAIT TIMEOUTS  CONNECT ERRORS
-app/app@s0/s0-primary  5     2     3       1        40     2              0
+POOL                   OPEN  IDLE  IN USE  WAITING  WAITS  DB BOUND WAITS  WAIT TIMEOUTS  CONNECT ERRORS
+app/app@s0/s0-primary  5     2     3       1        40     7               2              0
 `
 	if out.String() != want {
 		t.Errorf("output:\n%s\nwant:\n%s", out.String(), want)
@@ -222,9 +224,10 @@ func TestClients(t *testing.T) {
 	if err := c.run(&out); err != nil {
 		t.Fatal(err)
 	}
-	want := `PID   USER      DATABASE  ADDRESS         APPLICATION  POOL         STATE                CONNECTED   IN TRANSACTION  SERVERS
-1201  app       app       10.1.0.7:50412  orders-api   transaction  idle in transaction  1h0m0s ago  1m30s           s0/s0-primary:4711
-77    migrator  app       10.1.0.9:40000  -            session      idle                 5s ago      -               -
+	want := `PID   USER      DATABASE  ADDRESS         APPLICATION  POOL              STATE                CONNECTED   IN TRANSACTION  SERVERS
+1201  app       app       10.1.0.7:50412  orders-api   transaction       idle in transaction  1h0m0s ago  1m30s           s0/s0-primary:4711
+77    migrator  app       10.1.0.9:40000  -            session           idle                 5s ago      -               -
+78    jobs      app       10.1.0.9:40002  -            session (pinned)  idle                 5s ago      -               s0/s0-primary:4712
 `
 	if out.String() != want {
 		t.Errorf("output:\n%s\nwant:\n%s", out.String(), want)
