@@ -6,9 +6,11 @@ import "github.com/pgshard/pgshard/internal/config"
 // is one pool.session_state: pin turns into pinning the session: the
 // statement leaves state in the server session (a session advisory lock,
 // LISTEN, a temporary table, a role), which a session keeps only if it
-// keeps its server connection.
+// keeps its server connection. Not in a READ ONLY transaction on a
+// replica: the session would keep the replica's connection as its shard's
+// and send its later writes there.
 func (s *session) pinsFor(pe *pgError) bool {
-	return pe.sessionState && s.srv.conf().Pool.SessionState == config.SessionStatePin
+	return pe.sessionState && !s.onReplica && s.srv.conf().Pool.SessionState == config.SessionStatePin
 }
 
 // pin makes the session one of session pooling for the rest of its life:

@@ -35,9 +35,15 @@ func TestMain(m *testing.M) {
 // startPgshard runs pgshard over the cluster with rw sharded by k; reads
 // is the reads: section's body.
 func startPgshard(t testing.TB, reads string) *pgshardtest.Proxy {
+	return startPgshardWith(t, reads, "")
+}
+
+// startPgshardWith is startPgshard with more pool settings ("key: value,
+// ...").
+func startPgshardWith(t testing.TB, reads, pool string) *pgshardtest.Proxy {
 	return pgshardtest.Start(t, func(listen string) string {
 		return fmt.Sprintf(`listen: %s
-pool: {size: 10, queue_timeout: 10s}
+pool: {size: 10, queue_timeout: 10s, %s}
 monitor: {interval: 100ms, timeout: 1s, ban_base: 500ms, ban_max: 2s}
 reads: {%s}
 users:
@@ -51,7 +57,7 @@ databases:
     sharding:
       tables:
         - {name: rw, key: k}
-%s`, listen, reads, cluster.Password, pgshardtest.ShardsYAML(pg))
+%s`, listen, pool, reads, cluster.Password, pgshardtest.ShardsYAML(pg))
 	})
 }
 
