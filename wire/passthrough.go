@@ -7,12 +7,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/pgshard/pgshard/internal/config"
+	"github.com/pgshard/pgshard/shard"
 )
 
 // passthroughRoles are the roles logged in by passthrough_auth: roles of
@@ -21,8 +23,8 @@ import (
 type passthroughRoles struct {
 	mu    sync.Mutex
 	roles map[string]*config.User
-	// asks records the roles whose server was seen to ask for a password
-	// (trustProbe): a server that lets a role in without one would let
+	// asks records, per role, database and node, the nodes seen to ask
+	// for a password: a node that lets a role in without one would let
 	// any password through.
 	asks map[string]bool
 }
@@ -53,7 +55,7 @@ func (pt *passthroughRoles) forget() {
 // passthroughLogin authenticates a role not listed in users, as
 // passthrough_auth allows: the client sends its password in clear text
 // (as to a server with password authentication), and pgshard logs in with
-// it to the database's first shard, whose answer decides. The role's
+// it to a node of the database, whose answer decides. The role's
 // server connections then log in as the role itself, with that password.
 func (srv *Server) passthroughLogin(ctx context.Context, be *pgproto3.Backend, l *loaded, tlsOn bool, name, dbName string) (*config.User, error) {
 	if l.cfg.PassthroughAuth == config.PassthroughTLS && !tlsOn {
@@ -80,11 +82,10 @@ func (srv *Server) passthroughLogin(ctx context.Context, be *pgproto3.Backend, l
 	if db == nil {
 		return nil, fatalf(codeInvalidCatalogName, fmt.Sprintf("database %q does not exist", dbName))
 	}
-	sh := &db.cfg.Shards[0]
-	check := func(password string) error {
+	check := func(n *config.Node, password string) error {
 		ctx, cancel := context.WithTimeout(ctx, l.cfg.Pool.ConnectTimeout)
 		defer cancel()
-		cfg, err := pgconn.ParseConfig(sh.Primary.DSN(name, config.Secret(password), db.cfg.ServerDatabase))
+		cfg, err := pgconn.ParseConfig(n.DSN(name, config.Secret(password), db.cfg.ServerDatabase))
 		if err != nil {
 			return err
 		}
@@ -95,38 +96,100 @@ func (srv *Server) passthroughLogin(ctx context.Context, be *pgproto3.Backend, l
 		}
 		return pc.Close(ctx)
 	}
-	if err := check(pm.Password); err != nil {
-		return nil, srv.passthroughRefusal(name, sh, err)
+	var (
+		node     passthroughNode
+		unasked  []string
+		answered bool
+	)
+	for _, node = range passthroughNodes(db) {
+		if err = check(node.n, pm.Password); err == nil || decisive(err) {
+			answered = true
+			break
+		}
+		unasked = append(unasked, fmt.Sprintf("shard %s node %s: %s", node.shard, node.n.Name, errorText(err)))
 	}
-	if !srv.passthrough.asked(name) {
-		// Once per role and configuration: a password nobody knows must
-		// fail, or the server trusts pgshard's address for this role and
-		// the check above proved nothing.
+	if !answered {
+		return nil, &pgError{Severity: "FATAL", Code: codeCannotConnect,
+			Message: fmt.Sprintf("pgshard: cannot check the password of role %q: no node of database %q answered (%s)", name, dbName, strings.Join(unasked, "; ")),
+			Hint:    "passthrough_auth checks passwords on any node of the database, healthy ones first: check that one is running and reachable, then connect again."}
+	}
+	if err != nil {
+		return nil, passthroughRefusal(err)
+	}
+	probe := name + "\x00" + dbName + "\x00" + node.n.Name
+	if !srv.passthrough.asked(probe) {
+		// Once per role, node and configuration: a password nobody knows
+		// must fail, or the node trusts pgshard's address for this role
+		// and the check above proved nothing.
 		var b [16]byte
 		_, _ = rand.Read(b[:])
-		if check(hex.EncodeToString(b[:])) == nil {
+		if check(node.n, hex.EncodeToString(b[:])) == nil {
 			srv.log.Error("passthrough_auth: the server lets this role in without a password; its logins are refused",
-				"role", name, "shard", sh.Name, "node", sh.Primary.Name)
+				"role", name, "shard", node.shard, "node", node.n.Name)
 			return nil, &pgError{Severity: "FATAL", Code: codeInvalidAuthorization,
 				Message: fmt.Sprintf("pgshard: cannot check the password of role %q: the server lets it in without one", name),
-				Hint:    "pg_hba.conf on the database's first shard trusts pgshard's address for this role; passthrough_auth needs password authentication (scram-sha-256 or md5) there, or list the role in pgshard's users."}
+				Hint:    fmt.Sprintf("pg_hba.conf on shard %s node %s trusts pgshard's address for this role; passthrough_auth needs password authentication (scram-sha-256 or md5) there, or list the role in pgshard's users.", node.shard, node.n.Name)}
 		}
-		srv.passthrough.markAsked(name)
+		srv.passthrough.markAsked(probe)
 	}
 	return srv.passthroughRole(name, pm.Password), nil
 }
 
-// passthroughRefusal is the client's answer when the server refused the
-// role's login: the server's own error (a wrong password is 28P01, as
-// from PostgreSQL), or 08001 when the server could not be asked.
-func (srv *Server) passthroughRefusal(name string, sh *config.Shard, err error) error {
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		return &pgError{Severity: "FATAL", Code: pe.Code, Message: pe.Message, Detail: pe.Detail, Hint: pe.Hint}
+// passthroughNode is a node that can check a role's password: any of the
+// database's, since every node of every shard must let the role's pools in.
+type passthroughNode struct {
+	shard string
+	n     *config.Node
+}
+
+// passthroughNodes lists db's nodes in the order they are asked: the
+// primaries by shard, then the replicas (whose pg_authid is the primary's,
+// streamed), those the lag monitor sees healthy before the others, so one
+// node down costs a login nothing and an unreachable one its timeout at
+// most until the monitor notices.
+func passthroughNodes(db *database) []passthroughNode {
+	var healthy, other []passthroughNode
+	add := func(sh *config.Shard, n *config.Node, id shard.NodeID) {
+		pn := passthroughNode{shard: sh.Name, n: n}
+		if db.topo != nil {
+			if st, ok := db.topo.mon.State(id); ok && (!st.Healthy || st.Banned) {
+				other = append(other, pn)
+				return
+			}
+		}
+		healthy = append(healthy, pn)
 	}
-	return &pgError{Severity: "FATAL", Code: codeCannotConnect,
-		Message: fmt.Sprintf("pgshard: cannot check the password of role %q on shard %s node %s: %s", name, sh.Name, sh.Primary.Name, errorText(err)),
-		Hint:    "passthrough_auth checks passwords on the database's first shard: check that it is running and reachable, then connect again."}
+	for i := range db.cfg.Shards {
+		sh := &db.cfg.Shards[i]
+		add(sh, &sh.Primary, shard.NodeID{Shard: shard.ShardID(i), Name: sh.Primary.Name})
+	}
+	for i := range db.cfg.Shards {
+		sh := &db.cfg.Shards[i]
+		for k := range sh.Replicas {
+			add(sh, &sh.Replicas[k], shard.NodeID{Shard: shard.ShardID(i), Name: sh.Replicas[k].Name})
+		}
+	}
+	return append(healthy, other...)
+}
+
+// decisive reports whether a node's answer to a login settles it: it
+// refused the role or its password, or the database is not there. Other
+// errors (unreachable, starting up, too many connections) leave the
+// question to the next node.
+func decisive(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	return strings.HasPrefix(pe.Code, "28") || strings.HasPrefix(pe.Code, "3D")
+}
+
+// passthroughRefusal relays a node's refusal of the role's login: a wrong
+// password is 28P01, as from PostgreSQL.
+func passthroughRefusal(err error) error {
+	var pe *pgconn.PgError
+	errors.As(err, &pe)
+	return &pgError{Severity: "FATAL", Code: pe.Code, Message: pe.Message, Detail: pe.Detail, Hint: pe.Hint}
 }
 
 func (pt *passthroughRoles) asked(name string) bool {

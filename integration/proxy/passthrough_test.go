@@ -3,12 +3,18 @@ package proxy_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgshard/pgshard/integration/cluster"
+	"github.com/pgshard/pgshard/integration/pgshardtest"
 )
 
 // passthrough_auth: a role of the servers that is not in users logs in
@@ -135,5 +141,72 @@ func TestPassthroughAuthenticationOverTLSOnly(t *testing.T) {
 	var who string
 	if err := conn.QueryRow(ctx, "SELECT current_user").Scan(&who); err != nil || who != "pt_bob" {
 		t.Fatalf("passthrough role over TLS: %q, %v; want pt_bob", who, err)
+	}
+}
+
+// passthrough_auth asks any node of the database, not only the first
+// shard's primary: with that primary down the replica checks the password
+// (pg_authid streams to it) and gives a wrong one 28P01; a database none
+// of whose nodes answers gets 08001 naming each node it tried.
+func TestPassthroughAuthenticationAsksAnyNode(t *testing.T) {
+	ctx := ctxFor(t, time.Minute)
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := ln.Addr().String()
+	ln.Close()
+	node := func(addr string) string {
+		host, port, _ := net.SplitHostPort(addr)
+		return "{host: " + host + ", port: " + port + ", tls: disable}"
+	}
+	p := pgshardtest.Start(t, func(listen string) string {
+		return fmt.Sprintf(`listen: %s
+passthrough_auth: any
+pool: {connect_timeout: 2s}
+users: [{name: app, password: app-secret}]
+databases:
+  - {name: app, server_database: postgres, server_user: postgres, server_password: %[2]s,
+     shards: [{name: s0, primary: %[3]s, replicas: [%[4]s]}]}
+  - {name: gone, server_database: postgres, server_user: postgres, server_password: %[2]s,
+     shards: [{name: g0, primary: {host: 127.0.0.1, port: %[5]s, tls: disable, name: g0-main}}]}
+`, listen, cluster.Password, node(dead), node(pg.Shards[0].Replicas[0].Addr()), strings.TrimPrefix(dead, "127.0.0.1:"))
+	})
+	direct, err := pg.Shards[0].Primary.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close(context.Background())
+	if _, err := direct.Exec(ctx, "DROP ROLE IF EXISTS pt_carol; CREATE ROLE pt_carol LOGIN PASSWORD 'carol-secret'"); err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Exec(context.Background(), "DROP ROLE IF EXISTS pt_carol")
+	replica, err := pg.Shards[0].Replicas[0].Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer replica.Close(context.Background())
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var n int
+		if err := replica.QueryRow(ctx, "SELECT count(*) FROM pg_roles WHERE rolname = 'pt_carol'").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the replica has not replayed CREATE ROLE in 10s")
+		}
+	}
+
+	c, err := pgconn.Connect(ctx, p.DSN("pt_carol", "carol-secret"))
+	if err != nil {
+		t.Fatalf("pt_carol with the first shard's primary down: %v", err)
+	}
+	c.Close(ctx)
+	var pe *pgconn.PgError
+	if _, err := pgconn.Connect(ctx, p.DSN("pt_carol", "wrong")); !errors.As(err, &pe) || pe.Code != "28P01" {
+		t.Errorf("a wrong password, checked by the replica: %v, want 28P01", err)
+	}
+	_, err = pgconn.Connect(ctx, "postgres://pt_carol:carol-secret@"+p.Addr+"/gone?sslmode=disable")
+	if !errors.As(err, &pe) || pe.Code != "08001" || !strings.Contains(pe.Message, "shard g0 node g0-main") {
+		t.Errorf("a database with no node up: %v, want 08001 naming shard g0 node g0-main", err)
 	}
 }
