@@ -9,15 +9,20 @@ import (
 	"time"
 )
 
-// budgetKey names a connection budget: one per (database, node).
+// budgetKey names a connection budget: a database's to one of its nodes
+// (db set, node its shard/name), or a user's to one server (user set, node
+// its host:port).
 type budgetKey struct {
-	db, node string
+	db, user, node string
 }
 
 // connBudget bounds the server connections that every user's pool of one
 // database holds to one node (databases[].max_db_connections), as
 // PgBouncer's max_db_connections bounds a database's: pool sizes are per
 // user, and with many users their sum can exceed what the server takes.
+// The same kind of budget bounds what every pool of one user holds to one
+// server, across databases (users[].max_user_connections), as PgBouncer's
+// max_user_connections and a role's CONNECTION LIMIT do.
 //
 // A pool takes a unit of the budget for each connection it opens and gives
 // it back when the connection closes. A pool that needs one while the
@@ -128,6 +133,14 @@ func (b *connBudget) exhausted(p *pool, wait time.Duration) *pgError {
 	b.mu.Lock()
 	limit := b.limit
 	b.mu.Unlock()
+	if b.key.user != "" {
+		return &pgError{
+			Code: codeTooManyConnections,
+			Message: fmt.Sprintf("pgshard: no server connection in pool %s within queue_timeout %s: user %s already holds max_user_connections (%d) connections to server %s",
+				p.name(), wait, b.key.user, limit, b.key.node),
+			Hint: "Raise users[].max_user_connections (the role's CONNECTION LIMIT and the server's max_connections allowing), or shorten the transactions holding connections.",
+		}
+	}
 	return &pgError{
 		Code: codeTooManyConnections,
 		Message: fmt.Sprintf("pgshard: no server connection in pool %s within queue_timeout %s: database %s already holds max_db_connections (%d) connections to node %s",
@@ -136,8 +149,8 @@ func (b *connBudget) exhausted(p *pool, wait time.Duration) *pgError {
 	}
 }
 
-// budgetLocked returns the budget of (database, node), creating it on first
-// use; limit 0 means none. srv.poolsMu is held.
+// budgetLocked returns the budget of key, creating it on first use; limit
+// 0 means none. srv.poolsMu is held.
 func (srv *Server) budgetLocked(key budgetKey, limit int) *connBudget {
 	b := srv.budgets[key]
 	if b == nil {
@@ -152,6 +165,55 @@ func (b *connBudget) join(p *pool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.pools = append(b.pools, p)
+}
+
+// leave takes a closed pool out of those that draw on the budget: a user's
+// budgets outlive the generations of its databases' pools.
+func (b *connBudget) leave(p *pool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if i := slices.Index(b.pools, p); i >= 0 {
+		b.pools = slices.Delete(b.pools, i, i+1)
+	}
+}
+
+// budgets are the budgets a pool's connections draw on, each a unit per
+// connection: the user's to the server, then the database's to the node.
+// Units are taken in that order by every pool, so two pools never wait on
+// each other's budget crosswise.
+type budgets []*connBudget
+
+// take gets a unit of every budget for a connection about to be opened,
+// waiting for each until deadline. On failure it gives back what it took
+// and names the budget that had none.
+func (bs budgets) take(ctx context.Context, deadline time.Time) (ok, queued bool, short *connBudget) {
+	for i, b := range bs {
+		got, q := b.take(ctx, deadline)
+		queued = queued || q
+		if !got {
+			bs[:i].give()
+			return false, queued, b
+		}
+	}
+	return true, queued, nil
+}
+
+// give returns a closed connection's units.
+func (bs budgets) give() {
+	for _, b := range bs {
+		b.give()
+	}
+}
+
+// wantsRoom says whether a connection coming back idle should close: one
+// of its budgets is wanted by another pool, or over a lowered limit.
+func (bs budgets) wantsRoom() bool {
+	for _, b := range bs {
+		if b.wantsRoom() {
+			return true
+		}
+	}
+	return false
 }
 
 // closeLongestIdle closes, of the pools' idle connections, the one idle

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -38,7 +39,7 @@ func budgetPools(t *testing.T, port, limit int, queueTimeout time.Duration, user
 	pools := map[string]*pool{}
 	for _, u := range users {
 		p := newPool(poolKey{db: "app", user: u, node: "s0/s0-primary"}, "s0", node, u, "", "app", cfg, config.TCP{})
-		p.budget = b
+		p.budgets = budgets{b}
 		b.join(p)
 		t.Cleanup(p.close)
 		pools[u] = p
@@ -190,4 +191,77 @@ func TestBudgetUnbounded(t *testing.T) {
 	if b.wantsRoom() {
 		t.Error("an unbounded budget wants room")
 	}
+}
+
+// max_user_connections: one user's pools of two databases on the same
+// server draw on the user's budget together, beside each database's own;
+// a checkout refused by the database's budget gives back the unit it took
+// of the user's, and a wait for the user's budget is told which it was.
+func TestUserBudgetSpansDatabases(t *testing.T) {
+	port, live, peak := countingServer(t)
+	node := &config.Node{Name: "s0-primary", Host: "127.0.0.1", Port: port, TLSMode: config.ServerTLSDisable}
+	cfg := config.Pool{Size: 4, ConnectTimeout: 5 * time.Second, QueueTimeout: 200 * time.Millisecond, PreparedCache: 8}
+	user := &connBudget{key: budgetKey{user: "u", node: node.Host + ":" + strconv.Itoa(port)}, limit: 2}
+	dbBudget := map[string]*connBudget{
+		"app": {key: budgetKey{db: "app", node: "s0/s0-primary"}, limit: 1},
+		"rep": {key: budgetKey{db: "rep", node: "s0/s0-primary"}},
+	}
+	pools := map[string]*pool{}
+	for _, db := range []string{"app", "rep"} {
+		p := newPool(poolKey{db: db, user: "u", node: "s0/s0-primary"}, "s0", node, "u", "", db, cfg, config.TCP{})
+		p.budgets = budgets{user, dbBudget[db]}
+		for _, b := range p.budgets {
+			b.join(p)
+		}
+		t.Cleanup(p.close)
+		pools[db] = p
+	}
+	ctx := context.Background()
+
+	app1, err := pools["app"].acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = pools["app"].acquire(ctx)
+	var pe *pgError
+	if !errors.As(err, &pe) || !strings.Contains(pe.Message, "max_db_connections (1)") {
+		t.Fatalf("a second connection of app past its max_db_connections 1: %v, want 53300 naming max_db_connections", err)
+	}
+	// The unit of the user's budget that the refused checkout took is
+	// back: rep gets the user's second connection at once.
+	rep1, err := pools["rep"].acquire(ctx)
+	if err != nil {
+		t.Fatalf("rep's first connection, the user's second: %v", err)
+	}
+	_, err = pools["rep"].acquire(ctx)
+	if !errors.As(err, &pe) || pe.Code != codeTooManyConnections || !strings.Contains(pe.Message, "user u already holds max_user_connections (2) connections to server 127.0.0.1:") {
+		t.Fatalf("the user's third connection: %v, want 53300 naming max_user_connections (2)", err)
+	}
+
+	// Released idle in app, app1 makes room for rep's waiter.
+	pools["app"].release(app1)
+	rep2, err := pools["rep"].acquire(ctx)
+	if err != nil {
+		t.Fatalf("rep with app's connection idle: %v", err)
+	}
+	if total, _ := pools["app"].counts(); total != 0 {
+		t.Errorf("app holds %d connections, want 0: its idle one makes room for rep", total)
+	}
+	// The server sees a closed connection go a moment after pgshard lets
+	// go of its unit, so its count is checked once settled.
+	waitFor(t, "the server holds the user's 2 connections", func() bool { return live.Load() == 2 })
+	if user.mu.Lock(); user.used != 2 {
+		t.Errorf("the user's budget counts %d connections, want 2", user.used)
+	}
+	user.mu.Unlock()
+	pools["rep"].release(rep1)
+	pools["rep"].release(rep2)
+	if p := peak.Load(); p > 3 {
+		t.Errorf("the server held %d connections of user u at once, max_user_connections is 2 (and one closing)", p)
+	}
+	pools["app"].close()
+	if user.mu.Lock(); len(user.pools) != 1 {
+		t.Errorf("the user's budget lists %d pools after app's closed, want 1", len(user.pools))
+	}
+	user.mu.Unlock()
 }

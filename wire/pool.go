@@ -52,10 +52,11 @@ type pool struct {
 	params     map[string]string // ParameterStatus of the last opened connection
 	// textOrder is the shard's, learnt by the first connection opened.
 	textOrder *textOrder
-	// budget bounds the connections of all users' pools of the database
-	// to this node (budget.go); nil for a retired pool, which opens none.
-	budget *connBudget
-	log    *slog.Logger
+	// budgets bound the connections of the user's pools to this server
+	// and of all users' pools of the database to this node (budget.go);
+	// none for a retired pool, which opens none.
+	budgets budgets
+	log     *slog.Logger
 
 	stats poolStats
 }
@@ -218,8 +219,8 @@ func (p *pool) take(ctx context.Context, g grant, deadline time.Time) (*serverCo
 // database's budget for the node has room, waiting for it until deadline
 // (a zero deadline: not at all).
 func (p *pool) open(ctx context.Context, deadline time.Time) (*serverConn, error) {
-	if b := p.budget; b != nil {
-		ok, queued := b.take(ctx, deadline)
+	if len(p.budgets) > 0 {
+		ok, queued, short := p.budgets.take(ctx, deadline)
 		if queued {
 			p.mu.Lock()
 			p.stats.budgetWaits++
@@ -233,7 +234,7 @@ func (p *pool) open(ctx context.Context, deadline time.Time) (*serverConn, error
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			return nil, b.exhausted(p, p.settings().QueueTimeout)
+			return nil, short.exhausted(p, p.settings().QueueTimeout)
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.settings().ConnectTimeout)
@@ -248,9 +249,7 @@ func (p *pool) open(ctx context.Context, deadline time.Time) (*serverConn, error
 	}
 	p.mu.Unlock()
 	if err != nil {
-		if p.budget != nil {
-			p.budget.give()
-		}
+		p.budgets.give()
 		p.giveBackSlot()
 		return nil, &pgError{
 			Code:    codeCannotConnect,
@@ -258,7 +257,7 @@ func (p *pool) open(ctx context.Context, deadline time.Time) (*serverConn, error
 			Hint:    "Check that the server is running and reachable; the session stays open and the next statement retries.",
 		}
 	}
-	sc.budget = p.budget
+	sc.budgets = p.budgets
 	return sc, nil
 }
 
@@ -359,9 +358,10 @@ func (p *pool) release(sc *serverConn) {
 		p.mu.Unlock()
 		return
 	}
-	if p.budget != nil && p.budget.wantsRoom() {
-		// Another user's pool queues for a connection to this node, or a
-		// reload lowered max_db_connections: make room rather than idle.
+	if p.budgets.wantsRoom() {
+		// Another pool queues for a connection to this server, or a reload
+		// lowered max_db_connections or max_user_connections: make room
+		// rather than idle.
 		p.total--
 		p.mu.Unlock()
 		sc.close()
@@ -526,6 +526,9 @@ func (p *pool) close() {
 	waiters := p.waiters
 	p.waiters = nil
 	p.mu.Unlock()
+	for _, b := range p.budgets {
+		b.leave(p)
+	}
 	for _, sc := range idle {
 		sc.close()
 	}

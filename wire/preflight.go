@@ -177,13 +177,22 @@ func checkNode(ctx context.Context, d *config.Database, sh *config.Shard, node *
 
 // overbooked compares what pgshard may open on each server with what the
 // nodes' checks read: per server, every pool of every database and user
-// there at its size plus reserve (a database's max_db_connections at
-// most), and one connection of each database's lag monitor; per server
-// role, the pools that log in with it.
+// there at its size plus reserve, and one connection of each database's
+// lag monitor; per server role, the pools that log in with it. The pools
+// count at most a database's max_db_connections per node and a user's
+// max_user_connections per server, whichever bounds them more.
 func overbooked(cfg *config.Config, nodes []NodeCheck) []Overbooking {
 	type roleAt struct{ address, role string }
-	need := map[string]int{}
-	roleNeed := map[roleAt]int{}
+	// One pool: its database's node, user and server role.
+	type poolAt struct {
+		addr, node string
+		db         *config.Database
+		user       *config.User
+		role       string
+		n          int
+	}
+	var all []poolAt
+	monitors := map[string]int{}
 	var order []string
 	for i := range cfg.Databases {
 		d := &cfg.Databases[i]
@@ -191,26 +200,52 @@ func overbooked(cfg *config.Config, nodes []NodeCheck) []Overbooking {
 			sh := &d.Shards[k]
 			for _, node := range append([]*config.Node{&sh.Primary}, pointers(sh.Replicas)...) {
 				addr := net.JoinHostPort(node.Host, strconv.Itoa(node.Port))
-				if _, seen := need[addr]; !seen {
+				if _, seen := monitors[addr]; !seen {
 					order = append(order, addr)
+					monitors[addr] = 0
 				}
-				monitor, pools := 0, 0
-				roles := map[string]int{}
+				monitor := 0
 				for u := range cfg.Users {
 					role, _ := d.ServerCredentials(&cfg.Users[u])
 					if role == "" {
 						continue
 					}
 					p := cfg.PoolOf(d, &cfg.Users[u])
-					pools += p.Size + p.ReserveSize
-					roles[role] += p.Size + p.ReserveSize
+					all = append(all, poolAt{addr: addr, node: sh.Name + "/" + node.Name, db: d, user: &cfg.Users[u], role: role, n: p.Size + p.ReserveSize})
 					monitor = 1
 				}
-				for role, n := range roles {
-					roleNeed[roleAt{addr, role}] += capped(n, d.MaxDBConnections)
-				}
-				need[addr] += capped(pools, d.MaxDBConnections) + monitor
+				monitors[addr] += monitor
 			}
+		}
+	}
+	// need bounds what the pools matching keep may open on addr, by the
+	// databases' bounds and by the users'.
+	need := func(addr string, keep func(poolAt) bool) int {
+		type dbNode struct {
+			db   *config.Database
+			node string
+		}
+		byDB, byUser := map[dbNode]int{}, map[*config.User]int{}
+		for _, p := range all {
+			if p.addr == addr && keep(p) {
+				byDB[dbNode{p.db, p.node}] += p.n
+				byUser[p.user] += p.n
+			}
+		}
+		dbSum, userSum := 0, 0
+		for k, n := range byDB {
+			dbSum += capped(n, k.db.MaxDBConnections)
+		}
+		for u, n := range byUser {
+			userSum += capped(n, u.MaxUserConnections)
+		}
+		return min(dbSum, userSum)
+	}
+	roleNeed := map[roleAt]int{}
+	for _, p := range all {
+		r := roleAt{p.addr, p.role}
+		if _, done := roleNeed[r]; !done {
+			roleNeed[r] = need(p.addr, func(q poolAt) bool { return q.role == p.role })
 		}
 	}
 	var out []Overbooking
@@ -229,8 +264,8 @@ func overbooked(cfg *config.Config, nodes []NodeCheck) []Overbooking {
 				out = append(out, Overbooking{Address: addr, Role: n.User, Need: roleNeed[r], Limit: n.RoleLimit})
 			}
 		}
-		if slots > 0 && need[addr] > slots {
-			out = append(out, Overbooking{Address: addr, Need: need[addr], Limit: slots})
+		if n := need(addr, func(poolAt) bool { return true }) + monitors[addr]; slots > 0 && n > slots {
+			out = append(out, Overbooking{Address: addr, Need: n, Limit: slots})
 		}
 	}
 	return out

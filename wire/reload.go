@@ -67,8 +67,11 @@ func (srv *Server) Reload(cfg *config.Config) ([]string, error) {
 		p.reconfigure(cfg.PoolOf(cfg.Database(key.db), cfg.User(key.user)), cfg.TCP)
 	}
 	for key, b := range srv.budgets {
-		if d := cfg.Database(key.db); d != nil {
+		if d := cfg.Database(key.db); key.db != "" && d != nil {
 			b.setLimit(d.MaxDBConnections)
+		}
+		if u := cfg.User(key.user); key.user != "" && u != nil {
+			b.setLimit(u.MaxUserConnections)
 		}
 	}
 	// A passthrough role's pools go when the role is now listed in users

@@ -385,12 +385,20 @@ func (srv *Server) pool(db *database, u *config.User, sh *config.Shard, node *co
 	p := newPool(key, sh.Name, node, user, password, db.cfg.ServerDatabase, settings, cfg.TCP)
 	p.log = srv.log
 	p.owner = db
-	limit := 0
+	dbLimit, userLimit := 0, 0
 	if d := cfg.Database(db.cfg.Name); d != nil {
-		limit = d.MaxDBConnections
+		dbLimit = d.MaxDBConnections
 	}
-	p.budget = srv.budgetLocked(budgetKey{db: key.db, node: key.node}, limit)
-	p.budget.join(p)
+	if cu := cfg.User(u.Name); cu != nil {
+		userLimit = cu.MaxUserConnections
+	}
+	p.budgets = budgets{
+		srv.budgetLocked(budgetKey{user: key.user, node: p.addr}, userLimit),
+		srv.budgetLocked(budgetKey{db: key.db, node: key.node}, dbLimit),
+	}
+	for _, b := range p.budgets {
+		b.join(p)
+	}
 	for i := range db.cfg.Shards {
 		if &db.cfg.Shards[i] == sh {
 			p.textOrder = &db.textOrder[i]

@@ -30,10 +30,10 @@ type serverConn struct {
 	params  map[string]string // ParameterStatus values reported at startup
 	created time.Time
 	idleAt  time.Time
-	// budget is the unit of the database's connection budget this
-	// connection holds, given back when it closes; nil for connections
-	// opened outside the pools.
-	budget *connBudget
+	// budgets are those this connection holds a unit of (its pool's),
+	// given back when it closes; none for connections opened outside the
+	// pools.
+	budgets budgets
 
 	// settings is the fingerprint of the session settings last applied (see
 	// session.applySettings); "" is the server's defaults.
@@ -214,8 +214,7 @@ func (sc *serverConn) close() {
 	_ = writeFrame(sc.w, 'X', nil)
 	_ = sc.w.Flush()
 	_ = sc.conn.Close()
-	if b := sc.budget; b != nil {
-		sc.budget = nil
-		b.give()
-	}
+	bs := sc.budgets
+	sc.budgets = nil
+	bs.give()
 }

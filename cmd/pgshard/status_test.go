@@ -140,8 +140,8 @@ app/s1/s1-primary (10.0.0.3:5432): dial tcp 10.0.0.3:5432: connect: connection r
 DATABASE  SCHEMA WARNING      OBJECT                        DETAIL
 app       unique_without_key  public.users users_email_key  enforced per shard
 
-POOL                   OPEN  IDLE  IN USE  WAITING  WAITS  DB BOUND WAITS  WAIT TIMEOUTS  CONNECT ERRORS
-app/app@s0/s0-primary  5     2     3       1        40     7               2              0
+POOL                   OPEN  IDLE  IN USE  WAITING  WAITS  BOUND WAITS  WAIT TIMEOUTS  CONNECT ERRORS
+app/app@s0/s0-primary  5     2     3       1        40     7            2              0
 `
 	if out.String() != want {
 		t.Errorf("output:\n%s\nwant:\n%s", out.String(), want)

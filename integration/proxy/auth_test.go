@@ -254,7 +254,8 @@ databases:
 // monitor's one, against what the server accepts (max_connections less
 // the slots it keeps for superusers, the roles being ordinary) and each
 // server role's CONNECTION LIMIT, as read from the server; a database's
-// max_db_connections bounds its pools' sum.
+// max_db_connections bounds its pools' sum, a user's max_user_connections
+// its own.
 func TestPreflightCountsConnections(t *testing.T) {
 	ctx := ctxFor(t, time.Minute)
 	direct, err := pg.Shards[0].Primary.Connect(ctx)
@@ -271,17 +272,17 @@ func TestPreflightCountsConnections(t *testing.T) {
 	}
 	defer direct.Exec(context.Background(), "DROP ROLE IF EXISTS preflight_limited")
 	host, port, _ := net.SplitHostPort(pg.Shards[0].Primary.Addr())
-	run := func(size int, database string) []wire.Overbooking {
+	run := func(size int, database, batch string) []wire.Overbooking {
 		t.Helper()
 		cfg, err := config.Parse([]byte(fmt.Sprintf(`
 pool: {size: %d, reserve_size: 2}
 users:
   - {name: app, password: pw}
-  - {name: batch, password: pw, pool_size: 4, server_user: preflight_limited, server_password: pw}
+  - {name: batch, password: pw, pool_size: 4, server_user: preflight_limited, server_password: pw, %s}
 databases:
   - {name: app, server_database: postgres, server_user: postgres, server_password: %s, %s
      shards: [{name: s0, primary: {host: %s, port: %s, tls: disable}}]}
-`, size, cluster.Password, database, host, port)), "preflight.yaml")
+`, size, batch, cluster.Password, database, host, port)), "preflight.yaml")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -300,18 +301,23 @@ databases:
 	addr := pg.Shards[0].Primary.Addr()
 	// batch's pool, 4 + 2, is over its role's limit of 5; app's fits.
 	roleOver := wire.Overbooking{Address: addr, Role: "preflight_limited", Need: 6, Limit: 5}
-	if got := run(10, ""); !slices.Equal(got, []wire.Overbooking{roleOver}) {
+	if got := run(10, "", ""); !slices.Equal(got, []wire.Overbooking{roleOver}) {
 		t.Errorf("pool size 10: %+v, want only %+v", got, roleOver)
 	}
 	// app's pool at max_connections: the server as a whole is overbooked
 	// for the least privileged role, which has no superuser slots.
 	serverOver := wire.Overbooking{Address: addr, Need: (maxConn + 2) + (4 + 2) + 1, Limit: maxConn - reserved}
-	if got := run(maxConn, ""); !slices.Equal(got, []wire.Overbooking{roleOver, serverOver}) {
+	if got := run(maxConn, "", ""); !slices.Equal(got, []wire.Overbooking{roleOver, serverOver}) {
 		t.Errorf("pool size %d: %+v, want %+v and %+v", maxConn, got, roleOver, serverOver)
 	}
 	// max_db_connections bounds the database's pools together: 5 of them
 	// and the monitor's one fit the server and the role.
-	if got := run(maxConn, "max_db_connections: 5,"); len(got) != 0 {
+	if got := run(maxConn, "max_db_connections: 5,", ""); len(got) != 0 {
 		t.Errorf("pool size %d with max_db_connections 5: %+v, want nothing overbooked", maxConn, got)
+	}
+	// max_user_connections bounds batch's pools at the server: 5 fit its
+	// role's limit.
+	if got := run(10, "", "max_user_connections: 5"); len(got) != 0 {
+		t.Errorf("batch with max_user_connections 5: %+v, want nothing overbooked", got)
 	}
 }

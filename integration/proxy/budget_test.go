@@ -3,10 +3,16 @@ package proxy_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgshard/pgshard/integration/cluster"
+	"github.com/pgshard/pgshard/integration/pgshardtest"
 )
 
 // databases[].max_db_connections bounds the server connections of all
@@ -30,40 +36,9 @@ func TestMaxDBConnections(t *testing.T) {
 	}
 	defer direct.Close(context.Background())
 
-	// round runs three sleeps from each of three clients per user and
-	// returns the most statements the server ran at once.
-	round := func(tag string) int64 {
-		var wg sync.WaitGroup
-		for _, u := range []struct{ name, password string }{{"app", "app-secret"}, {"wide", "wide-secret"}} {
-			for range 3 {
-				conn := connect(t, p.DSN(u.name, u.password))
-				wg.Go(func() {
-					for range 3 {
-						if _, err := conn.Exec(ctx, fmt.Sprintf("SELECT pg_sleep(0.3), '%s'", tag)); err != nil {
-							t.Errorf("%s's statement with max_db_connections: %v", u.name, err)
-							return
-						}
-					}
-				})
-			}
-		}
-		finished := make(chan struct{})
-		go func() { wg.Wait(); close(finished) }()
-		q := fmt.Sprintf("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'SELECT pg_sleep(0.3), ''%s''%%'", tag)
-		var peak int64
-		for {
-			select {
-			case <-finished:
-				return peak
-			case <-time.After(10 * time.Millisecond):
-			}
-			var n int64
-			if err := direct.QueryRow(ctx, q).Scan(&n); err != nil {
-				t.Fatal(err)
-			}
-			peak = max(peak, n)
-		}
-	}
+	dsns := []string{p.DSN("app", "app-secret"), p.DSN("app", "app-secret"), p.DSN("app", "app-secret"),
+		p.DSN("wide", "wide-secret"), p.DSN("wide", "wide-secret"), p.DSN("wide", "wide-secret")}
+	round := func(tag string) int64 { return peakSleeps(t, ctx, direct, dsns, tag) }
 	if got := round("bound2"); got != 2 {
 		t.Errorf("statements on the server at once with max_db_connections 2: at most %d, want 2", got)
 	}
@@ -80,5 +55,80 @@ func TestMaxDBConnections(t *testing.T) {
 	}
 	if got := round("bound3"); got != 3 {
 		t.Errorf("statements on the server at once with max_db_connections 3: at most %d, want 3", got)
+	}
+}
+
+// peakSleeps runs three sleeps on each of dsns' clients at once and
+// returns the most of them the server (direct) ran at once.
+func peakSleeps(t *testing.T, ctx context.Context, direct *pgx.Conn, dsns []string, tag string) int64 {
+	t.Helper()
+	var wg sync.WaitGroup
+	for _, dsn := range dsns {
+		conn := connect(t, dsn)
+		wg.Go(func() {
+			for range 3 {
+				if _, err := conn.Exec(ctx, fmt.Sprintf("SELECT pg_sleep(0.3), '%s'", tag)); err != nil {
+					t.Errorf("%s: %v", conn.Config().User, err)
+					return
+				}
+			}
+		})
+	}
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+	q := fmt.Sprintf("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'SELECT pg_sleep(0.3), ''%s''%%'", tag)
+	var peak int64
+	for {
+		select {
+		case <-finished:
+			return peak
+		case <-time.After(10 * time.Millisecond):
+		}
+		var n int64
+		if err := direct.QueryRow(ctx, q).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		peak = max(peak, n)
+	}
+}
+
+// users[].max_user_connections bounds the server connections of all one
+// user's pools to a server together, across databases, as PgBouncer's
+// max_user_connections: six clients of one user, three in each of two
+// databases on the same server, each pool allowed 3, never run more than 2
+// statements at once there, and every statement completes. A reload to 3
+// lets 3 run at once.
+func TestMaxUserConnections(t *testing.T) {
+	host, port, _ := net.SplitHostPort(pg.Shards[0].Primary.Addr())
+	yaml := func(limit int) func(string) string {
+		return func(listen string) string {
+			return fmt.Sprintf(`listen: %s
+pool: {size: 3, queue_timeout: 20s}
+users: [{name: app, password: app-secret, max_user_connections: %d}]
+databases:
+  - {name: app, server_database: postgres, server_user: postgres, server_password: %[3]s,
+     shards: [{name: s0, primary: {host: %[4]s, port: %[5]s, tls: disable}}]}
+  - {name: other, server_database: postgres, server_user: postgres, server_password: %[3]s,
+     shards: [{name: o0, primary: {host: %[4]s, port: %[5]s, tls: disable}}]}
+`, listen, limit, cluster.Password, host, port)
+		}
+	}
+	p := pgshardtest.Start(t, yaml(2))
+	ctx := ctxFor(t, 2*time.Minute)
+	direct, err := pg.Shards[0].Primary.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close(context.Background())
+	other := "postgres://app:app-secret@" + p.Addr + "/other?sslmode=disable"
+	dsns := []string{p.DSN("app", "app-secret"), p.DSN("app", "app-secret"), p.DSN("app", "app-secret"), other, other, other}
+	if got := peakSleeps(t, ctx, direct, dsns, "user2"); got != 2 {
+		t.Errorf("statements on the server at once with max_user_connections 2: at most %d, want 2", got)
+	}
+	if changed, err := p.Reload(t, yaml(3)); err != nil || !slices.Equal(changed, []string{"users[app] changed"}) {
+		t.Fatalf("reload of max_user_connections: %v %v", changed, err)
+	}
+	if got := peakSleeps(t, ctx, direct, dsns, "user3"); got != 3 {
+		t.Errorf("statements on the server at once with max_user_connections 3: at most %d, want 3", got)
 	}
 }

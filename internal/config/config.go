@@ -288,6 +288,10 @@ type User struct {
 	// (PostgreSQL's role CONNECTION LIMIT); 0: only the global
 	// max_client_conn applies.
 	MaxClientConn int `yaml:"max_client_conn"`
+	// MaxUserConnections bounds the server connections all this user's
+	// pools hold to one server (host and port) together, across databases
+	// and shards (PgBouncer's max_user_connections); 0: no bound.
+	MaxUserConnections int `yaml:"max_user_connections"`
 	// Networks lists the addresses (CIDR prefixes or single IPs) this
 	// user may connect from, as pg_hba.conf's address column; empty: any.
 	Networks []string `yaml:"networks"`

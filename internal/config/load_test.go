@@ -63,7 +63,7 @@ func TestExample(t *testing.T) {
 			{Name: "legacy", Auth: AuthMD5, Password: "md5571c0c2fe9ae5e2c5f2a88d6bc0d98e3"},
 			{Name: "reporting", Auth: AuthSCRAM, Password: "reporting-secret", ServerUser: "reporting_ro", ServerPassword: "reporting-ro-secret", PoolSize: 5,
 				Networks: []string{"10.20.0.0/16"}},
-			{Name: "migrator", Auth: AuthSCRAM, Password: "migrator-secret", PoolMode: PoolSession, MaxClientConn: 2},
+			{Name: "migrator", Auth: AuthSCRAM, Password: "migrator-secret", PoolMode: PoolSession, MaxClientConn: 2, MaxUserConnections: 4},
 			{Name: "monitor", Auth: AuthTrust},
 		},
 		Databases: []Database{
@@ -321,10 +321,11 @@ func TestErrors(t *testing.T) {
 			`t.yaml:5: users[0].require_tls: needs tls (cert_file and key_file) at the top level, so that clients can connect over TLS`,
 		}},
 		{"user pool overrides", lines("users:", "  - name: u", "    password: pw", "    pool_mode: statement", "    pool_size: 0", "    max_client_conn: 0",
-			"databases: [{name: d, server_user: s, shards: [{primary: {host: h}}]}]"), []string{
+			"    max_user_connections: -1", "databases: [{name: d, server_user: s, shards: [{primary: {host: h}}]}]"), []string{
 			`t.yaml:4: users[0].pool_mode: "statement" is not one of transaction, session`,
 			`t.yaml:5: users[0].pool_size: 0 is less than 1 (leave it out to use pool.size)`,
 			`t.yaml:6: users[0].max_client_conn: 0 is less than 1 (leave it out for no limit of the user's own)`,
+			`t.yaml:7: users[0].max_user_connections: -1 is less than 1 (leave it out for no bound)`,
 		}},
 		{"pool min_idle", valid("pool:", "  size: 2", "  min_idle: 3"), []string{`t.yaml:3: pool.min_idle: 3 is more than pool.size 2`}},
 		{"pool negatives", valid("pool:", "  min_idle: -1", "  idle_timeout: -1m", "  prepared_cache: -1", "  queue_timeout: 0s"), []string{

@@ -528,6 +528,9 @@ func (v *validator) users(users []User, tls *TLS) {
 		if v.ix.has(p+".max_client_conn") && u.MaxClientConn < 1 {
 			v.errorf(p+".max_client_conn", "%d is less than 1 (leave it out for no limit of the user's own)", u.MaxClientConn)
 		}
+		if v.ix.has(p+".max_user_connections") && u.MaxUserConnections < 1 {
+			v.errorf(p+".max_user_connections", "%d is less than 1 (leave it out for no bound)", u.MaxUserConnections)
+		}
 	}
 }
 
