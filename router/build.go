@@ -133,9 +133,10 @@ func (s *Schema) buildWith(a *analyzer, stmt *pg.Node, lits []sqltext.Literal, v
 		// A listener listens on every shard: a NOTIFY runs where its
 		// session is (in a transaction, with the transaction's writes), and
 		// pg_notify() on the default shard.
-		return &Plan{Kind: KindAll, Command: "LISTEN"}
+		return &Plan{Kind: KindAll, Command: "LISTEN", Channel: stmt.GetListenStmt().Conditionname}
 	case stmt.GetUnlistenStmt() != nil:
-		return &Plan{Kind: KindAll, Command: "UNLISTEN"}
+		// UNLISTEN * has no channel.
+		return &Plan{Kind: KindAll, Command: "UNLISTEN", Channel: stmt.GetUnlistenStmt().Conditionname}
 	case setValue(stmt.GetVariableSetStmt()) != nil:
 		if p := s.settingRefused(stmt.GetVariableSetStmt().Name, constText(setValue(stmt.GetVariableSetStmt()))); p != nil {
 			return p

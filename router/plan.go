@@ -83,7 +83,10 @@ type Plan struct {
 	Err  *Error // for KindRefuse
 
 	Command string // INSERT, SELECT...: the leading command word
-	Read    bool   // changes nothing (a SELECT without locking or writing functions)
+	// Channel is a LISTEN's or UNLISTEN's channel, as the server names it
+	// (case-folded unless quoted); "" for UNLISTEN *.
+	Channel string
+	Read    bool // changes nothing (a SELECT without locking or writing functions)
 	// SessionEffects: the text mentions set_config or INTO ... TEMP, so it
 	// may change the server session in ways its first words do not show
 	// (SessionEffectsOf tells). Found when the plan is made, so a cached

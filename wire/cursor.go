@@ -232,6 +232,9 @@ func (s *session) noteTxEnd(tag string, pe *pgError) {
 	} else {
 		s.lastTag = ""
 	}
+	if s.listenTx != nil {
+		s.noteListenOutcome(s.lastTag)
+	}
 }
 
 // cursorTxEnd closes the WITH HOLD cursors declared in the client's

@@ -158,6 +158,8 @@ func (srv *Server) swapIn(db *database) {
 	for _, p := range retired {
 		p.retire()
 	}
+	// Listeners hear the old nodes: they LISTEN again on the new ones.
+	old.failHubs(reloadMovedListeners(old.cfg.Name))
 	srv.monMu.Lock()
 	if old.topo != nil && db.topo != nil {
 		// Nodes that did not move keep their lag: their replicas go on

@@ -1,9 +1,11 @@
 package wire
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"strings"
 	"sync"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/pgshard/pgshard/internal/config"
 	"github.com/pgshard/pgshard/internal/sqltext"
+	"github.com/pgshard/pgshard/router"
 )
 
 // LISTEN in session pooling. LISTEN and UNLISTEN run on every shard, on
@@ -22,9 +25,9 @@ import (
 // would send each NotificationResponse the moment it arrives. So while
 // such a session waits for its client's next message, watchers relay what
 // its server connections send unasked: notifications, notices,
-// ParameterStatus. In transaction pooling LISTEN is refused (the next
-// client would get the connection's registrations), and NOTIFY works as
-// any statement.
+// ParameterStatus. In transaction pooling pgshard listens for the
+// session through the database's notification hub (notify.go), and NOTIFY
+// works as any statement.
 
 // trackListen notes a LISTEN or UNLISTEN * that succeeded.
 func (s *session) trackListen(stmt string) {
@@ -39,24 +42,36 @@ func (s *session) trackListen(stmt string) {
 	}
 }
 
-// nextClientMessage reads the client's next message, relaying the server
-// connections' notifications while it waits if the session listens.
+// nextClientMessage reads the client's next message, relaying the
+// notifications that come while it waits: those of the server connections
+// if the session listens on them (session pooling), those of its hub
+// listener outside a transaction (transaction pooling).
 func (s *session) nextClientMessage() (byte, []byte, error) {
-	if !s.listening || s.r.buffered() > 0 || s.batchOpen {
+	hub := s.notes != nil && s.txStatus == 'I'
+	if !s.listening && !hub || s.r.buffered() > 0 || s.batchOpen {
 		// Mid-batch (a Flush, say) a server may still owe answers, which
 		// are the batch's to read.
 		return s.r.next()
 	}
-	var conns []*serverConn
-	if s.sc != nil {
-		conns = append(conns, s.sc)
+	var mu sync.Mutex // one message at a time on the client connection
+	var stops []func()
+	if s.listening {
+		var conns []*serverConn
+		if s.sc != nil {
+			conns = append(conns, s.sc)
+		}
+		for _, sc := range s.parked {
+			conns = append(conns, sc)
+		}
+		stops = append(stops, s.watchNotifications(conns, &mu))
 	}
-	for _, sc := range s.parked {
-		conns = append(conns, sc)
+	if hub {
+		stops = append(stops, s.watchHub(s.notes, &mu))
 	}
-	stop := s.watchNotifications(conns)
 	typ, body, err := s.r.next()
-	stop()
+	for _, stop := range stops {
+		stop()
+	}
 	return typ, body, err
 }
 
@@ -64,10 +79,10 @@ func (s *session) nextClientMessage() (byte, []byte, error) {
 // until the returned stop is called, which waits for the watchers to end.
 // The session goroutine does not touch conns or the client's write buffer
 // meanwhile: watchers write straight to the client connection (one whole
-// message at a time), which the session only reads from while it waits.
-func (s *session) watchNotifications(conns []*serverConn) (stop func()) {
+// message at a time, under mu), which the session only reads from while it
+// waits.
+func (s *session) watchNotifications(conns []*serverConn, mu *sync.Mutex) (stop func()) {
 	var wg sync.WaitGroup
-	var mu sync.Mutex // one message at a time on the client connection
 	failed := make([]error, len(conns))
 	for i, sc := range conns {
 		if sc.broken {
@@ -113,4 +128,207 @@ func (s *session) watchNotifications(conns []*serverConn) (stop func()) {
 			}
 		}
 	}
+}
+
+// watchHub writes the notifications of the session's hub listener to the
+// client as they come, until stop; when the hub fails it wakes the
+// session's read, whose loop then ends the session.
+func (s *session) watchHub(l *listener, mu *sync.Mutex) (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			if buf := l.take(); buf != nil {
+				mu.Lock()
+				_, err := s.conn.Write(buf)
+				mu.Unlock()
+				if err != nil {
+					return // the client is gone: the session's read says so
+				}
+			}
+			select {
+			case <-l.wake:
+			case <-l.lostCh:
+				_ = s.conn.SetReadDeadline(time.Now())
+				return
+			case <-quit:
+				return
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		<-done
+	}
+}
+
+// listenCommand says whether p is a LISTEN or UNLISTEN.
+func listenCommand(p *router.Plan) bool {
+	return p != nil && (p.Command == "LISTEN" || p.Command == "UNLISTEN")
+}
+
+// hubListens says whether pgshard answers a LISTEN or UNLISTEN itself,
+// through the hub: in transaction pooling, and in a session pinned after
+// it listened so.
+func (s *session) hubListens(p *router.Plan) bool {
+	return listenCommand(p) && (s.mode == config.PoolTransaction || s.notes != nil)
+}
+
+// listenTx is what a transaction block did to the session's channels,
+// settled when it ends: kept if it commits, undone if not. A LISTEN
+// registers at once (so its errors are the statement's), an UNLISTEN
+// waits for the commit.
+type listenTx struct {
+	before map[string]bool
+	ops    []listenOp
+	// outcome is the tag of the last transaction end seen: COMMIT or
+	// ROLLBACK (noteListenOutcome).
+	outcome string
+}
+
+type listenOp struct {
+	listen  bool
+	channel string // "" for UNLISTEN *
+}
+
+// hubStatement runs a LISTEN or UNLISTEN through the hub and returns its
+// command tag.
+func (s *session) hubStatement(ctx context.Context, p *router.Plan) (string, *pgError) {
+	if s.txStatus == 'E' {
+		return "", errorf(codeInFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block")
+	}
+	if s.txStatus == 'T' && s.listenTx == nil {
+		s.listenTx = &listenTx{before: map[string]bool{}}
+		if s.notes != nil {
+			s.listenTx.before = maps.Clone(s.notes.channels)
+		}
+	}
+	op := listenOp{listen: p.Command == "LISTEN", channel: p.Channel}
+	if op.listen {
+		if pe := s.hubListen(ctx, op.channel); pe != nil {
+			return "", pe
+		}
+	} else if s.listenTx == nil {
+		s.hubUnlisten(op.channel)
+	}
+	if s.listenTx != nil {
+		s.listenTx.ops = append(s.listenTx.ops, op)
+	}
+	return p.Command, nil
+}
+
+// hubListen subscribes the session to channel.
+func (s *session) hubListen(ctx context.Context, channel string) *pgError {
+	if s.db.replaced.Load() {
+		// In a transaction begun before a reload moved the nodes.
+		pe := reloadMovedListeners(s.db.cfg.Name)
+		return &pgError{Code: pe.Code, Message: pe.Message, Hint: "Run the transaction again: it will listen on the new nodes."}
+	}
+	for range 3 {
+		l := s.notes
+		if l == nil || len(l.channels) == 0 && (l.hub.db != s.db || l.lost.Load() != nil) {
+			// A fresh listener, on the hub of the session's generation.
+			l = newListener(s.db.hub(s.user.Name))
+			s.notes = l
+		}
+		if l.channels[channel] {
+			return nil
+		}
+		pe := l.hub.subscribe(ctx, l, channel, s.shardPool)
+		switch {
+		case pe == errHubDead && len(l.channels) == 0:
+			s.notes = nil // and again, on a new hub
+			continue
+		case pe == errHubDead:
+			if lost := l.lost.Load(); lost != nil {
+				return &pgError{Code: lost.Code, Message: lost.Message, Hint: lost.Hint}
+			}
+			return pe
+		case pe != nil:
+			return pe
+		}
+		l.channels[channel] = true
+		return nil
+	}
+	return errHubDead
+}
+
+// hubUnlisten unsubscribes the session from channel, or from every channel
+// for "", and drops what waits for the client on them.
+func (s *session) hubUnlisten(channel string) {
+	l := s.notes
+	if l == nil {
+		return
+	}
+	var gone []string
+	for ch := range l.channels {
+		if channel == "" || ch == channel {
+			gone = append(gone, ch)
+		}
+	}
+	s.hubDrop(gone)
+}
+
+// hubDrop unsubscribes the session from channels.
+func (s *session) hubDrop(channels []string) {
+	l := s.notes
+	if l == nil || len(channels) == 0 {
+		return
+	}
+	for _, ch := range channels {
+		delete(l.channels, ch)
+		l.drop(ch)
+	}
+	l.hub.unsubscribe(l, channels)
+}
+
+// noteListenOutcome records how the transaction holding LISTENs or
+// UNLISTENs ended, from a command tag.
+func (s *session) noteListenOutcome(tag string) {
+	if tag == "COMMIT" || tag == "ROLLBACK" {
+		s.listenTx.outcome = tag
+	}
+}
+
+// settleListenTx, once the transaction block has ended, makes the
+// session's channels what it left: its LISTENs and UNLISTENs applied in
+// order if it committed, none of them if not.
+func (s *session) settleListenTx() {
+	tx := s.listenTx
+	s.listenTx = nil
+	if s.notes == nil {
+		return
+	}
+	final := tx.before
+	if tx.outcome == "COMMIT" {
+		for _, op := range tx.ops {
+			switch {
+			case op.listen:
+				final[op.channel] = true
+			case op.channel == "":
+				clear(final)
+			default:
+				delete(final, op.channel)
+			}
+		}
+	}
+	var gone []string
+	for ch := range s.notes.channels {
+		if !final[ch] {
+			gone = append(gone, ch)
+		}
+	}
+	s.hubDrop(gone)
+}
+
+// hubLost is, once the session's hub failed, the error its session ends
+// with, at its next idle moment outside a transaction.
+func (s *session) hubLost() *pgError {
+	if s.notes == nil || s.txStatus != 'I' || s.batchOpen {
+		return nil
+	}
+	if pe := s.notes.lost.Load(); pe != nil {
+		return &pgError{Severity: "FATAL", Code: pe.Code, Message: pe.Message, Hint: pe.Hint}
+	}
+	return nil
 }

@@ -87,7 +87,10 @@ func (s *session) runMulti(ctx context.Context, j *multiJob) ([]*shardResult, er
 	if err != nil {
 		return nil, err
 	}
-	if write {
+	if write && !listenCommand(j.route.Plan) {
+		// A LISTEN's registration is no write: a transaction that ran one
+		// on every shard (session pooling) commits on each in one phase,
+		// as PostgreSQL refuses to prepare it.
 		for _, c := range conns {
 			s.noteWrite(c.id)
 		}

@@ -29,6 +29,8 @@ type vportal struct {
 	cursorOp *router.CursorOp
 	// staged: the statement runs in stages (staged.go).
 	staged bool
+	// listen: a LISTEN or UNLISTEN pgshard runs through the hub.
+	listen bool
 	ran    bool
 	answer answer
 	next   int // rows already sent (Execute with a row limit)
@@ -97,6 +99,8 @@ func (s *session) routeBind(ctx context.Context, st *statement, body []byte) (sh
 	}
 	s.noteRoute(rt, st.query)
 	switch {
+	case s.hubListens(p):
+		return 0, rt, &vportal{route: rt, st: st, listen: true}, nil
 	case rt.Staging() != nil:
 		if pe := s.multiAllowed(rt); pe != nil {
 			return 0, nil, nil, pe
@@ -211,6 +215,11 @@ func (s *session) runPortal(ctx context.Context, vp *vportal) error {
 		return nil
 	}
 	vp.ran = true
+	if vp.listen {
+		tag, pe := s.hubStatement(ctx, vp.route.Plan)
+		vp.answer = answer{tag: tag, err: pe}
+		return nil
+	}
 	if vp.cursor {
 		vp.answer = s.runCursor(ctx, vp.st.query, vp.route, vp.cursorOp, vp.bind, vp.st.oids)
 		return nil
@@ -342,7 +351,7 @@ func (s *session) executePortal(ctx context.Context, vp *vportal, maxRows int) e
 	if err := s.writeAnswer(a, false, vp.next, to); err != nil {
 		return err
 	}
-	if vp.route != nil && vp.route.Plan != nil && vp.st != nil {
+	if vp.route != nil && vp.route.Plan != nil && vp.st != nil && !vp.listen {
 		if c := vp.route.Plan.Command; c == "LISTEN" || c == "UNLISTEN" {
 			s.trackListen(vp.st.query)
 		}

@@ -36,6 +36,13 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 			s.noteRoute(routed[i].Route, routed[i].Text)
 		}
 	}()
+	if len(routed) == 1 && !plain && s.hubListens(routed[0].Route.Plan) {
+		tag, pe := s.hubStatement(ctx, routed[0].Route.Plan)
+		if pe != nil {
+			return s.refuse(pe)
+		}
+		return s.complete(tag)
+	}
 	if apartShape(routed, s.txStatus != 'I') {
 		return s.runApart(ctx, q, routed)
 	}
@@ -94,6 +101,9 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 			pe := unsupportedInTransactionMode(st.Text)
 			if pe == nil && st.Route.Plan != nil && st.Route.Plan.SessionEffects {
 				pe = hiddenEffectRefusal(st.Text)
+			}
+			if pe == nil && st.Route.Plan != nil && st.Route.Plan.Command == "LISTEN" {
+				pe = listenWithOthers()
 			}
 			switch {
 			case pe == nil:

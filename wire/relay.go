@@ -45,6 +45,9 @@ func (s *session) relay(wantRFQ bool) error {
 				// Compared first so a repeated tag costs no allocation.
 				if tag := bytes.TrimRight(body, "\x00"); s.lastTag != string(tag) {
 					s.lastTag = string(tag)
+					if s.listenTx != nil {
+						s.noteListenOutcome(s.lastTag)
+					}
 				}
 			}
 			if i := s.headServer(); i >= 0 && completes(s.pending[i].kind, typ) {

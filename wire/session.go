@@ -162,6 +162,11 @@ type session struct {
 	// lastTag is the last command tag a server sent, or the tag of the
 	// last transaction end pgshard answered itself (noteTxEnd).
 	lastTag string
+	// notes is the session's share of its database's notification hub,
+	// once it ran LISTEN in transaction pooling (notify.go); listenTx is
+	// what the open transaction block did to its channels (listen.go).
+	notes    *listener
+	listenTx *listenTx
 	// listening: in session pooling, the client ran LISTEN; the server
 	// connections' notifications are relayed while it is idle (listen.go).
 	listening bool
@@ -246,6 +251,14 @@ func (s *session) run(ctx context.Context) {
 			s.sendFatal(fatalf(codeAdminShutdown, "terminating connection: pgshard is shutting down"))
 			return
 		}
+		if s.listenTx != nil && s.txStatus == 'I' && !s.batchOpen {
+			// Before the idle wait delivers what came meanwhile.
+			s.settleListenTx()
+		}
+		if pe := s.hubLost(); pe != nil {
+			s.sendFatal(pe)
+			return
+		}
 		if s.unreadable != nil {
 			s.log.Warn("session ended: the server reports a setting pgshard cannot route with",
 				"parameter", s.unreadable.name, "value", s.unreadable.value)
@@ -272,8 +285,8 @@ func (s *session) run(ctx context.Context) {
 			s.disarmIdle()
 		}
 		if err != nil {
-			if s.terminated.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
-				continue
+			if (s.terminated.Load() || s.notes != nil && s.notes.lost.Load() != nil) && errors.Is(err, os.ErrDeadlineExceeded) {
+				continue // woken to end the session
 			}
 			if idle.ended(err) {
 				s.endIdle(idle)
@@ -461,6 +474,7 @@ func (s *session) end() {
 			"duration", time.Since(s.about.since).Round(time.Millisecond), "reason", cmp.Or(s.endReason, "client connection lost"))
 	}
 	s.srv.forget(s)
+	s.hubUnlisten("")
 	s.srv.clients.Add(-1)
 	s.userSlot.Add(-1)
 	if sc := s.sc; sc != nil {

@@ -232,6 +232,7 @@ func (s *session) observeEach(sc *serverConn, n int, stmt func(int) string, effe
 				s.settings.staged = append(s.settings.staged, settingChange{reset: true, setting: setting{name: "*"}})
 				purge = true
 				s.listening = false
+				s.hubUnlisten("") // DISCARD ALL includes UNLISTEN *
 			}
 		case words.Is(0, "notify"):
 			s.noteNotify(sc)
@@ -362,8 +363,6 @@ func unsupportedInTransactionMode(stmt string) *pgError {
 	}
 	refuse := refuseInTransactionMode
 	switch {
-	case words.Is(0, "listen"):
-		return refuse("LISTEN")
 	case words.Is(0, "prepare"), words.Is(0, "execute"),
 		words.Is(0, "deallocate") && !(words.Is(1, "all") || words.Is(1, "prepare") && words.Is(2, "all")):
 		// As a simple query of its own it never gets here (sqlPrepared).
@@ -420,6 +419,15 @@ func refuseInTransactionMode(what string) *pgError {
 		Message:      fmt.Sprintf("pgshard: %s is not supported in transaction pooling mode", what),
 		Hint:         "Use session pooling for this workload (pool_mode: session for its user, or pool.mode: session), pool.session_state: pin, or a transaction-scoped alternative (SET LOCAL, pg_advisory_xact_lock, protocol-level prepared statements).",
 	}
+}
+
+// listenWithOthers refuses, in transaction pooling, a LISTEN sent in one
+// query with other statements: pgshard listens for a session only on a
+// LISTEN of its own (listen.go).
+func listenWithOthers() *pgError {
+	pe := refuseInTransactionMode("LISTEN together with other statements in one query")
+	pe.Hint = "Send LISTEN as a query of its own: pgshard then listens for the session. Or set pool.session_state: pin."
+	return pe
 }
 
 // observeSetConfig records the session-level set_config calls of a

@@ -47,13 +47,14 @@ func TestStartupParametersBecomeSettings(t *testing.T) {
 }
 
 func TestUnsupportedInTransactionMode(t *testing.T) {
-	refused := []string{"LISTEN x", "PREPARE p AS SELECT 1", "EXECUTE p", "DEALLOCATE p", "SET ROLE r", "RESET ROLE",
+	refused := []string{"PREPARE p AS SELECT 1", "EXECUTE p", "DEALLOCATE p", "SET ROLE r", "RESET ROLE",
 		"SET SESSION AUTHORIZATION u", "CREATE TEMP TABLE t (i int)", "SELECT pg_try_advisory_lock(1)",
 		"CREATE LOCAL TEMP TABLE t (i int)", "create global temporary table t (i int)", "SELECT * INTO TEMP t FROM u",
 		"WITH w AS (SELECT 1) SELECT *\nINTO\tTEMPORARY t FROM w", "SELECT set_config($1, 'v', false)",
 		"SELECT set_config('role', 'admin', false)", "select 1 from t where set_config('a', 'b', false) is not null"}
-	// A WITH HOLD cursor pgshard holds itself (cursor.go).
-	allowed := []string{"SELECT 1", "DEALLOCATE ALL", "DECLARE c CURSOR WITH HOLD FOR SELECT 1", "SET search_path = a", "CREATE TEMP TABLE t (i int) ON COMMIT DROP",
+	// A WITH HOLD cursor pgshard holds itself (cursor.go); a LISTEN it
+	// runs through its notification hub (notify.go).
+	allowed := []string{"LISTEN x", "SELECT 1", "DEALLOCATE ALL", "DECLARE c CURSOR WITH HOLD FOR SELECT 1", "SET search_path = a", "CREATE TEMP TABLE t (i int) ON COMMIT DROP",
 		"SELECT pg_advisory_xact_lock(1)", "UNLISTEN *", "SELECT 'listen'", "CREATE LOCAL TEMP TABLE t (i int) ON COMMIT DROP",
 		"SELECT * INTO t FROM temperatures", "SELECT pg_catalog.set_config('search_path', '', false)",
 		"SELECT set_config('app.x', $1, true)", "SELECT set_config('role', 'admin', true)", "SELECT set_config('app.x', $1, false)"}
@@ -82,13 +83,14 @@ func TestUnsupportedInTransactionMode(t *testing.T) {
 
 // unsupportedReference is unsupportedInTransactionMode as it was written
 // before it stopped copying statements: the new one must agree with it.
+// (LISTEN has since left it: pgshard listens for the session.)
 func unsupportedReference(stmt string) bool {
 	words := sqltext.LeadingWords(stmt, 3)
 	if len(words) == 0 {
 		return false
 	}
 	switch words[0] {
-	case "listen", "prepare", "execute":
+	case "prepare", "execute":
 		return true
 	case "deallocate":
 		if !(len(words) > 1 && (words[1] == "all" || len(words) > 2 && words[1] == "prepare" && words[2] == "all")) {

@@ -12,7 +12,9 @@ import (
 // in the server session, and keeps the session's server connection from
 // then on: a session advisory lock (extended protocol) holds across
 // transactions and excludes another client, a temporary table (simple
-// protocol) lives across transactions, a LISTEN hears a NOTIFY. When the
+// protocol) lives across transactions, a LISTEN sent with another
+// statement (alone, pgshard listens for the session itself) hears a
+// NOTIFY. When the
 // pinned clients leave, their lock and table are gone (DISCARD ALL), and
 // the pins are counted and listed.
 func TestSessionStatePin(t *testing.T) {
@@ -63,7 +65,7 @@ func TestSessionStatePin(t *testing.T) {
 	}
 
 	listener := connect(t, dsn)
-	if _, err := listener.Exec(ctx, "LISTEN pin_channel"); err != nil {
+	if _, err := listener.Exec(ctx, "LISTEN pin_channel; SELECT 1"); err != nil {
 		t.Fatalf("LISTEN with session_state: pin: %v", err)
 	}
 	if _, err := direct.Exec(ctx, "NOTIFY pin_channel, 'hello'"); err != nil {

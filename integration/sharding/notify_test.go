@@ -11,14 +11,22 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// TestListenNotifyAcrossShards: in session pooling a listener listens on
-// every shard, so it hears a NOTIFY sent from a session on any shard, in
-// or out of a transaction (one committed with two-phase commit too), and
-// pg_notify(); and while it waits idle, as pgx's WaitForNotification does,
-// each notification reaches it when sent.
+// TestListenNotifyAcrossShards: a listener listens on every shard, so it
+// hears a NOTIFY sent from a session on any shard, in or out of a
+// transaction (one committed with two-phase commit too), and pg_notify();
+// and while it waits idle, as pgx's WaitForNotification does, each
+// notification reaches it when sent. In session pooling the session's own
+// server connections listen; in transaction pooling pgshard's listening
+// connections do.
 func TestListenNotifyAcrossShards(t *testing.T) {
+	for _, mode := range []string{"session", "transaction"} {
+		t.Run(mode, func(t *testing.T) { listenNotifyAcrossShards(t, mode) })
+	}
+}
+
+func listenNotifyAcrossShards(t *testing.T, mode string) {
 	ctx := ctxFor(t, 2*time.Minute)
-	p := startPgshard(t, "pool: {mode: session, size: 8, queue_timeout: 10s}")
+	p := startPgshard(t, "pool: {mode: "+mode+", size: 8, queue_timeout: 10s}")
 	listener := connect(t, p.DSN("app", "app-secret"))
 	notifier := connect(t, p.DSN("app", "app-secret"))
 	exec := func(conn *pgx.Conn, qs ...string) {

@@ -60,6 +60,7 @@ func TestPythonDriversOverShardsMatchOnePostgres(t *testing.T) {
 			"after rollback 34000 cursor \"gone\" does not exist",
 			"then 25P02",
 			"after rollback (130,)",
+			"notifications [('p2jobs', 'one'), ('p2jobs', 'two')]",
 			"done",
 		}},
 	}

@@ -11,10 +11,13 @@ the text. It covers execute_batch (several statements in one query
 string, for several shards), execute_values (multi-row INSERTs split by
 shard), named cursors (DECLARE ... FETCH FORWARD, WITH HOLD as Django's
 iterator() declares them in autocommit, and one whose transaction rolls
-back), copy_from and copy_expert, and errors in transactions.
+back), copy_from and copy_expert, errors in transactions, and LISTEN in a
+transaction with notifications read by poll().
 """
 import decimal
+import select
 import sys
+import time
 
 import psycopg2
 import psycopg2.extras
@@ -108,4 +111,31 @@ c.rollback()
 cur.execute("SELECT count(*) FROM p2acc")
 out("after rollback", cur.fetchone())
 c.close()
+
+# LISTEN as psycopg2 applications wait for notifications: in a transaction
+# (autocommit is off) that commits, then poll() whenever select() finds
+# the connection readable. A LISTEN rolled back hears nothing.
+lc = psycopg2.connect(DSN)
+lcur = lc.cursor()
+lcur.execute("LISTEN p2jobs")
+lc.commit()
+lcur.execute("LISTEN p2never")
+lc.rollback()
+nc = psycopg2.connect(DSN)
+nc.autocommit = True
+ncur = nc.cursor()
+ncur.execute("NOTIFY p2never, 'no'")
+ncur.execute("NOTIFY p2jobs, 'one'")
+ncur.execute("SELECT pg_notify('p2jobs', 'two')")
+got = []
+deadline = time.time() + 10
+while len(got) < 2 and time.time() < deadline:
+    if select.select([lc], [], [], 1) != ([], [], []):
+        lc.poll()
+        while lc.notifies:
+            n = lc.notifies.pop(0)
+            got.append((n.channel, n.payload))
+out("notifications", got)
+nc.close()
+lc.close()
 out("done")

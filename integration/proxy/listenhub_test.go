@@ -1,0 +1,212 @@
+package proxy_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// expectNotification waits for c's next notification and checks it is
+// channel's payload; "" expects none within a short wait.
+func expectNotification(t *testing.T, ctx context.Context, c *pgx.Conn, channel, payload string) {
+	t.Helper()
+	wait := 10 * time.Second
+	if channel == "" {
+		wait = 400 * time.Millisecond
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	n, err := c.WaitForNotification(wctx)
+	switch {
+	case channel == "" && !errors.Is(err, context.DeadlineExceeded):
+		t.Fatalf("want no notification, got %+v, %v", n, err)
+	case channel == "":
+	case err != nil:
+		t.Fatalf("waiting for %s %q: %v", channel, payload, err)
+	case n.Channel != channel || n.Payload != payload:
+		t.Fatalf("got %s %q, want %s %q", n.Channel, n.Payload, channel, payload)
+	}
+}
+
+// LISTEN in transaction pooling: pgshard listens for the session on a
+// connection of its own, so a listener holds no server connection between
+// its statements (here the pool's only one serves another client) and
+// hears each notification while it waits, as from PostgreSQL. Two
+// listeners share that connection. Through the simple and the extended
+// protocol; in a transaction block LISTEN and UNLISTEN count only if it
+// commits; nothing is delivered inside a transaction; DISCARD ALL and
+// UNLISTEN * end it all. LISTEN sent with other statements is refused.
+func TestListenInTransactionPooling(t *testing.T) {
+	ctx := ctxFor(t, 2*time.Minute)
+	p := startProxy(t, proxyOptions{pool: "size: 1\nqueue_timeout: 3s"})
+	dsn := p.DSN("app", "app-secret")
+	listener, extended, other := connect(t, dsn), connect(t, dsn), connect(t, dsn)
+	direct := connect(t, pg.Shards[0].Primary.DSN())
+	notify := func(channel, payload string) {
+		t.Helper()
+		if _, err := other.Exec(ctx, "SELECT pg_notify($1, $2)", channel, payload); err != nil {
+			t.Fatalf("NOTIFY through pgshard: %v", err)
+		}
+	}
+	exec := func(c *pgx.Conn, qs ...string) {
+		t.Helper()
+		for _, q := range qs {
+			if _, err := c.Exec(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+	}
+
+	exec(listener, "LISTEN jobs", `LISTEN "Mixed Case"`)
+	if err := extended.PgConn().ExecParams(ctx, "LISTEN jobs", nil, nil, nil, nil).Read().Err; err != nil {
+		t.Fatalf("LISTEN through the extended protocol: %v", err)
+	}
+	// The pool's one connection is free: the listeners hold none.
+	notify("jobs", "one")
+	expectNotification(t, ctx, listener, "jobs", "one")
+	expectNotification(t, ctx, extended, "jobs", "one")
+	notify("Mixed Case", "two")
+	expectNotification(t, ctx, listener, "Mixed Case", "two")
+	// Sent while the listener waits idle, by a client of the server.
+	sent := make(chan error, 1)
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		_, err := direct.Exec(ctx, "NOTIFY jobs, 'three'")
+		sent <- err
+	}()
+	expectNotification(t, ctx, listener, "jobs", "three")
+	expectNotification(t, ctx, extended, "jobs", "three")
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	var hubs int
+	if err := direct.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN %'").Scan(&hubs); err != nil || hubs != 1 {
+		t.Errorf("server connections listening for two clients of one user: %d (%v), want 1", hubs, err)
+	}
+
+	// A transaction's LISTEN and UNLISTEN count if it commits.
+	exec(listener, "BEGIN", "LISTEN never", "ROLLBACK")
+	notify("never", "x")
+	expectNotification(t, ctx, listener, "", "")
+	exec(listener, "BEGIN", "LISTEN later", "COMMIT")
+	notify("later", "four")
+	expectNotification(t, ctx, listener, "later", "four")
+	exec(listener, "BEGIN", "UNLISTEN later", "ROLLBACK")
+	notify("later", "five")
+	expectNotification(t, ctx, listener, "later", "five")
+	// Nothing arrives inside a transaction; what came is delivered after.
+	tx, err := listener.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec(listener, "UNLISTEN later")
+	notify("jobs", "six")
+	notify("later", "seven")
+	if err := listener.PgConn().WaitForNotification(ctxWithTimeout(t, ctx, 400*time.Millisecond)); !pgconn.Timeout(err) {
+		t.Fatalf("a notification inside a transaction: %v, want none until it ends", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// later's was dropped with the UNLISTEN that committed.
+	expectNotification(t, ctx, listener, "jobs", "six")
+	expectNotification(t, ctx, listener, "", "")
+	expectNotification(t, ctx, extended, "jobs", "six")
+
+	// With other statements LISTEN is refused; alone it works.
+	if _, err := listener.Exec(ctx, "LISTEN a; SELECT 1"); sqlState(err) != "0A000" {
+		t.Errorf("LISTEN with another statement in one query: %v, want 0A000", err)
+	}
+	exec(extended, "DISCARD ALL")
+	exec(listener, "UNLISTEN *")
+	notify("jobs", "eight")
+	expectNotification(t, ctx, listener, "", "")
+	expectNotification(t, ctx, extended, "", "")
+	// Nobody listens: the listening connection is gone.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if err := direct.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%LISTEN %' AND pid <> pg_backend_pid()").Scan(&hubs); err != nil {
+			t.Fatal(err)
+		}
+		if hubs == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d listening connections 5s after the last listener left, want 0", hubs)
+		}
+	}
+}
+
+// When pgshard's listening connection is lost, its listeners may have
+// missed notifications: each is ended with FATAL 08006, at once if it
+// waits idle, and a new session listens again. So are they when a reload
+// moves the nodes they listen on.
+func TestListenerEndsWhenItsConnectionGoes(t *testing.T) {
+	ctx := ctxFor(t, time.Minute)
+	opts := proxyOptions{}
+	p := startProxy(t, opts)
+	dsn := p.DSN("app", "app-secret")
+	listener := connect(t, dsn)
+	direct := connect(t, pg.Shards[0].Primary.DSN())
+	if _, err := listener.Exec(ctx, "LISTEN lost_chan"); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := listener.WaitForNotification(ctxWithTimeout(t, ctx, 10*time.Second))
+		done <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	var killed int
+	if err := direct.QueryRow(ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query = 'LISTEN \"lost_chan\"'").Scan(&killed); err != nil || killed != 1 {
+		t.Fatalf("terminating pgshard's listening connection: %d (%v)", killed, err)
+	}
+	start := time.Now()
+	err := <-done
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "08006" || pe.Severity != "FATAL" {
+		t.Fatalf("the waiting listener: %v, want FATAL 08006", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("the listener was told after %s", d)
+	}
+	again := connect(t, dsn)
+	if _, err := again.Exec(ctx, "LISTEN lost_chan"); err != nil {
+		t.Fatalf("LISTEN on a new session: %v", err)
+	}
+	if _, err := direct.Exec(ctx, "NOTIFY lost_chan, 'back'"); err != nil {
+		t.Fatal(err)
+	}
+	expectNotification(t, ctx, again, "lost_chan", "back")
+
+	_, port, _ := net.SplitHostPort(pg.Shards[0].Primary.Addr())
+	opts.primary = "localhost:" + port
+	if changed, err := p.Reload(t, proxyYAML(opts)); err != nil || !slices.Equal(changed, []string{"databases[app] nodes"}) {
+		t.Fatalf("reload moving the primary: %v %v", changed, err)
+	}
+	_, err = again.WaitForNotification(ctxWithTimeout(t, ctx, 5*time.Second))
+	if !errors.As(err, &pe) || pe.Code != "08006" || !strings.Contains(pe.Message, "reload moved the nodes") {
+		t.Fatalf("a listener after a reload moved its nodes: %v, want FATAL 08006", err)
+	}
+	moved := connect(t, dsn)
+	if _, err := moved.Exec(ctx, "LISTEN lost_chan"); err != nil {
+		t.Fatalf("LISTEN after the reload: %v", err)
+	}
+	if _, err := direct.Exec(ctx, "NOTIFY lost_chan, 'moved'"); err != nil {
+		t.Fatal(err)
+	}
+	expectNotification(t, ctx, moved, "lost_chan", "moved")
+}
+
+// ctxWithTimeout is ctx bounded by d, cancelled when the test ends.
+func ctxWithTimeout(t *testing.T, ctx context.Context, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	t.Cleanup(cancel)
+	return ctx
+}
