@@ -43,6 +43,7 @@ func TestJDBCOverShardsMatchesOnePostgres(t *testing.T) {
 					"generated key: id=6 account=6 amount=6.60",
 					"generated-key batch 14 statements, 14 rows",
 					"ledger: id=20 account=20 amount=10.00",
+					"notifications [jjobs one, jjobs two]",
 					"done",
 				})
 			// The table was spread: every shard holds some of its rows.

@@ -14,8 +14,9 @@
 // keys bound as other Java types (double, BigDecimal, float, short, String),
 // INSERT ... SELECT of rows that are not sharded, functions and
 // procedures routed by their key argument, called as CallableStatements,
-// and a table keyed by a bigserial inserted into without its key
-// (RETURN_GENERATED_KEYS, alone and in a batch).
+// a table keyed by a bigserial inserted into without its key
+// (RETURN_GENERATED_KEYS, alone and in a batch), and LISTEN with autocommit
+// off, with notifications read by getNotifications(timeout).
 import java.math.BigDecimal;
 import java.sql.BatchUpdateException;
 import java.sql.CallableStatement;
@@ -27,8 +28,12 @@ import java.sql.ResultSetMetaData;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.sql.Types;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Properties;
+import org.postgresql.PGConnection;
+import org.postgresql.PGNotification;
 
 public class Sharded {
     public static void main(String[] args) throws Exception {
@@ -268,6 +273,41 @@ public class Sharded {
                 }
             }
             query(c, "ledger", "SELECT id, account, amount FROM jledger ORDER BY id");
+        }
+        // LISTEN with autocommit off (pgjdbc sends BEGIN with it, through
+        // the extended protocol): committed it listens, rolled back it
+        // does not; getNotifications(timeout) waits on the socket.
+        try (Connection l = DriverManager.getConnection(args[0], props);
+                Connection n = DriverManager.getConnection(args[0], props)) {
+            l.setAutoCommit(false);
+            try (Statement s = l.createStatement()) {
+                s.execute("LISTEN jjobs");
+            }
+            l.commit();
+            try (Statement s = l.createStatement()) {
+                s.execute("LISTEN jnever");
+            }
+            l.rollback();
+            try (Statement s = n.createStatement()) {
+                s.execute("NOTIFY jnever, 'no'");
+                s.execute("NOTIFY jjobs, 'one'");
+            }
+            try (PreparedStatement ps = n.prepareStatement("SELECT pg_notify('jjobs', ?)")) {
+                ps.setString(1, "two");
+                ps.execute();
+            }
+            PGConnection pg = l.unwrap(PGConnection.class);
+            List<String> got = new ArrayList<>();
+            long deadline = System.currentTimeMillis() + 10000;
+            while (got.size() < 2 && System.currentTimeMillis() < deadline) {
+                PGNotification[] ns = pg.getNotifications(1000);
+                if (ns != null) {
+                    for (PGNotification x : ns) {
+                        got.add(x.getName() + " " + x.getParameter());
+                    }
+                }
+            }
+            System.out.println("notifications " + got);
         }
         System.out.println("done");
     }
