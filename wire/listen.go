@@ -247,6 +247,9 @@ func (s *session) hubListen(ctx context.Context, channel string) *pgError {
 		case pe != nil:
 			return pe
 		}
+		if len(l.channels) == 0 {
+			s.dbm.Listening(1)
+		}
 		l.channels[channel] = true
 		return nil
 	}
@@ -275,9 +278,13 @@ func (s *session) hubDrop(channels []string) {
 	if l == nil || len(channels) == 0 {
 		return
 	}
+	had := len(l.channels)
 	for _, ch := range channels {
 		delete(l.channels, ch)
 		l.drop(ch)
+	}
+	if had > 0 && len(l.channels) == 0 {
+		s.dbm.Listening(-1)
 	}
 	l.hub.unsubscribe(l, channels)
 }

@@ -308,6 +308,7 @@ func (h *notifyHub) dispatch(body []byte) {
 	frame[0] = 'A'
 	binary.BigEndian.PutUint32(frame[1:], uint32(len(body)+4))
 	copy(frame[5:], body)
+	h.db.dbm.Notified()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for l := range h.subs[string(channel)] {
@@ -445,5 +446,6 @@ func (l *listener) drop(channel string) {
 func (l *listener) fail(pe *pgError) {
 	if l.lost.CompareAndSwap(nil, pe) {
 		close(l.lostCh)
+		l.hub.db.dbm.ListenerLost()
 	}
 }

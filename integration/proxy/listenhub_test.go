@@ -90,6 +90,12 @@ func TestListenInTransactionPooling(t *testing.T) {
 	if err := direct.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN %'").Scan(&hubs); err != nil || hubs != 1 {
 		t.Errorf("server connections listening for two clients of one user: %d (%v), want 1", hubs, err)
 	}
+	if got := p.Metric(t, `pgshard_listeners{database="app"}`); got != 2 {
+		t.Errorf("pgshard_listeners: %v, want 2", got)
+	}
+	if got := p.Metric(t, `pgshard_notifications_total{database="app"}`); got != 3 {
+		t.Errorf("pgshard_notifications_total: %v, want 3", got)
+	}
 
 	// A transaction's LISTEN and UNLISTEN count if it commits.
 	exec(listener, "BEGIN", "LISTEN never", "ROLLBACK")
@@ -129,6 +135,9 @@ func TestListenInTransactionPooling(t *testing.T) {
 	notify("jobs", "eight")
 	expectNotification(t, ctx, listener, "", "")
 	expectNotification(t, ctx, extended, "", "")
+	if got := p.Metric(t, `pgshard_listeners{database="app"}`); got != 0 {
+		t.Errorf("pgshard_listeners after UNLISTEN * and DISCARD ALL: %v, want 0", got)
+	}
 	// Nobody listens: the listening connection is gone.
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		if err := direct.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%LISTEN %' AND pid <> pg_backend_pid()").Scan(&hubs); err != nil {
@@ -175,6 +184,9 @@ func TestListenerEndsWhenItsConnectionGoes(t *testing.T) {
 	}
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("the listener was told after %s", d)
+	}
+	if got := p.Metric(t, `pgshard_listeners_lost_total{database="app"}`); got != 1 {
+		t.Errorf("pgshard_listeners_lost_total: %v, want 1", got)
 	}
 	again := connect(t, dsn)
 	if _, err := again.Exec(ctx, "LISTEN lost_chan"); err != nil {

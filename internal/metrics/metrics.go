@@ -214,6 +214,9 @@ type Registry struct {
 	movedRows     *prometheus.CounterVec   // database
 	idleEnded     *prometheus.CounterVec   // database, timeout
 	pinned        *prometheus.CounterVec   // database
+	listeners     *prometheus.GaugeVec     // database
+	notifications *prometheus.CounterVec   // database
+	listenLost    *prometheus.CounterVec   // database
 	twoPhase      [numOutcomes]prometheus.Counter
 	refused       [numRefusals]prometheus.Counter
 	resolved      [numDecisions]prometheus.Counter
@@ -273,6 +276,18 @@ func New() *Registry {
 			Name: "pgshard_sessions_pinned_total",
 			Help: "Transaction-pooling sessions that kept their server connections for the rest of the session because they took session state (pool.session_state: pin), by database.",
 		}, []string{"database"}),
+		listeners: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "pgshard_listeners",
+			Help: "Transaction-pooling sessions that pgshard listens for now (they ran LISTEN), by database. See the operations guide, LISTEN/NOTIFY.",
+		}, []string{"database"}),
+		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pgshard_notifications_total",
+			Help: "Notifications pgshard's listening connections received for transaction-pooling listeners, by database; each reaches every session listening on its channel.",
+		}, []string{"database"}),
+		listenLost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pgshard_listeners_lost_total",
+			Help: "Transaction-pooling listeners ended because they may have missed notifications, by database: a listening connection was lost, a reload moved the nodes, or more than 16 MiB of notifications waited for the client.",
+		}, []string{"database"}),
 		idleEnded: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pgshard_idle_timeouts_total",
 			Help: "Sessions ended because their client sent nothing for longer than a timeout, by database and timeout: idle_transaction_timeout (a transaction left open, 25P03), client_idle_timeout (outside a transaction, 57P05).",
@@ -303,7 +318,7 @@ func New() *Registry {
 	}
 	r.reg.MustRegister(
 		r.statements, r.latency, r.forms, r.helped, r.keyMismatches, r.seqColumns, r.uniques, r.genKeys, r.keyMoves, r.movedRows,
-		r.idleEnded, r.pinned, refused, twoPhase, resolved, r.pulled,
+		r.idleEnded, r.pinned, r.listeners, r.notifications, r.listenLost, refused, twoPhase, resolved, r.pulled,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -392,6 +407,9 @@ func (r *Registry) Database(name string) *Database {
 		d.idleEnded[x] = r.idleEnded.WithLabelValues(name, x.String())
 	}
 	d.pinned = r.pinned.WithLabelValues(name)
+	d.listeners = r.listeners.WithLabelValues(name)
+	d.notifications = r.notifications.WithLabelValues(name)
+	d.listenLost = r.listenLost.WithLabelValues(name)
 	r.dbs[name] = d
 	return d
 }
@@ -412,6 +430,35 @@ type Database struct {
 	movedRows     prometheus.Counter
 	idleEnded     [numIdleTimeouts]prometheus.Counter
 	pinned        prometheus.Counter
+	listeners     prometheus.Gauge
+	notifications prometheus.Counter
+	listenLost    prometheus.Counter
+}
+
+// Listening counts a session that started (+1) or stopped (-1) being
+// listened for.
+func (d *Database) Listening(delta int) {
+	if d == nil {
+		return
+	}
+	d.listeners.Add(float64(delta))
+}
+
+// Notified counts a notification received for listeners.
+func (d *Database) Notified() {
+	if d == nil {
+		return
+	}
+	d.notifications.Inc()
+}
+
+// ListenerLost counts a listener ended because it may have missed
+// notifications.
+func (d *Database) ListenerLost() {
+	if d == nil {
+		return
+	}
+	d.listenLost.Inc()
 }
 
 // Pinned counts a session that session state pinned to its server
