@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -94,10 +96,7 @@ func (db *database) dropHub(h *notifyHub) {
 // the clients listening through them must LISTEN again on the new ones.
 func (db *database) failHubs(pe *pgError) {
 	db.hubsMu.Lock()
-	hubs := make([]*notifyHub, 0, len(db.hubs))
-	for _, h := range db.hubs {
-		hubs = append(hubs, h)
-	}
+	hubs := slices.Collect(maps.Values(db.hubs))
 	db.hubsMu.Unlock()
 	for _, h := range hubs {
 		h.fail(pe)
