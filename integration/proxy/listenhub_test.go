@@ -222,3 +222,28 @@ func ctxWithTimeout(t *testing.T, ctx context.Context, d time.Duration) context.
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// A server's idle_session_timeout does not end pgshard's listening
+// connection, idle between LISTENs, nor its listeners with it.
+func TestListenerOutlivesIdleSessionTimeout(t *testing.T) {
+	ctx := ctxFor(t, time.Minute)
+	direct := connect(t, pg.Shards[0].Primary.DSN())
+	for _, q := range []string{"DROP ROLE IF EXISTS hub_idle",
+		"CREATE ROLE hub_idle LOGIN PASSWORD 'hub-idle-secret'",
+		"ALTER ROLE hub_idle SET idle_session_timeout = '300ms'"} {
+		if _, err := direct.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	defer direct.Exec(context.Background(), "DROP ROLE IF EXISTS hub_idle")
+	p := startProxy(t, proxyOptions{users: "  - {name: idler, password: idler-secret, server_user: hub_idle, server_password: hub-idle-secret}"})
+	listener := connect(t, p.DSN("idler", "idler-secret"))
+	if _, err := listener.Exec(ctx, "LISTEN idle_chan"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // past the role's idle_session_timeout
+	if _, err := direct.Exec(ctx, "NOTIFY idle_chan, 'still here'"); err != nil {
+		t.Fatal(err)
+	}
+	expectNotification(t, ctx, listener, "idle_chan", "still here")
+}
