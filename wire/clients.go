@@ -34,6 +34,9 @@ type clientAbout struct {
 	// session pooling since (pin.go).
 	mode   config.PoolMode
 	pinned atomic.Bool
+	// listening is how many channels the hub listens on for the session
+	// (listen.go).
+	listening atomic.Int32
 }
 
 // publish makes the session's transaction status visible, when it has
@@ -71,6 +74,7 @@ func (srv *Server) Clients() []admin.ClientStatus {
 			TLS:             s.about.tls,
 			PoolMode:        string(s.about.poolMode()),
 			Pinned:          s.about.pinned.Load(),
+			Listening:       int(s.about.listening.Load()),
 			State:           s.stateName(),
 			ConnectedAt:     s.about.since,
 			Servers:         []admin.ClientServer{},

@@ -251,6 +251,7 @@ func (s *session) hubListen(ctx context.Context, channel string) *pgError {
 			s.dbm.Listening(1)
 		}
 		l.channels[channel] = true
+		s.about.listening.Store(int32(len(l.channels)))
 		return nil
 	}
 	return errHubDead
@@ -286,6 +287,7 @@ func (s *session) hubDrop(channels []string) {
 	if had > 0 && len(l.channels) == 0 {
 		s.dbm.Listening(-1)
 	}
+	s.about.listening.Store(int32(len(l.channels)))
 	l.hub.unsubscribe(l, channels)
 }
 

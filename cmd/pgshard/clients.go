@@ -57,6 +57,9 @@ func printClients(w io.Writer, list []admin.ClientStatus, now time.Time) error {
 		if c.Pinned {
 			mode += " (pinned)"
 		}
+		if c.Listening > 0 {
+			mode += fmt.Sprintf(" (listens on %d)", c.Listening)
+		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.PID, c.User, c.Database, c.Address, cmp.Or(c.ApplicationName, "-"), mode, c.State,
 			now.Sub(c.ConnectedAt).Round(time.Second).String()+" ago", inTx, cmp.Or(strings.Join(servers, ", "), "-"))
 	}

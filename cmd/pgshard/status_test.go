@@ -71,6 +71,8 @@ databases:
 				ConnectedAt: now.Add(-5 * time.Second), Servers: []admin.ClientServer{}},
 			{PID: 78, User: "jobs", Database: "app", Address: "10.1.0.9:40002", PoolMode: "session", Pinned: true, State: "idle",
 				ConnectedAt: now.Add(-5 * time.Second), Servers: []admin.ClientServer{{Shard: "s0", Node: "s0-primary", Address: "10.0.0.1:5432", BackendPID: 4712}}},
+			{PID: 79, User: "app", Database: "app", Address: "10.1.0.9:40004", PoolMode: "transaction", Listening: 2, State: "idle",
+				ConnectedAt: now.Add(-5 * time.Second), Servers: []admin.ClientServer{}},
 		}
 	})
 	adm.HandlePause(&fakePauser{until: now.Add(5 * time.Minute)})
@@ -224,10 +226,11 @@ func TestClients(t *testing.T) {
 	if err := c.run(&out); err != nil {
 		t.Fatal(err)
 	}
-	want := `PID   USER      DATABASE  ADDRESS         APPLICATION  POOL              STATE                CONNECTED   IN TRANSACTION  SERVERS
-1201  app       app       10.1.0.7:50412  orders-api   transaction       idle in transaction  1h0m0s ago  1m30s           s0/s0-primary:4711
-77    migrator  app       10.1.0.9:40000  -            session           idle                 5s ago      -               -
-78    jobs      app       10.1.0.9:40002  -            session (pinned)  idle                 5s ago      -               s0/s0-primary:4712
+	want := `PID   USER      DATABASE  ADDRESS         APPLICATION  POOL                        STATE                CONNECTED   IN TRANSACTION  SERVERS
+1201  app       app       10.1.0.7:50412  orders-api   transaction                 idle in transaction  1h0m0s ago  1m30s           s0/s0-primary:4711
+77    migrator  app       10.1.0.9:40000  -            session                     idle                 5s ago      -               -
+78    jobs      app       10.1.0.9:40002  -            session (pinned)            idle                 5s ago      -               s0/s0-primary:4712
+79    app       app       10.1.0.9:40004  -            transaction (listens on 2)  idle                 5s ago      -               -
 `
 	if out.String() != want {
 		t.Errorf("output:\n%s\nwant:\n%s", out.String(), want)

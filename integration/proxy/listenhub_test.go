@@ -96,6 +96,13 @@ func TestListenInTransactionPooling(t *testing.T) {
 	if got := p.Metric(t, `pgshard_notifications_total{database="app"}`); got != 3 {
 		t.Errorf("pgshard_notifications_total: %v, want 3", got)
 	}
+	var listening []int
+	for _, c := range p.Clients(t) {
+		listening = append(listening, c.Listening)
+	}
+	if slices.Sort(listening); !slices.Equal(listening, []int{0, 1, 2}) {
+		t.Errorf("channels /clients lists per session: %v, want 0 (other), 1 (extended), 2 (listener)", listening)
+	}
 
 	// A transaction's LISTEN and UNLISTEN count if it commits.
 	exec(listener, "BEGIN", "LISTEN never", "ROLLBACK")

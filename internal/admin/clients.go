@@ -25,6 +25,9 @@ type ClientStatus struct {
 	// Pinned: a transaction-pooling session that took session state and
 	// keeps its server connections (pool.session_state: pin).
 	Pinned bool `json:"pinned,omitempty"`
+	// Listening is how many channels pgshard listens on for the session
+	// (LISTEN in transaction pooling).
+	Listening int `json:"listening,omitempty"`
 	// State is pg_stat_activity's: active, idle, idle in transaction,
 	// idle in transaction (aborted); or paused, for a session whose next
 	// transaction a pause holds back.
