@@ -3,8 +3,10 @@ package proxy_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -253,4 +255,61 @@ func TestListenerOutlivesIdleSessionTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectNotification(t, ctx, listener, "idle_chan", "still here")
+}
+
+// Many listeners, one listening connection: forty transaction-pooling
+// clients listening on one channel each get all of 500 notifications,
+// in the order they were sent, while they wait and while they run queries
+// of their own between waits.
+func TestManyListenersGetEveryNotification(t *testing.T) {
+	const listeners, sent = 40, 500
+	ctx := ctxFor(t, 2*time.Minute)
+	p := startProxy(t, proxyOptions{pool: "size: 4\nqueue_timeout: 20s"})
+	direct := connect(t, pg.Shards[0].Primary.DSN())
+	conns := make([]*pgx.Conn, listeners)
+	for i := range conns {
+		conns[i] = connect(t, p.DSN("app", "app-secret"))
+		if _, err := conns[i].Exec(ctx, "LISTEN fan"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	errs := make(chan error, listeners)
+	for i, c := range conns {
+		go func() {
+			for n := range sent {
+				if i%2 == 1 && n%50 == 0 {
+					// A query between waits: what comes meanwhile waits.
+					if _, err := c.Exec(ctx, "SELECT pg_sleep(0.01)"); err != nil {
+						errs <- err
+						return
+					}
+				}
+				wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+				got, err := c.WaitForNotification(wctx)
+				cancel()
+				if err != nil {
+					errs <- fmt.Errorf("listener %d after %d notifications: %w", i, n, err)
+					return
+				}
+				if want := strconv.Itoa(n); got.Payload != want {
+					errs <- fmt.Errorf("listener %d: notification %q, want %q", i, got.Payload, want)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for n := range sent {
+		if _, err := direct.Exec(ctx, "SELECT pg_notify('fan', $1)", strconv.Itoa(n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range listeners {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := p.Metric(t, `pgshard_notifications_total{database="app"}`); got != sent {
+		t.Errorf("pgshard_notifications_total: %v, want %d: one listening connection for all", got, sent)
+	}
 }
