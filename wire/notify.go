@@ -219,10 +219,11 @@ func (h *notifyHub) open(ctx context.Context, pool func(shard.ShardID) (*pool, e
 	for _, hc := range conns {
 		go h.read(hc)
 	}
-	// A listening connection is idle between rounds: a server's
-	// idle_session_timeout (PostgreSQL 14 on) must not end it, and its
-	// listeners with it. Older servers refuse the setting, harmlessly.
-	if pe := h.round(ctx, conns, "SET idle_session_timeout = 0"); pe != nil && pe.Code == codeConnectionFailure {
+	// Named for pg_stat_activity. A listening connection is idle between
+	// rounds: a server's idle_session_timeout (PostgreSQL 14 on) must not
+	// end it, and its listeners with it; older servers refuse the
+	// setting, harmlessly.
+	if pe := h.round(ctx, conns, "SET application_name = 'pgshard listener'; SET idle_session_timeout = 0"); pe != nil && pe.Code == codeConnectionFailure {
 		return nil, pe // lost: the hub failed
 	}
 	return conns, nil
