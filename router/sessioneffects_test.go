@@ -123,6 +123,9 @@ func TestPlainStatements(t *testing.T) {
 		{`SELECT 'pg_advisory_lock'`, false}, // only the text is looked at
 		{`SELECT pg_advisory_lock(1)`, false},
 		{`SELECT pg_try_advisory_lock_shared(1)`, false},
+		// An unlock may end what pinned a session (wire/pin.go).
+		{`SELECT pg_advisory_unlock(1)`, false},
+		{`SELECT pg_advisory_unlock_all()`, false},
 		{`SELECT set_config('app.x', 'v', false)`, false},
 		{`SELECT * INTO TEMP t FROM countries`, false},
 		{`SELECT * INTO t FROM countries`, false},

@@ -34,6 +34,10 @@ type pgError struct {
 	// that leaves state in the server session, which pool.session_state:
 	// pin runs instead (pin.go). Not sent.
 	sessionState bool
+	// unverifiable: that state is one pgshard cannot read back from the
+	// server (a setting set_config changed), so a session it pinned
+	// stays pinned (pin.go).
+	unverifiable bool
 }
 
 func (e *pgError) Error() string { return e.Code + ": " + e.Message }

@@ -46,15 +46,17 @@ func (s *session) parse(body []byte) error {
 	if _, dup := s.stmts[m.Name]; dup && m.Name != "" {
 		return s.batchFail(errorf(codeDuplicatePreparedStmt, fmt.Sprintf("prepared statement %q already exists", m.Name)))
 	}
-	if s.mode == config.PoolTransaction {
+	if s.mode == config.PoolTransaction || s.pinned {
 		pe := unsupportedInTransactionMode(m.Query)
 		if pe == nil && router.MentionsSessionEffects(m.Query) {
 			pe = hiddenEffectRefusal(m.Query)
 		}
 		switch {
+		case s.pinned:
+			s.notePinned(m.Query, pe)
 		case pe == nil:
 		case s.pinsFor(pe):
-			s.pin(m.Query)
+			s.pin(m.Query, pe)
 		default:
 			return s.batchFail(pe)
 		}

@@ -95,8 +95,8 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 		}
 		sqlOp, sqlStmt = op, stmt
 	}
-	if s.mode == config.PoolTransaction && sqlOp == nil && !plain {
-		pin := false
+	if (s.mode == config.PoolTransaction || s.pinned) && sqlOp == nil && !plain {
+		var pin *pgError
 		for _, st := range routed {
 			pe := unsupportedInTransactionMode(st.Text)
 			if pe == nil && st.Route.Plan != nil && st.Route.Plan.SessionEffects {
@@ -106,15 +106,19 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 				pe = listenWithOthers()
 			}
 			switch {
+			case s.pinned:
+				s.notePinned(st.Text, pe)
 			case pe == nil:
 			case s.pinsFor(pe):
-				pin = true
+				if pin == nil || pe.unverifiable {
+					pin = pe
+				}
 			default:
 				return s.refuse(pe)
 			}
 		}
-		if pin {
-			s.pin(routed[0].Text)
+		if pin != nil {
+			s.pin(routed[0].Text, pin)
 		}
 	}
 	for i := range routed {

@@ -45,7 +45,11 @@ type session struct {
 	// session goroutine only; the admin listener reads about.pinned.
 	mode   config.PoolMode
 	pinned bool
-	key    backendKey
+	// pinnedForever: the session took state pgshard cannot check for, so
+	// it is never unpinned; mayUnpin: since the last check, it ran a
+	// statement that may have let go of its state (pin.go).
+	pinnedForever, mayUnpin bool
+	key                     backendKey
 
 	// Session settings carried from server connection to server connection
 	// in transaction mode (see settings.go).
@@ -271,6 +275,10 @@ func (s *session) run(ctx context.Context) {
 		if s.r.buffered() == 0 {
 			if err := s.w.Flush(); err != nil {
 				return
+			}
+			if s.mayUnpin && s.pinned && !s.pinnedForever && s.txStatus == 'I' && !s.batchOpen {
+				// After the answer, while the client reads it.
+				s.tryUnpin()
 			}
 		}
 		s.about.publish(s.txStatus, s.batchOpen)

@@ -400,6 +400,7 @@ func hiddenEffectRefusal(stmt string) *pgError {
 	case e.Unknown:
 		return &pgError{
 			sessionState: true,
+			unverifiable: true,
 			Code:         codeFeatureNotSupported,
 			Message:      "pgshard: set_config(..., false) with arguments pgshard cannot read is not supported in transaction pooling mode",
 			Hint:         "pgshard carries SELECT set_config('name', 'value', false) with constant arguments like SET; otherwise use set_config(..., true) inside a transaction, SET, or session pooling (pool_mode: session for the user).",

@@ -115,3 +115,82 @@ func TestSessionStatePin(t *testing.T) {
 		}
 	}
 }
+
+// A pinned session goes back to transaction pooling once its server
+// connection holds none of its state: after its advisory lock is released
+// the pool's only connection serves another client again, and the
+// session's settings follow it. A temporary table dropped while a lock is
+// still held keeps it pinned; state pgshard cannot check for (a
+// set_config it cannot read) pins it for good.
+func TestPinnedSessionUnpins(t *testing.T) {
+	p := startProxy(t, proxyOptions{pool: "size: 1\nqueue_timeout: 1s\nsession_state: pin"})
+	ctx := ctxFor(t, time.Minute)
+	dsn := p.DSN("app", "app-secret")
+	a, b := connect(t, dsn), connect(t, dsn)
+	exec := func(c *pgx.Conn, qs ...string) {
+		t.Helper()
+		for _, q := range qs {
+			if _, err := c.Exec(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+	}
+	pinned := func() bool {
+		t.Helper()
+		for _, c := range p.Clients(t) {
+			if c.PID == a.PgConn().PID() {
+				return c.Pinned
+			}
+		}
+		t.Fatal("session a not listed")
+		return false
+	}
+	// The check runs once the statement is answered, while the client
+	// reads the answer: wait that long for it.
+	unpinned := func(wait time.Duration) bool {
+		t.Helper()
+		for deadline := time.Now().Add(wait); pinned(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				return false
+			}
+		}
+		return true
+	}
+
+	exec(a, "SET application_name = 'unpin-a'", "SELECT pg_advisory_lock(42)")
+	if !pinned() {
+		t.Fatal("a is not pinned by its advisory lock")
+	}
+	if _, err := b.Exec(ctx, "SELECT 1"); sqlState(err) != "53300" {
+		t.Fatalf("b while a holds the pool's only connection: %v, want 53300", err)
+	}
+	exec(a, "SELECT pg_advisory_unlock(42)")
+	if !unpinned(2 * time.Second) {
+		t.Fatal("a still pinned after releasing its only lock")
+	}
+	exec(b, "SELECT 1")
+	var name string
+	if err := a.QueryRow(ctx, "SHOW application_name").Scan(&name); err != nil || name != "unpin-a" {
+		t.Errorf("a's setting after unpinning: %q, %v", name, err)
+	}
+	if got := p.Metric(t, `pgshard_sessions_unpinned_total{database="app"}`); got != 1 {
+		t.Errorf("pgshard_sessions_unpinned_total: %v, want 1", got)
+	}
+
+	exec(a, "CREATE TEMP TABLE unpin_tmp (x int)", "SELECT pg_advisory_lock(7)", "DROP TABLE unpin_tmp")
+	if unpinned(300 * time.Millisecond) {
+		t.Fatal("a unpinned while it still holds a lock")
+	}
+	exec(a, "SELECT pg_advisory_unlock(7)")
+	if !unpinned(2 * time.Second) {
+		t.Fatal("a still pinned with its table dropped and its lock released")
+	}
+
+	exec(a, "SELECT pg_advisory_lock(8)", "SELECT set_config('app.who', current_user, false)", "SELECT pg_advisory_unlock_all()")
+	if unpinned(300 * time.Millisecond) {
+		t.Fatal("a unpinned after a set_config pgshard cannot read")
+	}
+	if got := p.Metric(t, `pgshard_sessions_unpinned_total{database="app"}`); got != 2 {
+		t.Errorf("pgshard_sessions_unpinned_total: %v, want 2", got)
+	}
+}

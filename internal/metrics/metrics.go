@@ -214,6 +214,7 @@ type Registry struct {
 	movedRows     *prometheus.CounterVec   // database
 	idleEnded     *prometheus.CounterVec   // database, timeout
 	pinned        *prometheus.CounterVec   // database
+	unpinned      *prometheus.CounterVec   // database
 	listeners     *prometheus.GaugeVec     // database
 	notifications *prometheus.CounterVec   // database
 	listenLost    *prometheus.CounterVec   // database
@@ -276,6 +277,10 @@ func New() *Registry {
 			Name: "pgshard_sessions_pinned_total",
 			Help: "Transaction-pooling sessions that kept their server connections for the rest of the session because they took session state (pool.session_state: pin), by database.",
 		}, []string{"database"}),
+		unpinned: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pgshard_sessions_unpinned_total",
+			Help: "Pinned sessions returned to transaction pooling because their server connections no longer held any of their session state, by database.",
+		}, []string{"database"}),
 		listeners: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "pgshard_listeners",
 			Help: "Transaction-pooling sessions that pgshard listens for now (they ran LISTEN), by database. See the operations guide, LISTEN/NOTIFY.",
@@ -318,7 +323,7 @@ func New() *Registry {
 	}
 	r.reg.MustRegister(
 		r.statements, r.latency, r.forms, r.helped, r.keyMismatches, r.seqColumns, r.uniques, r.genKeys, r.keyMoves, r.movedRows,
-		r.idleEnded, r.pinned, r.listeners, r.notifications, r.listenLost, refused, twoPhase, resolved, r.pulled,
+		r.idleEnded, r.pinned, r.unpinned, r.listeners, r.notifications, r.listenLost, refused, twoPhase, resolved, r.pulled,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -407,6 +412,7 @@ func (r *Registry) Database(name string) *Database {
 		d.idleEnded[x] = r.idleEnded.WithLabelValues(name, x.String())
 	}
 	d.pinned = r.pinned.WithLabelValues(name)
+	d.unpinned = r.unpinned.WithLabelValues(name)
 	d.listeners = r.listeners.WithLabelValues(name)
 	d.notifications = r.notifications.WithLabelValues(name)
 	d.listenLost = r.listenLost.WithLabelValues(name)
@@ -430,9 +436,18 @@ type Database struct {
 	movedRows     prometheus.Counter
 	idleEnded     [numIdleTimeouts]prometheus.Counter
 	pinned        prometheus.Counter
+	unpinned      prometheus.Counter
 	listeners     prometheus.Gauge
 	notifications prometheus.Counter
 	listenLost    prometheus.Counter
+}
+
+// Unpinned counts a pinned session returned to transaction pooling.
+func (d *Database) Unpinned() {
+	if d == nil {
+		return
+	}
+	d.unpinned.Inc()
 }
 
 // Listening counts a session that started (+1) or stopped (-1) being
