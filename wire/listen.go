@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgproto3"
+
 	"github.com/pgshard/pgshard/internal/config"
 	"github.com/pgshard/pgshard/internal/sqltext"
 	"github.com/pgshard/pgshard/router"
@@ -172,6 +174,51 @@ func listenCommand(p *router.Plan) bool {
 // it listened so.
 func (s *session) hubListens(p *router.Plan) bool {
 	return listenCommand(p) && (s.mode == config.PoolTransaction || s.notes != nil)
+}
+
+// allHubListens says whether every statement of a query is a LISTEN or
+// UNLISTEN pgshard answers through the hub.
+func (s *session) allHubListens(routed []router.Statement) bool {
+	for i := range routed {
+		if !s.hubListens(routed[i].Route.Plan) {
+			return false
+		}
+	}
+	return len(routed) > 0
+}
+
+// hubStatements answers a query of LISTENs and UNLISTENs (LISTEN a;
+// LISTEN b) through the hub, as one implicit transaction outside a
+// transaction block: a failure undoes what the query's statements did.
+func (s *session) hubStatements(ctx context.Context, routed []router.Statement) error {
+	implicit := s.txStatus == 'I' && len(routed) > 1
+	if implicit {
+		s.txStatus = 'T' // the statements' ops wait for the query's end
+	}
+	var pe *pgError
+	for i := range routed {
+		var tag string
+		if tag, pe = s.hubStatement(ctx, routed[i].Route.Plan); pe != nil {
+			break
+		}
+		if err := writeMsg(s.w, &s.scratch, &pgproto3.CommandComplete{CommandTag: []byte(tag)}); err != nil {
+			return errClientGone
+		}
+	}
+	if implicit {
+		s.txStatus = 'I'
+		if s.listenTx != nil {
+			s.listenTx.outcome = "COMMIT"
+			if pe != nil {
+				s.listenTx.outcome = "ROLLBACK"
+			}
+			s.settleListenTx()
+		}
+	}
+	if pe != nil {
+		return s.refuse(pe)
+	}
+	return writeMsg(s.w, &s.scratch, &pgproto3.ReadyForQuery{TxStatus: s.txStatus})
 }
 
 // listenTx is what a transaction block did to the session's channels,

@@ -36,12 +36,8 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 			s.noteRoute(routed[i].Route, routed[i].Text)
 		}
 	}()
-	if len(routed) == 1 && !plain && s.hubListens(routed[0].Route.Plan) {
-		tag, pe := s.hubStatement(ctx, routed[0].Route.Plan)
-		if pe != nil {
-			return s.refuse(pe)
-		}
-		return s.complete(tag)
+	if !plain && s.allHubListens(routed) {
+		return s.hubStatements(ctx, routed)
 	}
 	if apartShape(routed, s.txStatus != 'I') {
 		return s.runApart(ctx, q, routed)

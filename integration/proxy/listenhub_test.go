@@ -135,10 +135,16 @@ func TestListenInTransactionPooling(t *testing.T) {
 	expectNotification(t, ctx, listener, "", "")
 	expectNotification(t, ctx, extended, "jobs", "six")
 
-	// With other statements LISTEN is refused; alone it works.
+	// With other statements LISTEN is refused; with other LISTENs and
+	// UNLISTENs it works, in order.
 	if _, err := listener.Exec(ctx, "LISTEN a; SELECT 1"); sqlState(err) != "0A000" {
 		t.Errorf("LISTEN with another statement in one query: %v, want 0A000", err)
 	}
+	exec(listener, "LISTEN m1; LISTEN m2; UNLISTEN m1")
+	notify("m1", "not heard")
+	notify("m2", "heard")
+	expectNotification(t, ctx, listener, "m2", "heard")
+	expectNotification(t, ctx, listener, "", "")
 	exec(extended, "DISCARD ALL")
 	exec(listener, "UNLISTEN *")
 	notify("jobs", "eight")
