@@ -58,7 +58,7 @@ func (s *session) moveSource(ctx context.Context, mv *router.Move, inTx bool) (n
 			p.release(sc)
 		}, nil
 	}
-	conns, release, err := s.acquireShards(ctx, []shard.ShardID{id}, true)
+	conns, release, err := s.acquireShards(ctx, []shard.ShardID{id}, true, false)
 	if err != nil {
 		return nil, nil, nil, toPgError(err)
 	}

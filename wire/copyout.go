@@ -16,7 +16,7 @@ import (
 // other, framed as one COPY (one CopyOutResponse, one CopyDone, the row
 // counts added up).
 func (s *session) copyOut(ctx context.Context, st *router.Statement) error {
-	conns, release, err := s.acquireShards(ctx, st.Route.Shards, false)
+	conns, release, err := s.acquireShards(ctx, st.Route.Shards, false, false)
 	if err != nil {
 		var pe *pgError
 		if errors.As(err, &pe) && pe.Severity != "FATAL" {

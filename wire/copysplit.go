@@ -73,7 +73,7 @@ func (s *session) splitCopy(ctx context.Context, rt *router.Route, text string) 
 		tagOf = func(rows int) string { return fmt.Sprintf("INSERT 0 %d", rows) }
 	}
 	// A write: the primaries, whatever the read policy.
-	conns, release, err := s.acquireShards(ctx, rt.Shards, true)
+	conns, release, err := s.acquireShards(ctx, rt.Shards, true, false)
 	if err != nil {
 		var pe *pgError
 		if errors.As(err, &pe) && pe.Severity != "FATAL" {

@@ -83,7 +83,7 @@ func (s *session) busyOn(conns []multiConn) (done func()) {
 // runMulti runs a job and returns each shard's answer, in shard order.
 func (s *session) runMulti(ctx context.Context, j *multiJob) ([]*shardResult, error) {
 	write := j.route.Plan == nil || !j.route.Plan.Read
-	conns, release, err := s.acquireShards(ctx, j.route.Shards, write)
+	conns, release, err := s.acquireShards(ctx, j.route.Shards, write, listenCommand(j.route.Plan))
 	if err != nil {
 		return nil, err
 	}

@@ -19,7 +19,10 @@ import (
 // write: a read outside it would see neither the transaction's snapshot
 // (REPEATABLE READ, SERIALIZABLE) nor its SET LOCALs. A shard that only
 // read is committed without two-phase commit (commitParticipants).
-func (s *session) acquireShards(ctx context.Context, ids []shard.ShardID, write bool) ([]multiConn, func(), error) {
+// stateful: the statement leaves state in the server session (LISTEN), so
+// in session pooling it must run on the session's own connection even
+// mid-batch; one taken from the pool would go back with it.
+func (s *session) acquireShards(ctx context.Context, ids []shard.ShardID, write, stateful bool) ([]multiConn, func(), error) {
 	conns := make([]multiConn, 0, len(ids))
 	release := func() {
 		for _, c := range conns {
@@ -45,10 +48,11 @@ func (s *session) acquireShards(ctx context.Context, ids []shard.ShardID, write 
 	}
 	for _, id := range ids {
 		switch {
-		case (inTx || session && !s.batchUsed) && s.sc != nil && s.shardOf(s.sc) == id:
+		case (inTx || session && (!s.batchUsed || stateful)) && s.sc != nil && s.shardOf(s.sc) == id:
 			// The attached connection: in a transaction, or in session
 			// pooling unless a batch is under way on it, whose implicit
-			// transaction must not take pgshard's own BEGIN.
+			// transaction must not take pgshard's own BEGIN; a statement
+			// that leaves session state takes it anyway (it needs no BEGIN).
 			conns = append(conns, multiConn{id: id, sc: s.sc, borrowed: true})
 			continue
 		case inTx && s.parked[id] != nil && slices.Contains(s.txShards, id):
@@ -111,7 +115,7 @@ func (s *session) acquireShards(ctx context.Context, ids []shard.ShardID, write 
 					// taking its connections, all from pools: they went
 					// back (and closed), and it starts over on the new
 					// generation.
-					return s.acquireShards(ctx, ids, write)
+					return s.acquireShards(ctx, ids, write, stateful)
 				}
 				return nil, nil, err
 			}

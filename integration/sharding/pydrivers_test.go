@@ -48,6 +48,8 @@ func TestPythonDriversOverShardsMatchOnePostgres(t *testing.T) {
 			"after failing transaction 0",
 			"copy records COPY 40 597.60",
 			"pool 8780.00 180",
+			"notifications [('apjobs', 'one'), ('apjobs', 'two')]",
+			"after remove_listener 1 0",
 			"done",
 		}},
 		{"psycopg2", "python3-psycopg2", "psycopg2_sharded.py", []string{

@@ -139,6 +139,26 @@ async def main():
     except asyncpg.PostgresError as e:
         fail("error", e)
     await c.close()
+
+    # add_listener: asyncpg LISTENs and reads notifications as they come,
+    # whatever the connection is doing; another connection NOTIFYs.
+    lc = await asyncpg.connect(DSN)
+    nc = await asyncpg.connect(DSN)
+    got = asyncio.Queue()
+
+    def heard_one(conn, pid, channel, payload):
+        got.put_nowait((channel, payload))
+
+    await lc.add_listener("apjobs", heard_one)
+    await nc.execute("NOTIFY apjobs, 'one'")
+    await nc.execute("SELECT pg_notify('apjobs', $1)", "two")
+    heard = [await asyncio.wait_for(got.get(), 10) for _ in range(2)]
+    out("notifications", heard)
+    await lc.remove_listener("apjobs", heard_one)  # UNLISTEN
+    await nc.execute("NOTIFY apjobs, 'after'")
+    out("after remove_listener", await lc.fetchval("SELECT 1"), got.qsize())
+    await nc.close()
+    await lc.close()
     out("done")
 
 
