@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/pgshard/pgshard/internal/metrics"
+	"github.com/pgshard/pgshard/internal/sqltext"
 	"github.com/pgshard/pgshard/router"
 	"github.com/pgshard/pgshard/router/merge"
 	"github.com/pgshard/pgshard/shard"
@@ -43,6 +44,13 @@ type multiJob struct {
 	// pullUp: the client's own simple query, which may be answered by
 	// pulling its table's rows up when their merge is refused.
 	pullUp bool
+}
+
+// stateful says whether the job leaves state in the server sessions it
+// runs in: a LISTEN or UNLISTEN, or a temporary object made on every
+// shard.
+func (j *multiJob) stateful() bool {
+	return listenCommand(j.route.Plan) || len(j.sql) > 0 && createsTemp(sqltext.FirstWords(j.sql[0]))
 }
 
 func newMultiJob(rt *router.Route, text string) *multiJob {
@@ -83,7 +91,7 @@ func (s *session) busyOn(conns []multiConn) (done func()) {
 // runMulti runs a job and returns each shard's answer, in shard order.
 func (s *session) runMulti(ctx context.Context, j *multiJob) ([]*shardResult, error) {
 	write := j.route.Plan == nil || !j.route.Plan.Read
-	conns, release, err := s.acquireShards(ctx, j.route.Shards, write, listenCommand(j.route.Plan))
+	conns, release, err := s.acquireShards(ctx, j.route.Shards, write, j.stateful())
 	if err != nil {
 		return nil, err
 	}

@@ -376,9 +376,7 @@ func unsupportedInTransactionMode(stmt string) *pgError {
 			return refuse("changing the role with " + strings.ToUpper(words.Word(0)) + " ROLE / SESSION AUTHORIZATION")
 		}
 	case words.Is(0, "create"):
-		temp := words.Is(1, "temp") || words.Is(1, "temporary") ||
-			(words.Is(1, "local") || words.Is(1, "global")) && (words.Is(2, "temp") || words.Is(2, "temporary"))
-		if temp && !sqltext.ContainsFold(stmt, "on commit drop") {
+		if createsTemp(words) && !sqltext.ContainsFold(stmt, "on commit drop") {
 			return refuse("CREATE TEMPORARY TABLE without ON COMMIT DROP")
 		}
 	}
@@ -420,6 +418,12 @@ func refuseInTransactionMode(what string) *pgError {
 		Message:      fmt.Sprintf("pgshard: %s is not supported in transaction pooling mode", what),
 		Hint:         "Use session pooling for this workload (pool_mode: session for its user, or pool.mode: session), pool.session_state: pin, or a transaction-scoped alternative (SET LOCAL, pg_advisory_xact_lock, protocol-level prepared statements).",
 	}
+}
+
+// createsTemp says whether a CREATE's words make a temporary object.
+func createsTemp(words sqltext.Words) bool {
+	return words.Is(0, "create") && (words.Is(1, "temp") || words.Is(1, "temporary") ||
+		(words.Is(1, "local") || words.Is(1, "global")) && (words.Is(2, "temp") || words.Is(2, "temporary")))
 }
 
 // listenWithOthers refuses, in transaction pooling, a LISTEN sent in one

@@ -104,3 +104,27 @@ func TestFailedStatementOverShardsLeavesSessionUsable(t *testing.T) {
 		})
 	}
 }
+
+// In session pooling, a statement that leaves state in the server session
+// (a temporary table made on every shard, a LISTEN) runs on the session's
+// own connections even in a pipeline that has already used one of them:
+// taken from the pool instead, that shard's temporary table would have gone
+// back to the pool with the connection, for the next session to find.
+func TestSessionStateInAPipelineStaysWithTheSession(t *testing.T) {
+	ctx := ctxFor(t, time.Minute)
+	p := startPgshard(t, "pool: {mode: session, size: 4, queue_timeout: 3s}")
+	c := connect(t, p.DSN("app", "app-secret"))
+	b := &pgx.Batch{}
+	b.Queue("SELECT 1")
+	b.Queue("CREATE TEMP TABLE piped_tmp (x int)")
+	if err := c.SendBatch(ctx, b).Close(); err != nil {
+		t.Fatalf("pipeline: %v", err)
+	}
+	for n := range 3 {
+		q := fmt.Sprintf("/* pgshard: shard=%d */ SELECT count(*) FROM piped_tmp", n)
+		var rows int
+		if err := c.QueryRow(ctx, q, pgx.QueryExecModeSimpleProtocol).Scan(&rows); err != nil {
+			t.Errorf("the session's temporary table on shard %d: %v", n, err)
+		}
+	}
+}
