@@ -346,6 +346,31 @@ func (s *session) noteListenOutcome(tag string) {
 	}
 }
 
+// rollbackListensTo undoes the open transaction's LISTENs and UNLISTENs
+// after its first n, as ROLLBACK TO SAVEPOINT does: the UNLISTENs were
+// only recorded, the LISTENs are dropped unless the session heard the
+// channel before or through an earlier LISTEN.
+func (s *session) rollbackListensTo(n int) {
+	tx := s.listenTx
+	if tx == nil || n >= len(tx.ops) || s.notes == nil {
+		return
+	}
+	tx.ops = tx.ops[:n]
+	wanted := maps.Clone(tx.before)
+	for _, op := range tx.ops {
+		if op.listen {
+			wanted[op.channel] = true
+		}
+	}
+	var gone []string
+	for ch := range s.notes.channels {
+		if !wanted[ch] {
+			gone = append(gone, ch)
+		}
+	}
+	s.hubDrop(gone)
+}
+
 // settleListenTx, once the transaction block has ended, makes the
 // session's channels what it left: its LISTENs and UNLISTENs applied in
 // order if it committed, none of them if not.

@@ -129,11 +129,13 @@ const failOtherShards = `DO $pgshard$BEGIN RAISE EXCEPTION 'pgshard: the stateme
 
 // txSavepoint is a savepoint of the open transaction: its name, how long
 // the deferred script was once it was set (while no server has the
-// transaction), and how many SETs were staged, which ROLLBACK TO undoes.
+// transaction), how many SETs were staged and how many LISTENs and
+// UNLISTENs made (listen.go), which ROLLBACK TO undoes.
 type txSavepoint struct {
-	name   string
-	at     int
-	staged int
+	name    string
+	at      int
+	staged  int
+	listens int
 }
 
 // trackSavepoint follows a savepoint statement that ran in the open
@@ -147,13 +149,18 @@ func (s *session) trackSavepoint(stmt, tag string) {
 	}
 	switch {
 	case tag == "SAVEPOINT":
-		s.txSavepoints = append(s.txSavepoints, txSavepoint{name: name, at: len(s.deferred), staged: len(s.settings.staged)})
+		sp := txSavepoint{name: name, at: len(s.deferred), staged: len(s.settings.staged)}
+		if s.listenTx != nil {
+			sp.listens = len(s.listenTx.ops)
+		}
+		s.txSavepoints = append(s.txSavepoints, sp)
 	case i < 0:
 	case tag == "RELEASE":
 		s.txSavepoints = s.txSavepoints[:i]
 	default: // ROLLBACK TO
 		s.txSavepoints = s.txSavepoints[:i+1]
 		s.settings.staged = s.settings.staged[:min(s.txSavepoints[i].staged, len(s.settings.staged))]
+		s.rollbackListensTo(s.txSavepoints[i].listens)
 	}
 }
 

@@ -116,6 +116,16 @@ func TestListenInTransactionPooling(t *testing.T) {
 	exec(listener, "BEGIN", "UNLISTEN later", "ROLLBACK")
 	notify("later", "five")
 	expectNotification(t, ctx, listener, "later", "five")
+	// ROLLBACK TO SAVEPOINT undoes what followed the savepoint.
+	exec(listener, "BEGIN", "SAVEPOINT a", "LISTEN sp_undone", "ROLLBACK TO SAVEPOINT a", "LISTEN sp_kept",
+		"SAVEPOINT b", "UNLISTEN sp_kept", "ROLLBACK TO b", "COMMIT")
+	// The same in a transaction a server has.
+	exec(listener, "BEGIN", "SELECT 1", "SAVEPOINT c", "LISTEN sp_server", "ROLLBACK TO c", "COMMIT")
+	notify("sp_undone", "x")
+	notify("sp_server", "x")
+	notify("sp_kept", "kept")
+	expectNotification(t, ctx, listener, "sp_kept", "kept")
+	expectNotification(t, ctx, listener, "", "")
 	// Nothing arrives inside a transaction; what came is delivered after.
 	tx, err := listener.Begin(ctx)
 	if err != nil {
