@@ -159,7 +159,7 @@ func (srv *Server) swapIn(db *database) {
 		p.retire()
 	}
 	// Listeners hear the old nodes: they LISTEN again on the new ones.
-	old.failHubs(reloadMovedListeners(old.cfg.Name))
+	old.failHub(reloadMovedListeners(old.cfg.Name))
 	srv.monMu.Lock()
 	if old.topo != nil && db.topo != nil {
 		// Nodes that did not move keep their lag: their replicas go on

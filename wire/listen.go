@@ -275,7 +275,7 @@ func (s *session) hubListen(ctx context.Context, channel string) *pgError {
 		l := s.notes
 		if l == nil || len(l.channels) == 0 && (l.hub.db != s.db || l.lost.Load() != nil) {
 			// A fresh listener, on the hub of the session's generation.
-			l = newListener(s.db.hub(s.user.Name))
+			l = newListener(s.db.notifications())
 			s.notes = l
 		}
 		if l.channels[channel] {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"maps"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,8 +15,8 @@ import (
 
 // LISTEN in transaction pooling. A server connection serves one client for
 // a transaction only, so a LISTEN run on it would register the next client
-// instead. pgshard listens itself: per database and user, a notification
-// hub keeps one connection to each shard's primary, outside the pools,
+// instead. pgshard listens itself: per database, a notification hub keeps
+// one connection to each shard's primary, outside the pools,
 // that LISTENs on every channel one of its clients listens on, and hands
 // each NotificationResponse it reads to those clients' listeners. A NOTIFY
 // (or pg_notify) runs on whichever shard its statement goes to, so a client
@@ -37,11 +35,12 @@ import (
 // memory grow.
 const notifyQueueMax = 16 << 20
 
-// notifyHub is a (database, user)'s listening connections and who
-// listens on what.
+// notifyHub is a database's listening connections and who listens on
+// what. Its connections log in as the user whose LISTEN opened them:
+// notifications are the database's, whoever listens (LISTEN needs no
+// privilege), so every user's clients share them.
 type notifyHub struct {
-	db   *database
-	user string
+	db *database
 
 	// cmd orders the hub's LISTEN and UNLISTEN rounds; it guards on and
 	// the opening of conns.
@@ -68,37 +67,32 @@ type hubConn struct {
 	done chan struct{}
 }
 
-// hub returns the database's hub for user, making one if none is alive.
-func (db *database) hub(user string) *notifyHub {
-	db.hubsMu.Lock()
-	defer db.hubsMu.Unlock()
-	if h := db.hubs[user]; h != nil {
-		return h
+// notifications returns the database's hub, making one if none is alive.
+func (db *database) notifications() *notifyHub {
+	db.hubMu.Lock()
+	defer db.hubMu.Unlock()
+	if db.hub == nil {
+		db.hub = &notifyHub{db: db, on: map[string]bool{}, subs: map[string]map[*listener]struct{}{}}
 	}
-	if db.hubs == nil {
-		db.hubs = map[string]*notifyHub{}
-	}
-	h := &notifyHub{db: db, user: user, on: map[string]bool{}, subs: map[string]map[*listener]struct{}{}}
-	db.hubs[user] = h
-	return h
+	return db.hub
 }
 
 // dropHub forgets h once it is dead, so the next LISTEN makes a new one.
 func (db *database) dropHub(h *notifyHub) {
-	db.hubsMu.Lock()
-	defer db.hubsMu.Unlock()
-	if db.hubs[h.user] == h {
-		delete(db.hubs, h.user)
+	db.hubMu.Lock()
+	defer db.hubMu.Unlock()
+	if db.hub == h {
+		db.hub = nil
 	}
 }
 
-// failHubs ends every hub of the database: a reload moved its nodes, and
-// the clients listening through them must LISTEN again on the new ones.
-func (db *database) failHubs(pe *pgError) {
-	db.hubsMu.Lock()
-	hubs := slices.Collect(maps.Values(db.hubs))
-	db.hubsMu.Unlock()
-	for _, h := range hubs {
+// failHub ends the database's hub: a reload moved its nodes, and the
+// clients listening through it must LISTEN again on the new ones.
+func (db *database) failHub(pe *pgError) {
+	db.hubMu.Lock()
+	h := db.hub
+	db.hubMu.Unlock()
+	if h != nil {
 		h.fail(pe)
 	}
 }

@@ -87,11 +87,11 @@ type database struct {
 	// topo is the lag monitor's view of the nodes; nil when the database
 	// has no user to poll with.
 	topo *topology
-	// hubs are the notification hubs of the generation, per user name
+	// hub is the generation's notification hub, while one is alive
 	// (notify.go).
-	hubsMu sync.Mutex
-	hubs   map[string]*notifyHub
-	dbm    *metrics.Database
+	hubMu sync.Mutex
+	hub   *notifyHub
+	dbm   *metrics.Database
 	// textOrder is, per shard, whether its database's default collation
 	// orders text bytewise as merges do (see probeTextOrder). Generations
 	// share it: the shards' data is the same whatever node serves it.

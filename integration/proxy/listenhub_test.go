@@ -41,15 +41,17 @@ func expectNotification(t *testing.T, ctx context.Context, c *pgx.Conn, channel,
 // connection of its own, so a listener holds no server connection between
 // its statements (here the pool's only one serves another client) and
 // hears each notification while it waits, as from PostgreSQL. Two
-// listeners share that connection. Through the simple and the extended
+// listeners, of two users, share that connection. Through the simple and the extended
 // protocol; in a transaction block LISTEN and UNLISTEN count only if it
 // commits; nothing is delivered inside a transaction; DISCARD ALL and
 // UNLISTEN * end it all. LISTEN sent with other statements is refused.
 func TestListenInTransactionPooling(t *testing.T) {
 	ctx := ctxFor(t, 2*time.Minute)
-	p := startProxy(t, proxyOptions{pool: "size: 1\nqueue_timeout: 3s"})
+	p := startProxy(t, proxyOptions{pool: "size: 1\nqueue_timeout: 3s", users: "  - {name: second, password: second-secret}"})
 	dsn := p.DSN("app", "app-secret")
-	listener, extended, other := connect(t, dsn), connect(t, dsn), connect(t, dsn)
+	// extended is a client of another user: the users share pgshard's
+	// listening connection.
+	listener, extended, other := connect(t, dsn), connect(t, p.DSN("second", "second-secret")), connect(t, dsn)
 	direct := connect(t, pg.Shards[0].Primary.DSN())
 	notify := func(channel, payload string) {
 		t.Helper()
@@ -90,7 +92,7 @@ func TestListenInTransactionPooling(t *testing.T) {
 	}
 	var hubs int
 	if err := direct.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgshard listener'").Scan(&hubs); err != nil || hubs != 1 {
-		t.Errorf("server connections listening for two clients of one user: %d (%v), want 1", hubs, err)
+		t.Errorf("server connections listening for clients of two users: %d (%v), want 1", hubs, err)
 	}
 	if got := p.Metric(t, `pgshard_listeners{database="app"}`); got != 2 {
 		t.Errorf("pgshard_listeners: %v, want 2", got)
