@@ -98,7 +98,7 @@ type Plan struct {
 	// Plain: a SELECT, INSERT, UPDATE or DELETE that declares no cursor,
 	// changes no schema and whose text mentions nothing that acts on the
 	// server session beyond the statement (set_config, INTO TEMP, advisory
-	// locks and unlocks, pg_notify). A session needs nothing of such a statement but
+	// locks and unlocks, pg_notify, pg_listening_channels). A session needs nothing of such a statement but
 	// its route: the checks it runs on other statements' words (SET,
 	// PREPARE, LISTEN, cursors, transaction control, pgshard's own
 	// commands) cannot match, and a cached plan spares them per query.

@@ -307,7 +307,8 @@ func plain(p *Plan, text string) bool {
 		return false
 	}
 	return p.Kind != KindRefuse && p.Kind != KindCursor && p.Cursor == nil && !p.DDL &&
-		!p.SessionEffects && !p.Notifies && sqltext.IndexFold(text, "advisory_") < 0
+		!p.SessionEffects && !p.Notifies && sqltext.IndexFold(text, "advisory_") < 0 &&
+		sqltext.IndexFold(text, "pg_listening_channels") < 0
 }
 
 // MentionsSessionEffects is the cheap test for what only SessionEffectsOf

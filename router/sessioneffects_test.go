@@ -126,6 +126,8 @@ func TestPlainStatements(t *testing.T) {
 		// An unlock may end what pinned a session (wire/pin.go).
 		{`SELECT pg_advisory_unlock(1)`, false},
 		{`SELECT pg_advisory_unlock_all()`, false},
+		// Answered by the session for a client pgshard listens for.
+		{`SELECT * FROM pg_listening_channels()`, false},
 		{`SELECT set_config('app.x', 'v', false)`, false},
 		{`SELECT * INTO TEMP t FROM countries`, false},
 		{`SELECT * INTO t FROM countries`, false},

@@ -7,15 +7,18 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/pgshard/pgshard/internal/config"
 	"github.com/pgshard/pgshard/internal/sqltext"
 	"github.com/pgshard/pgshard/router"
+	"github.com/pgshard/pgshard/router/merge"
 )
 
 // LISTEN in session pooling. LISTEN and UNLISTEN run on every shard, on
@@ -219,6 +222,45 @@ func (s *session) hubStatements(ctx context.Context, routed []router.Statement) 
 		return s.refuse(pe)
 	}
 	return writeMsg(s.w, &s.scratch, &pgproto3.ReadyForQuery{TxStatus: s.txStatus})
+}
+
+// listeningChannelsQuery says whether q asks for the session's channels
+// in one of the forms clients use (SELECT pg_listening_channels(), SELECT
+// * FROM pg_listening_channels(), schema-qualified or not), which pgshard
+// answers itself for a session it listens for: the server connection's
+// answer would be about the connection, not the client (Keycloak checks
+// for a pooler this way).
+func (s *session) listeningChannelsQuery(q string) bool {
+	if s.mode != config.PoolTransaction && s.notes == nil {
+		return false
+	}
+	if sqltext.IndexFold(q, "pg_listening_channels") < 0 {
+		return false // the common case, without a copy
+	}
+	compact := strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) {
+			return -1
+		}
+		return unicode.ToLower(r)
+	}, q)
+	compact = strings.TrimRight(compact, ";")
+	compact = strings.Replace(compact, "pg_catalog.", "", 1)
+	return compact == "selectpg_listening_channels()" || compact == "select*frompg_listening_channels()"
+}
+
+// listeningChannels is the answer to listeningChannelsQuery: the channels
+// pgshard listens on for the session, in format (0 text, 1 binary: the
+// same bytes for text).
+func (s *session) listeningChannels(format int16) answer {
+	a := answer{desc: &pgproto3.RowDescription{Fields: []pgproto3.FieldDescription{{
+		Name: []byte("pg_listening_channels"), DataTypeOID: 25, DataTypeSize: -1, TypeModifier: -1, Format: format}}}}
+	if s.notes != nil {
+		for _, ch := range slices.Sorted(maps.Keys(s.notes.channels)) {
+			a.rows = append(a.rows, merge.Row{[]byte(ch)})
+		}
+	}
+	a.tag = fmt.Sprintf("SELECT %d", len(a.rows))
+	return a
 }
 
 // listenTx is what a transaction block did to the session's channels,

@@ -101,6 +101,17 @@ func (s *session) routeBind(ctx context.Context, st *statement, body []byte) (sh
 	switch {
 	case s.hubListens(p):
 		return 0, rt, &vportal{route: rt, st: st, listen: true}, nil
+	case s.listeningChannelsQuery(st.query) && s.txStatus != 'E':
+		if bind == nil {
+			if bind, pe = decodeBind(body); pe != nil {
+				return 0, nil, nil, pe
+			}
+		}
+		var format int16
+		if len(bind.ResultFormatCodes) > 0 {
+			format = bind.ResultFormatCodes[0]
+		}
+		return 0, rt, &vportal{route: rt, st: st, ran: true, answer: s.listeningChannels(format)}, nil
 	case rt.Staging() != nil:
 		if pe := s.multiAllowed(rt); pe != nil {
 			return 0, nil, nil, pe

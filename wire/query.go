@@ -39,6 +39,16 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 	if !plain && s.allHubListens(routed) {
 		return s.hubStatements(ctx, routed)
 	}
+	if len(routed) == 1 && !plain && s.listeningChannelsQuery(routed[0].Text) {
+		if s.txStatus == 'E' {
+			return s.refuse(errorf(codeInFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block"))
+		}
+		a := s.listeningChannels(0)
+		if err := s.writeAnswer(a, true, 0, len(a.rows)); err != nil {
+			return err
+		}
+		return writeMsg(s.w, &s.scratch, &pgproto3.ReadyForQuery{TxStatus: s.txStatus})
+	}
 	if apartShape(routed, s.txStatus != 'I') {
 		return s.runApart(ctx, q, routed)
 	}

@@ -72,6 +72,27 @@ func TestListenInTransactionPooling(t *testing.T) {
 	if err := extended.PgConn().ExecParams(ctx, "LISTEN jobs", nil, nil, nil, nil).Read().Err; err != nil {
 		t.Fatalf("LISTEN through the extended protocol: %v", err)
 	}
+	// pg_listening_channels() answers for the client, in both protocols,
+	// as Keycloak's check for a pooler expects.
+	for _, c := range []struct {
+		conn *pgx.Conn
+		mode pgx.QueryExecMode
+		want []string
+	}{
+		{listener, pgx.QueryExecModeSimpleProtocol, []string{"Mixed Case", "jobs"}},
+		{listener, pgx.QueryExecModeCacheStatement, []string{"Mixed Case", "jobs"}},
+		{extended, pgx.QueryExecModeExec, []string{"jobs"}},
+		{other, pgx.QueryExecModeSimpleProtocol, nil},
+	} {
+		rows, err := c.conn.Query(ctx, "SELECT * FROM pg_listening_channels()", c.mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil || !slices.Equal(got, c.want) {
+			t.Errorf("pg_listening_channels() (%v): %q, %v; want %q", c.mode, got, err, c.want)
+		}
+	}
 	// The pool's one connection is free: the listeners hold none.
 	notify("jobs", "one")
 	expectNotification(t, ctx, listener, "jobs", "one")
