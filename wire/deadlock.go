@@ -276,8 +276,8 @@ func describeCycle(cycle []waitEdge) string {
 }
 
 // cancelVictim cancels the statement of e.from that waits on e.sc,
-// holding the session's lock as srv.cancel does, so the connection cannot
-// go back to a pool meanwhile; it must still be the session's.
+// holding the session's lock as cancelStatement does, so the connection
+// cannot go back to a pool meanwhile; it must still be the session's.
 func (srv *Server) cancelVictim(e waitEdge, detail string) {
 	s := e.from
 	s.mu.Lock()

@@ -25,12 +25,12 @@ var ErrNeedsRestart = errors.New("these settings change only with a restart")
 //     change, so a renewed certificate is picked up;
 //   - tcp (keepalives, user timeout), for connections opened from now on;
 //   - reads (replica lag limits, fallback), shutdown_timeout,
-//     max_message_size and passthrough_auth;
+//     max_message_size, passthrough_auth and peers;
 //   - a database's nodes: a shard's primary and replicas (address, TLS)
 //     and the server credentials of the database or of users. Sessions
 //     move to the new nodes between transactions (generation.go).
 //
-// Any other difference (listen address, databases added, removed or
+// Any other difference (listen address, peer_id, databases added, removed or
 // renamed, their shards, server_database or sharding, pool modes, admin,
 // monitor, two-phase settings) refuses the whole reload with
 // ErrNeedsRestart naming the settings, as does a certificate that cannot
@@ -125,6 +125,8 @@ func fixedChanges(old, cfg *config.Config) []string {
 	out.check("listen", old.Listen, cfg.Listen)
 	out.check("so_reuseport", old.SOReusePort, cfg.SOReusePort)
 	out.check("proxy_protocol", old.ProxyProtocol, cfg.ProxyProtocol)
+	// Open sessions' process IDs carry the peer id they were given.
+	out.check("peer_id", old.PeerID, cfg.PeerID)
 	out.check("pool.mode", old.Pool.Mode, cfg.Pool.Mode)
 	out.check("pool.prepared_cache", old.Pool.PreparedCache, cfg.Pool.PreparedCache)
 	for i := range cfg.Users {
@@ -172,6 +174,7 @@ func reloadableChanges(old, cfg *config.Config) []string {
 	out.check("client_idle_timeout", old.ClientIdleTimeout, cfg.ClientIdleTimeout)
 	out.check("log_connections", old.LogConnections, cfg.LogConnections)
 	out.check("log_slow_requests", old.LogSlowRequests, cfg.LogSlowRequests)
+	out.check("peers", old.Peers, cfg.Peers)
 	for i := range cfg.Users {
 		now := &cfg.Users[i]
 		was := old.User(now.Name)

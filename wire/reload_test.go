@@ -177,6 +177,8 @@ users: [{name: alice, password: first, server_user: app, server_password: x}]
 	_, err := srv.Reload(parseConfig(t, fmt.Sprintf(`
 listen: 127.0.0.1:7777
 admin: {listen: "off"}
+peer_id: 3
+peers: [{id: 1, address: "10.0.0.1:6432"}]
 pool: {mode: session, size: 3}
 databases:
   - name: app
@@ -191,13 +193,13 @@ users:
 	if !errors.Is(err, ErrNeedsRestart) {
 		t.Fatalf("Reload: %v, want ErrNeedsRestart", err)
 	}
-	for _, name := range []string{"listen", "pool.mode", "databases[app].sharding"} {
+	for _, name := range []string{"listen", "peer_id", "pool.mode", "databases[app].sharding"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("the error does not name %s: %v", name, err)
 		}
 	}
 	// A new primary, pool size, user and server password are reloadable.
-	for _, name := range []string{"pool.size", "users[", "primary", "nodes"} {
+	for _, name := range []string{"pool.size", "users[", "primary", "nodes", "peers"} {
 		if strings.Contains(err.Error(), name) {
 			t.Errorf("the error names reloadable settings (%s): %v", name, err)
 		}

@@ -3,7 +3,6 @@ package wire
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -268,8 +267,8 @@ func (s *session) busyConnsLocked() []*serverConn {
 // abortServerWork, at the shutdown deadline, sends a CancelRequest for
 // what the session's server connections run and makes their pending reads
 // fail at once, so the session ends whatever the servers do. It holds the
-// session's lock as srv.cancel does: no connection it cancels can go back
-// to a pool meanwhile.
+// session's lock as cancelStatement does: no connection it cancels can go
+// back to a pool meanwhile.
 func (s *session) abortServerWork() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -421,7 +420,7 @@ func (srv *Server) register(s *session) {
 		var b [4]byte
 		_, _ = rand.Read(b[:])
 		_, _ = rand.Read(k.secret[:])
-		k.pid = binary.BigEndian.Uint32(b[:]) & 0x7fffffff
+		k.pid = newPID(srv.conf().PeerID, binary.BigEndian.Uint32(b[:]))
 		if _, taken := srv.sessions[k.pid]; !taken && k.pid != 0 {
 			// Set under sessMu: the cancel path and the admin listener
 			// read it from sessions they find in the map.
@@ -452,16 +451,10 @@ func (srv *Server) eachSession(f func(*session)) {
 	}
 }
 
-// cancel forwards a client's CancelRequest to the server connection its
+// cancelStatement sends a CancelRequest to the server connection the
 // session holds now. The session cannot release that connection until the
 // cancel is delivered, so it never reaches another client's query.
-func (srv *Server) cancel(pid uint32, secret []byte) {
-	srv.sessMu.Lock()
-	s := srv.sessions[pid]
-	srv.sessMu.Unlock()
-	if s == nil || subtle.ConstantTimeCompare(secret, s.key.secret[:]) != 1 {
-		return
-	}
+func (s *session) cancelStatement() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -475,7 +468,7 @@ func (srv *Server) cancel(pid uint32, secret []byte) {
 	}
 	for _, sc := range busy {
 		if err := sc.cancel(ctx); err != nil && !errors.Is(err, context.Canceled) {
-			srv.log.Warn("cancel request failed", "pool", sc.pool.name(), "err", err)
+			s.srv.log.Warn("cancel request failed", "pool", sc.pool.name(), "err", err)
 		}
 	}
 }

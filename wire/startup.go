@@ -71,7 +71,7 @@ func (srv *Server) handshake(ctx context.Context, conn net.Conn) *session {
 				return nil
 			}
 		case *pgproto3.CancelRequest:
-			srv.cancel(m.ProcessID, m.SecretKey)
+			srv.cancel(ctx, m.ProcessID, m.SecretKey)
 			_ = conn.Close()
 			return nil
 		case *pgproto3.StartupMessage:

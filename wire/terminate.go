@@ -2,6 +2,7 @@ package wire
 
 import (
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -22,6 +23,14 @@ func (srv *Server) Terminate(pid uint32) error {
 	s := srv.sessions[pid]
 	srv.sessMu.Unlock()
 	if s == nil {
+		cfg := srv.conf()
+		if owner := peerOf(pid); cfg.PeerID != 0 && owner != cfg.PeerID {
+			where := "not listed in peers"
+			if p := cfg.Peer(owner); p != nil {
+				where = "serving clients on " + p.Address
+			}
+			return fmt.Errorf("%w: the pid is one peer %d gave (%s); ask that pgshard's admin listener", ErrNoSuchSession, owner, where)
+		}
 		return ErrNoSuchSession
 	}
 	s.terminated.Store(true)
@@ -30,7 +39,7 @@ func (srv *Server) Terminate(pid uint32) error {
 	// has its statement cancelled there, and its next wait for the client
 	// ends at once.
 	_ = s.conn.SetReadDeadline(time.Now())
-	srv.cancel(pid, s.key.secret[:])
+	s.cancelStatement()
 	return nil
 }
 

@@ -31,25 +31,46 @@ func notifyHangup() (<-chan os.Signal, func()) {
 	return hup, func() { signal.Stop(hup) }
 }
 
-// reloadOnHangup reads path again and applies it to srv on every signal
+// configFile is the configuration file serve runs with, and the command
+// line's overrides of it.
+type configFile struct {
+	path   string
+	peerID *int // --peer-id, or nil
+}
+
+// load reads the file, applies the overrides and checks them.
+func (f configFile) load() (*config.Config, error) {
+	cfg, err := config.Load(f.path)
+	if err != nil {
+		return nil, err
+	}
+	if f.peerID != nil {
+		if err := cfg.SetPeerID(*f.peerID); err != nil {
+			return nil, fmt.Errorf("--peer-id: %w", err)
+		}
+	}
+	return cfg, nil
+}
+
+// reloadOnHangup reads the file again and applies it to srv on every signal
 // from hup, until ctx ends. A file that does not load, or that changes
 // settings only a restart can, is logged and leaves the running
 // configuration as it was.
-func reloadOnHangup(ctx context.Context, hup <-chan os.Signal, path string, srv reloader, log *slog.Logger) {
+func reloadOnHangup(ctx context.Context, hup <-chan os.Signal, file configFile, srv reloader, log *slog.Logger) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
-			_, _ = reload(path, srv, log)
+			_, _ = reload(file, srv, log)
 		}
 	}
 }
 
-// reload reads path and applies it to srv, logging the outcome; SIGHUP
+// reload reads the file and applies it to srv, logging the outcome; SIGHUP
 // and the admin listener's POST /reload both come here.
-func reload(path string, srv reloader, log *slog.Logger) ([]string, error) {
-	cfg, err := config.Load(path)
+func reload(file configFile, srv reloader, log *slog.Logger) ([]string, error) {
+	cfg, err := file.load()
 	if err == nil {
 		var changed []string
 		if changed, err = srv.Reload(cfg); err == nil {

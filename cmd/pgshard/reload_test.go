@@ -73,7 +73,7 @@ func TestSIGHUPReloadsTheFile(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		reloadOnHangup(ctx, hup, path, srv, slog.New(slog.NewTextHandler(&logs, nil)))
+		reloadOnHangup(ctx, hup, configFile{path: path}, srv, slog.New(slog.NewTextHandler(&logs, nil)))
 	}()
 	defer func() { cancel(); <-done }()
 
@@ -149,7 +149,7 @@ databases:
 		t.Fatal(err)
 	}
 	adm := admin.New(cfg.Admin, nil, nil, nil)
-	adm.HandleReload(func() ([]string, error) { return reload(path, srv, slog.New(slog.DiscardHandler)) })
+	adm.HandleReload(func() ([]string, error) { return reload(configFile{path: path}, srv, slog.New(slog.DiscardHandler)) })
 	hs := httptest.NewServer(adm.Handler())
 	t.Cleanup(hs.Close)
 	tokenFile := filepath.Join(dir, "token")
@@ -199,3 +199,33 @@ databases:
 		t.Errorf("GET /reload: %s, want 405", resp.Status)
 	}
 }
+
+// --peer-id (or PGSHARD_PEER_ID) replaces the file's peer_id, at start and
+// at every reload, so members of a group can share one file.
+func TestPeerIDFromTheCommandLine(t *testing.T) {
+	for _, c := range []struct {
+		flag *int
+		want int
+		err  string
+	}{
+		{nil, 0, ""},
+		{ptr(5), 5, ""},
+		{ptr(config.MaxPeerID), config.MaxPeerID, ""},
+		{ptr(128), 0, "--peer-id: peer id 128 is not from 0 to 127"},
+		{ptr(-1), 0, "--peer-id: peer id -1 is not from 0 to 127"},
+	} {
+		cfg, err := configFile{path: example, peerID: c.flag}.load()
+		switch {
+		case c.err != "":
+			if err == nil || err.Error() != c.err {
+				t.Errorf("--peer-id %d: %v, want %q", *c.flag, err, c.err)
+			}
+		case err != nil:
+			t.Errorf("load: %v", err)
+		case cfg.PeerID != c.want:
+			t.Errorf("peer_id = %d, want %d", cfg.PeerID, c.want)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

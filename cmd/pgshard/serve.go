@@ -11,7 +11,6 @@ import (
 	"syscall"
 
 	"github.com/pgshard/pgshard/internal/admin"
-	"github.com/pgshard/pgshard/internal/config"
 	"github.com/pgshard/pgshard/internal/metrics"
 	"github.com/pgshard/pgshard/wire"
 )
@@ -21,13 +20,15 @@ type serveCmd struct {
 	LogLevel   slog.Level `default:"info" help:"Log level: debug, info, warn or error."`
 	LogFormat  string     `default:"text" enum:"text,json" help:"Log format: text or json."`
 	CPUProfile string     `name:"cpuprofile" type:"path" help:"Write a CPU profile to this file until shutdown."`
+	PeerID     *int       `name:"peer-id" env:"PGSHARD_PEER_ID" help:"This pgshard's peer_id, in place of the configuration file's: members of a peering group that share one file each get their own (1-127)."`
 }
 
 // Run serves until SIGINT or SIGTERM, then drains (see wire.Server.Serve).
 // SIGHUP reloads the configuration file (see wire.Server.Reload).
 func (c *serveCmd) Run() error {
 	keepSysmonAwake()
-	cfg, err := config.Load(c.Config)
+	file := configFile{path: c.Config, peerID: c.PeerID}
+	cfg, err := file.load()
 	if err != nil {
 		return err
 	}
@@ -89,7 +90,7 @@ func (c *serveCmd) Run() error {
 			return fmt.Errorf("admin listen: %w", err)
 		}
 		adm := admin.New(cfg.Admin, reg, topo, log)
-		adm.HandleReload(func() ([]string, error) { return reload(c.Config, srv, log) })
+		adm.HandleReload(func() ([]string, error) { return reload(file, srv, log) })
 		adm.HandleClients(srv.Clients)
 		adm.HandleTerminate(srv.Terminate)
 		adm.HandlePause(srv)
@@ -109,10 +110,13 @@ func (c *serveCmd) Run() error {
 	reloads := make(chan struct{})
 	go func() {
 		defer close(reloads)
-		reloadOnHangup(reloadCtx, hup, c.Config, srv, log)
+		reloadOnHangup(reloadCtx, hup, file, srv, log)
 	}()
 	defer func() { stopReloads(); <-reloads }()
 	log.Info("pgshard listening", "addr", ln.Addr().String(), "pool_mode", string(cfg.Pool.Mode), "databases", len(cfg.Databases))
+	if cfg.PeerID != 0 {
+		log.Info("peering: cancel requests for other peers' clients are passed on", "peer_id", cfg.PeerID, "peers", len(cfg.Peers))
+	}
 	err = srv.Serve(ctx, ln)
 	stopAdmin()
 	<-adminDone

@@ -42,6 +42,16 @@ type Config struct {
 	// ProxyProtocol, when set, takes client addresses from the PROXY
 	// protocol header (v1 or v2) that trusted load balancers send.
 	ProxyProtocol *ProxyProtocol `yaml:"proxy_protocol"`
+	// PeerID is this pgshard's number in a group of pgshards behind one
+	// address (a load balancer, SO_REUSEPORT): it is written into the
+	// BackendKeyData of every client, so that a CancelRequest that reaches
+	// another member of the group is passed on to this one. 1 to MaxPeerID;
+	// 0 (default) turns peering off.
+	PeerID int `yaml:"peer_id"`
+	// Peers are the members of the group, with the address each serves
+	// clients on; this pgshard's own entry may be listed too, so that every
+	// member can share one list.
+	Peers []Peer `yaml:"peers"`
 	// PassthroughAuth lets roles that are not in Users log in with their
 	// PostgreSQL password, which pgshard checks by logging in to the
 	// database's first shard with it and then uses for the role's own
@@ -65,6 +75,36 @@ type ProxyProtocol struct {
 	// from one must start with a header; a header from anyone else is
 	// refused, and their connections are taken as they come.
 	Trusted []string `yaml:"trusted"`
+}
+
+// MaxPeerID is the largest peer_id: the id takes the top 7 bits of a
+// client's 31-bit process ID.
+const MaxPeerID = 127
+
+// Peer is one pgshard of a peering group.
+type Peer struct {
+	ID      int    `yaml:"id"`      // its peer_id
+	Address string `yaml:"address"` // host:port of its client listener
+}
+
+// Peer returns the peer with id, or nil.
+func (c *Config) Peer(id int) *Peer {
+	for i := range c.Peers {
+		if c.Peers[i].ID == id {
+			return &c.Peers[i]
+		}
+	}
+	return nil
+}
+
+// SetPeerID puts id in force as peer_id, in place of the file's (the
+// serve command's --peer-id), checked as Load checks the file's.
+func (c *Config) SetPeerID(id int) error {
+	if id < 0 || id > MaxPeerID {
+		return fmt.Errorf("peer id %d is not from 0 to %d", id, MaxPeerID)
+	}
+	c.PeerID = id
+	return nil
 }
 
 // TLS is the certificate pgshard presents to clients, and the CA their

@@ -302,6 +302,12 @@ func TestErrors(t *testing.T) {
 		{"negative idle transaction", valid("idle_transaction_timeout: -1s"), []string{`t.yaml:1: idle_transaction_timeout: -1s is negative (0s means no limit)`}},
 		{"proxy protocol", valid("proxy_protocol: {trusted: [10.0.0.0/8, lb.internal]}"), []string{`t.yaml:1: proxy_protocol.trusted[1]: "lb.internal" is neither an address nor a CIDR prefix such as 10.0.0.0/8`}},
 		{"proxy protocol without peers", valid("proxy_protocol: {trusted: []}"), []string{`t.yaml:1: proxy_protocol.trusted: list the load balancers that send PROXY headers (addresses or CIDR prefixes)`}},
+		{"peer id", valid("peer_id: 128"), []string{`t.yaml:1: peer_id: 128 is not from 1 to 127 (0 turns peering off)`}},
+		{"peers", valid("peer_id: 1", "peers: [{id: 1, address: 10.0.0.1:6432}, {id: 1, address: 10.0.0.2}, {id: 0}]"), []string{
+			`t.yaml:2: peers[1].id: 1 is listed twice`,
+			`t.yaml:2: peers[1].address: "10.0.0.2" is not host:port (missing port in address)`,
+			`t.yaml:2: peers[2].id: 0 is not from 1 to 127`,
+			`t.yaml:2: peers[2].address: required: the host:port this peer serves clients on`}},
 		{"negative client idle", valid("client_idle_timeout: -1s"), []string{`t.yaml:1: client_idle_timeout: -1s is negative (0s means no limit)`}},
 		{"negative slow requests", valid("log_slow_requests: -1s"), []string{`t.yaml:1: log_slow_requests: -1s is negative (0s turns the log off)`}},
 		{"pool mode", valid("pool:", "  mode: sessoin"), []string{`t.yaml:2: pool.mode: "sessoin" is not one of transaction, session`}},

@@ -260,6 +260,7 @@ func (v *validator) validate(c *Config) {
 		}
 		v.networks("proxy_protocol.trusted", pp.Trusted)
 	}
+	v.peers(c)
 	v.pool(&c.Pool)
 	v.tcp(&c.TCP)
 	v.admin(c)
@@ -267,6 +268,30 @@ func (v *validator) validate(c *Config) {
 	v.monitor(&c.Monitor)
 	v.users(c.Users, c.TLS)
 	v.databases(c)
+}
+
+// peers checks peer_id and the peers list: ids that fit a process ID, each
+// listed once, and addresses to dial.
+func (v *validator) peers(c *Config) {
+	if c.PeerID < 0 || c.PeerID > MaxPeerID {
+		v.errorf("peer_id", "%d is not from 1 to %d (0 turns peering off)", c.PeerID, MaxPeerID)
+	}
+	seen := map[int]bool{}
+	for i, p := range c.Peers {
+		path := fmt.Sprintf("peers[%d]", i)
+		switch {
+		case p.ID < 1 || p.ID > MaxPeerID:
+			v.errorf(path+".id", "%d is not from 1 to %d", p.ID, MaxPeerID)
+		case seen[p.ID]:
+			v.errorf(path+".id", "%d is listed twice", p.ID)
+		}
+		seen[p.ID] = true
+		if p.Address == "" {
+			v.errorf(path+".address", "required: the host:port this peer serves clients on")
+		} else {
+			v.listenAddr(path+".address", p.Address)
+		}
+	}
 }
 
 // listenAddr checks a host:port to listen on and reports whether it is one.

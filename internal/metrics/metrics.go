@@ -175,6 +175,26 @@ func (r LoginRefusal) String() string {
 	return "invalid"
 }
 
+// CancelOutcome is what became of a CancelRequest.
+type CancelOutcome uint8
+
+const (
+	CancelLocal         CancelOutcome = iota // for a client of this pgshard (sent on to its servers, if it was running something)
+	CancelForwarded                          // for a client of a peer, and passed on to it (peer_id, peers)
+	CancelForwardFailed                      // for a client of a peer that could not be reached
+	CancelUnmatched                          // no client here has that process ID and key, and no peer is to have it
+	numCancelOutcomes
+)
+
+var cancelNames = [numCancelOutcomes]string{"local", "forwarded", "forward_failed", "unmatched"}
+
+func (c CancelOutcome) String() string {
+	if c < numCancelOutcomes {
+		return cancelNames[c]
+	}
+	return "invalid"
+}
+
 // IdleTimeout is which idle timeout ended a session.
 type IdleTimeout uint8
 
@@ -220,6 +240,7 @@ type Registry struct {
 	listenLost    *prometheus.CounterVec   // database
 	twoPhase      [numOutcomes]prometheus.Counter
 	refused       [numRefusals]prometheus.Counter
+	cancels       [numCancelOutcomes]prometheus.Counter
 	resolved      [numDecisions]prometheus.Counter
 
 	pulled *pulled
@@ -307,6 +328,13 @@ func New() *Registry {
 	for x := range numRefusals {
 		r.refused[x] = refused.WithLabelValues(x.String())
 	}
+	cancels := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "pgshard_cancel_requests_total",
+		Help: "CancelRequests received, by outcome: local (for a client of this pgshard), forwarded (for a client of a peer, passed on to it), forward_failed (the peer could not be reached), unmatched (no client here has that process ID and key, and no peer is to have it).",
+	}, []string{"outcome"})
+	for o := range numCancelOutcomes {
+		r.cancels[o] = cancels.WithLabelValues(o.String())
+	}
 	twoPhase := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "pgshard_two_phase_commits_total",
 		Help: "Two-phase commits of transactions that wrote on several shards, by outcome: committed, rolled_back (a PREPARE or the coordinator's commit failed), unknown (the client got 08007; the resolver finishes it).",
@@ -323,7 +351,7 @@ func New() *Registry {
 	}
 	r.reg.MustRegister(
 		r.statements, r.latency, r.forms, r.helped, r.keyMismatches, r.seqColumns, r.uniques, r.genKeys, r.keyMoves, r.movedRows,
-		r.idleEnded, r.pinned, r.unpinned, r.listeners, r.notifications, r.listenLost, refused, twoPhase, resolved, r.pulled,
+		r.idleEnded, r.pinned, r.unpinned, r.listeners, r.notifications, r.listenLost, refused, cancels, twoPhase, resolved, r.pulled,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -363,6 +391,14 @@ func (r *Registry) Refused(x LoginRefusal) prometheus.Counter {
 		return discard{}
 	}
 	return r.refused[x]
+}
+
+// Cancel returns the counter of CancelRequests that ended with o.
+func (r *Registry) Cancel(o CancelOutcome) prometheus.Counter {
+	if r == nil || o >= numCancelOutcomes {
+		return discard{}
+	}
+	return r.cancels[o]
 }
 
 // Resolved returns the counter of in-doubt transactions the resolver

@@ -40,6 +40,7 @@ func TestHotPath(t *testing.T) {
 	app.ServerForm(FormRefused)
 	app.IdleTimedOut(IdleInTransaction)
 	r.Refused(RefusedMaxClients).Inc()
+	r.Cancel(CancelForwarded).Inc()
 
 	families := gather(t, r.Gatherer())
 	for _, c := range []struct {
@@ -61,6 +62,8 @@ func TestHotPath(t *testing.T) {
 		{"pgshard_idle_timeouts_total", "database=app,timeout=client_idle_timeout", 0},
 		{"pgshard_logins_refused_total", "reason=max_client_conn", 1},
 		{"pgshard_logins_refused_total", "reason=auth", 0},
+		{"pgshard_cancel_requests_total", "outcome=forwarded", 1},
+		{"pgshard_cancel_requests_total", "outcome=unmatched", 0},
 	} {
 		if got, ok := value(families, c.name, c.labels); !ok || got != c.want {
 			t.Errorf("%s{%s} = %v (present %v), want %v", c.name, c.labels, got, ok, c.want)
@@ -108,6 +111,7 @@ func TestNilIsSafe(t *testing.T) {
 	d.LatencyObserver(KindAll).Observe(1)
 	r.TwoPhase(TwoPhaseUnknown).Inc()
 	r.Resolved(ResolveCommit).Add(1)
+	r.Cancel(CancelLocal).Inc()
 	d.ServerForm(FormPrepared)
 	d.Helped(HelpedSorted)
 	New().Database("x").Statement(numKinds, TargetPrimary) // out of range: ignored
