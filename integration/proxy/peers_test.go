@@ -56,7 +56,7 @@ func TestCancelReachesThePeerServingTheClient(t *testing.T) {
 				t.Fatalf("process ID %d carries peer id %d, want %d", conn.PID(), got, c.peerID)
 			}
 			local, forwarded := cancels(c.serving, "local"), cancels(c.sent, "forwarded")
-			err, took := sleepCancelledVia(t, conn, c.sent.Addr, conn.PID())
+			took, err := sleepCancelledVia(t, conn, c.sent.Addr, conn.PID())
 			if got := sqlState(err); got != "57014" || took > 2*time.Second {
 				t.Fatalf("sleep: %v (SQLSTATE %q) after %s, want 57014 within 2s", err, got, took)
 			}
@@ -168,9 +168,9 @@ func connectPg(t *testing.T, dsn string) *pgconn.PgConn {
 }
 
 // sleepCancelledVia runs pg_sleep(30) on conn and, 300 ms in, sends its
-// CancelRequest to the pgshard at addr; it returns how the query ended and
-// how long it ran.
-func sleepCancelledVia(t *testing.T, conn *pgconn.PgConn, addr string, pid uint32) (error, time.Duration) {
+// CancelRequest to the pgshard at addr; it returns how long the query ran
+// and how it ended.
+func sleepCancelledVia(t *testing.T, conn *pgconn.PgConn, addr string, pid uint32) (time.Duration, error) {
 	t.Helper()
 	go func() {
 		time.Sleep(300 * time.Millisecond)
@@ -178,7 +178,7 @@ func sleepCancelledVia(t *testing.T, conn *pgconn.PgConn, addr string, pid uint3
 	}()
 	start := time.Now()
 	_, err := conn.Exec(context.Background(), "SELECT pg_sleep(30)").ReadAll()
-	return err, time.Since(start)
+	return time.Since(start), err
 }
 
 // sendCancel sends one CancelRequest to addr and waits for the connection
