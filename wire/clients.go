@@ -69,7 +69,7 @@ func (srv *Server) Clients() []admin.ClientStatus {
 			PID:             s.key.pid,
 			User:            s.user.Name,
 			Database:        s.about.database,
-			Address:         s.conn.RemoteAddr().String(),
+			Address:         clientAddress(s.conn),
 			ApplicationName: s.about.appName,
 			TLS:             s.about.tls,
 			PoolMode:        string(s.about.poolMode()),

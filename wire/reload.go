@@ -123,6 +123,7 @@ func (d *differences) check(name string, a, b any) {
 func fixedChanges(old, cfg *config.Config) []string {
 	var out differences
 	out.check("listen", old.Listen, cfg.Listen)
+	out.check("unix_socket_dir", old.UnixSocketDir, cfg.UnixSocketDir)
 	out.check("so_reuseport", old.SOReusePort, cfg.SOReusePort)
 	out.check("proxy_protocol", old.ProxyProtocol, cfg.ProxyProtocol)
 	// Open sessions' process IDs carry the peer id they were given.

@@ -285,7 +285,7 @@ func (srv *Server) hardDeadline() time.Time { return time.Unix(0, srv.hardEnd.Lo
 // recoverSession keeps a bug in one session from taking the proxy down.
 func (srv *Server) recoverSession(conn net.Conn) {
 	if r := recover(); r != nil {
-		srv.log.Error("session panic", "remote", conn.RemoteAddr().String(), "panic", r)
+		srv.log.Error("session panic", "remote", clientAddress(conn), "panic", r)
 		_ = conn.Close()
 	}
 }

@@ -478,7 +478,7 @@ func (s *session) maybeDetach() {
 // anyone else can get it.
 func (s *session) end() {
 	if s.srv.conf().LogConnections {
-		s.log.Info("client disconnected", "pid", s.key.pid, "remote", s.conn.RemoteAddr().String(),
+		s.log.Info("client disconnected", "pid", s.key.pid, "remote", clientAddress(s.conn),
 			"duration", time.Since(s.about.since).Round(time.Millisecond), "reason", cmp.Or(s.endReason, "client connection lost"))
 	}
 	s.srv.forget(s)

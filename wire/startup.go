@@ -38,7 +38,7 @@ func (srv *Server) handshake(ctx context.Context, conn net.Conn) *session {
 	for startup == nil {
 		msg, err := be.ReceiveStartupMessage()
 		if err != nil {
-			srv.log.Debug("startup", "remote", conn.RemoteAddr().String(), "err", err)
+			srv.log.Debug("startup", "remote", clientAddress(conn), "err", err)
 			_ = conn.Close()
 			return nil
 		}
@@ -57,7 +57,7 @@ func (srv *Server) handshake(ctx context.Context, conn net.Conn) *session {
 			}
 			tc := tls.Server(conn, l.tls)
 			if err := tc.HandshakeContext(ctx); err != nil {
-				srv.log.Info("TLS handshake failed", "remote", conn.RemoteAddr().String(), "err", err)
+				srv.log.Info("TLS handshake failed", "remote", clientAddress(conn), "err", err)
 				_ = conn.Close()
 				return nil
 			}
@@ -89,7 +89,7 @@ func (srv *Server) handshake(ctx context.Context, conn net.Conn) *session {
 		be.Send(pe.response())
 		_ = be.Flush()
 		srv.metrics.Refused(loginRefusal(err, pe.Code)).Inc()
-		srv.log.Info("connection refused", "remote", conn.RemoteAddr().String(), "user", startup.Parameters["user"], "code", pe.Code, "reason", pe.Message)
+		srv.log.Info("connection refused", "remote", clientAddress(conn), "user", startup.Parameters["user"], "code", pe.Code, "reason", pe.Message)
 		_ = conn.Close()
 		return nil
 	}
@@ -122,7 +122,13 @@ func loginAllowed(u *config.User, conn net.Conn, tlsState *tls.ConnectionState) 
 			Message: fmt.Sprintf("pgshard: user %q must connect over TLS", u.Name),
 			Hint:    "Connect with sslmode=require (or verify-full); users[].require_tls is set for this user in pgshard's configuration."}
 	}
-	if len(u.Networks) > 0 {
+	if isUnixSocket(conn) {
+		if !u.AllowsLocal() {
+			return &pgError{Severity: "FATAL", Code: codeInvalidAuthorization,
+				Message: fmt.Sprintf("pgshard: user %q may not connect over the Unix socket", u.Name),
+				Hint:    "users[].networks in pgshard's configuration lists where this user may connect from; add local for the Unix socket."}
+		}
+	} else if len(u.Networks) > 0 {
 		var addr netip.Addr
 		if ta, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
 			addr = ta.AddrPort().Addr()
@@ -274,7 +280,7 @@ func (srv *Server) login(ctx context.Context, conn net.Conn, be *pgproto3.Backen
 	}
 	admitted = true
 	if l.cfg.LogConnections {
-		s.log.Info("client connected", "pid", s.key.pid, "remote", conn.RemoteAddr().String(),
+		s.log.Info("client connected", "pid", s.key.pid, "remote", clientAddress(conn),
 			"application_name", params["application_name"], "tls", tlsState != nil)
 	}
 	return s, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -75,6 +76,17 @@ func (c *serveCmd) Run() error {
 	}
 	if cfg.ProxyProtocol != nil {
 		ln = wire.ProxyProtocol(ln, cfg.ProxyProtocol)
+	}
+	if cfg.UnixSocketDir != "" {
+		// Named after the port actually bound (listen may say :0).
+		port := ln.Addr().(*net.TCPAddr).Port
+		uln, err := wire.ListenUnix(context.Background(), cfg.UnixSocketDir, port, cfg.SOReusePort)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("listen on the Unix socket: %w", err)
+		}
+		log.Info("pgshard listening on a Unix socket", "path", wire.UnixSocketPath(cfg.UnixSocketDir, port))
+		ln = wire.Listeners(ln, uln)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -117,6 +117,13 @@ func Start(t testing.TB, yaml func(listen string) string) *Proxy {
 	if cfg.ProxyProtocol != nil {
 		served = wire.ProxyProtocol(ln, cfg.ProxyProtocol)
 	}
+	if cfg.UnixSocketDir != "" {
+		uln, err := wire.ListenUnix(context.Background(), cfg.UnixSocketDir, ln.Addr().(*net.TCPAddr).Port, cfg.SOReusePort)
+		if err != nil {
+			t.Fatal(err)
+		}
+		served = wire.Listeners(served, uln)
+	}
 	go func() { done <- srv.Serve(ctx, served) }()
 	go func() { adminDone <- adm.Serve(ctx, aln) }()
 	p := &Proxy{Addr: ln.Addr().String(), Config: cfg, Admin: "http://" + aln.Addr().String(), srv: srv, path: path, log: tail}

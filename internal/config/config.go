@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -12,7 +13,11 @@ import (
 
 // Config is a whole pgshard configuration file.
 type Config struct {
-	Listen          string        `yaml:"listen"`           // client address, default 127.0.0.1:6432
+	Listen string `yaml:"listen"` // client address, default 127.0.0.1:6432
+	// UnixSocketDir, when set, makes pgshard listen on a Unix socket in
+	// this directory too, named as PostgreSQL names its own:
+	// .s.PGSQL.<listen's port>. Default: none.
+	UnixSocketDir   string        `yaml:"unix_socket_dir"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"` // on SIGTERM, how long open transactions may finish; default 30s
 	MaxMessageSize  int           `yaml:"max_message_size"` // largest client message in bytes; default 64 MiB
 	// MaxClientConn bounds the client sessions open at once; a login past
@@ -333,7 +338,8 @@ type User struct {
 	// and shards (PgBouncer's max_user_connections); 0: no bound.
 	MaxUserConnections int `yaml:"max_user_connections"`
 	// Networks lists the addresses (CIDR prefixes or single IPs) this
-	// user may connect from, as pg_hba.conf's address column; empty: any.
+	// user may connect from, as pg_hba.conf's address column, and "local"
+	// for the Unix socket (pg_hba.conf's local lines); empty: any.
 	Networks []string `yaml:"networks"`
 	// RequireTLS refuses this user's logins over plain TCP, as a
 	// pg_hba.conf hostssl line.
@@ -349,6 +355,15 @@ type User struct {
 // The prefixes were checked by Load.
 func (u *User) AllowsFrom(addr netip.Addr) bool {
 	return len(u.Networks) == 0 || inNetworks(u.Networks, addr)
+}
+
+// LocalNetwork is the users[].networks entry for clients of the Unix
+// socket (unix_socket_dir).
+const LocalNetwork = "local"
+
+// AllowsLocal reports whether u may connect over the Unix socket.
+func (u *User) AllowsLocal() bool {
+	return len(u.Networks) == 0 || slices.Contains(u.Networks, LocalNetwork)
 }
 
 // Trusts reports whether a connection from addr comes from a load

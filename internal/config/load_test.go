@@ -276,7 +276,7 @@ func TestErrors(t *testing.T) {
 			`t.yaml:1: databases: at least one database is required`}},
 
 		// Decoding: unknown keys, types, durations.
-		{"unknown key", valid("lisen: :6432"), []string{`t.yaml:1: lisen: unknown key; valid keys here are listen, shutdown_timeout,`}},
+		{"unknown key", valid("lisen: :6432"), []string{`t.yaml:1: lisen: unknown key; valid keys here are listen, unix_socket_dir, shutdown_timeout,`}},
 		{"unknown nested key", valid("pool:", "  sise: 3"), []string{`t.yaml:2: pool.sise: unknown key; valid keys here are mode, size,`}},
 		{"unknown user key", user("pasword: x"), []string{
 			`t.yaml:2: users[0].password: required for auth scram-sha-256`,
@@ -301,6 +301,9 @@ func TestErrors(t *testing.T) {
 		{"no clients", valid("max_client_conn: 0"), []string{`t.yaml:1: max_client_conn: 0 must be at least 1`}},
 		{"negative idle transaction", valid("idle_transaction_timeout: -1s"), []string{`t.yaml:1: idle_transaction_timeout: -1s is negative (0s means no limit)`}},
 		{"proxy protocol", valid("proxy_protocol: {trusted: [10.0.0.0/8, lb.internal]}"), []string{`t.yaml:1: proxy_protocol.trusted[1]: "lb.internal" is neither an address nor a CIDR prefix such as 10.0.0.0/8`}},
+		{"proxy protocol trusts no socket", valid("proxy_protocol: {trusted: [local]}"), []string{`t.yaml:1: proxy_protocol.trusted[0]: "local" is neither an address nor a CIDR prefix such as 10.0.0.0/8`}},
+		{"unix socket dir", valid("unix_socket_dir: /nonexistent/pgshard"), []string{`t.yaml:1: unix_socket_dir: stat /nonexistent/pgshard: no such file or directory`}},
+		{"unix socket not a dir", valid("unix_socket_dir: /etc/passwd"), []string{`t.yaml:1: unix_socket_dir: /etc/passwd is not a directory`}},
 		{"proxy protocol without peers", valid("proxy_protocol: {trusted: []}"), []string{`t.yaml:1: proxy_protocol.trusted: list the load balancers that send PROXY headers (addresses or CIDR prefixes)`}},
 		{"peer id", valid("peer_id: 128"), []string{`t.yaml:1: peer_id: 128 is not from 1 to 127 (0 turns peering off)`}},
 		{"peers", valid("peer_id: 1", "peers: [{id: 1, address: 10.0.0.1:6432}, {id: 1, address: 10.0.0.2}, {id: 0}]"), []string{
@@ -320,10 +323,10 @@ func TestErrors(t *testing.T) {
 			[]string{`t.yaml:1: passthrough_auth: "yes" is not one of off, tls, any`}},
 		{"database connection bound", lines("users: [{name: u, password: pw}]", "databases: [{name: d, server_user: s, max_db_connections: 0, shards: [{primary: {host: h}}]}]"),
 			[]string{`t.yaml:2: databases[0].max_db_connections: 0 is less than 1 (leave it out for no bound)`}},
-		{"user networks and TLS", lines("users:", "  - name: u", "    password: pw", "    networks: [10.0.0.0/8, 192.168.1.7, 10.0.0.0/33, nowhere]", "    require_tls: true",
+		{"user networks and TLS", lines("users:", "  - name: u", "    password: pw", "    networks: [10.0.0.0/8, 192.168.1.7, 10.0.0.0/33, nowhere, local]", "    require_tls: true",
 			"databases: [{name: d, server_user: s, shards: [{primary: {host: h}}]}]"), []string{
-			`t.yaml:4: users[0].networks[2]: "10.0.0.0/33" is neither an address nor a CIDR prefix such as 10.0.0.0/8`,
-			`t.yaml:4: users[0].networks[3]: "nowhere" is neither an address nor a CIDR prefix such as 10.0.0.0/8`,
+			`t.yaml:4: users[0].networks[2]: "10.0.0.0/33" is neither an address, a CIDR prefix such as 10.0.0.0/8, nor local (the Unix socket)`,
+			`t.yaml:4: users[0].networks[3]: "nowhere" is neither an address, a CIDR prefix such as 10.0.0.0/8, nor local (the Unix socket)`,
 			`t.yaml:5: users[0].require_tls: needs tls (cert_file and key_file) at the top level, so that clients can connect over TLS`,
 		}},
 		{"user pool overrides", lines("users:", "  - name: u", "    password: pw", "    pool_mode: statement", "    pool_size: 0", "    max_client_conn: 0",

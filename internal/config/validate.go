@@ -254,11 +254,25 @@ func (v *validator) validate(c *Config) {
 	if c.PassthroughAuth == PassthroughTLS && c.TLS == nil {
 		v.errorf("passthrough_auth", "tls needs a tls section: clients send their password in clear text, over TLS only (or set any)")
 	}
+	if c.UnixSocketDir != "" {
+		if fi, err := os.Stat(c.UnixSocketDir); err != nil {
+			v.errorf("unix_socket_dir", "%v", err)
+		} else if !fi.IsDir() {
+			v.errorf("unix_socket_dir", "%s is not a directory", c.UnixSocketDir)
+		} else if c.Listen != "" {
+			// sun_path holds 107 bytes and a NUL on Linux.
+			if _, port, err := net.SplitHostPort(c.Listen); err == nil {
+				if p := filepath.Join(c.UnixSocketDir, ".s.PGSQL."+port); len(p) > 107 {
+					v.errorf("unix_socket_dir", "the socket's path %s is %d bytes long, more than a Unix socket's 107", p, len(p))
+				}
+			}
+		}
+	}
 	if pp := c.ProxyProtocol; pp != nil {
 		if len(pp.Trusted) == 0 {
 			v.errorf("proxy_protocol.trusted", "list the load balancers that send PROXY headers (addresses or CIDR prefixes)")
 		}
-		v.networks("proxy_protocol.trusted", pp.Trusted)
+		v.networks("proxy_protocol.trusted", pp.Trusted, false)
 	}
 	v.peers(c)
 	v.pool(&c.Pool)
@@ -533,7 +547,7 @@ func (v *validator) users(users []User, tls *TLS) {
 		if v.ix.has(p+".pool_size") && u.PoolSize < 1 {
 			v.errorf(p+".pool_size", "%d is less than 1 (leave it out to use pool.size)", u.PoolSize)
 		}
-		v.networks(p+".networks", u.Networks)
+		v.networks(p+".networks", u.Networks, true)
 		if u.Auth == AuthCert && (tls == nil || tls.ClientCAFile == "") {
 			v.errorf(p+".auth", "cert needs tls.client_ca_file, the CA that client certificates are verified against")
 		}
@@ -559,11 +573,19 @@ func (v *validator) users(users []User, tls *TLS) {
 	}
 }
 
-// networks checks a list of addresses and CIDR prefixes at path.
-func (v *validator) networks(path string, list []string) {
+// networks checks a list of addresses and CIDR prefixes at path, and
+// "local" (the Unix socket) where allowLocal.
+func (v *validator) networks(path string, list []string, allowLocal bool) {
 	for k, n := range list {
+		if allowLocal && n == LocalNetwork {
+			continue
+		}
 		if _, err := parseNetwork(n); err != nil {
-			v.errorf(fmt.Sprintf("%s[%d]", path, k), "%q is neither an address nor a CIDR prefix such as 10.0.0.0/8", n)
+			what := "neither an address nor a CIDR prefix such as 10.0.0.0/8"
+			if allowLocal {
+				what = "neither an address, a CIDR prefix such as 10.0.0.0/8, nor local (the Unix socket)"
+			}
+			v.errorf(fmt.Sprintf("%s[%d]", path, k), "%q is %s", n, what)
 		}
 	}
 }
