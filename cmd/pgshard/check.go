@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
+	"time"
 
 	"github.com/pgshard/pgshard/internal/config"
 	"github.com/pgshard/pgshard/wire"
@@ -41,7 +43,24 @@ func (c *checkCmd) run(w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	checkPeers(w, cfg.Peers, time.Now)
 	return printPreflight(w, srv.Preflight(context.Background()))
+}
+
+// checkPeers tries a connection to each member of the peering group, as a
+// pgshard passes a CancelRequest on to one. A member that cannot be reached
+// is a warning, not a problem: it may not have started yet.
+func checkPeers(w io.Writer, peers []config.Peer, now func() time.Time) {
+	for _, p := range peers {
+		start := now()
+		conn, err := net.DialTimeout("tcp", p.Address, 2*time.Second)
+		if err != nil {
+			fmt.Fprintf(w, "warning: peer %d (%s): %v; a CancelRequest for its clients that reaches this pgshard would be lost\n", p.ID, p.Address, err)
+			continue
+		}
+		_ = conn.Close()
+		fmt.Fprintf(w, "peer %d (%s): reachable in %s\n", p.ID, p.Address, now().Sub(start).Round(time.Millisecond))
+	}
 }
 
 // printPreflight writes one line per node and credentials, then the

@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/alecthomas/kong"
 
+	"github.com/pgshard/pgshard/internal/config"
 	"github.com/pgshard/pgshard/internal/metrics"
 	"github.com/pgshard/pgshard/wire"
 )
@@ -159,5 +162,26 @@ func TestCheckWarnsOfResetsOnRestart(t *testing.T) {
 		if got := strings.Contains(out.String(), "warning: so_reuseport on this machine: net.ipv4.tcp_migrate_req is 0"); got != want {
 			t.Errorf("so_reuseport %v: output %q; want the warning: %v", reuse, out.String(), want)
 		}
+	}
+}
+
+func TestCheckPeers(t *testing.T) {
+	up, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	down, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = down.Close()
+	var out bytes.Buffer
+	fixed := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	checkPeers(&out, []config.Peer{{ID: 1, Address: up.Addr().String()}, {ID: 2, Address: down.Addr().String()}}, func() time.Time { return fixed })
+	want := fmt.Sprintf("peer 1 (%s): reachable in 0s\nwarning: peer 2 (%s): dial tcp %s: connect: connection refused; a CancelRequest for its clients that reaches this pgshard would be lost\n",
+		up.Addr(), down.Addr(), down.Addr())
+	if out.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", out.String(), want)
 	}
 }

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -41,6 +43,15 @@ func printStatus(w io.Writer, st *admin.Status, now time.Time) error {
 		fmt.Fprintln(w, "ready")
 	} else {
 		fmt.Fprintln(w, "not ready:", st.Reason)
+	}
+	if st.PeerID != 0 {
+		var others []string
+		for _, p := range st.Peers {
+			if p.ID != st.PeerID {
+				others = append(others, fmt.Sprintf("%d (%s)", p.ID, p.Address))
+			}
+		}
+		fmt.Fprintf(w, "peer %d; cancel requests for clients of the others pass on to them: %s\n", st.PeerID, cmp.Or(strings.Join(others, ", "), "none listed"))
 	}
 	for _, p := range st.Paused {
 		fmt.Fprintf(w, "paused: %s, new transactions held, %d open, until %s unless resumed\n", p.Name, p.OpenTransactions, p.Until.UTC().Format(time.RFC3339))

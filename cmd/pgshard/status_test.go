@@ -28,6 +28,8 @@ func adminServer(t *testing.T, now time.Time) *httptest.Server {
 	cfg, err := config.Parse([]byte(`
 users: [{name: app, password: pw}]
 admin: {token: `+statusToken+`}
+peer_id: 2
+peers: [{id: 1, address: "10.0.9.1:6432"}, {id: 2, address: "10.0.9.2:6432"}, {id: 3, address: "10.0.9.3:6432"}]
 databases:
   - name: app
     server_user: s
@@ -129,6 +131,7 @@ func TestStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `ready
+peer 2; cancel requests for clients of the others pass on to them: 1 (10.0.9.1:6432), 3 (10.0.9.3:6432)
 paused: app, new transactions held, 2 open, until 2030-01-02T03:09:05Z unless resumed
 
 DATABASE  SHARD  NODE         ROLE     STATE    LAG BYTES  LAG SECONDS  BANNED

@@ -16,7 +16,11 @@ type Status struct {
 	Reason string `json:"reason,omitempty"` // why not ready
 	// Paused are the databases whose new transactions a pause holds back
 	// (pgshard pause), with when each pause ends by itself.
-	Paused    []PausedDatabase   `json:"paused"`
+	Paused []PausedDatabase `json:"paused"`
+	// PeerID is this pgshard's peer_id (0: no peering), and Peers the
+	// group's members, as configured.
+	PeerID    int                `json:"peer_id"`
+	Peers     []config.Peer      `json:"peers"`
 	Databases []DatabaseStatus   `json:"databases"`
 	Pools     []metrics.PoolStat `json:"pools"`
 }
@@ -164,7 +168,7 @@ func (t *Topology) Ready() (bool, string) {
 
 // Status lists every configured node, with what the monitor says of it.
 func (t *Topology) Status() Status {
-	st := Status{Databases: []DatabaseStatus{}, Pools: []metrics.PoolStat{}, Paused: []PausedDatabase{}}
+	st := Status{Databases: []DatabaseStatus{}, Pools: []metrics.PoolStat{}, Paused: []PausedDatabase{}, Peers: []config.Peer{}}
 	st.Ready, st.Reason = t.Ready()
 	if t.Paused != nil {
 		if p := t.Paused(); p != nil {
@@ -180,6 +184,7 @@ func (t *Topology) Status() Status {
 	if cfg == nil {
 		return st
 	}
+	st.PeerID, st.Peers = cfg.PeerID, cfg.Peers
 	nodes := t.nodes()
 	var warnings []metrics.SchemaWarning
 	if t.Schema != nil {

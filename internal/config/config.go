@@ -88,8 +88,8 @@ const MaxPeerID = 127
 
 // Peer is one pgshard of a peering group.
 type Peer struct {
-	ID      int    `yaml:"id"`      // its peer_id
-	Address string `yaml:"address"` // host:port of its client listener
+	ID      int    `yaml:"id" json:"id"`           // its peer_id
+	Address string `yaml:"address" json:"address"` // host:port of its client listener
 }
 
 // Peer returns the peer with id, or nil.
