@@ -42,6 +42,11 @@ type frameReader struct {
 	// onIdle runs before a client reader waits with nothing buffered, and
 	// onWake once that wait ends (with data or an error).
 	onIdle, onWake func()
+	// notify, when set on a server reader, takes the NotificationResponses
+	// the server sends, which next then skips: a server sends them before
+	// ReadyForQuery at the end of any transaction, also in answers pgshard
+	// reads for its own ends (a read over several shards, a hidden query).
+	notify func(body []byte)
 }
 
 // errMessageTooLarge is returned for a message whose declared length exceeds
@@ -65,6 +70,17 @@ func newClientFrameReader(r io.Reader, maxBody int) *frameReader {
 
 // next returns the next message's type and body.
 func (f *frameReader) next() (byte, []byte, error) {
+	for {
+		typ, body, err := f.read()
+		if typ != 'A' || f.notify == nil || err != nil {
+			return typ, body, err
+		}
+		f.notify(body)
+	}
+}
+
+// read returns the next message, whatever its type.
+func (f *frameReader) read() (byte, []byte, error) {
 	if err := f.fill(5); err != nil {
 		return 0, nil, err
 	}

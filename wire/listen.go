@@ -40,10 +40,46 @@ func (s *session) trackListen(stmt string) {
 	switch {
 	case words.Is(0, "listen"):
 		s.listening = s.mode == config.PoolSession
+		if s.listening {
+			s.takeNotifications()
+		}
 	case words.Is(0, "unlisten") && words.Len() == 1 && strings.Contains(stmt, "*"):
 		s.listening = false
 	case words.Is(0, "discard") && words.Is(1, "all"):
 		s.listening = false
+	}
+}
+
+// takeNotifications has the session's server connections hand it every
+// notification they receive, whatever code reads their answers, to relay
+// to the client (PostgreSQL sends a busy listener's notifications at the
+// end of its transaction). Conns the session takes later have not
+// listened. A connection drops the hook when it goes back to its pool.
+func (s *session) takeNotifications() {
+	if s.sc != nil {
+		s.hookNotifications(s.sc)
+	}
+	for _, sc := range s.parked {
+		s.hookNotifications(sc)
+	}
+}
+
+func (s *session) hookNotifications(sc *serverConn) {
+	sc.r.notify = func(body []byte) {
+		ownNotification(sc, s.key.pid, body)
+		// A failed write stays in the writer: the next flush reports the
+		// client gone.
+		_ = writeFrame(s.w, 'A', body)
+	}
+}
+
+// ownNotification gives a notification that sc's own backend sent (the
+// session's NOTIFY) the process ID pgshard gave the client, so that the
+// client recognises its own notifications as with PostgreSQL
+// (notification.pid == its backend PID).
+func ownNotification(sc *serverConn, pid uint32, body []byte) {
+	if len(body) >= 4 && binary.BigEndian.Uint32(body) == sc.pid {
+		binary.BigEndian.PutUint32(body, pid)
 	}
 }
 
@@ -89,10 +125,13 @@ func (s *session) nextClientMessage() (byte, []byte, error) {
 func (s *session) watchNotifications(conns []*serverConn, mu *sync.Mutex) (stop func()) {
 	var wg sync.WaitGroup
 	failed := make([]error, len(conns))
+	hooks := make([]func([]byte), len(conns))
 	for i, sc := range conns {
 		if sc.broken {
 			continue
 		}
+		// The watcher relays notifications itself, straight to the client.
+		hooks[i], sc.r.notify = sc.r.notify, nil
 		wg.Go(func() {
 			var frame []byte
 			for {
@@ -106,6 +145,9 @@ func (s *session) watchNotifications(conns []*serverConn, mu *sync.Mutex) (stop 
 				if !asyncMsg(typ) {
 					failed[i] = fmt.Errorf("unexpected message %q from an idle server connection", typ)
 					return
+				}
+				if typ == 'A' {
+					ownNotification(sc, s.key.pid, body)
 				}
 				frame = append(frame[:0], typ, 0, 0, 0, 0)
 				binary.BigEndian.PutUint32(frame[1:], uint32(len(body)+4))
@@ -126,6 +168,9 @@ func (s *session) watchNotifications(conns []*serverConn, mu *sync.Mutex) (stop 
 		wg.Wait()
 		for i, sc := range conns {
 			_ = sc.conn.SetReadDeadline(time.Time{})
+			if hooks[i] != nil {
+				sc.r.notify = hooks[i]
+			}
 			if failed[i] != nil {
 				// Its next statement fails and is reported as a lost server.
 				sc.broken = true

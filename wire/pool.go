@@ -332,6 +332,7 @@ func (p *pool) giveBackSlot() {
 // release returns a connection; broken or expired ones are closed and their
 // slot passed on.
 func (p *pool) release(sc *serverConn) {
+	sc.r.notify = nil // the session's, which it leaves
 	now := time.Now()
 	p.mu.Lock()
 	if p.total > p.cfg.Size && !p.closed && (len(p.waiters) == 0 || p.total > p.cfg.Size+p.cfg.ReserveSize) {

@@ -150,6 +150,8 @@ func (s *session) relay(wantRFQ bool) error {
 		case 'S':
 			s.noteParameterStatus(body)
 			s.tell(body)
+		case 'A':
+			ownNotification(sc, s.key.pid, body)
 		}
 		if err := s.emit(typ, body, false); err != nil {
 			return s.clientLost()

@@ -142,3 +142,61 @@ func TestPgNotifyInATransactionOverShards(t *testing.T) {
 		t.Errorf("after the commit: %d rows (%v), want 2", n, err)
 	}
 }
+
+// TestNotificationDuringAReadOverShards: a notification committed while
+// the listener runs a read over every shard reaches its backend busy, which
+// sends it at the end of the read, before ReadyForQuery. pgshard must pass
+// it on from whichever shard's answer carries it, as one PostgreSQL would
+// deliver it after the query.
+func TestNotificationDuringAReadOverShards(t *testing.T) {
+	for _, mode := range []string{"session", "transaction"} {
+		t.Run(mode, func(t *testing.T) {
+			ctx := ctxFor(t, time.Minute)
+			p := startPgshard(t, "pool: {mode: "+mode+", size: 8, queue_timeout: 10s}")
+			listener := connect(t, p.DSN("app", "app-secret"))
+			notifier := connect(t, p.DSN("app", "app-secret"))
+			k := keysOnShards(99000)
+			mustExec(ctx, t, notifier, "DROP TABLE IF EXISTS txr", "CREATE TABLE txr (k bigint PRIMARY KEY, v int NOT NULL)",
+				fmt.Sprintf("INSERT INTO txr VALUES (%d, 1), (%d, 1), (%d, 1)", k[0], k[1], k[2]))
+			mustExec(ctx, t, listener, "LISTEN jobs")
+			sent := make(chan error, 1)
+			go func() {
+				time.Sleep(300 * time.Millisecond)
+				_, err := notifier.Exec(ctx, "NOTIFY jobs, 'during the read'")
+				sent <- err
+			}()
+			var n int
+			if err := listener.QueryRow(ctx, "SELECT count(*) FROM txr WHERE pg_sleep(1) IS NOT NULL").Scan(&n); err != nil || n != 3 {
+				t.Fatalf("the read over every shard: %d, %v", n, err)
+			}
+			if err := <-sent; err != nil {
+				t.Fatal(err)
+			}
+			wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			defer cancel()
+			got, err := listener.WaitForNotification(wctx)
+			if err != nil {
+				t.Fatalf("the notification sent during the read: %v", err)
+			}
+			if got.Channel != "jobs" || got.Payload != "during the read" {
+				t.Fatalf("got %s %q", got.Channel, got.Payload)
+			}
+			if got.PID == listener.PgConn().PID() {
+				t.Errorf("another session's notification carries the listener's process ID %d", got.PID)
+			}
+			if mode != "session" {
+				return // the process ID of a session's own NOTIFY: below
+			}
+			// Its own NOTIFY comes back with the process ID pgshard gave
+			// it, as PostgreSQL's carries the listener's backend PID: how
+			// clients tell their own notifications apart.
+			mustExec(ctx, t, listener, "NOTIFY jobs, 'mine'", "SELECT count(*) FROM txr", "BEGIN", "NOTIFY jobs, 'mine in a read over shards'", "SELECT count(*) FROM txr", "COMMIT")
+			for _, want := range []string{"mine", "mine in a read over shards"} {
+				got, err := listener.WaitForNotification(wctx)
+				if err != nil || got.Payload != want || got.PID != listener.PgConn().PID() {
+					t.Errorf("own notification: %+v, %v; want %q from pid %d", got, err, want, listener.PgConn().PID())
+				}
+			}
+		})
+	}
+}
