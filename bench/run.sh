@@ -36,6 +36,9 @@ POOL_SIZE=${BENCH_POOL_SIZE:-20}
 IDLE_CONNS=${BENCH_IDLE_CONNS:-1000}
 PGSHARD_BIN=${BENCH_PGSHARD_BIN:-}
 PGSHARD_ARGS=${BENCH_PGSHARD_ARGS:-}
+# tcp: pgbench reaches every target on 127.0.0.1; unix: through each one's
+# Unix socket, as a sidecar's application would (gorelay has none).
+SOCKET=${BENCH_SOCKET:-tcp}
 PASSWORD=${BENCH_PASSWORD:-bench-$(od -An -N8 -tx8 /dev/urandom | tr -d ' \n')}
 OUT_DIR=$REPO/bench/out
 STAMP=$(date +%Y%m%d-%H%M%S)
@@ -55,6 +58,7 @@ done
 for c in $CLIENTS; do
 	if ! is_uint "$c" || [ "$c" -eq 0 ]; then die "BENCH_CLIENTS: bad client count '$c'"; fi
 done
+case $SOCKET in tcp | unix) ;; *) die "BENCH_SOCKET: want tcp or unix, got '$SOCKET'" ;; esac
 for m in $MODES; do
 	case $m in simple | extended | prepared) ;; *) die "BENCH_MODES: unknown mode '$m'" ;; esac
 done
@@ -275,7 +279,11 @@ write_report() {
 		has_target gorelay && echo "- gorelay: bench/gorelay, the floor of a Go proxy (one server connection per client, no parsing)"
 		has_target pgshard-ps && echo "- pgshard-ps: pgshard with \`pool.prepare_simple: true\` (simple queries run as server-side prepared statements); simple mode only"
 		echo "- workload: pgbench -n -S -M <mode> -c <clients> -j min(clients,2) -T $DURATION, $REPS repetition(s), targets alternating: $TARGETS"
-		echo "- everything on 127.0.0.1, client sslmode=disable; pgbench shares the $(nproc) cores with the servers"
+		if [ "$SOCKET" = unix ]; then
+			echo "- pgbench connects to each target through its Unix socket (BENCH_SOCKET=unix), the proxies to PostgreSQL over 127.0.0.1; client sslmode=disable; pgbench shares the $(nproc) cores with the servers"
+		else
+			echo "- everything on 127.0.0.1, client sslmode=disable; pgbench shares the $(nproc) cores with the servers"
+		fi
 		for t in $TARGETS; do
 			[ -z "${NA[$t]:-}" ] || echo "- $t: not available (${NA[$t]})"
 		done
@@ -426,6 +434,10 @@ max_wal_size = 4GB
 log_line_prefix = '%m [%p] '
 EOF
 
+# bench may log in over the Unix socket too, with its password as over TCP
+# (BENCH_SOCKET=unix); everyone else keeps peer authentication there.
+sed -i '1i local bench bench scram-sha-256' "$TMP/pgdata/pg_hba.conf"
+
 # Started as our (runuser's) child rather than daemonized by pg_ctl start, so
 # that its exit is reaped here and not left to whatever PID 1 is; stopped
 # with pg_ctl stop all the same.
@@ -497,7 +509,7 @@ bench = host=127.0.0.1 port=$PG_PORT dbname=bench
 [pgbouncer]
 listen_addr = 127.0.0.1
 listen_port = $PGBOUNCER_PORT
-unix_socket_dir =
+unix_socket_dir = $([ "$SOCKET" = unix ] && echo "$TMP")
 auth_type = scram-sha-256
 auth_file = $TMP/userlist.txt
 pool_mode = transaction
@@ -576,6 +588,7 @@ start_pgshard() {
 	yaml_pw=${PASSWORD//\'/\'\'}
 	cat >"$TMP/$t.yaml" <<EOF
 listen: 127.0.0.1:$port
+$([ "$SOCKET" = unix ] && echo "unix_socket_dir: $TMP")
 # No admin listener: the benchmark measures the data path only (and the
 # default admin port may be the data port chosen here).
 admin: {listen: "off"}
@@ -643,8 +656,13 @@ start_gorelay() {
 	GORELAY_PID=
 }
 
+CLIENT_HOST=127.0.0.1
+if [ "$SOCKET" = unix ]; then
+	CLIENT_HOST=$TMP
+	has_target gorelay && NA[gorelay]="no Unix socket (BENCH_SOCKET=unix)"
+fi
 if has_target pgbouncer; then start_pgbouncer; fi
-if has_target gorelay; then start_gorelay; fi
+if has_target gorelay && [ -z "${NA[gorelay]:-}" ]; then start_gorelay; fi
 if { has_target pgshard || has_target pgshard-ps; } && build_pgshard; then
 	if has_target pgshard; then
 		start_pgshard pgshard "$PGSHARD_PORT"
@@ -672,7 +690,7 @@ bench_one() {
 	out=$TMP/runs/r$rep-$mode-c$c-$t.log
 	if [ "$t" != direct ]; then cpu0=$(cpu_ticks "$pid" || true); fi
 	"$PGBIN/pgbench" -n -S -M "$mode" -c "$c" -j "$j" -T "$DURATION" \
-		-h 127.0.0.1 -p "$port" -U bench bench >"$out" 2>&1 &
+		-h "$CLIENT_HOST" -p "$port" -U bench bench >"$out" 2>&1 &
 	PGBENCH_PID=$!
 	wait "$PGBENCH_PID" || rc=$?
 	PGBENCH_PID=
