@@ -33,6 +33,9 @@ func (c *checkCmd) run(w io.Writer) error {
 		d := &cfg.Databases[i]
 		fmt.Fprintf(w, "database %s: %s, %s\n", d.Name, plural(len(d.Shards), "shard"), plural(d.Nodes(), "node"))
 	}
+	if cfg.PeerID == 0 && len(cfg.Peers) > 0 {
+		fmt.Fprintln(w, "note: peers are listed but peer_id is 0: peering is off unless serve gets --peer-id (or PGSHARD_PEER_ID)")
+	}
 	if warn := wire.ResetWarning(); cfg.SOReusePort && warn != "" {
 		fmt.Fprintf(w, "warning: so_reuseport on this machine: %s\n", warn)
 	}

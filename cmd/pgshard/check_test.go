@@ -185,3 +185,20 @@ func TestCheckPeers(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", out.String(), want)
 	}
 }
+
+func TestCheckNotesPeersWithoutAnID(t *testing.T) {
+	for _, id := range []int{0, 2} {
+		path := filepath.Join(t.TempDir(), "pgshard.yaml")
+		conf := fmt.Sprintf("peer_id: %d\npeers: [{id: 1, address: \"10.0.0.1:6432\"}]\nusers: [{name: u, password: pw}]\ndatabases: [{name: d, server_user: s, shards: [{name: s0, primary: {host: h}}]}]\n", id)
+		if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		if err := (&checkCmd{Config: path}).run(&out); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(out.String(), "note: peers are listed but peer_id is 0"); got != (id == 0) {
+			t.Errorf("peer_id %d: output %q", id, out.String())
+		}
+	}
+}

@@ -126,8 +126,11 @@ func (c *serveCmd) Run() error {
 	}()
 	defer func() { stopReloads(); <-reloads }()
 	log.Info("pgshard listening", "addr", ln.Addr().String(), "pool_mode", string(cfg.Pool.Mode), "databases", len(cfg.Databases))
-	if cfg.PeerID != 0 {
+	switch {
+	case cfg.PeerID != 0:
 		log.Info("peering: cancel requests for other peers' clients are passed on", "peer_id", cfg.PeerID, "peers", len(cfg.Peers))
+	case len(cfg.Peers) > 0:
+		log.Warn("peers are listed but peer_id is 0, so peering is off: set peer_id, --peer-id or PGSHARD_PEER_ID")
 	}
 	err = srv.Serve(ctx, ln)
 	stopAdmin()
