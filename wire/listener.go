@@ -2,6 +2,7 @@ package wire
 
 import (
 	"context"
+	"errors"
 	"net"
 	"syscall"
 )
@@ -28,4 +29,17 @@ func ResetWarning() string {
 		return "net.ipv4.tcp_migrate_req is 0: connections queued for this process's listener, not yet accepted, when it stops are reset (clients retry them); set it to 1 (sysctl -w net.ipv4.tcp_migrate_req=1) and the kernel hands them to the pgshard taking over"
 	}
 	return ""
+}
+
+// retryableAccept says whether an Accept error is a passing shortage (file
+// descriptors, buffers, memory) or a connection that went away before it
+// was accepted: the listener itself is fine, and accepting again later
+// works.
+func retryableAccept(err error) bool {
+	for _, e := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED, syscall.EINTR} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }

@@ -5,9 +5,13 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgshard/pgshard/internal/config"
 )
@@ -83,5 +87,77 @@ databases: [{name: app, server_user: app, shards: [{primary: {host: 127.0.0.1, p
 		if err := answers(); err != nil {
 			t.Fatalf("connection %d after the first pgshard stopped: %v", i, err)
 		}
+	}
+}
+
+// failingListener fails its first n Accepts with err, as a listener does
+// while the process is out of file descriptors.
+type failingListener struct {
+	net.Listener
+	n   int
+	err error
+}
+
+func (l *failingListener) Accept() (net.Conn, error) {
+	if l.n > 0 {
+		l.n--
+		return nil, l.err
+	}
+	return l.Listener.Accept()
+}
+
+// A burst of connections that runs pgshard out of file descriptors makes
+// Accept fail for a while: pgshard waits and accepts again, where it used
+// to stop serving (and end every session). An error it cannot recover
+// from still ends Serve. Both through the TCP port alone and merged with
+// the Unix socket.
+func TestServeOutlivesAcceptFailures(t *testing.T) {
+	cfg, err := config.Parse([]byte(`
+admin: {listen: "off"}
+users: [{name: app, auth: trust}]
+databases: [{name: app, server_user: app, shards: [{primary: {host: 127.0.0.1, port: 1, tls: disable}}]}]
+`), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, merged := range []bool{false, true} {
+		tcp, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ln net.Listener = &failingListener{Listener: tcp, n: 3, err: &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}}
+		if merged {
+			unix, err := ListenUnix(context.Background(), t.TempDir(), tcp.Addr().(*net.TCPAddr).Port, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ln = Listeners(ln, unix)
+		}
+		srv := newTestServer(t, cfg)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- srv.Serve(ctx, ln) }()
+		lctx, lcancel := context.WithTimeout(context.Background(), 10*time.Second)
+		conn, err := pgconn.Connect(lctx, "postgres://app@"+tcp.Addr().String()+"/app?sslmode=disable")
+		lcancel()
+		if err != nil {
+			t.Fatalf("merged %v: login after EMFILE: %v", merged, err)
+		}
+		conn.Close(context.Background())
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("merged %v: Serve: %v", merged, err)
+		}
+	}
+
+	// A listener that fails for good ends Serve with the error.
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tcp.Close()
+	broken := &failingListener{Listener: tcp, n: 1, err: errors.New("listener broken")}
+	if err := newTestServer(t, cfg).Serve(context.Background(), broken); err == nil || !strings.Contains(err.Error(), "listener broken") {
+		t.Fatalf("Serve on a broken listener: %v", err)
 	}
 }

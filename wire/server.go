@@ -182,14 +182,28 @@ func (srv *Server) Serve(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
 	defer stop()
 	var acceptErr error
+	var backoff time.Duration
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
+			if ctx.Err() == nil && retryableAccept(err) {
+				// Out of file descriptors or memory for a moment (a burst
+				// of connections): wait and accept again, as net/http
+				// does, rather than end every open session.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				srv.log.Warn("accepting a connection failed; trying again", "err", err, "in", backoff)
+				select {
+				case <-time.After(backoff):
+				case <-ctx.Done():
+				}
+				continue
+			}
 			if ctx.Err() == nil {
 				acceptErr = fmt.Errorf("accept: %w", err)
 			}
 			break
 		}
+		backoff = 0
 		if tc, ok := rawConn(conn).(*net.TCPConn); ok {
 			_ = tc.SetNoDelay(true)
 		}

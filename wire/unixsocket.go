@@ -101,7 +101,7 @@ func Listeners(lns ...net.Listener) net.Listener {
 	if len(lns) == 1 {
 		return lns[0]
 	}
-	m := &multiListener{lns: lns, conns: make(chan net.Conn), done: make(chan struct{})}
+	m := &multiListener{lns: lns, conns: make(chan accepted), done: make(chan struct{})}
 	for _, ln := range lns {
 		go m.accept(ln)
 	}
@@ -110,19 +110,21 @@ func Listeners(lns ...net.Listener) net.Listener {
 
 type multiListener struct {
 	lns   []net.Listener
-	conns chan net.Conn
+	conns chan accepted
 	done  chan struct{}
 	once  sync.Once
 	mu    sync.Mutex
 	err   error // the first listener's failure, which ends Accept
 }
 
-// accept hands ln's connections to Accept until ln fails or the
-// multiListener is closed.
+// accept hands ln's connections, and the errors it may recover from, to
+// Accept until ln fails for good or the multiListener is closed. Each
+// waits for an Accept call, so a listener that keeps failing is retried
+// at the pace of its caller.
 func (m *multiListener) accept(ln net.Listener) {
 	for {
 		conn, err := ln.Accept()
-		if err != nil {
+		if err != nil && !retryableAccept(err) {
 			m.mu.Lock()
 			if m.err == nil {
 				m.err = err
@@ -132,18 +134,26 @@ func (m *multiListener) accept(ln net.Listener) {
 			return
 		}
 		select {
-		case m.conns <- conn:
+		case m.conns <- accepted{conn, err}:
 		case <-m.done:
-			_ = conn.Close()
+			if conn != nil {
+				_ = conn.Close()
+			}
 			return
 		}
 	}
 }
 
+// accepted is one outcome of a listener's Accept.
+type accepted struct {
+	conn net.Conn
+	err  error
+}
+
 func (m *multiListener) Accept() (net.Conn, error) {
 	select {
-	case conn := <-m.conns:
-		return conn, nil
+	case a := <-m.conns:
+		return a.conn, a.err
 	case <-m.done:
 		m.mu.Lock()
 		defer m.mu.Unlock()
