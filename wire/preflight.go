@@ -67,8 +67,11 @@ type Preflight struct {
 type Overbooking struct {
 	Address string
 	Role    string
-	Need    int // connections this pgshard process may open at most
+	Need    int // connections the pgshards of the group may open at most
 	Limit   int // connections the server accepts (Slots or RoleLimit)
+	// Members is how many pgshards Need counts: the peering group's
+	// (peers), each with the same pools, or 1.
+	Members int
 }
 
 // Preflight connects to every node of every database as pgshard will, and
@@ -248,6 +251,8 @@ func overbooked(cfg *config.Config, nodes []NodeCheck) []Overbooking {
 			roleNeed[r] = need(p.addr, func(q poolAt) bool { return q.role == p.role })
 		}
 	}
+	// Each member of a peering group opens its own pools.
+	members := cfg.GroupSize()
 	var out []Overbooking
 	for _, addr := range order {
 		slots, seen := 0, map[string]bool{}
@@ -260,12 +265,12 @@ func overbooked(cfg *config.Config, nodes []NodeCheck) []Overbooking {
 			if slots == 0 || n.Slots < slots {
 				slots = n.Slots
 			}
-			if r := (roleAt{addr, n.User}); n.RoleLimit >= 0 && roleNeed[r] > n.RoleLimit {
-				out = append(out, Overbooking{Address: addr, Role: n.User, Need: roleNeed[r], Limit: n.RoleLimit})
+			if r := (roleAt{addr, n.User}); n.RoleLimit >= 0 && members*roleNeed[r] > n.RoleLimit {
+				out = append(out, Overbooking{Address: addr, Role: n.User, Need: members * roleNeed[r], Limit: n.RoleLimit, Members: members})
 			}
 		}
-		if n := need(addr, func(poolAt) bool { return true }) + monitors[addr]; slots > 0 && n > slots {
-			out = append(out, Overbooking{Address: addr, Need: n, Limit: slots})
+		if n := members * (need(addr, func(poolAt) bool { return true }) + monitors[addr]); slots > 0 && n > slots {
+			out = append(out, Overbooking{Address: addr, Need: n, Limit: slots, Members: members})
 		}
 	}
 	return out

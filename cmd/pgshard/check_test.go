@@ -93,6 +93,8 @@ func TestPrintPreflight(t *testing.T) {
 		Overbooked: []wire.Overbooking{
 			{Address: "10.0.0.10:5432", Need: 121, Limit: 97},
 			{Address: "10.0.0.11:5432", Role: "pgshard", Need: 60, Limit: 50},
+			{Address: "10.0.0.12:5432", Need: 363, Limit: 97, Members: 3},
+			{Address: "10.0.0.12:5432", Role: "pgshard", Need: 180, Limit: 50, Members: 3},
 		},
 		Schema: []metrics.SchemaWarning{
 			{Database: "app", Kind: "key_type_mismatch", Object: "public.orders.user_id", Detail: "numeric, not bigint"},
@@ -107,6 +109,8 @@ problem: app/s1/s1-primary (10.0.0.20:5432, primary) as pgshard: cannot connect 
 warning: database app: a primary has max_prepared_transactions = 0, so writes that span shards are refused (0A000); set it above the cross-shard commits that may run at once
 warning: server 10.0.0.10:5432: this pgshard may open up to 121 connections to it (each user's pool at pool.size plus reserve_size, and the lag monitor's), but it accepts 97 from pgshard's roles (max_connections less its reserved slots); raise max_connections or lower the pool sizes, counting other clients and other pgshard processes too
 warning: server 10.0.0.11:5432: the pools logging in as pgshard may open up to 60 connections, but the role's CONNECTION LIMIT is 50; raise it (ALTER ROLE pgshard CONNECTION LIMIT ...) or lower the pool sizes
+warning: server 10.0.0.12:5432: the 3 pgshards of the peering group may open up to 363 connections to it (each user's pool at pool.size plus reserve_size, and the lag monitor's), but it accepts 97 from pgshard's roles (max_connections less its reserved slots); raise max_connections or lower the pool sizes, counting other clients and other pgshard processes too
+warning: server 10.0.0.12:5432: the pools of the 3 pgshards of the peering group logging in as pgshard may open up to 180 connections, but the role's CONNECTION LIMIT is 50; raise it (ALTER ROLE pgshard CONNECTION LIMIT ...) or lower the pool sizes
 problem: database app: key_type_mismatch public.orders.user_id: numeric, not bigint
 warning: database app: unique_without_key public.users users_email_key: enforced per shard
 `

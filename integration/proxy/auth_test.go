@@ -272,9 +272,9 @@ func TestPreflightCountsConnections(t *testing.T) {
 	}
 	defer direct.Exec(context.Background(), "DROP ROLE IF EXISTS preflight_limited")
 	host, port, _ := net.SplitHostPort(pg.Shards[0].Primary.Addr())
-	run := func(size int, database, batch string) []wire.Overbooking {
+	run := func(size int, database, batch string, top ...string) []wire.Overbooking {
 		t.Helper()
-		cfg, err := config.Parse([]byte(fmt.Sprintf(`
+		cfg, err := config.Parse([]byte(strings.Join(top, "\n")+fmt.Sprintf(`
 pool: {size: %d, reserve_size: 2}
 users:
   - {name: app, password: pw}
@@ -300,13 +300,13 @@ databases:
 	}
 	addr := pg.Shards[0].Primary.Addr()
 	// batch's pool, 4 + 2, is over its role's limit of 5; app's fits.
-	roleOver := wire.Overbooking{Address: addr, Role: "preflight_limited", Need: 6, Limit: 5}
+	roleOver := wire.Overbooking{Address: addr, Role: "preflight_limited", Need: 6, Limit: 5, Members: 1}
 	if got := run(10, "", ""); !slices.Equal(got, []wire.Overbooking{roleOver}) {
 		t.Errorf("pool size 10: %+v, want only %+v", got, roleOver)
 	}
 	// app's pool at max_connections: the server as a whole is overbooked
 	// for the least privileged role, which has no superuser slots.
-	serverOver := wire.Overbooking{Address: addr, Need: (maxConn + 2) + (4 + 2) + 1, Limit: maxConn - reserved}
+	serverOver := wire.Overbooking{Address: addr, Need: (maxConn + 2) + (4 + 2) + 1, Limit: maxConn - reserved, Members: 1}
 	if got := run(maxConn, "", ""); !slices.Equal(got, []wire.Overbooking{roleOver, serverOver}) {
 		t.Errorf("pool size %d: %+v, want %+v and %+v", maxConn, got, roleOver, serverOver)
 	}
@@ -319,5 +319,12 @@ databases:
 	// role's limit.
 	if got := run(10, "", "max_user_connections: 5"); len(got) != 0 {
 		t.Errorf("batch with max_user_connections 5: %+v, want nothing overbooked", got)
+	}
+	// Three pgshards of a peering group each open those pools: 5 per
+	// member fit the role's limit, 15 do not.
+	groupOver := wire.Overbooking{Address: addr, Role: "preflight_limited", Need: 15, Limit: 5, Members: 3}
+	peers := []string{"peer_id: 2", `peers: [{id: 1, address: "10.0.0.1:6432"}, {id: 3, address: "10.0.0.3:6432"}]`}
+	if got := run(10, "", "max_user_connections: 5", peers...); !slices.Equal(got, []wire.Overbooking{groupOver}) {
+		t.Errorf("a group of three: %+v, want %+v", got, groupOver)
 	}
 }

@@ -102,6 +102,19 @@ func (c *Config) Peer(id int) *Peer {
 	return nil
 }
 
+// GroupSize is how many pgshards share the servers: the members of the
+// peering group (peers and this one), or 1 without peering.
+func (c *Config) GroupSize() int {
+	ids := map[int]bool{}
+	if c.PeerID != 0 {
+		ids[c.PeerID] = true
+	}
+	for _, p := range c.Peers {
+		ids[p.ID] = true
+	}
+	return max(1, len(ids))
+}
+
 // SetPeerID puts id in force as peer_id, in place of the file's (the
 // serve command's --peer-id), checked as Load checks the file's.
 func (c *Config) SetPeerID(id int) error {

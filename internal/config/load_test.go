@@ -712,3 +712,26 @@ func TestPoolOf(t *testing.T) {
 		}
 	}
 }
+
+func TestGroupSize(t *testing.T) {
+	for _, c := range []struct {
+		id    int
+		peers []int
+		want  int
+	}{
+		{0, nil, 1},
+		{2, nil, 1},
+		{0, []int{1, 2, 3}, 3},    // --peer-id to come; the list names every member
+		{2, []int{1, 2, 3}, 3},    // its own entry listed too
+		{2, []int{1, 3}, 3},       // or not
+		{4, []int{1, 2, 3, 4}, 4}, // and a member added
+	} {
+		cfg := &Config{PeerID: c.id}
+		for _, id := range c.peers {
+			cfg.Peers = append(cfg.Peers, Peer{ID: id, Address: "h:1"})
+		}
+		if got := cfg.GroupSize(); got != c.want {
+			t.Errorf("peer_id %d, peers %v: %d members, want %d", c.id, c.peers, got, c.want)
+		}
+	}
+}
