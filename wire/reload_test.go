@@ -176,6 +176,7 @@ users: [{name: alice, password: first, server_user: app, server_password: x}]
 
 	_, err := srv.Reload(parseConfig(t, fmt.Sprintf(`
 listen: 127.0.0.1:7777
+unix_socket_dir: /tmp
 admin: {listen: "off"}
 peer_id: 3
 peers: [{id: 1, address: "10.0.0.1:6432"}]
@@ -193,7 +194,7 @@ users:
 	if !errors.Is(err, ErrNeedsRestart) {
 		t.Fatalf("Reload: %v, want ErrNeedsRestart", err)
 	}
-	for _, name := range []string{"listen", "peer_id", "pool.mode", "databases[app].sharding"} {
+	for _, name := range []string{"listen", "unix_socket_dir", "peer_id", "pool.mode", "databases[app].sharding"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("the error does not name %s: %v", name, err)
 		}
