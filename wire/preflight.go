@@ -180,8 +180,9 @@ func checkNode(ctx context.Context, d *config.Database, sh *config.Shard, node *
 
 // overbooked compares what pgshard may open on each server with what the
 // nodes' checks read: per server, every pool of every database and user
-// there at its size plus reserve, and one connection of each database's
-// lag monitor; per server role, the pools that log in with it. The pools
+// there at its size plus reserve, one connection of each database's lag
+// monitor and, on a primary, one of its notification hub (LISTEN, where
+// a user pools by transaction); per server role, the pools that log in with it. The pools
 // count at most a database's max_db_connections per node and a user's
 // max_user_connections per server, whichever bounds them more.
 func overbooked(cfg *config.Config, nodes []NodeCheck) []Overbooking {
@@ -195,19 +196,21 @@ func overbooked(cfg *config.Config, nodes []NodeCheck) []Overbooking {
 		n          int
 	}
 	var all []poolAt
+	// monitors counts pgshard's own connections per server: the lag
+	// monitor's and the notification hub's.
 	monitors := map[string]int{}
 	var order []string
 	for i := range cfg.Databases {
 		d := &cfg.Databases[i]
 		for k := range d.Shards {
 			sh := &d.Shards[k]
-			for _, node := range append([]*config.Node{&sh.Primary}, pointers(sh.Replicas)...) {
+			for j, node := range append([]*config.Node{&sh.Primary}, pointers(sh.Replicas)...) {
 				addr := net.JoinHostPort(node.Host, strconv.Itoa(node.Port))
 				if _, seen := monitors[addr]; !seen {
 					order = append(order, addr)
 					monitors[addr] = 0
 				}
-				monitor := 0
+				monitor, hub := 0, false
 				for u := range cfg.Users {
 					role, _ := d.ServerCredentials(&cfg.Users[u])
 					if role == "" {
@@ -216,6 +219,10 @@ func overbooked(cfg *config.Config, nodes []NodeCheck) []Overbooking {
 					p := cfg.PoolOf(d, &cfg.Users[u])
 					all = append(all, poolAt{addr: addr, node: sh.Name + "/" + node.Name, db: d, user: &cfg.Users[u], role: role, n: p.Size + p.ReserveSize})
 					monitor = 1
+					hub = hub || p.Mode == config.PoolTransaction
+				}
+				if j == 0 && hub {
+					monitor++ // the notification hub's listening connection
 				}
 				monitors[addr] += monitor
 			}

@@ -89,7 +89,7 @@ func printPreflight(w io.Writer, pf wire.Preflight) error {
 			whose = fmt.Sprintf("the pools of the %d pgshards of the peering group", o.Members)
 		}
 		if o.Role == "" {
-			fmt.Fprintf(w, "warning: server %s: %s may open up to %d connections to it (each user's pool at pool.size plus reserve_size, and the lag monitor's), but it accepts %d from pgshard's roles (max_connections less its reserved slots); raise max_connections or lower the pool sizes, counting other clients and other pgshard processes too\n", o.Address, who, o.Need, o.Limit)
+			fmt.Fprintf(w, "warning: server %s: %s may open up to %d connections to it (each user's pool at pool.size plus reserve_size, the lag monitor's and, on a primary, the notification hub's), but it accepts %d from pgshard's roles (max_connections less its reserved slots); raise max_connections or lower the pool sizes, counting other clients and other pgshard processes too\n", o.Address, who, o.Need, o.Limit)
 			continue
 		}
 		fmt.Fprintf(w, "warning: server %s: %s logging in as %s may open up to %d connections, but the role's CONNECTION LIMIT is %d; raise it (ALTER ROLE %s CONNECTION LIMIT ...) or lower the pool sizes\n", o.Address, whose, o.Role, o.Need, o.Limit, o.Role)

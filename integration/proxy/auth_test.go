@@ -306,7 +306,8 @@ databases:
 	}
 	// app's pool at max_connections: the server as a whole is overbooked
 	// for the least privileged role, which has no superuser slots.
-	serverOver := wire.Overbooking{Address: addr, Need: (maxConn + 2) + (4 + 2) + 1, Limit: maxConn - reserved, Members: 1}
+	// The pools, the lag monitor's connection and the notification hub's.
+	serverOver := wire.Overbooking{Address: addr, Need: (maxConn + 2) + (4 + 2) + 1 + 1, Limit: maxConn - reserved, Members: 1}
 	if got := run(maxConn, "", ""); !slices.Equal(got, []wire.Overbooking{roleOver, serverOver}) {
 		t.Errorf("pool size %d: %+v, want %+v and %+v", maxConn, got, roleOver, serverOver)
 	}
