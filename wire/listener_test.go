@@ -45,14 +45,7 @@ func TestListenersShareAnAddressWithReusePort(t *testing.T) {
 		t.Fatalf("second listener with so_reuseport: %v", err)
 	}
 
-	cfg, err := config.Parse([]byte(`
-admin: {listen: "off"}
-users: [{name: app, auth: trust}]
-databases: [{name: app, server_user: app, shards: [{primary: {host: 127.0.0.1, port: 1, tls: disable}}]}]
-`), "t.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := trustConfig(t, "")
 	stopFirst := serveOn(t, newTestServer(t, cfg), first)
 	serveOn(t, newTestServer(t, cfg), second)
 
@@ -112,14 +105,7 @@ func (l *failingListener) Accept() (net.Conn, error) {
 // from still ends Serve. Both through the TCP port alone and merged with
 // the Unix socket.
 func TestServeOutlivesAcceptFailures(t *testing.T) {
-	cfg, err := config.Parse([]byte(`
-admin: {listen: "off"}
-users: [{name: app, auth: trust}]
-databases: [{name: app, server_user: app, shards: [{primary: {host: 127.0.0.1, port: 1, tls: disable}}]}]
-`), "t.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := trustConfig(t, "")
 	for _, merged := range []bool{false, true} {
 		tcp, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -160,4 +146,20 @@ databases: [{name: app, server_user: app, shards: [{primary: {host: 127.0.0.1, p
 	if err := newTestServer(t, cfg).Serve(context.Background(), broken); err == nil || !strings.Contains(err.Error(), "listener broken") {
 		t.Fatalf("Serve on a broken listener: %v", err)
 	}
+}
+
+// trustConfig is a configuration whose user app logs in without a
+// password to a database whose server nobody listens on (logins work,
+// statements fail), with extra top-level lines.
+func trustConfig(t *testing.T, extra string) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse([]byte(extra+`
+admin: {listen: "off"}
+users: [{name: app, auth: trust}]
+databases: [{name: app, server_user: app, shards: [{primary: {host: 127.0.0.1, port: 1, tls: disable}}]}]
+`), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }

@@ -44,16 +44,7 @@ func TestPeerProcessIDs(t *testing.T) {
 // sendCancel gives it one (LOCAL) when the sender's own configuration
 // trusts that address, as peers configured alike do.
 func TestCancelToAPeerBehindProxyProtocol(t *testing.T) {
-	cfg, err := config.Parse([]byte(`
-admin: {listen: "off"}
-peer_id: 2
-proxy_protocol: {trusted: [127.0.0.0/8]}
-users: [{name: app, auth: trust}]
-databases: [{name: app, server_user: app, shards: [{primary: {host: 127.0.0.1, port: 1, tls: disable}}]}]
-`), "t.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := trustConfig(t, "peer_id: 2\nproxy_protocol: {trusted: [127.0.0.0/8]}")
 	peer := newTestServer(t, cfg)
 	reg := metrics.New()
 	peer.UseMetrics(reg)
