@@ -50,9 +50,10 @@ func peerOf(pid uint32) int { return int(pid >> peerShift) }
 
 // cancel handles a client's CancelRequest: for one of this pgshard's
 // sessions it is sent to the server connection the session holds now; for
-// a peer's client it is passed on to that peer. Neither the outcome nor
-// whether the process ID exists is told to the sender, as PostgreSQL tells
-// nothing either.
+// a peer's client it is passed on to that peer; for no session here, with
+// so_reuseport, to the other processes of the port (localpeers.go).
+// Neither the outcome nor whether the process ID exists is told to the
+// sender, as PostgreSQL tells nothing either.
 func (srv *Server) cancel(ctx context.Context, pid uint32, secret []byte) {
 	cfg := srv.conf()
 	if cfg.PeerID != 0 {
@@ -60,17 +61,47 @@ func (srv *Server) cancel(ctx context.Context, pid uint32, secret []byte) {
 			srv.metrics.Cancel(srv.passOn(ctx, cfg, owner, pid, secret)).Inc()
 			return
 		}
+	}
+	switch srv.cancelHere(pid, secret) {
+	case cancelDelivered:
+		srv.metrics.Cancel(metrics.CancelLocal).Inc()
+	case cancelNoSession:
+		if lp := srv.localPeers.Load(); lp != nil && srv.passToLocalPeers(ctx, lp, pid, secret) {
+			srv.metrics.Cancel(metrics.CancelForwarded).Inc()
+			return
+		}
+		srv.metrics.Cancel(metrics.CancelUnmatched).Inc()
+	default:
+		srv.metrics.Cancel(metrics.CancelUnmatched).Inc()
+	}
+}
+
+// cancelFound is what cancelHere found for a CancelRequest.
+type cancelFound int
+
+const (
+	cancelDelivered cancelFound = iota // a session of this process, with the key
+	cancelNoSession                    // no session has the process ID
+	cancelWrongKey                     // the session's key is another
+)
+
+// cancelHere cancels what this process's session with pid runs, if the
+// key is the session's.
+func (srv *Server) cancelHere(pid uint32, secret []byte) cancelFound {
+	if srv.conf().PeerID != 0 {
 		pid &^= forwardedBit
 	}
 	srv.sessMu.Lock()
 	s := srv.sessions[pid]
 	srv.sessMu.Unlock()
-	if s == nil || subtle.ConstantTimeCompare(secret, s.key.secret[:]) != 1 {
-		srv.metrics.Cancel(metrics.CancelUnmatched).Inc()
-		return
+	switch {
+	case s == nil:
+		return cancelNoSession
+	case subtle.ConstantTimeCompare(secret, s.key.secret[:]) != 1:
+		return cancelWrongKey
 	}
-	srv.metrics.Cancel(metrics.CancelLocal).Inc()
 	s.cancelStatement()
+	return cancelDelivered
 }
 
 // passOn sends a CancelRequest for a client of peer owner to that peer,

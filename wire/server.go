@@ -69,6 +69,10 @@ type Server struct {
 
 	// ddl asks refreshTextOrder for rounds (schemaChanged).
 	ddl ddlRounds
+
+	// localPeers is the cancel socket the other processes of a shared
+	// port (so_reuseport) pass CancelRequests to, while Serve runs.
+	localPeers atomic.Pointer[localPeers]
 }
 
 // database is a configured logical database at run time.
@@ -179,6 +183,10 @@ func (srv *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}()
 	srv.runMonitors(connCtx)
 
+	// The cancel socket stays open while sessions drain: the process
+	// taking over the port passes on their clients' cancels.
+	stopPeers := srv.startLocalPeers(ln)
+	defer stopPeers()
 	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
 	defer stop()
 	var acceptErr error
@@ -225,6 +233,7 @@ func (srv *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 
 	srv.drain(&wg)
+	stopPeers()
 	cancelConns()
 	<-resolved
 	<-refreshed

@@ -76,6 +76,24 @@ func Start(t testing.TB, yaml func(listen string) string) *Proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serve(t, ln, yaml)
+}
+
+// StartSharing runs pgshard on addr with SO_REUSEPORT, as so_reuseport
+// does: the first of a pair on "127.0.0.1:0", the second on the first's
+// address, where the kernel spreads connections over both.
+func StartSharing(t testing.TB, addr string, yaml func(listen string) string) *Proxy {
+	t.Helper()
+	ln, err := wire.Listen(context.Background(), addr, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return serve(t, ln, yaml)
+}
+
+// serve runs pgshard on ln.
+func serve(t testing.TB, ln net.Listener, yaml func(listen string) string) *Proxy {
+	t.Helper()
 	text := yaml(ln.Addr().String())
 	path := t.TempDir() + "/pgshard.yaml"
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {

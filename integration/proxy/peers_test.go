@@ -200,3 +200,27 @@ func sendCancel(t *testing.T, addr string, pid uint32, key []byte) {
 		t.Errorf("waiting for the cancel connection to close: %v", err)
 	}
 }
+
+// TestCancelDuringAHandover: while a new pgshard takes over the port with
+// so_reuseport and the old one drains, the kernel hands a client's
+// CancelRequest to either. The one without the session passes it to the
+// other through its cancel socket, so every cancel works; without that,
+// each would be lost half the time.
+func TestCancelDuringAHandover(t *testing.T) {
+	dir := t.TempDir()
+	yaml := proxyYAML(proxyOptions{extra: "so_reuseport: true\nunix_socket_dir: " + dir})
+	old := pgshardtest.StartSharing(t, "127.0.0.1:0", yaml)
+	next := pgshardtest.StartSharing(t, old.Addr, yaml)
+	passed := func() float64 {
+		return old.Metric(t, `pgshard_cancel_requests_total{outcome="forwarded"}`) + next.Metric(t, `pgshard_cancel_requests_total{outcome="forwarded"}`)
+	}
+	for i := range 6 {
+		conn := connectPg(t, old.DSN("app", "app-secret"))
+		took, err := sleepCancelledVia(t, conn, old.Addr, conn.PID())
+		if got := sqlState(err); got != "57014" || took > 2*time.Second {
+			t.Fatalf("cancel %d: %v (SQLSTATE %q) after %s, want 57014 within 2s", i, err, got, took)
+		}
+		conn.Close(context.Background())
+	}
+	t.Logf("%v of 6 cancels reached the other process and were passed on", passed())
+}
