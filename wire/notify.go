@@ -374,8 +374,9 @@ type listener struct {
 	// wake has a value when the queue has something new.
 	wake chan struct{}
 	// lost is why the session must end, once set; lostCh is closed then.
-	lost   atomic.Pointer[pgError]
-	lostCh chan struct{}
+	lost     atomic.Pointer[pgError]
+	lostCh   chan struct{}
+	lostOnce sync.Once
 }
 
 // note is a notification waiting for the client: its channel, and its
@@ -442,10 +443,13 @@ func (l *listener) drop(channel string) {
 	l.queue = kept
 }
 
-// fail sets why the session must end, once.
+// fail sets why the session must end, once. It counts the loss before
+// the session can see it, so that whoever sees the session end sees it
+// counted.
 func (l *listener) fail(pe *pgError) {
-	if l.lost.CompareAndSwap(nil, pe) {
-		close(l.lostCh)
+	l.lostOnce.Do(func() {
 		l.hub.db.dbm.ListenerLost()
-	}
+		l.lost.Store(pe)
+		close(l.lostCh)
+	})
 }
