@@ -172,13 +172,20 @@ func connectPg(t *testing.T, dsn string) *pgconn.PgConn {
 // and how it ended.
 func sleepCancelledVia(t *testing.T, conn *pgconn.PgConn, addr string, pid uint32) (time.Duration, error) {
 	t.Helper()
+	sent := make(chan struct{})
 	go func() {
+		defer close(sent)
 		time.Sleep(300 * time.Millisecond)
 		sendCancel(t, addr, pid, conn.SecretKey())
 	}()
 	start := time.Now()
 	_, err := conn.Exec(context.Background(), "SELECT pg_sleep(30)").ReadAll()
-	return time.Since(start), err
+	took := time.Since(start)
+	// The query can end before pgshard closes the cancel connection, and
+	// it counts the cancel just before that: wait, as the counts are read
+	// next.
+	<-sent
+	return took, err
 }
 
 // sendCancel sends one CancelRequest to addr and waits for the connection
