@@ -32,10 +32,47 @@ func (srv *Server) handshake(ctx context.Context, conn net.Conn) *session {
 	// happens meanwhile: the certificate channel binding hashes must be
 	// the one the handshake presented.
 	l := srv.live.Load()
+	st := srv.startupMessage(ctx, conn, l, true)
+	if st == nil {
+		return nil
+	}
+	conn, be, tlsState, startup := st.conn, st.be, st.tlsState, st.msg
+
+	s, err := srv.login(ctx, conn, be, l, tlsState, startup)
+	if err != nil {
+		var pe *pgError
+		if !errors.As(err, &pe) {
+			pe = fatalf(codeProtocolViolation, err.Error())
+		}
+		pe.Severity = "FATAL"
+		be.Send(pe.response())
+		_ = be.Flush()
+		srv.metrics.Refused(loginRefusal(err, pe.Code)).Inc()
+		srv.log.Info("connection refused", "remote", clientAddress(conn), "user", startup.Parameters["user"], "code", pe.Code, "reason", pe.Message)
+		_ = conn.Close()
+		return nil
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return s
+}
+
+// startup is a connection that has sent its StartupMessage: over TLS
+// when it asked for it.
+type startup struct {
+	conn     net.Conn
+	be       *pgproto3.Backend
+	tlsState *tls.ConnectionState
+	msg      *pgproto3.StartupMessage
+}
+
+// startupMessage answers a new connection's encryption requests until its
+// StartupMessage comes, and returns it; nil when the connection ended (it
+// is closed then). A CancelRequest ends the connection too, once acted on
+// if cancels says so.
+func (srv *Server) startupMessage(ctx context.Context, conn net.Conn, l *loaded, cancels bool) *startup {
 	be := pgproto3.NewBackend(conn, conn)
 	var tlsState *tls.ConnectionState
-	var startup *pgproto3.StartupMessage
-	for startup == nil {
+	for {
 		msg, err := be.ReceiveStartupMessage()
 		if err != nil {
 			srv.log.Debug("startup", "remote", clientAddress(conn), "err", err)
@@ -71,30 +108,15 @@ func (srv *Server) handshake(ctx context.Context, conn net.Conn) *session {
 				return nil
 			}
 		case *pgproto3.CancelRequest:
-			srv.cancel(ctx, m.ProcessID, m.SecretKey)
+			if cancels {
+				srv.cancel(ctx, m.ProcessID, m.SecretKey)
+			}
 			_ = conn.Close()
 			return nil
 		case *pgproto3.StartupMessage:
-			startup = m
+			return &startup{conn: conn, be: be, tlsState: tlsState, msg: m}
 		}
 	}
-
-	s, err := srv.login(ctx, conn, be, l, tlsState, startup)
-	if err != nil {
-		var pe *pgError
-		if !errors.As(err, &pe) {
-			pe = fatalf(codeProtocolViolation, err.Error())
-		}
-		pe.Severity = "FATAL"
-		be.Send(pe.response())
-		_ = be.Flush()
-		srv.metrics.Refused(loginRefusal(err, pe.Code)).Inc()
-		srv.log.Info("connection refused", "remote", clientAddress(conn), "user", startup.Parameters["user"], "code", pe.Code, "reason", pe.Message)
-		_ = conn.Close()
-		return nil
-	}
-	_ = conn.SetDeadline(time.Time{})
-	return s
 }
 
 // admitClient takes one of the max client sessions, or says none is left.

@@ -36,6 +36,8 @@ type cli struct {
 const (
 	demoUser     = "app"
 	demoPassword = "app"
+	// demoConsole is the admin console's address; the demo user may use it.
+	demoConsole = "127.0.0.1:6434"
 )
 
 func main() {
@@ -87,9 +89,14 @@ func run(args cli) error {
 	adm.HandleClients(srv.Clients)
 	adm.HandleTerminate(srv.Terminate)
 	adm.HandlePause(srv)
-	adminDone := make(chan error, 1)
+	cln, err := net.Listen("tcp", cfg.Admin.Console)
+	if err != nil {
+		return fmt.Errorf("admin console listen: %w", err)
+	}
+	adminDone := make(chan error, 2)
 	go func() { adminDone <- adm.Serve(ctx, aln) }()
-	defer func() { <-adminDone }()
+	go func() { adminDone <- srv.ServeConsole(ctx, cln, adm.Console) }()
+	defer func() { <-adminDone; <-adminDone }()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, ln) }()
 	dsn := fmt.Sprintf("postgres://%s:%s@%s/app?sslmode=disable", demoUser, demoPassword, ln.Addr())
@@ -105,6 +112,7 @@ func run(args cli) error {
 			time.Since(start).Round(time.Millisecond), n.countries, n.users, n.orders, n.settings)
 	}
 	fmt.Printf("admin http://%s\n", aln.Addr())
+	fmt.Printf("console postgres://%s:%s@%s/pgshard?sslmode=disable\n", demoUser, demoPassword, cln.Addr())
 	fmt.Printf("ready %s\n", dsn)
 	if args.Sample {
 		for _, q := range tryQueries {
@@ -121,8 +129,8 @@ func run(args cli) error {
 // same loader as `pgshard serve`.
 func startProxy(c *cluster.Cluster, listen string) (*wire.Server, *config.Config, net.Listener, error) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "listen: %s\nshutdown_timeout: 5s\n", listen)
-	fmt.Fprintf(&b, "users:\n  - name: %s\n    password: %s\n", demoUser, demoPassword)
+	fmt.Fprintf(&b, "listen: %s\nshutdown_timeout: 5s\nadmin:\n  console: %s\n", listen, demoConsole)
+	fmt.Fprintf(&b, "users:\n  - name: %s\n    password: %s\n    admin: true\n", demoUser, demoPassword)
 	fmt.Fprintf(&b, "databases:\n  - name: app\n    server_database: postgres\n    server_user: postgres\n    server_password: %s\n    shards:\n", cluster.Password)
 	for _, s := range c.Shards {
 		fmt.Fprintf(&b, "      - name: s%d\n        primary: %s\n", s.Index, nodeYAML(s.Primary))

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -94,27 +95,39 @@ func (c *serveCmd) Run() error {
 	// "not ready" and /metrics stays readable while sessions finish.
 	adminCtx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopAdmin()
-	adminDone := make(chan struct{})
+	adm := admin.New(cfg.Admin, reg, topo, log)
+	adm.HandleReload(func() ([]string, error) { return reload(file, srv, log) })
+	adm.HandleClients(srv.Clients)
+	adm.HandleTerminate(srv.Terminate)
+	adm.HandlePause(srv)
+	var adminDone sync.WaitGroup
+	defer adminDone.Wait()
 	if cfg.Admin.Enabled() {
 		aln, err := wire.Listen(context.Background(), cfg.Admin.Listen, cfg.SOReusePort)
 		if err != nil {
 			_ = ln.Close()
 			return fmt.Errorf("admin listen: %w", err)
 		}
-		adm := admin.New(cfg.Admin, reg, topo, log)
-		adm.HandleReload(func() ([]string, error) { return reload(file, srv, log) })
-		adm.HandleClients(srv.Clients)
-		adm.HandleTerminate(srv.Terminate)
-		adm.HandlePause(srv)
-		go func() {
-			defer close(adminDone)
+		adminDone.Go(func() {
 			if err := adm.Serve(adminCtx, aln); err != nil {
 				log.Error("admin listener stopped", "err", err)
 			}
-		}()
+		})
 		log.Info("pgshard admin listening", "addr", aln.Addr().String(), "token", cfg.Admin.Token != "")
-	} else {
-		close(adminDone)
+	}
+	if cfg.Admin.ConsoleEnabled() {
+		cln, err := wire.Listen(context.Background(), cfg.Admin.Console, cfg.SOReusePort)
+		if err != nil {
+			_ = ln.Close()
+			stopAdmin()
+			return fmt.Errorf("admin console listen: %w", err)
+		}
+		adminDone.Go(func() {
+			if err := srv.ServeConsole(adminCtx, cln, adm.Console); err != nil {
+				log.Error("admin console stopped", "err", err)
+			}
+		})
+		log.Info("pgshard admin console listening", "addr", cln.Addr().String())
 	}
 	listening.Store(true)
 	context.AfterFunc(ctx, func() { listening.Store(false) })
@@ -134,7 +147,7 @@ func (c *serveCmd) Run() error {
 	}
 	err = srv.Serve(ctx, ln)
 	stopAdmin()
-	<-adminDone
+	adminDone.Wait()
 	log.Info("pgshard stopped")
 	return err
 }

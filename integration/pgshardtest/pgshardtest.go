@@ -35,6 +35,9 @@ type Proxy struct {
 	// Admin is the admin listener's base URL (/metrics, /status ...),
 	// served without a token.
 	Admin string
+	// Console is the admin console's address (admin.console), when the
+	// configuration turns it on.
+	Console string
 
 	srv  *wire.Server
 	path string
@@ -128,9 +131,27 @@ func serve(t testing.TB, ln net.Listener, yaml func(listen string) string) *Prox
 	adm.HandleClients(srv.Clients)
 	adm.HandleTerminate(srv.Terminate)
 	adm.HandlePause(srv)
+	adm.HandleReload(func() ([]string, error) {
+		cfg, err := config.Load(path)
+		if err != nil {
+			return nil, err
+		}
+		return srv.Reload(cfg)
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	adminDone := make(chan error, 1)
+	adminDone := make(chan error, 2)
+	consoleAddr := ""
+	if cfg.Admin.ConsoleEnabled() {
+		cln, err := net.Listen("tcp", cfg.Admin.Console)
+		if err != nil {
+			t.Fatal(err)
+		}
+		consoleAddr = cln.Addr().String()
+		go func() { adminDone <- srv.ServeConsole(ctx, cln, adm.Console) }()
+	} else {
+		adminDone <- nil
+	}
 	var served net.Listener = ln
 	if cfg.ProxyProtocol != nil {
 		served = wire.ProxyProtocol(ln, cfg.ProxyProtocol)
@@ -144,7 +165,7 @@ func serve(t testing.TB, ln net.Listener, yaml func(listen string) string) *Prox
 	}
 	go func() { done <- srv.Serve(ctx, served) }()
 	go func() { adminDone <- adm.Serve(ctx, aln) }()
-	p := &Proxy{Addr: ln.Addr().String(), Config: cfg, Admin: "http://" + aln.Addr().String(), srv: srv, path: path, log: tail}
+	p := &Proxy{Addr: ln.Addr().String(), Config: cfg, Admin: "http://" + aln.Addr().String(), Console: consoleAddr, srv: srv, path: path, log: tail}
 	stopped := false
 	p.Stop = func() {
 		if stopped {
@@ -173,8 +194,10 @@ func serve(t testing.TB, ln net.Listener, yaml func(listen string) string) *Prox
 				break wait
 			}
 		}
-		if err := <-adminDone; err != nil {
-			t.Errorf("admin: %v", err)
+		for range 2 {
+			if err := <-adminDone; err != nil {
+				t.Errorf("admin: %v", err)
+			}
 		}
 	}
 	t.Cleanup(p.Stop)

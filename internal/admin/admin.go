@@ -2,7 +2,9 @@
 // port: /metrics (Prometheus), /healthz, /readyz, /status (the topology
 // as JSON, which `pgshard status` prints), /clients (the client sessions,
 // which `pgshard clients` prints; POST /clients/terminate ends one), POST /reload (`pgshard reload`) and
-// POST /pause and /resume (`pgshard pause`, `pgshard resume`).
+// POST /pause and /resume (`pgshard pause`, `pgshard resume`); and the
+// commands of the admin console (console.go), an SQL face of the same for
+// psql on an address of its own (admin.console).
 //
 // When a token is configured (config.Admin.Token), /metrics, /status,
 // /clients, /clients/terminate, /reload, /pause and /resume need "Authorization: Bearer <token>"; /healthz and
@@ -51,6 +53,14 @@ type Server struct {
 	token   *[sha256.Size]byte // nil: no authentication
 	mux     *http.ServeMux
 	handler http.Handler
+	// What the endpoints report and drive, which the admin console
+	// (console.go) answers from too; nil until the Handle method that
+	// sets it is called.
+	status    StatusSource
+	clients   func() []ClientStatus
+	terminate func(pid uint32) error
+	pauser    Pauser
+	reload    func() ([]string, error)
 }
 
 // New builds the admin server. reg may be nil (no /metrics), status may be
@@ -59,7 +69,7 @@ func New(cfg config.Admin, reg *metrics.Registry, status StatusSource, log *slog
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{log: log}
+	s := &Server{log: log, status: status}
 	if cfg.Token != "" {
 		sum := sha256.Sum256([]byte(cfg.Token.Reveal()))
 		s.token = &sum

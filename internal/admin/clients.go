@@ -51,6 +51,7 @@ type ClientServer struct {
 // HandleClients serves GET /clients, authenticated as /status is, with
 // what clients returns: every open client session. Call it before Serve.
 func (s *Server) HandleClients(clients func() []ClientStatus) {
+	s.clients = clients
 	s.mux.Handle("GET /clients", s.auth(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		list := clients()
 		if list == nil {
@@ -65,6 +66,7 @@ func (s *Server) HandleClients(clients func() []ClientStatus) {
 // ends a backend). 404 when no session has the pid, 400 for a pid that is
 // not a number. Call it before Serve.
 func (s *Server) HandleTerminate(terminate func(pid uint32) error) {
+	s.terminate = terminate
 	s.mux.Handle("POST /clients/terminate", s.auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		pid, err := strconv.ParseUint(r.URL.Query().Get("pid"), 10, 32)
 		if err != nil {

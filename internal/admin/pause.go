@@ -48,6 +48,7 @@ const DefaultPauseMax = 5 * time.Minute
 // by itself. /resume?database=NAME lets the held transactions go. A bad
 // parameter or an unknown database is 400. Call it before Serve.
 func (s *Server) HandlePause(p Pauser) {
+	s.pauser = p
 	s.mux.Handle("POST /pause", s.auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		wait, err := durationParam(q.Get("wait"), 0)

@@ -19,6 +19,7 @@ type ReloadResult struct {
 // the caller learns the outcome without reading pgshard's log. Call it
 // before Serve.
 func (s *Server) HandleReload(reload func() ([]string, error)) {
+	s.reload = reload
 	s.mux.Handle("POST /reload", s.auth(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		changed, err := reload()
 		res := ReloadResult{Reloaded: err == nil, Changed: changed}

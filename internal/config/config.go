@@ -223,7 +223,15 @@ type Admin struct {
 	// Required when Listen is not a loopback address; empty: no
 	// authentication.
 	Token Secret `yaml:"token"`
+	// Console is the host:port of the admin console, where psql run by a
+	// user with Admin set gets SHOW POOLS and the like (PgBouncer's admin
+	// console, on a port of its own); AdminOff ("off", the default)
+	// disables it.
+	Console string `yaml:"console"`
 }
+
+// ConsoleEnabled reports whether the admin console is to be started.
+func (a *Admin) ConsoleEnabled() bool { return a.Console != "" && a.Console != AdminOff }
 
 // Enabled reports whether the admin listener is to be started.
 func (a *Admin) Enabled() bool { return a.Listen != AdminOff }
@@ -362,6 +370,9 @@ type User struct {
 	// clientcert option: verify-ca any such certificate, verify-full one
 	// whose common name is the user's name.
 	ClientCert ClientCertMode `yaml:"client_cert"`
+	// Admin lets the user log in to the admin console (admin.console), as
+	// PgBouncer's admin_users.
+	Admin bool `yaml:"admin"`
 }
 
 // AllowsFrom reports whether u may connect from addr (users[].networks).

@@ -52,7 +52,7 @@ func TestExample(t *testing.T) {
 		},
 		TCP:      TCP{KeepaliveIdle: 15 * time.Second, KeepaliveInterval: 5 * time.Second, KeepaliveCount: 3},
 		TwoPhase: TwoPhase{ResolveAfter: 30 * time.Second, ResolveInterval: 15 * time.Second, DeadlockTimeout: time.Second},
-		Admin:    Admin{Listen: "0.0.0.0:6433", Token: "replace-with-a-long-random-string"},
+		Admin:    Admin{Listen: "0.0.0.0:6433", Token: "replace-with-a-long-random-string", Console: "127.0.0.1:6434"},
 		Reads: Reads{
 			Replicas: true, MaxLagBytes: 8 << 20, MaxLag: time.Second, Fallback: FallbackPrimary,
 			ReadYourWrites: true, ReadYourWritesWait: 100 * time.Millisecond,
@@ -65,6 +65,7 @@ func TestExample(t *testing.T) {
 				Networks: []string{"10.20.0.0/16"}},
 			{Name: "migrator", Auth: AuthSCRAM, Password: "migrator-secret", PoolMode: PoolSession, MaxClientConn: 2, MaxUserConnections: 4},
 			{Name: "monitor", Auth: AuthTrust},
+			{Name: "ops", Auth: AuthSCRAM, Password: "ops-secret", Admin: true, Networks: []string{"10.0.9.0/24"}},
 		},
 		Databases: []Database{
 			{
@@ -155,7 +156,7 @@ func TestDefaults(t *testing.T) {
 		c.TCP != (TCP{KeepaliveIdle: 15 * time.Second, KeepaliveInterval: 5 * time.Second, KeepaliveCount: 3}) {
 		t.Errorf("top-level defaults: %+v", c)
 	}
-	if c.Admin != (Admin{Listen: "127.0.0.1:6433"}) || !c.Admin.Enabled() {
+	if c.Admin != (Admin{Listen: "127.0.0.1:6433", Console: AdminOff}) || !c.Admin.Enabled() || c.Admin.ConsoleEnabled() {
 		t.Errorf("admin defaults: %+v", c.Admin)
 	}
 	if c.Reads != (Reads{Replicas: true, MaxLagBytes: 16 << 20, MaxLag: time.Second, Fallback: FallbackPrimary, ReadYourWrites: true}) {
@@ -355,6 +356,17 @@ func TestErrors(t *testing.T) {
 		{"admin public needs a token", valid("admin:", "  listen: 0.0.0.0:6433"), []string{`t.yaml:1: admin.token: required when admin.listen "0.0.0.0:6433" is not a loopback address`}},
 		{"admin every interface needs a token", valid("admin:", "  listen: :6433"), []string{`t.yaml:1: admin.token: required when admin.listen ":6433" is not a loopback address`}},
 		{"admin token empty", valid("admin:", "  token: ''"), []string{`t.yaml:2: admin.token: must not be empty`}},
+		{"console ok", lines("admin: {console: 127.0.0.1:6434}", "users: [{name: ops, password: pw, admin: true}]",
+			"databases: [{name: d, server_user: s, shards: [{primary: {host: h}}]}]"), nil},
+		{"console empty", valid("admin:", "  console: ''"), []string{`t.yaml:2: admin.console: must not be empty; write "off" (the default) to disable the admin console`}},
+		{"console without admins", valid("admin:", "  console: 127.0.0.1:6434"), []string{`t.yaml:2: admin.console: no user may log in to it: set admin: true on the users who may`}},
+		{"console on the admin listener", lines("admin: {console: 127.0.0.1:6433}", "users: [{name: ops, password: pw, admin: true}]",
+			"databases: [{name: d, server_user: s, shards: [{primary: {host: h}}]}]"), []string{`t.yaml:1: admin.console: "127.0.0.1:6433" is already listen or admin.listen`}},
+		{"console trust on the network", lines("admin: {console: 0.0.0.0:6434, token: tok}", "users:", "  - name: ops", "    auth: trust", "    admin: true",
+			"databases: [{name: d, server_user: s, shards: [{primary: {host: h}}]}]"), []string{`t.yaml:4: users[0].auth: trust for an admin user while admin.console "0.0.0.0:6434" is not a loopback address`}},
+		{"console trust on loopback", lines("admin: {console: 127.0.0.1:6434}", "users: [{name: ops, auth: trust, admin: true}]",
+			"databases: [{name: d, server_user: s, shards: [{primary: {host: h}}]}]"), nil},
+
 		{"admin token with a space", valid("admin:", "  token: two words"), []string{`t.yaml:2: admin.token: character 4 is not visible ASCII`}},
 		{"admin unknown key", valid("admin:", "  tokn: x"), []string{`t.yaml:2: admin.tokn: unknown key; valid keys here are listen, token`}},
 		{"tcp keepalive count 0", valid("tcp:", "  keepalive_count: 0"), []string{`t.yaml:2: tcp.keepalive_count: 0 is less than 1`}},

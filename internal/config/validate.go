@@ -97,6 +97,7 @@ func applyDefaults(c *Config, ix *index, file string) {
 	set("two_phase.resolve_interval", func() { c.TwoPhase.ResolveInterval = DefaultResolveInterval })
 	set("two_phase.deadlock_timeout", func() { c.TwoPhase.DeadlockTimeout = DefaultDeadlockTimeout })
 	set("admin.listen", func() { c.Admin.Listen = DefaultAdminListen })
+	set("admin.console", func() { c.Admin.Console = AdminOff })
 	r := &c.Reads
 	set("reads.replicas", func() { r.Replicas = DefaultReadReplicas })
 	set("reads.max_lag_bytes", func() { r.MaxLagBytes = DefaultMaxLagBytes })
@@ -330,6 +331,7 @@ func (v *validator) listenAddr(path, addr string) bool {
 // /metrics and /status describe the topology.
 func (v *validator) admin(c *Config) {
 	a := &c.Admin
+	v.console(c)
 	if v.ix.has("admin.token") {
 		if msg := tokenProblem(a.Token.Reveal()); msg != "" {
 			v.errorf("admin.token", "%s", msg)
@@ -349,6 +351,38 @@ func (v *validator) admin(c *Config) {
 	}
 	if a.Token == "" && !loopback(a.Listen) {
 		v.errorf("admin.token", "required when admin.listen %q is not a loopback address: /metrics and /status would be open to the network", a.Listen)
+	}
+}
+
+// console checks the admin console: an address of its own, someone who
+// may log in, and no login without a password from other machines.
+func (v *validator) console(c *Config) {
+	a := &c.Admin
+	switch {
+	case a.Console == AdminOff:
+		return
+	case a.Console == "":
+		v.errorf("admin.console", `must not be empty; write "off" (the default) to disable the admin console`)
+		return
+	case !v.listenAddr("admin.console", a.Console):
+		return
+	}
+	if !strings.HasSuffix(a.Console, ":0") && (a.Console == c.Listen || a.Console == a.Listen) {
+		v.errorf("admin.console", "%q is already listen or admin.listen; the admin console needs an address of its own", a.Console)
+	}
+	admins := 0
+	for i := range c.Users {
+		u := &c.Users[i]
+		if !u.Admin {
+			continue
+		}
+		admins++
+		if u.Auth == AuthTrust && !loopback(a.Console) {
+			v.errorf(fmt.Sprintf("users[%d].auth", i), "trust for an admin user while admin.console %q is not a loopback address: anyone on the network could pause or reload pgshard", a.Console)
+		}
+	}
+	if admins == 0 {
+		v.errorf("admin.console", "no user may log in to it: set admin: true on the users who may")
 	}
 }
 

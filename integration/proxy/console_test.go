@@ -1,0 +1,247 @@
+package proxy_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgshard/pgshard/integration/pgshardtest"
+)
+
+// consoleOptions turn the admin console on (admin.console) with one admin
+// user, ops; app, legacy and monitor are not admins.
+var consoleOptions = proxyOptions{
+	extra: "admin:\n  console: 127.0.0.1:0",
+	users: "  - name: ops\n    password: ops-secret\n    admin: true",
+}
+
+func consoleDSN(p *pgshardtest.Proxy, user, password, database string) string {
+	return fmt.Sprintf("postgres://%s:%s@%s/%s?sslmode=disable&default_query_exec_mode=simple_protocol", user, password, p.Console, database)
+}
+
+// consoleRows runs a console command and returns its rows as text, keyed
+// by column name.
+func consoleRows(t *testing.T, conn *pgx.Conn, sql string) []map[string]string {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), sql)
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	defer rows.Close()
+	var out []map[string]string
+	for rows.Next() {
+		vals := rows.RawValues()
+		row := map[string]string{}
+		for i, f := range rows.FieldDescriptions() {
+			if vals[i] == nil {
+				row[f.Name] = "NULL"
+			} else {
+				row[f.Name] = string(vals[i])
+			}
+		}
+		out = append(out, row)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return out
+}
+
+// The admin console answers psql on a port of its own, to admin users
+// only: SHOW commands tell what /status and /clients tell, and PAUSE,
+// RESUME, RELOAD and TERMINATE act as the admin endpoints do.
+func TestAdminConsole(t *testing.T) {
+	p := startProxy(t, consoleOptions)
+	ctx := ctxFor(t, 2*time.Minute)
+
+	t.Run("psql", func(t *testing.T) {
+		out, err := runPsql(fmt.Sprintf("postgres://ops:ops-secret@%s/pgshard?sslmode=disable", p.Console), "SHOW HELP")
+		if err != nil || !strings.Contains(out, "SHOW POOLS|") || !strings.Contains(out, "TERMINATE pid|") {
+			t.Fatalf("psql SHOW HELP: %v\n%s", err, out)
+		}
+	})
+
+	t.Run("who may log in", func(t *testing.T) {
+		for _, c := range []struct {
+			name, user, password, database, code string
+		}{
+			{"not an admin", "app", "app-secret", "pgshard", "28000"},
+			{"wrong password", "ops", "nope", "pgshard", "28P01"},
+			{"unknown user", "nobody", "nope", "pgshard", "28P01"},
+			{"a data database", "ops", "ops-secret", "app", "3D000"},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				conn, err := pgconn.Connect(ctx, consoleDSN(p, c.user, c.password, c.database))
+				if err == nil {
+					conn.Close(ctx)
+				}
+				if got := sqlState(err); got != c.code {
+					t.Fatalf("login: %v, want %s", err, c.code)
+				}
+			})
+		}
+	})
+
+	console := connect(t, consoleDSN(p, "ops", "ops-secret", "pgshard"))
+	client := connect(t, p.DSN("app", "app-secret"))
+	tx, err := client.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var backendPID uint32
+	if err := tx.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backendPID); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("show", func(t *testing.T) {
+		// The session turns idle once it waits for the client again,
+		// just after the answer.
+		var clients []map[string]string
+		var mine map[string]string
+		for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			clients = consoleRows(t, console, "SHOW CLIENTS")
+			for _, c := range clients {
+				if c["pid"] == fmt.Sprint(client.PgConn().PID()) {
+					mine = c
+				}
+			}
+			if mine == nil || mine["state"] != "active" || time.Now().After(deadline) {
+				break
+			}
+		}
+		if mine == nil || mine["user"] != "app" || mine["database"] != "app" || mine["state"] != "idle in transaction" || mine["servers"] != "1" || mine["transaction_since"] == "NULL" {
+			t.Errorf("SHOW CLIENTS: %v, want client %d idle in transaction holding 1 server", clients, client.PgConn().PID())
+		}
+		servers := consoleRows(t, console, "show servers;")
+		if len(servers) != 1 || servers[0]["backend_pid"] != fmt.Sprint(backendPID) || servers[0]["client_pid"] != fmt.Sprint(client.PgConn().PID()) || servers[0]["shard"] != "s0" {
+			t.Errorf("SHOW SERVERS: %v, want backend %d held by client %d on s0", servers, backendPID, client.PgConn().PID())
+		}
+		pools := consoleRows(t, console, "SHOW POOLS")
+		found := false
+		for _, pl := range pools {
+			if pl["database"] == "app" && pl["user"] == "app" && pl["shard"] == "s0" {
+				found = true
+				if pl["in_use"] != "1" {
+					t.Errorf("SHOW POOLS app/app/s0: %v, want 1 in use", pl)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("SHOW POOLS: %v, want app/app on s0", pools)
+		}
+		nodes := consoleRows(t, console, "SHOW NODES")
+		if len(nodes) != 1 || nodes[0]["role"] != "primary" || nodes[0]["address"] != pg.Shards[0].Primary.Addr() {
+			t.Errorf("SHOW NODES: %v, want s0's primary", nodes)
+		}
+		dbs := consoleRows(t, console, "SHOW DATABASES")
+		if len(dbs) != 1 || dbs[0]["name"] != "app" || dbs[0]["shards"] != "1" || dbs[0]["paused_until"] != "NULL" {
+			t.Errorf("SHOW DATABASES: %v", dbs)
+		}
+		// Two commands in one query answer in turn.
+		res, err := console.PgConn().Exec(ctx, "SHOW STATUS; SHOW PEERS").ReadAll()
+		if err != nil || len(res) != 2 || len(res[0].Rows) != 1 || string(res[0].Rows[0][0]) != "t" || len(res[1].Rows) != 0 {
+			t.Errorf("SHOW STATUS; SHOW PEERS: %v %v", res, err)
+		}
+	})
+
+	t.Run("mistakes", func(t *testing.T) {
+		for sql, code := range map[string]string{
+			"SELECT 1":         "42601",
+			"SHOW everything":  "42601",
+			"TERMINATE twelve": "22P02",
+			"TERMINATE 12345":  "42704",
+			"PAUSE nosuchdb":   "3D000",
+		} {
+			if _, err := console.Exec(ctx, sql); sqlState(err) != code {
+				t.Errorf("%s: %v, want %s", sql, err, code)
+			}
+		}
+		// The extended protocol is refused, and the session goes on.
+		if res := console.PgConn().ExecParams(ctx, "SHOW POOLS", nil, nil, nil, nil).Read(); sqlState(res.Err) != "0A000" {
+			t.Errorf("SHOW POOLS in the extended protocol: %v, want 0A000", res.Err)
+		}
+		if rows := consoleRows(t, console, "SHOW DATABASES"); len(rows) != 1 {
+			t.Errorf("SHOW DATABASES after the refusals: %v", rows)
+		}
+	})
+
+	t.Run("pause waits for the open transaction", func(t *testing.T) {
+		committed := make(chan error, 1)
+		go func() {
+			time.Sleep(300 * time.Millisecond)
+			committed <- tx.Commit(ctx)
+		}()
+		start := time.Now()
+		paused := consoleRows(t, console, "PAUSE app")
+		if err := <-committed; err != nil {
+			t.Fatalf("commit while PAUSE waits: %v", err)
+		}
+		if took := time.Since(start); len(paused) != 1 || paused[0]["open_transactions"] != "0" || took < 250*time.Millisecond || took > 10*time.Second {
+			t.Fatalf("PAUSE app: %v after %s, want app with 0 open once the transaction committed", paused, took)
+		}
+		done := make(chan error, 1)
+		go func() {
+			_, err := client.Exec(ctx, "SELECT 1")
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			t.Fatalf("a transaction ran while paused (%v)", err)
+		case <-time.After(300 * time.Millisecond):
+		}
+		if dbs := consoleRows(t, console, "SHOW DATABASES"); dbs[0]["paused_until"] == "NULL" {
+			t.Errorf("SHOW DATABASES while paused: %v", dbs)
+		}
+		if _, err := console.Exec(ctx, "RESUME"); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("held transaction after RESUME: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("the held transaction did not run within 5s of RESUME")
+		}
+	})
+
+	t.Run("reload", func(t *testing.T) {
+		var notices []string
+		cfg := console.Config().Config.Copy()
+		cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) { notices = append(notices, n.Message) }
+		c, err := pgconn.ConnectConfig(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, "RELOAD").ReadAll(); err != nil || len(notices) != 1 || notices[0] != "the configuration file is unchanged" {
+			t.Fatalf("RELOAD: %v %q", err, notices)
+		}
+		// A configuration a reload cannot apply leaves the running one.
+		if _, err := p.Reload(t, proxyYAML(proxyOptions{extra: consoleOptions.extra + "\n  listen: 127.0.0.1:1", users: consoleOptions.users})); err == nil {
+			t.Fatal("a reload that moves the admin listener worked")
+		}
+		if _, err := c.Exec(ctx, "RELOAD").ReadAll(); sqlState(err) != "55000" || !strings.Contains(err.Error(), "restart") {
+			t.Fatalf("RELOAD of a change that needs a restart: %v, want 55000", err)
+		}
+	})
+
+	t.Run("terminate", func(t *testing.T) {
+		if _, err := console.Exec(ctx, fmt.Sprintf("TERMINATE %d", client.PgConn().PID())); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client.Exec(ctx, "SELECT 1"); err == nil {
+			t.Fatal("the terminated client's next query worked")
+		}
+		for _, c := range consoleRows(t, console, "SHOW CLIENTS") {
+			if c["pid"] == fmt.Sprint(client.PgConn().PID()) {
+				t.Errorf("SHOW CLIENTS still lists the terminated client: %v", c)
+			}
+		}
+	})
+}
