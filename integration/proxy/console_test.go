@@ -245,3 +245,26 @@ func TestAdminConsole(t *testing.T) {
 		}
 	})
 }
+
+// The console takes TLS as the data port does, SCRAM channel binding
+// included, and a user's require_tls holds there too.
+func TestAdminConsoleOverTLS(t *testing.T) {
+	caFile, certFile, keyFile := testCA(t)
+	p := startProxy(t, proxyOptions{
+		extra: consoleOptions.extra + "\ntls:\n  cert_file: " + certFile + "\n  key_file: " + keyFile,
+		users: consoleOptions.users + "\n    require_tls: true",
+	})
+	base := fmt.Sprintf("postgres://ops:ops-secret@%s/pgshard", p.Console)
+	out, err := runPsql(base+"?sslmode=verify-full&sslrootcert="+caFile+"&channel_binding=require", "SHOW STATUS")
+	if err != nil || !strings.HasPrefix(out, "t|") {
+		t.Fatalf("psql over TLS with channel_binding=require: %v\n%s", err, out)
+	}
+	ctx := ctxFor(t, 30*time.Second)
+	conn, err := pgconn.Connect(ctx, base+"?sslmode=disable")
+	if err == nil {
+		conn.Close(ctx)
+	}
+	if sqlState(err) != "28000" || !strings.Contains(err.Error(), "must connect over TLS") {
+		t.Fatalf("plain-TCP login of a require_tls admin: %v, want 28000", err)
+	}
+}
