@@ -168,6 +168,15 @@ func TestAdminConsole(t *testing.T) {
 		if rows := consoleRows(t, console, "SHOW DATABASES"); len(rows) != 1 {
 			t.Errorf("SHOW DATABASES after the refusals: %v", rows)
 		}
+		// A message far over any command's size ends that session only.
+		huge, err := pgconn.Connect(ctx, consoleDSN(p, "ops", "ops-secret", "pgshard"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer huge.Close(ctx)
+		if _, err := huge.Exec(ctx, "SHOW "+strings.Repeat("x", 100<<10)).ReadAll(); sqlState(err) != "54000" {
+			t.Errorf("a 100 KiB command: %v, want FATAL 54000", err)
+		}
 	})
 
 	t.Run("pause waits for the open transaction", func(t *testing.T) {

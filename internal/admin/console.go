@@ -41,6 +41,13 @@ func (s *Server) Console(ctx context.Context, cs *ConsoleSession) {
 	for {
 		msg, err := be.Receive()
 		if err != nil {
+			var tooLong *pgproto3.ExceededMaxBodyLenErr
+			if errors.As(err, &tooLong) {
+				be.Send(&pgproto3.ErrorResponse{Severity: "FATAL", SeverityUnlocalized: "FATAL", Code: "54000",
+					Message: fmt.Sprintf("pgshard console: a message of %d bytes is over the console's limit of %d", tooLong.ActualBodyLen, tooLong.MaxExpectedBodyLen),
+					Hint:    "Console commands are short; SHOW HELP lists them."})
+				_ = be.Flush()
+			}
 			return
 		}
 		switch m := msg.(type) {
