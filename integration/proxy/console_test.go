@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -146,6 +147,45 @@ func TestAdminConsole(t *testing.T) {
 		res, err := console.PgConn().Exec(ctx, "SHOW STATUS; SHOW PEERS").ReadAll()
 		if err != nil || len(res) != 2 || len(res[0].Rows) != 1 || string(res[0].Rows[0][0]) != "t" || len(res[1].Rows) != 0 {
 			t.Errorf("SHOW STATUS; SHOW PEERS: %v %v", res, err)
+		}
+	})
+
+	t.Run("stats", func(t *testing.T) {
+		stats := func() map[string]string {
+			rows := consoleRows(t, console, "SHOW STATS")
+			if len(rows) != 1 || rows[0]["database"] != "app" {
+				t.Fatalf("SHOW STATS: %v, want a row for app", rows)
+			}
+			return rows[0]
+		}
+		before := stats()
+		other := connect(t, p.DSN("app", "app-secret"))
+		for range 3 {
+			if _, err := other.Exec(ctx, "SELECT 1"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		after := stats()
+		n := func(row map[string]string, k string) float64 {
+			v, err := strconv.ParseFloat(row[k], 64)
+			if err != nil {
+				t.Fatalf("SHOW STATS %s = %q", k, row[k])
+			}
+			return v
+		}
+		if d := n(after, "statements") - n(before, "statements"); d != 3 {
+			t.Errorf("SHOW STATS statements went up by %v after 3 statements, want 3: %v then %v", d, before, after)
+		}
+		if n(after, "total_seconds") <= n(before, "total_seconds") || n(after, "avg_ms") <= 0 {
+			t.Errorf("SHOW STATS times did not grow: %v then %v", before, after)
+		}
+		// The same counters as /metrics.
+		var routed float64
+		for _, kind := range []string{"shard", "default", "any", "scatter", "all", "session", "refuse"} {
+			routed += p.Metric(t, `pgshard_route_statements_total{database="app",kind="`+kind+`",target="primary"}`)
+		}
+		if routed != n(after, "statements") {
+			t.Errorf("/metrics counts %v statements on primaries, SHOW STATS %v in all", routed, after["statements"])
 		}
 	})
 

@@ -57,6 +57,7 @@ type Server struct {
 	// (console.go) answers from too; nil until the Handle method that
 	// sets it is called.
 	status    StatusSource
+	reg       *metrics.Registry
 	clients   func() []ClientStatus
 	terminate func(pid uint32) error
 	pauser    Pauser
@@ -69,7 +70,7 @@ func New(cfg config.Admin, reg *metrics.Registry, status StatusSource, log *slog
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{log: log, status: status}
+	s := &Server{log: log, status: status, reg: reg}
 	if cfg.Token != "" {
 		sum := sha256.Sum256([]byte(cfg.Token.Reveal()))
 		s.token = &sum

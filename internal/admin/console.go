@@ -166,6 +166,7 @@ var consoleHelp = [][2]string{
 	{"SHOW POOLS", "every server connection pool: connections open, idle, in use, clients waiting"},
 	{"SHOW CLIENTS", "the client sessions: user, database, address, state, server connections held"},
 	{"SHOW SERVERS", "the server connections client sessions hold now, with their backend pids"},
+	{"SHOW STATS", "per database since start: statements by where they ran, and their time (as /metrics counts them)"},
 	{"SHOW PEERS", "this pgshard's peer id and the group's members"},
 	{"SHOW WARNINGS", "what the catalog checks found wrong in the shards' schemas"},
 	{"RELOAD", "read the configuration file again and apply it, as SIGHUP"},
@@ -211,6 +212,15 @@ func (s *Server) consoleShow(what string) (consoleResult, error) {
 			return consoleResult{}, unavailable("the status")
 		}
 		t = statusTable(what, s.status.Status())
+	case "stats":
+		if s.reg == nil {
+			return consoleResult{}, unavailable("SHOW STATS")
+		}
+		families, err := s.reg.Gatherer().Gather()
+		if err != nil {
+			return consoleResult{}, &commandError{code: "XX000", msg: "pgshard console: reading the metrics: " + err.Error()}
+		}
+		t = statsTable(families)
 	case "clients", "servers":
 		if s.clients == nil {
 			return consoleResult{}, unavailable("the client list")
