@@ -113,7 +113,7 @@ func TestServeOutlivesAcceptFailures(t *testing.T) {
 		}
 		var ln net.Listener = &failingListener{Listener: tcp, n: 3, err: &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}}
 		if merged {
-			unix, err := ListenUnix(context.Background(), t.TempDir(), tcp.Addr().(*net.TCPAddr).Port, false)
+			unix, err := ListenUnix(context.Background(), UnixSocket{Dir: t.TempDir(), Port: tcp.Addr().(*net.TCPAddr).Port, Perm: 0o777})
 			if err != nil {
 				t.Fatal(err)
 			}

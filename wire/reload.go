@@ -124,6 +124,8 @@ func fixedChanges(old, cfg *config.Config) []string {
 	var out differences
 	out.check("listen", old.Listen, cfg.Listen)
 	out.check("unix_socket_dir", old.UnixSocketDir, cfg.UnixSocketDir)
+	out.check("unix_socket_permissions", old.UnixSocketPermissions, cfg.UnixSocketPermissions)
+	out.check("unix_socket_group", old.UnixSocketGroup, cfg.UnixSocketGroup)
 	out.check("so_reuseport", old.SOReusePort, cfg.SOReusePort)
 	out.check("proxy_protocol", old.ProxyProtocol, cfg.ProxyProtocol)
 	// Open sessions' process IDs carry the peer id they were given.

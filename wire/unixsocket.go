@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/pgshard/pgshard/internal/config"
 )
 
 // UnixSocketPath is where pgshard listens in dir for clients of port: the
@@ -18,18 +20,35 @@ func UnixSocketPath(dir string, port int) string {
 	return filepath.Join(dir, ".s.PGSQL."+strconv.Itoa(port))
 }
 
-// ListenUnix opens the Unix socket for port in dir (unix_socket_dir).
+// UnixSocket is where and how ListenUnix opens the client socket.
+type UnixSocket struct {
+	Dir  string
+	Port int // of the TCP listener, which names the socket
+	// Perm is the socket file's mode (unix_socket_permissions); Group,
+	// when set, the group name or number owning it (unix_socket_group).
+	Perm  os.FileMode
+	Group string
+	// TakeOver (so_reuseport) replaces a socket a live process listens on.
+	TakeOver bool
+}
+
+// UnixSocketOf is cfg's client socket for the TCP listener's port.
+func UnixSocketOf(cfg *config.Config, port int) UnixSocket {
+	return UnixSocket{Dir: cfg.UnixSocketDir, Port: port, Perm: cfg.UnixSocketMode(), Group: cfg.UnixSocketGroup, TakeOver: cfg.SOReusePort}
+}
+
+// ListenUnix opens the Unix socket us describes (unix_socket_dir).
 //
 // A socket file left by a pgshard that died is replaced. One that a live
-// process still listens on is an error, unless takeOver (so_reuseport):
+// process still listens on is an error, unless TakeOver (so_reuseport):
 // then the new pgshard replaces the file, new clients reach it, and the
 // old one keeps serving the clients it has. Whoever closes a listener
 // removes the file only while it is still that listener's, so the old
 // pgshard stopping leaves the new one's socket in place.
-func ListenUnix(ctx context.Context, dir string, port int, takeOver bool) (net.Listener, error) {
-	path := UnixSocketPath(dir, port)
+func ListenUnix(ctx context.Context, us UnixSocket) (net.Listener, error) {
+	path := UnixSocketPath(us.Dir, us.Port)
 	if _, err := os.Lstat(path); err == nil {
-		if !takeOver {
+		if !us.TakeOver {
 			d := net.Dialer{Timeout: time.Second}
 			if c, err := d.DialContext(ctx, "unix", path); err == nil {
 				_ = c.Close()
@@ -47,16 +66,28 @@ func ListenUnix(ctx context.Context, dir string, port int, takeOver bool) (net.L
 	}
 	ul := ln.(*net.UnixListener)
 	ul.SetUnlinkOnClose(false)
-	// As PostgreSQL's default unix_socket_permissions: who may connect is
-	// decided by the directory's permissions and by authentication.
-	if err := os.Chmod(path, 0o777); err != nil {
+	fail := func(err error) (net.Listener, error) {
 		_ = ul.Close()
+		_ = os.Remove(path)
 		return nil, err
+	}
+	// The group first, then the mode, as PostgreSQL does; whoever
+	// connects in between is still authenticated.
+	if us.Group != "" {
+		gid, err := config.LookupGroup(us.Group)
+		if err != nil {
+			return fail(fmt.Errorf("unix_socket_group %q: %w", us.Group, err))
+		}
+		if err := os.Lchown(path, -1, gid); err != nil {
+			return fail(fmt.Errorf("unix_socket_group: %w", err))
+		}
+	}
+	if err := os.Chmod(path, us.Perm); err != nil {
+		return fail(err)
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
-		_ = ul.Close()
-		return nil, err
+		return fail(err)
 	}
 	return &unixListener{UnixListener: ul, path: path, file: fi}, nil
 }

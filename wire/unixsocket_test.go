@@ -5,7 +5,10 @@ import (
 	"errors"
 	"net"
 	"os"
+	"os/user"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -28,7 +31,7 @@ func TestUnixSocketFile(t *testing.T) {
 	}
 	dead.(*net.UnixListener).SetUnlinkOnClose(false)
 	_ = dead.Close()
-	first, err := ListenUnix(ctx, dir, 6432, false)
+	first, err := ListenUnix(ctx, UnixSocket{Dir: dir, Port: 6432, Perm: 0o777})
 	if err != nil {
 		t.Fatalf("over a stale socket file: %v", err)
 	}
@@ -37,10 +40,10 @@ func TestUnixSocketFile(t *testing.T) {
 	}
 	dial(t, first)
 
-	if _, err := ListenUnix(ctx, dir, 6432, false); err == nil || !strings.Contains(err.Error(), "another process listens") {
+	if _, err := ListenUnix(ctx, UnixSocket{Dir: dir, Port: 6432, Perm: 0o777}); err == nil || !strings.Contains(err.Error(), "another process listens") {
 		t.Fatalf("a second listener: %v, want an error saying the socket is in use", err)
 	}
-	second, err := ListenUnix(ctx, dir, 6432, true)
+	second, err := ListenUnix(ctx, UnixSocket{Dir: dir, Port: 6432, Perm: 0o777, TakeOver: true})
 	if err != nil {
 		t.Fatalf("taking over: %v", err)
 	}
@@ -80,7 +83,7 @@ func TestListenersMerge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	unix, err := ListenUnix(context.Background(), t.TempDir(), tcp.Addr().(*net.TCPAddr).Port, false)
+	unix, err := ListenUnix(context.Background(), UnixSocket{Dir: t.TempDir(), Port: tcp.Addr().(*net.TCPAddr).Port, Perm: 0o777})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,4 +127,53 @@ func TestListenersMerge(t *testing.T) {
 	if _, err := os.Stat(unix.Addr().String()); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the socket file after Close: %v", err)
 	}
+}
+
+// unix_socket_permissions and unix_socket_group set the socket file's
+// mode and group, as PostgreSQL's settings of those names.
+func TestUnixSocketAccess(t *testing.T) {
+	group, gid := otherGroup(t)
+	dir := t.TempDir()
+	ln, err := ListenUnix(context.Background(), UnixSocket{Dir: dir, Port: 6432, Perm: 0o770, Group: group})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	fi, err := os.Stat(UnixSocketPath(dir, 6432))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	if fi.Mode().Perm() != 0o770 || int(st.Gid) != gid {
+		t.Fatalf("socket file mode %v group %d, want 0770 and %s (%d)", fi.Mode().Perm(), st.Gid, group, gid)
+	}
+	dial(t, ln)
+
+	if _, err := ListenUnix(context.Background(), UnixSocket{Dir: t.TempDir(), Port: 6432, Perm: 0o770, Group: "no-such-group-here"}); err == nil || !strings.Contains(err.Error(), "unix_socket_group") {
+		t.Fatalf("an unknown group: %v, want an error naming unix_socket_group", err)
+	}
+}
+
+// otherGroup is a group other than the process's own, which the process
+// may give its files: any, for root.
+func otherGroup(t *testing.T) (string, int) {
+	groups, _ := os.Getgroups()
+	for _, id := range groups {
+		if id != os.Getegid() {
+			g, err := user.LookupGroupId(strconv.Itoa(id))
+			if err == nil {
+				return g.Name, id
+			}
+		}
+	}
+	if os.Geteuid() == 0 {
+		for _, name := range []string{"daemon", "nogroup", "bin"} {
+			if g, err := user.LookupGroup(name); err == nil {
+				id, _ := strconv.Atoi(g.Gid)
+				return name, id
+			}
+		}
+	}
+	t.Skip("this machine lets the test user give its files no group but its own (not root, in no other group)")
+	return "", 0
 }

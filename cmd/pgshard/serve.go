@@ -81,7 +81,7 @@ func (c *serveCmd) Run() error {
 	if cfg.UnixSocketDir != "" {
 		// Named after the port actually bound (listen may say :0).
 		port := ln.Addr().(*net.TCPAddr).Port
-		uln, err := wire.ListenUnix(context.Background(), cfg.UnixSocketDir, port, cfg.SOReusePort)
+		uln, err := wire.ListenUnix(context.Background(), wire.UnixSocketOf(cfg, port))
 		if err != nil {
 			_ = ln.Close()
 			return fmt.Errorf("listen on the Unix socket: %w", err)

@@ -157,7 +157,7 @@ func serve(t testing.TB, ln net.Listener, yaml func(listen string) string) *Prox
 		served = wire.ProxyProtocol(ln, cfg.ProxyProtocol)
 	}
 	if cfg.UnixSocketDir != "" {
-		uln, err := wire.ListenUnix(context.Background(), cfg.UnixSocketDir, ln.Addr().(*net.TCPAddr).Port, cfg.SOReusePort)
+		uln, err := wire.ListenUnix(context.Background(), wire.UnixSocketOf(cfg, ln.Addr().(*net.TCPAddr).Port))
 		if err != nil {
 			t.Fatal(err)
 		}

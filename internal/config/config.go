@@ -5,6 +5,8 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"os"
+	osuser "os/user"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,9 +19,15 @@ type Config struct {
 	// UnixSocketDir, when set, makes pgshard listen on a Unix socket in
 	// this directory too, named as PostgreSQL names its own:
 	// .s.PGSQL.<listen's port>. Default: none.
-	UnixSocketDir   string        `yaml:"unix_socket_dir"`
-	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"` // on SIGTERM, how long open transactions may finish; default 30s
-	MaxMessageSize  int           `yaml:"max_message_size"` // largest client message in bytes; default 64 MiB
+	UnixSocketDir string `yaml:"unix_socket_dir"`
+	// UnixSocketPermissions is the socket file's mode, in octal as
+	// PostgreSQL's unix_socket_permissions (0770: owner and group only);
+	// default 0777. UnixSocketGroup, a group name or number, owns the file,
+	// as unix_socket_group; default the process's group.
+	UnixSocketPermissions string        `yaml:"unix_socket_permissions"`
+	UnixSocketGroup       string        `yaml:"unix_socket_group"`
+	ShutdownTimeout       time.Duration `yaml:"shutdown_timeout"` // on SIGTERM, how long open transactions may finish; default 30s
+	MaxMessageSize        int           `yaml:"max_message_size"` // largest client message in bytes; default 64 MiB
 	// MaxClientConn bounds the client sessions open at once; a login past
 	// it gets 53300, as from a PostgreSQL at max_connections. Default 10000.
 	MaxClientConn int `yaml:"max_client_conn"`
@@ -660,4 +668,34 @@ func (d *Database) Nodes() int {
 		n += 1 + len(s.Replicas)
 	}
 	return n
+}
+
+// DefaultUnixSocketPermissions is PostgreSQL's default
+// unix_socket_permissions: who may connect is decided by the directory's
+// permissions and by authentication.
+const DefaultUnixSocketPermissions = "0777"
+
+// UnixSocketMode is unix_socket_permissions as a file mode; Load checked
+// it.
+func (c *Config) UnixSocketMode() os.FileMode {
+	m, err := strconv.ParseUint(c.UnixSocketPermissions, 8, 32)
+	if err != nil {
+		m = 0o777
+	}
+	return os.FileMode(m) & os.ModePerm
+}
+
+// LookupGroup finds a group by name or number, as unix_socket_group names
+// it.
+func LookupGroup(name string) (gid int, err error) {
+	g, err := osuser.LookupGroup(name)
+	if err != nil {
+		if _, numErr := strconv.Atoi(name); numErr != nil {
+			return 0, err
+		}
+		if g, err = osuser.LookupGroupId(name); err != nil {
+			return 0, err
+		}
+	}
+	return strconv.Atoi(g.Gid)
 }

@@ -38,6 +38,7 @@ func TestExample(t *testing.T) {
 	}
 	want := &Config{
 		Listen:                 "0.0.0.0:6432",
+		UnixSocketPermissions:  "0777",
 		ShutdownTimeout:        time.Minute,
 		MaxMessageSize:         64 << 20,
 		MaxClientConn:          10000,
@@ -155,6 +156,9 @@ func TestDefaults(t *testing.T) {
 		p.ReserveSize != 0 || p.ReserveTimeout != 5*time.Second ||
 		c.TCP != (TCP{KeepaliveIdle: 15 * time.Second, KeepaliveInterval: 5 * time.Second, KeepaliveCount: 3}) {
 		t.Errorf("top-level defaults: %+v", c)
+	}
+	if c.UnixSocketPermissions != "0777" || c.UnixSocketMode() != 0o777 || c.UnixSocketGroup != "" {
+		t.Errorf("unix socket defaults: %q %v %q", c.UnixSocketPermissions, c.UnixSocketMode(), c.UnixSocketGroup)
 	}
 	if c.Admin != (Admin{Listen: "127.0.0.1:6433", Console: AdminOff}) || !c.Admin.Enabled() || c.Admin.ConsoleEnabled() {
 		t.Errorf("admin defaults: %+v", c.Admin)
@@ -277,7 +281,7 @@ func TestErrors(t *testing.T) {
 			`t.yaml:1: databases: at least one database is required`}},
 
 		// Decoding: unknown keys, types, durations.
-		{"unknown key", valid("lisen: :6432"), []string{`t.yaml:1: lisen: unknown key; valid keys here are listen, unix_socket_dir, shutdown_timeout,`}},
+		{"unknown key", valid("lisen: :6432"), []string{`t.yaml:1: lisen: unknown key; valid keys here are listen, unix_socket_dir, unix_socket_permissions, unix_socket_group, shutdown_timeout,`}},
 		{"unknown nested key", valid("pool:", "  sise: 3"), []string{`t.yaml:2: pool.sise: unknown key; valid keys here are mode, size,`}},
 		{"unknown user key", user("pasword: x"), []string{
 			`t.yaml:2: users[0].password: required for auth scram-sha-256`,
@@ -356,6 +360,10 @@ func TestErrors(t *testing.T) {
 		{"admin public needs a token", valid("admin:", "  listen: 0.0.0.0:6433"), []string{`t.yaml:1: admin.token: required when admin.listen "0.0.0.0:6433" is not a loopback address`}},
 		{"admin every interface needs a token", valid("admin:", "  listen: :6433"), []string{`t.yaml:1: admin.token: required when admin.listen ":6433" is not a loopback address`}},
 		{"admin token empty", valid("admin:", "  token: ''"), []string{`t.yaml:2: admin.token: must not be empty`}},
+		{"socket permissions ok", valid("unix_socket_permissions: 0770", "unix_socket_group: '0'"), nil},
+		{"socket permissions in decimal", valid("unix_socket_permissions: 770"), []string{`t.yaml:1: unix_socket_permissions: "770" is not a mode in octal from 0000 to 0777, such as 0770`}},
+		{"socket permissions too wide", valid("unix_socket_permissions: 01777"), []string{`t.yaml:1: unix_socket_permissions: "01777" is not a mode in octal`}},
+		{"socket group unknown", valid("unix_socket_group: no-such-group-here"), []string{`t.yaml:1: unix_socket_group: "no-such-group-here" is not a group on this machine`}},
 		{"console ok", lines("admin: {console: 127.0.0.1:6434}", "users: [{name: ops, password: pw, admin: true}]",
 			"databases: [{name: d, server_user: s, shards: [{primary: {host: h}}]}]"), nil},
 		{"console empty", valid("admin:", "  console: ''"), []string{`t.yaml:2: admin.console: must not be empty; write "off" (the default) to disable the admin console`}},

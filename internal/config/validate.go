@@ -96,6 +96,7 @@ func applyDefaults(c *Config, ix *index, file string) {
 	set("two_phase.resolve_after", func() { c.TwoPhase.ResolveAfter = DefaultResolveAfter })
 	set("two_phase.resolve_interval", func() { c.TwoPhase.ResolveInterval = DefaultResolveInterval })
 	set("two_phase.deadlock_timeout", func() { c.TwoPhase.DeadlockTimeout = DefaultDeadlockTimeout })
+	set("unix_socket_permissions", func() { c.UnixSocketPermissions = DefaultUnixSocketPermissions })
 	set("admin.listen", func() { c.Admin.Listen = DefaultAdminListen })
 	set("admin.console", func() { c.Admin.Console = AdminOff })
 	r := &c.Reads
@@ -254,6 +255,14 @@ func (v *validator) validate(c *Config) {
 	oneOf(v, "passthrough_auth", c.PassthroughAuth, passthroughs)
 	if c.PassthroughAuth == PassthroughTLS && c.TLS == nil {
 		v.errorf("passthrough_auth", "tls needs a tls section: clients send their password in clear text, over TLS only (or set any)")
+	}
+	if m, err := strconv.ParseUint(c.UnixSocketPermissions, 8, 32); err != nil || m > 0o777 || !strings.HasPrefix(c.UnixSocketPermissions, "0") {
+		v.errorf("unix_socket_permissions", "%q is not a mode in octal from 0000 to 0777, such as 0770", c.UnixSocketPermissions)
+	}
+	if c.UnixSocketGroup != "" {
+		if _, err := LookupGroup(c.UnixSocketGroup); err != nil {
+			v.errorf("unix_socket_group", "%q is not a group on this machine: %v", c.UnixSocketGroup, err)
+		}
 	}
 	if c.UnixSocketDir != "" {
 		if fi, err := os.Stat(c.UnixSocketDir); err != nil {
