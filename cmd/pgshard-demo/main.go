@@ -87,6 +87,7 @@ func run(args cli) error {
 	}
 	adm := admin.New(cfg.Admin, reg, &admin.Topology{Config: srv.Config, Nodes: srv, Pools: srv, Schema: srv, Paused: srv.Paused}, nil)
 	adm.HandleClients(srv.Clients)
+	adm.HandleConfig(srv.Config)
 	adm.HandleTerminate(srv.Terminate)
 	adm.HandlePause(srv)
 	cln, err := net.Listen("tcp", cfg.Admin.Console)

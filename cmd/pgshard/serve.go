@@ -98,6 +98,7 @@ func (c *serveCmd) Run() error {
 	adm := admin.New(cfg.Admin, reg, topo, log)
 	adm.HandleReload(func() ([]string, error) { return reload(file, srv, log) })
 	adm.HandleClients(srv.Clients)
+	adm.HandleConfig(srv.Config)
 	adm.HandleTerminate(srv.Terminate)
 	adm.HandlePause(srv)
 	var adminDone sync.WaitGroup

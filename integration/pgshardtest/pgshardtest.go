@@ -129,6 +129,7 @@ func serve(t testing.TB, ln net.Listener, yaml func(listen string) string) *Prox
 	cfg.Admin.Token = ""
 	adm := admin.New(cfg.Admin, reg, &admin.Topology{Config: srv.Config, Nodes: srv, Pools: srv, Schema: srv, Paused: srv.Paused}, log)
 	adm.HandleClients(srv.Clients)
+	adm.HandleConfig(srv.Config)
 	adm.HandleTerminate(srv.Terminate)
 	adm.HandlePause(srv)
 	adm.HandleReload(func() ([]string, error) {

@@ -143,6 +143,13 @@ func TestAdminConsole(t *testing.T) {
 		if len(dbs) != 1 || dbs[0]["name"] != "app" || dbs[0]["shards"] != "1" || dbs[0]["paused_until"] != "NULL" {
 			t.Errorf("SHOW DATABASES: %v", dbs)
 		}
+		settings := map[string]string{}
+		for _, r := range consoleRows(t, console, "SHOW CONFIG") {
+			settings[r["key"]] = r["value"]
+		}
+		if settings["admin.console"] != "127.0.0.1:0" || settings["users[0].name"] != "app" || settings["users[0].password"] != "<redacted>" || settings["pool.size"] != "5" {
+			t.Errorf("SHOW CONFIG: %v", settings)
+		}
 		// Two commands in one query answer in turn.
 		res, err := console.PgConn().Exec(ctx, "SHOW STATUS; SHOW PEERS").ReadAll()
 		if err != nil || len(res) != 2 || len(res[0].Rows) != 1 || string(res[0].Rows[0][0]) != "t" || len(res[1].Rows) != 0 {

@@ -74,6 +74,7 @@ func newFixture(t *testing.T, cfg config.Admin) *fixture {
 	adm := New(cfg, reg, topo, log)
 	adm.HandleClients(func() []ClientStatus { return nil })
 	adm.HandlePause(stillPauser{})
+	adm.HandleConfig(func() *config.Config { return full })
 	srv := httptest.NewServer(adm.Handler())
 	t.Cleanup(srv.Close)
 	return &fixture{srv: srv, nodes: nodes, reg: reg, log: &logs}
