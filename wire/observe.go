@@ -5,6 +5,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/pgshard/pgshard/internal/config"
 	"github.com/pgshard/pgshard/internal/metrics"
@@ -63,10 +64,12 @@ func (srv *Server) Pools() []metrics.PoolStat {
 	}
 	srv.poolsMu.Unlock()
 	out := make([]metrics.PoolStat, 0, len(ps))
+	now := time.Now()
 	for _, p := range ps {
 		p.mu.Lock()
 		out = append(out, metrics.PoolStat{Database: p.key.db, User: p.key.user, Shard: p.shard, Node: p.node.Name,
 			Open: p.total, Idle: len(p.idle), InUse: p.total - len(p.idle), Waiting: len(p.waiters),
+			LongestWait: p.longestWaitLocked(now).Seconds(), Waited: p.stats.waited.Seconds(),
 			Waits: uint64(p.stats.waits), WaitTimeouts: uint64(p.stats.timeouts),
 			Connects: uint64(p.stats.connects - p.stats.connectErrors), ConnectErrors: uint64(p.stats.connectErrors),
 			ReserveOpens: uint64(p.stats.reserveOpens), BudgetWaits: uint64(p.stats.budgetWaits)})

@@ -42,7 +42,10 @@ type pool struct {
 	idle    []*serverConn
 	total   int // open plus being opened
 	waiters []chan grant
-	closed  bool
+	// waitingSince is when each client in waiters began to wait, until
+	// it stops waiting (endWaitLocked): how long the longest has waited.
+	waitingSince map[chan grant]time.Time
+	closed       bool
 	// retired: a reload replaced the generation of the database this pool
 	// belongs to (owner); closed is set too. retiredWhy, when set, is
 	// another reason, told to the sessions that still use the pool.
@@ -67,6 +70,8 @@ type grant struct{ sc *serverConn }
 
 type poolStats struct {
 	waits, timeouts, connects, connectErrors, reserveOpens, budgetWaits int64
+	// waited is the time clients spent waiting, over all waits ended.
+	waited time.Duration
 }
 
 func newPool(key poolKey, shard string, node *config.Node, user string, password config.Secret, dbname string, cfg config.Pool, tcp config.TCP) *pool {
@@ -133,6 +138,10 @@ func (p *pool) acquire(ctx context.Context) (*serverConn, error) {
 	ch := make(chan grant, 1)
 	p.waiters = append(p.waiters, ch)
 	p.stats.waits++
+	if p.waitingSince == nil {
+		p.waitingSince = map[chan grant]time.Time{}
+	}
+	p.waitingSince[ch] = time.Now()
 	p.mu.Unlock()
 
 	timer := time.NewTimer(queueTimeout)
@@ -148,6 +157,9 @@ func (p *pool) acquire(ctx context.Context) (*serverConn, error) {
 	for waiting := true; waiting; {
 		select {
 		case g, ok := <-ch:
+			p.mu.Lock()
+			p.endWaitLocked(ch)
+			p.mu.Unlock()
 			if !ok {
 				return nil, p.closedError()
 			}
@@ -157,6 +169,7 @@ func (p *pool) acquire(ctx context.Context) (*serverConn, error) {
 			p.mu.Lock()
 			// No reserve left, or a grant already in the channel: wait on.
 			if !p.closed && p.total < p.cfg.Size+p.cfg.ReserveSize && p.leaveQueueLocked(ch) {
+				p.endWaitLocked(ch)
 				p.total++
 				p.stats.reserveOpens++
 				p.mu.Unlock()
@@ -171,6 +184,7 @@ func (p *pool) acquire(ctx context.Context) (*serverConn, error) {
 	}
 	p.mu.Lock()
 	p.leaveQueueLocked(ch)
+	p.endWaitLocked(ch)
 	p.stats.timeouts++
 	p.mu.Unlock()
 	// A grant may have arrived between the timer and the lock: pass it on.
@@ -194,6 +208,25 @@ func (p *pool) acquire(ctx context.Context) (*serverConn, error) {
 		Message: fmt.Sprintf("pgshard: no server connection in pool %s within queue_timeout %s (all %d in use)", p.name(), queueTimeout, size),
 		Hint:    "Raise pool.size or pool.queue_timeout, or shorten the transactions holding connections.",
 	}
+}
+
+// endWaitLocked counts the wait of ch's client, which has stopped
+// waiting. The caller holds p.mu.
+func (p *pool) endWaitLocked(ch chan grant) {
+	if since, ok := p.waitingSince[ch]; ok {
+		p.stats.waited += time.Since(since)
+		delete(p.waitingSince, ch)
+	}
+}
+
+// longestWaitLocked is how long the client waiting longest has waited so
+// far; 0 when none waits. The caller holds p.mu.
+func (p *pool) longestWaitLocked(now time.Time) time.Duration {
+	var longest time.Duration
+	for _, since := range p.waitingSince {
+		longest = max(longest, now.Sub(since))
+	}
+	return longest
 }
 
 // leaveQueueLocked takes ch out of the waiters, and says whether it was

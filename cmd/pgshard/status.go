@@ -100,10 +100,10 @@ func printStatus(w io.Writer, st *admin.Status, now time.Time) error {
 	}
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "POOL\tOPEN\tIDLE\tIN USE\tWAITING\tWAITS\tBOUND WAITS\tWAIT TIMEOUTS\tCONNECT ERRORS")
+	fmt.Fprintln(tw, "POOL\tOPEN\tIDLE\tIN USE\tWAITING\tLONGEST WAIT\tWAITS\tWAITED\tBOUND WAITS\tWAIT TIMEOUTS\tCONNECT ERRORS")
 	for _, p := range st.Pools {
-		fmt.Fprintf(tw, "%s/%s@%s/%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", p.Database, p.User, p.Shard, p.Node,
-			p.Open, p.Idle, p.InUse, p.Waiting, p.Waits, p.BudgetWaits, p.WaitTimeouts, p.ConnectErrors)
+		fmt.Fprintf(tw, "%s/%s@%s/%s\t%d\t%d\t%d\t%d\t%.3fs\t%d\t%.3fs\t%d\t%d\t%d\n", p.Database, p.User, p.Shard, p.Node,
+			p.Open, p.Idle, p.InUse, p.Waiting, p.LongestWait, p.Waits, p.Waited, p.BudgetWaits, p.WaitTimeouts, p.ConnectErrors)
 	}
 	return tw.Flush()
 }

@@ -50,7 +50,7 @@ databases:
 		}
 	})
 	pools := metrics.PoolSourceFunc(func() []metrics.PoolStat {
-		return []metrics.PoolStat{{Database: "app", User: "app", Shard: "s0", Node: "s0-primary", Open: 5, Idle: 2, InUse: 3, Waiting: 1, Waits: 40, WaitTimeouts: 2, BudgetWaits: 7}}
+		return []metrics.PoolStat{{Database: "app", User: "app", Shard: "s0", Node: "s0-primary", Open: 5, Idle: 2, InUse: 3, Waiting: 1, LongestWait: 1.25, Waits: 40, Waited: 12.5, WaitTimeouts: 2, BudgetWaits: 7}}
 	})
 	schema := metrics.SchemaSourceFunc(func() []metrics.SchemaWarning {
 		return []metrics.SchemaWarning{
@@ -145,8 +145,8 @@ app/s1/s1-primary (10.0.0.3:5432): dial tcp 10.0.0.3:5432: connect: connection r
 DATABASE  SCHEMA WARNING      OBJECT                        DETAIL
 app       unique_without_key  public.users users_email_key  enforced per shard
 
-POOL                   OPEN  IDLE  IN USE  WAITING  WAITS  BOUND WAITS  WAIT TIMEOUTS  CONNECT ERRORS
-app/app@s0/s0-primary  5     2     3       1        40     7            2              0
+POOL                   OPEN  IDLE  IN USE  WAITING  LONGEST WAIT  WAITS  WAITED   BOUND WAITS  WAIT TIMEOUTS  CONNECT ERRORS
+app/app@s0/s0-primary  5     2     3       1        1.250s        40     12.500s  7            2              0
 `
 	if out.String() != want {
 		t.Errorf("output:\n%s\nwant:\n%s", out.String(), want)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -322,5 +323,80 @@ func TestAdminConsoleOverTLS(t *testing.T) {
 	}
 	if sqlState(err) != "28000" || !strings.Contains(err.Error(), "must connect over TLS") {
 		t.Fatalf("plain-TCP login of a require_tls admin: %v, want 28000", err)
+	}
+}
+
+// A client waiting for a server connection shows how long it has waited,
+// in SHOW POOLS and /metrics (PgBouncer's maxwait), and the time it waited
+// is added up once it has its connection.
+func TestPoolWaitsTellHowLong(t *testing.T) {
+	opts := consoleOptions
+	opts.pool = "size: 1\nqueue_timeout: 20s"
+	p := startProxy(t, opts)
+	ctx := ctxFor(t, time.Minute)
+	console := connect(t, consoleDSN(p, "ops", "ops-secret", "pgshard"))
+	pool := func() map[string]string {
+		for _, r := range consoleRows(t, console, "SHOW POOLS") {
+			if r["user"] == "app" {
+				return r
+			}
+		}
+		t.Fatal("SHOW POOLS has no pool of user app")
+		return nil
+	}
+	seconds := func(r map[string]string, k string) float64 {
+		v, err := strconv.ParseFloat(r[k], 64)
+		if err != nil {
+			t.Fatalf("SHOW POOLS %s = %q", k, r[k])
+		}
+		return v
+	}
+	const series = `{database="app",node="s0-primary",shard="s0",user="app"}`
+
+	holder := connect(t, p.DSN("app", "app-secret"))
+	tx, err := holder.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+	if r := pool(); seconds(r, "longest_wait") != 0 || seconds(r, "waited_seconds") != 0 {
+		t.Fatalf("SHOW POOLS before anyone waited: %v", r)
+	}
+	waiter := connect(t, p.DSN("app", "app-secret"))
+	done := make(chan error, 1)
+	go func() {
+		_, err := waiter.Exec(ctx, "SELECT 1")
+		done <- err
+	}()
+	// Should the test stop early, the statement ends before its connection
+	// is closed: the holder's transaction ends first.
+	result := sync.OnceValue(func() error { return <-done })
+	t.Cleanup(func() { _ = tx.Rollback(context.Background()); _ = result() })
+	for start := time.Now(); clientsWaiting(t, p) < 1; time.Sleep(20 * time.Millisecond) {
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("the statement never waited for a connection")
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	if r := pool(); r["waiting"] != "1" || seconds(r, "longest_wait") < 0.5 || seconds(r, "longest_wait") > 10 {
+		t.Errorf("SHOW POOLS while a client waits: %v, want 1 waiting for 0.5s or more", r)
+	}
+	if got := p.Metric(t, "pgshard_pool_longest_wait_seconds"+series); got < 0.5 {
+		t.Errorf("pgshard_pool_longest_wait_seconds = %v, want 0.5 or more", got)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := result(); err != nil {
+		t.Fatalf("the waiting statement: %v", err)
+	}
+	r := pool()
+	if seconds(r, "longest_wait") != 0 || seconds(r, "waited_seconds") < 0.5 || r["waits"] != "1" {
+		t.Errorf("SHOW POOLS after the wait: %v, want no wait now and 0.5s or more waited over 1 wait", r)
+	}
+	if got := p.Metric(t, "pgshard_pool_wait_seconds_total"+series); got < 0.5 || got > seconds(r, "waited_seconds")+0.001 {
+		t.Errorf("pgshard_pool_wait_seconds_total = %v, want SHOW POOLS' %v", got, r["waited_seconds"])
 	}
 }

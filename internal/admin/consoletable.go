@@ -138,12 +138,13 @@ func statusTable(what string, st Status) *table {
 		}
 	case "pools":
 		t = newTable(col("database", oidText), col("user", oidText), col("shard", oidText), col("node", oidText),
-			col("open", oidInt8), col("idle", oidInt8), col("in_use", oidInt8), col("waiting", oidInt8),
-			col("waits", oidInt8), col("wait_timeouts", oidInt8), col("connects", oidInt8), col("connect_errors", oidInt8))
+			col("open", oidInt8), col("idle", oidInt8), col("in_use", oidInt8), col("waiting", oidInt8), col("longest_wait", oidFloat8),
+			col("waits", oidInt8), col("waited_seconds", oidFloat8), col("wait_timeouts", oidInt8), col("connects", oidInt8), col("connect_errors", oidInt8))
 		for _, p := range st.Pools {
 			t.add(p.Database, p.User, p.Shard, p.Node,
 				strconv.Itoa(p.Open), strconv.Itoa(p.Idle), strconv.Itoa(p.InUse), strconv.Itoa(p.Waiting),
-				strconv.FormatUint(p.Waits, 10), strconv.FormatUint(p.WaitTimeouts, 10), strconv.FormatUint(p.Connects, 10), strconv.FormatUint(p.ConnectErrors, 10))
+				strconv.FormatFloat(p.LongestWait, 'f', 3, 64), strconv.FormatUint(p.Waits, 10), strconv.FormatFloat(p.Waited, 'f', 3, 64),
+				strconv.FormatUint(p.WaitTimeouts, 10), strconv.FormatUint(p.Connects, 10), strconv.FormatUint(p.ConnectErrors, 10))
 		}
 	case "peers":
 		t = newTable(col("peer_id", oidInt8), col("address", oidText), col("self", oidBool))

@@ -128,7 +128,7 @@ func TestPulled(t *testing.T) {
 		}
 	}))
 	r.AddPoolSource(PoolSourceFunc(func() []PoolStat {
-		return []PoolStat{{Database: "app", User: "u", Shard: "s0", Node: "s0-primary", Open: 3, Idle: 1, InUse: 2, Waiting: 4, Waits: 10, WaitTimeouts: 1}}
+		return []PoolStat{{Database: "app", User: "u", Shard: "s0", Node: "s0-primary", Open: 3, Idle: 1, InUse: 2, Waiting: 4, Waits: 10, WaitTimeouts: 1, LongestWait: 0.25, Waited: 1.5}}
 	}))
 	r.AddClientSource(ClientSourceFunc(func() []ClientStat {
 		return []ClientStat{{Database: "app", State: "idle in transaction", Sessions: 3}, {Database: "app", State: "paused", Sessions: 0}}
@@ -153,6 +153,8 @@ func TestPulled(t *testing.T) {
 		{"pgshard_pool_connections_in_use", "database=app,user=u,shard=s0,node=s0-primary", 2},
 		{"pgshard_pool_clients_waiting", "database=app,user=u,shard=s0,node=s0-primary", 4},
 		{"pgshard_pool_waits_total", "database=app,user=u,shard=s0,node=s0-primary", 10},
+		{"pgshard_pool_longest_wait_seconds", "database=app,user=u,shard=s0,node=s0-primary", 0.25},
+		{"pgshard_pool_wait_seconds_total", "database=app,user=u,shard=s0,node=s0-primary", 1.5},
 		{"pgshard_pool_wait_timeouts_total", "database=app,user=u,shard=s0,node=s0-primary", 1},
 		{"pgshard_pool_connects_total", "database=app,user=u,shard=s0,node=s0-primary", 0},
 	} {

@@ -56,6 +56,11 @@ type PoolStat struct {
 	Idle    int `json:"idle"`    // open and waiting in the pool
 	InUse   int `json:"in_use"`  // open and held by a client
 	Waiting int `json:"waiting"` // clients waiting for a connection now
+	// LongestWait is how long the client waiting longest has waited so
+	// far, in seconds (PgBouncer's maxwait); 0 when none waits. Waited is
+	// the seconds clients spent waiting, over the waits that ended.
+	LongestWait float64 `json:"longest_wait_seconds"`
+	Waited      float64 `json:"waited_seconds"`
 
 	Waits         uint64 `json:"waits"`          // clients that had to wait, since start
 	WaitTimeouts  uint64 `json:"wait_timeouts"`  // waits that ended in queue_timeout (53300)
@@ -145,6 +150,10 @@ var (
 		"Server connections held by clients.", poolLabels, nil)
 	poolWaiting = prometheus.NewDesc("pgshard_pool_clients_waiting",
 		"Clients waiting for a server connection now.", poolLabels, nil)
+	poolLongestWait = prometheus.NewDesc("pgshard_pool_longest_wait_seconds",
+		"How long the client waiting longest for a server connection has waited so far (PgBouncer's maxwait); 0 when none waits.", poolLabels, nil)
+	poolWaited = prometheus.NewDesc("pgshard_pool_wait_seconds_total",
+		"Time clients spent waiting for a server connection, over the waits that ended; divided by pgshard_pool_waits_total, the mean wait.", poolLabels, nil)
 	poolWaits = prometheus.NewDesc("pgshard_pool_waits_total",
 		"Clients that had to wait for a server connection.", poolLabels, nil)
 	poolWaitTimeouts = prometheus.NewDesc("pgshard_pool_wait_timeouts_total",
@@ -194,7 +203,7 @@ func (p *pulled) sources() ([]NodeSource, []PoolSource, []ClientSource) {
 func (p *pulled) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		nodeUp, nodeHealthy, nodeBanned, nodeLagBytes, nodeLagSeconds,
-		poolOpen, poolIdle, poolInUse, poolWaiting, poolWaits, poolWaitTimeouts, poolConnects, poolConnectErrors,
+		poolOpen, poolIdle, poolInUse, poolWaiting, poolLongestWait, poolWaited, poolWaits, poolWaitTimeouts, poolConnects, poolConnectErrors,
 		poolReserveOpens, poolBudgetWaits, clientSessions,
 	} {
 		ch <- d
@@ -228,6 +237,8 @@ func (p *pulled) Collect(ch chan<- prometheus.Metric) {
 			gauge(poolIdle, float64(s.Idle), l...)
 			gauge(poolInUse, float64(s.InUse), l...)
 			gauge(poolWaiting, float64(s.Waiting), l...)
+			gauge(poolLongestWait, s.LongestWait, l...)
+			ch <- prometheus.MustNewConstMetric(poolWaited, prometheus.CounterValue, s.Waited, l...)
 			counter(poolWaits, s.Waits, l...)
 			counter(poolWaitTimeouts, s.WaitTimeouts, l...)
 			counter(poolConnects, s.Connects, l...)
