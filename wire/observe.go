@@ -55,7 +55,8 @@ func (srv *Server) SchemaWarnings() []metrics.SchemaWarning {
 	return out
 }
 
-// Pools reports every pool's connections and waits (metrics.PoolSource).
+// Pools reports every pool's connections and waits (metrics.PoolSource),
+// ordered by database, user, shard and node.
 func (srv *Server) Pools() []metrics.PoolStat {
 	srv.poolsMu.Lock()
 	ps := make([]*pool, 0, len(srv.pools))
@@ -75,6 +76,10 @@ func (srv *Server) Pools() []metrics.PoolStat {
 			ReserveOpens: uint64(p.stats.reserveOpens), BudgetWaits: uint64(p.stats.budgetWaits)})
 		p.mu.Unlock()
 	}
+	// In a stable order for /status, pgshard status and SHOW POOLS.
+	slices.SortFunc(out, func(a, b metrics.PoolStat) int {
+		return cmp.Or(cmp.Compare(a.Database, b.Database), cmp.Compare(a.User, b.User), cmp.Compare(a.Shard, b.Shard), cmp.Compare(a.Node, b.Node))
+	})
 	return out
 }
 
