@@ -353,14 +353,7 @@ func TestPoolWaitsTellHowLong(t *testing.T) {
 	}
 	const series = `{database="app",node="s0-primary",shard="s0",user="app"}`
 
-	holder := connect(t, p.DSN("app", "app-secret"))
-	tx, err := holder.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(ctx, "SELECT 1"); err != nil {
-		t.Fatal(err)
-	}
+	tx := holdServerConnection(t, ctx, p)
 	if r := pool(); seconds(r, "longest_wait") != 0 || seconds(r, "waited_seconds") != 0 {
 		t.Fatalf("SHOW POOLS before anyone waited: %v", r)
 	}

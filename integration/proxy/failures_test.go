@@ -67,17 +67,10 @@ func testCancelledSleep(t *testing.T, pool string) {
 func TestQueueTimeoutIsAClearError(t *testing.T) {
 	p := startProxy(t, proxyOptions{pool: "size: 1\nqueue_timeout: 300ms"})
 	ctx := ctxFor(t, 30*time.Second)
-	holder := connect(t, p.DSN("app", "app-secret"))
-	tx, err := holder.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(ctx, "SELECT 1"); err != nil {
-		t.Fatal(err)
-	}
+	tx := holdServerConnection(t, ctx, p)
 	waiter := connect(t, p.DSN("app", "app-secret"))
 	start := time.Now()
-	_, err = waiter.Exec(ctx, "SELECT 1")
+	_, err := waiter.Exec(ctx, "SELECT 1")
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) || pe.Code != "53300" || !strings.Contains(pe.Message, "queue_timeout") || !strings.Contains(pe.Message, "app/app@s0") {
 		t.Fatalf("got %v, want 53300 naming the pool and queue_timeout", err)
@@ -99,14 +92,7 @@ func TestQueueTimeoutIsAClearError(t *testing.T) {
 func TestCancelWhileWaitingForAConnection(t *testing.T) {
 	p := startProxy(t, proxyOptions{pool: "size: 1\nqueue_timeout: 20s"})
 	ctx := ctxFor(t, 60*time.Second)
-	holder := connect(t, p.DSN("app", "app-secret"))
-	tx, err := holder.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(ctx, "SELECT 1"); err != nil {
-		t.Fatal(err)
-	}
+	tx := holdServerConnection(t, ctx, p)
 	waiter, err := pgconn.Connect(ctx, p.DSN("app", "app-secret"))
 	if err != nil {
 		t.Fatal(err)
@@ -146,6 +132,20 @@ func TestCancelWhileWaitingForAConnection(t *testing.T) {
 	if _, err := waiter.Exec(ctx, "SELECT pg_sleep(0.1)").ReadAll(); err != nil {
 		t.Fatalf("after the cancel: %v", err)
 	}
+}
+
+// holdServerConnection opens a transaction through p that holds a server
+// connection of the pool of app/app until it ends.
+func holdServerConnection(t *testing.T, ctx context.Context, p *pgshardtest.Proxy) pgx.Tx {
+	t.Helper()
+	tx, err := connect(t, p.DSN("app", "app-secret")).Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+	return tx
 }
 
 // clientsWaiting is how many clients wait for a server connection in
