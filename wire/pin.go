@@ -107,13 +107,15 @@ func (s *session) tryUnpin() {
 	s.mode = config.PoolTransaction
 	s.pinned = false
 	s.listening = false
+	// Counted before /clients can show it, so that whoever sees the
+	// session unpinned sees it counted.
+	s.dbm.Unpinned()
 	s.about.pinned.Store(false)
 	s.detach()
 	for id, sc := range s.parked {
 		s.unpark(id)
 		sc.pool.release(sc)
 	}
-	s.dbm.Unpinned()
 	s.log.Info("session unpinned: its server connections hold none of its session state any more", "pid", s.key.pid)
 }
 
