@@ -83,23 +83,9 @@ func (srv *Server) Clients() []admin.ClientStatus {
 			t := time.Unix(0, ns)
 			c.TransactionSince = &t
 		}
-		s.mu.Lock()
-		seen := map[*serverConn]bool{}
-		add := func(sc *serverConn) {
-			if sc == nil || seen[sc] {
-				return
-			}
-			seen[sc] = true
+		for _, sc := range s.heldServers() {
 			c.Servers = append(c.Servers, admin.ClientServer{Shard: sc.pool.shard, Node: sc.pool.node.Name, Address: sc.pool.addr, BackendPID: sc.pid})
 		}
-		add(s.sc)
-		for _, sc := range s.parked {
-			add(sc)
-		}
-		for _, m := range s.multi {
-			add(m.sc)
-		}
-		s.mu.Unlock()
 		slices.SortFunc(c.Servers, func(a, b admin.ClientServer) int {
 			return cmp.Or(cmp.Compare(a.Shard, b.Shard), cmp.Compare(a.Node, b.Node), cmp.Compare(a.BackendPID, b.BackendPID))
 		})
@@ -147,5 +133,72 @@ func (srv *Server) ClientCounts() []metrics.ClientStat {
 			out = append(out, metrics.ClientStat{Database: name, State: state, Sessions: counts[[2]string{name, state}]})
 		}
 	}
+	return out
+}
+
+// heldServers are the server connections s holds now: its current one,
+// those parked between statements of a transaction over several shards,
+// and those of a statement running over several.
+func (s *session) heldServers() []*serverConn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*serverConn
+	add := func(sc *serverConn) {
+		if sc != nil && !slices.Contains(out, sc) {
+			out = append(out, sc)
+		}
+	}
+	add(s.sc)
+	for _, sc := range s.parked {
+		add(sc)
+	}
+	for _, m := range s.multi {
+		add(m.sc)
+	}
+	return out
+}
+
+// Servers lists the pools' server connections for the admin listener's
+// /servers and the console's SHOW SERVERS: those client sessions hold,
+// with the client's process ID, and those idle in the pools. Connections
+// being opened, and pgshard's own (the lag monitor's, LISTEN's), are not
+// listed.
+func (srv *Server) Servers() []admin.ServerStatus {
+	var out []admin.ServerStatus
+	status := func(sc *serverConn) admin.ServerStatus {
+		st := admin.ServerStatus{Database: sc.pool.key.db, User: sc.pool.key.user, Shard: sc.pool.shard, Node: sc.pool.node.Name,
+			Address: sc.pool.addr, BackendPID: sc.pid, OpenedAt: sc.created}
+		if sc.prepared != nil {
+			st.PreparedStatements = sc.prepared.Len()
+		}
+		return st
+	}
+	srv.eachSession(func(s *session) {
+		for _, sc := range s.heldServers() {
+			st := status(sc)
+			st.State, st.ClientPID = admin.ServerInUse, s.key.pid
+			out = append(out, st)
+		}
+	})
+	srv.poolsMu.Lock()
+	pools := make([]*pool, 0, len(srv.pools))
+	for _, p := range srv.pools {
+		pools = append(pools, p)
+	}
+	srv.poolsMu.Unlock()
+	for _, p := range pools {
+		p.mu.Lock()
+		for _, sc := range p.idle {
+			st := status(sc)
+			idle := sc.idleAt
+			st.State, st.IdleSince = admin.ServerIdle, &idle
+			out = append(out, st)
+		}
+		p.mu.Unlock()
+	}
+	slices.SortFunc(out, func(a, b admin.ServerStatus) int {
+		return cmp.Or(cmp.Compare(a.Database, b.Database), cmp.Compare(a.User, b.User), cmp.Compare(a.Shard, b.Shard),
+			cmp.Compare(a.Node, b.Node), cmp.Compare(a.BackendPID, b.BackendPID))
+	})
 	return out
 }

@@ -88,6 +88,7 @@ func run(args cli) error {
 	adm := admin.New(cfg.Admin, reg, &admin.Topology{Config: srv.Config, Nodes: srv, Pools: srv, Schema: srv, Paused: srv.Paused}, nil)
 	adm.HandleClients(srv.Clients)
 	adm.HandleConfig(srv.Config)
+	adm.HandleServers(srv.Servers)
 	adm.HandleTerminate(srv.Terminate)
 	adm.HandlePause(srv)
 	cln, err := net.Listen("tcp", cfg.Admin.Console)

@@ -99,6 +99,7 @@ func (c *serveCmd) Run() error {
 	adm.HandleReload(func() ([]string, error) { return reload(file, srv, log) })
 	adm.HandleClients(srv.Clients)
 	adm.HandleConfig(srv.Config)
+	adm.HandleServers(srv.Servers)
 	adm.HandleTerminate(srv.Terminate)
 	adm.HandlePause(srv)
 	var adminDone sync.WaitGroup

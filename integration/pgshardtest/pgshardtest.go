@@ -130,6 +130,7 @@ func serve(t testing.TB, ln net.Listener, yaml func(listen string) string) *Prox
 	adm := admin.New(cfg.Admin, reg, &admin.Topology{Config: srv.Config, Nodes: srv, Pools: srv, Schema: srv, Paused: srv.Paused}, log)
 	adm.HandleClients(srv.Clients)
 	adm.HandleConfig(srv.Config)
+	adm.HandleServers(srv.Servers)
 	adm.HandleTerminate(srv.Terminate)
 	adm.HandlePause(srv)
 	adm.HandleReload(func() ([]string, error) {

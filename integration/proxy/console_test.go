@@ -120,7 +120,8 @@ func TestAdminConsole(t *testing.T) {
 			t.Errorf("SHOW CLIENTS: %v, want client %d idle in transaction holding 1 server", clients, client.PgConn().PID())
 		}
 		servers := consoleRows(t, console, "show servers;")
-		if len(servers) != 1 || servers[0]["backend_pid"] != fmt.Sprint(backendPID) || servers[0]["client_pid"] != fmt.Sprint(client.PgConn().PID()) || servers[0]["shard"] != "s0" {
+		if len(servers) != 1 || servers[0]["backend_pid"] != fmt.Sprint(backendPID) || servers[0]["client_pid"] != fmt.Sprint(client.PgConn().PID()) ||
+			servers[0]["shard"] != "s0" || servers[0]["state"] != "in use" || servers[0]["idle_since"] != "NULL" {
 			t.Errorf("SHOW SERVERS: %v, want backend %d held by client %d on s0", servers, backendPID, client.PgConn().PID())
 		}
 		pools := consoleRows(t, console, "SHOW POOLS")
@@ -264,6 +265,17 @@ func TestAdminConsole(t *testing.T) {
 			}
 		case <-time.After(5 * time.Second):
 			t.Fatal("the held transaction did not run within 5s of RESUME")
+		}
+		// The transaction is over: its server connection waits in the
+		// pool, held by no one.
+		var back map[string]string
+		for _, r := range consoleRows(t, console, "SHOW SERVERS") {
+			if r["backend_pid"] == fmt.Sprint(backendPID) {
+				back = r
+			}
+		}
+		if back == nil || back["state"] != "idle" || back["client_pid"] != "NULL" || back["idle_since"] == "NULL" {
+			t.Errorf("SHOW SERVERS after the transactions: backend %d is %v, want idle in the pool", backendPID, back)
 		}
 	})
 

@@ -3,12 +3,13 @@
 // as JSON, which `pgshard status` prints), /clients (the client sessions,
 // which `pgshard clients` prints; POST /clients/terminate ends one), POST /reload (`pgshard reload`) and
 // POST /pause and /resume (`pgshard pause`, `pgshard resume`), GET /config
-// (the configuration in force, secrets redacted); and the
+// (the configuration in force, secrets redacted), GET /servers (the pools'
+// server connections); and the
 // commands of the admin console (console.go), an SQL face of the same for
 // psql on an address of its own (admin.console).
 //
 // When a token is configured (config.Admin.Token), /metrics, /status,
-// /config, /clients, /clients/terminate, /reload, /pause and /resume need "Authorization: Bearer <token>"; /healthz and
+// /config, /clients, /servers, /clients/terminate, /reload, /pause and /resume need "Authorization: Bearer <token>"; /healthz and
 // /readyz are always open, so probes need no secret, and say no more than
 // up/ready and why not. The token is compared in constant time and never
 // logged.
@@ -60,6 +61,7 @@ type Server struct {
 	status    StatusSource
 	reg       *metrics.Registry
 	clients   func() []ClientStatus
+	servers   func() []ServerStatus
 	terminate func(pid uint32) error
 	pauser    Pauser
 	reload    func() ([]string, error)

@@ -75,6 +75,7 @@ func newFixture(t *testing.T, cfg config.Admin) *fixture {
 	adm.HandleClients(func() []ClientStatus { return nil })
 	adm.HandlePause(stillPauser{})
 	adm.HandleConfig(func() *config.Config { return full })
+	adm.HandleServers(func() []ServerStatus { return nil })
 	srv := httptest.NewServer(adm.Handler())
 	t.Cleanup(srv.Close)
 	return &fixture{srv: srv, nodes: nodes, reg: reg, log: &logs}
@@ -122,6 +123,9 @@ func TestAuth(t *testing.T) {
 		{"/status", "bearer " + token, 200, ""},
 		{"/clients", "", 401, `Bearer realm="pgshard"`},
 		{"/clients", "Bearer " + token, 200, ""},
+		{"/servers", "", 401, `Bearer realm="pgshard"`},
+		{"/servers", "Bearer " + token, 200, ""},
+		{"/config", "", 401, `Bearer realm="pgshard"`},
 		// Probes are open.
 		{"/healthz", "", 200, ""},
 		{"/readyz", "", 503, ""}, // no node reported yet

@@ -80,3 +80,47 @@ func (s *Server) HandleTerminate(terminate func(pid uint32) error) {
 		s.writeJSON(w, http.StatusOK, map[string]uint32{"terminated": uint32(pid)})
 	})))
 }
+
+// ServerStatus is one server connection of the pools, as GET /servers
+// and the console's SHOW SERVERS list it (PgBouncer's SHOW SERVERS): which
+// backend on which node, and whether a client holds it.
+type ServerStatus struct {
+	Database string `json:"database"`
+	User     string `json:"user"`
+	Shard    string `json:"shard"`
+	Node     string `json:"node"`
+	Address  string `json:"address"`
+	// BackendPID is the server's process ID, as pg_stat_activity.pid.
+	BackendPID uint32 `json:"backend_pid"`
+	// State is ServerInUse or ServerIdle.
+	State string `json:"state"`
+	// ClientPID is the process ID of the client session holding it (as
+	// /clients lists it); 0 when idle.
+	ClientPID uint32    `json:"client_pid,omitempty"`
+	OpenedAt  time.Time `json:"opened_at"`
+	// IdleSince is when it went back to its pool; absent in use.
+	IdleSince *time.Time `json:"idle_since,omitempty"`
+	// PreparedStatements counts the statements pgshard keeps prepared on
+	// it (pool.prepared_cache).
+	PreparedStatements int `json:"prepared_statements"`
+}
+
+// Server connection states.
+const (
+	ServerInUse = "in use"
+	ServerIdle  = "idle"
+)
+
+// HandleServers serves GET /servers, authenticated as /status is, with
+// what servers returns: the pools' server connections. Call it before
+// Serve.
+func (s *Server) HandleServers(servers func() []ServerStatus) {
+	s.servers = servers
+	s.mux.Handle("GET /servers", s.auth(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		list := servers()
+		if list == nil {
+			list = []ServerStatus{}
+		}
+		s.writeJSON(w, http.StatusOK, list)
+	})))
+}

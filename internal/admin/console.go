@@ -165,7 +165,7 @@ var consoleHelp = [][2]string{
 	{"SHOW NODES", "every node: role, state, replication lag"},
 	{"SHOW POOLS", "every server connection pool: connections open, idle, in use, clients waiting"},
 	{"SHOW CLIENTS", "the client sessions: user, database, address, state, server connections held"},
-	{"SHOW SERVERS", "the server connections client sessions hold now, with their backend pids"},
+	{"SHOW SERVERS", "the pools' server connections, in use (by which client) or idle, with their backend pids"},
 	{"SHOW STATS", "per database since start: statements by where they ran, and their time (as /metrics counts them)"},
 	{"SHOW PEERS", "this pgshard's peer id and the group's members"},
 	{"SHOW WARNINGS", "what the catalog checks found wrong in the shards' schemas"},
@@ -230,11 +230,16 @@ func (s *Server) consoleShow(what string) (consoleResult, error) {
 		if t, err = configTable(s.config()); err != nil {
 			return consoleResult{}, &commandError{code: "XX000", msg: "pgshard console: " + err.Error()}
 		}
-	case "clients", "servers":
+	case "clients":
 		if s.clients == nil {
 			return consoleResult{}, unavailable("the client list")
 		}
-		t = clientsTable(what, s.clients())
+		t = clientsTable(s.clients())
+	case "servers":
+		if s.servers == nil {
+			return consoleResult{}, unavailable("the server list")
+		}
+		t = serversTable(s.servers())
 	default:
 		return consoleResult{}, &commandError{code: "42601",
 			msg:  fmt.Sprintf("pgshard console: SHOW %s is not a console command", strings.ToUpper(what)),

@@ -167,19 +167,8 @@ func statusTable(what string, st Status) *table {
 	return t
 }
 
-// clientsTable is SHOW CLIENTS or SHOW SERVERS over what /clients
-// reports.
-func clientsTable(what string, list []ClientStatus) *table {
-	if what == "servers" {
-		t := newTable(col("client_pid", oidInt8), col("user", oidText), col("database", oidText), col("shard", oidText),
-			col("node", oidText), col("address", oidText), col("backend_pid", oidInt8))
-		for _, c := range list {
-			for _, sv := range c.Servers {
-				t.add(strconv.FormatUint(uint64(c.PID), 10), c.User, c.Database, sv.Shard, sv.Node, sv.Address, strconv.FormatUint(uint64(sv.BackendPID), 10))
-			}
-		}
-		return t
-	}
+// clientsTable is SHOW CLIENTS over what /clients reports.
+func clientsTable(list []ClientStatus) *table {
 	t := newTable(col("pid", oidInt8), col("user", oidText), col("database", oidText), col("address", oidText),
 		col("application_name", oidText), col("tls", oidBool), col("pool_mode", oidText), col("state", oidText),
 		col("connected_at", oidTimestamptz), col("transaction_since", oidTimestamptz), col("servers", oidInt8))
@@ -190,6 +179,25 @@ func clientsTable(what string, list []ClientStatus) *table {
 		}
 		t.add(strconv.FormatUint(uint64(c.PID), 10), c.User, c.Database, c.Address, c.ApplicationName, boolText(c.TLS),
 			c.PoolMode, c.State, timestamp(c.ConnectedAt), since, strconv.Itoa(len(c.Servers)))
+	}
+	return t
+}
+
+// serversTable is SHOW SERVERS over what /servers reports.
+func serversTable(list []ServerStatus) *table {
+	t := newTable(col("database", oidText), col("user", oidText), col("shard", oidText), col("node", oidText), col("address", oidText),
+		col("backend_pid", oidInt8), col("state", oidText), col("client_pid", oidInt8), col("opened_at", oidTimestamptz),
+		col("idle_since", oidTimestamptz), col("prepared_statements", oidInt8))
+	for _, sv := range list {
+		var client, idle any
+		if sv.ClientPID != 0 {
+			client = strconv.FormatUint(uint64(sv.ClientPID), 10)
+		}
+		if sv.IdleSince != nil {
+			idle = timestamp(*sv.IdleSince)
+		}
+		t.add(sv.Database, sv.User, sv.Shard, sv.Node, sv.Address, strconv.FormatUint(uint64(sv.BackendPID), 10), sv.State,
+			client, timestamp(sv.OpenedAt), idle, strconv.Itoa(sv.PreparedStatements))
 	}
 	return t
 }
