@@ -622,9 +622,16 @@ func (s Secret) Format(f fmt.State, verb rune) {
 func (Secret) LogValue() slog.Value { return slog.StringValue(redacted) }
 
 // MarshalText makes encoding/json, YAML and slog's JSON handler write the
-// placeholder. There is deliberately no UnmarshalText: decoding stays the
-// plain string decoding of the underlying type.
-func (Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+// placeholder, or nothing for an empty secret, so that a dump of the
+// configuration (GET /config) tells a password set from none. There is
+// deliberately no UnmarshalText: decoding stays the plain string decoding
+// of the underlying type.
+func (s Secret) MarshalText() ([]byte, error) {
+	if s == "" {
+		return []byte{}, nil
+	}
+	return []byte(redacted), nil
+}
 
 // Reveal returns the secret itself, for authentication only.
 func (s Secret) Reveal() string { return string(s) }

@@ -660,6 +660,10 @@ func TestSecretNeverPrints(t *testing.T) {
 	if got := Secret(pw).Reveal(); got != pw {
 		t.Errorf("Reveal = %q", got)
 	}
+	// No secret at all shows as none, so a dump tells the two apart.
+	if y, err := yaml.Marshal(User{Name: "m", Auth: AuthTrust}); err != nil || !strings.Contains(string(y), "password: \"\"\n") {
+		t.Errorf("a user without a password marshals as %q (%v), want an empty password", y, err)
+	}
 }
 
 func TestPoolFor(t *testing.T) {
