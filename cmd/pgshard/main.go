@@ -3,9 +3,10 @@ package main
 import (
 	"fmt"
 	"os"
-	"runtime/debug"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/pgshard/pgshard/internal/admin"
 )
 
 // cli is the command tree; each subcommand is a type with a Run method.
@@ -40,10 +41,6 @@ func main() {
 type versionCmd struct{}
 
 func (versionCmd) Run() error {
-	version := "(unknown)"
-	if info, ok := debug.ReadBuildInfo(); ok {
-		version = info.Main.Version
-	}
-	fmt.Println("pgshard", version)
+	fmt.Println("pgshard", admin.Version())
 	return nil
 }

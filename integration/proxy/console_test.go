@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -151,6 +152,9 @@ func TestAdminConsole(t *testing.T) {
 		}
 		if settings["admin.console"] != "127.0.0.1:0" || settings["users[0].name"] != "app" || settings["users[0].password"] != "<redacted>" || settings["pool.size"] != "5" {
 			t.Errorf("SHOW CONFIG: %v", settings)
+		}
+		if v := consoleRows(t, console, "SHOW VERSION"); len(v) != 1 || !strings.HasPrefix(v[0]["version"], "pgshard ") || !strings.HasSuffix(v[0]["version"], runtime.Version()) {
+			t.Errorf("SHOW VERSION: %v", v)
 		}
 		// Two commands in one query answer in turn.
 		res, err := console.PgConn().Exec(ctx, "SHOW STATUS; SHOW PEERS").ReadAll()

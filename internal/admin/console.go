@@ -169,6 +169,7 @@ var consoleHelp = [][2]string{
 	{"SHOW STATS", "per database since start: statements by where they ran, and their time (as /metrics counts them)"},
 	{"SHOW PEERS", "this pgshard's peer id and the group's members"},
 	{"SHOW WARNINGS", "what the catalog checks found wrong in the shards' schemas"},
+	{"SHOW VERSION", "this pgshard's build: version, commit, Go release"},
 	{"SHOW CONFIG", "the configuration in force, a setting per row, defaults filled in and secrets redacted"},
 	{"RELOAD", "read the configuration file again and apply it, as SIGHUP"},
 	{"PAUSE [db, ...]", "hold new transactions back (every database without a name); waits up to 30s for open ones"},
@@ -222,6 +223,9 @@ func (s *Server) consoleShow(what string) (consoleResult, error) {
 			return consoleResult{}, &commandError{code: "XX000", msg: "pgshard console: reading the metrics: " + err.Error()}
 		}
 		t = statsTable(families)
+	case "version":
+		t = newTable(col("version", oidText))
+		t.add("pgshard " + Version())
 	case "config":
 		if s.config == nil {
 			return consoleResult{}, unavailable("SHOW CONFIG")

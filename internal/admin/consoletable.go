@@ -90,7 +90,7 @@ func statusTable(what string, st Status) *table {
 	var t *table
 	switch what {
 	case "status":
-		t = newTable(col("ready", oidBool), col("reason", oidText), col("peer_id", oidInt8), col("paused", oidText))
+		t = newTable(col("ready", oidBool), col("reason", oidText), col("peer_id", oidInt8), col("paused", oidText), col("version", oidText))
 		var paused []string
 		for _, p := range st.Paused {
 			paused = append(paused, p.Name)
@@ -99,7 +99,7 @@ func statusTable(what string, st Status) *table {
 		if st.Reason != "" {
 			reason = st.Reason
 		}
-		t.add(boolText(st.Ready), reason, strconv.Itoa(st.PeerID), strings.Join(paused, ", "))
+		t.add(boolText(st.Ready), reason, strconv.Itoa(st.PeerID), strings.Join(paused, ", "), st.Version)
 	case "databases":
 		t = newTable(col("name", oidText), col("shards", oidInt8), col("nodes", oidInt8), col("paused_until", oidTimestamptz), col("warnings", oidInt8))
 		until := map[string]time.Time{}

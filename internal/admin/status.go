@@ -12,8 +12,10 @@ import (
 
 // Status is the body of /status.
 type Status struct {
-	Ready  bool   `json:"ready"`
-	Reason string `json:"reason,omitempty"` // why not ready
+	// Version is this pgshard's build (Version).
+	Version string `json:"version"`
+	Ready   bool   `json:"ready"`
+	Reason  string `json:"reason,omitempty"` // why not ready
 	// Paused are the databases whose new transactions a pause holds back
 	// (pgshard pause), with when each pause ends by itself.
 	Paused []PausedDatabase `json:"paused"`
@@ -168,7 +170,7 @@ func (t *Topology) Ready() (bool, string) {
 
 // Status lists every configured node, with what the monitor says of it.
 func (t *Topology) Status() Status {
-	st := Status{Databases: []DatabaseStatus{}, Pools: []metrics.PoolStat{}, Paused: []PausedDatabase{}, Peers: []config.Peer{}}
+	st := Status{Version: Version(), Databases: []DatabaseStatus{}, Pools: []metrics.PoolStat{}, Paused: []PausedDatabase{}, Peers: []config.Peer{}}
 	st.Ready, st.Reason = t.Ready()
 	if t.Paused != nil {
 		if p := t.Paused(); p != nil {

@@ -353,6 +353,7 @@ func New() *Registry {
 		r.statements, r.latency, r.forms, r.helped, r.keyMismatches, r.seqColumns, r.uniques, r.genKeys, r.keyMoves, r.movedRows,
 		r.idleEnded, r.pinned, r.unpinned, r.listeners, r.notifications, r.listenLost, refused, cancels, twoPhase, resolved, r.pulled,
 		collectors.NewGoCollector(),
+		collectors.NewBuildInfoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	return r

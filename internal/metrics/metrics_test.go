@@ -166,6 +166,9 @@ func TestPulled(t *testing.T) {
 	if m := find(families, "pgshard_node_lag_bytes", "database=app,shard=s0,node=s0-primary,role=primary"); m != nil {
 		t.Errorf("lag of the primary: %v", m)
 	}
+	if families["go_build_info"] == nil {
+		t.Error("no go_build_info: which build runs is not exported")
+	}
 	if families["pgshard_pool_waits_total"].GetType() != dto.MetricType_COUNTER {
 		t.Error("pool waits are not a counter")
 	}
