@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"runtime"
 	"strconv"
 	"strings"
@@ -301,6 +302,51 @@ func TestAdminConsole(t *testing.T) {
 		}
 		if _, err := c.Exec(ctx, "RELOAD").ReadAll(); sqlState(err) != "55000" || !strings.Contains(err.Error(), "restart") {
 			t.Fatalf("RELOAD of a change that needs a restart: %v, want 55000", err)
+		}
+	})
+
+	t.Run("at most 16 sessions", func(t *testing.T) {
+		// console holds one; fifteen connections that never log in take
+		// the rest, as a flood of them would.
+		var idle []net.Conn
+		defer func() {
+			for _, c := range idle {
+				_ = c.Close()
+			}
+		}()
+		for range 15 {
+			c, err := net.Dial("tcp", p.Console)
+			if err != nil {
+				t.Fatal(err)
+			}
+			idle = append(idle, c)
+		}
+		// The accept loop counts them as they come; give it the time.
+		var err error
+		for start := time.Now(); time.Since(start) < 5*time.Second; time.Sleep(50 * time.Millisecond) {
+			var c *pgconn.PgConn
+			if c, err = pgconn.Connect(ctx, consoleDSN(p, "ops", "ops-secret", "pgshard")); err == nil {
+				c.Close(ctx)
+				continue
+			}
+			break
+		}
+		if sqlState(err) != "53300" {
+			t.Fatalf("a 17th console session: %v, want 53300", err)
+		}
+		for _, c := range idle {
+			_ = c.Close()
+		}
+		idle = nil
+		for start := time.Now(); ; time.Sleep(50 * time.Millisecond) {
+			c, err := pgconn.Connect(ctx, consoleDSN(p, "ops", "ops-secret", "pgshard"))
+			if err == nil {
+				c.Close(ctx)
+				break
+			}
+			if time.Since(start) > 5*time.Second {
+				t.Fatalf("a console session once the others left: %v", err)
+			}
 		}
 	})
 
