@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -42,6 +43,16 @@ func TestCancelReachesTheProcessSharingThePort(t *testing.T) {
 	}
 	old, next := start(true), start(false)
 	count := func(p process, o metrics.CancelOutcome) float64 { return counterValue(t, p.reg.Cancel(o)) }
+	// The test calls cancel directly, not through the port: wait until
+	// each Serve has opened its cancel socket, which it does before it
+	// accepts a first connection.
+	for _, p := range []process{old, next} {
+		for start := time.Now(); p.srv.localPeers.Load() == nil; time.Sleep(5 * time.Millisecond) {
+			if time.Since(start) > 5*time.Second {
+				t.Fatal("no cancel socket 5s after Serve started")
+			}
+		}
+	}
 
 	// A client of one of them (the kernel picks which).
 	conn, err := pgconn.Connect(ctx, "postgres://app@"+addr+"/app?sslmode=disable&connect_timeout=5")
