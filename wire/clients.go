@@ -180,13 +180,7 @@ func (srv *Server) Servers() []admin.ServerStatus {
 			out = append(out, st)
 		}
 	})
-	srv.poolsMu.Lock()
-	pools := make([]*pool, 0, len(srv.pools))
-	for _, p := range srv.pools {
-		pools = append(pools, p)
-	}
-	srv.poolsMu.Unlock()
-	for _, p := range pools {
+	for _, p := range srv.poolList() {
 		p.mu.Lock()
 		for _, sc := range p.idle {
 			st := status(sc)

@@ -58,12 +58,7 @@ func (srv *Server) SchemaWarnings() []metrics.SchemaWarning {
 // Pools reports every pool's connections and waits (metrics.PoolSource),
 // ordered by database, user, shard and node.
 func (srv *Server) Pools() []metrics.PoolStat {
-	srv.poolsMu.Lock()
-	ps := make([]*pool, 0, len(srv.pools))
-	for _, p := range srv.pools {
-		ps = append(ps, p)
-	}
-	srv.poolsMu.Unlock()
+	ps := srv.poolList()
 	out := make([]metrics.PoolStat, 0, len(ps))
 	now := time.Now()
 	for _, p := range ps {

@@ -313,6 +313,18 @@ func (srv *Server) recoverSession(conn net.Conn) {
 	}
 }
 
+// poolList is a snapshot of the pools, to go through without holding
+// poolsMu.
+func (srv *Server) poolList() []*pool {
+	srv.poolsMu.Lock()
+	defer srv.poolsMu.Unlock()
+	pools := make([]*pool, 0, len(srv.pools))
+	for _, p := range srv.pools {
+		pools = append(pools, p)
+	}
+	return pools
+}
+
 // maintain runs pool upkeep every few seconds until ctx ends.
 func (srv *Server) maintain(ctx context.Context) {
 	srv.warmPools()
@@ -326,13 +338,7 @@ func (srv *Server) maintain(ctx context.Context) {
 			case <-t.C:
 			}
 		}
-		srv.poolsMu.Lock()
-		pools := make([]*pool, 0, len(srv.pools))
-		for _, p := range srv.pools {
-			pools = append(pools, p)
-		}
-		srv.poolsMu.Unlock()
-		for _, p := range pools {
+		for _, p := range srv.poolList() {
 			p.maintain(ctx)
 		}
 	}
