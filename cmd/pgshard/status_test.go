@@ -159,7 +159,7 @@ app/app@s0/s0-primary  5     2     3       1        1.250s        40     12.500s
 	if err := c.run(&out); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(out.String(), "{\n  \"ready\": true,") || !strings.Contains(out.String(), `"lag_bytes": 52428800`) {
+	if !strings.HasPrefix(out.String(), "{\n  \"version\": \""+admin.Version()+"\",\n  \"ready\": true,") || !strings.Contains(out.String(), `"lag_bytes": 52428800`) {
 		t.Errorf("JSON output:\n%s", out.String())
 	}
 }
