@@ -272,6 +272,11 @@ func (s *session) run(ctx context.Context) {
 		if s.ranDDL && s.txStatus == 'I' && !s.batchOpen {
 			s.afterDDL(ctx)
 		}
+		// Idle before the answer goes out, as PostgreSQL reports its
+		// backend idle before ReadyForQuery: a client that has its answer
+		// and asks /clients or SHOW CLIENTS sees the session idle.
+		s.about.publish(s.txStatus, s.batchOpen)
+		s.working.Store(false)
 		if s.r.buffered() == 0 {
 			if err := s.w.Flush(); err != nil {
 				return
@@ -281,8 +286,6 @@ func (s *session) run(ctx context.Context) {
 				s.tryUnpin()
 			}
 		}
-		s.about.publish(s.txStatus, s.batchOpen)
-		s.working.Store(false)
 		idle := s.armIdle()
 		typ, body, err := s.nextClientMessage()
 		// A cancel that came while the session waited for the client was
