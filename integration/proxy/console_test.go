@@ -152,8 +152,9 @@ func TestAdminConsole(t *testing.T) {
 			t.Errorf("SHOW VERSION: %v", v)
 		}
 		// Two commands in one query answer in turn.
+		// (Ready or not depends on whether the lag monitor has polled yet.)
 		res, err := console.PgConn().Exec(ctx, "SHOW STATUS; SHOW PEERS").ReadAll()
-		if err != nil || len(res) != 2 || len(res[0].Rows) != 1 || string(res[0].Rows[0][0]) != "t" || len(res[1].Rows) != 0 {
+		if err != nil || len(res) != 2 || len(res[0].Rows) != 1 || !strings.HasSuffix(string(res[0].Rows[0][4]), runtime.Version()) || len(res[1].Rows) != 0 {
 			t.Errorf("SHOW STATUS; SHOW PEERS: %v %v", res, err)
 		}
 	})
@@ -368,8 +369,8 @@ func TestAdminConsoleOverTLS(t *testing.T) {
 		users: consoleOptions.users + "\n    require_tls: true",
 	})
 	base := fmt.Sprintf("postgres://ops:ops-secret@%s/pgshard", p.Console)
-	out, err := runPsql(base+"?sslmode=verify-full&sslrootcert="+caFile+"&channel_binding=require", "SHOW STATUS")
-	if err != nil || !strings.HasPrefix(out, "t|") {
+	out, err := runPsql(base+"?sslmode=verify-full&sslrootcert="+caFile+"&channel_binding=require", "SHOW VERSION")
+	if err != nil || !strings.HasPrefix(out, "pgshard ") {
 		t.Fatalf("psql over TLS with channel_binding=require: %v\n%s", err, out)
 	}
 	ctx := ctxFor(t, 30*time.Second)
