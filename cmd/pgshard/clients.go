@@ -66,6 +66,49 @@ func printClients(w io.Writer, list []admin.ClientStatus, now time.Time) error {
 	return tw.Flush()
 }
 
+// serversCmd prints the pools' server connections a running pgshard
+// reports on its admin listener's /servers.
+type serversCmd struct {
+	adminFlags `embed:""`
+	JSON       bool `name:"json" help:"Print /servers as JSON instead of a table."`
+
+	now func() time.Time // for tests; nil: time.Now
+}
+
+func (c *serversCmd) Run() error { return c.run(os.Stdout) }
+
+func (c *serversCmd) run(w io.Writer) error {
+	var list []admin.ServerStatus
+	if done, err := c.getJSON("/servers", c.JSON, w, &list); done || err != nil {
+		return err
+	}
+	now := time.Now
+	if c.now != nil {
+		now = c.now
+	}
+	return printServers(w, list, now())
+}
+
+// printServers writes one line per server connection: its pool, its
+// backend pid (pg_stat_activity.pid on the node), and the client pid that
+// holds it or how long it has been idle.
+func printServers(w io.Writer, list []admin.ServerStatus, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "POOL	ADDRESS	BACKEND PID	STATE	CLIENT PID	IDLE FOR	OPENED	PREPARED")
+	for _, s := range list {
+		client, idle := "-", "-"
+		if s.ClientPID != 0 {
+			client = strconv.FormatUint(uint64(s.ClientPID), 10)
+		}
+		if s.IdleSince != nil {
+			idle = now.Sub(*s.IdleSince).Round(time.Millisecond).String()
+		}
+		fmt.Fprintf(tw, "%s/%s@%s/%s\t%s\t%d\t%s\t%s\t%s\t%s\t%d\n", s.Database, s.User, s.Shard, s.Node, s.Address, s.BackendPID, s.State,
+			client, idle, now.Sub(s.OpenedAt).Round(time.Second).String()+" ago", s.PreparedStatements)
+	}
+	return tw.Flush()
+}
+
 // terminateCmd ends a client session, as pg_terminate_backend ends a
 // backend.
 type terminateCmd struct {

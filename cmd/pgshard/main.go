@@ -17,6 +17,7 @@ type cli struct {
 	Route     routeCmd     `cmd:"" help:"Print where statements would run (shards, split SQL, merge), without connecting to any server. Exits 1 if one would be refused."`
 	Status    statusCmd    `cmd:"" help:"Print the topology a running pgshard reports on its admin listener: nodes with role, state, lag and bans; pools."`
 	Clients   clientsCmd   `cmd:"" help:"Print the client sessions a running pgshard reports on its admin listener: user, address, application, state, open transaction, and the server backends (shard/node:pid) each holds."`
+	Servers   serversCmd   `cmd:"" help:"Print the pools' server connections a running pgshard reports on its admin listener: pool, backend pid (as pg_stat_activity.pid on the node), in use by which client pid or idle for how long."`
 	Terminate terminateCmd `cmd:"" help:"End a client session (its pid as pgshard clients lists it), as pg_terminate_backend ends a backend: its statement is cancelled, it gets FATAL 57P01 and its transaction is rolled back."`
 	Pause     pauseCmd     `cmd:"" help:"Hold a running pgshard's new transactions back (for a planned switchover or restart of a node) and wait for the open ones to end. Exits 1 if some are still open after --wait; the pause stays in force until resume or --max."`
 	Resume    resumeCmd    `cmd:"" help:"Let the transactions a pause holds go."`

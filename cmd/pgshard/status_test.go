@@ -77,6 +77,15 @@ databases:
 				ConnectedAt: now.Add(-5 * time.Second), Servers: []admin.ClientServer{}},
 		}
 	})
+	adm.HandleServers(func() []admin.ServerStatus {
+		idle := now.Add(-1500 * time.Millisecond)
+		return []admin.ServerStatus{
+			{Database: "app", User: "app", Shard: "s0", Node: "s0-primary", Address: "10.0.0.1:5432", BackendPID: 4711, State: admin.ServerInUse,
+				ClientPID: 1201, OpenedAt: now.Add(-time.Hour), PreparedStatements: 3},
+			{Database: "app", User: "app", Shard: "s0", Node: "s0-primary", Address: "10.0.0.1:5432", BackendPID: 4713, State: admin.ServerIdle,
+				OpenedAt: now.Add(-2 * time.Minute), IdleSince: &idle},
+		}
+	})
 	adm.HandlePause(&fakePauser{until: now.Add(5 * time.Minute)})
 	adm.HandleTerminate(func(pid uint32) error {
 		if pid != 1201 {
@@ -249,6 +258,32 @@ func TestClients(t *testing.T) {
 	t.Setenv(tokenEnv, "")
 	if err := c.run(&bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "401 Unauthorized") {
 		t.Errorf("without the token: %v, want 401", err)
+	}
+}
+
+func TestServers(t *testing.T) {
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	srv := adminServer(t, now)
+	t.Setenv(tokenEnv, statusToken)
+	var out bytes.Buffer
+	c := &serversCmd{adminFlags: adminFlags{Admin: srv.URL, Timeout: 5 * time.Second}, now: func() time.Time { return now }}
+	if err := c.run(&out); err != nil {
+		t.Fatal(err)
+	}
+	want := `POOL                   ADDRESS        BACKEND PID  STATE   CLIENT PID  IDLE FOR  OPENED      PREPARED
+app/app@s0/s0-primary  10.0.0.1:5432  4711         in use  1201        -         1h0m0s ago  3
+app/app@s0/s0-primary  10.0.0.1:5432  4713         idle    -           1.5s      2m0s ago    0
+`
+	if out.String() != want {
+		t.Errorf("output:\n%s\nwant:\n%s", out.String(), want)
+	}
+	out.Reset()
+	c.JSON = true
+	if err := c.run(&out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), `"backend_pid": 4713`) || !strings.Contains(out.String(), `"client_pid": 1201`) {
+		t.Errorf("JSON output:\n%s", out.String())
 	}
 }
 
