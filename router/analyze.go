@@ -21,8 +21,9 @@ type rel struct {
 	// that carries its inner table's key.
 	key     string
 	derived bool
-	pins    [][]Source // each pin: the key equals one of these values
-	up      int        // union-find parent: co-located relations share a root
+	pins    []keyPin // each pin: the key equals one of its values
+	up      int      // union-find parent: co-located relations share a root
+	ctx     int      // the context the relation was found in (contexts.go)
 }
 
 // scope is one query level's FROM list, for resolving column references.
@@ -34,15 +35,22 @@ type scope struct {
 // analyzer walks one statement's tree, recording relations, key pins and
 // equalities between keys, and the constructs routing must know about.
 type analyzer struct {
-	schema  *Schema
-	lits    []sqltext.Literal
-	rels    []rel
-	ctes    map[string]bool
-	walked  map[*pg.SubLink]bool // sublinks conjuncts already walked
-	setop   bool                 // the statement is a UNION of queries
-	version int32
-	exact   bool // a constant was used that the literal list does not hold
-	writes  bool // a data-modifying statement anywhere (CTEs included), or a function that may write
+	schema *Schema
+	lits   []sqltext.Literal
+	rels   []rel
+	ctes   map[string]bool
+	walked map[*pg.SubLink]bool // sublinks conjuncts already walked
+	// filtering are the sublinks that filter their query's rows, ctx the
+	// current context, ctxUp each context's parent, ctxCTE whether it is a
+	// CTE's query (contexts.go).
+	filtering map[*pg.SubLink]bool
+	ctx       int
+	ctxUp     []int
+	ctxCTE    []bool
+	setop     bool // the statement is a UNION of queries
+	version   int32
+	exact     bool // a constant was used that the literal list does not hold
+	writes    bool // a data-modifying statement anywhere (CTEs included), or a function that may write
 	// nestedDML is the target of the first INSERT/UPDATE/DELETE nested in
 	// a query (a data-modifying WITH); refWrite the first such target that
 	// is a reference table.
@@ -102,6 +110,12 @@ func (a *analyzer) addRel(rv *pg.RangeVar) int {
 	if rv.Alias != nil {
 		r.alias = strings.ToLower(rv.Alias.Aliasname)
 	}
+	return a.newRel(r)
+}
+
+// newRel adds r, found in the current context, and returns its index.
+func (a *analyzer) newRel(r rel) int {
+	r.up, r.ctx = len(a.rels), a.ctx
 	a.rels = append(a.rels, r)
 	return len(a.rels) - 1
 }
@@ -210,8 +224,16 @@ func (a *analyzer) fromItem(n *pg.Node, sc *scope) {
 		}
 	case n.GetJoinExpr() != nil:
 		j := n.GetJoinExpr()
-		a.fromItem(j.Larg, sc)
-		a.fromItem(j.Rarg, sc)
+		// An outer join's nullable side does not filter the other's rows.
+		side := func(n *pg.Node, nullable bool) {
+			if nullable {
+				a.optional(func() { a.fromItem(n, sc) })
+			} else {
+				a.fromItem(n, sc)
+			}
+		}
+		side(j.Larg, j.Jointype == pg.JoinType_JOIN_RIGHT || j.Jointype == pg.JoinType_JOIN_FULL)
+		side(j.Rarg, j.Jointype == pg.JoinType_JOIN_LEFT || j.Jointype == pg.JoinType_JOIN_FULL)
 		if j.Jointype == pg.JoinType_JOIN_INNER {
 			a.conjuncts(j.Quals, sc)
 		} else {
@@ -394,6 +416,7 @@ func (a *analyzer) selectStmt(s *pg.SelectStmt, sc *scope) {
 	}
 	a.fromList(s.FromClause, sc)
 	a.conjuncts(s.WhereClause, sc)
+	a.markFilters(s.WhereClause)
 	for _, l := range s.ValuesLists {
 		a.expr(l, sc)
 	}
@@ -430,7 +453,7 @@ func (a *analyzer) selectStmt(s *pg.SelectStmt, sc *scope) {
 func (a *analyzer) onOneKey(sc *scope) bool {
 	for _, i := range sc.rels {
 		r := &a.rels[i]
-		if r.role != roleSharded || r.derived || !slices.ContainsFunc(r.pins, func(vals []Source) bool { return len(vals) == 1 }) {
+		if r.role != roleSharded || r.derived || !slices.ContainsFunc(r.pins, func(p keyPin) bool { return len(p.vals) == 1 && a.within(r.ctx, p.ctx) }) {
 			return false
 		}
 	}
@@ -571,9 +594,11 @@ func (a *analyzer) with(w *pg.WithClause, sc *scope) {
 		}
 		a.cteQueries[strings.ToLower(cte.Ctename)] = cte.Ctequery
 		inner := &scope{parent: sc.parent}
-		a.depth++
-		a.query(cte.Ctequery, inner)
-		a.depth--
+		a.nest(true, func() {
+			a.depth++
+			a.query(cte.Ctequery, inner)
+			a.depth--
+		})
 		i, col, ok := a.outputKey(cteOutputs(cte.Ctequery), cte.Aliascolnames, inner)
 		if ok || again {
 			if a.cteKeys == nil {
@@ -584,7 +609,13 @@ func (a *analyzer) with(w *pg.WithClause, sc *scope) {
 				// one a FROM item means is not tracked, so neither keys.
 				i = -1
 			}
-			a.cteKeys[strings.ToLower(cte.Ctename)] = cteKey{rel: i, column: col}
+			k := cteKey{rel: i, column: col}
+			if i >= 0 {
+				for _, p := range a.classPins(a.class(i)) {
+					k.pins = append(k.pins, p.vals)
+				}
+			}
+			a.cteKeys[strings.ToLower(cte.Ctename)] = k
 		}
 	}
 }
@@ -596,6 +627,7 @@ func (a *analyzer) with(w *pg.WithClause, sc *scope) {
 type cteKey struct {
 	rel    int
 	column string
+	pins   [][]Source // the pins of its rows, which its references take
 }
 
 // cteOutputs is the output list of a CTE's query: a plain SELECT's select
@@ -630,16 +662,20 @@ func (a *analyzer) cteItem(rv *pg.RangeVar, sc *scope) {
 		}
 	}
 	// Named after the table it reads or writes, for messages.
-	a.keyedRel(k.rel, a.rels[k.rel].name, alias, k.column, sc)
+	j := a.keyedRel(k.rel, a.rels[k.rel].name, alias, k.column, sc)
+	for _, vals := range k.pins {
+		a.addPin(j, vals)
+	}
 }
 
-// keyedRel adds to sc a derived relation named name, referred to as alias,
-// whose column key is relation i's shard key, co-located with i.
-func (a *analyzer) keyedRel(i int, name, alias, key string, sc *scope) {
-	a.rels = append(a.rels, rel{role: roleSharded, table: a.rels[i].table, name: name, alias: alias,
-		key: key, derived: true, up: len(a.rels)})
-	a.union(len(a.rels)-1, i)
-	sc.rels = append(sc.rels, len(a.rels)-1)
+// keyedRel adds to sc, and returns, a derived relation named name,
+// referred to as alias, whose column key is relation i's shard key,
+// co-located with i.
+func (a *analyzer) keyedRel(i int, name, alias, key string, sc *scope) int {
+	j := a.newRel(rel{role: roleSharded, table: a.rels[i].table, name: name, alias: alias, key: key, derived: true})
+	a.union(j, i)
+	sc.rels = append(sc.rels, j)
+	return j
 }
 
 // expr looks inside an expression for subqueries and for functions that
@@ -655,9 +691,16 @@ func (a *analyzer) expr(n *pg.Node, sc *scope) {
 			return
 		}
 		a.expr(sl.Testexpr, sc)
-		a.depth++
-		a.query(sl.Subselect, &scope{parent: sc})
-		a.depth--
+		walk := func() {
+			a.depth++
+			a.query(sl.Subselect, &scope{parent: sc})
+			a.depth--
+		}
+		if a.filtering[sl] {
+			walk()
+		} else {
+			a.optional(walk)
+		}
 		return
 	case jsonAggConstructor(n) != nil:
 		if c := jsonAggConstructor(n); c.Over != nil && a.window == "" && !a.ownKeyIn(c.Over.PartitionClause, sc) {

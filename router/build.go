@@ -28,7 +28,7 @@ func (s *Schema) buildThrough(stmt *pg.Node, lits []sqltext.Literal, version int
 }
 
 func newAnalyzer(s *Schema, lits []sqltext.Literal, version int32, views map[string]*pg.Node) *analyzer {
-	return &analyzer{schema: s, lits: lits, ctes: map[string]bool{}, walked: map[*pg.SubLink]bool{}, version: version, views: views}
+	return &analyzer{schema: s, lits: lits, ctes: map[string]bool{}, walked: map[*pg.SubLink]bool{}, filtering: map[*pg.SubLink]bool{}, ctxUp: []int{0}, ctxCTE: []bool{false}, version: version, views: views}
 }
 
 // finish records in p what a found beyond the plan itself.
@@ -275,34 +275,31 @@ func (a *analyzer) decide(command string) *Plan {
 			fmt.Sprintf("Declare %s a reference table (copied to every shard) or shard it on the same key.", local[0]))
 	}
 	// One Pin per co-location class; a class with no pin scatters.
-	roots := map[int]*Pin{}
 	var order []int
-	unpinned := map[int]bool{}
+	members := map[int][]int{}
 	for i := range a.rels {
-		r := &a.rels[i]
-		if r.role != roleSharded {
+		if a.rels[i].role != roleSharded {
 			continue
 		}
 		root := a.find(i)
-		if _, seen := roots[root]; !seen && !unpinned[root] {
+		if members[root] == nil {
 			order = append(order, root)
 		}
-		for _, vals := range r.pins {
-			if pin := roots[root]; pin == nil || len(vals) < len(pin.Values) {
-				roots[root] = &Pin{Table: r.table, Values: vals}
+		members[root] = append(members[root], i)
+	}
+	roots := map[int]*Pin{}
+	unpinned := map[int]bool{}
+	for _, root := range order {
+		for _, p := range a.classPins(members[root]) {
+			if pin := roots[root]; pin == nil || len(p.vals) < len(pin.Values) {
+				roots[root] = &Pin{Table: a.rels[p.rel].table, Values: p.vals}
 			}
 		}
 		if roots[root] == nil {
 			unpinned[root] = true
 		}
 	}
-	classes := 0
-	for _, root := range order {
-		if roots[root] != nil {
-			delete(unpinned, root)
-		}
-		classes++
-	}
+	classes := len(order)
 	if len(unpinned) > 0 {
 		if classes > 1 && a.nested != "" {
 			return refuse(codeFeatureNotSupported, "pgshard: cannot merge "+a.nested+" over rows of sharded tables across shards", scatterHint(a))
@@ -410,6 +407,7 @@ func (a *analyzer) dml(n *pg.Node, sc *scope) {
 		}
 		a.fromList(up.FromClause, sc)
 		a.conjuncts(up.WhereClause, sc)
+		a.markFilters(up.WhereClause)
 		a.expr(up.WhereClause, sc)
 		for _, t := range up.TargetList {
 			a.expr(t, sc)
@@ -425,6 +423,7 @@ func (a *analyzer) dml(n *pg.Node, sc *scope) {
 		}
 		a.fromList(del.UsingClause, sc)
 		a.conjuncts(del.WhereClause, sc)
+		a.markFilters(del.WhereClause)
 		a.expr(del.WhereClause, sc)
 		for _, t := range del.ReturningList {
 			a.expr(t, sc)

@@ -54,8 +54,7 @@ func (s *Schema) function(fc *pg.FuncCall) *Function {
 // routedCall records a call of fn as a relation of fn's table, pinned to
 // or co-located by its key argument.
 func (a *analyzer) routedCall(fc *pg.FuncCall, fn *Function, sc *scope) {
-	i := len(a.rels)
-	a.rels = append(a.rels, rel{role: roleSharded, table: fn.Table, name: fn.String() + "()", key: fn.Table.Key, up: i})
+	i := a.newRel(rel{role: roleSharded, table: fn.Table, name: fn.String() + "()", key: fn.Table.Key})
 	if fn.KeyArg >= len(fc.Args) {
 		a.unroutedCall(fn, fmt.Sprintf("it is called with %d arguments and its key is argument %d", len(fc.Args), fn.KeyArg+1))
 		return
@@ -69,13 +68,13 @@ func (a *analyzer) routedCall(fc *pg.FuncCall, fn *Function, sc *scope) {
 		}
 	}
 	if c := a.callArgsOf(fc, fn); c != nil {
-		a.rels[i].pins = append(a.rels[i].pins, []Source{{Lit: -1, assign: true, call: c}})
+		a.addPin(i, []Source{{Lit: -1, assign: true, call: c}})
 		return
 	}
 	arg := fc.Args[fn.KeyArg]
 	if src, ok := a.keySource(arg, fn.Table.KeyType, domKey); ok {
 		src.assign = true // converted to the parameter's type, as a stored key is
-		a.rels[i].pins = append(a.rels[i].pins, []Source{src})
+		a.addPin(i, []Source{src})
 		return
 	}
 	if j, ok := a.keyColumn(arg, sc); ok && a.rels[j].table.KeyType == fn.Table.KeyType {

@@ -165,7 +165,7 @@ func (a *analyzer) rowReads(ins *pg.InsertStmt, t *Table, rows []Source) ([]Pin,
 	a.rels[excluded].derived = true
 	a.union(target, excluded)
 	if len(rows) == 1 {
-		a.rels[target].pins = append(a.rels[target].pins, rows)
+		a.addPin(target, rows)
 	}
 	sc := &scope{rels: []int{target, excluded}}
 	before := len(a.rels)

@@ -59,7 +59,7 @@ func (a *analyzer) shardedMerge(m *pg.MergeStmt, t *Table) *Plan {
 	}
 	row := a.sourceRowKeys(m, t, target, sc)
 	if row != nil && !bySource {
-		a.rels[target].pins = append(a.rels[target].pins, row.keys)
+		a.addPin(target, row.keys)
 	}
 	a.expr(m.JoinCondition, sc)
 	var newKeys []Source

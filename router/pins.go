@@ -173,7 +173,7 @@ func (a *analyzer) conjuncts(n *pg.Node, sc *scope) {
 // co-located subquery.
 func (a *analyzer) conjunct(n *pg.Node, sc *scope) {
 	if i, vals, ok := a.pin(n, sc); ok {
-		a.rels[i].pins = append(a.rels[i].pins, vals)
+		a.addPin(i, vals)
 		return
 	}
 	if a.keyEquality(n, sc) {

@@ -55,6 +55,9 @@ func (s *session) combine(rt *router.Route, results []*shardResult) answer {
 		}
 		return answer{err: &e}
 	}
+	// One shard ran the statement as written (newMultiJob): its answer
+	// is whole, and the plan's merge is for rows of several shards.
+	whole := len(results) == 1 && rt.SQL == nil
 	if rt.Plan != nil && rt.Plan.Replicated {
 		results = s.oneCopy(results)
 	}
@@ -85,7 +88,7 @@ func (s *session) combine(rt *router.Route, results []*shardResult) answer {
 		parts = [][]merge.Row{rows}
 	}
 	spec := rt.Merge
-	if spec == nil {
+	if spec == nil || whole {
 		spec = &merge.Spec{Limit: -1, Star: true} // every column
 	}
 	spec, err := router.Resolve(spec, len(cols), spec.Limit, spec.Offset)

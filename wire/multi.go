@@ -56,7 +56,10 @@ func (j *multiJob) stateful() bool {
 func newMultiJob(rt *router.Route, text string) *multiJob {
 	j := &multiJob{route: rt, sql: rt.SQL}
 	if j.sql == nil {
-		if rt.Plan != nil && rt.Plan.ShardSQL != "" {
+		// The text rewritten for merging (LIMIT n+m without the OFFSET,
+		// avg as sum and count) only where rows of several shards are
+		// merged: one shard answers the statement itself (combine).
+		if rt.Plan != nil && rt.Plan.ShardSQL != "" && len(rt.Shards) > 1 {
 			text = rt.Plan.ShardSQL
 		}
 		j.sql = make([]string, len(rt.Shards))
@@ -286,7 +289,7 @@ func (s *session) sendMulti(c multiConn, j *multiJob, i int) error {
 	}
 	b := *j.bind
 	b.DestinationPortal, b.PreparedStatement = "", ""
-	if m := j.route.Merge; m != nil && m.Hidden > 0 && len(b.ResultFormatCodes) > 1 {
+	if m := j.route.Merge; m != nil && m.Hidden > 0 && len(b.ResultFormatCodes) > 1 && (len(j.route.Shards) > 1 || j.route.SQL != nil) {
 		// Per-column formats name the client's columns; the merge's own
 		// trailing columns come as text.
 		b.ResultFormatCodes = append(slices.Clip(b.ResultFormatCodes), make([]int16, m.Hidden)...)

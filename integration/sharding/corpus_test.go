@@ -194,6 +194,24 @@ func handWritten() []query {
 		q(`WITH top AS (SELECT user_id FROM orders GROUP BY user_id ORDER BY sum(amount) DESC, user_id LIMIT 5) SELECT u.user_id, u.name FROM users u WHERE u.user_id IN (SELECT user_id FROM top) ORDER BY 1`, true),
 		q(`SELECT count(*) FROM (SELECT 1 AS one FROM users WHERE country = 'fr' LIMIT 7) subquery`, false),
 		q(`SELECT * FROM (SELECT user_id FROM users WHERE score > 1000 LIMIT 3) t`, false),
+		// A statement pinned to one key whose subquery is staged: the
+		// shard answers it whole, OFFSET and all.
+		q(`SELECT u.user_id FROM users u WHERE u.score > (SELECT avg(score) FROM users WHERE country = 'de') AND u.user_id = 127 OFFSET 4`, false),
+		q(`SELECT u.user_id, count(DISTINCT o.order_id) FROM users u JOIN orders o USING (user_id) WHERE u.score > (SELECT avg(score) FROM users WHERE country = 'de') AND u.user_id = 127 GROUP BY 1 ORDER BY 1 LIMIT 2 OFFSET $1`, true, "1"),
+		q(`SELECT avg(u.score), count(*) FROM users u WHERE u.balance > (SELECT avg(balance) FROM users) AND u.user_id = $1`, true, "127"),
+		// Keys pinned where they do not filter the rows around them: in
+		// NOT EXISTS, NOT IN, an OR, the select list, the nullable side
+		// of an outer join. Every shard's rows qualify.
+		q(`SELECT u.user_id FROM users u WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.user_id = u.user_id AND o.user_id = 284) ORDER BY 1 LIMIT 30`, true),
+		q(`SELECT count(*) FROM users u WHERE u.user_id NOT IN (SELECT o.user_id FROM orders o WHERE o.user_id = u.user_id AND o.user_id IN (5, 6))`, true),
+		q(`SELECT u.user_id FROM users u WHERE u.score > 95 OR EXISTS (SELECT 1 FROM orders o WHERE o.user_id = u.user_id AND o.user_id = 42) ORDER BY 1`, true),
+		q(`SELECT u.user_id, (SELECT count(*) FROM orders o WHERE o.user_id = u.user_id AND o.user_id = 42) AS n FROM users u ORDER BY n DESC, 1 LIMIT 5`, true),
+		q(`SELECT u.user_id, (SELECT count(*) FROM orders o WHERE o.user_id = u.user_id AND u.user_id = 42) AS n FROM users u ORDER BY n DESC, 1 LIMIT 5`, true),
+		q(`SELECT count(*), count(o.order_id) FROM users u LEFT JOIN (SELECT * FROM orders WHERE user_id IN (42, 43)) o ON o.user_id = u.user_id`, true),
+		q(`SELECT count(*), count(o.order_id) FROM orders o RIGHT JOIN users u ON o.user_id = u.user_id AND o.user_id = 42`, true),
+		q(`WITH t AS (SELECT user_id, order_id FROM orders WHERE user_id = 42) SELECT count(*), count(t.order_id) FROM users u LEFT JOIN t USING (user_id)`, true),
+		q(`WITH t AS (SELECT user_id, order_id FROM orders WHERE user_id = 42) SELECT u.user_id, t.order_id FROM users u JOIN t USING (user_id) ORDER BY 2`, true),
+		q(`SELECT u.user_id FROM users u WHERE EXISTS (SELECT 1 FROM orders o WHERE o.user_id = u.user_id AND o.user_id = 42)`, false),
 		// The same through the extended protocol, parameters in the
 		// statement around the subqueries.
 		q(`SELECT user_id FROM users WHERE balance > (SELECT avg(balance) FROM users) AND country = $1 ORDER BY user_id`, true, "fr"),

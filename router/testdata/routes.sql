@@ -428,3 +428,26 @@ SELECT * FROM (SELECT * FROM users ORDER BY score * 2) t WHERE t.score > 1 LIMIT
 # DISTINCT ON in a subquery is local only when its ON list has the key
 SELECT count(*) FROM (SELECT DISTINCT ON (country) country, user_id FROM users ORDER BY country, score) t
 SELECT count(*) FROM (SELECT DISTINCT ON (user_id) user_id, amount FROM orders ORDER BY user_id, amount) t
+# A pin filters the rows around it only where its relation does: a
+# positive EXISTS or IN, an inner join. In NOT EXISTS, NOT IN, an OR, the
+# select list, or the nullable side of an outer join it pins only its own
+# relation's rows, and the statement reads every shard.
+SELECT * FROM users u WHERE EXISTS (SELECT 1 FROM orders o WHERE o.user_id = u.user_id AND o.user_id = 5)
+SELECT * FROM users u WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.user_id = u.user_id AND o.user_id = 5)
+SELECT * FROM users u WHERE u.score > 90 OR EXISTS (SELECT 1 FROM orders o WHERE o.user_id = u.user_id AND o.user_id = 5)
+SELECT * FROM users u WHERE u.user_id NOT IN (SELECT o.user_id FROM orders o WHERE o.user_id = u.user_id AND o.user_id = 5)
+SELECT u.user_id, (SELECT count(*) FROM orders o WHERE o.user_id = u.user_id AND o.user_id = 5) FROM users u
+SELECT u.user_id, (SELECT count(*) FROM orders o WHERE o.user_id = u.user_id AND u.user_id = 5) FROM users u
+SELECT u.user_id, o.amount FROM users u LEFT JOIN (SELECT * FROM orders WHERE user_id = 5) o ON o.user_id = u.user_id
+SELECT u.user_id, o.amount FROM users u JOIN (SELECT * FROM orders WHERE user_id = 5) o ON o.user_id = u.user_id
+SELECT u.user_id, o.amount FROM orders o RIGHT JOIN users u ON o.user_id = u.user_id AND o.user_id = 5
+SELECT u.user_id, o.amount FROM users u LEFT JOIN orders o ON o.user_id = u.user_id WHERE o.user_id = 5
+SELECT u.user_id, o.amount FROM users u FULL JOIN (SELECT * FROM orders WHERE user_id = 5) o ON o.user_id = u.user_id WHERE u.user_id = 6
+WITH t AS (SELECT * FROM orders WHERE user_id = 5) SELECT u.user_id, t.amount FROM users u JOIN t USING (user_id)
+WITH t AS (SELECT * FROM orders WHERE user_id = 5) SELECT u.user_id, t.amount FROM users u LEFT JOIN t USING (user_id)
+WITH t AS (SELECT * FROM orders WHERE user_id = 5), s AS (SELECT user_id FROM t) SELECT * FROM s
+WITH t AS (SELECT user_id FROM orders) SELECT * FROM users u WHERE NOT EXISTS (SELECT 1 FROM t WHERE t.user_id = u.user_id AND t.user_id = 5)
+WITH t AS (SELECT * FROM orders WHERE user_id = 5) SELECT EXISTS (SELECT 1 FROM t)
+DELETE FROM users u WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.user_id = u.user_id AND o.user_id = 5)
+UPDATE users u SET score = (SELECT count(*) FROM orders o WHERE o.user_id = u.user_id AND o.user_id = 5)
+DELETE FROM users u WHERE EXISTS (SELECT 1 FROM orders o WHERE o.user_id = u.user_id AND o.user_id = 5)
