@@ -127,6 +127,12 @@ type Staging struct {
 	// Dropped are the statement's parameter numbers only its stages take:
 	// Outer no longer names them, so a server could not tell their types.
 	Dropped []int
+	// Highest is the highest parameter number the statement names: a Bind
+	// must bring that many values (or as many as its Parse declared types
+	// for, if more), as a server checks. Unnamed are the numbers below it
+	// that it does not name, whose types a server could not infer.
+	Highest int
+	Unnamed []int
 	// tooLarge is when (Unix nanoseconds) the last run found a stage past
 	// MaxStagedBytes: for a while after, the statement is refused without
 	// reading the rows again (the plan, and so this, is shared by every
@@ -265,6 +271,7 @@ func (r *Router) stage(text string, stmt *pg.Node, version int32, refused *Plan)
 	st := &Staging{Stages: sb.stages, Outer: outer, Refusal: refused.Err, PullUp: sb.pulledUp, Params: command != "COPY",
 		Broadcast: sb.broadcast, Decorrelated: sb.decorrelated, Write: command != "SELECT" && command != "COPY",
 		Dropped: dropped(sb.stages, root)}
+	st.Highest, st.Unnamed = paramNumbers(sb.stages, root)
 	if st.Write && !r.routesFilled(st) {
 		return nil
 	}
@@ -300,7 +307,9 @@ func (r *Router) PullUp(text string, refusal *Error) *Staging {
 	if err != nil {
 		return nil
 	}
-	return &Staging{Stages: sb.stages, Outer: outer, Refusal: refusal, PullUp: true, Params: true, Dropped: dropped(sb.stages, root)}
+	st := &Staging{Stages: sb.stages, Outer: outer, Refusal: refusal, PullUp: true, Params: true, Dropped: dropped(sb.stages, root)}
+	st.Highest, st.Unnamed = paramNumbers(sb.stages, root)
+	return st
 }
 
 // callsShardFunction reports whether stmt calls a function that works on
@@ -626,6 +635,32 @@ func dropped(stages []Stage, outer *pg.Node) []int {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// paramNumbers is the highest parameter number named by outer or taken
+// by a stage, and the lower numbers neither names.
+func paramNumbers(stages []Stage, outer *pg.Node) (highest int, unnamed []int) {
+	named := map[int]bool{}
+	visit(outer, func(c *pg.Node) bool {
+		if pr := c.GetParamRef(); pr != nil {
+			named[int(pr.Number)] = true
+		}
+		return true
+	})
+	for _, st := range stages {
+		for _, p := range st.Params {
+			named[p] = true
+		}
+	}
+	for n := range named {
+		highest = max(highest, n)
+	}
+	for n := 1; n < highest; n++ {
+		if !named[n] {
+			unnamed = append(unnamed, n)
+		}
+	}
+	return highest, unnamed
 }
 
 // renumberParams returns q, or a copy whose parameters are numbered from

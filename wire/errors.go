@@ -7,6 +7,7 @@ import (
 // SQLSTATE codes pgshard answers with itself.
 const (
 	codeProtocolViolation       = "08P01"
+	codeIndeterminateDatatype   = "42P18"
 	codeConnectionFailure       = "08006"
 	codeCannotConnect           = "08001"
 	codeInvalidPassword         = "28P01"

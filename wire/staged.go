@@ -106,6 +106,18 @@ func (s *session) runStagedPortal(ctx context.Context, vp *vportal) answer {
 		return answer{err: &pgError{Code: codeFeatureNotSupported, Message: st.Refusal.Message,
 			Hint: "Send it as a simple query (psql's \\copy, pgx: QueryExecModeSimpleProtocol): pgshard runs the query first then."}}
 	}
+	for _, n := range st.Unnamed {
+		if n > len(vp.st.oids) || vp.st.oids[n-1] == 0 {
+			// The server's answer to the statement's Parse.
+			return answer{err: errorf(codeIndeterminateDatatype, fmt.Sprintf("could not determine data type of parameter $%d", n))}
+		}
+	}
+	if want := max(len(vp.st.oids), st.Highest); len(vp.bind.Parameters) != want {
+		// Stages' parameters follow the client's: a count the server
+		// would refuse must be refused here, as the server words it.
+		return answer{err: errorf(codeProtocolViolation, fmt.Sprintf("bind message supplies %d parameters, but prepared statement \"%s\" requires %d",
+			len(vp.bind.Parameters), vp.bind.PreparedStatement, want))}
+	}
 	params := router.Params{Values: vp.bind.Parameters, Formats: make([]int16, len(vp.bind.Parameters)), OIDs: vp.st.oids}
 	for i := range params.Formats {
 		params.Formats[i] = formatOf(vp.bind.ParameterFormatCodes, i)
@@ -127,18 +139,7 @@ func (s *session) runStagedPortal(ctx context.Context, vp *vportal) answer {
 		b := *vp.bind
 		b.Parameters = append(slices.Clip(params.Values), staged...)
 		b.ParameterFormatCodes = append(slices.Clip(params.Formats), make([]int16, len(staged))...)
-		if len(st.Dropped) > 0 {
-			// Parameters only the stages took: the statement no longer
-			// names them, so they go as NULLs of a declared type.
-			b.Parameters = slices.Clone(b.Parameters)
-			j.oids = make([]uint32, len(params.Values))
-			copy(j.oids, params.OIDs)
-			for _, n := range st.Dropped {
-				if n-1 < len(params.Values) {
-					b.Parameters[n-1], j.oids[n-1] = nil, pgtype.TextOID
-				}
-			}
-		}
+		b.Parameters, j.oids = dropParams(st, b.Parameters, params.OIDs, len(params.Values))
 		j.bind = &b
 	}
 	results, err := s.runMulti(ctx, j)
@@ -150,6 +151,26 @@ func (s *session) runStagedPortal(ctx context.Context, vp *vportal) answer {
 		return answer{err: pe}
 	}
 	return s.combine(rt, results)
+}
+
+// dropParams returns a filled statement's parameters (values, the first
+// own of them the statement's own, of types oids) with those only st's
+// stages took made NULLs of type text, and their types: the filled
+// statement no longer names them, so a server could not infer their
+// types.
+func dropParams(st *router.Staging, values [][]byte, oids []uint32, own int) ([][]byte, []uint32) {
+	if len(st.Dropped) == 0 {
+		return values, oids
+	}
+	values = slices.Clone(values)
+	types := make([]uint32, own)
+	copy(types, oids)
+	for _, n := range st.Dropped {
+		if n-1 < own {
+			values[n-1], types[n-1] = nil, pgtype.TextOID
+		}
+	}
+	return values, types
 }
 
 // fillStages runs st's stages, which may take the statement's own
@@ -262,6 +283,7 @@ func (s *session) stageRows(ctx context.Context, i int, stage router.Stage, all 
 		rt = s.db.router.BindKeyed(s.db.router.Prepare(sql), sql, *own, s.shardKey())
 	}
 	var inner [][]byte
+	stagedRoute := rt
 	if st := rt.Staging(); st != nil {
 		// A subquery with stages of its own (a subquery in it spans
 		// shards too): those first.
@@ -296,6 +318,9 @@ func (s *session) stageRows(ctx context.Context, i int, stage router.Stage, all 
 		}
 		b.Parameters = append(slices.Clip(b.Parameters), inner...)
 		b.ParameterFormatCodes = append(slices.Clip(b.ParameterFormatCodes), make([]int16, len(inner))...)
+		if st := stagedRoute.Staging(); st != nil && own != nil {
+			b.Parameters, j.oids = dropParams(st, b.Parameters, own.OIDs, len(own.Values))
+		}
 		j.bind = b
 	}
 	results, err := s.runMulti(ctx, j)

@@ -75,6 +75,22 @@ func differential(t *testing.T, p *pgshardtest.Proxy) {
 			t.Errorf("%s: got %v, want %v", sql, gerr, werr)
 		}
 	}
+	// A Bind bringing another number of values than the statement takes,
+	// staged (pgshard adds its stages' parameters after the client's) or
+	// not: the server's error.
+	for _, c := range []query{
+		{sql: `SELECT user_id FROM users WHERE score > (SELECT avg(score) FROM users) AND user_id = $1`, args: []string{"5", "6"}},
+		{sql: `SELECT user_id FROM users WHERE score > (SELECT avg(score) FROM users) AND user_id = $2`, args: []string{"5", "6", "7"}},
+		{sql: `SELECT user_id FROM users WHERE score > (SELECT avg(score) FROM users WHERE score > $2) AND user_id = $1`, args: []string{"5"}},
+		{sql: `SELECT user_id FROM users WHERE user_id = $1`, args: []string{"5", "6"}},
+	} {
+		_, werr := run(ctx, direct, c)
+		_, gerr := run(ctx, through, c)
+		var we, ge *pgconn.PgError
+		if !errors.As(werr, &we) || !errors.As(gerr, &ge) || we.Code != ge.Code || we.Message != ge.Message {
+			t.Errorf("%s with %d values: got %v, want %v", c.sql, len(c.args), gerr, werr)
+		}
+	}
 	for _, sql := range refused {
 		_, err := run(ctx, through, query{sql: sql})
 		var pe *pgconn.PgError
