@@ -61,6 +61,11 @@ func pgshardYAML(shards string, extra ...string) func(listen string) string {
 	if i := slices.IndexFunc(extra, func(l string) bool { return strings.HasPrefix(l, "pool:") }); i >= 0 {
 		pool, extra = extra[i], slices.Delete(slices.Clone(extra), i, i+1)
 	}
+	// A "keyless_writes:" line goes into the database's sharding section.
+	keyless := ""
+	if i := slices.IndexFunc(extra, func(l string) bool { return strings.HasPrefix(l, "keyless_writes:") }); i >= 0 {
+		keyless, extra = "\n      "+extra[i], slices.Delete(slices.Clone(extra), i, i+1)
+	}
 	return func(listen string) string {
 		return fmt.Sprintf(`listen: %s
 %s
@@ -127,14 +132,14 @@ databases:
         - {name: dj_order, key: customer_id}
         - {name: ar_customer, key: id}
         - {name: ar_order, key: customer_id}
-      reference_tables: [countries, dumped_countries, swrite_codes, dj_country]
+      reference_tables: [countries, dumped_countries, swrite_codes, dj_country]%s
       functions:
         - {name: place_order, key_arg: 1, table: fnorders}
         - {name: restock, key_arg: 2, table: fnorders}
         - {name: order_count, key_arg: 1, table: fnorders}
         - {name: jdeposit, key_arg: 1, table: jaccounts}
         - {name: jopen, key_arg: 1, table: jaccounts}
-%s`, listen, strings.Join(extra, "\n"), pool, cluster.Password, shards)
+%s`, listen, strings.Join(extra, "\n"), pool, cluster.Password, keyless, shards)
 	}
 }
 
