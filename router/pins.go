@@ -92,6 +92,12 @@ func (a *analyzer) source(n *pg.Node) (Source, bool) {
 		}
 		loc := int(c.Location)
 		for i, l := range a.lits {
+			if loc < 0 {
+				// A constant the grammar made up (FETCH FIRST ROW ONLY's
+				// 1): no literal of the text is it, and a literal
+				// without a minus sign has Minus -1.
+				break
+			}
 			if sv := c.GetSval(); l.Pos == loc && sv != nil && sv.Sval != l.Value {
 				// 'ab' and 'c' on the next line are one string, 'abc':
 				// the statement's own constant is the value.

@@ -199,6 +199,9 @@ func handWritten() []query {
 		q(`SELECT u.user_id FROM users u WHERE u.score > (SELECT avg(score) FROM users WHERE country = 'de') AND u.user_id = 127 OFFSET 4`, false),
 		q(`SELECT u.user_id, count(DISTINCT o.order_id) FROM users u JOIN orders o USING (user_id) WHERE u.score > (SELECT avg(score) FROM users WHERE country = 'de') AND u.user_id = 127 GROUP BY 1 ORDER BY 1 LIMIT 2 OFFSET $1`, true, "1"),
 		q(`SELECT avg(u.score), count(*) FROM users u WHERE u.balance > (SELECT avg(balance) FROM users) AND u.user_id = $1`, true, "127"),
+		// FETCH FIRST ROW ONLY: a count of 1 the text does not hold.
+		q(`SELECT user_id FROM users WHERE score > 90 ORDER BY user_id FETCH FIRST ROW ONLY`, true),
+		q(`SELECT user_id FROM users WHERE score > 90 ORDER BY score DESC, user_id OFFSET 3 ROWS FETCH NEXT ROW ONLY`, true),
 		// A parameter only a subquery of a staged subquery takes.
 		q(`WITH t AS (SELECT u.country AS g, count(*) AS a FROM users u WHERE u.balance > (SELECT max(o.amount) * 3 FROM orders o WHERE o.user_id = $1) GROUP BY 1) SELECT count(*), max(a), min(g::text) FROM t`, true, "353"),
 		q(`SELECT u.score FROM users u WHERE u.user_id % 4 = 1 EXCEPT SELECT u.user_id FROM users u WHERE u.balance > (SELECT max(o.amount) * 2 FROM orders o WHERE o.user_id = $1) AND u.balance IS NULL`, false, "308"),

@@ -245,9 +245,11 @@ func expression(c string) string {
 // s.params are its Bind parameters.
 func (s *shapes) query() (string, bool) {
 	s.params = nil
-	switch s.n(14) {
+	switch s.n(16) {
 	case 12, 13:
 		return s.exotic()
+	case 14, 15:
+		return s.tricky()
 	case 0, 1:
 		return s.plain()
 	case 2, 3:
@@ -563,5 +565,48 @@ func (s *shapes) write() string {
 		return fmt.Sprintf("INSERT INTO orders (order_id, user_id, amount, status) SELECT o.order_id + 100000, o.user_id, o.amount, 'copy' FROM orders o WHERE %s RETURNING order_id, user_id", s.orderAtom())
 	default:
 		return fmt.Sprintf("UPDATE users u SET balance = (SELECT sum(o.amount) FROM orders o WHERE o.user_id = u.user_id) WHERE %s RETURNING u.user_id, u.balance", s.userPred())
+	}
+}
+
+// tricky are merges with something hidden or nested: ORDER BY and HAVING
+// over aggregates the select list does not show, aggregates over derived
+// tables and set operations, self-joins, ordered-set aggregates, casts of
+// aggregates, correlations not on the key.
+func (s *shapes) tricky() (string, bool) {
+	switch s.n(14) {
+	case 0:
+		return fmt.Sprintf("SELECT u.country FROM users u%s GROUP BY u.country ORDER BY %s %s, 1 NULLS FIRST%s", s.where(),
+			s.pick("sum(u.score)", "avg(u.balance)", "count(*)", "max(u.name)", "min(u.created)"), s.pick("ASC NULLS FIRST", "DESC NULLS LAST"), s.limit()), true
+	case 1:
+		return fmt.Sprintf("SELECT u.score / 10 AS d, count(*) FROM users u%s GROUP BY 1 HAVING %s ORDER BY 1", s.where(),
+			s.pick("sum(u.balance) > 1000", "max(u.name) > 'user 03'", "avg(u.score) > 40", "count(DISTINCT u.country) >= 3", "min(u.created) < DATE '2024-03-01'")), true
+	case 2:
+		return fmt.Sprintf("SELECT count(*), count(DISTINCT t.k), sum(t.k) FROM (SELECT u.user_id AS k FROM users u%s %s SELECT o.user_id FROM orders o WHERE %s) t",
+			s.where(), s.pick("UNION", "UNION ALL", "INTERSECT", "EXCEPT"), s.orderAtom()), true
+	case 3:
+		return fmt.Sprintf("SELECT a.user_id, a.order_id, b.order_id FROM orders a JOIN orders b ON a.user_id = b.user_id AND a.order_id < b.order_id WHERE %s ORDER BY 1, 2, 3%s",
+			strings.ReplaceAll(s.orderAtom(), "o.", "a."), s.limit()), true
+	case 4:
+		return fmt.Sprintf("SELECT u.country, percentile_disc(0.5) WITHIN GROUP (ORDER BY u.score), mode() WITHIN GROUP (ORDER BY u.score / 10) FROM users u%s GROUP BY 1 ORDER BY 1 NULLS FIRST", s.where()), true
+	case 5:
+		return fmt.Sprintf("SELECT count(*)::text, sum(u.score)::numeric(12,1), avg(u.score)::float4::text, (max(u.balance) - min(u.balance))::int FROM users u%s", s.where()), true
+	case 6:
+		return fmt.Sprintf("SELECT u.user_id, (SELECT max(o.amount) FROM orders o WHERE o.status = %s) AS m FROM users u WHERE %s ORDER BY 1%s",
+			s.pick("u.country", "'paid'", "CASE WHEN u.score > 50 THEN 'new' ELSE 'paid' END"), s.userPred(), s.limit()), true
+	case 7:
+		return fmt.Sprintf("SELECT (SELECT count(*) FROM users u%s) AS a, (SELECT sum(o.amount) FROM orders o WHERE %s) AS b", s.where(), s.orderAtom()), true
+	case 8:
+		return fmt.Sprintf("SELECT count(*) FROM users u%s UNION ALL SELECT count(*) FROM orders o WHERE %s ORDER BY 1", s.where(), s.orderAtom()), true
+	case 9:
+		return fmt.Sprintf("SELECT t.country, max(t.n), sum(t.n) FROM (SELECT u.country, u.user_id, count(o.order_id) AS n FROM users u LEFT JOIN orders o USING (user_id)%s GROUP BY u.country, u.user_id) t GROUP BY t.country ORDER BY 1 NULLS FIRST", s.where()), true
+	case 10:
+		return fmt.Sprintf("SELECT u.user_id, u.name FROM users u WHERE u.user_id IN (VALUES (%s), (%s)) OR u.user_id = ANY(ARRAY(SELECT o.user_id FROM orders o WHERE %s)) ORDER BY 1%s",
+			s.keyVal(), s.keyVal(), s.orderAtom(), s.limit()), true
+	case 11:
+		return fmt.Sprintf("SELECT DISTINCT ON (u.score / 10) u.score / 10, u.user_id FROM users u%s ORDER BY u.score / 10 DESC, u.user_id LIMIT %s OFFSET %s", s.where(), s.val(fmt.Sprint(1+s.n(5))), s.val(fmt.Sprint(s.n(4)))), true
+	case 12:
+		return fmt.Sprintf("SELECT u.user_id, sum(o.amount) OVER (PARTITION BY u.user_id) AS total, o.order_id FROM users u JOIN orders o USING (user_id)%s ORDER BY total DESC NULLS LAST, 1, 3%s", s.where(), s.limit()), true
+	default:
+		return fmt.Sprintf("SELECT u.user_id FROM users u%s ORDER BY u.user_id %s", s.where(), s.pick("LIMIT ALL", "OFFSET 0", "FETCH FIRST ROW ONLY", "FETCH NEXT 3 ROWS ONLY", "OFFSET 5 ROWS FETCH FIRST 2 ROWS ONLY")), true
 	}
 }

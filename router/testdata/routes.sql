@@ -451,3 +451,7 @@ WITH t AS (SELECT * FROM orders WHERE user_id = 5) SELECT EXISTS (SELECT 1 FROM 
 DELETE FROM users u WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.user_id = u.user_id AND o.user_id = 5)
 UPDATE users u SET score = (SELECT count(*) FROM orders o WHERE o.user_id = u.user_id AND o.user_id = 5)
 DELETE FROM users u WHERE EXISTS (SELECT 1 FROM orders o WHERE o.user_id = u.user_id AND o.user_id = 5)
+# FETCH FIRST ROW ONLY's count is a constant the grammar makes up
+SELECT u.user_id FROM users u WHERE u.score > 98 ORDER BY u.user_id FETCH FIRST ROW ONLY
+SELECT u.user_id FROM users u WHERE u.score > -98 ORDER BY u.user_id FETCH FIRST ROW ONLY
+SELECT u.user_id FROM users u WHERE u.score > 98 ORDER BY u.user_id OFFSET 2 ROWS FETCH NEXT ROW ONLY
