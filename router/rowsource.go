@@ -18,6 +18,12 @@ func (a *analyzer) rowsFromShards(n *pg.Node) bool {
 }
 
 func (a *analyzer) queryRows(n *pg.Node, seen map[string]bool) bool {
+	if t := dmlTarget(n); t != nil {
+		// A write's RETURNING rows (a data-modifying CTE's) are the rows
+		// it wrote, each on the shard of its key when the table is sharded.
+		role, _ := a.schema.lookup(strings.ToLower(t.Schemaname), strings.ToLower(t.Relname))
+		return role == roleSharded
+	}
 	s := n.GetSelectStmt()
 	if s == nil {
 		return false

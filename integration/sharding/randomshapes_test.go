@@ -31,6 +31,7 @@ func TestRandomShapesMatchOnePostgres(t *testing.T) {
 	through, direct := loadedPair(ctx, t, startPgshard(t))
 	gen := &shapes{r: rand.New(rand.NewPCG(seed, 1)), bind: true}
 	answered, refused := 0, 0
+	refusals := map[string]int{} // by message, for -v
 	for i := range count {
 		sql, ordered := gen.query()
 		protocols := []bool{false, true}
@@ -48,6 +49,7 @@ func TestRandomShapesMatchOnePostgres(t *testing.T) {
 			switch {
 			case errors.As(gerr, &ge) && ge.Code == "0A000":
 				refused++
+				refusals[ge.Message]++
 			case werr != nil:
 				if !errors.As(werr, &we) || !errors.As(gerr, &ge) || we.Code != ge.Code {
 					t.Errorf("seed %d query %d (extended %v): %s %v\nreference server: %v\npgshard: %v", seed, i, extended, sql, q.args, werr, gerr)
@@ -61,6 +63,9 @@ func TestRandomShapesMatchOnePostgres(t *testing.T) {
 				}
 			}
 		}
+	}
+	for msg, n := range refusals {
+		t.Logf("refused %d times: %s", n, msg)
 	}
 	t.Logf("seed %d: %d answers equal to one PostgreSQL's, %d refused with 0A000", seed, answered, refused)
 	// Most of the grammar is what pgshard promises to run: a pgshard that

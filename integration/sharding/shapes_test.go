@@ -548,7 +548,24 @@ func (s *shapes) exotic() (string, bool) {
 // reads'. Rows come back in no defined order.
 func (s *shapes) write() string {
 	s.params = nil
-	switch s.n(6) {
+	switch s.n(12) {
+	case 6:
+		return fmt.Sprintf("UPDATE users u SET country = c.code FROM countries c WHERE c.name = 'Country %s' AND %s RETURNING u.user_id, c.code", strings.ToUpper(s.pick(countryCodes...)), s.userPred())
+	case 7:
+		// RETURNING nothing of o: which of a user's matching orders the
+		// join met first is not defined.
+		return fmt.Sprintf("DELETE FROM users u USING orders o WHERE o.user_id = u.user_id AND %s AND %s RETURNING u.user_id, u.name", s.orderAtom(), s.userAtom())
+	case 8:
+		k := s.key()
+		return fmt.Sprintf("INSERT INTO users (user_id, name, score) VALUES (%d, 'new %d', %d), (%d, 'new', 1) ON CONFLICT (user_id) DO UPDATE SET score = users.score + excluded.score RETURNING user_id, score, name",
+			k, k, s.n(100), s.key())
+	case 9:
+		// A move to the new key's shard.
+		return fmt.Sprintf("UPDATE users SET user_id = %d WHERE user_id = %d RETURNING user_id, name", 100000+s.n(1000), s.key())
+	case 10:
+		return fmt.Sprintf("WITH d AS (DELETE FROM orders WHERE user_id IN (%s) RETURNING *) SELECT count(*), sum(amount) FROM d", s.keys())
+	case 11:
+		return fmt.Sprintf("UPDATE orders o SET status = 'held' WHERE o.user_id = %d AND o.order_id IN (SELECT o2.order_id FROM orders o2 WHERE o2.user_id = o.user_id ORDER BY o2.amount DESC, o2.order_id LIMIT 1) RETURNING o.order_id, o.status", s.key())
 	case 0:
 		return "UPDATE users u SET score = u.score + 1" + s.where() + " RETURNING u.user_id, u.score"
 	case 1:

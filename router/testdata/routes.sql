@@ -455,3 +455,6 @@ DELETE FROM users u WHERE EXISTS (SELECT 1 FROM orders o WHERE o.user_id = u.use
 SELECT u.user_id FROM users u WHERE u.score > 98 ORDER BY u.user_id FETCH FIRST ROW ONLY
 SELECT u.user_id FROM users u WHERE u.score > -98 ORDER BY u.user_id FETCH FIRST ROW ONLY
 SELECT u.user_id FROM users u WHERE u.score > 98 ORDER BY u.user_id OFFSET 2 ROWS FETCH NEXT ROW ONLY
+# A data-modifying CTE's RETURNING rows come from the shards it wrote on
+WITH d AS (DELETE FROM orders WHERE user_id IN (1, 6, 9) RETURNING *) SELECT count(*), sum(amount) FROM d
+WITH d AS (UPDATE countries SET name = 'x' WHERE code = 'fr' RETURNING *) SELECT count(*) FROM d
