@@ -101,7 +101,7 @@ func (s *Schema) buildWith(a *analyzer, stmt *pg.Node, lits []sqltext.Literal, v
 				if p.Kind == KindScatter {
 					return refuseScatter(why, a)
 				}
-				p.mergeErr = why
+				p.mergeErr = "pgshard: cannot merge " + why + " across shards"
 			} else if err := a.mergePlan(p, stmt); err != nil {
 				if p.Kind == KindScatter {
 					return refuse(codeFeatureNotSupported, err.Error(), scatterHint(a))
@@ -515,7 +515,9 @@ func (a *analyzer) spreadWrite(p *Plan) *Plan {
 		}
 		p.Kind = KindAll
 	case KindShard:
-		p.mergeErr = a.unmergeable()
+		if why := a.unmergeable(); why != "" {
+			p.mergeErr = "pgshard: cannot merge " + why + " across shards"
+		}
 	}
 	return p
 }

@@ -43,7 +43,7 @@ func (s *Schema) declarePlan(d *pg.DeclareCursorStmt, lits []sqltext.Literal, ve
 	// The server's own cursor; Cursor still describes it, for a pool mode
 	// where the server connection does not outlive the transaction but a
 	// WITH HOLD cursor must (the wire layer holds such a cursor itself).
-	return &Plan{Kind: inner.Kind, Class: inner.Class, Exact: inner.Exact, mergeErr: "a cursor across shards", calls: inner.calls, through: inner.through, Cursor: c}
+	return &Plan{Kind: inner.Kind, Class: inner.Class, Exact: inner.Exact, mergeErr: "pgshard: cannot merge a cursor across shards", calls: inner.calls, through: inner.through, Cursor: c}
 }
 
 // manyKeys says whether a pin may name keys on several shards.

@@ -282,7 +282,7 @@ func (p *Plan) routeShards(rt *Route, m *shard.Map, def shard.ShardID, v values,
 				Message: "pgshard: the statement joins sharded rows whose keys are on different shards",
 				Hint:    "Join sharded tables on their shard key, or pin them to keys on one shard."})
 		case len(rt.Shards) > 1 && p.mergeErr != "" && (p.Read || p.Command == "SELECT" || p.Command == "UPDATE" || p.Command == "DELETE"):
-			return refuseRoute(rt, &Error{Code: codeFeatureNotSupported, Message: "pgshard: cannot merge " + p.mergeErr + " across shards",
+			return refuseRoute(rt, &Error{Code: codeFeatureNotSupported, Message: p.mergeErr,
 				Hint: "Pin the statement to one shard key value."})
 		case len(rt.Shards) > 1 && !p.Read && p.Command != "SELECT":
 			rt.Kind = KindAll

@@ -25,7 +25,7 @@ func (s *Schema) explainPlan(stmt *pg.Node, lits []sqltext.Literal, version int3
 	if inner.Kind != KindScatter && inner.Kind != KindAll {
 		// EXPLAIN ANALYZE runs the statement: of a write, it is a write.
 		read := inner.Read || !explainAnalyze(ex)
-		return &Plan{Kind: inner.Kind, Class: inner.Class, Read: read, Exact: inner.Exact, mergeErr: "EXPLAIN across shards", calls: inner.calls, through: inner.through}
+		return &Plan{Kind: inner.Kind, Class: inner.Class, Read: read, Exact: inner.Exact, mergeErr: "pgshard: cannot merge EXPLAIN across shards", calls: inner.calls, through: inner.through}
 	}
 	if inner.Kind != KindScatter || !inner.Read {
 		return refuse(codeFeatureNotSupported, "pgshard: EXPLAIN of a statement that writes on every shard is not supported",

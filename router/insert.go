@@ -227,7 +227,7 @@ func (a *analyzer) copyPlan(c *pg.CopyStmt) *Plan {
 				"pgshard: COPY (query) TO over every shard is supported only for queries whose rows need no merging (no ORDER BY, aggregates, DISTINCT or LIMIT), or TO STDOUT in a simple query",
 				"Send it as a simple query to STDOUT (psql's \\copy), run the query as a SELECT, or pin it to one shard.")
 		}
-		return &Plan{Kind: inner.Kind, Class: inner.Class, Exact: inner.Exact, mergeErr: "COPY across shards", calls: inner.calls, through: inner.through}
+		return &Plan{Kind: inner.Kind, Class: inner.Class, Exact: inner.Exact, mergeErr: "pgshard: cannot merge COPY across shards", calls: inner.calls, through: inner.through}
 	}
 	role, t := a.schema.lookup(strings.ToLower(c.Relation.Schemaname), strings.ToLower(c.Relation.Relname))
 	switch role {

@@ -152,8 +152,9 @@ type Plan struct {
 	// DDL: the statement may change the schema (what the shards'
 	// catalogs say of tables and columns).
 	DDL bool
-	// mergeErr says why the results of this pinned statement cannot be
-	// merged, should its key values land on several shards.
+	// mergeErr is the refusal (its message) should this pinned
+	// statement's key values land on several shards, whose results it
+	// cannot merge; "" when it can.
 	mergeErr string
 
 	// keyed: the sharded tables the statement reads or writes, whose key

@@ -458,3 +458,6 @@ SELECT u.user_id FROM users u WHERE u.score > 98 ORDER BY u.user_id OFFSET 2 ROW
 # A data-modifying CTE's RETURNING rows come from the shards it wrote on
 WITH d AS (DELETE FROM orders WHERE user_id IN (1, 6, 9) RETURNING *) SELECT count(*), sum(amount) FROM d
 WITH d AS (UPDATE countries SET name = 'x' WHERE code = 'fr' RETURNING *) SELECT count(*) FROM d
+# Keys on several shards that the merge cannot combine: one message
+SELECT country, count(*) FROM users WHERE user_id IN (1, 6) GROUP BY ROLLUP (country)
+SELECT country, string_agg(name, ',' ORDER BY name) FROM users WHERE user_id IN (1, 6) GROUP BY country
