@@ -16,19 +16,26 @@ import (
 // pgshard to its promise: the same answer, or 0A000 for what it cannot
 // run exactly, never another answer. A query whose key values, LIMIT or
 // OFFSET became Bind parameters runs through the extended protocol; the
-// others run through both. The seed is fixed
+// others run through both. In both pool modes. The seed is fixed
 // so CI runs the same queries each time; PGSHARD_SHAPES_SEED and
 // PGSHARD_SHAPES explore others (the failure names the seed).
 func TestRandomShapesMatchOnePostgres(t *testing.T) {
-	seed, count := uint64(11), 300
+	seed, count := uint64(11), 200
 	if v, err := strconv.ParseUint(os.Getenv("PGSHARD_SHAPES_SEED"), 10, 64); err == nil {
 		seed = v
 	}
 	if v, err := strconv.Atoi(os.Getenv("PGSHARD_SHAPES")); err == nil {
 		count = v
 	}
+	for _, mode := range []string{"transaction", "session"} {
+		t.Run(mode+" pooling", func(t *testing.T) { randomShapes(t, mode, seed, count) })
+	}
+}
+
+func randomShapes(t *testing.T, mode string, seed uint64, count int) {
+	pool := "pool: {mode: " + mode + ", size: 8, queue_timeout: 10s}"
 	ctx := ctxFor(t, 10*time.Minute)
-	through, direct := loadedPair(ctx, t, startPgshard(t))
+	through, direct := loadedPair(ctx, t, startPgshard(t, pool))
 	gen := &shapes{r: rand.New(rand.NewPCG(seed, 1)), bind: true}
 	answered, refused := 0, 0
 	refusals := map[string]int{} // by message, for -v

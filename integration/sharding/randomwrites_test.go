@@ -17,18 +17,26 @@ import (
 // transaction then rolled back, through pgshard (keyless writes allowed on
 // every shard) and to one PostgreSQL holding the same rows, and requires
 // the same RETURNING rows and the same tables afterwards, or 0A000: a
-// write pgshard runs must change exactly the rows one server would.
+// write pgshard runs must change exactly the rows one server would. In
+// both pool modes.
 // PGSHARD_WRITES_SEED and PGSHARD_WRITES explore other seeds.
 func TestRandomWritesMatchOnePostgres(t *testing.T) {
-	seed, count := uint64(5), 120
+	seed, count := uint64(5), 80
 	if v, err := strconv.ParseUint(os.Getenv("PGSHARD_WRITES_SEED"), 10, 64); err == nil {
 		seed = v
 	}
 	if v, err := strconv.Atoi(os.Getenv("PGSHARD_WRITES")); err == nil {
 		count = v
 	}
+	for _, mode := range []string{"transaction", "session"} {
+		t.Run(mode+" pooling", func(t *testing.T) { randomWrites(t, mode, seed, count) })
+	}
+}
+
+func randomWrites(t *testing.T, mode string, seed uint64, count int) {
+	pool := "pool: {mode: " + mode + ", size: 8, queue_timeout: 10s}"
 	ctx := ctxFor(t, 10*time.Minute)
-	through, direct := loadedPair(ctx, t, startPgshard(t, "keyless_writes: all_shards"))
+	through, direct := loadedPair(ctx, t, startPgshard(t, "keyless_writes: all_shards", pool))
 	gen := &shapes{r: rand.New(rand.NewPCG(seed, 2))}
 	tables := []string{
 		`SELECT count(*), sum(score), sum(balance), sum(user_id * score), sum(length(name)), sum(user_id * length(country)) FROM users`,
