@@ -279,8 +279,8 @@ func (p *Plan) routeShards(rt *Route, m *shard.Map, def shard.ShardID, v values,
 			rt.nothing = true
 		case len(rt.Shards) > 1 && len(p.Class) > 1 && !p.setop:
 			return refuseRoute(rt, &Error{Code: codeFeatureNotSupported,
-				Message: "pgshard: the statement joins sharded rows whose keys are on different shards",
-				Hint:    "Join sharded tables on their shard key, or pin them to keys on one shard."})
+				Message: "pgshard: the statement needs rows of keys on different shards in one place (a join, a subquery and the query around it, two routed function calls), which no shard holds",
+				Hint:    "Join sharded tables on their shard key, pin them to keys on one shard, or send the parts as statements of their own."})
 		case len(rt.Shards) > 1 && p.mergeErr != "" && (p.Read || p.Command == "SELECT" || p.Command == "UPDATE" || p.Command == "DELETE"):
 			return refuseRoute(rt, &Error{Code: codeFeatureNotSupported, Message: p.mergeErr,
 				Hint: "Pin the statement to one shard key value."})
