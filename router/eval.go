@@ -257,6 +257,12 @@ func (p *Plan) routeShards(rt *Route, m *shard.Map, def shard.ShardID, v values,
 					return refuseRoute(rt, keyError(pin.Table, err))
 				case errors.Is(err, shard.ErrNullKey), errors.Is(err, ErrNoKey):
 					continue // matches no row anywhere
+				case errors.Is(err, shard.ErrInvalidKey) && !s.assign:
+					// Not valid input for the key's type, which the
+					// comparison runs in: any server refuses it as it
+					// converts the value, in its own words (22P02
+					// invalid input syntax for type bigint: "x").
+					continue
 				case errors.Is(err, ErrAnyKey):
 					for _, id := range m.Shards() {
 						add(id)

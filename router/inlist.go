@@ -50,7 +50,10 @@ func (v *values) points(s Source, t shard.KeyType) ([]shard.Point, error) {
 		elems, err = textArray(string(v.params[i]))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("array parameter $%d: %w", s.Param, err)
+		// An array pgshard does not read (bounds, several dimensions,
+		// which = ANY flattens) may hold any key; one that is no array
+		// at all every server refuses in its own words.
+		return nil, ErrAnyKey
 	}
 	d, as, ok := s.typed(od, declared)
 	if !ok {

@@ -81,6 +81,12 @@ type Pin struct {
 type Plan struct {
 	Kind Kind
 	Err  *Error // for KindRefuse
+	// parseFailed: Err is the parser's (ParseError).
+	parseFailed bool
+	// HighestParam is the highest $n a prepared statement's text names
+	// (Prepare only): with the types its Parse declares, how many values
+	// a Bind must bring, as a server counts them.
+	HighestParam int
 
 	Command string // INSERT, SELECT...: the leading command word
 	// Channel is a LISTEN's or UNLISTEN's channel, as the server names it

@@ -179,6 +179,7 @@ func (r *Router) Prepare(q string) *Plan {
 	if p.Kind != KindRefuse || p.zeroOffsets != nil {
 		p.lits, p.hints = n.Literals, n.Hints
 	}
+	p.HighestParam = sqltext.HighestParam(q)
 	if len(key) <= maxCachedText {
 		r.cache.Add(key, p)
 	}
@@ -253,7 +254,11 @@ func (r *Router) planStaged(text string, lits []sqltext.Literal, simple, stage b
 		if len(tree.Stmts) == 0 {
 			return &Plan{Kind: KindAny} // only comments
 		}
-		return refuse(codeSyntax, "pgshard: one statement expected", "")
+		// Only Parse (and PREPARE) plans text of its own; PostgreSQL
+		// refuses such a Parse in these words.
+		p := refuse(codeSyntax, "cannot insert multiple commands into a prepared statement", "")
+		p.parseFailed = true
+		return p
 	}
 	p := r.schema.buildThrough(tree.Stmts[0].Stmt, lits, tree.Version, r.viewTrees())
 	if stage && p.Kind == KindRefuse && p.Err.Code == codeFeatureNotSupported && (!p.keyless || isUpdateOrDelete(tree.Stmts[0].Stmt)) {
@@ -332,7 +337,19 @@ func parseError(err error) *Plan {
 	p := refuse(codeSyntax, msg, "")
 	p.Err.Position = pos
 	p.Exact = pos > 0
+	p.parseFailed = true
 	return p
+}
+
+// ParseError is the error PostgreSQL gives when it parses the statement:
+// a syntax error, or several statements where one is expected. The wire
+// layer answers a Parse message with it, as a server would, rather than
+// at the statement's first Bind.
+func (p *Plan) ParseError() *Error {
+	if p.parseFailed {
+		return p.Err
+	}
+	return nil
 }
 
 // maxNesting bounds what the router hands to libpg_query. The parser

@@ -35,15 +35,29 @@ func (s *session) parse(body []byte) error {
 	if err := m.Decode(body); err != nil {
 		return fatalf(codeProtocolViolation, "invalid Parse message: "+err.Error())
 	}
+	// A Parse of the unnamed statement drops the one before it first,
+	// whether or not it then fails.
+	prev := s.stmts[m.Name]
+	dropped := restore{stmt: true, name: m.Name, prevStmt: prev}
+	if m.Name == "" {
+		delete(s.stmts, "")
+	}
+	// PostgreSQL parses first: a syntax error comes before the failed
+	// transaction's refusal and before a name used twice.
+	gen := s.db.router.CatalogGen()
+	plan := s.db.router.Prepare(m.Query)
+	if e := plan.ParseError(); e != nil {
+		return s.parseFail(routeError(e), dropped)
+	}
 	if s.txStatus == 'E' && !s.batchRan && !endsTransaction(m.Query) {
 		// PostgreSQL parses nothing but the transaction's end in a failed
 		// transaction (unless the batch ran that end already), and keeps
 		// no statement, before it looks at the name: a client that
 		// prepares statements before it runs them (pgx's cache) prepares
 		// this one again later, under the same name.
-		return s.batchFail(errorf(codeInFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block"))
+		return s.parseFail(errorf(codeInFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block"), dropped)
 	}
-	if _, dup := s.stmts[m.Name]; dup && m.Name != "" {
+	if prev != nil && m.Name != "" || s.sqlStmts[m.Name] != nil {
 		return s.batchFail(errorf(codeDuplicatePreparedStmt, fmt.Sprintf("prepared statement %q already exists", m.Name)))
 	}
 	if s.mode == config.PoolTransaction || s.pinned {
@@ -58,11 +72,11 @@ func (s *session) parse(body []byte) error {
 		case s.pinsFor(pe):
 			s.pin(m.Query, pe)
 		default:
-			return s.batchFail(pe)
+			return s.parseFail(pe, dropped)
 		}
 	}
 	st := &statement{query: m.Query, oids: m.ParameterOIDs, key: statementKey(m.Query, m.ParameterOIDs),
-		setsConfig: router.MentionsSessionEffects(m.Query)}
+		setsConfig: router.MentionsSessionEffects(m.Query), plan: plan, planGen: gen}
 	if m.Name != "" {
 		st.server = "pgshard_" + st.key
 	}
@@ -73,7 +87,20 @@ func (s *session) parse(body []byte) error {
 		}
 	}
 	s.stmts[m.Name] = st
-	s.pending = append(s.pending, pendingResp{kind: 'P', action: actSynthetic, synth: '1'})
+	s.pending = append(s.pending, pendingResp{kind: 'P', action: actSynthetic, synth: '1', restore: dropped})
+	return nil
+}
+
+// parseFail fails the batch at a Parse, whose unnamed statement's drop
+// stands unless an error before it means the server skips it too.
+func (s *session) parseFail(pe *pgError, dropped restore) error {
+	n := len(s.pending)
+	if err := s.batchFail(pe); err != nil {
+		return err
+	}
+	if len(s.pending) > n {
+		s.pending[n].restore = dropped
+	}
 	return nil
 }
 
@@ -159,6 +186,10 @@ func (s *session) lookup(name string) (*statement, *pgError) {
 	if st := s.stmts[name]; st != nil {
 		return st, nil
 	}
+	if sq := s.sqlStmts[name]; sq != nil {
+		// PREPARE's statements are Parse's too: one namespace.
+		return sq.asProtocol(s.db.router), nil
+	}
 	if name == "" {
 		return nil, errorf(codeInvalidSQLStatementName, "unnamed prepared statement does not exist")
 	}
@@ -179,6 +210,11 @@ func (s *session) bind(ctx context.Context, body []byte) error {
 	if pe != nil {
 		return s.batchFail(pe)
 	}
+	if got, want := bindParamCount(params), max(len(st.oids), st.plan.HighestParam); got >= 0 && got != want {
+		// Checked first, as the server does: pgshard routes by the
+		// values, and runs some statements without a server's Bind.
+		return s.batchFail(errorf(codeProtocolViolation, fmt.Sprintf("bind message supplies %d parameters, but prepared statement \"%s\" requires %d", got, name, want)))
+	}
 	if s.tentativeCursors {
 		s.cursorTxEnd(st.query)
 	}
@@ -191,6 +227,7 @@ func (s *session) bind(ctx context.Context, body []byte) error {
 	if pe != nil {
 		return s.batchFail(pe)
 	}
+	prevPortal := s.portals[portal]
 	delete(s.portals, portal)
 	if st.plan.Kind == router.KindSession || st.plan.Command == "LISTEN" || st.plan.Command == "UNLISTEN" || st.setsConfig {
 		if s.portalSets == nil {
@@ -208,7 +245,8 @@ func (s *session) bind(ctx context.Context, body []byte) error {
 			s.portals = map[string]*vportal{}
 		}
 		s.portals[portal] = vp
-		s.pending = append(s.pending, pendingResp{kind: 'B', action: actSynthetic, synth: '2'})
+		s.pending = append(s.pending, pendingResp{kind: 'B', action: actSynthetic, synth: '2',
+			restore: restore{portal: true, name: portal, prevPortal: prevPortal}})
 		return nil
 	}
 	if s.sc == nil && s.txStatus == 'E' && rt.Kind != router.KindSession {
@@ -250,7 +288,11 @@ func (s *session) bind(ctx context.Context, body []byte) error {
 	out = append(out, 0)
 	out = append(out, params...)
 	s.scratch = out
-	return s.forward('B', out, 'B')
+	if err := s.forward('B', out, 'B'); err != nil || prevPortal == nil {
+		return err
+	}
+	s.pending[len(s.pending)-1].restore = restore{portal: true, name: portal, prevPortal: prevPortal}
+	return nil
 }
 
 func (s *session) describe(ctx context.Context, body []byte) error {
@@ -349,15 +391,19 @@ func (s *session) closeMsg(ctx context.Context, body []byte) error {
 		// The server-side twin stays cached for other clients and later
 		// Parses; closing a name that does not exist is no error in Postgres.
 		name, _, _ := cutCString(body[1:])
+		prev, prevSQL := s.stmts[name], s.sqlStmts[name]
 		delete(s.stmts, name)
-		s.pending = append(s.pending, pendingResp{kind: 'C', action: actSynthetic, synth: '3'})
+		delete(s.sqlStmts, name) // PREPARE's statements are Parse's too
+		s.pending = append(s.pending, pendingResp{kind: 'C', action: actSynthetic, synth: '3',
+			restore: restore{stmt: prev != nil, name: name, prevStmt: prev, prevSQL: prevSQL}})
 		return nil
 	}
 	if name, _, _ := cutCString(body[1:]); s.portals[name] != nil || s.vcursors[name] != nil {
 		// A cursor is a portal too: Close of a held cursor's name closes it.
+		r := restore{portal: true, name: name, prevPortal: s.portals[name], prevCursor: s.vcursors[name]}
 		delete(s.portals, name)
 		delete(s.vcursors, name)
-		s.pending = append(s.pending, pendingResp{kind: 'C', action: actSynthetic, synth: '3'})
+		s.pending = append(s.pending, pendingResp{kind: 'C', action: actSynthetic, synth: '3', restore: r})
 		return nil
 	}
 	if s.sc == nil {
@@ -366,11 +412,15 @@ func (s *session) closeMsg(ctx context.Context, body []byte) error {
 		s.pending = append(s.pending, pendingResp{kind: 'C', action: actSynthetic, synth: '3'})
 		return nil
 	}
+	// The batch now owes the server's answer: its Sync goes there too.
+	s.beginServerBatch()
 	return s.forward('C', body, 'C')
 }
 
 func (s *session) flush() error {
-	if s.batchError || s.sc == nil || !s.owesServer() {
+	// After an error the server still owes what came before it (and
+	// pgshard's injected error): only then is the queue all pgshard's own.
+	if s.sc == nil || !s.owesServer() {
 		return s.emitSynthetics(len(s.pending))
 	}
 	if err := writeFrame(s.sc.w, 'H', nil); err != nil {
@@ -545,7 +595,10 @@ func (s *session) forward(typ byte, body []byte, kind byte) error {
 // (a Parse that cannot parse) and puts its own error in place of the
 // server's, so the server rolls back what the batch did.
 func (s *session) batchFail(pe *pgError) error {
-	if s.sc != nil && s.batchUsed {
+	if s.sc != nil && (s.batchUsed || s.txStatus != 'I' && !s.localTx) {
+		// Also inside a transaction block that reached a server, so
+		// that the error fails it there as it would on one server.
+		s.beginServerBatch()
 		m := &pgproto3.Parse{Query: "pgshard: injected error"}
 		if err := writeMsg(s.sc.w, &s.scratch, m); err != nil {
 			return s.serverLost(err, false)
@@ -559,7 +612,26 @@ func (s *session) batchFail(pe *pgError) error {
 		return err
 	}
 	s.batchError = true
+	if (s.sc == nil || s.localTx) && s.txStatus != 'I' {
+		// A transaction that has not reached a server fails here, as
+		// the server's would (refuse does the same).
+		s.txStatus = 'E'
+	}
 	return writeMsg(s.w, &s.scratch, pe.response())
+}
+
+// bindParamCount reads how many parameter values a Bind brings from what
+// follows its statement name: the format codes, then the count; -1 when
+// the message is too short to tell.
+func bindParamCount(b []byte) int {
+	if len(b) < 2 {
+		return -1
+	}
+	at := 2 + 2*int(binary.BigEndian.Uint16(b))
+	if len(b) < at+2 {
+		return -1
+	}
+	return int(binary.BigEndian.Uint16(b[at:]))
 }
 
 // cutCString splits b after its first NUL.

@@ -16,6 +16,63 @@ type pendingResp struct {
 	// pgshard's server form of a simple query (serverform.go), which then
 	// runs as sent; the client never sees that error.
 	fallback bool
+	// restore: what handling the message changed in the session, put
+	// back if the message is dropped unanswered (dropPending).
+	restore restore
+}
+
+// restore is what a client message changed in the session's own
+// bookkeeping as pgshard handled it. pgshard answers some messages itself
+// (a Parse, a Close of a statement, a Bind of a portal it runs) while the
+// server may still fail one sent before them in the same batch; PostgreSQL
+// then skips everything up to Sync, so the change must not stay either:
+// a statement parsed after the error must not exist, a statement closed
+// after it must still exist.
+type restore struct {
+	stmt, portal bool // which of the session's maps changed
+	name         string
+	prevStmt     *statement
+	prevPortal   *vportal
+	prevCursor   *vcursor
+	prevSQL      *sqlStatement // a PREPARE\'s statement a Close removed
+}
+
+// apply puts back what r records.
+func (r *restore) apply(s *session) {
+	if r.stmt {
+		if r.prevStmt == nil {
+			delete(s.stmts, r.name)
+		} else {
+			s.stmts[r.name] = r.prevStmt
+		}
+	}
+	if r.prevSQL != nil {
+		s.sqlStmts[r.name] = r.prevSQL
+	}
+	if r.portal {
+		if r.prevPortal == nil {
+			delete(s.portals, r.name)
+		} else {
+			if s.portals == nil {
+				s.portals = map[string]*vportal{}
+			}
+			s.portals[r.name] = r.prevPortal
+		}
+		if r.prevCursor != nil {
+			s.vcursors[r.name] = r.prevCursor
+		}
+	}
+}
+
+// dropPending forgets the responses still owed for the batch, which will
+// never come (the server skips to Sync after an error, or is gone), and
+// undoes, latest first, what handling their messages changed.
+func (s *session) dropPending() {
+	for i := len(s.pending) - 1; i >= 0; i-- {
+		s.pending[i].restore.apply(s)
+		s.pending[i] = pendingResp{}
+	}
+	s.pending = s.pending[:0]
 }
 
 type action uint8

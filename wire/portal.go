@@ -3,6 +3,8 @@ package wire
 import (
 	"context"
 	"errors"
+	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
@@ -358,6 +360,11 @@ func (s *session) executePortal(ctx context.Context, vp *vportal, maxRows int) e
 	to := len(a.rows)
 	if maxRows > 0 && vp.next+maxRows < to {
 		to = vp.next + maxRows
+	}
+	if strings.HasPrefix(a.tag, "SELECT ") && (vp.next > 0 || to < len(a.rows)) {
+		// A portal run in parts: as a server, each Execute's tag counts
+		// the rows it sent, 0 once the portal is done.
+		a.tag = "SELECT " + strconv.Itoa(to-vp.next)
 	}
 	if err := s.writeAnswer(a, false, vp.next, to); err != nil {
 		return err

@@ -19,6 +19,13 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 	if !ok {
 		return fatalf(codeProtocolViolation, "invalid Query message")
 	}
+	if !s.batchError {
+		// PostgreSQL runs a simple query in the unnamed statement and
+		// portal, in place of the client's: Bind finds neither after it.
+		delete(s.stmts, "")
+		delete(s.portals, "")
+		delete(s.portalSets, "")
+	}
 	routed := s.db.router.SimpleKeyed(q, s.shardKey())
 	plain := allPlain(routed)
 	if !plain {

@@ -277,7 +277,7 @@ func (s *session) failBatch(sc *serverConn) {
 			sc.prepared.Remove(p.server)
 		}
 	}
-	s.pending = s.pending[:0]
+	s.dropPending()
 	sc.unnamed = ""
 	if s.batchOpen {
 		s.batchError = true
@@ -357,7 +357,7 @@ func (s *session) serverFatal(body []byte, wantRFQ bool) error {
 	er.Severity = "ERROR"
 	sc := s.sc
 	sc.broken = true
-	s.pending = s.pending[:0]
+	s.dropPending()
 	inTx := s.txStatus != 'I'
 	s.detach()
 	s.batchUsed = false // nothing is under way on a server any more
@@ -402,7 +402,7 @@ func (s *session) serverLost(err error, wantRFQ bool) error {
 		return errClientGone
 	}
 	s.log.Warn("server connection lost", "pool", sc.pool.name(), "err", err)
-	s.pending = s.pending[:0]
+	s.dropPending()
 	inTx := s.txStatus != 'I'
 	s.detach()
 	s.batchUsed = false // nothing is under way on a server any more

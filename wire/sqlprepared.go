@@ -37,6 +37,48 @@ type sqlStatement struct {
 	// several shards sends them in Parse.
 	serverOIDs []uint32
 	plan       *router.Plan
+	protocol   *statement // asProtocol's
+}
+
+// asProtocol is the statement as Bind and Describe use one of Parse's,
+// made once: its parameter types are PREPARE's (as the server resolved
+// them, where pgshard does not know a type's name).
+func (sq *sqlStatement) asProtocol(r *router.Router) *statement {
+	if sq.protocol == nil {
+		oids := sq.oids
+		if slices.Contains(oids, router.OIDOther) {
+			oids = sq.serverOIDs
+		}
+		sq.protocol = &statement{query: sq.query, oids: oids, key: statementKey(sq.query, oids),
+			setsConfig: router.MentionsSessionEffects(sq.query), plan: r.Prepare(sq.query), planGen: r.CatalogGen()}
+		sq.protocol.server = "pgshard_" + sq.protocol.key
+	}
+	return sq.protocol
+}
+
+// protocolAsSQL is a statement of Parse's as EXECUTE runs one of
+// PREPARE's (they share one namespace on a server): the PREPARE that makes
+// it where it is missing declares Parse's parameter types, "unknown" for
+// those Parse left to the server, which infers them again.
+func protocolAsSQL(name string, st *statement) (*sqlStatement, *pgError) {
+	prepare := "PREPARE " + quoteIdent(name)
+	if len(st.oids) > 0 {
+		types := make([]string, len(st.oids))
+		for i, oid := range st.oids {
+			t, ok := sqlTypeName(oid)
+			switch {
+			case oid == 0:
+				t = "unknown"
+			case !ok:
+				return nil, &pgError{Code: codeFeatureNotSupported,
+					Message: fmt.Sprintf("pgshard: EXECUTE of %s, prepared through the protocol with a parameter type pgshard cannot name (OID %d), is not supported", name, oid),
+					Hint:    "Run it with Bind and Execute, or prepare it with PREPARE."}
+			}
+			types[i] = t
+		}
+		prepare += "(" + strings.Join(types, ", ") + ")"
+	}
+	return &sqlStatement{prepare: prepare + " AS " + st.query, query: st.query, oids: st.oids, plan: st.plan}, nil
 }
 
 // emulateSQLPrepared says whether pgshard keeps the session's SQL-level
@@ -64,7 +106,8 @@ func (s *session) sqlPrepared(st *router.Statement) (op *router.SQLPrepared, stm
 	}
 	switch parsed.Kind {
 	case "PREPARE":
-		if s.sqlStmts[parsed.Name] != nil {
+		if s.sqlStmts[parsed.Name] != nil || s.stmts[parsed.Name] != nil {
+			// One namespace with Parse's statements, as on a server.
 			return nil, nil, errorf(codeDuplicatePreparedStmt, fmt.Sprintf("prepared statement %q already exists", parsed.Name))
 		}
 		plan := s.db.router.Prepare(parsed.Query)
@@ -77,6 +120,11 @@ func (s *session) sqlPrepared(st *router.Statement) (op *router.SQLPrepared, stm
 		return &parsed, &sqlStatement{prepare: st.Text, query: parsed.Query, oids: parsed.OIDs, plan: plan}, nil
 	case "EXECUTE":
 		stmt := s.sqlStmts[parsed.Name]
+		if st := s.stmts[parsed.Name]; stmt == nil && st != nil && parsed.Name != "" {
+			if stmt, pe = protocolAsSQL(parsed.Name, st); pe != nil {
+				return nil, nil, pe
+			}
+		}
 		if stmt == nil {
 			return nil, nil, errorf(codeInvalidSQLStatementName, fmt.Sprintf("prepared statement %q does not exist", parsed.Name))
 		}

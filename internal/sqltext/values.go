@@ -135,6 +135,27 @@ func Renumber(q string) (string, []int) {
 	return b.String(), order
 }
 
+// HighestParam is the highest $n placeholder q names (0 for none): with
+// the parameter types a Parse declares, how many values a Bind of it must
+// bring.
+func HighestParam(q string) int {
+	highest := 0
+	for i := 0; i < len(q); {
+		if q[i] != '$' || i+1 >= len(q) || q[i+1] < '0' || q[i+1] > '9' || i > 0 && (isIdentByte(q[i-1]) || q[i-1] == '$') {
+			i = SkipToken(q, i)
+			continue
+		}
+		j, n := i+1, 0
+		for j < len(q) && q[j] >= '0' && q[j] <= '9' && n < 1<<20 {
+			n = n*10 + int(q[j]-'0')
+			j++
+		}
+		highest = max(highest, n)
+		i = j
+	}
+	return highest
+}
+
 func itoa(n int) string {
 	if n < 10 {
 		return string(rune('0' + n))

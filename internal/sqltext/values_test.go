@@ -37,3 +37,19 @@ func TestValuesRows(t *testing.T) {
 		}
 	}
 }
+
+func TestHighestParam(t *testing.T) {
+	for q, want := range map[string]int{
+		`SELECT 1`:        0,
+		`SELECT $1, $3`:   3,
+		`SELECT $12 + $2`: 12,
+		`SELECT '$9', "$8", $$ $7 $$, $t$ $6 $t$`: 0,
+		`SELECT 1 -- $5` + "\n" + `/* $4 */ , $2`: 2,
+		`SELECT foo$3, $1`:                        1,
+		`SELECT E'\' $4', $1`:                     1,
+	} {
+		if got := HighestParam(q); got != want {
+			t.Errorf("HighestParam(%q) = %d, want %d", q, got, want)
+		}
+	}
+}
