@@ -134,6 +134,20 @@ func (v *values) int64(s *Source) (int64, error) {
 			return 0, fmt.Errorf("LIMIT/OFFSET parameter $%d has %d bytes", s.Param, len(b))
 		}
 		txt = string(v.params[i])
+		n, err := strconv.ParseInt(strings.TrimSpace(txt), 10, 64)
+		if err == nil {
+			return n, nil
+		}
+		// Refused as every shard's server would refuse the text, in
+		// the type the Parse declared (bigint when it left it open).
+		typ := "bigint"
+		if i < len(v.oids) && v.oids[i] == oidInt4 {
+			typ = "integer"
+		}
+		if errors.Is(err, strconv.ErrRange) {
+			return 0, &Error{Code: codeOutOfRange, Message: fmt.Sprintf("value \"%s\" is out of range for type %s", txt, typ)}
+		}
+		return 0, &Error{Code: codeInvalidText, Message: fmt.Sprintf("invalid input syntax for type %s: \"%s\"", typ, txt)}
 	case s.Lit >= 0 && s.Lit < len(v.lits):
 		txt = v.lits[s.Lit].Value
 	default:
@@ -311,6 +325,10 @@ func (p *Plan) routeShards(rt *Route, m *shard.Map, def shard.ShardID, v values,
 			if spec.WithTies && p.LimitSrc != nil && limit < 0 {
 				return refuseRoute(rt, &Error{Code: codeInvalidRowCount, Message: "row count cannot be null in FETCH FIRST ... WITH TIES clause"})
 			}
+		}
+		var pe *Error
+		if errors.As(err, &pe) {
+			return refuseRoute(rt, pe)
 		}
 		if err != nil {
 			return refuseRoute(rt, &Error{Code: codeInvalidParam, Message: "pgshard: " + err.Error()})

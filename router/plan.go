@@ -251,6 +251,8 @@ const (
 	codeInvalidParam        = "22023"
 	codeNullKey             = "23502"
 	codeInvalidRowCount     = "2201W" // invalid_row_count_in_limit_clause
+	codeInvalidText         = "22P02" // invalid_text_representation
+	codeOutOfRange          = "22003" // numeric_value_out_of_range
 	codeDatatypeMismatch    = "42804"
 	// codeInvalidColumnReference is invalid_column_reference: an ORDER BY
 	// or GROUP BY position past the select list.

@@ -19,6 +19,7 @@ const (
 	codeQueryCanceled           = "57014"
 	codeProgramLimitExceeded    = "54000"
 	codeInvalidSQLStatementName = "26000"
+	codeInvalidCursorName       = "34000"
 	codeDuplicatePreparedStmt   = "42P05"
 	codeInternalError           = "XX000"
 )

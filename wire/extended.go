@@ -26,7 +26,7 @@ import (
 // (pgx's cache, JDBC, pgbench -M prepared) work in transaction pooling, and
 // what lets a router choose the shard at Bind, when parameters are known.
 
-func (s *session) parse(body []byte) error {
+func (s *session) parse(ctx context.Context, body []byte) error {
 	if s.batchError {
 		return nil
 	}
@@ -58,6 +58,14 @@ func (s *session) parse(body []byte) error {
 		return s.parseFail(errorf(codeInFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block"), dropped)
 	}
 	if prev != nil && m.Name != "" || s.sqlStmts[m.Name] != nil {
+		// The server looks at the name last, once the statement has
+		// parsed and its names resolved: an error there comes first.
+		if pe, err := s.checkParseDuplicate(ctx, m.Query, m.ParameterOIDs); err != nil || pe != nil {
+			if err != nil {
+				return err
+			}
+			return s.batchFail(pe)
+		}
 		return s.batchFail(errorf(codeDuplicatePreparedStmt, fmt.Sprintf("prepared statement %q already exists", m.Name)))
 	}
 	if s.mode == config.PoolTransaction || s.pinned {
@@ -86,8 +94,17 @@ func (s *session) parse(body []byte) error {
 			st.boundSettings = settings
 		}
 	}
+	eager, pe, err := s.checkParse(ctx, st, dropped)
+	switch {
+	case err != nil:
+		return err
+	case pe != nil:
+		return s.parseFail(pe, dropped)
+	}
 	s.stmts[m.Name] = st
-	s.pending = append(s.pending, pendingResp{kind: 'P', action: actSynthetic, synth: '1', restore: dropped})
+	if !eager {
+		s.pending = append(s.pending, pendingResp{kind: 'P', action: actSynthetic, synth: '1', restore: dropped})
+	}
 	return nil
 }
 
@@ -311,6 +328,9 @@ func (s *session) describe(ctx context.Context, body []byte) error {
 		if c := s.vcursors[name]; c != nil {
 			return s.describeCursor(c)
 		}
+		if pe := s.missingPortal(name); pe != nil {
+			return s.batchFail(pe)
+		}
 		if err := s.serverFor(ctx, nil, s.currentShard()); err != nil || s.sc == nil {
 			return err // nil: the batch failed and the client was told
 		}
@@ -354,6 +374,9 @@ func (s *session) execute(ctx context.Context, body []byte) error {
 	}
 	if vp := s.portals[name]; vp != nil {
 		return s.executePortal(ctx, vp, int(int32(binary.BigEndian.Uint32(rest))))
+	}
+	if pe := s.missingPortal(name); pe != nil {
+		return s.batchFail(pe)
 	}
 	spread := ""
 	if q, ok := s.portalSets[name]; ok {
@@ -618,6 +641,17 @@ func (s *session) batchFail(pe *pgError) error {
 		s.txStatus = 'E'
 	}
 	return writeMsg(s.w, &s.scratch, pe.response())
+}
+
+// missingPortal is PostgreSQL's answer to a portal a failed transaction
+// that never reached a server names: it looks the portal up before it
+// refuses to run anything (25P02), and no server holds one of this
+// transaction. nil where a server may hold it.
+func (s *session) missingPortal(name string) *pgError {
+	if s.sc != nil || s.txStatus != 'E' || len(s.txShards) > 0 || len(s.parked) > 0 {
+		return nil
+	}
+	return errorf(codeInvalidCursorName, fmt.Sprintf("portal %q does not exist", name))
 }
 
 // bindParamCount reads how many parameter values a Bind brings from what

@@ -119,7 +119,7 @@ func shardNames(d *config.Database) []string {
 // nextGeneration builds the generation of old's database that d (from
 // cfg) describes. Nothing runs or changes until swapIn.
 func (srv *Server) nextGeneration(old *database, d *config.Database, cfg *config.Config) (*database, error) {
-	db := &database{cfg: d, router: old.router, dbm: old.dbm, textOrder: old.textOrder}
+	db := &database{cfg: d, router: old.router, dbm: old.dbm, textOrder: old.textOrder, parsed: old.parsed}
 	if u := resolverUserIn(cfg, d); u != nil {
 		var err error
 		if db.topo, err = newTopology(d, u, cfg.Monitor); err != nil {

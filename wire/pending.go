@@ -64,12 +64,34 @@ func (r *restore) apply(s *session) {
 	}
 }
 
+// failed is what stays of r's change when its message ran and failed:
+// PostgreSQL drops the unnamed statement at a Parse, and the unnamed
+// portal at a Bind, before it can fail, and keeps nothing new; a named
+// one it had stays.
+func (r *restore) failed(s *session) {
+	if r.name != "" {
+		r.apply(s)
+		return
+	}
+	if r.stmt {
+		delete(s.stmts, "")
+	}
+	if r.portal {
+		delete(s.portals, "")
+	}
+}
+
 // dropPending forgets the responses still owed for the batch, which will
 // never come (the server skips to Sync after an error, or is gone), and
-// undoes, latest first, what handling their messages changed.
-func (s *session) dropPending() {
+// undoes, latest first, what handling their messages changed. headFailed:
+// the first of them answers the message that failed, which ran.
+func (s *session) dropPending(headFailed bool) {
 	for i := len(s.pending) - 1; i >= 0; i-- {
-		s.pending[i].restore.apply(s)
+		if i == 0 && headFailed {
+			s.pending[i].restore.failed(s)
+		} else {
+			s.pending[i].restore.apply(s)
+		}
 		s.pending[i] = pendingResp{}
 	}
 	s.pending = s.pending[:0]

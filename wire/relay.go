@@ -273,11 +273,11 @@ func (s *session) abandonRead(sc *serverConn, fatal bool) error {
 // preparing for pgshard were not prepared.
 func (s *session) failBatch(sc *serverConn) {
 	for _, p := range s.pending {
-		if p.action == actHidden && p.kind == 'P' && p.server != "" {
+		if (p.action == actHidden || p.action == actRelay) && p.kind == 'P' && p.server != "" {
 			sc.prepared.Remove(p.server)
 		}
 	}
-	s.dropPending()
+	s.dropPending(true)
 	sc.unnamed = ""
 	if s.batchOpen {
 		s.batchError = true
@@ -357,7 +357,7 @@ func (s *session) serverFatal(body []byte, wantRFQ bool) error {
 	er.Severity = "ERROR"
 	sc := s.sc
 	sc.broken = true
-	s.dropPending()
+	s.dropPending(false)
 	inTx := s.txStatus != 'I'
 	s.detach()
 	s.batchUsed = false // nothing is under way on a server any more
@@ -402,7 +402,7 @@ func (s *session) serverLost(err error, wantRFQ bool) error {
 		return errClientGone
 	}
 	s.log.Warn("server connection lost", "pool", sc.pool.name(), "err", err)
-	s.dropPending()
+	s.dropPending(false)
 	inTx := s.txStatus != 'I'
 	s.detach()
 	s.batchUsed = false // nothing is under way on a server any more

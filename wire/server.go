@@ -95,6 +95,9 @@ type database struct {
 	hubMu sync.Mutex
 	hub   *notifyHub
 	dbm   *metrics.Database
+	// parsed are the statements a server has checked at a Parse
+	// (parsecheck.go); generations share them.
+	parsed *parsedStatements
 	// textOrder is, per shard, whether its database's default collation
 	// orders text bytewise as merges do (see probeTextOrder). Generations
 	// share it: the shards' data is the same whatever node serves it.
@@ -145,7 +148,8 @@ func NewServer(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		db := &database{cfg: d, router: rt, textOrder: make([]textOrder, len(d.Shards))}
+		db := &database{cfg: d, router: rt, textOrder: make([]textOrder, len(d.Shards)),
+			parsed: newParsedStatements(cfg.Pool.PreparedCache*16 + 1024)}
 		if u := srv.resolverUser(db); u != nil {
 			if db.topo, err = newTopology(d, u, cfg.Monitor); err != nil {
 				return nil, err

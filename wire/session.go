@@ -391,7 +391,7 @@ func (s *session) handle(ctx context.Context, typ byte, body []byte) error {
 		s.endRequest()
 		return err
 	case 'P':
-		return s.parse(body)
+		return s.parse(ctx, body)
 	case 'B':
 		return s.bind(ctx, body)
 	case 'D':

@@ -106,6 +106,8 @@ const ddlRefreshWait = 2 * time.Second
 func (s *session) noteDDL(p *router.Plan, text string) {
 	if p != nil && p.DDL {
 		s.ranDDL = true
+		// A statement checked before may name what it dropped.
+		s.db.parsed.keys.Purge()
 	}
 	if s.db.keys.held.Load() && dropsKeys(p, text) {
 		s.db.keys.drop()

@@ -397,6 +397,10 @@ func (s *session) syncBatchTx(ctx context.Context) error {
 			s.finishTransaction(ctx, false)
 			return nil
 		}
+	} else if err := s.emitSynthetics(len(s.pending)); err != nil {
+		// pgshard's own answers after the batch's last server message
+		// (a Bind of a portal it runs over several shards).
+		return err
 	}
 	_, pe := s.finishTransaction(ctx, s.txStatus == 'T' && !s.batchError)
 	if pe != nil {
