@@ -5,6 +5,8 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pgshard/pgshard/internal/config"
 )
 
 // A server checks a statement when it parses it: the tables and columns
@@ -40,9 +42,11 @@ func (s *session) checkParse(ctx context.Context, st *statement, dropped restore
 		return false, nil, nil
 	}
 	if sc := s.sc; sc != nil {
-		if s.onReplica || s.recording {
+		if s.onReplica || s.recording || s.deferred != "" || s.localTx {
 			// A read that may run again on the primary replays the
-			// client's messages, not this one: checked at its Bind.
+			// client's messages, not this one; a transaction whose
+			// BEGIN has not gone to this connection would have the
+			// Parse run outside it: checked at the Bind.
 			return false, nil, nil
 		}
 		if st.server == "" && sc.unnamed == st.key {
@@ -63,8 +67,7 @@ func (s *session) checkParse(ctx context.Context, st *statement, dropped restore
 		s.pending = append(s.pending, pendingResp{kind: 'P', action: actRelay, server: st.server, restore: dropped})
 		return true, nil, nil
 	}
-	pe, err = s.checkParseAlone(ctx, st.query, st.oids)
-	return false, pe, err
+	return false, s.checkParseAlone(ctx, st.query, st.oids), nil
 }
 
 // checkParseDuplicate checks a Parse whose name is taken before pgshard
@@ -74,9 +77,9 @@ func (s *session) checkParse(ctx context.Context, st *statement, dropped restore
 func (s *session) checkParseDuplicate(ctx context.Context, query string, oids []uint32) (*pgError, error) {
 	sc := s.sc
 	if sc == nil {
-		return s.checkParseAlone(ctx, query, oids)
+		return s.checkParseAlone(ctx, query, oids), nil
 	}
-	if s.onReplica || s.recording || s.db.parsed.keys.Contains(statementKey(query, oids)) {
+	if s.onReplica || s.recording || s.deferred != "" || s.localTx || s.db.parsed.keys.Contains(statementKey(query, oids)) {
 		return nil, nil
 	}
 	s.beginServerBatch()
@@ -91,57 +94,73 @@ func (s *session) checkParseDuplicate(ctx context.Context, query string, oids []
 // checkParseAlone is checkParse on a connection of pgshard's own, when
 // the session holds none; nil (unchecked) when it holds one, or is in a
 // transaction block.
-func (s *session) checkParseAlone(ctx context.Context, query string, oids []uint32) (*pgError, error) {
+func (s *session) checkParseAlone(ctx context.Context, query string, oids []uint32) *pgError {
 	key := statementKey(query, oids)
-	if s.sc != nil || s.txStatus != 'I' || s.db.parsed.keys.Contains(key) {
+	if s.sc != nil || s.txStatus != 'I' || s.mode != config.PoolTransaction || s.pinned || s.db.parsed.keys.Contains(key) {
 		// A transaction that has not reached a server yet may have set
 		// what resolves names (SET LOCAL search_path): checked at its
-		// Bind, in the transaction.
-		return nil, nil
+		// Bind, in the transaction. A session of session pooling uses
+		// no connection but its own.
+		return nil
 	}
+	// The check is worth neither a wait for a busy pool nor an error of
+	// its own: a shard down, or every connection in use, and the
+	// statement is checked at its Bind, wherever that runs, as before.
 	p, perr := s.shardPool(s.currentShard())
 	if perr != nil {
-		return toPgError(perr), nil
+		return nil
 	}
-	sc, aerr := p.acquire(ctx)
-	if aerr != nil {
-		return toPgError(aerr), nil
+	sc := p.tryAcquire()
+	if sc == nil {
+		if p.busy() >= p.settings().Size {
+			return nil
+		}
+		var aerr error
+		if sc, aerr = p.acquire(ctx); aerr != nil {
+			return nil
+		}
 	}
 	defer p.release(sc)
 	if err := s.applySettings(sc); err != nil {
 		// Checked at the Bind instead, as before; the connection may
 		// be in any state.
 		sc.broken = true
-		return nil, nil
+		return nil
 	}
 	sc.unnamed = ""
 	for _, m := range []encoder{&pgproto3.Parse{Query: query, ParameterOIDs: oids}, &pgproto3.Sync{}} {
 		if err := writeMsg(sc.w, &s.scratch, m); err != nil {
 			sc.broken = true
-			return toPgError(err), nil
+			return nil
 		}
 	}
 	if err := sc.w.Flush(); err != nil {
 		sc.broken = true
-		return toPgError(err), nil
+		return nil
 	}
 	var failed *pgError
 	for {
 		typ, body, err := sc.r.next()
 		if err != nil {
 			sc.broken = true
-			return toPgError(err), nil
+			return nil
 		}
 		switch typ {
 		case 'E':
 			if failed == nil {
 				failed = serverError(body)
 			}
+			if isFatal(body) {
+				// The server ended the connection (a restart): its
+				// error is no answer to the statement.
+				sc.broken = true
+				return nil
+			}
 		case 'Z':
 			if failed == nil {
 				s.db.parsed.keys.Add(key, struct{}{})
 			}
-			return failed, nil
+			return failed
 		}
 	}
 }

@@ -119,6 +119,7 @@ databases:
         - {name: kmove_part, key: k}
         - {name: kmove_inh, key: k}
         - {name: proto, key: k}
+        - {name: downparse, key: k}
         - {name: gk_serial, key: id}
         - {name: gk_identity, key: id}
         - {name: gk_uuid, key: id, key_type: uuid}
