@@ -41,14 +41,7 @@ func (s *session) checkParse(ctx context.Context, st *statement, dropped restore
 	if s.db.parsed.keys.Contains(st.key) {
 		return false, nil, nil
 	}
-	if sc := s.sc; sc != nil {
-		if s.onReplica || s.recording || s.deferred != "" || s.localTx {
-			// A read that may run again on the primary replays the
-			// client's messages, not this one; a transaction whose
-			// BEGIN has not gone to this connection would have the
-			// Parse run outside it: checked at the Bind.
-			return false, nil, nil
-		}
+	if sc := s.sc; sc != nil && s.mayCheckOn(sc) {
 		if st.server == "" && sc.unnamed == st.key {
 			return false, nil, nil
 		}
@@ -70,16 +63,28 @@ func (s *session) checkParse(ctx context.Context, st *statement, dropped restore
 	return false, s.checkParseAlone(ctx, st.query, st.oids), nil
 }
 
+// mayCheckOn says whether a Parse may be checked on sc, the connection
+// the session holds. Not on a replica serving a read that may run again
+// on the primary (the retry replays the client's messages, not this one);
+// not where the client's BEGIN has not gone yet (the Parse would run
+// outside its transaction); and only on the default shard, the one shard
+// that holds every table (one never sharded may live there alone, as in
+// a database put behind pgshard as it was).
+func (s *session) mayCheckOn(sc *serverConn) bool {
+	return !s.onReplica && !s.recording && s.deferred == "" && !s.localTx &&
+		s.shardOf(sc) == s.db.router.Schema().Default
+}
+
 // checkParseDuplicate checks a Parse whose name is taken before pgshard
 // refuses the name: on the held connection, a hidden Parse of the unnamed
 // statement pipelined ahead of that refusal, whose error (if any) the
 // client gets in its place; else as checkParseAlone.
 func (s *session) checkParseDuplicate(ctx context.Context, query string, oids []uint32) (*pgError, error) {
 	sc := s.sc
-	if sc == nil {
+	if sc == nil || !s.mayCheckOn(sc) {
 		return s.checkParseAlone(ctx, query, oids), nil
 	}
-	if s.onReplica || s.recording || s.deferred != "" || s.localTx || s.db.parsed.keys.Contains(statementKey(query, oids)) {
+	if s.db.parsed.keys.Contains(statementKey(query, oids)) {
 		return nil, nil
 	}
 	s.beginServerBatch()
@@ -91,70 +96,80 @@ func (s *session) checkParseDuplicate(ctx context.Context, query string, oids []
 	return nil, nil
 }
 
-// checkParseAlone is checkParse on a connection of pgshard's own, when
-// the session holds none; nil (unchecked) when it holds one, or is in a
-// transaction block.
+// checkParseAlone is checkParse on a connection that is not in the
+// session's batch: between transactions, a connection of pgshard's own to
+// the default shard in transaction pooling, or the session's own idle one
+// there in session pooling. nil (unchecked) when there is none to spare,
+// inside a transaction block, after DDL in the batch (what it created is
+// not visible elsewhere until the batch commits), or when it fails to run.
 func (s *session) checkParseAlone(ctx context.Context, query string, oids []uint32) *pgError {
 	key := statementKey(query, oids)
-	if s.sc != nil || s.txStatus != 'I' || s.mode != config.PoolTransaction || s.pinned || s.db.parsed.keys.Contains(key) {
+	if s.txStatus != 'I' || s.batchUsed && s.ranDDL || s.db.parsed.keys.Contains(key) {
 		// A transaction that has not reached a server yet may have set
 		// what resolves names (SET LOCAL search_path): checked at its
-		// Bind, in the transaction. A session of session pooling uses
-		// no connection but its own.
+		// Bind, in the transaction.
 		return nil
 	}
-	// The check is worth neither a wait for a busy pool nor an error of
-	// its own: a shard down, or every connection in use, and the
-	// statement is checked at its Bind, wherever that runs, as before.
-	p, perr := s.shardPool(s.currentShard())
-	if perr != nil {
-		return nil
-	}
-	sc := p.tryAcquire()
-	if sc == nil {
-		if p.busy() >= p.settings().Size {
+	def := s.db.router.Schema().Default
+	var sc *serverConn
+	lost := func() { sc.broken = true }
+	if s.mode == config.PoolTransaction && !s.pinned {
+		// The check is worth neither a wait for a busy pool nor an
+		// error of its own: a shard down, or every connection in use,
+		// and the statement is checked at its Bind, wherever that
+		// runs, as before.
+		p, err := s.shardPool(def)
+		if err != nil {
 			return nil
 		}
-		var aerr error
-		if sc, aerr = p.acquire(ctx); aerr != nil {
+		if sc = p.tryAcquire(); sc == nil {
+			if p.busy() >= p.settings().Size {
+				return nil
+			}
+			if sc, err = p.acquire(ctx); err != nil {
+				return nil
+			}
+		}
+		defer p.release(sc)
+	} else {
+		// Session pooling: no connection but the session's own.
+		if sc = s.parked[def]; sc == nil {
 			return nil
 		}
+		lost = func() { s.dropParked(def) }
 	}
-	defer p.release(sc)
 	if err := s.applySettings(sc); err != nil {
-		// Checked at the Bind instead, as before; the connection may
-		// be in any state.
-		sc.broken = true
+		lost()
 		return nil
 	}
 	sc.unnamed = ""
 	for _, m := range []encoder{&pgproto3.Parse{Query: query, ParameterOIDs: oids}, &pgproto3.Sync{}} {
 		if err := writeMsg(sc.w, &s.scratch, m); err != nil {
-			sc.broken = true
+			lost()
 			return nil
 		}
 	}
 	if err := sc.w.Flush(); err != nil {
-		sc.broken = true
+		lost()
 		return nil
 	}
 	var failed *pgError
 	for {
 		typ, body, err := sc.r.next()
 		if err != nil {
-			sc.broken = true
+			lost()
 			return nil
 		}
 		switch typ {
 		case 'E':
-			if failed == nil {
-				failed = serverError(body)
-			}
 			if isFatal(body) {
 				// The server ended the connection (a restart): its
 				// error is no answer to the statement.
-				sc.broken = true
+				lost()
 				return nil
+			}
+			if failed == nil {
+				failed = serverError(body)
 			}
 		case 'Z':
 			if failed == nil {

@@ -49,3 +49,33 @@ func TestParseCheckSparesADownShard(t *testing.T) {
 }
 
 func itoa64(n int64) string { return strconv.FormatInt(n, 10) }
+
+// A table never sharded may live on the default shard alone (a database
+// put behind pgshard as it was): a Parse naming it, in a transaction that
+// holds a connection to another shard, must not be checked there, where
+// the table does not exist.
+func TestParseCheckOnlyOnTheDefaultShard(t *testing.T) {
+	ctx := ctxFor(t, time.Minute)
+	p := startPgshard(t)
+	mustExec(ctx, t, connect(t, sharded.Shards[0].Primary.DSN()),
+		`DROP TABLE IF EXISTS legacy_only`, `CREATE TABLE legacy_only (n int)`, `INSERT INTO legacy_only VALUES (7)`)
+	t.Cleanup(func() { mustExec(ctx, t, connect(t, sharded.Shards[0].Primary.DSN()), `DROP TABLE legacy_only`) })
+	key := keysOnShards(150000)[1]
+	mustExec(ctx, t, connect(t, sharded.Shards[1].Primary.DSN()),
+		`DROP TABLE IF EXISTS downparse`, `CREATE TABLE downparse (k bigint)`)
+	t.Cleanup(func() { mustExec(ctx, t, connect(t, sharded.Shards[1].Primary.DSN()), `DROP TABLE downparse`) })
+
+	type M = pgproto3.FrontendMessage
+	steps := []protoStep{
+		{msgs: []M{&pgproto3.Query{String: "BEGIN"}}},
+		{msgs: []M{&pgproto3.Query{String: "SELECT count(*) FROM downparse WHERE k = " + itoa64(key)}}},
+		{msgs: []M{&pgproto3.Parse{Name: "l", Query: `SELECT n FROM legacy_only WHERE n > $1`}, &pgproto3.Bind{PreparedStatement: "l", Parameters: [][]byte{[]byte("1")}}, &pgproto3.Execute{}, &pgproto3.Sync{}}},
+		{msgs: []M{&pgproto3.Query{String: "COMMIT"}}},
+	}
+	got := protocolTranscript(ctx, t, p.DSN("app", "app-secret"), steps)
+	for i, want := range []string{" C[BEGIN] Z[T]", " T[count/20/8/-1/0] D[0] C[SELECT 1] Z[T]", " 1 2 D[7] C[SELECT 1] Z[T]", " C[COMMIT] Z[I]"} {
+		if got[i] != want {
+			t.Errorf("%s: got%s, want%s", steps[i], got[i], want)
+		}
+	}
+}

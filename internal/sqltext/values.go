@@ -110,14 +110,10 @@ func Renumber(q string) (string, []int) {
 	seen := map[int]int{}
 	last := 0
 	for i := 0; i < len(q); {
-		if q[i] != '$' || i+1 >= len(q) || q[i+1] < '0' || q[i+1] > '9' || i > 0 && (isIdentByte(q[i-1]) || q[i-1] == '$') {
+		n, j, isParam := paramAt(q, i)
+		if !isParam {
 			i = SkipToken(q, i)
 			continue
-		}
-		j, n := i+1, 0
-		for j < len(q) && q[j] >= '0' && q[j] <= '9' {
-			n = n*10 + int(q[j]-'0')
-			j++
 		}
 		nw, ok := seen[n]
 		if !ok {
@@ -141,19 +137,31 @@ func Renumber(q string) (string, []int) {
 func HighestParam(q string) int {
 	highest := 0
 	for i := 0; i < len(q); {
-		if q[i] != '$' || i+1 >= len(q) || q[i+1] < '0' || q[i+1] > '9' || i > 0 && (isIdentByte(q[i-1]) || q[i-1] == '$') {
+		n, j, ok := paramAt(q, i)
+		if !ok {
 			i = SkipToken(q, i)
 			continue
-		}
-		j, n := i+1, 0
-		for j < len(q) && q[j] >= '0' && q[j] <= '9' && n < 1<<20 {
-			n = n*10 + int(q[j]-'0')
-			j++
 		}
 		highest = max(highest, n)
 		i = j
 	}
 	return highest
+}
+
+// paramAt reads the $n placeholder starting at q[i], if one does: its
+// number and the index after it ($ inside an identifier, foo$1, is none).
+func paramAt(q string, i int) (n, end int, ok bool) {
+	if q[i] != '$' || i+1 >= len(q) || q[i+1] < '0' || q[i+1] > '9' || i > 0 && (isIdentByte(q[i-1]) || q[i-1] == '$') {
+		return 0, i, false
+	}
+	end = i + 1
+	for end < len(q) && q[end] >= '0' && q[end] <= '9' {
+		if n < 1<<20 { // more digits than any statement's parameters
+			n = n*10 + int(q[end]-'0')
+		}
+		end++
+	}
+	return n, end, true
 }
 
 func itoa(n int) string {
